@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int fdy_placeholder_inflight;

@@ -1,0 +1,218 @@
+/*  codec.h: encoding and validating decoding of the wire format
+ *  (proto/foundry.proto, docs/protocol.md). codec.c is the only file that
+ *  includes the generated *.pb-c.h; everything else sees the fdy_* types.
+ *
+ *  Untrusted input is checked in this order: frame size before unpacking;
+ *  protobuf-c unpack into a budgeted arena (a NULL unpack is FOUNDRY_EPROTO);
+ *  then field validation (version, kind, sizes, subject syntax).
+ */
+#ifndef FDY_CODEC_H_INCLUDED
+#define FDY_CODEC_H_INCLUDED
+
+#include "arena.h"
+#include "reason.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FDY_PROTOCOL_VERSION 1
+/* Largest envelope frame (frame 0) we unpack. */
+#define FDY_ENVELOPE_MAX (64u * 1024u)
+/* Largest batch frame (frame 1). */
+#define FDY_BATCH_FRAME_MAX (8u * 1024u * 1024u)
+/* Largest single payload, inline or in its own frame. */
+#define FDY_PAYLOAD_MAX (4u * 1024u * 1024u)
+/* Most records in one batch frame. */
+#define FDY_BATCH_MSGS_MAX 16384u
+/* Most headers on one message; longest header key. */
+#define FDY_HEADERS_MAX 32u
+#define FDY_HEADER_KEY_MAX 64u
+/* Memory budget for unpacking n bytes: protobuf-c needs a few structs per
+ * field on top of the copied bytes. */
+#define FDY_DECODE_BUDGET(n) (4u * (size_t)(n) + 4096u)
+
+typedef enum {
+    FDY_KIND_PUBLISH = 1,
+    FDY_KIND_PUBLISH_ACK = 2,
+    FDY_KIND_ERROR = 3,
+    FDY_KIND_ADMIN = 4,
+    FDY_KIND_ADMIN_REPLY = 5,
+    FDY_KIND_PING = 6,
+    FDY_KIND_PONG = 7,
+} fdy_kind_t;
+
+/* ---- messages (records of the batch frame) -------------------------- */
+
+typedef struct {
+    const char *key;
+    const uint8_t *value;
+    size_t value_len;
+} fdy_header_t;
+
+/* A decoded Message. Every pointer is borrowed from the arena it was
+ * decoded into, valid until that arena is reset. Strings are NUL-ended. */
+typedef struct {
+    const uint8_t *id;
+    size_t id_len;
+    const char *subject;
+    const uint8_t *payload;     /* inline payload, or NULL with payload_frame > 0 */
+    size_t payload_len;
+    uint32_t payload_frame;
+    uint64_t timestamp_ns;
+    uint32_t ttl_ms;
+    uint32_t priority;
+    const char *target;
+    const uint8_t *correlation_id;
+    size_t correlation_id_len;
+    const fdy_header_t *headers;
+    size_t header_count;
+} fdy_msg_t;
+
+/* Encodes msg (headers included) into a new buffer. Caller owns *buf_out
+ * (free()). Returns FOUNDRY_OK, FOUNDRY_EINVAL (invalid subject, id length,
+ * sizes) with reason, or FOUNDRY_ENOMEM. */
+foundry_err fdy_codec_encode_msg(const fdy_msg_t *msg, uint8_t **buf_out, size_t *len_out,
+                                 fdy_reason_t *reason);
+
+/* Size of msg encoded, and encoding into a caller buffer of at least that
+ * size (for batching without a copy). Returns bytes written. msg must have
+ * been checked with fdy_codec_check_msg(). */
+size_t fdy_codec_msg_size(const fdy_msg_t *msg);
+size_t fdy_codec_msg_write(const fdy_msg_t *msg, uint8_t *out);
+
+/* Validates a message a client wants to send (id 1..FOUNDRY_MSG_ID_MAX,
+ * subject syntax, payload size, headers). Returns FOUNDRY_OK,
+ * FOUNDRY_EINVAL or FOUNDRY_ETOOBIG with reason. */
+foundry_err fdy_codec_check_msg(const fdy_msg_t *msg, fdy_reason_t *reason);
+
+/* Decodes and validates one Message from untrusted bytes into arena.
+ * Returns FOUNDRY_OK, FOUNDRY_ETOOBIG, FOUNDRY_EPROTO (does not unpack, or
+ * an id, subject, header or payload reference is invalid), FOUNDRY_EINVAL
+ * (subject syntax) or FOUNDRY_ENOMEM (arena budget), with reason. */
+foundry_err fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                 fdy_msg_t *msg_out, fdy_reason_t *reason);
+
+/* ---- the batch frame ------------------------------------------------ */
+
+/* One record of a batch frame: a borrowed slice of the frame. */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+} fdy_slice_t;
+
+/* Splits an untrusted batch frame into exactly `count` records (varint
+ * length + bytes each) without copying. slices_out must hold count entries.
+ * Returns FOUNDRY_OK, FOUNDRY_EPROTO (truncated, trailing bytes, bad varint,
+ * fewer or more records) or FOUNDRY_ETOOBIG, with reason. */
+foundry_err fdy_codec_split_batch(const uint8_t *frame, size_t len, uint32_t count,
+                                  fdy_slice_t *slices_out, fdy_reason_t *reason);
+
+/* Appends one varint-prefixed record to a batch frame being built.
+ * Returns bytes written to out (at most len + 10). */
+size_t fdy_codec_batch_put_prefix(size_t record_len, uint8_t *out);
+
+/* ---- envelopes ------------------------------------------------------ */
+
+typedef struct {
+    uint32_t index;
+    foundry_err code;
+    const char *reason;
+} fdy_msg_error_t;
+
+/* Result of a PUBLISH. Arrays have `count` entries (seqs, stream_refs). */
+typedef struct {
+    size_t count;
+    const uint64_t *seqs;
+    const uint32_t *stream_refs;
+    const char *const *streams;
+    size_t stream_count;
+    const uint32_t *duplicates;
+    size_t duplicate_count;
+    const fdy_msg_error_t *errors;
+    size_t error_count;
+} fdy_publish_ack_t;
+
+typedef enum { FDY_COL_TEXT = 0, FDY_COL_INT = 1, FDY_COL_BYTES = 2 } fdy_col_type_t;
+
+/* A table: the body of every admin reply. cells is row-major,
+ * row_count * column_count entries. Pointers borrowed from the arena (when
+ * decoded) or from the caller (when encoding). */
+typedef struct {
+    size_t column_count;
+    const char *const *columns;
+    const fdy_col_type_t *types;
+    size_t row_count;
+    const fdy_slice_t *cells;
+} fdy_table_t;
+
+/* A decoded or to-be-encoded envelope. Only the part named by kind is
+ * meaningful. Pointers are borrowed (arena when decoded). */
+typedef struct {
+    uint32_t version;
+    fdy_kind_t kind;
+    uint64_t request_id;
+    uint32_t count;                 /* PUBLISH */
+    fdy_publish_ack_t ack;          /* PUBLISH_ACK */
+    foundry_err error_code;         /* ERROR */
+    const char *error_reason;       /* ERROR */
+    const char *command;            /* ADMIN */
+    const char *const *args;        /* ADMIN */
+    size_t arg_count;               /* ADMIN */
+    fdy_table_t table;              /* ADMIN_REPLY */
+} fdy_envelope_t;
+
+/* Encodes env (version is forced to FDY_PROTOCOL_VERSION). Caller owns
+ * *buf_out (free()). Returns FOUNDRY_OK, FOUNDRY_EINVAL or FOUNDRY_ENOMEM. */
+foundry_err fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_out,
+                                      size_t *len_out);
+
+/* Decodes an untrusted envelope frame into arena and validates it: size
+ * (FOUNDRY_ETOOBIG), unpack (FOUNDRY_EPROTO), version (FOUNDRY_EVERSION),
+ * kind (FOUNDRY_EKIND), and the fields its kind needs (FOUNDRY_EPROTO).
+ * On FOUNDRY_EVERSION and FOUNDRY_EKIND, env_out->request_id is still set so
+ * the caller can address its error reply. Reason says what was wrong. */
+foundry_err fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                      fdy_envelope_t *env_out, fdy_reason_t *reason);
+
+/* ---- key records (the broker's key store) --------------------------- */
+
+typedef enum {
+    FDY_ROLE_NODE = 1,
+    FDY_ROLE_PARTNER = 2,
+    FDY_ROLE_ADMIN = 3,
+    FDY_ROLE_LINK = 4,
+} fdy_role_t;
+
+/* Returns "node", "partner", "admin", "link" or "?". */
+const char *fdy_role_name(fdy_role_t role);
+/* Returns FOUNDRY_OK or FOUNDRY_EINVAL for an unknown name. */
+foundry_err fdy_role_parse(const char *name, fdy_role_t *role_out);
+
+#define FDY_NAME_MAX 64      /* principal, site and tenant names, with NUL */
+#define FDY_Z85_KEY_LEN 40   /* a Z85-encoded CURVE key, without NUL */
+#define FDY_ALLOW_MAX 32     /* allow-publish filters per principal */
+
+/* A principal: who a key belongs to and what it may do. Owns its strings. */
+typedef struct {
+    char name[FDY_NAME_MAX];
+    char public_key[FDY_Z85_KEY_LEN + 1];
+    fdy_role_t role;
+    char site[FDY_NAME_MAX];
+    char tenant[FDY_NAME_MAX];
+    char *allow_publish[FDY_ALLOW_MAX]; /* malloc'd filters */
+    size_t allow_count;
+    bool revoked;
+    uint64_t created_ns;
+    uint64_t revoked_ns;
+} fdy_principal_t;
+
+/* Encodes p as a KeyRecord. Caller owns *buf_out (free()). */
+foundry_err fdy_codec_encode_principal(const fdy_principal_t *p, uint8_t **buf_out,
+                                       size_t *len_out);
+/* Decodes a KeyRecord into *p (zeroed first). Free with
+ * fdy_principal_clear(). Returns FOUNDRY_OK, FOUNDRY_EPROTO, FOUNDRY_ENOMEM. */
+foundry_err fdy_codec_decode_principal(const uint8_t *buf, size_t len, fdy_principal_t *p);
+/* Frees the filters of p and zeroes it. */
+void fdy_principal_clear(fdy_principal_t *p);
+
+#endif

@@ -1,0 +1,71 @@
+/*  log.h: leveled logging with stable message ids (docs/log-ids.md).
+ *  The core library is silent until a sink is set: daemons call
+ *  fdy_log_to_stderr(), libfoundry forwards to foundry_set_log_handler().
+ */
+#ifndef FDY_LOG_H_INCLUDED
+#define FDY_LOG_H_INCLUDED
+
+#include "reason.h"
+
+typedef void(fdy_log_sink_fn)(int level, const char *id, const char *line, void *user);
+
+/* The log sink is one of the two allowed globals (STYLE §10). Messages with
+ * level <= fdy_log_threshold are formatted; others cost one comparison. */
+extern int fdy_log_threshold;
+
+/* Sets the sink and threshold; fn NULL silences everything. */
+void fdy_log_set_sink(fdy_log_sink_fn *fn, int max_level, void *user);
+
+/* Daemons: one line per message on stderr, "LEVEL ID text", for journald. */
+void fdy_log_to_stderr(int max_level);
+
+/* Parses "err", "warn", "notice", "info", "debug" (or 3..7).
+ * Returns FOUNDRY_OK or FOUNDRY_EINVAL. */
+foundry_err fdy_log_level_parse(const char *text, int *level_out);
+
+void fdy_log_write(int level, const char *id, const char *fmt, ...) FDY_PRINTF(3, 4);
+
+/* Like fdy_log_write, but at most `per_second` lines per message id per
+ * second; the count of dropped lines is reported on the next line that
+ * passes. For warnings a peer can trigger. */
+void fdy_log_limited(int level, const char *id, const char *fmt, ...) FDY_PRINTF(3, 4);
+
+#define FDY_LOG_ERR    3
+#define FDY_LOG_WARN   4
+#define FDY_LOG_NOTICE 5
+#define FDY_LOG_INFO   6
+#define FDY_LOG_DEBUG  7
+
+#define fdy_log_err(id, ...)                                                                      \
+    do {                                                                                          \
+        if (FDY_LOG_ERR <= fdy_log_threshold)                                                     \
+            fdy_log_write(FDY_LOG_ERR, id, __VA_ARGS__);                                          \
+    } while (0)
+#define fdy_log_warn(id, ...)                                                                     \
+    do {                                                                                          \
+        if (FDY_LOG_WARN <= fdy_log_threshold)                                                    \
+            fdy_log_write(FDY_LOG_WARN, id, __VA_ARGS__);                                         \
+    } while (0)
+#define fdy_log_notice(id, ...)                                                                   \
+    do {                                                                                          \
+        if (FDY_LOG_NOTICE <= fdy_log_threshold)                                                  \
+            fdy_log_write(FDY_LOG_NOTICE, id, __VA_ARGS__);                                       \
+    } while (0)
+#define fdy_log_info(id, ...)                                                                     \
+    do {                                                                                          \
+        if (FDY_LOG_INFO <= fdy_log_threshold)                                                    \
+            fdy_log_write(FDY_LOG_INFO, id, __VA_ARGS__);                                         \
+    } while (0)
+#define fdy_log_debug(id, ...)                                                                    \
+    do {                                                                                          \
+        if (FDY_LOG_DEBUG <= fdy_log_threshold)                                                   \
+            fdy_log_write(FDY_LOG_DEBUG, id, __VA_ARGS__);                                        \
+    } while (0)
+/* Peer-triggerable warning, rate limited per id. */
+#define fdy_log_warn_limited(id, ...)                                                             \
+    do {                                                                                          \
+        if (FDY_LOG_WARN <= fdy_log_threshold)                                                    \
+            fdy_log_limited(FDY_LOG_WARN, id, __VA_ARGS__);                                       \
+    } while (0)
+
+#endif

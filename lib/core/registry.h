@@ -1,0 +1,44 @@
+/*  registry.h: the principals the broker knows, by public key (for the ZAP
+ *  handler) and by name (for every message). Backed by the store's key
+ *  records; reloads when another process (foundryctl's offline bootstrap)
+ *  changed them, so revocation takes effect at once.
+ */
+#ifndef FDY_REGISTRY_H_INCLUDED
+#define FDY_REGISTRY_H_INCLUDED
+
+#include "codec.h"
+#include "store.h"
+
+typedef struct fdy_registry fdy_registry_t;
+
+/* Returns a new registry over store (borrowed: must outlive the registry)
+ * and loads it, or NULL (out of memory, unreadable key records: logged). */
+fdy_registry_t *fdy_registry_new(fdy_store_t *store);
+void fdy_registry_destroy(fdy_registry_t **self_p);
+
+/* Reloads from the store if its key generation changed. Cheap when it did
+ * not. Returns FOUNDRY_OK or FOUNDRY_ESTORE. Invalidates borrowed pointers
+ * when it reloads. */
+foundry_err fdy_registry_refresh(fdy_registry_t *self);
+
+/* Lookups. Return the principal (borrowed, valid until the next refresh,
+ * add or revoke) including revoked ones (check ->revoked), or NULL. */
+const fdy_principal_t *fdy_registry_by_key(const fdy_registry_t *self, const char *public_z85);
+const fdy_principal_t *fdy_registry_by_name(const fdy_registry_t *self, const char *name);
+
+/* Registers p (copied). Validates name ([A-Za-z0-9_.-]+), key (Z85, 40
+ * chars), role, site/tenant and every allow filter. Returns FOUNDRY_OK,
+ * FOUNDRY_EEXIST (name or public key already registered), FOUNDRY_EINVAL,
+ * FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
+foundry_err fdy_registry_add(fdy_registry_t *self, const fdy_principal_t *p,
+                             fdy_reason_t *reason);
+
+/* Marks the key of `name` revoked (kept for audit; refused from now on).
+ * Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND, FOUNDRY_EFULL or FOUNDRY_ESTORE. */
+foundry_err fdy_registry_revoke(fdy_registry_t *self, const char *name, fdy_reason_t *reason);
+
+/* Iteration, by name order: count and the i-th principal (borrowed). */
+size_t fdy_registry_count(const fdy_registry_t *self);
+const fdy_principal_t *fdy_registry_at(const fdy_registry_t *self, size_t index);
+
+#endif

@@ -1,0 +1,237 @@
+/*  foundry.h: the public API of libfoundry, the Foundry client library.
+ *
+ *  This header is the partner manual. A client connects to a foundry-broker
+ *  over CurveZMQ (always encrypted and authenticated), publishes messages to
+ *  subjects and receives a durable acknowledgement for each: the broker
+ *  acknowledges only after the message is committed to disk with fsync.
+ *
+ *  Quick start:
+ *
+ *      foundry_client_opts_t opts;
+ *      foundry_client_opts_init(&opts);
+ *      opts.endpoint = "tcp://127.0.0.1:7700";
+ *      opts.broker_key_file = "broker.key";        // broker's public key
+ *      opts.secret_key_file = "acme.key_secret";   // our own key pair
+ *      foundry_client_t *client;
+ *      foundry_err err = foundry_client_new(&opts, &client);
+ *      if (err != FOUNDRY_OK)
+ *          fprintf(stderr, "connect: %s\n", foundry_client_last_error(NULL));
+ *      foundry_ack_t ack;
+ *      err = foundry_client_publish(client, "telemetry.pangyo.robot1.temp",
+ *                                   "21.5", 4, NULL, 0, &ack);
+ *      foundry_client_close(&client, 5000, NULL);
+ *
+ *  Threads: a foundry_client_t must be used by one thread at a time.
+ *  Different clients may be used from different threads concurrently.
+ *  Callbacks run on the thread that called into the client.
+ *
+ *  Logging: the library prints nothing, never exits and installs no signal
+ *  handler. Route its diagnostics with foundry_set_log_handler().
+ *
+ *  Errors: every function that can fail returns a foundry_err; results go
+ *  in out-parameters, which are only written on success unless said
+ *  otherwise.
+ */
+#ifndef FOUNDRY_H_INCLUDED
+#define FOUNDRY_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FOUNDRY_EXPORT    __attribute__((visibility("default")))
+#define FOUNDRY_NODISCARD __attribute__((warn_unused_result))
+#else
+#define FOUNDRY_EXPORT
+#define FOUNDRY_NODISCARD
+#endif
+
+#define FOUNDRY_VERSION_MAJOR 0
+#define FOUNDRY_VERSION_MINOR 1
+#define FOUNDRY_VERSION_PATCH 0
+
+/* Largest producer message id, in bytes. */
+#define FOUNDRY_MSG_ID_MAX 64
+/* Longest subject, in bytes, without the terminating NUL. */
+#define FOUNDRY_SUBJECT_MAX 255
+/* Longest stream name, in bytes, without the terminating NUL. */
+#define FOUNDRY_STREAM_NAME_MAX 63
+
+/* Error codes. Append only, never renumber: they travel on the wire. */
+typedef enum {
+    FOUNDRY_OK = 0,
+    FOUNDRY_ENOMEM = 1,     /* out of memory */
+    FOUNDRY_EINVAL = 2,     /* invalid argument or value */
+    FOUNDRY_EPROTO = 3,     /* malformed message or protocol violation */
+    FOUNDRY_ETOOBIG = 4,    /* message or frame over the size limit */
+    FOUNDRY_EAUTH = 5,      /* key unknown, refused or revoked */
+    FOUNDRY_EDENIED = 6,    /* authenticated, but not allowed by the ACL */
+    FOUNDRY_EFULL = 7,      /* store full: writes refused, reads still served */
+    FOUNDRY_ESTORE = 8,     /* storage error */
+    FOUNDRY_EVERSION = 9,   /* unsupported protocol version */
+    FOUNDRY_ENOSTREAM = 10, /* no stream captures the subject */
+    FOUNDRY_ETIMEDOUT = 11, /* no answer within the deadline */
+    FOUNDRY_ECLOSED = 12,   /* the client or broker is shutting down */
+    FOUNDRY_ENOTFOUND = 13, /* no such key, stream or item */
+    FOUNDRY_ECORRUPT = 14,  /* stored data failed its checksum or has a gap */
+    FOUNDRY_EIO = 15,       /* file or system call failed */
+    FOUNDRY_EEXIST = 16,    /* already exists */
+    FOUNDRY_EKIND = 17,     /* unknown message kind or command */
+} foundry_err;
+
+/* Returns a static, human-readable description of err (never NULL; unknown
+ * codes give "unknown error"). Thread-safe. */
+FOUNDRY_EXPORT const char *foundry_strerror(foundry_err err);
+
+/* Returns the library version as "MAJOR.MINOR.PATCH". Static string. */
+FOUNDRY_EXPORT const char *foundry_version(void);
+
+/* Log levels, as syslog's. */
+typedef enum {
+    FOUNDRY_LOG_ERR = 3,
+    FOUNDRY_LOG_WARN = 4,
+    FOUNDRY_LOG_NOTICE = 5,
+    FOUNDRY_LOG_INFO = 6,
+    FOUNDRY_LOG_DEBUG = 7,
+} foundry_log_level;
+
+/* Receives one diagnostic line. `id` is a stable upper-case message id
+ * (docs/log-ids.md); `line` is the text without a newline. Both borrowed for
+ * the duration of the call. Called on the thread that used the library. */
+typedef void(foundry_log_fn)(foundry_log_level level, const char *id, const char *line,
+                             void *user);
+
+/* Routes the library's diagnostics at `max_level` or more severe to fn.
+ * fn NULL restores the default: silence. Not thread-safe: call it before
+ * creating clients. */
+FOUNDRY_EXPORT void foundry_set_log_handler(foundry_log_fn *fn, foundry_log_level max_level,
+                                            void *user);
+
+typedef struct foundry_client foundry_client_t;
+
+/* Client options. Initialise with foundry_client_opts_init(), then set at
+ * least endpoint, broker_key_file and secret_key_file. Strings are borrowed
+ * by foundry_client_new() only for the duration of the call. */
+typedef struct {
+    const char *endpoint;        /* broker client endpoint, "tcp://host:7700" */
+    const char *broker_key_file; /* broker's public key file (zcert format) */
+    const char *secret_key_file; /* our key pair, NAME.key_secret, mode 0600 */
+    uint32_t connect_timeout_ms; /* handshake deadline in foundry_client_new; 5000 */
+    uint32_t ack_timeout_ms;     /* blocking calls give up after this; 10000 */
+    uint32_t resend_after_ms;    /* resend a batch unacked for this long; 5000 */
+    uint32_t max_in_flight;      /* unacknowledged messages at most; 65536 */
+    uint32_t batch_max_msgs;     /* messages per batch frame at most; 1024 */
+    uint32_t batch_max_bytes;    /* bytes per batch frame at most; 262144 */
+    uint32_t linger_us;          /* a partial batch waits at most this; 1000 */
+} foundry_client_opts_t;
+
+/* Fills opts with the defaults above and NULL strings. Never fails. */
+FOUNDRY_EXPORT void foundry_client_opts_init(foundry_client_opts_t *opts);
+
+/* Creates a client and waits up to connect_timeout_ms for the CURVE
+ * handshake to complete.
+ * Returns FOUNDRY_OK and sets *client_out (caller owns; close with
+ * foundry_client_close()), or:
+ *   FOUNDRY_EINVAL    missing or bad option;
+ *   FOUNDRY_EIO       a key file cannot be read;
+ *   FOUNDRY_EAUTH     a secret key file is readable by others, or the broker
+ *                     refused our key (socket-monitor handshake failure);
+ *   FOUNDRY_ETIMEDOUT no handshake within connect_timeout_ms;
+ *   FOUNDRY_ENOMEM.
+ * On error *client_out is NULL; foundry_client_last_error(NULL) describes it. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
+foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_out);
+
+/* Returns the text of the last error of client, or of the last failed
+ * foundry_client_new() on this thread when client is NULL. Borrowed, valid
+ * until the next call into that client (or thread). Never NULL. */
+FOUNDRY_EXPORT const char *foundry_client_last_error(const foundry_client_t *client);
+
+/* The outcome of one published message. Every pointer is borrowed and valid
+ * only during the callback (or until the next call into the client). */
+typedef struct {
+    const uint8_t *msg_id; /* producer message id */
+    size_t msg_id_len;
+    const char *stream;    /* stream that stored it; "" on error */
+    uint64_t seq;          /* its stream sequence; 0 on error */
+    int duplicate;         /* 1 when acked from the dedupe window, not stored again */
+    foundry_err err;       /* FOUNDRY_OK, or why the message was not stored */
+    const char *reason;    /* broker's reason text; "" on success */
+    void *user;            /* the user tag given to foundry_client_publish_async */
+} foundry_ack_t;
+
+typedef void(foundry_ack_fn)(const foundry_ack_t *ack, void *user);
+
+/* Sets the callback that receives the outcome of every asynchronous
+ * publish, once per message, in the order acks arrive. fn NULL discards
+ * them. Returns FOUNDRY_OK or FOUNDRY_EINVAL (client NULL). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
+foundry_client_set_ack_handler(foundry_client_t *client, foundry_ack_fn *fn, void *user);
+
+/* Publishes one message and waits for its durable acknowledgement.
+ * subject: dot-separated tokens ([A-Za-z0-9_-]+), at most
+ * FOUNDRY_SUBJECT_MAX bytes. msg_id: 1..FOUNDRY_MSG_ID_MAX bytes, or NULL to
+ * let the library make a unique one. A resend with the same id within the
+ * broker's dedupe window is acknowledged without being stored twice.
+ * Earlier asynchronous messages are flushed first; their acks go to the
+ * ack handler. ack_out (may be NULL) receives the outcome; its pointers stay
+ * valid until the next call into client.
+ * Returns FOUNDRY_OK once stored, or: FOUNDRY_EINVAL (bad subject, id or
+ * size), FOUNDRY_ETIMEDOUT (no ack within ack_timeout_ms; the message stays
+ * queued and will be resent on reconnect), the broker's refusal
+ * (FOUNDRY_EDENIED, FOUNDRY_ENOSTREAM, FOUNDRY_EFULL, FOUNDRY_EAUTH,
+ * FOUNDRY_ETOOBIG, ...), or FOUNDRY_ENOMEM. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
+foundry_client_publish(foundry_client_t *client, const char *subject, const void *data,
+                       size_t len, const void *msg_id, size_t msg_id_len, foundry_ack_t *ack_out);
+
+/* Queues one message for pipelined publishing and returns without waiting
+ * for its ack. Messages are batched (batch_max_msgs, batch_max_bytes,
+ * linger_us) and sent; the ack handler later reports each outcome with
+ * `user_tag`. When max_in_flight messages are unacknowledged, the call
+ * first processes acks, waiting up to ack_timeout_ms.
+ * The data is copied; the caller keeps its buffers.
+ * Returns FOUNDRY_OK (queued), FOUNDRY_EINVAL, FOUNDRY_ETIMEDOUT (window
+ * still full: nothing queued, try again), FOUNDRY_EAUTH (our key was
+ * refused or revoked), or FOUNDRY_ENOMEM. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
+foundry_client_publish_async(foundry_client_t *client, const char *subject, const void *data,
+                             size_t len, const void *msg_id, size_t msg_id_len, void *user_tag);
+
+/* Sends batches that are due, receives acks and runs the ack handler, for
+ * up to timeout_ms (0: only what is ready now). Call it regularly when
+ * publishing asynchronously at a low rate so lingering batches go out.
+ * Returns FOUNDRY_OK, or FOUNDRY_EAUTH when the broker refused our key. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
+foundry_client_poll(foundry_client_t *client, int timeout_ms);
+
+/* Sends everything queued and waits until every message is acknowledged,
+ * for up to timeout_ms. Returns FOUNDRY_OK when nothing is unacknowledged,
+ * FOUNDRY_ETIMEDOUT otherwise (see foundry_client_unacked()). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
+foundry_client_flush(foundry_client_t *client, int timeout_ms);
+
+/* Returns the number of messages queued or sent but not yet acknowledged. */
+FOUNDRY_EXPORT size_t foundry_client_unacked(const foundry_client_t *client);
+
+/* Returns how many times the client reconnected to the broker and resent
+ * its unacknowledged messages. */
+FOUNDRY_EXPORT uint64_t foundry_client_reconnects(const foundry_client_t *client);
+
+/* Flushes for up to flush_timeout_ms, then destroys the client and nulls
+ * *client_p. unacked_out (may be NULL) receives the number of messages that
+ * were never acknowledged. Accepts NULL and *client_p NULL.
+ * Returns FOUNDRY_OK when everything was acknowledged, FOUNDRY_ETIMEDOUT
+ * otherwise. The client is destroyed in both cases. */
+FOUNDRY_EXPORT foundry_err foundry_client_close(foundry_client_t **client_p,
+                                                int flush_timeout_ms, size_t *unacked_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
