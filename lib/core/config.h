@@ -6,6 +6,12 @@
  *  File format: one `key = value` per line; '#' starts a comment line;
  *  blank lines are ignored; values may be wrapped in double quotes.
  *  Precedence: defaults, then the file, then the command line.
+ *
+ *  Values: sizes are bytes or B/KiB/MiB/GiB/TiB (powers of 1024; KB, MB, GB
+ *  and K, M, G are refused as ambiguous). Durations need a unit, ms/s/m/h/d
+ *  (only 0 may be bare). In an unquoted value, '#' after whitespace starts a
+ *  comment; inside double quotes \" and \\ are escapes. A key set twice in
+ *  one file is an error. Bounds: min 0 = no lower bound, max 0 = no upper.
  */
 #ifndef FDY_CONFIG_H_INCLUDED
 #define FDY_CONFIG_H_INCLUDED
