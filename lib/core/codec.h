@@ -18,6 +18,10 @@
 #define FDY_PROTOCOL_VERSION 1
 /* Largest envelope frame (frame 0) we unpack. */
 #define FDY_ENVELOPE_MAX (64u * 1024u)
+/* Largest reply envelope (PUBLISH_ACK, ERROR, ADMIN_REPLY, PONG) we unpack.
+ * A reply carries a whole ack or admin table, so it may exceed
+ * FDY_ENVELOPE_MAX; requests above FDY_ENVELOPE_MAX are still refused. */
+#define FDY_REPLY_MAX (64u * 1024u * 1024u)
 /* Largest batch frame (frame 1). */
 #define FDY_BATCH_FRAME_MAX (8u * 1024u * 1024u)
 /* Largest single payload, inline or in its own frame. */
@@ -28,8 +32,13 @@
 #define FDY_HEADERS_MAX 32u
 #define FDY_HEADER_KEY_MAX 64u
 /* Memory budget for unpacking n bytes: protobuf-c needs a few structs per
- * field on top of the copied bytes. */
-#define FDY_DECODE_BUDGET(n) (4u * (size_t)(n) + 4096u)
+ * field on top of the copied bytes. Measured on legitimate frames: acks
+ * ~4.2x, admin tables ~4.7x (key.ls), so 8x; hostile frames reach ~30x. */
+#define FDY_DECODE_BUDGET(n) (8u * (size_t)(n) + 16384u)
+/* Budget for decoding all `count` records of an n-byte batch frame into one
+ * arena: each decoded Message also costs ~160 bytes of structs, which for
+ * tiny records is ~10x their size. */
+#define FDY_BATCH_DECODE_BUDGET(n, count) (FDY_DECODE_BUDGET(n) + 256u * (size_t)(count))
 
 typedef enum {
     FDY_KIND_PUBLISH = 1,
@@ -167,7 +176,10 @@ foundry_err fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_o
                                       size_t *len_out);
 
 /* Decodes an untrusted envelope frame into arena and validates it: size
- * (FOUNDRY_ETOOBIG), unpack (FOUNDRY_EPROTO), version (FOUNDRY_EVERSION),
+ * (FOUNDRY_ETOOBIG: over FDY_ENVELOPE_MAX, or FDY_REPLY_MAX for the reply
+ * kinds), unpack (FOUNDRY_EPROTO; FOUNDRY_ENOMEM when the arena budget runs
+ * out: give replies from the broker FDY_DECODE_BUDGET(FDY_REPLY_MAX), a cap
+ * rather than an allocation), version (FOUNDRY_EVERSION),
  * kind (FOUNDRY_EKIND), and the fields its kind needs (FOUNDRY_EPROTO).
  * On FOUNDRY_EVERSION and FOUNDRY_EKIND, env_out->request_id is still set so
  * the caller can address its error reply. Reason says what was wrong. */
