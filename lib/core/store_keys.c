@@ -1,2 +1,100 @@
-/* placeholder: being written */
-typedef int fdy_placeholder_store_keys;
+/*  store_keys.c: the key store as opaque records (the registry encodes
+ *  them) plus the key generation counter in the meta DB, which tells every
+ *  process sharing the store that some key record changed. Not for
+ *  validation or lookups by public key: that is registry.c.
+ */
+#include "store_internal.h"
+
+#include <string.h>
+
+/* Key names are principal names; LMDB keys must be 1..511 bytes. */
+#define S_KEY_NAME_MAX 255
+
+typedef struct {
+    const char *name;
+    const uint8_t *rec;
+    size_t len;
+} s_key_put_t;
+
+static foundry_err
+s_key_put_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit,
+              fdy_reason_t *reason)
+{
+    s_key_put_t *kp = ctx;
+    (void) skip_commit;
+    MDB_val k = { strlen(kp->name), (void *) kp->name };
+    MDB_val v = { kp->len, (void *) kp->rec };
+    int rc = mdb_put(txn, self->dbi_keys, &k, &v, 0);
+    if (rc != 0)
+        return fdy_store_mdb_err(rc, reason, "write key record");
+    /* Same transaction as the record: a reader that sees the new generation
+     * also sees the record. */
+    uint64_t generation;
+    foundry_err err = fdy_store_meta_get(self, txn, FDY_META_KEY_GENERATION, &generation, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    return fdy_store_meta_put(self, txn, FDY_META_KEY_GENERATION, generation + 1, reason);
+}
+
+foundry_err
+fdy_store_key_put(fdy_store_t *self, const char *name, const uint8_t *rec, size_t len,
+                  fdy_reason_t *reason)
+{
+    size_t name_len = name ? strlen(name) : 0;
+    if (name_len == 0 || name_len > S_KEY_NAME_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "key name must be 1..%d bytes",
+                              S_KEY_NAME_MAX);
+    if (!rec && len)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "key record: NULL data");
+    s_key_put_t kp = { name, rec, len };
+    return fdy_store_write(self, s_key_put_txn, &kp, reason);
+}
+
+foundry_err
+fdy_store_key_list(fdy_store_t *self, fdy_store_key_fn *fn, void *user)
+{
+    fdy_reason_t reason;
+    MDB_txn *txn;
+    MDB_cursor *cursor = NULL;
+    foundry_err err = fdy_store_txn_begin(self, MDB_RDONLY, &txn, &reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    int rc = mdb_cursor_open(txn, self->dbi_keys, &cursor);
+    if (rc != 0) {
+        err = fdy_store_mdb_err(rc, &reason, "list keys");
+        goto out;
+    }
+    MDB_val k, v;
+    while ((rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) == 0) {
+        char name[S_KEY_NAME_MAX + 1];
+        if (k.mv_size == 0 || k.mv_size > S_KEY_NAME_MAX) {
+            err = FOUNDRY_ECORRUPT;
+            goto out;
+        }
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = '\0';
+        err = fn(name, v.mv_data, v.mv_size, user);
+        if (err != FOUNDRY_OK)
+            goto out;
+    }
+    if (rc != MDB_NOTFOUND)
+        err = fdy_store_mdb_err(rc, &reason, "list keys");
+out:
+    if (cursor)
+        mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+    return err;
+}
+
+uint64_t
+fdy_store_key_generation(fdy_store_t *self)
+{
+    MDB_txn *txn;
+    if (fdy_store_txn_begin(self, MDB_RDONLY, &txn, NULL) != FOUNDRY_OK)
+        return self->key_generation; /* the last one seen: refresh retries later */
+    uint64_t generation;
+    if (fdy_store_meta_get(self, txn, FDY_META_KEY_GENERATION, &generation, NULL) == FOUNDRY_OK)
+        self->key_generation = generation;
+    mdb_txn_abort(txn);
+    return self->key_generation;
+}
