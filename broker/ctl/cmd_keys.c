@@ -1,2 +1,475 @@
-/* placeholder: being written */
-typedef int fdy_placeholder_cmd_keys;
+/*  cmd_keys.c: `foundryctl keygen`, `key add|ls|revoke` and `bootstrap`.
+ *  Online the broker does the work (admin commands key.*); with --data-dir
+ *  we open the store and registry ourselves, which is how the first admin
+ *  key gets in before any broker runs. Both paths print the same table
+ *  (the columns of the broker's key.ls). Keys themselves live in keys.c.
+ */
+#include "ctl.h"
+
+#include "clock.h"
+#include "keys.h"
+#include "registry.h"
+#include "store.h"
+#include "subject.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The store defaults of the broker (broker_config.c): offline we must open
+ * the environment the way the broker does. */
+#define KEYS_MAP_SIZE      (64ull * 1024 * 1024)
+#define KEYS_MAP_SIZE_MAX  (16ull * 1024 * 1024 * 1024)
+#define KEYS_DEDUPE_WINDOW (2u * 60u * 1000u)
+#define KEYS_COLUMNS       8
+
+static const char *const s_key_columns[KEYS_COLUMNS] = {
+    "name", "role", "site", "tenant", "allow_publish", "revoked", "created_ns", "public_key",
+};
+static const fdy_col_type_t s_key_types[KEYS_COLUMNS] = {
+    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
+    FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT,
+};
+
+/* A table built from principals, owning its cells' text. */
+typedef struct {
+    fdy_table_t table;
+    fdy_slice_t *cells;
+    char **row_text;
+    size_t rows;
+} keys_table_t;
+
+static void
+s_keys_table_free(keys_table_t *self)
+{
+    for (size_t i = 0; i < self->rows; i++)
+        free(self->row_text[i]);
+    free(self->row_text);
+    free(self->cells);
+    memset(self, 0, sizeof *self);
+}
+
+static fdy_slice_t
+s_slice(const char *text)
+{
+    return (fdy_slice_t){(const uint8_t *) text, strlen(text)};
+}
+
+/* Lays out one principal's cells; text is allocated per row because the
+ * allow list and the numbers need room that the principal does not have. */
+static foundry_err
+s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
+{
+    size_t allow_len = 1;
+    for (size_t i = 0; i < p->allow_count; i++)
+        allow_len += strlen(p->allow_publish[i]) + 1;
+    char *text = malloc(allow_len + 2 + 21);
+    if (!text)
+        return FOUNDRY_ENOMEM;
+    self->row_text[row] = text;
+    char *allow = text;
+    allow[0] = '\0';
+    for (size_t i = 0; i < p->allow_count; i++) {
+        if (i > 0)
+            strcat(allow, " ");
+        strcat(allow, p->allow_publish[i]);
+    }
+    char *revoked = allow + allow_len;
+    strcpy(revoked, p->revoked ? "1" : "0");
+    char *created = revoked + 2;
+    snprintf(created, 21, "%" PRIu64, p->created_ns);
+
+    fdy_slice_t *cells = &self->cells[row * KEYS_COLUMNS];
+    cells[0] = s_slice(p->name);
+    cells[1] = s_slice(fdy_role_name(p->role));
+    cells[2] = s_slice(p->site);
+    cells[3] = s_slice(p->tenant);
+    cells[4] = s_slice(allow);
+    cells[5] = s_slice(revoked);
+    cells[6] = s_slice(created);
+    cells[7] = s_slice(p->public_key);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_keys_table_build(keys_table_t *self, const fdy_principal_t *const *principals, size_t count)
+{
+    memset(self, 0, sizeof *self);
+    self->cells = calloc(count ? count * KEYS_COLUMNS : 1, sizeof *self->cells);
+    self->row_text = calloc(count ? count : 1, sizeof *self->row_text);
+    if (!self->cells || !self->row_text) {
+        s_keys_table_free(self);
+        return FOUNDRY_ENOMEM;
+    }
+    self->rows = count;
+    for (size_t row = 0; row < count; row++) {
+        if (s_keys_table_row(self, row, principals[row]) != FOUNDRY_OK) {
+            s_keys_table_free(self);
+            return FOUNDRY_ENOMEM;
+        }
+    }
+    self->table = (fdy_table_t){
+        .column_count = KEYS_COLUMNS,
+        .columns = s_key_columns,
+        .types = s_key_types,
+        .row_count = count,
+        .cells = self->cells,
+    };
+    return FOUNDRY_OK;
+}
+
+/* ---- offline: the store in --data-dir ------------------------------------ */
+
+typedef struct {
+    fdy_store_t *store;
+    fdy_registry_t *registry;
+} offline_t;
+
+static void
+s_offline_close(offline_t *self)
+{
+    fdy_registry_destroy(&self->registry);
+    fdy_store_close(&self->store);
+}
+
+/* Opens the store in dir. Only bootstrap may create it: for the other
+ * commands a missing directory is far more likely a typo. */
+static int
+s_offline_open(const char *dir, bool create, bool read_only, offline_t *out)
+{
+    memset(out, 0, sizeof *out);
+    struct stat st;
+    if (!create && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        return fdy_output_fail("no data directory %s", dir);
+    fdy_store_opts_t opts = {
+        .dir = dir,
+        .map_size = KEYS_MAP_SIZE,
+        .map_size_max = KEYS_MAP_SIZE_MAX,
+        .dedupe_window_ms = KEYS_DEDUPE_WINDOW,
+        .read_only = read_only,
+    };
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_store_open(&opts, &out->store, &reason);
+    if (err != FOUNDRY_OK)
+        return fdy_output_fail("cannot open the store in %s: %s", dir,
+                               reason.text[0] ? reason.text : foundry_strerror(err));
+    out->registry = fdy_registry_new(out->store);
+    if (!out->registry) {
+        s_offline_close(out);
+        return fdy_output_fail("cannot load the key store in %s", dir);
+    }
+    return FDY_CTL_EXIT_OK;
+}
+
+static int
+s_print_one(const fdy_principal_t *p, bool json)
+{
+    keys_table_t table;
+    if (s_keys_table_build(&table, &p, 1) != FOUNDRY_OK)
+        return fdy_output_fail("out of memory");
+    foundry_err err = fdy_output_record(stdout, &table.table, 0, false, json);
+    s_keys_table_free(&table);
+    return err == FOUNDRY_OK ? FDY_CTL_EXIT_OK : fdy_output_fail("out of memory");
+}
+
+/* ---- key add ------------------------------------------------------------ */
+
+/* Builds the principal from the arguments and the key file. Caller clears
+ * *p (fdy_principal_clear) whatever the result. */
+static int
+s_principal_from_args(const fdy_ctl_args_t *args, fdy_role_t role, fdy_principal_t *p)
+{
+    const char *file = args->pos[0];
+    memset(p, 0, sizeof *p);
+    p->role = role;
+    if (args->name) {
+        if (strlen(args->name) >= sizeof p->name)
+            return fdy_output_usage("--name is longer than %d bytes", FDY_NAME_MAX - 1);
+        strcpy(p->name, args->name);
+    } else if (fdy_keys_name_from_path(file, p->name) != FOUNDRY_OK) {
+        return fdy_output_usage("cannot take a key name from %s: give --name", file);
+    }
+    if (args->site && strlen(args->site) >= sizeof p->site)
+        return fdy_output_usage("--site is longer than %d bytes", FDY_NAME_MAX - 1);
+    if (args->tenant && strlen(args->tenant) >= sizeof p->tenant)
+        return fdy_output_usage("--tenant is longer than %d bytes", FDY_NAME_MAX - 1);
+    strcpy(p->site, args->site ? args->site : "");
+    strcpy(p->tenant, args->tenant ? args->tenant : "");
+    for (size_t i = 0; i < args->allow_count; i++) {
+        fdy_reason_t reason = {{0}};
+        if (fdy_filter_validate(args->allow[i], &reason) != FOUNDRY_OK)
+            return fdy_output_usage("bad --allow-publish '%s': %s", args->allow[i],
+                                    reason.text[0] ? reason.text : "invalid filter");
+        p->allow_publish[i] = strdup(args->allow[i]);
+        if (!p->allow_publish[i])
+            return fdy_output_fail("out of memory");
+        p->allow_count = i + 1;
+    }
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_keys_load_public(file, p->public_key, &reason);
+    if (err != FOUNDRY_OK) /* keys.c's reasons name the file */
+        return reason.text[0]
+                   ? fdy_output_fail("%s", reason.text)
+                   : fdy_output_fail("cannot read public key %s: %s", file, foundry_strerror(err));
+    p->created_ns = fdy_clock_wall_ns();
+    return FDY_CTL_EXIT_OK;
+}
+
+static int
+s_add_offline(const fdy_ctl_args_t *args, const fdy_principal_t *p, bool create)
+{
+    offline_t off;
+    int status = s_offline_open(args->data_dir, create, false, &off);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_registry_add(off.registry, p, &reason);
+    const char *why = reason.text[0] ? reason.text : foundry_strerror(err);
+    if (err == FOUNDRY_EEXIST)
+        status = reason.text[0] ? fdy_output_fail("%s", why)
+                                : fdy_output_fail("key %s is already registered", p->name);
+    else if (err == FOUNDRY_EINVAL)
+        status = fdy_output_usage("cannot add key %s: %s", p->name, why);
+    else if (err != FOUNDRY_OK)
+        status = fdy_output_fail("cannot add key %s: %s", p->name, why);
+    else {
+        const fdy_principal_t *added = fdy_registry_by_name(off.registry, p->name);
+        status = s_print_one(added ? added : p, args->json);
+    }
+    s_offline_close(&off);
+    return status;
+}
+
+static int
+s_add_online(const fdy_ctl_args_t *args, const fdy_principal_t *p)
+{
+    /* name, key, role, site, tenant, then one allow= per filter */
+    enum { FIXED = 5 };
+    char *argv[FIXED + FDY_ALLOW_MAX] = {0};
+    size_t argc = 0;
+    int status = FDY_CTL_EXIT_OK;
+    fdy_ctl_conn_t *conn = NULL;
+
+    const char *fixed[FIXED][2] = {
+        {"name", p->name}, {"key", p->public_key}, {"role", fdy_role_name(p->role)},
+        {"site", p->site}, {"tenant", p->tenant},
+    };
+    for (size_t i = 0; i < FIXED; i++) {
+        if (fixed[i][1][0] == '\0')
+            continue; /* absent site or tenant: the broker's default */
+        size_t len = strlen(fixed[i][0]) + strlen(fixed[i][1]) + 2;
+        argv[argc] = malloc(len);
+        if (!argv[argc]) {
+            status = fdy_output_fail("out of memory");
+            goto out;
+        }
+        snprintf(argv[argc++], len, "%s=%s", fixed[i][0], fixed[i][1]);
+    }
+    for (size_t i = 0; i < p->allow_count; i++) {
+        size_t len = strlen(p->allow_publish[i]) + 7;
+        argv[argc] = malloc(len);
+        if (!argv[argc]) {
+            status = fdy_output_fail("out of memory");
+            goto out;
+        }
+        snprintf(argv[argc++], len, "allow=%s", p->allow_publish[i]);
+    }
+
+    status = fdy_ctl_conn_open(args, &conn);
+    if (status != FDY_CTL_EXIT_OK)
+        goto out;
+    fdy_table_t table;
+    fdy_reason_t reason = {{0}};
+    foundry_err err =
+        fdy_ctl_conn_admin(conn, "key.add", (const char *const *) argv, argc, &table, &reason);
+    if (err == FOUNDRY_EEXIST)
+        status = reason.text[0] ? fdy_output_fail("%s", reason.text)
+                                : fdy_output_fail("key %s is already registered", p->name);
+    else if (err != FOUNDRY_OK)
+        status = fdy_ctl_conn_report(conn, err, &reason);
+    else if (table.row_count != 1)
+        status = fdy_output_fail("the broker's key.add reply has %zu rows, not 1", table.row_count);
+    else if (fdy_output_record(stdout, &table, 0, false, args->json) != FOUNDRY_OK)
+        status = fdy_output_fail("out of memory");
+out:
+    fdy_ctl_conn_destroy(&conn);
+    for (size_t i = 0; i < argc; i++)
+        free(argv[i]);
+    return status;
+}
+
+int
+fdy_cmd_keys_add(const fdy_ctl_args_t *args)
+{
+    if (!args->role)
+        return fdy_output_usage("key add needs --role (node, partner, admin or link)");
+    fdy_role_t role;
+    if (fdy_role_parse(args->role, &role) != FOUNDRY_OK)
+        return fdy_output_usage("unknown role %s (node, partner, admin or link)", args->role);
+    fdy_principal_t p;
+    int status = s_principal_from_args(args, role, &p);
+    if (status == FDY_CTL_EXIT_OK)
+        status = args->data_dir ? s_add_offline(args, &p, false) : s_add_online(args, &p);
+    fdy_principal_clear(&p);
+    return status;
+}
+
+int
+fdy_cmd_keys_bootstrap(const fdy_ctl_args_t *args)
+{
+    if (!args->data_dir)
+        return fdy_output_usage("bootstrap needs --data-dir DIR (the broker's data directory)");
+    fdy_principal_t p;
+    int status = s_principal_from_args(args, FDY_ROLE_ADMIN, &p);
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_add_offline(args, &p, true);
+    fdy_principal_clear(&p);
+    return status;
+}
+
+/* ---- key ls, key revoke ------------------------------------------------- */
+
+static int
+s_ls_offline(const fdy_ctl_args_t *args)
+{
+    offline_t off;
+    int status = s_offline_open(args->data_dir, false, true, &off);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    size_t count = fdy_registry_count(off.registry);
+    const fdy_principal_t **principals = calloc(count ? count : 1, sizeof *principals);
+    keys_table_t table;
+    if (!principals) {
+        status = fdy_output_fail("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++)
+        principals[i] = fdy_registry_at(off.registry, i);
+    if (s_keys_table_build(&table, principals, count) != FOUNDRY_OK) {
+        status = fdy_output_fail("out of memory");
+        goto out;
+    }
+    if (fdy_output_table(stdout, &table.table, args->json) != FOUNDRY_OK)
+        status = fdy_output_fail("out of memory");
+    s_keys_table_free(&table);
+out:
+    free(principals);
+    s_offline_close(&off);
+    return status;
+}
+
+int
+fdy_cmd_keys_ls(const fdy_ctl_args_t *args)
+{
+    if (args->data_dir)
+        return s_ls_offline(args);
+    fdy_ctl_conn_t *conn = NULL;
+    int status = fdy_ctl_conn_open(args, &conn);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    fdy_table_t table;
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_ctl_conn_admin(conn, "key.ls", NULL, 0, &table, &reason);
+    if (err != FOUNDRY_OK)
+        status = fdy_ctl_conn_report(conn, err, &reason);
+    else if (fdy_output_table(stdout, &table, args->json) != FOUNDRY_OK)
+        status = fdy_output_fail("out of memory");
+    fdy_ctl_conn_destroy(&conn);
+    return status;
+}
+
+int
+fdy_cmd_keys_revoke(const fdy_ctl_args_t *args)
+{
+    const char *name = args->pos[0];
+    fdy_reason_t reason = {{0}};
+    int status;
+    if (args->data_dir) {
+        offline_t off;
+        status = s_offline_open(args->data_dir, false, false, &off);
+        if (status != FDY_CTL_EXIT_OK)
+            return status;
+        foundry_err err = fdy_registry_revoke(off.registry, name, &reason);
+        const fdy_principal_t *p = fdy_registry_by_name(off.registry, name);
+        if (err == FOUNDRY_ENOTFOUND)
+            status = fdy_output_fail("no key named %s", name);
+        else if (err != FOUNDRY_OK)
+            status = fdy_output_fail("cannot revoke key %s: %s", name,
+                                     reason.text[0] ? reason.text : foundry_strerror(err));
+        else if (!p)
+            status = fdy_output_fail("key %s vanished while revoking it", name);
+        else
+            status = s_print_one(p, args->json);
+        s_offline_close(&off);
+        return status;
+    }
+
+    size_t len = strlen(name) + 6;
+    char *arg = malloc(len);
+    if (!arg)
+        return fdy_output_fail("out of memory");
+    snprintf(arg, len, "name=%s", name);
+    fdy_ctl_conn_t *conn = NULL;
+    status = fdy_ctl_conn_open(args, &conn);
+    if (status == FDY_CTL_EXIT_OK) {
+        fdy_table_t table;
+        const char *argv[] = {arg};
+        foundry_err err = fdy_ctl_conn_admin(conn, "key.revoke", argv, 1, &table, &reason);
+        if (err == FOUNDRY_ENOTFOUND)
+            status = fdy_output_fail("no key named %s", name);
+        else if (err != FOUNDRY_OK)
+            status = fdy_ctl_conn_report(conn, err, &reason);
+        else if (table.row_count != 1)
+            status = fdy_output_fail("the broker's key.revoke reply has %zu rows, not 1",
+                                     table.row_count);
+        else if (fdy_output_record(stdout, &table, 0, false, args->json) != FOUNDRY_OK)
+            status = fdy_output_fail("out of memory");
+    }
+    fdy_ctl_conn_destroy(&conn);
+    free(arg);
+    return status;
+}
+
+/* ---- keygen ------------------------------------------------------------- */
+
+int
+fdy_cmd_keys_keygen(const fdy_ctl_args_t *args)
+{
+    const char *name = args->pos[0];
+    const char *dir = args->out_dir ? args->out_dir : ".";
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_keys_generate(dir, name, &reason);
+    const char *why = reason.text[0] ? reason.text : foundry_strerror(err);
+    if (err == FOUNDRY_EINVAL)
+        return reason.text[0] ? fdy_output_usage("%s", why)
+                              : fdy_output_usage("bad key name '%s'", name);
+    if (err == FOUNDRY_EEXIST)
+        return fdy_output_fail("%s", reason.text[0] ? why : "key files exist; not overwriting");
+    if (err != FOUNDRY_OK)
+        return fdy_output_fail("cannot write keys for %s in %s: %s", name, dir, why);
+
+    size_t len = strlen(dir) + strlen(name) + sizeof "/.key_secret";
+    char *public_path = malloc(len);
+    char *secret_path = malloc(len);
+    int status = FDY_CTL_EXIT_OK;
+    if (!public_path || !secret_path) {
+        status = fdy_output_fail("out of memory");
+        goto out;
+    }
+    snprintf(public_path, len, "%s/%s.key", dir, name);
+    snprintf(secret_path, len, "%s/%s.key_secret", dir, name);
+    if (args->json) {
+        fputs("{\"public\":", stdout);
+        fdy_output_json_string(stdout, public_path, strlen(public_path));
+        fputs(",\"secret\":", stdout);
+        fdy_output_json_string(stdout, secret_path, strlen(secret_path));
+        fputs("}\n", stdout);
+    } else {
+        printf("%s\n%s\n", public_path, secret_path);
+    }
+out:
+    free(public_path);
+    free(secret_path);
+    return status;
+}
