@@ -30,8 +30,9 @@ typedef enum {
 /* Creates its own ZeroMQ context, a DEALER with CURVE client keys,
  * ZMQ_IMMEDIATE (nothing queued to a connection that is not up) and a
  * monitor, and connects. Does not wait. Returns FOUNDRY_OK and *out (caller
- * owns; fdy_conn_destroy()), FOUNDRY_EINVAL (bad endpoint or key) or
- * FOUNDRY_ENOMEM, with reason. */
+ * owns; fdy_conn_destroy()), FOUNDRY_EINVAL (bad endpoint or key),
+ * FOUNDRY_EIO (out of sockets or file descriptors) or FOUNDRY_ENOMEM, with
+ * reason. */
 foundry_err fdy_conn_new(const fdy_conn_opts_t *opts, fdy_conn_t **out, fdy_reason_t *reason);
 
 /* Closes without lingering and destroys the context. */
@@ -56,6 +57,17 @@ uint64_t fdy_conn_epoch(const fdy_conn_t *self);
  * FOUNDRY_OK, FOUNDRY_ETIMEDOUT (would block: not connected, or HWM reached;
  * nothing sent) or FOUNDRY_EIO. */
 foundry_err fdy_conn_send(fdy_conn_t *self, const fdy_slice_t *frames, size_t frame_count);
+
+/* Releases a frame sent without a copy; the same signature as zmq_free_fn. */
+typedef void(fdy_conn_free_fn)(void *data, void *hint);
+
+/* Like fdy_conn_send, but each frame whose hints[i] is not NULL is handed to
+ * libzmq without a copy (for large frames on a hot path): free_fn(data,
+ * hints[i]) is called exactly once for each such frame, whatever the
+ * result, possibly later and on a libzmq thread. Until then its bytes must
+ * stay valid and unchanged. Returns as fdy_conn_send, or FOUNDRY_ENOMEM. */
+foundry_err fdy_conn_send_zero_copy(fdy_conn_t *self, const fdy_slice_t *frames, void *const *hints,
+                                    size_t frame_count, fdy_conn_free_fn *free_fn);
 
 /* Waits up to timeout_ms (0 = poll, -1 = forever) for one reply, processing
  * monitor events meanwhile, and decodes it into arena (reset by the

@@ -122,10 +122,10 @@ typedef struct {
     const char *secret_key_file; /* our key pair, NAME.key_secret, mode 0600 */
     uint32_t connect_timeout_ms; /* handshake deadline in foundry_client_new; 5000 */
     uint32_t ack_timeout_ms;     /* blocking calls give up after this; 10000 */
-    uint32_t resend_after_ms;    /* resend a batch unacked for this long; 5000 */
+    uint32_t resend_after_ms;    /* resend a batch unacked for this long; 5000; 0 never */
     uint32_t max_in_flight;      /* unacknowledged messages at most; 65536 */
-    uint32_t batch_max_msgs;     /* messages per batch frame at most; 1024 */
-    uint32_t batch_max_bytes;    /* bytes per batch frame at most; 262144 */
+    uint32_t batch_max_msgs;     /* messages per batch frame at most; 1024 (<= 16384) */
+    uint32_t batch_max_bytes;    /* bytes per batch frame at most; 262144 (<= 8 MiB) */
     uint32_t linger_us;          /* a partial batch waits at most this; 1000 */
 } foundry_client_opts_t;
 
@@ -139,7 +139,9 @@ FOUNDRY_EXPORT void foundry_client_opts_init(foundry_client_opts_t *opts);
  *   FOUNDRY_EINVAL    missing or bad option;
  *   FOUNDRY_EIO       a key file cannot be read;
  *   FOUNDRY_EAUTH     a secret key file is readable by others, or the broker
- *                     refused our key (socket-monitor handshake failure);
+ *                     refused our key (socket-monitor handshake failure), or
+ *                     every handshake is dropped (broker_key_file is not the
+ *                     broker's key);
  *   FOUNDRY_ETIMEDOUT no handshake within connect_timeout_ms;
  *   FOUNDRY_ENOMEM.
  * On error *client_out is NULL; foundry_client_last_error(NULL) describes it. */
@@ -168,7 +170,12 @@ typedef void(foundry_ack_fn)(const foundry_ack_t *ack, void *user);
 
 /* Sets the callback that receives the outcome of every asynchronous
  * publish, once per message, in the order acks arrive. fn NULL discards
- * them. Returns FOUNDRY_OK or FOUNDRY_EINVAL (client NULL). */
+ * them. Messages still unacknowledged when the client is closed are
+ * reported with FOUNDRY_ECLOSED. The callback may call
+ * foundry_client_publish_async() (which then never waits: a full window
+ * gives FOUNDRY_ETIMEDOUT); the other calls into the client return
+ * FOUNDRY_EINVAL from inside it.
+ * Returns FOUNDRY_OK or FOUNDRY_EINVAL (client NULL). */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
 foundry_client_set_ack_handler(foundry_client_t *client, foundry_ack_fn *fn, void *user);
 
@@ -178,10 +185,11 @@ foundry_client_set_ack_handler(foundry_client_t *client, foundry_ack_fn *fn, voi
  * let the library make a unique one. A resend with the same id within the
  * broker's dedupe window is acknowledged without being stored twice.
  * Earlier asynchronous messages are flushed first; their acks go to the
- * ack handler. ack_out (may be NULL) receives the outcome; its pointers stay
- * valid until the next call into client.
- * Returns FOUNDRY_OK once stored, or: FOUNDRY_EINVAL (bad subject, id or
- * size), FOUNDRY_ETIMEDOUT (no ack within ack_timeout_ms; the message stays
+ * ack handler (this message's does not). ack_out (may be NULL) receives the
+ * outcome; its pointers stay valid until the next call into client.
+ * Returns FOUNDRY_OK once stored, or: FOUNDRY_EINVAL (bad subject or id, or
+ * called from the ack handler), FOUNDRY_ETOOBIG (payload over 4 MiB),
+ * FOUNDRY_ETIMEDOUT (no ack within ack_timeout_ms; the message stays
  * queued and will be resent on reconnect), the broker's refusal
  * (FOUNDRY_EDENIED, FOUNDRY_ENOSTREAM, FOUNDRY_EFULL, FOUNDRY_EAUTH,
  * FOUNDRY_ETOOBIG, ...), or FOUNDRY_ENOMEM. */
@@ -194,10 +202,13 @@ foundry_client_publish(foundry_client_t *client, const char *subject, const void
  * linger_us) and sent; the ack handler later reports each outcome with
  * `user_tag`. When max_in_flight messages are unacknowledged, the call
  * first processes acks, waiting up to ack_timeout_ms.
- * The data is copied; the caller keeps its buffers.
- * Returns FOUNDRY_OK (queued), FOUNDRY_EINVAL, FOUNDRY_ETIMEDOUT (window
- * still full: nothing queued, try again), FOUNDRY_EAUTH (our key was
- * refused or revoked), or FOUNDRY_ENOMEM. */
+ * The data is copied; the caller keeps its buffers. A payload over 64 KiB
+ * travels alone, in its own frame.
+ * Returns FOUNDRY_OK (queued), FOUNDRY_EINVAL (bad subject or id),
+ * FOUNDRY_ETOOBIG (payload over 4 MiB), FOUNDRY_ETIMEDOUT (window still
+ * full: nothing queued, try again), FOUNDRY_EAUTH (our key was refused or
+ * revoked), or FOUNDRY_ENOMEM. Nothing is queued unless it returns
+ * FOUNDRY_OK. */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
 foundry_client_publish_async(foundry_client_t *client, const char *subject, const void *data,
                              size_t len, const void *msg_id, size_t msg_id_len, void *user_tag);
@@ -205,13 +216,17 @@ foundry_client_publish_async(foundry_client_t *client, const char *subject, cons
 /* Sends batches that are due, receives acks and runs the ack handler, for
  * up to timeout_ms (0: only what is ready now). Call it regularly when
  * publishing asynchronously at a low rate so lingering batches go out.
- * Returns FOUNDRY_OK, or FOUNDRY_EAUTH when the broker refused our key. */
+ * Returns FOUNDRY_OK, FOUNDRY_EAUTH when the broker refused our key, or
+ * FOUNDRY_EINVAL (called from the ack handler). */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
 foundry_client_poll(foundry_client_t *client, int timeout_ms);
 
-/* Sends everything queued and waits until every message is acknowledged,
- * for up to timeout_ms. Returns FOUNDRY_OK when nothing is unacknowledged,
- * FOUNDRY_ETIMEDOUT otherwise (see foundry_client_unacked()). */
+/* Sends everything queued and waits until every message is acknowledged
+ * (or refused: outcomes go to the ack handler), for up to timeout_ms.
+ * Returns FOUNDRY_OK when nothing is unacknowledged, FOUNDRY_ETIMEDOUT
+ * otherwise (see foundry_client_unacked()), FOUNDRY_EAUTH at once when the
+ * broker refuses our key on reconnect (the messages stay queued), or
+ * FOUNDRY_EINVAL (called from the ack handler). */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
 foundry_client_flush(foundry_client_t *client, int timeout_ms);
 
@@ -224,9 +239,12 @@ FOUNDRY_EXPORT uint64_t foundry_client_reconnects(const foundry_client_t *client
 
 /* Flushes for up to flush_timeout_ms, then destroys the client and nulls
  * *client_p. unacked_out (may be NULL) receives the number of messages that
- * were never acknowledged. Accepts NULL and *client_p NULL.
+ * were never acknowledged; each asynchronous one is also reported to the
+ * ack handler with FOUNDRY_ECLOSED, so the caller can keep it for later.
+ * Accepts NULL and *client_p NULL.
  * Returns FOUNDRY_OK when everything was acknowledged, FOUNDRY_ETIMEDOUT
- * otherwise. The client is destroyed in both cases. */
+ * otherwise; the client is destroyed in both cases. Called from the ack
+ * handler it returns FOUNDRY_EINVAL and destroys nothing. */
 FOUNDRY_EXPORT foundry_err foundry_client_close(foundry_client_t **client_p,
                                                 int flush_timeout_ms, size_t *unacked_out);
 
