@@ -1,2 +1,415 @@
-/* placeholder: being written */
-typedef int fdy_placeholder_publish;
+/*  publish.c: the group commit. Every publish request drained in one loop
+ *  turn is decoded, authorised and routed as it arrives; the turn ends with
+ *  ONE fdy_store_append() for all of them, and only then are acks built.
+ *  Buffers are sized once from the config and reused: nothing here
+ *  allocates or makes a system call per message. Sockets live in router.c.
+ */
+#include "publish.h"
+
+#include "acl.h"
+#include "log.h"
+#include "reason.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_INDEX UINT32_MAX
+#define ERROR_REASON_MAX 160
+
+typedef struct {
+    size_t tag;
+    uint64_t request_id;
+    uint32_t count;
+    size_t first;                   /* its first message in outcomes[] */
+    char publisher[FDY_NAME_MAX];   /* item->publisher points here until commit */
+} pub_request_t;
+
+/* What became of one message: an item to store, or a refusal. */
+typedef struct {
+    uint32_t item;
+    uint32_t error;
+} outcome_t;
+
+typedef struct {
+    foundry_err code;
+    char reason[ERROR_REASON_MAX];
+} refusal_t;
+
+static void
+s_out_of_memory(void)
+{
+    fdy_log_err("OUT-OF-MEMORY", "publish buffers: out of memory; aborting");
+    abort();
+}
+
+struct fdy_publish {
+    fdy_store_t *store;
+    uint64_t commit_max_msgs;
+    uint64_t commit_max_bytes;
+    uint64_t max_payload;
+    uint64_t max_batch_bytes;
+
+    size_t msg_capacity;          /* commit_max_msgs + one largest request */
+    pub_request_t *requests;      /* msg_capacity entries: a request has >= 1 message */
+    size_t request_count;
+    outcome_t *outcomes;          /* msg_capacity */
+    size_t msg_count;
+    fdy_store_item_t *items;      /* msg_capacity */
+    size_t item_count;
+    uint8_t *ids;                 /* msg_capacity * FOUNDRY_MSG_ID_MAX: ids outlive the arena */
+    refusal_t *refusals;          /* grows on demand: the unhappy path only */
+    size_t refusal_count;
+    size_t refusal_capacity;
+    uint64_t turn_bytes;
+
+    fdy_slice_t *slices;          /* FDY_BATCH_MSGS_MAX: records of the request being added */
+    fdy_arena_t *scratch;         /* one decoded record at a time */
+
+    /* ack under construction, FDY_BATCH_MSGS_MAX each */
+    uint64_t *ack_seqs;
+    uint32_t *ack_refs;
+    uint32_t *ack_duplicates;
+    fdy_msg_error_t *ack_errors;
+    const char **ack_streams;
+    uint32_t *ack_stream_ids;
+
+    fdy_publish_stats_t stats;
+};
+
+fdy_publish_t *
+fdy_publish_new(const fdy_broker_cfg_t *cfg, fdy_store_t *store)
+{
+    fdy_publish_t *self = fdy_xalloc(sizeof *self);
+    self->store = store;
+    self->commit_max_msgs = cfg->commit_max_msgs;
+    self->commit_max_bytes = cfg->commit_max_bytes;
+    self->max_payload = cfg->max_payload;
+    self->max_batch_bytes = cfg->max_batch_bytes;
+    self->msg_capacity = (size_t) cfg->commit_max_msgs + FDY_BATCH_MSGS_MAX;
+    /* Large zeroed allocations are mapped lazily: untouched capacity costs
+     * address space, not resident memory. */
+    self->requests = fdy_xalloc(self->msg_capacity * sizeof *self->requests);
+    self->outcomes = fdy_xalloc(self->msg_capacity * sizeof *self->outcomes);
+    self->items = fdy_xalloc(self->msg_capacity * sizeof *self->items);
+    self->ids = fdy_xalloc(self->msg_capacity * FOUNDRY_MSG_ID_MAX);
+    self->slices = fdy_xalloc(FDY_BATCH_MSGS_MAX * sizeof *self->slices);
+    self->ack_seqs = fdy_xalloc(FDY_BATCH_MSGS_MAX * sizeof *self->ack_seqs);
+    self->ack_refs = fdy_xalloc(FDY_BATCH_MSGS_MAX * sizeof *self->ack_refs);
+    self->ack_duplicates = fdy_xalloc(FDY_BATCH_MSGS_MAX * sizeof *self->ack_duplicates);
+    self->ack_errors = fdy_xalloc(FDY_BATCH_MSGS_MAX * sizeof *self->ack_errors);
+    self->ack_streams = fdy_xalloc(FDY_BATCH_MSGS_MAX * sizeof *self->ack_streams);
+    self->ack_stream_ids = fdy_xalloc(FDY_BATCH_MSGS_MAX * sizeof *self->ack_stream_ids);
+    self->scratch = fdy_arena_new(FDY_DECODE_BUDGET(64 * 1024));
+    if (!self->scratch)
+        s_out_of_memory();
+    return self;
+}
+
+void
+fdy_publish_destroy(fdy_publish_t **self_p)
+{
+    fdy_publish_t *self = *self_p;
+    if (!self)
+        return;
+    fdy_arena_destroy(&self->scratch);
+    free(self->requests);
+    free(self->outcomes);
+    free(self->items);
+    free(self->ids);
+    free(self->refusals);
+    free(self->slices);
+    free(self->ack_seqs);
+    free(self->ack_refs);
+    free(self->ack_duplicates);
+    free(self->ack_errors);
+    free(self->ack_streams);
+    free(self->ack_stream_ids);
+    free(self);
+    *self_p = NULL;
+}
+
+bool
+fdy_publish_turn_full(const fdy_publish_t *self)
+{
+    return self->msg_count >= self->commit_max_msgs || self->turn_bytes >= self->commit_max_bytes;
+}
+
+size_t
+fdy_publish_turn_msgs(const fdy_publish_t *self)
+{
+    return self->msg_count;
+}
+
+void
+fdy_publish_stats(const fdy_publish_t *self, fdy_publish_stats_t *out)
+{
+    *out = self->stats;
+}
+
+static void
+s_refuse(fdy_publish_t *self, outcome_t *outcome, foundry_err code, const char *reason)
+{
+    if (self->refusal_count == self->refusal_capacity) {
+        size_t capacity = self->refusal_capacity ? self->refusal_capacity * 2 : 64;
+        refusal_t *grown = realloc(self->refusals, capacity * sizeof *grown);
+        if (!grown)
+            s_out_of_memory();
+        self->refusals = grown;
+        self->refusal_capacity = capacity;
+    }
+    refusal_t *refusal = &self->refusals[self->refusal_count];
+    refusal->code = code;
+    snprintf(refusal->reason, sizeof refusal->reason, "%s", reason);
+    outcome->item = NO_INDEX;
+    outcome->error = (uint32_t) self->refusal_count++;
+}
+
+/* Decodes, checks, authorises and routes one record; on success appends an
+ * item pointing into the request's frames. */
+static void
+s_add_message(fdy_publish_t *self, const fdy_principal_t *publisher, pub_request_t *request,
+              const fdy_slice_t *record, const fdy_slice_t *frames, size_t frame_count,
+              outcome_t *outcome)
+{
+    fdy_reason_t why;
+    fdy_msg_t msg;
+    fdy_arena_reset(self->scratch, FDY_DECODE_BUDGET(record->len));
+    foundry_err err = fdy_codec_decode_msg(record->data, record->len, self->scratch, &msg, &why);
+    if (err == FOUNDRY_ENOMEM)
+        err = fdy_reason_set(&why, FOUNDRY_EPROTO, "message record too complex to decode");
+    if (err != FOUNDRY_OK) {
+        s_refuse(self, outcome, err, why.text);
+        return;
+    }
+    const uint8_t *ext = NULL;
+    size_t ext_len = 0;
+    if (msg.payload_frame > 0) {
+        /* payload_frame 1 is frame 2: frames[0] envelope, frames[1] batch */
+        size_t index = 1 + (size_t) msg.payload_frame;
+        if (index >= frame_count) {
+            fdy_reason_set(&why, FOUNDRY_EPROTO, "payload_frame %u: the request has no frame %zu",
+                           msg.payload_frame, index);
+            s_refuse(self, outcome, FOUNDRY_EPROTO, why.text);
+            return;
+        }
+        ext = frames[index].data;
+        ext_len = frames[index].len;
+    }
+    size_t payload_len = ext ? ext_len : msg.payload_len;
+    if (payload_len > self->max_payload) {
+        fdy_reason_set(&why, FOUNDRY_ETOOBIG, "payload of %zu bytes is over the %llu byte limit",
+                       payload_len, (unsigned long long) self->max_payload);
+        s_refuse(self, outcome, FOUNDRY_ETOOBIG, why.text);
+        return;
+    }
+    err = fdy_acl_check_publish(publisher, msg.subject, &why);
+    if (err != FOUNDRY_OK) {
+        fdy_log_warn_limited("PUBLISH-DENIED", "%s", why.text);
+        s_refuse(self, outcome, err, why.text);
+        return;
+    }
+    uint32_t stream_id = 0;
+    if (fdy_store_stream_route(self->store, msg.subject, &stream_id, NULL) != FOUNDRY_OK) {
+        fdy_reason_set(&why, FOUNDRY_ENOSTREAM, "no stream captures '%s'", msg.subject);
+        s_refuse(self, outcome, FOUNDRY_ENOSTREAM, why.text);
+        return;
+    }
+    /* The id was decoded into the scratch arena, reset for the next record:
+     * keep a copy until the commit. */
+    uint8_t *id = self->ids + self->item_count * FOUNDRY_MSG_ID_MAX;
+    size_t id_len = msg.id_len <= FOUNDRY_MSG_ID_MAX ? msg.id_len : FOUNDRY_MSG_ID_MAX;
+    memcpy(id, msg.id, id_len);
+    fdy_store_item_t *item = &self->items[self->item_count];
+    *item = (fdy_store_item_t){
+        .stream_id = stream_id,
+        .msg_id = id,
+        .msg_id_len = id_len,
+        .publisher = request->publisher,
+        .data = record->data,
+        .data_len = record->len,
+        .ext = ext,
+        .ext_len = ext_len,
+    };
+    outcome->item = (uint32_t) self->item_count++;
+    outcome->error = NO_INDEX;
+}
+
+foundry_err
+fdy_publish_add(fdy_publish_t *self, size_t tag, const fdy_principal_t *publisher,
+                uint64_t request_id, uint32_t count, const fdy_slice_t *frames,
+                size_t frame_count, fdy_reason_t *reason)
+{
+    if (count == 0 || count > FDY_BATCH_MSGS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "batch count %u is not in 1..%u", count,
+                              FDY_BATCH_MSGS_MAX);
+    if (frame_count < 2)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "publish without a batch frame");
+    if (frame_count > (size_t) count + 2)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "%zu payload frames for %u messages",
+                              frame_count - 2, count);
+    if (frames[1].len > self->max_batch_bytes)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG,
+                              "batch frame of %zu bytes is over the %llu byte limit",
+                              frames[1].len, (unsigned long long) self->max_batch_bytes);
+    foundry_err err = fdy_codec_split_batch(frames[1].data, frames[1].len, count, self->slices,
+                                            reason);
+    if (err != FOUNDRY_OK)
+        return err;
+
+    pub_request_t *request = &self->requests[self->request_count++];
+    request->tag = tag;
+    request->request_id = request_id;
+    request->count = count;
+    request->first = self->msg_count;
+    snprintf(request->publisher, sizeof request->publisher, "%s", publisher->name);
+    for (uint32_t i = 0; i < count; i++)
+        s_add_message(self, publisher, request, &self->slices[i], frames, frame_count,
+                      &self->outcomes[self->msg_count + i]);
+    self->msg_count += count;
+    for (size_t i = 0; i < frame_count; i++)
+        self->turn_bytes += frames[i].len;
+    return FOUNDRY_OK;
+}
+
+/* Index of stream_id in the ack's stream list, adding it when new. Batches
+ * usually hit one stream, so the last one found is tried first. */
+static uint32_t
+s_stream_ref(fdy_publish_t *self, size_t *stream_count, uint32_t *last_ref, uint32_t stream_id)
+{
+    if (*stream_count > 0 && self->ack_stream_ids[*last_ref] == stream_id)
+        return *last_ref;
+    for (size_t i = 0; i < *stream_count; i++) {
+        if (self->ack_stream_ids[i] == stream_id) {
+            *last_ref = (uint32_t) i;
+            return *last_ref;
+        }
+    }
+    const char *name = fdy_store_stream_name(self->store, stream_id);
+    self->ack_stream_ids[*stream_count] = stream_id;
+    self->ack_streams[*stream_count] = name ? name : "";
+    *last_ref = (uint32_t) (*stream_count)++;
+    return *last_ref;
+}
+
+static void
+s_reply_ack(fdy_publish_t *self, const pub_request_t *request, fdy_publish_reply_fn *fn,
+            void *user)
+{
+    size_t stream_count = 0, duplicate_count = 0, error_count = 0;
+    uint32_t last_ref = 0;
+    for (uint32_t i = 0; i < request->count; i++) {
+        const outcome_t *outcome = &self->outcomes[request->first + i];
+        if (outcome->item == NO_INDEX) {
+            const refusal_t *refusal = &self->refusals[outcome->error];
+            self->ack_seqs[i] = 0;
+            self->ack_refs[i] = 0;
+            self->ack_errors[error_count++] = (fdy_msg_error_t){
+                .index = i, .code = refusal->code, .reason = refusal->reason};
+            continue;
+        }
+        const fdy_store_item_t *item = &self->items[outcome->item];
+        self->ack_seqs[i] = item->seq;
+        self->ack_refs[i] = s_stream_ref(self, &stream_count, &last_ref, item->stream_id);
+        if (item->duplicate)
+            self->ack_duplicates[duplicate_count++] = i;
+    }
+    fdy_envelope_t reply = {
+        .version = FDY_PROTOCOL_VERSION,
+        .kind = FDY_KIND_PUBLISH_ACK,
+        .request_id = request->request_id,
+        .ack = {
+            .count = request->count,
+            .seqs = self->ack_seqs,
+            .stream_refs = self->ack_refs,
+            .streams = self->ack_streams,
+            .stream_count = stream_count,
+            .duplicates = self->ack_duplicates,
+            .duplicate_count = duplicate_count,
+            .errors = self->ack_errors,
+            .error_count = error_count,
+        },
+    };
+    self->stats.requests++;
+    self->stats.refused += error_count;
+    fn(request->tag, &reply, user);
+}
+
+static void
+s_reply_error(fdy_publish_t *self, const pub_request_t *request, foundry_err code,
+              const char *reason, fdy_publish_reply_fn *fn, void *user)
+{
+    fdy_envelope_t reply = {
+        .version = FDY_PROTOCOL_VERSION,
+        .kind = FDY_KIND_ERROR,
+        .request_id = request->request_id,
+        .error_code = code,
+        .error_reason = reason,
+    };
+    self->stats.requests++;
+    self->stats.failed++;
+    fn(request->tag, &reply, user);
+}
+
+static bool
+s_request_has_items(const fdy_publish_t *self, const pub_request_t *request)
+{
+    for (uint32_t i = 0; i < request->count; i++) {
+        if (self->outcomes[request->first + i].item != NO_INDEX)
+            return true;
+    }
+    return false;
+}
+
+static void
+s_reset_turn(fdy_publish_t *self)
+{
+    self->request_count = 0;
+    self->msg_count = 0;
+    self->item_count = 0;
+    self->refusal_count = 0;
+    self->turn_bytes = 0;
+}
+
+foundry_err
+fdy_publish_commit(fdy_publish_t *self, fdy_publish_reply_fn *fn, void *user)
+{
+    foundry_err err = FOUNDRY_OK;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (self->item_count > 0) {
+        err = fdy_store_append(self->store, self->items, self->item_count, &why);
+        if (err == FOUNDRY_OK) {
+            self->stats.commits++;
+            for (size_t i = 0; i < self->item_count; i++) {
+                if (self->items[i].duplicate)
+                    self->stats.duplicates++;
+                else
+                    self->stats.published++;
+            }
+            fdy_log_debug("PUBLISH-COMMIT", "%zu messages of %zu requests stored",
+                          self->item_count, self->request_count);
+        }
+        else if (err == FOUNDRY_EFULL)
+            fdy_log_warn_limited("STORE-FULL", "publish refused: %s", why.text);
+        else {
+            fdy_log_err("STORE-APPEND", "group commit of %zu messages failed: %s",
+                        self->item_count, why.text);
+            err = FOUNDRY_ESTORE;
+        }
+    }
+    /* Acks leave only now, after the synchronous commit returned. */
+    for (size_t i = 0; i < self->request_count; i++) {
+        const pub_request_t *request = &self->requests[i];
+        if (err == FOUNDRY_OK || !s_request_has_items(self, request))
+            s_reply_ack(self, request, fn, user);
+        else if (err == FOUNDRY_EFULL)
+            s_reply_error(self, request, FOUNDRY_EFULL,
+                          "store full: map_size_max reached, nothing stored", fn, user);
+        else
+            s_reply_error(self, request, FOUNDRY_ESTORE, "storage error, nothing stored", fn,
+                          user);
+    }
+    s_reset_turn(self);
+    return err;
+}

@@ -1,2 +1,228 @@
-/* placeholder: being written */
-typedef int fdy_placeholder_zap;
+/*  zap.c: ZAP handler (RFC 27) for the broker's CURVE ROUTER. Maps a client
+ *  public key to a principal name through the registry and hands it to
+ *  libzmq as the User-Id, which is the only identity the broker trusts.
+ *  Not for per-message checks: broker.c re-checks the User-Id every message.
+ */
+#include "zap.h"
+
+#include "keys.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define ZAP_VERSION "1.0"
+/* version, request id, domain, address, routing id, mechanism, credentials */
+#define ZAP_FRAMES_MAX 7
+#define CURVE_KEY_BYTES 32
+
+struct fdy_zap {
+    void *socket;
+    fdy_registry_t *registry;
+    uint64_t accepted;
+    uint64_t refused;
+};
+
+foundry_err
+fdy_zap_new(void *zmq_ctx, fdy_registry_t *registry, fdy_zap_t **out, fdy_reason_t *reason)
+{
+    *out = NULL;
+    fdy_zap_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+    self->registry = registry;
+    self->socket = zmq_socket(zmq_ctx, ZMQ_REP);
+    if (!self->socket) {
+        foundry_err err = fdy_reason_set(reason, FOUNDRY_EIO, "ZAP socket: %s",
+                                         zmq_strerror(errno));
+        free(self);
+        return err;
+    }
+    int linger = 0;
+    zmq_setsockopt(self->socket, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(self->socket, ZAP_ENDPOINT) != 0) {
+        foundry_err err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot bind %s: %s",
+                                         ZAP_ENDPOINT, zmq_strerror(errno));
+        zmq_close(self->socket);
+        free(self);
+        return err;
+    }
+    *out = self;
+    return FOUNDRY_OK;
+}
+
+void
+fdy_zap_destroy(fdy_zap_t **self_p)
+{
+    fdy_zap_t *self = *self_p;
+    if (!self)
+        return;
+    zmq_close(self->socket);
+    free(self);
+    *self_p = NULL;
+}
+
+void *
+fdy_zap_socket(fdy_zap_t *self)
+{
+    return self->socket;
+}
+
+uint64_t
+fdy_zap_accepted(const fdy_zap_t *self)
+{
+    return self->accepted;
+}
+
+uint64_t
+fdy_zap_refused(const fdy_zap_t *self)
+{
+    return self->refused;
+}
+
+static bool
+s_frame_is(zmq_msg_t *frame, const char *text)
+{
+    size_t len = strlen(text);
+    return zmq_msg_size(frame) == len && memcmp(zmq_msg_data(frame), text, len) == 0;
+}
+
+/* Copies a frame into a NUL-ended string for logging, truncated to fit. */
+static void
+s_frame_text(zmq_msg_t *frame, char *out, size_t out_size)
+{
+    size_t len = zmq_msg_size(frame);
+    if (len >= out_size)
+        len = out_size - 1;
+    memcpy(out, zmq_msg_data(frame), len);
+    out[len] = '\0';
+}
+
+/* The six reply frames. A REP socket must answer every request, even a
+ * malformed one, or it stops serving. request_id may be NULL. */
+static foundry_err
+s_reply(fdy_zap_t *self, zmq_msg_t *request_id, const char *status, const char *text,
+        const char *user_id)
+{
+    bool ok = zmq_send(self->socket, ZAP_VERSION, strlen(ZAP_VERSION), ZMQ_SNDMORE) >= 0;
+    if (ok && request_id)
+        ok = zmq_send(self->socket, zmq_msg_data(request_id), zmq_msg_size(request_id),
+                      ZMQ_SNDMORE) >= 0;
+    else if (ok)
+        ok = zmq_send(self->socket, "", 0, ZMQ_SNDMORE) >= 0;
+    ok = ok && zmq_send(self->socket, status, strlen(status), ZMQ_SNDMORE) >= 0;
+    ok = ok && zmq_send(self->socket, text, strlen(text), ZMQ_SNDMORE) >= 0;
+    ok = ok && zmq_send(self->socket, user_id, strlen(user_id), ZMQ_SNDMORE) >= 0;
+    ok = ok && zmq_send(self->socket, "", 0, 0) >= 0;
+    if (!ok) {
+        fdy_log_err("ZAP-SOCKET", "ZAP reply failed: %s", zmq_strerror(errno));
+        return FOUNDRY_EIO;
+    }
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_decide(fdy_zap_t *self, zmq_msg_t *frames, size_t count)
+{
+    if (count < 6 || !s_frame_is(&frames[0], ZAP_VERSION)) {
+        self->refused++;
+        fdy_log_warn_limited("ZAP-MALFORMED", "malformed ZAP request (%zu frames)", count);
+        return s_reply(self, count >= 2 ? &frames[1] : NULL, "500", "malformed ZAP request", "");
+    }
+    char address[64];
+    s_frame_text(&frames[3], address, sizeof address);
+    if (!s_frame_is(&frames[2], FDY_ZAP_DOMAIN)) {
+        self->refused++;
+        fdy_log_warn_limited("AUTH-DENIED", "peer %s: wrong ZAP domain", address);
+        return s_reply(self, &frames[1], "400", "wrong domain", "");
+    }
+    if (!s_frame_is(&frames[5], "CURVE") || count != 7
+        || zmq_msg_size(&frames[6]) != CURVE_KEY_BYTES) {
+        self->refused++;
+        fdy_log_warn_limited("AUTH-DENIED", "peer %s: mechanism is not CURVE", address);
+        return s_reply(self, &frames[1], "400", "CURVE required", "");
+    }
+    char public_z85[FDY_Z85_KEY_LEN + 1];
+    if (!zmq_z85_encode(public_z85, zmq_msg_data(&frames[6]), CURVE_KEY_BYTES)) {
+        self->refused++;
+        return s_reply(self, &frames[1], "400", "bad key", "");
+    }
+    char fingerprint[9];
+    fdy_keys_fingerprint(public_z85, fingerprint);
+    const fdy_principal_t *p = fdy_registry_by_key(self->registry, public_z85);
+    if (!p || p->revoked) {
+        self->refused++;
+        const char *why = p ? "key revoked" : "unknown key";
+        fdy_log_warn_limited("AUTH-DENIED", "key %s from %s: %s", fingerprint, address, why);
+        return s_reply(self, &frames[1], "400", why, "");
+    }
+    self->accepted++;
+    fdy_log_info("AUTH-OK", "key %s from %s is '%s' (%s)", fingerprint, address, p->name,
+                 fdy_role_name(p->role));
+    return s_reply(self, &frames[1], "200", "OK", p->name);
+}
+
+/* Receives one request (all its frames) and answers it. *got_out is false
+ * when nothing was pending. */
+static foundry_err
+s_handle_one(fdy_zap_t *self, bool *got_out)
+{
+    zmq_msg_t frames[ZAP_FRAMES_MAX];
+    size_t count = 0;
+    size_t extra = 0;
+    foundry_err err = FOUNDRY_OK;
+    *got_out = false;
+    int more = 1;
+    while (more) {
+        zmq_msg_t spare; /* frames past the known ones are read and dropped */
+        zmq_msg_t *frame = count < ZAP_FRAMES_MAX ? &frames[count] : &spare;
+        zmq_msg_init(frame);
+        bool first_part = count == 0 && extra == 0;
+        int rc;
+        do
+            rc = zmq_msg_recv(frame, self->socket, ZMQ_DONTWAIT);
+        while (rc < 0 && errno == EINTR && !first_part);
+        if (rc < 0) {
+            int error = errno;
+            zmq_msg_close(frame);
+            if (first_part && (error == EAGAIN || error == EINTR))
+                goto out;
+            fdy_log_err("ZAP-SOCKET", "ZAP receive failed: %s", zmq_strerror(error));
+            err = FOUNDRY_EIO;
+            goto out;
+        }
+        more = zmq_msg_more(frame);
+        if (frame == &spare) {
+            zmq_msg_close(&spare);
+            extra++;
+        }
+        else
+            count++;
+    }
+    *got_out = true;
+    err = s_decide(self, frames, count + extra);
+out:
+    for (size_t i = 0; i < count; i++)
+        zmq_msg_close(&frames[i]);
+    return err;
+}
+
+foundry_err
+fdy_zap_handle(fdy_zap_t *self)
+{
+    /* A key added by foundryctl's offline bootstrap must be known before
+     * its first handshake; refresh is cheap when nothing changed. */
+    if (fdy_registry_refresh(self->registry) != FOUNDRY_OK)
+        fdy_log_warn_limited("REGISTRY-REFRESH", "cannot reload the key store; using the last one");
+    for (;;) {
+        bool got = false;
+        foundry_err err = s_handle_one(self, &got);
+        if (err != FOUNDRY_OK)
+            return err;
+        if (!got)
+            return FOUNDRY_OK;
+    }
+}
