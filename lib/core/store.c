@@ -1,8 +1,8 @@
-/*  store.c: the LMDB environment of a data directory: open/close, map
- *  growth, group-commit append with dedupe, verified reads, dedupe pruning,
- *  stats and reader-slot cleanup. Streams live in store_streams.c, key
- *  records in store_keys.c. Durable by construction: no NOSYNC-family flag
- *  is ever set, so every successful commit has been fsynced.
+/*  store.c: the LMDB environment (open/close, map growth, reused read
+ *  transactions), message records, the group commit (appends with dedupe,
+ *  dead letters, consumer states), verified reads and stats. Not streams,
+ *  retention, consumers or keys (store_*.c). Durable by construction: no
+ *  NOSYNC-family flag is ever set, so every successful commit has fsynced.
  */
 #include "store_internal.h"
 
@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define S_MAX_DBS 8
 #define S_DEFAULT_MAP_SIZE (64ull << 20)
 #define S_DEFAULT_MAP_SIZE_MAX (16ull << 30)
 #define S_DEFAULT_DEDUPE_WINDOW_MS 120000ull
@@ -49,6 +48,42 @@ fdy_store_txn_begin(fdy_store_t *self, unsigned flags, MDB_txn **txn_out, fdy_re
         return fdy_store_mdb_err(rc, reason, "begin transaction");
     }
     return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_store_rtxn_begin(fdy_store_t *self, MDB_txn **txn_out, fdy_reason_t *reason)
+{
+    if (self->rtxn && !self->rtxn_busy) {
+        int rc = mdb_txn_renew(self->rtxn);
+        if (rc == 0) {
+            self->rtxn_busy = true;
+            *txn_out = self->rtxn;
+            return FOUNDRY_OK;
+        }
+        /* MDB_MAP_RESIZED (another process grew the map) or worse: drop it;
+         * a fresh begin adopts the new size. */
+        mdb_txn_abort(self->rtxn);
+        self->rtxn = NULL;
+    }
+    foundry_err err = fdy_store_txn_begin(self, MDB_RDONLY, txn_out, reason);
+    if (err == FOUNDRY_OK && !self->rtxn) {
+        self->rtxn = *txn_out;
+        self->rtxn_busy = true;
+    }
+    return err;
+}
+
+void
+fdy_store_rtxn_end(fdy_store_t *self, MDB_txn *txn)
+{
+    if (txn && txn == self->rtxn) {
+        /* Reset keeps the slot (MDB_NOTLS) but pins no snapshot. */
+        mdb_txn_reset(txn);
+        self->rtxn_busy = false;
+    }
+    else if (txn) {
+        mdb_txn_abort(txn);
+    }
 }
 
 static uint64_t
@@ -152,6 +187,22 @@ fdy_store_meta_put(fdy_store_t *self, MDB_txn *txn, const char *key, uint64_t va
     return FOUNDRY_OK;
 }
 
+bool
+fdy_store_name_valid(const char *name, size_t max)
+{
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 /* ---- open and close ----------------------------------------------------- */
 
 /* mkdir -p with mode 0700 for what it creates. */
@@ -185,65 +236,80 @@ out:
 }
 
 static foundry_err
+s_open_db(fdy_store_t *self, MDB_txn *txn, const char *name, MDB_dbi *dbi, fdy_reason_t *reason)
+{
+    int rc = mdb_dbi_open(txn, name, self->read_only ? 0 : MDB_CREATE, dbi);
+    if (rc == MDB_NOTFOUND)
+        return fdy_reason_set(reason, FOUNDRY_ESTORE, "store %s: no database \"%s\" (%s)",
+                              self->dir, name, "not initialised");
+    if (rc != 0)
+        return fdy_store_mdb_err(rc, reason, "open database");
+    return FOUNDRY_OK;
+}
+
+/* The schema is checked before anything else is opened or created, so a
+ * store of another version is left exactly as it was. */
+static foundry_err
+s_check_schema(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
+{
+    uint64_t schema;
+    foundry_err err = fdy_store_meta_get(self, txn, FDY_META_SCHEMA, &schema, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (schema == 0 && !self->read_only)
+        return fdy_store_meta_put(self, txn, FDY_META_SCHEMA, FDY_STORE_SCHEMA, reason);
+    if (schema < FDY_STORE_SCHEMA)
+        return fdy_reason_set(reason, FOUNDRY_EVERSION,
+                              "store %s: schema version %llu is older than this build's %d "
+                              "and is not migrated; move the directory away and start afresh",
+                              self->dir, (unsigned long long) schema, FDY_STORE_SCHEMA);
+    if (schema > FDY_STORE_SCHEMA)
+        return fdy_reason_set(reason, FOUNDRY_EVERSION,
+                              "store %s: schema version %llu is newer than this build's %d; "
+                              "run a newer foundry",
+                              self->dir, (unsigned long long) schema, FDY_STORE_SCHEMA);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
 s_open_dbs(fdy_store_t *self, fdy_reason_t *reason)
 {
-    unsigned db_flags = self->read_only ? 0 : MDB_CREATE;
     MDB_txn *txn;
     foundry_err err =
         fdy_store_txn_begin(self, self->read_only ? MDB_RDONLY : 0, &txn, reason);
     if (err != FOUNDRY_OK)
         return err;
+    err = s_open_db(self, txn, "meta", &self->dbi_meta, reason);
+    if (err == FOUNDRY_OK)
+        err = s_check_schema(self, txn, reason);
     struct {
         const char *name;
         MDB_dbi *dbi;
     } dbs[] = {
-        { "msgs", &self->dbi_msgs },       { "dedupe", &self->dbi_dedupe },
-        { "streams", &self->dbi_streams }, { "keys", &self->dbi_keys },
-        { "meta", &self->dbi_meta },
+        { "dedupe", &self->dbi_dedupe },
+        { "streams", &self->dbi_streams },
+        { "keys", &self->dbi_keys },
+        { "consumers", &self->dbi_consumers },
+        { "consumer_states", &self->dbi_consumer_states },
     };
-    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
-        int rc = mdb_dbi_open(txn, dbs[i].name, db_flags, dbs[i].dbi);
-        if (rc == MDB_NOTFOUND) {
-            err = fdy_reason_set(reason, FOUNDRY_ESTORE, "store %s: no database \"%s\" (%s)",
-                                 self->dir, dbs[i].name, "not initialised");
-            goto out;
-        }
-        if (rc != 0) {
-            err = fdy_store_mdb_err(rc, reason, "open database");
-            goto out;
-        }
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0] && err == FOUNDRY_OK; i++)
+        err = s_open_db(self, txn, dbs[i].name, dbs[i].dbi, reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_store_streams_load(self, txn, reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_store_meta_get(self, txn, FDY_META_KEY_GENERATION, &self->key_generation,
+                                 reason);
+    if (err != FOUNDRY_OK) {
+        mdb_txn_abort(txn);
+        return err;
     }
-    uint64_t schema;
-    err = fdy_store_meta_get(self, txn, FDY_META_SCHEMA, &schema, reason);
-    if (err != FOUNDRY_OK)
-        goto out;
-    if (schema == 0 && !self->read_only) {
-        err = fdy_store_meta_put(self, txn, FDY_META_SCHEMA, FDY_STORE_SCHEMA, reason);
-        if (err != FOUNDRY_OK)
-            goto out;
-    }
-    else if (schema != FDY_STORE_SCHEMA) {
-        err = fdy_reason_set(reason, FOUNDRY_ECORRUPT, "store %s: schema version %llu, expected %d",
-                             self->dir, (unsigned long long) schema, FDY_STORE_SCHEMA);
-        goto out;
-    }
-    err = fdy_store_streams_load(self, txn, reason);
-    if (err != FOUNDRY_OK)
-        goto out;
-    err = fdy_store_meta_get(self, txn, FDY_META_KEY_GENERATION, &self->key_generation, reason);
-    if (err != FOUNDRY_OK)
-        goto out;
     /* Committing (also a read-only txn) keeps the database handles open. */
     int rc = mdb_txn_commit(txn);
-    txn = NULL;
     if (rc != 0)
-        err = fdy_store_mdb_err(rc, reason, "open databases");
-    else if (!self->read_only)
+        return fdy_store_mdb_err(rc, reason, "open databases");
+    if (!self->read_only)
         self->commits++;
-out:
-    if (txn)
-        mdb_txn_abort(txn);
-    return err;
+    return FOUNDRY_OK;
 }
 
 foundry_err
@@ -297,13 +363,14 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
 
     int rc = mdb_env_create(&self->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs(self->env, S_MAX_DBS);
+        rc = mdb_env_set_maxdbs(self->env, FDY_STORE_MAX_DBS);
     if (rc != 0) {
         err = fdy_store_mdb_err(rc, reason, "create environment");
         goto out;
     }
     /* No NOSYNC, NOMETASYNC or MAPASYNC: a commit returns after fsync.
-     * NOTLS: read transactions are not tied to a thread's reader slot. */
+     * NOTLS: read transactions are not tied to a thread's reader slot (and
+     * a reset one can be renewed). */
     unsigned env_flags = MDB_NOTLS | (self->read_only ? MDB_RDONLY : 0u);
     /* The map size is set after opening, so a map grown earlier (and
      * recorded in the file) is kept rather than shrunk to opts->map_size. */
@@ -341,21 +408,207 @@ fdy_store_close(fdy_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     fdy_store_t *self = *self_p;
+    if (self->rtxn)
+        mdb_txn_abort(self->rtxn); /* before the environment goes */
     if (self->env)
         mdb_env_close(self->env); /* also closes the database handles */
     fdy_store_streams_free(self);
+    free(self->copy);
     free(self->dir);
     free(self);
     *self_p = NULL;
 }
 
-/* ---- append ------------------------------------------------------------- */
+/* ---- message records ---------------------------------------------------- */
+
+static foundry_err
+s_bad_record(fdy_reason_t *reason, const char *stream, uint64_t seq, const char *what)
+{
+    return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: seq %llu: %s", stream,
+                          (unsigned long long) seq, what);
+}
+
+/* Length of the dead-letter block of a format-2 record (0 for format 1),
+ * or SIZE_MAX if the header or block length is inconsistent. */
+static size_t
+s_block_len(const uint8_t *p, size_t size)
+{
+    size_t used = FDY_MSG_HEADER_LEN + (size_t) p[5] + p[6];
+    uint64_t ext_len = fdy_store_get_le32(p + 16);
+    if ((uint64_t) used + ext_len > size)
+        return SIZE_MAX;
+    if (p[4] == FDY_MSG_FORMAT)
+        return 0;
+    if (p[4] != FDY_MSG_FORMAT_DEAD || used + FDY_DEAD_BLOCK_FIXED > size)
+        return SIZE_MAX;
+    size_t block_len = fdy_store_get_le16(p + used);
+    if (block_len < FDY_DEAD_BLOCK_FIXED || (uint64_t) used + block_len + ext_len > size)
+        return SIZE_MAX;
+    return block_len;
+}
+
+uint64_t
+fdy_store_record_payload(const MDB_val *val)
+{
+    const uint8_t *p = val->mv_data;
+    if (val->mv_size < FDY_MSG_HEADER_LEN)
+        return 0;
+    size_t block_len = s_block_len(p, val->mv_size);
+    if (block_len == SIZE_MAX)
+        return 0;
+    return val->mv_size - FDY_MSG_HEADER_LEN - p[5] - p[6] - block_len;
+}
+
+static foundry_err
+s_dead_block_parse(const char *stream, uint64_t seq, const uint8_t *b, size_t block_len,
+                   fdy_store_parse_buf_t *buf, fdy_reason_t *reason)
+{
+    size_t origin_len = b[22], consumer_len = b[23];
+    size_t reason_len = fdy_store_get_le16(b + 24);
+    if (FDY_DEAD_BLOCK_FIXED + origin_len + consumer_len + reason_len != block_len ||
+        origin_len > FOUNDRY_STREAM_NAME_MAX || consumer_len > FDY_CONSUMER_NAME_MAX ||
+        reason_len > FDY_DEAD_LETTER_REASON_MAX)
+        return s_bad_record(reason, stream, seq, "bad dead-letter block");
+    const uint8_t *s = b + FDY_DEAD_BLOCK_FIXED;
+    memcpy(buf->origin, s, origin_len);
+    buf->origin[origin_len] = '\0';
+    s += origin_len;
+    memcpy(buf->consumer, s, consumer_len);
+    buf->consumer[consumer_len] = '\0';
+    s += consumer_len;
+    memcpy(buf->reason, s, reason_len);
+    buf->reason[reason_len] = '\0';
+    buf->dead_letter.stream = buf->origin;
+    buf->dead_letter.seq = fdy_store_get_le64(b + 2);
+    buf->dead_letter.stored_ns = fdy_store_get_le64(b + 10);
+    buf->dead_letter.deliveries = fdy_store_get_le32(b + 18);
+    buf->dead_letter.consumer = buf->consumer;
+    buf->dead_letter.reason = buf->reason;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_store_record_parse(const char *stream, uint64_t seq, const MDB_val *val, bool verify,
+                       fdy_stored_t *rec, fdy_store_parse_buf_t *buf, fdy_reason_t *reason)
+{
+    const uint8_t *p = val->mv_data;
+    size_t size = val->mv_size;
+    if (size < FDY_MSG_HEADER_LEN)
+        return s_bad_record(reason, stream, seq, "record truncated");
+    if (verify && fdy_crc32c(0, p + 4, size - 4) != fdy_store_get_le32(p))
+        return s_bad_record(reason, stream, seq, "checksum mismatch");
+    size_t block_len = s_block_len(p, size);
+    if (block_len == SIZE_MAX)
+        return s_bad_record(reason, stream, seq, "bad record format");
+    size_t publisher_len = p[5], id_len = p[6];
+    size_t ext_len = fdy_store_get_le32(p + 16);
+    const uint8_t *r = p + FDY_MSG_HEADER_LEN;
+    memcpy(buf->publisher, r, publisher_len);
+    buf->publisher[publisher_len] = '\0';
+    rec->stream = stream;
+    rec->seq = seq;
+    rec->stored_ns = fdy_store_get_le64(p + 8);
+    rec->publisher = buf->publisher;
+    rec->msg_id = r + publisher_len;
+    rec->msg_id_len = id_len;
+    rec->dead_letter = NULL;
+    const uint8_t *block = r + publisher_len + id_len;
+    if (block_len) {
+        foundry_err err = s_dead_block_parse(stream, seq, block, block_len, buf, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+        rec->dead_letter = &buf->dead_letter;
+    }
+    rec->data = block + block_len;
+    rec->data_len = size - FDY_MSG_HEADER_LEN - publisher_len - id_len - block_len - ext_len;
+    rec->ext = ext_len ? rec->data + rec->data_len : NULL;
+    rec->ext_len = ext_len;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_store_stream_touch(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st,
+                       fdy_reason_t *reason)
+{
+    if (st->txn_touched)
+        return FOUNDRY_OK;
+    foundry_err err = fdy_store_stream_counters_get(self, txn, st->name, &st->txn, reason);
+    if (err == FOUNDRY_ENOTFOUND)
+        err = fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: record missing", st->name);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (st->txn.id != st->id)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: id %u, expected %u",
+                              st->name, st->txn.id, st->id);
+    /* A write transaction closes its cursors when it ends. */
+    int rc = mdb_cursor_open(txn, st->dbi, &st->txn_cursor);
+    if (rc != 0)
+        return fdy_store_mdb_err(rc, reason, "append: open cursor");
+    st->txn_touched = true;
+    self->touched[self->touched_count++] = st;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_store_record_put(fdy_store_t *self, fdy_store_stream_t *st, const fdy_store_rec_t *rec,
+                     uint64_t stored_ns, uint64_t *seq_out, fdy_reason_t *reason)
+{
+    (void) self;
+    uint64_t seq = st->txn.last_seq + 1;
+    size_t size = FDY_MSG_HEADER_LEN + rec->publisher_len + rec->msg_id_len + rec->block_len +
+                  rec->data_len + rec->ext_len;
+    uint8_t key[FDY_MSG_KEY_LEN];
+    fdy_store_msg_key(key, seq);
+    MDB_val mk = { sizeof key, key };
+    MDB_val mv = { size, NULL };
+    /* Every stream has its own database and seqs only grow, so every
+     * record is past the last key: LMDB fills pages instead of splitting
+     * them in half. */
+    int rc = mdb_cursor_put(st->txn_cursor, &mk, &mv, MDB_APPEND | MDB_RESERVE);
+    if (rc == MDB_KEYEXIST)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "stream %s: seq %llu already stored past last_seq", st->name,
+                              (unsigned long long) seq);
+    if (rc != 0)
+        return fdy_store_mdb_err(rc, reason, "append: message");
+    uint8_t *p = mv.mv_data;
+    p[4] = rec->block_len ? FDY_MSG_FORMAT_DEAD : FDY_MSG_FORMAT;
+    p[5] = (uint8_t) rec->publisher_len;
+    p[6] = (uint8_t) rec->msg_id_len;
+    p[7] = 0;
+    fdy_store_put_le64(p + 8, stored_ns);
+    fdy_store_put_le32(p + 16, (uint32_t) rec->ext_len);
+    uint8_t *w = p + FDY_MSG_HEADER_LEN;
+    const struct {
+        const void *src;
+        size_t len;
+    } parts[] = {
+        { rec->publisher, rec->publisher_len }, { rec->msg_id, rec->msg_id_len },
+        { rec->block, rec->block_len },         { rec->data, rec->data_len },
+        { rec->ext, rec->ext_len },
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (parts[i].len)
+            memcpy(w, parts[i].src, parts[i].len);
+        w += parts[i].len;
+    }
+    fdy_store_put_le32(p, fdy_crc32c(0, p + 4, size - 4));
+
+    if (st->txn.first_seq == 0)
+        st->txn.first_seq = seq;
+    st->txn.last_seq = seq;
+    st->txn.messages++;
+    st->txn.bytes += rec->data_len + rec->ext_len;
+    *seq_out = seq;
+    return FOUNDRY_OK;
+}
+
+/* ---- group commit ------------------------------------------------------- */
 
 typedef struct {
-    fdy_store_item_t *items;
-    size_t count;
+    fdy_store_batch_t *batch;
     uint64_t now_ns;
-} s_append_t;
+} s_commit_t;
 
 static size_t
 s_publisher_len(const fdy_store_item_t *item)
@@ -364,20 +617,15 @@ s_publisher_len(const fdy_store_item_t *item)
 }
 
 static foundry_err
-s_append_check(fdy_store_t *self, const fdy_store_item_t *items, size_t count,
-               fdy_reason_t *reason)
+s_items_check(fdy_store_t *self, const fdy_store_item_t *items, size_t count,
+              fdy_reason_t *reason)
 {
     bool reloaded = false;
     for (size_t i = 0; i < count; i++) {
         const fdy_store_item_t *it = &items[i];
         if (!fdy_store_stream_find(self, it->stream_id) && !reloaded) {
             /* Perhaps created by another process since we loaded. */
-            MDB_txn *txn;
-            foundry_err err = fdy_store_txn_begin(self, MDB_RDONLY, &txn, reason);
-            if (err != FOUNDRY_OK)
-                return err;
-            err = fdy_store_streams_load(self, txn, reason);
-            mdb_txn_abort(txn);
+            foundry_err err = fdy_store_streams_sync(self, reason);
             if (err != FOUNDRY_OK)
                 return err;
             reloaded = true;
@@ -394,158 +642,119 @@ s_append_check(fdy_store_t *self, const fdy_store_item_t *items, size_t count,
         if ((it->data_len && !it->data) || (it->ext_len && !it->ext))
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "item %zu: NULL data", i);
         uint64_t size = (uint64_t) FDY_MSG_HEADER_LEN + 255 + FOUNDRY_MSG_ID_MAX +
-                        (uint64_t) it->data_len + (uint64_t) it->ext_len;
+                        FDY_DEAD_BLOCK_MAX + (uint64_t) it->data_len + (uint64_t) it->ext_len;
         if (it->data_len > S_RECORD_MAX || it->ext_len > S_RECORD_MAX || size > S_RECORD_MAX)
             return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "item %zu: record too large", i);
     }
     return FOUNDRY_OK;
 }
 
-/* Writes one msgs record into the space LMDB reserved for it. */
 static void
-s_record_write(uint8_t *p, size_t size, const fdy_store_item_t *it, size_t publisher_len,
-               uint64_t stored_ns)
+s_touched_reset(fdy_store_t *self)
 {
-    p[4] = FDY_MSG_FORMAT;
-    p[5] = (uint8_t) publisher_len;
-    p[6] = (uint8_t) it->msg_id_len;
-    p[7] = 0;
-    fdy_store_put_le64(p + 8, stored_ns);
-    fdy_store_put_le32(p + 16, (uint32_t) it->ext_len);
-    uint8_t *w = p + FDY_MSG_HEADER_LEN;
-    if (publisher_len)
-        memcpy(w, it->publisher, publisher_len);
-    w += publisher_len;
-    memcpy(w, it->msg_id, it->msg_id_len);
-    w += it->msg_id_len;
-    if (it->data_len)
-        memcpy(w, it->data, it->data_len);
-    w += it->data_len;
-    if (it->ext_len)
-        memcpy(w, it->ext, it->ext_len);
-    fdy_store_put_le32(p, fdy_crc32c(0, p + 4, size - 4));
+    for (size_t i = 0; i < self->touched_count; i++) {
+        self->touched[i]->txn_touched = false;
+        self->touched[i]->txn_cursor = NULL; /* freed with its transaction */
+    }
+    self->touched_count = 0;
+}
+
+/* One item: dedupe, then the record. *stored_out tells whether it was new. */
+static foundry_err
+s_item_put(fdy_store_t *self, MDB_txn *txn, MDB_cursor *dedupe, fdy_store_item_t *it,
+           uint64_t now_ns, bool *stored_out, fdy_reason_t *reason)
+{
+    *stored_out = false;
+    fdy_store_stream_t *st = fdy_store_stream_find(self, it->stream_id);
+    foundry_err err = fdy_store_stream_touch(self, txn, st, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    uint64_t seq = st->txn.last_seq + 1;
+
+    /* Dedupe: one NOOVERWRITE put is both the lookup and the insert. */
+    uint8_t dval[FDY_DEDUPE_VALUE_LEN];
+    fdy_store_put_le32(dval, st->id);
+    fdy_store_put_le64(dval + 4, seq);
+    fdy_store_put_le64(dval + 12, now_ns);
+    MDB_val dk = { it->msg_id_len, (void *) it->msg_id };
+    MDB_val dv = { sizeof dval, dval };
+    int rc = mdb_cursor_put(dedupe, &dk, &dv, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) {
+        if (dv.mv_size != FDY_DEDUPE_VALUE_LEN)
+            return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "dedupe entry of %zu bytes",
+                                  dv.mv_size);
+        const uint8_t *old = dv.mv_data;
+        uint64_t old_ns = fdy_store_get_le64(old + 12);
+        if (old_ns + self->dedupe_window_ns > now_ns) {
+            it->seq = fdy_store_get_le64(old + 4);
+            it->duplicate = true;
+            return FOUNDRY_OK;
+        }
+        /* Remembered past its window (the prune has not reached it): the
+         * id is free again, and this message is new. */
+        dv.mv_size = sizeof dval;
+        dv.mv_data = dval;
+        rc = mdb_cursor_put(dedupe, &dk, &dv, 0);
+    }
+    if (rc != 0)
+        return fdy_store_mdb_err(rc, reason, "append: dedupe index");
+
+    fdy_store_rec_t rec = {
+        .publisher = it->publisher,
+        .publisher_len = s_publisher_len(it),
+        .msg_id = it->msg_id,
+        .msg_id_len = it->msg_id_len,
+        .data = it->data,
+        .data_len = it->data_len,
+        .ext = it->ext,
+        .ext_len = it->ext_len,
+    };
+    err = fdy_store_record_put(self, st, &rec, now_ns, &it->seq, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    it->duplicate = false;
+    *stored_out = true;
+    return FOUNDRY_OK;
 }
 
 static foundry_err
-s_append_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+s_commit_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
 {
-    s_append_t *a = ctx;
-    MDB_cursor *tail = NULL, *middle = NULL, *dedupe = NULL;
+    s_commit_t *c = ctx;
+    fdy_store_batch_t *b = c->batch;
     foundry_err err = FOUNDRY_OK;
-    size_t stored = 0;
-    int rc;
+    size_t writes = 0;
 
     /* Each attempt starts from the database, never from a failed attempt. */
-    for (size_t i = 0; i < self->touched_count; i++)
-        self->touched[i]->txn_touched = false;
-    self->touched_count = 0;
+    s_touched_reset(self);
 
-    if ((rc = mdb_cursor_open(txn, self->dbi_msgs, &tail)) != 0 ||
-        (rc = mdb_cursor_open(txn, self->dbi_msgs, &middle)) != 0 ||
-        (rc = mdb_cursor_open(txn, self->dbi_dedupe, &dedupe)) != 0)
-        return fdy_store_mdb_err(rc, reason, "append: open cursor");
-
-    /* MDB_APPEND is only valid past the last key of the whole DB (not of
-     * one stream), so track that key: items of the highest stream append,
-     * others go through a normal (searched) insert. */
-    uint8_t last_key[FDY_MSG_KEY_LEN] = { 0 };
-    bool have_last = false;
-    {
-        MDB_val k, v;
-        rc = mdb_cursor_get(tail, &k, &v, MDB_LAST);
-        if (rc == 0 && k.mv_size == FDY_MSG_KEY_LEN) {
-            memcpy(last_key, k.mv_data, FDY_MSG_KEY_LEN);
-            have_last = true;
-        }
-        else if (rc == 0) {
-            return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "msgs: key of %zu bytes",
-                                  k.mv_size);
-        }
-        else if (rc != MDB_NOTFOUND) {
-            return fdy_store_mdb_err(rc, reason, "append: last message");
-        }
-    }
-
-    for (size_t i = 0; i < a->count; i++) {
-        fdy_store_item_t *it = &a->items[i];
-        fdy_store_stream_t *st = fdy_store_stream_find(self, it->stream_id);
-        if (!st->txn_touched) {
-            err = fdy_store_stream_counters_get(self, txn, st->name, &st->txn, reason);
-            if (err == FOUNDRY_ENOTFOUND)
-                err = fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: record missing",
-                                     st->name);
+    if (b->item_count) {
+        MDB_cursor *dedupe;
+        int rc = mdb_cursor_open(txn, self->dbi_dedupe, &dedupe);
+        if (rc != 0)
+            return fdy_store_mdb_err(rc, reason, "append: open cursor");
+        for (size_t i = 0; i < b->item_count; i++) {
+            bool stored;
+            err = s_item_put(self, txn, dedupe, &b->items[i], c->now_ns, &stored, reason);
             if (err != FOUNDRY_OK)
                 return err;
-            if (st->txn.id != st->id)
-                return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: id %u, expected %u",
-                                      st->name, st->txn.id, st->id);
-            st->txn_touched = true;
-            self->touched[self->touched_count++] = st;
+            writes += stored;
         }
-        uint64_t seq = st->txn.last_seq + 1;
-
-        /* Dedupe: one NOOVERWRITE put is both the lookup and the insert. */
-        uint8_t dval[FDY_DEDUPE_VALUE_LEN];
-        fdy_store_put_le32(dval, st->id);
-        fdy_store_put_le64(dval + 4, seq);
-        fdy_store_put_le64(dval + 12, a->now_ns);
-        MDB_val dk = { it->msg_id_len, (void *) it->msg_id };
-        MDB_val dv = { sizeof dval, dval };
-        rc = mdb_cursor_put(dedupe, &dk, &dv, MDB_NOOVERWRITE);
-        if (rc == MDB_KEYEXIST) {
-            if (dv.mv_size != FDY_DEDUPE_VALUE_LEN)
-                return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "dedupe entry of %zu bytes",
-                                      dv.mv_size);
-            const uint8_t *old = dv.mv_data;
-            uint64_t old_ns = fdy_store_get_le64(old + 12);
-            if (old_ns + self->dedupe_window_ns > a->now_ns) {
-                it->seq = fdy_store_get_le64(old + 4);
-                it->duplicate = true;
-                continue;
-            }
-            /* Remembered past its window (the prune has not reached it):
-             * the id is free again, and this message is new. */
-            dv.mv_size = sizeof dval;
-            dv.mv_data = dval;
-            rc = mdb_cursor_put(dedupe, &dk, &dv, 0);
-        }
-        if (rc != 0)
-            return fdy_store_mdb_err(rc, reason, "append: dedupe index");
-
-        size_t publisher_len = s_publisher_len(it);
-        size_t size = FDY_MSG_HEADER_LEN + publisher_len + it->msg_id_len + it->data_len +
-                      it->ext_len;
-        uint8_t key[FDY_MSG_KEY_LEN];
-        fdy_store_msg_key(key, st->id, seq);
-        MDB_val mk = { sizeof key, key };
-        MDB_val mv = { size, NULL };
-        if (!have_last || memcmp(key, last_key, FDY_MSG_KEY_LEN) > 0) {
-            rc = mdb_cursor_put(tail, &mk, &mv, MDB_APPEND | MDB_RESERVE);
-            memcpy(last_key, key, sizeof key);
-            have_last = true;
-        }
-        else {
-            rc = mdb_cursor_put(middle, &mk, &mv, MDB_NOOVERWRITE | MDB_RESERVE);
-        }
-        if (rc == MDB_KEYEXIST)
-            return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
-                                  "stream %s: seq %llu already stored past last_seq", st->name,
-                                  (unsigned long long) seq);
-        if (rc != 0)
-            return fdy_store_mdb_err(rc, reason, "append: message");
-        s_record_write(mv.mv_data, size, it, publisher_len, a->now_ns);
-
-        if (st->txn.first_seq == 0)
-            st->txn.first_seq = seq;
-        st->txn.last_seq = seq;
-        st->txn.messages++;
-        st->txn.bytes += it->data_len + it->ext_len;
-        it->seq = seq;
-        it->duplicate = false;
-        stored++;
     }
-
-    if (stored == 0) {
+    for (size_t i = 0; i < b->dead_letter_count; i++) {
+        fdy_dead_letter_t *dl = &b->dead_letters[i];
+        err = fdy_store_dead_letter_put(self, txn, dl, c->now_ns, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+        writes += !dl->gone;
+    }
+    for (size_t i = 0; i < b->state_count; i++) {
+        err = fdy_store_state_put(self, txn, &b->states[i], c->now_ns, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+        writes++;
+    }
+    if (writes == 0) {
         /* Only duplicates, whose originals are durable already: no fsync. */
         *skip_commit = true;
         return FOUNDRY_OK;
@@ -560,70 +769,93 @@ s_append_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     return FOUNDRY_OK;
 }
 
-foundry_err
-fdy_store_append(fdy_store_t *self, fdy_store_item_t *items, size_t count, fdy_reason_t *reason)
+/* After a commit: tells the trimmer which streams may now be over a limit,
+ * so its calls stay free of transactions while nothing is. */
+static void
+s_trim_hints(fdy_store_t *self, uint64_t now_ns)
 {
-    if (count == 0)
+    for (size_t i = 0; i < self->touched_count; i++) {
+        fdy_store_stream_t *st = self->touched[i];
+        const fdy_stream_limits_t *lim = &st->txn.limits;
+        st->limits = *lim;
+        if ((lim->max_msgs && st->txn.messages > lim->max_msgs) ||
+            (lim->max_bytes && st->txn.bytes > lim->max_bytes)) {
+            st->trim_due_ns = 0;
+        }
+        else if (lim->max_age_ms) {
+            /* Validated at create/update: no overflow in the product. */
+            uint64_t age_ns = lim->max_age_ms * 1000000u;
+            uint64_t due = now_ns > UINT64_MAX - age_ns ? UINT64_MAX : now_ns + age_ns;
+            if (due < st->trim_due_ns)
+                st->trim_due_ns = due;
+        }
+    }
+}
+
+static void
+s_batch_zero_outs(fdy_store_batch_t *b)
+{
+    for (size_t i = 0; i < b->item_count; i++) {
+        b->items[i].seq = 0;
+        b->items[i].duplicate = false;
+    }
+    for (size_t i = 0; i < b->dead_letter_count; i++) {
+        b->dead_letters[i].dlq_stream_id = 0;
+        b->dead_letters[i].dlq_seq = 0;
+        b->dead_letters[i].gone = false;
+    }
+}
+
+foundry_err
+fdy_store_commit(fdy_store_t *self, fdy_store_batch_t *batch, fdy_reason_t *reason)
+{
+    if (batch->item_count + batch->dead_letter_count + batch->state_count == 0)
         return FOUNDRY_OK;
     if (self->read_only)
         return fdy_reason_set(reason, FOUNDRY_ESTORE, "store %s is open read-only", self->dir);
-    foundry_err err = s_append_check(self, items, count, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    s_append_t a = { items, count, fdy_clock_wall_ns() };
-    err = fdy_store_write(self, s_append_txn, &a, reason);
-    for (size_t i = 0; i < self->touched_count; i++)
-        self->touched[i]->txn_touched = false;
-    self->touched_count = 0;
+    if ((batch->item_count && !batch->items) ||
+        (batch->dead_letter_count && !batch->dead_letters) ||
+        (batch->state_count && !batch->states))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "batch: NULL array");
+    s_batch_zero_outs(batch);
+    foundry_err err = s_items_check(self, batch->items, batch->item_count, reason);
+    for (size_t i = 0; i < batch->dead_letter_count && err == FOUNDRY_OK; i++)
+        err = fdy_store_dead_letter_check(self, &batch->dead_letters[i], i, reason);
+    for (size_t i = 0; i < batch->state_count && err == FOUNDRY_OK; i++)
+        err = fdy_store_state_check(&batch->states[i], i, reason);
+    if (err == FOUNDRY_OK && batch->dead_letter_count)
+        err = fdy_store_dead_letter_streams(self, batch->dead_letters, batch->dead_letter_count,
+                                            reason);
     if (err != FOUNDRY_OK) {
-        /* Nothing was stored: leave no seq for the caller to ack. */
-        for (size_t i = 0; i < count; i++) {
-            items[i].seq = 0;
-            items[i].duplicate = false;
-        }
+        s_batch_zero_outs(batch);
+        return err;
     }
+    s_commit_t c = { batch, fdy_clock_wall_ns() };
+    err = fdy_store_write(self, s_commit_txn, &c, reason);
+    if (err == FOUNDRY_OK)
+        s_trim_hints(self, c.now_ns);
+    s_touched_reset(self);
+    if (err != FOUNDRY_OK)
+        s_batch_zero_outs(batch); /* nothing was stored: no seq to ack */
     return err;
 }
 
-/* ---- read --------------------------------------------------------------- */
-
-/* Checks a msgs record and fills rec (publisher copied into pub, NUL-ended).
- * Returns FOUNDRY_OK or FOUNDRY_ECORRUPT naming stream and seq. */
-static foundry_err
-s_record_parse(const char *stream, uint64_t seq, const MDB_val *val, fdy_stored_t *rec,
-               char *pub, fdy_reason_t *reason)
+foundry_err
+fdy_store_append(fdy_store_t *self, fdy_store_item_t *items, size_t count, fdy_reason_t *reason)
 {
-    const uint8_t *p = val->mv_data;
-    size_t size = val->mv_size;
-    if (size < FDY_MSG_HEADER_LEN)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: seq %llu: record truncated",
-                              stream, (unsigned long long) seq);
-    if (fdy_crc32c(0, p + 4, size - 4) != fdy_store_get_le32(p))
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
-                              "stream %s: seq %llu: checksum mismatch", stream,
-                              (unsigned long long) seq);
-    size_t publisher_len = p[5], id_len = p[6];
-    uint64_t ext_len = fdy_store_get_le32(p + 16);
-    if (p[4] != FDY_MSG_FORMAT ||
-        FDY_MSG_HEADER_LEN + publisher_len + id_len + ext_len > (uint64_t) size)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
-                              "stream %s: seq %llu: bad record format", stream,
-                              (unsigned long long) seq);
-    const uint8_t *r = p + FDY_MSG_HEADER_LEN;
-    memcpy(pub, r, publisher_len);
-    pub[publisher_len] = '\0';
-    rec->stream = stream;
-    rec->seq = seq;
-    rec->stored_ns = fdy_store_get_le64(p + 8);
-    rec->publisher = pub;
-    rec->msg_id = r + publisher_len;
-    rec->msg_id_len = id_len;
-    rec->data = r + publisher_len + id_len;
-    rec->data_len = size - FDY_MSG_HEADER_LEN - publisher_len - id_len - (size_t) ext_len;
-    rec->ext = ext_len ? rec->data + rec->data_len : NULL;
-    rec->ext_len = (size_t) ext_len;
-    return FOUNDRY_OK;
+    fdy_store_batch_t batch = { .items = items, .item_count = count };
+    return fdy_store_commit(self, &batch, reason);
 }
+
+foundry_err
+fdy_store_consumer_save_states(fdy_store_t *self, const fdy_consumer_state_t *states,
+                               size_t count, fdy_reason_t *reason)
+{
+    fdy_store_batch_t batch = { .states = states, .state_count = count };
+    return fdy_store_commit(self, &batch, reason);
+}
+
+/* ---- read --------------------------------------------------------------- */
 
 foundry_err
 fdy_store_read(fdy_store_t *self, const char *stream, uint64_t from_seq, size_t max_count,
@@ -633,43 +865,57 @@ fdy_store_read(fdy_store_t *self, const char *stream, uint64_t from_seq, size_t 
     if (name_len == 0 || name_len > FOUNDRY_STREAM_NAME_MAX)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%.80s\"",
                               stream ? stream : "");
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     MDB_cursor *cursor = NULL;
-    foundry_err err = fdy_store_txn_begin(self, MDB_RDONLY, &txn, reason);
-    if (err != FOUNDRY_OK)
-        return err;
     fdy_stream_counters_t c;
-    err = fdy_store_stream_counters_get(self, txn, stream, &c, reason);
-    if (err == FOUNDRY_ENOTFOUND)
-        err = fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%s\"", stream);
-    if (err != FOUNDRY_OK)
+    fdy_store_stream_t *st = NULL;
+    foundry_err err = FOUNDRY_OK;
+    for (int attempt = 0; attempt < 2 && !st; attempt++) {
+        if (attempt > 0) {
+            /* Created by another process: open its database first. */
+            fdy_store_rtxn_end(self, txn);
+            txn = NULL;
+            err = fdy_store_streams_sync(self, reason);
+            if (err != FOUNDRY_OK)
+                return err;
+        }
+        err = fdy_store_rtxn_begin(self, &txn, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+        err = fdy_store_stream_counters_get(self, txn, stream, &c, reason);
+        if (err != FOUNDRY_OK)
+            goto out;
+        st = fdy_store_stream_find(self, c.id);
+    }
+    if (!st) {
+        err = fdy_reason_set(reason, FOUNDRY_ESTORE, "stream %s: not loaded", stream);
         goto out;
+    }
     uint64_t seq = from_seq > c.first_seq ? from_seq : c.first_seq;
     if (c.first_seq == 0 || seq > c.last_seq || max_count == 0)
         goto out;
-    int rc = mdb_cursor_open(txn, self->dbi_msgs, &cursor);
+    int rc = mdb_cursor_open(txn, st->dbi, &cursor);
     if (rc != 0) {
         err = fdy_store_mdb_err(rc, reason, "read: open cursor");
         goto out;
     }
     uint8_t key[FDY_MSG_KEY_LEN];
-    fdy_store_msg_key(key, c.id, seq);
+    fdy_store_msg_key(key, seq);
     MDB_val k = { sizeof key, key }, v;
     rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
-    char pub[256];
+    fdy_store_parse_buf_t buf;
     for (size_t n = 0; n < max_count && seq <= c.last_seq; n++, seq++) {
         if (n > 0)
             rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
-        uint32_t got_id = 0;
-        uint64_t got_seq = 0;
-        if (rc == 0 && k.mv_size == FDY_MSG_KEY_LEN)
-            fdy_store_msg_key_parse(k.mv_data, &got_id, &got_seq);
         if (rc != 0 && rc != MDB_NOTFOUND) {
             err = fdy_store_mdb_err(rc, reason, "read");
             goto out;
         }
-        if (rc == MDB_NOTFOUND || got_id != c.id || got_seq != seq) {
-            /* The stream record promises every seq up to last_seq. */
+        if (rc == MDB_NOTFOUND || k.mv_size != FDY_MSG_KEY_LEN ||
+            fdy_store_msg_key_seq(k.mv_data) != seq) {
+            /* The stream record promises every seq from first_seq to
+             * last_seq; retention only ever moves first_seq, in the same
+             * transaction as it deletes. */
             err = fdy_reason_set(reason, FOUNDRY_ECORRUPT,
                                  "stream %s: seq %llu missing (gap before last_seq %llu)",
                                  stream, (unsigned long long) seq,
@@ -677,7 +923,7 @@ fdy_store_read(fdy_store_t *self, const char *stream, uint64_t from_seq, size_t 
             goto out;
         }
         fdy_stored_t rec;
-        err = s_record_parse(stream, seq, &v, &rec, pub, reason);
+        err = fdy_store_record_parse(stream, seq, &v, true, &rec, &buf, reason);
         if (err != FOUNDRY_OK)
             goto out;
         err = fn(&rec, user);
@@ -687,157 +933,8 @@ fdy_store_read(fdy_store_t *self, const char *stream, uint64_t from_seq, size_t 
 out:
     if (cursor)
         mdb_cursor_close(cursor); /* read-only cursors outlive their txn */
-    mdb_txn_abort(txn);
+    fdy_store_rtxn_end(self, txn);
     return err;
-}
-
-/* ---- dedupe prune ------------------------------------------------------- */
-
-typedef struct {
-    uint64_t now_ns;
-    size_t max_work;
-    size_t pruned;
-    size_t next; /* round-robin position to resume from */
-} s_prune_t;
-
-/* Walks one stream from its prune cursor while records are older than the
- * window, deleting their dedupe entries (only those still pointing at this
- * stream and seq: an id may have been reused since). */
-static foundry_err
-s_prune_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_prune_t *p,
-               MDB_cursor *msgs, MDB_cursor *dedupe, size_t *work, bool *changed,
-               fdy_reason_t *reason)
-{
-    fdy_stream_counters_t c;
-    foundry_err err = fdy_store_stream_counters_get(self, txn, st->name, &c, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    uint64_t seq = c.prune_seq ? c.prune_seq : 1;
-    if (seq < c.first_seq)
-        seq = c.first_seq;
-    uint64_t start = seq;
-    st->prune_due_ns = 0;
-    uint8_t key[FDY_MSG_KEY_LEN];
-    MDB_val k = { sizeof key, key }, v;
-    int rc = MDB_NOTFOUND;
-    while (seq <= c.last_seq && *work < p->max_work) {
-        if (seq == start) {
-            fdy_store_msg_key(key, c.id, seq);
-            k.mv_size = sizeof key;
-            k.mv_data = key;
-            rc = mdb_cursor_get(msgs, &k, &v, MDB_SET_KEY);
-        }
-        else {
-            rc = mdb_cursor_get(msgs, &k, &v, MDB_NEXT);
-        }
-        uint32_t got_id = 0;
-        uint64_t got_seq = 0;
-        if (rc == 0 && k.mv_size == FDY_MSG_KEY_LEN)
-            fdy_store_msg_key_parse(k.mv_data, &got_id, &got_seq);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return fdy_store_mdb_err(rc, reason, "prune: read message");
-        if (rc != 0 || got_id != c.id || got_seq != seq || v.mv_size < FDY_MSG_HEADER_LEN) {
-            /* A hole or a damaged record: reads report it; the prune cannot
-             * learn its id, so it stops here rather than guess. */
-            break;
-        }
-        const uint8_t *r = v.mv_data;
-        uint64_t stored_ns = fdy_store_get_le64(r + 8);
-        if (stored_ns + self->dedupe_window_ns > p->now_ns) {
-            st->prune_due_ns = stored_ns + self->dedupe_window_ns;
-            break;
-        }
-        size_t publisher_len = r[5], id_len = r[6];
-        if (id_len > 0 && FDY_MSG_HEADER_LEN + publisher_len + id_len <= v.mv_size) {
-            MDB_val dk = { id_len, (void *) (r + FDY_MSG_HEADER_LEN + publisher_len) }, dv;
-            rc = mdb_cursor_get(dedupe, &dk, &dv, MDB_SET_KEY);
-            if (rc == 0 && dv.mv_size == FDY_DEDUPE_VALUE_LEN &&
-                fdy_store_get_le32(dv.mv_data) == c.id &&
-                fdy_store_get_le64((const uint8_t *) dv.mv_data + 4) == seq) {
-                rc = mdb_cursor_del(dedupe, 0);
-                if (rc != 0)
-                    return fdy_store_mdb_err(rc, reason, "prune: delete");
-                p->pruned++;
-            }
-            else if (rc != 0 && rc != MDB_NOTFOUND) {
-                return fdy_store_mdb_err(rc, reason, "prune: dedupe lookup");
-            }
-        }
-        seq++;
-        (*work)++;
-    }
-    if (seq > c.last_seq) {
-        /* Caught up: records appended from now on are stored at or after
-         * this wall time, so none of them expires within a window. */
-        st->prune_due_ns = fdy_clock_wall_ns() + self->dedupe_window_ns;
-    }
-    if (seq != c.prune_seq) {
-        c.prune_seq = seq;
-        *changed = true;
-        return fdy_store_stream_counters_put(self, txn, st->name, &c, reason);
-    }
-    return FOUNDRY_OK;
-}
-
-static foundry_err
-s_prune_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
-{
-    s_prune_t *p = ctx;
-    MDB_cursor *msgs = NULL, *dedupe = NULL;
-    int rc;
-    p->pruned = 0;
-    if ((rc = mdb_cursor_open(txn, self->dbi_msgs, &msgs)) != 0 ||
-        (rc = mdb_cursor_open(txn, self->dbi_dedupe, &dedupe)) != 0)
-        return fdy_store_mdb_err(rc, reason, "prune: open cursor");
-    size_t work = 0;
-    bool changed = false;
-    size_t n = self->stream_count;
-    size_t start = n ? self->prune_next % n : 0;
-    p->next = start;
-    for (size_t i = 0; i < n && work < p->max_work; i++) {
-        fdy_store_stream_t *st = self->streams[(start + i) % n];
-        p->next = (start + i + 1) % n;
-        if (st->prune_due_ns > p->now_ns)
-            continue;
-        foundry_err err = s_prune_stream(self, txn, st, p, msgs, dedupe, &work, &changed, reason);
-        if (err != FOUNDRY_OK)
-            return err;
-        if (work >= p->max_work)
-            p->next = (start + i) % n; /* this stream may have more */
-    }
-    *skip_commit = !changed;
-    return FOUNDRY_OK;
-}
-
-foundry_err
-fdy_store_prune_dedupe(fdy_store_t *self, uint64_t now_ns, size_t max_work, size_t *pruned_out)
-{
-    if (pruned_out)
-        *pruned_out = 0;
-    if (self->read_only || max_work == 0)
-        return FOUNDRY_OK;
-    bool due = false;
-    for (size_t i = 0; i < self->stream_count && !due; i++)
-        due = self->streams[i]->prune_due_ns <= now_ns;
-    if (!due)
-        return FOUNDRY_OK; /* no write transaction at all on most loop turns */
-    s_prune_t p = { now_ns, max_work, 0, 0 };
-    fdy_reason_t reason;
-    foundry_err err = fdy_store_write(self, s_prune_txn, &p, &reason);
-    if (err != FOUNDRY_OK) {
-        /* The hints were set by an aborted walk: forget them. */
-        for (size_t i = 0; i < self->stream_count; i++)
-            self->streams[i]->prune_due_ns = 0;
-        /* Runs every loop turn, so a lasting failure (a full map) must not
-         * flood the log. */
-        fdy_log_warn_limited("STORE-PRUNE-FAILED", "store %s: dedupe prune: %s", self->dir,
-                             reason.text);
-        return err;
-    }
-    self->prune_next = p.next;
-    if (pruned_out)
-        *pruned_out = p.pruned;
-    return FOUNDRY_OK;
 }
 
 /* ---- maintenance and stats ---------------------------------------------- */
@@ -885,11 +982,11 @@ fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out)
     fdy_reason_t reason;
     MDB_txn *txn;
     MDB_cursor *cursor = NULL;
-    foundry_err err = fdy_store_txn_begin(self, MDB_RDONLY, &txn, &reason);
+    foundry_err err = fdy_store_rtxn_begin(self, &txn, &reason);
     if (err != FOUNDRY_OK)
         return err;
     MDB_envinfo info;
-    MDB_stat est, dst;
+    MDB_stat est, dst, cst;
     mdb_env_info(self->env, &info);
     mdb_env_stat(self->env, &est);
     out->map_size = info.me_mapsize;
@@ -903,12 +1000,15 @@ fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out)
     out->used_bytes = (pages > free_pages ? pages - free_pages : 0) * est.ms_psize;
     int rc = mdb_stat(txn, self->dbi_dedupe, &dst);
     if (rc == 0)
+        rc = mdb_stat(txn, self->dbi_consumers, &cst);
+    if (rc == 0)
         rc = mdb_cursor_open(txn, self->dbi_streams, &cursor);
     if (rc != 0) {
         err = fdy_store_mdb_err(rc, &reason, "stats");
         goto out;
     }
     out->dedupe_entries = dst.ms_entries;
+    out->consumers = cst.ms_entries;
     MDB_val k, v;
     while ((rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) == 0) {
         fdy_stream_counters_t c;
@@ -923,6 +1023,6 @@ fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out)
 out:
     if (cursor)
         mdb_cursor_close(cursor);
-    mdb_txn_abort(txn);
+    fdy_store_rtxn_end(self, txn);
     return err;
 }

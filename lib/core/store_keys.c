@@ -56,7 +56,7 @@ fdy_store_key_list(fdy_store_t *self, fdy_store_key_fn *fn, void *user)
     fdy_reason_t reason;
     MDB_txn *txn;
     MDB_cursor *cursor = NULL;
-    foundry_err err = fdy_store_txn_begin(self, MDB_RDONLY, &txn, &reason);
+    foundry_err err = fdy_store_rtxn_begin(self, &txn, &reason);
     if (err != FOUNDRY_OK)
         return err;
     int rc = mdb_cursor_open(txn, self->dbi_keys, &cursor);
@@ -82,7 +82,7 @@ fdy_store_key_list(fdy_store_t *self, fdy_store_key_fn *fn, void *user)
 out:
     if (cursor)
         mdb_cursor_close(cursor);
-    mdb_txn_abort(txn);
+    fdy_store_rtxn_end(self, txn);
     return err;
 }
 
@@ -90,11 +90,12 @@ uint64_t
 fdy_store_key_generation(fdy_store_t *self)
 {
     MDB_txn *txn;
-    if (fdy_store_txn_begin(self, MDB_RDONLY, &txn, NULL) != FOUNDRY_OK)
+    /* Called every loop turn: the reused read transaction keeps it cheap. */
+    if (fdy_store_rtxn_begin(self, &txn, NULL) != FOUNDRY_OK)
         return self->key_generation; /* the last one seen: refresh retries later */
     uint64_t generation;
     if (fdy_store_meta_get(self, txn, FDY_META_KEY_GENERATION, &generation, NULL) == FOUNDRY_OK)
         self->key_generation = generation;
-    mdb_txn_abort(txn);
+    fdy_store_rtxn_end(self, txn);
     return self->key_generation;
 }

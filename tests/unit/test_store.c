@@ -165,6 +165,8 @@ s_info(fixture_t *fx, const char *name)
         if (strcmp(infos[i].name, name) == 0) {
             found = infos[i];
             memset(found.filters, 0, sizeof found.filters); /* freed with infos */
+            found.consumers = NULL;
+            found.consumer_count = 0;
             seen = true;
         }
     fdy_store_stream_infos_free(&infos, count);
@@ -185,8 +187,8 @@ test_store_append_read_round_trip(void **state)
     uint32_t a = s_route(fx, "alpha.x.y"), b = s_route(fx, "beta.z");
     assert_int_not_equal(a, b);
 
-    /* Interleaved: alpha's records go below beta's in key order, so this
-     * covers both the appending and the searched insert. */
+    /* Interleaved: each stream has its own message database, so both
+     * streams' records are appended in one transaction. */
     fdy_store_item_t items[10];
     s_buf_t bufs[10];
     for (unsigned i = 0; i < 10; i++)
@@ -478,13 +480,13 @@ test_store_full_at_max_refuses_writes_keeps_reads(void **state)
 
 /* ---- corruption --------------------------------------------------------- */
 
+/* Schema 2: messages of stream <id> live in database "m.<id>", keyed by
+ * seq (u64 big endian). */
 static void
-s_msg_key(uint8_t *key, uint32_t stream_id, uint64_t seq)
+s_msg_key(uint8_t *key, uint64_t seq)
 {
-    for (int i = 0; i < 4; i++)
-        key[i] = (uint8_t) (stream_id >> (24 - 8 * i));
     for (int i = 0; i < 8; i++)
-        key[4 + i] = (uint8_t) (seq >> (56 - 8 * i));
+        key[i] = (uint8_t) (seq >> (56 - 8 * i));
 }
 
 /* Opens the store's LMDB directly, as a damaged disk or a bug would. The
@@ -495,13 +497,15 @@ s_raw_damage(const char *dir, uint32_t stream_id, uint64_t seq, bool delete_it)
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi dbi;
+    char db_name[32];
+    snprintf(db_name, sizeof db_name, "m.%u", stream_id);
     assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 4096), 0);
     assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
     assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, "msgs", 0, &dbi), 0);
-    uint8_t key[12];
-    s_msg_key(key, stream_id, seq);
+    assert_int_equal(mdb_dbi_open(txn, db_name, 0, &dbi), 0);
+    uint8_t key[8];
+    s_msg_key(key, seq);
     MDB_val k = { sizeof key, key }, v;
     if (delete_it) {
         assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
