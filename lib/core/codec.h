@@ -48,6 +48,12 @@ typedef enum {
     FDY_KIND_ADMIN_REPLY = 5,
     FDY_KIND_PING = 6,
     FDY_KIND_PONG = 7,
+    FDY_KIND_SUBSCRIBE = 8,
+    FDY_KIND_SUBSCRIBED = 9,
+    FDY_KIND_CREDIT = 10,
+    FDY_KIND_DELIVER = 11,
+    FDY_KIND_ACK = 12,
+    FDY_KIND_UNSUBSCRIBE = 13,
 } fdy_kind_t;
 
 /* ---- messages (records of the batch frame) -------------------------- */
@@ -168,6 +174,16 @@ typedef struct {
     const char *const *args;        /* ADMIN */
     size_t arg_count;               /* ADMIN */
     fdy_table_t table;              /* ADMIN_REPLY */
+    /* SUBSCRIBE: durable (stream + consumer) or ephemeral (filter only). */
+    const char *sub_stream;
+    const char *sub_consumer;
+    const char *sub_filter;
+    uint32_t credit_msgs;           /* SUBSCRIBE (initial), CREDIT (added) */
+    uint64_t credit_bytes;          /* SUBSCRIBE, CREDIT; 0 = no byte limit */
+    uint64_t subscription;          /* SUBSCRIBED, CREDIT, DELIVER, ACK, UNSUBSCRIBE */
+    const uint64_t *ack_seqs;       /* ACK: individual seqs */
+    size_t ack_seq_count;
+    uint64_t ack_floor;             /* ACK: cumulative, 0 = none */
 } fdy_envelope_t;
 
 /* Encodes env (version is forced to FDY_PROTOCOL_VERSION). Caller owns
@@ -185,6 +201,33 @@ foundry_err fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_o
  * the caller can address its error reply. Reason says what was wrong. */
 foundry_err fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                                       fdy_envelope_t *env_out, fdy_reason_t *reason);
+
+/* ---- deliveries (records of a DELIVER batch frame) ------------------ */
+
+/* One delivered message. Pointers borrowed (from the caller when encoding,
+ * from the arena when decoding). `message` is the encoded Message exactly
+ * as stored: decode it with fdy_codec_decode_msg. */
+typedef struct {
+    const char *stream;
+    uint64_t seq;
+    uint32_t delivery_count;
+    uint64_t stored_ns;
+    const char *publisher;
+    const uint8_t *message;
+    size_t message_len;
+    const uint8_t *ext;
+    size_t ext_len;
+} fdy_delivery_t;
+
+/* Size of d encoded, and encoding into a caller buffer of at least that
+ * size; returns bytes written. No heap allocation (broker hot path). */
+size_t fdy_codec_delivery_size(const fdy_delivery_t *d);
+size_t fdy_codec_delivery_write(const fdy_delivery_t *d, uint8_t *out);
+
+/* Decodes one untrusted Delivery record into arena. Returns FOUNDRY_OK,
+ * FOUNDRY_EPROTO, FOUNDRY_ETOOBIG or FOUNDRY_ENOMEM, with reason. */
+foundry_err fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                      fdy_delivery_t *out, fdy_reason_t *reason);
 
 /* ---- key records (the broker's key store) --------------------------- */
 
@@ -213,6 +256,8 @@ typedef struct {
     char tenant[FDY_NAME_MAX];
     char *allow_publish[FDY_ALLOW_MAX]; /* malloc'd filters */
     size_t allow_count;
+    char *allow_subscribe[FDY_ALLOW_MAX]; /* malloc'd filters it may read */
+    size_t allow_subscribe_count;
     bool revoked;
     uint64_t created_ns;
     uint64_t revoked_ns;

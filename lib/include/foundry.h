@@ -248,6 +248,95 @@ FOUNDRY_EXPORT uint64_t foundry_client_reconnects(const foundry_client_t *client
 FOUNDRY_EXPORT foundry_err foundry_client_close(foundry_client_t **client_p,
                                                 int flush_timeout_ms, size_t *unacked_out);
 
+/* ---- subscriptions (telemetry streams, docs/streams.md) ------------------
+ *
+ * A subscription receives messages over the client's connection. Two kinds:
+ * - durable: bound to a consumer that an administrator created on a stream
+ *   (`foundryctl consumer add`). Its cursor and unacked set live in the
+ *   broker's store and survive restarts; every delivery must be acked, or it
+ *   is redelivered after the consumer's ack-wait. Several clients bound to
+ *   the same consumer share its messages (a queue group).
+ * - ephemeral: a live tail of every new message whose subject matches a
+ *   filter (`*` one token, `>` the rest). No cursor, no acks; messages that
+ *   arrive while the credit is used up are dropped and counted.
+ * Flow control is by credit: the broker never sends more than the client
+ * granted. The library grants `credit_msgs` up front and grants one more each
+ * time a durable message is acked (an ephemeral one: received), so a durable
+ * subscription never holds more than credit_msgs unacked messages.
+ * Subscriptions are re-established automatically after a reconnect.
+ */
+
+typedef struct foundry_sub foundry_sub_t;
+
+typedef struct {
+    const char *stream;    /* durable: the stream name; ephemeral: NULL */
+    const char *consumer;  /* durable: the consumer name; ephemeral: NULL */
+    const char *filter;    /* ephemeral: subject filter; durable: NULL */
+    uint32_t credit_msgs;  /* most unacked (durable) / buffered messages; 1000 */
+    uint64_t credit_bytes; /* most payload bytes in flight; 0 = no limit */
+} foundry_sub_opts_t;
+
+/* Fills opts with the defaults above. Never fails. */
+FOUNDRY_EXPORT void foundry_sub_opts_init(foundry_sub_opts_t *opts);
+
+/* One received message. Every pointer is borrowed, valid until the next
+ * foundry_sub_receive() on the same subscription or its close. */
+typedef struct {
+    const char *stream;
+    uint64_t seq;             /* stream sequence: ack with this */
+    uint32_t delivery_count;  /* 1 on first delivery, more on redelivery */
+    const char *subject;
+    const uint8_t *data;
+    size_t len;
+    const uint8_t *msg_id;
+    size_t msg_id_len;
+    uint64_t timestamp_ns;    /* producer clock */
+    uint64_t stored_ns;       /* broker clock when stored */
+    const char *publisher;    /* name of the principal that published it */
+} foundry_msg_t;
+
+/* Subscribes and waits up to ack_timeout_ms for the broker to confirm.
+ * Returns FOUNDRY_OK and *sub_out (caller owns; close with
+ * foundry_sub_close() before closing the client), or FOUNDRY_EINVAL (bad
+ * options, malformed filter), FOUNDRY_ENOTFOUND (no such stream or
+ * consumer), FOUNDRY_EDENIED (the ACL does not let us read it),
+ * FOUNDRY_ETIMEDOUT, FOUNDRY_EAUTH or FOUNDRY_ENOMEM. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
+foundry_client_subscribe(foundry_client_t *client, const foundry_sub_opts_t *opts,
+                         foundry_sub_t **sub_out);
+
+/* Returns the next message, waiting up to timeout_ms (0: only what has
+ * arrived; -1: forever). While waiting, the client also processes publish
+ * acks. *msg_out is borrowed (see foundry_msg_t).
+ * Returns FOUNDRY_OK, FOUNDRY_ETIMEDOUT (nothing arrived), FOUNDRY_EAUTH or
+ * FOUNDRY_ECLOSED (the subscription ended). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
+foundry_sub_receive(foundry_sub_t *sub, int timeout_ms, const foundry_msg_t **msg_out);
+
+/* Acknowledges one delivered seq (durable only; ephemeral: no-op).
+ * Returns FOUNDRY_OK, FOUNDRY_EINVAL (never delivered to this subscription)
+ * or FOUNDRY_EAUTH. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_sub_ack(foundry_sub_t *sub, uint64_t seq);
+
+/* Acknowledges every seq delivered to this subscription up to and including
+ * seq (cumulative). Returns as foundry_sub_ack(). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_sub_ack_upto(foundry_sub_t *sub,
+                                                                  uint64_t seq);
+
+/* Messages an ephemeral subscription lost to a used-up credit, as counted
+ * by the broker so far. 0 for durable subscriptions. */
+FOUNDRY_EXPORT uint64_t foundry_sub_dropped(const foundry_sub_t *sub);
+
+/* Unsubscribes (unacked durable deliveries will be redelivered to another
+ * member or later), frees the subscription and nulls *sub_p. Accepts NULL. */
+FOUNDRY_EXPORT void foundry_sub_close(foundry_sub_t **sub_p);
+
+/* A file descriptor that becomes readable when the client may have work
+ * (ZeroMQ's ZMQ_FD: edge-triggered). For event loops: when it is readable,
+ * call foundry_client_poll(client, 0) and foundry_sub_receive(sub, 0, ...)
+ * until they have nothing more. Returns -1 on error. */
+FOUNDRY_EXPORT int foundry_client_fd(foundry_client_t *client);
+
 #ifdef __cplusplus
 }
 #endif
