@@ -1,0 +1,176 @@
+/*  agent_config.c: foundry-node's option table and the checks that span
+ *  options. The table drives the file parser, --set, --help-config and
+ *  deploy/node.conf; keys are spelled nowhere else. Flags live in main.c.
+ */
+#include "agent_config.h"
+
+#include "subject.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#define KIB           (1024ull)
+#define MIB           (1024ull * 1024ull)
+#define GIB           (1024ull * 1024ull * 1024ull)
+#define LISTEN_SOCKET "telemetry.sock"
+
+static const fdy_option_t s_options[] = {
+    {"site", FDY_OPT_STRING, NULL, 0, 0, FDY_OPT_RESTART, offsetof(fdy_agent_cfg_t, site),
+     "Required. This node's site id; telemetry goes to telemetry.<site>.<metric>"},
+    {"endpoint", FDY_OPT_ENDPOINT, "tcp://127.0.0.1:7700", 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, endpoint), "The broker's client endpoint (CURVE always on)"},
+    {"key", FDY_OPT_PATH, "/etc/foundry/keys/node.key_secret", 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, key),
+     "This node's key pair, NAME.key_secret (mode 0600), registered with role node"},
+    {"broker_key", FDY_OPT_PATH, "/etc/foundry/keys/broker.key", 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, broker_key), "The broker's public key file"},
+    {"data_dir", FDY_OPT_PATH, "/var/lib/foundry-node", 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, data_dir),
+     "Data directory: the outbox (LMDB), the ready file, the default ipc socket"},
+    {"listen", FDY_OPT_ENDPOINT, NULL, 0, 0, FDY_OPT_RESTART, offsetof(fdy_agent_cfg_t, listen),
+     "Local PULL endpoint for telemetry; unset: ipc://<data_dir>/telemetry.sock"},
+    {"stdin", FDY_OPT_BOOL, "false", 0, 0, FDY_OPT_RESTART, offsetof(fdy_agent_cfg_t, stdin_input),
+     "Also read text sample lines from stdin; end of input stops the node"},
+    {"log_level", FDY_OPT_LOGLEVEL, "notice", 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, log_level), "err, warn, notice, info or debug"},
+    {"outbox_max_entries", FDY_OPT_UINT, "1000000", 1, 100000000, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, outbox_max_entries),
+     "Outbox bound in entries (one entry = one message of 1..batch_max_samples samples)"},
+    {"outbox_max_bytes", FDY_OPT_SIZE, "256MiB", 64 * KIB, 64 * GIB, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, outbox_max_bytes),
+     "Outbox bound in bytes (subject, payload and 28 bytes per entry)"},
+    {"outbox_policy", FDY_OPT_STRING, "drop-oldest", 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, outbox_policy),
+     "When the outbox is full: drop-oldest or drop-newest (drops are counted and logged)"},
+    {"batch_max_samples", FDY_OPT_UINT, "256", 1, 4096, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, batch_max_samples),
+     "Samples of one metric per message at most (and at most 64KiB per message)"},
+    {"max_in_flight", FDY_OPT_UINT, "8192", 1, 65536, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, max_in_flight),
+     "Messages sent to the broker and not yet acknowledged, at most"},
+    {"connect_timeout", FDY_OPT_DURATION, "1s", 10, 60000, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, connect_timeout_ms),
+     "CURVE handshake deadline of one connection attempt (inputs wait meanwhile)"},
+    {"retry_max", FDY_OPT_DURATION, "10s", 100, 3600000, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, retry_max_ms),
+     "Longest back-off between connection attempts and between resends of refused entries"},
+    {"shutdown_flush", FDY_OPT_DURATION, "5s", 0, 3600000, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, shutdown_flush_ms),
+     "On SIGTERM, wait this long for acks; what is unacked stays in the outbox"},
+    {"stats_interval", FDY_OPT_DURATION, "1m", 0, 86400000, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, stats_interval_ms),
+     "Period of the NODE-STATS log line (info level); 0 = never"},
+};
+
+#define OPTION_COUNT (sizeof s_options / sizeof s_options[0])
+
+static const fdy_agent_flag_t s_flags[] = {
+    {"--site", "SITE", "site"},        {"--endpoint", "ENDPOINT", "endpoint"},
+    {"--key", "FILE", "key"},          {"--broker-key", "FILE", "broker_key"},
+    {"--data-dir", "DIR", "data_dir"}, {"--listen", "ENDPOINT", "listen"},
+    {"--stdin", NULL, "stdin"},        {"--log-level", "LEVEL", "log_level"},
+};
+
+const fdy_agent_flag_t *
+fdy_agent_config_flags(size_t *count_out)
+{
+    *count_out = sizeof s_flags / sizeof s_flags[0];
+    return s_flags;
+}
+
+const char *
+fdy_agent_config_default(const char *key)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++)
+        if (strcmp(s_options[i].key, key) == 0)
+            return s_options[i].default_value;
+    return NULL;
+}
+
+const fdy_option_t *
+fdy_agent_config_options(size_t *count_out)
+{
+    *count_out = OPTION_COUNT;
+    return s_options;
+}
+
+foundry_err
+fdy_agent_config_init(fdy_agent_cfg_t *cfg, fdy_reason_t *reason)
+{
+    memset(cfg, 0, sizeof *cfg);
+    return fdy_config_defaults(s_options, OPTION_COUNT, cfg, reason);
+}
+
+foundry_err
+fdy_agent_config_load_file(fdy_agent_cfg_t *cfg, const char *path, fdy_reason_t *reason)
+{
+    return fdy_config_load_file(s_options, OPTION_COUNT, cfg, path, reason);
+}
+
+foundry_err
+fdy_agent_config_set(fdy_agent_cfg_t *cfg, const char *key, const char *value, fdy_reason_t *reason)
+{
+    return fdy_config_set(s_options, OPTION_COUNT, cfg, key, value, reason);
+}
+
+/* The site becomes one subject token: [A-Za-z0-9_-]+. */
+static foundry_err
+s_check_site(const char *site, fdy_reason_t *reason)
+{
+    if (!site || !*site)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "option 'site' is not set (e.g. --site pangyo)");
+    fdy_reason_t why;
+    if (strchr(site, '.') || fdy_subject_validate(site, &why) != FOUNDRY_OK)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "option 'site': '%s' must be one subject token (A-Z a-z 0-9 _ -)",
+                              site);
+    if (strlen(site) > FOUNDRY_STREAM_NAME_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "option 'site' is longer than %d bytes",
+                              FOUNDRY_STREAM_NAME_MAX);
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_agent_config_finish(fdy_agent_cfg_t *cfg, fdy_reason_t *reason)
+{
+    foundry_err err = s_check_site(cfg->site, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (fdy_outbox_policy_parse(cfg->outbox_policy, &cfg->policy) != FOUNDRY_OK)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "option 'outbox_policy': '%s' is not drop-oldest or drop-newest",
+                              cfg->outbox_policy ? cfg->outbox_policy : "");
+    if (!cfg->listen) {
+        size_t size = strlen("ipc://") + strlen(cfg->data_dir) + 1 + strlen(LISTEN_SOCKET) + 1;
+        cfg->listen = malloc(size);
+        if (!cfg->listen)
+            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+        snprintf(cfg->listen, size, "ipc://%s/%s", cfg->data_dir, LISTEN_SOCKET);
+    }
+    /* A socket address holds ~107 bytes of path; libzmq's error for a
+     * longer one names neither the option nor the limit. */
+    struct sockaddr_un address;
+    if (strncmp(cfg->listen, "ipc://", 6) == 0 &&
+        strlen(cfg->listen + 6) >= sizeof address.sun_path)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "option 'listen': ipc path is longer than %zu bytes; set listen "
+                              "to a shorter path",
+                              sizeof address.sun_path - 1);
+    return FOUNDRY_OK;
+}
+
+void
+fdy_agent_config_print(FILE *out)
+{
+    fdy_config_print(s_options, OPTION_COUNT, out);
+}
+
+void
+fdy_agent_config_free(fdy_agent_cfg_t *cfg)
+{
+    fdy_config_free(s_options, OPTION_COUNT, cfg);
+    memset(cfg, 0, sizeof *cfg);
+}
