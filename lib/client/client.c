@@ -1,11 +1,13 @@
 /*  client.c: libfoundry's public API (foundry.h). Batches messages into
  *  PUBLISH requests, keeps a window of them in flight, resends after a
- *  reconnect and reports one outcome per message. Single-threaded by design:
- *  all work happens on the caller's thread inside publish, poll and flush,
- *  so the library starts no thread of its own. Not for wire details
- *  (codec.c), sockets (conn.c) or ack bookkeeping (inflight.c).
+ *  reconnect and reports one outcome per message; receives everything the
+ *  broker sends on the one connection and hands deliveries and subscription
+ *  replies to sub.c. Single-threaded by design: all work happens on the
+ *  caller's thread inside the API calls, so the library starts no thread of
+ *  its own. Not for wire details (codec.c), sockets (conn.c), ack
+ *  bookkeeping (inflight.c) or subscriptions (sub.c).
  */
-#include "foundry.h"
+#include "client.h"
 
 #include "clock.h"
 #include "codec.h"
@@ -13,7 +15,9 @@
 #include "inflight.h"
 #include "keys.h"
 #include "log.h"
+#include "sub.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +42,7 @@
 struct foundry_client {
     fdy_conn_t *conn;
     fdy_inflight_t *inflight;
+    fdy_subs_t *subs;
     fdy_arena_t *arena;
     foundry_ack_fn *ack_fn;
     void *ack_user;
@@ -157,6 +162,7 @@ s_destroy(foundry_client_t **self_p)
         return;
     fdy_inflight_recycle(self->inflight, &self->open);
     fdy_inflight_destroy(&self->inflight);
+    fdy_subs_destroy(&self->subs); /* before the connection: it says goodbye on it */
     fdy_arena_destroy(&self->arena);
     fdy_conn_destroy(&self->conn);
     free(self);
@@ -229,7 +235,8 @@ foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_
     randombytes_buf(self->id_prefix, sizeof self->id_prefix);
     self->inflight = fdy_inflight_new();
     self->arena = fdy_arena_new(REPLY_BUDGET);
-    if (!self->inflight || !self->arena) {
+    self->subs = fdy_subs_new(self);
+    if (!self->inflight || !self->arena || !self->subs) {
         err = s_new_failed(FOUNDRY_ENOMEM, "out of memory");
         goto out;
     }
@@ -338,31 +345,84 @@ s_handle_reply(foundry_client_t *self, const fdy_envelope_t *env)
                              (unsigned long long) env->request_id, reason.text);
 }
 
-/* Handles the replies that are ready now, without waiting. Returns how
+/* Receives one message from the broker if one is ready and routes it:
+ * DELIVER (two frames: envelope and batch) to its subscription,
+ * subscription replies to sub.c, the rest to the publish path. The frames
+ * are read here rather than through fdy_conn_recv() because a delivery's
+ * batch frame is kept as it is, without a copy, until handed out.
+ * Returns 1 when a message was handled (or skipped), 0 when none was
+ * ready, -1 on a socket error. */
+static int
+s_recv_one(foundry_client_t *self)
+{
+    void *socket = fdy_conn_socket(self->conn);
+    zmq_msg_t head, body;
+    zmq_msg_init(&head);
+    zmq_msg_init(&body);
+    if (zmq_msg_recv(&head, socket, ZMQ_DONTWAIT) < 0) {
+        int err = errno;
+        zmq_msg_close(&head);
+        zmq_msg_close(&body);
+        if (err == EAGAIN || err == EINTR)
+            return 0;
+        fdy_log_warn_limited("CLIENT-RECV", "zmq_msg_recv: %s", zmq_strerror(err));
+        return -1;
+    }
+    /* Parts of one message arrive together: these receives never wait. */
+    size_t parts = 1;
+    if (zmq_msg_more(&head) && zmq_msg_recv(&body, socket, 0) >= 0) {
+        parts = 2;
+        if (zmq_msg_more(&body)) {
+            zmq_msg_t extra;
+            zmq_msg_init(&extra);
+            while (zmq_msg_recv(&extra, socket, 0) >= 0 && zmq_msg_more(&extra))
+                parts++;
+            zmq_msg_close(&extra);
+            parts++;
+        }
+    }
+    fdy_arena_reset(self->arena, REPLY_BUDGET);
+    fdy_envelope_t env;
+    fdy_reason_t reason;
+    foundry_err err =
+        fdy_codec_decode_envelope(zmq_msg_data(&head), zmq_msg_size(&head), self->arena, &env,
+                                  &reason);
+    zmq_msg_close(&head); /* the decoded envelope lives in the arena */
+    if (err != FOUNDRY_OK) {
+        /* An undecodable reply cannot be matched to its batch; that batch
+         * is resent after resend_after_ms. */
+        fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply: %s", reason.text);
+    } else if (env.kind == FDY_KIND_DELIVER) {
+        if (parts == 2)
+            fdy_subs_on_deliver(self->subs, &env, &body);
+        else
+            fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a DELIVER of %zu frames, not 2",
+                                 parts);
+    } else if (parts != 1) {
+        fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply of kind %d with %zu frames",
+                             (int) env.kind, parts);
+    } else if (fdy_subs_owns(&env)) {
+        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
+            self->refused = true;
+            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
+                    env.error_reason ? env.error_reason : "");
+        }
+        fdy_subs_on_reply(self->subs, &env);
+    } else {
+        s_handle_reply(self, &env);
+    }
+    zmq_msg_close(&body);
+    return 1;
+}
+
+/* Handles the messages that are ready now, without waiting. Returns how
  * many there were. */
 static int
 s_drain(foundry_client_t *self)
 {
     int handled = 0;
-    for (; handled < DRAIN_MAX; handled++) {
-        fdy_arena_reset(self->arena, REPLY_BUDGET);
-        fdy_envelope_t env;
-        fdy_reason_t reason;
-        foundry_err err = fdy_conn_recv(self->conn, 0, self->arena, &env, &reason);
-        if (err == FOUNDRY_OK) {
-            s_handle_reply(self, &env);
-            continue;
-        }
-        if (err == FOUNDRY_ETIMEDOUT || err == FOUNDRY_EAUTH)
-            break;
-        if (err == FOUNDRY_EIO) {
-            fdy_log_warn_limited("CLIENT-RECV", "%s", reason.text);
-            break;
-        }
-        /* An undecodable reply cannot be matched to its batch; that batch
-         * is resent after resend_after_ms. */
-        fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply: %s", reason.text);
-    }
+    while (handled < DRAIN_MAX && s_recv_one(self) > 0)
+        handled++;
     return handled;
 }
 
@@ -492,6 +552,7 @@ s_follow_conn(foundry_client_t *self)
         self->epoch_seen = epoch;
         self->first_unsent = 0;
         self->refused = false; /* the broker's ZAP handler accepted our key again */
+        fdy_subs_on_reconnect(self->subs);
     }
     if (fdy_conn_state(self->conn) == FDY_CONN_AUTH_FAILED && !self->refused) {
         self->refused = true;
@@ -526,25 +587,27 @@ s_wait_ms(foundry_client_t *self, int timeout_ms, int64_t now_ms)
         if (left < wait)
             wait = left > 0 ? left : 0;
     }
-    return (int) wait;
+    return fdy_subs_wait_ms(self->subs, now_ms, (int) wait);
 }
 
-/* Does whatever is due and, if no reply came, waits up to timeout_ms for
+/* Does whatever is due and, if nothing arrived, waits up to timeout_ms for
  * the socket or the monitor and does it again. Returns early on progress:
  * callers loop on their own condition and deadline. Never runs from inside
- * the ack handler. */
-static void
+ * the ack handler. Returns how many messages it received. */
+static int
 s_pump(foundry_client_t *self, int timeout_ms)
 {
     if (self->dispatching)
-        return;
+        return 0;
     s_follow_conn(self);
     int64_t now_ms = fdy_clock_mono_ms();
     s_seal_lingering(self, fdy_clock_mono_ns() / 1000u);
     s_send_due(self, now_ms);
     s_resend_stale(self, now_ms);
-    if (s_drain(self) > 0 || timeout_ms <= 0)
-        return;
+    fdy_subs_service(self->subs, now_ms);
+    int handled = s_drain(self);
+    if (handled > 0 || timeout_ms <= 0)
+        return handled;
     int wait = s_wait_ms(self, timeout_ms, now_ms);
     if (wait > 0) {
         bool sendable = s_has_unsent(self) && fdy_conn_state(self->conn) == FDY_CONN_UP;
@@ -554,14 +617,15 @@ s_pump(foundry_client_t *self, int timeout_ms)
             {fdy_conn_monitor_socket(self->conn), 0, ZMQ_POLLIN, 0},
         };
         if (zmq_poll(items, 2, wait) < 0)
-            return; /* EINTR: the caller's loop checks its deadline */
+            return 0; /* EINTR: the caller's loop checks its deadline */
     }
     s_follow_conn(self);
     now_ms = fdy_clock_mono_ms();
     s_seal_lingering(self, fdy_clock_mono_ns() / 1000u);
     s_send_due(self, now_ms);
     s_resend_stale(self, now_ms);
-    (void) s_drain(self);
+    fdy_subs_service(self->subs, now_ms);
+    return s_drain(self);
 }
 
 static int
@@ -826,11 +890,15 @@ foundry_client_poll(foundry_client_t *client, int timeout_ms)
     if (client->dispatching)
         return s_error(client, FOUNDRY_EINVAL, "foundry_client_poll inside the ack handler");
     int64_t deadline = fdy_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int handled;
     do {
-        s_pump(client, s_left_ms(deadline));
+        /* Until the socket is empty, even with timeout 0: an event loop
+         * woken by foundry_client_fd() is not woken again for messages
+         * that were already queued. */
+        handled = s_pump(client, s_left_ms(deadline));
         if (client->refused)
             return s_error(client, FOUNDRY_EAUTH, "the broker refused our key");
-    } while (s_left_ms(deadline) > 0);
+    } while (s_left_ms(deadline) > 0 || handled >= DRAIN_MAX);
     return FOUNDRY_OK;
 }
 
@@ -844,6 +912,10 @@ foundry_client_flush(foundry_client_t *client, int timeout_ms)
     (void) s_seal(client);
     int64_t deadline = fdy_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
+        /* Check before pumping: with nothing unacknowledged a pump would
+         * only wait for a reply that never comes, up to the deadline. */
+        if (foundry_client_unacked(client) == 0)
+            return FOUNDRY_OK;
         s_pump(client, s_left_ms(deadline));
         (void) s_seal(client); /* retried if it once failed for memory */
         if (foundry_client_unacked(client) == 0)
@@ -872,6 +944,9 @@ foundry_client_close(foundry_client_t **client_p, int flush_timeout_ms, size_t *
     /* Its outcome is the unacknowledged count, read next. */
     foundry_err flushed = foundry_client_flush(self, flush_timeout_ms > 0 ? flush_timeout_ms : 0);
     (void) flushed;
+    /* Subscriptions the application left open: their acks must reach the
+     * broker before the socket closes without lingering. */
+    fdy_subs_leave(self->subs, (int) self->ack_timeout_ms);
     size_t unacked = foundry_client_unacked(self);
     self->closing = true;
     if (unacked > 0) {
@@ -899,4 +974,66 @@ foundry_client_close(foundry_client_t **client_p, int flush_timeout_ms, size_t *
     if (unacked_out)
         *unacked_out = unacked;
     return unacked == 0 ? FOUNDRY_OK : FOUNDRY_ETIMEDOUT;
+}
+
+FOUNDRY_EXPORT int
+foundry_client_fd(foundry_client_t *client)
+{
+    if (!client)
+        return -1;
+    int fd = -1;
+    size_t size = sizeof fd;
+    if (zmq_getsockopt(fdy_conn_socket(client->conn), ZMQ_FD, &fd, &size) != 0) {
+        s_error(client, FOUNDRY_EIO, "ZMQ_FD: %s", zmq_strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
+/* ---- for sub.c (client.h) ------------------------------------------------ */
+
+void
+fdy_client_pump(foundry_client_t *self, int timeout_ms)
+{
+    (void) s_pump(self, timeout_ms);
+}
+
+fdy_conn_t *
+fdy_client_conn(foundry_client_t *self)
+{
+    return self->conn;
+}
+
+fdy_subs_t *
+fdy_client_subs(foundry_client_t *self)
+{
+    return self->subs;
+}
+
+bool
+fdy_client_dispatching(const foundry_client_t *self)
+{
+    return self->dispatching;
+}
+
+bool
+fdy_client_refused(const foundry_client_t *self)
+{
+    return self->refused || fdy_conn_state(self->conn) == FDY_CONN_AUTH_FAILED;
+}
+
+uint32_t
+fdy_client_ack_timeout_ms(const foundry_client_t *self)
+{
+    return self->ack_timeout_ms;
+}
+
+foundry_err
+fdy_client_fail(foundry_client_t *self, foundry_err err, const char *fmt, ...)
+{
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(self->last_error, sizeof self->last_error, fmt, args);
+    va_end(args);
+    return err;
 }
