@@ -60,14 +60,14 @@ static const fdy_option_t s_options[] = {
 
 #define OPTION_COUNT (sizeof s_options / sizeof s_options[0])
 
-static const fdy_broker_flag_t s_flags[] = {
+static const fdy_flag_t s_flags[] = {
     {"--data-dir", "DIR", "data_dir"},
     {"--bind", "ENDPOINT", "listen"},
     {"--keys", "DIR", "keys_dir"},
     {"--log-level", "LEVEL", "log_level"},
 };
 
-const fdy_broker_flag_t *
+const fdy_flag_t *
 fdy_broker_config_flags(size_t *count_out)
 {
     *count_out = sizeof s_flags / sizeof s_flags[0];

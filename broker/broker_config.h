@@ -7,6 +7,7 @@
 #define FDY_BROKER_CONFIG_H_INCLUDED
 
 #include "config.h"
+#include "daemon_args.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -29,15 +30,9 @@ typedef struct {
     char *sites;                /* space-separated site ids: one telemetry stream each */
 } fdy_broker_cfg_t;
 
-/* A command-line flag that sets one option (--data-dir DIR sets data_dir). */
-typedef struct {
-    const char *flag;     /* "--data-dir" */
-    const char *metavar;  /* "DIR" */
-    const char *key;      /* the option it sets */
-} fdy_broker_flag_t;
 
 /* The flags that alias options, and their count. Static. */
-const fdy_broker_flag_t *fdy_broker_config_flags(size_t *count_out);
+const fdy_flag_t *fdy_broker_config_flags(size_t *count_out);
 
 /* Default of option key as text (static), or NULL for an unknown key. */
 const char *fdy_broker_config_default(const char *key);

@@ -66,14 +66,14 @@ static const fdy_option_t s_options[] = {
 
 #define OPTION_COUNT (sizeof s_options / sizeof s_options[0])
 
-static const fdy_agent_flag_t s_flags[] = {
+static const fdy_flag_t s_flags[] = {
     {"--site", "SITE", "site"},        {"--endpoint", "ENDPOINT", "endpoint"},
     {"--key", "FILE", "key"},          {"--broker-key", "FILE", "broker_key"},
     {"--data-dir", "DIR", "data_dir"}, {"--listen", "ENDPOINT", "listen"},
     {"--stdin", NULL, "stdin"},        {"--log-level", "LEVEL", "log_level"},
 };
 
-const fdy_agent_flag_t *
+const fdy_flag_t *
 fdy_agent_config_flags(size_t *count_out)
 {
     *count_out = sizeof s_flags / sizeof s_flags[0];

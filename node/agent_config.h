@@ -7,6 +7,7 @@
 #define FDY_AGENT_CONFIG_H_INCLUDED
 
 #include "config.h"
+#include "daemon_args.h"
 #include "outbox.h"
 
 #include <stdbool.h>
@@ -37,16 +38,9 @@ typedef struct {
     fdy_outbox_policy_t policy;
 } fdy_agent_cfg_t;
 
-/* A command-line flag that sets one option (--data-dir DIR sets data_dir).
- * metavar NULL: a switch that sets a bool option to true (--stdin). */
-typedef struct {
-    const char *flag;
-    const char *metavar;
-    const char *key;
-} fdy_agent_flag_t;
 
 /* The flags that alias options, and their count. Static. */
-const fdy_agent_flag_t *fdy_agent_config_flags(size_t *count_out);
+const fdy_flag_t *fdy_agent_config_flags(size_t *count_out);
 
 /* Default of option key as text (static), or NULL (unknown key, or unset). */
 const char *fdy_agent_config_default(const char *key);
