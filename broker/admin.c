@@ -4,6 +4,8 @@
  *  decoding, reply encoding and sockets are broker.c's.
  */
 #include "admin.h"
+#include "admin_streams.h"
+#include "admin_table.h"
 
 #include "arena.h"
 #include "clock.h"
@@ -19,34 +21,18 @@
 /* A reply arena this big bounds what one command can make us allocate;
  * stream.read stops adding rows past READ_BYTES_MAX so a reply stays well
  * below any client's frame limit. */
-#define REPLY_BUDGET (64u * 1024u * 1024u)
-#define READ_BYTES_MAX (8u * 1024u * 1024u)
+#define REPLY_BUDGET       (64u * 1024u * 1024u)
+#define READ_BYTES_MAX     (8u * 1024u * 1024u)
 #define READ_DEFAULT_COUNT 100
 
 struct fdy_admin {
     fdy_store_t *store;
     fdy_registry_t *registry;
+    fdy_subs_t *subs;
     fdy_arena_t *arena;
 };
 
-/* The table being built for the current command. */
-typedef struct {
-    fdy_arena_t *arena;
-    const char *const *columns;
-    const fdy_col_type_t *types;
-    size_t column_count;
-    fdy_slice_t *cells;
-    size_t row_count;
-    size_t row_capacity;
-} table_t;
-
 /* ---- arguments -------------------------------------------------------- */
-
-typedef struct {
-    const char *key;
-    bool required;
-    bool repeatable;
-} arg_spec_t;
 
 static size_t
 s_arg_key_len(const char *arg)
@@ -57,15 +43,15 @@ s_arg_key_len(const char *arg)
 
 /* Every arg must be key=value with a key the command knows; required keys
  * must be there and single ones appear once. */
-static foundry_err
-s_check_args(const char *const *args, size_t arg_count, const arg_spec_t *specs,
-             size_t spec_count, fdy_reason_t *reason)
+foundry_err
+fdy_admin_check_args(const char *const *args, size_t arg_count, const fdy_admin_arg_spec_t *specs,
+                     size_t spec_count, fdy_reason_t *reason)
 {
     for (size_t i = 0; i < arg_count; i++) {
         size_t key_len = s_arg_key_len(args[i]);
         if (args[i][key_len] != '=')
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg '%.64s' is not key=value", args[i]);
-        const arg_spec_t *spec = NULL;
+        const fdy_admin_arg_spec_t *spec = NULL;
         for (size_t s = 0; s < spec_count; s++) {
             if (strlen(specs[s].key) == key_len && strncmp(specs[s].key, args[i], key_len) == 0)
                 spec = &specs[s];
@@ -84,8 +70,8 @@ s_check_args(const char *const *args, size_t arg_count, const arg_spec_t *specs,
         bool found = false;
         size_t key_len = strlen(specs[s].key);
         for (size_t i = 0; i < arg_count && !found; i++)
-            found = s_arg_key_len(args[i]) == key_len
-                    && strncmp(args[i], specs[s].key, key_len) == 0;
+            found =
+                s_arg_key_len(args[i]) == key_len && strncmp(args[i], specs[s].key, key_len) == 0;
         if (!found)
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "missing arg '%s'", specs[s].key);
     }
@@ -93,8 +79,8 @@ s_check_args(const char *const *args, size_t arg_count, const arg_spec_t *specs,
 }
 
 /* Value of the first arg named key, or NULL. */
-static const char *
-s_arg(const char *const *args, size_t arg_count, const char *key)
+const char *
+fdy_admin_arg(const char *const *args, size_t arg_count, const char *key)
 {
     size_t key_len = strlen(key);
     for (size_t i = 0; i < arg_count; i++) {
@@ -104,11 +90,11 @@ s_arg(const char *const *args, size_t arg_count, const char *key)
     return NULL;
 }
 
-static foundry_err
-s_arg_uint(const char *const *args, size_t arg_count, const char *key, uint64_t fallback,
-           uint64_t *value_out, fdy_reason_t *reason)
+foundry_err
+fdy_admin_arg_uint(const char *const *args, size_t arg_count, const char *key, uint64_t fallback,
+                   uint64_t *value_out, fdy_reason_t *reason)
 {
-    const char *text = s_arg(args, arg_count, key);
+    const char *text = fdy_admin_arg(args, arg_count, key);
     *value_out = fallback;
     if (!text)
         return FOUNDRY_OK;
@@ -127,13 +113,16 @@ s_arg_uint(const char *const *args, size_t arg_count, const char *key, uint64_t 
 
 /* ---- table building ---------------------------------------------------- */
 
-static foundry_err
-s_table_begin(table_t *table, fdy_arena_t *arena, const char *const *columns,
-              const fdy_col_type_t *types, size_t column_count, size_t row_capacity,
-              fdy_reason_t *reason)
+foundry_err
+fdy_admin_table_begin(fdy_admin_table_t *table, fdy_arena_t *arena, const char *const *columns,
+                      const fdy_col_type_t *types, size_t column_count, size_t row_capacity,
+                      fdy_reason_t *reason)
 {
-    *table = (table_t){.arena = arena, .columns = columns, .types = types,
-                       .column_count = column_count, .row_capacity = row_capacity};
+    *table = (fdy_admin_table_t){.arena = arena,
+                                 .columns = columns,
+                                 .types = types,
+                                 .column_count = column_count,
+                                 .row_capacity = row_capacity};
     size_t cells = row_capacity * column_count;
     table->cells = fdy_arena_alloc(arena, (cells ? cells : 1) * sizeof *table->cells);
     if (!table->cells)
@@ -141,8 +130,8 @@ s_table_begin(table_t *table, fdy_arena_t *arena, const char *const *columns,
     return FOUNDRY_OK;
 }
 
-static fdy_slice_t *
-s_row_add(table_t *table)
+fdy_slice_t *
+fdy_admin_row_add(fdy_admin_table_t *table)
 {
     if (table->row_count == table->row_capacity)
         return NULL;
@@ -152,18 +141,20 @@ s_row_add(table_t *table)
     return row;
 }
 
-static void
-s_table_end(const table_t *table, fdy_table_t *out)
+void
+fdy_admin_table_end(const fdy_admin_table_t *table, fdy_table_t *out)
 {
-    *out = (fdy_table_t){.column_count = table->column_count, .columns = table->columns,
-                         .types = table->types, .row_count = table->row_count,
+    *out = (fdy_table_t){.column_count = table->column_count,
+                         .columns = table->columns,
+                         .types = table->types,
+                         .row_count = table->row_count,
                          .cells = table->cells};
 }
 
 /* A copy in the arena: what the cell points to must outlive LMDB
  * transactions and registry reloads until the reply is encoded. */
-static bool
-s_cell_copy(table_t *table, fdy_slice_t *cell, const void *data, size_t len)
+bool
+fdy_admin_cell_copy(fdy_admin_table_t *table, fdy_slice_t *cell, const void *data, size_t len)
 {
     uint8_t *copy = fdy_arena_alloc(table->arena, len ? len : 1);
     if (!copy)
@@ -174,124 +165,139 @@ s_cell_copy(table_t *table, fdy_slice_t *cell, const void *data, size_t len)
     return true;
 }
 
-static bool
-s_cell_text(table_t *table, fdy_slice_t *cell, const char *text)
+bool
+fdy_admin_cell_text(fdy_admin_table_t *table, fdy_slice_t *cell, const char *text)
 {
-    return s_cell_copy(table, cell, text, strlen(text));
+    return fdy_admin_cell_copy(table, cell, text, strlen(text));
 }
 
-static bool
-s_cell_int(table_t *table, fdy_slice_t *cell, uint64_t value)
+bool
+fdy_admin_cell_int(fdy_admin_table_t *table, fdy_slice_t *cell, uint64_t value)
 {
     char text[24];
     int len = snprintf(text, sizeof text, "%" PRIu64, value);
-    return s_cell_copy(table, cell, text, (size_t) len);
+    return fdy_admin_cell_copy(table, cell, text, (size_t) len);
+}
+
+bool
+fdy_admin_cell_join(fdy_admin_table_t *table, fdy_slice_t *cell, const char *const *items,
+                    size_t count)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += strlen(items[i]) + 1;
+    char *text = fdy_arena_alloc(table->arena, total + 1);
+    if (!text)
+        return false;
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strlen(items[i]);
+        if (i > 0)
+            text[used++] = ' ';
+        memcpy(text + used, items[i], len);
+        used += len;
+    }
+    text[used] = '\0';
+    *cell = (fdy_slice_t){.data = (const uint8_t *) text, .len = used};
+    return true;
 }
 
 /* ---- status ------------------------------------------------------------ */
 
 static const char *const s_status_columns[] = {
-    "version", "uptime_s", "messages", "streams", "connections", "principals",
-    "store_used_bytes", "map_size", "map_size_max", "commits", "published", "duplicates",
-    "errors",
+    "version",          "uptime_s",      "messages",     "streams", "connections", "principals",
+    "store_used_bytes", "map_size",      "map_size_max", "commits", "published",   "duplicates",
+    "errors",           "subscriptions", "deliveries",   "dropped",
 };
 static const fdy_col_type_t s_status_types[] = {
     FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_TEXT,
-    FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
+    FDY_COL_INT,  FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
+    FDY_COL_INT,  FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
 };
 
 static foundry_err
-s_status(fdy_admin_t *self, const fdy_admin_status_t *status, table_t *table,
+s_status(fdy_admin_t *self, const fdy_admin_status_t *status, fdy_admin_table_t *table,
          fdy_reason_t *reason)
 {
     fdy_store_stats_t stats;
     if (fdy_store_stats(self->store, &stats) != FOUNDRY_OK)
         return fdy_reason_set(reason, FOUNDRY_ESTORE, "cannot read store statistics");
-    foundry_err err = s_table_begin(table, self->arena, s_status_columns, s_status_types,
-                                    sizeof s_status_columns / sizeof s_status_columns[0], 1,
-                                    reason);
+    foundry_err err =
+        fdy_admin_table_begin(table, self->arena, s_status_columns, s_status_types,
+                              sizeof s_status_columns / sizeof s_status_columns[0], 1, reason);
     if (err != FOUNDRY_OK)
         return err;
-    fdy_slice_t *row = s_row_add(table);
-    bool ok = s_cell_text(table, &row[0], foundry_version());
-    ok = ok && s_cell_int(table, &row[1], status->uptime_s);
-    ok = ok && s_cell_int(table, &row[2], stats.messages);
-    ok = ok && s_cell_int(table, &row[3], stats.streams);
-    ok = ok && s_cell_int(table, &row[4], status->connections);
-    ok = ok && s_cell_text(table, &row[5], status->principals ? status->principals : "");
-    ok = ok && s_cell_int(table, &row[6], stats.used_bytes);
-    ok = ok && s_cell_int(table, &row[7], stats.map_size);
-    ok = ok && s_cell_int(table, &row[8], stats.map_size_max);
-    ok = ok && s_cell_int(table, &row[9], status->commits);
-    ok = ok && s_cell_int(table, &row[10], status->published);
-    ok = ok && s_cell_int(table, &row[11], status->duplicates);
-    ok = ok && s_cell_int(table, &row[12], status->errors);
+    fdy_slice_t *row = fdy_admin_row_add(table);
+    bool ok = fdy_admin_cell_text(table, &row[0], foundry_version());
+    ok = ok && fdy_admin_cell_int(table, &row[1], status->uptime_s);
+    ok = ok && fdy_admin_cell_int(table, &row[2], stats.messages);
+    ok = ok && fdy_admin_cell_int(table, &row[3], stats.streams);
+    ok = ok && fdy_admin_cell_int(table, &row[4], status->connections);
+    ok = ok && fdy_admin_cell_text(table, &row[5], status->principals ? status->principals : "");
+    ok = ok && fdy_admin_cell_int(table, &row[6], stats.used_bytes);
+    ok = ok && fdy_admin_cell_int(table, &row[7], stats.map_size);
+    ok = ok && fdy_admin_cell_int(table, &row[8], stats.map_size_max);
+    ok = ok && fdy_admin_cell_int(table, &row[9], status->commits);
+    ok = ok && fdy_admin_cell_int(table, &row[10], status->published);
+    ok = ok && fdy_admin_cell_int(table, &row[11], status->duplicates);
+    ok = ok && fdy_admin_cell_int(table, &row[12], status->errors);
+    ok = ok && fdy_admin_cell_int(table, &row[13], status->subscriptions);
+    ok = ok && fdy_admin_cell_int(table, &row[14], status->deliveries);
+    ok = ok && fdy_admin_cell_int(table, &row[15], status->dropped);
     return ok ? FOUNDRY_OK : fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
 }
 
 /* ---- keys -------------------------------------------------------------- */
 
 static const char *const s_key_columns[] = {
-    "name", "role", "site", "tenant", "allow_publish", "revoked", "created_ns", "public_key",
+    "name",    "role",       "site",       "tenant", "allow_publish", "allow_subscribe",
+    "revoked", "created_ns", "public_key",
 };
 static const fdy_col_type_t s_key_types[] = {
-    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
-    FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT, FDY_COL_TEXT,
+    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
+    FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT,
 };
 #define KEY_COLUMN_COUNT (sizeof s_key_columns / sizeof s_key_columns[0])
 
 static bool
-s_key_row(table_t *table, const fdy_principal_t *p)
+s_key_row(fdy_admin_table_t *table, const fdy_principal_t *p)
 {
-    fdy_slice_t *row = s_row_add(table);
+    fdy_slice_t *row = fdy_admin_row_add(table);
     if (!row)
         return false;
-    size_t allow_len = 0;
-    for (size_t i = 0; i < p->allow_count; i++)
-        allow_len += strlen(p->allow_publish[i]) + 1;
-    char *allow = fdy_arena_alloc(table->arena, allow_len + 1);
-    if (!allow)
-        return false;
-    allow[0] = '\0';
-    size_t used = 0;
-    for (size_t i = 0; i < p->allow_count; i++) {
-        size_t len = strlen(p->allow_publish[i]);
-        if (i > 0)
-            allow[used++] = ' ';
-        memcpy(allow + used, p->allow_publish[i], len);
-        used += len;
-    }
-    allow[used] = '\0';
-    row[4] = (fdy_slice_t){.data = (const uint8_t *) allow, .len = used};
-    bool ok = s_cell_text(table, &row[0], p->name);
-    ok = ok && s_cell_text(table, &row[1], fdy_role_name(p->role));
-    ok = ok && s_cell_text(table, &row[2], p->site);
-    ok = ok && s_cell_text(table, &row[3], p->tenant);
-    ok = ok && s_cell_int(table, &row[5], p->revoked ? 1 : 0);
-    ok = ok && s_cell_int(table, &row[6], p->created_ns);
-    ok = ok && s_cell_text(table, &row[7], p->public_key);
+    bool ok = fdy_admin_cell_text(table, &row[0], p->name);
+    ok = ok && fdy_admin_cell_text(table, &row[1], fdy_role_name(p->role));
+    ok = ok && fdy_admin_cell_text(table, &row[2], p->site);
+    ok = ok && fdy_admin_cell_text(table, &row[3], p->tenant);
+    ok = ok && fdy_admin_cell_join(table, &row[4], (const char *const *) p->allow_publish,
+                                   p->allow_count);
+    ok = ok && fdy_admin_cell_join(table, &row[5], (const char *const *) p->allow_subscribe,
+                                   p->allow_subscribe_count);
+    ok = ok && fdy_admin_cell_int(table, &row[6], p->revoked ? 1 : 0);
+    ok = ok && fdy_admin_cell_int(table, &row[7], p->created_ns);
+    ok = ok && fdy_admin_cell_text(table, &row[8], p->public_key);
     return ok;
 }
 
 static foundry_err
-s_one_key_table(fdy_admin_t *self, const char *name, table_t *table, fdy_reason_t *reason)
+s_one_key_table(fdy_admin_t *self, const char *name, fdy_admin_table_t *table, fdy_reason_t *reason)
 {
     const fdy_principal_t *p = fdy_registry_by_name(self->registry, name);
     if (!p)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key named '%s'", name);
-    foundry_err err = s_table_begin(table, self->arena, s_key_columns, s_key_types,
-                                    KEY_COLUMN_COUNT, 1, reason);
+    foundry_err err = fdy_admin_table_begin(table, self->arena, s_key_columns, s_key_types,
+                                            KEY_COLUMN_COUNT, 1, reason);
     if (err == FOUNDRY_OK && !s_key_row(table, p))
         err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
     return err;
 }
 
 static foundry_err
-s_key_ls(fdy_admin_t *self, table_t *table, fdy_reason_t *reason)
+s_key_ls(fdy_admin_t *self, fdy_admin_table_t *table, fdy_reason_t *reason)
 {
     size_t count = fdy_registry_count(self->registry);
-    foundry_err err = s_table_begin(table, self->arena, s_key_columns, s_key_types,
-                                    KEY_COLUMN_COUNT, count, reason);
+    foundry_err err = fdy_admin_table_begin(table, self->arena, s_key_columns, s_key_types,
+                                            KEY_COLUMN_COUNT, count, reason);
     for (size_t i = 0; err == FOUNDRY_OK && i < count; i++) {
         if (!s_key_row(table, fdy_registry_at(self->registry, i)))
             err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
@@ -300,8 +306,7 @@ s_key_ls(fdy_admin_t *self, table_t *table, fdy_reason_t *reason)
 }
 
 static foundry_err
-s_copy_field(char *out, size_t out_size, const char *value, const char *arg,
-             fdy_reason_t *reason)
+s_copy_field(char *out, size_t out_size, const char *value, const char *arg, fdy_reason_t *reason)
 {
     if (!value)
         value = "";
@@ -314,45 +319,55 @@ s_copy_field(char *out, size_t out_size, const char *value, const char *arg,
 
 static foundry_err
 s_key_add(fdy_admin_t *self, const char *caller, const char *const *args, size_t arg_count,
-          table_t *table, fdy_reason_t *reason)
+          fdy_admin_table_t *table, fdy_reason_t *reason)
 {
-    static const arg_spec_t specs[] = {
-        {"name", true, false}, {"key", true, false},    {"role", true, false},
-        {"site", false, false}, {"tenant", false, false}, {"allow", false, true},
+    static const fdy_admin_arg_spec_t specs[] = {
+        {"name", true, false},      {"key", true, false},     {"role", true, false},
+        {"site", false, false},     {"tenant", false, false}, {"allow", false, true},
+        {"allow_sub", false, true},
     };
-    foundry_err err = s_check_args(args, arg_count, specs, sizeof specs / sizeof specs[0], reason);
+    foundry_err err =
+        fdy_admin_check_args(args, arg_count, specs, sizeof specs / sizeof specs[0], reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_principal_t p;
     memset(&p, 0, sizeof p);
-    err = s_copy_field(p.name, sizeof p.name, s_arg(args, arg_count, "name"), "name", reason);
+    err =
+        s_copy_field(p.name, sizeof p.name, fdy_admin_arg(args, arg_count, "name"), "name", reason);
     if (err == FOUNDRY_OK)
-        err = s_copy_field(p.public_key, sizeof p.public_key, s_arg(args, arg_count, "key"),
+        err = s_copy_field(p.public_key, sizeof p.public_key, fdy_admin_arg(args, arg_count, "key"),
                            "key", reason);
     if (err == FOUNDRY_OK)
-        err = s_copy_field(p.site, sizeof p.site, s_arg(args, arg_count, "site"), "site", reason);
-    if (err == FOUNDRY_OK)
-        err = s_copy_field(p.tenant, sizeof p.tenant, s_arg(args, arg_count, "tenant"), "tenant",
+        err = s_copy_field(p.site, sizeof p.site, fdy_admin_arg(args, arg_count, "site"), "site",
                            reason);
+    if (err == FOUNDRY_OK)
+        err = s_copy_field(p.tenant, sizeof p.tenant, fdy_admin_arg(args, arg_count, "tenant"),
+                           "tenant", reason);
     if (err != FOUNDRY_OK)
         return err;
-    if (fdy_role_parse(s_arg(args, arg_count, "role"), &p.role) != FOUNDRY_OK)
+    if (fdy_role_parse(fdy_admin_arg(args, arg_count, "role"), &p.role) != FOUNDRY_OK)
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "arg 'role': '%.32s' is not node, partner, admin or link",
-                              s_arg(args, arg_count, "role"));
+                              fdy_admin_arg(args, arg_count, "role"));
     for (size_t i = 0; i < arg_count; i++) {
-        if (strncmp(args[i], "allow=", 6) != 0)
+        bool publish = strncmp(args[i], "allow=", 6) == 0;
+        bool subscribe = strncmp(args[i], "allow_sub=", 10) == 0;
+        if (!publish && !subscribe)
             continue;
-        if (p.allow_count == FDY_ALLOW_MAX)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'allow': more than %d filters",
-                                  FDY_ALLOW_MAX);
-        /* Borrowed from the request for the call: the registry copies. */
-        size_t len = strlen(args[i] + 6);
-        char *filter = fdy_arena_alloc(self->arena, len + 1);
+        size_t *count = publish ? &p.allow_count : &p.allow_subscribe_count;
+        if (*count == FDY_ALLOW_MAX)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg '%s': more than %d filters",
+                                  publish ? "allow" : "allow_sub", FDY_ALLOW_MAX);
+        /* The registry copies them; the encoder only reads. */
+        const char *value = args[i] + (publish ? 6 : 10);
+        char *filter = fdy_arena_alloc(self->arena, strlen(value) + 1);
         if (!filter)
             return fdy_reason_set(reason, FOUNDRY_ENOMEM, "request too large");
-        memcpy(filter, args[i] + 6, len + 1);
-        p.allow_publish[p.allow_count++] = filter;
+        memcpy(filter, value, strlen(value) + 1);
+        if (publish)
+            p.allow_publish[(*count)++] = filter;
+        else
+            p.allow_subscribe[(*count)++] = filter;
     }
     p.created_ns = fdy_clock_wall_ns();
     err = fdy_registry_add(self->registry, &p, reason);
@@ -367,13 +382,13 @@ s_key_add(fdy_admin_t *self, const char *caller, const char *const *args, size_t
 
 static foundry_err
 s_key_revoke(fdy_admin_t *self, const char *caller, const char *const *args, size_t arg_count,
-             table_t *table, fdy_reason_t *reason)
+             fdy_admin_table_t *table, fdy_reason_t *reason)
 {
-    static const arg_spec_t specs[] = {{"name", true, false}};
-    foundry_err err = s_check_args(args, arg_count, specs, 1, reason);
+    static const fdy_admin_arg_spec_t specs[] = {{"name", true, false}};
+    foundry_err err = fdy_admin_check_args(args, arg_count, specs, 1, reason);
     if (err != FOUNDRY_OK)
         return err;
-    const char *name = s_arg(args, arg_count, "name");
+    const char *name = fdy_admin_arg(args, arg_count, "name");
     err = fdy_registry_revoke(self->registry, name, reason);
     if (err == FOUNDRY_ENOTFOUND)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key named '%.64s'", name);
@@ -393,45 +408,32 @@ static const fdy_col_type_t s_stream_types[] = {
 };
 
 static bool
-s_stream_row(table_t *table, const fdy_stream_info_t *info)
+s_stream_row(fdy_admin_table_t *table, const fdy_stream_info_t *info)
 {
-    fdy_slice_t *row = s_row_add(table);
+    fdy_slice_t *row = fdy_admin_row_add(table);
     if (!row)
         return false;
-    size_t filters_len = 0;
-    for (size_t i = 0; i < info->filter_count; i++)
-        filters_len += strlen(info->filters[i]) + 1;
-    char *filters = fdy_arena_alloc(table->arena, filters_len + 1);
-    if (!filters)
-        return false;
-    size_t used = 0;
-    for (size_t i = 0; i < info->filter_count; i++) {
-        size_t len = strlen(info->filters[i]);
-        if (i > 0)
-            filters[used++] = ' ';
-        memcpy(filters + used, info->filters[i], len);
-        used += len;
-    }
-    filters[used] = '\0';
-    row[1] = (fdy_slice_t){.data = (const uint8_t *) filters, .len = used};
-    bool ok = s_cell_text(table, &row[0], info->name);
-    ok = ok && s_cell_int(table, &row[2], info->first_seq);
-    ok = ok && s_cell_int(table, &row[3], info->last_seq);
-    ok = ok && s_cell_int(table, &row[4], info->messages);
-    ok = ok && s_cell_int(table, &row[5], info->bytes);
+    bool ok = fdy_admin_cell_text(table, &row[0], info->name);
+    ok = ok && fdy_admin_cell_join(table, &row[1], (const char *const *) info->filters,
+                                   info->filter_count);
+    ok = ok && fdy_admin_cell_int(table, &row[2], info->first_seq);
+    ok = ok && fdy_admin_cell_int(table, &row[3], info->last_seq);
+    ok = ok && fdy_admin_cell_int(table, &row[4], info->messages);
+    ok = ok && fdy_admin_cell_int(table, &row[5], info->bytes);
     return ok;
 }
 
 static foundry_err
-s_stream_ls(fdy_admin_t *self, table_t *table, fdy_reason_t *reason)
+s_stream_ls(fdy_admin_t *self, fdy_admin_table_t *table, fdy_reason_t *reason)
 {
     fdy_stream_info_t *infos = NULL;
     size_t count = 0;
     foundry_err err = fdy_store_stream_list(self->store, &infos, &count);
     if (err != FOUNDRY_OK)
         return fdy_reason_set(reason, err, "cannot list streams: %s", foundry_strerror(err));
-    err = s_table_begin(table, self->arena, s_stream_columns, s_stream_types,
-                        sizeof s_stream_columns / sizeof s_stream_columns[0], count, reason);
+    err =
+        fdy_admin_table_begin(table, self->arena, s_stream_columns, s_stream_types,
+                              sizeof s_stream_columns / sizeof s_stream_columns[0], count, reason);
     for (size_t i = 0; err == FOUNDRY_OK && i < count; i++) {
         if (!s_stream_row(table, &infos[i]))
             err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
@@ -448,9 +450,9 @@ static const fdy_col_type_t s_read_types[] = {
 };
 
 typedef struct {
-    table_t *table;
+    fdy_admin_table_t *table;
     size_t bytes;
-    bool stopped;          /* the byte cap ended the page early: not an error */
+    bool stopped; /* the byte cap ended the page early: not an error */
     fdy_reason_t *reason;
 } read_ctx_t;
 
@@ -467,27 +469,26 @@ s_read_row(const fdy_stored_t *rec, void *user)
     }
     fdy_msg_t msg;
     fdy_reason_t why;
-    foundry_err err = fdy_codec_decode_msg(rec->data, rec->data_len, ctx->table->arena, &msg,
-                                           &why);
+    foundry_err err = fdy_codec_decode_msg(rec->data, rec->data_len, ctx->table->arena, &msg, &why);
     if (err == FOUNDRY_ENOMEM)
         return fdy_reason_set(ctx->reason, FOUNDRY_ENOMEM, "reply too large");
     if (err != FOUNDRY_OK)
         return fdy_reason_set(ctx->reason, FOUNDRY_ECORRUPT, "stream '%s' seq %" PRIu64 ": %s",
                               rec->stream, rec->seq, why.text);
-    fdy_slice_t *row = s_row_add(ctx->table);
+    fdy_slice_t *row = fdy_admin_row_add(ctx->table);
     if (!row)
         return fdy_reason_set(ctx->reason, FOUNDRY_ENOMEM, "reply too large");
     row[4] = (fdy_slice_t){.data = msg.id, .len = msg.id_len};
     row[5] = (fdy_slice_t){.data = (const uint8_t *) msg.subject, .len = strlen(msg.subject)};
     bool ok = true;
     if (rec->ext)
-        ok = s_cell_copy(ctx->table, &row[6], rec->ext, rec->ext_len);
+        ok = fdy_admin_cell_copy(ctx->table, &row[6], rec->ext, rec->ext_len);
     else
         row[6] = (fdy_slice_t){.data = msg.payload, .len = msg.payload_len};
-    ok = ok && s_cell_int(ctx->table, &row[0], rec->seq);
-    ok = ok && s_cell_int(ctx->table, &row[1], rec->stored_ns);
-    ok = ok && s_cell_int(ctx->table, &row[2], msg.timestamp_ns);
-    ok = ok && s_cell_text(ctx->table, &row[3], rec->publisher);
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[0], rec->seq);
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[1], rec->stored_ns);
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[2], msg.timestamp_ns);
+    ok = ok && fdy_admin_cell_text(ctx->table, &row[3], rec->publisher);
     if (!ok)
         return fdy_reason_set(ctx->reason, FOUNDRY_ENOMEM, "reply too large");
     ctx->bytes += row_bytes;
@@ -495,28 +496,29 @@ s_read_row(const fdy_stored_t *rec, void *user)
 }
 
 static foundry_err
-s_stream_read(fdy_admin_t *self, const char *const *args, size_t arg_count, table_t *table,
-              fdy_reason_t *reason)
+s_stream_read(fdy_admin_t *self, const char *const *args, size_t arg_count,
+              fdy_admin_table_t *table, fdy_reason_t *reason)
 {
-    static const arg_spec_t specs[] = {
+    static const fdy_admin_arg_spec_t specs[] = {
         {"stream", true, false}, {"from", false, false}, {"count", false, false}};
-    foundry_err err = s_check_args(args, arg_count, specs, 3, reason);
+    foundry_err err = fdy_admin_check_args(args, arg_count, specs, 3, reason);
     uint64_t from = 1, count = READ_DEFAULT_COUNT;
     if (err == FOUNDRY_OK)
-        err = s_arg_uint(args, arg_count, "from", 1, &from, reason);
+        err = fdy_admin_arg_uint(args, arg_count, "from", 1, &from, reason);
     if (err == FOUNDRY_OK)
-        err = s_arg_uint(args, arg_count, "count", READ_DEFAULT_COUNT, &count, reason);
+        err = fdy_admin_arg_uint(args, arg_count, "count", READ_DEFAULT_COUNT, &count, reason);
     if (err != FOUNDRY_OK)
         return err;
     if (count == 0)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'count' must be at least 1");
     if (count > FDY_ADMIN_READ_MAX)
-        count = FDY_ADMIN_READ_MAX;   /* a page; foundryctl asks again from the next seq */
+        count = FDY_ADMIN_READ_MAX; /* a page; foundryctl asks again from the next seq */
     if (from == 0)
         from = 1;
-    const char *stream = s_arg(args, arg_count, "stream");
-    err = s_table_begin(table, self->arena, s_read_columns, s_read_types,
-                        sizeof s_read_columns / sizeof s_read_columns[0], (size_t) count, reason);
+    const char *stream = fdy_admin_arg(args, arg_count, "stream");
+    err = fdy_admin_table_begin(table, self->arena, s_read_columns, s_read_types,
+                                sizeof s_read_columns / sizeof s_read_columns[0], (size_t) count,
+                                reason);
     if (err != FOUNDRY_OK)
         return err;
     read_ctx_t ctx = {.table = table, .reason = reason};
@@ -526,15 +528,13 @@ s_stream_read(fdy_admin_t *self, const char *const *args, size_t arg_count, tabl
     if (err == FOUNDRY_ETOOBIG && ctx.stopped)
         return FOUNDRY_OK;
     switch (err) {
-    case FOUNDRY_OK:
-        return FOUNDRY_OK;
+    case FOUNDRY_OK: return FOUNDRY_OK;
     case FOUNDRY_ENOTFOUND:
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named '%.64s'", stream);
     case FOUNDRY_ECORRUPT:
         fdy_log_err("STORE-CORRUPT", "%s", why.text);
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "%s", why.text);
-    case FOUNDRY_ENOMEM:
-        return err;   /* reason set by s_read_row */
+    case FOUNDRY_ENOMEM: return err; /* reason set by s_read_row */
     default:
         if (reason->text[0] == '\0' || err == FOUNDRY_ESTORE)
             fdy_reason_set(reason, err, "reading stream '%.64s': %s", stream, why.text);
@@ -545,11 +545,12 @@ s_stream_read(fdy_admin_t *self, const char *const *args, size_t arg_count, tabl
 /* ---- dispatch ---------------------------------------------------------- */
 
 fdy_admin_t *
-fdy_admin_new(fdy_store_t *store, fdy_registry_t *registry)
+fdy_admin_new(fdy_store_t *store, fdy_registry_t *registry, fdy_subs_t *subs)
 {
     fdy_admin_t *self = fdy_xalloc(sizeof *self);
     self->store = store;
     self->registry = registry;
+    self->subs = subs;
     self->arena = fdy_arena_new(REPLY_BUDGET);
     if (!self->arena) {
         fdy_log_err("OUT-OF-MEMORY", "admin reply arena: out of memory; aborting");
@@ -582,7 +583,7 @@ fdy_admin_handle(fdy_admin_t *self, const fdy_principal_t *caller, const char *c
     snprintf(name, sizeof name, "%s", caller->name);
     fdy_arena_reset(self->arena, REPLY_BUDGET);
     fdy_reason_clear(reason);
-    table_t table;
+    fdy_admin_table_t table;
     foundry_err err;
     bool no_args = arg_count == 0;
     static const fdy_admin_status_t no_status;
@@ -601,9 +602,12 @@ fdy_admin_handle(fdy_admin_t *self, const fdy_principal_t *caller, const char *c
                       : fdy_reason_set(reason, FOUNDRY_EINVAL, "stream.ls takes no args");
     else if (strcmp(command, "stream.read") == 0)
         err = s_stream_read(self, args, arg_count, &table, reason);
+    else if (strncmp(command, "stream.", 7) == 0 || strncmp(command, "consumer.", 9) == 0)
+        err = fdy_admin_streams_handle(self->store, self->subs, self->arena, name, command, args,
+                                       arg_count, &table, reason);
     else
         err = fdy_reason_set(reason, FOUNDRY_EKIND, "unknown admin command '%.64s'", command);
     if (err == FOUNDRY_OK)
-        s_table_end(&table, table_out);
+        fdy_admin_table_end(&table, table_out);
     return err;
 }

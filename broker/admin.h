@@ -1,5 +1,7 @@
 /*  admin.h: the ADMIN commands (docs/protocol.md): status, key.add, key.ls,
- *  key.revoke, stream.ls, stream.read. Every reply is a table. Only the
+ *  key.revoke, stream.ls, stream.read, and (admin_streams.c) stream.add,
+ *  stream.info, stream.edit, stream.rm, consumer.add, consumer.ls,
+ *  consumer.info, consumer.rm. Every reply is a table. Only the
  *  admin role may run them; key changes are logged as the audit trail.
  *  Knows nothing about sockets: broker.c decodes the request and encodes
  *  the reply.
@@ -10,6 +12,7 @@
 #include "codec.h"
 #include "registry.h"
 #include "store.h"
+#include "subs.h"
 
 #include <stdint.h>
 
@@ -25,14 +28,17 @@ typedef struct {
     uint64_t published;     /* messages stored */
     uint64_t duplicates;    /* messages acked from the dedupe index */
     uint64_t errors;        /* error replies plus refused messages */
+    uint64_t subscriptions; /* live now */
+    uint64_t deliveries;    /* messages sent to subscriptions since start */
+    uint64_t dropped;       /* ephemeral messages dropped for lack of credit */
 } fdy_admin_status_t;
 
 typedef struct fdy_admin fdy_admin_t;
 
-/* Returns a new command handler over store and registry (both borrowed,
- * must outlive it). Aborts on out-of-memory (daemon allocator). Caller
- * owns; fdy_admin_destroy(). */
-fdy_admin_t *fdy_admin_new(fdy_store_t *store, fdy_registry_t *registry);
+/* Returns a new command handler over store, registry and subs (all
+ * borrowed, must outlive it). Aborts on out-of-memory (daemon allocator).
+ * Caller owns; fdy_admin_destroy(). */
+fdy_admin_t *fdy_admin_new(fdy_store_t *store, fdy_registry_t *registry, fdy_subs_t *subs);
 void fdy_admin_destroy(fdy_admin_t **self_p);
 
 /* Runs `command` with "key=value" args for caller (borrowed for the call;

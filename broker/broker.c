@@ -13,6 +13,7 @@
 #include "registry.h"
 #include "router.h"
 #include "store.h"
+#include "subs.h"
 #include "zap.h"
 
 #include <errno.h>
@@ -41,6 +42,10 @@
 #define READER_CHECK_MS 10000
 #define PRUNE_EVERY_MS 100
 #define PRUNE_WORK 16384
+/* Retention: records removed per trim (one transaction), and how often a
+ * trim runs when the last one left nothing behind. */
+#define TRIM_WORK 4096
+#define TRIM_EVERY_MS 100
 #define BROKER_KEY_NAME "broker"
 
 struct fdy_broker {
@@ -50,6 +55,7 @@ struct fdy_broker {
     fdy_registry_t *registry;
     fdy_publish_t *publish;
     fdy_admin_t *admin;
+    fdy_subs_t *subs;
     void *ctx;
     fdy_zap_t *zap;
     void *socket;                /* the CURVE ROUTER */
@@ -64,6 +70,8 @@ struct fdy_broker {
     int64_t next_reader_check_ms;
     int64_t next_prune_ms;
     bool prune_backlog;
+    int64_t next_trim_ms;
+    bool trim_backlog;
 };
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -310,9 +318,10 @@ fdy_broker_new(const fdy_broker_cfg_t *cfg, fdy_broker_t **out, fdy_reason_t *re
         err = s_bind(self, reason);
     if (err == FOUNDRY_OK) {
         self->publish = fdy_publish_new(cfg, self->store);
-        self->admin = fdy_admin_new(self->store, self->registry);
+        self->subs = fdy_subs_new(self->socket, self->store, self->registry);
+        self->admin = fdy_admin_new(self->store, self->registry, self->subs);
         self->router = fdy_router_new(self->socket, cfg, self->registry, self->publish,
-                                      self->admin);
+                                      self->admin, self->subs);
         err = s_write_ready(self, reason);
     }
     if (err != FOUNDRY_OK) {
@@ -333,6 +342,8 @@ fdy_broker_destroy(fdy_broker_t **self_p)
     if (self->ready_written)
         unlink(self->ready_path);
     fdy_router_destroy(&self->router);
+    /* Saves the consumer states (no message is sent). */
+    fdy_subs_destroy(&self->subs);
     if (self->socket)
         zmq_socket_monitor(self->socket, NULL, 0);
     if (self->monitor)
@@ -408,6 +419,15 @@ s_maintain(fdy_broker_t *self)
         self->prune_backlog = err == FOUNDRY_OK && pruned == PRUNE_WORK;
         self->next_prune_ms = now + PRUNE_EVERY_MS;
     }
+    fdy_subs_maintain(self->subs, now);
+    if (self->trim_backlog || now >= self->next_trim_ms) {
+        size_t trimmed = 0;
+        foundry_err err = fdy_store_trim(self->store, fdy_clock_wall_ns(), TRIM_WORK, &trimmed);
+        /* A full batch means more is due: keep trimming next turn, with
+         * the turn's publishes in between. Failures are logged by the store. */
+        self->trim_backlog = err == FOUNDRY_OK && trimmed == TRIM_WORK;
+        self->next_trim_ms = now + TRIM_EVERY_MS;
+    }
     if (now >= self->next_reader_check_ms) {
         fdy_store_check_readers(self->store);
         self->next_reader_check_ms = now + READER_CHECK_MS;
@@ -419,13 +439,14 @@ fdy_broker_run(fdy_broker_t *self, const volatile sig_atomic_t *stop)
 {
     fdy_log_notice("BROKER-READY", "serving on %s", self->endpoint);
     foundry_err err = FOUNDRY_OK;
+    bool busy = false;
     while (!*stop) {
         zmq_pollitem_t items[] = {
             {.socket = self->socket, .events = ZMQ_POLLIN},
             {.socket = fdy_zap_socket(self->zap), .events = ZMQ_POLLIN},
             {.socket = self->monitor, .events = ZMQ_POLLIN},
         };
-        if (zmq_poll(items, 3, POLL_MS) < 0) {
+        if (zmq_poll(items, 3, busy ? 0 : POLL_MS) < 0) {
             if (errno == EINTR)
                 continue;
             fdy_log_err("SOCKET-ERROR", "zmq_poll failed: %s", zmq_strerror(errno));
@@ -441,13 +462,13 @@ fdy_broker_run(fdy_broker_t *self, const volatile sig_atomic_t *stop)
             if (err != FOUNDRY_OK)
                 break;
         }
-        if (items[0].revents & ZMQ_POLLIN) {
-            uint64_t connections =
-                self->accepted > self->disconnected ? self->accepted - self->disconnected : 0;
-            err = fdy_router_turn(self->router, connections);
-            if (err != FOUNDRY_OK)
-                break;
-        }
+        /* Every turn, input or not: deliveries, redeliveries and saves run
+         * on their own clock. */
+        uint64_t connections =
+            self->accepted > self->disconnected ? self->accepted - self->disconnected : 0;
+        err = fdy_router_turn(self->router, connections, items[0].revents & ZMQ_POLLIN, &busy);
+        if (err != FOUNDRY_OK)
+            break;
         s_maintain(self);
     }
     fdy_publish_stats_t stats;

@@ -374,11 +374,44 @@ s_reset_turn(fdy_publish_t *self)
 foundry_err
 fdy_publish_commit(fdy_publish_t *self, fdy_publish_reply_fn *fn, void *user)
 {
+    foundry_err extra_err;
+    return fdy_publish_commit_ex(self, NULL, &extra_err, fn, NULL, user);
+}
+
+foundry_err
+fdy_publish_commit_ex(fdy_publish_t *self, fdy_store_batch_t *extra, foundry_err *extra_err_out,
+                      fdy_publish_reply_fn *fn, fdy_publish_committed_fn *committed_fn,
+                      void *user)
+{
     foundry_err err = FOUNDRY_OK;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    if (self->item_count > 0) {
+    bool has_extra = extra && extra->dead_letter_count + extra->state_count > 0;
+    *extra_err_out = FOUNDRY_OK;
+    if (has_extra) {
+        fdy_store_batch_t batch = {
+            .items = self->items,
+            .item_count = self->item_count,
+            .dead_letters = extra->dead_letters,
+            .dead_letter_count = extra->dead_letter_count,
+            .states = extra->states,
+            .state_count = extra->state_count,
+        };
+        err = fdy_store_commit(self->store, &batch, &why);
+        if (err != FOUNDRY_OK && err != FOUNDRY_EFULL) {
+            fdy_log_warn_limited("CONSUMER-SAVE", "saving consumer states with the publishes "
+                                 "failed (%s); publishes committed alone", why.text);
+            *extra_err_out = err;
+            err = self->item_count > 0
+                      ? fdy_store_append(self->store, self->items, self->item_count, &why)
+                      : FOUNDRY_OK;
+        } else {
+            *extra_err_out = err;
+        }
+    } else if (self->item_count > 0) {
         err = fdy_store_append(self->store, self->items, self->item_count, &why);
+    }
+    if (self->item_count > 0) {
         if (err == FOUNDRY_OK) {
             self->stats.commits++;
             for (size_t i = 0; i < self->item_count; i++) {
@@ -410,6 +443,8 @@ fdy_publish_commit(fdy_publish_t *self, fdy_publish_reply_fn *fn, void *user)
             s_reply_error(self, request, FOUNDRY_ESTORE, "storage error, nothing stored", fn,
                           user);
     }
+    if (err == FOUNDRY_OK && self->item_count > 0 && committed_fn)
+        committed_fn(self->items, self->item_count, user);
     s_reset_turn(self);
     return err;
 }

@@ -66,6 +66,22 @@ typedef void(fdy_publish_reply_fn)(size_t tag, const fdy_envelope_t *reply, void
  * FOUNDRY_ESTORE (already logged and answered). */
 foundry_err fdy_publish_commit(fdy_publish_t *self, fdy_publish_reply_fn *fn, void *user);
 
+/* Called after the acks with the turn's items (duplicates flagged, seqs
+ * set), when they were stored; borrowed for the call. */
+typedef void(fdy_publish_committed_fn)(const fdy_store_item_t *items, size_t count, void *user);
+
+/* fdy_publish_commit(), plus: extra's dead letters and consumer states (may
+ * be NULL or empty; its items are ignored) are written in the SAME
+ * transaction. If that combined commit fails for another reason than a full
+ * store, the publishes are committed alone, so a bad consumer state never
+ * refuses a publish. *extra_err_out gets the result for extra (FOUNDRY_OK:
+ * written; its dead letters' out fields are set). Then committed_fn (may be
+ * NULL) sees the stored items before the turn is reset. Also commits when
+ * there are no publishes but extra has something. */
+foundry_err fdy_publish_commit_ex(fdy_publish_t *self, fdy_store_batch_t *extra,
+                                  foundry_err *extra_err_out, fdy_publish_reply_fn *fn,
+                                  fdy_publish_committed_fn *committed_fn, void *user);
+
 /* Counters since start. */
 void fdy_publish_stats(const fdy_publish_t *self, fdy_publish_stats_t *out);
 

@@ -9,7 +9,9 @@
 #include "arena.h"
 #include "clock.h"
 #include "codec.h"
+#include "consumers.h"
 #include "log.h"
+#include "tail.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,6 +46,7 @@ struct fdy_router {
     fdy_registry_t *registry;
     fdy_publish_t *publish;
     fdy_admin_t *admin;
+    fdy_subs_t *subs;
 
     zmq_msg_t *frames;           /* the pool; frames stay open until the commit */
     size_t frame_capacity;
@@ -78,7 +81,7 @@ s_arena_new(size_t budget)
 
 fdy_router_t *
 fdy_router_new(void *socket, const fdy_broker_cfg_t *cfg, fdy_registry_t *registry,
-               fdy_publish_t *publish, fdy_admin_t *admin)
+               fdy_publish_t *publish, fdy_admin_t *admin, fdy_subs_t *subs)
 {
     fdy_router_t *self = fdy_xalloc(sizeof *self);
     self->socket = socket;
@@ -86,6 +89,7 @@ fdy_router_new(void *socket, const fdy_broker_cfg_t *cfg, fdy_registry_t *regist
     self->registry = registry;
     self->publish = publish;
     self->admin = admin;
+    self->subs = subs;
     /* Kept frames per publish request are at most its messages + 3, and a
      * turn holds commit_max_msgs plus one largest request; room for one more
      * request in flight on top. Zeroed pages cost nothing until touched. */
@@ -334,6 +338,8 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra)
         return;
     }
     s_note_active(self, p->name);
+    /* Any request keeps the connection's subscriptions alive. */
+    fdy_subs_touch(self->subs, zmq_msg_data(routing), zmq_msg_size(routing), self->turn_ms);
     if (err == FOUNDRY_OK && extra > 0)
         err = fdy_reason_set(&why, FOUNDRY_EPROTO, "request has more than %u frames",
                              REQUEST_FRAMES_MAX - 1);
@@ -352,6 +358,14 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra)
         return;
     case FDY_KIND_ADMIN:
         s_queue_admin(self, first, p);
+        return;
+    case FDY_KIND_SUBSCRIBE:
+    case FDY_KIND_CREDIT:
+    case FDY_KIND_ACK:
+    case FDY_KIND_UNSUBSCRIBE:
+        fdy_subs_handle(self->subs, zmq_msg_data(routing), zmq_msg_size(routing), p, &env,
+                        self->turn_ms);
+        s_pop_frames(self, first);
         return;
     case FDY_KIND_PING: {
         fdy_envelope_t pong = {.version = FDY_PROTOCOL_VERSION, .kind = FDY_KIND_PONG,
@@ -428,6 +442,8 @@ s_run_admin(fdy_router_t *self, admin_slot_t *slot)
     if (strcmp(slot->env.command, "status") == 0) {
         fdy_publish_stats_t stats;
         fdy_publish_stats(self->publish, &stats);
+        fdy_subs_stats_t subs;
+        fdy_subs_stats(self->subs, &subs);
         status = (fdy_admin_status_t){
             .uptime_s = (uint64_t) (fdy_clock_mono_ms() - self->start_ms) / 1000,
             .connections = self->connections,
@@ -436,6 +452,9 @@ s_run_admin(fdy_router_t *self, admin_slot_t *slot)
             .published = stats.published,
             .duplicates = stats.duplicates,
             .errors = self->error_replies + stats.refused + stats.failed,
+            .subscriptions = subs.subscriptions,
+            .deliveries = subs.deliveries,
+            .dropped = subs.dropped,
         };
     }
     fdy_table_t table;
@@ -457,16 +476,46 @@ s_run_admin(fdy_router_t *self, admin_slot_t *slot)
     s_send(self, routing, &reply);
 }
 
+/* The turn's publishes are stored: the durable runtime learns the new last
+ * seqs, and the tails get them at once. */
+static void
+s_committed(const fdy_store_item_t *items, size_t count, void *user)
+{
+    fdy_router_t *self = user;
+    fdy_consumers_note_items(fdy_subs_consumers(self->subs), items, count);
+    fdy_tail_feed(fdy_subs_tail(self->subs), items, count, fdy_clock_wall_ns());
+}
+
+/* One group commit: the publishes of the turn, with the consumer states and
+ * dead letters waiting, when there are publishes to ride along with or the
+ * last save is old enough. */
+static void
+s_commit(fdy_router_t *self)
+{
+    fdy_consumers_t *consumers = fdy_subs_consumers(self->subs);
+    fdy_store_batch_t extra;
+    memset(&extra, 0, sizeof extra);
+    bool with_extra = fdy_publish_turn_msgs(self->publish) > 0 ||
+                      fdy_consumers_want_save(consumers, self->turn_ms);
+    if (with_extra)
+        fdy_consumers_collect(consumers, &extra);
+    foundry_err extra_err = FOUNDRY_OK;
+    fdy_publish_commit_ex(self->publish, with_extra ? &extra : NULL, &extra_err, s_publish_reply,
+                          s_committed, self);
+    if (with_extra)
+        fdy_consumers_committed(consumers, &extra, extra_err, self->turn_ms);
+}
+
 /* Drains ready requests up to the commit bounds, commits them in one
- * transaction, acks, then runs queued admin commands. */
+ * transaction, acks, delivers, then runs queued admin commands. */
 foundry_err
-fdy_router_turn(fdy_router_t *self, uint64_t connections)
+fdy_router_turn(fdy_router_t *self, uint64_t connections, bool input, bool *busy_out)
 {
     foundry_err err = FOUNDRY_OK;
     self->connections = connections;
     self->turn_ms = fdy_clock_mono_ms();
     size_t drained = 0;
-    while (drained < self->cfg->commit_max_msgs && !fdy_publish_turn_full(self->publish)
+    while (input && drained < self->cfg->commit_max_msgs && !fdy_publish_turn_full(self->publish)
            && self->admin_count < ADMIN_PER_TURN
            && self->frame_count + REQUEST_FRAMES_MAX <= self->frame_capacity
            && self->routing_count < self->routing_capacity) {
@@ -476,7 +525,8 @@ fdy_router_turn(fdy_router_t *self, uint64_t connections)
             break;
         drained++;
     }
-    fdy_publish_commit(self->publish, s_publish_reply, self);
+    s_commit(self);
+    *busy_out = fdy_consumers_deliver(fdy_subs_consumers(self->subs), self->turn_ms);
     for (size_t i = 0; i < self->admin_count; i++)
         s_run_admin(self, &self->admin_slots[i]);
     self->admin_count = 0;

@@ -22,13 +22,16 @@
 #define KEYS_MAP_SIZE      (64ull * 1024 * 1024)
 #define KEYS_MAP_SIZE_MAX  (16ull * 1024 * 1024 * 1024)
 #define KEYS_DEDUPE_WINDOW (2u * 60u * 1000u)
-#define KEYS_COLUMNS       8
+#define KEYS_COLUMNS       9
 
+/* As the broker's key.ls (broker/admin.c), so offline and online output
+ * are the same. */
 static const char *const s_key_columns[KEYS_COLUMNS] = {
-    "name", "role", "site", "tenant", "allow_publish", "revoked", "created_ns", "public_key",
+    "name",    "role",       "site",       "tenant", "allow_publish", "allow_subscribe",
+    "revoked", "created_ns", "public_key",
 };
 static const fdy_col_type_t s_key_types[KEYS_COLUMNS] = {
-    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
+    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
     FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT,
 };
 
@@ -56,29 +59,46 @@ s_slice(const char *text)
     return (fdy_slice_t){(const uint8_t *) text, strlen(text)};
 }
 
+static size_t
+s_list_len(char *const *items, size_t count)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < count; i++)
+        len += strlen(items[i]) + 1;
+    return len;
+}
+
+/* Writes items space-separated into out (s_list_len bytes). */
+static void
+s_list_write(char *out, char *const *items, size_t count)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0)
+            strcat(out, " ");
+        strcat(out, items[i]);
+    }
+}
+
 /* Lays out one principal's cells; text is allocated per row because the
- * allow list and the numbers need room that the principal does not have. */
+ * allow lists and the numbers need room that the principal does not have. */
 static foundry_err
 s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
 {
-    size_t allow_len = 1;
-    for (size_t i = 0; i < p->allow_count; i++)
-        allow_len += strlen(p->allow_publish[i]) + 1;
-    char *text = malloc(allow_len + 2 + 21);
+    size_t allow_len = s_list_len(p->allow_publish, p->allow_count);
+    size_t sub_len = s_list_len(p->allow_subscribe, p->allow_subscribe_count);
+    char *text = malloc(allow_len + 2 + 21 + sub_len);
     if (!text)
         return FOUNDRY_ENOMEM;
     self->row_text[row] = text;
     char *allow = text;
-    allow[0] = '\0';
-    for (size_t i = 0; i < p->allow_count; i++) {
-        if (i > 0)
-            strcat(allow, " ");
-        strcat(allow, p->allow_publish[i]);
-    }
+    s_list_write(allow, p->allow_publish, p->allow_count);
     char *revoked = allow + allow_len;
     strcpy(revoked, p->revoked ? "1" : "0");
     char *created = revoked + 2;
     snprintf(created, 21, "%" PRIu64, p->created_ns);
+    char *allow_sub = created + 21;
+    s_list_write(allow_sub, p->allow_subscribe, p->allow_subscribe_count);
 
     fdy_slice_t *cells = &self->cells[row * KEYS_COLUMNS];
     cells[0] = s_slice(p->name);
@@ -86,9 +106,10 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
     cells[2] = s_slice(p->site);
     cells[3] = s_slice(p->tenant);
     cells[4] = s_slice(allow);
-    cells[5] = s_slice(revoked);
-    cells[6] = s_slice(created);
-    cells[7] = s_slice(p->public_key);
+    cells[5] = s_slice(allow_sub);
+    cells[6] = s_slice(revoked);
+    cells[7] = s_slice(created);
+    cells[8] = s_slice(p->public_key);
     return FOUNDRY_OK;
 }
 
@@ -206,6 +227,16 @@ s_principal_from_args(const fdy_ctl_args_t *args, fdy_role_t role, fdy_principal
             return fdy_output_fail("out of memory");
         p->allow_count = i + 1;
     }
+    for (size_t i = 0; i < args->allow_sub_count; i++) {
+        fdy_reason_t reason = {{0}};
+        if (fdy_filter_validate(args->allow_sub[i], &reason) != FOUNDRY_OK)
+            return fdy_output_usage("bad --allow-subscribe '%s': %s", args->allow_sub[i],
+                                    reason.text[0] ? reason.text : "invalid filter");
+        p->allow_subscribe[i] = strdup(args->allow_sub[i]);
+        if (!p->allow_subscribe[i])
+            return fdy_output_fail("out of memory");
+        p->allow_subscribe_count = i + 1;
+    }
     fdy_reason_t reason = {{0}};
     foundry_err err = fdy_keys_load_public(file, p->public_key, &reason);
     if (err != FOUNDRY_OK) /* keys.c's reasons name the file */
@@ -244,9 +275,10 @@ s_add_offline(const fdy_ctl_args_t *args, const fdy_principal_t *p, bool create)
 static int
 s_add_online(const fdy_ctl_args_t *args, const fdy_principal_t *p)
 {
-    /* name, key, role, site, tenant, then one allow= per filter */
+    /* name, key, role, site, tenant, then one allow= and allow_sub= per
+     * filter */
     enum { FIXED = 5 };
-    char *argv[FIXED + FDY_ALLOW_MAX] = {0};
+    char *argv[FIXED + 2 * FDY_ALLOW_MAX] = {0};
     size_t argc = 0;
     int status = FDY_CTL_EXIT_OK;
     fdy_ctl_conn_t *conn = NULL;
@@ -274,6 +306,15 @@ s_add_online(const fdy_ctl_args_t *args, const fdy_principal_t *p)
             goto out;
         }
         snprintf(argv[argc++], len, "allow=%s", p->allow_publish[i]);
+    }
+    for (size_t i = 0; i < p->allow_subscribe_count; i++) {
+        size_t len = strlen(p->allow_subscribe[i]) + 11;
+        argv[argc] = malloc(len);
+        if (!argv[argc]) {
+            status = fdy_output_fail("out of memory");
+            goto out;
+        }
+        snprintf(argv[argc++], len, "allow_sub=%s", p->allow_subscribe[i]);
     }
 
     status = fdy_ctl_conn_open(args, &conn);

@@ -352,31 +352,10 @@ fdy_cmd_pub_run(const fdy_ctl_args_t *args)
         return fdy_output_usage("--id must be 1 to %d bytes", FOUNDRY_MSG_ID_MAX);
 
     fdy_ctl_conn_settings_t settings;
-    int status = fdy_ctl_conn_settings(args, &settings);
-    if (status == FDY_CTL_EXIT_OK)
-        status = fdy_ctl_conn_check_keys(&settings);
+    pub_t pub = {.settings = &settings, .json = args->json};
+    int status = fdy_ctl_conn_client(args, &settings, &pub.client);
     if (status != FDY_CTL_EXIT_OK)
         return status;
-
-    foundry_client_opts_t opts;
-    foundry_client_opts_init(&opts);
-    opts.endpoint = settings.endpoint;
-    opts.broker_key_file = settings.broker_key_file;
-    opts.secret_key_file = settings.key_file;
-    opts.connect_timeout_ms = (uint32_t) settings.timeout_ms;
-    opts.ack_timeout_ms = (uint32_t) settings.timeout_ms;
-
-    pub_t pub = {.settings = &settings, .json = args->json};
-    foundry_err err = foundry_client_new(&opts, &pub.client);
-    if (err == FOUNDRY_ETIMEDOUT)
-        return fdy_ctl_conn_report_timeout(settings.endpoint, settings.timeout_ms);
-    if (err == FOUNDRY_EAUTH)
-        return fdy_ctl_conn_report_refused(foundry_client_last_error(NULL));
-    if (err == FOUNDRY_EINVAL) /* all we pass that can be bad is the endpoint */
-        return fdy_output_usage("%s", foundry_client_last_error(NULL));
-    if (err != FOUNDRY_OK)
-        return fdy_output_fail("cannot connect to %s: %s", settings.endpoint,
-                               foundry_client_last_error(NULL));
 
     if (text) {
         status = s_publish_one(&pub, subject, text, args->msg_id);

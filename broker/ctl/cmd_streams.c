@@ -1,12 +1,15 @@
-/*  cmd_streams.c: `foundryctl stream ls` and `stream read STREAM [--from SEQ]
- *  [--count N]`. Reads page through the broker, at most 1000 messages per
- *  request (the admin protocol's limit), so long reads never hold one LMDB
- *  read transaction or one huge reply. Read-only.
+/*  cmd_streams.c: `foundryctl stream ls|info|add|edit|rm` and `stream read
+ *  STREAM [--from SEQ] [--count N]`. Reads page through the broker, at most
+ *  1000 messages per request (the admin protocol's limit), so long reads
+ *  never hold one LMDB read transaction or one huge reply. The broker does
+ *  the work (admin commands stream.*); values are checked here first only
+ *  so a typo is a usage error.
  */
 #include "ctl.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #define STREAMS_PAGE_MAX 1000u
 
@@ -121,4 +124,68 @@ fdy_cmd_streams_read(const fdy_ctl_args_t *args)
         fdy_output_msgs_end(stdout, &msgs);
     fdy_ctl_conn_destroy(&conn);
     return status;
+}
+
+/* ---- stream add|info|edit|rm ----------------------------------------------- */
+
+/* Builds name=, filter=... and the limits shared by add and edit. */
+static int
+s_stream_argv(const fdy_ctl_args_t *args, fdy_ctl_argv_t *argv)
+{
+    foundry_err err = fdy_ctl_argv_add(argv, "name", args->pos[0]);
+    for (size_t i = 0; err == FOUNDRY_OK && i < args->subject_count; i++)
+        err = fdy_ctl_argv_add(argv, "filter", args->subjects[i]);
+    if (err == FOUNDRY_OK)
+        err = fdy_ctl_argv_add(argv, "max_age", args->max_age);
+    if (err == FOUNDRY_OK)
+        err = fdy_ctl_argv_add(argv, "max_bytes", args->max_bytes);
+    if (err == FOUNDRY_OK)
+        err = fdy_ctl_argv_add(argv, "max_msgs", args->max_msgs);
+    return err == FOUNDRY_OK ? FDY_CTL_EXIT_OK : fdy_output_fail("out of memory");
+}
+
+static int
+s_stream_command(const fdy_ctl_args_t *args, const char *command, bool limits)
+{
+    fdy_ctl_argv_t argv = {0};
+    int status = limits ? s_stream_argv(args, &argv)
+                        : (fdy_ctl_argv_add(&argv, "name", args->pos[0]) == FOUNDRY_OK
+                               ? FDY_CTL_EXIT_OK
+                               : fdy_output_fail("out of memory"));
+    char not_found[64 + FOUNDRY_STREAM_NAME_MAX * 4];
+    snprintf(not_found, sizeof not_found, "no stream named %s", args->pos[0]);
+    if (status == FDY_CTL_EXIT_OK)
+        status = fdy_ctl_conn_run(args, command, &argv, true,
+                                  strcmp(command, "stream.add") == 0 ? NULL : not_found);
+    fdy_ctl_argv_free(&argv);
+    return status;
+}
+
+/* Without --subject the stream is reachable only by name: a dead-letter
+ * stream created ahead of need, with limits of its own. */
+int
+fdy_cmd_streams_add(const fdy_ctl_args_t *args)
+{
+    return s_stream_command(args, "stream.add", true);
+}
+
+int
+fdy_cmd_streams_info(const fdy_ctl_args_t *args)
+{
+    return s_stream_command(args, "stream.info", false);
+}
+
+int
+fdy_cmd_streams_edit(const fdy_ctl_args_t *args)
+{
+    if (args->subject_count == 0 && !args->max_age && !args->max_bytes && !args->max_msgs)
+        return fdy_output_usage("stream edit needs --subject, --max-age, --max-bytes or "
+                                "--max-msgs");
+    return s_stream_command(args, "stream.edit", true);
+}
+
+int
+fdy_cmd_streams_rm(const fdy_ctl_args_t *args)
+{
+    return s_stream_command(args, "stream.rm", false);
 }

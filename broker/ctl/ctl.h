@@ -19,6 +19,8 @@
 #define FDY_CTL_EXIT_USAGE 2 /* bad or missing arguments */
 
 #define FDY_CTL_TIMEOUT_DEFAULT_MS 5000
+/* Most --subject filters per stream (the store's FDY_STREAM_FILTERS_MAX). */
+#define FDY_CTL_SUBJECTS_MAX 16
 
 /* The parsed command line. Strings are borrowed from argv (valid for the
  * whole run); NULL when the flag was not given. */
@@ -40,7 +42,28 @@ typedef struct {
     const char *allow[FDY_ALLOW_MAX]; /* key add --allow-publish, repeatable */
     size_t allow_count;
     uint64_t from_seq; /* stream read --from; 1 when absent */
-    uint64_t count;    /* stream read --count; 0 = to the end of the stream */
+    uint64_t count;    /* stream read, sub --count; 0 = no limit */
+    /* stream add|edit */
+    const char *subjects[FDY_CTL_SUBJECTS_MAX]; /* --subject, repeatable */
+    size_t subject_count;
+    const char *max_age;   /* --max-age, a duration (checked) */
+    const char *max_bytes; /* --max-bytes, a size (checked) */
+    const char *max_msgs;  /* --max-msgs, a number (checked) */
+    /* consumer add */
+    const char *filter;          /* --filter */
+    const char *start;           /* --start first|last|new|seq:N|time:NS */
+    const char *ack_wait;        /* --ack-wait, a duration (checked) */
+    const char *max_deliver;     /* --max-deliver, a number (checked) */
+    const char *max_ack_pending; /* --max-ack-pending, a number (checked) */
+    /* key add --allow-subscribe, repeatable */
+    const char *allow_sub[FDY_ALLOW_MAX];
+    size_t allow_sub_count;
+    /* sub */
+    const char *stream;   /* --stream (durable) */
+    const char *consumer; /* --consumer (durable) */
+    int64_t wait_ms;      /* --wait: stop after this long without a message; -1 = never */
+    uint32_t credit;      /* --credit; 0 = the library's default */
+    bool no_ack;          /* --no-ack */
     /* positional arguments after the command words */
     const char *const *pos;
     size_t pos_count;
@@ -59,6 +82,15 @@ int fdy_cmd_streams_ls(const fdy_ctl_args_t *args);     /* stream ls */
 int fdy_cmd_streams_read(const fdy_ctl_args_t *args);   /* stream read STREAM */
 int fdy_cmd_status_run(const fdy_ctl_args_t *args);     /* status */
 int fdy_cmd_pub_run(const fdy_ctl_args_t *args);        /* pub SUBJECT [TEXT] */
+int fdy_cmd_streams_add(const fdy_ctl_args_t *args);    /* stream add NAME */
+int fdy_cmd_streams_info(const fdy_ctl_args_t *args);   /* stream info NAME */
+int fdy_cmd_streams_edit(const fdy_ctl_args_t *args);   /* stream edit NAME */
+int fdy_cmd_streams_rm(const fdy_ctl_args_t *args);     /* stream rm NAME */
+int fdy_cmd_consumers_add(const fdy_ctl_args_t *args);  /* consumer add STREAM NAME */
+int fdy_cmd_consumers_ls(const fdy_ctl_args_t *args);   /* consumer ls STREAM */
+int fdy_cmd_consumers_info(const fdy_ctl_args_t *args); /* consumer info STREAM NAME */
+int fdy_cmd_consumers_rm(const fdy_ctl_args_t *args);   /* consumer rm STREAM NAME */
+int fdy_cmd_sub_run(const fdy_ctl_args_t *args);        /* sub [FILTER] */
 
 /* ---- ctl_conn.c: where the broker is, and admin requests --------------- */
 
@@ -98,6 +130,34 @@ void fdy_ctl_conn_destroy(fdy_ctl_conn_t **self_p);
  * it to fdy_ctl_conn_report(). */
 foundry_err fdy_ctl_conn_admin(fdy_ctl_conn_t *self, const char *command, const char *const *argv,
                                size_t argc, fdy_table_t *table_out, fdy_reason_t *reason);
+
+/* Connects through libfoundry, as a partner would (pub, sub): settings
+ * from flags or the environment, key files checked first, handshake
+ * within the timeout (also used as the library's ack_timeout_ms). Returns
+ * FDY_CTL_EXIT_OK with *client_out (caller closes it) and *settings_out,
+ * or prints why and returns FDY_CTL_EXIT_USAGE or FDY_CTL_EXIT_FAIL. */
+int fdy_ctl_conn_client(const fdy_ctl_args_t *args, fdy_ctl_conn_settings_t *settings_out,
+                        foundry_client_t **client_out);
+
+/* Admin arguments being built: "key=value" strings, owned. */
+typedef struct {
+    char **argv;
+    size_t argc;
+    size_t cap;
+} fdy_ctl_argv_t;
+
+/* Appends "key=value" (value NULL: nothing is appended). Returns
+ * FOUNDRY_OK or FOUNDRY_ENOMEM. */
+foundry_err fdy_ctl_argv_add(fdy_ctl_argv_t *self, const char *key, const char *value);
+void fdy_ctl_argv_free(fdy_ctl_argv_t *self);
+
+/* Connects, sends the admin command with argv and prints the reply: one
+ * record (the reply must have exactly one row) or a table. ENOTFOUND
+ * prints `not_found` (NULL: the broker's reason, which names what is
+ * missing). Returns an
+ * FDY_CTL_EXIT_* status, having printed any error. */
+int fdy_ctl_conn_run(const fdy_ctl_args_t *args, const char *command, const fdy_ctl_argv_t *argv,
+                     bool record, const char *not_found);
 
 /* Prints the one-line message for an error of fdy_ctl_conn_admin() and
  * returns FDY_CTL_EXIT_FAIL. */
@@ -145,8 +205,15 @@ foundry_err fdy_output_msgs_rows(FILE *out, fdy_output_msgs_t *msgs, const fdy_t
                                  fdy_reason_t *reason);
 void fdy_output_msgs_end(FILE *out, fdy_output_msgs_t *msgs);
 
-/* JSON pieces for commands that print their own objects (pub, keygen). */
+/* JSON pieces for commands that print their own objects (pub, keygen,
+ * sub). json_bytes: a string when valid UTF-8, else {"base64":"..."}, as
+ * BYTES cells. */
 void fdy_output_json_string(FILE *out, const char *text, size_t len);
+void fdy_output_json_bytes(FILE *out, const uint8_t *data, size_t len);
+
+/* A payload for a human reader, as stream read prints it: the text when
+ * printable UTF-8, else "<hex>" ("<>" when empty). */
+void fdy_output_payload(FILE *out, const uint8_t *data, size_t len);
 
 /* Parses a decimal unsigned integer cell. Returns FOUNDRY_OK or
  * FOUNDRY_EINVAL. */

@@ -226,3 +226,92 @@ fdy_ctl_conn_report(const fdy_ctl_conn_t *self, foundry_err err, const fdy_reaso
         return fdy_output_fail("%s", foundry_strerror(err));
     }
 }
+
+foundry_err
+fdy_ctl_argv_add(fdy_ctl_argv_t *self, const char *key, const char *value)
+{
+    if (!value)
+        return FOUNDRY_OK;
+    if (self->argc == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 8;
+        char **grown = realloc(self->argv, cap * sizeof *grown);
+        if (!grown)
+            return FOUNDRY_ENOMEM;
+        self->argv = grown;
+        self->cap = cap;
+    }
+    size_t len = strlen(key) + strlen(value) + 2;
+    char *arg = malloc(len);
+    if (!arg)
+        return FOUNDRY_ENOMEM;
+    snprintf(arg, len, "%s=%s", key, value);
+    self->argv[self->argc++] = arg;
+    return FOUNDRY_OK;
+}
+
+void
+fdy_ctl_argv_free(fdy_ctl_argv_t *self)
+{
+    for (size_t i = 0; i < self->argc; i++)
+        free(self->argv[i]);
+    free(self->argv);
+    memset(self, 0, sizeof *self);
+}
+
+int
+fdy_ctl_conn_run(const fdy_ctl_args_t *args, const char *command, const fdy_ctl_argv_t *argv,
+                 bool record, const char *not_found)
+{
+    fdy_ctl_conn_t *conn = NULL;
+    int status = fdy_ctl_conn_open(args, &conn);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    fdy_table_t table;
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_ctl_conn_admin(conn, command, (const char *const *) argv->argv,
+                                         argv->argc, &table, &reason);
+    if (err == FOUNDRY_ENOTFOUND && (not_found || reason.text[0]))
+        status = fdy_output_fail("%s", not_found ? not_found : reason.text);
+    else if (err == FOUNDRY_EEXIST && reason.text[0])
+        status = fdy_output_fail("%s", reason.text);
+    else if (err != FOUNDRY_OK)
+        status = fdy_ctl_conn_report(conn, err, &reason);
+    else if (record && table.row_count != 1)
+        status = fdy_output_fail("the broker's %s reply has %zu rows, not 1", command,
+                                 table.row_count);
+    else if ((record ? fdy_output_record(stdout, &table, 0, true, args->json)
+                     : fdy_output_table(stdout, &table, args->json)) != FOUNDRY_OK)
+        status = fdy_output_fail("out of memory");
+    fdy_ctl_conn_destroy(&conn);
+    return status;
+}
+
+int
+fdy_ctl_conn_client(const fdy_ctl_args_t *args, fdy_ctl_conn_settings_t *settings_out,
+                    foundry_client_t **client_out)
+{
+    *client_out = NULL;
+    int status = fdy_ctl_conn_settings(args, settings_out);
+    if (status == FDY_CTL_EXIT_OK)
+        status = fdy_ctl_conn_check_keys(settings_out);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    foundry_client_opts_t opts;
+    foundry_client_opts_init(&opts);
+    opts.endpoint = settings_out->endpoint;
+    opts.broker_key_file = settings_out->broker_key_file;
+    opts.secret_key_file = settings_out->key_file;
+    opts.connect_timeout_ms = (uint32_t) settings_out->timeout_ms;
+    opts.ack_timeout_ms = (uint32_t) settings_out->timeout_ms;
+    foundry_err err = foundry_client_new(&opts, client_out);
+    if (err == FOUNDRY_ETIMEDOUT)
+        return fdy_ctl_conn_report_timeout(settings_out->endpoint, settings_out->timeout_ms);
+    if (err == FOUNDRY_EAUTH)
+        return fdy_ctl_conn_report_refused(foundry_client_last_error(NULL));
+    if (err == FOUNDRY_EINVAL) /* all we pass that can be bad is the endpoint */
+        return fdy_output_usage("%s", foundry_client_last_error(NULL));
+    if (err != FOUNDRY_OK)
+        return fdy_output_fail("cannot connect to %s: %s", settings_out->endpoint,
+                               foundry_client_last_error(NULL));
+    return FDY_CTL_EXIT_OK;
+}

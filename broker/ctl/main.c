@@ -5,6 +5,9 @@
  */
 #include "ctl.h"
 
+#include "config.h"
+#include "subject.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +26,24 @@ enum {
     F_FROM = 1u << 7,
     F_COUNT = 1u << 8,
     F_ID = 1u << 9,
+    F_SUBJECT = 1u << 10,
+    F_MAX_AGE = 1u << 11,
+    F_MAX_BYTES = 1u << 12,
+    F_MAX_MSGS = 1u << 13,
+    F_FILTER = 1u << 14,
+    F_START = 1u << 15,
+    F_ACK_WAIT = 1u << 16,
+    F_MAX_DELIVER = 1u << 17,
+    F_MAX_ACK_PENDING = 1u << 18,
+    F_ALLOW_SUB = 1u << 19,
+    F_WAIT = 1u << 20,
+    F_STREAM = 1u << 21,
+    F_CONSUMER = 1u << 22,
+    F_CREDIT = 1u << 23,
+    F_NO_ACK = 1u << 24,
 };
+/* Flags that may be given more than once. */
+#define F_REPEATABLE (F_ALLOW | F_ALLOW_SUB | F_SUBJECT)
 
 /* Global flags' ids (negative: not command bits). */
 enum { G_ENDPOINT = 1, G_KEY, G_BROKER_KEY, G_TIMEOUT, G_JSON, G_HELP, G_VERSION };
@@ -53,11 +73,37 @@ static const flag_t s_flags[] = {
     {"--tenant", "TENANT", F_TENANT, 0, "the tenant (company) of a partner key"},
     {"--allow-publish", "FILTER", F_ALLOW, 0,
      "subject filter it may publish to (* a token, > the rest); repeatable"},
+    {"--allow-subscribe", "FILTER", F_ALLOW_SUB, 0,
+     "subject filter it may read (subscribe to); repeatable"},
     {"--name", "NAME", F_NAME, 0, "key name (default: the file name without .key)"},
     {"--data-dir", "DIR", F_DATA_DIR, 0, "offline: work on the store in DIR, no broker needed"},
     {"--from", "SEQ", F_FROM, 0, "first sequence to read (default 1)"},
-    {"--count", "N", F_COUNT, 0, "read at most N messages (default: to the end of the stream)"},
+    {"--count", "N", F_COUNT, 0,
+     "at most N messages (stream read: default to the end; sub: default no limit)"},
     {"--id", "ID", F_ID, 0, "producer message id, 1-64 bytes, for dedupe (default: generated)"},
+    {"--subject", "FILTER", F_SUBJECT, 0,
+     "subjects the stream captures (* a token, > the rest); repeatable"},
+    {"--max-age", "DURATION", F_MAX_AGE, 0,
+     "drop messages older than this, e.g. 30s, 1h, 7d (0: no limit)"},
+    {"--max-bytes", "SIZE", F_MAX_BYTES, 0,
+     "keep at most this many bytes, oldest dropped first, e.g. 64MiB (0: no limit)"},
+    {"--max-msgs", "N", F_MAX_MSGS, 0, "keep at most N messages, oldest dropped first (0: no limit)"},
+    {"--filter", "FILTER", F_FILTER, 0, "only messages whose subject matches (default: all)"},
+    {"--start", "POS", F_START, 0,
+     "first (default), last, new, seq:N or time:NS (ns since the epoch)"},
+    {"--ack-wait", "DURATION", F_ACK_WAIT, 0,
+     "redeliver a message not acked within this, e.g. 30s (default 30s)"},
+    {"--max-deliver", "N", F_MAX_DELIVER, 0,
+     "after N deliveries without an ack, dead-letter it (default 5; 0: never)"},
+    {"--max-ack-pending", "N", F_MAX_ACK_PENDING, 0,
+     "at most N unacked messages out at once (default 1000; 0: no limit)"},
+    {"--stream", "STREAM", F_STREAM, 0, "durable: the stream of the consumer"},
+    {"--consumer", "NAME", F_CONSUMER, 0, "durable: the consumer to bind to"},
+    {"--wait", "MS", F_WAIT, 0, "stop after MS ms without a message (default: never)"},
+    {"--credit", "N", F_CREDIT, 0,
+     "messages the broker may send ahead (durable: unacked) (default 1000)"},
+    {"--no-ack", NULL, F_NO_ACK, 0,
+     "durable: do not ack (redelivered after the consumer's ack wait)"},
 };
 #define FLAG_COUNT (sizeof s_flags / sizeof s_flags[0])
 
@@ -90,16 +136,20 @@ static const command_t s_commands[] = {
     {
         .words = "key add",
         .synopsis = "PUBFILE --role ROLE [--site SITE] [--tenant TENANT]\n"
-                    "                          [--allow-publish FILTER]... [--name NAME] "
-                    "[--data-dir DIR]",
+                    "                          [--allow-publish FILTER]... "
+                    "[--allow-subscribe FILTER]...\n"
+                    "                          [--name NAME] [--data-dir DIR]",
         .summary = "register a public key (NAME.key) with a role",
         .notes = "The key's name is the file name without .key unless --name is given.\n"
                  "With --data-dir the key is written to the store directly (no broker needed).\n"
+                 "Reading: admin and link keys may read everything, a node key\n"
+                 "telemetry.<site>.> and its --allow-subscribe filters, a partner key only\n"
+                 "its --allow-subscribe filters.\n"
                  "Prints the key's row, as key ls does.",
         .pos_names = {"PUBFILE"},
         .min_pos = 1,
         .max_pos = 1,
-        .flags = F_ROLE | F_SITE | F_TENANT | F_ALLOW | F_NAME | F_DATA_DIR,
+        .flags = F_ROLE | F_SITE | F_TENANT | F_ALLOW | F_ALLOW_SUB | F_NAME | F_DATA_DIR,
         .connects = true,
         .fn = fdy_cmd_keys_add,
     },
@@ -107,7 +157,8 @@ static const command_t s_commands[] = {
         .words = "key ls",
         .synopsis = "[--data-dir DIR]",
         .summary = "list registered keys, revoked ones included",
-        .notes = "Columns: name role site tenant allow_publish revoked created_ns public_key.",
+        .notes = "Columns: name role site tenant allow_publish allow_subscribe revoked\n"
+                 "created_ns public_key.",
         .flags = F_DATA_DIR,
         .connects = true,
         .fn = fdy_cmd_keys_ls,
@@ -182,6 +233,136 @@ static const command_t s_commands[] = {
         .connects = true,
         .fn = fdy_cmd_streams_read,
     },
+    {
+        .words = "stream info",
+        .synopsis = "NAME",
+        .summary = "show one stream: filters, sequences, size, limits, consumers",
+        .notes = "Fields: name filters first_seq last_seq messages bytes max_age_ms max_bytes\n"
+                 "max_msgs consumers created_ns (a limit of 0 means none).",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .connects = true,
+        .fn = fdy_cmd_streams_info,
+    },
+    {
+        .words = "stream add",
+        .synopsis = "NAME [--subject FILTER]... [--max-age DURATION] [--max-bytes SIZE]\n"
+                    "                          [--max-msgs N]",
+        .summary = "create a stream capturing the subjects matching its filters",
+        .notes = "A published message is stored in the first stream (by creation) whose\n"
+                 "filters match its subject. Without --subject the stream is reachable only\n"
+                 "by name, e.g. a dead-letter stream STREAM-dlq made ahead with its own\n"
+                 "limits. Retention drops the oldest messages beyond any limit given.\n"
+                 "Prints the stream, as stream info does.",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = F_SUBJECT | F_MAX_AGE | F_MAX_BYTES | F_MAX_MSGS,
+        .connects = true,
+        .fn = fdy_cmd_streams_add,
+    },
+    {
+        .words = "stream edit",
+        .synopsis = "NAME [--subject FILTER]... [--max-age DURATION] [--max-bytes SIZE]\n"
+                    "                          [--max-msgs N]",
+        .summary = "change a stream's filters or retention limits",
+        .notes = "--subject replaces all filters; a limit not given stays as it is, 0 removes\n"
+                 "it. Prints the stream, as stream info does.",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = F_SUBJECT | F_MAX_AGE | F_MAX_BYTES | F_MAX_MSGS,
+        .connects = true,
+        .fn = fdy_cmd_streams_edit,
+    },
+    {
+        .words = "stream rm",
+        .synopsis = "NAME",
+        .summary = "delete a stream, its messages and its consumers",
+        .notes = "Subscriptions bound to its consumers end. Prints the stream as it was.",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .connects = true,
+        .fn = fdy_cmd_streams_rm,
+    },
+    {
+        .words = "consumer add",
+        .synopsis = "STREAM NAME [--filter FILTER] [--start POS] [--ack-wait DURATION]\n"
+                    "                          [--max-deliver N] [--max-ack-pending N]",
+        .summary = "create a durable consumer: a named cursor on a stream",
+        .notes = "Each consumer of a stream gets every message (fan-out); clients bound to\n"
+                 "the same consumer share them (a queue group). Its cursor and unacked set\n"
+                 "survive broker restarts. A message not acked within --ack-wait is\n"
+                 "redelivered; after --max-deliver deliveries it goes to STREAM-dlq.\n"
+                 "Prints the consumer, as consumer info does.",
+        .pos_names = {"STREAM", "NAME"},
+        .min_pos = 2,
+        .max_pos = 2,
+        .flags = F_FILTER | F_START | F_ACK_WAIT | F_MAX_DELIVER | F_MAX_ACK_PENDING,
+        .connects = true,
+        .fn = fdy_cmd_consumers_add,
+    },
+    {
+        .words = "consumer ls",
+        .synopsis = "STREAM",
+        .summary = "list the consumers of a stream",
+        .notes = "Columns: stream name filter start ack_wait_ms max_deliver max_ack_pending\n"
+                 "ack_floor delivered_seq pending bound.",
+        .pos_names = {"STREAM"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .connects = true,
+        .fn = fdy_cmd_consumers_ls,
+    },
+    {
+        .words = "consumer info",
+        .synopsis = "STREAM NAME",
+        .summary = "show one consumer: config, cursor, pending acks, bound clients",
+        .notes = "Fields as consumer ls: ack_floor is the seq up to which all is acked,\n"
+                 "delivered_seq the last seq delivered, pending the unacked deliveries,\n"
+                 "bound the clients subscribed to it now.",
+        .pos_names = {"STREAM", "NAME"},
+        .min_pos = 2,
+        .max_pos = 2,
+        .connects = true,
+        .fn = fdy_cmd_consumers_info,
+    },
+    {
+        .words = "consumer rm",
+        .synopsis = "STREAM NAME",
+        .summary = "delete a consumer and its cursor",
+        .notes = "Clients bound to it are unsubscribed. Prints the consumer as it was.",
+        .pos_names = {"STREAM", "NAME"},
+        .min_pos = 2,
+        .max_pos = 2,
+        .connects = true,
+        .fn = fdy_cmd_consumers_rm,
+    },
+    {
+        .words = "sub",
+        .synopsis = "FILTER [--count N] [--wait MS] [--credit N]\n"
+                    "       foundryctl sub --stream STREAM --consumer NAME [--count N] [--wait MS]\n"
+                    "                      [--credit N] [--no-ack]",
+        .summary = "receive messages: a live tail of FILTER, or a durable consumer",
+        .notes = "With FILTER: every new message whose subject matches, as it is stored\n"
+                 "(no history, no acks); prints \"SUBJECT PAYLOAD\" per message. Messages\n"
+                 "arriving while --credit are unread are dropped (counted on stderr at exit).\n"
+                 "With --stream and --consumer: the consumer's messages from its cursor;\n"
+                 "prints \"SEQ SUBJECT PAYLOAD\" and acks each once printed.\n"
+                 "The payload prints as text when printable UTF-8, else as <hex>. --json:\n"
+                 "one object per line with stream seq delivery_count subject payload\n"
+                 "publisher timestamp_ns stored_ns. Runs until --count messages, --wait ms\n"
+                 "without one, or SIGINT/SIGTERM (exit 0); the acks reach the broker first.\n"
+                 "Any key may subscribe to what its ACL lets it read.",
+        .pos_names = {"FILTER"},
+        .min_pos = 0,
+        .max_pos = 1,
+        .flags = F_COUNT | F_WAIT | F_CREDIT | F_STREAM | F_CONSUMER | F_NO_ACK,
+        .connects = true,
+        .fn = fdy_cmd_sub_run,
+    },
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -223,7 +404,7 @@ s_help_all(FILE *out, const char *group)
         const command_t *cmd = &s_commands[i];
         if (group && (strncmp(cmd->words, group, group_len) != 0 || cmd->words[group_len] != ' '))
             continue;
-        fprintf(out, "  %-12s %s\n", cmd->words, cmd->summary);
+        fprintf(out, "  %-13s %s\n", cmd->words, cmd->summary);
     }
     fputs("\nRun \"foundryctl COMMAND --help\" for a command's arguments and options.\n", out);
     s_print_globals(out);
@@ -283,7 +464,8 @@ s_find_command(const char *first, const char *second, size_t *words_out)
 static bool
 s_is_group(const char *word)
 {
-    return strcmp(word, "key") == 0 || strcmp(word, "stream") == 0;
+    return strcmp(word, "key") == 0 || strcmp(word, "stream") == 0 ||
+           strcmp(word, "consumer") == 0;
 }
 
 static bool
@@ -369,6 +551,123 @@ s_split(int argc, char **argv, parsed_t *p)
     return FDY_CTL_EXIT_OK;
 }
 
+static int
+s_check_filter(const char *flag, const char *value)
+{
+    fdy_reason_t reason = {{0}};
+    if (fdy_filter_validate(value, &reason) != FOUNDRY_OK)
+        return fdy_output_usage("bad %s '%s': %s", flag, value,
+                                reason.text[0] ? reason.text : "invalid filter");
+    return FDY_CTL_EXIT_OK;
+}
+
+static int
+s_check_duration(const char *flag, const char *value)
+{
+    uint64_t ms;
+    fdy_reason_t reason = {{0}};
+    if (fdy_config_parse_duration(value, &ms, &reason) != FOUNDRY_OK)
+        return fdy_output_usage("%s: %s", flag, reason.text[0] ? reason.text : "bad duration");
+    return FDY_CTL_EXIT_OK;
+}
+
+static int
+s_check_count(const char *flag, const char *value)
+{
+    uint64_t n;
+    if (!s_parse_u64(value, 0, UINT64_MAX, &n))
+        return fdy_output_usage("%s needs a number >= 0, not %s", flag, value);
+    return FDY_CTL_EXIT_OK;
+}
+
+/* "first", "last", "new", "seq:N" (N >= 1) or "time:NS". */
+static int
+s_check_start(const char *value)
+{
+    uint64_t n;
+    if (strcmp(value, "first") == 0 || strcmp(value, "last") == 0 || strcmp(value, "new") == 0)
+        return FDY_CTL_EXIT_OK;
+    if (strncmp(value, "seq:", 4) == 0 && s_parse_u64(value + 4, 1, UINT64_MAX, &n))
+        return FDY_CTL_EXIT_OK;
+    if (strncmp(value, "time:", 5) == 0 && s_parse_u64(value + 5, 0, UINT64_MAX, &n))
+        return FDY_CTL_EXIT_OK;
+    return fdy_output_usage("--start needs first, last, new, seq:N or time:NS, not %s", value);
+}
+
+/* The flags of stream, consumer, key and sub commands added with streams:
+ * each value is checked here so a typo is a usage error, then passed on
+ * as given. */
+static int
+s_apply_stream_flag(const flag_t *flag, const char *value, fdy_ctl_args_t *args)
+{
+    uint64_t n;
+    int status = FDY_CTL_EXIT_OK;
+    switch (flag->bit) {
+    case F_SUBJECT:
+        if (args->subject_count == FDY_CTL_SUBJECTS_MAX)
+            return fdy_output_usage("at most %d --subject filters", FDY_CTL_SUBJECTS_MAX);
+        status = s_check_filter("--subject", value);
+        args->subjects[args->subject_count++] = value;
+        break;
+    case F_ALLOW_SUB:
+        if (args->allow_sub_count == FDY_ALLOW_MAX)
+            return fdy_output_usage("at most %d --allow-subscribe filters", FDY_ALLOW_MAX);
+        args->allow_sub[args->allow_sub_count++] = value;
+        break;
+    case F_FILTER:
+        status = s_check_filter("--filter", value);
+        args->filter = value;
+        break;
+    case F_MAX_AGE:
+        status = s_check_duration("--max-age", value);
+        args->max_age = value;
+        break;
+    case F_ACK_WAIT:
+        status = s_check_duration("--ack-wait", value);
+        args->ack_wait = value;
+        break;
+    case F_MAX_BYTES: {
+        fdy_reason_t reason = {{0}};
+        if (fdy_config_parse_size(value, &n, &reason) != FOUNDRY_OK)
+            status = fdy_output_usage("--max-bytes: %s", reason.text[0] ? reason.text : "bad size");
+        args->max_bytes = value;
+        break;
+    }
+    case F_MAX_MSGS:
+        status = s_check_count("--max-msgs", value);
+        args->max_msgs = value;
+        break;
+    case F_MAX_DELIVER:
+        status = s_check_count("--max-deliver", value);
+        args->max_deliver = value;
+        break;
+    case F_MAX_ACK_PENDING:
+        status = s_check_count("--max-ack-pending", value);
+        args->max_ack_pending = value;
+        break;
+    case F_START:
+        status = s_check_start(value);
+        args->start = value;
+        break;
+    case F_STREAM: args->stream = value; break;
+    case F_CONSUMER: args->consumer = value; break;
+    case F_NO_ACK: args->no_ack = true; break;
+    case F_WAIT:
+        if (!s_parse_u64(value, 0, INT_MAX, &n))
+            return fdy_output_usage("--wait needs a number of milliseconds, not %s", value);
+        args->wait_ms = (int64_t) n;
+        break;
+    case F_CREDIT:
+        if (!s_parse_u64(value, 1, UINT32_MAX, &n))
+            return fdy_output_usage("--credit needs a number from 1 to %u, not %s", UINT32_MAX,
+                                    value);
+        args->credit = (uint32_t) n;
+        break;
+    default: break;
+    }
+    return status;
+}
+
 /* Applies the seen flags to args, checking each is allowed for cmd. */
 static int
 s_apply_flags(const parsed_t *p, const command_t *cmd, fdy_ctl_args_t *args)
@@ -402,7 +701,7 @@ s_apply_flags(const parsed_t *p, const command_t *cmd, fdy_ctl_args_t *args)
         if (!(flag->bit & cmd->flags))
             return fdy_output_usage("%s is not an option of %s (see foundryctl %s --help)",
                                     flag->name, cmd->words, cmd->words);
-        if (flag->bit != F_ALLOW && (given & flag->bit))
+        if (!(flag->bit & F_REPEATABLE) && (given & flag->bit))
             return fdy_output_usage("%s given twice", flag->name);
         given |= flag->bit;
         switch (flag->bit) {
@@ -426,7 +725,12 @@ s_apply_flags(const parsed_t *p, const command_t *cmd, fdy_ctl_args_t *args)
             if (!s_parse_u64(value, 1, UINT64_MAX, &args->count))
                 return fdy_output_usage("--count needs a number >= 1, not %s", value);
             break;
-        default: break;
+        default: {
+            int status = s_apply_stream_flag(flag, value, args);
+            if (status != FDY_CTL_EXIT_OK)
+                return status;
+            break;
+        }
         }
     }
     return FDY_CTL_EXIT_OK;
@@ -493,6 +797,7 @@ s_run(int argc, char **argv)
     fdy_ctl_args_t args;
     memset(&args, 0, sizeof args);
     args.timeout_ms = FDY_CTL_TIMEOUT_DEFAULT_MS;
+    args.wait_ms = -1;
     args.pos = p.pos + words;
     args.pos_count = p.pos_count - words;
     status = s_apply_flags(&p, cmd, &args);

@@ -28,6 +28,8 @@
  *    the text when valid UTF-8 without control characters, else "<hex>"; an
  *    empty payload prints "<>". Parse with split(" ", 2); use --json when
  *    payloads may look like "<...>".
+ *  Human deliveries (sub, cmd_sub.c): no header; "<subject> <payload>"
+ *    (ephemeral) or "<seq> <subject> <payload>" (durable), payload as above.
  *
  *  --json: a table is an array of objects, one per row, keys in column order:
  *      [
@@ -486,6 +488,13 @@ s_json_cell(FILE *out, fdy_col_type_t type, const fdy_slice_t *cell)
         s_json_text(out, cell->data, cell->len);
 }
 
+void
+fdy_output_json_bytes(FILE *out, const uint8_t *data, size_t len)
+{
+    fdy_slice_t cell = {data, len};
+    s_json_cell(out, FDY_COL_BYTES, &cell);
+}
+
 static void
 s_json_object(FILE *out, const fdy_table_t *table, size_t row)
 {
@@ -573,14 +582,20 @@ fdy_output_msgs_rows(FILE *out, fdy_output_msgs_t *msgs, const fdy_table_t *tabl
         fwrite(cell->data, 1, cell->len, out);
         fputc(' ', out);
         cell = s_cell(table, row, (size_t) payload);
-        if (cell->len > 0 && s_printable(cell->data, cell->len))
-            fwrite(cell->data, 1, cell->len, out);
-        else
-            s_write_hex(out, cell->data, cell->len);
+        fdy_output_payload(out, cell->data, cell->len);
         fputc('\n', out);
         msgs->printed++;
     }
     return FOUNDRY_OK;
+}
+
+void
+fdy_output_payload(FILE *out, const uint8_t *data, size_t len)
+{
+    if (len > 0 && s_printable(data, len))
+        fwrite(data, 1, len, out);
+    else
+        s_write_hex(out, data, len);
 }
 
 void

@@ -42,7 +42,7 @@
 struct foundry_client {
     fdy_conn_t *conn;
     fdy_inflight_t *inflight;
-    fdy_subs_t *subs;
+    fdy_sub_registry_t *subs;
     fdy_arena_t *arena;
     foundry_ack_fn *ack_fn;
     void *ack_user;
@@ -162,7 +162,7 @@ s_destroy(foundry_client_t **self_p)
         return;
     fdy_inflight_recycle(self->inflight, &self->open);
     fdy_inflight_destroy(&self->inflight);
-    fdy_subs_destroy(&self->subs); /* before the connection: it says goodbye on it */
+    fdy_sub_registry_destroy(&self->subs); /* before the connection: it says goodbye on it */
     fdy_arena_destroy(&self->arena);
     fdy_conn_destroy(&self->conn);
     free(self);
@@ -235,7 +235,7 @@ foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_
     randombytes_buf(self->id_prefix, sizeof self->id_prefix);
     self->inflight = fdy_inflight_new();
     self->arena = fdy_arena_new(REPLY_BUDGET);
-    self->subs = fdy_subs_new(self);
+    self->subs = fdy_sub_registry_new(self);
     if (!self->inflight || !self->arena || !self->subs) {
         err = s_new_failed(FOUNDRY_ENOMEM, "out of memory");
         goto out;
@@ -394,20 +394,20 @@ s_recv_one(foundry_client_t *self)
         fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply: %s", reason.text);
     } else if (env.kind == FDY_KIND_DELIVER) {
         if (parts == 2)
-            fdy_subs_on_deliver(self->subs, &env, &body);
+            fdy_sub_on_deliver(self->subs, &env, &body);
         else
             fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a DELIVER of %zu frames, not 2",
                                  parts);
     } else if (parts != 1) {
         fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply of kind %d with %zu frames",
                              (int) env.kind, parts);
-    } else if (fdy_subs_owns(&env)) {
+    } else if (fdy_sub_owns(&env)) {
         if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
             self->refused = true;
             s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
                     env.error_reason ? env.error_reason : "");
         }
-        fdy_subs_on_reply(self->subs, &env);
+        fdy_sub_on_reply(self->subs, &env);
     } else {
         s_handle_reply(self, &env);
     }
@@ -552,7 +552,7 @@ s_follow_conn(foundry_client_t *self)
         self->epoch_seen = epoch;
         self->first_unsent = 0;
         self->refused = false; /* the broker's ZAP handler accepted our key again */
-        fdy_subs_on_reconnect(self->subs);
+        fdy_sub_on_reconnect(self->subs);
     }
     if (fdy_conn_state(self->conn) == FDY_CONN_AUTH_FAILED && !self->refused) {
         self->refused = true;
@@ -587,7 +587,7 @@ s_wait_ms(foundry_client_t *self, int timeout_ms, int64_t now_ms)
         if (left < wait)
             wait = left > 0 ? left : 0;
     }
-    return fdy_subs_wait_ms(self->subs, now_ms, (int) wait);
+    return fdy_sub_wait_ms(self->subs, now_ms, (int) wait);
 }
 
 /* Does whatever is due and, if nothing arrived, waits up to timeout_ms for
@@ -604,7 +604,7 @@ s_pump(foundry_client_t *self, int timeout_ms)
     s_seal_lingering(self, fdy_clock_mono_ns() / 1000u);
     s_send_due(self, now_ms);
     s_resend_stale(self, now_ms);
-    fdy_subs_service(self->subs, now_ms);
+    fdy_sub_service(self->subs, now_ms);
     int handled = s_drain(self);
     if (handled > 0 || timeout_ms <= 0)
         return handled;
@@ -624,7 +624,7 @@ s_pump(foundry_client_t *self, int timeout_ms)
     s_seal_lingering(self, fdy_clock_mono_ns() / 1000u);
     s_send_due(self, now_ms);
     s_resend_stale(self, now_ms);
-    fdy_subs_service(self->subs, now_ms);
+    fdy_sub_service(self->subs, now_ms);
     return s_drain(self);
 }
 
@@ -946,7 +946,7 @@ foundry_client_close(foundry_client_t **client_p, int flush_timeout_ms, size_t *
     (void) flushed;
     /* Subscriptions the application left open: their acks must reach the
      * broker before the socket closes without lingering. */
-    fdy_subs_leave(self->subs, (int) self->ack_timeout_ms);
+    fdy_sub_leave_all(self->subs, (int) self->ack_timeout_ms);
     size_t unacked = foundry_client_unacked(self);
     self->closing = true;
     if (unacked > 0) {
@@ -1004,7 +1004,7 @@ fdy_client_conn(foundry_client_t *self)
     return self->conn;
 }
 
-fdy_subs_t *
+fdy_sub_registry_t *
 fdy_client_subs(foundry_client_t *self)
 {
     return self->subs;

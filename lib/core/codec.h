@@ -180,10 +180,15 @@ typedef struct {
     const char *sub_filter;
     uint32_t credit_msgs;           /* SUBSCRIBE (initial), CREDIT (added) */
     uint64_t credit_bytes;          /* SUBSCRIBE, CREDIT; 0 = no byte limit */
-    uint64_t subscription;          /* SUBSCRIBED, CREDIT, DELIVER, ACK, UNSUBSCRIBE */
+    /* SUBSCRIBED, CREDIT, DELIVER, ACK, UNSUBSCRIBE; on ERROR: the
+     * subscription it is about (0: none). */
+    uint64_t subscription;
     const uint64_t *ack_seqs;       /* ACK: individual seqs */
     size_t ack_seq_count;
     uint64_t ack_floor;             /* ACK: cumulative, 0 = none */
+    /* DELIVER of an ephemeral subscription: messages dropped for it so far
+     * (a running total, not a delta). */
+    uint64_t dropped;
 } fdy_envelope_t;
 
 /* Encodes env (version is forced to FDY_PROTOCOL_VERSION). Caller owns
@@ -228,6 +233,12 @@ size_t fdy_codec_delivery_write(const fdy_delivery_t *d, uint8_t *out);
  * FOUNDRY_EPROTO, FOUNDRY_ETOOBIG or FOUNDRY_ENOMEM, with reason. */
 foundry_err fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                                       fdy_delivery_t *out, fdy_reason_t *reason);
+
+/* Finds the subject of an encoded Message without unpacking it: a borrowed
+ * slice of buf (not NUL-ended). For records that were validated when they
+ * were stored (the broker's delivery path). Returns false when the record
+ * does not parse or has no subject. No heap allocation. */
+bool fdy_codec_msg_subject(const uint8_t *buf, size_t len, fdy_slice_t *subject_out);
 
 /* ---- key records (the broker's key store) --------------------------- */
 

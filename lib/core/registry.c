@@ -281,6 +281,17 @@ s_validate(const fdy_principal_t *p, fdy_reason_t *reason)
                                   p->allow_publish[i] ? p->allow_publish[i] : "",
                                   why.text[0] ? why.text : "invalid");
     }
+    if (p->allow_subscribe_count > FDY_ALLOW_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "at most %d allow-subscribe filters",
+                              FDY_ALLOW_MAX);
+    for (size_t i = 0; i < p->allow_subscribe_count; i++) {
+        fdy_reason_t why;
+        why.text[0] = '\0';
+        const char *filter = p->allow_subscribe[i];
+        if (!filter || fdy_filter_validate(filter, &why) != FOUNDRY_OK)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "allow-subscribe filter \"%.80s\": %s",
+                                  filter ? filter : "", why.text[0] ? why.text : "invalid");
+    }
     return FOUNDRY_OK;
 }
 

@@ -237,8 +237,10 @@ FOUNDRY_EXPORT size_t foundry_client_unacked(const foundry_client_t *client);
  * its unacknowledged messages. */
 FOUNDRY_EXPORT uint64_t foundry_client_reconnects(const foundry_client_t *client);
 
-/* Flushes for up to flush_timeout_ms, then destroys the client and nulls
- * *client_p. unacked_out (may be NULL) receives the number of messages that
+/* Flushes for up to flush_timeout_ms, then ends any subscription still
+ * open (as foundry_sub_close() does, except freeing it: the application
+ * still calls foundry_sub_close() on each), then destroys the client and
+ * nulls *client_p. unacked_out (may be NULL) receives the number of messages that
  * were never acknowledged; each asynchronous one is also reported to the
  * ack handler with FOUNDRY_ECLOSED, so the caller can keep it for later.
  * Accepts NULL and *client_p NULL.
@@ -264,6 +266,16 @@ FOUNDRY_EXPORT foundry_err foundry_client_close(foundry_client_t **client_p,
  * time a durable message is acked (an ephemeral one: received), so a durable
  * subscription never holds more than credit_msgs unacked messages.
  * Subscriptions are re-established automatically after a reconnect.
+ *
+ * Acks and credit travel in batches: every quarter of credit_msgs, and
+ * whenever the application has taken every message received (before
+ * foundry_sub_receive() waits, or when an ack leaves nothing queued).
+ * After a reconnect, messages received but not yet handed out are dropped
+ * (a durable consumer redelivers them); those handed out can still be
+ * acked. The broker ends a subscription whose client sends nothing for
+ * 30 s; the library sends a PING every 5 s while it has subscriptions, so
+ * call into the client at least every few seconds (after a longer silence
+ * it subscribes again). Concepts and examples: docs/streams.md.
  */
 
 typedef struct foundry_sub foundry_sub_t;
@@ -274,6 +286,11 @@ typedef struct {
     const char *filter;    /* ephemeral: subject filter; durable: NULL */
     uint32_t credit_msgs;  /* most unacked (durable) / buffered messages; 1000 */
     uint64_t credit_bytes; /* most payload bytes in flight; 0 = no limit */
+    /* Receive at most this many messages, then end (foundry_sub_receive
+     * returns FOUNDRY_ECLOSED): no credit is granted beyond them, so a
+     * durable consumer is not left holding deliveries nobody will read.
+     * 0 = no limit (the default). */
+    uint64_t max_msgs;
 } foundry_sub_opts_t;
 
 /* Fills opts with the defaults above. Never fails. */
@@ -309,17 +326,27 @@ foundry_client_subscribe(foundry_client_t *client, const foundry_sub_opts_t *opt
  * arrived; -1: forever). While waiting, the client also processes publish
  * acks. *msg_out is borrowed (see foundry_msg_t).
  * Returns FOUNDRY_OK, FOUNDRY_ETIMEDOUT (nothing arrived), FOUNDRY_EAUTH or
- * FOUNDRY_ECLOSED (the subscription ended). */
+ * FOUNDRY_ECLOSED (the subscription ended). The broker ends a
+ * subscription when its consumer or stream is removed, its key revoked or
+ * the ACL no longer allows it; the client ends them when it is closed.
+ * Messages received before the end are returned first;
+ * foundry_client_last_error() then says why it ended. Called from the ack
+ * handler it returns FOUNDRY_EINVAL. */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
 foundry_sub_receive(foundry_sub_t *sub, int timeout_ms, const foundry_msg_t **msg_out);
 
 /* Acknowledges one delivered seq (durable only; ephemeral: no-op).
- * Returns FOUNDRY_OK, FOUNDRY_EINVAL (never delivered to this subscription)
- * or FOUNDRY_EAUTH. */
+ * Returns FOUNDRY_OK, FOUNDRY_EINVAL (never delivered to this subscription:
+ * 0, or above every seq it received) or FOUNDRY_EAUTH. Acking a seq twice
+ * is harmless (FOUNDRY_OK). After the subscription ended the ack is
+ * accepted and dropped: the broker redelivers the message. Does not
+ * wait: acks go out in batches (above); may return FOUNDRY_ENOMEM. */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_sub_ack(foundry_sub_t *sub, uint64_t seq);
 
 /* Acknowledges every seq delivered to this subscription up to and including
- * seq (cumulative). Returns as foundry_sub_ack(). */
+ * seq (cumulative). Returns as foundry_sub_ack(). Only messages already
+ * returned by foundry_sub_receive() are acked, not those still queued in
+ * the library. */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_sub_ack_upto(foundry_sub_t *sub,
                                                                   uint64_t seq);
 
@@ -328,13 +355,22 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_sub_ack_upto(foundry_sub_t 
 FOUNDRY_EXPORT uint64_t foundry_sub_dropped(const foundry_sub_t *sub);
 
 /* Unsubscribes (unacked durable deliveries will be redelivered to another
- * member or later), frees the subscription and nulls *sub_p. Accepts NULL. */
+ * member or later), frees the subscription and nulls *sub_p. Accepts NULL.
+ * Sends the acks not yet sent first and waits up to the client's
+ * ack_timeout_ms for the broker to confirm the unsubscribe (so they are
+ * not lost with the connection); no wait when the broker is unreachable.
+ * If the client was closed first, the subscription has already ended:
+ * this only frees it. */
 FOUNDRY_EXPORT void foundry_sub_close(foundry_sub_t **sub_p);
 
 /* A file descriptor that becomes readable when the client may have work
  * (ZeroMQ's ZMQ_FD: edge-triggered). For event loops: when it is readable,
  * call foundry_client_poll(client, 0) and foundry_sub_receive(sub, 0, ...)
- * until they have nothing more. Returns -1 on error. */
+ * until they have nothing more. Returns -1 on error.
+ * Reconnects, re-subscriptions and keepalives run on timers, which this
+ * descriptor does not signal: also call foundry_client_poll(client, 0) at
+ * least once a second. Borrowed: valid until the client is closed; do not
+ * read from or close it. */
 FOUNDRY_EXPORT int foundry_client_fd(foundry_client_t *client);
 
 #ifdef __cplusplus

@@ -1,5 +1,6 @@
-/*  test_acl.c: publish authorisation by role, site and allow filters
- *  (broker/acl.c). Real subject matching from lib/core, no mocks.
+/*  test_acl.c: publish and read (subscribe) authorisation by role, site and
+ *  allow filters (broker/acl.c). Real subject matching from lib/core, no
+ *  mocks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -149,6 +150,125 @@ test_acl_revoked_principal_refused(void **state)
     assert_acl(FOUNDRY_EAUTH, &partner, "anything.at.all");
 }
 
+/* ---- reading (subscribe) ------------------------------------------------- */
+
+#define assert_read(expected, p, filter)                                                          \
+    do {                                                                                          \
+        fdy_reason_t reason_;                                                                     \
+        fdy_reason_clear(&reason_);                                                               \
+        foundry_err got_ = fdy_acl_check_subscribe((p), (filter), &reason_);                      \
+        if (got_ != (expected))                                                                   \
+            fail_msg("read %s: expected %s, got %s (%s)", (filter), foundry_strerror(expected),   \
+                     foundry_strerror(got_), reason_.text);                                       \
+        if (got_ != FOUNDRY_OK && !strstr(reason_.text, (filter)))                                \
+            fail_msg("read %s: reason does not name the filter: %s", (filter), reason_.text);     \
+    } while (0)
+
+static void
+s_allow_read(fdy_principal_t *p, const char *filter)
+{
+    p->allow_subscribe[p->allow_subscribe_count++] = (char *) filter;
+}
+
+static void
+test_acl_filter_within(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *inner, *outer;
+        bool within;
+    } cases[] = {
+        {"a.b.c", "a.b.c", true},     {"a.b.c", "a.*.c", true},     {"a.*.c", "a.*.c", true},
+        {"a.*.c", "a.b.c", false},    {"a.b", "a.>", true},         {"a.b.c.d", "a.>", true},
+        {"a.>", "a.>", true},         {"a.*.>", "a.>", true},       {"a.>", "a.*", false},
+        {"a.>", "a.*.>", false},      {"a", "a.>", false},          {"a.b", "a.b.>", false},
+        {"a.b.c", "a.b", false},      {"a.b", "a.b.c", false},      {">", ">", true},
+        {"x.y", ">", true},           {">", "x.>", false},          {"*", "*", true},
+        {"*", ">", true},             {"*.*", "*", false},          {"ab.c", "a.>", false},
+        {"a.bc", "a.b", false},       {"telemetry.siheung.x", "telemetry.siheung.>", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (fdy_acl_filter_within(cases[i].inner, cases[i].outer) != cases[i].within)
+            fail_msg("%s within %s: expected %d", cases[i].inner, cases[i].outer,
+                     (int) cases[i].within);
+}
+
+static void
+test_acl_read_by_role(void **state)
+{
+    (void) state;
+    fdy_principal_t admin, link, node, partner;
+    s_principal(&admin, "ops", FDY_ROLE_ADMIN, "");
+    s_principal(&link, "hub", FDY_ROLE_LINK, "");
+    s_principal(&node, "pangyo-node-1", FDY_ROLE_NODE, "pangyo");
+    s_principal(&partner, "acme", FDY_ROLE_PARTNER, "");
+    assert_read(FOUNDRY_OK, &admin, ">");
+    assert_read(FOUNDRY_OK, &link, "telemetry.*.x");
+    /* node: its site's telemetry, nothing wider */
+    assert_read(FOUNDRY_OK, &node, "telemetry.pangyo.>");
+    assert_read(FOUNDRY_OK, &node, "telemetry.pangyo.robot42.*");
+    assert_read(FOUNDRY_EDENIED, &node, "telemetry.*.robot42");
+    assert_read(FOUNDRY_EDENIED, &node, "telemetry.>");
+    assert_read(FOUNDRY_EDENIED, &node, "telemetry.pangyo");
+    assert_read(FOUNDRY_EDENIED, &node, "telemetry.hanam.x");
+    assert_read(FOUNDRY_EDENIED, &node, "telemetry.pangyox.a");
+    /* publish grants do not grant reading */
+    s_allow(&node, "jobs.pangyo.>");
+    assert_read(FOUNDRY_EDENIED, &node, "jobs.pangyo.x");
+    s_allow_read(&node, "models.*.status");
+    assert_read(FOUNDRY_OK, &node, "models.vision.status");
+    assert_read(FOUNDRY_EDENIED, &node, "models.>");
+    /* partner: its read list only */
+    assert_read(FOUNDRY_EDENIED, &partner, "telemetry.pangyo.acme.x");
+    s_allow_read(&partner, "telemetry.*.acme.>");
+    assert_read(FOUNDRY_OK, &partner, "telemetry.pangyo.acme.x");
+    assert_read(FOUNDRY_OK, &partner, "telemetry.*.acme.>");
+    assert_read(FOUNDRY_EDENIED, &partner, "telemetry.*.*.>");
+    partner.revoked = true;
+    fdy_reason_t reason;
+    assert_int_equal(fdy_acl_check_subscribe(&partner, "telemetry.pangyo.acme.x", &reason),
+                     FOUNDRY_EAUTH);
+}
+
+static void
+test_acl_read_consumer(void **state)
+{
+    (void) state;
+    fdy_principal_t admin, node, partner;
+    s_principal(&admin, "ops", FDY_ROLE_ADMIN, "");
+    s_principal(&node, "siheung-node", FDY_ROLE_NODE, "siheung");
+    s_principal(&partner, "acme", FDY_ROLE_PARTNER, "");
+    s_allow_read(&partner, "telemetry.siheung.acme.>");
+    fdy_reason_t reason;
+    const char *site[] = {"telemetry.siheung.>"};
+    const char *two[] = {"telemetry.siheung.>", "jobs.siheung.>"};
+    /* every stream filter readable, or the consumer filter narrows it */
+    assert_int_equal(fdy_acl_check_consumer(&node, site, 1, "", "s", &reason), FOUNDRY_OK);
+    assert_int_equal(fdy_acl_check_consumer(&node, two, 2, "", "s", &reason), FOUNDRY_EDENIED);
+    assert_int_equal(fdy_acl_check_consumer(&node, two, 2, "telemetry.siheung.a.>", "s",
+                                            &reason),
+                     FOUNDRY_OK);
+    assert_int_equal(fdy_acl_check_consumer(&partner, site, 1, "", "s", &reason),
+                     FOUNDRY_EDENIED);
+    assert_non_null(strstr(reason.text, "'s'"));
+    assert_int_equal(fdy_acl_check_consumer(&partner, site, 1, "telemetry.siheung.acme.>", "s",
+                                            &reason),
+                     FOUNDRY_OK);
+    assert_int_equal(fdy_acl_check_consumer(&partner, site, 1, "telemetry.siheung.*", "s",
+                                            &reason),
+                     FOUNDRY_EDENIED);
+    /* a stream without filters (a dead-letter stream): a consumer filter or
+     * admin/link only */
+    assert_int_equal(fdy_acl_check_consumer(&node, NULL, 0, "", "s-dlq", &reason),
+                     FOUNDRY_EDENIED);
+    assert_int_equal(fdy_acl_check_consumer(&node, NULL, 0, "telemetry.siheung.>", "s-dlq",
+                                            &reason),
+                     FOUNDRY_OK);
+    assert_int_equal(fdy_acl_check_consumer(&admin, NULL, 0, "", "s-dlq", &reason), FOUNDRY_OK);
+    node.revoked = true;
+    assert_int_equal(fdy_acl_check_consumer(&node, site, 1, "", "s", &reason), FOUNDRY_EAUTH);
+}
+
 int
 main(void)
 {
@@ -161,6 +281,9 @@ main(void)
         cmocka_unit_test(test_acl_partner_allow_filters),
         cmocka_unit_test(test_acl_partner_without_grant_denied),
         cmocka_unit_test(test_acl_revoked_principal_refused),
+        cmocka_unit_test(test_acl_filter_within),
+        cmocka_unit_test(test_acl_read_by_role),
+        cmocka_unit_test(test_acl_read_consumer),
     };
     return cmocka_run_group_tests_name("acl", tests, NULL, NULL);
 }

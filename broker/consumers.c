@@ -1,0 +1,1089 @@
+/*  consumers.c: durable consumers at run time. Each loaded consumer keeps
+ *  its window (ack floor, delivered seq] in a ring of slots, one per seq:
+ *  a slot is pending (delivery count, the subscription it went to, its
+ *  deadline) or not (acked, skipped by the filter, or trimmed). Deadlines
+ *  are pushed in delivery order onto a FIFO (ack_wait is per consumer, so
+ *  it is also deadline order); seqs to send again wait on a due list.
+ *  Reads go through fdy_store_read() once per stream per page, fanned out
+ *  to every consumer at that seq. What is saved (fdy_consumer_state_t) is
+ *  derived from the ring when the group commit asks for it. Not for
+ *  sockets or framing (subs.c) nor ephemeral tails (tail.c).
+ */
+#include "consumers.h"
+
+#include "acl.h"
+#include "clock.h"
+#include "log.h"
+#include "record_cache.h"
+#include "subject.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RING_MIN 1024u
+/* Records per fdy_store_read() call, and read per turn for new deliveries
+ * across all streams: bounds how long deliveries hold up the next turn's
+ * publishes. */
+#define PAGE_RECORDS 2048u
+#define TURN_RECORDS 65536u
+/* Due seqs this close together are read as one range. */
+#define DUE_RUN_GAP      16u
+#define SAVE_EVERY_MS    200
+#define CACHE_BYTES      (8u * 1024u * 1024u)
+#define CACHE_ENTRIES    32768u
+#define CACHE_RECORD_MAX (CACHE_BYTES / 16u)
+#define DEAD_GIVE_UP     3
+#define DEAD_REASON_MAX  128
+/* fdy_store_read() stops on any error a callback returns: this one means
+ * "enough for now", not a failure. */
+#define READ_STOP FOUNDRY_ECLOSED
+
+typedef struct {
+    uint32_t count;      /* deliveries so far; 0 = not pending */
+    uint32_t sub;        /* subscription it last went to; 0 = none (due) */
+    int64_t deadline_ms; /* redeliver after this; 0 = due now */
+} slot_t;
+
+typedef struct {
+    uint64_t seq;
+    uint32_t count; /* the slot's count when pushed: stale once it differs */
+} expiry_t;
+
+typedef struct {
+    uint32_t id;
+    char name[FOUNDRY_STREAM_NAME_MAX + 1];
+    uint64_t last_seq;
+    fdy_consumer_rt_t **consumers;
+    size_t count;
+    size_t cap;
+    fdy_record_cache_t *cache; /* once the stream has two consumers */
+} stream_rt_t;
+
+struct fdy_consumer_rt {
+    stream_rt_t *stream;
+    fdy_consumer_config_t cfg;
+    uint64_t floor;
+    uint64_t delivered;
+    slot_t *ring;
+    uint64_t mask; /* ring size - 1 (a power of two) */
+    uint64_t pending;
+    expiry_t *fifo;
+    size_t fifo_head;
+    size_t fifo_len;
+    size_t fifo_cap;
+    uint64_t *due;
+    size_t due_len;
+    size_t due_cap;
+    bool due_sorted;
+    fdy_sub_t **bindings;
+    size_t binding_count;
+    size_t binding_cap;
+    size_t rr;
+    bool dirty;
+    uint64_t *acked; /* save scratch */
+    size_t acked_cap;
+    fdy_consumer_redelivery_t *redelivered;
+    size_t redelivered_cap;
+};
+
+typedef struct {
+    fdy_dead_letter_t dl;
+    char consumer[FDY_CONSUMER_NAME_MAX + 1];
+    char reason[DEAD_REASON_MAX];
+} dead_t;
+
+struct fdy_consumers {
+    fdy_store_t *store;
+    fdy_subs_t *subs;
+    stream_rt_t **streams;
+    size_t stream_count;
+    size_t stream_cap;
+    size_t next_stream; /* where the next turn starts, for fairness */
+    dead_t *dead;
+    size_t dead_count;
+    size_t dead_cap;
+    fdy_dead_letter_t *dead_batch;
+    size_t dead_batch_cap;
+    fdy_consumer_state_t *states;
+    size_t states_cap;
+    fdy_consumer_rt_t **collected;
+    size_t collected_cap;
+    size_t collected_count;
+    int failures;
+    int64_t last_save_ms;
+    fdy_consumer_rt_t **eligible;
+    size_t eligible_cap;
+};
+
+/* ---- memory --------------------------------------------------------------- */
+
+static void *
+s_grow(void *array, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return array;
+    size_t next = *cap ? *cap : 8;
+    while (next < need)
+        next *= 2;
+    void *grown = realloc(array, next * size);
+    if (!grown) {
+        fdy_log_err("OUT-OF-MEMORY", "consumers: out of memory; aborting");
+        abort();
+    }
+    *cap = next;
+    return grown;
+}
+
+/* ---- the window ------------------------------------------------------------ */
+
+static slot_t *
+s_slot(fdy_consumer_rt_t *c, uint64_t seq)
+{
+    return &c->ring[seq & c->mask];
+}
+
+static bool
+s_is_due(fdy_consumer_rt_t *c, uint64_t seq)
+{
+    if (seq <= c->floor || seq > c->delivered)
+        return false;
+    const slot_t *slot = s_slot(c, seq);
+    return slot->count > 0 && slot->deadline_ms == 0;
+}
+
+/* Makes room for seq in the ring (seq - floor slots), doubling it. */
+static void
+s_ring_fit(fdy_consumer_rt_t *c, uint64_t seq)
+{
+    uint64_t need = seq - c->floor;
+    if (need <= c->mask + 1)
+        return;
+    uint64_t cap = c->mask + 1;
+    while (cap < need)
+        cap *= 2;
+    slot_t *ring = fdy_xalloc(cap * sizeof *ring);
+    for (uint64_t s = c->floor + 1; s <= c->delivered; s++)
+        ring[s & (cap - 1)] = c->ring[s & c->mask];
+    free(c->ring);
+    c->ring = ring;
+    c->mask = cap - 1;
+}
+
+static void
+s_ack_slot(fdy_consumer_rt_t *c, slot_t *slot)
+{
+    *slot = (slot_t){0};
+    c->pending--;
+    c->dirty = true;
+}
+
+/* Moves the floor over the acked seqs above it. Slots leave the window
+ * zeroed: seqs past delivered always find theirs empty. */
+static void
+s_advance_floor(fdy_consumer_rt_t *c)
+{
+    while (c->floor < c->delivered) {
+        slot_t *slot = s_slot(c, c->floor + 1);
+        if (slot->count != 0)
+            break;
+        *slot = (slot_t){0};
+        c->floor++;
+    }
+}
+
+/* Retention trimmed every seq below first: pending ones are gone too
+ * (there is nothing left to redeliver), and the window starts there. */
+static void
+s_drop_below(fdy_consumer_rt_t *c, uint64_t first)
+{
+    uint64_t upto = first - 1;
+    if (upto <= c->floor)
+        return;
+    uint64_t last = upto < c->delivered ? upto : c->delivered;
+    for (uint64_t s = c->floor + 1; s <= last; s++) {
+        slot_t *slot = s_slot(c, s);
+        if (slot->count)
+            c->pending--;
+        *slot = (slot_t){0};
+    }
+    c->floor = upto;
+    if (c->delivered < upto)
+        c->delivered = upto;
+    c->dirty = true;
+    s_advance_floor(c);
+}
+
+static void
+s_fifo_push(fdy_consumer_rt_t *c, uint64_t seq, uint32_t count)
+{
+    if (c->fifo_len == c->fifo_cap) {
+        size_t cap = c->fifo_cap ? c->fifo_cap * 2 : 256;
+        expiry_t *fifo = fdy_xalloc(cap * sizeof *fifo);
+        for (size_t i = 0; i < c->fifo_len; i++)
+            fifo[i] = c->fifo[(c->fifo_head + i) % c->fifo_cap];
+        free(c->fifo);
+        c->fifo = fifo;
+        c->fifo_cap = cap;
+        c->fifo_head = 0;
+    }
+    c->fifo[(c->fifo_head + c->fifo_len) % c->fifo_cap] = (expiry_t){seq, count};
+    c->fifo_len++;
+}
+
+static void
+s_fifo_pop(fdy_consumer_rt_t *c)
+{
+    c->fifo_head = (c->fifo_head + 1) % c->fifo_cap;
+    c->fifo_len--;
+}
+
+static void
+s_due_push(fdy_consumer_rt_t *c, uint64_t seq)
+{
+    c->due = s_grow(c->due, &c->due_cap, c->due_len + 1, sizeof *c->due);
+    if (c->due_len > 0 && c->due[c->due_len - 1] >= seq)
+        c->due_sorted = false;
+    c->due[c->due_len++] = seq;
+}
+
+/* ---- bindings ------------------------------------------------------------- */
+
+static bool
+s_any_credit(const fdy_consumer_rt_t *c)
+{
+    for (size_t i = 0; i < c->binding_count; i++)
+        if (fdy_subs_has_credit(c->bindings[i]))
+            return true;
+    return false;
+}
+
+/* Round robin over the bound clients that have credit. */
+static fdy_sub_t *
+s_pick(fdy_consumer_rt_t *c)
+{
+    size_t n = c->binding_count;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (c->rr + k) % n;
+        if (fdy_subs_has_credit(c->bindings[i])) {
+            c->rr = (i + 1) % n;
+            return c->bindings[i];
+        }
+    }
+    return NULL;
+}
+
+static uint64_t
+s_ack_wait(const fdy_consumer_rt_t *c)
+{
+    return c->cfg.ack_wait_ms ? c->cfg.ack_wait_ms : 1;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+fdy_consumers_t *
+fdy_consumers_new(fdy_store_t *store, fdy_subs_t *subs)
+{
+    fdy_consumers_t *self = fdy_xalloc(sizeof *self);
+    self->store = store;
+    self->subs = subs;
+    return self;
+}
+
+static void
+s_consumer_free(fdy_consumer_rt_t *c)
+{
+    free(c->ring);
+    free(c->fifo);
+    free(c->due);
+    free(c->bindings);
+    free(c->acked);
+    free(c->redelivered);
+    free(c);
+}
+
+static void
+s_stream_free(stream_rt_t *st)
+{
+    for (size_t i = 0; i < st->count; i++)
+        s_consumer_free(st->consumers[i]);
+    free(st->consumers);
+    fdy_record_cache_destroy(&st->cache);
+    free(st);
+}
+
+void
+fdy_consumers_destroy(fdy_consumers_t **self_p)
+{
+    fdy_consumers_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->stream_count; i++)
+        s_stream_free(self->streams[i]);
+    free(self->streams);
+    free(self->dead);
+    free(self->dead_batch);
+    free(self->states);
+    free(self->collected);
+    free(self->eligible);
+    free(self);
+    *self_p = NULL;
+}
+
+static stream_rt_t *
+s_stream_find(const fdy_consumers_t *self, uint32_t id)
+{
+    for (size_t i = 0; i < self->stream_count; i++)
+        if (self->streams[i]->id == id)
+            return self->streams[i];
+    return NULL;
+}
+
+static fdy_consumer_rt_t *
+s_consumer_find(const stream_rt_t *st, const char *name)
+{
+    for (size_t i = 0; i < st->count; i++)
+        if (strcmp(st->consumers[i]->cfg.name, name) == 0)
+            return st->consumers[i];
+    return NULL;
+}
+
+/* Builds the run-time window from a saved state: every seq in
+ * (ack_floor, delivered_seq] not in the acked list was delivered and not
+ * acked before the broker stopped, so it is due again at once. */
+static fdy_consumer_rt_t *
+s_consumer_load(stream_rt_t *st, const fdy_consumer_t *rec)
+{
+    fdy_consumer_rt_t *c = fdy_xalloc(sizeof *c);
+    c->stream = st;
+    c->cfg = rec->config;
+    c->floor = rec->state.ack_floor;
+    c->delivered = rec->state.delivered_seq;
+    uint64_t width = c->delivered - c->floor + 1;
+    uint64_t cap = RING_MIN;
+    while (cap < width)
+        cap *= 2;
+    c->ring = fdy_xalloc(cap * sizeof *c->ring);
+    c->mask = cap - 1;
+    c->due_sorted = true;
+    size_t a = 0, r = 0;
+    const fdy_consumer_state_t *state = &rec->state;
+    for (uint64_t s = c->floor + 1; s <= c->delivered; s++) {
+        while (a < state->acked_count && state->acked[a] < s)
+            a++;
+        if (a < state->acked_count && state->acked[a] == s)
+            continue;
+        while (r < state->redelivered_count && state->redelivered[r].seq < s)
+            r++;
+        uint32_t count = 1;
+        if (r < state->redelivered_count && state->redelivered[r].seq == s)
+            count = state->redelivered[r].count;
+        *s_slot(c, s) = (slot_t){.count = count};
+        c->pending++;
+        s_due_push(c, s);
+    }
+    s_advance_floor(c);
+    return c;
+}
+
+foundry_err
+fdy_consumers_bind(fdy_consumers_t *self, fdy_sub_t *sub, const fdy_principal_t *p,
+                   const char *stream, const char *name, fdy_reason_t *reason)
+{
+    fdy_stream_info_t info;
+    fdy_consumer_t rec;
+    memset(&rec, 0, sizeof rec);
+    foundry_err err = fdy_store_stream_info(self->store, stream, &info, reason);
+    if (err == FOUNDRY_ENOTFOUND)
+        fdy_reason_set(reason, err, "no stream named '%.64s'", stream);
+    else if (err == FOUNDRY_OK) {
+        err = fdy_store_consumer_get(self->store, stream, name, &rec, reason);
+        if (err == FOUNDRY_ENOTFOUND)
+            fdy_reason_set(reason, err, "stream '%.64s' has no consumer '%.64s'", stream, name);
+    }
+    if (err == FOUNDRY_OK)
+        err = fdy_acl_check_consumer(p, (const char *const *) info.filters, info.filter_count,
+                                     rec.config.filter, stream, reason);
+    if (err != FOUNDRY_OK)
+        goto out;
+
+    stream_rt_t *st = s_stream_find(self, info.id);
+    if (!st) {
+        st = fdy_xalloc(sizeof *st);
+        st->id = info.id;
+        snprintf(st->name, sizeof st->name, "%s", info.name);
+        st->last_seq = info.last_seq;
+        self->streams =
+            s_grow(self->streams, &self->stream_cap, self->stream_count + 1, sizeof *self->streams);
+        self->streams[self->stream_count++] = st;
+    }
+    fdy_consumer_rt_t *c = s_consumer_find(st, name);
+    if (!c) {
+        c = s_consumer_load(st, &rec);
+        st->consumers = s_grow(st->consumers, &st->cap, st->count + 1, sizeof *st->consumers);
+        st->consumers[st->count++] = c;
+        fdy_log_info("CONSUMER-LOADED",
+                     "stream %s consumer %s: floor %" PRIu64 ", delivered %" PRIu64 ", %" PRIu64
+                     " to redeliver",
+                     st->name, c->cfg.name, c->floor, c->delivered, c->pending);
+    }
+    c->bindings = s_grow(c->bindings, &c->binding_cap, c->binding_count + 1, sizeof *c->bindings);
+    c->bindings[c->binding_count++] = sub;
+    sub->consumer = c;
+out:
+    fdy_store_consumer_clear(&rec);
+    fdy_store_stream_info_clear(&info);
+    return err;
+}
+
+void
+fdy_consumers_unbind(fdy_consumers_t *self, fdy_sub_t *sub)
+{
+    (void) self;
+    fdy_consumer_rt_t *c = sub->consumer;
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->binding_count; i++) {
+        if (c->bindings[i] == sub) {
+            c->bindings[i] = c->bindings[--c->binding_count];
+            break;
+        }
+    }
+    c->rr = 0;
+    for (uint64_t s = c->floor + 1; s <= c->delivered; s++) {
+        slot_t *slot = s_slot(c, s);
+        if (slot->count && slot->sub == sub->id) {
+            slot->sub = 0;
+            slot->deadline_ms = 0;
+            s_due_push(c, s);
+        }
+    }
+    sub->consumer = NULL;
+}
+
+foundry_err
+fdy_consumers_recheck(fdy_consumers_t *self, fdy_sub_t *sub, const fdy_principal_t *p,
+                      fdy_reason_t *reason)
+{
+    fdy_consumer_rt_t *c = sub->consumer;
+    if (!c)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "not bound");
+    fdy_stream_info_t info;
+    foundry_err err = fdy_store_stream_info(self->store, c->stream->name, &info, reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_acl_check_consumer(p, (const char *const *) info.filters, info.filter_count,
+                                     c->cfg.filter, c->stream->name, reason);
+    fdy_store_stream_info_clear(&info);
+    return err;
+}
+
+uint32_t
+fdy_consumers_stream_of(const fdy_sub_t *sub)
+{
+    return sub->consumer ? sub->consumer->stream->id : 0;
+}
+
+/* ---- acks ----------------------------------------------------------------- */
+
+foundry_err
+fdy_consumers_ack(fdy_consumers_t *self, fdy_sub_t *sub, const uint64_t *seqs, size_t seq_count,
+                  uint64_t floor, fdy_reason_t *reason)
+{
+    (void) self;
+    fdy_consumer_rt_t *c = sub->consumer;
+    if (!c)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "subscription %" PRIu32 " is not durable",
+                              sub->id);
+    /* All or nothing: check everything before changing anything. */
+    if (floor > c->delivered)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "ack floor %" PRIu64 " was never delivered to subscription %" PRIu32
+                              " (delivered up to %" PRIu64 ")",
+                              floor, sub->id, c->delivered);
+    for (size_t i = 0; i < seq_count; i++)
+        if (seqs[i] == 0 || seqs[i] > c->delivered)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "seq %" PRIu64 " was never delivered to subscription %" PRIu32,
+                                  seqs[i], sub->id);
+    for (size_t i = 0; i < seq_count; i++) {
+        if (seqs[i] <= c->floor)
+            continue;
+        slot_t *slot = s_slot(c, seqs[i]);
+        if (slot->count)
+            s_ack_slot(c, slot);
+    }
+    for (uint64_t s = c->floor + 1; s <= floor; s++) {
+        slot_t *slot = s_slot(c, s);
+        if (slot->count && slot->sub == sub->id)
+            s_ack_slot(c, slot);
+    }
+    s_advance_floor(c);
+    return FOUNDRY_OK;
+}
+
+/* ---- dead letters ------------------------------------------------------------ */
+
+static void
+s_dead_letter(fdy_consumers_t *self, fdy_consumer_rt_t *c, uint64_t seq, uint32_t count)
+{
+    self->dead = s_grow(self->dead, &self->dead_cap, self->dead_count + 1, sizeof *self->dead);
+    dead_t *d = &self->dead[self->dead_count++];
+    memset(d, 0, sizeof *d);
+    d->dl.stream_id = c->stream->id;
+    d->dl.seq = seq;
+    d->dl.deliveries = count;
+    snprintf(d->consumer, sizeof d->consumer, "%s", c->cfg.name);
+    snprintf(d->reason, sizeof d->reason, "max_deliver %" PRIu32 " reached without ack",
+             c->cfg.max_deliver);
+    fdy_log_info("CONSUMER-DEAD-LETTER",
+                 "stream %s consumer %s: seq %" PRIu64 " dead-lettered after %" PRIu32
+                 " deliveries",
+                 c->stream->name, c->cfg.name, seq, count);
+}
+
+static bool
+s_exhausted(const fdy_consumer_rt_t *c, const slot_t *slot)
+{
+    return c->cfg.max_deliver > 0 && slot->count >= c->cfg.max_deliver;
+}
+
+/* Deliveries whose ack_wait ran out become due (or dead letters). */
+static void
+s_expire(fdy_consumers_t *self, fdy_consumer_rt_t *c, int64_t now_ms)
+{
+    while (c->fifo_len > 0) {
+        expiry_t e = c->fifo[c->fifo_head];
+        if (e.seq <= c->floor || e.seq > c->delivered) {
+            s_fifo_pop(c);
+            continue;
+        }
+        slot_t *slot = s_slot(c, e.seq);
+        if (slot->count != e.count || slot->deadline_ms == 0) {
+            s_fifo_pop(c);
+            continue;
+        }
+        if (slot->deadline_ms > now_ms)
+            break;
+        s_fifo_pop(c);
+        if (s_exhausted(c, slot)) {
+            s_dead_letter(self, c, e.seq, slot->count);
+            s_ack_slot(c, slot);
+            continue;
+        }
+        slot->deadline_ms = 0;
+        slot->sub = 0;
+        s_due_push(c, e.seq);
+    }
+    s_advance_floor(c);
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+typedef struct {
+    fdy_consumers_t *self;
+    stream_rt_t *st;
+    fdy_consumer_rt_t *c; /* redelivery: the one consumer */
+    size_t n;             /* new deliveries: entries of self->eligible */
+    uint64_t from;
+    uint64_t to; /* redelivery: last seq of the run */
+    bool seen;
+    size_t records;
+    int64_t now_ms;
+    bool filtered; /* some eligible consumer has a filter */
+} read_ctx_t;
+
+static void
+s_send(fdy_consumers_t *self, fdy_consumer_rt_t *c, fdy_sub_t *sub, const fdy_stored_t *rec,
+       uint32_t count, int64_t now_ms)
+{
+    slot_t *slot = s_slot(c, rec->seq);
+    slot->count = count;
+    slot->sub = sub->id;
+    slot->deadline_ms = now_ms + (int64_t) s_ack_wait(c);
+    s_fifo_push(c, rec->seq, count);
+    c->dirty = true;
+    fdy_delivery_t d = {
+        .stream = c->stream->name,
+        .seq = rec->seq,
+        .delivery_count = count,
+        .stored_ns = rec->stored_ns,
+        .publisher = rec->publisher,
+        .message = rec->data,
+        .message_len = rec->data_len,
+        .ext = rec->ext,
+        .ext_len = rec->ext_len,
+    };
+    fdy_subs_put(self->subs, sub, &d);
+}
+
+static bool
+s_filter_matches(const fdy_consumer_rt_t *c, const fdy_stored_t *rec, char *subject,
+                 bool *subject_ready)
+{
+    if (!c->cfg.filter[0])
+        return true;
+    if (!*subject_ready) {
+        fdy_slice_t slice;
+        subject[0] = '\0';
+        if (fdy_codec_msg_subject(rec->data, rec->data_len, &slice) &&
+            slice.len <= FOUNDRY_SUBJECT_MAX) {
+            memcpy(subject, slice.data, slice.len);
+            subject[slice.len] = '\0';
+        }
+        *subject_ready = true;
+    }
+    return subject[0] && fdy_subject_matches(c->cfg.filter, subject);
+}
+
+/* ---- redelivery -------------------------------------------------------------- */
+
+static foundry_err
+s_redeliver_one(const fdy_stored_t *rec, void *user)
+{
+    read_ctx_t *ctx = user;
+    fdy_consumer_rt_t *c = ctx->c;
+    ctx->records++;
+    if (!ctx->seen) {
+        ctx->seen = true;
+        if (rec->seq > ctx->from)
+            s_drop_below(c, rec->seq); /* trimmed meanwhile */
+    }
+    if (rec->seq > ctx->to)
+        return READ_STOP;
+    if (!s_is_due(c, rec->seq))
+        return FOUNDRY_OK;
+    slot_t *slot = s_slot(c, rec->seq);
+    if (s_exhausted(c, slot)) {
+        s_dead_letter(ctx->self, c, rec->seq, slot->count);
+        s_ack_slot(c, slot);
+        return FOUNDRY_OK;
+    }
+    fdy_sub_t *sub = s_pick(c);
+    if (!sub)
+        return READ_STOP;
+    s_send(ctx->self, c, sub, rec, slot->count + 1, ctx->now_ms);
+    return FOUNDRY_OK;
+}
+
+static int
+s_seq_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sends due seqs while credit lasts, reading runs of nearby seqs at once.
+ * Returns the records read. */
+static size_t
+s_redeliver(fdy_consumers_t *self, fdy_consumer_rt_t *c, int64_t now_ms, size_t budget)
+{
+    if (c->due_len == 0 || c->binding_count == 0)
+        return 0;
+    if (!c->due_sorted) {
+        qsort(c->due, c->due_len, sizeof *c->due, s_seq_cmp);
+        c->due_sorted = true;
+    }
+    size_t read = 0, i = 0;
+    while (i < c->due_len && read < budget && s_any_credit(c)) {
+        uint64_t start = c->due[i];
+        if (!s_is_due(c, start)) {
+            i++;
+            continue;
+        }
+        uint64_t end = start;
+        size_t j = i + 1;
+        while (j < c->due_len && c->due[j] - end <= DUE_RUN_GAP && c->due[j] - start < PAGE_RECORDS)
+            end = c->due[j++];
+        read_ctx_t ctx = {
+            .self = self, .st = c->stream, .c = c, .from = start, .to = end, .now_ms = now_ms};
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        foundry_err err = fdy_store_read(self->store, c->stream->name, start,
+                                         (size_t) (end - start + 1), s_redeliver_one, &ctx, &why);
+        if (err != FOUNDRY_OK && err != READ_STOP) {
+            fdy_log_warn_limited("CONSUMER-READ", "stream %s consumer %s: %s", c->stream->name,
+                                 c->cfg.name, why.text);
+            break;
+        }
+        if (ctx.records == 0)
+            s_drop_below(c, end + 1); /* nothing from start on: all trimmed */
+        read += ctx.records;
+        i = j;
+    }
+    /* Keep what is still due. */
+    size_t kept = 0;
+    for (size_t k = 0; k < c->due_len; k++)
+        if (s_is_due(c, c->due[k]) && (kept == 0 || c->due[kept - 1] != c->due[k]))
+            c->due[kept++] = c->due[k];
+    c->due_len = kept;
+    s_advance_floor(c);
+    return read;
+}
+
+/* ---- new deliveries ------------------------------------------------------------ */
+
+static bool
+s_eligible(const fdy_consumer_rt_t *c)
+{
+    if (c->binding_count == 0 || c->delivered >= c->stream->last_seq)
+        return false;
+    if (c->cfg.max_ack_pending && c->pending >= c->cfg.max_ack_pending)
+        return false;
+    if (c->delivered + 1 - c->floor > FDY_CONSUMERS_WINDOW_MAX)
+        return false;
+    return s_any_credit(c);
+}
+
+static foundry_err
+s_deliver_one(const fdy_stored_t *rec, void *user)
+{
+    read_ctx_t *ctx = user;
+    fdy_consumer_rt_t **eligible = ctx->self->eligible;
+    ctx->records++;
+    if (!ctx->seen) {
+        ctx->seen = true;
+        if (rec->seq > ctx->from) {
+            for (size_t k = 0; k < ctx->n; k++)
+                if (eligible[k]->delivered + 1 < rec->seq)
+                    s_drop_below(eligible[k], rec->seq);
+        }
+    }
+    char subject[FOUNDRY_SUBJECT_MAX + 1];
+    bool subject_ready = false;
+    size_t active = 0;
+    for (size_t k = 0; k < ctx->n; k++) {
+        fdy_consumer_rt_t *c = eligible[k];
+        if (!c)
+            continue;
+        if (c->delivered + 1 == rec->seq) {
+            s_ring_fit(c, rec->seq);
+            if (s_filter_matches(c, rec, subject, &subject_ready)) {
+                fdy_sub_t *sub = s_pick(c);
+                c->delivered = rec->seq;
+                c->pending++;
+                s_send(ctx->self, c, sub, rec, 1, ctx->now_ms);
+            } else {
+                c->delivered = rec->seq; /* not for this consumer: counts as acked */
+                c->dirty = true;
+                s_advance_floor(c);
+            }
+            if (!s_eligible(c)) {
+                eligible[k] = NULL;
+                continue;
+            }
+        }
+        active++;
+    }
+    return active ? FOUNDRY_OK : READ_STOP;
+}
+
+/* A record from the store: cached for the consumers behind, then served. */
+static foundry_err
+s_deliver_stored(const fdy_stored_t *rec, void *user)
+{
+    read_ctx_t *ctx = user;
+    if (!ctx->st->cache && ctx->st->count >= 2)
+        ctx->st->cache = fdy_record_cache_new();
+    if (ctx->st->cache)
+        fdy_record_cache_put(ctx->st->cache, rec);
+    return s_deliver_one(rec, user);
+}
+
+/* Reads new records of one stream page by page from the lowest seq any
+ * eligible consumer needs, each page serving every consumer at once.
+ * Returns the records read; *more_out when consumers could take more. */
+static size_t
+s_deliver_stream(fdy_consumers_t *self, stream_rt_t *st, int64_t now_ms, size_t budget,
+                 bool *more_out)
+{
+    size_t read = 0;
+    self->eligible = s_grow(self->eligible, &self->eligible_cap, st->count ? st->count : 1,
+                            sizeof *self->eligible);
+    for (;;) {
+        size_t n = 0;
+        uint64_t from = UINT64_MAX;
+        for (size_t i = 0; i < st->count; i++) {
+            fdy_consumer_rt_t *c = st->consumers[i];
+            if (!s_eligible(c))
+                continue;
+            self->eligible[n++] = c;
+            if (c->delivered + 1 < from)
+                from = c->delivered + 1;
+        }
+        if (n == 0)
+            return read;
+        if (read >= budget) {
+            *more_out = true;
+            return read;
+        }
+        uint64_t count = st->last_seq - from + 1;
+        if (count > PAGE_RECORDS)
+            count = PAGE_RECORDS;
+        if (count > budget - read)
+            count = budget - read;
+        read_ctx_t ctx = {.self = self, .st = st, .n = n, .from = from, .now_ms = now_ms};
+        fdy_stored_t rec;
+        if (st->cache && fdy_record_cache_get(st->cache, st->name, from, &rec)) {
+            ctx.seen = true;
+            for (uint64_t seq = from + 1;; seq++) {
+                if (s_deliver_one(&rec, &ctx) != FOUNDRY_OK || seq >= from + count ||
+                    !fdy_record_cache_get(st->cache, st->name, seq, &rec))
+                    break;
+            }
+            read += ctx.records;
+            continue;
+        }
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        foundry_err err = fdy_store_read(self->store, st->name, from, (size_t) count,
+                                         s_deliver_stored, &ctx, &why);
+        if (err != FOUNDRY_OK && err != READ_STOP) {
+            fdy_log_warn_limited("CONSUMER-READ", "stream %s: %s", st->name, why.text);
+            return read;
+        }
+        if (ctx.records == 0) {
+            /* Nothing stored from `from` on: retention took it all. */
+            for (size_t k = 0; k < n; k++)
+                s_drop_below(self->eligible[k], st->last_seq + 1);
+        }
+        read += ctx.records;
+    }
+}
+
+bool
+fdy_consumers_deliver(fdy_consumers_t *self, int64_t now_ms)
+{
+    bool more = false;
+    size_t budget = TURN_RECORDS, used = 0;
+    size_t count = self->stream_count;
+    for (size_t k = 0; k < count; k++) {
+        stream_rt_t *st = self->streams[(self->next_stream + k) % count];
+        for (size_t i = 0; i < st->count; i++) {
+            fdy_consumer_rt_t *c = st->consumers[i];
+            s_expire(self, c, now_ms);
+            if (used < budget)
+                used += s_redeliver(self, c, now_ms, budget - used);
+            if (c->due_len > 0 && s_any_credit(c))
+                more = true;
+        }
+        if (used < budget)
+            used += s_deliver_stream(self, st, now_ms, budget - used, &more);
+        else
+            more = true;
+    }
+    if (count)
+        self->next_stream = (self->next_stream + 1) % count;
+    fdy_subs_flush(self->subs);
+    return more;
+}
+
+/* ---- the group commit --------------------------------------------------------- */
+
+bool
+fdy_consumers_want_save(const fdy_consumers_t *self, int64_t now_ms)
+{
+    if (now_ms - self->last_save_ms < SAVE_EVERY_MS)
+        return false;
+    if (self->dead_count > 0)
+        return true;
+    for (size_t i = 0; i < self->stream_count; i++)
+        for (size_t j = 0; j < self->streams[i]->count; j++)
+            if (self->streams[i]->consumers[j]->dirty)
+                return true;
+    return false;
+}
+
+/* The saved form of a consumer's window: acked seqs above the floor, and
+ * the counts of pending seqs delivered more than once. */
+static void
+s_state_build(fdy_consumer_rt_t *c, fdy_consumer_state_t *state)
+{
+    size_t acked = 0, redelivered = 0;
+    for (uint64_t s = c->floor + 1; s <= c->delivered; s++) {
+        const slot_t *slot = s_slot(c, s);
+        if (slot->count == 0)
+            acked++;
+        else if (slot->count > 1)
+            redelivered++;
+    }
+    c->acked = s_grow(c->acked, &c->acked_cap, acked ? acked : 1, sizeof *c->acked);
+    c->redelivered = s_grow(c->redelivered, &c->redelivered_cap, redelivered ? redelivered : 1,
+                            sizeof *c->redelivered);
+    acked = redelivered = 0;
+    for (uint64_t s = c->floor + 1; s <= c->delivered; s++) {
+        const slot_t *slot = s_slot(c, s);
+        if (slot->count == 0)
+            c->acked[acked++] = s;
+        else if (slot->count > 1)
+            c->redelivered[redelivered++] = (fdy_consumer_redelivery_t){s, slot->count};
+    }
+    memset(state, 0, sizeof *state);
+    state->stream_id = c->stream->id;
+    snprintf(state->name, sizeof state->name, "%s", c->cfg.name);
+    state->ack_floor = c->floor;
+    state->delivered_seq = c->delivered;
+    state->acked = c->acked;
+    state->acked_count = acked;
+    state->redelivered = c->redelivered;
+    state->redelivered_count = redelivered;
+}
+
+void
+fdy_consumers_collect(fdy_consumers_t *self, fdy_store_batch_t *batch)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->stream_count; i++) {
+        stream_rt_t *st = self->streams[i];
+        for (size_t j = 0; j < st->count; j++) {
+            fdy_consumer_rt_t *c = st->consumers[j];
+            if (!c->dirty)
+                continue;
+            self->states = s_grow(self->states, &self->states_cap, n + 1, sizeof *self->states);
+            self->collected =
+                s_grow(self->collected, &self->collected_cap, n + 1, sizeof *self->collected);
+            s_state_build(c, &self->states[n]);
+            self->collected[n++] = c;
+        }
+    }
+    self->collected_count = n;
+    batch->states = n ? self->states : NULL;
+    batch->state_count = n;
+    self->dead_batch = s_grow(self->dead_batch, &self->dead_batch_cap,
+                              self->dead_count ? self->dead_count : 1, sizeof *self->dead_batch);
+    for (size_t i = 0; i < self->dead_count; i++) {
+        self->dead_batch[i] = self->dead[i].dl;
+        self->dead_batch[i].consumer = self->dead[i].consumer;
+        self->dead_batch[i].reason = self->dead[i].reason;
+    }
+    batch->dead_letters = self->dead_count ? self->dead_batch : NULL;
+    batch->dead_letter_count = self->dead_count;
+}
+
+static void
+s_note_seq(fdy_consumers_t *self, stream_rt_t **cache, uint32_t stream_id, uint64_t seq)
+{
+    stream_rt_t *st = *cache;
+    if (!st || st->id != stream_id)
+        st = *cache = s_stream_find(self, stream_id);
+    if (st && seq > st->last_seq)
+        st->last_seq = seq;
+}
+
+void
+fdy_consumers_committed(fdy_consumers_t *self, const fdy_store_batch_t *batch, foundry_err err,
+                        int64_t now_ms)
+{
+    if (batch->state_count + batch->dead_letter_count == 0)
+        return;
+    if (err == FOUNDRY_OK) {
+        for (size_t i = 0; i < self->collected_count; i++)
+            self->collected[i]->dirty = false;
+        stream_rt_t *cache = NULL;
+        for (size_t i = 0; i < batch->dead_letter_count; i++) {
+            const fdy_dead_letter_t *dl = &batch->dead_letters[i];
+            if (!dl->gone && dl->dlq_seq)
+                s_note_seq(self, &cache, dl->dlq_stream_id, dl->dlq_seq);
+        }
+        self->dead_count = 0;
+        self->failures = 0;
+        self->last_save_ms = now_ms;
+        return;
+    }
+    /* Kept for the next commit; a batch that keeps failing (a stream or
+     * consumer removed behind our back) is given up so publishes do not
+     * pay for it every turn. */
+    self->last_save_ms = now_ms;
+    /* A full store is not their fault: they wait for space like publishes. */
+    if (err == FOUNDRY_EFULL || ++self->failures < DEAD_GIVE_UP)
+        return;
+    fdy_log_err("CONSUMER-SAVE-FAILED",
+                "giving up %zu consumer states and %zu dead letters "
+                "after %d failed commits: %s",
+                batch->state_count, batch->dead_letter_count, self->failures,
+                foundry_strerror(err));
+    for (size_t i = 0; i < self->collected_count; i++)
+        self->collected[i]->dirty = false;
+    self->dead_count = 0;
+    self->failures = 0;
+}
+
+void
+fdy_consumers_note_items(fdy_consumers_t *self, const fdy_store_item_t *items, size_t count)
+{
+    stream_rt_t *cache = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (!items[i].duplicate && items[i].seq)
+            s_note_seq(self, &cache, items[i].stream_id, items[i].seq);
+}
+
+foundry_err
+fdy_consumers_save(fdy_consumers_t *self)
+{
+    fdy_store_batch_t batch;
+    memset(&batch, 0, sizeof batch);
+    fdy_consumers_collect(self, &batch);
+    if (batch.state_count + batch.dead_letter_count == 0)
+        return FOUNDRY_OK;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    foundry_err err = fdy_store_commit(self->store, &batch, &why);
+    if (err != FOUNDRY_OK)
+        fdy_log_warn_limited("CONSUMER-SAVE", "saving %zu consumer states: %s", batch.state_count,
+                             why.text);
+    fdy_consumers_committed(self, &batch, err, fdy_clock_mono_ms());
+    return err;
+}
+
+/* ---- administration ------------------------------------------------------------- */
+
+bool
+fdy_consumers_info(const fdy_consumers_t *self, uint32_t stream_id, const char *name,
+                   uint64_t *ack_floor, uint64_t *delivered_seq, uint64_t *pending, uint64_t *bound)
+{
+    stream_rt_t *st = s_stream_find(self, stream_id);
+    fdy_consumer_rt_t *c = st ? s_consumer_find(st, name) : NULL;
+    if (!c)
+        return false;
+    *ack_floor = c->floor;
+    *delivered_seq = c->delivered;
+    *pending = c->pending;
+    *bound = c->binding_count;
+    return true;
+}
+
+void
+fdy_consumers_forget(fdy_consumers_t *self, uint32_t stream_id, const char *name,
+                     const char *reason)
+{
+    stream_rt_t *st = s_stream_find(self, stream_id);
+    if (st) {
+        for (size_t i = 0; i < st->count;) {
+            fdy_consumer_rt_t *c = st->consumers[i];
+            if (name && strcmp(c->cfg.name, name) != 0) {
+                i++;
+                continue;
+            }
+            while (c->binding_count > 0)
+                fdy_subs_end(self->subs, c->bindings[0], FOUNDRY_ECLOSED, reason);
+            s_consumer_free(c);
+            st->consumers[i] = st->consumers[--st->count];
+        }
+    }
+    if (name)
+        return;
+    /* The stream goes: its runtime and its dead letters not yet written. */
+    size_t kept = 0;
+    for (size_t i = 0; i < self->dead_count; i++)
+        if (self->dead[i].dl.stream_id != stream_id)
+            self->dead[kept++] = self->dead[i];
+    self->dead_count = kept;
+    for (size_t i = 0; st && i < self->stream_count; i++) {
+        if (self->streams[i] == st) {
+            self->streams[i] = self->streams[--self->stream_count];
+            s_stream_free(st);
+            break;
+        }
+    }
+    self->next_stream = 0;
+}

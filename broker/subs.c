@@ -1,0 +1,672 @@
+/*  subs.c: the subscription table. Ids are handed out per broker process
+ *  and only mean something to the connection (routing id) and principal
+ *  that made them: a CREDIT, ACK or UNSUBSCRIBE naming another's id is
+ *  answered as if the id did not exist. Deliveries are packed into one
+ *  DELIVER batch frame per subscription, sent when full (~96 KiB) or at
+ *  the end of the turn; the frame buffer is handed to libzmq without a
+ *  copy. What to deliver is consumers.c's and tail.c's business.
+ */
+#include "subs.h"
+
+#include "acl.h"
+#include "clock.h"
+#include "consumers.h"
+#include "log.h"
+#include "tail.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define BUCKETS 1024u
+/* Below glibc's mmap threshold (128 KiB): frame buffers come from, and go
+ * back to, the heap instead of fresh zeroed pages every time. */
+#define FRAME_TARGET      (96u * 1024u)
+#define SUBS_MAX          65536u
+#define MAINTAIN_EVERY_MS 1000
+/* varint prefix of a record in the batch frame */
+#define PREFIX_MAX 10u
+#define FRAME_CAP  (FRAME_TARGET + PREFIX_MAX + 1024u)
+/* Frame buffers kept for reuse. */
+#define POOL_MAX 64u
+
+/* Frame buffers come back from libzmq's I/O thread once sent (its free
+ * callback): recycling them spares a malloc, a free and fresh pages per
+ * frame. Shared by two threads, hence the mutex; it outlives the table
+ * while libzmq still holds buffers (the last one returned frees it). */
+typedef struct {
+    pthread_mutex_t mutex;
+    void *buffers[POOL_MAX];
+    size_t count;
+    size_t outstanding; /* handed to libzmq, not yet returned */
+    bool closed;
+} pool_t;
+
+struct fdy_subs {
+    void *socket;
+    fdy_store_t *store;
+    fdy_registry_t *registry;
+    fdy_consumers_t *consumers;
+    fdy_tail_t *tail;
+    fdy_sub_t **table; /* by id, increasing */
+    size_t count;
+    size_t cap;
+    uint32_t next_id;
+    fdy_sub_t *buckets[BUCKETS]; /* by routing id */
+    fdy_sub_t **filling;         /* subs with a partly filled frame */
+    size_t filling_count;
+    size_t filling_cap;
+    fdy_sub_t **ended; /* freed at the next maintenance */
+    size_t ended_count;
+    size_t ended_cap;
+    uint64_t key_generation;
+    int64_t next_maintain_ms;
+    fdy_subs_stats_t stats;
+    pool_t *pool;
+};
+
+static void *
+s_pool_take(pool_t *pool)
+{
+    void *buffer = NULL;
+    pthread_mutex_lock(&pool->mutex);
+    if (pool->count > 0)
+        buffer = pool->buffers[--pool->count];
+    pool->outstanding++;
+    pthread_mutex_unlock(&pool->mutex);
+    if (!buffer)
+        buffer = malloc(FRAME_CAP); /* written before it is read: no zeroing */
+    if (!buffer) {
+        fdy_log_err("OUT-OF-MEMORY", "delivery frame: out of memory; aborting");
+        abort();
+    }
+    return buffer;
+}
+
+/* libzmq's free callback (any thread), and our own discards. */
+static void
+s_pool_give(void *buffer, void *hint)
+{
+    pool_t *pool = hint;
+    pthread_mutex_lock(&pool->mutex);
+    pool->outstanding--;
+    bool keep = !pool->closed && pool->count < POOL_MAX;
+    if (keep)
+        pool->buffers[pool->count++] = buffer;
+    bool last = pool->closed && pool->outstanding == 0;
+    pthread_mutex_unlock(&pool->mutex);
+    if (!keep)
+        free(buffer);
+    if (last) {
+        pthread_mutex_destroy(&pool->mutex);
+        free(pool);
+    }
+}
+
+static void
+s_pool_close(pool_t *pool)
+{
+    pthread_mutex_lock(&pool->mutex);
+    pool->closed = true;
+    for (size_t i = 0; i < pool->count; i++)
+        free(pool->buffers[i]);
+    pool->count = 0;
+    bool last = pool->outstanding == 0;
+    pthread_mutex_unlock(&pool->mutex);
+    if (last) {
+        pthread_mutex_destroy(&pool->mutex);
+        free(pool);
+    }
+}
+
+static void *
+s_grow(void *array, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return array;
+    size_t next = *cap ? *cap * 2 : 16;
+    while (next < need)
+        next *= 2;
+    void *grown = realloc(array, next * size);
+    if (!grown) {
+        fdy_log_err("OUT-OF-MEMORY", "subscriptions: out of memory; aborting");
+        abort();
+    }
+    *cap = next;
+    return grown;
+}
+
+static uint32_t
+s_bucket(const uint8_t *routing, size_t len)
+{
+    uint32_t hash = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ routing[i]) * 16777619u;
+    return hash % BUCKETS;
+}
+
+fdy_subs_t *
+fdy_subs_new(void *socket, fdy_store_t *store, fdy_registry_t *registry)
+{
+    fdy_subs_t *self = fdy_xalloc(sizeof *self);
+    self->socket = socket;
+    self->store = store;
+    self->registry = registry;
+    self->next_id = 1;
+    self->key_generation = fdy_store_key_generation(store);
+    self->consumers = fdy_consumers_new(store, self);
+    self->tail = fdy_tail_new(store, self);
+    self->pool = fdy_xalloc(sizeof *self->pool);
+    pthread_mutex_init(&self->pool->mutex, NULL);
+    return self;
+}
+
+/* Gives back sub's unsent frame buffer. */
+static void
+s_out_discard(fdy_subs_t *self, fdy_sub_t *sub)
+{
+    if (sub->out && sub->out_cap == FRAME_CAP)
+        s_pool_give(sub->out, self->pool);
+    else
+        free(sub->out);
+    sub->out = NULL;
+    sub->out_used = sub->out_cap = 0;
+    sub->out_count = 0;
+}
+
+static void
+s_sub_free(fdy_subs_t *self, fdy_sub_t *sub)
+{
+    s_out_discard(self, sub);
+    free(sub);
+}
+
+void
+fdy_subs_destroy(fdy_subs_t **self_p)
+{
+    fdy_subs_t *self = *self_p;
+    if (!self)
+        return;
+    fdy_consumers_save(self->consumers);
+    for (size_t i = 0; i < self->count; i++)
+        s_sub_free(self, self->table[i]);
+    for (size_t i = 0; i < self->ended_count; i++)
+        s_sub_free(self, self->ended[i]);
+    s_pool_close(self->pool);
+    fdy_consumers_destroy(&self->consumers);
+    fdy_tail_destroy(&self->tail);
+    free(self->table);
+    free(self->filling);
+    free(self->ended);
+    free(self);
+    *self_p = NULL;
+}
+
+fdy_consumers_t *
+fdy_subs_consumers(fdy_subs_t *self)
+{
+    return self->consumers;
+}
+
+fdy_tail_t *
+fdy_subs_tail(fdy_subs_t *self)
+{
+    return self->tail;
+}
+
+void
+fdy_subs_stats(const fdy_subs_t *self, fdy_subs_stats_t *out)
+{
+    *out = self->stats;
+    out->subscriptions = self->count;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+static size_t
+s_index(const fdy_subs_t *self, uint32_t id, bool *found)
+{
+    size_t lo = 0, hi = self->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (self->table[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < self->count && self->table[lo]->id == id;
+    return lo;
+}
+
+/* The subscription `id` if it belongs to this connection and principal. */
+static fdy_sub_t *
+s_find(fdy_subs_t *self, uint64_t id, const uint8_t *routing, size_t routing_len,
+       const char *principal)
+{
+    if (id == 0 || id > UINT32_MAX)
+        return NULL;
+    bool found;
+    size_t i = s_index(self, (uint32_t) id, &found);
+    if (!found)
+        return NULL;
+    fdy_sub_t *sub = self->table[i];
+    if (sub->routing_len != routing_len || memcmp(sub->routing, routing, routing_len) != 0 ||
+        strcmp(sub->principal, principal) != 0)
+        return NULL;
+    return sub;
+}
+
+static void
+s_insert(fdy_subs_t *self, fdy_sub_t *sub)
+{
+    self->table = s_grow(self->table, &self->cap, self->count + 1, sizeof *self->table);
+    /* Ids only grow (until they wrap after 4 billion), so this appends. */
+    bool found;
+    size_t i = s_index(self, sub->id, &found);
+    memmove(&self->table[i + 1], &self->table[i], (self->count - i) * sizeof *self->table);
+    self->table[i] = sub;
+    self->count++;
+    uint32_t b = s_bucket(sub->routing, sub->routing_len);
+    sub->next_in_bucket = self->buckets[b];
+    self->buckets[b] = sub;
+}
+
+static void
+s_remove(fdy_subs_t *self, fdy_sub_t *sub)
+{
+    bool found;
+    size_t i = s_index(self, sub->id, &found);
+    if (found && self->table[i] == sub) {
+        memmove(&self->table[i], &self->table[i + 1], (self->count - i - 1) * sizeof *self->table);
+        self->count--;
+    }
+    fdy_sub_t **link = &self->buckets[s_bucket(sub->routing, sub->routing_len)];
+    while (*link && *link != sub)
+        link = &(*link)->next_in_bucket;
+    if (*link)
+        *link = sub->next_in_bucket;
+}
+
+static uint32_t
+s_next_id(fdy_subs_t *self)
+{
+    for (;;) {
+        uint32_t id = self->next_id++;
+        if (self->next_id == 0)
+            self->next_id = 1;
+        bool found;
+        s_index(self, id, &found);
+        if (id != 0 && !found)
+            return id;
+    }
+}
+
+void
+fdy_subs_touch(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, int64_t now_ms)
+{
+    for (fdy_sub_t *sub = self->buckets[s_bucket(routing, routing_len)]; sub;
+         sub = sub->next_in_bucket)
+        if (sub->routing_len == routing_len && memcmp(sub->routing, routing, routing_len) == 0)
+            sub->last_seen_ms = now_ms;
+}
+
+/* ---- replies -------------------------------------------------------------- */
+
+static void
+s_free_buffer(void *data, void *hint)
+{
+    (void) hint;
+    free(data);
+}
+
+/* Sends routing + env (+ frame, whose buffer libzmq takes over). The ROUTER
+ * never blocks: to a peer that left, or over its high-water mark, the
+ * message is dropped (a durable delivery is then redelivered). */
+static void
+s_send(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, const fdy_envelope_t *env,
+       uint8_t *frame, size_t frame_len, zmq_free_fn *frame_free, void *frame_hint)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (fdy_codec_encode_envelope(env, &buf, &len) != FOUNDRY_OK) {
+        fdy_log_err("REPLY-ENCODE", "cannot encode a kind %d envelope", (int) env->kind);
+        if (frame)
+            frame_free(frame, frame_hint);
+        return;
+    }
+    zmq_msg_t envelope, batch;
+    zmq_msg_init_data(&envelope, buf, len, s_free_buffer, NULL);
+    if (frame)
+        zmq_msg_init_data(&batch, frame, frame_len, frame_free, frame_hint);
+    bool ok = zmq_send(self->socket, routing, routing_len, ZMQ_SNDMORE) >= 0;
+    ok = ok && zmq_msg_send(&envelope, self->socket, frame ? ZMQ_SNDMORE : 0) >= 0;
+    if (!ok) {
+        zmq_msg_close(&envelope);
+        if (frame)
+            zmq_msg_close(&batch);
+        fdy_log_warn_limited("REPLY-SEND", "subscription message not sent: %s",
+                             zmq_strerror(errno));
+        return;
+    }
+    if (frame && zmq_msg_send(&batch, self->socket, 0) < 0) {
+        zmq_msg_close(&batch);
+        fdy_log_warn_limited("REPLY-SEND", "delivery frame not sent: %s", zmq_strerror(errno));
+    }
+}
+
+static void
+s_reply_error(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, uint64_t request_id,
+              uint64_t subscription, foundry_err code, const char *reason)
+{
+    fdy_envelope_t env = {.version = FDY_PROTOCOL_VERSION,
+                          .kind = FDY_KIND_ERROR,
+                          .request_id = request_id,
+                          .subscription = subscription,
+                          .error_code = code,
+                          .error_reason = reason && *reason ? reason : foundry_strerror(code)};
+    s_send(self, routing, routing_len, &env, NULL, 0, NULL, NULL);
+}
+
+static void
+s_reply_subscribed(fdy_subs_t *self, const uint8_t *routing, size_t routing_len,
+                   uint64_t request_id, uint64_t subscription)
+{
+    fdy_envelope_t env = {.version = FDY_PROTOCOL_VERSION,
+                          .kind = FDY_KIND_SUBSCRIBED,
+                          .request_id = request_id,
+                          .subscription = subscription};
+    s_send(self, routing, routing_len, &env, NULL, 0, NULL, NULL);
+}
+
+/* ---- delivery frames -------------------------------------------------------- */
+
+bool
+fdy_subs_has_credit(const fdy_sub_t *sub)
+{
+    return sub->credit_msgs > 0 && (!sub->byte_limited || sub->credit_bytes > 0);
+}
+
+static void
+s_flush_one(fdy_subs_t *self, fdy_sub_t *sub)
+{
+    if (sub->out_count == 0)
+        return;
+    fdy_envelope_t env = {.version = FDY_PROTOCOL_VERSION,
+                          .kind = FDY_KIND_DELIVER,
+                          .subscription = sub->id,
+                          .count = sub->out_count,
+                          .dropped = sub->durable ? 0 : sub->dropped};
+    uint8_t *frame = sub->out;
+    size_t len = sub->out_used;
+    bool pooled = sub->out_cap == FRAME_CAP;
+    sub->out = NULL;
+    sub->out_used = sub->out_cap = 0;
+    sub->out_count = 0;
+    self->stats.frames++;
+    s_send(self, sub->routing, sub->routing_len, &env, frame, len,
+           pooled ? s_pool_give : s_free_buffer, pooled ? self->pool : NULL);
+}
+
+void
+fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
+{
+    size_t size = fdy_codec_delivery_size(d);
+    size_t need = size + PREFIX_MAX;
+    if (sub->out && sub->out_used + need > sub->out_cap)
+        s_flush_one(self, sub);
+    if (!sub->out) {
+        /* One buffer per frame, handed to libzmq when sent: no copy and no
+         * allocation per delivery. */
+        if (need <= FRAME_CAP) {
+            sub->out = s_pool_take(self->pool);
+            sub->out_cap = FRAME_CAP;
+        } else {
+            /* One record bigger than a frame travels alone. */
+            sub->out = fdy_xalloc(need);
+            sub->out_cap = need;
+        }
+        if (!sub->filling) {
+            self->filling = s_grow(self->filling, &self->filling_cap, self->filling_count + 1,
+                                   sizeof *self->filling);
+            self->filling[self->filling_count++] = sub;
+            sub->filling = true;
+        }
+    }
+    uint8_t *w = sub->out + sub->out_used;
+    w += fdy_codec_batch_put_prefix(size, w);
+    w += fdy_codec_delivery_write(d, w);
+    sub->out_used = (size_t) (w - sub->out);
+    sub->out_count++;
+    sub->credit_msgs--;
+    if (sub->byte_limited) {
+        uint64_t bytes = d->message_len + d->ext_len;
+        sub->credit_bytes = bytes < sub->credit_bytes ? sub->credit_bytes - bytes : 0;
+    }
+    self->stats.deliveries++;
+    if (sub->out_used >= FRAME_TARGET || sub->out_count >= FDY_BATCH_MSGS_MAX)
+        s_flush_one(self, sub);
+}
+
+void
+fdy_subs_flush(fdy_subs_t *self)
+{
+    for (size_t i = 0; i < self->filling_count; i++) {
+        fdy_sub_t *sub = self->filling[i];
+        sub->filling = false;
+        s_flush_one(self, sub);
+    }
+    self->filling_count = 0;
+}
+
+void
+fdy_subs_count_drop(fdy_subs_t *self, fdy_sub_t *sub)
+{
+    sub->dropped++;
+    self->stats.dropped++;
+}
+
+/* ---- ending ------------------------------------------------------------------- */
+
+void
+fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *reason)
+{
+    if (sub->ended)
+        return;
+    if (code != FOUNDRY_OK)
+        s_reply_error(self, sub->routing, sub->routing_len, 0, sub->id, code, reason);
+    if (sub->durable)
+        fdy_consumers_unbind(self->consumers, sub);
+    else
+        fdy_tail_unbind(self->tail, sub);
+    s_remove(self, sub);
+    if (sub->filling) {
+        for (size_t i = 0; i < self->filling_count; i++) {
+            if (self->filling[i] == sub) {
+                self->filling[i] = self->filling[--self->filling_count];
+                break;
+            }
+        }
+        sub->filling = false;
+    }
+    /* Its unsent frame goes: durable deliveries in it are pending and come
+     * again; a tail's are simply lost with the subscription. */
+    s_out_discard(self, sub);
+    sub->ended = true;
+    self->ended = s_grow(self->ended, &self->ended_cap, self->ended_count + 1, sizeof *self->ended);
+    self->ended[self->ended_count++] = sub;
+    fdy_log_info("SUB-END", "subscription %" PRIu32 " of '%s' ended: %s", sub->id, sub->principal,
+                 reason ? reason : "unsubscribed");
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static void
+s_subscribe(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, const fdy_principal_t *p,
+            const fdy_envelope_t *env, int64_t now_ms)
+{
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (self->count >= SUBS_MAX) {
+        s_reply_error(self, routing, routing_len, env->request_id, 0, FOUNDRY_EFULL,
+                      "too many subscriptions on this broker");
+        return;
+    }
+    fdy_sub_t *sub = fdy_xalloc(sizeof *sub);
+    sub->id = s_next_id(self);
+    sub->durable = env->sub_stream != NULL;
+    memcpy(sub->routing, routing, routing_len);
+    sub->routing_len = routing_len;
+    snprintf(sub->principal, sizeof sub->principal, "%s", p->name);
+    sub->last_seen_ms = now_ms;
+    sub->credit_msgs =
+        env->credit_msgs < FDY_SUBS_CREDIT_MAX ? env->credit_msgs : FDY_SUBS_CREDIT_MAX;
+    sub->credit_bytes = env->credit_bytes;
+    sub->byte_limited = env->credit_bytes > 0;
+    foundry_err err;
+    if (sub->durable) {
+        err = fdy_consumers_bind(self->consumers, sub, p, env->sub_stream, env->sub_consumer, &why);
+    } else {
+        snprintf(sub->filter, sizeof sub->filter, "%s", env->sub_filter);
+        err = fdy_acl_check_subscribe(p, sub->filter, &why);
+        if (err == FOUNDRY_OK)
+            fdy_tail_bind(self->tail, sub);
+    }
+    if (err != FOUNDRY_OK) {
+        if (err == FOUNDRY_EDENIED || err == FOUNDRY_EAUTH)
+            fdy_log_warn_limited("SUB-DENIED", "%s", why.text);
+        else if (FDY_LOG_INFO <= fdy_log_threshold) /* peers can trigger it */
+            fdy_log_limited(FDY_LOG_INFO, "SUB-REFUSED", "subscribe by '%s': %s", p->name,
+                            why.text);
+        s_reply_error(self, routing, routing_len, env->request_id, 0, err, why.text);
+        s_sub_free(self, sub);
+        return;
+    }
+    s_insert(self, sub);
+    if (sub->durable)
+        fdy_log_info("SUB-START", "subscription %" PRIu32 ": '%s' bound to %s/%s, credit %" PRIu32,
+                     sub->id, p->name, env->sub_stream, env->sub_consumer, sub->credit_msgs);
+    else
+        fdy_log_info("SUB-START", "subscription %" PRIu32 ": '%s' tails %s, credit %" PRIu32,
+                     sub->id, p->name, sub->filter, sub->credit_msgs);
+    s_reply_subscribed(self, routing, routing_len, env->request_id, sub->id);
+}
+
+void
+fdy_subs_handle(fdy_subs_t *self, const uint8_t *routing, size_t routing_len,
+                const fdy_principal_t *p, const fdy_envelope_t *env, int64_t now_ms)
+{
+    if (routing_len > FDY_SUBS_ROUTING_MAX)
+        return; /* libzmq never makes one */
+    if (env->kind == FDY_KIND_SUBSCRIBE) {
+        s_subscribe(self, routing, routing_len, p, env, now_ms);
+        return;
+    }
+    fdy_sub_t *sub = s_find(self, env->subscription, routing, routing_len, p->name);
+    if (!sub) {
+        char text[96];
+        snprintf(text, sizeof text, "unknown subscription %" PRIu64, env->subscription);
+        if (FDY_LOG_INFO <= fdy_log_threshold) /* peers can trigger it */
+            fdy_log_limited(FDY_LOG_INFO, "SUB-REFUSED", "from '%s': %s", p->name, text);
+        s_reply_error(self, routing, routing_len, env->request_id, env->subscription,
+                      FOUNDRY_ENOTFOUND, text);
+        return;
+    }
+    switch (env->kind) {
+    case FDY_KIND_CREDIT: {
+        uint64_t msgs = (uint64_t) sub->credit_msgs + env->credit_msgs;
+        sub->credit_msgs = msgs < FDY_SUBS_CREDIT_MAX ? (uint32_t) msgs : FDY_SUBS_CREDIT_MAX;
+        if (sub->byte_limited)
+            sub->credit_bytes = env->credit_bytes > UINT64_MAX - sub->credit_bytes
+                                    ? UINT64_MAX
+                                    : sub->credit_bytes + env->credit_bytes;
+        return;
+    }
+    case FDY_KIND_ACK: {
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        foundry_err err =
+            sub->durable ? fdy_consumers_ack(self->consumers, sub, env->ack_seqs,
+                                             env->ack_seq_count, env->ack_floor, &why)
+                         : fdy_reason_set(&why, FOUNDRY_EINVAL,
+                                          "subscription %" PRIu32 " is ephemeral: it takes no acks",
+                                          sub->id);
+        if (err != FOUNDRY_OK) {
+            if (FDY_LOG_INFO <= fdy_log_threshold) /* peers can trigger it */
+                fdy_log_limited(FDY_LOG_INFO, "SUB-REFUSED", "ack from '%s': %s", p->name,
+                                why.text);
+            s_reply_error(self, routing, routing_len, env->request_id, sub->id, err, why.text);
+        }
+        return;
+    }
+    case FDY_KIND_UNSUBSCRIBE: {
+        uint32_t id = sub->id;
+        fdy_subs_end(self, sub, FOUNDRY_OK, NULL);
+        s_reply_subscribed(self, routing, routing_len, env->request_id, id);
+        return;
+    }
+    default: return;
+    }
+}
+
+/* ---- maintenance ------------------------------------------------------------------ */
+
+/* Ends sub if its principal may no longer have it. */
+static void
+s_recheck(fdy_subs_t *self, fdy_sub_t *sub)
+{
+    const fdy_principal_t *p = fdy_registry_by_name(self->registry, sub->principal);
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    foundry_err err;
+    if (!p || p->revoked)
+        err = fdy_reason_set(&why, FOUNDRY_EAUTH, "key '%s' %s", sub->principal,
+                             p ? "was revoked" : "is gone");
+    else if (sub->durable)
+        err = fdy_consumers_recheck(self->consumers, sub, p, &why);
+    else
+        err = fdy_acl_check_subscribe(p, sub->filter, &why);
+    if (err == FOUNDRY_ENOTFOUND)
+        err = FOUNDRY_ECLOSED;
+    if (err != FOUNDRY_OK)
+        fdy_subs_end(self, sub, err, why.text);
+}
+
+void
+fdy_subs_recheck_stream(fdy_subs_t *self, uint32_t stream_id)
+{
+    for (size_t i = 0; i < self->count;) {
+        fdy_sub_t *sub = self->table[i];
+        if (sub->durable && fdy_consumers_stream_of(sub) == stream_id)
+            s_recheck(self, sub);
+        if (i < self->count && self->table[i] == sub)
+            i++;
+    }
+}
+
+void
+fdy_subs_maintain(fdy_subs_t *self, int64_t now_ms)
+{
+    if (now_ms >= self->next_maintain_ms) {
+        self->next_maintain_ms = now_ms + MAINTAIN_EVERY_MS;
+        uint64_t generation = fdy_store_key_generation(self->store);
+        bool keys_changed = generation != self->key_generation;
+        self->key_generation = generation;
+        for (size_t i = 0; i < self->count;) {
+            fdy_sub_t *sub = self->table[i];
+            if (now_ms - sub->last_seen_ms > FDY_SUBS_IDLE_MS)
+                fdy_subs_end(self, sub, FOUNDRY_ECLOSED,
+                             "no request from the client for 30 s: subscription dropped");
+            else if (keys_changed)
+                s_recheck(self, sub);
+            if (i < self->count && self->table[i] == sub)
+                i++;
+        }
+    }
+    for (size_t i = 0; i < self->ended_count; i++)
+        s_sub_free(self, self->ended[i]);
+    self->ended_count = 0;
+}

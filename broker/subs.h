@@ -1,0 +1,117 @@
+/*  subs.h: the subscriptions of one broker process (durable bindings and
+ *  ephemeral tails): their ids, the connection (routing id) and principal
+ *  each belongs to, credit, liveness, and the DELIVER frame each is filling.
+ *  The SUBSCRIBE / CREDIT / ACK / UNSUBSCRIBE requests arrive here and are
+ *  passed to consumers.c (durable) or tail.c (ephemeral); what to deliver
+ *  is decided there, how it is framed and sent is decided here.
+ */
+#ifndef FDY_SUBS_H_INCLUDED
+#define FDY_SUBS_H_INCLUDED
+
+#include "codec.h"
+#include "registry.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A routing id is at most 255 bytes (libzmq). */
+#define FDY_SUBS_ROUTING_MAX 255
+/* A subscription whose connection sent nothing for this long is ended. */
+#define FDY_SUBS_IDLE_MS 30000
+/* Most credit a subscription may hold at once, in messages: bounds what a
+ * client that grants without reading can make us queue. */
+#define FDY_SUBS_CREDIT_MAX 65536u
+
+typedef struct fdy_consumers fdy_consumers_t;
+typedef struct fdy_tail fdy_tail_t;
+typedef struct fdy_consumer_rt fdy_consumer_rt_t;
+
+/* One subscription. Fields are shared with consumers.c and tail.c, which
+ * read and update credit and the consumer link; only subs.c creates,
+ * frames and frees them. */
+typedef struct fdy_sub {
+    uint32_t id;
+    bool durable;
+    bool ended; /* removed from the table; freed at the turn's end */
+    uint8_t routing[FDY_SUBS_ROUTING_MAX];
+    size_t routing_len;
+    char principal[FDY_NAME_MAX];
+    int64_t last_seen_ms;
+    /* credit */
+    uint32_t credit_msgs;
+    uint64_t credit_bytes;
+    bool byte_limited;
+    /* ephemeral */
+    char filter[FOUNDRY_SUBJECT_MAX + 1];
+    uint64_t dropped;
+    /* durable: the consumer it is bound to (consumers.c) */
+    fdy_consumer_rt_t *consumer;
+    /* the DELIVER frame being filled */
+    uint8_t *out;
+    size_t out_used;
+    size_t out_cap;
+    uint32_t out_count;
+    bool filling;                   /* on the list of frames to flush */
+    struct fdy_sub *next_in_bucket; /* routing-id hash chain */
+} fdy_sub_t;
+
+typedef struct fdy_subs fdy_subs_t;
+
+typedef struct {
+    uint64_t subscriptions; /* live now */
+    uint64_t deliveries;    /* records sent since start */
+    uint64_t frames;        /* DELIVER frames sent since start */
+    uint64_t dropped;       /* ephemeral messages dropped for lack of credit */
+} fdy_subs_stats_t;
+
+/* Returns a new table sending on socket (a bound ROUTER, borrowed), using
+ * store and registry (borrowed; all outlive it). Creates the durable
+ * runtime and the tail it dispatches to. Aborts on out-of-memory. Caller
+ * owns; fdy_subs_destroy() (which saves consumer states). */
+fdy_subs_t *fdy_subs_new(void *socket, fdy_store_t *store, fdy_registry_t *registry);
+void fdy_subs_destroy(fdy_subs_t **self_p);
+
+fdy_consumers_t *fdy_subs_consumers(fdy_subs_t *self);
+fdy_tail_t *fdy_subs_tail(fdy_subs_t *self);
+
+/* Notes that the connection behind routing sent something (any request):
+ * keeps its subscriptions alive. Cheap: called for every request. */
+void fdy_subs_touch(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, int64_t now_ms);
+
+/* Handles a SUBSCRIBE, CREDIT, ACK or UNSUBSCRIBE from principal p (borrowed
+ * for the call) over routing, replying on the socket (SUBSCRIBED or ERROR;
+ * nothing for a successful CREDIT or ACK). Never fails: refusals are
+ * replies. */
+void fdy_subs_handle(fdy_subs_t *self, const uint8_t *routing, size_t routing_len,
+                     const fdy_principal_t *p, const fdy_envelope_t *env, int64_t now_ms);
+
+/* True when sub may be sent one more message (credit left). */
+bool fdy_subs_has_credit(const fdy_sub_t *sub);
+
+/* Appends one delivery to sub's DELIVER frame, using its credit; sends the
+ * frame when it is full. No allocation per delivery. */
+void fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d);
+
+/* Sends every partly filled DELIVER frame. */
+void fdy_subs_flush(fdy_subs_t *self);
+
+/* Ends a subscription from the broker's side: tells the client with an
+ * ERROR {request_id 0, subscription, code, reason}, unbinds it and frees it
+ * at the end of the turn. */
+void fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *reason);
+
+/* Periodic work: ends subscriptions idle for FDY_SUBS_IDLE_MS, and after
+ * the key store changed, those whose principal was revoked or may no
+ * longer read them. Frees ended subscriptions. */
+void fdy_subs_maintain(fdy_subs_t *self, int64_t now_ms);
+
+/* Re-checks the read ACL of every durable binding of stream_id (after its
+ * filters changed); ends those no longer allowed. */
+void fdy_subs_recheck_stream(fdy_subs_t *self, uint32_t stream_id);
+
+void fdy_subs_stats(const fdy_subs_t *self, fdy_subs_stats_t *out);
+/* Counts a message dropped for an ephemeral sub without credit. */
+void fdy_subs_count_drop(fdy_subs_t *self, fdy_sub_t *sub);
+
+#endif

@@ -1,0 +1,117 @@
+/*  tail.c: ephemeral subscriptions. Each group commit's stored items are
+ *  matched against every tail's filter right after the commit; the subject
+ *  is found in the encoded record without unpacking it. Credit decides
+ *  between sending and dropping; nothing is buffered here beyond the
+ *  DELIVER frame subs.c is filling. Not for durable consumers.
+ */
+#include "tail.h"
+
+#include "log.h"
+#include "subject.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct fdy_tail {
+    fdy_store_t *store;
+    fdy_subs_t *subs;
+    fdy_sub_t **subs_list;
+    size_t count;
+    size_t cap;
+};
+
+fdy_tail_t *
+fdy_tail_new(fdy_store_t *store, fdy_subs_t *subs)
+{
+    fdy_tail_t *self = fdy_xalloc(sizeof *self);
+    self->store = store;
+    self->subs = subs;
+    return self;
+}
+
+void
+fdy_tail_destroy(fdy_tail_t **self_p)
+{
+    fdy_tail_t *self = *self_p;
+    if (!self)
+        return;
+    free(self->subs_list);
+    free(self);
+    *self_p = NULL;
+}
+
+void
+fdy_tail_bind(fdy_tail_t *self, fdy_sub_t *sub)
+{
+    if (self->count == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 16;
+        fdy_sub_t **grown = realloc(self->subs_list, cap * sizeof *grown);
+        if (!grown) {
+            fdy_log_err("OUT-OF-MEMORY", "tail: out of memory; aborting");
+            abort();
+        }
+        self->subs_list = grown;
+        self->cap = cap;
+    }
+    self->subs_list[self->count++] = sub;
+}
+
+void
+fdy_tail_unbind(fdy_tail_t *self, fdy_sub_t *sub)
+{
+    /* Order kept: subscriptions made earlier are served first. */
+    for (size_t i = 0; i < self->count; i++) {
+        if (self->subs_list[i] == sub) {
+            memmove(&self->subs_list[i], &self->subs_list[i + 1],
+                    (self->count - i - 1) * sizeof *self->subs_list);
+            self->count--;
+            return;
+        }
+    }
+}
+
+void
+fdy_tail_feed(fdy_tail_t *self, const fdy_store_item_t *items, size_t count, uint64_t stored_ns)
+{
+    if (self->count == 0)
+        return;
+    uint32_t name_id = 0;
+    const char *name = NULL;
+    char subject[FOUNDRY_SUBJECT_MAX + 1];
+    for (size_t i = 0; i < count; i++) {
+        const fdy_store_item_t *item = &items[i];
+        if (item->duplicate || item->seq == 0)
+            continue;
+        fdy_slice_t slice;
+        if (!fdy_codec_msg_subject(item->data, item->data_len, &slice) ||
+            slice.len > FOUNDRY_SUBJECT_MAX)
+            continue; /* validated when published: cannot happen */
+        memcpy(subject, slice.data, slice.len);
+        subject[slice.len] = '\0';
+        if (!name || name_id != item->stream_id) {
+            name = fdy_store_stream_name(self->store, item->stream_id);
+            name_id = item->stream_id;
+        }
+        fdy_delivery_t d = {
+            .stream = name ? name : "",
+            .seq = item->seq,
+            .delivery_count = 1,
+            .stored_ns = stored_ns,
+            .publisher = item->publisher,
+            .message = item->data,
+            .message_len = item->data_len,
+            .ext = item->ext,
+            .ext_len = item->ext_len,
+        };
+        for (size_t k = 0; k < self->count; k++) {
+            fdy_sub_t *sub = self->subs_list[k];
+            if (!fdy_subject_matches(sub->filter, subject))
+                continue;
+            if (fdy_subs_has_credit(sub))
+                fdy_subs_put(self->subs, sub, &d);
+            else
+                fdy_subs_count_drop(self->subs, sub);
+        }
+    }
+    fdy_subs_flush(self->subs);
+}
