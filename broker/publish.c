@@ -160,7 +160,11 @@ s_refuse(fdy_publish_t *self, outcome_t *outcome, foundry_err code, const char *
     }
     refusal_t *refusal = &self->refusals[self->refusal_count];
     refusal->code = code;
-    snprintf(refusal->reason, sizeof refusal->reason, "%s", reason);
+    /* Cut to fit on purpose (an ack carries many); memcpy, not snprintf,
+     * so optimised builds do not warn about it. */
+    size_t len = strnlen(reason, sizeof refusal->reason - 1);
+    memcpy(refusal->reason, reason, len);
+    refusal->reason[len] = '\0';
     outcome->item = NO_INDEX;
     outcome->error = (uint32_t) self->refusal_count++;
 }

@@ -267,6 +267,7 @@ static bool
 s_wire_next(const uint8_t *buf, size_t len, size_t *pos, s_wire_field_t *f)
 {
     uint64_t tag;
+    *f = (s_wire_field_t){0};
     if (!s_wire_varint(buf, len, pos, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffffu)
         return false;
     f->field = tag >> 3;
@@ -465,7 +466,8 @@ fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_msg
         pos = 0;
         while (pos < len) {
             s_wire_field_t f;
-            s_wire_next(buf, len, &pos, &f);
+            if (!s_wire_next(buf, len, &pos, &f))
+                break; /* cannot happen: the first walk parsed it */
             if (f.field != 10)
                 continue;
             fdy_slice_t key, value;
