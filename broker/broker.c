@@ -40,6 +40,9 @@
 #define HWM 100000
 #define LINGER_MS 2000
 #define READER_CHECK_MS 10000
+/* How often the store's mapped pages are released: bounds the resident set
+ * that reads of long streams would otherwise grow (fdy_store_release_pages). */
+#define RELEASE_PAGES_MS 200
 #define PRUNE_EVERY_MS 100
 #define PRUNE_WORK 16384
 /* Retention: records removed per trim (one transaction), and how often a
@@ -68,6 +71,7 @@ struct fdy_broker {
     uint64_t accepted;
     uint64_t disconnected;
     int64_t next_reader_check_ms;
+    int64_t next_release_pages_ms;
     int64_t next_prune_ms;
     bool prune_backlog;
     int64_t next_trim_ms;
@@ -427,6 +431,10 @@ s_maintain(fdy_broker_t *self)
          * the turn's publishes in between. Failures are logged by the store. */
         self->trim_backlog = err == FOUNDRY_OK && trimmed == TRIM_WORK;
         self->next_trim_ms = now + TRIM_EVERY_MS;
+    }
+    if (now >= self->next_release_pages_ms) {
+        fdy_store_release_pages(self->store);
+        self->next_release_pages_ms = now + RELEASE_PAGES_MS;
     }
     if (now >= self->next_reader_check_ms) {
         fdy_store_check_readers(self->store);

@@ -11,8 +11,11 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -950,6 +953,51 @@ fdy_store_check_readers(fdy_store_t *self)
     else if (dead > 0)
         fdy_log_notice("STORE-READERS-CLEARED", "store %s: cleared %d stale reader slot(s)",
                        self->dir, dead);
+}
+
+/* Finds the mapping of the store's data file in /proc/self/maps: LMDB
+ * reports its map address only for MDB_FIXEDMAP, and a grown map moves. */
+static bool
+s_map_range(fdy_store_t *self, uintptr_t *start_out, uintptr_t *end_out)
+{
+    char wanted[PATH_MAX + 16];
+    char real[PATH_MAX];
+    if (!realpath(self->dir, real))
+        return false;
+    snprintf(wanted, sizeof wanted, "%s/data.mdb", real);
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (!maps)
+        return false;
+    char line[PATH_MAX + 128];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, maps)) {
+        char *path = strchr(line, '/');
+        if (!path)
+            continue;
+        path[strcspn(path, "\n")] = '\0';
+        unsigned long start = 0, end = 0;
+        if (strcmp(path, wanted) == 0 && sscanf(line, "%lx-%lx", &start, &end) == 2) {
+            *start_out = (uintptr_t) start;
+            *end_out = (uintptr_t) end;
+            found = true;
+        }
+    }
+    fclose(maps);
+    return found;
+}
+
+void
+fdy_store_release_pages(fdy_store_t *self)
+{
+    uintptr_t start = 0, end = 0;
+    if (!s_map_range(self, &start, &end))
+        return;
+    /* The map is MAP_SHARED and read-only (no MDB_WRITEMAP): dropping the
+     * mappings loses nothing, a later access faults the page back in from
+     * the page cache. posix_madvise's DONTNEED is a no-op in glibc. */
+    if (madvise((void *) start, end - start, MADV_DONTNEED) != 0)
+        fdy_log_warn_limited("STORE-RELEASE-PAGES", "store %s: madvise: %s", self->dir,
+                             strerror(errno));
 }
 
 /* Pages on the free list: counted in the file, reusable by later writes. */

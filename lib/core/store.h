@@ -407,6 +407,14 @@ foundry_err fdy_store_trim(fdy_store_t *self, uint64_t now_ns, size_t max_work,
 /* Clears stale reader slots (mdb_reader_check). */
 void fdy_store_check_readers(fdy_store_t *self);
 
+/* Drops this process's mappings of the store's pages (madvise
+ * MADV_DONTNEED over the LMDB map). The data stays in the page cache and is
+ * mapped again on the next read, so nothing changes for readers; what
+ * changes is the resident set, which otherwise grows with every page a
+ * read ever touched (deliveries from a long stream), although the kernel
+ * could reclaim them. Cheap; the broker calls it a few times a second. */
+void fdy_store_release_pages(fdy_store_t *self);
+
 typedef struct {
     uint64_t map_size;      /* current LMDB map size */
     uint64_t map_size_max;

@@ -737,11 +737,70 @@ test_store_reopen_keeps_everything(void **state)
     assert_int_not_equal(fdy_store_append(fx->store, items, 1, &fx->reason), FOUNDRY_OK);
 }
 
+/* RssFile of this process, in KiB, from /proc/self/status. */
+static long
+s_rss_file_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "RssFile: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+static foundry_err
+s_touch(const fdy_stored_t *rec, void *user)
+{
+    size_t *sum = user;
+    for (size_t i = 0; i < rec->data_len; i += 64)
+        *sum += rec->data[i];
+    return FOUNDRY_OK;
+}
+
+/* Reading a long stream maps its pages into the process; releasing them
+ * must shrink the resident set and keep every record readable. */
+static void
+test_store_release_pages_shrinks_resident_set(void **state)
+{
+    fixture_t *fx = *state;
+    assert_foundry_ok(s_open(fx, 64u << 20, 256u << 20));
+    s_create(fx, "big", "big.>");
+    uint32_t id = s_route(fx, "big.x");
+    enum { BATCH = 256, BATCHES = 160 }; /* 40,960 records of 300 bytes: ~16 MiB */
+    static fdy_store_item_t items[BATCH];
+    static s_buf_t bufs[BATCH];
+    for (unsigned b = 0; b < BATCHES; b++) {
+        for (unsigned i = 0; i < BATCH; i++)
+            s_item(&items[i], &bufs[i], id, "rel", b * BATCH + i, 300);
+        s_append_ok(fx, items, BATCH);
+    }
+    size_t sum = 0;
+    for (uint64_t from = 1; from <= BATCH * BATCHES; from += 1000)
+        assert_foundry_ok(fdy_store_read(fx->store, "big", from, 1000, s_touch, &sum, &fx->reason));
+    long before = s_rss_file_kib();
+    fdy_store_release_pages(fx->store);
+    long after = s_rss_file_kib();
+    assert_true(before > 8 * 1024); /* the read mapped most of the 16 MiB */
+    if (after >= before / 2)
+        fail_msg("RssFile %ld KiB before, %ld KiB after release", before, after);
+    size_t again = 0;
+    for (uint64_t from = 1; from <= BATCH * BATCHES; from += 1000)
+        assert_foundry_ok(
+            fdy_store_read(fx->store, "big", from, 1000, s_touch, &again, &fx->reason));
+    assert_true(again == sum);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_append_read_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_release_pages_shrinks_resident_set, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_store_sequence_numbering, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_store_dedupe_within_batch_and_across_calls, s_setup,
                                         s_teardown),
