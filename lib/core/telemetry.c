@@ -5,6 +5,7 @@
  */
 #include "telemetry.h"
 
+#include "codec_internal.h"
 #include "subject.h"
 #include "telemetry.pb-c.h"
 
@@ -265,45 +266,6 @@ out:
 
 /* ---- decoding ---------------------------------------------------------- */
 
-/* protobuf-c allocates through this, so every byte an untrusted batch makes
- * us allocate counts against the arena budget; `exhausted` tells a NULL
- * unpack caused by the budget from a malformed one. */
-typedef struct {
-    fdy_arena_t *arena;
-    bool exhausted;
-} s_pb_ctx_t;
-
-static void *
-s_pb_alloc(void *data, size_t size)
-{
-    s_pb_ctx_t *ctx = data;
-    void *ptr = fdy_arena_alloc(ctx->arena, size);
-    if (!ptr)
-        ctx->exhausted = true;
-    return ptr;
-}
-
-static void
-s_pb_free(void *data, void *ptr)
-{
-    /* The arena frees everything at its reset. */
-    (void) data;
-    (void) ptr;
-}
-
-static bool
-s_wire_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *value)
-{
-    *value = 0;
-    for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
-        uint8_t byte = buf[(*pos)++];
-        *value |= (uint64_t) (byte & 0x7f) << shift;
-        if (!(byte & 0x80))
-            return true;
-    }
-    return false;
-}
-
 /* Nesting levels of the schema: Batch > Sample > Label. */
 enum { LEVEL_BATCH = 0, LEVEL_SAMPLE = 1, LEVEL_LABEL = 2 };
 
@@ -319,12 +281,12 @@ s_scan_wire(const uint8_t *buf, size_t len, int level, size_t *samples, fdy_reas
     size_t labels = 0;
     while (pos < len) {
         uint64_t tag, value;
-        if (!s_wire_varint(buf, len, &pos, &tag))
+        if (!fdy_codec_varint(buf, len, &pos, &tag))
             return fdy_reason_set(reason, FOUNDRY_EPROTO, "telemetry batch: bad field tag");
         uint64_t field = tag >> 3;
         switch (tag & 7) {
         case 0:
-            if (!s_wire_varint(buf, len, &pos, &value))
+            if (!fdy_codec_varint(buf, len, &pos, &value))
                 return fdy_reason_set(reason, FOUNDRY_EPROTO, "telemetry batch: bad varint");
             break;
         case 1:
@@ -336,7 +298,7 @@ s_scan_wire(const uint8_t *buf, size_t len, int level, size_t *samples, fdy_reas
             break;
         }
         case 2: {
-            if (!s_wire_varint(buf, len, &pos, &value) || value > len - pos)
+            if (!fdy_codec_varint(buf, len, &pos, &value) || value > len - pos)
                 return fdy_reason_set(reason, FOUNDRY_EPROTO, "telemetry batch truncated");
             const uint8_t *inner = buf + pos;
             size_t inner_len = (size_t) value;
@@ -398,8 +360,8 @@ fdy_telemetry_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_sam
         return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "telemetry batch of %zu samples exceeds %u",
                               wire_samples, FDY_TELEMETRY_SAMPLES_MAX);
 
-    s_pb_ctx_t ctx = {arena, false};
-    ProtobufCAllocator allocator = {s_pb_alloc, s_pb_free, &ctx};
+    fdy_pb_ctx_t ctx = {arena, false};
+    ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
     Foundry__Telemetry__Batch *pb = foundry__telemetry__batch__unpack(&allocator, len, buf);
     if (!pb) {
         if (ctx.exhausted)

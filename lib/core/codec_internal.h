@@ -1,0 +1,36 @@
+/*  codec_internal.h: helpers shared by the codecs: codec.c (protobuf-c
+ *  encoding and envelope decoding), codec_wire.c (hand-written record
+ *  parsing) and telemetry.c (the telemetry schema). Not for use outside them.
+ */
+#ifndef FDY_CODEC_INTERNAL_H_INCLUDED
+#define FDY_CODEC_INTERNAL_H_INCLUDED
+
+#include "codec.h"
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+
+/* True when s[0..len) is UTF-8 text without NUL. */
+bool fdy_codec_text_ok(const uint8_t *s, size_t len);
+
+/* Reads a protobuf varint at *pos (advanced). False when truncated or over
+ * 64 bits. */
+bool fdy_codec_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *value);
+
+/* count * size bytes from the arena, NULL for count 0, an overflowing
+ * product, or an exhausted budget. */
+void *fdy_codec_arena_array(fdy_arena_t *arena, size_t count, size_t size);
+
+/* protobuf-c allocates through this, so every byte an untrusted frame makes
+ * us allocate is counted against the arena budget. `exhausted` tells a NULL
+ * unpack caused by the budget (FOUNDRY_ENOMEM) from a malformed one. */
+typedef struct {
+    fdy_arena_t *arena;
+    bool exhausted;
+} fdy_pb_ctx_t;
+
+/* An allocator over ctx (borrowed: must outlive the unpack). Frees are
+ * no-ops: the arena releases everything at its reset. */
+ProtobufCAllocator fdy_codec_pb_allocator(fdy_pb_ctx_t *ctx);
+
+#endif
