@@ -195,13 +195,44 @@ for site in "${sites[@]}"; do
 done
 [ "$read_ok" = 1 ] && ok "every stream holds exactly its $per_site messages"
 
-say "10. streams and broker status"
+# ---- 10. streams: a site agent forwards telemetry, a durable consumer reads it ---------
+say "10. a durable consumer on telemetry-pangyo, fed by a foundry-node agent reading stdin"
+node_bin=$build_dir/node/foundry-node
+ctl consumer add telemetry-pangyo dashboard --start first || bad "consumer add"
+samples='robot42.joint3.temp 41.5 C
+robot42.joint3.torque 12.25 Nm
+line7.throughput 118 units/min'
+show "printf 'robot42.joint3.temp 41.5 C\\n...' | foundry-node --site pangyo --stdin ..."
+if printf '%s\n' "$samples" | "$node_bin" --site pangyo --endpoint "$endpoint" \
+    --key "$keys/node-pangyo.key_secret" --broker-key "$broker_key" \
+    --data-dir "$tmp/node-pangyo" --stdin --log-level notice 2>"$tmp/node.log"; then
+    sed 's/^/    node: /' "$tmp/node.log"
+    ok "foundry-node forwarded 3 samples (outbox, durable ack) and exited at end of input"
+else
+    sed 's/^/    node: /' "$tmp/node.log"
+    bad "foundry-node --stdin failed"
+fi
+# The consumer sees the node's 3 typed samples after the site's earlier messages.
+want=$((per_site + 3))
+show "foundryctl sub --stream telemetry-pangyo --consumer dashboard --count $want --wait 5000"
+got=$("$ctl_bin" sub --stream telemetry-pangyo --consumer dashboard --count "$want" \
+    --wait 5000 </dev/null) || bad "sub on the durable consumer"
+printf '%s\n' "$got" | cut -c1-100 | sed 's/^/      /'
+n=$(printf '%s\n' "$got" | grep -c .)
+if [ "$n" -eq "$want" ]; then
+    ok "durable consumer 'dashboard' received and acked all $want messages"
+else
+    bad "durable consumer received $n messages, expected $want"
+fi
+ctl consumer info telemetry-pangyo dashboard || bad "consumer info"
+
+say "11. streams and broker status"
 ctl stream ls || bad "stream ls"
 ctl status || bad "status"
 ok "stream ls and status answered"
 
-# ---- 11. stop -------------------------------------------------------------------------
-say "11. stop the broker with SIGTERM (commits what is pending, exits 0)"
+# ---- 12. stop -------------------------------------------------------------------------
+say "12. stop the broker with SIGTERM (commits what is pending, exits 0)"
 show "kill -TERM $broker_pid"
 kill -TERM "$broker_pid"
 deadline=$((SECONDS + 30))
