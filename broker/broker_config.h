@@ -34,25 +34,12 @@ typedef struct {
 /* The flags that alias options, and their count. Static. */
 const fdy_flag_t *fdy_broker_config_flags(size_t *count_out);
 
-/* Default of option key as text (static), or NULL for an unknown key. */
-const char *fdy_broker_config_default(const char *key);
-
 /* The option table and its length. Static; never NULL. */
 const fdy_option_t *fdy_broker_config_options(size_t *count_out);
 
 /* Zeroes cfg and sets every option to its default. Returns FOUNDRY_OK, or
  * FOUNDRY_EINVAL / FOUNDRY_ENOMEM with reason (a bad default is a bug). */
 foundry_err fdy_broker_config_init(fdy_broker_cfg_t *cfg, fdy_reason_t *reason);
-
-/* Applies the file at path over cfg. Returns FOUNDRY_OK, FOUNDRY_EIO or
- * FOUNDRY_EINVAL with "path:line: reason". */
-foundry_err fdy_broker_config_load_file(fdy_broker_cfg_t *cfg, const char *path,
-                                        fdy_reason_t *reason);
-
-/* Sets one option from text. Returns FOUNDRY_OK or FOUNDRY_EINVAL with
- * reason. */
-foundry_err fdy_broker_config_set(fdy_broker_cfg_t *cfg, const char *key, const char *value,
-                                  fdy_reason_t *reason);
 
 /* Checks what spans options: map_size <= map_size_max, payload and batch
  * limits within the frame limit and the codec's, site ids usable as stream

@@ -80,15 +80,6 @@ fdy_agent_config_flags(size_t *count_out)
     return s_flags;
 }
 
-const char *
-fdy_agent_config_default(const char *key)
-{
-    for (size_t i = 0; i < OPTION_COUNT; i++)
-        if (strcmp(s_options[i].key, key) == 0)
-            return s_options[i].default_value;
-    return NULL;
-}
-
 const fdy_option_t *
 fdy_agent_config_options(size_t *count_out)
 {
@@ -101,18 +92,6 @@ fdy_agent_config_init(fdy_agent_cfg_t *cfg, fdy_reason_t *reason)
 {
     memset(cfg, 0, sizeof *cfg);
     return fdy_config_defaults(s_options, OPTION_COUNT, cfg, reason);
-}
-
-foundry_err
-fdy_agent_config_load_file(fdy_agent_cfg_t *cfg, const char *path, fdy_reason_t *reason)
-{
-    return fdy_config_load_file(s_options, OPTION_COUNT, cfg, path, reason);
-}
-
-foundry_err
-fdy_agent_config_set(fdy_agent_cfg_t *cfg, const char *key, const char *value, fdy_reason_t *reason)
-{
-    return fdy_config_set(s_options, OPTION_COUNT, cfg, key, value, reason);
 }
 
 /* The site becomes one subject token: [A-Za-z0-9_-]+. */

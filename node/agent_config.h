@@ -42,24 +42,12 @@ typedef struct {
 /* The flags that alias options, and their count. Static. */
 const fdy_flag_t *fdy_agent_config_flags(size_t *count_out);
 
-/* Default of option key as text (static), or NULL (unknown key, or unset). */
-const char *fdy_agent_config_default(const char *key);
-
 /* The option table and its length. Static; never NULL. */
 const fdy_option_t *fdy_agent_config_options(size_t *count_out);
 
 /* Zeroes cfg and sets every option to its default. Returns FOUNDRY_OK, or
  * FOUNDRY_EINVAL / FOUNDRY_ENOMEM with reason (a bad default is a bug). */
 foundry_err fdy_agent_config_init(fdy_agent_cfg_t *cfg, fdy_reason_t *reason);
-
-/* Applies the file at path over cfg. Returns FOUNDRY_OK, FOUNDRY_EIO or
- * FOUNDRY_EINVAL with "path:line: reason". */
-foundry_err fdy_agent_config_load_file(fdy_agent_cfg_t *cfg, const char *path,
-                                       fdy_reason_t *reason);
-
-/* Sets one option from text. Returns FOUNDRY_OK or FOUNDRY_EINVAL. */
-foundry_err fdy_agent_config_set(fdy_agent_cfg_t *cfg, const char *key, const char *value,
-                                 fdy_reason_t *reason);
 
 /* Checks what spans options and fills the derived values: site set and one
  * subject token, a known outbox policy, listen defaulted from data_dir (and
