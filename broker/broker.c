@@ -15,6 +15,7 @@
 #include "store.h"
 #include "subs.h"
 #include "zap.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>

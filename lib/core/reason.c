@@ -4,8 +4,6 @@
  */
 #include "reason.h"
 
-#include "log.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,24 +58,4 @@ FOUNDRY_EXPORT const char *
 foundry_version(void)
 {
     return FOUNDRY_VERSION_STRING;
-}
-
-void *
-fdy_xalloc(size_t size)
-{
-    void *mem = calloc(1, size ? size : 1);
-    if (!mem) {
-        fdy_log_err("OUT-OF-MEMORY", "allocating %zu bytes failed; aborting", size);
-        abort();
-    }
-    return mem;
-}
-
-char *
-fdy_xstrdup(const char *text)
-{
-    size_t len = strlen(text);
-    char *copy = fdy_xalloc(len + 1);
-    memcpy(copy, text, len + 1);
-    return copy;
 }

@@ -30,9 +30,4 @@ foundry_err fdy_reason_set(fdy_reason_t *reason, foundry_err err, const char *fm
 /* Empties reason (may be NULL). */
 void fdy_reason_clear(fdy_reason_t *reason);
 
-/* Daemons only: logs and aborts on out-of-memory (systemd restarts them).
- * libfoundry must never call these. */
-void *fdy_xalloc(size_t size);
-char *fdy_xstrdup(const char *text);
-
 #endif

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "subject.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,7 @@
 #include "record_cache.h"
 
 #include "log.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>

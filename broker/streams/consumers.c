@@ -16,6 +16,7 @@
 #include "log.h"
 #include "record_cache.h"
 #include "subject.h"
+#include "xalloc.h"
 
 #include <inttypes.h>
 #include <stdio.h>

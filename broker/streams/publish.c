@@ -9,6 +9,7 @@
 #include "acl.h"
 #include "log.h"
 #include "reason.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,6 +12,7 @@
 #include "consumers.h"
 #include "log.h"
 #include "tail.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <stdio.h>

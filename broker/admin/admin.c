@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <inttypes.h>
