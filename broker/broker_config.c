@@ -1,20 +1,21 @@
-/*  broker_config.c: the broker's option table and the checks that span
- *  options. The table drives the file parser, --set, --help-config and
- *  deploy/broker.conf; keys are spelled nowhere else. Flags live in main.c.
+/*  broker_config.c: the broker's config schema: its option table, the flags
+ *  that alias options, and the checks that span options. The table drives
+ *  the file parser, --set, --help-config and deploy/broker.conf; keys are
+ *  spelled nowhere else. Acting on the values is broker.c's job.
  */
 #include "broker_config.h"
 
 #include "codec.h"
+#include "subject.h"
+#include "xalloc.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define KIB (1024ull)
 #define MIB (1024ull * 1024ull)
 #define GIB (1024ull * 1024ull * 1024ull)
-/* "telemetry-" + site must fit a stream name. */
-#define SITE_PREFIX "telemetry-"
-#define SITE_MAX (FOUNDRY_STREAM_NAME_MAX - (sizeof SITE_PREFIX - 1))
 
 static const fdy_option_t s_options[] = {
     { "listen", FDY_OPT_ENDPOINT, "tcp://127.0.0.1:7700", 0, 0, FDY_OPT_RESTART,
@@ -58,8 +59,6 @@ static const fdy_option_t s_options[] = {
       "Site ids; stream telemetry-<site> captures telemetry.<site>.> (created if missing)" },
 };
 
-#define OPTION_COUNT (sizeof s_options / sizeof s_options[0])
-
 static const fdy_flag_t s_flags[] = {
     {"--data-dir", "DIR", "data_dir"},
     {"--bind", "ENDPOINT", "listen"},
@@ -67,62 +66,31 @@ static const fdy_flag_t s_flags[] = {
     {"--log-level", "LEVEL", "log_level"},
 };
 
-const fdy_flag_t *
-fdy_broker_config_flags(size_t *count_out)
-{
-    *count_out = sizeof s_flags / sizeof s_flags[0];
-    return s_flags;
-}
-
-const fdy_option_t *
-fdy_broker_config_options(size_t *count_out)
-{
-    *count_out = OPTION_COUNT;
-    return s_options;
-}
-
-foundry_err
-fdy_broker_config_init(fdy_broker_cfg_t *cfg, fdy_reason_t *reason)
-{
-    memset(cfg, 0, sizeof *cfg);
-    return fdy_config_defaults(s_options, OPTION_COUNT, cfg, reason);
-}
-
-static bool
-s_site_char_ok(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'
-           || c == '-';
-}
-
-/* A site id becomes a subject token and part of a stream name, so it needs
- * the intersection of both grammars. */
+/* Every id in the space-separated list passes fdy_site_validate(). An
+ * empty list is fine: the broker then creates no telemetry stream. */
 static foundry_err
 s_check_sites(const char *sites, fdy_reason_t *reason)
 {
-    const char *cursor = sites;
-    while (*cursor) {
-        while (*cursor == ' ' || *cursor == '\t')
-            cursor++;
-        const char *start = cursor;
-        bool ok = true;
-        while (*cursor && *cursor != ' ' && *cursor != '\t')
-            ok = s_site_char_ok(*cursor++) && ok;
-        if (!ok)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                  "option 'sites': site '%.*s' may only use A-Z a-z 0-9 _ -",
-                                  (int) (cursor - start), start);
-        if ((size_t) (cursor - start) > SITE_MAX)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                  "option 'sites': site '%.*s' is longer than %zu bytes",
-                                  (int) (cursor - start), start, (size_t) SITE_MAX);
+    char *copy = fdy_xstrdup(sites); /* tokens need their own NUL */
+    foundry_err err = FOUNDRY_OK;
+    char *save = NULL;
+    for (char *site = strtok_r(copy, " \t", &save); site && err == FOUNDRY_OK;
+         site = strtok_r(NULL, " \t", &save)) {
+        fdy_reason_t why;
+        err = fdy_site_validate(site, &why);
+        if (err != FOUNDRY_OK)
+            fdy_reason_set(reason, err, "option 'sites': %s", why.text);
     }
-    return FOUNDRY_OK;
+    free(copy);
+    return err;
 }
 
-foundry_err
-fdy_broker_config_validate(const fdy_broker_cfg_t *cfg, fdy_reason_t *reason)
+/* Limits that must agree with each other, and with the frame limit that
+ * would otherwise drop a client without a reply. */
+static foundry_err
+s_finish(void *cfg_in, fdy_reason_t *reason)
 {
+    const fdy_broker_cfg_t *cfg = cfg_in;
     if (cfg->map_size > cfg->map_size_max)
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "option 'map_size' (%llu) is larger than 'map_size_max' (%llu)",
@@ -143,15 +111,11 @@ fdy_broker_config_validate(const fdy_broker_cfg_t *cfg, fdy_reason_t *reason)
     return s_check_sites(cfg->sites ? cfg->sites : "", reason);
 }
 
-void
-fdy_broker_config_print(FILE *out)
-{
-    fdy_config_print(s_options, OPTION_COUNT, out);
-}
-
-void
-fdy_broker_config_free(fdy_broker_cfg_t *cfg)
-{
-    fdy_config_free(s_options, OPTION_COUNT, cfg);
-    memset(cfg, 0, sizeof *cfg);
-}
+const fdy_config_schema_t fdy_broker_config_schema = {
+    .options = s_options,
+    .option_count = sizeof s_options / sizeof s_options[0],
+    .flags = s_flags,
+    .flag_count = sizeof s_flags / sizeof s_flags[0],
+    .cfg_size = sizeof(fdy_broker_cfg_t),
+    .finish = s_finish,
+};

@@ -1,19 +1,17 @@
-/*  broker_config.h: the foundry-broker configuration: one option table (the
- *  only place the broker's keys are spelled), the parsed struct, and the
- *  checks that span several options. Not for flags parsing (main.c) nor for
- *  acting on the values (broker.c).
+/*  broker_config.h: the foundry-broker configuration: the parsed struct and
+ *  the schema (one option table, the only place the broker's keys are
+ *  spelled, its flag aliases and cross-checks). Not for parsing the command
+ *  line (lib/daemon) nor for acting on the values (broker.c).
  */
 #ifndef FDY_BROKER_CONFIG_H_INCLUDED
 #define FDY_BROKER_CONFIG_H_INCLUDED
 
 #include "config.h"
-#include "daemon_args.h"
 
 #include <stdint.h>
-#include <stdio.h>
 
 /* Parsed broker configuration. Immutable once built; strings are owned by
- * the struct (fdy_broker_config_free()). */
+ * the struct (fdy_config_fini(&fdy_broker_config_schema, cfg)). */
 typedef struct {
     char *listen;               /* client endpoint (CURVE always on) */
     char *data_dir;             /* LMDB store and the ready file */
@@ -30,27 +28,12 @@ typedef struct {
     char *sites;                /* space-separated site ids: one telemetry stream each */
 } fdy_broker_cfg_t;
 
-
-/* The flags that alias options, and their count. Static. */
-const fdy_flag_t *fdy_broker_config_flags(size_t *count_out);
-
-/* The option table and its length. Static; never NULL. */
-const fdy_option_t *fdy_broker_config_options(size_t *count_out);
-
-/* Zeroes cfg and sets every option to its default. Returns FOUNDRY_OK, or
- * FOUNDRY_EINVAL / FOUNDRY_ENOMEM with reason (a bad default is a bug). */
-foundry_err fdy_broker_config_init(fdy_broker_cfg_t *cfg, fdy_reason_t *reason);
-
-/* Checks what spans options: map_size <= map_size_max, payload and batch
- * limits within the frame limit and the codec's, site ids usable as stream
- * names. Returns FOUNDRY_OK or FOUNDRY_EINVAL with reason. */
-foundry_err fdy_broker_config_validate(const fdy_broker_cfg_t *cfg, fdy_reason_t *reason);
-
-/* Prints every option with its default and help as a config file that
- * parses back to the defaults (--help-config, deploy/broker.conf). */
-void fdy_broker_config_print(FILE *out);
-
-/* Frees the strings of cfg and zeroes it. */
-void fdy_broker_config_free(fdy_broker_cfg_t *cfg);
+/* The broker's config schema: options, flag aliases, and the checks that
+ * span options (map_size <= map_size_max, payload and batch limits within
+ * zmq_max_msg_size, listen/data_dir/keys_dir set, every id in sites valid
+ * by fdy_site_validate()). Build a fdy_broker_cfg_t with fdy_config_init(),
+ * fdy_config_finish() and fdy_config_fini() (config.h); main.c gets all of
+ * it from fdy_daemon_main(). */
+extern const fdy_config_schema_t fdy_broker_config_schema;
 
 #endif

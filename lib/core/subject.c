@@ -1,10 +1,12 @@
-/*  subject.c: validation of subjects and filters, and filter matching.
- *  Runs once or more per message, so it scans each string once, never
- *  allocates and never copies. It does not know about streams or ACLs; those
- *  call fdy_subject_matches() with their own filters.
+/*  subject.c: validation of subjects, filters and site ids, and filter
+ *  matching. Runs once or more per message, so it scans each string once,
+ *  never allocates and never copies. It does not know about streams or
+ *  ACLs; those call fdy_subject_matches() with their own filters (the site
+ *  rule knows only the length of the stream name a site becomes).
  */
 #include "subject.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -104,6 +106,41 @@ foundry_err
 fdy_filter_validate(const char *filter, fdy_reason_t *reason)
 {
     return s_validate(filter, true, reason);
+}
+
+/* The site rule, spelled once so every refusal states it the same way. */
+#define SITE_RULE "a site id is one subject token, 1..%d bytes of A-Z a-z 0-9 _ -"
+
+foundry_err
+fdy_site_validate(const char *site, fdy_reason_t *reason)
+{
+    if (!site || !*site)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "site id is empty; " SITE_RULE, FDY_SITE_MAX);
+    /* The id as shown in the reason: cut to what fits in a stream name
+     * (and one more byte) and printable, so a stray control byte in a
+     * config file cannot garble the terminal or the journal. */
+    char shown[FDY_SITE_MAX + 2];
+    size_t len = 0;
+    size_t bad = SIZE_MAX;
+    for (; site[len] && len <= (size_t) FDY_SITE_MAX; len++) {
+        unsigned char byte = (unsigned char) site[len];
+        shown[len] = byte > 0x20 && byte < 0x7f ? (char) byte : '?';
+        if (!s_token_char[byte] && bad == SIZE_MAX)
+            bad = len;
+    }
+    shown[len] = '\0';
+    if (bad != SIZE_MAX) {
+        char byte[8];
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "site '%s': invalid character %s at byte %zu; " SITE_RULE, shown,
+                              s_describe_byte((unsigned char) site[bad], byte), bad, FDY_SITE_MAX);
+    }
+    if (len > (size_t) FDY_SITE_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "site '%s...' is too long: stream " FDY_SITE_STREAM_PREFIX
+                              "<site> must fit %d bytes; " SITE_RULE,
+                              shown, FOUNDRY_STREAM_NAME_MAX, FDY_SITE_MAX);
+    return FOUNDRY_OK;
 }
 
 bool

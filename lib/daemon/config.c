@@ -589,3 +589,29 @@ fdy_config_free(const fdy_option_t *opts, size_t count, void *cfg)
         *field = NULL;
     }
 }
+
+foundry_err
+fdy_config_init(const fdy_config_schema_t *schema, void *cfg, fdy_reason_t *reason)
+{
+    memset(cfg, 0, schema->cfg_size);
+    return fdy_config_defaults(schema->options, schema->option_count, cfg, reason);
+}
+
+foundry_err
+fdy_config_finish(const fdy_config_schema_t *schema, void *cfg, fdy_reason_t *reason)
+{
+    return schema->finish ? schema->finish(cfg, reason) : FOUNDRY_OK;
+}
+
+void
+fdy_config_describe(const fdy_config_schema_t *schema, FILE *out)
+{
+    fdy_config_print(schema->options, schema->option_count, out);
+}
+
+void
+fdy_config_fini(const fdy_config_schema_t *schema, void *cfg)
+{
+    fdy_config_free(schema->options, schema->option_count, cfg);
+    memset(cfg, 0, schema->cfg_size);
+}

@@ -19,6 +19,7 @@
 #include "reason.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -46,6 +47,49 @@ typedef struct {
     size_t offset;             /* offsetof(the config struct, field) */
     const char *help;
 } fdy_option_t;
+
+/* A command-line flag that sets one option: "--data-dir DIR" sets data_dir.
+ * metavar NULL: a switch that sets a bool option to true ("--stdin"). */
+typedef struct {
+    const char *flag;
+    const char *metavar;
+    const char *key;
+} fdy_flag_t;
+
+/* Everything a binary's configuration is: its option table, the flags that
+ * alias options, the size of the struct the options land in, and the
+ * checks that span options. Each binary exports one, as a constant. */
+typedef struct {
+    const fdy_option_t *options;
+    size_t option_count;
+    const fdy_flag_t *flags;
+    size_t flag_count;
+    size_t cfg_size; /* sizeof the config struct */
+    /* Checks what spans options and fills derived fields, after the file
+     * and flags. Returns FOUNDRY_OK, or an error with reason. NULL: none. */
+    foundry_err (*finish)(void *cfg, fdy_reason_t *reason);
+} fdy_config_schema_t;
+
+/* Zeroes cfg (schema->cfg_size bytes) and sets every option to its default.
+ * Returns FOUNDRY_OK, or FOUNDRY_EINVAL (a default that does not parse: a
+ * bug) or FOUNDRY_ENOMEM, with reason; free cfg with fdy_config_fini()
+ * either way. */
+foundry_err fdy_config_init(const fdy_config_schema_t *schema, void *cfg, fdy_reason_t *reason);
+
+/* Runs schema->finish over cfg, if there is one. Returns what it returns. */
+foundry_err fdy_config_finish(const fdy_config_schema_t *schema, void *cfg, fdy_reason_t *reason);
+
+/* Prints the schema's options as a commented config file that parses back
+ * to the defaults (--help-config; deploy/<binary>.conf ends with it). Not
+ * named _print: fdy_config_print() is the same for a bare table. */
+void fdy_config_describe(const fdy_config_schema_t *schema, FILE *out);
+
+/* Frees the strings of cfg (not cfg itself) and zeroes it. cfg is zeroed
+ * or has been through fdy_config_init(); a second fini does nothing. */
+void fdy_config_fini(const fdy_config_schema_t *schema, void *cfg);
+
+/* The bare-table functions below are what the schema ones call; tests and
+ * fuzz targets use them on small tables without a schema. */
 
 /* Sets every option of cfg to its default. cfg must be zeroed first.
  * Returns FOUNDRY_OK, or FOUNDRY_EINVAL if a default does not parse (a bug)

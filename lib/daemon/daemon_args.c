@@ -37,7 +37,7 @@ s_add(fdy_daemon_args_t *args, const char *key, const char *value)
     args->values[args->set_count++] = value;
 }
 
-/* Returns true when arg was one of the aliases (and records it). */
+/* Records arg when it is one of the aliases; anything else is a usage error. */
 static foundry_err
 s_parse_alias(int argc, char **argv, int *index, const fdy_flag_t *flags, size_t flag_count,
               fdy_daemon_args_t *args, fdy_reason_t *reason)
@@ -172,17 +172,4 @@ fdy_daemon_print_flags(FILE *out, const fdy_flag_t *flags, size_t flag_count,
                  "  --help                 print this help and exit\n"
                  "  --version              print the version and exit\n\n"
                  "Later settings win: defaults, then --config, then the other flags in order.\n");
-}
-
-void
-fdy_daemon_install_signals(void (*handler)(int))
-{
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_handler = handler;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGTERM, &action, NULL);
-    sigaction(SIGINT, &action, NULL);
-    action.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &action, NULL);
 }

@@ -1,24 +1,15 @@
 /*  daemon_args.h: the command line every Foundry daemon shares (--config,
  *  --set, --check-config, --help-config, --help, --version, plus flags that
- *  alias options) and the signals that stop it. Each daemon keeps only its
- *  own option table, flag aliases and help text.
+ *  alias options). fdy_daemon_main() (daemon.h) drives it; each daemon keeps
+ *  only its own config schema and help text.
  */
 #ifndef FDY_DAEMON_ARGS_H_INCLUDED
 #define FDY_DAEMON_ARGS_H_INCLUDED
 
 #include "config.h"
 
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-
-/* A flag that sets one option: "--data-dir DIR" sets data_dir. metavar
- * NULL: a switch that sets a bool option to true ("--stdin"). */
-typedef struct {
-    const char *flag;
-    const char *metavar;
-    const char *key;
-} fdy_flag_t;
 
 typedef enum {
     FDY_DAEMON_RUN = 0,         /* build the config and run */
@@ -57,9 +48,5 @@ foundry_err fdy_daemon_args_apply(const fdy_daemon_args_t *args, const fdy_optio
  * default of the option it sets, from the option table. */
 void fdy_daemon_print_flags(FILE *out, const fdy_flag_t *flags, size_t flag_count,
                             const fdy_option_t *opts, size_t opt_count);
-
-/* Routes SIGTERM and SIGINT to handler and ignores SIGPIPE (a peer closing
- * a socket must not kill a daemon). */
-void fdy_daemon_install_signals(void (*handler)(int));
 
 #endif

@@ -1,7 +1,8 @@
 /*  test_config.c: the table-driven config parser: defaults, value syntax of
  *  every option type, file parsing, the exact "file:line: ..." text of every
  *  error class, precedence (defaults, file, then fdy_config_set) and the
- *  round trip of fdy_config_print() back through the parser.
+ *  round trip of fdy_config_print() back through the parser, and the
+ *  schema functions (fdy_config_init/finish/describe/fini) over a table.
  */
 #include "config.h"
 
@@ -527,6 +528,76 @@ test_config_print_round_trip(void **state)
     assert_non_null(strstr(text, "# extra =   (no default: unset)"));
 }
 
+/* A cross-check like a binary's: refuses a value, and derives a field. */
+static foundry_err
+s_finish(void *cfg_in, fdy_reason_t *reason)
+{
+    test_cfg_t *cfg = cfg_in;
+    if (cfg->commit_max_msgs > 1000)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "commit_max_msgs above 1000");
+    if (!cfg->extra)
+        cfg->extra = strdup(cfg->data_dir);
+    return cfg->extra ? FOUNDRY_OK : FOUNDRY_ENOMEM;
+}
+
+static const fdy_config_schema_t s_schema = {
+    .options = s_opts,
+    .option_count = OPT_COUNT,
+    .cfg_size = sizeof(test_cfg_t),
+    .finish = s_finish,
+};
+
+static void
+test_config_schema_lifecycle(void **state)
+{
+    (void) state;
+    fdy_reason_t reason = {{0}};
+    test_cfg_t cfg;
+    memset(&cfg, 0x5a, sizeof cfg); /* init zeroes first: no garbage survives */
+    assert_foundry_ok(fdy_config_init(&s_schema, &cfg, &reason));
+    assert_string_equal(cfg.name, "foundry");
+    assert_null(cfg.extra);
+    assert_int_equal(cfg.commit_max_msgs, 8192);
+    assert_foundry_err(fdy_config_finish(&s_schema, &cfg, &reason), FOUNDRY_EINVAL);
+    assert_string_equal(reason.text, "commit_max_msgs above 1000");
+    assert_foundry_ok(fdy_config_set(s_opts, OPT_COUNT, &cfg, "commit_max_msgs", "10", &reason));
+    assert_foundry_ok(fdy_config_finish(&s_schema, &cfg, &reason));
+    assert_string_equal(cfg.extra, "/var/lib/foundry"); /* derived, freed by fini */
+    fdy_config_fini(&s_schema, &cfg);
+    test_cfg_t zero;
+    memset(&zero, 0, sizeof zero);
+    assert_memory_equal(&cfg, &zero, sizeof cfg);
+    fdy_config_fini(&s_schema, &cfg); /* a zeroed config is fine to fini again */
+
+    /* Without a finish there is nothing to check. */
+    fdy_config_schema_t bare = s_schema;
+    bare.finish = NULL;
+    assert_foundry_ok(fdy_config_init(&bare, &cfg, &reason));
+    assert_foundry_ok(fdy_config_finish(&bare, &cfg, &reason));
+    assert_null(cfg.extra);
+    fdy_config_fini(&bare, &cfg);
+}
+
+static void
+test_config_schema_describe_is_print(void **state)
+{
+    (void) state;
+    char *described = NULL, *printed = NULL;
+    size_t described_len = 0, printed_len = 0;
+    FILE *out = open_memstream(&described, &described_len);
+    assert_non_null(out);
+    fdy_config_describe(&s_schema, out);
+    assert_int_equal(fclose(out), 0);
+    out = open_memstream(&printed, &printed_len);
+    assert_non_null(out);
+    fdy_config_print(s_opts, OPT_COUNT, out);
+    assert_int_equal(fclose(out), 0);
+    assert_true(described_len > 100);
+    assert_string_equal(described, printed);
+    free(described);
+    free(printed);
+}
+
 int
 main(void)
 {
@@ -543,6 +614,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_config_set_errors, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_config_precedence, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_config_print_round_trip, s_setup, s_teardown),
+        cmocka_unit_test(test_config_schema_lifecycle),
+        cmocka_unit_test(test_config_schema_describe_is_print),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -1,12 +1,18 @@
 /*  test_daemon_args.c: the command line shared by foundry-broker and
- *  foundry-node: aliases, --set, --config precedence, usage errors.
+ *  foundry-node: aliases, --set, --config precedence, usage errors; and
+ *  fdy_daemon_main() (daemon.c, no test file of its own) over a demo spec:
+ *  the text, exit statuses, callbacks and the stop flag.
  */
 #include "daemon_args.h"
 
+#include "daemon.h"
+
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -155,6 +161,250 @@ test_daemon_args_actions(void **state)
     fdy_daemon_args_free(&args);
 }
 
+/* ---- fdy_daemon_main() over a demo daemon ------------------------------ */
+
+/* What the callbacks saw; checked after fdy_daemon_main() returns, so no
+ * assertion fails while stdout and stderr are redirected. */
+static struct {
+    int created, ran, destroyed;
+    char dir[64];
+    int stops[3]; /* *stop after each of three SIGTERMs */
+    foundry_err create_err, run_err;
+} s_seen;
+
+static int s_daemon_object; /* what create hands out */
+
+static foundry_err
+s_demo_finish(void *cfg_in, fdy_reason_t *reason)
+{
+    demo_cfg_t *cfg = cfg_in;
+    if (cfg->port == 13)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "option 'port': 13 is unlucky");
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_demo_create(const void *cfg_in, void **daemon_out, fdy_reason_t *reason)
+{
+    const demo_cfg_t *cfg = cfg_in;
+    s_seen.created++;
+    snprintf(s_seen.dir, sizeof s_seen.dir, "%s", cfg->dir);
+    if (s_seen.create_err != FOUNDRY_OK)
+        return fdy_reason_set(reason, s_seen.create_err, "cannot open %s", cfg->dir);
+    *daemon_out = &s_daemon_object;
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_demo_run(void *daemon, volatile sig_atomic_t *stop)
+{
+    s_seen.ran = daemon == &s_daemon_object && *stop == 0 ? 1 : -1;
+    for (int i = 0; i < 3; i++) {
+        raise(SIGTERM); /* the handler runs before raise() returns */
+        s_seen.stops[i] = (int) *stop;
+    }
+    return s_seen.run_err;
+}
+
+static void
+s_demo_destroy(void **daemon_p)
+{
+    s_seen.destroyed += *daemon_p == &s_daemon_object ? 1 : 100;
+    *daemon_p = NULL;
+}
+
+static const fdy_config_schema_t s_demo_schema = {
+    .options = s_opts,
+    .option_count = 3,
+    .flags = s_flags,
+    .flag_count = 2,
+    .cfg_size = sizeof(demo_cfg_t),
+    .finish = s_demo_finish,
+};
+
+static const fdy_daemon_spec_t s_demo_spec = {
+    .program = "demo",
+    .about = "A demo daemon.\n",
+    .epilog = "Epilog line.\n",
+    .schema = &s_demo_schema,
+    .start_failed_id = "DEMO-START-FAILED",
+    .create = s_demo_create,
+    .run = s_demo_run,
+    .destroy = s_demo_destroy,
+};
+
+typedef struct {
+    int status;
+    char out[8192];
+    char err[4096];
+} demo_run_t;
+
+static void
+s_slurp(FILE *file, char *buf, size_t size)
+{
+    rewind(file);
+    size_t len = fread(buf, 1, size - 1, file);
+    buf[len] = '\0';
+    fclose(file);
+}
+
+/* Runs fdy_daemon_main(argv) with stdout and stderr captured; s_seen is
+ * cleared first and holds what the callbacks saw afterwards. */
+static void
+s_demo_main(demo_run_t *run, int argc, char **argv)
+{
+    FILE *out = tmpfile(), *err = tmpfile();
+    assert_non_null(out);
+    assert_non_null(err);
+    memset(&s_seen, 0, sizeof s_seen);
+    fflush(stdout);
+    fflush(stderr);
+    int saved_out = dup(1), saved_err = dup(2);
+    dup2(fileno(out), 1);
+    dup2(fileno(err), 2);
+    run->status = fdy_daemon_main(argc, argv, &s_demo_spec);
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_out, 1);
+    dup2(saved_err, 2);
+    close(saved_out);
+    close(saved_err);
+    s_slurp(out, run->out, sizeof run->out);
+    s_slurp(err, run->err, sizeof run->err);
+}
+
+static void
+test_daemon_main_help_version_help_config(void **state)
+{
+    (void) state;
+    demo_run_t run;
+    char a0[] = "demo", help[] = "--help", version[] = "--version", hc[] = "--help-config";
+    char *v1[] = {a0, help};
+    s_demo_main(&run, 2, v1);
+    assert_int_equal(run.status, 0);
+    assert_string_equal(run.err, "");
+    const char head[] = "Usage: demo [OPTION]...\nA demo daemon.\n\n  --config FILE ";
+    assert_memory_equal(run.out, head, sizeof head - 1);
+    assert_non_null(strstr(run.out, "  --dir DIR              set dir (default: /var/lib/demo)\n"
+                                    "  --quiet                set quiet to true\n"));
+    const char tail[] = "in order.\nEpilog line.\n"
+                        "Exit status: 0 clean stop, 1 runtime failure, 2 bad usage or config.\n";
+    size_t len = strlen(run.out);
+    assert_true(len > sizeof tail);
+    assert_string_equal(run.out + len - (sizeof tail - 1), tail);
+
+    char *v2[] = {a0, version};
+    s_demo_main(&run, 2, v2);
+    assert_int_equal(run.status, 0);
+    char want[64];
+    snprintf(want, sizeof want, "demo %s\n", foundry_version());
+    assert_string_equal(run.out, want);
+
+    char *v3[] = {a0, hc};
+    s_demo_main(&run, 2, v3);
+    assert_int_equal(run.status, 0);
+    assert_non_null(strstr(run.out, "\nport = 7700\n"));
+    assert_non_null(strstr(run.out, "\ndir = /var/lib/demo\n"));
+}
+
+static void
+test_daemon_main_usage_and_config_errors_exit_2(void **state)
+{
+    (void) state;
+    demo_run_t run;
+    char a0[] = "demo", bogus[] = "--bogus", set[] = "--set", bad[] = "port=0",
+         unlucky[] = "port=13", config[] = "--config", missing[] = "/nonexistent/demo.conf";
+    char *v1[] = {a0, bogus};
+    s_demo_main(&run, 2, v1);
+    assert_int_equal(run.status, 2);
+    assert_string_equal(run.err, "demo: unknown argument '--bogus' (see --help)\n");
+    assert_string_equal(run.out, "");
+
+    char *v2[] = {a0, set, bad};
+    s_demo_main(&run, 3, v2);
+    assert_int_equal(run.status, 2);
+    assert_memory_equal(run.err, "demo: option 'port': ", 21);
+
+    char *v3[] = {a0, set, unlucky}; /* refused by the schema's finish */
+    s_demo_main(&run, 3, v3);
+    assert_int_equal(run.status, 2);
+    assert_string_equal(run.err, "demo: option 'port': 13 is unlucky\n");
+
+    char *v4[] = {a0, config, missing};
+    s_demo_main(&run, 3, v4);
+    assert_int_equal(run.status, 2);
+    assert_non_null(strstr(run.err, "/nonexistent/demo.conf"));
+}
+
+static void
+test_daemon_main_check_config_does_not_start(void **state)
+{
+    (void) state;
+    demo_run_t run;
+    char a0[] = "demo", check[] = "--check-config";
+    char *argv[] = {a0, check};
+    s_demo_main(&run, 2, argv);
+    assert_int_equal(run.status, 0);
+    assert_string_equal(run.out, "demo: configuration OK\n");
+    assert_string_equal(run.err, "");
+    assert_int_equal(s_seen.created, 0);
+}
+
+static void
+test_daemon_main_runs_and_counts_stop_signals(void **state)
+{
+    (void) state;
+    char a0[] = "demo", dir[] = "--dir=/srv/demo";
+    char *argv[] = {a0, dir};
+    memset(&s_seen, 0, sizeof s_seen);
+    fflush(stdout);
+    int status = fdy_daemon_main(2, argv, &s_demo_spec);
+    assert_int_equal(status, 0);
+    assert_int_equal(s_seen.created, 1);
+    assert_string_equal(s_seen.dir, "/srv/demo"); /* the flag reached the config */
+    assert_int_equal(s_seen.ran, 1);              /* the daemon from create, stop 0 */
+    assert_int_equal(s_seen.stops[0], 1);
+    assert_int_equal(s_seen.stops[1], 2); /* a second signal is seen */
+    assert_int_equal(s_seen.stops[2], 2); /* and the count stays put */
+    assert_int_equal(s_seen.destroyed, 1);
+
+    /* The flag starts at 0 again on the next run. */
+    memset(&s_seen, 0, sizeof s_seen);
+    s_seen.run_err = FOUNDRY_EIO;
+    status = fdy_daemon_main(2, argv, &s_demo_spec);
+    assert_int_equal(status, 1); /* run failed */
+    assert_int_equal(s_seen.ran, 1);
+    assert_int_equal(s_seen.destroyed, 1); /* destroyed all the same */
+}
+
+static void
+test_daemon_main_create_failure_is_logged_exit_1(void **state)
+{
+    (void) state;
+    char a0[] = "demo";
+    char *argv[] = {a0};
+    FILE *err = tmpfile();
+    assert_non_null(err);
+    fflush(stderr);
+    int saved_err = dup(2);
+    dup2(fileno(err), 2);
+    memset(&s_seen, 0, sizeof s_seen);
+    s_seen.create_err = FOUNDRY_ESTORE;
+    int status = fdy_daemon_main(1, argv, &s_demo_spec);
+    int created = s_seen.created, ran = s_seen.ran, destroyed = s_seen.destroyed;
+    fflush(stderr);
+    dup2(saved_err, 2);
+    close(saved_err);
+    char text[1024];
+    s_slurp(err, text, sizeof text);
+    assert_int_equal(status, 1);
+    assert_int_equal(created, 1);
+    assert_int_equal(ran, 0);
+    assert_int_equal(destroyed, 0);
+    assert_non_null(strstr(text, "DEMO-START-FAILED"));
+    assert_non_null(strstr(text, "cannot open /var/lib/demo"));
+}
+
 int
 main(void)
 {
@@ -164,6 +414,11 @@ main(void)
         cmocka_unit_test(test_daemon_args_usage_errors_name_the_argument),
         cmocka_unit_test(test_daemon_args_bad_value_is_refused_by_apply),
         cmocka_unit_test(test_daemon_args_actions),
+        cmocka_unit_test(test_daemon_main_help_version_help_config),
+        cmocka_unit_test(test_daemon_main_usage_and_config_errors_exit_2),
+        cmocka_unit_test(test_daemon_main_check_config_does_not_start),
+        cmocka_unit_test(test_daemon_main_runs_and_counts_stop_signals),
+        cmocka_unit_test(test_daemon_main_create_failure_is_logged_exit_1),
     };
     return cmocka_run_group_tests_name("daemon_args", tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /*  test_subject.c: the subject and filter grammar (subject.h), the reasons
- *  given for each kind of error, and filter matching with '*' and '>'.
+ *  given for each kind of error, filter matching with '*' and '>', and the
+ *  site-id rule the broker and the node share.
  */
 #include "subject.h"
 
@@ -152,6 +153,58 @@ test_subject_matches(void **state)
     }
 }
 
+static void
+test_site_validate_accepts_valid(void **state)
+{
+    (void) state;
+    const char *good[] = {"pangyo", "seongnam-lab", "Site_7", "0", "_", "-", "a-b_C-9"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        s_assert_accepted(fdy_site_validate, good[i]);
+    /* The longest site still makes a stream name that fits. */
+    char longest[FDY_SITE_MAX + 1];
+    memset(longest, 's', FDY_SITE_MAX);
+    longest[FDY_SITE_MAX] = '\0';
+    s_assert_accepted(fdy_site_validate, longest);
+    char stream[128];
+    snprintf(stream, sizeof stream, FDY_SITE_STREAM_PREFIX "%s", longest);
+    assert_int_equal(strlen(stream), FOUNDRY_STREAM_NAME_MAX);
+    assert_int_equal(fdy_site_validate("hanam", NULL), FOUNDRY_OK);
+}
+
+static void
+test_site_validate_rejects_with_reason(void **state)
+{
+    (void) state;
+    s_assert_rejected(fdy_site_validate, NULL, "site id is empty");
+    s_assert_rejected(fdy_site_validate, "", "site id is empty; a site id is one subject token");
+    /* Each refusal names the id, the byte and the rule. */
+    s_assert_rejected(fdy_site_validate, "a.b",
+                      "site 'a.b': invalid character '.' at byte 1; a site id is one subject "
+                      "token, 1..53 bytes of A-Z a-z 0-9 _ -");
+    s_assert_rejected(fdy_site_validate, ".", "site '.': invalid character '.' at byte 0");
+    s_assert_rejected(fdy_site_validate, "*", "site '*': invalid character '*'");
+    s_assert_rejected(fdy_site_validate, ">", "site '>': invalid character '>'");
+    s_assert_rejected(fdy_site_validate, "lab*", "invalid character '*' at byte 3");
+    s_assert_rejected(fdy_site_validate, "a b", "invalid character 0x20 at byte 1");
+    s_assert_rejected(fdy_site_validate, "caf\xc3\xa9", "site 'caf?\?': invalid character 0xc3");
+    s_assert_rejected(fdy_site_validate, "x\ty", "site 'x?y': invalid character 0x09");
+    s_assert_rejected(fdy_site_validate, "a/b", "invalid character '/'");
+
+    char too_long[FDY_SITE_MAX + 2];
+    memset(too_long, 's', FDY_SITE_MAX + 1);
+    too_long[FDY_SITE_MAX + 1] = '\0';
+    s_assert_rejected(fdy_site_validate, too_long,
+                      "is too long: stream telemetry-<site> must fit 63 bytes");
+    /* Far too long: the id shown is cut, the reason still names the rule. */
+    char huge[1000];
+    memset(huge, 'h', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    s_assert_rejected(fdy_site_validate, huge, "1..53 bytes");
+    /* A bad byte well past the limit: the length is what is reported. */
+    huge[FDY_SITE_MAX + 5] = '.';
+    s_assert_rejected(fdy_site_validate, huge, "is too long");
+}
+
 int
 main(void)
 {
@@ -161,6 +214,8 @@ main(void)
         cmocka_unit_test(test_subject_limits),
         cmocka_unit_test(test_filter_grammar),
         cmocka_unit_test(test_subject_matches),
+        cmocka_unit_test(test_site_validate_accepts_valid),
+        cmocka_unit_test(test_site_validate_rejects_with_reason),
     };
     return cmocka_run_group_tests_name("subject", tests, NULL, NULL);
 }
