@@ -1,9 +1,9 @@
-/*  admin.h: the ADMIN commands (docs/protocol.md): status, key.add, key.ls,
- *  key.revoke, stream.ls, stream.read, and (admin_streams.c) stream.add,
- *  stream.info, stream.edit, stream.rm, consumer.add, consumer.ls,
- *  consumer.info, consumer.rm. Every reply is a table. Only the
- *  admin role may run them; key changes are logged as the audit trail.
- *  Knows nothing about sockets: broker.c decodes the request and encodes
+/*  admin.h: the ADMIN commands (docs/protocol.md): status here; key.add,
+ *  key.ls, key.revoke in admin_keys.c; stream.ls, stream.add, stream.info,
+ *  stream.edit, stream.rm, stream.read, consumer.add, consumer.ls,
+ *  consumer.info, consumer.rm in admin_streams.c. Every reply is a table.
+ *  Only the admin role may run them; changes are logged as the audit trail.
+ *  Knows nothing about sockets: the router decodes the request and encodes
  *  the reply.
  */
 #ifndef FDY_ADMIN_H_INCLUDED
@@ -14,10 +14,8 @@
 #include "store.h"
 #include "subs.h"
 
+#include <stddef.h>
 #include <stdint.h>
-
-/* Most rows one stream.read returns; foundryctl pages for more. */
-#define FDY_ADMIN_READ_MAX 1000
 
 /* What only the broker knows, for the status command. */
 typedef struct {

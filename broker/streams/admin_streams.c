@@ -1,9 +1,8 @@
 /*  admin_streams.c: stream and consumer administration. Changes go to the
- *  store first; the run-time side follows (bound subscriptions of a removed
- *  consumer or stream are ended, bindings of an edited stream re-checked
- *  against the read ACL). Consumer rows show the live window when the
- *  consumer is loaded, the saved one otherwise. Every change is an audit
- *  log line. Authorisation and dispatch are admin.c's.
+ *  store first, then to the run-time side (subscriptions of a removed stream
+ *  or consumer end; an edited stream's readers are re-checked against the
+ *  ACL). Consumer rows show the live window when loaded. Every change is an
+ *  audit line. Not here: authorisation, routing (admin.c), arg checks (the dispatcher).
  */
 #include "admin_streams.h"
 
@@ -20,30 +19,63 @@
 #define MAX_DELIVER_DEFAULT     5
 #define MAX_ACK_PENDING_DEFAULT 1000
 
-typedef struct {
-    fdy_store_t *store;
-    fdy_subs_t *subs;
-    fdy_arena_t *arena;
-    const char *caller;
-    const char *const *args;
-    size_t arg_count;
-    fdy_admin_table_t *table;
-    fdy_reason_t *reason;
-} cmd_t;
+/* stream.read stops adding rows past READ_BYTES_MAX so a reply stays well
+ * below any client's frame limit. */
+#define READ_BYTES_MAX     (8u * 1024u * 1024u)
+#define READ_DEFAULT_COUNT 100
 
-static const char *
-s_arg(const cmd_t *cmd, const char *key)
+static foundry_err
+s_too_large(fdy_reason_t *reason)
 {
-    return fdy_admin_arg(cmd->args, cmd->arg_count, key);
+    return fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
+}
+
+/* ---- stream.ls ------------------------------------------------------------- */
+
+static const char *const s_stream_ls_columns[] = {
+    "name", "filters", "first_seq", "last_seq", "messages", "bytes",
+};
+static const fdy_col_type_t s_stream_ls_types[] = {
+    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
+};
+
+static bool
+s_stream_ls_row(fdy_admin_table_t *table, const fdy_stream_info_t *info)
+{
+    fdy_slice_t *row = fdy_admin_row_add(table);
+    if (!row)
+        return false;
+    bool ok = fdy_admin_cell_text(table, &row[0], info->name);
+    ok = ok && fdy_admin_cell_join(table, &row[1], (const char *const *) info->filters,
+                                   info->filter_count);
+    ok = ok && fdy_admin_cell_int(table, &row[2], info->first_seq);
+    ok = ok && fdy_admin_cell_int(table, &row[3], info->last_seq);
+    ok = ok && fdy_admin_cell_int(table, &row[4], info->messages);
+    ok = ok && fdy_admin_cell_int(table, &row[5], info->bytes);
+    return ok;
 }
 
 static foundry_err
-s_too_large(const cmd_t *cmd)
+s_stream_ls(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy_reason_t *reason)
 {
-    return fdy_reason_set(cmd->reason, FOUNDRY_ENOMEM, "reply too large");
+    fdy_admin_streams_t *self = ctx;
+    fdy_stream_info_t *infos = NULL;
+    size_t count = 0;
+    foundry_err err = fdy_store_stream_list(self->store, &infos, &count);
+    if (err != FOUNDRY_OK)
+        return fdy_reason_set(reason, err, "cannot list streams: %s", foundry_strerror(err));
+    err = fdy_admin_table_begin(table, call->arena, s_stream_ls_columns, s_stream_ls_types,
+                                sizeof s_stream_ls_columns / sizeof s_stream_ls_columns[0], count,
+                                reason);
+    for (size_t i = 0; err == FOUNDRY_OK && i < count; i++) {
+        if (!s_stream_ls_row(table, &infos[i]))
+            err = s_too_large(reason);
+    }
+    fdy_store_stream_infos_free(&infos, count);
+    return err;
 }
 
-/* ---- streams --------------------------------------------------------------- */
+/* ---- stream.add, .info, .edit, .rm ------------------------------------------ */
 
 static const char *const s_stream_columns[] = {
     "name",       "filters",   "first_seq", "last_seq",  "messages",   "bytes",
@@ -55,14 +87,14 @@ static const fdy_col_type_t s_stream_types[] = {
 };
 
 static foundry_err
-s_stream_table(const cmd_t *cmd, const fdy_stream_info_t *info)
+s_stream_table(const fdy_admin_call_t *call, const fdy_stream_info_t *info, fdy_admin_table_t *t,
+               fdy_reason_t *reason)
 {
     foundry_err err =
-        fdy_admin_table_begin(cmd->table, cmd->arena, s_stream_columns, s_stream_types,
-                              sizeof s_stream_columns / sizeof s_stream_columns[0], 1, cmd->reason);
+        fdy_admin_table_begin(t, call->arena, s_stream_columns, s_stream_types,
+                              sizeof s_stream_columns / sizeof s_stream_columns[0], 1, reason);
     if (err != FOUNDRY_OK)
         return err;
-    fdy_admin_table_t *t = cmd->table;
     fdy_slice_t *row = fdy_admin_row_add(t);
     bool ok = fdy_admin_cell_text(t, &row[0], info->name);
     ok = ok &&
@@ -77,177 +109,264 @@ s_stream_table(const cmd_t *cmd, const fdy_stream_info_t *info)
     ok = ok && fdy_admin_cell_join(t, &row[9], (const char *const *) info->consumers,
                                    info->consumer_count);
     ok = ok && fdy_admin_cell_int(t, &row[10], info->created_ns);
-    return ok ? FOUNDRY_OK : s_too_large(cmd);
+    return ok ? FOUNDRY_OK : s_too_large(reason);
 }
 
 /* Reads stream `name` and answers with its row. */
 static foundry_err
-s_stream_reply(const cmd_t *cmd, const char *name)
+s_stream_reply(fdy_admin_streams_t *self, const fdy_admin_call_t *call, const char *name,
+               fdy_admin_table_t *table, fdy_reason_t *reason)
 {
     fdy_stream_info_t info;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    foundry_err err = fdy_store_stream_info(cmd->store, name, &info, &why);
+    foundry_err err = fdy_store_stream_info(self->store, name, &info, &why);
     if (err == FOUNDRY_ENOTFOUND)
-        err = fdy_reason_set(cmd->reason, err, "no stream named '%.64s'", name);
+        err = fdy_reason_set(reason, err, "no stream named '%.64s'", name);
     else if (err != FOUNDRY_OK)
-        err = fdy_reason_set(cmd->reason, err, "%s", why.text);
+        err = fdy_reason_set(reason, err, "%s", why.text);
     else
-        err = s_stream_table(cmd, &info);
+        err = s_stream_table(call, &info, table, reason);
     fdy_store_stream_info_clear(&info);
     return err;
 }
 
 /* max_age, max_bytes, max_msgs over *limits: only those given change. */
 static foundry_err
-s_limits(const cmd_t *cmd, fdy_stream_limits_t *limits, bool *changed)
+s_limits(const fdy_admin_call_t *call, fdy_stream_limits_t *limits, bool *changed,
+         fdy_reason_t *reason)
 {
     fdy_reason_t why;
     const char *value;
     *changed = false;
-    if ((value = s_arg(cmd, "max_age"))) {
+    if ((value = fdy_admin_arg(call, "max_age"))) {
         fdy_reason_clear(&why);
         if (fdy_config_parse_duration(value, &limits->max_age_ms, &why) != FOUNDRY_OK)
-            return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL, "arg 'max_age': %s", why.text);
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'max_age': %s", why.text);
         *changed = true;
     }
-    if ((value = s_arg(cmd, "max_bytes"))) {
+    if ((value = fdy_admin_arg(call, "max_bytes"))) {
         fdy_reason_clear(&why);
         if (fdy_config_parse_size(value, &limits->max_bytes, &why) != FOUNDRY_OK)
-            return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL, "arg 'max_bytes': %s", why.text);
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'max_bytes': %s", why.text);
         *changed = true;
     }
-    if ((value = s_arg(cmd, "max_msgs"))) {
+    if ((value = fdy_admin_arg(call, "max_msgs"))) {
         fdy_reason_clear(&why);
         if (fdy_config_parse_uint(value, &limits->max_msgs, &why) != FOUNDRY_OK)
-            return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL, "arg 'max_msgs': %s", why.text);
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'max_msgs': %s", why.text);
         *changed = true;
     }
     return FOUNDRY_OK;
 }
 
-/* The values of every filter= arg, borrowed from args. */
+/* The values of every filter= arg, borrowed from args; one more than the
+ * limit at most, so the caller can tell "too many". */
 static size_t
-s_filters(const cmd_t *cmd, const char **filters)
+s_filters(const fdy_admin_call_t *call, const char **filters)
 {
     size_t count = 0;
-    for (size_t i = 0; i < cmd->arg_count && count < FDY_STREAM_FILTERS_MAX + 1; i++)
-        if (strncmp(cmd->args[i], "filter=", 7) == 0)
-            filters[count++] = cmd->args[i] + 7;
+    for (size_t i = 0; i < call->arg_count && count < FDY_STREAM_FILTERS_MAX + 1; i++)
+        if (strncmp(call->args[i], "filter=", 7) == 0)
+            filters[count++] = call->args[i] + 7;
     return count;
 }
 
 static foundry_err
-s_stream_add(const cmd_t *cmd)
+s_stream_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+             fdy_reason_t *reason)
 {
-    static const fdy_admin_arg_spec_t specs[] = {
-        {"name", true, false},       {"filter", false, true},    {"max_age", false, false},
-        {"max_bytes", false, false}, {"max_msgs", false, false},
-    };
-    foundry_err err = fdy_admin_check_args(cmd->args, cmd->arg_count, specs,
-                                           sizeof specs / sizeof specs[0], cmd->reason);
-    if (err != FOUNDRY_OK)
-        return err;
+    fdy_admin_streams_t *self = ctx;
     const char *filters[FDY_STREAM_FILTERS_MAX + 1];
-    size_t count = s_filters(cmd, filters);
+    size_t count = s_filters(call, filters);
     if (count > FDY_STREAM_FILTERS_MAX)
-        return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL, "arg 'filter': more than %d filters",
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'filter': more than %d filters",
                               FDY_STREAM_FILTERS_MAX);
     fdy_stream_limits_t limits = {0};
     bool changed;
-    err = s_limits(cmd, &limits, &changed);
+    foundry_err err = s_limits(call, &limits, &changed, reason);
     if (err != FOUNDRY_OK)
         return err;
-    const char *name = s_arg(cmd, "name");
-    err = fdy_store_stream_create_ex(cmd->store, name, filters, count, &limits, cmd->reason);
+    const char *name = fdy_admin_arg(call, "name");
+    err = fdy_store_stream_create_ex(self->store, name, filters, count, &limits, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_log_notice("ADMIN-STREAM-ADD",
                    "%s added stream '%s' (%zu filters, max_age %" PRIu64 " ms, max_bytes %" PRIu64
                    ", max_msgs %" PRIu64 ")",
-                   cmd->caller, name, count, limits.max_age_ms, limits.max_bytes, limits.max_msgs);
-    return s_stream_reply(cmd, name);
+                   call->caller->name, name, count, limits.max_age_ms, limits.max_bytes,
+                   limits.max_msgs);
+    return s_stream_reply(self, call, name, table, reason);
 }
 
 static foundry_err
-s_stream_info(const cmd_t *cmd)
+s_stream_info(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+              fdy_reason_t *reason)
 {
-    static const fdy_admin_arg_spec_t specs[] = {{"name", true, false}};
-    foundry_err err = fdy_admin_check_args(cmd->args, cmd->arg_count, specs, 1, cmd->reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    return s_stream_reply(cmd, s_arg(cmd, "name"));
+    return s_stream_reply(ctx, call, fdy_admin_arg(call, "name"), table, reason);
 }
 
 static foundry_err
-s_stream_edit(const cmd_t *cmd)
+s_stream_edit(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+              fdy_reason_t *reason)
 {
-    static const fdy_admin_arg_spec_t specs[] = {
-        {"name", true, false},       {"filter", false, true},    {"max_age", false, false},
-        {"max_bytes", false, false}, {"max_msgs", false, false},
-    };
-    foundry_err err = fdy_admin_check_args(cmd->args, cmd->arg_count, specs,
-                                           sizeof specs / sizeof specs[0], cmd->reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    const char *name = s_arg(cmd, "name");
+    fdy_admin_streams_t *self = ctx;
+    const char *name = fdy_admin_arg(call, "name");
     fdy_stream_info_t info;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    err = fdy_store_stream_info(cmd->store, name, &info, &why);
+    foundry_err err = fdy_store_stream_info(self->store, name, &info, &why);
     if (err != FOUNDRY_OK) {
         fdy_store_stream_info_clear(&info);
         if (err == FOUNDRY_ENOTFOUND)
-            return fdy_reason_set(cmd->reason, err, "no stream named '%.64s'", name);
-        return fdy_reason_set(cmd->reason, err, "%s", why.text);
+            return fdy_reason_set(reason, err, "no stream named '%.64s'", name);
+        return fdy_reason_set(reason, err, "%s", why.text);
     }
     fdy_stream_limits_t limits = info.limits;
     uint32_t stream_id = info.id;
     fdy_store_stream_info_clear(&info);
     bool limits_changed;
-    err = s_limits(cmd, &limits, &limits_changed);
+    err = s_limits(call, &limits, &limits_changed, reason);
     if (err != FOUNDRY_OK)
         return err;
     const char *filters[FDY_STREAM_FILTERS_MAX + 1];
-    size_t count = s_filters(cmd, filters);
+    size_t count = s_filters(call, filters);
     if (count > FDY_STREAM_FILTERS_MAX)
-        return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL, "arg 'filter': more than %d filters",
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'filter': more than %d filters",
                               FDY_STREAM_FILTERS_MAX);
     if (count == 0 && !limits_changed)
-        return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL,
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "stream.edit needs a filter, max_age, max_bytes or max_msgs arg");
-    err = fdy_store_stream_update(cmd->store, name, count ? filters : NULL, count,
-                                  limits_changed ? &limits : NULL, cmd->reason);
+    err = fdy_store_stream_update(self->store, name, count ? filters : NULL, count,
+                                  limits_changed ? &limits : NULL, reason);
     if (err != FOUNDRY_OK)
         return err;
-    fdy_log_notice("ADMIN-STREAM-EDIT", "%s edited stream '%s'%s%s", cmd->caller, name,
+    fdy_log_notice("ADMIN-STREAM-EDIT", "%s edited stream '%s'%s%s", call->caller->name, name,
                    count ? " (filters)" : "", limits_changed ? " (limits)" : "");
     /* Wider filters could bring subjects a bound reader may not see. */
     if (count)
-        fdy_subs_recheck_stream(cmd->subs, stream_id);
-    return s_stream_reply(cmd, name);
+        fdy_subs_recheck_stream(self->subs, stream_id);
+    return s_stream_reply(self, call, name, table, reason);
 }
 
 static foundry_err
-s_stream_rm(const cmd_t *cmd)
+s_stream_rm(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy_reason_t *reason)
 {
-    static const fdy_admin_arg_spec_t specs[] = {{"name", true, false}};
-    foundry_err err = fdy_admin_check_args(cmd->args, cmd->arg_count, specs, 1, cmd->reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    const char *name = s_arg(cmd, "name");
+    fdy_admin_streams_t *self = ctx;
+    const char *name = fdy_admin_arg(call, "name");
     /* The reply is the stream as it was. */
-    err = s_stream_reply(cmd, name);
+    foundry_err err = s_stream_reply(self, call, name, table, reason);
     if (err != FOUNDRY_OK)
         return err;
     uint32_t stream_id = 0;
-    fdy_store_stream_lookup(cmd->store, name, &stream_id);
-    err = fdy_store_stream_delete(cmd->store, name, cmd->reason);
+    fdy_store_stream_lookup(self->store, name, &stream_id);
+    err = fdy_store_stream_delete(self->store, name, reason);
     if (err != FOUNDRY_OK)
         return err;
-    fdy_consumers_forget(fdy_subs_consumers(cmd->subs), stream_id, NULL, "the stream was removed");
-    fdy_log_notice("ADMIN-STREAM-RM", "%s removed stream '%s'", cmd->caller, name);
+    fdy_consumers_forget(fdy_subs_consumers(self->subs), stream_id, NULL, "the stream was removed");
+    fdy_log_notice("ADMIN-STREAM-RM", "%s removed stream '%s'", call->caller->name, name);
     return FOUNDRY_OK;
+}
+
+/* ---- stream.read ------------------------------------------------------------ */
+
+static const char *const s_read_columns[] = {
+    "seq", "stored_ns", "timestamp_ns", "publisher", "id", "subject", "payload",
+};
+static const fdy_col_type_t s_read_types[] = {
+    FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_TEXT, FDY_COL_BYTES, FDY_COL_TEXT, FDY_COL_BYTES,
+};
+
+typedef struct {
+    fdy_admin_table_t *table;
+    size_t bytes;
+    bool stopped; /* the byte cap ended the page early: not an error */
+    fdy_reason_t *reason;
+} read_ctx_t;
+
+/* Everything a row points to is copied or decoded into the reply arena:
+ * LMDB memory is gone once the read transaction ends. */
+static foundry_err
+s_read_row(const fdy_stored_t *rec, void *user)
+{
+    read_ctx_t *ctx = user;
+    size_t row_bytes = rec->data_len + rec->ext_len + 64;
+    if (ctx->table->row_count > 0 && ctx->bytes + row_bytes > READ_BYTES_MAX) {
+        ctx->stopped = true;
+        return FOUNDRY_ETOOBIG;
+    }
+    fdy_msg_t msg;
+    fdy_reason_t why;
+    foundry_err err = fdy_codec_decode_msg(rec->data, rec->data_len, ctx->table->arena, &msg, &why);
+    if (err == FOUNDRY_ENOMEM)
+        return s_too_large(ctx->reason);
+    if (err != FOUNDRY_OK)
+        return fdy_reason_set(ctx->reason, FOUNDRY_ECORRUPT, "stream '%s' seq %" PRIu64 ": %s",
+                              rec->stream, rec->seq, why.text);
+    fdy_slice_t *row = fdy_admin_row_add(ctx->table);
+    if (!row)
+        return s_too_large(ctx->reason);
+    row[4] = (fdy_slice_t){.data = msg.id, .len = msg.id_len};
+    row[5] = (fdy_slice_t){.data = (const uint8_t *) msg.subject, .len = strlen(msg.subject)};
+    bool ok = true;
+    if (rec->ext)
+        ok = fdy_admin_cell_copy(ctx->table, &row[6], rec->ext, rec->ext_len);
+    else
+        row[6] = (fdy_slice_t){.data = msg.payload, .len = msg.payload_len};
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[0], rec->seq);
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[1], rec->stored_ns);
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[2], msg.timestamp_ns);
+    ok = ok && fdy_admin_cell_text(ctx->table, &row[3], rec->publisher);
+    if (!ok)
+        return s_too_large(ctx->reason);
+    ctx->bytes += row_bytes;
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_stream_read(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+              fdy_reason_t *reason)
+{
+    fdy_admin_streams_t *self = ctx;
+    uint64_t from = 1, count = READ_DEFAULT_COUNT;
+    foundry_err err = fdy_admin_arg_uint(call, "from", 1, &from, reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_admin_arg_uint(call, "count", READ_DEFAULT_COUNT, &count, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (count == 0)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'count' must be at least 1");
+    if (count > FDY_ADMIN_READ_MAX)
+        count = FDY_ADMIN_READ_MAX; /* a page; foundryctl asks again from the next seq */
+    if (from == 0)
+        from = 1;
+    const char *stream = fdy_admin_arg(call, "stream");
+    err = fdy_admin_table_begin(table, call->arena, s_read_columns, s_read_types,
+                                sizeof s_read_columns / sizeof s_read_columns[0], (size_t) count,
+                                reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    read_ctx_t read = {.table = table, .reason = reason};
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    err = fdy_store_read(self->store, stream, from, (size_t) count, s_read_row, &read, &why);
+    if (err == FOUNDRY_ETOOBIG && read.stopped)
+        return FOUNDRY_OK;
+    switch (err) {
+    case FOUNDRY_OK: return FOUNDRY_OK;
+    case FOUNDRY_ENOTFOUND:
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named '%.64s'", stream);
+    case FOUNDRY_ECORRUPT:
+        fdy_log_err("STORE-CORRUPT", "%s", why.text);
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "%s", why.text);
+    case FOUNDRY_ENOMEM: return err; /* reason set by s_read_row */
+    default:
+        /* reason is empty unless s_read_row named the failure (the
+         * dispatcher cleared it); a store error is always the store's. */
+        if (reason->text[0] == '\0' || err == FOUNDRY_ESTORE)
+            fdy_reason_set(reason, err, "reading stream '%.64s': %s", stream, why.text);
+        return err;
+    }
 }
 
 /* ---- consumers ------------------------------------------------------------------ */
@@ -275,10 +394,9 @@ s_start_text(const fdy_consumer_config_t *cfg, char *out, size_t size)
 }
 
 static bool
-s_consumer_row(const cmd_t *cmd, const char *stream, uint32_t stream_id,
-               const fdy_consumer_t *consumer)
+s_consumer_row(fdy_admin_streams_t *self, const char *stream, uint32_t stream_id,
+               const fdy_consumer_t *consumer, fdy_admin_table_t *t)
 {
-    fdy_admin_table_t *t = cmd->table;
     fdy_slice_t *row = fdy_admin_row_add(t);
     if (!row)
         return false;
@@ -286,7 +404,7 @@ s_consumer_row(const cmd_t *cmd, const char *stream, uint32_t stream_id,
     const fdy_consumer_state_t *state = &consumer->state;
     uint64_t floor = state->ack_floor, delivered = state->delivered_seq;
     uint64_t pending = delivered - floor - state->acked_count, bound = 0;
-    fdy_consumers_info(fdy_subs_consumers(cmd->subs), stream_id, cfg->name, &floor, &delivered,
+    fdy_consumers_info(fdy_subs_consumers(self->subs), stream_id, cfg->name, &floor, &delivered,
                        &pending, &bound);
     char start[48];
     s_start_text(cfg, start, sizeof start);
@@ -306,39 +424,40 @@ s_consumer_row(const cmd_t *cmd, const char *stream, uint32_t stream_id,
 
 /* Maps a store lookup failure to a reply naming what is missing. */
 static foundry_err
-s_consumer_err(const cmd_t *cmd, foundry_err err, const char *stream, const char *name,
-               const fdy_reason_t *why)
+s_consumer_err(fdy_admin_streams_t *self, foundry_err err, const char *stream, const char *name,
+               const fdy_reason_t *why, fdy_reason_t *reason)
 {
     if (err != FOUNDRY_ENOTFOUND)
-        return fdy_reason_set(cmd->reason, err, "%s", why->text);
+        return fdy_reason_set(reason, err, "%s", why->text);
     uint32_t id;
-    if (fdy_store_stream_lookup(cmd->store, stream, &id) != FOUNDRY_OK)
-        return fdy_reason_set(cmd->reason, err, "no stream named '%.64s'", stream);
-    return fdy_reason_set(cmd->reason, err, "stream '%.64s' has no consumer '%.64s'", stream, name);
+    if (fdy_store_stream_lookup(self->store, stream, &id) != FOUNDRY_OK)
+        return fdy_reason_set(reason, err, "no stream named '%.64s'", stream);
+    return fdy_reason_set(reason, err, "stream '%.64s' has no consumer '%.64s'", stream, name);
 }
 
 static foundry_err
-s_consumer_reply(const cmd_t *cmd, const char *stream, const char *name)
+s_consumer_reply(fdy_admin_streams_t *self, const fdy_admin_call_t *call, const char *stream,
+                 const char *name, fdy_admin_table_t *table, fdy_reason_t *reason)
 {
     fdy_consumer_t consumer;
     fdy_reason_t why;
     fdy_reason_clear(&why);
     uint32_t stream_id = 0;
-    foundry_err err = fdy_store_consumer_get(cmd->store, stream, name, &consumer, &why);
+    foundry_err err = fdy_store_consumer_get(self->store, stream, name, &consumer, &why);
     if (err != FOUNDRY_OK)
-        return s_consumer_err(cmd, err, stream, name, &why);
-    fdy_store_stream_lookup(cmd->store, stream, &stream_id);
-    err = fdy_admin_table_begin(cmd->table, cmd->arena, s_consumer_columns, s_consumer_types,
-                                CONSUMER_COLUMNS, 1, cmd->reason);
-    if (err == FOUNDRY_OK && !s_consumer_row(cmd, stream, stream_id, &consumer))
-        err = s_too_large(cmd);
+        return s_consumer_err(self, err, stream, name, &why, reason);
+    fdy_store_stream_lookup(self->store, stream, &stream_id);
+    err = fdy_admin_table_begin(table, call->arena, s_consumer_columns, s_consumer_types,
+                                CONSUMER_COLUMNS, 1, reason);
+    if (err == FOUNDRY_OK && !s_consumer_row(self, stream, stream_id, &consumer, table))
+        err = s_too_large(reason);
     fdy_store_consumer_clear(&consumer);
     return err;
 }
 
 /* first | last | new | seq:N | time:NS */
 static foundry_err
-s_parse_start(const cmd_t *cmd, const char *text, fdy_consumer_config_t *cfg)
+s_parse_start(const char *text, fdy_consumer_config_t *cfg, fdy_reason_t *reason)
 {
     fdy_reason_t why;
     fdy_reason_clear(&why);
@@ -356,7 +475,7 @@ s_parse_start(const cmd_t *cmd, const char *text, fdy_consumer_config_t *cfg)
              fdy_config_parse_uint(text + 5, &cfg->start_value, &why) == FOUNDRY_OK)
         cfg->start = FDY_CONSUMER_START_TIME;
     else
-        return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL,
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "arg 'start': '%.32s' is not first, last, new, seq:N (N >= 1) or "
                               "time:NS (ns since the epoch)",
                               text);
@@ -364,56 +483,47 @@ s_parse_start(const cmd_t *cmd, const char *text, fdy_consumer_config_t *cfg)
 }
 
 static foundry_err
-s_consumer_add(const cmd_t *cmd)
+s_consumer_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+               fdy_reason_t *reason)
 {
-    static const fdy_admin_arg_spec_t specs[] = {
-        {"stream", true, false},           {"name", true, false},
-        {"filter", false, false},          {"start", false, false},
-        {"ack_wait", false, false},        {"max_deliver", false, false},
-        {"max_ack_pending", false, false},
-    };
-    foundry_err err = fdy_admin_check_args(cmd->args, cmd->arg_count, specs,
-                                           sizeof specs / sizeof specs[0], cmd->reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    const char *stream = s_arg(cmd, "stream");
-    const char *name = s_arg(cmd, "name");
+    fdy_admin_streams_t *self = ctx;
+    const char *stream = fdy_admin_arg(call, "stream");
+    const char *name = fdy_admin_arg(call, "name");
     fdy_consumer_config_t cfg;
     memset(&cfg, 0, sizeof cfg);
     if (strlen(name) > FDY_CONSUMER_NAME_MAX)
-        return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL, "arg 'name': longer than %d bytes",
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'name': longer than %d bytes",
                               FDY_CONSUMER_NAME_MAX);
     snprintf(cfg.name, sizeof cfg.name, "%s", name);
-    const char *filter = s_arg(cmd, "filter");
+    const char *filter = fdy_admin_arg(call, "filter");
     if (filter && strlen(filter) > FOUNDRY_SUBJECT_MAX)
-        return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL, "arg 'filter': longer than %d bytes",
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'filter': longer than %d bytes",
                               FOUNDRY_SUBJECT_MAX);
     snprintf(cfg.filter, sizeof cfg.filter, "%s", filter ? filter : "");
-    err = s_parse_start(cmd, s_arg(cmd, "start"), &cfg);
+    foundry_err err = s_parse_start(fdy_admin_arg(call, "start"), &cfg, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_reason_t why;
     fdy_reason_clear(&why);
     cfg.ack_wait_ms = ACK_WAIT_DEFAULT_MS;
-    const char *ack_wait = s_arg(cmd, "ack_wait");
+    const char *ack_wait = fdy_admin_arg(call, "ack_wait");
     if (ack_wait && (fdy_config_parse_duration(ack_wait, &cfg.ack_wait_ms, &why) != FOUNDRY_OK ||
                      cfg.ack_wait_ms == 0))
-        return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL, "arg 'ack_wait': %s",
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'ack_wait': %s",
                               why.text[0] ? why.text : "must be more than 0");
     uint64_t max_deliver, max_ack_pending;
-    err = fdy_admin_arg_uint(cmd->args, cmd->arg_count, "max_deliver", MAX_DELIVER_DEFAULT,
-                             &max_deliver, cmd->reason);
+    err = fdy_admin_arg_uint(call, "max_deliver", MAX_DELIVER_DEFAULT, &max_deliver, reason);
     if (err == FOUNDRY_OK)
-        err = fdy_admin_arg_uint(cmd->args, cmd->arg_count, "max_ack_pending",
-                                 MAX_ACK_PENDING_DEFAULT, &max_ack_pending, cmd->reason);
+        err = fdy_admin_arg_uint(call, "max_ack_pending", MAX_ACK_PENDING_DEFAULT, &max_ack_pending,
+                                 reason);
     if (err != FOUNDRY_OK)
         return err;
     if (max_deliver > UINT32_MAX || max_ack_pending > UINT32_MAX)
-        return fdy_reason_set(cmd->reason, FOUNDRY_EINVAL,
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "max_deliver and max_ack_pending must fit 32 bits");
     cfg.max_deliver = (uint32_t) max_deliver;
     cfg.max_ack_pending = (uint32_t) max_ack_pending;
-    err = fdy_store_consumer_create(cmd->store, stream, &cfg, cmd->reason);
+    err = fdy_store_consumer_create(self->store, stream, &cfg, reason);
     if (err != FOUNDRY_OK)
         return err;
     char start[48];
@@ -421,99 +531,106 @@ s_consumer_add(const cmd_t *cmd)
     fdy_log_notice("ADMIN-CONSUMER-ADD",
                    "%s added consumer '%s' on stream '%s' (filter '%s', "
                    "start %s, ack_wait %" PRIu64 " ms, max_deliver %" PRIu32 ")",
-                   cmd->caller, cfg.name, stream, cfg.filter, start, cfg.ack_wait_ms,
+                   call->caller->name, cfg.name, stream, cfg.filter, start, cfg.ack_wait_ms,
                    cfg.max_deliver);
-    return s_consumer_reply(cmd, stream, cfg.name);
+    return s_consumer_reply(self, call, stream, cfg.name, table, reason);
 }
 
 static foundry_err
-s_consumer_info(const cmd_t *cmd)
+s_consumer_info(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+                fdy_reason_t *reason)
 {
-    static const fdy_admin_arg_spec_t specs[] = {{"stream", true, false}, {"name", true, false}};
-    foundry_err err = fdy_admin_check_args(cmd->args, cmd->arg_count, specs, 2, cmd->reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    return s_consumer_reply(cmd, s_arg(cmd, "stream"), s_arg(cmd, "name"));
+    return s_consumer_reply(ctx, call, fdy_admin_arg(call, "stream"), fdy_admin_arg(call, "name"),
+                            table, reason);
 }
 
 static foundry_err
-s_consumer_ls(const cmd_t *cmd)
+s_consumer_ls(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+              fdy_reason_t *reason)
 {
-    static const fdy_admin_arg_spec_t specs[] = {{"stream", true, false}};
-    foundry_err err = fdy_admin_check_args(cmd->args, cmd->arg_count, specs, 1, cmd->reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    const char *stream = s_arg(cmd, "stream");
+    fdy_admin_streams_t *self = ctx;
+    const char *stream = fdy_admin_arg(call, "stream");
     fdy_consumer_t *consumers = NULL;
     size_t count = 0;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    err = fdy_store_consumer_list(cmd->store, stream, &consumers, &count, &why);
+    foundry_err err = fdy_store_consumer_list(self->store, stream, &consumers, &count, &why);
     if (err == FOUNDRY_ENOTFOUND)
-        return fdy_reason_set(cmd->reason, err, "no stream named '%.64s'", stream);
+        return fdy_reason_set(reason, err, "no stream named '%.64s'", stream);
     if (err != FOUNDRY_OK)
-        return fdy_reason_set(cmd->reason, err, "%s", why.text);
+        return fdy_reason_set(reason, err, "%s", why.text);
     uint32_t stream_id = 0;
-    fdy_store_stream_lookup(cmd->store, stream, &stream_id);
-    err = fdy_admin_table_begin(cmd->table, cmd->arena, s_consumer_columns, s_consumer_types,
-                                CONSUMER_COLUMNS, count, cmd->reason);
+    fdy_store_stream_lookup(self->store, stream, &stream_id);
+    err = fdy_admin_table_begin(table, call->arena, s_consumer_columns, s_consumer_types,
+                                CONSUMER_COLUMNS, count, reason);
     for (size_t i = 0; err == FOUNDRY_OK && i < count; i++)
-        if (!s_consumer_row(cmd, stream, stream_id, &consumers[i]))
-            err = s_too_large(cmd);
+        if (!s_consumer_row(self, stream, stream_id, &consumers[i], table))
+            err = s_too_large(reason);
     fdy_store_consumers_free(&consumers, count);
     return err;
 }
 
 static foundry_err
-s_consumer_rm(const cmd_t *cmd)
+s_consumer_rm(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+              fdy_reason_t *reason)
 {
-    static const fdy_admin_arg_spec_t specs[] = {{"stream", true, false}, {"name", true, false}};
-    foundry_err err = fdy_admin_check_args(cmd->args, cmd->arg_count, specs, 2, cmd->reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    const char *stream = s_arg(cmd, "stream");
-    const char *name = s_arg(cmd, "name");
-    err = s_consumer_reply(cmd, stream, name);
+    fdy_admin_streams_t *self = ctx;
+    const char *stream = fdy_admin_arg(call, "stream");
+    const char *name = fdy_admin_arg(call, "name");
+    /* The reply is the consumer as it was. */
+    foundry_err err = s_consumer_reply(self, call, stream, name, table, reason);
     if (err != FOUNDRY_OK)
         return err;
     uint32_t stream_id = 0;
-    fdy_store_stream_lookup(cmd->store, stream, &stream_id);
-    err = fdy_store_consumer_delete(cmd->store, stream, name, cmd->reason);
+    fdy_store_stream_lookup(self->store, stream, &stream_id);
+    err = fdy_store_consumer_delete(self->store, stream, name, reason);
     if (err != FOUNDRY_OK)
         return err;
-    fdy_consumers_forget(fdy_subs_consumers(cmd->subs), stream_id, name,
+    fdy_consumers_forget(fdy_subs_consumers(self->subs), stream_id, name,
                          "the consumer was removed");
-    fdy_log_notice("ADMIN-CONSUMER-RM", "%s removed consumer '%s' of stream '%s'", cmd->caller,
-                   name, stream);
+    fdy_log_notice("ADMIN-CONSUMER-RM", "%s removed consumer '%s' of stream '%s'",
+                   call->caller->name, name, stream);
     return FOUNDRY_OK;
 }
 
-/* ---- dispatch ---------------------------------------------------------------- */
+/* ---- the command table ------------------------------------------------------ */
 
-foundry_err
-fdy_admin_streams_handle(fdy_store_t *store, fdy_subs_t *subs, fdy_arena_t *arena,
-                         const char *caller, const char *command, const char *const *args,
-                         size_t arg_count, fdy_admin_table_t *table, fdy_reason_t *reason)
-{
-    cmd_t cmd = {.store = store,
-                 .subs = subs,
-                 .arena = arena,
-                 .caller = caller,
-                 .args = args,
-                 .arg_count = arg_count,
-                 .table = table,
-                 .reason = reason};
-    static const struct {
-        const char *name;
-        foundry_err (*fn)(const cmd_t *cmd);
-    } commands[] = {
-        {"stream.add", s_stream_add},       {"stream.info", s_stream_info},
-        {"stream.edit", s_stream_edit},     {"stream.rm", s_stream_rm},
-        {"consumer.add", s_consumer_add},   {"consumer.ls", s_consumer_ls},
-        {"consumer.info", s_consumer_info}, {"consumer.rm", s_consumer_rm},
-    };
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(command, commands[i].name) == 0)
-            return commands[i].fn(&cmd);
-    return fdy_reason_set(reason, FOUNDRY_EKIND, "unknown admin command '%.64s'", command);
-}
+/* fdy_admin_dispatch() checks these before a row's fn runs, so the fns read
+ * required args without testing for NULL. */
+static const fdy_admin_arg_spec_t s_name_arg[] = {{"name", true, false}};
+static const fdy_admin_arg_spec_t s_stream_arg[] = {{"stream", true, false}};
+static const fdy_admin_arg_spec_t s_stream_name_args[] = {
+    {"stream", true, false},
+    {"name", true, false},
+};
+/* stream.add and stream.edit take the same args; only name is required. */
+static const fdy_admin_arg_spec_t s_stream_change_args[] = {
+    {"name", true, false},       {"filter", false, true},    {"max_age", false, false},
+    {"max_bytes", false, false}, {"max_msgs", false, false},
+};
+static const fdy_admin_arg_spec_t s_stream_read_args[] = {
+    {"stream", true, false},
+    {"from", false, false},
+    {"count", false, false},
+};
+static const fdy_admin_arg_spec_t s_consumer_add_args[] = {
+    {"stream", true, false},           {"name", true, false},      {"filter", false, false},
+    {"start", false, false},           {"ack_wait", false, false}, {"max_deliver", false, false},
+    {"max_ack_pending", false, false},
+};
+#define ARG_COUNT(specs) (sizeof specs / sizeof specs[0])
+
+const fdy_admin_command_t fdy_admin_streams_commands[] = {
+    {"stream.ls", NULL, 0, s_stream_ls},
+    {"stream.add", s_stream_change_args, ARG_COUNT(s_stream_change_args), s_stream_add},
+    {"stream.info", s_name_arg, ARG_COUNT(s_name_arg), s_stream_info},
+    {"stream.edit", s_stream_change_args, ARG_COUNT(s_stream_change_args), s_stream_edit},
+    {"stream.rm", s_name_arg, ARG_COUNT(s_name_arg), s_stream_rm},
+    {"stream.read", s_stream_read_args, ARG_COUNT(s_stream_read_args), s_stream_read},
+    {"consumer.add", s_consumer_add_args, ARG_COUNT(s_consumer_add_args), s_consumer_add},
+    {"consumer.ls", s_stream_arg, ARG_COUNT(s_stream_arg), s_consumer_ls},
+    {"consumer.info", s_stream_name_args, ARG_COUNT(s_stream_name_args), s_consumer_info},
+    {"consumer.rm", s_stream_name_args, ARG_COUNT(s_stream_name_args), s_consumer_rm},
+};
+const size_t fdy_admin_streams_command_count =
+    sizeof fdy_admin_streams_commands / sizeof fdy_admin_streams_commands[0];

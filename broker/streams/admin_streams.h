@@ -1,7 +1,8 @@
-/*  admin_streams.h: the stream.* and consumer.* admin commands (stream.add,
- *  stream.info, stream.edit, stream.rm, consumer.add, consumer.ls,
- *  consumer.info, consumer.rm). admin.c authorises the caller and
- *  dispatches here; each answers with a table like the other commands.
+/*  admin_streams.h: the stream.* and consumer.* admin commands (stream.ls,
+ *  stream.add, stream.info, stream.edit, stream.rm, stream.read,
+ *  consumer.add, consumer.ls, consumer.info, consumer.rm) as one command
+ *  table for fdy_admin_dispatch(). admin.c authorises the caller and routes
+ *  "stream." and "consumer." commands here; each answers with a table.
  */
 #ifndef FDY_ADMIN_STREAMS_H_INCLUDED
 #define FDY_ADMIN_STREAMS_H_INCLUDED
@@ -10,15 +11,22 @@
 #include "store.h"
 #include "subs.h"
 
-/* Runs command (one of the above) for caller (an admin's name, for the
- * audit log) with "key=value" args, building the reply in table (cells in
- * arena). Returns FOUNDRY_OK, FOUNDRY_EKIND (unknown command),
- * FOUNDRY_EINVAL (bad or missing arg, named), FOUNDRY_ENOTFOUND,
- * FOUNDRY_EEXIST, FOUNDRY_EFULL, FOUNDRY_ECORRUPT, FOUNDRY_ESTORE or
- * FOUNDRY_ENOMEM, with reason. */
-foundry_err fdy_admin_streams_handle(fdy_store_t *store, fdy_subs_t *subs, fdy_arena_t *arena,
-                                     const char *caller, const char *command,
-                                     const char *const *args, size_t arg_count,
-                                     fdy_admin_table_t *table, fdy_reason_t *reason);
+/* Most rows one stream.read returns; foundryctl pages for more. */
+#define FDY_ADMIN_READ_MAX 1000
+
+/* The context every row's fn takes as self. */
+typedef struct {
+    fdy_store_t *store; /* borrowed; must outlive every call */
+    fdy_subs_t *subs;   /* borrowed; the run-time side of removed and edited
+                         * streams and consumers */
+} fdy_admin_streams_t;
+
+/* Every stream.* and consumer.* command. Changes are audit NOTICE lines
+ * naming call->caller. Besides the dispatcher's errors: FOUNDRY_EINVAL (a
+ * bad value, named), FOUNDRY_ENOTFOUND, FOUNDRY_EEXIST, FOUNDRY_EFULL,
+ * FOUNDRY_ECORRUPT, FOUNDRY_ESTORE or FOUNDRY_ENOMEM ("reply too large"),
+ * with reason. */
+extern const fdy_admin_command_t fdy_admin_streams_commands[];
+extern const size_t fdy_admin_streams_command_count;
 
 #endif

@@ -1,0 +1,171 @@
+/*  admin_keys.c: the key.* admin commands. Registry changes are written
+ *  through the registry (which stores and reloads them) and each one is a
+ *  NOTICE line naming the admin who made it: that log is the audit trail.
+ *  Authorisation and routing are admin.c's; argument checks the dispatcher's.
+ */
+#include "admin_keys.h"
+
+#include "clock.h"
+#include "keys.h"
+#include "log.h"
+
+#include <string.h>
+
+static const char *const s_key_columns[] = {
+    "name",    "role",       "site",       "tenant", "allow_publish", "allow_subscribe",
+    "revoked", "created_ns", "public_key",
+};
+static const fdy_col_type_t s_key_types[] = {
+    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
+    FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT,
+};
+#define KEY_COLUMN_COUNT (sizeof s_key_columns / sizeof s_key_columns[0])
+
+static bool
+s_key_row(fdy_admin_table_t *table, const fdy_principal_t *p)
+{
+    fdy_slice_t *row = fdy_admin_row_add(table);
+    if (!row)
+        return false;
+    bool ok = fdy_admin_cell_text(table, &row[0], p->name);
+    ok = ok && fdy_admin_cell_text(table, &row[1], fdy_role_name(p->role));
+    ok = ok && fdy_admin_cell_text(table, &row[2], p->site);
+    ok = ok && fdy_admin_cell_text(table, &row[3], p->tenant);
+    ok = ok && fdy_admin_cell_join(table, &row[4], (const char *const *) p->allow_publish,
+                                   p->allow_count);
+    ok = ok && fdy_admin_cell_join(table, &row[5], (const char *const *) p->allow_subscribe,
+                                   p->allow_subscribe_count);
+    ok = ok && fdy_admin_cell_int(table, &row[6], p->revoked ? 1 : 0);
+    ok = ok && fdy_admin_cell_int(table, &row[7], p->created_ns);
+    ok = ok && fdy_admin_cell_text(table, &row[8], p->public_key);
+    return ok;
+}
+
+/* The key's row as the registry holds it now, after any reload. */
+static foundry_err
+s_one_key_table(fdy_admin_keys_t *self, const fdy_admin_call_t *call, const char *name,
+                fdy_admin_table_t *table, fdy_reason_t *reason)
+{
+    const fdy_principal_t *p = fdy_registry_by_name(self->registry, name);
+    if (!p)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key named '%s'", name);
+    foundry_err err = fdy_admin_table_begin(table, call->arena, s_key_columns, s_key_types,
+                                            KEY_COLUMN_COUNT, 1, reason);
+    if (err == FOUNDRY_OK && !s_key_row(table, p))
+        err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
+    return err;
+}
+
+static foundry_err
+s_key_ls(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy_reason_t *reason)
+{
+    fdy_admin_keys_t *self = ctx;
+    size_t count = fdy_registry_count(self->registry);
+    foundry_err err = fdy_admin_table_begin(table, call->arena, s_key_columns, s_key_types,
+                                            KEY_COLUMN_COUNT, count, reason);
+    for (size_t i = 0; err == FOUNDRY_OK && i < count; i++) {
+        if (!s_key_row(table, fdy_registry_at(self->registry, i)))
+            err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
+    }
+    return err;
+}
+
+static foundry_err
+s_copy_field(char *out, size_t out_size, const char *value, const char *arg, fdy_reason_t *reason)
+{
+    if (!value)
+        value = "";
+    if (strlen(value) >= out_size)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg '%s' is longer than %zu bytes", arg,
+                              out_size - 1);
+    memcpy(out, value, strlen(value) + 1);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_key_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy_reason_t *reason)
+{
+    fdy_admin_keys_t *self = ctx;
+    fdy_principal_t p;
+    memset(&p, 0, sizeof p);
+    foundry_err err =
+        s_copy_field(p.name, sizeof p.name, fdy_admin_arg(call, "name"), "name", reason);
+    if (err == FOUNDRY_OK)
+        err = s_copy_field(p.public_key, sizeof p.public_key, fdy_admin_arg(call, "key"), "key",
+                           reason);
+    if (err == FOUNDRY_OK)
+        err = s_copy_field(p.site, sizeof p.site, fdy_admin_arg(call, "site"), "site", reason);
+    if (err == FOUNDRY_OK)
+        err = s_copy_field(p.tenant, sizeof p.tenant, fdy_admin_arg(call, "tenant"), "tenant",
+                           reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (fdy_role_parse(fdy_admin_arg(call, "role"), &p.role) != FOUNDRY_OK)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "arg 'role': '%.32s' is not node, partner, admin or link",
+                              fdy_admin_arg(call, "role"));
+    for (size_t i = 0; i < call->arg_count; i++) {
+        const char *arg = call->args[i];
+        bool publish = strncmp(arg, "allow=", 6) == 0;
+        bool subscribe = strncmp(arg, "allow_sub=", 10) == 0;
+        if (!publish && !subscribe)
+            continue;
+        size_t *count = publish ? &p.allow_count : &p.allow_subscribe_count;
+        if (*count == FDY_ALLOW_MAX)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg '%s': more than %d filters",
+                                  publish ? "allow" : "allow_sub", FDY_ALLOW_MAX);
+        /* The registry copies them; the encoder only reads. */
+        const char *value = arg + (publish ? 6 : 10);
+        char *filter = fdy_arena_alloc(call->arena, strlen(value) + 1);
+        if (!filter)
+            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "request too large");
+        memcpy(filter, value, strlen(value) + 1);
+        if (publish)
+            p.allow_publish[(*count)++] = filter;
+        else
+            p.allow_subscribe[(*count)++] = filter;
+    }
+    p.created_ns = fdy_clock_wall_ns();
+    err = fdy_registry_add(self->registry, &p, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    char fingerprint[9];
+    fdy_keys_fingerprint(p.public_key, fingerprint);
+    fdy_log_notice("ADMIN-KEY-ADD", "%s added key '%s' (%s, role %s, site '%s', tenant '%s')",
+                   call->caller->name, p.name, fingerprint, fdy_role_name(p.role), p.site,
+                   p.tenant);
+    return s_one_key_table(self, call, p.name, table, reason);
+}
+
+static foundry_err
+s_key_revoke(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
+             fdy_reason_t *reason)
+{
+    fdy_admin_keys_t *self = ctx;
+    const char *name = fdy_admin_arg(call, "name");
+    foundry_err err = fdy_registry_revoke(self->registry, name, reason);
+    if (err == FOUNDRY_ENOTFOUND)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key named '%.64s'", name);
+    if (err != FOUNDRY_OK)
+        return err;
+    fdy_log_notice("ADMIN-KEY-REVOKE", "%s revoked key '%.64s'", call->caller->name, name);
+    return s_one_key_table(self, call, name, table, reason);
+}
+
+/* fdy_admin_dispatch() checks these before a row's fn runs, so the fns read
+ * required args without testing for NULL. */
+static const fdy_admin_arg_spec_t s_key_add_args[] = {
+    {"name", true, false},      {"key", true, false},     {"role", true, false},
+    {"site", false, false},     {"tenant", false, false}, {"allow", false, true},
+    {"allow_sub", false, true},
+};
+static const fdy_admin_arg_spec_t s_name_arg[] = {{"name", true, false}};
+#define ARG_COUNT(specs) (sizeof specs / sizeof specs[0])
+
+const fdy_admin_command_t fdy_admin_keys_commands[] = {
+    {"key.add", s_key_add_args, ARG_COUNT(s_key_add_args), s_key_add},
+    {"key.ls", NULL, 0, s_key_ls},
+    {"key.revoke", s_name_arg, ARG_COUNT(s_name_arg), s_key_revoke},
+};
+const size_t fdy_admin_keys_command_count =
+    sizeof fdy_admin_keys_commands / sizeof fdy_admin_keys_commands[0];

@@ -1,0 +1,25 @@
+/*  admin_keys.h: the key.* admin commands (key.add, key.ls, key.revoke)
+ *  over the principal registry, as a command table for fdy_admin_dispatch().
+ *  admin.c authorises the caller and routes "key." commands here.
+ */
+#ifndef FDY_ADMIN_KEYS_H_INCLUDED
+#define FDY_ADMIN_KEYS_H_INCLUDED
+
+#include "admin_table.h"
+#include "registry.h"
+
+/* The context every row's fn takes as self. */
+typedef struct {
+    fdy_registry_t *registry; /* borrowed; must outlive every call */
+} fdy_admin_keys_t;
+
+/* key.add name= key= role= [site=] [tenant=] [allow=]... [allow_sub=]...,
+ * key.ls, key.revoke name=. Each answers with the key table (one row, or
+ * every key for key.ls) and logs key changes as the audit trail. Besides
+ * the dispatcher's errors: FOUNDRY_EINVAL (a field too long, bad role, too
+ * many filters), FOUNDRY_ENOTFOUND, FOUNDRY_EEXIST, FOUNDRY_ESTORE or
+ * FOUNDRY_ENOMEM, with reason. */
+extern const fdy_admin_command_t fdy_admin_keys_commands[];
+extern const size_t fdy_admin_keys_command_count;
+
+#endif
