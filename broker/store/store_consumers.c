@@ -1,10 +1,13 @@
 /*  store_consumers.c: durable consumer records (config, written once, and
- *  delivery state, rewritten by the broker's group commits) and the
- *  dead-letter copies. The store only remembers; delivery, credit, ack
- *  timers and redelivery are the broker's. Records carry a CRC-32C like
- *  message records, so a damaged one is reported instead of resumed from.
+ *  delivery state, rewritten by the broker's group commits through
+ *  fdy_store_states_part). The store only remembers; delivery, credit, ack
+ *  timers, redelivery and dead letters (store_dead_letters.c) are not here.
+ *  Records carry a CRC-32C, so a damaged one is reported, not resumed from.
  */
-#include "store_internal.h"
+#include "commit.h"
+#include "store_consumers.h"
+#include "store_messages.h"
+#include "store_streams.h"
 
 #include "clock.h"
 #include "crc32c.h"
@@ -28,15 +31,47 @@
 #define S_STATE_FIXED 40
 #define S_VARINT_MAX 10
 
+static const char *const s_dbs[] = { "consumers", "consumer_states", NULL };
+const fdy_store_table_t fdy_store_consumers_table = { "consumers", s_dbs, NULL };
+
+MDB_dbi
+fdy_store_consumers_dbi(const fdy_store_t *self)
+{
+    return fdy_store_dbi(self, &fdy_store_consumers_table, 0);
+}
+
+static MDB_dbi
+s_states_dbi(const fdy_store_t *self)
+{
+    return fdy_store_dbi(self, &fdy_store_consumers_table, 1);
+}
+
 /* ---- keys and varints --------------------------------------------------- */
 
 static size_t
 s_key(uint8_t *key, uint32_t stream_id, const char *name)
 {
     size_t len = strlen(name);
-    fdy_store_put_be32(key, stream_id);
+    fdy_bytes_put_be32(key, stream_id);
     memcpy(key + 4, name, len);
     return 4 + len;
+}
+
+/* The preamble of every per-consumer transaction body: the counters of
+ * stream (in c) and the key of its consumer name in key/k.
+ * Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND (stream), FOUNDRY_ECORRUPT or
+ * FOUNDRY_ESTORE, with reason. */
+static foundry_err
+s_consumer_key_in(fdy_store_t *self, MDB_txn *txn, const char *stream, const char *name,
+                  fdy_stream_counters_t *c, uint8_t key[FDY_CONSUMER_KEY_MAX], MDB_val *k,
+                  fdy_reason_t *reason)
+{
+    foundry_err err = fdy_store_stream_counters_get(self, txn, stream, c, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    k->mv_size = s_key(key, c->id, name);
+    k->mv_data = key;
+    return FOUNDRY_OK;
 }
 
 static size_t
@@ -87,15 +122,15 @@ s_config_encode(uint8_t *p, const fdy_consumer_config_t *cfg)
     size_t filter_len = strlen(cfg->filter);
     p[4] = S_CONFIG_VERSION;
     p[5] = (uint8_t) cfg->start;
-    fdy_store_put_le16(p + 6, (uint16_t) filter_len);
-    fdy_store_put_le64(p + 8, cfg->start_value);
-    fdy_store_put_le64(p + 16, cfg->ack_wait_ms);
-    fdy_store_put_le32(p + 24, cfg->max_deliver);
-    fdy_store_put_le32(p + 28, cfg->max_ack_pending);
-    fdy_store_put_le64(p + 32, cfg->created_ns);
+    fdy_bytes_put_le16(p + 6, (uint16_t) filter_len);
+    fdy_bytes_put_le64(p + 8, cfg->start_value);
+    fdy_bytes_put_le64(p + 16, cfg->ack_wait_ms);
+    fdy_bytes_put_le32(p + 24, cfg->max_deliver);
+    fdy_bytes_put_le32(p + 28, cfg->max_ack_pending);
+    fdy_bytes_put_le64(p + 32, cfg->created_ns);
     memcpy(p + S_CONFIG_FIXED, cfg->filter, filter_len);
     size_t size = S_CONFIG_FIXED + filter_len;
-    fdy_store_put_le32(p, fdy_crc32c(0, p + 4, size - 4));
+    fdy_bytes_put_le32(p, fdy_crc32c(0, p + 4, size - 4));
     return size;
 }
 
@@ -106,19 +141,19 @@ s_config_decode(const MDB_val *v, const char *stream, const char *name,
     const uint8_t *p = v->mv_data;
     size_t size = v->mv_size;
     memset(cfg, 0, sizeof *cfg);
-    if (size < S_CONFIG_FIXED || fdy_crc32c(0, p + 4, size - 4) != fdy_store_get_le32(p) ||
+    if (size < S_CONFIG_FIXED || fdy_crc32c(0, p + 4, size - 4) != fdy_bytes_get_le32(p) ||
         p[4] != S_CONFIG_VERSION || p[5] > FDY_CONSUMER_START_TIME ||
-        fdy_store_get_le16(p + 6) != size - S_CONFIG_FIXED ||
+        fdy_bytes_get_le16(p + 6) != size - S_CONFIG_FIXED ||
         size - S_CONFIG_FIXED > FOUNDRY_SUBJECT_MAX)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
                               "stream %s: consumer %s: damaged config record", stream, name);
     snprintf(cfg->name, sizeof cfg->name, "%s", name);
     cfg->start = (fdy_consumer_start_t) p[5];
-    cfg->start_value = fdy_store_get_le64(p + 8);
-    cfg->ack_wait_ms = fdy_store_get_le64(p + 16);
-    cfg->max_deliver = fdy_store_get_le32(p + 24);
-    cfg->max_ack_pending = fdy_store_get_le32(p + 28);
-    cfg->created_ns = fdy_store_get_le64(p + 32);
+    cfg->start_value = fdy_bytes_get_le64(p + 8);
+    cfg->ack_wait_ms = fdy_bytes_get_le64(p + 16);
+    cfg->max_deliver = fdy_bytes_get_le32(p + 24);
+    cfg->max_ack_pending = fdy_bytes_get_le32(p + 28);
+    cfg->created_ns = fdy_bytes_get_le64(p + 32);
     memcpy(cfg->filter, p + S_CONFIG_FIXED, size - S_CONFIG_FIXED);
     cfg->filter[size - S_CONFIG_FIXED] = '\0';
     return FOUNDRY_OK;
@@ -184,11 +219,11 @@ s_state_encode(uint8_t *p, size_t size, const fdy_consumer_state_t *s, uint64_t 
 {
     memset(p + 4, 0, 4);
     p[4] = S_STATE_VERSION;
-    fdy_store_put_le64(p + 8, s->ack_floor);
-    fdy_store_put_le64(p + 16, s->delivered_seq);
-    fdy_store_put_le64(p + 24, now_ns);
-    fdy_store_put_le32(p + 32, (uint32_t) s->acked_count);
-    fdy_store_put_le32(p + 36, (uint32_t) s->redelivered_count);
+    fdy_bytes_put_le64(p + 8, s->ack_floor);
+    fdy_bytes_put_le64(p + 16, s->delivered_seq);
+    fdy_bytes_put_le64(p + 24, now_ns);
+    fdy_bytes_put_le32(p + 32, (uint32_t) s->acked_count);
+    fdy_bytes_put_le32(p + 36, (uint32_t) s->redelivered_count);
     uint8_t *w = p + S_STATE_FIXED;
     uint64_t prev = s->ack_floor;
     for (size_t i = 0; i < s->acked_count; i++) {
@@ -201,7 +236,7 @@ s_state_encode(uint8_t *p, size_t size, const fdy_consumer_state_t *s, uint64_t 
         w = s_varint_put(w, s->redelivered[i].count);
         prev = s->redelivered[i].seq;
     }
-    fdy_store_put_le32(p, fdy_crc32c(0, p + 4, size - 4));
+    fdy_bytes_put_le32(p, fdy_crc32c(0, p + 4, size - 4));
 }
 
 static foundry_err
@@ -213,12 +248,12 @@ s_state_decode(const MDB_val *v, const char *stream, uint32_t stream_id, const c
     s->stream_id = stream_id;
     snprintf(s->name, sizeof s->name, "%s", name);
     if (v->mv_size < S_STATE_FIXED ||
-        fdy_crc32c(0, p + 4, v->mv_size - 4) != fdy_store_get_le32(p) || p[4] != S_STATE_VERSION)
+        fdy_crc32c(0, p + 4, v->mv_size - 4) != fdy_bytes_get_le32(p) || p[4] != S_STATE_VERSION)
         goto corrupt;
-    s->ack_floor = fdy_store_get_le64(p + 8);
-    s->delivered_seq = fdy_store_get_le64(p + 16);
-    s->updated_ns = fdy_store_get_le64(p + 24);
-    size_t acked = fdy_store_get_le32(p + 32), redelivered = fdy_store_get_le32(p + 36);
+    s->ack_floor = fdy_bytes_get_le64(p + 8);
+    s->delivered_seq = fdy_bytes_get_le64(p + 16);
+    s->updated_ns = fdy_bytes_get_le64(p + 24);
+    size_t acked = fdy_bytes_get_le32(p + 32), redelivered = fdy_bytes_get_le32(p + 36);
     /* Every entry takes at least one byte (two for a redelivery). */
     if (s->ack_floor > s->delivered_seq || acked > FDY_CONSUMER_PENDING_MAX ||
         redelivered > FDY_CONSUMER_PENDING_MAX ||
@@ -261,19 +296,19 @@ fdy_store_state_put(fdy_store_t *self, MDB_txn *txn, const fdy_consumer_state_t 
 {
     uint8_t key[FDY_CONSUMER_KEY_MAX];
     MDB_val k = { s_key(key, state->stream_id, state->name), key }, v;
-    int rc = mdb_get(txn, self->dbi_consumers, &k, &v);
+    int rc = mdb_get(txn, fdy_store_consumers_dbi(self), &k, &v);
     if (rc == MDB_NOTFOUND)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND,
                               "consumer %s of stream id %u does not exist", state->name,
                               state->stream_id);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "save consumer state");
+        return fdy_kv_err(rc, reason, "save consumer state");
     size_t size = s_state_size(state);
     v.mv_size = size;
     v.mv_data = NULL;
-    rc = mdb_put(txn, self->dbi_consumer_states, &k, &v, MDB_RESERVE);
+    rc = mdb_put(txn, s_states_dbi(self), &k, &v, MDB_RESERVE);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "save consumer state");
+        return fdy_kv_err(rc, reason, "save consumer state");
     s_state_encode(v.mv_data, size, state, now_ns);
     return FOUNDRY_OK;
 }
@@ -291,9 +326,9 @@ s_range(MDB_txn *txn, MDB_dbi dbi, uint32_t stream_id, s_range_fn *fn, void *use
     MDB_cursor *cursor;
     int rc = mdb_cursor_open(txn, dbi, &cursor);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "consumers: open cursor");
+        return fdy_kv_err(rc, reason, "consumers: open cursor");
     uint8_t prefix[4];
-    fdy_store_put_be32(prefix, stream_id);
+    fdy_bytes_put_be32(prefix, stream_id);
     MDB_val k = { sizeof prefix, prefix }, v;
     foundry_err err = FOUNDRY_OK;
     rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
@@ -304,7 +339,7 @@ s_range(MDB_txn *txn, MDB_dbi dbi, uint32_t stream_id, s_range_fn *fn, void *use
         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
-        err = fdy_store_mdb_err(rc, reason, "consumers: walk");
+        err = fdy_kv_err(rc, reason, "consumers: walk");
 out:
     mdb_cursor_close(cursor);
     return err;
@@ -319,7 +354,7 @@ s_drop_one(MDB_cursor *cursor, const MDB_val *k, const MDB_val *v, void *user,
     (void) user;
     int rc = mdb_cursor_del(cursor, 0);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "delete consumer");
+        return fdy_kv_err(rc, reason, "delete consumer");
     return FOUNDRY_OK;
 }
 
@@ -329,9 +364,9 @@ fdy_store_consumers_drop(fdy_store_t *self, MDB_txn *txn, uint32_t stream_id,
 {
     /* After a delete the cursor sits on the next record already, which the
      * walk's MDB_NEXT then returns (LMDB remembers the delete). */
-    foundry_err err = s_range(txn, self->dbi_consumers, stream_id, s_drop_one, NULL, reason);
+    foundry_err err = s_range(txn, fdy_store_consumers_dbi(self), stream_id, s_drop_one, NULL, reason);
     if (err == FOUNDRY_OK)
-        err = s_range(txn, self->dbi_consumer_states, stream_id, s_drop_one, NULL, reason);
+        err = s_range(txn, s_states_dbi(self), stream_id, s_drop_one, NULL, reason);
     return err;
 }
 
@@ -362,7 +397,7 @@ foundry_err
 fdy_store_consumer_names(fdy_store_t *self, MDB_txn *txn, uint32_t stream_id,
                          fdy_stream_info_t *info, fdy_reason_t *reason)
 {
-    return s_range(txn, self->dbi_consumers, stream_id, s_name_one, info, reason);
+    return s_range(txn, fdy_store_consumers_dbi(self), stream_id, s_name_one, info, reason);
 }
 
 /* ---- create ------------------------------------------------------------- */
@@ -386,8 +421,8 @@ s_seq_at_time(MDB_txn *txn, MDB_dbi dbi, const char *stream, const fdy_stream_co
                                   "stream %s: seq %llu missing or damaged", stream,
                                   (unsigned long long) mid);
         if (rc != 0)
-            return fdy_store_mdb_err(rc, reason, "consumer start: read");
-        if (fdy_store_get_le64((const uint8_t *) v.mv_data + 8) < t_ns)
+            return fdy_kv_err(rc, reason, "consumer start: read");
+        if (fdy_bytes_get_le64((const uint8_t *) v.mv_data + 8) < t_ns)
             lo = mid + 1;
         else
             hi = mid;
@@ -408,17 +443,17 @@ s_create_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     s_consumer_create_t *cc = ctx;
     (void) skip_commit;
     fdy_stream_counters_t c;
-    foundry_err err = fdy_store_stream_counters_get(self, txn, cc->stream, &c, reason);
+    uint8_t key[FDY_CONSUMER_KEY_MAX];
+    MDB_val k, v;
+    foundry_err err = s_consumer_key_in(self, txn, cc->stream, cc->cfg.name, &c, key, &k, reason);
     if (err != FOUNDRY_OK)
         return err;
-    uint8_t key[FDY_CONSUMER_KEY_MAX];
-    MDB_val k = { s_key(key, c.id, cc->cfg.name), key }, v;
-    int rc = mdb_get(txn, self->dbi_consumers, &k, &v);
+    int rc = mdb_get(txn, fdy_store_consumers_dbi(self), &k, &v);
     if (rc == 0)
         return fdy_reason_set(reason, FOUNDRY_EEXIST, "stream %s: consumer %s already exists",
                               cc->stream, cc->cfg.name);
     if (rc != MDB_NOTFOUND)
-        return fdy_store_mdb_err(rc, reason, "create consumer");
+        return fdy_kv_err(rc, reason, "create consumer");
 
     /* The seq before the first one to deliver. */
     uint64_t floor = 0, first = 0;
@@ -446,9 +481,9 @@ s_create_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     uint8_t rec[S_CONFIG_FIXED + FOUNDRY_SUBJECT_MAX];
     v.mv_size = s_config_encode(rec, &cc->cfg);
     v.mv_data = rec;
-    rc = mdb_put(txn, self->dbi_consumers, &k, &v, MDB_NOOVERWRITE);
+    rc = mdb_put(txn, fdy_store_consumers_dbi(self), &k, &v, MDB_NOOVERWRITE);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "create consumer");
+        return fdy_kv_err(rc, reason, "create consumer");
     fdy_consumer_state_t state = { .stream_id = c.id, .ack_floor = floor, .delivered_seq = floor };
     snprintf(state.name, sizeof state.name, "%s", cc->cfg.name);
     return fdy_store_state_put(self, txn, &state, cc->cfg.created_ns, reason);
@@ -476,8 +511,8 @@ fdy_store_consumer_create(fdy_store_t *self, const char *stream, const fdy_consu
     if (cfg->start == FDY_CONSUMER_START_SEQ && cfg->start_value == 0)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "consumer %s: start seq must be >= 1",
                               cfg->name);
-    if (self->read_only)
-        return fdy_reason_set(reason, FOUNDRY_ESTORE, "store %s is open read-only", self->dir);
+    if (fdy_store_writable(self, reason) != FOUNDRY_OK)
+        return FOUNDRY_ESTORE;
     uint32_t id;
     if (fdy_store_stream_lookup(self, stream, &id) != FOUNDRY_OK)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%s\"", stream);
@@ -503,12 +538,12 @@ s_consumer_read(fdy_store_t *self, MDB_txn *txn, const char *stream, uint32_t st
     if (err != FOUNDRY_OK)
         return err;
     MDB_val sk = *k, sv;
-    int rc = mdb_get(txn, self->dbi_consumer_states, &sk, &sv);
+    int rc = mdb_get(txn, s_states_dbi(self), &sk, &sv);
     if (rc == MDB_NOTFOUND)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: consumer %s: state missing",
                               stream, name);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "read consumer state");
+        return fdy_kv_err(rc, reason, "read consumer state");
     return s_state_decode(&sv, stream, stream_id, name, &out->state, reason);
 }
 
@@ -536,24 +571,24 @@ fdy_store_consumer_get(fdy_store_t *self, const char *stream, const char *name,
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "stream %s: no consumer \"%.80s\"",
                               stream, name ? name : "");
     MDB_txn *txn;
-    foundry_err err = fdy_store_rtxn_begin(self, &txn, reason);
+    foundry_err err = fdy_kv_rtxn_begin(self->kv, &txn, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_stream_counters_t c;
-    err = fdy_store_stream_counters_get(self, txn, stream, &c, reason);
+    uint8_t key[FDY_CONSUMER_KEY_MAX];
+    MDB_val k, v;
+    err = s_consumer_key_in(self, txn, stream, name, &c, key, &k, reason);
     if (err == FOUNDRY_OK) {
-        uint8_t key[FDY_CONSUMER_KEY_MAX];
-        MDB_val k = { s_key(key, c.id, name), key }, v;
-        int rc = mdb_get(txn, self->dbi_consumers, &k, &v);
+        int rc = mdb_get(txn, fdy_store_consumers_dbi(self), &k, &v);
         if (rc == MDB_NOTFOUND)
             err = fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "stream %s: no consumer \"%s\"",
                                  stream, name);
         else if (rc != 0)
-            err = fdy_store_mdb_err(rc, reason, "read consumer");
+            err = fdy_kv_err(rc, reason, "read consumer");
         else
             err = s_consumer_read(self, txn, stream, c.id, &k, &v, out, reason);
     }
-    fdy_store_rtxn_end(self, txn);
+    fdy_kv_rtxn_end(self->kv, txn);
     if (err != FOUNDRY_OK) {
         fdy_store_consumer_clear(out);
         memset(out, 0, sizeof *out);
@@ -611,16 +646,16 @@ fdy_store_consumer_list(fdy_store_t *self, const char *stream, fdy_consumer_t **
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%.80s\"",
                               stream ? stream : "");
     s_list_t l = { .self = self, .stream = stream };
-    foundry_err err = fdy_store_rtxn_begin(self, &l.txn, reason);
+    foundry_err err = fdy_kv_rtxn_begin(self->kv, &l.txn, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_stream_counters_t c;
     err = fdy_store_stream_counters_get(self, l.txn, stream, &c, reason);
     if (err == FOUNDRY_OK) {
         l.stream_id = c.id;
-        err = s_range(l.txn, self->dbi_consumers, c.id, s_list_one, &l, reason);
+        err = s_range(l.txn, fdy_store_consumers_dbi(self), c.id, s_list_one, &l, reason);
     }
-    fdy_store_rtxn_end(self, l.txn);
+    fdy_kv_rtxn_end(self->kv, l.txn);
     if (err != FOUNDRY_OK) {
         fdy_store_consumers_free(&l.items, l.count);
         return err;
@@ -641,19 +676,19 @@ s_delete_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     s_delete_t *d = ctx;
     (void) skip_commit;
     fdy_stream_counters_t c;
-    foundry_err err = fdy_store_stream_counters_get(self, txn, d->stream, &c, reason);
+    uint8_t key[FDY_CONSUMER_KEY_MAX];
+    MDB_val k;
+    foundry_err err = s_consumer_key_in(self, txn, d->stream, d->name, &c, key, &k, reason);
     if (err != FOUNDRY_OK)
         return err;
-    uint8_t key[FDY_CONSUMER_KEY_MAX];
-    MDB_val k = { s_key(key, c.id, d->name), key };
-    int rc = mdb_del(txn, self->dbi_consumers, &k, NULL);
+    int rc = mdb_del(txn, fdy_store_consumers_dbi(self), &k, NULL);
     if (rc == MDB_NOTFOUND)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "stream %s: no consumer \"%s\"",
                               d->stream, d->name);
     if (rc == 0)
-        rc = mdb_del(txn, self->dbi_consumer_states, &k, NULL);
+        rc = mdb_del(txn, s_states_dbi(self), &k, NULL);
     if (rc != 0 && rc != MDB_NOTFOUND)
-        return fdy_store_mdb_err(rc, reason, "delete consumer");
+        return fdy_kv_err(rc, reason, "delete consumer");
     return FOUNDRY_OK;
 }
 
@@ -667,160 +702,47 @@ fdy_store_consumer_delete(fdy_store_t *self, const char *stream, const char *nam
     if (!fdy_store_name_valid(name, FDY_CONSUMER_NAME_MAX))
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "stream %s: no consumer \"%.80s\"",
                               stream, name ? name : "");
-    if (self->read_only)
-        return fdy_reason_set(reason, FOUNDRY_ESTORE, "store %s is open read-only", self->dir);
+    if (fdy_store_writable(self, reason) != FOUNDRY_OK)
+        return FOUNDRY_ESTORE;
     s_delete_t d = { stream, name };
     return fdy_store_write(self, s_delete_txn, &d, reason);
 }
 
-/* ---- dead letters ------------------------------------------------------- */
+/* ---- the states part of a commit --------------------------------------- */
 
-foundry_err
-fdy_store_dead_letter_check(fdy_store_t *self, const fdy_dead_letter_t *dl, size_t index,
-                            fdy_reason_t *reason)
+static foundry_err
+s_states_prepare(void *data, fdy_store_t *store, fdy_reason_t *reason)
 {
-    fdy_store_stream_t *st = fdy_store_stream_find(self, dl->stream_id);
-    if (!st && fdy_store_streams_sync(self, reason) == FOUNDRY_OK)
-        st = fdy_store_stream_find(self, dl->stream_id);
-    if (!st)
-        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "dead letter %zu: no stream with id %u",
-                              index, dl->stream_id);
-    size_t reason_len = dl->reason ? strlen(dl->reason) : 0;
-    if (dl->seq == 0 || reason_len == 0 || reason_len > FDY_DEAD_LETTER_REASON_MAX ||
-        (dl->consumer && !fdy_store_name_valid(dl->consumer, FDY_CONSUMER_NAME_MAX)))
-        return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                              "dead letter %zu: needs seq >= 1, a reason of 1..%d bytes and "
-                              "a valid consumer name or none",
-                              index, FDY_DEAD_LETTER_REASON_MAX);
-    if (strlen(st->name) + strlen(FDY_DEAD_LETTER_SUFFIX) > FOUNDRY_STREAM_NAME_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                              "dead letter %zu: stream name %s too long for a \"%s\" stream",
-                              index, st->name, FDY_DEAD_LETTER_SUFFIX);
-    return FOUNDRY_OK;
-}
-
-foundry_err
-fdy_store_dead_letter_streams(fdy_store_t *self, fdy_dead_letter_t *dls, size_t count,
-                              fdy_reason_t *reason)
-{
-    for (size_t i = 0; i < count; i++) {
-        fdy_store_stream_t *src = fdy_store_stream_find(self, dls[i].stream_id);
-        /* Length checked by fdy_store_dead_letter_check. */
-        char name[FOUNDRY_STREAM_NAME_MAX + sizeof FDY_DEAD_LETTER_SUFFIX];
-        snprintf(name, sizeof name, "%s%s", src->name, FDY_DEAD_LETTER_SUFFIX);
-        fdy_store_stream_t *dst = fdy_store_stream_find_name(self, name);
-        if (!dst) {
-            /* Its own committed transaction: an empty stream left behind by
-             * a batch that fails later harms nothing. */
-            foundry_err err = fdy_store_stream_create_ex(self, name, NULL, 0, &src->limits, reason);
-            if (err != FOUNDRY_OK && err != FOUNDRY_EEXIST)
-                return err;
-            if (err == FOUNDRY_EEXIST && (err = fdy_store_streams_sync(self, reason)))
-                return err;
-            dst = fdy_store_stream_find_name(self, name);
-            if (!dst)
-                return fdy_reason_set(reason, FOUNDRY_ESTORE, "dead-letter stream %s not loaded",
-                                      name);
-        }
-        dls[i].dlq_stream_id = dst->id;
-    }
-    return FOUNDRY_OK;
-}
-
-static size_t
-s_dead_block(uint8_t *b, const fdy_store_stream_t *src, const fdy_dead_letter_t *dl,
-             uint64_t origin_stored_ns)
-{
-    size_t origin_len = strlen(src->name);
-    size_t consumer_len = dl->consumer ? strlen(dl->consumer) : 0;
-    size_t reason_len = strlen(dl->reason);
-    size_t len = FDY_DEAD_BLOCK_FIXED + origin_len + consumer_len + reason_len;
-    fdy_store_put_le16(b, (uint16_t) len);
-    fdy_store_put_le64(b + 2, dl->seq);
-    fdy_store_put_le64(b + 10, origin_stored_ns);
-    fdy_store_put_le32(b + 18, dl->deliveries);
-    b[22] = (uint8_t) origin_len;
-    b[23] = (uint8_t) consumer_len;
-    fdy_store_put_le16(b + 24, (uint16_t) reason_len);
-    uint8_t *w = b + FDY_DEAD_BLOCK_FIXED;
-    memcpy(w, src->name, origin_len);
-    w += origin_len;
-    if (consumer_len)
-        memcpy(w, dl->consumer, consumer_len);
-    w += consumer_len;
-    memcpy(w, dl->reason, reason_len);
-    return len;
-}
-
-foundry_err
-fdy_store_dead_letter_put(fdy_store_t *self, MDB_txn *txn, fdy_dead_letter_t *dl, uint64_t now_ns,
-                          fdy_reason_t *reason)
-{
-    fdy_store_stream_t *src = fdy_store_stream_find(self, dl->stream_id);
-    fdy_store_stream_t *dst = fdy_store_stream_find(self, dl->dlq_stream_id);
-    if (!src || !dst)
-        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "dead letter: stream gone");
-    fdy_stream_counters_t c;
-    if (src->txn_touched) {
-        c = src->txn; /* includes what this batch appended */
-    }
-    else {
-        foundry_err err = fdy_store_stream_counters_get(self, txn, src->name, &c, reason);
+    (void) store;
+    fdy_store_states_t *d = data;
+    if (d->count && !d->items)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "batch: NULL array");
+    for (size_t i = 0; i < d->count; i++) {
+        foundry_err err = fdy_store_state_check(&d->items[i], i, reason);
         if (err != FOUNDRY_OK)
             return err;
     }
-    if (dl->seq > c.last_seq)
-        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "dead letter: stream %s has no seq %llu",
-                              src->name, (unsigned long long) dl->seq);
-    if (c.first_seq == 0 || dl->seq < c.first_seq) {
-        dl->gone = true; /* trimmed by retention meanwhile */
-        return FOUNDRY_OK;
-    }
-    uint8_t key[FDY_MSG_KEY_LEN];
-    fdy_store_msg_key(key, dl->seq);
-    MDB_val k = { sizeof key, key }, v;
-    int rc = mdb_get(txn, src->dbi, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: seq %llu missing", src->name,
-                              (unsigned long long) dl->seq);
-    if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "dead letter: read");
-    fdy_stored_t orig;
-    fdy_store_parse_buf_t buf;
-    foundry_err err = fdy_store_record_parse(src->name, dl->seq, &v, true, &orig, &buf, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    /* Copied out first: the puts below may spill or move the page v is in. */
-    size_t publisher_len = strlen(orig.publisher);
-    size_t need = orig.msg_id_len + orig.data_len + orig.ext_len;
-    if (need > self->copy_capacity) {
-        uint8_t *copy = realloc(self->copy, need);
-        if (!copy)
-            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
-        self->copy = copy;
-        self->copy_capacity = need;
-    }
-    uint8_t *w = self->copy;
-    memcpy(w, orig.msg_id, orig.msg_id_len);
-    if (orig.data_len)
-        memcpy(w + orig.msg_id_len, orig.data, orig.data_len);
-    if (orig.ext_len)
-        memcpy(w + orig.msg_id_len + orig.data_len, orig.ext, orig.ext_len);
-    uint8_t block[FDY_DEAD_BLOCK_MAX];
-    fdy_store_rec_t rec = {
-        .publisher = buf.publisher,
-        .publisher_len = publisher_len,
-        .msg_id = w,
-        .msg_id_len = orig.msg_id_len,
-        .block = block,
-        .block_len = s_dead_block(block, src, dl, orig.stored_ns),
-        .data = w + orig.msg_id_len,
-        .data_len = orig.data_len,
-        .ext = orig.ext_len ? w + orig.msg_id_len + orig.data_len : NULL,
-        .ext_len = orig.ext_len,
-    };
-    err = fdy_store_stream_touch(self, txn, dst, reason);
-    if (err == FOUNDRY_OK)
-        err = fdy_store_record_put(self, dst, &rec, now_ns, &dl->dlq_seq, reason);
-    return err;
+    return FOUNDRY_OK;
 }
+
+static foundry_err
+s_states_write(void *data, fdy_store_t *store, MDB_txn *txn, uint64_t now_ns, size_t *writes,
+               fdy_reason_t *reason)
+{
+    fdy_store_states_t *d = data;
+    for (size_t i = 0; i < d->count; i++) {
+        foundry_err err = fdy_store_state_put(store, txn, &d->items[i], now_ns, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+        (*writes)++;
+    }
+    return FOUNDRY_OK;
+}
+
+const fdy_commit_part_t fdy_store_states_part = {
+    .name = "consumer-states",
+    .prepare = s_states_prepare,
+    .write = s_states_write,
+    .reset = NULL, /* states have no out-fields */
+    .droppable = true,
+};

@@ -3,12 +3,31 @@
  *  process sharing the store that some key record changed. Not for
  *  validation or lookups by public key: that is registry.c.
  */
-#include "store_internal.h"
+#include "store_keys.h"
 
 #include <string.h>
 
 /* Key names are principal names; LMDB keys must be 1..511 bytes. */
 #define S_KEY_NAME_MAX 255
+/* Meta DB key: bumped with every key record write. */
+#define S_META_KEY_GENERATION "key_generation"
+
+static foundry_err s_keys_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
+
+static const char *const s_dbs[] = { "keys", NULL };
+const fdy_store_table_t fdy_store_keys_table = { "keys", s_dbs, s_keys_open };
+
+static MDB_dbi
+s_keys_dbi(const fdy_store_t *self)
+{
+    return fdy_store_dbi(self, &fdy_store_keys_table, 0);
+}
+
+static foundry_err
+s_keys_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
+{
+    return fdy_store_meta_get(self, txn, S_META_KEY_GENERATION, &self->key_generation, reason);
+}
 
 typedef struct {
     const char *name;
@@ -24,16 +43,16 @@ s_key_put_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit,
     (void) skip_commit;
     MDB_val k = { strlen(kp->name), (void *) kp->name };
     MDB_val v = { kp->len, (void *) kp->rec };
-    int rc = mdb_put(txn, self->dbi_keys, &k, &v, 0);
+    int rc = mdb_put(txn, s_keys_dbi(self), &k, &v, 0);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "write key record");
+        return fdy_kv_err(rc, reason, "write key record");
     /* Same transaction as the record: a reader that sees the new generation
      * also sees the record. */
     uint64_t generation;
-    foundry_err err = fdy_store_meta_get(self, txn, FDY_META_KEY_GENERATION, &generation, reason);
+    foundry_err err = fdy_store_meta_get(self, txn, S_META_KEY_GENERATION, &generation, reason);
     if (err != FOUNDRY_OK)
         return err;
-    return fdy_store_meta_put(self, txn, FDY_META_KEY_GENERATION, generation + 1, reason);
+    return fdy_store_meta_put(self, txn, S_META_KEY_GENERATION, generation + 1, reason);
 }
 
 foundry_err
@@ -50,40 +69,30 @@ fdy_store_key_put(fdy_store_t *self, const char *name, const uint8_t *rec, size_
     return fdy_store_write(self, s_key_put_txn, &kp, reason);
 }
 
+typedef struct {
+    fdy_store_key_fn *fn;
+    void *user;
+} s_list_t;
+
+static foundry_err
+s_list_one(const MDB_val *k, const MDB_val *v, void *user, fdy_reason_t *reason)
+{
+    (void) reason;
+    s_list_t *l = user;
+    char name[S_KEY_NAME_MAX + 1];
+    if (k->mv_size == 0 || k->mv_size > S_KEY_NAME_MAX)
+        return FOUNDRY_ECORRUPT;
+    memcpy(name, k->mv_data, k->mv_size);
+    name[k->mv_size] = '\0';
+    return l->fn(name, v->mv_data, v->mv_size, l->user);
+}
+
 foundry_err
 fdy_store_key_list(fdy_store_t *self, fdy_store_key_fn *fn, void *user)
 {
     fdy_reason_t reason;
-    MDB_txn *txn;
-    MDB_cursor *cursor = NULL;
-    foundry_err err = fdy_store_rtxn_begin(self, &txn, &reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    int rc = mdb_cursor_open(txn, self->dbi_keys, &cursor);
-    if (rc != 0) {
-        err = fdy_store_mdb_err(rc, &reason, "list keys");
-        goto out;
-    }
-    MDB_val k, v;
-    while ((rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) == 0) {
-        char name[S_KEY_NAME_MAX + 1];
-        if (k.mv_size == 0 || k.mv_size > S_KEY_NAME_MAX) {
-            err = FOUNDRY_ECORRUPT;
-            goto out;
-        }
-        memcpy(name, k.mv_data, k.mv_size);
-        name[k.mv_size] = '\0';
-        err = fn(name, v.mv_data, v.mv_size, user);
-        if (err != FOUNDRY_OK)
-            goto out;
-    }
-    if (rc != MDB_NOTFOUND)
-        err = fdy_store_mdb_err(rc, &reason, "list keys");
-out:
-    if (cursor)
-        mdb_cursor_close(cursor);
-    fdy_store_rtxn_end(self, txn);
-    return err;
+    s_list_t l = { fn, user };
+    return fdy_store_scan(self, s_keys_dbi(self), s_list_one, &l, &reason);
 }
 
 uint64_t
@@ -91,11 +100,11 @@ fdy_store_key_generation(fdy_store_t *self)
 {
     MDB_txn *txn;
     /* Called every loop turn: the reused read transaction keeps it cheap. */
-    if (fdy_store_rtxn_begin(self, &txn, NULL) != FOUNDRY_OK)
+    if (fdy_kv_rtxn_begin(self->kv, &txn, NULL) != FOUNDRY_OK)
         return self->key_generation; /* the last one seen: refresh retries later */
     uint64_t generation;
-    if (fdy_store_meta_get(self, txn, FDY_META_KEY_GENERATION, &generation, NULL) == FOUNDRY_OK)
+    if (fdy_store_meta_get(self, txn, S_META_KEY_GENERATION, &generation, NULL) == FOUNDRY_OK)
         self->key_generation = generation;
-    fdy_store_rtxn_end(self, txn);
+    fdy_kv_rtxn_end(self->kv, txn);
     return self->key_generation;
 }

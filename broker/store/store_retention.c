@@ -4,7 +4,9 @@
  *  do bounded work in one transaction per call, and in-memory hints keep
  *  most calls transaction-free. Not for deleting streams (store_streams.c).
  */
-#include "store_internal.h"
+#include "store_messages.h"
+#include "store_retention.h"
+#include "store_streams.h"
 
 #include "clock.h"
 #include "log.h"
@@ -36,13 +38,13 @@ fdy_store_dedupe_forget(fdy_store_t *self, MDB_cursor *dedupe, uint32_t stream_i
     if (rc == MDB_NOTFOUND)
         return FOUNDRY_OK;
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "dedupe lookup");
-    if (dv.mv_size != FDY_DEDUPE_VALUE_LEN || fdy_store_get_le32(dv.mv_data) != stream_id ||
-        fdy_store_get_le64((const uint8_t *) dv.mv_data + 4) != seq)
+        return fdy_kv_err(rc, reason, "dedupe lookup");
+    if (dv.mv_size != FDY_DEDUPE_VALUE_LEN || fdy_bytes_get_le32(dv.mv_data) != stream_id ||
+        fdy_bytes_get_le64((const uint8_t *) dv.mv_data + 4) != seq)
         return FOUNDRY_OK;
     rc = mdb_cursor_del(dedupe, 0);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "dedupe delete");
+        return fdy_kv_err(rc, reason, "dedupe delete");
     if (removed_out)
         *removed_out = true;
     return FOUNDRY_OK;
@@ -87,7 +89,7 @@ s_trim_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_trim_t 
     MDB_cursor *msgs = NULL;
     int rc = mdb_cursor_open(txn, st->dbi, &msgs);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "trim: open cursor");
+        return fdy_kv_err(rc, reason, "trim: open cursor");
     while (c.messages > 0) {
         bool over = (lim.max_msgs && c.messages > lim.max_msgs) ||
                     (lim.max_bytes && c.bytes > lim.max_bytes);
@@ -100,7 +102,7 @@ s_trim_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_trim_t 
         MDB_val k, v;
         rc = mdb_cursor_get(msgs, &k, &v, MDB_FIRST);
         if (rc != 0 && rc != MDB_NOTFOUND) {
-            err = fdy_store_mdb_err(rc, reason, "trim: head");
+            err = fdy_kv_err(rc, reason, "trim: head");
             goto out;
         }
         if (rc == MDB_NOTFOUND || k.mv_size != FDY_MSG_KEY_LEN ||
@@ -114,7 +116,7 @@ s_trim_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_trim_t 
             due = t->now_ns + S_CORRUPT_BACKOFF_NS;
             break;
         }
-        uint64_t stored_ns = fdy_store_get_le64((const uint8_t *) v.mv_data + 8);
+        uint64_t stored_ns = fdy_bytes_get_le64((const uint8_t *) v.mv_data + 8);
         if (!over && !s_expired(stored_ns, age_ns, t->now_ns)) {
             /* Stored in seq order, so the head is the oldest. */
             due = stored_ns > UINT64_MAX - age_ns ? UINT64_MAX : stored_ns + age_ns;
@@ -129,7 +131,7 @@ s_trim_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_trim_t 
         uint64_t payload = fdy_store_record_payload(&v); /* before v goes */
         rc = mdb_cursor_del(msgs, 0);
         if (rc != 0) {
-            err = fdy_store_mdb_err(rc, reason, "trim: delete");
+            err = fdy_kv_err(rc, reason, "trim: delete");
             goto out;
         }
         c.bytes -= payload < c.bytes ? payload : c.bytes;
@@ -161,9 +163,9 @@ s_trim_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_re
     t->work = t->trimmed = 0;
     t->changed = false;
     MDB_cursor *dedupe;
-    int rc = mdb_cursor_open(txn, self->dbi_dedupe, &dedupe);
+    int rc = mdb_cursor_open(txn, fdy_store_dedupe_dbi(self), &dedupe);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "trim: open cursor");
+        return fdy_kv_err(rc, reason, "trim: open cursor");
     size_t n = self->stream_count;
     size_t start = n ? self->trim_next % n : 0;
     t->next = start;
@@ -243,7 +245,7 @@ s_prune_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_prune_
     MDB_cursor *msgs;
     int rc = mdb_cursor_open(txn, st->dbi, &msgs);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "prune: open cursor");
+        return fdy_kv_err(rc, reason, "prune: open cursor");
     uint8_t key[FDY_MSG_KEY_LEN];
     MDB_val k = { sizeof key, key }, v;
     while (seq <= c.last_seq && *work < p->max_work) {
@@ -257,7 +259,7 @@ s_prune_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_prune_
             rc = mdb_cursor_get(msgs, &k, &v, MDB_NEXT);
         }
         if (rc != 0 && rc != MDB_NOTFOUND) {
-            err = fdy_store_mdb_err(rc, reason, "prune: read message");
+            err = fdy_kv_err(rc, reason, "prune: read message");
             goto out;
         }
         if (rc != 0 || k.mv_size != FDY_MSG_KEY_LEN || fdy_store_msg_key_seq(k.mv_data) != seq ||
@@ -266,7 +268,7 @@ s_prune_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_prune_
              * learn its id, so it stops here rather than guess. */
             break;
         }
-        uint64_t stored_ns = fdy_store_get_le64((const uint8_t *) v.mv_data + 8);
+        uint64_t stored_ns = fdy_bytes_get_le64((const uint8_t *) v.mv_data + 8);
         if (stored_ns + self->dedupe_window_ns > p->now_ns) {
             st->prune_due_ns = stored_ns + self->dedupe_window_ns;
             break;
@@ -300,9 +302,9 @@ s_prune_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_r
     s_prune_t *p = ctx;
     MDB_cursor *dedupe;
     p->pruned = 0;
-    int rc = mdb_cursor_open(txn, self->dbi_dedupe, &dedupe);
+    int rc = mdb_cursor_open(txn, fdy_store_dedupe_dbi(self), &dedupe);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "prune: open cursor");
+        return fdy_kv_err(rc, reason, "prune: open cursor");
     size_t work = 0;
     bool changed = false;
     size_t n = self->stream_count;

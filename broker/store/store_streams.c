@@ -1,10 +1,11 @@
 /*  store_streams.c: stream records, their message databases and the
- *  in-memory routing table: create, update, delete, info, list, route.
- *  Routing is served from memory; counters are read from the DB inside the
+ *  in-memory routing table: create, update, route, lookup. Routing is
+ *  served from memory; counters are read from the DB inside the
  *  transaction that uses them, so another process cannot make them stale.
- *  Not for message records (store.c) or retention (store_retention.c).
+ *  Not for message records (store_messages.c), delete/info/list
+ *  (store_catalog.c) or retention (store_retention.c).
  */
-#include "store_internal.h"
+#include "store_streams.h"
 
 #include "clock.h"
 #include "subject.h"
@@ -12,6 +13,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Meta DB key: the id the next stream gets. */
+#define S_META_NEXT_STREAM "next_stream_id"
+
+static foundry_err s_streams_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
+
+static const char *const s_dbs[] = { "streams", NULL };
+const fdy_store_table_t fdy_store_streams_table = { "streams", s_dbs, s_streams_open };
+
+MDB_dbi
+fdy_store_streams_dbi(const fdy_store_t *self)
+{
+    return fdy_store_dbi(self, &fdy_store_streams_table, 0);
+}
+
+/* At open: the routing table from the records (the open transaction is
+ * committed, which keeps the message databases' handles). */
+static foundry_err
+s_streams_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
+{
+    return fdy_store_streams_load(self, txn, reason);
+}
 
 /* ---- record format ------------------------------------------------------ */
 
@@ -23,16 +46,16 @@ fdy_store_stream_counters_decode(const char *name, const MDB_val *val, fdy_strea
     if (val->mv_size < FDY_STREAM_REC_FIXED || val->mv_size > FDY_STREAM_REC_MAX ||
         p[0] != FDY_STREAM_REC_VERSION)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: bad stream record", name);
-    out->id = fdy_store_get_le32(p + FDY_STREAM_OFF_ID);
-    out->first_seq = fdy_store_get_le64(p + FDY_STREAM_OFF_FIRST);
-    out->last_seq = fdy_store_get_le64(p + FDY_STREAM_OFF_LAST);
-    out->messages = fdy_store_get_le64(p + FDY_STREAM_OFF_MESSAGES);
-    out->bytes = fdy_store_get_le64(p + FDY_STREAM_OFF_BYTES);
-    out->created_ns = fdy_store_get_le64(p + FDY_STREAM_OFF_CREATED);
-    out->prune_seq = fdy_store_get_le64(p + FDY_STREAM_OFF_PRUNE);
-    out->limits.max_age_ms = fdy_store_get_le64(p + FDY_STREAM_OFF_MAX_AGE);
-    out->limits.max_bytes = fdy_store_get_le64(p + FDY_STREAM_OFF_MAX_BYTES);
-    out->limits.max_msgs = fdy_store_get_le64(p + FDY_STREAM_OFF_MAX_MSGS);
+    out->id = fdy_bytes_get_le32(p + FDY_STREAM_OFF_ID);
+    out->first_seq = fdy_bytes_get_le64(p + FDY_STREAM_OFF_FIRST);
+    out->last_seq = fdy_bytes_get_le64(p + FDY_STREAM_OFF_LAST);
+    out->messages = fdy_bytes_get_le64(p + FDY_STREAM_OFF_MESSAGES);
+    out->bytes = fdy_bytes_get_le64(p + FDY_STREAM_OFF_BYTES);
+    out->created_ns = fdy_bytes_get_le64(p + FDY_STREAM_OFF_CREATED);
+    out->prune_seq = fdy_bytes_get_le64(p + FDY_STREAM_OFF_PRUNE);
+    out->limits.max_age_ms = fdy_bytes_get_le64(p + FDY_STREAM_OFF_MAX_AGE);
+    out->limits.max_bytes = fdy_bytes_get_le64(p + FDY_STREAM_OFF_MAX_BYTES);
+    out->limits.max_msgs = fdy_bytes_get_le64(p + FDY_STREAM_OFF_MAX_MSGS);
     /* Empty (first_seq 0) means no messages; otherwise first..last holds
      * exactly `messages` seqs. */
     bool consistent = out->first_seq == 0 ? out->messages == 0
@@ -43,9 +66,8 @@ fdy_store_stream_counters_decode(const char *name, const MDB_val *val, fdy_strea
     return FOUNDRY_OK;
 }
 
-/* Decodes the filters of a record into filters[] (malloc'd strings). */
-static foundry_err
-s_filters_decode(const char *name, const MDB_val *val, char **filters, size_t *count_out,
+foundry_err
+fdy_store_stream_filters_decode(const char *name, const MDB_val *val, char **filters, size_t *count_out,
                  fdy_reason_t *reason)
 {
     const uint8_t *p = val->mv_data;
@@ -56,7 +78,7 @@ s_filters_decode(const char *name, const MDB_val *val, char **filters, size_t *c
     for (size_t i = 0; i < count; i++) {
         if (off + 2 > val->mv_size)
             goto corrupt;
-        size_t len = fdy_store_get_le16(p + off);
+        size_t len = fdy_bytes_get_le16(p + off);
         off += 2;
         if (len == 0 || len > FOUNDRY_SUBJECT_MAX || off + len > val->mv_size)
             goto corrupt;
@@ -75,8 +97,8 @@ corrupt:
     return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: bad filter list", name);
 }
 
-static void
-s_filters_free(char **filters, size_t count)
+void
+fdy_store_stream_filters_free(char **filters, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
         free(filters[i]);
@@ -89,35 +111,35 @@ fdy_store_stream_counters_get(fdy_store_t *self, MDB_txn *txn, const char *name,
                               fdy_stream_counters_t *out, fdy_reason_t *reason)
 {
     MDB_val k = { strlen(name), (void *) name }, v;
-    int rc = mdb_get(txn, self->dbi_streams, &k, &v);
+    int rc = mdb_get(txn, fdy_store_streams_dbi(self), &k, &v);
     if (rc == MDB_NOTFOUND)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%s\"", name);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "read stream record");
+        return fdy_kv_err(rc, reason, "read stream record");
     return fdy_store_stream_counters_decode(name, &v, out, reason);
 }
 
 static void
 s_counters_encode(uint8_t *p, const fdy_stream_counters_t *c)
 {
-    fdy_store_put_le32(p + FDY_STREAM_OFF_ID, c->id);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_FIRST, c->first_seq);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_LAST, c->last_seq);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_MESSAGES, c->messages);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_BYTES, c->bytes);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_CREATED, c->created_ns);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_PRUNE, c->prune_seq);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_MAX_AGE, c->limits.max_age_ms);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_MAX_BYTES, c->limits.max_bytes);
-    fdy_store_put_le64(p + FDY_STREAM_OFF_MAX_MSGS, c->limits.max_msgs);
+    fdy_bytes_put_le32(p + FDY_STREAM_OFF_ID, c->id);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_FIRST, c->first_seq);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_LAST, c->last_seq);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_MESSAGES, c->messages);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_BYTES, c->bytes);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_CREATED, c->created_ns);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_PRUNE, c->prune_seq);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_MAX_AGE, c->limits.max_age_ms);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_MAX_BYTES, c->limits.max_bytes);
+    fdy_bytes_put_le64(p + FDY_STREAM_OFF_MAX_MSGS, c->limits.max_msgs);
 }
 
-/* Encodes a whole record into self->scratch; returns its size. */
+/* Encodes a whole record into p (FDY_STREAM_REC_MAX bytes); returns its
+ * size. */
 static size_t
-s_record_encode(fdy_store_t *self, const fdy_stream_counters_t *c, const char *const *filters,
+s_record_encode(uint8_t *p, const fdy_stream_counters_t *c, const char *const *filters,
                 size_t filter_count)
 {
-    uint8_t *p = self->scratch;
     size_t size = FDY_STREAM_REC_FIXED;
     memset(p, 0, FDY_STREAM_REC_FIXED);
     p[0] = FDY_STREAM_REC_VERSION;
@@ -125,7 +147,7 @@ s_record_encode(fdy_store_t *self, const fdy_stream_counters_t *c, const char *c
     s_counters_encode(p, c);
     for (size_t i = 0; i < filter_count; i++) {
         size_t len = strlen(filters[i]);
-        fdy_store_put_le16(p + size, (uint16_t) len);
+        fdy_bytes_put_le16(p + size, (uint16_t) len);
         memcpy(p + size + 2, filters[i], len);
         size += 2 + len;
     }
@@ -137,20 +159,21 @@ fdy_store_stream_counters_put(fdy_store_t *self, MDB_txn *txn, const char *name,
                               const fdy_stream_counters_t *counters, fdy_reason_t *reason)
 {
     MDB_val k = { strlen(name), (void *) name }, v;
-    int rc = mdb_get(txn, self->dbi_streams, &k, &v);
+    int rc = mdb_get(txn, fdy_store_streams_dbi(self), &k, &v);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "read stream record");
-    if (v.mv_size < FDY_STREAM_REC_FIXED || v.mv_size > sizeof self->scratch)
+        return fdy_kv_err(rc, reason, "read stream record");
+    uint8_t scratch[FDY_STREAM_REC_MAX];
+    if (v.mv_size < FDY_STREAM_REC_FIXED || v.mv_size > sizeof scratch)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: bad stream record", name);
     /* Copy first: the put may move the page v points into. */
     size_t size = v.mv_size;
-    memcpy(self->scratch, v.mv_data, size);
-    s_counters_encode(self->scratch, counters);
+    memcpy(scratch, v.mv_data, size);
+    s_counters_encode(scratch, counters);
     v.mv_size = size;
-    v.mv_data = self->scratch;
-    rc = mdb_put(txn, self->dbi_streams, &k, &v, 0);
+    v.mv_data = scratch;
+    rc = mdb_put(txn, fdy_store_streams_dbi(self), &k, &v, 0);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "write stream record");
+        return fdy_kv_err(rc, reason, "write stream record");
     return FOUNDRY_OK;
 }
 
@@ -217,10 +240,8 @@ s_table_insert(fdy_store_t *self, fdy_store_stream_t *st, fdy_reason_t *reason)
     return FOUNDRY_OK;
 }
 
-/* Moves a deleted stream's entry out of routing; it is freed at close so
- * that names handed out stay valid. */
-static foundry_err
-s_table_retire(fdy_store_t *self, fdy_store_stream_t *st, fdy_reason_t *reason)
+foundry_err
+fdy_store_stream_retire(fdy_store_t *self, fdy_store_stream_t *st, fdy_reason_t *reason)
 {
     fdy_store_stream_t **retired =
         realloc(self->retired, (self->retired_count + 1) * sizeof *retired);
@@ -236,7 +257,7 @@ s_table_retire(fdy_store_t *self, fdy_store_stream_t *st, fdy_reason_t *reason)
                 (self->stream_count - at - 1) * sizeof *self->streams);
         self->stream_count--;
     }
-    s_filters_free(st->filters, st->filter_count);
+    fdy_store_stream_filters_free(st->filters, st->filter_count);
     st->filter_count = 0;
     return FOUNDRY_OK;
 }
@@ -248,12 +269,12 @@ s_entry_refresh(fdy_store_stream_t *st, const MDB_val *v, const fdy_stream_count
 {
     char *filters[FDY_STREAM_FILTERS_MAX] = { 0 };
     size_t count = 0;
-    foundry_err err = s_filters_decode(st->name, v, filters, &count, reason);
+    foundry_err err = fdy_store_stream_filters_decode(st->name, v, filters, &count, reason);
     if (err != FOUNDRY_OK) {
-        s_filters_free(filters, count);
+        fdy_store_stream_filters_free(filters, count);
         return err;
     }
-    s_filters_free(st->filters, st->filter_count);
+    fdy_store_stream_filters_free(st->filters, st->filter_count);
     memcpy(st->filters, filters, sizeof filters);
     st->filter_count = count;
     if (memcmp(&st->limits, &c->limits, sizeof st->limits) != 0)
@@ -281,13 +302,13 @@ s_entry_new(fdy_store_t *self, MDB_txn *txn, const char *name, const MDB_val *v,
         err = fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: message database %s missing",
                              name, db_name);
     else if (rc != 0)
-        err = fdy_store_mdb_err(rc, reason, "open stream database");
+        err = fdy_kv_err(rc, reason, "open stream database");
     if (err == FOUNDRY_OK)
         err = s_entry_refresh(st, v, c, reason);
     if (err == FOUNDRY_OK)
         err = s_table_insert(self, st, reason);
     if (err != FOUNDRY_OK) {
-        s_filters_free(st->filters, st->filter_count);
+        fdy_store_stream_filters_free(st->filters, st->filter_count);
         free(st);
     }
     return err;
@@ -297,9 +318,9 @@ foundry_err
 fdy_store_streams_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
 {
     MDB_cursor *cursor;
-    int rc = mdb_cursor_open(txn, self->dbi_streams, &cursor);
+    int rc = mdb_cursor_open(txn, fdy_store_streams_dbi(self), &cursor);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "load streams");
+        return fdy_kv_err(rc, reason, "load streams");
     for (size_t i = 0; i < self->stream_count; i++)
         self->streams[i]->seen = false;
     foundry_err err = FOUNDRY_OK;
@@ -334,12 +355,12 @@ fdy_store_streams_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
             goto out;
     }
     if (rc != MDB_NOTFOUND) {
-        err = fdy_store_mdb_err(rc, reason, "load streams");
+        err = fdy_kv_err(rc, reason, "load streams");
         goto out;
     }
     /* Deleted (by another process) since we loaded. */
     for (size_t i = self->stream_count; i-- > 0;)
-        if (!self->streams[i]->seen && (err = s_table_retire(self, self->streams[i], reason)))
+        if (!self->streams[i]->seen && (err = fdy_store_stream_retire(self, self->streams[i], reason)))
             goto out;
 out:
     mdb_cursor_close(cursor);
@@ -350,7 +371,7 @@ foundry_err
 fdy_store_streams_sync(fdy_store_t *self, fdy_reason_t *reason)
 {
     MDB_txn *txn;
-    foundry_err err = fdy_store_txn_begin(self, MDB_RDONLY, &txn, reason);
+    foundry_err err = fdy_kv_txn_begin(self->kv, MDB_RDONLY, &txn, reason);
     if (err != FOUNDRY_OK)
         return err;
     err = fdy_store_streams_load(self, txn, reason);
@@ -360,7 +381,7 @@ fdy_store_streams_sync(fdy_store_t *self, fdy_reason_t *reason)
     }
     int rc = mdb_txn_commit(txn); /* keeps the handles it opened */
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "load streams");
+        return fdy_kv_err(rc, reason, "load streams");
     return FOUNDRY_OK;
 }
 
@@ -368,7 +389,7 @@ void
 fdy_store_streams_free(fdy_store_t *self)
 {
     for (size_t i = 0; i < self->stream_count; i++) {
-        s_filters_free(self->streams[i]->filters, self->streams[i]->filter_count);
+        fdy_store_stream_filters_free(self->streams[i]->filters, self->streams[i]->filter_count);
         free(self->streams[i]);
     }
     for (size_t i = 0; i < self->retired_count; i++)
@@ -426,20 +447,20 @@ s_create_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     s_create_t *c = ctx;
     (void) skip_commit;
     MDB_val k = { strlen(c->name), (void *) c->name }, v;
-    int rc = mdb_get(txn, self->dbi_streams, &k, &v);
+    int rc = mdb_get(txn, fdy_store_streams_dbi(self), &k, &v);
     if (rc == 0)
         return fdy_reason_set(reason, FOUNDRY_EEXIST, "stream \"%s\" already exists", c->name);
     if (rc != MDB_NOTFOUND)
-        return fdy_store_mdb_err(rc, reason, "create stream");
+        return fdy_kv_err(rc, reason, "create stream");
     MDB_stat stat;
-    rc = mdb_stat(txn, self->dbi_streams, &stat);
+    rc = mdb_stat(txn, fdy_store_streams_dbi(self), &stat);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "create stream");
+        return fdy_kv_err(rc, reason, "create stream");
     if (stat.ms_entries >= FDY_STORE_STREAMS_MAX)
         return fdy_reason_set(reason, FOUNDRY_EFULL, "too many streams (at most %d)",
                               FDY_STORE_STREAMS_MAX);
     uint64_t next_id;
-    foundry_err err = fdy_store_meta_get(self, txn, FDY_META_NEXT_STREAM, &next_id, reason);
+    foundry_err err = fdy_store_meta_get(self, txn, S_META_NEXT_STREAM, &next_id, reason);
     if (err != FOUNDRY_OK)
         return err;
     if (next_id == 0)
@@ -452,11 +473,12 @@ s_create_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     counters.created_ns = c->now_ns;
     counters.prune_seq = 1;
     counters.limits = c->limits;
-    v.mv_size = s_record_encode(self, &counters, c->filters, c->filter_count);
-    v.mv_data = self->scratch;
-    rc = mdb_put(txn, self->dbi_streams, &k, &v, MDB_NOOVERWRITE);
+    uint8_t scratch[FDY_STREAM_REC_MAX];
+    v.mv_size = s_record_encode(scratch, &counters, c->filters, c->filter_count);
+    v.mv_data = scratch;
+    rc = mdb_put(txn, fdy_store_streams_dbi(self), &k, &v, MDB_NOOVERWRITE);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "create stream");
+        return fdy_kv_err(rc, reason, "create stream");
     /* Its message database; the handle stays open once this commits. */
     char db_name[FDY_STREAM_DB_NAME_LEN];
     MDB_dbi dbi;
@@ -466,8 +488,8 @@ s_create_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
         return fdy_reason_set(reason, FOUNDRY_EFULL, "too many databases (maxdbs %d)",
                               FDY_STORE_MAX_DBS);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "create stream database");
-    return fdy_store_meta_put(self, txn, FDY_META_NEXT_STREAM, next_id + 1, reason);
+        return fdy_kv_err(rc, reason, "create stream database");
+    return fdy_store_meta_put(self, txn, S_META_NEXT_STREAM, next_id + 1, reason);
 }
 
 foundry_err
@@ -484,8 +506,8 @@ fdy_store_stream_create_ex(fdy_store_t *self, const char *name, const char *cons
         err = s_limits_check(name, limits, reason);
     if (err != FOUNDRY_OK)
         return err;
-    if (self->read_only)
-        return fdy_reason_set(reason, FOUNDRY_ESTORE, "store %s is open read-only", self->dir);
+    if (fdy_store_writable(self, reason) != FOUNDRY_OK)
+        return FOUNDRY_ESTORE;
     s_create_t c = { name, filters, filter_count, { 0, 0, 0 }, fdy_clock_wall_ns() };
     if (limits)
         c.limits = *limits;
@@ -518,11 +540,11 @@ s_update_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     s_update_t *u = ctx;
     (void) skip_commit;
     MDB_val k = { strlen(u->name), (void *) u->name }, v;
-    int rc = mdb_get(txn, self->dbi_streams, &k, &v);
+    int rc = mdb_get(txn, fdy_store_streams_dbi(self), &k, &v);
     if (rc == MDB_NOTFOUND)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%s\"", u->name);
     if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "update stream");
+        return fdy_kv_err(rc, reason, "update stream");
     fdy_stream_counters_t c;
     foundry_err err = fdy_store_stream_counters_decode(u->name, &v, &c, reason);
     if (err != FOUNDRY_OK)
@@ -530,22 +552,23 @@ s_update_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     char *old[FDY_STREAM_FILTERS_MAX] = { 0 };
     size_t old_count = 0;
     if (!u->filters) {
-        err = s_filters_decode(u->name, &v, old, &old_count, reason);
+        err = fdy_store_stream_filters_decode(u->name, &v, old, &old_count, reason);
         if (err != FOUNDRY_OK)
             goto out;
     }
     if (u->limits)
         c.limits = *u->limits;
+    uint8_t scratch[FDY_STREAM_REC_MAX];
     if (u->filters)
-        v.mv_size = s_record_encode(self, &c, u->filters, u->filter_count);
+        v.mv_size = s_record_encode(scratch, &c, u->filters, u->filter_count);
     else
-        v.mv_size = s_record_encode(self, &c, (const char *const *) old, old_count);
-    v.mv_data = self->scratch;
-    rc = mdb_put(txn, self->dbi_streams, &k, &v, 0);
+        v.mv_size = s_record_encode(scratch, &c, (const char *const *) old, old_count);
+    v.mv_data = scratch;
+    rc = mdb_put(txn, fdy_store_streams_dbi(self), &k, &v, 0);
     if (rc != 0)
-        err = fdy_store_mdb_err(rc, reason, "update stream");
+        err = fdy_kv_err(rc, reason, "update stream");
 out:
-    s_filters_free(old, old_count);
+    fdy_store_stream_filters_free(old, old_count);
     return err;
 }
 
@@ -562,8 +585,8 @@ fdy_store_stream_update(fdy_store_t *self, const char *name, const char *const *
         err = s_limits_check(name, limits, reason);
     if (err != FOUNDRY_OK)
         return err;
-    if (self->read_only)
-        return fdy_reason_set(reason, FOUNDRY_ESTORE, "store %s is open read-only", self->dir);
+    if (fdy_store_writable(self, reason) != FOUNDRY_OK)
+        return FOUNDRY_ESTORE;
     s_update_t u = { name, filters, filter_count, limits };
     err = fdy_store_write(self, s_update_txn, &u, reason);
     if (err != FOUNDRY_OK)
@@ -572,123 +595,8 @@ fdy_store_stream_update(fdy_store_t *self, const char *name, const char *const *
     return fdy_store_streams_sync(self, reason);
 }
 
-/* ---- delete ------------------------------------------------------------- */
+/* ---- route, lookup, name ------------------------------------------------ */
 
-typedef struct {
-    const char *name;
-    uint32_t id;
-    bool dropped; /* mdb_drop closed the handle, even if the txn fails */
-} s_delete_t;
-
-/* Removes the dedupe entries of every record still inside the window (the
- * prune has not passed prune_seq yet), so no id points into the void. */
-static foundry_err
-s_delete_dedupe(fdy_store_t *self, MDB_txn *txn, MDB_dbi dbi, const fdy_stream_counters_t *c,
-                fdy_reason_t *reason)
-{
-    if (c->first_seq == 0)
-        return FOUNDRY_OK;
-    uint64_t seq = c->prune_seq > c->first_seq ? c->prune_seq : c->first_seq;
-    if (seq > c->last_seq)
-        return FOUNDRY_OK;
-    MDB_cursor *msgs = NULL, *dedupe = NULL;
-    int rc;
-    foundry_err err = FOUNDRY_OK;
-    if ((rc = mdb_cursor_open(txn, dbi, &msgs)) != 0 ||
-        (rc = mdb_cursor_open(txn, self->dbi_dedupe, &dedupe)) != 0) {
-        err = fdy_store_mdb_err(rc, reason, "delete stream: open cursor");
-        goto out;
-    }
-    uint8_t key[FDY_MSG_KEY_LEN];
-    fdy_store_msg_key(key, seq);
-    MDB_val k = { sizeof key, key }, v;
-    for (rc = mdb_cursor_get(msgs, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(msgs, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != FDY_MSG_KEY_LEN)
-            continue;
-        err = fdy_store_dedupe_forget(self, dedupe, c->id, fdy_store_msg_key_seq(k.mv_data), &v,
-                                      NULL, reason);
-        if (err != FOUNDRY_OK)
-            goto out;
-    }
-    if (rc != MDB_NOTFOUND)
-        err = fdy_store_mdb_err(rc, reason, "delete stream: walk");
-out:
-    if (dedupe)
-        mdb_cursor_close(dedupe);
-    if (msgs)
-        mdb_cursor_close(msgs);
-    return err;
-}
-
-static foundry_err
-s_delete_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
-{
-    s_delete_t *d = ctx;
-    (void) skip_commit;
-    fdy_stream_counters_t c;
-    foundry_err err = fdy_store_stream_counters_get(self, txn, d->name, &c, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    d->id = c.id;
-    char db_name[FDY_STREAM_DB_NAME_LEN];
-    MDB_dbi dbi;
-    fdy_store_stream_db_name(db_name, c.id);
-    int rc = mdb_dbi_open(txn, db_name, 0, &dbi);
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        return fdy_store_mdb_err(rc, reason, "delete stream: open database");
-    bool has_db = rc == 0;
-    if (has_db) {
-        err = s_delete_dedupe(self, txn, dbi, &c, reason);
-        if (err != FOUNDRY_OK)
-            return err;
-    }
-    err = fdy_store_consumers_drop(self, txn, c.id, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    MDB_val k = { strlen(d->name), (void *) d->name };
-    rc = mdb_del(txn, self->dbi_streams, &k, NULL);
-    if (rc != 0)
-        return fdy_store_mdb_err(rc, reason, "delete stream record");
-    if (has_db) {
-        /* Last: it closes the handle at once, whatever becomes of the txn. */
-        d->dropped = true;
-        rc = mdb_drop(txn, dbi, 1);
-        if (rc != 0)
-            return fdy_store_mdb_err(rc, reason, "delete stream database");
-    }
-    return FOUNDRY_OK;
-}
-
-foundry_err
-fdy_store_stream_delete(fdy_store_t *self, const char *name, fdy_reason_t *reason)
-{
-    if (!fdy_store_name_valid(name, FOUNDRY_STREAM_NAME_MAX))
-        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%.80s\"",
-                              name ? name : "");
-    if (self->read_only)
-        return fdy_reason_set(reason, FOUNDRY_ESTORE, "store %s is open read-only", self->dir);
-    s_delete_t d = { name, 0, false };
-    foundry_err err = fdy_store_write(self, s_delete_txn, &d, reason);
-    if (err != FOUNDRY_OK && d.dropped) {
-        /* The transaction failed after mdb_drop closed our handle: the
-         * database is still there; forget the entry so the sync below opens
-         * it again. */
-        fdy_store_stream_t *st = fdy_store_stream_find(self, d.id);
-        if (st)
-            s_table_retire(self, st, NULL);
-        fdy_store_streams_sync(self, NULL);
-        return err;
-    }
-    if (err != FOUNDRY_OK)
-        return err;
-    fdy_store_stream_t *st = fdy_store_stream_find(self, d.id);
-    if (st)
-        return s_table_retire(self, st, reason);
-    return FOUNDRY_OK;
-}
-
-/* ---- route, lookup, list, info, name ------------------------------------ */
 
 foundry_err
 fdy_store_stream_route(fdy_store_t *self, const char *subject, uint32_t *stream_id_out,
@@ -720,144 +628,6 @@ fdy_store_stream_lookup(fdy_store_t *self, const char *name, uint32_t *stream_id
         return FOUNDRY_ENOTFOUND;
     *stream_id_out = st->id;
     return FOUNDRY_OK;
-}
-
-/* Fills info from a stream record and the consumer DB. */
-static foundry_err
-s_info_fill(fdy_store_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
-            fdy_stream_info_t *info, fdy_reason_t *reason)
-{
-    if (k->mv_size == 0 || k->mv_size > FOUNDRY_STREAM_NAME_MAX)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream name of %zu bytes", k->mv_size);
-    memcpy(info->name, k->mv_data, k->mv_size);
-    info->name[k->mv_size] = '\0';
-    fdy_stream_counters_t c;
-    foundry_err err = fdy_store_stream_counters_decode(info->name, v, &c, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    info->id = c.id;
-    info->first_seq = c.first_seq;
-    info->last_seq = c.last_seq;
-    info->messages = c.messages;
-    info->bytes = c.bytes;
-    info->created_ns = c.created_ns;
-    info->limits = c.limits;
-    err = s_filters_decode(info->name, v, info->filters, &info->filter_count, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    return fdy_store_consumer_names(self, txn, c.id, info, reason);
-}
-
-static int
-s_info_cmp(const void *a, const void *b)
-{
-    const fdy_stream_info_t *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-foundry_err
-fdy_store_stream_list(fdy_store_t *self, fdy_stream_info_t **infos_out, size_t *count_out)
-{
-    *infos_out = NULL;
-    *count_out = 0;
-    fdy_reason_t reason;
-    MDB_txn *txn = NULL;
-    MDB_cursor *cursor = NULL;
-    fdy_stream_info_t *infos = NULL;
-    size_t count = 0;
-    /* Also the moment routing catches up with other processes. */
-    foundry_err err = fdy_store_streams_sync(self, &reason);
-    if (err == FOUNDRY_OK)
-        err = fdy_store_rtxn_begin(self, &txn, &reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    MDB_stat stat;
-    int rc = mdb_stat(txn, self->dbi_streams, &stat);
-    if (rc == 0)
-        rc = mdb_cursor_open(txn, self->dbi_streams, &cursor);
-    if (rc != 0) {
-        err = fdy_store_mdb_err(rc, &reason, "list streams");
-        goto out;
-    }
-    infos = calloc(stat.ms_entries ? stat.ms_entries : 1, sizeof *infos);
-    if (!infos) {
-        err = FOUNDRY_ENOMEM;
-        goto out;
-    }
-    MDB_val k, v;
-    while (count < stat.ms_entries && (rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) == 0) {
-        count++;
-        err = s_info_fill(self, txn, &k, &v, &infos[count - 1], &reason);
-        if (err != FOUNDRY_OK)
-            goto out;
-    }
-    if (rc != 0 && rc != MDB_NOTFOUND)
-        err = fdy_store_mdb_err(rc, &reason, "list streams");
-out:
-    if (cursor)
-        mdb_cursor_close(cursor);
-    fdy_store_rtxn_end(self, txn);
-    if (err != FOUNDRY_OK) {
-        fdy_store_stream_infos_free(&infos, count);
-        return err;
-    }
-    qsort(infos, count, sizeof *infos, s_info_cmp);
-    *infos_out = infos;
-    *count_out = count;
-    return FOUNDRY_OK;
-}
-
-void
-fdy_store_stream_info_clear(fdy_stream_info_t *info)
-{
-    if (!info)
-        return;
-    s_filters_free(info->filters, info->filter_count);
-    for (size_t i = 0; i < info->consumer_count; i++)
-        free(info->consumers[i]);
-    free(info->consumers);
-    info->consumers = NULL;
-    info->consumer_count = 0;
-    info->filter_count = 0;
-}
-
-void
-fdy_store_stream_infos_free(fdy_stream_info_t **infos_p, size_t count)
-{
-    if (!infos_p || !*infos_p)
-        return;
-    for (size_t i = 0; i < count; i++)
-        fdy_store_stream_info_clear(&(*infos_p)[i]);
-    free(*infos_p);
-    *infos_p = NULL;
-}
-
-foundry_err
-fdy_store_stream_info(fdy_store_t *self, const char *name, fdy_stream_info_t *out,
-                      fdy_reason_t *reason)
-{
-    memset(out, 0, sizeof *out);
-    if (!fdy_store_name_valid(name, FOUNDRY_STREAM_NAME_MAX))
-        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%.80s\"",
-                              name ? name : "");
-    MDB_txn *txn;
-    foundry_err err = fdy_store_rtxn_begin(self, &txn, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    MDB_val k = { strlen(name), (void *) name }, v;
-    int rc = mdb_get(txn, self->dbi_streams, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        err = fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream named \"%s\"", name);
-    else if (rc != 0)
-        err = fdy_store_mdb_err(rc, reason, "stream info");
-    else
-        err = s_info_fill(self, txn, &k, &v, out, reason);
-    fdy_store_rtxn_end(self, txn);
-    if (err != FOUNDRY_OK) {
-        fdy_store_stream_info_clear(out);
-        memset(out, 0, sizeof *out);
-    }
-    return err;
 }
 
 const char *

@@ -1,0 +1,79 @@
+/*  bytes.h: fixed-width integers to and from bytes, little endian (record
+ *  fields) and big endian (LMDB keys, so memcmp order is numeric order).
+ *  Shared by the store and the node outbox; header-only and allocation-free.
+ *  Not for varints (each record format keeps its own).
+ */
+#ifndef FDY_BYTES_H_INCLUDED
+#define FDY_BYTES_H_INCLUDED
+
+#include <stdint.h>
+
+static inline void
+fdy_bytes_put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t) v;
+    p[1] = (uint8_t) (v >> 8);
+}
+
+static inline uint16_t
+fdy_bytes_get_le16(const uint8_t *p)
+{
+    return (uint16_t) (p[0] | (unsigned) p[1] << 8);
+}
+
+static inline void
+fdy_bytes_put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static inline uint32_t
+fdy_bytes_get_le32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline void
+fdy_bytes_put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t) (v >> (8 * i));
+}
+
+static inline uint64_t
+fdy_bytes_get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline void
+fdy_bytes_put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t) (v >> (24 - 8 * i));
+}
+
+static inline void
+fdy_bytes_put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t) (v >> (56 - 8 * i));
+}
+
+static inline uint64_t
+fdy_bytes_get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+#endif

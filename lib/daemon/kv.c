@@ -1,0 +1,449 @@
+/*  kv.c: the LMDB environment plumbing shared by the broker's store and the
+ *  node's outbox (kv.h): directory and lock file, map growth on
+ *  MDB_MAP_FULL, the reused read transaction, u64 metadata, error mapping,
+ *  reader check and page release. Not for what the tables hold: each user
+ *  owns its databases and record formats.
+ */
+#include "kv.h"
+
+#include "bytes.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fdy_kv {
+    MDB_env *env;
+    char *dir;
+    char *label;
+    int lock_fd;
+    uint64_t map_size_max;
+    bool read_only;
+    uint64_t commits;
+    /* A reset read transaction kept for reuse (MDB_NOTLS lets it renew). */
+    MDB_txn *rtxn;
+    bool rtxn_busy;
+};
+
+/* ---- errors and accessors ------------------------------------------------ */
+
+foundry_err
+fdy_kv_err(int rc, fdy_reason_t *reason, const char *what)
+{
+    if (rc == MDB_MAP_FULL)
+        return fdy_reason_set(reason, FOUNDRY_EFULL, "%s: %s", what, mdb_strerror(rc));
+    return fdy_reason_set(reason, FOUNDRY_ESTORE, "%s: %s", what, mdb_strerror(rc));
+}
+
+MDB_env *
+fdy_kv_env(fdy_kv_t *self)
+{
+    return self->env;
+}
+
+const char *
+fdy_kv_dir(const fdy_kv_t *self)
+{
+    return self->dir;
+}
+
+bool
+fdy_kv_read_only(const fdy_kv_t *self)
+{
+    return self->read_only;
+}
+
+uint64_t
+fdy_kv_map_size_max(const fdy_kv_t *self)
+{
+    return self->map_size_max;
+}
+
+uint64_t
+fdy_kv_commits(const fdy_kv_t *self)
+{
+    return self->commits;
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+static uint64_t
+s_page_round(uint64_t size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t p = page > 0 ? (uint64_t) page : 4096u;
+    return (size + p - 1) / p * p;
+}
+
+/* mkdir -p with mode 0700 for what it creates. */
+static foundry_err
+s_make_dir(const char *dir, fdy_reason_t *reason)
+{
+    size_t len = strlen(dir);
+    char *path = malloc(len + 1);
+    if (!path)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+    memcpy(path, dir, len + 1);
+    foundry_err err = FOUNDRY_OK;
+    for (size_t i = 1; i <= len; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char saved = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            err = fdy_reason_set(reason, FOUNDRY_EIO, "create directory %s: %s", path,
+                                 strerror(errno));
+            goto out;
+        }
+        path[i] = saved;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        err = fdy_reason_set(reason, FOUNDRY_EIO, "data directory %s: not a directory", dir);
+out:
+    free(path);
+    return err;
+}
+
+static foundry_err
+s_check_dir(const char *dir, fdy_reason_t *reason)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return fdy_reason_set(reason, FOUNDRY_EIO, "data directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return fdy_reason_set(reason, FOUNDRY_EIO, "data directory %s: not a directory", dir);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_lock(fdy_kv_t *self, const char *file, fdy_reason_t *reason)
+{
+    char path[PATH_MAX];
+    if ((size_t) snprintf(path, sizeof path, "%s/%s", self->dir, file) >= sizeof path)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s path too long", self->label);
+    self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lock_fd < 0)
+        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot open %s: %s", path, strerror(errno));
+    /* Two owners of one directory would fight over its records. The lock
+     * belongs to the open file description and dies with the process. */
+    if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            return fdy_reason_set(reason, FOUNDRY_EEXIST, "%s %s is in use by another process",
+                                  self->label, self->dir);
+        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot lock %s: %s", path, strerror(errno));
+    }
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_env_open(fdy_kv_t *self, const fdy_kv_opts_t *opts, fdy_reason_t *reason)
+{
+    int rc = mdb_env_create(&self->env);
+    if (rc == 0 && opts->max_dbs)
+        rc = mdb_env_set_maxdbs(self->env, opts->max_dbs);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "create environment");
+    /* No NOSYNC, NOMETASYNC or MAPASYNC: a commit returns after fsync.
+     * NOTLS: read transactions are not tied to a thread's reader slot (and
+     * a reset one can be renewed). */
+    unsigned flags = MDB_NOTLS | (self->read_only ? MDB_RDONLY : 0u);
+    /* The map size is set after opening, so a map grown earlier (and
+     * recorded in the file) is kept rather than shrunk to opts->map_size. */
+    rc = mdb_env_open(self->env, self->dir, flags, 0600);
+    if (rc != 0) {
+        char what[64];
+        snprintf(what, sizeof what, "open %s", self->label);
+        return fdy_kv_err(rc, reason, what);
+    }
+    if (!self->read_only && opts->map_size) {
+        MDB_envinfo info;
+        mdb_env_info(self->env, &info);
+        uint64_t wanted = s_page_round(opts->map_size);
+        if (info.me_mapsize < wanted && (rc = mdb_env_set_mapsize(self->env, wanted)) != 0)
+            return fdy_kv_err(rc, reason, "set map size");
+    }
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_kv_open(const fdy_kv_opts_t *opts, fdy_kv_t **out, fdy_reason_t *reason)
+{
+    *out = NULL;
+    if (!opts || !opts->dir || !*opts->dir)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s: no data directory",
+                              opts && opts->label ? opts->label : "kv");
+    uint64_t max = opts->map_size_max > opts->map_size ? opts->map_size_max : opts->map_size;
+    if (max > SIZE_MAX / 2)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s: map_size_max too large",
+                              opts->label ? opts->label : "kv");
+    fdy_kv_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+    self->lock_fd = -1;
+    self->read_only = opts->read_only;
+    self->map_size_max = s_page_round(max);
+    self->dir = strdup(opts->dir);
+    self->label = strdup(opts->label ? opts->label : "kv");
+    foundry_err err = FOUNDRY_OK;
+    if (!self->dir || !self->label) {
+        err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+        goto out;
+    }
+    err = self->read_only ? s_check_dir(self->dir, reason) : s_make_dir(self->dir, reason);
+    if (err == FOUNDRY_OK && opts->lock_file)
+        err = s_lock(self, opts->lock_file, reason);
+    if (err == FOUNDRY_OK)
+        err = s_env_open(self, opts, reason);
+    if (err == FOUNDRY_OK)
+        fdy_kv_check_readers(self);
+out:
+    if (err != FOUNDRY_OK) {
+        fdy_kv_close(&self);
+        return err;
+    }
+    *out = self;
+    return FOUNDRY_OK;
+}
+
+void
+fdy_kv_close(fdy_kv_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    fdy_kv_t *self = *self_p;
+    if (self->rtxn)
+        mdb_txn_abort(self->rtxn); /* before the environment goes */
+    if (self->env)
+        mdb_env_close(self->env); /* also closes the database handles */
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);
+    free(self->label);
+    free(self->dir);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+foundry_err
+fdy_kv_txn_begin(fdy_kv_t *self, unsigned flags, MDB_txn **txn_out, fdy_reason_t *reason)
+{
+    int rc = mdb_txn_begin(self->env, NULL, flags, txn_out);
+    if (rc == MDB_MAP_RESIZED) {
+        /* Another process grew the map: adopt its size (no txn is open here,
+         * which mdb_env_set_mapsize requires) and begin again. */
+        rc = mdb_env_set_mapsize(self->env, 0);
+        if (rc == 0)
+            rc = mdb_txn_begin(self->env, NULL, flags, txn_out);
+    }
+    if (rc != 0) {
+        *txn_out = NULL;
+        return fdy_kv_err(rc, reason, "begin transaction");
+    }
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_kv_commit(fdy_kv_t *self, MDB_txn *txn, fdy_reason_t *reason)
+{
+    /* The durability point: LMDB writes the pages, fdatasyncs, then writes
+     * and syncs the meta page. */
+    int rc = mdb_txn_commit(txn);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "commit");
+    self->commits++;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_kv_rtxn_begin(fdy_kv_t *self, MDB_txn **txn_out, fdy_reason_t *reason)
+{
+    if (self->rtxn && !self->rtxn_busy) {
+        int rc = mdb_txn_renew(self->rtxn);
+        if (rc == 0) {
+            self->rtxn_busy = true;
+            *txn_out = self->rtxn;
+            return FOUNDRY_OK;
+        }
+        /* MDB_MAP_RESIZED (another process grew the map) or worse: drop it;
+         * a fresh begin adopts the new size. */
+        mdb_txn_abort(self->rtxn);
+        self->rtxn = NULL;
+    }
+    foundry_err err = fdy_kv_txn_begin(self, MDB_RDONLY, txn_out, reason);
+    if (err == FOUNDRY_OK && !self->rtxn) {
+        self->rtxn = *txn_out;
+        self->rtxn_busy = true;
+    }
+    return err;
+}
+
+void
+fdy_kv_rtxn_end(fdy_kv_t *self, MDB_txn *txn)
+{
+    if (txn && txn == self->rtxn) {
+        /* Reset keeps the slot (MDB_NOTLS) but pins no snapshot. */
+        mdb_txn_reset(txn);
+        self->rtxn_busy = false;
+    }
+    else if (txn) {
+        mdb_txn_abort(txn);
+    }
+}
+
+foundry_err
+fdy_kv_grow(fdy_kv_t *self, fdy_reason_t *reason)
+{
+    MDB_envinfo info;
+    mdb_env_info(self->env, &info);
+    uint64_t current = info.me_mapsize;
+    if (self->read_only || current >= self->map_size_max)
+        return fdy_reason_set(reason, FOUNDRY_EFULL,
+                              "%s full: map size %llu bytes reached map_size_max %llu",
+                              self->label, (unsigned long long) current,
+                              (unsigned long long) self->map_size_max);
+    uint64_t next = current * 2;
+    if (next > self->map_size_max || next < current)
+        next = self->map_size_max;
+    int rc = mdb_env_set_mapsize(self->env, (size_t) next);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "grow map");
+    mdb_env_info(self->env, &info);
+    fdy_log_notice("STORE-MAP-GROWN", "%s %s: map grown from %llu to %llu bytes (max %llu)",
+                   self->label, self->dir, (unsigned long long) current,
+                   (unsigned long long) info.me_mapsize,
+                   (unsigned long long) self->map_size_max);
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_kv_write(fdy_kv_t *self, fdy_kv_txn_fn *fn, void *ctx, fdy_reason_t *reason)
+{
+    for (bool grown = false;; grown = true) {
+        MDB_txn *txn;
+        foundry_err err = fdy_kv_txn_begin(self, 0, &txn, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+        bool skip_commit = false;
+        err = fn(txn, ctx, &skip_commit, reason);
+        if (err != FOUNDRY_OK || skip_commit)
+            mdb_txn_abort(txn);
+        else
+            err = fdy_kv_commit(self, txn, reason);
+        if (err == FOUNDRY_OK && grown)
+            fdy_reason_clear(reason); /* the MAP_FULL of an earlier attempt */
+        if (err != FOUNDRY_EFULL)
+            return err;
+        /* MDB_MAP_FULL: the transaction is gone, so the map may be resized. */
+        err = fdy_kv_grow(self, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+    }
+}
+
+/* ---- metadata -------------------------------------------------------------- */
+
+foundry_err
+fdy_kv_meta_get(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t *value_out, bool *found_out,
+                fdy_reason_t *reason)
+{
+    MDB_val k = { strlen(key), (void *) key };
+    MDB_val v;
+    *value_out = 0;
+    if (found_out)
+        *found_out = false;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return FOUNDRY_OK;
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "read metadata");
+    if (v.mv_size != 8)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "metadata %s: bad size %zu", key,
+                              v.mv_size);
+    *value_out = fdy_bytes_get_le64(v.mv_data);
+    if (found_out)
+        *found_out = true;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_kv_meta_put(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t value, fdy_reason_t *reason)
+{
+    uint8_t buf[8];
+    fdy_bytes_put_le64(buf, value);
+    MDB_val k = { strlen(key), (void *) key };
+    MDB_val v = { sizeof buf, buf };
+    int rc = mdb_put(txn, dbi, &k, &v, 0);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "write metadata");
+    return FOUNDRY_OK;
+}
+
+/* ---- upkeep ---------------------------------------------------------------- */
+
+void
+fdy_kv_check_readers(fdy_kv_t *self)
+{
+    int dead = 0;
+    int rc = mdb_reader_check(self->env, &dead);
+    if (rc != 0)
+        fdy_log_warn("STORE-READER-CHECK", "%s %s: reader check: %s", self->label, self->dir,
+                     mdb_strerror(rc));
+    else if (dead > 0)
+        fdy_log_notice("STORE-READERS-CLEARED", "%s %s: cleared %d stale reader slot(s)",
+                       self->label, self->dir, dead);
+}
+
+/* Finds the mapping of the data file in /proc/self/maps: LMDB reports its
+ * map address only for MDB_FIXEDMAP, and a grown map moves. */
+static bool
+s_map_range(fdy_kv_t *self, uintptr_t *start_out, uintptr_t *end_out)
+{
+    char wanted[PATH_MAX + 16];
+    char real[PATH_MAX];
+    if (!realpath(self->dir, real))
+        return false;
+    snprintf(wanted, sizeof wanted, "%s/data.mdb", real);
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (!maps)
+        return false;
+    char line[PATH_MAX + 128];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, maps)) {
+        char *path = strchr(line, '/');
+        if (!path)
+            continue;
+        path[strcspn(path, "\n")] = '\0';
+        unsigned long start = 0, end = 0;
+        if (strcmp(path, wanted) == 0 && sscanf(line, "%lx-%lx", &start, &end) == 2) {
+            *start_out = (uintptr_t) start;
+            *end_out = (uintptr_t) end;
+            found = true;
+        }
+    }
+    fclose(maps);
+    return found;
+}
+
+void
+fdy_kv_release_pages(fdy_kv_t *self)
+{
+    uintptr_t start = 0, end = 0;
+    if (!s_map_range(self, &start, &end))
+        return;
+    /* The map is MAP_SHARED and read-only (no MDB_WRITEMAP): dropping the
+     * mappings loses nothing, a later access faults the page back in from
+     * the page cache. posix_madvise's DONTNEED is a no-op in glibc. */
+    if (madvise((void *) start, end - start, MADV_DONTNEED) != 0)
+        fdy_log_warn_limited("STORE-RELEASE-PAGES", "%s %s: madvise: %s", self->label, self->dir,
+                             strerror(errno));
+}
