@@ -14,6 +14,45 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- kinds ------------------------------------------------------------ */
+
+/* Indexed by kind value; a hole (name NULL) is not a kind. */
+static const fdy_kind_info_t s_kinds[] = {
+    [FDY_KIND_PUBLISH] = {FDY_KIND_PUBLISH, "PUBLISH", false, true},
+    [FDY_KIND_PUBLISH_ACK] = {FDY_KIND_PUBLISH_ACK, "PUBLISH_ACK", true, false},
+    [FDY_KIND_ERROR] = {FDY_KIND_ERROR, "ERROR", true, false},
+    [FDY_KIND_ADMIN] = {FDY_KIND_ADMIN, "ADMIN", false, false},
+    [FDY_KIND_ADMIN_REPLY] = {FDY_KIND_ADMIN_REPLY, "ADMIN_REPLY", true, false},
+    [FDY_KIND_PING] = {FDY_KIND_PING, "PING", false, false},
+    [FDY_KIND_PONG] = {FDY_KIND_PONG, "PONG", true, false},
+    [FDY_KIND_SUBSCRIBE] = {FDY_KIND_SUBSCRIBE, "SUBSCRIBE", false, false},
+    [FDY_KIND_SUBSCRIBED] = {FDY_KIND_SUBSCRIBED, "SUBSCRIBED", false, false},
+    [FDY_KIND_CREDIT] = {FDY_KIND_CREDIT, "CREDIT", false, false},
+    [FDY_KIND_DELIVER] = {FDY_KIND_DELIVER, "DELIVER", false, false},
+    [FDY_KIND_ACK] = {FDY_KIND_ACK, "ACK", false, false},
+    [FDY_KIND_UNSUBSCRIBE] = {FDY_KIND_UNSUBSCRIBE, "UNSUBSCRIBE", false, false},
+};
+
+const fdy_kind_info_t *
+fdy_codec_kind_info(fdy_kind_t kind)
+{
+    /* kind may hold any value a peer sent, negative included. */
+    long long index = (long long) kind;
+    if (index < 0 || index >= (long long) (sizeof s_kinds / sizeof s_kinds[0]) ||
+        !s_kinds[index].name)
+        return NULL;
+    return &s_kinds[index];
+}
+
+/* For a raw kind value from the wire, which may not even fit the enum:
+ * whether its envelope may exceed FDY_ENVELOPE_MAX. */
+static bool
+s_is_reply_kind(uint64_t kind)
+{
+    const fdy_kind_info_t *info = kind <= INT_MAX ? fdy_codec_kind_info((fdy_kind_t) kind) : NULL;
+    return info && info->reply;
+}
+
 /* ---- unpacking into the arena ----------------------------------------- */
 
 static void *
@@ -343,7 +382,7 @@ fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_out, size_t *
     assert(env && buf_out && len_out);
     *buf_out = NULL;
     *len_out = 0;
-    if (env->kind < FDY_KIND_PUBLISH || env->kind > FDY_KIND_UNSUBSCRIBE)
+    if (!fdy_codec_kind_info(env->kind))
         return FOUNDRY_EINVAL;
 
     s_env_pb_t parts;
@@ -489,13 +528,6 @@ s_peek_kind(const uint8_t *buf, size_t len)
         }
     }
     return kind;
-}
-
-static bool
-s_is_reply_kind(uint64_t kind)
-{
-    return kind == FDY_KIND_PUBLISH_ACK || kind == FDY_KIND_ERROR || kind == FDY_KIND_ADMIN_REPLY ||
-           kind == FDY_KIND_PONG;
 }
 
 static foundry_err
@@ -645,7 +677,7 @@ fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
         return fdy_reason_set(reason, FOUNDRY_EVERSION,
                               "protocol version %u is not supported (this side speaks %d)",
                               pb->version, FDY_PROTOCOL_VERSION);
-    if ((int) pb->kind < FDY_KIND_PUBLISH || (int) pb->kind > FDY_KIND_UNSUBSCRIBE)
+    if (!fdy_codec_kind_info((fdy_kind_t) pb->kind))
         return fdy_reason_set(reason, FOUNDRY_EKIND, "unknown envelope kind %d", (int) pb->kind);
     env_out->kind = (fdy_kind_t) pb->kind;
 

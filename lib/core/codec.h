@@ -56,6 +56,24 @@ typedef enum {
     FDY_KIND_UNSUBSCRIBE = 13,
 } fdy_kind_t;
 
+/* What the codec and the broker need to know about a kind, in one row per
+ * kind (codec.c's s_kinds): adding a kind is a row there plus its case in
+ * the encoder and decoder. */
+typedef struct {
+    fdy_kind_t kind;
+    const char *name;  /* as in proto/foundry.proto: "PUBLISH_ACK" */
+    bool reply;        /* its envelope may exceed FDY_ENVELOPE_MAX, up to FDY_REPLY_MAX */
+    bool extra_frames; /* a request of this kind may carry frames after the envelope
+                        * (the broker refuses them otherwise); DELIVER's batch frame
+                        * travels to the client, which checks it itself */
+} fdy_kind_info_t;
+
+/* Returns the row for kind, or NULL when kind is not a kind this side
+ * speaks (the decoder's FOUNDRY_EKIND, the encoder's FOUNDRY_EINVAL).
+ * Borrowed from a static table: valid for the life of the program, and
+ * thread-safe. */
+const fdy_kind_info_t *fdy_codec_kind_info(fdy_kind_t kind);
+
 /* ---- messages (records of the batch frame) -------------------------- */
 
 typedef struct {

@@ -10,7 +10,8 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 
-/* True when s[0..len) is UTF-8 text without NUL. */
+/* True when s[0..len) is UTF-8 text without NUL (fdy_utf8_valid with
+ * FDY_UTF8_NO_NUL): the rule for every proto3 string field. */
 bool fdy_codec_text_ok(const uint8_t *s, size_t len);
 
 /* Reads a protobuf varint at *pos (advanced). False when truncated or over

@@ -6,6 +6,7 @@
  */
 #include "codec_internal.h"
 #include "subject.h"
+#include "utf8.h"
 
 #include <assert.h>
 #include <limits.h>
@@ -25,49 +26,13 @@ fdy_codec_arena_array(fdy_arena_t *arena, size_t count, size_t size)
     return fdy_arena_alloc(arena, count * size);
 }
 
-/* True when s[0..len) is UTF-8 text without NUL: proto3 strings must be
- * UTF-8 (other languages' decoders refuse the whole record otherwise), and
- * a NUL would make the C string we see differ from the bytes we store. */
+/* proto3 strings must be UTF-8 (other languages' decoders refuse the whole
+ * record otherwise), and a NUL would make the C string we see differ from
+ * the bytes we store. */
 bool
 fdy_codec_text_ok(const uint8_t *s, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        uint8_t c = s[i];
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1fu;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0fu;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07u;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3fu);
-        }
-        /* Overlong forms, UTF-16 surrogates, beyond U+10FFFF. */
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
-    }
-    return true;
+    return fdy_utf8_valid(s, len, FDY_UTF8_NO_NUL);
 }
 
 bool

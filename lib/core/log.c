@@ -6,7 +6,9 @@
 
 #include "clock.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +19,18 @@ static fdy_log_sink_fn *s_sink;
 static void *s_sink_user;
 
 /* Rate limiter slots, keyed by message id pointer hash. A collision only
- * makes two ids share one budget. */
+ * makes two ids share one budget. Every thread that logs shares them
+ * (libfoundry's clients may each run on their own thread), so they are only
+ * read and written under s_limits_lock. */
 #define LIMIT_SLOTS 64
-#define LIMIT_PER_SECOND 10
-static struct {
+typedef struct {
     const char *id;
     int64_t second;
     unsigned passed;
     unsigned dropped;
-} s_limits[LIMIT_SLOTS];
+} s_limit_t;
+static s_limit_t s_limits[LIMIT_SLOTS];
+static pthread_mutex_t s_limits_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void
 fdy_log_set_sink(fdy_log_sink_fn *fn, int max_level, void *user)
@@ -105,20 +110,30 @@ fdy_log_limited(int level, const char *id, const char *fmt, ...)
 {
     size_t slot = ((uintptr_t) id >> 3) % LIMIT_SLOTS;
     int64_t second = fdy_clock_mono_ms() / 1000;
-    if (s_limits[slot].id != id || s_limits[slot].second != second) {
-        unsigned dropped = s_limits[slot].id == id ? s_limits[slot].dropped : 0;
-        s_limits[slot].id = id;
-        s_limits[slot].second = second;
-        s_limits[slot].passed = 0;
-        s_limits[slot].dropped = 0;
-        if (dropped)
-            fdy_log_write(level, id, "(%u similar lines suppressed)", dropped);
+    unsigned suppressed = 0;
+    /* Only the decision is taken under the lock: the lines are formatted and
+     * handed to the sink after it, so a slow sink never holds up another
+     * thread's limiter, and a sink that logs cannot deadlock. */
+    pthread_mutex_lock(&s_limits_lock);
+    s_limit_t *limit = &s_limits[slot];
+    /* A reading older than the slot's second (a thread that read the clock
+     * just before it turned, then waited for the lock) counts in the current
+     * second: going back would restart that second's budget. */
+    if (limit->id != id || second > limit->second) {
+        suppressed = limit->id == id ? limit->dropped : 0;
+        *limit = (s_limit_t){.id = id, .second = second};
     }
-    if (s_limits[slot].passed >= LIMIT_PER_SECOND) {
-        s_limits[slot].dropped++;
+    bool pass = limit->passed < FDY_LOG_LIMIT_PER_SECOND;
+    if (pass)
+        limit->passed++;
+    else
+        limit->dropped++;
+    pthread_mutex_unlock(&s_limits_lock);
+
+    if (suppressed)
+        fdy_log_write(level, id, "(%u similar lines suppressed)", suppressed);
+    if (!pass)
         return;
-    }
-    s_limits[slot].passed++;
     va_list args;
     va_start(args, fmt);
     s_vwrite(level, id, fmt, args);

@@ -10,10 +10,18 @@
 typedef void(fdy_log_sink_fn)(int level, const char *id, const char *line, void *user);
 
 /* The log sink is one of the two allowed globals (STYLE §10). Messages with
- * level <= fdy_log_threshold are formatted; others cost one comparison. */
+ * level <= fdy_log_threshold are formatted; others cost one comparison.
+ *
+ * Threads: the sink, its user pointer and the threshold are plain globals,
+ * set once before use and then only read: fdy_log_set_sink() must not run
+ * while another thread may log (daemons call it at start; libfoundry's
+ * foundry_set_log_handler() says the same to applications). Everything else
+ * here may be called from any number of threads at once, and then the sink
+ * is too, so a sink must be thread-safe. */
 extern int fdy_log_threshold;
 
-/* Sets the sink and threshold; fn NULL silences everything. */
+/* Sets the sink and threshold; fn NULL silences everything. Not
+ * thread-safe: see above. */
 void fdy_log_set_sink(fdy_log_sink_fn *fn, int max_level, void *user);
 
 /* Daemons: one line per message on stderr, "LEVEL ID text", for journald. */
@@ -25,9 +33,12 @@ foundry_err fdy_log_level_parse(const char *text, int *level_out);
 
 void fdy_log_write(int level, const char *id, const char *fmt, ...) FDY_PRINTF(3, 4);
 
-/* Like fdy_log_write, but at most `per_second` lines per message id per
- * second; the count of dropped lines is reported on the next line that
- * passes. For warnings a peer can trigger. */
+/* Like fdy_log_write, but at most FDY_LOG_LIMIT_PER_SECOND lines per
+ * message id per second; the count of dropped lines is reported on the next
+ * line that passes. For warnings a peer can trigger. Ids are compared by
+ * pointer (pass a string literal). Thread-safe: the limit holds across all
+ * threads together, and each call takes one short lock. */
+#define FDY_LOG_LIMIT_PER_SECOND 10
 void fdy_log_limited(int level, const char *id, const char *fmt, ...) FDY_PRINTF(3, 4);
 
 #define FDY_LOG_ERR    3

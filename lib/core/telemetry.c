@@ -8,6 +8,7 @@
 #include "codec_internal.h"
 #include "subject.h"
 #include "telemetry.pb-c.h"
+#include "utf8.h"
 
 #include <assert.h>
 #include <math.h>
@@ -20,54 +21,20 @@
 #define TEXT_NO_SPACE  1u /* no space (units: a text line could not carry it) */
 #define TEXT_NO_EQUALS 2u /* no '=' (units: it would read as a label) */
 
-/* True when s[0..len) is UTF-8 without control characters (NUL included)
- * and, per flags, without spaces or '='. Every string of a sample ends up
- * in logs, tables and other languages' decoders, which all want this. */
+/* True when s[0..len) is UTF-8 without control characters (C0, DEL and C1;
+ * NUL included) and, per flags, without spaces or '='. Every string of a
+ * sample ends up in logs, tables and other languages' decoders, which all
+ * want this. Space and '=' are ASCII, and ASCII bytes never occur inside a
+ * multi-byte sequence, so a byte search after validation is exact. */
 static bool
 s_text_ok(const char *text, size_t len, unsigned flags)
 {
-    const unsigned char *s = (const unsigned char *) text;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f)
-                return false;
-            if ((flags & TEXT_NO_SPACE) && c == ' ')
-                return false;
-            if ((flags & TEXT_NO_EQUALS) && c == '=')
-                return false;
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned long cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1fu;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0fu;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07u;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + k] & 0x3fu);
-        }
-        /* Overlong forms, UTF-16 surrogates, beyond U+10FFFF, and the C1
-         * controls. */
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-            return false;
-        i += n + 1;
-    }
+    if (!fdy_utf8_valid((const uint8_t *) text, len, FDY_UTF8_NO_C0 | FDY_UTF8_NO_C1))
+        return false;
+    if ((flags & TEXT_NO_SPACE) && memchr(text, ' ', len))
+        return false;
+    if ((flags & TEXT_NO_EQUALS) && memchr(text, '=', len))
+        return false;
     return true;
 }
 

@@ -101,13 +101,17 @@ typedef enum {
 
 /* Receives one diagnostic line. `id` is a stable upper-case message id
  * (docs/log-ids.md); `line` is the text without a newline. Both borrowed for
- * the duration of the call. Called on the thread that used the library. */
+ * the duration of the call. Called on the thread that used the library: when
+ * clients are used from several threads, from several threads at once, so
+ * the handler must be thread-safe. Rate-limited ids (at most 10 lines a
+ * second) are counted across all threads together. */
 typedef void(foundry_log_fn)(foundry_log_level level, const char *id, const char *line,
                              void *user);
 
 /* Routes the library's diagnostics at `max_level` or more severe to fn.
  * fn NULL restores the default: silence. Not thread-safe: call it before
- * creating clients. */
+ * creating clients, or when no thread is using the library (every client
+ * closed), never while another thread is inside a foundry_* call. */
 FOUNDRY_EXPORT void foundry_set_log_handler(foundry_log_fn *fn, foundry_log_level max_level,
                                             void *user);
 
