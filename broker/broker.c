@@ -1,19 +1,21 @@
 /*  broker.c: the foundry-broker daemon: start-up in a fail-closed order
  *  (store, registry, default streams, keys, ZAP handler, then the CURVE
- *  ROUTER), the ready file, the event loop with its maintenance, and a clean
- *  stop. Request handling is router.c's; the group commit publish.c's.
+ *  ROUTER), the table of services, the ready file, the event loop and a
+ *  clean stop. Requests are router.c's; what they mean is each service's;
+ *  the one write transaction per turn is commit.c's.
  */
 #include "broker.h"
 
-#include "admin.h"
 #include "clock.h"
+#include "commit.h"
 #include "keys.h"
 #include "log.h"
-#include "publish.h"
+#include "peers.h"
 #include "registry.h"
+#include "reply.h"
 #include "router.h"
+#include "service.h"
 #include "store.h"
-#include "subs.h"
 #include "zap.h"
 #include "xalloc.h"
 
@@ -40,26 +42,27 @@
 #define POLL_MS 100
 #define HWM 100000
 #define LINGER_MS 2000
-#define READER_CHECK_MS 10000
-/* How often the store's mapped pages are released: bounds the resident set
- * that reads of long streams would otherwise grow (fdy_store_release_pages). */
-#define RELEASE_PAGES_MS 200
-#define PRUNE_EVERY_MS 100
-#define PRUNE_WORK 16384
-/* Retention: records removed per trim (one transaction), and how often a
- * trim runs when the last one left nothing behind. */
-#define TRIM_WORK 4096
-#define TRIM_EVERY_MS 100
 #define BROKER_KEY_NAME "broker"
+/* Sockets of the services' own (links, metrics), polled with ours. */
+#define SERVICE_POLLERS_MAX 16
+
+/* The one place that names services. Admin comes last: it dispatches
+ * admin commands to, and builds status from, the ones before it. */
+static const fdy_service_ops_t *const s_services[] = {
+    &fdy_streams_service,
+    &fdy_admin_service,
+};
+#define SERVICE_COUNT (sizeof s_services / sizeof s_services[0])
 
 struct fdy_broker {
     const fdy_broker_cfg_t *cfg;
     int lock_fd;
     fdy_store_t *store;
     fdy_registry_t *registry;
-    fdy_publish_t *publish;
-    fdy_admin_t *admin;
-    fdy_subs_t *subs;
+    fdy_peers_t *peers;
+    fdy_reply_t *reply;
+    fdy_service_t services[SERVICE_COUNT];
+    size_t service_count;   /* created so far */
     void *ctx;
     fdy_zap_t *zap;
     void *socket;                /* the CURVE ROUTER */
@@ -69,14 +72,6 @@ struct fdy_broker {
     char broker_key_path[PATH_MAX];
     char ready_path[PATH_MAX];
     bool ready_written;
-    uint64_t accepted;
-    uint64_t disconnected;
-    int64_t next_reader_check_ms;
-    int64_t next_release_pages_ms;
-    int64_t next_prune_ms;
-    bool prune_backlog;
-    int64_t next_trim_ms;
-    bool trim_backlog;
 };
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -309,6 +304,44 @@ s_write_ready(fdy_broker_t *self, fdy_reason_t *reason)
     return FOUNDRY_OK;
 }
 
+/* Creates every service in table order and routes its kinds. */
+static foundry_err
+s_start_services(fdy_broker_t *self, fdy_reason_t *reason)
+{
+    self->peers = fdy_peers_new();
+    self->reply = fdy_reply_new(self->socket);
+    self->router = fdy_router_new(self->socket, self->cfg, self->registry, self->peers,
+                                  self->reply);
+    for (size_t i = 0; i < SERVICE_COUNT; i++) {
+        const fdy_service_ops_t *ops = s_services[i];
+        fdy_service_deps_t deps = {
+            .cfg = self->cfg,
+            .store = self->store,
+            .registry = self->registry,
+            .reply = self->reply,
+            .peers = self->peers,
+            .services = self->services,
+            .service_count = self->service_count,
+        };
+        fdy_service_t *service = &self->services[i];
+        service->ops = ops;
+        foundry_err err = ops->create(&deps, &service->self, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+        self->service_count++;
+        for (size_t k = 0; k < ops->kind_count; k++) {
+            err = fdy_router_route(self->router, ops->kinds[k], service);
+            if (err != FOUNDRY_OK)
+                return fdy_reason_set(reason, err, "service %s: kind %d is %s", ops->name,
+                                      (int) ops->kinds[k],
+                                      err == FOUNDRY_EEXIST ? "served twice" : "not a request");
+        }
+        if (ops->peer_seen)
+            fdy_router_watch(self->router, service);
+    }
+    return FOUNDRY_OK;
+}
+
 foundry_err
 fdy_broker_new(const fdy_broker_cfg_t *cfg, fdy_broker_t **out, fdy_reason_t *reason)
 {
@@ -321,14 +354,10 @@ fdy_broker_new(const fdy_broker_cfg_t *cfg, fdy_broker_t **out, fdy_reason_t *re
         err = s_ensure_streams(self, reason);
     if (err == FOUNDRY_OK)
         err = s_bind(self, reason);
-    if (err == FOUNDRY_OK) {
-        self->publish = fdy_publish_new(cfg, self->store);
-        self->subs = fdy_subs_new(self->socket, self->store, self->registry);
-        self->admin = fdy_admin_new(self->store, self->registry, self->subs);
-        self->router = fdy_router_new(self->socket, cfg, self->registry, self->publish,
-                                      self->admin, self->subs);
+    if (err == FOUNDRY_OK)
+        err = s_start_services(self, reason);
+    if (err == FOUNDRY_OK)
         err = s_write_ready(self, reason);
-    }
     if (err != FOUNDRY_OK) {
         fdy_broker_destroy(&self);
         return err;
@@ -347,8 +376,12 @@ fdy_broker_destroy(fdy_broker_t **self_p)
     if (self->ready_written)
         unlink(self->ready_path);
     fdy_router_destroy(&self->router);
-    /* Saves the consumer states (no message is sent). */
-    fdy_subs_destroy(&self->subs);
+    /* Last created first: admin refers to the others. Services save what
+     * must survive (consumer states) without sending anything. */
+    while (self->service_count > 0) {
+        fdy_service_t *service = &self->services[--self->service_count];
+        service->ops->destroy(&service->self);
+    }
     if (self->socket)
         zmq_socket_monitor(self->socket, NULL, 0);
     if (self->monitor)
@@ -358,8 +391,8 @@ fdy_broker_destroy(fdy_broker_t **self_p)
     fdy_zap_destroy(&self->zap);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
-    fdy_admin_destroy(&self->admin);
-    fdy_publish_destroy(&self->publish);
+    fdy_reply_destroy(&self->reply);
+    fdy_peers_destroy(&self->peers);
     fdy_registry_destroy(&self->registry);
     fdy_store_close(&self->store);
     if (self->lock_fd >= 0)
@@ -369,6 +402,25 @@ fdy_broker_destroy(fdy_broker_t **self_p)
 }
 
 /* ---- the loop ------------------------------------------------------------- */
+
+static uint64_t
+s_stat(const fdy_stats_t *stats, const char *name)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < stats->count; i++)
+        if (strcmp(stats->items[i].name, name) == 0)
+            sum += stats->items[i].value;
+    return sum;
+}
+
+static void
+s_log_stop(const fdy_stats_t *stats, uint64_t error_replies)
+{
+    fdy_log_notice("BROKER-STOP", "stopping: %" PRIu64 " messages stored in %" PRIu64
+                   " group commits, %" PRIu64 " duplicates, %" PRIu64 " error replies",
+                   s_stat(stats, "published"), s_stat(stats, "commits"),
+                   s_stat(stats, "duplicates"), error_replies);
+}
 
 static void
 s_drain_monitor(fdy_broker_t *self)
@@ -393,9 +445,9 @@ s_drain_monitor(fdy_broker_t *self)
             zmq_msg_close(&part);
         }
         if (id == ZMQ_EVENT_ACCEPTED)
-            self->accepted++;
+            fdy_peers_accepted(self->peers);
         else if (id == ZMQ_EVENT_DISCONNECTED)
-            self->disconnected++;
+            fdy_peers_disconnected(self->peers);
         /* Refused keys are logged by the ZAP handler (AUTH-DENIED); these are
          * clients that got our key wrong or spoke something else. */
         else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
@@ -406,41 +458,87 @@ s_drain_monitor(fdy_broker_t *self)
     }
 }
 
-/* Bounded work between turns: none of it may stall acks for long. */
+/* The turn's one transaction from every service's parts; an empty one
+ * costs nothing (no transaction, no fsync). */
 static void
-s_maintain(fdy_broker_t *self)
+s_commit(fdy_broker_t *self, int64_t now_ms)
 {
-    int64_t now = fdy_clock_mono_ms();
+    fdy_commit_t commit;
+    fdy_commit_init(&commit);
+    for (size_t i = 0; i < self->service_count; i++) {
+        const fdy_service_t *s = &self->services[i];
+        if (s->ops->collect)
+            s->ops->collect(s->self, &commit, now_ms);
+    }
+    if (!fdy_commit_empty(&commit)) {
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        foundry_err err = fdy_commit_run(&commit, self->store, &why);
+        if (err == FOUNDRY_EFULL)
+            fdy_log_warn_limited("STORE-FULL", "commit refused: %s", why.text);
+        else if (err != FOUNDRY_OK)
+            fdy_log_err("STORE-APPEND", "group commit failed: %s", why.text);
+    }
+    /* Acks leave only now, after the synchronous commit returned. */
+    for (size_t i = 0; i < self->service_count; i++) {
+        const fdy_service_t *s = &self->services[i];
+        if (s->ops->committed)
+            s->ops->committed(s->self, &commit, now_ms);
+    }
+}
+
+/* One turn after poll: requests, the commit, acks, deliveries and parked
+ * work, then upkeep. *busy_out: some service has more to do at once.
+ * *wait_ms_out: when the next upkeep is due. */
+static foundry_err
+s_turn(fdy_broker_t *self, bool input, bool *busy_out, int64_t *wait_ms_out)
+{
+    int64_t now_ms = fdy_clock_mono_ms();
+    foundry_err err = FOUNDRY_OK;
+    if (input) {
+        size_t drained = 0;
+        err = fdy_router_drain(self->router, now_ms, &drained);
+    }
+    s_commit(self, now_ms);
+    fdy_router_end_turn(self->router);
+    bool busy = false;
+    for (size_t i = 0; i < self->service_count; i++) {
+        const fdy_service_t *s = &self->services[i];
+        if (s->ops->run && s->ops->run(s->self, now_ms))
+            busy = true;
+    }
     if (fdy_registry_refresh(self->registry) != FOUNDRY_OK)
         fdy_log_warn_limited("REGISTRY-REFRESH", "cannot reload the key store; using the last one");
-    if (self->prune_backlog || now >= self->next_prune_ms) {
-        size_t pruned = 0;
-        foundry_err err = fdy_store_prune_dedupe(self->store, fdy_clock_wall_ns(), PRUNE_WORK,
-                                                 &pruned);
-        if (err != FOUNDRY_OK && err != FOUNDRY_EFULL)
-            fdy_log_warn_limited("DEDUPE-PRUNE", "pruning dedupe ids failed: %s",
-                                 foundry_strerror(err));
-        /* A full page means more are due: keep going next turn. */
-        self->prune_backlog = err == FOUNDRY_OK && pruned == PRUNE_WORK;
-        self->next_prune_ms = now + PRUNE_EVERY_MS;
+    int64_t wait_ms = POLL_MS;
+    now_ms = fdy_clock_mono_ms();
+    for (size_t i = 0; i < self->service_count; i++) {
+        const fdy_service_t *s = &self->services[i];
+        if (!s->ops->tick)
+            continue;
+        int64_t due = s->ops->tick(s->self, now_ms);
+        if (due < wait_ms)
+            wait_ms = due < 0 ? 0 : due;
     }
-    fdy_subs_maintain(self->subs, now);
-    if (self->trim_backlog || now >= self->next_trim_ms) {
-        size_t trimmed = 0;
-        foundry_err err = fdy_store_trim(self->store, fdy_clock_wall_ns(), TRIM_WORK, &trimmed);
-        /* A full batch means more is due: keep trimming next turn, with
-         * the turn's publishes in between. Failures are logged by the store. */
-        self->trim_backlog = err == FOUNDRY_OK && trimmed == TRIM_WORK;
-        self->next_trim_ms = now + TRIM_EVERY_MS;
+    *busy_out = busy;
+    *wait_ms_out = wait_ms;
+    return err;
+}
+
+/* The services' own sockets, after ours (items[0..2]). Returns the count. */
+static size_t
+s_service_pollers(fdy_broker_t *self, zmq_pollitem_t *items, size_t max, size_t *owner_of)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < self->service_count; i++) {
+        const fdy_service_t *s = &self->services[i];
+        if (!s->ops->pollers)
+            continue;
+        size_t n = s->ops->pollers(s->self, items + count, max - count);
+        for (size_t k = 0; k < n; k++)
+            owner_of[count + k] = i;
+        count += n;
     }
-    if (now >= self->next_release_pages_ms) {
-        fdy_store_release_pages(self->store);
-        self->next_release_pages_ms = now + RELEASE_PAGES_MS;
-    }
-    if (now >= self->next_reader_check_ms) {
-        fdy_store_check_readers(self->store);
-        self->next_reader_check_ms = now + READER_CHECK_MS;
-    }
+    return count;
 }
 
 foundry_err
@@ -449,13 +547,16 @@ fdy_broker_run(fdy_broker_t *self, const volatile sig_atomic_t *stop)
     fdy_log_notice("BROKER-READY", "serving on %s", self->endpoint);
     foundry_err err = FOUNDRY_OK;
     bool busy = false;
+    int64_t wait_ms = POLL_MS;
     while (!*stop) {
-        zmq_pollitem_t items[] = {
+        zmq_pollitem_t items[3 + SERVICE_POLLERS_MAX] = {
             {.socket = self->socket, .events = ZMQ_POLLIN},
             {.socket = fdy_zap_socket(self->zap), .events = ZMQ_POLLIN},
             {.socket = self->monitor, .events = ZMQ_POLLIN},
         };
-        if (zmq_poll(items, 3, busy ? 0 : POLL_MS) < 0) {
+        size_t owner_of[SERVICE_POLLERS_MAX];
+        size_t extra = s_service_pollers(self, items + 3, SERVICE_POLLERS_MAX, owner_of);
+        if (zmq_poll(items, (int) (3 + extra), busy ? 0 : (long) wait_ms) < 0) {
             if (errno == EINTR)
                 continue;
             fdy_log_err("SOCKET-ERROR", "zmq_poll failed: %s", zmq_strerror(errno));
@@ -471,20 +572,23 @@ fdy_broker_run(fdy_broker_t *self, const volatile sig_atomic_t *stop)
             if (err != FOUNDRY_OK)
                 break;
         }
+        for (size_t k = 0; k < extra; k++) {
+            const fdy_service_t *s = &self->services[owner_of[k]];
+            if (items[3 + k].revents)
+                s->ops->ready(s->self, &items[3 + k], fdy_clock_mono_ms());
+        }
         /* Every turn, input or not: deliveries, redeliveries and saves run
          * on their own clock. */
-        uint64_t connections =
-            self->accepted > self->disconnected ? self->accepted - self->disconnected : 0;
-        err = fdy_router_turn(self->router, connections, items[0].revents & ZMQ_POLLIN, &busy);
+        err = s_turn(self, items[0].revents & ZMQ_POLLIN, &busy, &wait_ms);
         if (err != FOUNDRY_OK)
             break;
-        s_maintain(self);
     }
-    fdy_publish_stats_t stats;
-    fdy_publish_stats(self->publish, &stats);
-    fdy_log_notice("BROKER-STOP", "stopping: %" PRIu64 " messages stored in %" PRIu64
-                   " group commits, %" PRIu64 " duplicates, %" PRIu64 " error replies",
-                   stats.published, stats.commits, stats.duplicates,
-                   fdy_router_error_replies(self->router));
+    fdy_stats_t stats = {.count = 0};
+    for (size_t i = 0; i < self->service_count; i++) {
+        const fdy_service_t *s = &self->services[i];
+        if (s->ops->stats)
+            s->ops->stats(s->self, &stats);
+    }
+    s_log_stop(&stats, fdy_reply_errors(self->reply));
     return err;
 }

@@ -1,172 +1,291 @@
-/*  admin.c: the ADMIN entry point. Authorises the caller (admin role only),
- *  owns the reply arena reset per command, answers status, and routes every
- *  other command by prefix to the table of the module that owns it
- *  (admin_keys.c, admin_streams.c). Sockets and encoding are the router's.
+/*  admin.c: the admin service (fdy_admin_service) for kind ADMIN.
+ *  handle() parks a few requests per turn; run() executes them after the
+ *  turn's acks, so an admin command never delays a publish. Commands are
+ *  dispatched by prefix to the service that owns them; `status` is every
+ *  service's stats plus the connection counters. Only the admin role runs
+ *  commands, and every command is logged (ADMIN-COMMAND).
  */
-#include "admin.h"
 #include "admin_keys.h"
-#include "admin_streams.h"
 #include "admin_table.h"
+#include "peers.h"
+#include "reply.h"
+#include "service.h"
 
 #include "arena.h"
+#include "clock.h"
 #include "log.h"
 #include "xalloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Admin commands run after the acks of a turn; a few per turn at most. */
+#define ADMIN_PER_TURN 8
 /* A reply arena this big bounds what one command can make us allocate. */
 #define REPLY_BUDGET (64u * 1024u * 1024u)
 
-/* Commands whose name starts with prefix go to commands, run with ctx. */
+/* A request waiting for the end of the turn. It is decoded again into its
+ * own arena: the router's envelope arena is reset per request. */
 typedef struct {
-    const char *prefix; /* "" takes every command no earlier route took */
-    const fdy_admin_command_t *commands;
-    size_t count;
-    void *ctx;
-} route_t;
-
-#define ROUTE_COUNT 4
-
-struct fdy_admin {
-    fdy_store_t *store;
-    fdy_admin_keys_t keys;
-    fdy_admin_streams_t streams;
+    uint8_t peer_id[255];
+    size_t peer_len;
     fdy_arena_t *arena;
-    /* The broker's counters, set for the length of one fdy_admin_handle()
-     * call: only the router knows them, and only status reads them. */
-    const fdy_admin_status_t *status;
-    route_t routes[ROUTE_COUNT];
-};
+    fdy_envelope_t env;
+    char principal[FDY_NAME_MAX];
+} slot_t;
 
-/* ---- status ------------------------------------------------------------ */
+typedef struct {
+    fdy_service_deps_t deps;
+    fdy_service_t services[8];  /* those created before admin: prefix owners and stats */
+    size_t service_count;
+    slot_t slots[ADMIN_PER_TURN];
+    size_t slot_count;
+    fdy_arena_t *reply_arena;
+    int64_t start_ms;
+    /* status's columns: the reply points at them until it is sent */
+    const char *status_columns[2 + FDY_STATS_MAX];
+    fdy_col_type_t status_types[2 + FDY_STATS_MAX];
+} admin_t;
 
-static const char *const s_status_columns[] = {
-    "version",          "uptime_s",      "messages",     "streams", "connections", "principals",
-    "store_used_bytes", "map_size",      "map_size_max", "commits", "published",   "duplicates",
-    "errors",           "subscriptions", "deliveries",   "dropped",
-};
-static const fdy_col_type_t s_status_types[] = {
-    FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_TEXT,
-    FDY_COL_INT,  FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
-    FDY_COL_INT,  FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
-};
-
-static foundry_err
-s_status(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy_reason_t *reason)
+static fdy_arena_t *
+s_arena_new(size_t budget)
 {
-    fdy_admin_t *self = ctx;
-    const fdy_admin_status_t *status = self->status;
-    fdy_store_stats_t stats;
-    if (fdy_store_stats(self->store, &stats) != FOUNDRY_OK)
-        return fdy_reason_set(reason, FOUNDRY_ESTORE, "cannot read store statistics");
-    foundry_err err =
-        fdy_admin_table_begin(table, call->arena, s_status_columns, s_status_types,
-                              sizeof s_status_columns / sizeof s_status_columns[0], 1, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    fdy_slice_t *row = fdy_admin_row_add(table);
-    bool ok = fdy_admin_cell_text(table, &row[0], foundry_version());
-    ok = ok && fdy_admin_cell_int(table, &row[1], status->uptime_s);
-    ok = ok && fdy_admin_cell_int(table, &row[2], stats.messages);
-    ok = ok && fdy_admin_cell_int(table, &row[3], stats.streams);
-    ok = ok && fdy_admin_cell_int(table, &row[4], status->connections);
-    ok = ok && fdy_admin_cell_text(table, &row[5], status->principals ? status->principals : "");
-    ok = ok && fdy_admin_cell_int(table, &row[6], stats.used_bytes);
-    ok = ok && fdy_admin_cell_int(table, &row[7], stats.map_size);
-    ok = ok && fdy_admin_cell_int(table, &row[8], stats.map_size_max);
-    ok = ok && fdy_admin_cell_int(table, &row[9], status->commits);
-    ok = ok && fdy_admin_cell_int(table, &row[10], status->published);
-    ok = ok && fdy_admin_cell_int(table, &row[11], status->duplicates);
-    ok = ok && fdy_admin_cell_int(table, &row[12], status->errors);
-    ok = ok && fdy_admin_cell_int(table, &row[13], status->subscriptions);
-    ok = ok && fdy_admin_cell_int(table, &row[14], status->deliveries);
-    ok = ok && fdy_admin_cell_int(table, &row[15], status->dropped);
-    return ok ? FOUNDRY_OK : fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
-}
-
-/* admin's own commands; the catch-all route, so an unknown command is
- * refused by the dispatcher with the usual EKIND text. */
-static const fdy_admin_command_t s_commands[] = {
-    {"status", NULL, 0, s_status},
-};
-
-/* ---- routing ----------------------------------------------------------- */
-
-fdy_admin_t *
-fdy_admin_new(fdy_store_t *store, fdy_registry_t *registry, fdy_subs_t *subs)
-{
-    fdy_admin_t *self = fdy_xalloc(sizeof *self);
-    self->store = store;
-    self->keys = (fdy_admin_keys_t){.registry = registry};
-    self->streams = (fdy_admin_streams_t){.store = store, .subs = subs};
-    self->arena = fdy_arena_new(REPLY_BUDGET);
-    if (!self->arena) {
-        fdy_log_err("OUT-OF-MEMORY", "admin reply arena: out of memory; aborting");
+    fdy_arena_t *arena = fdy_arena_new(budget);
+    if (!arena) {
+        fdy_log_err("OUT-OF-MEMORY", "admin arena: out of memory; aborting");
         abort();
     }
-    const route_t routes[ROUTE_COUNT] = {
-        {"key.", fdy_admin_keys_commands, fdy_admin_keys_command_count, &self->keys},
-        {"stream.", fdy_admin_streams_commands, fdy_admin_streams_command_count, &self->streams},
-        {"consumer.", fdy_admin_streams_commands, fdy_admin_streams_command_count, &self->streams},
-        {"", s_commands, sizeof s_commands / sizeof s_commands[0], self},
-    };
-    memcpy(self->routes, routes, sizeof routes);
-    return self;
+    return arena;
 }
 
-void
-fdy_admin_destroy(fdy_admin_t **self_p)
+static foundry_err
+s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
 {
-    fdy_admin_t *self = *self_p;
+    admin_t *self = fdy_xalloc(sizeof *self);
+    self->deps = *deps;
+    if (deps->service_count > sizeof self->services / sizeof self->services[0]) {
+        free(self);
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "too many services for admin");
+    }
+    memcpy(self->services, deps->services, deps->service_count * sizeof *deps->services);
+    self->service_count = deps->service_count;
+    for (size_t i = 0; i < ADMIN_PER_TURN; i++)
+        self->slots[i].arena = s_arena_new(FDY_DECODE_BUDGET(FDY_ENVELOPE_MAX));
+    self->reply_arena = s_arena_new(REPLY_BUDGET);
+    self->start_ms = fdy_clock_mono_ms();
+    *self_out = self;
+    return FOUNDRY_OK;
+}
+
+static void
+s_destroy(void **self_p)
+{
+    admin_t *self = *self_p;
     if (!self)
         return;
-    fdy_arena_destroy(&self->arena);
+    for (size_t i = 0; i < ADMIN_PER_TURN; i++)
+        fdy_arena_destroy(&self->slots[i].arena);
+    fdy_arena_destroy(&self->reply_arena);
     free(self);
     *self_p = NULL;
 }
 
-static const route_t *
-s_route(const fdy_admin_t *self, const char *command)
+static foundry_err
+s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
 {
-    for (size_t i = 0; i < ROUTE_COUNT - 1; i++) {
-        const char *prefix = self->routes[i].prefix;
-        if (strncmp(command, prefix, strlen(prefix)) == 0)
-            return &self->routes[i];
-    }
-    return &self->routes[ROUTE_COUNT - 1];
+    admin_t *self = self_;
+    if (self->slot_count == ADMIN_PER_TURN || req->peer.len > sizeof self->slots[0].peer_id)
+        return fdy_reason_set(reason, FOUNDRY_EFULL, "too many admin requests at once");
+    slot_t *slot = &self->slots[self->slot_count];
+    fdy_arena_reset(slot->arena, FDY_DECODE_BUDGET(req->envelope.len));
+    if (fdy_codec_decode_envelope(req->envelope.data, req->envelope.len, slot->arena, &slot->env,
+                                  reason)
+        != FOUNDRY_OK)   /* it decoded a moment ago into the router's arena: only memory fails */
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+    memcpy(slot->peer_id, req->peer.id, req->peer.len);
+    slot->peer_len = req->peer.len;
+    snprintf(slot->principal, sizeof slot->principal, "%s", req->who->name);
+    self->slot_count++;
+    return FOUNDRY_OK;
 }
 
-foundry_err
-fdy_admin_handle(fdy_admin_t *self, const fdy_principal_t *caller, const char *command,
-                 const char *const *args, size_t arg_count, const fdy_admin_status_t *status,
-                 fdy_table_t *table_out, fdy_reason_t *reason)
+static bool
+s_turn_full(const void *self_)
 {
-    if (caller->revoked || caller->role != FDY_ROLE_ADMIN)
-        return fdy_reason_set(reason, FOUNDRY_EDENIED, "%s '%s' may not run admin commands",
-                              fdy_role_name(caller->role), caller->name);
-    /* key.add and key.revoke reload the registry, which frees caller: the
-     * commands get a copy, without the filters that would still point into
-     * the registry. */
-    fdy_principal_t who = *caller;
-    memset(who.allow_publish, 0, sizeof who.allow_publish);
-    memset(who.allow_subscribe, 0, sizeof who.allow_subscribe);
-    who.allow_count = 0;
-    who.allow_subscribe_count = 0;
-    fdy_arena_reset(self->arena, REPLY_BUDGET);
-    static const fdy_admin_status_t no_status;
-    self->status = status ? status : &no_status;
-    const fdy_admin_call_t call = {.caller = &who,
-                                   .command = command,
-                                   .args = args,
-                                   .arg_count = arg_count,
-                                   .arena = self->arena};
-    const route_t *route = s_route(self, command);
-    fdy_admin_table_t table;
-    foundry_err err =
-        fdy_admin_dispatch(route->ctx, route->commands, route->count, &call, &table, reason);
-    self->status = NULL;
-    if (err == FOUNDRY_OK)
-        fdy_admin_table_end(&table, table_out);
-    return err;
+    const admin_t *self = self_;
+    return self->slot_count == ADMIN_PER_TURN;
 }
+
+/* ---- status ------------------------------------------------------------------ */
+
+/* Every counter once, in first-seen order; counters of the same name from
+ * several sources add up. */
+static void
+s_merge(fdy_stats_t *into, const fdy_stats_t *from)
+{
+    for (size_t i = 0; i < from->count; i++) {
+        size_t j = 0;
+        while (j < into->count && strcmp(into->items[j].name, from->items[i].name) != 0)
+            j++;
+        if (j < into->count)
+            into->items[j].value += from->items[i].value;
+        else
+            fdy_stats_add(into, from->items[i].name, from->items[i].value);
+    }
+}
+
+static foundry_err
+s_status(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
+{
+    admin_t *self = self_;
+    int64_t now_ms = fdy_clock_mono_ms();
+    fdy_stats_t all = {.count = 0};
+    fdy_stats_add(&all, "uptime_s", (uint64_t) (now_ms - self->start_ms) / 1000);
+    fdy_stats_t part = {.count = 0};
+    fdy_peers_stats(self->deps.peers, &part);
+    s_merge(&all, &part);
+    part.count = 0;
+    fdy_stats_add(&part, "errors", fdy_reply_errors(self->deps.reply));
+    s_merge(&all, &part);
+    for (size_t i = 0; i < self->service_count; i++) {
+        part.count = 0;
+        if (self->services[i].ops->stats)
+            self->services[i].ops->stats(self->services[i].self, &part);
+        s_merge(&all, &part);
+    }
+    /* Two text columns, then every counter. */
+    const char **columns = self->status_columns;
+    fdy_col_type_t *types = self->status_types;
+    columns[0] = "version";
+    columns[1] = "principals";
+    types[0] = types[1] = FDY_COL_TEXT;
+    for (size_t i = 0; i < all.count; i++) {
+        columns[2 + i] = all.items[i].name;
+        types[2 + i] = FDY_COL_INT;
+    }
+    foundry_err err = fdy_admin_table_begin(out, call->arena, columns, types, 2 + all.count, 1,
+                                            reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    fdy_slice_t *row = fdy_admin_row_add(out);
+    bool ok = fdy_admin_cell_text(out, &row[0], foundry_version());
+    ok = ok && fdy_admin_cell_text(out, &row[1], fdy_peers_active_names(self->deps.peers, now_ms));
+    for (size_t i = 0; ok && i < all.count; i++)
+        ok = fdy_admin_cell_int(out, &row[2 + i], all.items[i].value);
+    return ok ? FOUNDRY_OK : fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
+}
+
+/* ---- dispatch ---------------------------------------------------------------- */
+
+static const fdy_admin_command_t s_own_commands[] = {
+    {.name = "status", .args = NULL, .arg_count = 0, .fn = s_status},
+};
+
+static bool
+s_has_prefix(const fdy_service_ops_t *ops, const char *command)
+{
+    for (const char *const *p = ops->admin_prefixes; p && *p; p++)
+        if (strncmp(command, *p, strlen(*p)) == 0)
+            return true;
+    return false;
+}
+
+static foundry_err
+s_dispatch(admin_t *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
+           fdy_reason_t *reason)
+{
+    if (strncmp(call->command, "key.", 4) == 0) {
+        fdy_admin_keys_t keys = {.registry = self->deps.registry};
+        return fdy_admin_dispatch(&keys, fdy_admin_keys_commands, fdy_admin_keys_command_count,
+                                  call, out, reason);
+    }
+    for (size_t i = 0; i < self->service_count; i++) {
+        const fdy_service_t *s = &self->services[i];
+        if (s->ops->admin && s_has_prefix(s->ops, call->command))
+            return s->ops->admin(s->self, call, out, reason);
+    }
+    return fdy_admin_dispatch(self, s_own_commands, sizeof s_own_commands / sizeof s_own_commands[0],
+                              call, out, reason);
+}
+
+/* Runs one parked command and answers it. */
+static void
+s_run_one(admin_t *self, slot_t *slot)
+{
+    fdy_peer_t to = {.id = slot->peer_id, .len = slot->peer_len};
+    /* The registry may have reloaded since the request arrived. */
+    const fdy_principal_t *p = fdy_registry_by_name(self->deps.registry, slot->principal);
+    if (!p || p->revoked) {
+        fdy_reply_error(self->deps.reply, &to, slot->env.request_id, 0, FOUNDRY_EAUTH,
+                        p ? "key revoked" : "unknown principal");
+        return;
+    }
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    fdy_admin_table_t table;
+    foundry_err err;
+    if (p->role != FDY_ROLE_ADMIN) {
+        err = fdy_reason_set(&why, FOUNDRY_EDENIED, "%s '%s' may not run admin commands",
+                             fdy_role_name(p->role), p->name);
+    } else {
+        /* key.add and key.revoke reload the registry, which frees p: the
+         * commands get a copy, without the filters that would still point
+         * into the registry. */
+        fdy_principal_t who = *p;
+        memset(who.allow_publish, 0, sizeof who.allow_publish);
+        memset(who.allow_subscribe, 0, sizeof who.allow_subscribe);
+        who.allow_count = 0;
+        who.allow_subscribe_count = 0;
+        fdy_arena_reset(self->reply_arena, REPLY_BUDGET);
+        fdy_admin_call_t call = {
+            .caller = &who,
+            .command = slot->env.command,
+            .args = slot->env.args,
+            .arg_count = slot->env.arg_count,
+            .arena = self->reply_arena,
+        };
+        err = s_dispatch(self, &call, &table, &why);
+    }
+    if (err == FOUNDRY_EDENIED)
+        fdy_log_warn_limited("ADMIN-DENIED", "%s", why.text);
+    else if (err != FOUNDRY_OK)
+        fdy_log_info("ADMIN-REFUSED", "%s by '%s': %s", slot->env.command, slot->principal,
+                     why.text);
+    if (err != FOUNDRY_OK) {
+        fdy_reply_error(self->deps.reply, &to, slot->env.request_id, 0, err, why.text);
+        return;
+    }
+    fdy_log_info("ADMIN-COMMAND", "'%s' ran %s", slot->principal, slot->env.command);
+    fdy_envelope_t reply = {.version = FDY_PROTOCOL_VERSION, .kind = FDY_KIND_ADMIN_REPLY,
+                            .request_id = slot->env.request_id};
+    fdy_admin_table_end(&table, &reply.table);
+    fdy_reply_send(self->deps.reply, &to, &reply);
+}
+
+static bool
+s_run(void *self_, int64_t now_ms)
+{
+    admin_t *self = self_;
+    (void) now_ms;
+    for (size_t i = 0; i < self->slot_count; i++)
+        s_run_one(self, &self->slots[i]);
+    self->slot_count = 0;
+    return false;
+}
+
+static const fdy_kind_t s_kinds[] = {FDY_KIND_ADMIN};
+static const char *const s_prefixes[] = {"status", "key.", NULL};
+
+const fdy_service_ops_t fdy_admin_service = {
+    .name = "admin",
+    .kinds = s_kinds,
+    .kind_count = 1,
+    .admin_prefixes = s_prefixes,
+    .holds_frames = false,
+    .create = s_create,
+    .destroy = s_destroy,
+    .handle = s_handle,
+    .turn_full = s_turn_full,
+    .run = s_run,
+};

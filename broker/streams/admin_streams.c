@@ -263,7 +263,7 @@ s_stream_rm(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, f
     err = fdy_store_stream_delete(self->store, name, reason);
     if (err != FOUNDRY_OK)
         return err;
-    fdy_consumers_forget(fdy_subs_consumers(self->subs), stream_id, NULL, "the stream was removed");
+    fdy_consumers_forget(self->consumers, stream_id, NULL, "the stream was removed");
     fdy_log_notice("ADMIN-STREAM-RM", "%s removed stream '%s'", call->caller->name, name);
     return FOUNDRY_OK;
 }
@@ -404,7 +404,7 @@ s_consumer_row(fdy_admin_streams_t *self, const char *stream, uint32_t stream_id
     const fdy_consumer_state_t *state = &consumer->state;
     uint64_t floor = state->ack_floor, delivered = state->delivered_seq;
     uint64_t pending = delivered - floor - state->acked_count, bound = 0;
-    fdy_consumers_info(fdy_subs_consumers(self->subs), stream_id, cfg->name, &floor, &delivered,
+    fdy_consumers_info(self->consumers, stream_id, cfg->name, &floor, &delivered,
                        &pending, &bound);
     char start[48];
     s_start_text(cfg, start, sizeof start);
@@ -586,7 +586,7 @@ s_consumer_rm(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
     err = fdy_store_consumer_delete(self->store, stream, name, reason);
     if (err != FOUNDRY_OK)
         return err;
-    fdy_consumers_forget(fdy_subs_consumers(self->subs), stream_id, name,
+    fdy_consumers_forget(self->consumers, stream_id, name,
                          "the consumer was removed");
     fdy_log_notice("ADMIN-CONSUMER-RM", "%s removed consumer '%s' of stream '%s'",
                    call->caller->name, name, stream);

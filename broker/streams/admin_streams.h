@@ -9,6 +9,7 @@
 
 #include "admin_table.h"
 #include "store.h"
+#include "consumers.h"
 #include "subs.h"
 
 /* Most rows one stream.read returns; foundryctl pages for more. */
@@ -19,6 +20,7 @@ typedef struct {
     fdy_store_t *store; /* borrowed; must outlive every call */
     fdy_subs_t *subs;   /* borrowed; the run-time side of removed and edited
                          * streams and consumers */
+    fdy_consumers_t *consumers; /* borrowed; live windows and forgetting removed ones */
 } fdy_admin_streams_t;
 
 /* Every stream.* and consumer.* command. Changes are audit NOTICE lines

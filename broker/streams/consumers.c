@@ -432,6 +432,7 @@ fdy_consumers_bind(fdy_consumers_t *self, fdy_sub_t *sub, const fdy_principal_t 
     c->bindings = s_grow(c->bindings, &c->binding_cap, c->binding_count + 1, sizeof *c->bindings);
     c->bindings[c->binding_count++] = sub;
     sub->consumer = c;
+    sub->stream_id = c->stream->id;
 out:
     fdy_store_consumer_clear(&rec);
     fdy_store_stream_info_clear(&info);

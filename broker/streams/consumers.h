@@ -12,6 +12,8 @@
 
 #include "subs.h"
 
+typedef struct fdy_consumers fdy_consumers_t;
+
 /* A consumer pauses new deliveries while this many seqs lie between its
  * ack floor and its delivered seq: it bounds the saved acked list. */
 #define FDY_CONSUMERS_WINDOW_MAX (1u << 18)

@@ -1,8 +1,8 @@
-/*  publish.c: the group commit. Every publish request drained in one loop
- *  turn is decoded, authorised and routed as it arrives; the turn ends with
- *  ONE fdy_store_append() for all of them, and only then are acks built.
- *  Buffers are sized once from the config and reused: nothing here
- *  allocates or makes a system call per message. Sockets live in router.c.
+/*  publish.c: the PUBLISH side of a group commit. Every publish request
+ *  drained in one loop turn is decoded, authorised and routed as it
+ *  arrives; its items join the turn's one transaction as the messages part,
+ *  and only after that committed are acks built and sent. Buffers are sized
+ *  once from the config and reused: nothing here allocates per message.
  */
 #include "publish.h"
 
@@ -19,7 +19,7 @@
 #define ERROR_REASON_MAX 160
 
 typedef struct {
-    size_t tag;
+    fdy_peer_t peer;                /* borrowed: the router holds the frame until committed */
     uint64_t request_id;
     uint32_t count;
     size_t first;                   /* its first message in outcomes[] */
@@ -46,6 +46,8 @@ s_out_of_memory(void)
 
 struct fdy_publish {
     fdy_store_t *store;
+    fdy_reply_t *reply;
+    fdy_store_items_t part;       /* the messages part of the turn's commit */
     uint64_t commit_max_msgs;
     uint64_t commit_max_bytes;
     uint64_t max_payload;
@@ -79,10 +81,11 @@ struct fdy_publish {
 };
 
 fdy_publish_t *
-fdy_publish_new(const fdy_broker_cfg_t *cfg, fdy_store_t *store)
+fdy_publish_new(const fdy_broker_cfg_t *cfg, fdy_store_t *store, fdy_reply_t *reply)
 {
     fdy_publish_t *self = fdy_xalloc(sizeof *self);
     self->store = store;
+    self->reply = reply;
     self->commit_max_msgs = cfg->commit_max_msgs;
     self->commit_max_bytes = cfg->commit_max_bytes;
     self->max_payload = cfg->max_payload;
@@ -241,7 +244,7 @@ s_add_message(fdy_publish_t *self, const fdy_principal_t *publisher, pub_request
 }
 
 foundry_err
-fdy_publish_add(fdy_publish_t *self, size_t tag, const fdy_principal_t *publisher,
+fdy_publish_add(fdy_publish_t *self, const fdy_peer_t *peer, const fdy_principal_t *publisher,
                 uint64_t request_id, uint32_t count, const fdy_slice_t *frames,
                 size_t frame_count, fdy_reason_t *reason)
 {
@@ -263,7 +266,7 @@ fdy_publish_add(fdy_publish_t *self, size_t tag, const fdy_principal_t *publishe
         return err;
 
     pub_request_t *request = &self->requests[self->request_count++];
-    request->tag = tag;
+    request->peer = *peer;
     request->request_id = request_id;
     request->count = count;
     request->first = self->msg_count;
@@ -298,8 +301,7 @@ s_stream_ref(fdy_publish_t *self, size_t *stream_count, uint32_t *last_ref, uint
 }
 
 static void
-s_reply_ack(fdy_publish_t *self, const pub_request_t *request, fdy_publish_reply_fn *fn,
-            void *user)
+s_reply_ack(fdy_publish_t *self, const pub_request_t *request)
 {
     size_t stream_count = 0, duplicate_count = 0, error_count = 0;
     uint32_t last_ref = 0;
@@ -337,23 +339,16 @@ s_reply_ack(fdy_publish_t *self, const pub_request_t *request, fdy_publish_reply
     };
     self->stats.requests++;
     self->stats.refused += error_count;
-    fn(request->tag, &reply, user);
+    fdy_reply_send(self->reply, &request->peer, &reply);
 }
 
 static void
 s_reply_error(fdy_publish_t *self, const pub_request_t *request, foundry_err code,
-              const char *reason, fdy_publish_reply_fn *fn, void *user)
+              const char *reason)
 {
-    fdy_envelope_t reply = {
-        .version = FDY_PROTOCOL_VERSION,
-        .kind = FDY_KIND_ERROR,
-        .request_id = request->request_id,
-        .error_code = code,
-        .error_reason = reason,
-    };
     self->stats.requests++;
     self->stats.failed++;
-    fn(request->tag, &reply, user);
+    fdy_reply_error(self->reply, &request->peer, request->request_id, 0, code, reason);
 }
 
 static bool
@@ -376,46 +371,20 @@ s_reset_turn(fdy_publish_t *self)
     self->turn_bytes = 0;
 }
 
-foundry_err
-fdy_publish_commit(fdy_publish_t *self, fdy_publish_reply_fn *fn, void *user)
+void
+fdy_publish_collect(fdy_publish_t *self, fdy_commit_t *commit)
 {
-    foundry_err extra_err;
-    return fdy_publish_commit_ex(self, NULL, &extra_err, fn, NULL, user);
+    if (self->item_count == 0)
+        return;
+    self->part = (fdy_store_items_t){.items = self->items, .count = self->item_count};
+    fdy_commit_add(commit, &fdy_store_messages_part, &self->part);
 }
 
 foundry_err
-fdy_publish_commit_ex(fdy_publish_t *self, fdy_store_batch_t *extra, foundry_err *extra_err_out,
-                      fdy_publish_reply_fn *fn, fdy_publish_committed_fn *committed_fn,
-                      void *user)
+fdy_publish_committed(fdy_publish_t *self, const fdy_commit_t *commit,
+                      fdy_publish_committed_fn *committed_fn, void *user)
 {
-    foundry_err err = FOUNDRY_OK;
-    fdy_reason_t why;
-    fdy_reason_clear(&why);
-    bool has_extra = extra && extra->dead_letter_count + extra->state_count > 0;
-    *extra_err_out = FOUNDRY_OK;
-    if (has_extra) {
-        fdy_store_batch_t batch = {
-            .items = self->items,
-            .item_count = self->item_count,
-            .dead_letters = extra->dead_letters,
-            .dead_letter_count = extra->dead_letter_count,
-            .states = extra->states,
-            .state_count = extra->state_count,
-        };
-        err = fdy_store_commit(self->store, &batch, &why);
-        if (err != FOUNDRY_OK && err != FOUNDRY_EFULL) {
-            fdy_log_warn_limited("CONSUMER-SAVE", "saving consumer states with the publishes "
-                                 "failed (%s); publishes committed alone", why.text);
-            *extra_err_out = err;
-            err = self->item_count > 0
-                      ? fdy_store_append(self->store, self->items, self->item_count, &why)
-                      : FOUNDRY_OK;
-        } else {
-            *extra_err_out = err;
-        }
-    } else if (self->item_count > 0) {
-        err = fdy_store_append(self->store, self->items, self->item_count, &why);
-    }
+    foundry_err err = self->item_count > 0 ? fdy_commit_result(commit, &self->part) : FOUNDRY_OK;
     if (self->item_count > 0) {
         if (err == FOUNDRY_OK) {
             self->stats.commits++;
@@ -427,26 +396,20 @@ fdy_publish_commit_ex(fdy_publish_t *self, fdy_store_batch_t *extra, foundry_err
             }
             fdy_log_debug("PUBLISH-COMMIT", "%zu messages of %zu requests stored",
                           self->item_count, self->request_count);
-        }
-        else if (err == FOUNDRY_EFULL)
-            fdy_log_warn_limited("STORE-FULL", "publish refused: %s", why.text);
-        else {
-            fdy_log_err("STORE-APPEND", "group commit of %zu messages failed: %s",
-                        self->item_count, why.text);
-            err = FOUNDRY_ESTORE;
+        } else if (err != FOUNDRY_EFULL) {
+            err = FOUNDRY_ESTORE;   /* the commit logged the store's own reason */
         }
     }
     /* Acks leave only now, after the synchronous commit returned. */
     for (size_t i = 0; i < self->request_count; i++) {
         const pub_request_t *request = &self->requests[i];
         if (err == FOUNDRY_OK || !s_request_has_items(self, request))
-            s_reply_ack(self, request, fn, user);
+            s_reply_ack(self, request);
         else if (err == FOUNDRY_EFULL)
             s_reply_error(self, request, FOUNDRY_EFULL,
-                          "store full: map_size_max reached, nothing stored", fn, user);
+                          "store full: map_size_max reached, nothing stored");
         else
-            s_reply_error(self, request, FOUNDRY_ESTORE, "storage error, nothing stored", fn,
-                          user);
+            s_reply_error(self, request, FOUNDRY_ESTORE, "storage error, nothing stored");
     }
     if (err == FOUNDRY_OK && self->item_count > 0 && committed_fn)
         committed_fn(self->items, self->item_count, user);

@@ -10,9 +10,7 @@
 
 #include "acl.h"
 #include "clock.h"
-#include "consumers.h"
 #include "log.h"
-#include "tail.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -47,12 +45,16 @@ typedef struct {
     bool closed;
 } pool_t;
 
+typedef struct {
+    const fdy_sub_owner_ops_t *ops;
+    void *owner;
+} owner_t;
+
 struct fdy_subs {
-    void *socket;
+    fdy_reply_t *reply;
     fdy_store_t *store;
     fdy_registry_t *registry;
-    fdy_consumers_t *consumers;
-    fdy_tail_t *tail;
+    owner_t owners[2]; /* [0] ephemeral (tail), [1] durable (consumers) */
     fdy_sub_t **table; /* by id, increasing */
     size_t count;
     size_t cap;
@@ -151,16 +153,14 @@ s_bucket(const uint8_t *routing, size_t len)
 }
 
 fdy_subs_t *
-fdy_subs_new(void *socket, fdy_store_t *store, fdy_registry_t *registry)
+fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry)
 {
     fdy_subs_t *self = fdy_xalloc(sizeof *self);
-    self->socket = socket;
+    self->reply = reply;
     self->store = store;
     self->registry = registry;
     self->next_id = 1;
     self->key_generation = fdy_store_key_generation(store);
-    self->consumers = fdy_consumers_new(store, self);
-    self->tail = fdy_tail_new(store, self);
     self->pool = fdy_xalloc(sizeof *self->pool);
     pthread_mutex_init(&self->pool->mutex, NULL);
     return self;
@@ -192,14 +192,11 @@ fdy_subs_destroy(fdy_subs_t **self_p)
     fdy_subs_t *self = *self_p;
     if (!self)
         return;
-    fdy_consumers_save(self->consumers);
     for (size_t i = 0; i < self->count; i++)
         s_sub_free(self, self->table[i]);
     for (size_t i = 0; i < self->ended_count; i++)
         s_sub_free(self, self->ended[i]);
     s_pool_close(self->pool);
-    fdy_consumers_destroy(&self->consumers);
-    fdy_tail_destroy(&self->tail);
     free(self->table);
     free(self->filling);
     free(self->ended);
@@ -207,16 +204,16 @@ fdy_subs_destroy(fdy_subs_t **self_p)
     *self_p = NULL;
 }
 
-fdy_consumers_t *
-fdy_subs_consumers(fdy_subs_t *self)
+void
+fdy_subs_add_owner(fdy_subs_t *self, bool durable, const fdy_sub_owner_ops_t *ops, void *owner)
 {
-    return self->consumers;
+    self->owners[durable] = (owner_t){.ops = ops, .owner = owner};
 }
 
-fdy_tail_t *
-fdy_subs_tail(fdy_subs_t *self)
+static const owner_t *
+s_owner(const fdy_subs_t *self, const fdy_sub_t *sub)
 {
-    return self->tail;
+    return &self->owners[sub->durable];
 }
 
 void
@@ -324,52 +321,12 @@ s_free_buffer(void *data, void *hint)
     free(data);
 }
 
-/* Sends routing + env (+ frame, whose buffer libzmq takes over). The ROUTER
- * never blocks: to a peer that left, or over its high-water mark, the
- * message is dropped (a durable delivery is then redelivered). */
-static void
-s_send(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, const fdy_envelope_t *env,
-       uint8_t *frame, size_t frame_len, zmq_free_fn *frame_free, void *frame_hint)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (fdy_codec_encode_envelope(env, &buf, &len) != FOUNDRY_OK) {
-        fdy_log_err("REPLY-ENCODE", "cannot encode a kind %d envelope", (int) env->kind);
-        if (frame)
-            frame_free(frame, frame_hint);
-        return;
-    }
-    zmq_msg_t envelope, batch;
-    zmq_msg_init_data(&envelope, buf, len, s_free_buffer, NULL);
-    if (frame)
-        zmq_msg_init_data(&batch, frame, frame_len, frame_free, frame_hint);
-    bool ok = zmq_send(self->socket, routing, routing_len, ZMQ_SNDMORE) >= 0;
-    ok = ok && zmq_msg_send(&envelope, self->socket, frame ? ZMQ_SNDMORE : 0) >= 0;
-    if (!ok) {
-        zmq_msg_close(&envelope);
-        if (frame)
-            zmq_msg_close(&batch);
-        fdy_log_warn_limited("REPLY-SEND", "subscription message not sent: %s",
-                             zmq_strerror(errno));
-        return;
-    }
-    if (frame && zmq_msg_send(&batch, self->socket, 0) < 0) {
-        zmq_msg_close(&batch);
-        fdy_log_warn_limited("REPLY-SEND", "delivery frame not sent: %s", zmq_strerror(errno));
-    }
-}
-
 static void
 s_reply_error(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, uint64_t request_id,
               uint64_t subscription, foundry_err code, const char *reason)
 {
-    fdy_envelope_t env = {.version = FDY_PROTOCOL_VERSION,
-                          .kind = FDY_KIND_ERROR,
-                          .request_id = request_id,
-                          .subscription = subscription,
-                          .error_code = code,
-                          .error_reason = reason && *reason ? reason : foundry_strerror(code)};
-    s_send(self, routing, routing_len, &env, NULL, 0, NULL, NULL);
+    fdy_peer_t to = {.id = routing, .len = routing_len};
+    fdy_reply_error(self->reply, &to, request_id, subscription, code, reason);
 }
 
 static void
@@ -380,7 +337,8 @@ s_reply_subscribed(fdy_subs_t *self, const uint8_t *routing, size_t routing_len,
                           .kind = FDY_KIND_SUBSCRIBED,
                           .request_id = request_id,
                           .subscription = subscription};
-    s_send(self, routing, routing_len, &env, NULL, 0, NULL, NULL);
+    fdy_peer_t to = {.id = routing, .len = routing_len};
+    fdy_reply_send(self->reply, &to, &env);
 }
 
 /* ---- delivery frames -------------------------------------------------------- */
@@ -408,8 +366,9 @@ s_flush_one(fdy_subs_t *self, fdy_sub_t *sub)
     sub->out_used = sub->out_cap = 0;
     sub->out_count = 0;
     self->stats.frames++;
-    s_send(self, sub->routing, sub->routing_len, &env, frame, len,
-           pooled ? s_pool_give : s_free_buffer, pooled ? self->pool : NULL);
+    fdy_peer_t to = {.id = sub->routing, .len = sub->routing_len};
+    fdy_reply_send_frame(self->reply, &to, &env, frame, len, pooled ? s_pool_give : s_free_buffer,
+                         pooled ? self->pool : NULL);
 }
 
 void
@@ -479,10 +438,8 @@ fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *rea
         return;
     if (code != FOUNDRY_OK)
         s_reply_error(self, sub->routing, sub->routing_len, 0, sub->id, code, reason);
-    if (sub->durable)
-        fdy_consumers_unbind(self->consumers, sub);
-    else
-        fdy_tail_unbind(self->tail, sub);
+    const owner_t *owner = s_owner(self, sub);
+    owner->ops->unbind(owner->owner, sub);
     s_remove(self, sub);
     if (sub->filling) {
         for (size_t i = 0; i < self->filling_count; i++) {
@@ -527,15 +484,10 @@ s_subscribe(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, const 
         env->credit_msgs < FDY_SUBS_CREDIT_MAX ? env->credit_msgs : FDY_SUBS_CREDIT_MAX;
     sub->credit_bytes = env->credit_bytes;
     sub->byte_limited = env->credit_bytes > 0;
-    foundry_err err;
-    if (sub->durable) {
-        err = fdy_consumers_bind(self->consumers, sub, p, env->sub_stream, env->sub_consumer, &why);
-    } else {
+    if (!sub->durable)
         snprintf(sub->filter, sizeof sub->filter, "%s", env->sub_filter);
-        err = fdy_acl_check_subscribe(p, sub->filter, &why);
-        if (err == FOUNDRY_OK)
-            fdy_tail_bind(self->tail, sub);
-    }
+    const owner_t *owner = s_owner(self, sub);
+    foundry_err err = owner->ops->bind(owner->owner, sub, p, env, &why);
     if (err != FOUNDRY_OK) {
         if (err == FOUNDRY_EDENIED || err == FOUNDRY_EAUTH)
             fdy_log_warn_limited("SUB-DENIED", "%s", why.text);
@@ -589,12 +541,13 @@ fdy_subs_handle(fdy_subs_t *self, const uint8_t *routing, size_t routing_len,
     case FDY_KIND_ACK: {
         fdy_reason_t why;
         fdy_reason_clear(&why);
+        const owner_t *owner = s_owner(self, sub);
         foundry_err err =
-            sub->durable ? fdy_consumers_ack(self->consumers, sub, env->ack_seqs,
-                                             env->ack_seq_count, env->ack_floor, &why)
-                         : fdy_reason_set(&why, FOUNDRY_EINVAL,
-                                          "subscription %" PRIu32 " is ephemeral: it takes no acks",
-                                          sub->id);
+            owner->ops->ack ? owner->ops->ack(owner->owner, sub, env->ack_seqs, env->ack_seq_count,
+                                              env->ack_floor, &why)
+                            : fdy_reason_set(&why, FOUNDRY_EINVAL,
+                                             "subscription %" PRIu32 " is ephemeral: it takes no acks",
+                                             sub->id);
         if (err != FOUNDRY_OK) {
             if (FDY_LOG_INFO <= fdy_log_threshold) /* peers can trigger it */
                 fdy_log_limited(FDY_LOG_INFO, "SUB-REFUSED", "ack from '%s': %s", p->name,
@@ -626,10 +579,10 @@ s_recheck(fdy_subs_t *self, fdy_sub_t *sub)
     if (!p || p->revoked)
         err = fdy_reason_set(&why, FOUNDRY_EAUTH, "key '%s' %s", sub->principal,
                              p ? "was revoked" : "is gone");
-    else if (sub->durable)
-        err = fdy_consumers_recheck(self->consumers, sub, p, &why);
-    else
-        err = fdy_acl_check_subscribe(p, sub->filter, &why);
+    else {
+        const owner_t *owner = s_owner(self, sub);
+        err = owner->ops->recheck(owner->owner, sub, p, &why);
+    }
     if (err == FOUNDRY_ENOTFOUND)
         err = FOUNDRY_ECLOSED;
     if (err != FOUNDRY_OK)
@@ -641,7 +594,7 @@ fdy_subs_recheck_stream(fdy_subs_t *self, uint32_t stream_id)
 {
     for (size_t i = 0; i < self->count;) {
         fdy_sub_t *sub = self->table[i];
-        if (sub->durable && fdy_consumers_stream_of(sub) == stream_id)
+        if (sub->durable && sub->stream_id == stream_id)
             s_recheck(self, sub);
         if (i < self->count && self->table[i] == sub)
             i++;

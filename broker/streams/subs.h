@@ -10,6 +10,7 @@
 
 #include "codec.h"
 #include "registry.h"
+#include "reply.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -23,8 +24,6 @@
  * client that grants without reading can make us queue. */
 #define FDY_SUBS_CREDIT_MAX 65536u
 
-typedef struct fdy_consumers fdy_consumers_t;
-typedef struct fdy_tail fdy_tail_t;
 typedef struct fdy_consumer_rt fdy_consumer_rt_t;
 
 /* One subscription. Fields are shared with consumers.c and tail.c, which
@@ -45,8 +44,9 @@ typedef struct fdy_sub {
     /* ephemeral */
     char filter[FOUNDRY_SUBJECT_MAX + 1];
     uint64_t dropped;
-    /* durable: the consumer it is bound to (consumers.c) */
+    /* durable: the consumer it is bound to (consumers.c), and its stream */
     fdy_consumer_rt_t *consumer;
+    uint32_t stream_id;
     /* the DELIVER frame being filled */
     uint8_t *out;
     size_t out_used;
@@ -65,15 +65,35 @@ typedef struct {
     uint64_t dropped;       /* ephemeral messages dropped for lack of credit */
 } fdy_subs_stats_t;
 
-/* Returns a new table sending on socket (a bound ROUTER, borrowed), using
- * store and registry (borrowed; all outlive it). Creates the durable
- * runtime and the tail it dispatches to. Aborts on out-of-memory. Caller
- * owns; fdy_subs_destroy() (which saves consumer states). */
-fdy_subs_t *fdy_subs_new(void *socket, fdy_store_t *store, fdy_registry_t *registry);
+/* What a subscription is bound to: the owner decides what to deliver
+ * (durable consumers, the ephemeral tail; later job offers, model chunks),
+ * the table frames it, counts credit and watches liveness. */
+typedef struct {
+    /* A SUBSCRIBE from p (borrowed for the call): bind sub or refuse with
+     * reason (the table answers ERROR and frees sub). */
+    foundry_err (*bind)(void *owner, fdy_sub_t *sub, const fdy_principal_t *p,
+                        const fdy_envelope_t *env, fdy_reason_t *reason);
+    /* sub ends (unsubscribe, broker side, connection gone). */
+    void (*unbind)(void *owner, fdy_sub_t *sub);
+    /* An ACK; NULL: the subscription takes no acks (EINVAL). */
+    foundry_err (*ack)(void *owner, fdy_sub_t *sub, const uint64_t *seqs, size_t count,
+                       uint64_t floor, fdy_reason_t *reason);
+    /* After the key store changed: may p (borrowed) still have sub? */
+    foundry_err (*recheck)(void *owner, fdy_sub_t *sub, const fdy_principal_t *p,
+                           fdy_reason_t *reason);
+} fdy_sub_owner_ops_t;
+
+/* Returns a new table sending through reply, using store and registry (all
+ * borrowed; they outlive it). Owners are added with fdy_subs_add_owner()
+ * before the first request. Aborts on out-of-memory. Caller owns;
+ * fdy_subs_destroy(). */
+fdy_subs_t *fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry);
 void fdy_subs_destroy(fdy_subs_t **self_p);
 
-fdy_consumers_t *fdy_subs_consumers(fdy_subs_t *self);
-fdy_tail_t *fdy_subs_tail(fdy_subs_t *self);
+/* The owner of durable (SUBSCRIBE with a stream) or ephemeral
+ * subscriptions. ops and owner are borrowed and outlive the table. */
+void fdy_subs_add_owner(fdy_subs_t *self, bool durable, const fdy_sub_owner_ops_t *ops,
+                        void *owner);
 
 /* Notes that the connection behind routing sent something (any request):
  * keeps its subscriptions alive. Cheap: called for every request. */

@@ -8,6 +8,8 @@
 
 #include "subs.h"
 
+typedef struct fdy_tail fdy_tail_t;
+
 /* Returns a tail over store (borrowed, for stream names) sending through
  * subs (borrowed). Aborts on out-of-memory. Caller owns; fdy_tail_destroy(). */
 fdy_tail_t *fdy_tail_new(fdy_store_t *store, fdy_subs_t *subs);

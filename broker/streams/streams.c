@@ -1,0 +1,392 @@
+/*  streams.c: the streams service (fdy_streams_service): publish, durable
+ *  consumers, ephemeral tails and retention behind broker/service.h. It
+ *  wires publish.c, subs.c, consumers.c and tail.c together and adds their
+ *  parts to the turn's one commit; the logic lives in those modules.
+ */
+#include "service.h"
+
+#include "acl.h"
+#include "admin_streams.h"
+#include "clock.h"
+#include "commit.h"
+#include "consumers.h"
+#include "log.h"
+#include "publish.h"
+#include "subs.h"
+#include "tail.h"
+#include "xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PRUNE_EVERY_MS 100
+#define PRUNE_WORK 16384
+/* Retention: records removed per trim (one transaction), and how often a
+ * trim runs when the last one left nothing behind. */
+#define TRIM_WORK 4096
+#define TRIM_EVERY_MS 100
+/* How often the store's mapped pages are released: bounds the resident set
+ * that reads of long streams would otherwise grow (fdy_store_release_pages). */
+#define RELEASE_PAGES_MS 200
+#define READER_CHECK_MS 10000
+/* The poll timeout when nothing is due sooner. */
+#define IDLE_TICK_MS 100
+
+typedef struct {
+    fdy_store_t *store;
+    fdy_store_batch_t batch; /* dead letters and consumer states of the turn */
+    bool added;
+} consumer_part_t;
+
+typedef struct {
+    fdy_service_deps_t deps;
+    fdy_publish_t *publish;
+    fdy_subs_t *subs;
+    fdy_consumers_t *consumers;
+    fdy_tail_t *tail;
+    consumer_part_t saves;
+    int64_t next_prune_ms;
+    bool prune_backlog;
+    int64_t next_trim_ms;
+    bool trim_backlog;
+    int64_t next_release_pages_ms;
+    int64_t next_reader_check_ms;
+} streams_t;
+
+/* ---- the consumers' part of the commit ------------------------------------ */
+
+/* Dead letters and consumer states go in together or not at all, as one
+ * droppable part: a bad consumer state never refuses a publish, and a dead
+ * letter is never copied twice because its state was dropped. */
+static foundry_err
+s_saves_prepare(void *data, fdy_store_t *store, fdy_reason_t *reason)
+{
+    consumer_part_t *part = data;
+    fdy_store_dead_letters_t dead = {part->batch.dead_letters, part->batch.dead_letter_count};
+    return dead.count ? fdy_store_dead_letters_part.prepare(&dead, store, reason) : FOUNDRY_OK;
+}
+
+static foundry_err
+s_saves_write(void *data, fdy_store_t *store, MDB_txn *txn, uint64_t now_ns, size_t *writes,
+              fdy_reason_t *reason)
+{
+    consumer_part_t *part = data;
+    fdy_store_dead_letters_t dead = {part->batch.dead_letters, part->batch.dead_letter_count};
+    fdy_store_states_t states = {part->batch.states, part->batch.state_count};
+    foundry_err err = FOUNDRY_OK;
+    if (dead.count)
+        err = fdy_store_dead_letters_part.write(&dead, store, txn, now_ns, writes, reason);
+    if (err == FOUNDRY_OK && states.count)
+        err = fdy_store_states_part.write(&states, store, txn, now_ns, writes, reason);
+    return err;
+}
+
+static void
+s_saves_reset(void *data)
+{
+    consumer_part_t *part = data;
+    fdy_store_dead_letters_t dead = {part->batch.dead_letters, part->batch.dead_letter_count};
+    if (dead.count)
+        fdy_store_dead_letters_part.reset(&dead);
+}
+
+static const fdy_commit_part_t s_saves_part = {
+    .name = "consumer-saves",
+    .prepare = s_saves_prepare,
+    .write = s_saves_write,
+    .reset = s_saves_reset,
+    .droppable = true,
+};
+
+/* ---- subscription owners ---------------------------------------------------- */
+
+static foundry_err
+s_durable_bind(void *owner, fdy_sub_t *sub, const fdy_principal_t *p, const fdy_envelope_t *env,
+               fdy_reason_t *reason)
+{
+    return fdy_consumers_bind(owner, sub, p, env->sub_stream, env->sub_consumer, reason);
+}
+
+static void
+s_durable_unbind(void *owner, fdy_sub_t *sub)
+{
+    fdy_consumers_unbind(owner, sub);
+}
+
+static foundry_err
+s_durable_ack(void *owner, fdy_sub_t *sub, const uint64_t *seqs, size_t count, uint64_t floor,
+              fdy_reason_t *reason)
+{
+    return fdy_consumers_ack(owner, sub, seqs, count, floor, reason);
+}
+
+static foundry_err
+s_durable_recheck(void *owner, fdy_sub_t *sub, const fdy_principal_t *p, fdy_reason_t *reason)
+{
+    return fdy_consumers_recheck(owner, sub, p, reason);
+}
+
+static const fdy_sub_owner_ops_t s_durable_owner = {
+    .bind = s_durable_bind,
+    .unbind = s_durable_unbind,
+    .ack = s_durable_ack,
+    .recheck = s_durable_recheck,
+};
+
+static foundry_err
+s_tail_bind(void *owner, fdy_sub_t *sub, const fdy_principal_t *p, const fdy_envelope_t *env,
+            fdy_reason_t *reason)
+{
+    (void) env;   /* subs.c copied the filter */
+    foundry_err err = fdy_acl_check_subscribe(p, sub->filter, reason);
+    if (err == FOUNDRY_OK)
+        fdy_tail_bind(owner, sub);
+    return err;
+}
+
+static void
+s_tail_unbind(void *owner, fdy_sub_t *sub)
+{
+    fdy_tail_unbind(owner, sub);
+}
+
+static foundry_err
+s_tail_recheck(void *owner, fdy_sub_t *sub, const fdy_principal_t *p, fdy_reason_t *reason)
+{
+    (void) owner;
+    return fdy_acl_check_subscribe(p, sub->filter, reason);
+}
+
+static const fdy_sub_owner_ops_t s_tail_owner = {
+    .bind = s_tail_bind,
+    .unbind = s_tail_unbind,
+    .ack = NULL,
+    .recheck = s_tail_recheck,
+};
+
+/* ---- the service -------------------------------------------------------------- */
+
+static foundry_err
+s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
+{
+    (void) reason;
+    streams_t *self = fdy_xalloc(sizeof *self);
+    self->deps = *deps;
+    self->publish = fdy_publish_new(deps->cfg, deps->store, deps->reply);
+    self->subs = fdy_subs_new(deps->reply, deps->store, deps->registry);
+    self->consumers = fdy_consumers_new(deps->store, self->subs);
+    self->tail = fdy_tail_new(deps->store, self->subs);
+    fdy_subs_add_owner(self->subs, true, &s_durable_owner, self->consumers);
+    fdy_subs_add_owner(self->subs, false, &s_tail_owner, self->tail);
+    self->saves.store = deps->store;
+    *self_out = self;
+    return FOUNDRY_OK;
+}
+
+static void
+s_destroy(void **self_p)
+{
+    streams_t *self = *self_p;
+    if (!self)
+        return;
+    /* Consumer states are saved before the subscriptions go (no message is
+     * sent). */
+    fdy_consumers_save(self->consumers);
+    fdy_subs_destroy(&self->subs);
+    fdy_consumers_destroy(&self->consumers);
+    fdy_tail_destroy(&self->tail);
+    fdy_publish_destroy(&self->publish);
+    free(self);
+    *self_p = NULL;
+}
+
+static foundry_err
+s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
+{
+    streams_t *self = self_;
+    const fdy_envelope_t *env = req->env;
+    if (env->kind == FDY_KIND_PUBLISH)
+        return fdy_publish_add(self->publish, &req->peer, req->who, env->request_id, env->count,
+                               req->frames, req->frame_count, reason);
+    fdy_subs_handle(self->subs, req->peer.id, req->peer.len, req->who, env, req->now_ms);
+    return FOUNDRY_OK;
+}
+
+static bool
+s_turn_full(const void *self_)
+{
+    const streams_t *self = self_;
+    return fdy_publish_turn_full(self->publish);
+}
+
+static void
+s_peer_seen(void *self_, const fdy_peer_t *peer, const fdy_principal_t *who, int64_t now_ms)
+{
+    streams_t *self = self_;
+    (void) who;
+    /* Any request keeps the connection's subscriptions alive. */
+    fdy_subs_touch(self->subs, peer->id, peer->len, now_ms);
+}
+
+/* Consumer states and dead letters ride along when there are publishes to
+ * share the fsync with, or when the last save is old enough. */
+static void
+s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
+{
+    streams_t *self = self_;
+    fdy_publish_collect(self->publish, commit);
+    consumer_part_t *saves = &self->saves;
+    saves->added = false;
+    if (fdy_publish_turn_msgs(self->publish) > 0
+        || fdy_consumers_want_save(self->consumers, now_ms)) {
+        memset(&saves->batch, 0, sizeof saves->batch);
+        fdy_consumers_collect(self->consumers, &saves->batch);
+        if (saves->batch.dead_letter_count + saves->batch.state_count > 0) {
+            fdy_commit_add(commit, &s_saves_part, saves);
+            saves->added = true;
+        }
+    }
+}
+
+/* The turn's publishes are stored: the durable runtime learns the new last
+ * seqs, and the tails get them at once. */
+static void
+s_stored(const fdy_store_item_t *items, size_t count, void *user)
+{
+    streams_t *self = user;
+    fdy_consumers_note_items(self->consumers, items, count);
+    fdy_tail_feed(self->tail, items, count, fdy_clock_wall_ns());
+}
+
+static void
+s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
+{
+    streams_t *self = self_;
+    fdy_publish_committed(self->publish, commit, s_stored, self);
+    if (self->saves.added) {
+        foundry_err err = fdy_commit_result(commit, &self->saves);
+        if (err != FOUNDRY_OK && err != FOUNDRY_EFULL)
+            fdy_log_warn_limited("CONSUMER-SAVE", "saving consumer states with the publishes "
+                                 "failed (%s); publishes committed alone",
+                                 foundry_strerror(err));
+        fdy_consumers_committed(self->consumers, &self->saves.batch, err, now_ms);
+        self->saves.added = false;
+    }
+}
+
+static bool
+s_run(void *self_, int64_t now_ms)
+{
+    streams_t *self = self_;
+    return fdy_consumers_deliver(self->consumers, now_ms);
+}
+
+static int64_t
+s_until(int64_t due_ms, int64_t now_ms, int64_t best)
+{
+    int64_t wait = due_ms > now_ms ? due_ms - now_ms : 0;
+    return wait < best ? wait : best;
+}
+
+/* Bounded work between turns: none of it may stall acks for long. */
+static int64_t
+s_tick(void *self_, int64_t now_ms)
+{
+    streams_t *self = self_;
+    fdy_store_t *store = self->deps.store;
+    if (self->prune_backlog || now_ms >= self->next_prune_ms) {
+        size_t pruned = 0;
+        foundry_err err = fdy_store_prune_dedupe(store, fdy_clock_wall_ns(), PRUNE_WORK, &pruned);
+        if (err != FOUNDRY_OK && err != FOUNDRY_EFULL)
+            fdy_log_warn_limited("DEDUPE-PRUNE", "pruning dedupe ids failed: %s",
+                                 foundry_strerror(err));
+        /* A full page means more are due: keep going next turn. */
+        self->prune_backlog = err == FOUNDRY_OK && pruned == PRUNE_WORK;
+        self->next_prune_ms = now_ms + PRUNE_EVERY_MS;
+    }
+    fdy_subs_maintain(self->subs, now_ms);
+    if (self->trim_backlog || now_ms >= self->next_trim_ms) {
+        size_t trimmed = 0;
+        foundry_err err = fdy_store_trim(store, fdy_clock_wall_ns(), TRIM_WORK, &trimmed);
+        /* A full batch means more is due: keep trimming next turn, with the
+         * turn's publishes in between. Failures are logged by the store. */
+        self->trim_backlog = err == FOUNDRY_OK && trimmed == TRIM_WORK;
+        self->next_trim_ms = now_ms + TRIM_EVERY_MS;
+    }
+    if (now_ms >= self->next_release_pages_ms) {
+        fdy_store_release_pages(store);
+        self->next_release_pages_ms = now_ms + RELEASE_PAGES_MS;
+    }
+    if (now_ms >= self->next_reader_check_ms) {
+        fdy_store_check_readers(store);
+        self->next_reader_check_ms = now_ms + READER_CHECK_MS;
+    }
+    if (self->prune_backlog || self->trim_backlog)
+        return 0;
+    int64_t wait = s_until(self->next_prune_ms, now_ms, IDLE_TICK_MS);
+    wait = s_until(self->next_trim_ms, now_ms, wait);
+    return s_until(self->next_release_pages_ms, now_ms, wait);
+}
+
+static foundry_err
+s_admin(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
+{
+    streams_t *self = self_;
+    fdy_admin_streams_t ctx = {
+        .store = self->deps.store,
+        .subs = self->subs,
+        .consumers = self->consumers,
+    };
+    return fdy_admin_dispatch(&ctx, fdy_admin_streams_commands, fdy_admin_streams_command_count,
+                              call, out, reason);
+}
+
+static void
+s_stats(const void *self_, fdy_stats_t *out)
+{
+    const streams_t *self = self_;
+    fdy_store_stats_t store;
+    if (fdy_store_stats(self->deps.store, &store) == FOUNDRY_OK) {
+        fdy_stats_add(out, "messages", store.messages);
+        fdy_stats_add(out, "streams", store.streams);
+        fdy_stats_add(out, "store_used_bytes", store.used_bytes);
+        fdy_stats_add(out, "map_size", store.map_size);
+        fdy_stats_add(out, "map_size_max", store.map_size_max);
+    }
+    fdy_publish_stats_t publish;
+    fdy_publish_stats(self->publish, &publish);
+    fdy_stats_add(out, "commits", publish.commits);
+    fdy_stats_add(out, "published", publish.published);
+    fdy_stats_add(out, "duplicates", publish.duplicates);
+    /* Whole-request refusals are counted where they are sent (reply.c). */
+    fdy_stats_add(out, "errors", publish.refused);
+    fdy_subs_stats_t subs;
+    fdy_subs_stats(self->subs, &subs);
+    fdy_stats_add(out, "subscriptions", subs.subscriptions);
+    fdy_stats_add(out, "deliveries", subs.deliveries);
+    fdy_stats_add(out, "dropped", subs.dropped);
+}
+
+static const fdy_kind_t s_kinds[] = {
+    FDY_KIND_PUBLISH, FDY_KIND_SUBSCRIBE, FDY_KIND_CREDIT, FDY_KIND_ACK, FDY_KIND_UNSUBSCRIBE,
+};
+static const char *const s_admin_prefixes[] = {"stream.", "consumer.", NULL};
+
+const fdy_service_ops_t fdy_streams_service = {
+    .name = "streams",
+    .kinds = s_kinds,
+    .kind_count = sizeof s_kinds / sizeof s_kinds[0],
+    .admin_prefixes = s_admin_prefixes,
+    .holds_frames = true,
+    .create = s_create,
+    .destroy = s_destroy,
+    .handle = s_handle,
+    .turn_full = s_turn_full,
+    .collect = s_collect,
+    .committed = s_committed,
+    .run = s_run,
+    .tick = s_tick,
+    .peer_seen = s_peer_seen,
+    .admin = s_admin,
+    .stats = s_stats,
+};
