@@ -24,6 +24,20 @@
 #define KEYS_DEDUPE_WINDOW (2u * 60u * 1000u)
 #define KEYS_COLUMNS       9
 
+/* The options of keygen, key add|ls|revoke and bootstrap. */
+typedef struct {
+    const char *out_dir;              /* keygen --out */
+    const char *role;                 /* key add --role */
+    const char *site;                 /* key add --site */
+    const char *tenant;               /* key add --tenant */
+    const char *name;                 /* key add, bootstrap --name */
+    const char *data_dir;             /* key add|ls|revoke, bootstrap: work offline on the store */
+    const char *allow[FDY_ALLOW_MAX]; /* key add --allow-publish, repeatable */
+    size_t allow_count;
+    const char *allow_sub[FDY_ALLOW_MAX]; /* key add --allow-subscribe, repeatable */
+    size_t allow_sub_count;
+} keys_opts_t;
+
 /* As the broker's key.ls (broker/admin.c), so offline and online output
  * are the same. */
 static const char *const s_key_columns[KEYS_COLUMNS] = {
@@ -196,47 +210,54 @@ s_print_one(const fdy_principal_t *p, bool json)
 
 /* ---- key add ------------------------------------------------------------ */
 
+/* Checks filters given as flag and copies them into out. Returns an exit
+ * status; *out_count counts the copies made, also on failure. */
+static int
+s_copy_filters(const char *flag, const char *const *filters, size_t count, char **out,
+               size_t *out_count)
+{
+    for (size_t i = 0; i < count; i++) {
+        fdy_reason_t reason = {{0}};
+        if (fdy_filter_validate(filters[i], &reason) != FOUNDRY_OK)
+            return fdy_output_usage("bad %s '%s': %s", flag, filters[i],
+                                    reason.text[0] ? reason.text : "invalid filter");
+        out[i] = strdup(filters[i]);
+        if (!out[i])
+            return fdy_output_fail("out of memory");
+        *out_count = i + 1;
+    }
+    return FDY_CTL_EXIT_OK;
+}
+
 /* Builds the principal from the arguments and the key file. Caller clears
  * *p (fdy_principal_clear) whatever the result. */
 static int
 s_principal_from_args(const fdy_ctl_args_t *args, fdy_role_t role, fdy_principal_t *p)
 {
+    const keys_opts_t *opts = args->opts;
     const char *file = args->pos[0];
     memset(p, 0, sizeof *p);
     p->role = role;
-    if (args->name) {
-        if (strlen(args->name) >= sizeof p->name)
+    if (opts->name) {
+        if (strlen(opts->name) >= sizeof p->name)
             return fdy_output_usage("--name is longer than %d bytes", FDY_NAME_MAX - 1);
-        strcpy(p->name, args->name);
+        strcpy(p->name, opts->name);
     } else if (fdy_keys_name_from_path(file, p->name) != FOUNDRY_OK) {
         return fdy_output_usage("cannot take a key name from %s: give --name", file);
     }
-    if (args->site && strlen(args->site) >= sizeof p->site)
+    if (opts->site && strlen(opts->site) >= sizeof p->site)
         return fdy_output_usage("--site is longer than %d bytes", FDY_NAME_MAX - 1);
-    if (args->tenant && strlen(args->tenant) >= sizeof p->tenant)
+    if (opts->tenant && strlen(opts->tenant) >= sizeof p->tenant)
         return fdy_output_usage("--tenant is longer than %d bytes", FDY_NAME_MAX - 1);
-    strcpy(p->site, args->site ? args->site : "");
-    strcpy(p->tenant, args->tenant ? args->tenant : "");
-    for (size_t i = 0; i < args->allow_count; i++) {
-        fdy_reason_t reason = {{0}};
-        if (fdy_filter_validate(args->allow[i], &reason) != FOUNDRY_OK)
-            return fdy_output_usage("bad --allow-publish '%s': %s", args->allow[i],
-                                    reason.text[0] ? reason.text : "invalid filter");
-        p->allow_publish[i] = strdup(args->allow[i]);
-        if (!p->allow_publish[i])
-            return fdy_output_fail("out of memory");
-        p->allow_count = i + 1;
-    }
-    for (size_t i = 0; i < args->allow_sub_count; i++) {
-        fdy_reason_t reason = {{0}};
-        if (fdy_filter_validate(args->allow_sub[i], &reason) != FOUNDRY_OK)
-            return fdy_output_usage("bad --allow-subscribe '%s': %s", args->allow_sub[i],
-                                    reason.text[0] ? reason.text : "invalid filter");
-        p->allow_subscribe[i] = strdup(args->allow_sub[i]);
-        if (!p->allow_subscribe[i])
-            return fdy_output_fail("out of memory");
-        p->allow_subscribe_count = i + 1;
-    }
+    strcpy(p->site, opts->site ? opts->site : "");
+    strcpy(p->tenant, opts->tenant ? opts->tenant : "");
+    int status = s_copy_filters("--allow-publish", opts->allow, opts->allow_count, p->allow_publish,
+                                &p->allow_count);
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_copy_filters("--allow-subscribe", opts->allow_sub, opts->allow_sub_count,
+                                p->allow_subscribe, &p->allow_subscribe_count);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     fdy_reason_t reason = {{0}};
     foundry_err err = fdy_keys_load_public(file, p->public_key, &reason);
     if (err != FOUNDRY_OK) /* keys.c's reasons name the file */
@@ -250,8 +271,9 @@ s_principal_from_args(const fdy_ctl_args_t *args, fdy_role_t role, fdy_principal
 static int
 s_add_offline(const fdy_ctl_args_t *args, const fdy_principal_t *p, bool create)
 {
+    const keys_opts_t *opts = args->opts;
     offline_t off;
-    int status = s_offline_open(args->data_dir, create, false, &off);
+    int status = s_offline_open(opts->data_dir, create, false, &off);
     if (status != FDY_CTL_EXIT_OK)
         return status;
     fdy_reason_t reason = {{0}};
@@ -275,91 +297,51 @@ s_add_offline(const fdy_ctl_args_t *args, const fdy_principal_t *p, bool create)
 static int
 s_add_online(const fdy_ctl_args_t *args, const fdy_principal_t *p)
 {
-    /* name, key, role, site, tenant, then one allow= and allow_sub= per
-     * filter */
-    enum { FIXED = 5 };
-    char *argv[FIXED + 2 * FDY_ALLOW_MAX] = {0};
-    size_t argc = 0;
-    int status = FDY_CTL_EXIT_OK;
-    fdy_ctl_conn_t *conn = NULL;
-
-    const char *fixed[FIXED][2] = {
-        {"name", p->name}, {"key", p->public_key}, {"role", fdy_role_name(p->role)},
-        {"site", p->site}, {"tenant", p->tenant},
-    };
-    for (size_t i = 0; i < FIXED; i++) {
-        if (fixed[i][1][0] == '\0')
-            continue; /* absent site or tenant: the broker's default */
-        size_t len = strlen(fixed[i][0]) + strlen(fixed[i][1]) + 2;
-        argv[argc] = malloc(len);
-        if (!argv[argc]) {
-            status = fdy_output_fail("out of memory");
-            goto out;
-        }
-        snprintf(argv[argc++], len, "%s=%s", fixed[i][0], fixed[i][1]);
-    }
-    for (size_t i = 0; i < p->allow_count; i++) {
-        size_t len = strlen(p->allow_publish[i]) + 7;
-        argv[argc] = malloc(len);
-        if (!argv[argc]) {
-            status = fdy_output_fail("out of memory");
-            goto out;
-        }
-        snprintf(argv[argc++], len, "allow=%s", p->allow_publish[i]);
-    }
-    for (size_t i = 0; i < p->allow_subscribe_count; i++) {
-        size_t len = strlen(p->allow_subscribe[i]) + 11;
-        argv[argc] = malloc(len);
-        if (!argv[argc]) {
-            status = fdy_output_fail("out of memory");
-            goto out;
-        }
-        snprintf(argv[argc++], len, "allow_sub=%s", p->allow_subscribe[i]);
-    }
-
-    status = fdy_ctl_conn_open(args, &conn);
-    if (status != FDY_CTL_EXIT_OK)
-        goto out;
-    fdy_table_t table;
-    fdy_reason_t reason = {{0}};
-    foundry_err err =
-        fdy_ctl_conn_admin(conn, "key.add", (const char *const *) argv, argc, &table, &reason);
-    if (err == FOUNDRY_EEXIST)
-        status = reason.text[0] ? fdy_output_fail("%s", reason.text)
-                                : fdy_output_fail("key %s is already registered", p->name);
-    else if (err != FOUNDRY_OK)
-        status = fdy_ctl_conn_report(conn, err, &reason);
-    else if (table.row_count != 1)
-        status = fdy_output_fail("the broker's key.add reply has %zu rows, not 1", table.row_count);
-    else if (fdy_output_record(stdout, &table, 0, false, args->json) != FOUNDRY_OK)
-        status = fdy_output_fail("out of memory");
-out:
-    fdy_ctl_conn_destroy(&conn);
-    for (size_t i = 0; i < argc; i++)
-        free(argv[i]);
+    fdy_ctl_argv_t argv = {0};
+    foundry_err err = fdy_ctl_argv_add(&argv, "name", p->name);
+    if (err == FOUNDRY_OK)
+        err = fdy_ctl_argv_add(&argv, "key", p->public_key);
+    if (err == FOUNDRY_OK)
+        err = fdy_ctl_argv_add(&argv, "role", fdy_role_name(p->role));
+    /* An absent site or tenant is left out: the broker's default. */
+    if (err == FOUNDRY_OK)
+        err = fdy_ctl_argv_add(&argv, "site", p->site[0] ? p->site : NULL);
+    if (err == FOUNDRY_OK)
+        err = fdy_ctl_argv_add(&argv, "tenant", p->tenant[0] ? p->tenant : NULL);
+    for (size_t i = 0; err == FOUNDRY_OK && i < p->allow_count; i++)
+        err = fdy_ctl_argv_add(&argv, "allow", p->allow_publish[i]);
+    for (size_t i = 0; err == FOUNDRY_OK && i < p->allow_subscribe_count; i++)
+        err = fdy_ctl_argv_add(&argv, "allow_sub", p->allow_subscribe[i]);
+    /* EEXIST: the broker's reason names the key. */
+    int status = err == FOUNDRY_OK
+                     ? fdy_ctl_conn_run(args, "key.add", &argv, FDY_CTL_SHOW_ROW, NULL)
+                     : fdy_output_fail("out of memory");
+    fdy_ctl_argv_free(&argv);
     return status;
 }
 
-int
-fdy_cmd_keys_add(const fdy_ctl_args_t *args)
+static int
+s_add(const fdy_ctl_args_t *args)
 {
-    if (!args->role)
+    const keys_opts_t *opts = args->opts;
+    if (!opts->role)
         return fdy_output_usage("key add needs --role (node, partner, admin or link)");
     fdy_role_t role;
-    if (fdy_role_parse(args->role, &role) != FOUNDRY_OK)
-        return fdy_output_usage("unknown role %s (node, partner, admin or link)", args->role);
+    if (fdy_role_parse(opts->role, &role) != FOUNDRY_OK)
+        return fdy_output_usage("unknown role %s (node, partner, admin or link)", opts->role);
     fdy_principal_t p;
     int status = s_principal_from_args(args, role, &p);
     if (status == FDY_CTL_EXIT_OK)
-        status = args->data_dir ? s_add_offline(args, &p, false) : s_add_online(args, &p);
+        status = opts->data_dir ? s_add_offline(args, &p, false) : s_add_online(args, &p);
     fdy_principal_clear(&p);
     return status;
 }
 
-int
-fdy_cmd_keys_bootstrap(const fdy_ctl_args_t *args)
+static int
+s_bootstrap(const fdy_ctl_args_t *args)
 {
-    if (!args->data_dir)
+    const keys_opts_t *opts = args->opts;
+    if (!opts->data_dir)
         return fdy_output_usage("bootstrap needs --data-dir DIR (the broker's data directory)");
     fdy_principal_t p;
     int status = s_principal_from_args(args, FDY_ROLE_ADMIN, &p);
@@ -374,8 +356,9 @@ fdy_cmd_keys_bootstrap(const fdy_ctl_args_t *args)
 static int
 s_ls_offline(const fdy_ctl_args_t *args)
 {
+    const keys_opts_t *opts = args->opts;
     offline_t off;
-    int status = s_offline_open(args->data_dir, false, true, &off);
+    int status = s_offline_open(opts->data_dir, false, true, &off);
     if (status != FDY_CTL_EXIT_OK)
         return status;
     size_t count = fdy_registry_count(off.registry);
@@ -400,85 +383,71 @@ out:
     return status;
 }
 
-int
-fdy_cmd_keys_ls(const fdy_ctl_args_t *args)
+static int
+s_ls(const fdy_ctl_args_t *args)
 {
-    if (args->data_dir)
+    const keys_opts_t *opts = args->opts;
+    if (opts->data_dir)
         return s_ls_offline(args);
-    fdy_ctl_conn_t *conn = NULL;
-    int status = fdy_ctl_conn_open(args, &conn);
+    return fdy_ctl_conn_run(args, "key.ls", NULL, FDY_CTL_SHOW_TABLE, NULL);
+}
+
+static int
+s_revoke_offline(const fdy_ctl_args_t *args, const char *name)
+{
+    const keys_opts_t *opts = args->opts;
+    offline_t off;
+    int status = s_offline_open(opts->data_dir, false, false, &off);
     if (status != FDY_CTL_EXIT_OK)
         return status;
-    fdy_table_t table;
     fdy_reason_t reason = {{0}};
-    foundry_err err = fdy_ctl_conn_admin(conn, "key.ls", NULL, 0, &table, &reason);
-    if (err != FOUNDRY_OK)
-        status = fdy_ctl_conn_report(conn, err, &reason);
-    else if (fdy_output_table(stdout, &table, args->json) != FOUNDRY_OK)
-        status = fdy_output_fail("out of memory");
-    fdy_ctl_conn_destroy(&conn);
+    foundry_err err = fdy_registry_revoke(off.registry, name, &reason);
+    const fdy_principal_t *p = fdy_registry_by_name(off.registry, name);
+    if (err == FOUNDRY_ENOTFOUND)
+        status = fdy_output_fail("no key named %s", name);
+    else if (err != FOUNDRY_OK)
+        status = fdy_output_fail("cannot revoke key %s: %s", name,
+                                 reason.text[0] ? reason.text : foundry_strerror(err));
+    else if (!p)
+        status = fdy_output_fail("key %s vanished while revoking it", name);
+    else
+        status = s_print_one(p, args->json);
+    s_offline_close(&off);
     return status;
 }
 
-int
-fdy_cmd_keys_revoke(const fdy_ctl_args_t *args)
+static int
+s_revoke(const fdy_ctl_args_t *args)
 {
+    const keys_opts_t *opts = args->opts;
     const char *name = args->pos[0];
-    fdy_reason_t reason = {{0}};
+    if (opts->data_dir)
+        return s_revoke_offline(args, name);
+    /* Our own message rather than the broker's reason (which quotes the
+     * name): the same as the offline path's. */
+    size_t len = strlen(name) + sizeof "no key named ";
+    char *not_found = malloc(len);
+    fdy_ctl_argv_t argv = {0};
     int status;
-    if (args->data_dir) {
-        offline_t off;
-        status = s_offline_open(args->data_dir, false, false, &off);
-        if (status != FDY_CTL_EXIT_OK)
-            return status;
-        foundry_err err = fdy_registry_revoke(off.registry, name, &reason);
-        const fdy_principal_t *p = fdy_registry_by_name(off.registry, name);
-        if (err == FOUNDRY_ENOTFOUND)
-            status = fdy_output_fail("no key named %s", name);
-        else if (err != FOUNDRY_OK)
-            status = fdy_output_fail("cannot revoke key %s: %s", name,
-                                     reason.text[0] ? reason.text : foundry_strerror(err));
-        else if (!p)
-            status = fdy_output_fail("key %s vanished while revoking it", name);
-        else
-            status = s_print_one(p, args->json);
-        s_offline_close(&off);
-        return status;
+    if (!not_found || fdy_ctl_argv_add(&argv, "name", name) != FOUNDRY_OK) {
+        status = fdy_output_fail("out of memory");
+    } else {
+        snprintf(not_found, len, "no key named %s", name);
+        status = fdy_ctl_conn_run(args, "key.revoke", &argv, FDY_CTL_SHOW_ROW, not_found);
     }
-
-    size_t len = strlen(name) + 6;
-    char *arg = malloc(len);
-    if (!arg)
-        return fdy_output_fail("out of memory");
-    snprintf(arg, len, "name=%s", name);
-    fdy_ctl_conn_t *conn = NULL;
-    status = fdy_ctl_conn_open(args, &conn);
-    if (status == FDY_CTL_EXIT_OK) {
-        fdy_table_t table;
-        const char *argv[] = {arg};
-        foundry_err err = fdy_ctl_conn_admin(conn, "key.revoke", argv, 1, &table, &reason);
-        if (err == FOUNDRY_ENOTFOUND)
-            status = fdy_output_fail("no key named %s", name);
-        else if (err != FOUNDRY_OK)
-            status = fdy_ctl_conn_report(conn, err, &reason);
-        else if (table.row_count != 1)
-            status = fdy_output_fail("the broker's key.revoke reply has %zu rows, not 1",
-                                     table.row_count);
-        else if (fdy_output_record(stdout, &table, 0, false, args->json) != FOUNDRY_OK)
-            status = fdy_output_fail("out of memory");
-    }
-    fdy_ctl_conn_destroy(&conn);
-    free(arg);
+    free(not_found);
+    fdy_ctl_argv_free(&argv);
     return status;
 }
 
 /* ---- keygen ------------------------------------------------------------- */
 
-int
-fdy_cmd_keys_keygen(const fdy_ctl_args_t *args)
+static int
+s_keygen(const fdy_ctl_args_t *args)
 {
+    const keys_opts_t *opts = args->opts;
     const char *name = args->pos[0];
-    const char *dir = args->out_dir ? args->out_dir : ".";
+    const char *dir = opts->out_dir ? opts->out_dir : ".";
     fdy_reason_t reason = {{0}};
     foundry_err err = fdy_keys_generate(dir, name, &reason);
     const char *why = reason.text[0] ? reason.text : foundry_strerror(err);
@@ -514,3 +483,139 @@ out:
     free(secret_path);
     return status;
 }
+
+/* ---- the group ---------------------------------------------------------- */
+
+enum {
+    KEYS_OUT = 1,
+    KEYS_ROLE,
+    KEYS_SITE,
+    KEYS_TENANT,
+    KEYS_ALLOW,
+    KEYS_ALLOW_SUB,
+    KEYS_NAME,
+    KEYS_DATA_DIR,
+};
+
+static const fdy_ctl_flag_t s_flags[] = {
+    {"--out", "DIR", KEYS_OUT, false, "directory for the key files (default: the current one)"},
+    {"--role", "ROLE", KEYS_ROLE, false, "node, partner, admin or link (required)"},
+    {"--site", "SITE", KEYS_SITE, false, "the site of a node key, e.g. pangyo"},
+    {"--tenant", "TENANT", KEYS_TENANT, false, "the tenant (company) of a partner key"},
+    {"--allow-publish", "FILTER", KEYS_ALLOW, true,
+     "subject filter it may publish to (* a token, > the rest); repeatable"},
+    {"--allow-subscribe", "FILTER", KEYS_ALLOW_SUB, true,
+     "subject filter it may read (subscribe to); repeatable"},
+    {"--name", "NAME", KEYS_NAME, false, "key name (default: the file name without .key)"},
+    {"--data-dir", "DIR", KEYS_DATA_DIR, false,
+     "offline: work on the store in DIR, no broker needed"},
+};
+
+/* Filters are checked when the principal is built (s_copy_filters), after
+ * the role: a missing --role is the first thing to hear about. */
+static int
+s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
+{
+    keys_opts_t *self = opts;
+    switch (flag->id) {
+    case KEYS_OUT: self->out_dir = value; break;
+    case KEYS_ROLE: self->role = value; break;
+    case KEYS_SITE: self->site = value; break;
+    case KEYS_TENANT: self->tenant = value; break;
+    case KEYS_NAME: self->name = value; break;
+    case KEYS_DATA_DIR: self->data_dir = value; break;
+    case KEYS_ALLOW:
+        if (self->allow_count == FDY_ALLOW_MAX)
+            return fdy_output_usage("at most %d --allow-publish filters", FDY_ALLOW_MAX);
+        self->allow[self->allow_count++] = value;
+        break;
+    case KEYS_ALLOW_SUB:
+        if (self->allow_sub_count == FDY_ALLOW_MAX)
+            return fdy_output_usage("at most %d --allow-subscribe filters", FDY_ALLOW_MAX);
+        self->allow_sub[self->allow_sub_count++] = value;
+        break;
+    default: break;
+    }
+    return FDY_CTL_EXIT_OK;
+}
+
+static const fdy_ctl_cmd_t s_commands[] = {
+    {
+        .words = "keygen",
+        .synopsis = "NAME [--out DIR]",
+        .summary = "generate a CURVE key pair: DIR/NAME.key, DIR/NAME.key_secret",
+        .notes = "Prints the two paths written. Refuses to overwrite existing files.\n"
+                 "The secret file is created with mode 0600.",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = (const int[]){KEYS_OUT, 0},
+        .reach = FDY_CTL_REACH_LOCAL,
+        .run = s_keygen,
+    },
+    {
+        .words = "key add",
+        .synopsis = "PUBFILE --role ROLE [--site SITE] [--tenant TENANT]\n"
+                    "                          [--allow-publish FILTER]... "
+                    "[--allow-subscribe FILTER]...\n"
+                    "                          [--name NAME] [--data-dir DIR]",
+        .summary = "register a public key (NAME.key) with a role",
+        .notes = "The key's name is the file name without .key unless --name is given.\n"
+                 "With --data-dir the key is written to the store directly (no broker needed).\n"
+                 "Reading: admin and link keys may read everything, a node key\n"
+                 "telemetry.<site>.> and its --allow-subscribe filters, a partner key only\n"
+                 "its --allow-subscribe filters.\n"
+                 "Prints the key's row, as key ls does.",
+        .pos_names = {"PUBFILE"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = (const int[]){KEYS_ROLE, KEYS_SITE, KEYS_TENANT, KEYS_ALLOW, KEYS_ALLOW_SUB,
+                               KEYS_NAME, KEYS_DATA_DIR, 0},
+        .reach = FDY_CTL_REACH_DATA_DIR,
+        .run = s_add,
+    },
+    {
+        .words = "key ls",
+        .synopsis = "[--data-dir DIR]",
+        .summary = "list registered keys, revoked ones included",
+        .notes = "Columns: name role site tenant allow_publish allow_subscribe revoked\n"
+                 "created_ns public_key.",
+        .flags = (const int[]){KEYS_DATA_DIR, 0},
+        .reach = FDY_CTL_REACH_DATA_DIR,
+        .run = s_ls,
+    },
+    {
+        .words = "key revoke",
+        .synopsis = "NAME [--data-dir DIR]",
+        .summary = "revoke a key: its next message is refused",
+        .notes = "Prints the key's row (revoked 1). A running broker refuses the key at once.",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = (const int[]){KEYS_DATA_DIR, 0},
+        .reach = FDY_CTL_REACH_DATA_DIR,
+        .run = s_revoke,
+    },
+    {
+        .words = "bootstrap",
+        .synopsis = "--data-dir DIR ADMIN_PUBFILE [--name NAME]",
+        .summary = "register the first admin key in a broker's data directory, offline",
+        .notes = "Same as: key add ADMIN_PUBFILE --role admin --data-dir DIR. Creates the\n"
+                 "store if it does not exist yet; works while the broker runs, too.",
+        .pos_names = {"ADMIN_PUBFILE"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = (const int[]){KEYS_NAME, KEYS_DATA_DIR, 0},
+        .reach = FDY_CTL_REACH_LOCAL,
+        .run = s_bootstrap,
+    },
+};
+
+const fdy_ctl_group_t fdy_cmd_keys_group = {
+    .commands = s_commands,
+    .command_count = sizeof s_commands / sizeof s_commands[0],
+    .flags = s_flags,
+    .flag_count = sizeof s_flags / sizeof s_flags[0],
+    .opts_size = sizeof(keys_opts_t),
+    .opts_set = s_opts_set,
+};

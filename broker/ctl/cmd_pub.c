@@ -15,6 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* pub's options. */
+typedef struct {
+    const char *msg_id; /* --id, only with TEXT */
+} pub_opts_t;
+
 /* The outcome of one input line, kept until every earlier line is printed. */
 typedef struct {
     bool done;
@@ -337,18 +342,19 @@ s_publish_one(pub_t *pub, const char *subject, const char *text, const char *msg
     return FDY_CTL_EXIT_FAIL;
 }
 
-int
-fdy_cmd_pub_run(const fdy_ctl_args_t *args)
+static int
+s_pub(const fdy_ctl_args_t *args)
 {
+    const pub_opts_t *opts = args->opts;
     const char *subject = args->pos[0];
     const char *text = args->pos_count > 1 ? args->pos[1] : NULL;
     fdy_reason_t reason = {{0}};
     if (fdy_subject_validate(subject, &reason) != FOUNDRY_OK)
         return fdy_output_usage("bad subject '%s': %s", subject,
                                 reason.text[0] ? reason.text : "invalid");
-    if (args->msg_id && !text)
+    if (opts->msg_id && !text)
         return fdy_output_usage("--id needs TEXT: it names one message, stdin gives many");
-    if (args->msg_id && (strlen(args->msg_id) == 0 || strlen(args->msg_id) > FOUNDRY_MSG_ID_MAX))
+    if (opts->msg_id && (strlen(opts->msg_id) == 0 || strlen(opts->msg_id) > FOUNDRY_MSG_ID_MAX))
         return fdy_output_usage("--id must be 1 to %d bytes", FOUNDRY_MSG_ID_MAX);
 
     fdy_ctl_conn_settings_t settings;
@@ -358,7 +364,7 @@ fdy_cmd_pub_run(const fdy_ctl_args_t *args)
         return status;
 
     if (text) {
-        status = s_publish_one(&pub, subject, text, args->msg_id);
+        status = s_publish_one(&pub, subject, text, opts->msg_id);
     } else if (foundry_client_set_ack_handler(pub.client, s_on_ack, &pub) != FOUNDRY_OK) {
         status = fdy_output_fail("%s", foundry_client_last_error(pub.client));
     } else {
@@ -372,3 +378,48 @@ fdy_cmd_pub_run(const fdy_ctl_args_t *args)
     s_pub_free(&pub);
     return status;
 }
+
+/* ---- the group ---------------------------------------------------------- */
+
+enum { PUB_ID = 1 };
+
+static const fdy_ctl_flag_t s_flags[] = {
+    {"--id", "ID", PUB_ID, false,
+     "producer message id, 1-64 bytes, for dedupe (default: generated)"},
+};
+
+static int
+s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
+{
+    pub_opts_t *self = opts;
+    if (flag->id == PUB_ID)
+        self->msg_id = value;
+    return FDY_CTL_EXIT_OK;
+}
+
+static const fdy_ctl_cmd_t s_commands[] = {
+    {
+        .words = "pub",
+        .synopsis = "SUBJECT [TEXT] [--id ID]",
+        .summary = "publish TEXT, or one message per stdin line",
+        .notes = "Prints \"STREAM SEQ\" for each acknowledged message, in input order\n"
+                 "(\"STREAM SEQ duplicate\" when the broker had the id already; --json: one\n"
+                 "object per line). A refused message is reported on stderr with its line\n"
+                 "number and the exit status is 1. --id only with TEXT.",
+        .pos_names = {"SUBJECT", "TEXT"},
+        .min_pos = 1,
+        .max_pos = 2,
+        .flags = (const int[]){PUB_ID, 0},
+        .reach = FDY_CTL_REACH_BROKER,
+        .run = s_pub,
+    },
+};
+
+const fdy_ctl_group_t fdy_cmd_pub_group = {
+    .commands = s_commands,
+    .command_count = sizeof s_commands / sizeof s_commands[0],
+    .flags = s_flags,
+    .flag_count = sizeof s_flags / sizeof s_flags[0],
+    .opts_size = sizeof(pub_opts_t),
+    .opts_set = s_opts_set,
+};

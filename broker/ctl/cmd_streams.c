@@ -1,34 +1,37 @@
-/*  cmd_streams.c: `foundryctl stream ls|info|add|edit|rm` and `stream read
- *  STREAM [--from SEQ] [--count N]`. Reads page through the broker, at most
- *  1000 messages per request (the admin protocol's limit), so long reads
- *  never hold one LMDB read transaction or one huge reply. The broker does
- *  the work (admin commands stream.*); values are checked here first only
- *  so a typo is a usage error.
+/*  cmd_streams.c: `foundryctl stream ls|info|add|edit|rm|read`, through the
+ *  broker's stream.* admin commands; values are checked here first only so a
+ *  typo is a usage error. `stream read` pages, at most 1000 messages per
+ *  request (the admin protocol's limit), so a long read never holds one LMDB
+ *  read transaction or one huge reply.
  */
 #include "ctl.h"
+
+#include "config.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #define STREAMS_PAGE_MAX 1000u
+/* Most --subject filters per stream (the store's FDY_STREAM_FILTERS_MAX). */
+#define STREAMS_SUBJECTS_MAX 16
 
-int
-fdy_cmd_streams_ls(const fdy_ctl_args_t *args)
+/* The options of stream read, add and edit. The limits are passed on as
+ * given once checked: the broker parses them again. */
+typedef struct {
+    uint64_t from_seq;                          /* read --from; 0 when absent (from 1) */
+    uint64_t count;                             /* read --count; 0 = to the end */
+    const char *subjects[STREAMS_SUBJECTS_MAX]; /* --subject, repeatable */
+    size_t subject_count;
+    const char *max_age;   /* --max-age, a duration */
+    const char *max_bytes; /* --max-bytes, a size */
+    const char *max_msgs;  /* --max-msgs, a number */
+} streams_opts_t;
+
+static int
+s_ls(const fdy_ctl_args_t *args)
 {
-    fdy_ctl_conn_t *conn = NULL;
-    int status = fdy_ctl_conn_open(args, &conn);
-    if (status != FDY_CTL_EXIT_OK)
-        return status;
-    fdy_table_t table;
-    fdy_reason_t reason = {{0}};
-    foundry_err err = fdy_ctl_conn_admin(conn, "stream.ls", NULL, 0, &table, &reason);
-    if (err != FOUNDRY_OK)
-        status = fdy_ctl_conn_report(conn, err, &reason);
-    else if (fdy_output_table(stdout, &table, args->json) != FOUNDRY_OK)
-        status = fdy_output_fail("out of memory");
-    fdy_ctl_conn_destroy(&conn);
-    return status;
+    return fdy_ctl_conn_run(args, "stream.ls", NULL, FDY_CTL_SHOW_TABLE, NULL);
 }
 
 /* The sequence of the last row of a page, to ask for the next one. */
@@ -45,9 +48,10 @@ s_last_seq(const fdy_table_t *table, uint64_t *seq_out, fdy_reason_t *reason)
     return FOUNDRY_OK;
 }
 
-int
-fdy_cmd_streams_read(const fdy_ctl_args_t *args)
+static int
+s_read(const fdy_ctl_args_t *args)
 {
+    const streams_opts_t *opts = args->opts;
     const char *stream = args->pos[0];
     fdy_ctl_conn_t *conn = NULL;
     int status = fdy_ctl_conn_open(args, &conn);
@@ -55,8 +59,8 @@ fdy_cmd_streams_read(const fdy_ctl_args_t *args)
         return status;
 
     fdy_output_msgs_t msgs;
-    uint64_t from = args->from_seq ? args->from_seq : 1;
-    uint64_t left = args->count; /* 0: to the end of the stream */
+    uint64_t from = opts->from_seq ? opts->from_seq : 1;
+    uint64_t left = opts->count; /* 0: to the end of the stream */
     uint64_t page = STREAMS_PAGE_MAX;
     bool started = false;
     for (;;) {
@@ -132,15 +136,16 @@ fdy_cmd_streams_read(const fdy_ctl_args_t *args)
 static int
 s_stream_argv(const fdy_ctl_args_t *args, fdy_ctl_argv_t *argv)
 {
+    const streams_opts_t *opts = args->opts;
     foundry_err err = fdy_ctl_argv_add(argv, "name", args->pos[0]);
-    for (size_t i = 0; err == FOUNDRY_OK && i < args->subject_count; i++)
-        err = fdy_ctl_argv_add(argv, "filter", args->subjects[i]);
+    for (size_t i = 0; err == FOUNDRY_OK && i < opts->subject_count; i++)
+        err = fdy_ctl_argv_add(argv, "filter", opts->subjects[i]);
     if (err == FOUNDRY_OK)
-        err = fdy_ctl_argv_add(argv, "max_age", args->max_age);
+        err = fdy_ctl_argv_add(argv, "max_age", opts->max_age);
     if (err == FOUNDRY_OK)
-        err = fdy_ctl_argv_add(argv, "max_bytes", args->max_bytes);
+        err = fdy_ctl_argv_add(argv, "max_bytes", opts->max_bytes);
     if (err == FOUNDRY_OK)
-        err = fdy_ctl_argv_add(argv, "max_msgs", args->max_msgs);
+        err = fdy_ctl_argv_add(argv, "max_msgs", opts->max_msgs);
     return err == FOUNDRY_OK ? FDY_CTL_EXIT_OK : fdy_output_fail("out of memory");
 }
 
@@ -155,7 +160,7 @@ s_stream_command(const fdy_ctl_args_t *args, const char *command, bool limits)
     char not_found[64 + FOUNDRY_STREAM_NAME_MAX * 4];
     snprintf(not_found, sizeof not_found, "no stream named %s", args->pos[0]);
     if (status == FDY_CTL_EXIT_OK)
-        status = fdy_ctl_conn_run(args, command, &argv, true,
+        status = fdy_ctl_conn_run(args, command, &argv, FDY_CTL_SHOW_RECORD,
                                   strcmp(command, "stream.add") == 0 ? NULL : not_found);
     fdy_ctl_argv_free(&argv);
     return status;
@@ -163,29 +168,186 @@ s_stream_command(const fdy_ctl_args_t *args, const char *command, bool limits)
 
 /* Without --subject the stream is reachable only by name: a dead-letter
  * stream created ahead of need, with limits of its own. */
-int
-fdy_cmd_streams_add(const fdy_ctl_args_t *args)
+static int
+s_add(const fdy_ctl_args_t *args)
 {
     return s_stream_command(args, "stream.add", true);
 }
 
-int
-fdy_cmd_streams_info(const fdy_ctl_args_t *args)
+static int
+s_info(const fdy_ctl_args_t *args)
 {
     return s_stream_command(args, "stream.info", false);
 }
 
-int
-fdy_cmd_streams_edit(const fdy_ctl_args_t *args)
+static int
+s_edit(const fdy_ctl_args_t *args)
 {
-    if (args->subject_count == 0 && !args->max_age && !args->max_bytes && !args->max_msgs)
+    const streams_opts_t *opts = args->opts;
+    if (opts->subject_count == 0 && !opts->max_age && !opts->max_bytes && !opts->max_msgs)
         return fdy_output_usage("stream edit needs --subject, --max-age, --max-bytes or "
                                 "--max-msgs");
     return s_stream_command(args, "stream.edit", true);
 }
 
-int
-fdy_cmd_streams_rm(const fdy_ctl_args_t *args)
+static int
+s_rm(const fdy_ctl_args_t *args)
 {
     return s_stream_command(args, "stream.rm", false);
 }
+
+/* ---- the group ---------------------------------------------------------- */
+
+enum {
+    STREAMS_FROM = 1,
+    STREAMS_COUNT,
+    STREAMS_SUBJECT,
+    STREAMS_MAX_AGE,
+    STREAMS_MAX_BYTES,
+    STREAMS_MAX_MSGS,
+};
+
+static const fdy_ctl_flag_t s_flags[] = {
+    {"--from", "SEQ", STREAMS_FROM, false, "first sequence to read (default 1)"},
+    /* The same text as sub's --count (cmd_sub.c): docs/cli.md and scripts
+     * know them as one option. */
+    {"--count", "N", STREAMS_COUNT, false,
+     "at most N messages (stream read: default to the end; sub: default no limit)"},
+    {"--subject", "FILTER", STREAMS_SUBJECT, true,
+     "subjects the stream captures (* a token, > the rest); repeatable"},
+    {"--max-age", "DURATION", STREAMS_MAX_AGE, false,
+     "drop messages older than this, e.g. 30s, 1h, 7d (0: no limit)"},
+    {"--max-bytes", "SIZE", STREAMS_MAX_BYTES, false,
+     "keep at most this many bytes, oldest dropped first, e.g. 64MiB (0: no limit)"},
+    {"--max-msgs", "N", STREAMS_MAX_MSGS, false,
+     "keep at most N messages, oldest dropped first (0: no limit)"},
+};
+
+static int
+s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
+{
+    streams_opts_t *self = opts;
+    uint64_t n;
+    fdy_reason_t reason = {{0}};
+    switch (flag->id) {
+    case STREAMS_FROM:
+        if (!fdy_ctl_args_parse_u64(value, 1, UINT64_MAX, &self->from_seq))
+            return fdy_output_usage("--from needs a sequence number >= 1, not %s", value);
+        return FDY_CTL_EXIT_OK;
+    case STREAMS_COUNT:
+        if (!fdy_ctl_args_parse_u64(value, 1, UINT64_MAX, &self->count))
+            return fdy_output_usage("--count needs a number >= 1, not %s", value);
+        return FDY_CTL_EXIT_OK;
+    case STREAMS_SUBJECT:
+        if (self->subject_count == STREAMS_SUBJECTS_MAX)
+            return fdy_output_usage("at most %d --subject filters", STREAMS_SUBJECTS_MAX);
+        self->subjects[self->subject_count++] = value;
+        return fdy_ctl_args_check_filter("--subject", value);
+    case STREAMS_MAX_AGE:
+        self->max_age = value;
+        return fdy_ctl_args_check_duration("--max-age", value);
+    case STREAMS_MAX_BYTES:
+        self->max_bytes = value;
+        if (fdy_config_parse_size(value, &n, &reason) != FOUNDRY_OK)
+            return fdy_output_usage("--max-bytes: %s", reason.text[0] ? reason.text : "bad size");
+        return FDY_CTL_EXIT_OK;
+    case STREAMS_MAX_MSGS:
+        self->max_msgs = value;
+        return fdy_ctl_args_check_count("--max-msgs", value);
+    default: return FDY_CTL_EXIT_OK;
+    }
+}
+
+/* What add and edit take. */
+static const int s_limit_flags[] = {
+    STREAMS_SUBJECT, STREAMS_MAX_AGE, STREAMS_MAX_BYTES, STREAMS_MAX_MSGS, 0,
+};
+
+static const fdy_ctl_cmd_t s_commands[] = {
+    {
+        .words = "stream ls",
+        .synopsis = "",
+        .summary = "list streams with their filters, sequences and sizes",
+        .notes = "Columns: name filters first_seq last_seq messages bytes.",
+        .reach = FDY_CTL_REACH_BROKER,
+        .run = s_ls,
+    },
+    {
+        .words = "stream read",
+        .synopsis = "STREAM [--from SEQ] [--count N]",
+        .summary = "print stored messages of a stream",
+        .notes = "Human output: the header \"SEQ SUBJECT PAYLOAD\", then one line per\n"
+                 "message (a payload that is not printable UTF-8 prints as <hex>).\n"
+                 "--json: an array of objects with seq stored_ns timestamp_ns publisher\n"
+                 "id subject payload. Without --count it reads to the end of the stream.",
+        .pos_names = {"STREAM"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = (const int[]){STREAMS_FROM, STREAMS_COUNT, 0},
+        .reach = FDY_CTL_REACH_BROKER,
+        .run = s_read,
+    },
+    {
+        .words = "stream info",
+        .synopsis = "NAME",
+        .summary = "show one stream: filters, sequences, size, limits, consumers",
+        .notes = "Fields: name filters first_seq last_seq messages bytes max_age_ms max_bytes\n"
+                 "max_msgs consumers created_ns (a limit of 0 means none).",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .reach = FDY_CTL_REACH_BROKER,
+        .run = s_info,
+    },
+    {
+        .words = "stream add",
+        .synopsis = "NAME [--subject FILTER]... [--max-age DURATION] [--max-bytes SIZE]\n"
+                    "                          [--max-msgs N]",
+        .summary = "create a stream capturing the subjects matching its filters",
+        .notes = "A published message is stored in the first stream (by creation) whose\n"
+                 "filters match its subject. Without --subject the stream is reachable only\n"
+                 "by name, e.g. a dead-letter stream STREAM-dlq made ahead with its own\n"
+                 "limits. Retention drops the oldest messages beyond any limit given.\n"
+                 "Prints the stream, as stream info does.",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = s_limit_flags,
+        .reach = FDY_CTL_REACH_BROKER,
+        .run = s_add,
+    },
+    {
+        .words = "stream edit",
+        .synopsis = "NAME [--subject FILTER]... [--max-age DURATION] [--max-bytes SIZE]\n"
+                    "                          [--max-msgs N]",
+        .summary = "change a stream's filters or retention limits",
+        .notes = "--subject replaces all filters; a limit not given stays as it is, 0 removes\n"
+                 "it. Prints the stream, as stream info does.",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .flags = s_limit_flags,
+        .reach = FDY_CTL_REACH_BROKER,
+        .run = s_edit,
+    },
+    {
+        .words = "stream rm",
+        .synopsis = "NAME",
+        .summary = "delete a stream, its messages and its consumers",
+        .notes = "Subscriptions bound to its consumers end. Prints the stream as it was.",
+        .pos_names = {"NAME"},
+        .min_pos = 1,
+        .max_pos = 1,
+        .reach = FDY_CTL_REACH_BROKER,
+        .run = s_rm,
+    },
+};
+
+const fdy_ctl_group_t fdy_cmd_streams_group = {
+    .commands = s_commands,
+    .command_count = sizeof s_commands / sizeof s_commands[0],
+    .flags = s_flags,
+    .flag_count = sizeof s_flags / sizeof s_flags[0],
+    .opts_size = sizeof(streams_opts_t),
+    .opts_set = s_opts_set,
+};

@@ -10,8 +10,19 @@
 #include "subject.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
+
+/* sub's options. */
+typedef struct {
+    const char *stream;   /* --stream (durable) */
+    const char *consumer; /* --consumer (durable) */
+    uint64_t count;       /* --count; 0 = no limit */
+    int64_t wait_ms;      /* --wait: stop after this long without a message; -1 = never */
+    uint32_t credit;      /* --credit; 0 = the library's default */
+    bool no_ack;          /* --no-ack */
+} sub_opts_t;
 
 /* Receive in slices this long so a signal or --wait is noticed promptly. */
 #define SLICE_MS 200
@@ -52,16 +63,16 @@ s_print(const foundry_msg_t *msg, bool durable, bool json)
 }
 
 static int
-s_check_args(const fdy_ctl_args_t *args, const char *filter, bool durable)
+s_check_args(const sub_opts_t *opts, const char *filter, bool durable)
 {
     if (filter && durable)
         return fdy_output_usage("give a FILTER (ephemeral) or --stream and --consumer "
                                 "(durable), not both");
     if (!filter && !durable)
         return fdy_output_usage("sub needs a FILTER, or --stream STREAM --consumer NAME");
-    if (durable && (!args->stream || !args->consumer))
+    if (durable && (!opts->stream || !opts->consumer))
         return fdy_output_usage("a durable sub needs both --stream and --consumer");
-    if (args->no_ack && !durable)
+    if (opts->no_ack && !durable)
         return fdy_output_usage("--no-ack is for durable subs (ephemeral ones have no acks)");
     fdy_reason_t reason = {{0}};
     if (filter && fdy_filter_validate(filter, &reason) != FOUNDRY_OK)
@@ -89,17 +100,18 @@ s_subscribe_failed(foundry_client_t *client, const fdy_ctl_conn_settings_t *sett
 static int
 s_loop(const fdy_ctl_args_t *args, foundry_client_t *client, foundry_sub_t *sub, bool durable)
 {
+    const sub_opts_t *opts = args->opts;
     uint64_t received = 0;
     int64_t last_ms = fdy_clock_mono_ms();
-    while (!s_stop && (args->count == 0 || received < args->count)) {
+    while (!s_stop && (opts->count == 0 || received < opts->count)) {
         const foundry_msg_t *msg;
         foundry_err err = foundry_sub_receive(sub, 0, &msg);
         if (err == FOUNDRY_ETIMEDOUT) {
             /* Caught up: show what we have before waiting. */
             fflush(stdout);
             int slice = SLICE_MS;
-            if (args->wait_ms >= 0) {
-                int64_t left = last_ms + args->wait_ms - fdy_clock_mono_ms();
+            if (opts->wait_ms >= 0) {
+                int64_t left = last_ms + opts->wait_ms - fdy_clock_mono_ms();
                 if (left <= 0)
                     break;
                 if (left < slice)
@@ -116,7 +128,7 @@ s_loop(const fdy_ctl_args_t *args, foundry_client_t *client, foundry_sub_t *sub,
         s_print(msg, durable, args->json);
         received++;
         last_ms = fdy_clock_mono_ms();
-        if (durable && !args->no_ack) {
+        if (durable && !opts->no_ack) {
             err = foundry_sub_ack(sub, msg->seq);
             if (err != FOUNDRY_OK)
                 return fdy_output_fail("cannot ack seq %" PRIu64 ": %s", msg->seq,
@@ -126,12 +138,13 @@ s_loop(const fdy_ctl_args_t *args, foundry_client_t *client, foundry_sub_t *sub,
     return FDY_CTL_EXIT_OK;
 }
 
-int
-fdy_cmd_sub_run(const fdy_ctl_args_t *args)
+static int
+s_sub(const fdy_ctl_args_t *args)
 {
+    const sub_opts_t *opts = args->opts;
     const char *filter = args->pos_count > 0 ? args->pos[0] : NULL;
-    bool durable = args->stream || args->consumer;
-    int status = s_check_args(args, filter, durable);
+    bool durable = opts->stream || opts->consumer;
+    int status = s_check_args(opts, filter, durable);
     if (status != FDY_CTL_EXIT_OK)
         return status;
 
@@ -141,18 +154,18 @@ fdy_cmd_sub_run(const fdy_ctl_args_t *args)
     if (status != FDY_CTL_EXIT_OK)
         return status;
 
-    foundry_sub_opts_t opts;
-    foundry_sub_opts_init(&opts);
-    opts.stream = args->stream;
-    opts.consumer = args->consumer;
-    opts.filter = filter;
-    if (args->credit)
-        opts.credit_msgs = args->credit;
+    foundry_sub_opts_t sub_opts;
+    foundry_sub_opts_init(&sub_opts);
+    sub_opts.stream = opts->stream;
+    sub_opts.consumer = opts->consumer;
+    sub_opts.filter = filter;
+    if (opts->credit)
+        sub_opts.credit_msgs = opts->credit;
     /* Take no more than we will print: a durable message received and
      * not acked comes back with its delivery count raised. */
-    opts.max_msgs = args->count;
+    sub_opts.max_msgs = opts->count;
     foundry_sub_t *sub = NULL;
-    foundry_err err = foundry_client_subscribe(client, &opts, &sub);
+    foundry_err err = foundry_client_subscribe(client, &sub_opts, &sub);
     if (err != FOUNDRY_OK) {
         status = s_subscribe_failed(client, &settings, err);
         goto out;
@@ -181,3 +194,95 @@ out:
     (void) foundry_client_close(&client, 0, NULL);
     return status;
 }
+
+/* ---- the group ---------------------------------------------------------- */
+
+enum { SUB_COUNT = 1, SUB_STREAM, SUB_CONSUMER, SUB_WAIT, SUB_CREDIT, SUB_NO_ACK };
+
+static const fdy_ctl_flag_t s_flags[] = {
+    /* The same text as stream read's --count (cmd_streams.c): docs/cli.md
+     * and scripts know them as one option. */
+    {"--count", "N", SUB_COUNT, false,
+     "at most N messages (stream read: default to the end; sub: default no limit)"},
+    {"--stream", "STREAM", SUB_STREAM, false, "durable: the stream of the consumer"},
+    {"--consumer", "NAME", SUB_CONSUMER, false, "durable: the consumer to bind to"},
+    {"--wait", "MS", SUB_WAIT, false, "stop after MS ms without a message (default: never)"},
+    {"--credit", "N", SUB_CREDIT, false,
+     "messages the broker may send ahead (durable: unacked) (default 1000)"},
+    {"--no-ack", NULL, SUB_NO_ACK, false,
+     "durable: do not ack (redelivered after the consumer's ack wait)"},
+};
+
+static void
+s_opts_init(void *opts)
+{
+    sub_opts_t *self = opts;
+    self->wait_ms = -1;
+}
+
+static int
+s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
+{
+    sub_opts_t *self = opts;
+    uint64_t n;
+    switch (flag->id) {
+    case SUB_COUNT:
+        if (!fdy_ctl_args_parse_u64(value, 1, UINT64_MAX, &self->count))
+            return fdy_output_usage("--count needs a number >= 1, not %s", value);
+        break;
+    case SUB_STREAM: self->stream = value; break;
+    case SUB_CONSUMER: self->consumer = value; break;
+    case SUB_NO_ACK: self->no_ack = true; break;
+    case SUB_WAIT:
+        if (!fdy_ctl_args_parse_u64(value, 0, INT_MAX, &n))
+            return fdy_output_usage("--wait needs a number of milliseconds, not %s", value);
+        self->wait_ms = (int64_t) n;
+        break;
+    case SUB_CREDIT:
+        if (!fdy_ctl_args_parse_u64(value, 1, UINT32_MAX, &n))
+            return fdy_output_usage("--credit needs a number from 1 to %u, not %s", UINT32_MAX,
+                                    value);
+        self->credit = (uint32_t) n;
+        break;
+    default: break;
+    }
+    return FDY_CTL_EXIT_OK;
+}
+
+static const fdy_ctl_cmd_t s_commands[] = {
+    {
+        .words = "sub",
+        .synopsis =
+            "FILTER [--count N] [--wait MS] [--credit N]\n"
+            "       foundryctl sub --stream STREAM --consumer NAME [--count N] [--wait MS]\n"
+            "                      [--credit N] [--no-ack]",
+        .summary = "receive messages: a live tail of FILTER, or a durable consumer",
+        .notes = "With FILTER: every new message whose subject matches, as it is stored\n"
+                 "(no history, no acks); prints \"SUBJECT PAYLOAD\" per message. Messages\n"
+                 "arriving while --credit are unread are dropped (counted on stderr at exit).\n"
+                 "With --stream and --consumer: the consumer's messages from its cursor;\n"
+                 "prints \"SEQ SUBJECT PAYLOAD\" and acks each once printed.\n"
+                 "The payload prints as text when printable UTF-8, else as <hex>. --json:\n"
+                 "one object per line with stream seq delivery_count subject payload\n"
+                 "publisher timestamp_ns stored_ns. Runs until --count messages, --wait ms\n"
+                 "without one, or SIGINT/SIGTERM (exit 0); the acks reach the broker first.\n"
+                 "Any key may subscribe to what its ACL lets it read.",
+        .pos_names = {"FILTER"},
+        .min_pos = 0,
+        .max_pos = 1,
+        .flags =
+            (const int[]){SUB_COUNT, SUB_WAIT, SUB_CREDIT, SUB_STREAM, SUB_CONSUMER, SUB_NO_ACK, 0},
+        .reach = FDY_CTL_REACH_BROKER,
+        .run = s_sub,
+    },
+};
+
+const fdy_ctl_group_t fdy_cmd_sub_group = {
+    .commands = s_commands,
+    .command_count = sizeof s_commands / sizeof s_commands[0],
+    .flags = s_flags,
+    .flag_count = sizeof s_flags / sizeof s_flags[0],
+    .opts_size = sizeof(sub_opts_t),
+    .opts_init = s_opts_init,
+    .opts_set = s_opts_set,
+};

@@ -1,7 +1,9 @@
-/*  ctl.h: declarations shared by foundryctl's files. main.c parses argv into
- *  an fdy_ctl_args_t and calls one command; commands talk to the broker
- *  through ctl_conn.c (or to the store directly, offline) and print through
- *  output.c. Commands return an exit status, having printed any error.
+/*  ctl.h: declarations shared by foundryctl's files. Each cmd_*.c exports
+ *  one group (its commands and the options they take); main.c lists the
+ *  groups and the global flags, and ctl_args.c parses argv against them
+ *  and runs one command. Commands talk to the broker through ctl_conn.c (or
+ *  to the store directly, offline) and print through output.c; they return
+ *  an exit status, having printed any error.
  *  Not a library: nothing here is thread-safe or meant for other binaries.
  */
 #ifndef FDY_CTL_H_INCLUDED
@@ -19,78 +21,124 @@
 #define FDY_CTL_EXIT_USAGE 2 /* bad or missing arguments */
 
 #define FDY_CTL_TIMEOUT_DEFAULT_MS 5000
-/* Most --subject filters per stream (the store's FDY_STREAM_FILTERS_MAX). */
-#define FDY_CTL_SUBJECTS_MAX 16
 
-/* The parsed command line. Strings are borrowed from argv (valid for the
- * whole run); NULL when the flag was not given. */
+/* The parsed command line: the global flags, which every command shares,
+ * and the command's own options, which only its group knows. Strings are
+ * borrowed from argv (valid for the whole run); NULL when the flag was not
+ * given. */
 typedef struct {
-    /* global flags (before or after the command) */
     const char *endpoint;        /* --endpoint, else env FOUNDRY_ENDPOINT */
     const char *key_file;        /* --key, else env FOUNDRY_KEY */
     const char *broker_key_file; /* --broker-key, else env FOUNDRY_BROKER_KEY */
     int timeout_ms;              /* --timeout, FDY_CTL_TIMEOUT_DEFAULT_MS */
     bool json;                   /* --json */
-    /* command flags */
-    const char *out_dir;              /* keygen --out */
-    const char *role;                 /* key add --role */
-    const char *site;                 /* key add --site */
-    const char *tenant;               /* key add --tenant */
-    const char *name;                 /* key add / bootstrap --name */
-    const char *data_dir;             /* key add|ls|revoke, bootstrap: work offline on the store */
-    const char *msg_id;               /* pub --id */
-    const char *allow[FDY_ALLOW_MAX]; /* key add --allow-publish, repeatable */
-    size_t allow_count;
-    uint64_t from_seq; /* stream read --from; 1 when absent */
-    uint64_t count;    /* stream read, sub --count; 0 = no limit */
-    /* stream add|edit */
-    const char *subjects[FDY_CTL_SUBJECTS_MAX]; /* --subject, repeatable */
-    size_t subject_count;
-    const char *max_age;   /* --max-age, a duration (checked) */
-    const char *max_bytes; /* --max-bytes, a size (checked) */
-    const char *max_msgs;  /* --max-msgs, a number (checked) */
-    /* consumer add */
-    const char *filter;          /* --filter */
-    const char *start;           /* --start first|last|new|seq:N|time:NS */
-    const char *ack_wait;        /* --ack-wait, a duration (checked) */
-    const char *max_deliver;     /* --max-deliver, a number (checked) */
-    const char *max_ack_pending; /* --max-ack-pending, a number (checked) */
-    /* key add --allow-subscribe, repeatable */
-    const char *allow_sub[FDY_ALLOW_MAX];
-    size_t allow_sub_count;
-    /* sub */
-    const char *stream;   /* --stream (durable) */
-    const char *consumer; /* --consumer (durable) */
-    int64_t wait_ms;      /* --wait: stop after this long without a message; -1 = never */
-    uint32_t credit;      /* --credit; 0 = the library's default */
-    bool no_ack;          /* --no-ack */
+    /* Borrowed, valid for the run: the option struct of the command's
+     * group (its own type, private to its cmd_*.c), filled by its
+     * opts_set(). */
+    void *opts;
     /* positional arguments after the command words */
     const char *const *pos;
     size_t pos_count;
 } fdy_ctl_args_t;
 
+/* ---- command groups: one per cmd_*.c ------------------------------------ */
+
+/* One option: a global one (main.c) or one of a group's. A name that
+ * several groups define (--count) must take a value in all or in none,
+ * since argv is split before the command is known; fdy_ctl_args_run()
+ * checks that. */
+typedef struct {
+    const char *name;  /* "--role" */
+    const char *value; /* placeholder in help, "ROLE"; NULL: takes no value */
+    int id;            /* the table owner's number for it, > 0 */
+    bool repeatable;   /* may be given more than once */
+    const char *help;  /* one line for --help */
+} fdy_ctl_flag_t;
+
+/* Global flag ids that fdy_ctl_args_run() acts on itself; main.c's table
+ * uses them for --help and --version, its other ids are its own. */
+#define FDY_CTL_FLAG_HELP    1000
+#define FDY_CTL_FLAG_VERSION 1001
+
+/* A command: returns an FDY_CTL_EXIT_* status, having printed any error. */
 typedef int(fdy_ctl_cmd_fn)(const fdy_ctl_args_t *args);
 
-/* ---- commands: each returns an FDY_CTL_EXIT_* status ------------------- */
+/* Where a command goes for its data, for the last line of its --help. */
+typedef enum {
+    FDY_CTL_REACH_BROKER,   /* asks the broker */
+    FDY_CTL_REACH_LOCAL,    /* never contacts a broker */
+    FDY_CTL_REACH_DATA_DIR, /* the broker, or the store with --data-dir */
+} fdy_ctl_reach_t;
 
-int fdy_cmd_keys_keygen(const fdy_ctl_args_t *args);    /* keygen NAME */
-int fdy_cmd_keys_add(const fdy_ctl_args_t *args);       /* key add PUBFILE */
-int fdy_cmd_keys_ls(const fdy_ctl_args_t *args);        /* key ls */
-int fdy_cmd_keys_revoke(const fdy_ctl_args_t *args);    /* key revoke NAME */
-int fdy_cmd_keys_bootstrap(const fdy_ctl_args_t *args); /* bootstrap ADMIN_PUBFILE */
-int fdy_cmd_streams_ls(const fdy_ctl_args_t *args);     /* stream ls */
-int fdy_cmd_streams_read(const fdy_ctl_args_t *args);   /* stream read STREAM */
-int fdy_cmd_status_run(const fdy_ctl_args_t *args);     /* status */
-int fdy_cmd_pub_run(const fdy_ctl_args_t *args);        /* pub SUBJECT [TEXT] */
-int fdy_cmd_streams_add(const fdy_ctl_args_t *args);    /* stream add NAME */
-int fdy_cmd_streams_info(const fdy_ctl_args_t *args);   /* stream info NAME */
-int fdy_cmd_streams_edit(const fdy_ctl_args_t *args);   /* stream edit NAME */
-int fdy_cmd_streams_rm(const fdy_ctl_args_t *args);     /* stream rm NAME */
-int fdy_cmd_consumers_add(const fdy_ctl_args_t *args);  /* consumer add STREAM NAME */
-int fdy_cmd_consumers_ls(const fdy_ctl_args_t *args);   /* consumer ls STREAM */
-int fdy_cmd_consumers_info(const fdy_ctl_args_t *args); /* consumer info STREAM NAME */
-int fdy_cmd_consumers_rm(const fdy_ctl_args_t *args);   /* consumer rm STREAM NAME */
-int fdy_cmd_sub_run(const fdy_ctl_args_t *args);        /* sub [FILTER] */
+#define FDY_CTL_POS_MAX 4
+
+typedef struct {
+    const char *words;    /* "key add": one word, or two (the first shared by a family) */
+    const char *synopsis; /* what follows the words in "Usage:" */
+    const char *summary;  /* one line, lower case, no full stop */
+    const char *notes;    /* more for `COMMAND --help`; may be NULL */
+    const char *pos_names[FDY_CTL_POS_MAX]; /* for "missing NAME" */
+    size_t min_pos;
+    size_t max_pos;
+    const int *flags; /* ids of its group's flags it takes, 0-terminated; NULL: none */
+    fdy_ctl_reach_t reach;
+    fdy_ctl_cmd_fn *run;
+} fdy_ctl_cmd_t;
+
+/* What a cmd_*.c exports: its commands, in --help order, and the options
+ * they take. The options live in a struct of the group's own, opts_size
+ * bytes, zeroed then given defaults by opts_init (may be NULL); opts_set
+ * stores one flag given to one of its commands, in argv order, checking
+ * its value, and returns an FDY_CTL_EXIT_* status, having printed any
+ * error. The generic checks (is it the command's option, given twice) are
+ * done before. */
+typedef struct {
+    const fdy_ctl_cmd_t *commands;
+    size_t command_count;
+    const fdy_ctl_flag_t *flags; /* may be NULL when flag_count is 0 */
+    size_t flag_count;
+    size_t opts_size;
+    void (*opts_init)(void *opts);
+    int (*opts_set)(void *opts, const fdy_ctl_flag_t *flag, const char *value);
+} fdy_ctl_group_t;
+
+/* The groups, one per cmd_*.c; main.c lists them. */
+extern const fdy_ctl_group_t fdy_cmd_keys_group;      /* keygen, key add|ls|revoke, bootstrap */
+extern const fdy_ctl_group_t fdy_cmd_status_group;    /* status */
+extern const fdy_ctl_group_t fdy_cmd_pub_group;       /* pub */
+extern const fdy_ctl_group_t fdy_cmd_streams_group;   /* stream ls|read|info|add|edit|rm */
+extern const fdy_ctl_group_t fdy_cmd_consumers_group; /* consumer add|ls|info|rm */
+extern const fdy_ctl_group_t fdy_cmd_sub_group;       /* sub */
+
+/* ---- ctl_args.c: the command line engine -------------------------------- */
+
+/* The whole command line: main.c's global flags and its groups. */
+typedef struct {
+    const fdy_ctl_flag_t *globals;
+    size_t global_count;
+    /* Stores one global flag other than --help and --version; same
+     * contract as fdy_ctl_group_t.opts_set. */
+    int (*global_set)(fdy_ctl_args_t *args, const fdy_ctl_flag_t *flag, const char *value);
+    const char *global_notes; /* printed after the global options in every --help */
+    const fdy_ctl_group_t *const *groups;
+    size_t group_count;
+} fdy_ctl_cli_t;
+
+/* Splits argv (flags may come before or after the command words; "--flag
+ * value" or "--flag=value"; "--" ends the flags), then prints --help or
+ * --version, or finds the command, applies the flags to *args (which holds
+ * the global defaults) and a new option struct of the command's group, and
+ * runs it. Returns an FDY_CTL_EXIT_* status, having printed any error. */
+int fdy_ctl_args_run(const fdy_ctl_cli_t *cli, int argc, char **argv, fdy_ctl_args_t *args);
+
+/* Value checks that several groups share. fdy_ctl_args_parse_u64 parses a
+ * decimal in [min, max] (no sign) and returns whether it could. The
+ * others print a usage error naming flag and return FDY_CTL_EXIT_USAGE, or
+ * return FDY_CTL_EXIT_OK; the value is passed on as given. */
+bool fdy_ctl_args_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+int fdy_ctl_args_check_filter(const char *flag, const char *value);   /* a subject filter */
+int fdy_ctl_args_check_duration(const char *flag, const char *value); /* 30s, 1h, 7d */
+int fdy_ctl_args_check_count(const char *flag, const char *value);    /* a number >= 0 */
 
 /* ---- ctl_conn.c: where the broker is, and admin requests --------------- */
 
@@ -151,13 +199,20 @@ typedef struct {
 foundry_err fdy_ctl_argv_add(fdy_ctl_argv_t *self, const char *key, const char *value);
 void fdy_ctl_argv_free(fdy_ctl_argv_t *self);
 
-/* Connects, sends the admin command with argv and prints the reply: one
- * record (the reply must have exactly one row) or a table. ENOTFOUND
- * prints `not_found` (NULL: the broker's reason, which names what is
- * missing). Returns an
- * FDY_CTL_EXIT_* status, having printed any error. */
+/* How fdy_ctl_conn_run() prints a reply. RECORD and ROW need a reply of
+ * exactly one row. */
+typedef enum {
+    FDY_CTL_SHOW_TABLE,  /* every row (stream ls, key ls) */
+    FDY_CTL_SHOW_RECORD, /* "name  value" lines (status, stream info) */
+    FDY_CTL_SHOW_ROW,    /* a table of the one row (key add, key revoke) */
+} fdy_ctl_show_t;
+
+/* Connects, sends the admin command with argv (NULL: none) and prints the
+ * reply as show says. ENOTFOUND prints `not_found` (NULL: the broker's
+ * reason, which names what is missing), EEXIST the broker's reason.
+ * Returns an FDY_CTL_EXIT_* status, having printed any error. */
 int fdy_ctl_conn_run(const fdy_ctl_args_t *args, const char *command, const fdy_ctl_argv_t *argv,
-                     bool record, const char *not_found);
+                     fdy_ctl_show_t show, const char *not_found);
 
 /* Prints the one-line message for an error of fdy_ctl_conn_admin() and
  * returns FDY_CTL_EXIT_FAIL. */

@@ -258,9 +258,17 @@ fdy_ctl_argv_free(fdy_ctl_argv_t *self)
     memset(self, 0, sizeof *self);
 }
 
+static foundry_err
+s_show(const fdy_table_t *table, fdy_ctl_show_t show, bool json)
+{
+    if (show == FDY_CTL_SHOW_TABLE)
+        return fdy_output_table(stdout, table, json);
+    return fdy_output_record(stdout, table, 0, show == FDY_CTL_SHOW_RECORD, json);
+}
+
 int
 fdy_ctl_conn_run(const fdy_ctl_args_t *args, const char *command, const fdy_ctl_argv_t *argv,
-                 bool record, const char *not_found)
+                 fdy_ctl_show_t show, const char *not_found)
 {
     fdy_ctl_conn_t *conn = NULL;
     int status = fdy_ctl_conn_open(args, &conn);
@@ -268,19 +276,20 @@ fdy_ctl_conn_run(const fdy_ctl_args_t *args, const char *command, const fdy_ctl_
         return status;
     fdy_table_t table;
     fdy_reason_t reason = {{0}};
-    foundry_err err = fdy_ctl_conn_admin(conn, command, (const char *const *) argv->argv,
-                                         argv->argc, &table, &reason);
+    foundry_err err =
+        fdy_ctl_conn_admin(conn, command, argv ? (const char *const *) argv->argv : NULL,
+                           argv ? argv->argc : 0, &table, &reason);
+    bool one_row = show != FDY_CTL_SHOW_TABLE;
     if (err == FOUNDRY_ENOTFOUND && (not_found || reason.text[0]))
         status = fdy_output_fail("%s", not_found ? not_found : reason.text);
     else if (err == FOUNDRY_EEXIST && reason.text[0])
         status = fdy_output_fail("%s", reason.text);
     else if (err != FOUNDRY_OK)
         status = fdy_ctl_conn_report(conn, err, &reason);
-    else if (record && table.row_count != 1)
-        status = fdy_output_fail("the broker's %s reply has %zu rows, not 1", command,
-                                 table.row_count);
-    else if ((record ? fdy_output_record(stdout, &table, 0, true, args->json)
-                     : fdy_output_table(stdout, &table, args->json)) != FOUNDRY_OK)
+    else if (one_row && table.row_count != 1)
+        status =
+            fdy_output_fail("the broker's %s reply has %zu rows, not 1", command, table.row_count);
+    else if (s_show(&table, show, args->json) != FOUNDRY_OK)
         status = fdy_output_fail("out of memory");
     fdy_ctl_conn_destroy(&conn);
     return status;
