@@ -115,10 +115,7 @@ s_open_store(fdy_broker_t *self, fdy_reason_t *reason)
     if (unlink(self->ready_path) != 0 && errno != ENOENT)
         return fdy_reason_set(reason, FOUNDRY_EIO, "cannot remove stale %s: %s",
                               self->ready_path, strerror(errno));
-    self->registry = fdy_registry_new(self->store);
-    if (!self->registry)
-        return fdy_reason_set(reason, FOUNDRY_ESTORE, "cannot load the key store");
-    return FOUNDRY_OK;
+    return fdy_registry_new(self->store, &self->registry, reason);
 }
 
 /* Stream telemetry-<site> capturing telemetry.<site>.> for every site. */

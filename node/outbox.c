@@ -10,32 +10,27 @@
  */
 #include "outbox.h"
 
+#include "bytes.h"
 #include "clock.h"
 #include "crc32c.h"
+#include "kv.h"
 #include "log.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <lmdb.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define RECORD_FORMAT 1u
 #define SUBJECT_MAX   255u
-#define PATH_MAX_LEN  4096
 #define MIB           (1024ull * 1024ull)
 
 struct fdy_outbox {
-    MDB_env *env;
+    fdy_kv_t *kv; /* the environment and the directory lock */
     MDB_dbi entries;
     MDB_dbi meta;
-    int lock_fd;
     uint64_t max_entries;
     uint64_t max_bytes;
     fdy_outbox_policy_t policy;
@@ -63,57 +58,9 @@ struct fdy_outbox {
 /* ---- small helpers ------------------------------------------------------ */
 
 static void
-s_put_u16(uint8_t *out, uint16_t value)
-{
-    out[0] = (uint8_t) value;
-    out[1] = (uint8_t) (value >> 8);
-}
-
-static void
-s_put_u32(uint8_t *out, uint32_t value)
-{
-    for (int i = 0; i < 4; i++)
-        out[i] = (uint8_t) (value >> (8 * i));
-}
-
-static void
-s_put_u64(uint8_t *out, uint64_t value)
-{
-    for (int i = 0; i < 8; i++)
-        out[i] = (uint8_t) (value >> (8 * i));
-}
-
-static uint16_t
-s_get_u16(const uint8_t *in)
-{
-    return (uint16_t) (in[0] | (in[1] << 8));
-}
-
-static uint32_t
-s_get_u32(const uint8_t *in)
-{
-    uint32_t value = 0;
-    for (int i = 3; i >= 0; i--)
-        value = (value << 8) | in[i];
-    return value;
-}
-
-static uint64_t
-s_get_u64(const uint8_t *in)
-{
-    uint64_t value = 0;
-    for (int i = 7; i >= 0; i--)
-        value = (value << 8) | in[i];
-    return value;
-}
-
-static void
 s_key(uint64_t seq, uint8_t out[8])
 {
-    for (int i = 7; i >= 0; i--) {
-        out[i] = (uint8_t) seq;
-        seq >>= 8;
-    }
+    fdy_bytes_put_be64(out, seq);
 }
 
 static uint64_t
@@ -121,11 +68,7 @@ s_key_seq(const MDB_val *key)
 {
     if (key->mv_size != 8)
         return 0;
-    const uint8_t *in = key->mv_data;
-    uint64_t seq = 0;
-    for (int i = 0; i < 8; i++)
-        seq = (seq << 8) | in[i];
-    return seq;
+    return fdy_bytes_get_be64(key->mv_data);
 }
 
 void
@@ -168,11 +111,21 @@ fdy_outbox_policy_name(fdy_outbox_policy_t policy)
     return policy == FDY_OUTBOX_DROP_NEWEST ? "drop-newest" : "drop-oldest";
 }
 
-/* LMDB errors are mapped here, once, with their text in the reason. */
+/* An LMDB error, mapped by kv.c. The outbox's bound, not the map, decides
+ * what is dropped, and telemetry_in.c counts every non-ESTORE append
+ * failure as a policy drop: so a MAP_FULL stays FOUNDRY_ESTORE here. */
+static foundry_err
+s_store_err(foundry_err err)
+{
+    return err == FOUNDRY_EFULL ? FOUNDRY_ESTORE : err;
+}
+
 static foundry_err
 s_mdb_failed(int rc, const char *what, fdy_reason_t *reason)
 {
-    return fdy_reason_set(reason, FOUNDRY_ESTORE, "outbox %s: %s", what, mdb_strerror(rc));
+    char label[64];
+    snprintf(label, sizeof label, "outbox %s", what);
+    return s_store_err(fdy_kv_err(rc, reason, label));
 }
 
 /* Parses a stored value. Returns false when it is damaged. */
@@ -183,15 +136,15 @@ s_parse_value(const MDB_val *value, fdy_outbox_entry_t *entry, size_t *subject_l
     size_t len = value->mv_size;
     if (len < FDY_OUTBOX_HEADER_LEN)
         return false;
-    if (fdy_crc32c(0, data + 4, len - 4) != s_get_u32(data))
+    if (fdy_crc32c(0, data + 4, len - 4) != fdy_bytes_get_le32(data))
         return false;
     if (data[4] != RECORD_FORMAT)
         return false;
-    size_t subject_len = s_get_u16(data + 6);
+    size_t subject_len = fdy_bytes_get_le16(data + 6);
     if (subject_len == 0 || subject_len > SUBJECT_MAX || len - FDY_OUTBOX_HEADER_LEN < subject_len)
         return false;
-    entry->samples = s_get_u32(data + 8);
-    entry->created_ns = s_get_u64(data + 12);
+    entry->samples = fdy_bytes_get_le32(data + 8);
+    entry->created_ns = fdy_bytes_get_le64(data + 12);
     entry->subject = (const char *) data + FDY_OUTBOX_HEADER_LEN;
     entry->payload = data + FDY_OUTBOX_HEADER_LEN + subject_len;
     entry->payload_len = len - FDY_OUTBOX_HEADER_LEN - subject_len;
@@ -205,7 +158,7 @@ s_value_samples(const MDB_val *value)
 {
     if (value->mv_size < FDY_OUTBOX_HEADER_LEN)
         return 0;
-    return s_get_u32((const uint8_t *) value->mv_data + 8);
+    return fdy_bytes_get_le32((const uint8_t *) value->mv_data + 8);
 }
 
 static uint64_t
@@ -217,60 +170,21 @@ s_value_bytes(const MDB_val *value)
 /* ---- opening ------------------------------------------------------------ */
 
 static foundry_err
-s_mkdir(const char *path, fdy_reason_t *reason)
-{
-    if (mkdir(path, 0700) == 0 || errno == EEXIST)
-        return FOUNDRY_OK;
-    return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create %s: %s", path, strerror(errno));
-}
-
-static foundry_err
-s_lock(fdy_outbox_t *self, const char *dir, fdy_reason_t *reason)
-{
-    char path[PATH_MAX_LEN];
-    if ((size_t) snprintf(path, sizeof path, "%s/owner.lock", dir) >= sizeof path)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "outbox path too long");
-    self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (self->lock_fd < 0)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot open %s: %s", path, strerror(errno));
-    /* Two agents on one outbox would both forward its entries and fight
-     * over removals. The lock dies with the process. */
-    if (flock(self->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno == EWOULDBLOCK)
-            return fdy_reason_set(reason, FOUNDRY_EEXIST, "outbox %s is in use by another process",
-                                  dir);
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot lock %s: %s", path, strerror(errno));
-    }
-    return FOUNDRY_OK;
-}
-
-static foundry_err
 s_meta_get(fdy_outbox_t *self, MDB_txn *txn, const char *name, uint64_t *value_out, bool *found,
            fdy_reason_t *reason)
 {
-    MDB_val key = {strlen(name), (void *) name};
-    MDB_val value;
-    int rc = mdb_get(txn, self->meta, &key, &value);
-    *found = false;
-    if (rc == MDB_NOTFOUND)
-        return FOUNDRY_OK;
-    if (rc != 0)
-        return s_mdb_failed(rc, "meta read", reason);
-    if (value.mv_size != 8)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "outbox meta '%s' is damaged", name);
-    *value_out = s_get_u64(value.mv_data);
-    *found = true;
-    return FOUNDRY_OK;
+    uint64_t value;
+    foundry_err err = fdy_kv_meta_get(txn, self->meta, name, &value, found, reason);
+    if (err == FOUNDRY_OK && *found)
+        *value_out = value; /* absent: the caller's default stays */
+    return s_store_err(err);
 }
 
-static int
-s_meta_put(fdy_outbox_t *self, MDB_txn *txn, const char *name, uint64_t number)
+static foundry_err
+s_meta_put(fdy_outbox_t *self, MDB_txn *txn, const char *name, uint64_t number,
+           fdy_reason_t *reason)
 {
-    uint8_t buf[8];
-    s_put_u64(buf, number);
-    MDB_val key = {strlen(name), (void *) name};
-    MDB_val value = {sizeof buf, buf};
-    return mdb_put(txn, self->meta, &key, &value, 0);
+    return s_store_err(fdy_kv_meta_put(txn, self->meta, name, number, reason));
 }
 
 /* Opens the databases, makes the epoch on first use, and counts what the
@@ -281,10 +195,10 @@ s_load(fdy_outbox_t *self, fdy_reason_t *reason)
 {
     MDB_txn *txn = NULL;
     MDB_cursor *cursor = NULL;
-    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
-    if (rc != 0)
-        return s_mdb_failed(rc, "begin", reason);
-    foundry_err err = FOUNDRY_OK;
+    foundry_err err = fdy_kv_txn_begin(self->kv, 0, &txn, reason);
+    if (err != FOUNDRY_OK)
+        return s_store_err(err);
+    int rc;
     if ((rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &self->entries)) != 0 ||
         (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &self->meta)) != 0) {
         err = s_mdb_failed(rc, "open databases", reason);
@@ -300,10 +214,8 @@ s_load(fdy_outbox_t *self, fdy_reason_t *reason)
         do {
             randombytes_buf(&self->epoch, sizeof self->epoch);
         } while (self->epoch == 0);
-        if ((rc = s_meta_put(self, txn, "epoch", self->epoch)) != 0) {
-            err = s_mdb_failed(rc, "write epoch", reason);
+        if ((err = s_meta_put(self, txn, "epoch", self->epoch, reason)) != FOUNDRY_OK)
             goto out;
-        }
     }
     self->next_seq = 1;
     err = s_meta_get(self, txn, "next_seq", &self->next_seq, &found, reason);
@@ -331,14 +243,10 @@ s_load(fdy_outbox_t *self, fdy_reason_t *reason)
     /* next_seq only grows: reusing a seq would reuse a message id. */
     if (self->next_seq <= last)
         self->next_seq = last + 1;
-    if ((rc = s_meta_put(self, txn, "next_seq", self->next_seq)) != 0) {
-        err = s_mdb_failed(rc, "write next_seq", reason);
+    if ((err = s_meta_put(self, txn, "next_seq", self->next_seq, reason)) != FOUNDRY_OK)
         goto out;
-    }
-    rc = mdb_txn_commit(txn);
+    err = s_store_err(fdy_kv_commit(self->kv, txn, reason));
     txn = NULL;
-    if (rc != 0)
-        err = s_mdb_failed(rc, "commit", reason);
 out:
     if (cursor)
         mdb_cursor_close(cursor);
@@ -367,39 +275,28 @@ fdy_outbox_open(const fdy_outbox_opts_t *opts, fdy_outbox_t **out, fdy_reason_t 
     fdy_outbox_t *self = calloc(1, sizeof *self);
     if (!self)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
-    self->lock_fd = -1;
     self->max_entries = opts->max_entries;
     self->max_bytes = opts->max_bytes;
     self->policy = opts->policy;
 
-    foundry_err err = s_mkdir(opts->dir, reason);
-    if (err == FOUNDRY_OK)
-        err = s_lock(self, opts->dir, reason);
-    if (err != FOUNDRY_OK)
-        goto out;
-    int rc = mdb_env_create(&self->env);
-    if (rc != 0) {
-        err = s_mdb_failed(rc, "create", reason);
-        goto out;
-    }
     /* The map only reserves address space. Room for the bound twice over
      * (LMDB pages are not full, and freed pages are reused only after
      * their readers end) plus per-entry overhead, so the bound, not
-     * MDB_MAP_FULL, decides what is dropped. */
+     * MDB_MAP_FULL, decides what is dropped. The lock file keeps two
+     * agents off one outbox: both would forward its entries and fight
+     * over removals. */
     uint64_t map = 2 * opts->max_bytes + 256 * opts->max_entries + 16 * MIB;
-    if ((rc = mdb_env_set_maxdbs(self->env, 2)) != 0 ||
-        (rc = mdb_env_set_mapsize(self->env, (size_t) map)) != 0) {
-        err = s_mdb_failed(rc, "configure", reason);
+    fdy_kv_opts_t kv_opts = {
+        .dir = opts->dir,
+        .label = "outbox",
+        .lock_file = "owner.lock",
+        .map_size = map,
+        .map_size_max = map,
+        .max_dbs = 2,
+    };
+    foundry_err err = s_store_err(fdy_kv_open(&kv_opts, &self->kv, reason));
+    if (err != FOUNDRY_OK)
         goto out;
-    }
-    /* Default flags: every commit is synchronous (durable on return). */
-    rc = mdb_env_open(self->env, opts->dir, MDB_NOTLS, 0600);
-    if (rc != 0) {
-        err = s_mdb_failed(rc, "open", reason);
-        goto out;
-    }
-    int dead = 0;
-    mdb_reader_check(self->env, &dead);
     err = s_load(self, reason);
 out:
     if (err != FOUNDRY_OK) {
@@ -435,10 +332,7 @@ fdy_outbox_close(fdy_outbox_t **self_p)
         return;
     if (self->txn)
         s_rollback(self);
-    if (self->env)
-        mdb_env_close(self->env);
-    if (self->lock_fd >= 0)
-        close(self->lock_fd);
+    fdy_kv_close(&self->kv); /* the environment, then the lock */
     free(self->corrupt);
     free(self);
     *self_p = NULL;
@@ -453,11 +347,9 @@ s_begin(fdy_outbox_t *self, fdy_reason_t *reason)
 {
     if (self->txn)
         return FOUNDRY_OK;
-    int rc = mdb_txn_begin(self->env, NULL, 0, &self->txn);
-    if (rc != 0) {
-        self->txn = NULL;
-        return s_mdb_failed(rc, "begin", reason);
-    }
+    foundry_err begun = fdy_kv_txn_begin(self->kv, 0, &self->txn, reason);
+    if (begun != FOUNDRY_OK)
+        return s_store_err(begun);
     /* Damaged entries found by reads go with the next write. */
     size_t count = self->corrupt_count;
     self->corrupt_count = 0;
@@ -560,18 +452,20 @@ fdy_outbox_append(fdy_outbox_t *self, const char *subject, const uint8_t *payloa
     uint8_t *out = value.mv_data;
     out[4] = RECORD_FORMAT;
     out[5] = 0;
-    s_put_u16(out + 6, (uint16_t) subject_len);
-    s_put_u32(out + 8, samples);
-    s_put_u64(out + 12, fdy_clock_wall_ns());
+    fdy_bytes_put_le16(out + 6, (uint16_t) subject_len);
+    fdy_bytes_put_le32(out + 8, samples);
+    fdy_bytes_put_le64(out + 12, fdy_clock_wall_ns());
     memcpy(out + FDY_OUTBOX_HEADER_LEN, subject, subject_len);
     if (payload_len)
         memcpy(out + FDY_OUTBOX_HEADER_LEN + subject_len, payload, payload_len);
-    s_put_u32(out, fdy_crc32c(0, out + 4, value_len - 4));
+    fdy_bytes_put_le32(out, fdy_crc32c(0, out + 4, value_len - 4));
 
     self->next_seq = seq + 1;
-    rc = s_meta_put(self, self->txn, "next_seq", self->next_seq);
-    if (rc != 0)
-        return s_txn_failed(self, rc, "write next_seq", reason);
+    err = s_meta_put(self, self->txn, "next_seq", self->next_seq, reason);
+    if (err != FOUNDRY_OK) {
+        s_rollback(self); /* the failed put poisoned the transaction */
+        return err;
+    }
     self->count++;
     self->bytes += entry_bytes;
     self->txn_appended++;
@@ -625,10 +519,9 @@ fdy_outbox_commit(fdy_outbox_t *self, fdy_reason_t *reason)
     assert(self);
     if (!self->txn)
         return FOUNDRY_OK;
-    int rc = mdb_txn_commit(self->txn);
+    foundry_err err = s_store_err(fdy_kv_commit(self->kv, self->txn, reason));
     self->txn = NULL; /* freed by LMDB whatever the outcome */
-    if (rc != 0) {
-        foundry_err err = s_mdb_failed(rc, "commit", reason);
+    if (err != FOUNDRY_OK) {
         s_rollback(self);
         return err;
     }
@@ -679,11 +572,10 @@ fdy_outbox_read(fdy_outbox_t *self, uint64_t from_seq, size_t max_count, fdy_out
         return FOUNDRY_OK;
     MDB_txn *txn = NULL;
     MDB_cursor *cursor = NULL;
-    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
-    if (rc != 0)
-        return s_mdb_failed(rc, "begin read", reason);
-    foundry_err err = FOUNDRY_OK;
-    rc = mdb_cursor_open(txn, self->entries, &cursor);
+    foundry_err err = fdy_kv_rtxn_begin(self->kv, &txn, reason);
+    if (err != FOUNDRY_OK)
+        return s_store_err(err);
+    int rc = mdb_cursor_open(txn, self->entries, &cursor);
     if (rc != 0) {
         err = s_mdb_failed(rc, "cursor", reason);
         goto out;
@@ -717,8 +609,8 @@ fdy_outbox_read(fdy_outbox_t *self, uint64_t from_seq, size_t max_count, fdy_out
         err = s_mdb_failed(rc, "read", reason);
 out:
     if (cursor)
-        mdb_cursor_close(cursor);
-    mdb_txn_abort(txn);
+        mdb_cursor_close(cursor); /* read-only cursors outlive their txn */
+    fdy_kv_rtxn_end(self->kv, txn);
     return err;
 }
 

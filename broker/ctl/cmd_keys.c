@@ -189,10 +189,10 @@ s_offline_open(const char *dir, bool create, bool read_only, offline_t *out)
     if (err != FOUNDRY_OK)
         return fdy_output_fail("cannot open the store in %s: %s", dir,
                                reason.text[0] ? reason.text : foundry_strerror(err));
-    out->registry = fdy_registry_new(out->store);
-    if (!out->registry) {
+    err = fdy_registry_new(out->store, &out->registry, &reason);
+    if (err != FOUNDRY_OK) {
         s_offline_close(out);
-        return fdy_output_fail("cannot load the key store in %s", dir);
+        return fdy_output_fail("cannot load the key store in %s: %s", dir, reason.text);
     }
     return FDY_CTL_EXIT_OK;
 }

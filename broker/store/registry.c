@@ -28,6 +28,7 @@ typedef struct {
     fdy_principal_t *principals;
     size_t count;
     size_t capacity;
+    fdy_reason_t *reason; /* names the record that failed */
 } s_load_t;
 
 static void
@@ -46,18 +47,20 @@ s_load_one(const char *name, const uint8_t *rec, size_t len, void *user)
         size_t cap = load->capacity ? load->capacity * 2 : 16;
         fdy_principal_t *grown = realloc(load->principals, cap * sizeof *grown);
         if (!grown)
-            return FOUNDRY_ENOMEM;
+            return fdy_reason_set(load->reason, FOUNDRY_ENOMEM, "out of memory");
         load->principals = grown;
         load->capacity = cap;
     }
     fdy_principal_t *p = &load->principals[load->count];
     foundry_err err = fdy_codec_decode_principal(rec, len, p);
-    if (err != FOUNDRY_OK) {
-        fdy_log_err("REGISTRY-BAD-RECORD", "key record \"%s\": %s", name, foundry_strerror(err));
-        return err == FOUNDRY_ENOMEM ? err : FOUNDRY_ECORRUPT;
-    }
+    /* Reported by the caller, which knows whether this is start-up (the
+     * broker refuses to start) or a reload (logged, retried). */
+    if (err != FOUNDRY_OK)
+        return fdy_reason_set(load->reason, err == FOUNDRY_ENOMEM ? err : FOUNDRY_ECORRUPT,
+                              "key record \"%s\": %s", name, foundry_strerror(err));
     if (strcmp(p->name, name) != 0) {
-        fdy_log_err("REGISTRY-BAD-RECORD", "key record \"%s\" names \"%s\"", name, p->name);
+        fdy_reason_set(load->reason, FOUNDRY_ECORRUPT, "key record \"%s\" names \"%s\"", name,
+                       p->name);
         fdy_principal_clear(p);
         return FOUNDRY_ECORRUPT;
     }
@@ -85,17 +88,22 @@ s_key_ref_cmp(const void *a, const void *b)
 
 /* Replaces the loaded set with the store's. On failure the old set stays. */
 static foundry_err
-s_reload(fdy_registry_t *self)
+s_reload(fdy_registry_t *self, fdy_reason_t *reason)
 {
     /* Read the generation first: a change racing the listing then only
      * causes one more reload, never a missed one. */
     uint64_t generation = fdy_store_key_generation(self->store);
-    s_load_t load = { NULL, 0, 0 };
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    s_load_t load = { NULL, 0, 0, &why };
     size_t *by_key = NULL;
     s_key_ref_t *refs = NULL;
     foundry_err err = fdy_store_key_list(self->store, s_load_one, &load);
-    if (err != FOUNDRY_OK)
+    if (err != FOUNDRY_OK) {
+        if (!why.text[0])
+            fdy_reason_set(&why, err, "reading the key records: %s", foundry_strerror(err));
         goto out;
+    }
     /* LMDB lists by key bytes, which is strcmp order already; sorting keeps
      * the bsearch below correct whatever the store returns. */
     if (load.count)
@@ -103,7 +111,7 @@ s_reload(fdy_registry_t *self)
     by_key = calloc(load.count ? load.count : 1, sizeof *by_key);
     refs = calloc(load.count ? load.count : 1, sizeof *refs);
     if (!by_key || !refs) {
-        err = FOUNDRY_ENOMEM;
+        err = fdy_reason_set(&why, FOUNDRY_ENOMEM, "out of memory");
         goto out;
     }
     for (size_t i = 0; i < load.count; i++) {
@@ -128,24 +136,26 @@ out:
     s_principals_free(load.principals, load.count);
     free(by_key);
     free(refs);
+    if (err != FOUNDRY_OK)
+        fdy_reason_set(reason, err, "key store: %s", why.text);
     return err;
 }
 
-fdy_registry_t *
-fdy_registry_new(fdy_store_t *store)
+foundry_err
+fdy_registry_new(fdy_store_t *store, fdy_registry_t **out, fdy_reason_t *reason)
 {
+    *out = NULL;
     fdy_registry_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        fdy_log_err("REGISTRY-LOAD-FAILED", "out of memory");
-        return NULL;
-    }
+    if (!self)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
     self->store = store;
-    foundry_err err = s_reload(self);
+    foundry_err err = s_reload(self, reason);
     if (err != FOUNDRY_OK) {
-        fdy_log_err("REGISTRY-LOAD-FAILED", "loading the key store: %s", foundry_strerror(err));
         fdy_registry_destroy(&self);
+        return err;
     }
-    return self;
+    *out = self;
+    return FOUNDRY_OK;
 }
 
 void
@@ -165,12 +175,13 @@ fdy_registry_refresh(fdy_registry_t *self)
 {
     if (fdy_store_key_generation(self->store) == self->generation)
         return FOUNDRY_OK;
-    foundry_err err = s_reload(self);
+    fdy_reason_t why;
+    foundry_err err = s_reload(self, &why);
     if (err != FOUNDRY_OK) {
         /* Retried every loop turn while it fails: rate limited. */
         if (FDY_LOG_ERR <= fdy_log_threshold)
             fdy_log_limited(FDY_LOG_ERR, "REGISTRY-LOAD-FAILED", "reloading the key store: %s",
-                            foundry_strerror(err));
+                            why.text);
         return err == FOUNDRY_ENOMEM ? err : FOUNDRY_ESTORE;
     }
     return FOUNDRY_OK;
@@ -309,11 +320,12 @@ s_store(fdy_registry_t *self, const fdy_principal_t *p, fdy_reason_t *reason)
     free(buf);
     if (err != FOUNDRY_OK)
         return err;
-    err = s_reload(self);
+    fdy_reason_t why;
+    err = s_reload(self, &why);
     if (err != FOUNDRY_OK)
         return fdy_reason_set(reason, err == FOUNDRY_ENOMEM ? err : FOUNDRY_ESTORE,
                               "key \"%s\" stored, but reloading the key store failed: %s",
-                              p->name, foundry_strerror(err));
+                              p->name, why.text);
     return FOUNDRY_OK;
 }
 

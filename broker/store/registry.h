@@ -11,9 +11,13 @@
 
 typedef struct fdy_registry fdy_registry_t;
 
-/* Returns a new registry over store (borrowed: must outlive the registry)
- * and loads it, or NULL (out of memory, unreadable key records: logged). */
-fdy_registry_t *fdy_registry_new(fdy_store_t *store);
+/* Makes a registry over store (borrowed: must outlive the registry) and
+ * loads every key record. Returns FOUNDRY_OK and *out (caller owns;
+ * fdy_registry_destroy()), FOUNDRY_ECORRUPT (a key record that does not
+ * decode or names another principal: the reason names the record),
+ * FOUNDRY_ENOMEM or FOUNDRY_ESTORE, with reason; *out is NULL on error.
+ * Logs nothing: the caller reports. */
+foundry_err fdy_registry_new(fdy_store_t *store, fdy_registry_t **out, fdy_reason_t *reason);
 void fdy_registry_destroy(fdy_registry_t **self_p);
 
 /* Reloads from the store if its key generation changed. Cheap when it did

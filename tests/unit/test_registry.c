@@ -47,7 +47,7 @@ s_setup(void **state)
     strcpy(fx->dir, "/tmp/test_registry.XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     assert_foundry_ok(s_open_store(fx->dir, &fx->store, &fx->reason));
-    fx->registry = fdy_registry_new(fx->store);
+    assert_foundry_ok(fdy_registry_new(fx->store, &fx->registry, &fx->reason));
     assert_non_null(fx->registry);
     *state = fx;
     return 0;
@@ -135,7 +135,8 @@ test_registry_add_and_lookup(void **state)
     assert_null(fdy_registry_at(fx->registry, 2));
 
     /* Persisted: a new registry over the store loads the same. */
-    fdy_registry_t *again = fdy_registry_new(fx->store);
+    fdy_registry_t *again = NULL;
+    assert_foundry_ok(fdy_registry_new(fx->store, &again, &fx->reason));
     assert_non_null(again);
     assert_int_equal(fdy_registry_count(again), 2);
     p = fdy_registry_by_name(again, "acme.robotics");
@@ -214,7 +215,8 @@ test_registry_revoke(void **state)
     assert_int_equal(fdy_registry_by_name(fx->registry, "node1")->revoked_ns, when);
     assert_int_equal(fdy_registry_revoke(fx->registry, "ghost", &fx->reason), FOUNDRY_ENOTFOUND);
 
-    fdy_registry_t *again = fdy_registry_new(fx->store);
+    fdy_registry_t *again = NULL;
+    assert_foundry_ok(fdy_registry_new(fx->store, &again, &fx->reason));
     assert_non_null(again);
     assert_true(fdy_registry_by_name(again, "node1")->revoked);
     fdy_registry_destroy(&again);
@@ -229,7 +231,8 @@ s_child_changes(const char *dir, const char *revoke_name)
     fdy_reason_t reason;
     if (s_open_store(dir, &store, &reason) != FOUNDRY_OK)
         return 2;
-    fdy_registry_t *registry = fdy_registry_new(store);
+    fdy_registry_t *registry = NULL;
+    (void) fdy_registry_new(store, &registry, &reason);
     int status = 0;
     fdy_principal_t p = s_principal("from-child", FDY_ROLE_PARTNER, "");
     if (!registry || fdy_registry_add(registry, &p, &reason) != FOUNDRY_OK ||
@@ -271,6 +274,25 @@ test_registry_refresh_sees_other_process(void **state)
     assert_int_equal(fdy_registry_count(fx->registry), 2);
 }
 
+/* A key record that does not decode: the registry refuses to load, and
+ * the reason names the record (the broker prints it at start-up). */
+static void
+test_registry_new_reports_corrupt_record(void **state)
+{
+    fixture_t *fx = *state;
+    const uint8_t junk[] = { 0xff, 0x01, 0x02, 0x03, 0x04 };
+    assert_foundry_ok(fdy_store_key_put(fx->store, "mangled", junk, sizeof junk, &fx->reason));
+    fdy_registry_t *again = (fdy_registry_t *) 1;
+    fdy_reason_clear(&fx->reason);
+    foundry_err err = fdy_registry_new(fx->store, &again, &fx->reason);
+    assert_int_equal(err, FOUNDRY_ECORRUPT);
+    assert_null(again);
+    assert_non_null(strstr(fx->reason.text, "key record \"mangled\""));
+
+    /* The loaded registry keeps its set: a refresh fails, nothing is lost. */
+    assert_int_equal(fdy_registry_refresh(fx->registry), FOUNDRY_ESTORE);
+}
+
 int
 main(void)
 {
@@ -280,6 +302,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_registry_rejects_invalid, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_registry_revoke, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_registry_refresh_sees_other_process, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_registry_new_reports_corrupt_record, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);

@@ -6,6 +6,8 @@
 #include "clock.h"
 #include "store.h"
 
+#include "fixture_store.h"
+
 #include <lmdb.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,7 +31,7 @@
 #define SECOND_NS 1000000000ull
 
 typedef struct {
-    char dir[64];
+    char dir[FX_STORE_DIR_LEN];
     fdy_store_t *store;
     fdy_reason_t reason;
 } fixture_t;
@@ -46,8 +48,7 @@ s_setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
     assert_non_null(fx);
-    strcpy(fx->dir, "/tmp/test_store.XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
+    fx_store_open_tmp(fx->dir, "test_store", NULL, NULL, NULL);
     *state = fx;
     return 0;
 }
@@ -56,13 +57,7 @@ static int
 s_teardown(void **state)
 {
     fixture_t *fx = *state;
-    fdy_store_close(&fx->store);
-    char path[128];
-    snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/lock.mdb", fx->dir);
-    unlink(path);
-    rmdir(fx->dir);
+    fx_store_rm(fx->dir, &fx->store);
     free(fx);
     return 0;
 }
