@@ -1,9 +1,7 @@
 /*  consumers.c: durable consumers at run time. Each loaded consumer keeps
- *  its window (ack floor, delivered seq] in a ring of slots, one per seq:
- *  a slot is pending (delivery count, the subscription it went to, its
- *  deadline) or not (acked, skipped by the filter, or trimmed). Deadlines
- *  are pushed in delivery order onto a FIFO (ack_wait is per consumer, so
- *  it is also deadline order); seqs to send again wait on a due list.
+ *  its window (ack floor, delivered seq] in an fdy_window_t
+ *  (consumer_window.c), which says which seqs are pending, due or acked;
+ *  this file reads the records, picks the subscription and dead-letters.
  *  Reads go through fdy_store_read() once per stream per page, fanned out
  *  to every consumer at that seq. What is saved (fdy_consumer_state_t) is
  *  derived from the ring when the group commit asks for it. Not for
@@ -13,6 +11,7 @@
 
 #include "acl.h"
 #include "clock.h"
+#include "consumer_window.h"
 #include "log.h"
 #include "record_cache.h"
 #include "subject.h"
@@ -23,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING_MIN 1024u
 /* Records per fdy_store_read() call, and read per turn for new deliveries
  * across all streams: bounds how long deliveries hold up the next turn's
  * publishes. */
@@ -42,17 +40,6 @@
 #define READ_STOP FOUNDRY_ECLOSED
 
 typedef struct {
-    uint32_t count;      /* deliveries so far; 0 = not pending */
-    uint32_t sub;        /* subscription it last went to; 0 = none (due) */
-    int64_t deadline_ms; /* redeliver after this; 0 = due now */
-} slot_t;
-
-typedef struct {
-    uint64_t seq;
-    uint32_t count; /* the slot's count when pushed: stale once it differs */
-} expiry_t;
-
-typedef struct {
     uint32_t id;
     char name[FOUNDRY_STREAM_NAME_MAX + 1];
     uint64_t last_seq;
@@ -65,28 +52,11 @@ typedef struct {
 struct fdy_consumer_rt {
     stream_rt_t *stream;
     fdy_consumer_config_t cfg;
-    uint64_t floor;
-    uint64_t delivered;
-    slot_t *ring;
-    uint64_t mask; /* ring size - 1 (a power of two) */
-    uint64_t pending;
-    expiry_t *fifo;
-    size_t fifo_head;
-    size_t fifo_len;
-    size_t fifo_cap;
-    uint64_t *due;
-    size_t due_len;
-    size_t due_cap;
-    bool due_sorted;
+    fdy_window_t *window;
     fdy_sub_t **bindings;
     size_t binding_count;
     size_t binding_cap;
     size_t rr;
-    bool dirty;
-    uint64_t *acked; /* save scratch */
-    size_t acked_cap;
-    fdy_consumer_redelivery_t *redelivered;
-    size_t redelivered_cap;
 };
 
 typedef struct {
@@ -137,118 +107,6 @@ s_grow(void *array, size_t *cap, size_t need, size_t size)
     return grown;
 }
 
-/* ---- the window ------------------------------------------------------------ */
-
-static slot_t *
-s_slot(fdy_consumer_rt_t *c, uint64_t seq)
-{
-    return &c->ring[seq & c->mask];
-}
-
-static bool
-s_is_due(fdy_consumer_rt_t *c, uint64_t seq)
-{
-    if (seq <= c->floor || seq > c->delivered)
-        return false;
-    const slot_t *slot = s_slot(c, seq);
-    return slot->count > 0 && slot->deadline_ms == 0;
-}
-
-/* Makes room for seq in the ring (seq - floor slots), doubling it. */
-static void
-s_ring_fit(fdy_consumer_rt_t *c, uint64_t seq)
-{
-    uint64_t need = seq - c->floor;
-    if (need <= c->mask + 1)
-        return;
-    uint64_t cap = c->mask + 1;
-    while (cap < need)
-        cap *= 2;
-    slot_t *ring = fdy_xalloc(cap * sizeof *ring);
-    for (uint64_t s = c->floor + 1; s <= c->delivered; s++)
-        ring[s & (cap - 1)] = c->ring[s & c->mask];
-    free(c->ring);
-    c->ring = ring;
-    c->mask = cap - 1;
-}
-
-static void
-s_ack_slot(fdy_consumer_rt_t *c, slot_t *slot)
-{
-    *slot = (slot_t){0};
-    c->pending--;
-    c->dirty = true;
-}
-
-/* Moves the floor over the acked seqs above it. Slots leave the window
- * zeroed: seqs past delivered always find theirs empty. */
-static void
-s_advance_floor(fdy_consumer_rt_t *c)
-{
-    while (c->floor < c->delivered) {
-        slot_t *slot = s_slot(c, c->floor + 1);
-        if (slot->count != 0)
-            break;
-        *slot = (slot_t){0};
-        c->floor++;
-    }
-}
-
-/* Retention trimmed every seq below first: pending ones are gone too
- * (there is nothing left to redeliver), and the window starts there. */
-static void
-s_drop_below(fdy_consumer_rt_t *c, uint64_t first)
-{
-    uint64_t upto = first - 1;
-    if (upto <= c->floor)
-        return;
-    uint64_t last = upto < c->delivered ? upto : c->delivered;
-    for (uint64_t s = c->floor + 1; s <= last; s++) {
-        slot_t *slot = s_slot(c, s);
-        if (slot->count)
-            c->pending--;
-        *slot = (slot_t){0};
-    }
-    c->floor = upto;
-    if (c->delivered < upto)
-        c->delivered = upto;
-    c->dirty = true;
-    s_advance_floor(c);
-}
-
-static void
-s_fifo_push(fdy_consumer_rt_t *c, uint64_t seq, uint32_t count)
-{
-    if (c->fifo_len == c->fifo_cap) {
-        size_t cap = c->fifo_cap ? c->fifo_cap * 2 : 256;
-        expiry_t *fifo = fdy_xalloc(cap * sizeof *fifo);
-        for (size_t i = 0; i < c->fifo_len; i++)
-            fifo[i] = c->fifo[(c->fifo_head + i) % c->fifo_cap];
-        free(c->fifo);
-        c->fifo = fifo;
-        c->fifo_cap = cap;
-        c->fifo_head = 0;
-    }
-    c->fifo[(c->fifo_head + c->fifo_len) % c->fifo_cap] = (expiry_t){seq, count};
-    c->fifo_len++;
-}
-
-static void
-s_fifo_pop(fdy_consumer_rt_t *c)
-{
-    c->fifo_head = (c->fifo_head + 1) % c->fifo_cap;
-    c->fifo_len--;
-}
-
-static void
-s_due_push(fdy_consumer_rt_t *c, uint64_t seq)
-{
-    c->due = s_grow(c->due, &c->due_cap, c->due_len + 1, sizeof *c->due);
-    if (c->due_len > 0 && c->due[c->due_len - 1] >= seq)
-        c->due_sorted = false;
-    c->due[c->due_len++] = seq;
-}
-
 /* ---- bindings ------------------------------------------------------------- */
 
 static bool
@@ -275,12 +133,6 @@ s_pick(fdy_consumer_rt_t *c)
     return NULL;
 }
 
-static uint64_t
-s_ack_wait(const fdy_consumer_rt_t *c)
-{
-    return c->cfg.ack_wait_ms ? c->cfg.ack_wait_ms : 1;
-}
-
 /* ---- lifecycle ------------------------------------------------------------- */
 
 fdy_consumers_t *
@@ -295,12 +147,8 @@ fdy_consumers_new(fdy_store_t *store, fdy_subs_t *subs)
 static void
 s_consumer_free(fdy_consumer_rt_t *c)
 {
-    free(c->ring);
-    free(c->fifo);
-    free(c->due);
+    fdy_window_destroy(&c->window);
     free(c->bindings);
-    free(c->acked);
-    free(c->redelivered);
     free(c);
 }
 
@@ -350,41 +198,21 @@ s_consumer_find(const stream_rt_t *st, const char *name)
     return NULL;
 }
 
-/* Builds the run-time window from a saved state: every seq in
- * (ack_floor, delivered_seq] not in the acked list was delivered and not
- * acked before the broker stopped, so it is due again at once. */
+/* Builds the run-time window from a saved state: what was delivered and
+ * not acked before the broker stopped is due again at once. */
 static fdy_consumer_rt_t *
 s_consumer_load(stream_rt_t *st, const fdy_consumer_t *rec)
 {
     fdy_consumer_rt_t *c = fdy_xalloc(sizeof *c);
     c->stream = st;
     c->cfg = rec->config;
-    c->floor = rec->state.ack_floor;
-    c->delivered = rec->state.delivered_seq;
-    uint64_t width = c->delivered - c->floor + 1;
-    uint64_t cap = RING_MIN;
-    while (cap < width)
-        cap *= 2;
-    c->ring = fdy_xalloc(cap * sizeof *c->ring);
-    c->mask = cap - 1;
-    c->due_sorted = true;
-    size_t a = 0, r = 0;
-    const fdy_consumer_state_t *state = &rec->state;
-    for (uint64_t s = c->floor + 1; s <= c->delivered; s++) {
-        while (a < state->acked_count && state->acked[a] < s)
-            a++;
-        if (a < state->acked_count && state->acked[a] == s)
-            continue;
-        while (r < state->redelivered_count && state->redelivered[r].seq < s)
-            r++;
-        uint32_t count = 1;
-        if (r < state->redelivered_count && state->redelivered[r].seq == s)
-            count = state->redelivered[r].count;
-        *s_slot(c, s) = (slot_t){.count = count};
-        c->pending++;
-        s_due_push(c, s);
-    }
-    s_advance_floor(c);
+    fdy_window_limits_t limits = {
+        .ack_wait_ms = c->cfg.ack_wait_ms,
+        .max_deliver = c->cfg.max_deliver,
+        .max_ack_pending = c->cfg.max_ack_pending,
+        .width_max = FDY_CONSUMERS_WINDOW_MAX,
+    };
+    c->window = fdy_window_new(&limits, &rec->state);
     return c;
 }
 
@@ -427,7 +255,8 @@ fdy_consumers_bind(fdy_consumers_t *self, fdy_sub_t *sub, const fdy_principal_t 
         fdy_log_info("CONSUMER-LOADED",
                      "stream %s consumer %s: floor %" PRIu64 ", delivered %" PRIu64 ", %" PRIu64
                      " to redeliver",
-                     st->name, c->cfg.name, c->floor, c->delivered, c->pending);
+                     st->name, c->cfg.name, fdy_window_floor(c->window),
+                     fdy_window_delivered(c->window), fdy_window_pending(c->window));
     }
     c->bindings = s_grow(c->bindings, &c->binding_cap, c->binding_count + 1, sizeof *c->bindings);
     c->bindings[c->binding_count++] = sub;
@@ -453,14 +282,7 @@ fdy_consumers_unbind(fdy_consumers_t *self, fdy_sub_t *sub)
         }
     }
     c->rr = 0;
-    for (uint64_t s = c->floor + 1; s <= c->delivered; s++) {
-        slot_t *slot = s_slot(c, s);
-        if (slot->count && slot->sub == sub->id) {
-            slot->sub = 0;
-            slot->deadline_ms = 0;
-            s_due_push(c, s);
-        }
-    }
+    fdy_window_release(c->window, sub->id);
     sub->consumer = NULL;
 }
 
@@ -498,29 +320,20 @@ fdy_consumers_ack(fdy_consumers_t *self, fdy_sub_t *sub, const uint64_t *seqs, s
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "subscription %" PRIu32 " is not durable",
                               sub->id);
     /* All or nothing: check everything before changing anything. */
-    if (floor > c->delivered)
+    uint64_t delivered = fdy_window_delivered(c->window);
+    if (floor > delivered)
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "ack floor %" PRIu64 " was never delivered to subscription %" PRIu32
                               " (delivered up to %" PRIu64 ")",
-                              floor, sub->id, c->delivered);
+                              floor, sub->id, delivered);
     for (size_t i = 0; i < seq_count; i++)
-        if (seqs[i] == 0 || seqs[i] > c->delivered)
+        if (seqs[i] == 0 || seqs[i] > delivered)
             return fdy_reason_set(reason, FOUNDRY_EINVAL,
                                   "seq %" PRIu64 " was never delivered to subscription %" PRIu32,
                                   seqs[i], sub->id);
-    for (size_t i = 0; i < seq_count; i++) {
-        if (seqs[i] <= c->floor)
-            continue;
-        slot_t *slot = s_slot(c, seqs[i]);
-        if (slot->count)
-            s_ack_slot(c, slot);
-    }
-    for (uint64_t s = c->floor + 1; s <= floor; s++) {
-        slot_t *slot = s_slot(c, s);
-        if (slot->count && slot->sub == sub->id)
-            s_ack_slot(c, slot);
-    }
-    s_advance_floor(c);
+    for (size_t i = 0; i < seq_count; i++)
+        fdy_window_ack(c->window, seqs[i]);
+    fdy_window_ack_floor(c->window, floor, sub->id);
     return FOUNDRY_OK;
 }
 
@@ -544,40 +357,14 @@ s_dead_letter(fdy_consumers_t *self, fdy_consumer_rt_t *c, uint64_t seq, uint32_
                  c->stream->name, c->cfg.name, seq, count);
 }
 
-static bool
-s_exhausted(const fdy_consumer_rt_t *c, const slot_t *slot)
-{
-    return c->cfg.max_deliver > 0 && slot->count >= c->cfg.max_deliver;
-}
-
 /* Deliveries whose ack_wait ran out become due (or dead letters). */
 static void
 s_expire(fdy_consumers_t *self, fdy_consumer_rt_t *c, int64_t now_ms)
 {
-    while (c->fifo_len > 0) {
-        expiry_t e = c->fifo[c->fifo_head];
-        if (e.seq <= c->floor || e.seq > c->delivered) {
-            s_fifo_pop(c);
-            continue;
-        }
-        slot_t *slot = s_slot(c, e.seq);
-        if (slot->count != e.count || slot->deadline_ms == 0) {
-            s_fifo_pop(c);
-            continue;
-        }
-        if (slot->deadline_ms > now_ms)
-            break;
-        s_fifo_pop(c);
-        if (s_exhausted(c, slot)) {
-            s_dead_letter(self, c, e.seq, slot->count);
-            s_ack_slot(c, slot);
-            continue;
-        }
-        slot->deadline_ms = 0;
-        slot->sub = 0;
-        s_due_push(c, e.seq);
-    }
-    s_advance_floor(c);
+    uint64_t seq;
+    uint32_t count;
+    while (fdy_window_expire(c->window, now_ms, &seq, &count))
+        s_dead_letter(self, c, seq, count);
 }
 
 /* ---- sending ------------------------------------------------------------------- */
@@ -597,14 +384,9 @@ typedef struct {
 
 static void
 s_send(fdy_consumers_t *self, fdy_consumer_rt_t *c, fdy_sub_t *sub, const fdy_stored_t *rec,
-       uint32_t count, int64_t now_ms)
+       int64_t now_ms)
 {
-    slot_t *slot = s_slot(c, rec->seq);
-    slot->count = count;
-    slot->sub = sub->id;
-    slot->deadline_ms = now_ms + (int64_t) s_ack_wait(c);
-    s_fifo_push(c, rec->seq, count);
-    c->dirty = true;
+    uint32_t count = fdy_window_send(c->window, rec->seq, sub->id, now_ms);
     fdy_delivery_t d = {
         .stream = c->stream->name,
         .seq = rec->seq,
@@ -649,30 +431,22 @@ s_redeliver_one(const fdy_stored_t *rec, void *user)
     if (!ctx->seen) {
         ctx->seen = true;
         if (rec->seq > ctx->from)
-            s_drop_below(c, rec->seq); /* trimmed meanwhile */
+            fdy_window_trim(c->window, rec->seq); /* trimmed meanwhile */
     }
     if (rec->seq > ctx->to)
         return READ_STOP;
-    if (!s_is_due(c, rec->seq))
+    if (!fdy_window_is_due(c->window, rec->seq))
         return FOUNDRY_OK;
-    slot_t *slot = s_slot(c, rec->seq);
-    if (s_exhausted(c, slot)) {
-        s_dead_letter(ctx->self, c, rec->seq, slot->count);
-        s_ack_slot(c, slot);
+    uint32_t count;
+    if (fdy_window_give_up(c->window, rec->seq, &count)) {
+        s_dead_letter(ctx->self, c, rec->seq, count);
         return FOUNDRY_OK;
     }
     fdy_sub_t *sub = s_pick(c);
     if (!sub)
         return READ_STOP;
-    s_send(ctx->self, c, sub, rec, slot->count + 1, ctx->now_ms);
+    s_send(ctx->self, c, sub, rec, ctx->now_ms);
     return FOUNDRY_OK;
-}
-
-static int
-s_seq_cmp(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-    return x < y ? -1 : x > y;
 }
 
 /* Sends due seqs while credit lasts, reading runs of nearby seqs at once.
@@ -680,23 +454,13 @@ s_seq_cmp(const void *a, const void *b)
 static size_t
 s_redeliver(fdy_consumers_t *self, fdy_consumer_rt_t *c, int64_t now_ms, size_t budget)
 {
-    if (c->due_len == 0 || c->binding_count == 0)
+    if (fdy_window_due_count(c->window) == 0 || c->binding_count == 0)
         return 0;
-    if (!c->due_sorted) {
-        qsort(c->due, c->due_len, sizeof *c->due, s_seq_cmp);
-        c->due_sorted = true;
-    }
-    size_t read = 0, i = 0;
-    while (i < c->due_len && read < budget && s_any_credit(c)) {
-        uint64_t start = c->due[i];
-        if (!s_is_due(c, start)) {
-            i++;
-            continue;
-        }
-        uint64_t end = start;
-        size_t j = i + 1;
-        while (j < c->due_len && c->due[j] - end <= DUE_RUN_GAP && c->due[j] - start < PAGE_RECORDS)
-            end = c->due[j++];
+    fdy_window_due_begin(c->window);
+    size_t read = 0, cursor = 0;
+    uint64_t start, end;
+    while (read < budget && s_any_credit(c) &&
+           fdy_window_due_next(c->window, &cursor, DUE_RUN_GAP, PAGE_RECORDS, &start, &end)) {
         read_ctx_t ctx = {
             .self = self, .st = c->stream, .c = c, .from = start, .to = end, .now_ms = now_ms};
         fdy_reason_t why;
@@ -709,17 +473,10 @@ s_redeliver(fdy_consumers_t *self, fdy_consumer_rt_t *c, int64_t now_ms, size_t 
             break;
         }
         if (ctx.records == 0)
-            s_drop_below(c, end + 1); /* nothing from start on: all trimmed */
+            fdy_window_trim(c->window, end + 1); /* nothing from start on: all trimmed */
         read += ctx.records;
-        i = j;
     }
-    /* Keep what is still due. */
-    size_t kept = 0;
-    for (size_t k = 0; k < c->due_len; k++)
-        if (s_is_due(c, c->due[k]) && (kept == 0 || c->due[kept - 1] != c->due[k]))
-            c->due[kept++] = c->due[k];
-    c->due_len = kept;
-    s_advance_floor(c);
+    fdy_window_due_end(c->window); /* keeps what is still due */
     return read;
 }
 
@@ -728,11 +485,9 @@ s_redeliver(fdy_consumers_t *self, fdy_consumer_rt_t *c, int64_t now_ms, size_t 
 static bool
 s_eligible(const fdy_consumer_rt_t *c)
 {
-    if (c->binding_count == 0 || c->delivered >= c->stream->last_seq)
+    if (c->binding_count == 0 || fdy_window_delivered(c->window) >= c->stream->last_seq)
         return false;
-    if (c->cfg.max_ack_pending && c->pending >= c->cfg.max_ack_pending)
-        return false;
-    if (c->delivered + 1 - c->floor > FDY_CONSUMERS_WINDOW_MAX)
+    if (fdy_window_full(c->window))
         return false;
     return s_any_credit(c);
 }
@@ -747,8 +502,8 @@ s_deliver_one(const fdy_stored_t *rec, void *user)
         ctx->seen = true;
         if (rec->seq > ctx->from) {
             for (size_t k = 0; k < ctx->n; k++)
-                if (eligible[k]->delivered + 1 < rec->seq)
-                    s_drop_below(eligible[k], rec->seq);
+                if (fdy_window_delivered(eligible[k]->window) + 1 < rec->seq)
+                    fdy_window_trim(eligible[k]->window, rec->seq);
         }
     }
     char subject[FOUNDRY_SUBJECT_MAX + 1];
@@ -758,17 +513,13 @@ s_deliver_one(const fdy_stored_t *rec, void *user)
         fdy_consumer_rt_t *c = eligible[k];
         if (!c)
             continue;
-        if (c->delivered + 1 == rec->seq) {
-            s_ring_fit(c, rec->seq);
+        if (fdy_window_delivered(c->window) + 1 == rec->seq) {
             if (s_filter_matches(c, rec, subject, &subject_ready)) {
                 fdy_sub_t *sub = s_pick(c);
-                c->delivered = rec->seq;
-                c->pending++;
-                s_send(ctx->self, c, sub, rec, 1, ctx->now_ms);
+                s_send(ctx->self, c, sub, rec, ctx->now_ms);
             } else {
-                c->delivered = rec->seq; /* not for this consumer: counts as acked */
-                c->dirty = true;
-                s_advance_floor(c);
+                /* not for this consumer: counts as acked */
+                fdy_window_skip(c->window, rec->seq);
             }
             if (!s_eligible(c)) {
                 eligible[k] = NULL;
@@ -810,8 +561,8 @@ s_deliver_stream(fdy_consumers_t *self, stream_rt_t *st, int64_t now_ms, size_t 
             if (!s_eligible(c))
                 continue;
             self->eligible[n++] = c;
-            if (c->delivered + 1 < from)
-                from = c->delivered + 1;
+            if (fdy_window_delivered(c->window) + 1 < from)
+                from = fdy_window_delivered(c->window) + 1;
         }
         if (n == 0)
             return read;
@@ -847,7 +598,7 @@ s_deliver_stream(fdy_consumers_t *self, stream_rt_t *st, int64_t now_ms, size_t 
         if (ctx.records == 0) {
             /* Nothing stored from `from` on: retention took it all. */
             for (size_t k = 0; k < n; k++)
-                s_drop_below(self->eligible[k], st->last_seq + 1);
+                fdy_window_trim(self->eligible[k]->window, st->last_seq + 1);
         }
         read += ctx.records;
     }
@@ -866,7 +617,7 @@ fdy_consumers_deliver(fdy_consumers_t *self, int64_t now_ms)
             s_expire(self, c, now_ms);
             if (used < budget)
                 used += s_redeliver(self, c, now_ms, budget - used);
-            if (c->due_len > 0 && s_any_credit(c))
+            if (fdy_window_due_count(c->window) > 0 && s_any_credit(c))
                 more = true;
         }
         if (used < budget)
@@ -891,44 +642,20 @@ fdy_consumers_want_save(const fdy_consumers_t *self, int64_t now_ms)
         return true;
     for (size_t i = 0; i < self->stream_count; i++)
         for (size_t j = 0; j < self->streams[i]->count; j++)
-            if (self->streams[i]->consumers[j]->dirty)
+            if (fdy_window_dirty(self->streams[i]->consumers[j]->window))
                 return true;
     return false;
 }
 
-/* The saved form of a consumer's window: acked seqs above the floor, and
- * the counts of pending seqs delivered more than once. */
+/* The saved form of a consumer's window (fdy_window_save: acked seqs
+ * above the floor, counts of pending seqs delivered more than once). */
 static void
 s_state_build(fdy_consumer_rt_t *c, fdy_consumer_state_t *state)
 {
-    size_t acked = 0, redelivered = 0;
-    for (uint64_t s = c->floor + 1; s <= c->delivered; s++) {
-        const slot_t *slot = s_slot(c, s);
-        if (slot->count == 0)
-            acked++;
-        else if (slot->count > 1)
-            redelivered++;
-    }
-    c->acked = s_grow(c->acked, &c->acked_cap, acked ? acked : 1, sizeof *c->acked);
-    c->redelivered = s_grow(c->redelivered, &c->redelivered_cap, redelivered ? redelivered : 1,
-                            sizeof *c->redelivered);
-    acked = redelivered = 0;
-    for (uint64_t s = c->floor + 1; s <= c->delivered; s++) {
-        const slot_t *slot = s_slot(c, s);
-        if (slot->count == 0)
-            c->acked[acked++] = s;
-        else if (slot->count > 1)
-            c->redelivered[redelivered++] = (fdy_consumer_redelivery_t){s, slot->count};
-    }
     memset(state, 0, sizeof *state);
     state->stream_id = c->stream->id;
     snprintf(state->name, sizeof state->name, "%s", c->cfg.name);
-    state->ack_floor = c->floor;
-    state->delivered_seq = c->delivered;
-    state->acked = c->acked;
-    state->acked_count = acked;
-    state->redelivered = c->redelivered;
-    state->redelivered_count = redelivered;
+    fdy_window_save(c->window, state);
 }
 
 void
@@ -939,7 +666,7 @@ fdy_consumers_collect(fdy_consumers_t *self, fdy_store_batch_t *batch)
         stream_rt_t *st = self->streams[i];
         for (size_t j = 0; j < st->count; j++) {
             fdy_consumer_rt_t *c = st->consumers[j];
-            if (!c->dirty)
+            if (!fdy_window_dirty(c->window))
                 continue;
             self->states = s_grow(self->states, &self->states_cap, n + 1, sizeof *self->states);
             self->collected =
@@ -980,7 +707,7 @@ fdy_consumers_committed(fdy_consumers_t *self, const fdy_store_batch_t *batch, f
         return;
     if (err == FOUNDRY_OK) {
         for (size_t i = 0; i < self->collected_count; i++)
-            self->collected[i]->dirty = false;
+            fdy_window_clean(self->collected[i]->window);
         stream_rt_t *cache = NULL;
         for (size_t i = 0; i < batch->dead_letter_count; i++) {
             const fdy_dead_letter_t *dl = &batch->dead_letters[i];
@@ -1005,7 +732,7 @@ fdy_consumers_committed(fdy_consumers_t *self, const fdy_store_batch_t *batch, f
                 batch->state_count, batch->dead_letter_count, self->failures,
                 foundry_strerror(err));
     for (size_t i = 0; i < self->collected_count; i++)
-        self->collected[i]->dirty = false;
+        fdy_window_clean(self->collected[i]->window);
     self->dead_count = 0;
     self->failures = 0;
 }
@@ -1047,9 +774,9 @@ fdy_consumers_info(const fdy_consumers_t *self, uint32_t stream_id, const char *
     fdy_consumer_rt_t *c = st ? s_consumer_find(st, name) : NULL;
     if (!c)
         return false;
-    *ack_floor = c->floor;
-    *delivered_seq = c->delivered;
-    *pending = c->pending;
+    *ack_floor = fdy_window_floor(c->window);
+    *delivered_seq = fdy_window_delivered(c->window);
+    *pending = fdy_window_pending(c->window);
     *bound = c->binding_count;
     return true;
 }

@@ -6,7 +6,7 @@
  *  consumer's stored cursor reaches the end and survives a clean restart.
  *  FOUNDRY_CRASH_SEED=N replays the kill schedule of a failed run.
  */
-#include "proc.h"
+#include "crash_common.h"
 
 #include "clock.h"
 
@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define KILLS                4
 #define MAX_MESSAGES         100000
@@ -24,7 +23,6 @@
 #define BURST                50
 #define PROGRESS_DEADLINE_MS 30000
 #define CATCH_UP_DEADLINE_MS 60000
-#define ARGV_MAX             24
 
 typedef struct {
     foundry_client_t *client;
@@ -38,29 +36,12 @@ typedef struct {
 } s_reader_t;
 
 typedef struct {
-    size_t sent;
-    size_t acked;
-    size_t errors;
-    size_t double_acks;
-    uint8_t *ack_count; /* per message index */
-    uint64_t *ack_seq;  /* per message index */
-    size_t *index_of;   /* per seq: message index + 1 (from consumers' payloads) */
-    uint64_t max_seq;   /* highest acked seq */
-    int64_t start_ms;   /* for the publishing pace */
+    fdy_crash_pub_t pub;
+    size_t *index_of; /* per seq: message index + 1 (from consumers' payloads) */
+    int64_t start_ms; /* for the publishing pace */
     s_reader_t readers[CONSUMERS];
     size_t bad_payloads;
 } s_state_t;
-
-static uint64_t s_rng;
-
-static uint32_t
-s_random(uint32_t bound)
-{
-    s_rng ^= s_rng << 13;
-    s_rng ^= s_rng >> 7;
-    s_rng ^= s_rng << 17;
-    return (uint32_t) (s_rng % bound);
-}
 
 static size_t
 s_payload(size_t i, char *out, size_t size)
@@ -74,47 +55,20 @@ s_payload(size_t i, char *out, size_t size)
 }
 
 static void
-s_on_ack(const foundry_ack_t *ack, void *user)
+s_make(size_t i, fdy_crash_msg_t *out)
 {
-    s_state_t *state = user;
-    size_t i = (size_t) (uintptr_t) ack->user - 1;
-    if (i >= state->sent || ack->err != FOUNDRY_OK) {
-        if (state->errors++ < 10)
-            fprintf(stderr, "  message %zu: %s: %s\n", i, foundry_strerror(ack->err), ack->reason);
-        return;
-    }
-    if (state->ack_count[i]++ > 0) {
-        state->double_acks++;
-        return;
-    }
-    state->acked++;
-    state->ack_seq[i] = ack->seq;
-    if (ack->seq > state->max_seq)
-        state->max_seq = ack->seq;
+    snprintf(out->subject, sizeof out->subject, "crash.r%zu", i % 5);
+    snprintf(out->id, sizeof out->id, "cf-%07zu", i);
+    out->payload_len = s_payload(i, out->payload, sizeof out->payload);
 }
 
-/* Queues up to BURST messages (a full window is not an error). */
+/* Queues up to BURST messages, at the publishing pace. */
 static void
-s_publish_some(foundry_client_t *producer, s_state_t *state)
+s_publish_some(s_state_t *state)
 {
-    char subject[64], payload[128], id[32];
     int64_t due = (fdy_clock_mono_ms() - state->start_ms) * RATE_PER_MS;
     size_t budget = due < MAX_MESSAGES ? (size_t) due : MAX_MESSAGES;
-    for (int k = 0; k < BURST && state->sent < budget; k++) {
-        size_t i = state->sent;
-        snprintf(subject, sizeof subject, "crash.r%zu", i % 5);
-        snprintf(id, sizeof id, "cf-%07zu", i);
-        size_t len = s_payload(i, payload, sizeof payload);
-        state->sent++;
-        foundry_err err = foundry_client_publish_async(producer, subject, payload, len, id,
-                                                       strlen(id), (void *) (uintptr_t) (i + 1));
-        if (err == FOUNDRY_ETIMEDOUT) {
-            state->sent--;
-            break;
-        }
-        FDY_CHECK_OK(err);
-    }
-    FDY_CHECK_OK(foundry_client_poll(producer, 0));
+    fdy_crash_pub_some(&state->pub, budget, 0);
 }
 
 /* Takes what reader r has ready, acking each message. Returns the count. */
@@ -170,14 +124,15 @@ s_consume_some(s_state_t *state, s_reader_t *r)
 /* One turn: publish (unless publishing is over), consume, and wait a
  * little on the descriptors when nothing moved. */
 static void
-s_turn(foundry_client_t *producer, s_state_t *state, bool publish)
+s_turn(s_state_t *state, bool publish)
 {
-    size_t moved = 0, before = state->sent + state->acked;
+    foundry_client_t *producer = state->pub.client;
+    size_t moved = 0, before = state->pub.sent + state->pub.acked;
     if (publish)
-        s_publish_some(producer, state);
+        s_publish_some(state);
     else
         FDY_CHECK_OK(foundry_client_poll(producer, 0));
-    moved += state->sent + state->acked - before;
+    moved += state->pub.sent + state->pub.acked - before;
     for (size_t c = 0; c < CONSUMERS; c++)
         moved += s_consume_some(state, &state->readers[c]);
     if (moved == 0) {
@@ -190,50 +145,34 @@ s_turn(foundry_client_t *producer, s_state_t *state, bool publish)
 }
 
 static void
-s_run_phase(foundry_client_t *producer, s_state_t *state, int ms)
+s_run_phase(s_state_t *state, int ms)
 {
+    const fdy_crash_pub_t *pub = &state->pub;
     int64_t start = fdy_clock_mono_ms();
-    size_t acked_before = state->acked;
+    size_t acked_before = pub->acked;
     size_t distinct_before = state->readers[0].distinct;
     while (fdy_clock_mono_ms() - start < ms ||
-           ((state->acked == acked_before && state->acked < state->sent) ||
+           ((pub->acked == acked_before && pub->acked < pub->sent) ||
             state->readers[0].distinct == distinct_before)) {
         FDY_CHECK_MSG(fdy_clock_mono_ms() - start < PROGRESS_DEADLINE_MS,
                       "no progress for %d ms after a restart (acked %zu of %zu sent; c0 has %zu)",
-                      PROGRESS_DEADLINE_MS, state->acked, state->sent, state->readers[0].distinct);
-        s_turn(producer, state, true);
+                      PROGRESS_DEADLINE_MS, pub->acked, pub->sent, state->readers[0].distinct);
+        s_turn(state, true);
     }
 }
 
 static bool
 s_all_delivered(const s_state_t *state)
 {
-    for (size_t i = 0; i < state->sent; i++) {
-        if (!state->ack_count[i])
+    const fdy_crash_pub_t *pub = &state->pub;
+    for (size_t i = 0; i < pub->sent; i++) {
+        if (!pub->ack_count[i])
             return false;
         for (size_t c = 0; c < CONSUMERS; c++)
-            if (!state->readers[c].seen[state->ack_seq[i]])
+            if (!state->readers[c].seen[pub->ack_seq[i]])
                 return false;
     }
     return true;
-}
-
-static fdy_json_t *
-s_ctl_json(fdy_proc_t *p, const char *const *argv)
-{
-    const char *args[ARGV_MAX];
-    size_t n = 0;
-    args[n++] = "--json";
-    for (size_t i = 0; argv[i] && n < ARGV_MAX - 1; i++)
-        args[n++] = argv[i];
-    args[n] = NULL;
-    fdy_proc_run_t run;
-    FDY_CHECK_OK(fdy_proc_ctlv(p, NULL, args, &run));
-    FDY_CHECK_RUN(&run, 0);
-    fdy_json_t *json = fdy_proc_json_parse(run.out, run.out_len);
-    FDY_CHECK_MSG(json, "foundryctl --json %s: not JSON: %.300s", argv[0], run.out);
-    fdy_proc_run_clear(&run);
-    return json;
 }
 
 /* The consumer's stored ack_floor (consumer info). */
@@ -241,7 +180,7 @@ static int64_t
 s_ack_floor(fdy_proc_t *p, const char *name)
 {
     fdy_json_t *json =
-        s_ctl_json(p, (const char *const[]){"consumer", "info", "crash", name, NULL});
+        fdy_proc_ctl_json(p, (const char *const[]){"consumer", "info", "crash", name, NULL});
     const fdy_json_t *row = json;
     if (fdy_proc_json_type(row) == FDY_JSON_ARRAY)
         row = fdy_proc_json_at(row, 0);
@@ -254,22 +193,17 @@ s_ack_floor(fdy_proc_t *p, const char *name)
 static void
 test_crash_fanout_survives_sigkill(void)
 {
-    const char *seed_text = getenv("FOUNDRY_CRASH_SEED");
-    uint64_t seed = seed_text ? strtoull(seed_text, NULL, 10)
-                              : (fdy_clock_wall_ns() ^ ((uint64_t) getpid() << 32));
-    s_rng = seed ? seed : 1;
-    fprintf(stderr, "  FOUNDRY_CRASH_SEED=%" PRIu64 "\n", seed);
+    fdy_crash_rng_t rng;
+    fdy_crash_rng_init(&rng);
 
     s_state_t *state = calloc(1, sizeof *state);
     FDY_CHECK(state);
-    state->ack_count = calloc(MAX_MESSAGES, 1);
-    state->ack_seq = calloc(MAX_MESSAGES, sizeof *state->ack_seq);
     state->index_of = calloc(MAX_MESSAGES + 1001, sizeof *state->index_of);
-    FDY_CHECK(state->ack_count && state->ack_seq && state->index_of);
+    FDY_CHECK(state->index_of);
 
     fdy_proc_t *p = fdy_proc_new("crash-fanout");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    fdy_json_t *json = s_ctl_json(
+    fdy_json_t *json = fdy_proc_ctl_json(
         p, (const char *const[]){"stream", "add", "crash", "--subject", "crash.>", NULL});
     fdy_proc_json_destroy(&json);
     for (size_t c = 0; c < CONSUMERS; c++) {
@@ -277,9 +211,9 @@ test_crash_fanout_survives_sigkill(void)
         snprintf(r->name, sizeof r->name, "k%zu", c);
         /* A short ack-wait: deliveries lost in a crash come back soon;
          * max-deliver high: a message may be delivered once per crash. */
-        json = s_ctl_json(p, (const char *const[]){"consumer", "add", "crash", r->name, "--start",
-                                                   "first", "--ack-wait", "2s", "--max-deliver",
-                                                   "1000", NULL});
+        json = fdy_proc_ctl_json(p, (const char *const[]){"consumer", "add", "crash", r->name,
+                                                          "--start", "first", "--ack-wait", "2s",
+                                                          "--max-deliver", "1000", NULL});
         fdy_proc_json_destroy(&json);
         r->seen = calloc(MAX_MESSAGES + 1001, 1);
         FDY_CHECK(r->seen);
@@ -290,61 +224,57 @@ test_crash_fanout_survives_sigkill(void)
         opts.consumer = r->name;
         FDY_CHECK_OK(foundry_client_subscribe(r->client, &opts, &r->sub));
     }
-    foundry_client_opts_t copts;
-    foundry_client_opts_init(&copts);
-    copts.resend_after_ms = 1000;
-    copts.ack_timeout_ms = 2000;
-    foundry_client_t *producer = NULL;
-    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", &copts, &producer));
-    FDY_CHECK_OK(foundry_client_set_ack_handler(producer, s_on_ack, state));
+    const fdy_crash_pub_cfg_t cfg = {.max_messages = MAX_MESSAGES, .burst = BURST, .make = s_make};
+    fdy_crash_pub_init(&state->pub, p, "admin", &cfg);
+    fdy_crash_pub_t *pub = &state->pub;
 
     int64_t start = fdy_clock_mono_ms();
     state->start_ms = start;
     for (int kill_no = 0; kill_no < KILLS; kill_no++) {
-        s_run_phase(producer, state, 200 + (int) s_random(800));
-        size_t acked_at_kill = state->acked, seen_at_kill = state->readers[0].distinct;
+        s_run_phase(state, 200 + (int) fdy_crash_random(&rng, 800));
+        size_t acked_at_kill = pub->acked, seen_at_kill = state->readers[0].distinct;
         FDY_CHECK_OK(fdy_proc_broker_kill(p));
-        int down_ms = (int) s_random(301);
+        int down_ms = (int) fdy_crash_random(&rng, 301);
         int64_t down_start = fdy_clock_mono_ms();
         while (fdy_clock_mono_ms() - down_start < down_ms)
-            s_turn(producer, state, true);
+            s_turn(state, true);
         fprintf(stderr, "  kill %d: %zu acked of %zu sent, k0 had %zu; down %d ms\n", kill_no + 1,
-                acked_at_kill, state->sent, seen_at_kill, down_ms);
+                acked_at_kill, pub->sent, seen_at_kill, down_ms);
         FDY_CHECK_OK(fdy_proc_broker_restart(p));
     }
-    s_run_phase(producer, state, 300);
+    s_run_phase(state, 300);
 
     /* Publishing stops; everything acked must reach every consumer. */
-    FDY_CHECK_OK(foundry_client_flush(producer, 60000));
+    FDY_CHECK_OK(foundry_client_flush(pub->client, 60000));
     int64_t deadline = fdy_clock_mono_ms() + CATCH_UP_DEADLINE_MS;
     while (!s_all_delivered(state)) {
         if (fdy_clock_mono_ms() > deadline)
             break;
-        s_turn(producer, state, false);
+        s_turn(state, false);
     }
-    fprintf(stderr, "  %zu sent, %zu acked, max seq %" PRIu64 ", %lld ms\n", state->sent,
-            state->acked, state->max_seq, (long long) (fdy_clock_mono_ms() - start));
+    fprintf(stderr, "  %zu sent, %zu acked, max seq %" PRIu64 ", %lld ms\n", pub->sent, pub->acked,
+            pub->max_seq, (long long) (fdy_clock_mono_ms() - start));
     size_t missing = 0;
     for (size_t c = 0; c < CONSUMERS; c++) {
         s_reader_t *r = &state->readers[c];
         fprintf(stderr, "  %s: %zu distinct, %zu seen again, %zu with delivery_count > 1\n",
                 r->name, r->distinct, r->duplicates, r->redelivered);
-        for (size_t i = 0; i < state->sent; i++) {
-            if (state->ack_count[i] && !r->seen[state->ack_seq[i]] && missing++ < 10)
+        for (size_t i = 0; i < pub->sent; i++) {
+            if (pub->ack_count[i] && !r->seen[pub->ack_seq[i]] && missing++ < 10)
                 fprintf(stderr, "  %s never got message %zu (acked as seq %" PRIu64 ")\n", r->name,
-                        i, state->ack_seq[i]);
+                        i, pub->ack_seq[i]);
         }
     }
     FDY_CHECK_EQ(missing, 0);
-    FDY_CHECK_EQ(state->errors, 0);
-    FDY_CHECK_EQ(state->double_acks, 0);
+    FDY_CHECK_EQ(pub->errors, 0);
+    FDY_CHECK_EQ(pub->double_acks, 0);
     FDY_CHECK_EQ(state->bad_payloads, 0);
-    FDY_CHECK_EQ(state->acked, state->sent);
+    FDY_CHECK_EQ(pub->acked, pub->sent);
     /* One producer, one stream: seqs 1..sent, none stored twice. */
-    FDY_CHECK_EQ(state->max_seq, state->sent);
+    FDY_CHECK_EQ(pub->max_seq, pub->sent);
     /* Every acked message has its own seq, and each seq a single message. */
-    for (size_t i = 0; i < state->sent; i++) {
-        uint64_t seq = state->ack_seq[i];
+    for (size_t i = 0; i < pub->sent; i++) {
+        uint64_t seq = pub->ack_seq[i];
         FDY_CHECK_MSG(state->index_of[seq] == i + 1,
                       "seq %" PRIu64 " acked for message %zu, "
                       "delivered as message %zu",
@@ -354,11 +284,11 @@ test_crash_fanout_survives_sigkill(void)
     /* The consumers' acks reach the broker and their cursors are durable. */
     deadline = fdy_clock_mono_ms() + PROGRESS_DEADLINE_MS;
     for (size_t c = 0; c < CONSUMERS; c++) {
-        while (s_ack_floor(p, state->readers[c].name) != (int64_t) state->max_seq) {
+        while (s_ack_floor(p, state->readers[c].name) != (int64_t) pub->max_seq) {
             FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline,
                           "%s: ack_floor %" PRId64 ", want %" PRIu64, state->readers[c].name,
-                          s_ack_floor(p, state->readers[c].name), state->max_seq);
-            s_turn(producer, state, false);
+                          s_ack_floor(p, state->readers[c].name), pub->max_seq);
+            s_turn(state, false);
         }
     }
     for (size_t c = 0; c < CONSUMERS; c++) {
@@ -368,20 +298,19 @@ test_crash_fanout_survives_sigkill(void)
         FDY_CHECK_EQ(unacked, 0);
     }
     size_t unacked = 1;
-    FDY_CHECK_OK(foundry_client_close(&producer, 10000, &unacked));
+    FDY_CHECK_OK(foundry_client_close(&pub->client, 10000, &unacked));
     FDY_CHECK_EQ(unacked, 0);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     FDY_CHECK_OK(fdy_proc_broker_restart(p));
-    fdy_proc_check_stream_count(p, "crash", (int64_t) state->max_seq);
+    fdy_proc_check_stream_count(p, "crash", (int64_t) pub->max_seq);
     for (size_t c = 0; c < CONSUMERS; c++)
-        FDY_CHECK_EQ(s_ack_floor(p, state->readers[c].name), (int64_t) state->max_seq);
+        FDY_CHECK_EQ(s_ack_floor(p, state->readers[c].name), (int64_t) pub->max_seq);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
 
     for (size_t c = 0; c < CONSUMERS; c++)
         free(state->readers[c].seen);
-    free(state->ack_count);
-    free(state->ack_seq);
+    fdy_crash_pub_clear(pub);
     free(state->index_of);
     free(state);
 }

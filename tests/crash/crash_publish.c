@@ -5,7 +5,7 @@
  *  with their original ids) is stored exactly once too.
  *  FOUNDRY_CRASH_SEED=N replays the kill schedule of a failed run.
  */
-#include "proc.h"
+#include "crash_common.h"
 
 #include "clock.h"
 
@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define KILLS                6
 #define MAX_MESSAGES         80000
@@ -23,34 +22,10 @@
 static const char *const s_streams[2] = {"telemetry-siheung", "telemetry-bucheon"};
 
 typedef struct {
-    size_t sent;           /* ids 0..sent-1 were queued */
-    size_t acked;          /* distinct ids acknowledged OK */
-    size_t errors;         /* acks with an error */
-    size_t double_acks;    /* an id acknowledged twice */
-    size_t duplicate_acks; /* acks flagged duplicate (resent after a crash) */
-    uint8_t *ack_count;    /* per id */
-    uint64_t *ack_seq;     /* per id */
-    uint8_t *ack_stream;   /* per id: index into s_streams */
-    uint8_t *stored;       /* per id: times found in the store */
+    fdy_crash_pub_t pub;
+    uint8_t *ack_stream; /* per id: index into s_streams */
+    uint8_t *stored;     /* per id: times found in the store */
 } s_state_t;
-
-static uint64_t s_rng;
-
-static uint32_t
-s_random(uint32_t bound)
-{
-    /* xorshift64: reproducible from the printed seed. */
-    s_rng ^= s_rng << 13;
-    s_rng ^= s_rng >> 7;
-    s_rng ^= s_rng << 17;
-    return (uint32_t) (s_rng % bound);
-}
-
-static void
-s_msg_id(size_t i, char *out, size_t size)
-{
-    snprintf(out, size, "crash-%07zu", i);
-}
 
 static size_t
 s_stream_of(size_t i)
@@ -77,72 +52,46 @@ s_payload(size_t i, char *out, size_t size)
 }
 
 static void
-s_on_ack(const foundry_ack_t *ack, void *user)
+s_make(size_t i, fdy_crash_msg_t *out)
+{
+    snprintf(out->id, sizeof out->id, "crash-%07zu", i);
+    s_subject(i, out->subject, sizeof out->subject);
+    out->payload_len = s_payload(i, out->payload, sizeof out->payload);
+}
+
+/* Each ack must name the stream the subject belongs to. */
+static void
+s_on_acked(void *user, size_t i, const foundry_ack_t *ack)
 {
     s_state_t *state = user;
-    size_t i = (size_t) (uintptr_t) ack->user - 1;
-    if (i >= state->sent) {
-        state->errors++;
-        fprintf(stderr, "  ack for a tag never used: %zu\n", i);
-        return;
-    }
-    if (ack->err != FOUNDRY_OK) {
-        if (state->errors++ < 10)
-            fprintf(stderr, "  message %zu refused: %s: %s\n", i, foundry_strerror(ack->err),
-                    ack->reason);
-        return;
-    }
-    if (state->ack_count[i]++ > 0) {
-        state->double_acks++;
-        return;
-    }
-    state->acked++;
-    state->duplicate_acks += ack->duplicate ? 1 : 0;
-    state->ack_seq[i] = ack->seq;
     state->ack_stream[i] = strcmp(ack->stream, s_streams[1]) == 0 ? 1 : 0;
     if (strcmp(ack->stream, s_streams[s_stream_of(i)]) != 0) {
-        state->errors++;
+        state->pub.errors++;
         fprintf(stderr, "  message %zu acked in stream %s\n", i, ack->stream);
     }
 }
 
-/* Queues up to BURST more messages (a full window is not an error: the
- * library is still waiting for acks) and lets the client work for 1 ms. */
+/* Queues up to BURST more messages and lets the client work for 1 ms. */
 static void
-s_publish_some(foundry_client_t *client, s_state_t *state)
+s_publish_some(s_state_t *state)
 {
-    char id[32], subject[96], payload[160];
-    for (int k = 0; k < BURST && state->sent < MAX_MESSAGES; k++) {
-        size_t i = state->sent;
-        s_msg_id(i, id, sizeof id);
-        s_subject(i, subject, sizeof subject);
-        size_t len = s_payload(i, payload, sizeof payload);
-        /* sent first: an ack may arrive inside the call. */
-        state->sent++;
-        foundry_err err = foundry_client_publish_async(client, subject, payload, len, id,
-                                                       strlen(id), (void *) (uintptr_t) (i + 1));
-        if (err == FOUNDRY_ETIMEDOUT) {
-            state->sent--;
-            break;
-        }
-        FDY_CHECK_OK(err);
-    }
-    FDY_CHECK_OK(foundry_client_poll(client, 1));
+    fdy_crash_pub_some(&state->pub, MAX_MESSAGES, 1);
 }
 
 /* Publishes until `ms` have passed and at least one new ack arrived, so the
  * next kill lands while messages are flowing. */
 static void
-s_run_phase(foundry_client_t *client, s_state_t *state, int ms)
+s_run_phase(s_state_t *state, int ms)
 {
+    const fdy_crash_pub_t *pub = &state->pub;
     int64_t start = fdy_clock_mono_ms();
-    size_t acked_before = state->acked;
+    size_t acked_before = pub->acked;
     while (fdy_clock_mono_ms() - start < ms ||
-           (state->acked == acked_before && state->acked < state->sent)) {
+           (pub->acked == acked_before && pub->acked < pub->sent)) {
         FDY_CHECK_MSG(fdy_clock_mono_ms() - start < PROGRESS_DEADLINE_MS,
                       "no ack for %d ms after a restart (acked %zu of %zu sent)",
-                      PROGRESS_DEADLINE_MS, state->acked, state->sent);
-        s_publish_some(client, state);
+                      PROGRESS_DEADLINE_MS, pub->acked, pub->sent);
+        s_publish_some(state);
     }
 }
 
@@ -153,7 +102,7 @@ static void
 s_read_back(fdy_proc_t *p, s_state_t *state, size_t index)
 {
     char count[32];
-    snprintf(count, sizeof count, "%zu", state->sent + 10);
+    snprintf(count, sizeof count, "%zu", state->pub.sent + 10);
     fdy_proc_run_t run;
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--json", "stream", "read", s_streams[index], "--from", "1",
                               "--count", count, NULL));
@@ -175,15 +124,15 @@ s_read_back(fdy_proc_t *p, s_state_t *state, size_t index)
         size_t i = 0;
         char tail = 0;
         int parsed = sscanf((char *) id, "crash-%zu%c", &i, &tail);
-        FDY_CHECK_MSG(parsed == 1 && i < state->sent, "%s seq %" PRId64 ": unexpected id %s",
+        FDY_CHECK_MSG(parsed == 1 && i < state->pub.sent, "%s seq %" PRId64 ": unexpected id %s",
                       s_streams[index], seq, (char *) id);
         free(id);
         FDY_CHECK_MSG(s_stream_of(i) == index, "message %zu stored in %s", i, s_streams[index]);
         state->stored[i]++;
-        if (state->ack_count[i]) {
-            FDY_CHECK_MSG(state->ack_seq[i] == (uint64_t) seq && state->ack_stream[i] == index,
+        if (state->pub.ack_count[i]) {
+            FDY_CHECK_MSG(state->pub.ack_seq[i] == (uint64_t) seq && state->ack_stream[i] == index,
                           "message %zu acked as %s/%" PRIu64 ", stored as %s/%" PRId64, i,
-                          s_streams[state->ack_stream[i]], state->ack_seq[i], s_streams[index],
+                          s_streams[state->ack_stream[i]], state->pub.ack_seq[i], s_streams[index],
                           seq);
         }
         size_t len = 0, want_len = s_payload(i, payload, sizeof payload);
@@ -198,58 +147,53 @@ s_read_back(fdy_proc_t *p, s_state_t *state, size_t index)
 static void
 test_crash_publish_survives_sigkill(void)
 {
-    const char *seed_text = getenv("FOUNDRY_CRASH_SEED");
-    uint64_t seed = seed_text ? strtoull(seed_text, NULL, 10)
-                              : (fdy_clock_wall_ns() ^ ((uint64_t) getpid() << 32));
-    s_rng = seed ? seed : 1;
-    fprintf(stderr, "  FOUNDRY_CRASH_SEED=%" PRIu64 "\n", seed);
+    fdy_crash_rng_t rng;
+    fdy_crash_rng_init(&rng);
 
     s_state_t state = {0};
-    state.ack_count = calloc(MAX_MESSAGES, 1);
-    state.ack_seq = calloc(MAX_MESSAGES, sizeof *state.ack_seq);
     state.ack_stream = calloc(MAX_MESSAGES, 1);
     state.stored = calloc(MAX_MESSAGES, 1);
-    FDY_CHECK(state.ack_count && state.ack_seq && state.ack_stream && state.stored);
+    FDY_CHECK(state.ack_stream && state.stored);
 
     fdy_proc_t *p = fdy_proc_new("crash");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
     fdy_proc_key_add(p, "siheung-c", "--role", "node", "--site", "siheung", "--allow-publish",
                      "telemetry.bucheon.crash.>", NULL);
-    foundry_client_opts_t opts;
-    foundry_client_opts_init(&opts);
-    opts.resend_after_ms = 1000;
-    opts.ack_timeout_ms = 2000;
-    foundry_client_t *client = NULL;
-    FDY_CHECK_OK(fdy_proc_client_new(p, "siheung-c", &opts, &client));
-    FDY_CHECK_OK(foundry_client_set_ack_handler(client, s_on_ack, &state));
+    const fdy_crash_pub_cfg_t cfg = {.max_messages = MAX_MESSAGES,
+                                     .burst = BURST,
+                                     .make = s_make,
+                                     .acked = s_on_acked,
+                                     .user = &state};
+    fdy_crash_pub_init(&state.pub, p, "siheung-c", &cfg);
+    fdy_crash_pub_t *pub = &state.pub;
 
     for (int kill_no = 0; kill_no < KILLS; kill_no++) {
-        s_run_phase(client, &state, 100 + (int) s_random(601));
-        size_t acked_at_kill = state.acked, sent_at_kill = state.sent;
+        s_run_phase(&state, 100 + (int) fdy_crash_random(&rng, 601));
+        size_t acked_at_kill = pub->acked, sent_at_kill = pub->sent;
         FDY_CHECK_OK(fdy_proc_broker_kill(p));
         /* The publisher goes on while the broker is down: its messages
          * queue in the library. */
-        int down_ms = (int) s_random(301);
+        int down_ms = (int) fdy_crash_random(&rng, 301);
         int64_t down_start = fdy_clock_mono_ms();
         while (fdy_clock_mono_ms() - down_start < down_ms)
-            s_publish_some(client, &state);
+            s_publish_some(&state);
         fprintf(stderr, "  kill %d: %zu acked of %zu sent at the kill; down %d ms\n", kill_no + 1,
                 acked_at_kill, sent_at_kill, down_ms);
         FDY_CHECK_OK(fdy_proc_broker_restart(p));
     }
-    s_run_phase(client, &state, 200);
+    s_run_phase(&state, 200);
 
-    FDY_CHECK_OK(foundry_client_flush(client, 60000));
-    FDY_CHECK_EQ(foundry_client_unacked(client), 0);
-    uint64_t reconnects = foundry_client_reconnects(client);
+    FDY_CHECK_OK(foundry_client_flush(pub->client, 60000));
+    FDY_CHECK_EQ(foundry_client_unacked(pub->client), 0);
+    uint64_t reconnects = foundry_client_reconnects(pub->client);
     size_t unacked = 1;
-    FDY_CHECK_OK(foundry_client_close(&client, 10000, &unacked));
+    FDY_CHECK_OK(foundry_client_close(&pub->client, 10000, &unacked));
     FDY_CHECK_EQ(unacked, 0);
     fprintf(stderr, "  sent %zu, acked %zu (%zu as duplicates), %" PRIu64 " reconnects\n",
-            state.sent, state.acked, state.duplicate_acks, reconnects);
-    FDY_CHECK_EQ(state.errors, 0);
-    FDY_CHECK_EQ(state.double_acks, 0);
-    FDY_CHECK_EQ(state.acked, state.sent);
+            pub->sent, pub->acked, pub->duplicate_acks, reconnects);
+    FDY_CHECK_EQ(pub->errors, 0);
+    FDY_CHECK_EQ(pub->double_acks, 0);
+    FDY_CHECK_EQ(pub->acked, pub->sent);
     FDY_CHECK_MSG(reconnects >= KILLS, "%" PRIu64 " reconnects after %d kills", reconnects, KILLS);
 
     /* A clean stop, then read everything back from a fresh broker. */
@@ -258,20 +202,19 @@ test_crash_publish_survives_sigkill(void)
     s_read_back(p, &state, 0);
     s_read_back(p, &state, 1);
     size_t missing = 0, doubled = 0;
-    for (size_t i = 0; i < state.sent; i++) {
+    for (size_t i = 0; i < pub->sent; i++) {
         if (state.stored[i] == 0 && missing++ < 10)
             fprintf(stderr, "  message %zu (%s) not stored\n", i,
-                    state.ack_count[i] ? "acked" : "never acked");
+                    pub->ack_count[i] ? "acked" : "never acked");
         if (state.stored[i] > 1 && doubled++ < 10)
             fprintf(stderr, "  message %zu stored %u times\n", i, state.stored[i]);
     }
     FDY_CHECK_EQ(missing, 0);
     FDY_CHECK_EQ(doubled, 0);
-    fdy_proc_check_stream_count(p, s_streams[0], (int64_t) (state.sent - (state.sent + 2) / 3));
+    fdy_proc_check_stream_count(p, s_streams[0], (int64_t) (pub->sent - (pub->sent + 2) / 3));
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
-    free(state.ack_count);
-    free(state.ack_seq);
+    fdy_crash_pub_clear(pub);
     free(state.ack_stream);
     free(state.stored);
 }

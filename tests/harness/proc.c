@@ -38,6 +38,7 @@ extern char **environ;
 #define STOP_TIMEOUT_MS  30000
 #define LOG_TAIL_LINES   40
 #define ARGS_MAX         64
+#define JSON_ARGS_MAX    48
 
 struct fdy_proc {
     char name[64];
@@ -65,8 +66,8 @@ static void s_unlink_live(fdy_proc_t *self);
 
 /* ---- small utilities ------------------------------------------------------ */
 
-static void
-s_nap_ms(int ms)
+void
+fdy_proc_nap_ms(int ms)
 {
     /* Poll interval of the deadline loops, not a synchronisation. */
     struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
@@ -325,7 +326,7 @@ s_wait_pid(pid_t pid, int timeout_ms)
             return -1;
         if (fdy_clock_mono_ms() >= deadline)
             return -1;
-        s_nap_ms(5);
+        fdy_proc_nap_ms(5);
     }
 }
 
@@ -554,7 +555,7 @@ s_start_once(fdy_proc_t *self, int *exit_out)
         }
         if (s_read_ready(self) == FOUNDRY_OK)
             return FOUNDRY_OK;
-        s_nap_ms(5);
+        fdy_proc_nap_ms(5);
     }
     return FOUNDRY_ETIMEDOUT;
 }
@@ -1443,6 +1444,60 @@ fdy_proc_json_bytes(const fdy_json_t *v, size_t *len_out)
     out[len] = '\0';
     *len_out = len;
     return out;
+}
+
+/* ---- JSON replies of foundryctl ---------------------------------------------- */
+
+fdy_json_t *
+fdy_proc_ctl_json(fdy_proc_t *self, const char *const *argv)
+{
+    const char *args[JSON_ARGS_MAX];
+    size_t n = 0;
+    args[n++] = "--json";
+    for (size_t i = 0; argv[i] && n < JSON_ARGS_MAX - 1; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctlv(self, NULL, args, &run));
+    if (run.status != 0) {
+        fdy_proc_run_print(argv[0], &run);
+        fdy_proc_fail(__FILE__, __LINE__, "foundryctl --json %s %s %s: exit %d", argv[0],
+                      argv[1] ? argv[1] : "", argv[1] && argv[2] ? argv[2] : "", run.status);
+    }
+    fdy_json_t *json = fdy_proc_json_parse(run.out, run.out_len);
+    FDY_CHECK_MSG(json, "foundryctl --json %s %s: not JSON: %.400s", argv[0],
+                  argv[1] ? argv[1] : "", run.out);
+    fdy_proc_run_clear(&run);
+    return json;
+}
+
+const fdy_json_t *
+fdy_proc_one_row(const fdy_json_t *json)
+{
+    if (fdy_proc_json_type(json) == FDY_JSON_ARRAY) {
+        FDY_CHECK_MSG(fdy_proc_json_count(json) == 1, "expected one row, got %zu",
+                      fdy_proc_json_count(json));
+        json = fdy_proc_json_at(json, 0);
+    }
+    FDY_CHECK_MSG(fdy_proc_json_type(json) == FDY_JSON_OBJECT, "row is not a JSON object");
+    return json;
+}
+
+int64_t
+fdy_proc_row_int(const fdy_json_t *row, const char *key)
+{
+    int64_t value = 0;
+    FDY_CHECK_MSG(fdy_proc_json_int(fdy_proc_json_get(row, key), &value),
+                  "row has no integer column \"%s\"", key);
+    return value;
+}
+
+void
+fdy_proc_row_str(const fdy_json_t *row, const char *key, char *out, size_t size)
+{
+    const char *text = fdy_proc_json_str(fdy_proc_json_get(row, key), NULL);
+    FDY_CHECK_MSG(text, "row has no text column \"%s\"", key);
+    snprintf(out, size, "%s", text);
 }
 
 /* ---- misc ------------------------------------------------------------------- */

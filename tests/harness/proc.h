@@ -261,7 +261,31 @@ bool fdy_proc_json_int(const fdy_json_t *v, int64_t *out);
  * (caller frees; NUL added) or NULL. */
 uint8_t *fdy_proc_json_bytes(const fdy_json_t *v, size_t *len_out);
 
+/* ---- JSON replies of foundryctl ---------------------------------------------- */
+
+/* Runs `foundryctl --json ARGV...` (argv NULL-ended, at most 46 used) with
+ * the default options: fails the test unless it exits 0 and prints JSON.
+ * Caller owns; fdy_proc_json_destroy(). */
+fdy_json_t *fdy_proc_ctl_json(fdy_proc_t *self, const char *const *argv);
+
+/* The row of a one-row reply: json itself when it is an object, else the
+ * only element of an array. Fails the test on any other shape. Borrowed
+ * from json. */
+const fdy_json_t *fdy_proc_one_row(const fdy_json_t *json);
+
+/* Integer column key of row; fails the test when it is missing or not an
+ * integer. */
+int64_t fdy_proc_row_int(const fdy_json_t *row, const char *key);
+
+/* Copies text column key of row into out (size bytes, truncated); fails
+ * the test when it is missing or not a string. */
+void fdy_proc_row_str(const fdy_json_t *row, const char *key, char *out, size_t size);
+
 /* ---- misc ------------------------------------------------------------------- */
+
+/* Sleeps ms: the poll interval of a deadline-bounded loop, never a
+ * synchronisation. */
+void fdy_proc_nap_ms(int ms);
 
 /* True when text (len bytes) is exactly one line: non-empty, one '\n' at
  * the end (or none). */

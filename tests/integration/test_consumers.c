@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
 #define POLL_DEADLINE_MS   20000
@@ -36,62 +35,31 @@
 /* ---- foundryctl helpers ---------------------------------------------------------- */
 
 static void
-s_nap_ms(int ms)
-{
-    /* Poll interval of a deadline-bounded loop, not a synchronisation. */
-    struct timespec ts = {0, (long) ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* `foundryctl --json ARGV...`: must exit 0 and print JSON. Caller owns. */
-static fdy_json_t *
-s_ctl_json(fdy_proc_t *p, const char *const *argv)
-{
-    const char *args[ARGV_MAX];
-    size_t n = 0;
-    args[n++] = "--json";
-    for (size_t i = 0; argv[i] && n < ARGV_MAX - 1; i++)
-        args[n++] = argv[i];
-    args[n] = NULL;
-    fdy_proc_run_t run;
-    FDY_CHECK_OK(fdy_proc_ctlv(p, NULL, args, &run));
-    if (run.status != 0) {
-        fdy_proc_run_print(argv[0], &run);
-        fdy_proc_fail(__FILE__, __LINE__, "foundryctl --json %s %s %s: exit %d", argv[0],
-                      argv[1] ? argv[1] : "", argv[1] && argv[2] ? argv[2] : "", run.status);
-    }
-    fdy_json_t *json = fdy_proc_json_parse(run.out, run.out_len);
-    FDY_CHECK_MSG(json, "foundryctl --json %s: not JSON: %.400s", argv[0], run.out);
-    fdy_proc_run_clear(&run);
-    return json;
-}
-
-static const fdy_json_t *
-s_one_row(const fdy_json_t *json)
-{
-    if (fdy_proc_json_type(json) == FDY_JSON_ARRAY) {
-        FDY_CHECK_MSG(fdy_proc_json_count(json) == 1, "expected one row, got %zu",
-                      fdy_proc_json_count(json));
-        json = fdy_proc_json_at(json, 0);
-    }
-    FDY_CHECK_MSG(fdy_proc_json_type(json) == FDY_JSON_OBJECT, "row is not a JSON object");
-    return json;
-}
-
-static int64_t
-s_int(const fdy_json_t *row, const char *key)
-{
-    int64_t value = 0;
-    FDY_CHECK_MSG(fdy_proc_json_int(fdy_proc_json_get(row, key), &value),
-                  "row has no integer column \"%s\"", key);
-    return value;
-}
-
-static void
 s_stream_add(fdy_proc_t *p, const char *name, const char *filter)
 {
-    fdy_json_t *json = s_ctl_json(p, ARGV("stream", "add", name, "--subject", filter));
+    fdy_json_t *json = fdy_proc_ctl_json(p, ARGV("stream", "add", name, "--subject", filter));
     fdy_proc_json_destroy(&json);
+}
+
+/* A fresh environment NAME, its broker running, with stream STREAM taking
+ * the subjects STREAM.>. */
+static fdy_proc_t *
+s_env_new(const char *name, const char *stream)
+{
+    fdy_proc_t *p = fdy_proc_new(name);
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    char filter[64];
+    snprintf(filter, sizeof filter, "%s.>", stream);
+    s_stream_add(p, stream, filter);
+    return p;
+}
+
+/* A clean stop (the broker exits 0), then the environment goes. */
+static void
+s_env_end(fdy_proc_t **p_p)
+{
+    FDY_CHECK_EQ(fdy_proc_broker_stop(*p_p), 0);
+    fdy_proc_destroy(p_p);
 }
 
 /* `consumer add STREAM NAME --start START [--ack-wait W] [--max-deliver
@@ -121,8 +89,8 @@ s_consumer_add(fdy_proc_t *p, const char *stream, const char *name, const char *
         args[n++] = max_ack_pending;
     }
     args[n] = NULL;
-    fdy_json_t *json = s_ctl_json(p, args);
-    const fdy_json_t *row = s_one_row(json);
+    fdy_json_t *json = fdy_proc_ctl_json(p, args);
+    const fdy_json_t *row = fdy_proc_one_row(json);
     FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(row, "name"), NULL), name);
     FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(row, "stream"), NULL), stream);
     fdy_proc_json_destroy(&json);
@@ -135,15 +103,15 @@ typedef struct {
 static void
 s_consumer_info(fdy_proc_t *p, const char *stream, const char *name, s_consumer_t *out)
 {
-    fdy_json_t *json = s_ctl_json(p, ARGV("consumer", "info", stream, name));
-    const fdy_json_t *row = s_one_row(json);
-    out->ack_floor = s_int(row, "ack_floor");
-    out->delivered_seq = s_int(row, "delivered_seq");
-    out->pending = s_int(row, "pending");
-    out->bound = s_int(row, "bound");
-    out->ack_wait_ms = s_int(row, "ack_wait_ms");
-    out->max_deliver = s_int(row, "max_deliver");
-    out->max_ack_pending = s_int(row, "max_ack_pending");
+    fdy_json_t *json = fdy_proc_ctl_json(p, ARGV("consumer", "info", stream, name));
+    const fdy_json_t *row = fdy_proc_one_row(json);
+    out->ack_floor = fdy_proc_row_int(row, "ack_floor");
+    out->delivered_seq = fdy_proc_row_int(row, "delivered_seq");
+    out->pending = fdy_proc_row_int(row, "pending");
+    out->bound = fdy_proc_row_int(row, "bound");
+    out->ack_wait_ms = fdy_proc_row_int(row, "ack_wait_ms");
+    out->max_deliver = fdy_proc_row_int(row, "max_deliver");
+    out->max_ack_pending = fdy_proc_row_int(row, "max_ack_pending");
     fdy_proc_json_destroy(&json);
 }
 
@@ -167,7 +135,7 @@ s_wait_consumer(fdy_proc_t *p, const char *stream, const char *name, int64_t ack
                       ", want ack_floor %" PRId64 " pending %" PRId64,
                       stream, name, info.ack_floor, info.pending, info.delivered_seq, ack_floor,
                       pending);
-        s_nap_ms(20);
+        fdy_proc_nap_ms(20);
     }
     if (out)
         *out = info;
@@ -189,7 +157,7 @@ s_wait_bound(fdy_proc_t *p, const char *stream, const char *name, int64_t bound,
         FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline,
                       "consumer %s/%s: bound %" PRId64 ", want %" PRId64, stream, name, info.bound,
                       bound);
-        s_nap_ms(20);
+        fdy_proc_nap_ms(20);
     }
 }
 
@@ -645,9 +613,7 @@ s_fan_drain(s_reader_t *r)
 static void
 test_consumers_fanout_4_consumers_100000(void)
 {
-    fdy_proc_t *p = fdy_proc_new("fanout");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "fan", "fan.>");
+    fdy_proc_t *p = s_env_new("fanout", "fan");
     s_reader_t readers[FANOUT_CONSUMERS];
     memset(readers, 0, sizeof readers);
     static const size_t ack_every[FANOUT_CONSUMERS] = {0, 0, 50, 250};
@@ -730,8 +696,7 @@ test_consumers_fanout_4_consumers_100000(void)
     }
     s_client_close(&producer);
     fdy_proc_check_stream_count(p, "fan", FANOUT_MESSAGES);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* ---- resume ------------------------------------------------------------------------------ */
@@ -739,9 +704,7 @@ test_consumers_fanout_4_consumers_100000(void)
 static void
 test_consumers_resume_from_cursor(void)
 {
-    fdy_proc_t *p = fdy_proc_new("resume");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "res", "res.>");
+    fdy_proc_t *p = s_env_new("resume", "res");
     s_consumer_add(p, "res", "r", "first", "2s", NULL, NULL);
     foundry_client_t *producer = s_client(p);
     s_publish(producer, "res.x", "res", 0, 1000, 1);
@@ -803,8 +766,7 @@ test_consumers_resume_from_cursor(void)
     foundry_sub_close(&sub);
     s_client_close(&client);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* ---- start positions ------------------------------------------------------------------- */
@@ -812,9 +774,7 @@ test_consumers_resume_from_cursor(void)
 static void
 test_consumers_start_positions(void)
 {
-    fdy_proc_t *p = fdy_proc_new("start");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "sp", "sp.>");
+    fdy_proc_t *p = s_env_new("start", "sp");
     foundry_client_t *producer = s_client(p);
     /* One commit each, so that every message has its own stored_ns. */
     char payload[64];
@@ -824,9 +784,10 @@ test_consumers_start_positions(void)
         FDY_CHECK_OK(foundry_client_publish(producer, "sp.x", payload, len, NULL, 0, &ack));
         FDY_CHECK_EQ(ack.seq, i + 1);
     }
-    fdy_json_t *rows = s_ctl_json(p, ARGV("stream", "read", "sp", "--from", "7", "--count", "1"));
+    fdy_json_t *rows =
+        fdy_proc_ctl_json(p, ARGV("stream", "read", "sp", "--from", "7", "--count", "1"));
     FDY_CHECK_EQ(fdy_proc_json_count(rows), 1);
-    int64_t stored7 = s_int(fdy_proc_json_at(rows, 0), "stored_ns");
+    int64_t stored7 = fdy_proc_row_int(fdy_proc_json_at(rows, 0), "stored_ns");
     fdy_proc_json_destroy(&rows);
     char time_start[64];
     snprintf(time_start, sizeof time_start, "time:%" PRId64, stored7);
@@ -865,8 +826,7 @@ test_consumers_start_positions(void)
     }
     s_client_close(&client);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* ---- redelivery and dead letters ------------------------------------------------------- */
@@ -874,9 +834,7 @@ test_consumers_start_positions(void)
 static void
 test_consumers_redelivery_after_ack_wait(void)
 {
-    fdy_proc_t *p = fdy_proc_new("redelivery");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "rd", "rd.>");
+    fdy_proc_t *p = s_env_new("redelivery", "rd");
     s_consumer_add(p, "rd", "r", "first", "1s", "5", NULL);
     foundry_client_t *producer = s_client(p);
     s_publish(producer, "rd.x", "rd", 0, 1, 1);
@@ -915,16 +873,13 @@ test_consumers_redelivery_after_ack_wait(void)
     foundry_sub_close(&sub);
     s_client_close(&client);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 static void
 test_consumers_dead_letter_after_max_deliver(void)
 {
-    fdy_proc_t *p = fdy_proc_new("deadletter");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "dl", "dl.>");
+    fdy_proc_t *p = s_env_new("deadletter", "dl");
     s_consumer_add(p, "dl", "d", "first", "1s", "3", NULL);
     foundry_client_t *producer = s_client(p);
     foundry_ack_t ack;
@@ -976,7 +931,7 @@ test_consumers_dead_letter_after_max_deliver(void)
     }
     FDY_CHECK_EQ(fdy_proc_json_count(rows), 1);
     const fdy_json_t *row = fdy_proc_json_at(rows, 0);
-    FDY_CHECK_EQ(s_int(row, "seq"), 1);
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "seq"), 1);
     FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(row, "subject"), NULL), "dl.poison");
     FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(row, "publisher"), NULL), "admin");
     size_t len = 0;
@@ -1000,8 +955,7 @@ test_consumers_dead_letter_after_max_deliver(void)
     foundry_sub_close(&sub);
     s_client_close(&client);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* ---- credit ---------------------------------------------------------------------------- */
@@ -1009,9 +963,7 @@ test_consumers_dead_letter_after_max_deliver(void)
 static void
 test_consumers_credit_bounds_unacked(void)
 {
-    fdy_proc_t *p = fdy_proc_new("credit");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "cr", "cr.>");
+    fdy_proc_t *p = s_env_new("credit", "cr");
     s_consumer_add(p, "cr", "c", "first", "60s", NULL, NULL);
     foundry_client_t *producer = s_client(p);
     s_publish(producer, "cr.x", "cr", 0, 50, 1);
@@ -1054,8 +1006,7 @@ test_consumers_credit_bounds_unacked(void)
     foundry_sub_close(&sub);
     s_client_close(&client);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* The broker itself counts credit and max_ack_pending: a raw client that
@@ -1064,9 +1015,7 @@ test_consumers_credit_bounds_unacked(void)
 static void
 test_consumers_credit_raw_protocol(void)
 {
-    fdy_proc_t *p = fdy_proc_new("credit-raw");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "crr", "crr.>");
+    fdy_proc_t *p = s_env_new("credit-raw", "crr");
     s_consumer_add(p, "crr", "c", "first", "60s", NULL, NULL);
     s_consumer_add(p, "crr", "m", "first", "60s", NULL, "5");
     foundry_client_t *producer = s_client(p);
@@ -1113,8 +1062,7 @@ test_consumers_credit_raw_protocol(void)
     free(held);
     s_raw_close(&raw);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* ---- queue group ------------------------------------------------------------------------ */
@@ -1124,9 +1072,7 @@ test_consumers_credit_raw_protocol(void)
 static void
 test_consumers_queue_group_shares(void)
 {
-    fdy_proc_t *p = fdy_proc_new("queuegroup");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "qg", "qg.>");
+    fdy_proc_t *p = s_env_new("queuegroup", "qg");
     s_consumer_add(p, "qg", "q", "first", "60s", NULL, NULL);
     foundry_client_t *members[2] = {s_client(p), s_client(p)};
     foundry_sub_t *subs[2] = {s_subscribe(members[0], "qg", "q", 50),
@@ -1210,8 +1156,7 @@ test_consumers_queue_group_shares(void)
     s_client_close(&members[0]);
     s_client_close(&members[1]);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* ---- ephemeral tails ------------------------------------------------------------------- */
@@ -1237,9 +1182,7 @@ s_ctl_thread(void *arg)
 static void
 test_consumers_ephemeral_tail_api_and_ctl(void)
 {
-    fdy_proc_t *p = fdy_proc_new("ephemeral");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "eph", "eph.>");
+    fdy_proc_t *p = s_env_new("ephemeral", "eph");
     foundry_client_t *producer = s_client(p);
     s_publish(producer, "eph.r0.temp", "old", 0, 5, 1);
 
@@ -1350,8 +1293,7 @@ test_consumers_ephemeral_tail_api_and_ctl(void)
 
     s_client_close(&client);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* ---- the pollable form ------------------------------------------------------------------ */
@@ -1359,9 +1301,7 @@ test_consumers_ephemeral_tail_api_and_ctl(void)
 static void
 test_consumers_pollable_fd_wakes_event_loop(void)
 {
-    fdy_proc_t *p = fdy_proc_new("pollfd");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "pfd", "pfd.>");
+    fdy_proc_t *p = s_env_new("pollfd", "pfd");
     s_consumer_add(p, "pfd", "p", "first", "60s", NULL, NULL);
     foundry_client_t *producer = s_client(p);
     foundry_client_t *client = s_client(p);
@@ -1400,8 +1340,7 @@ test_consumers_pollable_fd_wakes_event_loop(void)
     foundry_sub_close(&sub);
     s_client_close(&client);
     s_client_close(&producer);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 /* ---- bad acks, unknown consumers --------------------------------------------------------- */
@@ -1437,9 +1376,7 @@ s_raw_subscribe_filter(uint64_t request_id, const char *filter, uint8_t *out)
 static void
 test_consumers_bad_acks_unknown_consumer(void)
 {
-    fdy_proc_t *p = fdy_proc_new("badacks");
-    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    s_stream_add(p, "ba", "ba.>");
+    fdy_proc_t *p = s_env_new("badacks", "ba");
     s_consumer_add(p, "ba", "b", "first", "60s", NULL, NULL);
     foundry_client_t *producer = s_client(p);
     s_publish(producer, "ba.x", "ba", 0, 3, 1);
@@ -1580,8 +1517,7 @@ test_consumers_bad_acks_unknown_consumer(void)
     s_client_close(&client);
     s_client_close(&producer);
     FDY_CHECK(fdy_proc_broker_alive(p));
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_env_end(&p);
 }
 
 int

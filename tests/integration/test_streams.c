@@ -14,23 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #define POLL_DEADLINE_MS 20000
 #define REPLY_TIMEOUT_MS 10000
-#define ARGV_MAX         48
 
 #define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* ---- helpers ----------------------------------------------------------------- */
-
-static void
-s_nap_ms(int ms)
-{
-    /* Poll interval of a deadline-bounded loop, not a synchronisation. */
-    struct timespec ts = {0, (long) ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Case-insensitive strstr (strcasestr is a GNU extension). */
 static bool
@@ -47,60 +37,6 @@ static void
 s_ctl(fdy_proc_t *p, const char *const *argv, fdy_proc_run_t *run)
 {
     FDY_CHECK_OK(fdy_proc_ctlv(p, NULL, argv, run));
-}
-
-/* `foundryctl --json ARGV...`: must exit 0 and print JSON. Caller owns. */
-static fdy_json_t *
-s_ctl_json(fdy_proc_t *p, const char *const *argv)
-{
-    const char *args[ARGV_MAX];
-    size_t n = 0;
-    args[n++] = "--json";
-    for (size_t i = 0; argv[i] && n < ARGV_MAX - 1; i++)
-        args[n++] = argv[i];
-    args[n] = NULL;
-    fdy_proc_run_t run;
-    s_ctl(p, args, &run);
-    if (run.status != 0) {
-        fdy_proc_run_print(argv[0], &run);
-        fdy_proc_fail(__FILE__, __LINE__, "foundryctl --json %s %s: exit %d", argv[0],
-                      argv[1] ? argv[1] : "", run.status);
-    }
-    fdy_json_t *json = fdy_proc_json_parse(run.out, run.out_len);
-    FDY_CHECK_MSG(json, "foundryctl --json %s %s: not JSON: %.400s", argv[0],
-                  argv[1] ? argv[1] : "", run.out);
-    fdy_proc_run_clear(&run);
-    return json;
-}
-
-/* A one-row reply: an object, or an array holding exactly one object. */
-static const fdy_json_t *
-s_one_row(const fdy_json_t *json)
-{
-    if (fdy_proc_json_type(json) == FDY_JSON_ARRAY) {
-        FDY_CHECK_MSG(fdy_proc_json_count(json) == 1, "expected one row, got %zu",
-                      fdy_proc_json_count(json));
-        json = fdy_proc_json_at(json, 0);
-    }
-    FDY_CHECK_MSG(fdy_proc_json_type(json) == FDY_JSON_OBJECT, "row is not a JSON object");
-    return json;
-}
-
-static int64_t
-s_int(const fdy_json_t *row, const char *key)
-{
-    int64_t value = 0;
-    FDY_CHECK_MSG(fdy_proc_json_int(fdy_proc_json_get(row, key), &value),
-                  "row has no integer column \"%s\"", key);
-    return value;
-}
-
-static void
-s_str(const fdy_json_t *row, const char *key, char *out, size_t size)
-{
-    const char *text = fdy_proc_json_str(fdy_proc_json_get(row, key), NULL);
-    FDY_CHECK_MSG(text, "row has no text column \"%s\"", key);
-    snprintf(out, size, "%s", text);
 }
 
 /* True when the space-separated words of a and b are the same set. */
@@ -137,25 +73,25 @@ static void
 s_stream_row(const fdy_json_t *row, s_stream_t *out)
 {
     memset(out, 0, sizeof *out);
-    s_str(row, "name", out->name, sizeof out->name);
-    s_str(row, "filters", out->filters, sizeof out->filters);
-    out->first_seq = s_int(row, "first_seq");
-    out->last_seq = s_int(row, "last_seq");
-    out->messages = s_int(row, "messages");
-    out->bytes = s_int(row, "bytes");
-    out->max_age_ms = s_int(row, "max_age_ms");
-    out->max_bytes = s_int(row, "max_bytes");
-    out->max_msgs = s_int(row, "max_msgs");
-    out->created_ns = s_int(row, "created_ns");
-    s_str(row, "consumers", out->consumers, sizeof out->consumers);
+    fdy_proc_row_str(row, "name", out->name, sizeof out->name);
+    fdy_proc_row_str(row, "filters", out->filters, sizeof out->filters);
+    out->first_seq = fdy_proc_row_int(row, "first_seq");
+    out->last_seq = fdy_proc_row_int(row, "last_seq");
+    out->messages = fdy_proc_row_int(row, "messages");
+    out->bytes = fdy_proc_row_int(row, "bytes");
+    out->max_age_ms = fdy_proc_row_int(row, "max_age_ms");
+    out->max_bytes = fdy_proc_row_int(row, "max_bytes");
+    out->max_msgs = fdy_proc_row_int(row, "max_msgs");
+    out->created_ns = fdy_proc_row_int(row, "created_ns");
+    fdy_proc_row_str(row, "consumers", out->consumers, sizeof out->consumers);
 }
 
 /* `foundryctl --json ARGV` answering one stream.info row. */
 static void
 s_stream_cmd(fdy_proc_t *p, const char *const *argv, s_stream_t *out)
 {
-    fdy_json_t *json = s_ctl_json(p, argv);
-    s_stream_row(s_one_row(json), out);
+    fdy_json_t *json = fdy_proc_ctl_json(p, argv);
+    s_stream_row(fdy_proc_one_row(json), out);
     fdy_proc_json_destroy(&json);
 }
 
@@ -170,7 +106,7 @@ s_stream_info(fdy_proc_t *p, const char *name, s_stream_t *out)
 static bool
 s_stream_listed(fdy_proc_t *p, const char *name)
 {
-    fdy_json_t *rows = s_ctl_json(p, ARGV("stream", "ls"));
+    fdy_json_t *rows = fdy_proc_ctl_json(p, ARGV("stream", "ls"));
     FDY_CHECK(fdy_proc_json_type(rows) == FDY_JSON_ARRAY);
     bool found = false;
     for (size_t i = 0; i < fdy_proc_json_count(rows); i++) {
@@ -267,7 +203,7 @@ static fdy_json_t *
 s_read(fdy_proc_t *p, const char *stream)
 {
     fdy_json_t *rows =
-        s_ctl_json(p, ARGV("stream", "read", stream, "--from", "1", "--count", "100000"));
+        fdy_proc_ctl_json(p, ARGV("stream", "read", stream, "--from", "1", "--count", "100000"));
     FDY_CHECK(fdy_proc_json_type(rows) == FDY_JSON_ARRAY);
     return rows;
 }
@@ -343,9 +279,10 @@ test_streams_add_info_edit_rm(void)
     fdy_proc_run_clear(&run);
 
     /* info names its consumers. */
-    fdy_json_t *json = s_ctl_json(p, ARGV("consumer", "add", "plant", "c2", "--start", "first"));
+    fdy_json_t *json =
+        fdy_proc_ctl_json(p, ARGV("consumer", "add", "plant", "c2", "--start", "first"));
     fdy_proc_json_destroy(&json);
-    json = s_ctl_json(p, ARGV("consumer", "add", "plant", "c1", "--start", "first"));
+    json = fdy_proc_ctl_json(p, ARGV("consumer", "add", "plant", "c1", "--start", "first"));
     fdy_proc_json_destroy(&json);
     s_stream_info(p, "plant", &info);
     FDY_CHECK_MSG(s_same_words(info.consumers, "c1 c2"), "consumers \"%s\"", info.consumers);
@@ -365,7 +302,7 @@ test_streams_add_info_edit_rm(void)
             break;
         FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "max_msgs 2: still %" PRId64 " messages",
                       info.messages);
-        s_nap_ms(20);
+        fdy_proc_nap_ms(20);
     }
     FDY_CHECK_EQ(info.first_seq, 2);
     FDY_CHECK_EQ(info.last_seq, 3);
@@ -434,7 +371,7 @@ s_wait_messages(fdy_proc_t *p, const char *stream, int64_t messages, s_stream_t 
                       ") after %d ms, want %" PRId64,
                       stream, info->messages, info->first_seq, info->last_seq, POLL_DEADLINE_MS,
                       messages);
-        s_nap_ms(20);
+        fdy_proc_nap_ms(20);
     }
 }
 
@@ -458,7 +395,7 @@ test_streams_retention_max_msgs(void)
     FDY_CHECK_EQ(fdy_proc_json_count(rows), 100);
     for (size_t r = 0; r < 100; r++) {
         const fdy_json_t *row = fdy_proc_json_at(rows, r);
-        FDY_CHECK_EQ(s_int(row, "seq"), (int64_t) (151 + r));
+        FDY_CHECK_EQ(fdy_proc_row_int(row, "seq"), (int64_t) (151 + r));
         size_t len = 0;
         uint8_t *payload = fdy_proc_json_bytes(fdy_proc_json_get(row, "payload"), &len);
         char want[32];
@@ -476,7 +413,7 @@ test_streams_retention_max_msgs(void)
     while (info.first_seq != 181) {
         FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "first_seq %" PRId64 ", want 181",
                       info.first_seq);
-        s_nap_ms(20);
+        fdy_proc_nap_ms(20);
         s_stream_info(p, "capped", &info);
     }
     FDY_CHECK_EQ(info.last_seq, 280);
@@ -511,7 +448,7 @@ test_streams_retention_max_bytes(void)
         FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline,
                       "max_bytes 4KiB: still %" PRId64 " bytes in %" PRId64 " messages", info.bytes,
                       info.messages);
-        s_nap_ms(20);
+        fdy_proc_nap_ms(20);
     }
     /* Trimmed from the head, down to the limit and not much further: each
      * record is a few hundred bytes, so at least 10 fit. */
@@ -522,8 +459,9 @@ test_streams_retention_max_bytes(void)
                   info.bytes, info.messages);
     fdy_json_t *rows = s_read(p, "small");
     FDY_CHECK_EQ((int64_t) fdy_proc_json_count(rows), info.messages);
-    FDY_CHECK_EQ(s_int(fdy_proc_json_at(rows, 0), "seq"), info.first_seq);
-    FDY_CHECK_EQ(s_int(fdy_proc_json_at(rows, fdy_proc_json_count(rows) - 1), "seq"), 100);
+    FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(rows, 0), "seq"), info.first_seq);
+    FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(rows, fdy_proc_json_count(rows) - 1), "seq"),
+                 100);
     fdy_proc_json_destroy(&rows);
 
     /* The trimmed state is durable. */
@@ -622,8 +560,9 @@ test_streams_bad_subjects_filters_names(void)
                  &info);
     FDY_CHECK_EQ(s_pub(p, "good.one", "1", "good"), 1);
     FDY_CHECK_EQ(s_pub(p, "good.two", "2", "good"), 2);
-    fdy_json_t *json = s_ctl_json(p, ARGV("consumer", "add", "good", "reader", "--start", "first",
-                                          "--ack-wait", "7s", "--max-deliver", "4"));
+    fdy_json_t *json =
+        fdy_proc_ctl_json(p, ARGV("consumer", "add", "good", "reader", "--start", "first",
+                                  "--ack-wait", "7s", "--max-deliver", "4"));
     fdy_proc_json_destroy(&json);
 
     char long_filter[400];
@@ -728,12 +667,12 @@ test_streams_bad_subjects_filters_names(void)
     FDY_CHECK_EQ(info.max_msgs, 500);
     FDY_CHECK_EQ(info.messages, 2);
     FDY_CHECK_STR(info.consumers, "reader");
-    json = s_ctl_json(p, ARGV("consumer", "info", "good", "reader"));
-    const fdy_json_t *row = s_one_row(json);
-    FDY_CHECK_EQ(s_int(row, "ack_wait_ms"), 7000);
-    FDY_CHECK_EQ(s_int(row, "max_deliver"), 4);
-    FDY_CHECK_EQ(s_int(row, "ack_floor"), 0);
-    FDY_CHECK_EQ(s_int(row, "pending"), 0);
+    json = fdy_proc_ctl_json(p, ARGV("consumer", "info", "good", "reader"));
+    const fdy_json_t *row = fdy_proc_one_row(json);
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "ack_wait_ms"), 7000);
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "max_deliver"), 4);
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "ack_floor"), 0);
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "pending"), 0);
     fdy_proc_json_destroy(&json);
     FDY_CHECK_EQ(s_pub(p, "good.three", "3", "good"), 3);
     FDY_CHECK(fdy_proc_broker_alive(p));

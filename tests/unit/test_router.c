@@ -88,8 +88,7 @@ s_setup(void **state)
                              .dedupe_window_ms = 1000};
     fdy_reason_t why;
     assert_foundry_ok(fdy_store_open(&opts, &fx->store, &why));
-    fx->registry = fdy_registry_new(fx->store); /* TEMP until registry_new returns a status */
-    assert_non_null(fx->registry);
+    assert_foundry_ok(fdy_registry_new(fx->store, &fx->registry, &why));
     fdy_principal_t admin;
     memset(&admin, 0, sizeof admin);
     snprintf(admin.name, sizeof admin.name, "ops");
