@@ -50,22 +50,6 @@ struct fdy_window {
 };
 
 /* Grows array to hold need elements of size bytes, doubling from 8. */
-static void *
-s_reserve(void *array, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return array;
-    size_t next = *cap ? *cap : 8;
-    while (next < need)
-        next *= 2;
-    void *grown = fdy_xalloc(next * size);
-    if (*cap)
-        memcpy(grown, array, *cap * size);
-    free(array);
-    *cap = next;
-    return grown;
-}
-
 static slot_t *
 s_slot(const fdy_window_t *self, uint64_t seq)
 {
@@ -141,7 +125,7 @@ s_fifo_pop(fdy_window_t *self)
 static void
 s_due_push(fdy_window_t *self, uint64_t seq)
 {
-    self->due = s_reserve(self->due, &self->due_cap, self->due_len + 1, sizeof *self->due);
+    self->due = fdy_xgrow(self->due, &self->due_cap, self->due_len + 1, sizeof *self->due);
     if (self->due_len > 0 && self->due[self->due_len - 1] >= seq)
         self->due_sorted = false;
     self->due[self->due_len++] = seq;
@@ -471,8 +455,8 @@ fdy_window_save(fdy_window_t *self, fdy_consumer_state_t *state)
         else if (slot->count > 1)
             redelivered++;
     }
-    self->acked = s_reserve(self->acked, &self->acked_cap, acked ? acked : 1, sizeof *self->acked);
-    self->redelivered = s_reserve(self->redelivered, &self->redelivered_cap,
+    self->acked = fdy_xgrow(self->acked, &self->acked_cap, acked ? acked : 1, sizeof *self->acked);
+    self->redelivered = fdy_xgrow(self->redelivered, &self->redelivered_cap,
                                   redelivered ? redelivered : 1, sizeof *self->redelivered);
     acked = redelivered = 0;
     for (uint64_t s = self->floor + 1; s <= self->delivered; s++) {

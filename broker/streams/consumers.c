@@ -90,23 +90,6 @@ struct fdy_consumers {
 
 /* ---- memory --------------------------------------------------------------- */
 
-static void *
-s_grow(void *array, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return array;
-    size_t next = *cap ? *cap : 8;
-    while (next < need)
-        next *= 2;
-    void *grown = realloc(array, next * size);
-    if (!grown) {
-        fdy_log_err("OUT-OF-MEMORY", "consumers: out of memory; aborting");
-        abort();
-    }
-    *cap = next;
-    return grown;
-}
-
 /* ---- bindings ------------------------------------------------------------- */
 
 static bool
@@ -244,13 +227,13 @@ fdy_consumers_bind(fdy_consumers_t *self, fdy_sub_t *sub, const fdy_principal_t 
         snprintf(st->name, sizeof st->name, "%s", info.name);
         st->last_seq = info.last_seq;
         self->streams =
-            s_grow(self->streams, &self->stream_cap, self->stream_count + 1, sizeof *self->streams);
+            fdy_xgrow(self->streams, &self->stream_cap, self->stream_count + 1, sizeof *self->streams);
         self->streams[self->stream_count++] = st;
     }
     fdy_consumer_rt_t *c = s_consumer_find(st, name);
     if (!c) {
         c = s_consumer_load(st, &rec);
-        st->consumers = s_grow(st->consumers, &st->cap, st->count + 1, sizeof *st->consumers);
+        st->consumers = fdy_xgrow(st->consumers, &st->cap, st->count + 1, sizeof *st->consumers);
         st->consumers[st->count++] = c;
         fdy_log_info("CONSUMER-LOADED",
                      "stream %s consumer %s: floor %" PRIu64 ", delivered %" PRIu64 ", %" PRIu64
@@ -258,7 +241,7 @@ fdy_consumers_bind(fdy_consumers_t *self, fdy_sub_t *sub, const fdy_principal_t 
                      st->name, c->cfg.name, fdy_window_floor(c->window),
                      fdy_window_delivered(c->window), fdy_window_pending(c->window));
     }
-    c->bindings = s_grow(c->bindings, &c->binding_cap, c->binding_count + 1, sizeof *c->bindings);
+    c->bindings = fdy_xgrow(c->bindings, &c->binding_cap, c->binding_count + 1, sizeof *c->bindings);
     c->bindings[c->binding_count++] = sub;
     sub->consumer = c;
     sub->stream_id = c->stream->id;
@@ -342,7 +325,7 @@ fdy_consumers_ack(fdy_consumers_t *self, fdy_sub_t *sub, const uint64_t *seqs, s
 static void
 s_dead_letter(fdy_consumers_t *self, fdy_consumer_rt_t *c, uint64_t seq, uint32_t count)
 {
-    self->dead = s_grow(self->dead, &self->dead_cap, self->dead_count + 1, sizeof *self->dead);
+    self->dead = fdy_xgrow(self->dead, &self->dead_cap, self->dead_count + 1, sizeof *self->dead);
     dead_t *d = &self->dead[self->dead_count++];
     memset(d, 0, sizeof *d);
     d->dl.stream_id = c->stream->id;
@@ -551,7 +534,7 @@ s_deliver_stream(fdy_consumers_t *self, stream_rt_t *st, int64_t now_ms, size_t 
                  bool *more_out)
 {
     size_t read = 0;
-    self->eligible = s_grow(self->eligible, &self->eligible_cap, st->count ? st->count : 1,
+    self->eligible = fdy_xgrow(self->eligible, &self->eligible_cap, st->count ? st->count : 1,
                             sizeof *self->eligible);
     for (;;) {
         size_t n = 0;
@@ -668,9 +651,9 @@ fdy_consumers_collect(fdy_consumers_t *self, fdy_store_batch_t *batch)
             fdy_consumer_rt_t *c = st->consumers[j];
             if (!fdy_window_dirty(c->window))
                 continue;
-            self->states = s_grow(self->states, &self->states_cap, n + 1, sizeof *self->states);
+            self->states = fdy_xgrow(self->states, &self->states_cap, n + 1, sizeof *self->states);
             self->collected =
-                s_grow(self->collected, &self->collected_cap, n + 1, sizeof *self->collected);
+                fdy_xgrow(self->collected, &self->collected_cap, n + 1, sizeof *self->collected);
             s_state_build(c, &self->states[n]);
             self->collected[n++] = c;
         }
@@ -678,7 +661,7 @@ fdy_consumers_collect(fdy_consumers_t *self, fdy_store_batch_t *batch)
     self->collected_count = n;
     batch->states = n ? self->states : NULL;
     batch->state_count = n;
-    self->dead_batch = s_grow(self->dead_batch, &self->dead_batch_cap,
+    self->dead_batch = fdy_xgrow(self->dead_batch, &self->dead_batch_cap,
                               self->dead_count ? self->dead_count : 1, sizeof *self->dead_batch);
     for (size_t i = 0; i < self->dead_count; i++) {
         self->dead_batch[i] = self->dead[i].dl;

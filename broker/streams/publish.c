@@ -154,14 +154,8 @@ fdy_publish_stats(const fdy_publish_t *self, fdy_publish_stats_t *out)
 static void
 s_refuse(fdy_publish_t *self, outcome_t *outcome, foundry_err code, const char *reason)
 {
-    if (self->refusal_count == self->refusal_capacity) {
-        size_t capacity = self->refusal_capacity ? self->refusal_capacity * 2 : 64;
-        refusal_t *grown = realloc(self->refusals, capacity * sizeof *grown);
-        if (!grown)
-            s_out_of_memory();
-        self->refusals = grown;
-        self->refusal_capacity = capacity;
-    }
+    self->refusals = fdy_xgrow(self->refusals, &self->refusal_capacity, self->refusal_count + 1,
+                               sizeof *self->refusals);
     refusal_t *refusal = &self->refusals[self->refusal_count];
     refusal->code = code;
     /* Cut to fit on purpose (an ack carries many); memcpy, not snprintf,

@@ -126,23 +126,6 @@ s_pool_close(pool_t *pool)
     }
 }
 
-static void *
-s_grow(void *array, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return array;
-    size_t next = *cap ? *cap * 2 : 16;
-    while (next < need)
-        next *= 2;
-    void *grown = realloc(array, next * size);
-    if (!grown) {
-        fdy_log_err("OUT-OF-MEMORY", "subscriptions: out of memory; aborting");
-        abort();
-    }
-    *cap = next;
-    return grown;
-}
-
 static uint32_t
 s_bucket(const uint8_t *routing, size_t len)
 {
@@ -261,7 +244,7 @@ s_find(fdy_subs_t *self, uint64_t id, const uint8_t *routing, size_t routing_len
 static void
 s_insert(fdy_subs_t *self, fdy_sub_t *sub)
 {
-    self->table = s_grow(self->table, &self->cap, self->count + 1, sizeof *self->table);
+    self->table = fdy_xgrow(self->table, &self->cap, self->count + 1, sizeof *self->table);
     /* Ids only grow (until they wrap after 4 billion), so this appends. */
     bool found;
     size_t i = s_index(self, sub->id, &found);
@@ -390,7 +373,7 @@ fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
             sub->out_cap = need;
         }
         if (!sub->filling) {
-            self->filling = s_grow(self->filling, &self->filling_cap, self->filling_count + 1,
+            self->filling = fdy_xgrow(self->filling, &self->filling_cap, self->filling_count + 1,
                                    sizeof *self->filling);
             self->filling[self->filling_count++] = sub;
             sub->filling = true;
@@ -454,7 +437,7 @@ fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *rea
      * again; a tail's are simply lost with the subscription. */
     s_out_discard(self, sub);
     sub->ended = true;
-    self->ended = s_grow(self->ended, &self->ended_cap, self->ended_count + 1, sizeof *self->ended);
+    self->ended = fdy_xgrow(self->ended, &self->ended_cap, self->ended_count + 1, sizeof *self->ended);
     self->ended[self->ended_count++] = sub;
     fdy_log_info("SUB-END", "subscription %" PRIu32 " of '%s' ended: %s", sub->id, sub->principal,
                  reason ? reason : "unsubscribed");

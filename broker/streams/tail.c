@@ -44,16 +44,8 @@ fdy_tail_destroy(fdy_tail_t **self_p)
 void
 fdy_tail_bind(fdy_tail_t *self, fdy_sub_t *sub)
 {
-    if (self->count == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 16;
-        fdy_sub_t **grown = realloc(self->subs_list, cap * sizeof *grown);
-        if (!grown) {
-            fdy_log_err("OUT-OF-MEMORY", "tail: out of memory; aborting");
-            abort();
-        }
-        self->subs_list = grown;
-        self->cap = cap;
-    }
+    self->subs_list = fdy_xgrow(self->subs_list, &self->cap, self->count + 1,
+                                sizeof *self->subs_list);
     self->subs_list[self->count++] = sub;
 }
 
