@@ -14,7 +14,8 @@
  *  read that finds either problem returns FOUNDRY_ECORRUPT and serves
  *  nothing past it. Retention removes records from the head only, so
  *  first_seq moves forward and the stored range stays gap-free.
- *  Layout and record formats: docs/architecture.md (and store_internal.h).
+ *  Layout and record formats: docs/architecture.md (and the per-table
+ *  headers store_messages.h, store_streams.h, store_consumers.h).
  */
 #ifndef FDY_STORE_H_INCLUDED
 #define FDY_STORE_H_INCLUDED
@@ -174,8 +175,8 @@ typedef struct {
  * An item whose msg_id is in the dedupe index (also from earlier in this
  * call) gets the original seq and duplicate = true (retention forgets the
  * ids of the records it trims: see fdy_store_trim). On MDB_MAP_FULL the
- * map is doubled (up to map_size_max) and the whole call retried. Same as
- * fdy_store_commit() with items only.
+ * map is doubled (up to map_size_max) and the whole call retried. A commit
+ * of fdy_store_messages_part alone (commit.h).
  * Returns FOUNDRY_OK (all items stored or deduplicated, durably),
  * FOUNDRY_EFULL (map_size_max reached: nothing stored), FOUNDRY_ENOTFOUND
  * (unknown stream id: nothing stored) or FOUNDRY_ESTORE, with reason. */
@@ -185,7 +186,7 @@ foundry_err fdy_store_append(fdy_store_t *self, fdy_store_item_t *items, size_t 
 /* ---- durable consumers ---------------------------------------------- */
 
 /* A consumer is named per stream; its config is written once (create), its
- * delivery state is rewritten by the broker (fdy_store_commit) as it
+ * delivery state is rewritten by the broker (fdy_store_states_part) as it
  * delivers and receives acks. The store does not deliver: it keeps what
  * the broker needs to resume after a restart. */
 
@@ -228,7 +229,7 @@ typedef struct {
  * delivered more than once (a pending seq not listed was delivered once).
  * Both lists are sorted by seq, strictly increasing, every seq in
  * (ack_floor, delivered_seq], at most FDY_CONSUMER_PENDING_MAX entries.
- * As input (fdy_store_commit) the arrays are borrowed; from
+ * As input (a commit part) the arrays are borrowed; from
  * fdy_store_consumer_get/list they are malloc'd (caller owns). */
 typedef struct {
     uint32_t stream_id;
@@ -279,8 +280,10 @@ void fdy_store_consumers_free(fdy_consumer_t **consumers_p, size_t count);
 foundry_err fdy_store_consumer_delete(fdy_store_t *self, const char *stream, const char *name,
                                       fdy_reason_t *reason);
 
-/* Saves consumer states in one transaction (fdy_store_commit with states
- * only). Returns as fdy_store_commit(). */
+/* Saves consumer states in one transaction (a commit of the states part
+ * alone, not droppable). Returns FOUNDRY_OK, FOUNDRY_EINVAL (a malformed
+ * state), FOUNDRY_ENOTFOUND (no such consumer: nothing saved),
+ * FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
 foundry_err fdy_store_consumer_save_states(fdy_store_t *self, const fdy_consumer_state_t *states,
                                            size_t count, fdy_reason_t *reason);
 
@@ -320,9 +323,11 @@ typedef struct {
     const char *reason;
 } fdy_dead_letter_info_t;
 
-/* ---- group commit --------------------------------------------------- */
+/* ---- group commit (DEPRECATED: use commit.h) ------------------------ */
 
-/* Everything the broker's loop turn wants durable, written in ONE
+/* Deprecated: the broker rewrite builds its turn from commit.h parts and
+ * removes the last callers (broker/streams/publish.c, consumers.c).
+ * Everything the broker's loop turn wants durable, written in ONE
  * transaction with ONE synchronous commit: appended messages, dead
  * letters, and consumer states. Any part may be empty. */
 typedef struct {
@@ -334,7 +339,9 @@ typedef struct {
     size_t state_count;
 } fdy_store_batch_t;
 
-/* Writes the batch: items as fdy_store_append(), then dead letters (each
+/* Deprecated: a commit of the messages, dead-letter and states parts, all
+ * made not droppable (commit.c). Writes the batch: items as
+ * fdy_store_append(), then dead letters (each
  * copied from its stream; missing dead-letter streams are created first,
  * each in its own committed transaction), then consumer states (each
  * replacing the stored state of an existing consumer). A state naming a

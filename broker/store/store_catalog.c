@@ -149,7 +149,8 @@ s_info_fill(fdy_store_t *self, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
     info->bytes = c.bytes;
     info->created_ns = c.created_ns;
     info->limits = c.limits;
-    err = fdy_store_stream_filters_decode(info->name, v, info->filters, &info->filter_count, reason);
+    err = fdy_store_stream_filters_decode(info->name, v, info->filters, &info->filter_count,
+                                          reason);
     if (err != FOUNDRY_OK)
         return err;
     return fdy_store_consumer_names(self, txn, c.id, info, reason);

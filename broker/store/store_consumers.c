@@ -364,7 +364,8 @@ fdy_store_consumers_drop(fdy_store_t *self, MDB_txn *txn, uint32_t stream_id,
 {
     /* After a delete the cursor sits on the next record already, which the
      * walk's MDB_NEXT then returns (LMDB remembers the delete). */
-    foundry_err err = s_range(txn, fdy_store_consumers_dbi(self), stream_id, s_drop_one, NULL, reason);
+    foundry_err err =
+        s_range(txn, fdy_store_consumers_dbi(self), stream_id, s_drop_one, NULL, reason);
     if (err == FOUNDRY_OK)
         err = s_range(txn, s_states_dbi(self), stream_id, s_drop_one, NULL, reason);
     return err;

@@ -67,8 +67,8 @@ fdy_store_stream_counters_decode(const char *name, const MDB_val *val, fdy_strea
 }
 
 foundry_err
-fdy_store_stream_filters_decode(const char *name, const MDB_val *val, char **filters, size_t *count_out,
-                 fdy_reason_t *reason)
+fdy_store_stream_filters_decode(const char *name, const MDB_val *val, char **filters,
+                                size_t *count_out, fdy_reason_t *reason)
 {
     const uint8_t *p = val->mv_data;
     size_t count = p[1], off = FDY_STREAM_REC_FIXED;
@@ -360,7 +360,8 @@ fdy_store_streams_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
     }
     /* Deleted (by another process) since we loaded. */
     for (size_t i = self->stream_count; i-- > 0;)
-        if (!self->streams[i]->seen && (err = fdy_store_stream_retire(self, self->streams[i], reason)))
+        if (!self->streams[i]->seen &&
+            (err = fdy_store_stream_retire(self, self->streams[i], reason)))
             goto out;
 out:
     mdb_cursor_close(cursor);
