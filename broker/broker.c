@@ -42,6 +42,8 @@
 #define POLL_MS 100
 #define HWM 100000
 #define LINGER_MS 2000
+#define HEARTBEAT_IVL_MS 1000
+#define HEARTBEAT_TIMEOUT_MS 2000
 #define BROKER_KEY_NAME "broker"
 /* Sockets of the services' own (links, metrics), polled with ours. */
 #define SERVICE_POLLERS_MAX 16
@@ -190,6 +192,7 @@ s_configure_router(fdy_broker_t *self, const fdy_keypair_t *keypair, fdy_reason_
     const char *secret = fdy_keypair_secret(keypair);
     const char *public_key = fdy_keypair_public(keypair);
     int one = 1, zero = 0, hwm = HWM, linger = LINGER_MS;
+    int heartbeat_ivl = HEARTBEAT_IVL_MS, heartbeat_timeout = HEARTBEAT_TIMEOUT_MS;
     int64_t max_msg_size = (int64_t) self->cfg->zmq_max_msg_size;
     void *s = self->socket;
     foundry_err err = s_set_option(s, ZMQ_CURVE_SERVER, &one, sizeof one, "ZMQ_CURVE_SERVER",
@@ -221,6 +224,15 @@ s_configure_router(fdy_broker_t *self, const fdy_keypair_t *keypair, fdy_reason_
         err = s_set_option(s, ZMQ_RCVHWM, &hwm, sizeof hwm, "ZMQ_RCVHWM", reason);
     if (err == FOUNDRY_OK)
         err = s_set_option(s, ZMQ_LINGER, &linger, sizeof linger, "ZMQ_LINGER", reason);
+    /* ZMTP heartbeats: a peer that vanished without closing (power loss, a
+     * cut cable) is disconnected within HEARTBEAT_TIMEOUT_MS, and its
+     * subscriptions end with it (a closed socket is noticed at once). */
+    if (err == FOUNDRY_OK)
+        err = s_set_option(s, ZMQ_HEARTBEAT_IVL, &heartbeat_ivl, sizeof heartbeat_ivl,
+                           "ZMQ_HEARTBEAT_IVL", reason);
+    if (err == FOUNDRY_OK)
+        err = s_set_option(s, ZMQ_HEARTBEAT_TIMEOUT, &heartbeat_timeout, sizeof heartbeat_timeout,
+                           "ZMQ_HEARTBEAT_TIMEOUT", reason);
     return err;
 }
 
@@ -429,10 +441,14 @@ s_drain_monitor(fdy_broker_t *self)
             zmq_msg_close(&event);
             return;
         }
-        /* frame 1: event id (u16) and value (u32); frame 2: endpoint */
+        /* frame 1: event id (u16) and value (u32: the fd for ACCEPTED and
+         * DISCONNECTED); frame 2: endpoint */
         uint16_t id = 0;
-        if (zmq_msg_size(&event) >= sizeof id)
+        uint32_t value = 0;
+        if (zmq_msg_size(&event) >= sizeof id + sizeof value) {
             memcpy(&id, zmq_msg_data(&event), sizeof id);
+            memcpy(&value, (const uint8_t *) zmq_msg_data(&event) + sizeof id, sizeof value);
+        }
         bool more = zmq_msg_more(&event);
         zmq_msg_close(&event);
         while (more) {
@@ -441,10 +457,12 @@ s_drain_monitor(fdy_broker_t *self)
             more = zmq_msg_recv(&part, self->monitor, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&part);
             zmq_msg_close(&part);
         }
+        /* A closed connection's subscriptions, parked requests and (later)
+         * leases end at once: peers.c tells every service. */
         if (id == ZMQ_EVENT_ACCEPTED)
-            fdy_peers_accepted(self->peers);
+            fdy_peers_accepted(self->peers, (int) value);
         else if (id == ZMQ_EVENT_DISCONNECTED)
-            fdy_peers_disconnected(self->peers);
+            fdy_peers_disconnected(self->peers, (int) value);
         /* Refused keys are logged by the ZAP handler (AUTH-DENIED); these are
          * clients that got our key wrong or spoke something else. */
         else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)

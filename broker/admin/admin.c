@@ -110,6 +110,28 @@ s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
     return FOUNDRY_OK;
 }
 
+/* Parked requests of a closed or re-used routing id are dropped: their
+ * reply would reach someone else. */
+static void
+s_peer_gone(void *self_, const fdy_peer_t *peer)
+{
+    admin_t *self = self_;
+    size_t kept = 0;
+    for (size_t i = 0; i < self->slot_count; i++) {
+        slot_t *slot = &self->slots[i];
+        bool gone = slot->peer_len == peer->len && memcmp(slot->peer_id, peer->id, peer->len) == 0;
+        if (gone)
+            continue;
+        if (kept != i) {   /* swap, so each slot keeps an arena of its own */
+            slot_t tmp = self->slots[kept];
+            self->slots[kept] = *slot;
+            *slot = tmp;
+        }
+        kept++;
+    }
+    self->slot_count = kept;
+}
+
 static bool
 s_turn_full(const void *self_)
 {
@@ -288,4 +310,5 @@ const fdy_service_ops_t fdy_admin_service = {
     .handle = s_handle,
     .turn_full = s_turn_full,
     .run = s_run,
+    .peer_gone = s_peer_gone,
 };

@@ -1,7 +1,9 @@
-/*  peers.c: connection count and the active-principal table for status.
- *  The table is open addressing without deletion: a stale slot is reused in
- *  place, so probe chains never break; when every slot is fresh, a new name
- *  is simply not recorded.
+/*  peers.c: connection count, the active-principal table for status, and
+ *  the binding of each routing id to its connection (fd) and principal.
+ *  The active table is open addressing without deletion: a stale slot is
+ *  reused in place, so probe chains never break; when every slot is fresh,
+ *  a new name is simply not recorded. Bindings are a hash by routing id
+ *  plus an index by fd, so a closed connection finds its routing id at once.
  */
 #include "peers.h"
 
@@ -12,16 +14,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define BIND_BUCKETS 4096u
+#define ROUTING_MAX 255u
+
 typedef struct {
     char name[FDY_NAME_MAX];
     int64_t last_ms;
 } active_t;
+
+/* One routing id: the connection and principal its state was made under. */
+typedef struct binding {
+    uint8_t id[ROUTING_MAX];
+    size_t len;
+    int fd;
+    char principal[FDY_NAME_MAX];
+    struct binding *next; /* hash chain */
+} binding_t;
 
 struct fdy_peers {
     uint64_t accepted;
     uint64_t disconnected;
     active_t active[FDY_PEERS_ACTIVE_SLOTS];
     char active_text[FDY_PEERS_ACTIVE_SLOTS * FDY_NAME_MAX];
+    binding_t *buckets[BIND_BUCKETS];
+    binding_t **by_fd; /* by_fd[fd]: the binding last seen on fd */
+    size_t fd_cap;
+    size_t bound;
+    fdy_peers_gone_fn *gone;
+    void *gone_user;
 };
 
 fdy_peers_t *
@@ -33,20 +53,122 @@ fdy_peers_new(void)
 void
 fdy_peers_destroy(fdy_peers_t **self_p)
 {
-    free(*self_p);
+    fdy_peers_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < BIND_BUCKETS; i++) {
+        while (self->buckets[i]) {
+            binding_t *next = self->buckets[i]->next;
+            free(self->buckets[i]);
+            self->buckets[i] = next;
+        }
+    }
+    free(self->by_fd);
+    free(self);
     *self_p = NULL;
 }
 
 void
-fdy_peers_accepted(fdy_peers_t *self)
+fdy_peers_on_gone(fdy_peers_t *self, fdy_peers_gone_fn *fn, void *user)
 {
-    self->accepted++;
+    self->gone = fn;
+    self->gone_user = user;
+}
+
+size_t
+fdy_peers_bound(const fdy_peers_t *self)
+{
+    return self->bound;
+}
+
+static uint32_t
+s_id_hash(const uint8_t *id, size_t len)
+{
+    uint32_t hash = 2166136261u;   /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        hash = (hash ^ id[i]) * 16777619u;
+    return hash % BIND_BUCKETS;
+}
+
+static binding_t **
+s_find(fdy_peers_t *self, const uint8_t *id, size_t len)
+{
+    binding_t **at = &self->buckets[s_id_hash(id, len)];
+    while (*at && !((*at)->len == len && memcmp((*at)->id, id, len) == 0))
+        at = &(*at)->next;
+    return at;
+}
+
+static void
+s_notify(fdy_peers_t *self, const binding_t *b)
+{
+    fdy_peer_t peer = {.id = b->id, .len = b->len};
+    if (self->gone)
+        self->gone(&peer, self->gone_user);
+}
+
+/* Forgets the binding on fd (if any) after telling the services. */
+static void
+s_drop_fd(fdy_peers_t *self, int fd)
+{
+    if (fd < 0 || (size_t) fd >= self->fd_cap || !self->by_fd[fd])
+        return;
+    binding_t *b = self->by_fd[fd];
+    self->by_fd[fd] = NULL;
+    binding_t **at = s_find(self, b->id, b->len);
+    if (*at == b)
+        *at = b->next;
+    self->bound--;
+    s_notify(self, b);
+    free(b);
 }
 
 void
-fdy_peers_disconnected(fdy_peers_t *self)
+fdy_peers_accepted(fdy_peers_t *self, int fd)
+{
+    self->accepted++;
+    s_drop_fd(self, fd);   /* a new connection has the number: the old one is closed */
+}
+
+void
+fdy_peers_disconnected(fdy_peers_t *self, int fd)
 {
     self->disconnected++;
+    s_drop_fd(self, fd);
+}
+
+void
+fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *who)
+{
+    if (peer->len > ROUTING_MAX)
+        return;   /* libzmq never makes one */
+    binding_t **at = s_find(self, peer->id, peer->len);
+    binding_t *b = *at;
+    if (b && b->fd == fd && strcmp(b->principal, who) == 0)
+        return;   /* the common case: nothing changed */
+    if (b) {
+        /* Same routing id, another connection or principal: what was made
+         * under the old one ends before this request is served. */
+        s_notify(self, b);
+        if (b->fd >= 0 && (size_t) b->fd < self->fd_cap && self->by_fd[b->fd] == b)
+            self->by_fd[b->fd] = NULL;
+    } else {
+        b = fdy_xalloc(sizeof *b);
+        memcpy(b->id, peer->id, peer->len);
+        b->len = peer->len;
+        b->next = NULL;
+        *at = b;
+        self->bound++;
+    }
+    b->fd = fd;
+    snprintf(b->principal, sizeof b->principal, "%s", who);
+    if (fd < 0)
+        return;
+    if ((size_t) fd >= self->fd_cap)
+        self->by_fd = fdy_xgrow(self->by_fd, &self->fd_cap, (size_t) fd + 1, sizeof *self->by_fd);
+    if (self->by_fd[fd] && self->by_fd[fd] != b)
+        s_drop_fd(self, fd);   /* another routing id on a number we missed closing */
+    self->by_fd[fd] = b;
 }
 
 uint64_t

@@ -1,7 +1,12 @@
-/*  peers.h: what the broker knows about its connections as a whole: how
- *  many are open (from the ROUTER's monitor events) and which principals
- *  were active in the last minute, for status. Per-connection state of a
- *  kind of work (subscriptions, parked requests) stays with its service.
+/*  peers.h: what the broker knows about its connections: how many are open
+ *  (from the ROUTER's monitor events), which principals were active in the
+ *  last minute (for status), and which connection and principal each
+ *  routing id belongs to. A routing id is chosen by the client, so state
+ *  made under it is only ever served to the same connection and the same
+ *  authenticated principal: when either changes, or the connection closes,
+ *  the gone callback tells the services to end that state. Per-connection
+ *  state of a kind of work (subscriptions, parked requests) stays with its
+ *  service.
  */
 #ifndef FDY_PEERS_H_INCLUDED
 #define FDY_PEERS_H_INCLUDED
@@ -19,9 +24,27 @@
 fdy_peers_t *fdy_peers_new(void);
 void fdy_peers_destroy(fdy_peers_t **self_p);
 
-/* Monitor events: a connection was accepted, or one went away. */
-void fdy_peers_accepted(fdy_peers_t *self);
-void fdy_peers_disconnected(fdy_peers_t *self);
+/* Called for a routing id whose state must end: its connection closed, or
+ * the id now comes from another connection or principal. peer is borrowed
+ * for the call. */
+typedef void(fdy_peers_gone_fn)(const fdy_peer_t *peer, void *user);
+void fdy_peers_on_gone(fdy_peers_t *self, fdy_peers_gone_fn *fn, void *user);
+
+/* Monitor events with the connection's fd: a connection was accepted (a
+ * routing id still recorded on that fd belonged to a closed connection:
+ * it is gone), or one went away (its routing id is gone). */
+void fdy_peers_accepted(fdy_peers_t *self, int fd);
+void fdy_peers_disconnected(fdy_peers_t *self, int fd);
+
+/* Notes that a request from routing id `peer` came over connection fd
+ * (ZMQ_SRCFD; -1 when unknown) as principal `who` (borrowed for the call).
+ * Calls the gone callback first for this routing id if it was last seen
+ * on another connection or as another principal, and for another routing
+ * id still recorded on fd. Cheap: called for every request. */
+void fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *who);
+
+/* Routing ids bound now (for tests and status). */
+size_t fdy_peers_bound(const fdy_peers_t *self);
 
 /* Connections open now. */
 uint64_t fdy_peers_connections(const fdy_peers_t *self);

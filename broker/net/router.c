@@ -41,6 +41,18 @@ struct fdy_router {
     fdy_arena_t *envelope_arena; /* reset per request */
 };
 
+/* A routing id's state must end (peers.c): every service hears of it. */
+static void
+s_peer_gone(const fdy_peer_t *peer, void *user)
+{
+    fdy_router_t *self = user;
+    for (size_t i = 0; i < self->service_count; i++) {
+        const fdy_service_t *s = self->services[i];
+        if (s->ops->peer_gone)
+            s->ops->peer_gone(s->self, peer);
+    }
+}
+
 fdy_router_t *
 fdy_router_new(void *socket, const fdy_broker_cfg_t *cfg, fdy_registry_t *registry,
                fdy_peers_t *peers, fdy_reply_t *reply)
@@ -51,6 +63,7 @@ fdy_router_new(void *socket, const fdy_broker_cfg_t *cfg, fdy_registry_t *regist
     self->registry = registry;
     self->peers = peers;
     self->reply = reply;
+    fdy_peers_on_gone(peers, s_peer_gone, self);
     /* Held frames per publish request are at most its messages + 3, and a
      * turn holds commit_max_msgs plus one largest request; room for one more
      * request in flight on top. Zeroed pages cost nothing until touched. */
@@ -102,6 +115,12 @@ fdy_router_watch(fdy_router_t *self, const fdy_service_t *service)
 {
     if (self->watcher_count < WATCHERS_MAX)
         self->watchers[self->watcher_count++] = service;
+}
+
+static const fdy_service_t *
+s_route_of(const fdy_router_t *self, fdy_kind_t kind)
+{
+    return (int) kind >= 0 && (int) kind < KINDS_MAX ? self->routes[kind] : NULL;
 }
 
 /* Closes frames [first, frame_count) and gives their pool slots back. */
@@ -163,9 +182,19 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra, int64_t now_ms)
         return;
     }
     fdy_peers_note_active(self->peers, p->name, now_ms);
+    /* State made under this routing id by another connection or principal
+     * ends here, before this request is served or anything is sent to it. */
+    fdy_peers_bind(self->peers, &peer, zmq_msg_get(envelope, ZMQ_SRCFD), p->name);
     for (size_t i = 0; i < self->watcher_count; i++)
         self->watchers[i]->ops->peer_seen(self->watchers[i]->self, &peer, p, now_ms);
-    const fdy_kind_info_t *info = err == FOUNDRY_OK ? fdy_codec_kind_info(env.kind) : NULL;
+    /* A kind no service takes (replies among them) is EKIND however its body
+     * or frames look: the codec sets env.kind before checking the body. */
+    const fdy_kind_info_t *info = fdy_codec_kind_info(env.kind);
+    if (info && env.kind != FDY_KIND_PING && !s_route_of(self, env.kind)
+        && (err == FOUNDRY_OK || err == FOUNDRY_EPROTO || err == FOUNDRY_EINVAL)) {
+        err = fdy_reason_set(&why, FOUNDRY_EKIND, "kind %s (%d) is not a request this broker serves",
+                             info->name, (int) env.kind);
+    }
     if (err == FOUNDRY_OK && extra > 0)
         err = fdy_reason_set(&why, FOUNDRY_EPROTO, "request has more than %u frames",
                              REQUEST_FRAMES_MAX - 1);
@@ -183,11 +212,8 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra, int64_t now_ms)
         s_pop_frames(self, first);
         return;
     }
-    const fdy_service_t *service =
-        (int) env.kind >= 0 && (int) env.kind < KINDS_MAX ? self->routes[env.kind] : NULL;
-    if (!service) {
-        fdy_reason_set(&why, FOUNDRY_EKIND, "kind %d is not a request", (int) env.kind);
-        s_refuse(self, &peer, p->name, env.request_id, FOUNDRY_EKIND, why.text);
+    const fdy_service_t *service = s_route_of(self, env.kind);
+    if (!service) {   /* unreachable: unrouted kinds were refused above */
         s_pop_frames(self, first);
         return;
     }

@@ -294,6 +294,16 @@ s_stream_ref(fdy_publish_t *self, size_t *stream_count, uint32_t *last_ref, uint
     return *last_ref;
 }
 
+void
+fdy_publish_peer_gone(fdy_publish_t *self, const fdy_peer_t *peer)
+{
+    for (size_t i = 0; i < self->request_count; i++) {
+        fdy_peer_t *p = &self->requests[i].peer;
+        if (p->len == peer->len && memcmp(p->id, peer->id, peer->len) == 0)
+            p->len = 0;   /* stored all the same; the answer goes nowhere */
+    }
+}
+
 static void
 s_reply_ack(fdy_publish_t *self, const pub_request_t *request)
 {
@@ -333,7 +343,8 @@ s_reply_ack(fdy_publish_t *self, const pub_request_t *request)
     };
     self->stats.requests++;
     self->stats.refused += error_count;
-    fdy_reply_send(self->reply, &request->peer, &reply);
+    if (request->peer.len > 0)
+        fdy_reply_send(self->reply, &request->peer, &reply);
 }
 
 static void
@@ -342,7 +353,8 @@ s_reply_error(fdy_publish_t *self, const pub_request_t *request, foundry_err cod
 {
     self->stats.requests++;
     self->stats.failed++;
-    fdy_reply_error(self->reply, &request->peer, request->request_id, 0, code, reason);
+    if (request->peer.len > 0)
+        fdy_reply_error(self->reply, &request->peer, request->request_id, 0, code, reason);
 }
 
 static bool

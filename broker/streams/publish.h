@@ -57,6 +57,10 @@ foundry_err fdy_publish_add(fdy_publish_t *self, const fdy_peer_t *peer,
                             const fdy_principal_t *publisher, uint64_t request_id, uint32_t count,
                             const fdy_slice_t *frames, size_t frame_count, fdy_reason_t *reason);
 
+/* The connection behind peer closed or changed hands: its requests of this
+ * turn are still stored, but get no reply (it would reach someone else). */
+void fdy_publish_peer_gone(fdy_publish_t *self, const fdy_peer_t *peer);
+
 /* Adds the turn's items to commit as its messages part (nothing when the
  * turn has none). */
 void fdy_publish_collect(fdy_publish_t *self, fdy_commit_t *commit);

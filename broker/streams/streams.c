@@ -220,12 +220,20 @@ s_turn_full(const void *self_)
 }
 
 static void
-s_peer_seen(void *self_, const fdy_peer_t *peer, const fdy_principal_t *who, int64_t now_ms)
+s_touch(void *self_, const fdy_peer_t *peer, const fdy_principal_t *who, int64_t now_ms)
 {
     streams_t *self = self_;
     (void) who;
     /* Any request keeps the connection's subscriptions alive. */
     fdy_subs_touch(self->subs, peer->id, peer->len, now_ms);
+}
+
+static void
+s_peer_gone(void *self_, const fdy_peer_t *peer)
+{
+    streams_t *self = self_;
+    fdy_publish_peer_gone(self->publish, peer);
+    fdy_subs_peer_gone(self->subs, peer->id, peer->len);
 }
 
 /* Consumer states and dead letters ride along when there are publishes to
@@ -386,7 +394,8 @@ const fdy_service_ops_t fdy_streams_service = {
     .committed = s_committed,
     .run = s_run,
     .tick = s_tick,
-    .peer_seen = s_peer_seen,
+    .peer_seen = s_touch,
+    .peer_gone = s_peer_gone,
     .admin = s_admin,
     .stats = s_stats,
 };

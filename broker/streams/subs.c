@@ -414,12 +414,13 @@ fdy_subs_count_drop(fdy_subs_t *self, fdy_sub_t *sub)
 
 /* ---- ending ------------------------------------------------------------------- */
 
-void
-fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *reason)
+/* Ends sub; tells its client with an ERROR when notify and code is not OK. */
+static void
+s_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *reason, bool notify)
 {
     if (sub->ended)
         return;
-    if (code != FOUNDRY_OK)
+    if (notify && code != FOUNDRY_OK)
         s_reply_error(self, sub->routing, sub->routing_len, 0, sub->id, code, reason);
     const owner_t *owner = s_owner(self, sub);
     owner->ops->unbind(owner->owner, sub);
@@ -441,6 +442,31 @@ fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *rea
     self->ended[self->ended_count++] = sub;
     fdy_log_info("SUB-END", "subscription %" PRIu32 " of '%s' ended: %s", sub->id, sub->principal,
                  reason ? reason : "unsubscribed");
+}
+
+void
+fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *reason)
+{
+    s_end(self, sub, code, reason, true);
+}
+
+void
+fdy_subs_peer_gone(fdy_subs_t *self, const uint8_t *routing, size_t routing_len)
+{
+    /* Ending unlinks from the chain being walked: restart after each one. */
+    bool ended = true;
+    while (ended) {
+        ended = false;
+        for (fdy_sub_t *sub = self->buckets[s_bucket(routing, routing_len)]; sub;
+             sub = sub->next_in_bucket) {
+            if (sub->routing_len == routing_len && memcmp(sub->routing, routing, routing_len) == 0) {
+                /* Nothing is sent: the routing id may belong to someone else now. */
+                s_end(self, sub, FOUNDRY_ECLOSED, "the connection closed", false);
+                ended = true;
+                break;
+            }
+        }
+    }
 }
 
 /* ---- requests ------------------------------------------------------------------ */

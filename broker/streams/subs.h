@@ -121,6 +121,12 @@ void fdy_subs_flush(fdy_subs_t *self);
  * at the end of the turn. */
 void fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *reason);
 
+/* The connection behind routing closed, or the routing id now belongs to
+ * another connection or principal: ends its subscriptions without sending
+ * anything (durable deliveries in flight go back to the consumer at once,
+ * for the other members of its queue group). */
+void fdy_subs_peer_gone(fdy_subs_t *self, const uint8_t *routing, size_t routing_len);
+
 /* Periodic work: ends subscriptions idle for FDY_SUBS_IDLE_MS, and after
  * the key store changed, those whose principal was revoked or may no
  * longer read them. Frees ended subscriptions. */

@@ -864,6 +864,13 @@ fdy_proc_client_new(fdy_proc_t *self, const char *name, const foundry_client_opt
 foundry_err
 fdy_proc_dealer_new(fdy_proc_t *self, const char *name, fdy_proc_dealer_t **out)
 {
+    return fdy_proc_dealer_new_id(self, name, NULL, out);
+}
+
+foundry_err
+fdy_proc_dealer_new_id(fdy_proc_t *self, const char *name, const char *routing_id,
+                       fdy_proc_dealer_t **out)
+{
     *out = NULL;
     char public_path[PATH_LEN], secret_path[PATH_LEN];
     fdy_proc_key_paths(self, name, public_path, secret_path);
@@ -900,6 +907,8 @@ fdy_proc_dealer_new(fdy_proc_t *self, const char *name, fdy_proc_dealer_t **out)
                        FDY_Z85_KEY_LEN + 1) ||
         zmq_setsockopt(dealer->socket, ZMQ_CURVE_SECRETKEY, fdy_keypair_secret(pair),
                        FDY_Z85_KEY_LEN + 1) ||
+        (routing_id && zmq_setsockopt(dealer->socket, ZMQ_ROUTING_ID, routing_id,
+                                      strlen(routing_id))) ||
         zmq_socket_monitor(dealer->socket, monitor_endpoint, ZMQ_EVENT_ALL) ||
         zmq_connect(dealer->monitor, monitor_endpoint) ||
         zmq_connect(dealer->socket, self->endpoint)) {

@@ -201,6 +201,10 @@ typedef struct {
 /* A raw DEALER authenticated as NAME (clients/NAME.key_secret), with
  * ZMQ_LINGER 0 and a monitor. Does not wait for the handshake. */
 foundry_err fdy_proc_dealer_new(fdy_proc_t *self, const char *name, fdy_proc_dealer_t **out);
+/* The same with ZMQ_ROUTING_ID set to routing_id (NULL: libzmq's own), as
+ * an attacker re-using another client's routing id would. */
+foundry_err fdy_proc_dealer_new_id(fdy_proc_t *self, const char *name, const char *routing_id,
+                                   fdy_proc_dealer_t **out);
 void fdy_proc_dealer_destroy(fdy_proc_dealer_t **self_p);
 
 /* Waits up to timeout_ms for a monitor event in `mask` (ZMQ_EVENT_*).

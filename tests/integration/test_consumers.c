@@ -7,6 +7,7 @@
  *  bad acks and unknown consumers, which get errors and harm nothing.
  */
 #include "proc.h"
+#include "raw.h"
 
 #include "arena.h"
 #include "clock.h"
@@ -280,273 +281,6 @@ s_recv_nothing(foundry_sub_t *sub, const char *what)
                   foundry_strerror(err), err == FOUNDRY_OK ? ":" : "",
                   err == FOUNDRY_OK && msg ? msg->seq : 0,
                   err == FOUNDRY_OK && msg ? msg->delivery_count : 0);
-}
-
-/* ---- raw protocol (the broker alone, without libfoundry's checks) ------------------- */
-
-#define RAW_DELIVERIES_MAX 1024
-
-typedef struct {
-    fdy_proc_dealer_t *dealer;
-    fdy_arena_t *arena;
-    uint64_t request_id;
-} s_raw_t;
-
-typedef struct {
-    fdy_kind_t kind;
-    uint64_t request_id;
-    uint64_t subscription;
-    foundry_err error_code;
-    char reason[256];
-    size_t count; /* DELIVER: records */
-    uint64_t seqs[RAW_DELIVERIES_MAX];
-    uint32_t delivery_counts[RAW_DELIVERIES_MAX];
-} s_raw_msg_t;
-
-static void
-s_raw_open(fdy_proc_t *p, s_raw_t *raw)
-{
-    memset(raw, 0, sizeof *raw);
-    FDY_CHECK_OK(fdy_proc_dealer_new(p, "admin", &raw->dealer));
-    raw->arena = fdy_arena_new(1 << 20);
-    FDY_CHECK(raw->arena);
-    raw->request_id = 500;
-}
-
-static void
-s_raw_close(s_raw_t *raw)
-{
-    fdy_proc_dealer_destroy(&raw->dealer);
-    fdy_arena_destroy(&raw->arena);
-}
-
-static uint64_t
-s_raw_send_frame(s_raw_t *raw, const uint8_t *buf, size_t len)
-{
-    fdy_slice_t frame = {buf, len};
-    FDY_CHECK_OK(fdy_proc_dealer_send(raw->dealer, &frame, 1));
-    return raw->request_id;
-}
-
-/* Sends env with a fresh request id; returns the id. */
-static uint64_t
-s_raw_send(s_raw_t *raw, fdy_envelope_t *env)
-{
-    env->request_id = ++raw->request_id;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    FDY_CHECK_OK(fdy_codec_encode_envelope(env, &buf, &len));
-    s_raw_send_frame(raw, buf, len);
-    free(buf);
-    return env->request_id;
-}
-
-/* Receives the next message (a reply, or a DELIVER and its batch frame)
- * within timeout_ms. Returns FOUNDRY_OK or FOUNDRY_ETIMEDOUT. */
-static foundry_err
-s_raw_next(s_raw_t *raw, int timeout_ms, s_raw_msg_t *out)
-{
-    memset(out, 0, sizeof *out);
-    zmq_pollitem_t item = {raw->dealer->socket, 0, ZMQ_POLLIN, 0};
-    int64_t deadline = fdy_clock_mono_ms() + timeout_ms;
-    for (;;) {
-        int64_t left = deadline - fdy_clock_mono_ms();
-        if (left < 0)
-            return FOUNDRY_ETIMEDOUT;
-        int ready = zmq_poll(&item, 1, (long) left);
-        FDY_CHECK(ready >= 0 || zmq_errno() == EINTR);
-        if (ready > 0)
-            break;
-    }
-    zmq_msg_t frames[2];
-    size_t n = 0;
-    bool more = true;
-    while (more) {
-        FDY_CHECK_MSG(n < 2, "a broker message of more than 2 frames");
-        zmq_msg_init(&frames[n]);
-        FDY_CHECK(zmq_msg_recv(&frames[n], raw->dealer->socket, 0) >= 0);
-        more = zmq_msg_more(&frames[n]);
-        n++;
-    }
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += zmq_msg_size(&frames[i]);
-    fdy_arena_reset(raw->arena, FDY_DECODE_BUDGET(total) + 256u * RAW_DELIVERIES_MAX);
-    fdy_envelope_t env;
-    fdy_reason_t reason = {{0}};
-    foundry_err err = fdy_codec_decode_envelope(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
-                                                raw->arena, &env, &reason);
-    FDY_CHECK_MSG(err == FOUNDRY_OK, "broker message does not decode: %s", reason.text);
-    out->kind = env.kind;
-    out->request_id = env.request_id;
-    out->subscription = env.subscription;
-    if (env.kind == FDY_KIND_ERROR) {
-        out->error_code = env.error_code;
-        snprintf(out->reason, sizeof out->reason, "%s", env.error_reason ? env.error_reason : "");
-    }
-    if (env.kind == FDY_KIND_DELIVER) {
-        FDY_CHECK_MSG(n == 2, "DELIVER without its batch frame");
-        FDY_CHECK(env.count > 0 && env.count <= RAW_DELIVERIES_MAX);
-        fdy_slice_t *slices = calloc(env.count, sizeof *slices);
-        FDY_CHECK(slices);
-        err = fdy_codec_split_batch(zmq_msg_data(&frames[1]), zmq_msg_size(&frames[1]), env.count,
-                                    slices, &reason);
-        FDY_CHECK_MSG(err == FOUNDRY_OK, "DELIVER batch frame: %s", reason.text);
-        for (size_t i = 0; i < env.count; i++) {
-            fdy_delivery_t d;
-            err = fdy_codec_decode_delivery(slices[i].data, slices[i].len, raw->arena, &d, &reason);
-            FDY_CHECK_MSG(err == FOUNDRY_OK, "delivery %zu: %s", i, reason.text);
-            out->seqs[i] = d.seq;
-            out->delivery_counts[i] = d.delivery_count;
-        }
-        out->count = env.count;
-        free(slices);
-    } else
-        FDY_CHECK_MSG(n == 1, "a reply of kind %d with %zu frames", (int) env.kind, n);
-    for (size_t i = 0; i < n; i++)
-        zmq_msg_close(&frames[i]);
-    return FOUNDRY_OK;
-}
-
-/* Delivered seqs collected from DELIVER messages. */
-typedef struct {
-    uint64_t seqs[4096];
-    size_t count;
-} s_raw_seqs_t;
-
-static void
-s_raw_take(const s_raw_msg_t *msg, uint64_t subscription, s_raw_seqs_t *got)
-{
-    FDY_CHECK_MSG(msg->kind == FDY_KIND_DELIVER, "unexpected kind %d (error %d: %s)",
-                  (int) msg->kind, (int) msg->error_code, msg->reason);
-    FDY_CHECK_EQ(msg->subscription, subscription);
-    for (size_t i = 0; i < msg->count && got->count < 4096; i++)
-        got->seqs[got->count++] = msg->seqs[i];
-}
-
-/* Waits for the reply to request_id, collecting deliveries (into got, may
- * be NULL only when none may arrive) on the way. */
-static void
-s_raw_reply(s_raw_t *raw, uint64_t request_id, uint64_t subscription, s_raw_msg_t *reply,
-            s_raw_seqs_t *got)
-{
-    int64_t deadline = fdy_clock_mono_ms() + REPLY_TIMEOUT_MS;
-    for (;;) {
-        int64_t left = deadline - fdy_clock_mono_ms();
-        FDY_CHECK_MSG(left > 0 && s_raw_next(raw, (int) left, reply) == FOUNDRY_OK,
-                      "no reply to request %" PRIu64, request_id);
-        if (reply->kind != FDY_KIND_DELIVER)
-            break;
-        FDY_CHECK_MSG(got, "a DELIVER where none may come");
-        s_raw_take(reply, subscription ? subscription : reply->subscription, got);
-    }
-    FDY_CHECK_MSG(reply->request_id == request_id,
-                  "reply to %" PRIu64 " while waiting for %" PRIu64, reply->request_id, request_id);
-}
-
-/* Collects deliveries until `want` arrived (then QUIET_MS more, to see
- * that nothing beyond arrives) or the deadline passes. */
-static void
-s_raw_collect(s_raw_t *raw, uint64_t subscription, size_t want, s_raw_seqs_t *got)
-{
-    int64_t deadline = fdy_clock_mono_ms() + RECV_TIMEOUT_MS;
-    while (got->count < want) {
-        int64_t left = deadline - fdy_clock_mono_ms();
-        s_raw_msg_t *msg = malloc(sizeof *msg);
-        FDY_CHECK(msg);
-        FDY_CHECK_MSG(left > 0 && s_raw_next(raw, (int) left, msg) == FOUNDRY_OK,
-                      "%zu deliveries, want %zu", got->count, want);
-        s_raw_take(msg, subscription, got);
-        free(msg);
-    }
-    s_raw_msg_t *msg = malloc(sizeof *msg);
-    FDY_CHECK(msg);
-    foundry_err err = s_raw_next(raw, QUIET_MS, msg);
-    FDY_CHECK_MSG(err == FOUNDRY_ETIMEDOUT,
-                  "after %zu deliveries: kind %d with %zu more (first seq %" PRIu64
-                  "): more than granted",
-                  got->count, (int) msg->kind, msg->count, msg->seqs[0]);
-    free(msg);
-}
-
-static uint64_t
-s_raw_subscribe(s_raw_t *raw, const char *stream, const char *consumer, uint32_t credit,
-                s_raw_seqs_t *got)
-{
-    fdy_envelope_t env = {0};
-    env.kind = FDY_KIND_SUBSCRIBE;
-    env.sub_stream = stream;
-    env.sub_consumer = consumer;
-    env.credit_msgs = credit;
-    uint64_t id = s_raw_send(raw, &env);
-    s_raw_msg_t *reply = malloc(sizeof *reply);
-    FDY_CHECK(reply);
-    s_raw_reply(raw, id, 0, reply, got);
-    FDY_CHECK_MSG(reply->kind == FDY_KIND_SUBSCRIBED && reply->subscription != 0,
-                  "SUBSCRIBE %s/%s: kind %d error %s: %s", stream, consumer, (int) reply->kind,
-                  foundry_strerror(reply->error_code), reply->reason);
-    uint64_t subscription = reply->subscription;
-    free(reply);
-    return subscription;
-}
-
-/* Sends env and expects an ERROR reply with one of the codes (want2 may
- * equal want) and a reason. No delivery may come in between. */
-static void
-s_raw_expect_error(s_raw_t *raw, fdy_envelope_t *env, foundry_err want, foundry_err want2,
-                   const char *what)
-{
-    uint64_t id = s_raw_send(raw, env);
-    s_raw_msg_t *reply = malloc(sizeof *reply);
-    FDY_CHECK(reply);
-    s_raw_reply(raw, id, 0, reply, NULL);
-    FDY_CHECK_MSG(reply->kind == FDY_KIND_ERROR &&
-                      (reply->error_code == want || reply->error_code == want2) && reply->reason[0],
-                  "%s: kind %d error %d (%s) \"%s\", want ERROR %s", what, (int) reply->kind,
-                  (int) reply->error_code, foundry_strerror(reply->error_code), reply->reason,
-                  foundry_strerror(want));
-    free(reply);
-}
-
-/* UNSUBSCRIBE, answered by a SUBSCRIBED echo (deliveries on the way are
- * ignored: the subscription is going). */
-static void
-s_raw_unsubscribe(s_raw_t *raw, uint64_t subscription)
-{
-    fdy_envelope_t env = {0};
-    env.kind = FDY_KIND_UNSUBSCRIBE;
-    env.subscription = subscription;
-    uint64_t id = s_raw_send(raw, &env);
-    s_raw_msg_t *reply = malloc(sizeof *reply);
-    s_raw_seqs_t *scratch = calloc(1, sizeof *scratch);
-    FDY_CHECK(reply && scratch);
-    s_raw_reply(raw, id, subscription, reply, scratch);
-    FDY_CHECK_MSG(reply->kind == FDY_KIND_SUBSCRIBED && reply->subscription == subscription,
-                  "UNSUBSCRIBE: kind %d error %s: %s", (int) reply->kind,
-                  foundry_strerror(reply->error_code), reply->reason);
-    free(reply);
-    free(scratch);
-}
-
-static void
-s_raw_ack(s_raw_t *raw, uint64_t subscription, const uint64_t *seqs, size_t count)
-{
-    fdy_envelope_t env = {0};
-    env.kind = FDY_KIND_ACK;
-    env.subscription = subscription;
-    env.ack_seqs = seqs;
-    env.ack_seq_count = count;
-    s_raw_send(raw, &env);
-}
-
-static void
-s_raw_credit(s_raw_t *raw, uint64_t subscription, uint32_t msgs)
-{
-    fdy_envelope_t env = {0};
-    env.kind = FDY_KIND_CREDIT;
-    env.subscription = subscription;
-    env.credit_msgs = msgs;
-    s_raw_send(raw, &env);
 }
 
 /* ---- fan-out --------------------------------------------------------------------------- */
@@ -1021,34 +755,34 @@ test_consumers_credit_raw_protocol(void)
     foundry_client_t *producer = s_client(p);
     s_publish(producer, "crr.x", "crr", 0, 40, 1);
 
-    s_raw_t raw;
-    s_raw_open(p, &raw);
-    s_raw_seqs_t *got = calloc(1, sizeof *got);
+    fdy_raw_t raw;
+    fdy_raw_open(p, "admin", NULL, &raw);
+    fdy_raw_seqs_t *got = calloc(1, sizeof *got);
     FDY_CHECK(got);
-    uint64_t sub = s_raw_subscribe(&raw, "crr", "c", 10, got);
-    s_raw_collect(&raw, sub, 10, got);
+    uint64_t sub = fdy_raw_subscribe(&raw, "crr", "c", 10, got);
+    fdy_raw_collect(&raw, sub, 10, got);
     FDY_CHECK_EQ(got->count, 10);
     for (size_t i = 0; i < 10; i++)
         FDY_CHECK_EQ(got->seqs[i], i + 1);
     /* Acks alone do not add credit at the protocol level; CREDIT does. */
     uint64_t one = 1;
-    s_raw_ack(&raw, sub, &one, 1);
-    s_raw_credit(&raw, sub, 1);
-    s_raw_collect(&raw, sub, 11, got);
+    fdy_raw_ack(&raw, sub, &one, 1);
+    fdy_raw_credit(&raw, sub, 1);
+    fdy_raw_collect(&raw, sub, 11, got);
     FDY_CHECK_EQ(got->seqs[10], 11);
-    s_raw_credit(&raw, sub, 5);
-    s_raw_collect(&raw, sub, 16, got);
+    fdy_raw_credit(&raw, sub, 5);
+    fdy_raw_collect(&raw, sub, 16, got);
     for (size_t i = 11; i < 16; i++)
         FDY_CHECK_EQ(got->seqs[i], i + 1);
 
     /* max_ack_pending 5 with credit 100: 5, then one per ack. */
-    s_raw_seqs_t *held = calloc(1, sizeof *held);
+    fdy_raw_seqs_t *held = calloc(1, sizeof *held);
     FDY_CHECK(held);
-    uint64_t sub_m = s_raw_subscribe(&raw, "crr", "m", 100, held);
-    s_raw_collect(&raw, sub_m, 5, held);
+    uint64_t sub_m = fdy_raw_subscribe(&raw, "crr", "m", 100, held);
+    fdy_raw_collect(&raw, sub_m, 5, held);
     FDY_CHECK_EQ(held->count, 5);
-    s_raw_ack(&raw, sub_m, &one, 1);
-    s_raw_collect(&raw, sub_m, 6, held);
+    fdy_raw_ack(&raw, sub_m, &one, 1);
+    fdy_raw_collect(&raw, sub_m, 6, held);
     FDY_CHECK_EQ(held->seqs[5], 6);
     s_consumer_t info;
     s_consumer_info(p, "crr", "m", &info);
@@ -1060,7 +794,7 @@ test_consumers_credit_raw_protocol(void)
 
     free(got);
     free(held);
-    s_raw_close(&raw);
+    fdy_raw_close(&raw);
     s_client_close(&producer);
     s_env_end(&p);
 }
@@ -1426,26 +1160,26 @@ test_consumers_bad_acks_unknown_consumer(void)
 
     /* The broker, raw: unknown consumer, stream, subscription; a malformed
      * filter; acks of seqs the subscription never had. */
-    s_raw_t raw;
-    s_raw_open(p, &raw);
+    fdy_raw_t raw;
+    fdy_raw_open(p, "admin", NULL, &raw);
     fdy_envelope_t env = {0};
     env.kind = FDY_KIND_SUBSCRIBE;
     env.sub_stream = "ba";
     env.sub_consumer = "nosuch";
     env.credit_msgs = 10;
-    s_raw_expect_error(&raw, &env, FOUNDRY_ENOTFOUND, FOUNDRY_ENOTFOUND, "SUBSCRIBE ba/nosuch");
+    fdy_raw_expect_error(&raw, &env, FOUNDRY_ENOTFOUND, FOUNDRY_ENOTFOUND, "SUBSCRIBE ba/nosuch");
     env.sub_stream = "nosuch";
     env.sub_consumer = "b";
-    s_raw_expect_error(&raw, &env, FOUNDRY_ENOTFOUND, FOUNDRY_ENOTFOUND, "SUBSCRIBE nosuch/b");
+    fdy_raw_expect_error(&raw, &env, FOUNDRY_ENOTFOUND, FOUNDRY_ENOTFOUND, "SUBSCRIBE nosuch/b");
     uint8_t frame[128];
     static const char *const bad_filters[] = {"a..b", "a.>.b", "a*", ".x"};
     for (size_t i = 0; i < sizeof bad_filters / sizeof bad_filters[0]; i++) {
         uint64_t id = ++raw.request_id;
         size_t len = s_raw_subscribe_filter(id, bad_filters[i], frame);
-        s_raw_send_frame(&raw, frame, len);
-        s_raw_msg_t *reply = malloc(sizeof *reply);
+        fdy_raw_send_frame(&raw, frame, len);
+        fdy_raw_msg_t *reply = malloc(sizeof *reply);
         FDY_CHECK(reply);
-        s_raw_reply(&raw, id, 0, reply, NULL);
+        fdy_raw_reply(&raw, id, 0, reply, NULL);
         FDY_CHECK_MSG(reply->kind == FDY_KIND_ERROR && reply->error_code == FOUNDRY_EINVAL &&
                           reply->reason[0],
                       "SUBSCRIBE filter %s: kind %d error %s \"%s\"", bad_filters[i],
@@ -1458,22 +1192,22 @@ test_consumers_bad_acks_unknown_consumer(void)
     env.subscription = 987654321;
     env.ack_seqs = &seq;
     env.ack_seq_count = 1;
-    s_raw_expect_error(&raw, &env, FOUNDRY_ENOTFOUND, FOUNDRY_EINVAL, "ACK unknown subscription");
+    fdy_raw_expect_error(&raw, &env, FOUNDRY_ENOTFOUND, FOUNDRY_EINVAL, "ACK unknown subscription");
     memset(&env, 0, sizeof env);
     env.kind = FDY_KIND_UNSUBSCRIBE;
     env.subscription = 987654321;
-    s_raw_expect_error(&raw, &env, FOUNDRY_ENOTFOUND, FOUNDRY_ENOTFOUND,
+    fdy_raw_expect_error(&raw, &env, FOUNDRY_ENOTFOUND, FOUNDRY_ENOTFOUND,
                        "UNSUBSCRIBE unknown subscription");
 
     s_publish(producer, "ba.x", "ba", 3, 2, 4);
-    s_raw_seqs_t *got = calloc(1, sizeof *got);
+    fdy_raw_seqs_t *got = calloc(1, sizeof *got);
     FDY_CHECK(got);
-    uint64_t sub_a = s_raw_subscribe(&raw, "ba", "b", 2, got);
-    s_raw_collect(&raw, sub_a, 2, got);
+    uint64_t sub_a = fdy_raw_subscribe(&raw, "ba", "b", 2, got);
+    fdy_raw_collect(&raw, sub_a, 2, got);
     FDY_CHECK_EQ(got->seqs[0], 4);
     FDY_CHECK_EQ(got->seqs[1], 5);
     /* A second member, which has nothing: both seqs are pending at A. */
-    uint64_t sub_b = s_raw_subscribe(&raw, "ba", "b", 1, NULL);
+    uint64_t sub_b = fdy_raw_subscribe(&raw, "ba", "b", 1, NULL);
     /* Seqs beyond what the consumer delivered. */
     static const uint64_t never[] = {6, 999};
     for (size_t i = 0; i < 2; i++) {
@@ -1482,7 +1216,7 @@ test_consumers_bad_acks_unknown_consumer(void)
         env.subscription = sub_a;
         env.ack_seqs = &never[i];
         env.ack_seq_count = 1;
-        s_raw_expect_error(&raw, &env, FOUNDRY_EINVAL, FOUNDRY_ENOTFOUND, "ACK never delivered");
+        fdy_raw_expect_error(&raw, &env, FOUNDRY_EINVAL, FOUNDRY_ENOTFOUND, "ACK never delivered");
     }
     /* (An ack from B of a seq pending at A is accepted: acks are per
      * consumer, ISSUE3-NOTES.md. Not tested either way.) */
@@ -1493,17 +1227,17 @@ test_consumers_bad_acks_unknown_consumer(void)
     FDY_CHECK_EQ(info.delivered_seq, 5);
     FDY_CHECK_EQ(info.bound, 2);
     /* The right member's ack works (no reply). */
-    s_raw_ack(&raw, sub_a, got->seqs, 2);
+    fdy_raw_ack(&raw, sub_a, got->seqs, 2);
     s_wait_consumer(p, "ba", "b", 5, 0, NULL, NULL);
-    s_raw_msg_t *msg = malloc(sizeof *msg);
+    fdy_raw_msg_t *msg = malloc(sizeof *msg);
     FDY_CHECK(msg);
-    FDY_CHECK_ERR(s_raw_next(&raw, QUIET_MS, msg), FOUNDRY_ETIMEDOUT);
+    FDY_CHECK_ERR(fdy_raw_next(&raw, QUIET_MS, msg), FOUNDRY_ETIMEDOUT);
     free(msg);
     free(got);
     /* Unbound explicitly: the broker cannot see a DEALER go away. */
-    s_raw_unsubscribe(&raw, sub_a);
-    s_raw_unsubscribe(&raw, sub_b);
-    s_raw_close(&raw);
+    fdy_raw_unsubscribe(&raw, sub_a);
+    fdy_raw_unsubscribe(&raw, sub_b);
+    fdy_raw_close(&raw);
 
     /* The consumer and the broker carry on. */
     s_publish(producer, "ba.x", "ba", 5, 1, 6);
