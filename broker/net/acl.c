@@ -7,7 +7,10 @@
 #include "acl.h"
 
 #include "subject.h"
+#include "xalloc.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NODE_PREFIX "telemetry."
@@ -167,4 +170,53 @@ fdy_acl_check_consumer(const fdy_principal_t *p, const char *const *stream_filte
                           consumer_filter && consumer_filter[0] ? " with filter '" : "",
                           consumer_filter && consumer_filter[0] ? consumer_filter : "",
                           consumer_filter && consumer_filter[0] ? "'" : "");
+}
+
+struct fdy_acl_grant {
+    char site[FDY_NAME_MAX]; /* a node's own telemetry.<site>.>; "" for none */
+    char **filters;          /* its allow-subscribe filters */
+    size_t count;
+};
+
+fdy_acl_grant_t *
+fdy_acl_grant_new(const fdy_principal_t *p)
+{
+    if (p->role == FDY_ROLE_ADMIN || p->role == FDY_ROLE_LINK)
+        return NULL;
+    fdy_acl_grant_t *self = fdy_xalloc(sizeof *self);
+    if (p->role == FDY_ROLE_NODE)
+        snprintf(self->site, sizeof self->site, "%s", p->site);
+    size_t count = p->allow_subscribe_count < FDY_ALLOW_MAX ? p->allow_subscribe_count
+                                                             : FDY_ALLOW_MAX;
+    self->filters = fdy_xalloc((count ? count : 1) * sizeof *self->filters);
+    for (size_t i = 0; i < count; i++)
+        if (p->allow_subscribe[i])
+            self->filters[self->count++] = fdy_xstrdup(p->allow_subscribe[i]);
+    return self;
+}
+
+void
+fdy_acl_grant_destroy(fdy_acl_grant_t **self_p)
+{
+    fdy_acl_grant_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++)
+        free(self->filters[i]);
+    free(self->filters);
+    free(self);
+    *self_p = NULL;
+}
+
+bool
+fdy_acl_grant_reads(const fdy_acl_grant_t *grant, const char *subject)
+{
+    if (!grant)
+        return true;
+    if (grant->site[0] && s_node_default_allows(grant->site, subject))
+        return true;
+    for (size_t i = 0; i < grant->count; i++)
+        if (fdy_subject_matches(grant->filters[i], subject))
+            return true;
+    return false;
 }

@@ -45,4 +45,19 @@ foundry_err fdy_acl_check_consumer(const fdy_principal_t *p, const char *const *
                                    size_t stream_filter_count, const char *consumer_filter,
                                    const char *stream, fdy_reason_t *reason);
 
+/* What a principal may read, copied out of the registry (whose principals
+ * a reload frees) so deliveries can check each stored message's own
+ * subject: a stream's filters can change after messages were stored. */
+typedef struct fdy_acl_grant fdy_acl_grant_t;
+
+/* The read grant of p (borrowed for the call). NULL when p reads
+ * everything (admin, link): no check is needed. Aborts on out-of-memory.
+ * Caller owns; fdy_acl_grant_destroy(). */
+fdy_acl_grant_t *fdy_acl_grant_new(const fdy_principal_t *p);
+void fdy_acl_grant_destroy(fdy_acl_grant_t **self_p);
+
+/* True when grant (NULL: everything) allows reading a message stored
+ * under subject. */
+bool fdy_acl_grant_reads(const fdy_acl_grant_t *grant, const char *subject);
+
 #endif

@@ -18,8 +18,10 @@
 
 typedef struct {
     uint32_t count;      /* deliveries so far; 0 = not pending */
-    uint32_t sub;        /* subscription it last went to; 0 = none (due) */
+    uint32_t sub;        /* subscription it is in flight to; 0 = none (due) */
     int64_t deadline_ms; /* send again after this; 0 = due now */
+    uint32_t last_sub;   /* subscription it last went to, due or not: a late
+                            cumulative ack from it still applies */
 } slot_t;
 
 typedef struct {
@@ -252,6 +254,7 @@ fdy_window_send(fdy_window_t *self, uint64_t seq, uint32_t sub, int64_t now_ms)
     slot_t *slot = s_slot(self, seq);
     slot->count = count;
     slot->sub = sub;
+    slot->last_sub = sub;
     slot->deadline_ms = now_ms + (int64_t) ack_wait;
     s_fifo_push(self, seq, count);
     self->dirty = true;
@@ -421,7 +424,9 @@ fdy_window_ack_floor(fdy_window_t *self, uint64_t floor, uint32_t sub)
     uint64_t last = floor < self->delivered ? floor : self->delivered;
     for (uint64_t s = self->floor + 1; s <= last; s++) {
         slot_t *slot = s_slot(self, s);
-        if (slot->count && slot->sub == sub) {
+        /* In flight to sub, or expired after going to sub and not sent to
+         * anyone since: the client saw it, so its late ack counts. */
+        if (slot->count && (slot->sub == sub || (slot->sub == 0 && slot->last_sub == sub))) {
             s_ack_slot(self, slot);
             acked++;
         }

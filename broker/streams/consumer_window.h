@@ -121,8 +121,10 @@ void fdy_window_due_end(fdy_window_t *self);
 bool fdy_window_ack(fdy_window_t *self, uint64_t seq);
 
 /* Cumulative ack from subscription sub: acks the pending seqs up to floor
- * (clamped to delivered) that were last sent to sub; seqs pending on other
- * subscriptions of a queue group stay pending. Returns how many it acked. */
+ * (clamped to delivered) that were last sent to sub, also those whose ack
+ * wait ran out since (due again, not yet sent elsewhere): a late ack is
+ * applied, never silently dropped. Seqs pending on other subscriptions of
+ * a queue group stay pending. Returns how many it acked. */
 size_t fdy_window_ack_floor(fdy_window_t *self, uint64_t floor, uint32_t sub);
 
 /* ---- saving ------------------------------------------------------------------ */

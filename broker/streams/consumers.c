@@ -101,19 +101,45 @@ s_any_credit(const fdy_consumer_rt_t *c)
     return false;
 }
 
-/* Round robin over the bound clients that have credit. */
-static fdy_sub_t *
-s_pick(fdy_consumer_rt_t *c)
+/* True when some binding may not read everything: deliveries must then
+ * check each message's stored subject (a stream's filters can change after
+ * messages were stored under others). */
+static bool
+s_restricted(const fdy_consumer_rt_t *c)
+{
+    for (size_t i = 0; i < c->binding_count; i++)
+        if (c->bindings[i]->read_grant)
+            return true;
+    return false;
+}
+
+typedef enum {
+    PICK_SEND, /* *sub_out may have it */
+    PICK_WAIT, /* a binding may read it, but none of those has credit now */
+    PICK_SKIP, /* no binding may read it: passed over, as a filter would */
+} pick_t;
+
+/* Round robin over the bound clients that have credit and may read a
+ * message stored under subject (NULL: no binding is restricted). */
+static pick_t
+s_pick(fdy_consumer_rt_t *c, const char *subject, fdy_sub_t **sub_out)
 {
     size_t n = c->binding_count;
+    bool readable = false;
+    *sub_out = NULL;
     for (size_t k = 0; k < n; k++) {
         size_t i = (c->rr + k) % n;
-        if (fdy_subs_has_credit(c->bindings[i])) {
+        fdy_sub_t *sub = c->bindings[i];
+        if (subject && !fdy_acl_grant_reads(sub->read_grant, subject))
+            continue;
+        readable = true;
+        if (fdy_subs_has_credit(sub)) {
             c->rr = (i + 1) % n;
-            return c->bindings[i];
+            *sub_out = sub;
+            return PICK_SEND;
         }
     }
-    return NULL;
+    return readable ? PICK_WAIT : PICK_SKIP;
 }
 
 /* ---- lifecycle ------------------------------------------------------------- */
@@ -245,6 +271,7 @@ fdy_consumers_bind(fdy_consumers_t *self, fdy_sub_t *sub, const fdy_principal_t 
     c->bindings[c->binding_count++] = sub;
     sub->consumer = c;
     sub->stream_id = c->stream->id;
+    sub->read_grant = fdy_acl_grant_new(p);
 out:
     fdy_store_consumer_clear(&rec);
     fdy_store_stream_info_clear(&info);
@@ -282,6 +309,10 @@ fdy_consumers_recheck(fdy_consumers_t *self, fdy_sub_t *sub, const fdy_principal
         err = fdy_acl_check_consumer(p, (const char *const *) info.filters, info.filter_count,
                                      c->cfg.filter, c->stream->name, reason);
     fdy_store_stream_info_clear(&info);
+    if (err == FOUNDRY_OK) {   /* its grant may have changed with the key */
+        fdy_acl_grant_destroy(&sub->read_grant);
+        sub->read_grant = fdy_acl_grant_new(p);
+    }
     return err;
 }
 
@@ -384,12 +415,10 @@ s_send(fdy_consumers_t *self, fdy_consumer_rt_t *c, fdy_sub_t *sub, const fdy_st
     fdy_subs_put(self->subs, sub, &d);
 }
 
-static bool
-s_filter_matches(const fdy_consumer_rt_t *c, const fdy_stored_t *rec, char *subject,
-                 bool *subject_ready)
+/* The record's subject, found once per record ("" when it has none). */
+static const char *
+s_subject(const fdy_stored_t *rec, char *subject, bool *subject_ready)
 {
-    if (!c->cfg.filter[0])
-        return true;
     if (!*subject_ready) {
         fdy_slice_t slice;
         subject[0] = '\0';
@@ -400,7 +429,33 @@ s_filter_matches(const fdy_consumer_rt_t *c, const fdy_stored_t *rec, char *subj
         }
         *subject_ready = true;
     }
+    return subject;
+}
+
+static bool
+s_filter_matches(const fdy_consumer_rt_t *c, const fdy_stored_t *rec, char *subject,
+                 bool *subject_ready)
+{
+    if (!c->cfg.filter[0])
+        return true;
+    s_subject(rec, subject, subject_ready);
     return subject[0] && fdy_subject_matches(c->cfg.filter, subject);
+}
+
+/* Picks who gets rec, checking its stored subject when some binding is
+ * restricted. */
+static pick_t
+s_pick_for(fdy_consumer_rt_t *c, const fdy_stored_t *rec, char *subject, bool *subject_ready,
+           fdy_sub_t **sub_out)
+{
+    const char *checked = s_restricted(c) ? s_subject(rec, subject, subject_ready) : NULL;
+    pick_t pick = s_pick(c, checked, sub_out);
+    if (pick == PICK_SKIP)
+        fdy_log_limited(FDY_LOG_INFO, "CONSUMER-UNREADABLE",
+                        "stream %s consumer %s: seq %" PRIu64 " (subject '%s') passed over: "
+                        "no bound client may read it",
+                        c->stream->name, c->cfg.name, rec->seq, checked ? checked : "");
+    return pick;
 }
 
 /* ---- redelivery -------------------------------------------------------------- */
@@ -425,9 +480,16 @@ s_redeliver_one(const fdy_stored_t *rec, void *user)
         s_dead_letter(ctx->self, c, rec->seq, count);
         return FOUNDRY_OK;
     }
-    fdy_sub_t *sub = s_pick(c);
-    if (!sub)
+    char subject[FOUNDRY_SUBJECT_MAX + 1];
+    bool subject_ready = false;
+    fdy_sub_t *sub = NULL;
+    pick_t pick = s_pick_for(c, rec, subject, &subject_ready, &sub);
+    if (pick == PICK_WAIT)
         return READ_STOP;
+    if (pick == PICK_SKIP) {
+        fdy_window_ack(c->window, rec->seq);
+        return FOUNDRY_OK;
+    }
     s_send(ctx->self, c, sub, rec, ctx->now_ms);
     return FOUNDRY_OK;
 }
@@ -497,11 +559,19 @@ s_deliver_one(const fdy_stored_t *rec, void *user)
         if (!c)
             continue;
         if (fdy_window_delivered(c->window) + 1 == rec->seq) {
-            if (s_filter_matches(c, rec, subject, &subject_ready)) {
-                fdy_sub_t *sub = s_pick(c);
+            pick_t pick = PICK_SKIP;
+            fdy_sub_t *sub = NULL;
+            if (s_filter_matches(c, rec, subject, &subject_ready))
+                pick = s_pick_for(c, rec, subject, &subject_ready, &sub);
+            if (pick == PICK_WAIT) {
+                eligible[k] = NULL;   /* only a client without credit may read it: later */
+                continue;
+            }
+            if (pick == PICK_SEND) {
                 s_send(ctx->self, c, sub, rec, ctx->now_ms);
             } else {
-                /* not for this consumer: counts as acked */
+                /* not for this consumer, or for none of its clients:
+                 * counts as acked */
                 fdy_window_skip(c->window, rec->seq);
             }
             if (!s_eligible(c)) {

@@ -166,6 +166,7 @@ static void
 s_sub_free(fdy_subs_t *self, fdy_sub_t *sub)
 {
     s_out_discard(self, sub);
+    fdy_acl_grant_destroy(&sub->read_grant);
     free(sub);
 }
 

@@ -25,6 +25,7 @@
 #define FDY_SUBS_CREDIT_MAX 65536u
 
 typedef struct fdy_consumer_rt fdy_consumer_rt_t;
+typedef struct fdy_acl_grant fdy_acl_grant_t;
 
 /* One subscription. Fields are shared with consumers.c and tail.c, which
  * read and update credit and the consumer link; only subs.c creates,
@@ -47,6 +48,9 @@ typedef struct fdy_sub {
     /* durable: the consumer it is bound to (consumers.c), and its stream */
     fdy_consumer_rt_t *consumer;
     uint32_t stream_id;
+    /* what its principal may read (NULL: everything), checked against each
+     * stored message's subject; freed with the subscription */
+    fdy_acl_grant_t *read_grant;
     /* the DELIVER frame being filled */
     uint8_t *out;
     size_t out_used;

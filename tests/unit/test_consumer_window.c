@@ -444,11 +444,35 @@ test_consumer_window_trim_drops_pending(void **state)
     s_assert_saved(w, 9, 10, NULL, 0);
 }
 
+/* A cumulative ack arriving after the ack wait ran out still acks what
+ * went to that subscription (and only that), as an individual ack would. */
+static void
+test_consumer_window_late_cumulative_ack_applies(void **state)
+{
+    fdy_window_t *w = s_window(state, &s_open, 0);
+    s_send_range(w, 1, 3, 7, 0);
+    s_send_range(w, 4, 5, 8, 0);   /* another member of the queue group */
+    uint64_t seq;
+    uint32_t count;
+    assert_false(fdy_window_expire(w, 1000, &seq, &count));   /* all five due again */
+    assert_true(fdy_window_is_due(w, 2));
+    assert_int_equal(fdy_window_ack_floor(w, 5, 7), 3);
+    assert_int_equal(fdy_window_floor(w), 3);
+    assert_int_equal(fdy_window_pending(w), 2);   /* 4 and 5 were sub 8's */
+    assert_false(fdy_window_is_due(w, 2));
+    /* Once re-sent to another subscription, the old one's ack no longer
+     * counts for it. */
+    assert_int_equal(fdy_window_send(w, 4, 9, 2000), 2);
+    assert_int_equal(fdy_window_ack_floor(w, 5, 8), 1);   /* 5 only */
+    assert_int_equal(fdy_window_pending(w), 1);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_consumer_window_loads_saved_state, s_teardown),
+        cmocka_unit_test_teardown(test_consumer_window_late_cumulative_ack_applies, s_teardown),
         cmocka_unit_test_teardown(test_consumer_window_ring_wraps_and_grows, s_teardown),
         cmocka_unit_test_teardown(test_consumer_window_out_of_order_acks, s_teardown),
         cmocka_unit_test_teardown(test_consumer_window_cumulative_ack_floor, s_teardown),
