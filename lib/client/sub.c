@@ -1003,7 +1003,7 @@ foundry_client_subscribe(foundry_client_t *client, const foundry_sub_opts_t *opt
     /* Acks and credit go out in batches of a quarter of the credit: the
      * broker always has three quarters left to keep sending meanwhile. */
     sub->flush_at = opts->credit_msgs / 4 ? opts->credit_msgs / 4 : 1;
-    sub->arena = fdy_arena_new(2 * FDY_DECODE_BUDGET(FDY_BATCH_FRAME_MAX));
+    sub->arena = fdy_arena_new(2 * FDY_DECODE_BUDGET(FDY_DELIVER_FRAME_MAX));
     if ((opts->stream && !sub->stream) || (opts->consumer && !sub->consumer) ||
         (opts->filter && !sub->filter) || !sub->arena) {
         s_sub_free(sub);

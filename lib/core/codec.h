@@ -26,6 +26,13 @@
 #define FDY_BATCH_FRAME_MAX (8u * 1024u * 1024u)
 /* Largest single payload, inline or in its own frame. */
 #define FDY_PAYLOAD_MAX (4u * 1024u * 1024u)
+/* Largest DELIVER batch frame and delivery record: a stored message can be
+ * a whole publish batch frame of record plus its external payload frame,
+ * and the delivery wraps both with its stream, seq and publisher. Bigger
+ * than FDY_BATCH_FRAME_MAX so that every message the broker stores can be
+ * delivered; publish batch frames stay limited to FDY_BATCH_FRAME_MAX. */
+#define FDY_DELIVERY_OVERHEAD_MAX (64u * 1024u)
+#define FDY_DELIVER_FRAME_MAX (FDY_BATCH_FRAME_MAX + FDY_PAYLOAD_MAX + FDY_DELIVERY_OVERHEAD_MAX)
 /* Most records in one batch frame. */
 #define FDY_BATCH_MSGS_MAX 16384u
 /* Most headers on one message; longest header key. */

@@ -299,17 +299,20 @@ fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_msg
 
 /* ---- the batch frame -------------------------------------------------- */
 
-/* Record lengths are below FDY_BATCH_FRAME_MAX (2^23), so a valid prefix
- * has at most 4 bytes; we allow the 5 of any uint32 and nothing longer. */
+/* Record lengths are below FDY_DELIVER_FRAME_MAX (< 2^24), so a valid
+ * prefix has at most 4 bytes; we allow the 5 of any uint32 and nothing
+ * longer. */
 #define BATCH_VARINT_MAX 5
 
 foundry_err
 fdy_codec_split_batch(const uint8_t *frame, size_t len, uint32_t count, fdy_slice_t *slices_out,
                       fdy_reason_t *reason)
 {
-    if (len > FDY_BATCH_FRAME_MAX)
+    /* Publish batches are held to max_batch_bytes (<= FDY_BATCH_FRAME_MAX)
+     * by the broker before they get here; DELIVER frames may be larger. */
+    if (len > FDY_DELIVER_FRAME_MAX)
         return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "batch frame of %zu bytes exceeds %u", len,
-                              FDY_BATCH_FRAME_MAX);
+                              FDY_DELIVER_FRAME_MAX);
     if (count > FDY_BATCH_MSGS_MAX)
         return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "batch of %u messages exceeds %u", count,
                               FDY_BATCH_MSGS_MAX);
@@ -475,9 +478,9 @@ fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena, fd
 {
     assert(arena && out);
     memset(out, 0, sizeof *out);
-    if (len > FDY_BATCH_FRAME_MAX)
+    if (len > FDY_DELIVER_FRAME_MAX)
         return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "delivery record of %zu bytes exceeds %u",
-                              len, FDY_BATCH_FRAME_MAX);
+                              len, FDY_DELIVER_FRAME_MAX);
     if (len == 0 || !buf)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "delivery record missing");
     fdy_slice_t fields[8] = {{0}}; /* bytes fields 1, 5, 6, 7 */

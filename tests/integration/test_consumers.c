@@ -1254,6 +1254,78 @@ test_consumers_bad_acks_unknown_consumer(void)
     s_env_end(&p);
 }
 
+/* The largest message the broker stores (a publish batch frame that is one
+ * record at max_batch_bytes, plus an external payload at max_payload) is
+ * delivered to a libfoundry subscriber, once, not cycled to a dead letter. */
+static void
+test_consumers_largest_message_delivered(void)
+{
+    fdy_proc_t *p = fdy_proc_new("largest");
+    const char *extra[] = {"--set", "max_payload=4MiB", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, extra));
+    s_stream_add(p, "big", "big.>");
+    fdy_json_t *json = fdy_proc_ctl_json(p, ARGV("consumer", "add", "big", "c", "--max-deliver",
+                                                 "2", "--ack-wait", "2s"));
+    fdy_proc_json_destroy(&json);
+
+    /* One header fills the record to just under the 8 MiB batch limit. */
+    size_t header_len = 8u * 1024u * 1024u - 4096u;
+    size_t ext_len = 4u * 1024u * 1024u;
+    uint8_t *value = malloc(header_len), *ext = malloc(ext_len);
+    FDY_CHECK(value && ext);
+    memset(value, 'h', header_len);
+    memset(ext, 'x', ext_len);
+    fdy_header_t header = {.key = "fill", .value = value, .value_len = header_len};
+    fdy_msg_t msg = {.id = (const uint8_t *) "biggest", .id_len = 7, .subject = "big.one",
+                     .payload_frame = 1, .headers = &header, .header_count = 1};
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    fdy_reason_t why;
+    FDY_CHECK_OK(fdy_codec_encode_msg(&msg, &record, &record_len, &why));
+    fdy_slice_t records[1] = {{record, record_len}};
+    uint8_t *env = NULL, *batch = NULL;
+    size_t env_len = 0, batch_len = 0;
+    fdy_proc_encode_publish(1, 1, records, 1, &env, &env_len, &batch, &batch_len);
+    FDY_CHECK(batch_len <= 8u * 1024u * 1024u);
+    fdy_raw_t raw;
+    fdy_raw_open(p, "admin", NULL, &raw);
+    fdy_slice_t frames[3] = {{env, env_len}, {batch, batch_len}, {ext, ext_len}};
+    FDY_CHECK_OK(fdy_proc_dealer_send(raw.dealer, frames, 3));
+    fdy_raw_msg_t *reply = calloc(1, sizeof *reply);
+    FDY_CHECK(reply);
+    fdy_raw_reply(&raw, 1, 0, reply, NULL);
+    FDY_CHECK_MSG(reply->kind == FDY_KIND_PUBLISH_ACK, "publish: kind %d error %s: %s",
+                  (int) reply->kind, foundry_strerror(reply->error_code), reply->reason);
+    free(reply);
+    fdy_raw_close(&raw);
+    free(env);
+    free(batch);
+    free(record);
+    free(value);
+
+    foundry_client_t *client = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &client));
+    foundry_sub_opts_t opts;
+    foundry_sub_opts_init(&opts);
+    opts.stream = "big";
+    opts.consumer = "c";
+    opts.credit_msgs = 4;
+    foundry_sub_t *sub = NULL;
+    FDY_CHECK_OK(foundry_client_subscribe(client, &opts, &sub));
+    const foundry_msg_t *got = NULL;
+    FDY_CHECK_OK(foundry_sub_receive(sub, RECV_TIMEOUT_MS, &got));
+    FDY_CHECK_EQ(got->seq, 1);
+    FDY_CHECK_EQ(got->delivery_count, 1);
+    FDY_CHECK_EQ(got->len, ext_len);
+    FDY_CHECK(memcmp(got->data, ext, ext_len) == 0);
+    FDY_CHECK_OK(foundry_sub_ack(sub, got->seq));
+    free(ext);
+    foundry_sub_close(&sub);
+    FDY_CHECK_OK(foundry_client_close(&client, 5000, NULL));
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1269,6 +1341,7 @@ main(int argc, char **argv)
         {"ephemeral_tail_api_and_ctl", test_consumers_ephemeral_tail_api_and_ctl},
         {"pollable_fd_wakes_event_loop", test_consumers_pollable_fd_wakes_event_loop},
         {"bad_acks_unknown_consumer", test_consumers_bad_acks_unknown_consumer},
+        {"largest_message_delivered", test_consumers_largest_message_delivered},
     };
     return fdy_proc_run_tests("consumers", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
