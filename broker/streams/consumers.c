@@ -65,7 +65,15 @@ typedef struct {
     char reason[DEAD_REASON_MAX];
 } dead_t;
 
+/* What a turn's commit saves for the consumers. */
+typedef struct {
+    fdy_store_dead_letters_t dead;
+    fdy_store_states_t states;
+    bool added;
+} saves_t;
+
 struct fdy_consumers {
+    saves_t saves; /* the part added to the turn's commit, if any */
     fdy_store_t *store;
     fdy_subs_t *subs;
     stream_rt_t **streams;
@@ -711,8 +719,50 @@ s_state_build(fdy_consumer_rt_t *c, fdy_consumer_state_t *state)
     fdy_window_save(c->window, state);
 }
 
-void
-fdy_consumers_collect(fdy_consumers_t *self, fdy_store_batch_t *batch)
+/* Dead letters and consumer states go in together or not at all, as one
+ * droppable part: a bad consumer state never refuses a publish, and a dead
+ * letter is never copied twice because its state was dropped. */
+static foundry_err
+s_saves_prepare(void *data, fdy_store_t *store, fdy_reason_t *reason)
+{
+    saves_t *saves = data;
+    if (saves->dead.count == 0)
+        return FOUNDRY_OK;
+    return fdy_store_dead_letters_part.prepare(&saves->dead, store, reason);
+}
+
+static foundry_err
+s_saves_write(void *data, fdy_store_t *store, MDB_txn *txn, uint64_t now_ns, size_t *writes,
+              fdy_reason_t *reason)
+{
+    saves_t *saves = data;
+    foundry_err err = FOUNDRY_OK;
+    if (saves->dead.count)
+        err = fdy_store_dead_letters_part.write(&saves->dead, store, txn, now_ns, writes, reason);
+    if (err == FOUNDRY_OK && saves->states.count)
+        err = fdy_store_states_part.write(&saves->states, store, txn, now_ns, writes, reason);
+    return err;
+}
+
+static void
+s_saves_reset(void *data)
+{
+    saves_t *saves = data;
+    if (saves->dead.count && fdy_store_dead_letters_part.reset)
+        fdy_store_dead_letters_part.reset(&saves->dead);
+}
+
+static const fdy_commit_part_t s_saves_part = {
+    .name = "consumer-saves",
+    .prepare = s_saves_prepare,
+    .write = s_saves_write,
+    .reset = s_saves_reset,
+    .droppable = true,
+};
+
+/* Builds the dirty states and the waiting dead letters into self->saves. */
+static void
+s_build_saves(fdy_consumers_t *self)
 {
     size_t n = 0;
     for (size_t i = 0; i < self->stream_count; i++) {
@@ -729,17 +779,29 @@ fdy_consumers_collect(fdy_consumers_t *self, fdy_store_batch_t *batch)
         }
     }
     self->collected_count = n;
-    batch->states = n ? self->states : NULL;
-    batch->state_count = n;
     self->dead_batch = fdy_xgrow(self->dead_batch, &self->dead_batch_cap,
-                              self->dead_count ? self->dead_count : 1, sizeof *self->dead_batch);
+                                 self->dead_count ? self->dead_count : 1, sizeof *self->dead_batch);
     for (size_t i = 0; i < self->dead_count; i++) {
         self->dead_batch[i] = self->dead[i].dl;
         self->dead_batch[i].consumer = self->dead[i].consumer;
         self->dead_batch[i].reason = self->dead[i].reason;
     }
-    batch->dead_letters = self->dead_count ? self->dead_batch : NULL;
-    batch->dead_letter_count = self->dead_count;
+    self->saves.states = (fdy_store_states_t){.items = self->states, .count = n};
+    self->saves.dead = (fdy_store_dead_letters_t){.items = self->dead_batch,
+                                                  .count = self->dead_count};
+}
+
+void
+fdy_consumers_collect(fdy_consumers_t *self, fdy_commit_t *commit, bool force, int64_t now_ms)
+{
+    self->saves.added = false;
+    if (!force && !fdy_consumers_want_save(self, now_ms))
+        return;
+    s_build_saves(self);
+    if (self->saves.states.count + self->saves.dead.count == 0)
+        return;
+    fdy_commit_add(commit, &s_saves_part, &self->saves);
+    self->saves.added = true;
 }
 
 static void
@@ -753,17 +815,22 @@ s_note_seq(fdy_consumers_t *self, stream_rt_t **cache, uint32_t stream_id, uint6
 }
 
 void
-fdy_consumers_committed(fdy_consumers_t *self, const fdy_store_batch_t *batch, foundry_err err,
-                        int64_t now_ms)
+fdy_consumers_committed(fdy_consumers_t *self, const fdy_commit_t *commit, int64_t now_ms)
 {
-    if (batch->state_count + batch->dead_letter_count == 0)
+    if (!self->saves.added)
         return;
+    self->saves.added = false;
+    foundry_err err = fdy_commit_result(commit, &self->saves);
+    if (err != FOUNDRY_OK && err != FOUNDRY_EFULL)
+        fdy_log_warn_limited("CONSUMER-SAVE", "saving consumer states failed (%s: %s); "
+                             "kept for the next commit, the rest committed without them",
+                             foundry_strerror(err), fdy_commit_reason(commit, &self->saves));
     if (err == FOUNDRY_OK) {
         for (size_t i = 0; i < self->collected_count; i++)
             fdy_window_clean(self->collected[i]->window);
         stream_rt_t *cache = NULL;
-        for (size_t i = 0; i < batch->dead_letter_count; i++) {
-            const fdy_dead_letter_t *dl = &batch->dead_letters[i];
+        for (size_t i = 0; i < self->saves.dead.count; i++) {
+            const fdy_dead_letter_t *dl = &self->saves.dead.items[i];
             if (!dl->gone && dl->dlq_seq)
                 s_note_seq(self, &cache, dl->dlq_stream_id, dl->dlq_seq);
         }
@@ -782,7 +849,7 @@ fdy_consumers_committed(fdy_consumers_t *self, const fdy_store_batch_t *batch, f
     fdy_log_err("CONSUMER-SAVE-FAILED",
                 "giving up %zu consumer states and %zu dead letters "
                 "after %d failed commits: %s",
-                batch->state_count, batch->dead_letter_count, self->failures,
+                self->saves.states.count, self->saves.dead.count, self->failures,
                 foundry_strerror(err));
     for (size_t i = 0; i < self->collected_count; i++)
         fdy_window_clean(self->collected[i]->window);
@@ -802,18 +869,16 @@ fdy_consumers_note_items(fdy_consumers_t *self, const fdy_store_item_t *items, s
 foundry_err
 fdy_consumers_save(fdy_consumers_t *self)
 {
-    fdy_store_batch_t batch;
-    memset(&batch, 0, sizeof batch);
-    fdy_consumers_collect(self, &batch);
-    if (batch.state_count + batch.dead_letter_count == 0)
+    fdy_commit_t commit;
+    fdy_commit_init(&commit);
+    fdy_consumers_collect(self, &commit, true, fdy_clock_mono_ms());
+    if (fdy_commit_empty(&commit))
         return FOUNDRY_OK;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    foundry_err err = fdy_store_commit(self->store, &batch, &why);
-    if (err != FOUNDRY_OK)
-        fdy_log_warn_limited("CONSUMER-SAVE", "saving %zu consumer states: %s", batch.state_count,
-                             why.text);
-    fdy_consumers_committed(self, &batch, err, fdy_clock_mono_ms());
+    (void) fdy_commit_run(&commit, self->store, &why);
+    foundry_err err = fdy_commit_result(&commit, &self->saves);
+    fdy_consumers_committed(self, &commit, fdy_clock_mono_ms());
     return err;
 }
 

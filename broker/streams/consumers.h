@@ -10,6 +10,7 @@
 #ifndef FDY_CONSUMERS_H_INCLUDED
 #define FDY_CONSUMERS_H_INCLUDED
 
+#include "commit.h"
 #include "subs.h"
 
 typedef struct fdy_consumers fdy_consumers_t;
@@ -51,15 +52,17 @@ foundry_err fdy_consumers_ack(fdy_consumers_t *self, fdy_sub_t *sub, const uint6
  * enough for a commit of their own (when nothing is published). */
 bool fdy_consumers_want_save(const fdy_consumers_t *self, int64_t now_ms);
 
-/* Fills the dead letters and consumer states of batch (borrowed until
- * fdy_consumers_committed()). Items are left alone. */
-void fdy_consumers_collect(fdy_consumers_t *self, fdy_store_batch_t *batch);
+/* Adds the dirty consumer states and waiting dead letters to commit as one
+ * droppable part (both or neither), when force (publishes share the
+ * fsync, or a clean stop) or fdy_consumers_want_save(). Its data lives in
+ * self until fdy_consumers_committed(). */
+void fdy_consumers_collect(fdy_consumers_t *self, fdy_commit_t *commit, bool force,
+                           int64_t now_ms);
 
-/* After the commit: err is the result for the collected part. On success
- * the states are clean and dead letters gone; on failure they are kept
- * for the next commit (dead letters are given up after a few failures). */
-void fdy_consumers_committed(fdy_consumers_t *self, const fdy_store_batch_t *batch, foundry_err err,
-                             int64_t now_ms);
+/* After commit ran: on success the states are clean and dead letters
+ * gone; on failure (logged) they are kept for the next commit (and given
+ * up after a few failures). Nothing when collect added nothing. */
+void fdy_consumers_committed(fdy_consumers_t *self, const fdy_commit_t *commit, int64_t now_ms);
 
 /* Tells the runtime about stored items (publishes of the turn): their
  * streams' last seqs move. */

@@ -33,18 +33,11 @@
 #define IDLE_TICK_MS 100
 
 typedef struct {
-    fdy_store_t *store;
-    fdy_store_batch_t batch; /* dead letters and consumer states of the turn */
-    bool added;
-} consumer_part_t;
-
-typedef struct {
     fdy_service_deps_t deps;
     fdy_publish_t *publish;
     fdy_subs_t *subs;
     fdy_consumers_t *consumers;
     fdy_tail_t *tail;
-    consumer_part_t saves;
     int64_t next_prune_ms;
     bool prune_backlog;
     int64_t next_trim_ms;
@@ -52,51 +45,6 @@ typedef struct {
     int64_t next_release_pages_ms;
     int64_t next_reader_check_ms;
 } streams_t;
-
-/* ---- the consumers' part of the commit ------------------------------------ */
-
-/* Dead letters and consumer states go in together or not at all, as one
- * droppable part: a bad consumer state never refuses a publish, and a dead
- * letter is never copied twice because its state was dropped. */
-static foundry_err
-s_saves_prepare(void *data, fdy_store_t *store, fdy_reason_t *reason)
-{
-    consumer_part_t *part = data;
-    fdy_store_dead_letters_t dead = {part->batch.dead_letters, part->batch.dead_letter_count};
-    return dead.count ? fdy_store_dead_letters_part.prepare(&dead, store, reason) : FOUNDRY_OK;
-}
-
-static foundry_err
-s_saves_write(void *data, fdy_store_t *store, MDB_txn *txn, uint64_t now_ns, size_t *writes,
-              fdy_reason_t *reason)
-{
-    consumer_part_t *part = data;
-    fdy_store_dead_letters_t dead = {part->batch.dead_letters, part->batch.dead_letter_count};
-    fdy_store_states_t states = {part->batch.states, part->batch.state_count};
-    foundry_err err = FOUNDRY_OK;
-    if (dead.count)
-        err = fdy_store_dead_letters_part.write(&dead, store, txn, now_ns, writes, reason);
-    if (err == FOUNDRY_OK && states.count)
-        err = fdy_store_states_part.write(&states, store, txn, now_ns, writes, reason);
-    return err;
-}
-
-static void
-s_saves_reset(void *data)
-{
-    consumer_part_t *part = data;
-    fdy_store_dead_letters_t dead = {part->batch.dead_letters, part->batch.dead_letter_count};
-    if (dead.count)
-        fdy_store_dead_letters_part.reset(&dead);
-}
-
-static const fdy_commit_part_t s_saves_part = {
-    .name = "consumer-saves",
-    .prepare = s_saves_prepare,
-    .write = s_saves_write,
-    .reset = s_saves_reset,
-    .droppable = true,
-};
 
 /* ---- subscription owners ---------------------------------------------------- */
 
@@ -178,7 +126,6 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     self->tail = fdy_tail_new(deps->store, self->subs);
     fdy_subs_add_owner(self->subs, true, &s_durable_owner, self->consumers);
     fdy_subs_add_owner(self->subs, false, &s_tail_owner, self->tail);
-    self->saves.store = deps->store;
     *self_out = self;
     return FOUNDRY_OK;
 }
@@ -243,17 +190,8 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
 {
     streams_t *self = self_;
     fdy_publish_collect(self->publish, commit);
-    consumer_part_t *saves = &self->saves;
-    saves->added = false;
-    if (fdy_publish_turn_msgs(self->publish) > 0
-        || fdy_consumers_want_save(self->consumers, now_ms)) {
-        memset(&saves->batch, 0, sizeof saves->batch);
-        fdy_consumers_collect(self->consumers, &saves->batch);
-        if (saves->batch.dead_letter_count + saves->batch.state_count > 0) {
-            fdy_commit_add(commit, &s_saves_part, saves);
-            saves->added = true;
-        }
-    }
+    fdy_consumers_collect(self->consumers, commit, fdy_publish_turn_msgs(self->publish) > 0,
+                          now_ms);
 }
 
 /* The turn's publishes are stored: the durable runtime learns the new last
@@ -271,15 +209,7 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
 {
     streams_t *self = self_;
     fdy_publish_committed(self->publish, commit, s_stored, self);
-    if (self->saves.added) {
-        foundry_err err = fdy_commit_result(commit, &self->saves);
-        if (err != FOUNDRY_OK && err != FOUNDRY_EFULL)
-            fdy_log_warn_limited("CONSUMER-SAVE", "saving consumer states with the publishes "
-                                 "failed (%s); publishes committed alone",
-                                 foundry_strerror(err));
-        fdy_consumers_committed(self->consumers, &self->saves.batch, err, now_ms);
-        self->saves.added = false;
-    }
+    fdy_consumers_committed(self->consumers, commit, now_ms);
 }
 
 static bool
