@@ -121,7 +121,11 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     streams_t *self = fdy_xalloc(sizeof *self);
     self->deps = *deps;
     self->publish = fdy_publish_new(deps->cfg, deps->store, deps->reply);
-    self->subs = fdy_subs_new(deps->reply, deps->store, deps->registry);
+    fdy_subs_limits_t limits = {
+        .per_connection = (size_t) deps->cfg->max_subs_per_connection,
+        .per_principal = (size_t) deps->cfg->max_subs_per_principal,
+    };
+    self->subs = fdy_subs_new(deps->reply, deps->store, deps->registry, &limits);
     self->consumers = fdy_consumers_new(deps->store, self->subs);
     self->tail = fdy_tail_new(deps->store, self->subs);
     fdy_subs_add_owner(self->subs, true, &s_durable_owner, self->consumers);

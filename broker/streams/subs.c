@@ -21,7 +21,9 @@
 #include <string.h>
 #include <zmq.h>
 
-#define BUCKETS 1024u
+#define CONN_BUCKETS 4096u
+#define ID_BUCKETS 65536u
+#define PRINCIPAL_BUCKETS 1024u
 /* Below glibc's mmap threshold (128 KiB): frame buffers come from, and go
  * back to, the heap instead of fresh zeroed pages every time. */
 #define FRAME_TARGET      (96u * 1024u)
@@ -50,16 +52,40 @@ typedef struct {
     void *owner;
 } owner_t;
 
+/* One connection's subscriptions: liveness is per connection, so a
+ * request refreshes all of them in O(1), and its count is its cap. */
+struct fdy_subs_conn {
+    uint8_t routing[FDY_SUBS_ROUTING_MAX];
+    size_t routing_len;
+    int64_t last_seen_ms;
+    fdy_sub_t *subs;           /* list through sub->conn_next */
+    size_t count;
+    struct fdy_subs_conn *next; /* hash chain */
+};
+typedef struct fdy_subs_conn conn_t;
+
+/* Subscriptions per principal, for its cap. */
+typedef struct principal_count {
+    char name[FDY_NAME_MAX];
+    size_t count;
+    struct principal_count *next;
+} principal_count_t;
+
 struct fdy_subs {
     fdy_reply_t *reply;
     fdy_store_t *store;
     fdy_registry_t *registry;
     owner_t owners[2]; /* [0] ephemeral (tail), [1] durable (consumers) */
-    fdy_sub_t **table; /* by id, increasing */
+    fdy_subs_limits_t limits;
+    /* Every operation on the table is O(1): a dense array for iteration
+     * (swap-remove, sub->index), a hash by id, one by connection. */
+    fdy_sub_t **table;
     size_t count;
     size_t cap;
     uint32_t next_id;
-    fdy_sub_t *buckets[BUCKETS]; /* by routing id */
+    fdy_sub_t *by_id[ID_BUCKETS];
+    conn_t *conns[CONN_BUCKETS];
+    principal_count_t *principals[PRINCIPAL_BUCKETS];
     fdy_sub_t **filling;         /* subs with a partly filled frame */
     size_t filling_count;
     size_t filling_cap;
@@ -127,19 +153,21 @@ s_pool_close(pool_t *pool)
 }
 
 static uint32_t
-s_bucket(const uint8_t *routing, size_t len)
+s_hash(const uint8_t *bytes, size_t len)
 {
-    uint32_t hash = 2166136261u;
+    uint32_t hash = 2166136261u;   /* FNV-1a */
     for (size_t i = 0; i < len; i++)
-        hash = (hash ^ routing[i]) * 16777619u;
-    return hash % BUCKETS;
+        hash = (hash ^ bytes[i]) * 16777619u;
+    return hash;
 }
 
 fdy_subs_t *
-fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry)
+fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry,
+             const fdy_subs_limits_t *limits)
 {
     fdy_subs_t *self = fdy_xalloc(sizeof *self);
     self->reply = reply;
+    self->limits = *limits;
     self->store = store;
     self->registry = registry;
     self->next_id = 1;
@@ -180,6 +208,18 @@ fdy_subs_destroy(fdy_subs_t **self_p)
         s_sub_free(self, self->table[i]);
     for (size_t i = 0; i < self->ended_count; i++)
         s_sub_free(self, self->ended[i]);
+    for (size_t i = 0; i < CONN_BUCKETS; i++)
+        while (self->conns[i]) {
+            conn_t *next = self->conns[i]->next;
+            free(self->conns[i]);
+            self->conns[i] = next;
+        }
+    for (size_t i = 0; i < PRINCIPAL_BUCKETS; i++)
+        while (self->principals[i]) {
+            principal_count_t *next = self->principals[i]->next;
+            free(self->principals[i]);
+            self->principals[i] = next;
+        }
     s_pool_close(self->pool);
     free(self->table);
     free(self->filling);
@@ -209,19 +249,39 @@ fdy_subs_stats(const fdy_subs_t *self, fdy_subs_stats_t *out)
 
 /* ---- the table ------------------------------------------------------------ */
 
-static size_t
-s_index(const fdy_subs_t *self, uint32_t id, bool *found)
+static conn_t **
+s_conn_link(fdy_subs_t *self, const uint8_t *routing, size_t len)
 {
-    size_t lo = 0, hi = self->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (self->table[mid]->id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < self->count && self->table[lo]->id == id;
-    return lo;
+    conn_t **at = &self->conns[s_hash(routing, len) % CONN_BUCKETS];
+    while (*at && !((*at)->routing_len == len && memcmp((*at)->routing, routing, len) == 0))
+        at = &(*at)->next;
+    return at;
+}
+
+static principal_count_t **
+s_principal_link(fdy_subs_t *self, const char *name)
+{
+    principal_count_t **at =
+        &self->principals[s_hash((const uint8_t *) name, strlen(name)) % PRINCIPAL_BUCKETS];
+    while (*at && strcmp((*at)->name, name) != 0)
+        at = &(*at)->next;
+    return at;
+}
+
+static size_t
+s_principal_count(fdy_subs_t *self, const char *name)
+{
+    principal_count_t *pc = *s_principal_link(self, name);
+    return pc ? pc->count : 0;
+}
+
+static fdy_sub_t *
+s_by_id(const fdy_subs_t *self, uint32_t id)
+{
+    fdy_sub_t *sub = self->by_id[id % ID_BUCKETS];
+    while (sub && sub->id != id)
+        sub = sub->next_by_id;
+    return sub;
 }
 
 /* The subscription `id` if it belongs to this connection and principal. */
@@ -231,46 +291,77 @@ s_find(fdy_subs_t *self, uint64_t id, const uint8_t *routing, size_t routing_len
 {
     if (id == 0 || id > UINT32_MAX)
         return NULL;
-    bool found;
-    size_t i = s_index(self, (uint32_t) id, &found);
-    if (!found)
-        return NULL;
-    fdy_sub_t *sub = self->table[i];
-    if (sub->routing_len != routing_len || memcmp(sub->routing, routing, routing_len) != 0 ||
-        strcmp(sub->principal, principal) != 0)
+    fdy_sub_t *sub = s_by_id(self, (uint32_t) id);
+    if (!sub || sub->routing_len != routing_len ||
+        memcmp(sub->routing, routing, routing_len) != 0 || strcmp(sub->principal, principal) != 0)
         return NULL;
     return sub;
 }
 
 static void
-s_insert(fdy_subs_t *self, fdy_sub_t *sub)
+s_insert(fdy_subs_t *self, fdy_sub_t *sub, int64_t now_ms)
 {
     self->table = fdy_xgrow(self->table, &self->cap, self->count + 1, sizeof *self->table);
-    /* Ids only grow (until they wrap after 4 billion), so this appends. */
-    bool found;
-    size_t i = s_index(self, sub->id, &found);
-    memmove(&self->table[i + 1], &self->table[i], (self->count - i) * sizeof *self->table);
-    self->table[i] = sub;
-    self->count++;
-    uint32_t b = s_bucket(sub->routing, sub->routing_len);
-    sub->next_in_bucket = self->buckets[b];
-    self->buckets[b] = sub;
+    sub->index = self->count;
+    self->table[self->count++] = sub;
+    fdy_sub_t **id_head = &self->by_id[sub->id % ID_BUCKETS];
+    sub->next_by_id = *id_head;
+    *id_head = sub;
+    conn_t **at = s_conn_link(self, sub->routing, sub->routing_len);
+    if (!*at) {
+        conn_t *conn = fdy_xalloc(sizeof *conn);
+        memcpy(conn->routing, sub->routing, sub->routing_len);
+        conn->routing_len = sub->routing_len;
+        conn->last_seen_ms = now_ms;
+        *at = conn;
+    }
+    conn_t *conn = *at;
+    sub->conn = conn;
+    sub->conn_next = conn->subs;
+    conn->subs = sub;
+    conn->count++;
+    principal_count_t **pat = s_principal_link(self, sub->principal);
+    if (!*pat) {
+        *pat = fdy_xalloc(sizeof **pat);
+        snprintf((*pat)->name, sizeof (*pat)->name, "%s", sub->principal);
+    }
+    (*pat)->count++;
 }
 
 static void
 s_remove(fdy_subs_t *self, fdy_sub_t *sub)
 {
-    bool found;
-    size_t i = s_index(self, sub->id, &found);
-    if (found && self->table[i] == sub) {
-        memmove(&self->table[i], &self->table[i + 1], (self->count - i - 1) * sizeof *self->table);
-        self->count--;
+    if (sub->index < self->count && self->table[sub->index] == sub) {
+        fdy_sub_t *last = self->table[--self->count];
+        self->table[sub->index] = last;
+        last->index = sub->index;
     }
-    fdy_sub_t **link = &self->buckets[s_bucket(sub->routing, sub->routing_len)];
+    fdy_sub_t **link = &self->by_id[sub->id % ID_BUCKETS];
     while (*link && *link != sub)
-        link = &(*link)->next_in_bucket;
+        link = &(*link)->next_by_id;
     if (*link)
-        *link = sub->next_in_bucket;
+        *link = sub->next_by_id;
+    conn_t *conn = sub->conn;
+    if (conn) {
+        fdy_sub_t **in = &conn->subs;
+        while (*in && *in != sub)
+            in = &(*in)->conn_next;
+        if (*in)
+            *in = sub->conn_next;
+        if (--conn->count == 0) {   /* its last subscription: the record goes */
+            conn_t **at = s_conn_link(self, conn->routing, conn->routing_len);
+            if (*at == conn)
+                *at = conn->next;
+            free(conn);
+        }
+        sub->conn = NULL;
+    }
+    principal_count_t **pat = s_principal_link(self, sub->principal);
+    if (*pat && --(*pat)->count == 0) {
+        principal_count_t *gone = *pat;
+        *pat = gone->next;
+        free(gone);
+    }
 }
 
 static uint32_t
@@ -280,9 +371,7 @@ s_next_id(fdy_subs_t *self)
         uint32_t id = self->next_id++;
         if (self->next_id == 0)
             self->next_id = 1;
-        bool found;
-        s_index(self, id, &found);
-        if (id != 0 && !found)
+        if (id != 0 && !s_by_id(self, id))
             return id;
     }
 }
@@ -290,10 +379,9 @@ s_next_id(fdy_subs_t *self)
 void
 fdy_subs_touch(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, int64_t now_ms)
 {
-    for (fdy_sub_t *sub = self->buckets[s_bucket(routing, routing_len)]; sub;
-         sub = sub->next_in_bucket)
-        if (sub->routing_len == routing_len && memcmp(sub->routing, routing, routing_len) == 0)
-            sub->last_seen_ms = now_ms;
+    conn_t *conn = *s_conn_link(self, routing, routing_len);
+    if (conn)
+        conn->last_seen_ms = now_ms;
 }
 
 /* ---- replies -------------------------------------------------------------- */
@@ -454,19 +542,14 @@ fdy_subs_end(fdy_subs_t *self, fdy_sub_t *sub, foundry_err code, const char *rea
 void
 fdy_subs_peer_gone(fdy_subs_t *self, const uint8_t *routing, size_t routing_len)
 {
-    /* Ending unlinks from the chain being walked: restart after each one. */
-    bool ended = true;
-    while (ended) {
-        ended = false;
-        for (fdy_sub_t *sub = self->buckets[s_bucket(routing, routing_len)]; sub;
-             sub = sub->next_in_bucket) {
-            if (sub->routing_len == routing_len && memcmp(sub->routing, routing, routing_len) == 0) {
-                /* Nothing is sent: the routing id may belong to someone else now. */
-                s_end(self, sub, FOUNDRY_ECLOSED, "the connection closed", false);
-                ended = true;
-                break;
-            }
-        }
+    /* Ending unlinks the head of the list (and frees the record with the
+     * last one), so look it up again each time. */
+    for (;;) {
+        conn_t *conn = *s_conn_link(self, routing, routing_len);
+        if (!conn || !conn->subs)
+            return;
+        /* Nothing is sent: the routing id may belong to someone else now. */
+        s_end(self, conn->subs, FOUNDRY_ECLOSED, "the connection closed", false);
     }
 }
 
@@ -483,13 +566,27 @@ s_subscribe(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, const 
                       "too many subscriptions on this broker");
         return;
     }
+    const conn_t *conn = *s_conn_link(self, routing, routing_len);
+    if (conn && conn->count >= self->limits.per_connection) {
+        char text[128];
+        snprintf(text, sizeof text, "subscription limit of %zu per connection reached "
+                 "(max_subs_per_connection)", self->limits.per_connection);
+        s_reply_error(self, routing, routing_len, env->request_id, 0, FOUNDRY_EFULL, text);
+        return;
+    }
+    if (s_principal_count(self, p->name) >= self->limits.per_principal) {
+        char text[160];
+        snprintf(text, sizeof text, "subscription limit of %zu for '%.64s' reached "
+                 "(max_subs_per_principal)", self->limits.per_principal, p->name);
+        s_reply_error(self, routing, routing_len, env->request_id, 0, FOUNDRY_EFULL, text);
+        return;
+    }
     fdy_sub_t *sub = fdy_xalloc(sizeof *sub);
     sub->id = s_next_id(self);
     sub->durable = env->sub_stream != NULL;
     memcpy(sub->routing, routing, routing_len);
     sub->routing_len = routing_len;
     snprintf(sub->principal, sizeof sub->principal, "%s", p->name);
-    sub->last_seen_ms = now_ms;
     sub->credit_msgs =
         env->credit_msgs < FDY_SUBS_CREDIT_MAX ? env->credit_msgs : FDY_SUBS_CREDIT_MAX;
     sub->credit_bytes = env->credit_bytes;
@@ -508,7 +605,7 @@ s_subscribe(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, const 
         s_sub_free(self, sub);
         return;
     }
-    s_insert(self, sub);
+    s_insert(self, sub, now_ms);
     if (sub->durable)
         fdy_log_info("SUB-START", "subscription %" PRIu32 ": '%s' bound to %s/%s, credit %" PRIu32,
                      sub->id, p->name, env->sub_stream, env->sub_consumer, sub->credit_msgs);
@@ -621,7 +718,7 @@ fdy_subs_maintain(fdy_subs_t *self, int64_t now_ms)
         self->key_generation = generation;
         for (size_t i = 0; i < self->count;) {
             fdy_sub_t *sub = self->table[i];
-            if (now_ms - sub->last_seen_ms > FDY_SUBS_IDLE_MS)
+            if (sub->conn && now_ms - sub->conn->last_seen_ms > FDY_SUBS_IDLE_MS)
                 fdy_subs_end(self, sub, FOUNDRY_ECLOSED,
                              "no request from the client for 30 s: subscription dropped");
             else if (keys_changed)

@@ -37,7 +37,11 @@ typedef struct fdy_sub {
     uint8_t routing[FDY_SUBS_ROUTING_MAX];
     size_t routing_len;
     char principal[FDY_NAME_MAX];
-    int64_t last_seen_ms;
+    struct fdy_subs_conn *conn;     /* its connection's record (liveness, cap) */
+    struct fdy_sub *conn_next;      /* the connection's list */
+    struct fdy_sub *next_by_id;     /* id hash chain */
+    size_t index;                   /* in the table's dense array */
+    size_t owner_index;             /* for its owner's own list (tail.c) */
     /* credit */
     uint32_t credit_msgs;
     uint64_t credit_bytes;
@@ -57,7 +61,6 @@ typedef struct fdy_sub {
     size_t out_cap;
     uint32_t out_count;
     bool filling;                   /* on the list of frames to flush */
-    struct fdy_sub *next_in_bucket; /* routing-id hash chain */
 } fdy_sub_t;
 
 typedef struct fdy_subs fdy_subs_t;
@@ -87,11 +90,19 @@ typedef struct {
                            fdy_reason_t *reason);
 } fdy_sub_owner_ops_t;
 
+/* Caps that bound what one client can make the table hold. */
+typedef struct {
+    size_t per_connection; /* max_subs_per_connection */
+    size_t per_principal;  /* max_subs_per_principal, over all its connections */
+} fdy_subs_limits_t;
+
 /* Returns a new table sending through reply, using store and registry (all
- * borrowed; they outlive it). Owners are added with fdy_subs_add_owner()
- * before the first request. Aborts on out-of-memory. Caller owns;
- * fdy_subs_destroy(). */
-fdy_subs_t *fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry);
+ * borrowed; they outlive it), with limits (copied). Owners are added with
+ * fdy_subs_add_owner() before the first request. Adding, finding and
+ * ending a subscription, and refreshing a connection's liveness, are O(1).
+ * Aborts on out-of-memory. Caller owns; fdy_subs_destroy(). */
+fdy_subs_t *fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry,
+                         const fdy_subs_limits_t *limits);
 void fdy_subs_destroy(fdy_subs_t **self_p);
 
 /* The owner of durable (SUBSCRIBE with a stream) or ephemeral

@@ -46,21 +46,21 @@ fdy_tail_bind(fdy_tail_t *self, fdy_sub_t *sub)
 {
     self->subs_list = fdy_xgrow(self->subs_list, &self->cap, self->count + 1,
                                 sizeof *self->subs_list);
+    sub->owner_index = self->count;
     self->subs_list[self->count++] = sub;
 }
 
 void
 fdy_tail_unbind(fdy_tail_t *self, fdy_sub_t *sub)
 {
-    /* Order kept: subscriptions made earlier are served first. */
-    for (size_t i = 0; i < self->count; i++) {
-        if (self->subs_list[i] == sub) {
-            memmove(&self->subs_list[i], &self->subs_list[i + 1],
-                    (self->count - i - 1) * sizeof *self->subs_list);
-            self->count--;
-            return;
-        }
-    }
+    /* Swap-remove: O(1), so ending many tails stays linear. Each tail gets
+     * its own copy of every match, so their order does not matter. */
+    size_t i = sub->owner_index;
+    if (i >= self->count || self->subs_list[i] != sub)
+        return;
+    fdy_sub_t *last = self->subs_list[--self->count];
+    self->subs_list[i] = last;
+    last->owner_index = i;
 }
 
 void

@@ -274,6 +274,50 @@ test_peers_reply_kinds_are_ekind(void)
     fdy_proc_destroy(&p);
 }
 
+/* A connection and a key each hold a bounded number of subscriptions; the
+ * refusal names the limit, and ending one makes room again. */
+static void
+test_peers_subscription_caps(void)
+{
+    fdy_proc_t *p = fdy_proc_new("subcaps");
+    const char *extra[] = {"--set", "max_subs_per_connection=5", "--set",
+                           "max_subs_per_principal=8", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, extra));
+    fdy_raw_t a, b;
+    fdy_raw_open(p, "admin", NULL, &a);
+    fdy_raw_open(p, "admin", NULL, &b);
+    uint64_t first = 0;
+    for (int i = 0; i < 5; i++) {
+        uint64_t sub = s_tail(&a, "caps.>");
+        if (i == 0)
+            first = sub;
+    }
+    fdy_envelope_t env = {0};
+    env.kind = FDY_KIND_SUBSCRIBE;
+    env.sub_filter = "caps.>";
+    env.credit_msgs = 10;
+    fdy_raw_expect_error(&a, &env, FOUNDRY_EFULL, FOUNDRY_EFULL, "6th on one connection");
+    for (int i = 0; i < 3; i++)
+        s_tail(&b, "caps.>");
+    /* 8 for the key over both connections: the 9th is refused on b too. */
+    uint64_t id = fdy_raw_send(&b, &env);
+    fdy_raw_msg_t *reply = calloc(1, sizeof *reply);
+    FDY_CHECK(reply);
+    fdy_raw_reply(&b, id, 0, reply, NULL);
+    FDY_CHECK_MSG(reply->kind == FDY_KIND_ERROR && reply->error_code == FOUNDRY_EFULL &&
+                      strstr(reply->reason, "max_subs_per_principal"),
+                  "9th for the key: kind %d %s (%s)", (int) reply->kind,
+                  foundry_strerror(reply->error_code), reply->reason);
+    free(reply);
+    fdy_raw_unsubscribe(&a, first);
+    s_tail(&b, "caps.>");   /* room again */
+    FDY_CHECK_EQ(s_status_int(p, "subscriptions"), 8);
+    fdy_raw_close(&a);
+    fdy_raw_close(&b);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -282,6 +326,7 @@ main(int argc, char **argv)
         {"live_routing_id_not_taken_over", test_peers_live_routing_id_not_taken_over},
         {"queue_group_handover_on_close", test_peers_queue_group_handover_on_close},
         {"reply_kinds_are_ekind", test_peers_reply_kinds_are_ekind},
+        {"subscription_caps", test_peers_subscription_caps},
     };
     return fdy_proc_run_tests("peers", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
