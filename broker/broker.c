@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -40,6 +41,8 @@
     (ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL          \
      | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
 #define POLL_MS 100
+/* Outgoing messages queued per connection: deliveries are bounded by
+ * credit, acks by the client's window. */
 #define HWM 100000
 #define LINGER_MS 2000
 #define HEARTBEAT_IVL_MS 1000
@@ -192,6 +195,8 @@ s_configure_router(fdy_broker_t *self, const fdy_keypair_t *keypair, fdy_reason_
     const char *secret = fdy_keypair_secret(keypair);
     const char *public_key = fdy_keypair_public(keypair);
     int one = 1, zero = 0, hwm = HWM, linger = LINGER_MS;
+    int rcv_hwm = (int) self->cfg->max_queued_requests;
+    int handshake_ms = (int) self->cfg->handshake_timeout_ms;
     int heartbeat_ivl = HEARTBEAT_IVL_MS, heartbeat_timeout = HEARTBEAT_TIMEOUT_MS;
     int64_t max_msg_size = (int64_t) self->cfg->zmq_max_msg_size;
     void *s = self->socket;
@@ -221,7 +226,12 @@ s_configure_router(fdy_broker_t *self, const fdy_keypair_t *keypair, fdy_reason_
     if (err == FOUNDRY_OK)
         err = s_set_option(s, ZMQ_SNDHWM, &hwm, sizeof hwm, "ZMQ_SNDHWM", reason);
     if (err == FOUNDRY_OK)
-        err = s_set_option(s, ZMQ_RCVHWM, &hwm, sizeof hwm, "ZMQ_RCVHWM", reason);
+        err = s_set_option(s, ZMQ_RCVHWM, &rcv_hwm, sizeof rcv_hwm, "ZMQ_RCVHWM", reason);
+    /* A silent or slow client holds a descriptor and CPU until its
+     * handshake times out: keep that short. */
+    if (err == FOUNDRY_OK)
+        err = s_set_option(s, ZMQ_HANDSHAKE_IVL, &handshake_ms, sizeof handshake_ms,
+                           "ZMQ_HANDSHAKE_IVL", reason);
     if (err == FOUNDRY_OK)
         err = s_set_option(s, ZMQ_LINGER, &linger, sizeof linger, "ZMQ_LINGER", reason);
     /* ZMTP heartbeats: a peer that vanished without closing (power loss, a
@@ -236,11 +246,30 @@ s_configure_router(fdy_broker_t *self, const fdy_keypair_t *keypair, fdy_reason_
     return err;
 }
 
+/* Every connection costs a descriptor: raise the soft limit to the hard
+ * one, so a burst of connections does not starve new clients at 1,024. */
+static void
+s_raise_file_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+        return;
+    rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
+        fdy_log_notice("FILE-LIMIT", "open-file limit raised from %llu to %llu",
+                       (unsigned long long) was, (unsigned long long) limit.rlim_max);
+    else
+        fdy_log_warn("FILE-LIMIT", "cannot raise the open-file limit from %llu: %s",
+                     (unsigned long long) was, strerror(errno));
+}
+
 /* The order is the security property: the ZAP handler is bound before the
  * ROUTER, so no connection is ever accepted without it. */
 static foundry_err
 s_bind(fdy_broker_t *self, fdy_reason_t *reason)
 {
+    s_raise_file_limit();
     fdy_keypair_t *keypair = NULL;
     foundry_err err = s_load_keys(self, &keypair, reason);
     if (err != FOUNDRY_OK)
