@@ -506,6 +506,13 @@ s_turn(fdy_broker_t *self, bool input, bool *busy_out, int64_t *wait_ms_out)
     }
     if (fdy_registry_refresh(self->registry) != FOUNDRY_OK)
         fdy_log_warn_limited("REGISTRY-REFRESH", "cannot reload the key store; using the last one");
+    /* Only now, with every lookup answering from the reloaded keys, may an
+     * offline `key revoke` waiting on this confirmation return. */
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_registry_confirm(self->registry, &why) != FOUNDRY_OK)
+        fdy_log_warn_limited("REGISTRY-CONFIRM", "cannot record the applied key generation: %s",
+                             why.text);
     int64_t wait_ms = POLL_MS;
     now_ms = fdy_clock_mono_ms();
     for (size_t i = 0; i < self->service_count; i++) {
