@@ -208,9 +208,8 @@ s_confirm(const fdy_ctl_args_t *args, offline_t *off, const char *where, const c
     char done[FDY_NAME_MAX + 64], pending[FDY_NAME_MAX + 64];
     snprintf(done, sizeof done, "key %.*s is %s the store", FDY_NAME_MAX, name, where);
     snprintf(pending, sizeof pending, "it %s the key at its next key store refresh", verb);
-    return fdy_ctl_confirm_wait(off->store, opts->data_dir,
-                                fdy_registry_generation(off->registry), args->timeout_ms, done,
-                                pending);
+    return fdy_ctl_confirm_wait(off->store, opts->data_dir, fdy_registry_generation(off->registry),
+                                args->timeout_ms, done, pending);
 }
 
 static int
@@ -625,7 +624,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .synopsis = "--data-dir DIR ADMIN_PUBFILE [--name NAME]",
         .summary = "register the first admin key in a broker's data directory, offline",
         .notes = "Same as: key add ADMIN_PUBFILE --role admin --data-dir DIR. Creates the\n"
-                 "store if it does not exist yet; works while the broker runs, too.",
+                 "store if it does not exist yet; works while the broker runs, too (and then\n"
+                 "returns once the broker confirms it, within --timeout).",
         .pos_names = {"ADMIN_PUBFILE"},
         .min_pos = 1,
         .max_pos = 1,

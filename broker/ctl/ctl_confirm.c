@@ -19,8 +19,8 @@
 /* Poll interval: short at first (a busy broker confirms within a turn, a
  * few ms), then up to POLL_MAX_MS (an idle one within its 100 ms tick). */
 #define POLL_FIRST_MS 1
-#define POLL_MAX_MS 20
-#define READY_MAX 4096
+#define POLL_MAX_MS   20
+#define READY_MAX     4096
 
 static bool
 s_alive(long pid)
@@ -67,8 +67,8 @@ s_nap_ms(int64_t ms)
 }
 
 int
-fdy_ctl_confirm_wait(fdy_store_t *store, const char *data_dir, uint64_t generation,
-                     int timeout_ms, const char *done, const char *pending)
+fdy_ctl_confirm_wait(fdy_store_t *store, const char *data_dir, uint64_t generation, int timeout_ms,
+                     const char *done, const char *pending)
 {
     long pid = s_serving_pid(data_dir);
     if (pid == 0) {
@@ -89,13 +89,15 @@ fdy_ctl_confirm_wait(fdy_store_t *store, const char *data_dir, uint64_t generati
             return FDY_CTL_EXIT_OK;
         if (!s_alive(pid)) {
             fdy_output_note("the broker (pid %ld) stopped before confirming; a broker started "
-                            "later loads the change", pid);
+                            "later loads the change",
+                            pid);
             return FDY_CTL_EXIT_OK;
         }
         int64_t left = deadline - fdy_clock_mono_ms();
         if (left <= 0)
             return fdy_output_fail("%s, but the running broker (pid %ld) did not confirm within "
-                                   "%d ms; %s", done, pid, timeout_ms, pending);
+                                   "%d ms; %s",
+                                   done, pid, timeout_ms, pending);
         s_nap_ms(step < left ? step : left);
         step = step * 2 < POLL_MAX_MS ? step * 2 : POLL_MAX_MS;
     }

@@ -16,11 +16,11 @@
 #include <string.h>
 #include <time.h>
 
-#define ROUNDS 20
+#define ROUNDS  20
 #define SUBJECT "telemetry.hanam.robot1.temp"
 /* Pace of the publisher: a telemetry source, not a flood, so the broker
  * idles between messages, which is when a late registry refresh shows. */
-#define PACE_MS 2
+#define PACE_MS               2
 #define PUBLISHER_DEADLINE_MS 30000
 
 /* A client publishing in a loop on its own thread, until its first publish
@@ -60,8 +60,8 @@ s_publish_loop(void *arg)
         char id[64];
         snprintf(id, sizeof id, "%s-%u", pub->name, i);
         foundry_ack_t ack;
-        foundry_err err = foundry_client_publish(pub->client, SUBJECT, "1", 1, id, strlen(id),
-                                                 &ack);
+        foundry_err err =
+            foundry_client_publish(pub->client, SUBJECT, "1", 1, id, strlen(id), &ack);
         pthread_mutex_lock(&pub->lock);
         if (err == FOUNDRY_OK)
             pub->acked++;
@@ -119,8 +119,9 @@ s_add_offline(fdy_proc_t *p, const char *name)
     char pub[512], sec[512];
     FDY_CHECK_OK(fdy_proc_key_generate(p, name));
     fdy_proc_key_paths(p, name, pub, sec);
-    const char *argv[] = {"key",    "add",   pub,          "--role", "node",
-                          "--site", "hanam", "--data-dir", fdy_proc_data_dir(p), NULL};
+    const char *argv[] = {
+        "key", "add", pub, "--role", "node", "--site", "hanam", "--data-dir", fdy_proc_data_dir(p),
+        NULL};
     fdy_proc_run_t run;
     s_ctl(p, &run, argv);
     FDY_CHECK_RUN(&run, 0);
@@ -184,7 +185,8 @@ s_round(fdy_proc_t *p, unsigned round)
     FDY_CHECK_MSG(pub.tried_after, "round %u: no publish after the command returned", round);
     FDY_CHECK_MSG(pub.acked_after == 0 && pub.first_after == FOUNDRY_EAUTH,
                   "round %u: the first publish after `key revoke --data-dir` returned got %s, "
-                  "want EAUTH", round, foundry_strerror(pub.first_after));
+                  "want EAUTH",
+                  round, foundry_strerror(pub.first_after));
     (void) foundry_client_close(&pub.client, 1000, NULL);
     pthread_cond_destroy(&pub.cond);
     pthread_mutex_destroy(&pub.lock);
@@ -219,7 +221,7 @@ test_revoke_offline_stopped_broker_times_out(void)
     /* A stopped broker cannot confirm: the command says so and fails. */
     pid_t pid = s_ready_pid(p);
     FDY_CHECK_EQ(kill(pid, SIGSTOP), 0);
-    const char *argv[] = {"--timeout", "300", "key", "revoke", "hanam-s", "--data-dir",
+    const char *argv[] = {"--timeout",          "300", "key", "revoke", "hanam-s", "--data-dir",
                           fdy_proc_data_dir(p), NULL};
     fdy_proc_run_t run;
     s_ctl(p, &run, argv);

@@ -129,8 +129,7 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_ready_file_leftover_tmp_gets_0600, s_setup,
                                         s_teardown),
-        cmocka_unit_test_setup_teardown(test_ready_file_error_leaves_nothing, s_setup,
-                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_ready_file_error_leaves_nothing, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("ready_file", tests, NULL, NULL);
 }
