@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "log.h"
 #include "peers.h"
+#include "ready_file.h"
 #include "registry.h"
 #include "reply.h"
 #include "router.h"
@@ -317,29 +318,18 @@ out:
     return err;
 }
 
-/* Written after binding, atomically (tmp + rename): whoever sees the file
- * can connect at once. */
+/* Written after binding, atomically and 0600 (ready_file.c): whoever sees
+ * the file can connect at once. */
 static foundry_err
 s_write_ready(fdy_broker_t *self, fdy_reason_t *reason)
 {
-    char tmp_path[PATH_MAX + 8];
-    if (snprintf(tmp_path, sizeof tmp_path, "%s.tmp", self->ready_path) >= (int) sizeof tmp_path)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "data_dir is too long");
-    FILE *file = fopen(tmp_path, "w");
-    if (!file)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "%s: %s", tmp_path, strerror(errno));
-    fprintf(file, "endpoint %s\npid %ld\nbroker_key %s\n", self->endpoint, (long) getpid(),
-            self->broker_key_path);
-    bool ok = fflush(file) == 0 && fsync(fileno(file)) == 0;
-    ok = fclose(file) == 0 && ok;
-    if (!ok || rename(tmp_path, self->ready_path) != 0) {
-        foundry_err err = fdy_reason_set(reason, FOUNDRY_EIO, "writing %s: %s",
-                                         self->ready_path, strerror(errno));
-        unlink(tmp_path);
-        return err;
-    }
-    self->ready_written = true;
-    return FOUNDRY_OK;
+    char text[sizeof self->endpoint + sizeof self->broker_key_path + 64];
+    snprintf(text, sizeof text, "endpoint %s\npid %ld\nbroker_key %s\n", self->endpoint,
+             (long) getpid(), self->broker_key_path);
+    foundry_err err = fdy_ready_file_write(self->ready_path, text, reason);
+    if (err == FOUNDRY_OK)
+        self->ready_written = true;
+    return err;
 }
 
 /* Creates every service in table order and routes its kinds. */
@@ -553,6 +543,13 @@ s_turn(fdy_broker_t *self, bool input, bool *busy_out, int64_t *wait_ms_out)
     }
     if (fdy_registry_refresh(self->registry) != FOUNDRY_OK)
         fdy_log_warn_limited("REGISTRY-REFRESH", "cannot reload the key store; using the last one");
+    /* Only now, with every lookup answering from the reloaded keys, may an
+     * offline `key revoke` waiting on this confirmation return. */
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_registry_confirm(self->registry, &why) != FOUNDRY_OK)
+        fdy_log_warn_limited("REGISTRY-CONFIRM", "cannot record the applied key generation: %s",
+                             why.text);
     int64_t wait_ms = POLL_MS;
     now_ms = fdy_clock_mono_ms();
     for (size_t i = 0; i < self->service_count; i++) {

@@ -26,7 +26,7 @@ static const fdy_option_t s_options[] = {
       "Data directory: the LMDB store and the ready file" },
     { "keys_dir", FDY_OPT_PATH, "/etc/foundry/keys", 0, 0, FDY_OPT_RESTART,
       offsetof(fdy_broker_cfg_t, keys_dir),
-      "Holds broker.key and broker.key_secret (generated, 0600, on first start)" },
+      "Holds broker.key (0644) and broker.key_secret (0600), generated on first start" },
     { "log_level", FDY_OPT_LOGLEVEL, "notice", 0, 0, FDY_OPT_RESTART,
       offsetof(fdy_broker_cfg_t, log_level),
       "err, warn, notice, info or debug" },

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "keys.h"
 #include "log.h"
+#include "ready_file.h"
 #include "telemetry.h"
 #include "telemetry_in.h"
 
@@ -158,27 +159,18 @@ s_bind(fdy_agent_t *self, fdy_reason_t *reason)
     return FOUNDRY_OK;
 }
 
-/* <data_dir>/ready says the node takes input, and where: written to a
- * temporary file and renamed, so a reader never sees half of it. */
+/* <data_dir>/ready says the node takes input, and where: written whole
+ * and 0600 (ready_file.c), so a reader never sees half of it. */
 static foundry_err
 s_write_ready(fdy_agent_t *self, fdy_reason_t *reason)
 {
-    char tmp[PATH_LEN + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", self->ready_path);
-    FILE *file = fopen(tmp, "w");
-    if (!file)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    fprintf(file, "listen %s\npid %ld\nepoch %016llx\n", self->endpoint, (long) getpid(),
-            (unsigned long long) self->epoch);
-    bool ok = fflush(file) == 0 && fsync(fileno(file)) == 0;
-    ok = fclose(file) == 0 && ok;
-    if (!ok || rename(tmp, self->ready_path) != 0) {
-        unlink(tmp);
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot write %s: %s", self->ready_path,
-                              strerror(errno));
-    }
-    self->ready_written = true;
-    return FOUNDRY_OK;
+    char text[sizeof self->endpoint + 96];
+    snprintf(text, sizeof text, "listen %s\npid %ld\nepoch %016llx\n", self->endpoint,
+             (long) getpid(), (unsigned long long) self->epoch);
+    foundry_err err = fdy_ready_file_write(self->ready_path, text, reason);
+    if (err == FOUNDRY_OK)
+        self->ready_written = true;
+    return err;
 }
 
 foundry_err

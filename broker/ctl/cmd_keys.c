@@ -197,6 +197,21 @@ s_offline_open(const char *dir, bool create, bool read_only, offline_t *out)
     return FDY_CTL_EXIT_OK;
 }
 
+/* The change is in the store; a running broker must have it in memory
+ * before we return, or a client of a revoked key could still get one
+ * message in (ctl_confirm.c). --timeout bounds the wait. */
+static int
+s_confirm(const fdy_ctl_args_t *args, offline_t *off, const char *where, const char *verb,
+          const char *name)
+{
+    const keys_opts_t *opts = args->opts;
+    char done[FDY_NAME_MAX + 64], pending[FDY_NAME_MAX + 64];
+    snprintf(done, sizeof done, "key %.*s is %s the store", FDY_NAME_MAX, name, where);
+    snprintf(pending, sizeof pending, "it %s the key at its next key store refresh", verb);
+    return fdy_ctl_confirm_wait(off->store, opts->data_dir, fdy_registry_generation(off->registry),
+                                args->timeout_ms, done, pending);
+}
+
 static int
 s_print_one(const fdy_principal_t *p, bool json)
 {
@@ -290,6 +305,8 @@ s_add_offline(const fdy_ctl_args_t *args, const fdy_principal_t *p, bool create)
         const fdy_principal_t *added = fdy_registry_by_name(off.registry, p->name);
         status = s_print_one(added ? added : p, args->json);
     }
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_confirm(args, &off, "added to", "accepts", p->name);
     s_offline_close(&off);
     return status;
 }
@@ -412,6 +429,8 @@ s_revoke_offline(const fdy_ctl_args_t *args, const char *name)
         status = fdy_output_fail("key %s vanished while revoking it", name);
     else
         status = s_print_one(p, args->json);
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_confirm(args, &off, "revoked in", "refuses", name);
     s_offline_close(&off);
     return status;
 }
@@ -561,7 +580,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
                     "                          [--name NAME] [--data-dir DIR]",
         .summary = "register a public key (NAME.key) with a role",
         .notes = "The key's name is the file name without .key unless --name is given.\n"
-                 "With --data-dir the key is written to the store directly (no broker needed).\n"
+                 "With --data-dir the key is written to the store directly (no broker needed);\n"
+                 "a broker running on DIR must confirm it within --timeout, else exit 1.\n"
                  "Reading: admin and link keys may read everything, a node key\n"
                  "telemetry.<site>.> and its --allow-subscribe filters, a partner key only\n"
                  "its --allow-subscribe filters.\n"
@@ -588,7 +608,10 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .words = "key revoke",
         .synopsis = "NAME [--data-dir DIR]",
         .summary = "revoke a key: its next message is refused",
-        .notes = "Prints the key's row (revoked 1). A running broker refuses the key at once.",
+        .notes = "Prints the key's row (revoked 1). A running broker refuses the key at once.\n"
+                 "With --data-dir the store is changed directly; if a broker runs on DIR the\n"
+                 "command returns only once that broker confirms it refuses the key, and\n"
+                 "exits 1 if it does not confirm within --timeout (the key stays revoked).",
         .pos_names = {"NAME"},
         .min_pos = 1,
         .max_pos = 1,
@@ -601,7 +624,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .synopsis = "--data-dir DIR ADMIN_PUBFILE [--name NAME]",
         .summary = "register the first admin key in a broker's data directory, offline",
         .notes = "Same as: key add ADMIN_PUBFILE --role admin --data-dir DIR. Creates the\n"
-                 "store if it does not exist yet; works while the broker runs, too.",
+                 "store if it does not exist yet; works while the broker runs, too (and then\n"
+                 "returns once the broker confirms it, within --timeout).",
         .pos_names = {"ADMIN_PUBFILE"},
         .min_pos = 1,
         .max_pos = 1,

@@ -225,12 +225,34 @@ int fdy_ctl_conn_report_timeout(const char *endpoint, int timeout_ms);
  * that failed otherwise (typically a wrong --broker-key) says so. */
 int fdy_ctl_conn_report_refused(const char *detail);
 
+/* ---- ctl_confirm.c: an offline key change and the running broker ------ */
+
+typedef struct fdy_store fdy_store_t; /* store.h */
+
+/* After an offline key change that left the store at key generation
+ * `generation`, waits until the broker running on data_dir (its ready file
+ * names a live pid) confirms it holds that generation in memory
+ * (fdy_store_key_applied_get), polling until timeout_ms have passed.
+ * store is borrowed. `done` says what is in the store ("key n1 is revoked
+ * in the store"), `pending` what the broker does without a confirmation
+ * ("it refuses the key at its next key store refresh"); both go into the
+ * messages. Returns FDY_CTL_EXIT_OK when the broker confirmed, and also,
+ * with a note on stderr, when no broker runs on data_dir or it stopped
+ * while we waited (a broker started later loads the store); or
+ * FDY_CTL_EXIT_FAIL, having printed why, when it did not confirm within
+ * the timeout or the store could not be read. */
+int fdy_ctl_confirm_wait(fdy_store_t *store, const char *data_dir, uint64_t generation,
+                         int timeout_ms, const char *done, const char *pending);
+
 /* ---- output.c: everything foundryctl prints (formats: output.c) -------- */
 
 /* "foundryctl: <message>" on stderr. Return FDY_CTL_EXIT_FAIL and
  * FDY_CTL_EXIT_USAGE respectively. */
 int fdy_output_fail(const char *fmt, ...) FDY_PRINTF(1, 2);
 int fdy_output_usage(const char *fmt, ...) FDY_PRINTF(1, 2);
+/* "foundryctl: note: <message>" on stderr: something the user should know
+ * about a command that succeeded. */
+void fdy_output_note(const char *fmt, ...) FDY_PRINTF(1, 2);
 
 /* Index of the column called name, or -1. */
 long fdy_output_column(const fdy_table_t *table, const char *name);

@@ -25,7 +25,8 @@ static const fdy_ctl_flag_t s_globals[] = {
      "our admin key pair, NAME.key_secret, mode 0600 (env FOUNDRY_KEY)"},
     {"--broker-key", "PUBFILE", G_BROKER_KEY, false,
      "the broker's public key file, broker.key (env FOUNDRY_BROKER_KEY)"},
-    {"--timeout", "MS", G_TIMEOUT, false, "give up after MS ms without an answer (default 5000)"},
+    {"--timeout", "MS", G_TIMEOUT, false,
+     "give up after MS ms without an answer or confirmation (default 5000)"},
     /* repeatable: scripts add it to whatever they were given */
     {"--json", NULL, G_JSON, true, "machine-readable output (see docs/cli.md)"},
     {"--help", NULL, FDY_CTL_FLAG_HELP, false, "show help (also -h) and exit"},
@@ -38,7 +39,8 @@ static const char s_global_notes[] =
     "  FOUNDRY_KEY              our secret key file, when --key is not given\n"
     "  FOUNDRY_BROKER_KEY       broker's public key file, when --broker-key is not given\n"
     "\nExit status: 0 ok; 1 runtime error (broker unreachable, key refused, not found,\n"
-    "message refused); 2 usage error. Errors are one line on stderr:\n"
+    "message refused, an offline key change the running broker did not confirm);\n"
+    "2 usage error. Errors are one line on stderr:\n"
     "\"foundryctl: <reason>\".\n";
 
 static int

@@ -82,6 +82,17 @@ fdy_output_fail(const char *fmt, ...)
     return FDY_CTL_EXIT_FAIL;
 }
 
+void
+fdy_output_note(const char *fmt, ...)
+{
+    char line[1024];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(line, sizeof line, fmt, args);
+    va_end(args);
+    fdy_output_fail("note: %s", line);
+}
+
 int
 fdy_output_usage(const char *fmt, ...)
 {

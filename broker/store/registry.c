@@ -17,6 +17,8 @@
 struct fdy_registry {
     fdy_store_t *store;          /* borrowed */
     uint64_t generation;         /* key generation of the loaded set */
+    uint64_t confirmed;          /* the generation last written by fdy_registry_confirm */
+    bool confirmed_any;          /* whether it wrote one yet */
     fdy_principal_t *principals; /* by name */
     size_t count;
     size_t *by_key;              /* indexes into principals, by public key */
@@ -184,6 +186,26 @@ fdy_registry_refresh(fdy_registry_t *self)
                             why.text);
         return err == FOUNDRY_ENOMEM ? err : FOUNDRY_ESTORE;
     }
+    return FOUNDRY_OK;
+}
+
+uint64_t
+fdy_registry_generation(const fdy_registry_t *self)
+{
+    return self->generation;
+}
+
+foundry_err
+fdy_registry_confirm(fdy_registry_t *self, fdy_reason_t *reason)
+{
+    /* Once per change: a turn that changed nothing costs a comparison. */
+    if (self->confirmed_any && self->confirmed == self->generation)
+        return FOUNDRY_OK;
+    foundry_err err = fdy_store_key_applied_set(self->store, self->generation, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    self->confirmed = self->generation;
+    self->confirmed_any = true;
     return FOUNDRY_OK;
 }
 

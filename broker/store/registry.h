@@ -1,7 +1,8 @@
 /*  registry.h: the principals the broker knows, by public key (for the ZAP
  *  handler) and by name (for every message). Backed by the store's key
- *  records; reloads when another process (foundryctl's offline bootstrap)
- *  changed them, so revocation takes effect at once.
+ *  records; reloads when another process (foundryctl's offline commands)
+ *  changed them, and the broker confirms each reload in the store, so an
+ *  offline revocation can wait until it is in force.
  */
 #ifndef FDY_REGISTRY_H_INCLUDED
 #define FDY_REGISTRY_H_INCLUDED
@@ -24,6 +25,20 @@ void fdy_registry_destroy(fdy_registry_t **self_p);
  * not. Returns FOUNDRY_OK or FOUNDRY_ESTORE. Invalidates borrowed pointers
  * when it reloads. */
 foundry_err fdy_registry_refresh(fdy_registry_t *self);
+
+/* The key generation of the set in memory: every key record written up to
+ * it is loaded (the generation is read before the records). */
+uint64_t fdy_registry_generation(const fdy_registry_t *self);
+
+/* Records in the store (fdy_store_key_applied_set) that this registry
+ * applies its generation, when that differs from what it recorded last;
+ * otherwise does nothing. Only the process that enforces keys (the broker)
+ * calls it, after fdy_registry_refresh(), so foundryctl's offline commands
+ * can wait until their change is in force: the lookups of this registry
+ * already answer with it. Returns FOUNDRY_OK, FOUNDRY_EFULL or
+ * FOUNDRY_ESTORE, with reason; after a failure the next call tries again.
+ * Logs nothing. */
+foundry_err fdy_registry_confirm(fdy_registry_t *self, fdy_reason_t *reason);
 
 /* Lookups. Return the principal (borrowed, valid until the next refresh,
  * add or revoke) including revoked ones (check ->revoked), or NULL. */

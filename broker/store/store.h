@@ -454,4 +454,19 @@ foundry_err fdy_store_key_list(fdy_store_t *self, fdy_store_key_fn *fn, void *us
  * record. 0 if never written. */
 uint64_t fdy_store_key_generation(fdy_store_t *self);
 
+/* The key generation the running broker has applied: its registry in
+ * memory holds every key record up to it, so a key revoked at or below it
+ * is refused at its next request and handshake. Written only by the broker
+ * (fdy_registry_confirm), in a synchronous transaction of its own; read by
+ * foundryctl's offline commands to wait for their change to be in force.
+ * _set returns FOUNDRY_OK, FOUNDRY_EFULL or FOUNDRY_ESTORE (also for a
+ * read-only store), with reason. _get puts 0 in *generation_out when it was
+ * never written (no broker has run since this was added) and returns
+ * FOUNDRY_OK, FOUNDRY_ECORRUPT (not 8 bytes) or FOUNDRY_ESTORE, with
+ * reason. */
+foundry_err fdy_store_key_applied_set(fdy_store_t *self, uint64_t generation,
+                                      fdy_reason_t *reason);
+foundry_err fdy_store_key_applied_get(fdy_store_t *self, uint64_t *generation_out,
+                                      fdy_reason_t *reason);
+
 #endif

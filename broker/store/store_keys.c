@@ -1,7 +1,8 @@
 /*  store_keys.c: the key store as opaque records (the registry encodes
- *  them) plus the key generation counter in the meta DB, which tells every
- *  process sharing the store that some key record changed. Not for
- *  validation or lookups by public key: that is registry.c.
+ *  them) plus two counters in the meta DB: the key generation, which tells
+ *  every process sharing the store that some key record changed, and the
+ *  generation the running broker has applied, which tells foundryctl that
+ *  its change is in force. Not for validation or lookups: that is registry.c.
  */
 #include "store_keys.h"
 
@@ -11,6 +12,9 @@
 #define S_KEY_NAME_MAX 255
 /* Meta DB key: bumped with every key record write. */
 #define S_META_KEY_GENERATION "key_generation"
+/* Meta DB key: the generation the broker's registry holds in memory,
+ * written by the broker only (fdy_registry_confirm), read by foundryctl. */
+#define S_META_KEY_APPLIED "key_generation_applied"
 
 static foundry_err s_keys_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
@@ -107,4 +111,36 @@ fdy_store_key_generation(fdy_store_t *self)
         self->key_generation = generation;
     fdy_kv_rtxn_end(self->kv, txn);
     return self->key_generation;
+}
+
+static foundry_err
+s_applied_put_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit,
+                  fdy_reason_t *reason)
+{
+    (void) skip_commit;
+    return fdy_store_meta_put(self, txn, S_META_KEY_APPLIED, *(const uint64_t *) ctx, reason);
+}
+
+foundry_err
+fdy_store_key_applied_set(fdy_store_t *self, uint64_t generation, fdy_reason_t *reason)
+{
+    foundry_err err = fdy_store_writable(self, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    return fdy_store_write(self, s_applied_put_txn, &generation, reason);
+}
+
+foundry_err
+fdy_store_key_applied_get(fdy_store_t *self, uint64_t *generation_out, fdy_reason_t *reason)
+{
+    *generation_out = 0;
+    MDB_txn *txn;
+    /* A fresh snapshot each call: foundryctl polls this while the broker
+     * writes it. */
+    foundry_err err = fdy_kv_rtxn_begin(self->kv, &txn, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    err = fdy_store_meta_get(self, txn, S_META_KEY_APPLIED, generation_out, reason);
+    fdy_kv_rtxn_end(self->kv, txn);
+    return err;
 }

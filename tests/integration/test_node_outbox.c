@@ -2,7 +2,8 @@
  *  50,000 samples, pushed as text and typed frames, while the broker is
  *  down for part of the run and the node itself is stopped and restarted:
  *  all arrive once the broker is back, each exactly once. Also bad input on
- *  the PULL socket, stdin lines, and the node's configuration surface.
+ *  the PULL socket, stdin lines, the node's configuration surface and the
+ *  modes of the files it creates.
  */
 #include "clock.h"
 #include "proc.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -822,6 +824,54 @@ test_node_config_surface(void)
                   out);
 }
 
+static void
+s_check_mode(const char *dir, const char *name, mode_t want, unsigned umask_value)
+{
+    char path[PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s%s%s", dir, name[0] ? "/" : "", name);
+    struct stat st;
+    FDY_CHECK_MSG(stat(path, &st) == 0, "umask %03o: %s is missing", umask_value, path);
+    FDY_CHECK_MSG((st.st_mode & 07777) == want, "umask %03o: %s has mode %04o, want %04o",
+                  umask_value, path, (unsigned) (st.st_mode & 07777), (unsigned) want);
+}
+
+/* What the node creates (docs/operations.md, "File modes"): its data
+ * directory and outbox directory 0700, the outbox's LMDB and lock files
+ * and the ready file 0600, whatever the umask it was started with. */
+static void
+s_check_node_files(unsigned umask_value)
+{
+    char name[32];
+    snprintf(name, sizeof name, "node_modes_%03o", umask_value);
+    fdy_proc_t *p = fdy_proc_new(name);
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    FDY_CHECK_OK(fdy_proc_key_generate(p, NODE_KEY));
+    s_node_t node;
+    s_node_init(&node, p, "node");
+    /* The node inherits the umask at fork; ours is put back at once. */
+    mode_t before = umask((mode_t) umask_value);
+    s_node_start(&node, -1, true);
+    umask(before);
+    char outbox[PATH_LEN + 16];
+    snprintf(outbox, sizeof outbox, "%s/outbox", node.data_dir);
+    s_check_mode(node.data_dir, "", 0700, umask_value);
+    s_check_mode(node.data_dir, "ready", 0600, umask_value);
+    s_check_mode(outbox, "", 0700, umask_value);
+    s_check_mode(outbox, "data.mdb", 0600, umask_value);
+    s_check_mode(outbox, "lock.mdb", 0600, umask_value);
+    s_check_mode(outbox, "owner.lock", 0600, umask_value);
+    NODE_CHECK(&node, s_node_stop(&node) == 0, "foundry-node did not stop cleanly");
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
+static void
+test_node_file_modes(void)
+{
+    s_check_node_files(022);
+    s_check_node_files(0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -837,6 +887,7 @@ main(int argc, char **argv)
         {"node_bad_input_harms_nothing", test_node_bad_input_harms_nothing},
         {"node_stdin_lines", test_node_stdin_lines},
         {"node_config_surface", test_node_config_surface},
+        {"node_file_modes", test_node_file_modes},
     };
     return fdy_proc_run_tests("node_outbox", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

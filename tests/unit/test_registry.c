@@ -1,6 +1,7 @@
 /*  test_registry.c: the principal registry (registry.h) over a real store:
- *  add and lookups, uniqueness, validation, revocation, and refresh after
- *  another process (a forked child with its own store) changed the keys.
+ *  add and lookups, uniqueness, validation, revocation, refresh after
+ *  another process (a forked child with its own store) changed the keys,
+ *  and the broker's confirmation of the generation it applies.
  */
 #include "clock.h"
 #include "registry.h"
@@ -293,6 +294,60 @@ test_registry_new_reports_corrupt_record(void **state)
     assert_int_equal(fdy_registry_refresh(fx->registry), FOUNDRY_ESTORE);
 }
 
+static uint64_t
+s_applied(fixture_t *fx)
+{
+    uint64_t applied = 99;
+    assert_foundry_ok(fdy_store_key_applied_get(fx->store, &applied, &fx->reason));
+    return applied;
+}
+
+static uint64_t
+s_commits(fixture_t *fx)
+{
+    fdy_store_stats_t stats;
+    assert_foundry_ok(fdy_store_stats(fx->store, &stats));
+    return stats.commits;
+}
+
+/* The broker's confirmation: written once per generation it loaded, never
+ * ahead of what its lookups answer with. */
+static void
+test_registry_confirm_records_applied_generation(void **state)
+{
+    fixture_t *fx = *state;
+    assert_int_equal(s_applied(fx), 0);
+    fdy_principal_t n = s_principal("node-1", FDY_ROLE_NODE, "pangyo");
+    s_add_ok(fx, &n);
+    uint64_t generation = fdy_registry_generation(fx->registry);
+    assert_int_equal(generation, fdy_store_key_generation(fx->store));
+    assert_int_equal(s_applied(fx), 0);
+    uint64_t commits = s_commits(fx);
+    assert_foundry_ok(fdy_registry_confirm(fx->registry, &fx->reason));
+    assert_int_equal(s_applied(fx), generation);
+    assert_int_equal(s_commits(fx), commits + 1);
+    /* Nothing changed: no transaction at all. */
+    commits = s_commits(fx);
+    assert_foundry_ok(fdy_registry_refresh(fx->registry));
+    assert_foundry_ok(fdy_registry_confirm(fx->registry, &fx->reason));
+    assert_int_equal(s_commits(fx), commits);
+
+    /* Another registry on the store (foundryctl's offline revoke): ours
+     * confirms the new generation only once it has reloaded. */
+    fdy_registry_t *other = NULL;
+    assert_foundry_ok(fdy_registry_new(fx->store, &other, &fx->reason));
+    assert_foundry_ok(fdy_registry_revoke(other, "node-1", &fx->reason));
+    uint64_t revoked_at = fdy_registry_generation(other);
+    assert_true(revoked_at > generation);
+    fdy_registry_destroy(&other);
+    assert_foundry_ok(fdy_registry_confirm(fx->registry, &fx->reason));
+    assert_int_equal(s_applied(fx), generation);
+    assert_foundry_ok(fdy_registry_refresh(fx->registry));
+    assert_true(fdy_registry_by_name(fx->registry, "node-1")->revoked);
+    assert_foundry_ok(fdy_registry_confirm(fx->registry, &fx->reason));
+    assert_int_equal(s_applied(fx), revoked_at);
+}
+
 int
 main(void)
 {
@@ -305,6 +360,8 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_registry_new_reports_corrupt_record, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_registry_confirm_records_applied_generation,
+                                        s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }
