@@ -171,7 +171,7 @@ fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry,
     self->store = store;
     self->registry = registry;
     self->next_id = 1;
-    self->key_generation = fdy_store_key_generation(store);
+    self->key_generation = fdy_registry_generation(registry);
     self->pool = fdy_xalloc(sizeof *self->pool);
     pthread_mutex_init(&self->pool->mutex, NULL);
     return self;
@@ -713,7 +713,7 @@ fdy_subs_maintain(fdy_subs_t *self, int64_t now_ms)
 {
     if (now_ms >= self->next_maintain_ms) {
         self->next_maintain_ms = now_ms + MAINTAIN_EVERY_MS;
-        uint64_t generation = fdy_store_key_generation(self->store);
+        uint64_t generation = fdy_registry_generation(self->registry);
         bool keys_changed = generation != self->key_generation;
         self->key_generation = generation;
         for (size_t i = 0; i < self->count;) {
