@@ -12,7 +12,13 @@
 #include "arena.h"
 #include "clock.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +324,62 @@ test_peers_subscription_caps(void)
     fdy_proc_destroy(&p);
 }
 
+#define SILENT_CONNECTIONS 200
+
+/* Connections that never start a handshake are closed by the broker after
+ * its default handshake_timeout (5 s), not the 30 s libzmq would wait,
+ * while an authenticated client keeps being served. */
+static void
+test_peers_silent_connections_closed(void)
+{
+    fdy_proc_t *p = fdy_proc_new("silent");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    const char *colon = strrchr(fdy_proc_endpoint(p), ':');
+    FDY_CHECK(colon);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) atoi(colon + 1))};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fds[SILENT_CONNECTIONS];
+    for (int i = 0; i < SILENT_CONNECTIONS; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        FDY_CHECK(fds[i] >= 0);
+        FDY_CHECK_MSG(connect(fds[i], (struct sockaddr *) &addr, sizeof addr) == 0,
+                      "connect %d: %s", i, strerror(errno));
+    }
+    foundry_client_t *admin = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &admin));
+    s_publish(admin, "telemetry.hanam.x", 1, 10);   /* served meanwhile */
+
+    /* Each silent socket sees the broker close it (EOF or a reset). */
+    int closed = 0;
+    int64_t deadline = fdy_clock_mono_ms() + 15000;   /* 5 s timeout, far below 30 s */
+    bool done[SILENT_CONNECTIONS] = {false};
+    while (closed < SILENT_CONNECTIONS && fdy_clock_mono_ms() < deadline) {
+        struct pollfd items[SILENT_CONNECTIONS];
+        for (int i = 0; i < SILENT_CONNECTIONS; i++)
+            items[i] = (struct pollfd){.fd = done[i] ? -1 : fds[i], .events = POLLIN};
+        if (poll(items, SILENT_CONNECTIONS, 200) <= 0)
+            continue;
+        for (int i = 0; i < SILENT_CONNECTIONS; i++) {
+            if (done[i] || !(items[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            char buf[256];
+            ssize_t n = recv(fds[i], buf, sizeof buf, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+                done[i] = true;   /* the ZMTP greeting may come first: only EOF counts */
+                closed++;
+            }
+        }
+    }
+    for (int i = 0; i < SILENT_CONNECTIONS; i++)
+        close(fds[i]);
+    FDY_CHECK_MSG(closed == SILENT_CONNECTIONS, "%d of %d silent connections closed in 15 s",
+                  closed, SILENT_CONNECTIONS);
+    s_publish(admin, "telemetry.hanam.x", 100, 10);
+    FDY_CHECK_OK(foundry_client_close(&admin, 5000, NULL));
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -327,6 +389,7 @@ main(int argc, char **argv)
         {"queue_group_handover_on_close", test_peers_queue_group_handover_on_close},
         {"reply_kinds_are_ekind", test_peers_reply_kinds_are_ekind},
         {"subscription_caps", test_peers_subscription_caps},
+        {"silent_connections_closed", test_peers_silent_connections_closed},
     };
     return fdy_proc_run_tests("peers", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
