@@ -117,7 +117,7 @@ foundry_client_opts_init(foundry_client_opts_t *opts)
     opts->connect_timeout_ms = 5000;
     opts->ack_timeout_ms = 10000;
     opts->resend_after_ms = 5000;
-    opts->max_in_flight = 65536;
+    opts->max_in_flight = 2048;
     opts->batch_max_msgs = 1024;
     opts->batch_max_bytes = 262144;
     opts->linger_us = 1000;
