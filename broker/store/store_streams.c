@@ -20,8 +20,7 @@
 static foundry_err s_streams_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
 static const char *const s_dbs[] = { "streams", NULL };
-const fdy_store_table_t fdy_store_streams_table = { "streams", s_dbs, s_streams_open,
-                                                    NULL };
+const fdy_store_table_t fdy_store_streams_table = { "streams", s_dbs, s_streams_open, NULL };
 
 MDB_dbi
 fdy_store_streams_dbi(const fdy_store_t *self)
