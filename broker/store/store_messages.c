@@ -7,8 +7,10 @@
 #include "store_messages.h"
 #include "store_streams.h"
 
+#include "codec.h"
 #include "crc32c.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +30,9 @@ fdy_store_dedupe_dbi(const fdy_store_t *self)
 }
 
 /* ---- the dedupe key ----------------------------------------------------- */
+
+/* Every principal name fits the key's publisher field. */
+static_assert(FDY_STORE_PUBLISHER_MAX == FDY_NAME_MAX - 1, "publisher field of the dedupe key");
 
 void
 fdy_store_dedupe_prefix(uint8_t prefix[FDY_DEDUPE_KEY_PREFIX_LEN], uint32_t stream_id)
