@@ -232,9 +232,9 @@ s_open_tables(fdy_store_t *self, fdy_reason_t *reason)
  * default) is shrunk to it here, so the cap holds however the store was
  * made: the map only grows on MDB_MAP_FULL, which would otherwise come
  * only at the recorded size. LMDB raises a size below the pages in use to
- * exactly those; the map is then full at once and writes get EFULL until
- * map_size_max is raised or retention frees pages. No transaction is open
- * (mdb_env_set_mapsize requires it). */
+ * exactly those; then only the free pages are left, and writes that need
+ * more get EFULL until map_size_max is raised or retention frees pages. No
+ * transaction is open (mdb_env_set_mapsize requires it). */
 static foundry_err
 s_map_cap(fdy_store_t *self, fdy_reason_t *reason)
 {

@@ -27,8 +27,8 @@ s_pub(foundry_client_t *client, const char *subject, const char *text, const cha
     foundry_ack_t ack;
     foundry_err err =
         foundry_client_publish(client, subject, text, strlen(text), id, strlen(id), &ack);
-    FDY_CHECK_MSG(err == FOUNDRY_OK, "publish %s to %s: %s: %s", id, subject,
-                  foundry_strerror(err), ack.reason ? ack.reason : "");
+    FDY_CHECK_MSG(err == FOUNDRY_OK, "publish %s to %s: %s: %s", id, subject, foundry_strerror(err),
+                  ack.reason ? ack.reason : "");
     s_ack_t out = {.seq = ack.seq, .duplicate = ack.duplicate};
     snprintf(out.stream, sizeof out.stream, "%s", ack.stream ? ack.stream : "");
     return out;
@@ -146,8 +146,8 @@ test_dedupe_partner_cannot_suppress_or_probe_node_ids(void)
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
     fdy_proc_key_add(p, "siheung-n", "--role", "node", "--site", "siheung", NULL);
     fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-publish",
-                     "acme.>", "--allow-publish", "telemetry.siheung.acme.>",
-                     "--allow-subscribe", "telemetry.siheung.robot1.>", NULL);
+                     "acme.>", "--allow-publish", "telemetry.siheung.acme.>", "--allow-subscribe",
+                     "telemetry.siheung.robot1.>", NULL);
     fdy_proc_run_t run;
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "add", "acme", "--subject", "acme.>", NULL));
     FDY_CHECK_RUN(&run, 0);

@@ -20,15 +20,15 @@
 
 #include <cmocka.h>
 
-#define assert_foundry_ok(expr)                                                                   \
-    do {                                                                                          \
-        foundry_err err_ = (expr);                                                                \
-        if (err_ != FOUNDRY_OK)                                                                   \
-            fail_msg("%s: %s (%s)", #expr, foundry_strerror(err_), fx->reason.text);             \
+#define assert_foundry_ok(expr)                                                                    \
+    do {                                                                                           \
+        foundry_err err_ = (expr);                                                                 \
+        if (err_ != FOUNDRY_OK)                                                                    \
+            fail_msg("%s: %s (%s)", #expr, foundry_strerror(err_), fx->reason.text);               \
     } while (0)
 
 #define WINDOW_MS 60000u
-#define MS_NS 1000000ull
+#define MS_NS     1000000ull
 
 typedef struct {
     char dir[FX_STORE_DIR_LEN];
@@ -39,7 +39,7 @@ typedef struct {
 static foundry_err
 s_open_ro(fixture_t *fx, bool read_only)
 {
-    fdy_store_opts_t opts = { fx->dir, 1u << 20, 64u << 20, WINDOW_MS, read_only };
+    fdy_store_opts_t opts = {fx->dir, 1u << 20, 64u << 20, WINDOW_MS, read_only};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 
@@ -72,7 +72,7 @@ s_teardown(void **state)
 static uint32_t
 s_create(fixture_t *fx, const char *name, const char *filter)
 {
-    const char *filters[] = { filter };
+    const char *filters[] = {filter};
     assert_foundry_ok(fdy_store_stream_create(fx->store, name, filters, 1, &fx->reason));
     uint32_t id = 0;
     assert_foundry_ok(fdy_store_stream_lookup(fx->store, name, &id));
@@ -105,8 +105,8 @@ static fdy_store_item_t
 s_put(fixture_t *fx, uint32_t stream_id, const char *publisher, const char *id)
 {
     s_msg_t m;
-    assert_foundry_ok(fdy_store_append(fx->store, s_msg(&m, stream_id, publisher, id), 1,
-                                       &fx->reason));
+    assert_foundry_ok(
+        fdy_store_append(fx->store, s_msg(&m, stream_id, publisher, id), 1, &fx->reason));
     fdy_store_item_t out = m.item;
     out.msg_id = NULL;
     out.data = NULL;
@@ -172,9 +172,9 @@ test_store_dedupe_same_id_two_principals_both_stored(void **state)
     assert_int_equal(a.seq, 1);
     assert_int_equal(b.seq, 2);
     s_msg_t m[3];
-    fdy_store_item_t items[3] = { *s_msg(&m[0], id, "node-a", "m-2"),
-                                  *s_msg(&m[1], id, "partner-b", "m-2"),
-                                  *s_msg(&m[2], id, NULL, "m-2") };
+    fdy_store_item_t items[3] = {*s_msg(&m[0], id, "node-a", "m-2"),
+                                 *s_msg(&m[1], id, "partner-b", "m-2"),
+                                 *s_msg(&m[2], id, NULL, "m-2")};
     assert_foundry_ok(fdy_store_append(fx->store, items, 3, &fx->reason));
     for (int i = 0; i < 3; i++) {
         assert_false(items[i].duplicate);
@@ -206,9 +206,9 @@ test_store_dedupe_same_principal_same_stream_duplicate_with_original_seq(void **
     assert_int_equal(again.seq, 1);
     assert_int_equal(again.stream_id, id);
     s_msg_t m[3];
-    fdy_store_item_t items[3] = { *s_msg(&m[0], id, "partner-b", "m-1"),
-                                  *s_msg(&m[1], id, "node-a", "m-3"),
-                                  *s_msg(&m[2], id, "node-a", "m-3") };
+    fdy_store_item_t items[3] = {*s_msg(&m[0], id, "partner-b", "m-1"),
+                                 *s_msg(&m[1], id, "node-a", "m-3"),
+                                 *s_msg(&m[2], id, "node-a", "m-3")};
     assert_foundry_ok(fdy_store_append(fx->store, items, 3, &fx->reason));
     assert_true(items[0].duplicate);
     assert_int_equal(items[0].seq, 2);
@@ -271,10 +271,9 @@ static void
 test_store_dedupe_trim_forgets_only_its_own_entry(void **state)
 {
     fixture_t *fx = *state;
-    fdy_stream_limits_t lim = { 0, 0, 2 };
-    const char *filters[] = { "tele.>" };
-    assert_foundry_ok(
-        fdy_store_stream_create_ex(fx->store, "tele", filters, 1, &lim, &fx->reason));
+    fdy_stream_limits_t lim = {0, 0, 2};
+    const char *filters[] = {"tele.>"};
+    assert_foundry_ok(fdy_store_stream_create_ex(fx->store, "tele", filters, 1, &lim, &fx->reason));
     uint32_t id = 0;
     assert_foundry_ok(fdy_store_stream_lookup(fx->store, "tele", &id));
     s_put(fx, id, "node-a", "m-1");    /* seq 1: trimmed */
@@ -358,7 +357,7 @@ s_raw_schema(MDB_txn *txn)
 {
     MDB_dbi meta;
     assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    MDB_val k = { 6, "schema" }, v;
+    MDB_val k = {6, "schema"}, v;
     assert_int_equal(mdb_get(txn, meta, &k, &v), 0);
     assert_int_equal(v.mv_size, 8);
     uint64_t value = 0;
@@ -385,19 +384,19 @@ test_store_dedupe_schema_2_migrated_at_open(void **state)
     assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
     assert_int_equal(mdb_dbi_open(txn, "dedupe", 0, &dedupe), 0);
     assert_int_equal(mdb_drop(txn, dedupe, 0), 0);
-    uint8_t two[8] = { 2 };
-    MDB_val k = { 6, "schema" }, v = { sizeof two, two };
+    uint8_t two[8] = {2};
+    MDB_val k = {6, "schema"}, v = {sizeof two, two};
     assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
     for (int i = 1; i <= 2; i++) {
         char old_key[8];
         snprintf(old_key, sizeof old_key, "m-%d", i);
-        uint8_t val[20] = { 0 };
+        uint8_t val[20] = {0};
         val[0] = (uint8_t) id;
         val[4] = (uint8_t) i;
         uint64_t now = fdy_clock_wall_ns();
         for (int b = 0; b < 8; b++)
             val[12 + b] = (uint8_t) (now >> (8 * b));
-        MDB_val dk = { strlen(old_key), old_key }, dv = { sizeof val, val };
+        MDB_val dk = {strlen(old_key), old_key}, dv = {sizeof val, val};
         assert_int_equal(mdb_put(txn, dedupe, &dk, &dv, 0), 0);
     }
     assert_int_equal(mdb_txn_commit(txn), 0);
@@ -442,8 +441,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_dedupe_same_principal_other_stream_stored_there,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_store_dedupe_publisher_bounded, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_store_dedupe_trim_forgets_only_its_own_entry,
-                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_dedupe_trim_forgets_only_its_own_entry, s_setup,
+                                        s_teardown),
         cmocka_unit_test_setup_teardown(test_store_dedupe_prune_removes_scoped_entries, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_store_dedupe_stream_delete_drops_its_range, s_setup,

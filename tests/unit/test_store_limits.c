@@ -19,11 +19,11 @@
 
 #include <cmocka.h>
 
-#define assert_foundry_ok(expr)                                                                   \
-    do {                                                                                          \
-        foundry_err err_ = (expr);                                                                \
-        if (err_ != FOUNDRY_OK)                                                                   \
-            fail_msg("%s: %s (%s)", #expr, foundry_strerror(err_), fx->reason.text);             \
+#define assert_foundry_ok(expr)                                                                    \
+    do {                                                                                           \
+        foundry_err err_ = (expr);                                                                 \
+        if (err_ != FOUNDRY_OK)                                                                    \
+            fail_msg("%s: %s (%s)", #expr, foundry_strerror(err_), fx->reason.text);               \
     } while (0)
 
 #define MIB (1ull << 20)
@@ -37,7 +37,7 @@ typedef struct {
 static foundry_err
 s_open(fixture_t *fx, uint64_t map_size, uint64_t map_size_max)
 {
-    fdy_store_opts_t opts = { fx->dir, map_size, map_size_max, 60000, false };
+    fdy_store_opts_t opts = {fx->dir, map_size, map_size_max, 60000, false};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 
@@ -121,8 +121,7 @@ test_store_limits_stream_limit_reported_without_map_growth(void **state)
     assert_int_equal(before.streams, FDY_STORE_STREAMS_MAX);
     assert_true(before.map_size < 64 * MIB);
 
-    foundry_err err = fdy_store_stream_create_ex(fx->store, "one-more", NULL, 0, NULL,
-                                                 &fx->reason);
+    foundry_err err = fdy_store_stream_create_ex(fx->store, "one-more", NULL, 0, NULL, &fx->reason);
     assert_int_equal(err, FOUNDRY_EFULL);
     char want[64];
     snprintf(want, sizeof want, "stream limit of %d reached", FDY_STORE_STREAMS_MAX);
@@ -137,8 +136,8 @@ test_store_limits_stream_limit_reported_without_map_growth(void **state)
 
     /* Deleting one makes room for one. */
     assert_foundry_ok(fdy_store_stream_delete(fx->store, "s17", &fx->reason));
-    assert_foundry_ok(fdy_store_stream_create_ex(fx->store, "one-more", NULL, 0, NULL,
-                                                 &fx->reason));
+    assert_foundry_ok(
+        fdy_store_stream_create_ex(fx->store, "one-more", NULL, 0, NULL, &fx->reason));
 }
 
 /* ---- map_size_max over a larger recorded map --------------------------------- */
@@ -150,7 +149,7 @@ test_store_limits_map_size_max_caps_a_larger_recorded_map(void **state)
     /* Created as foundryctl bootstrap does: a 64 MiB map. */
     assert_foundry_ok(s_open(fx, 64 * MIB, 64 * MIB));
     assert_int_equal(s_stats(fx).map_size, 64 * MIB);
-    const char *filters[] = { "f.>" };
+    const char *filters[] = {"f.>"};
     assert_foundry_ok(fdy_store_stream_create(fx->store, "f", filters, 1, &fx->reason));
     fdy_store_close(&fx->store);
 
@@ -198,7 +197,7 @@ test_store_limits_bytes_counts_message_as_sent(void **state)
 {
     fixture_t *fx = *state;
     assert_foundry_ok(s_open(fx, 1 * MIB, 64 * MIB));
-    const char *filters[] = { "b.>" };
+    const char *filters[] = {"b.>"};
     assert_foundry_ok(fdy_store_stream_create(fx->store, "b", filters, 1, &fx->reason));
     uint32_t id;
     assert_foundry_ok(fdy_store_stream_lookup(fx->store, "b", &id));
@@ -206,8 +205,8 @@ test_store_limits_bytes_counts_message_as_sent(void **state)
     /* data is the encoded Message as sent, ext its payload frame. The
      * record's header, publisher and id copy do not count: long ones here
      * would show. */
-    static const size_t data_len[] = { 1, 100, 333, 7 };
-    static const size_t ext_len[] = { 0, 0, 0, 5000 };
+    static const size_t data_len[] = {1, 100, 333, 7};
+    static const size_t ext_len[] = {0, 0, 0, 5000};
     uint8_t data[333], ext[5000];
     memset(data, 'd', sizeof data);
     memset(ext, 'e', sizeof ext);
@@ -219,14 +218,14 @@ test_store_limits_bytes_counts_message_as_sent(void **state)
     for (int i = 0; i < 4; i++) {
         memset(ids[i], 'a' + i, FOUNDRY_MSG_ID_MAX);
         ids[i][FOUNDRY_MSG_ID_MAX] = '\0';
-        items[i] = (fdy_store_item_t){ .stream_id = id,
-                                       .msg_id = (const uint8_t *) ids[i],
-                                       .msg_id_len = FOUNDRY_MSG_ID_MAX,
-                                       .publisher = publisher,
-                                       .data = data,
-                                       .data_len = data_len[i],
-                                       .ext = ext_len[i] ? ext : NULL,
-                                       .ext_len = ext_len[i] };
+        items[i] = (fdy_store_item_t){.stream_id = id,
+                                      .msg_id = (const uint8_t *) ids[i],
+                                      .msg_id_len = FOUNDRY_MSG_ID_MAX,
+                                      .publisher = publisher,
+                                      .data = data,
+                                      .data_len = data_len[i],
+                                      .ext = ext_len[i] ? ext : NULL,
+                                      .ext_len = ext_len[i]};
         want += data_len[i] + ext_len[i];
     }
     assert_foundry_ok(fdy_store_append(fx->store, items, 4, &fx->reason));
@@ -241,9 +240,12 @@ test_store_limits_bytes_counts_message_as_sent(void **state)
 
     /* A dead-letter copy counts the same message bytes in its stream (its
      * dead-letter block does not). */
-    fdy_dead_letter_t dl = { .stream_id = id, .seq = 4, .consumer = "c", .deliveries = 5,
-                             .reason = "max_deliver 5 reached without ack" };
-    fdy_store_batch_t batch = { .dead_letters = &dl, .dead_letter_count = 1 };
+    fdy_dead_letter_t dl = {.stream_id = id,
+                            .seq = 4,
+                            .consumer = "c",
+                            .deliveries = 5,
+                            .reason = "max_deliver 5 reached without ack"};
+    fdy_store_batch_t batch = {.dead_letters = &dl, .dead_letter_count = 1};
     assert_foundry_ok(fdy_store_commit(fx->store, &batch, &fx->reason));
     assert_false(dl.gone);
     assert_foundry_ok(fdy_store_stream_info(fx->store, "b-dlq", &info, &fx->reason));
@@ -252,7 +254,7 @@ test_store_limits_bytes_counts_message_as_sent(void **state)
     fdy_store_stream_info_clear(&info);
 
     /* Trimming takes off exactly what the record counted. */
-    fdy_stream_limits_t lim = { 0, 5100, 0 };
+    fdy_stream_limits_t lim = {0, 5100, 0};
     assert_foundry_ok(fdy_store_stream_update(fx->store, "b", NULL, 0, &lim, &fx->reason));
     size_t trimmed = 0;
     assert_foundry_ok(fdy_store_trim(fx->store, fdy_clock_wall_ns(), 100, &trimmed));
