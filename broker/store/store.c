@@ -1,13 +1,16 @@
 /*  store.c: the store as a whole: open (the environment through
- *  lib/daemon/kv.c, the schema check, then every registered table's
- *  databases), close, stats and upkeep, and the helpers the table modules
- *  share. Not for any table's records (store_*.c) or the group commit
- *  (commit.c). Durable by construction: kv.c never sets a NOSYNC flag.
+ *  lib/daemon/kv.c, the map capped at map_size_max, the schema check and
+ *  migration, then every registered table's databases), close, stats and
+ *  upkeep, and the helpers the table modules share. Not for any table's
+ *  records (store_*.c) or the group commit (commit.c). Durable by
+ *  construction: kv.c never sets a NOSYNC flag.
  */
 #include "store_consumers.h"
 #include "store_keys.h"
 #include "store_messages.h"
 #include "store_streams.h"
+
+#include "log.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -17,15 +20,18 @@
 #define S_DEFAULT_MAP_SIZE_MAX (16ull << 30)
 #define S_DEFAULT_DEDUPE_WINDOW_MS 120000ull
 
-/* Schema 2: one message database per stream ("m.<id>"), stream records
- * with limits, consumers. Schema 1 (one "msgs" database) is refused. */
-#define S_SCHEMA 2
+/* Schema 3: dedupe keys scoped by stream and principal (store_messages.h).
+ * Schema 2 (one message database per stream, stream records with limits,
+ * consumers, dedupe keyed by the producer id alone) is migrated at the
+ * first read-write open; schema 1 (one "msgs" database) is refused. */
+#define S_SCHEMA 3
+#define S_SCHEMA_MIGRATED_FROM 2
 #define S_META_SCHEMA "schema"
 
 static foundry_err s_meta_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
 static const char *const s_meta_dbs[] = { "meta", NULL };
-static const fdy_store_table_t s_meta_table = { "meta", s_meta_dbs, s_meta_load };
+static const fdy_store_table_t s_meta_table = { "meta", s_meta_dbs, s_meta_load, NULL };
 
 /* Every table, opened in this order ("meta" first: its load checks the
  * schema before the others are created). A new table is one line here. */
@@ -142,7 +148,8 @@ fdy_store_writable(const fdy_store_t *self, fdy_reason_t *reason)
 /* ---- open and close ----------------------------------------------------- */
 
 /* The schema is checked before anything else is opened or created, so a
- * store of another version is left exactly as it was. */
+ * store of a refused version is left exactly as it was. A migrated one gets
+ * the new number in the same transaction as the tables' migrations. */
 static foundry_err
 s_meta_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
 {
@@ -152,17 +159,24 @@ s_meta_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
         return err;
     if (schema == 0 && !self->read_only)
         return fdy_store_meta_put(self, txn, S_META_SCHEMA, S_SCHEMA, reason);
-    if (schema < S_SCHEMA)
-        return fdy_reason_set(reason, FOUNDRY_EVERSION,
-                              "store %s: schema version %llu is older than this build's %d "
-                              "and is not migrated; move the directory away and start afresh",
-                              self->dir, (unsigned long long) schema, S_SCHEMA);
     if (schema > S_SCHEMA)
         return fdy_reason_set(reason, FOUNDRY_EVERSION,
                               "store %s: schema version %llu is newer than this build's %d; "
                               "run a newer foundry",
                               self->dir, (unsigned long long) schema, S_SCHEMA);
-    return FOUNDRY_OK;
+    if (schema == S_SCHEMA)
+        return FOUNDRY_OK;
+    if (schema < S_SCHEMA_MIGRATED_FROM)
+        return fdy_reason_set(reason, FOUNDRY_EVERSION,
+                              "store %s: schema version %llu is older than this build's %d "
+                              "and is not migrated; move the directory away and start afresh",
+                              self->dir, (unsigned long long) schema, S_SCHEMA);
+    /* Read-only: what a reader sees (streams, messages, consumers, keys)
+     * did not change; the first read-write open migrates. */
+    if (self->read_only)
+        return FOUNDRY_OK;
+    self->migrate_from = schema;
+    return fdy_store_meta_put(self, txn, S_META_SCHEMA, S_SCHEMA, reason);
 }
 
 static foundry_err
@@ -180,6 +194,11 @@ s_open_table(fdy_store_t *self, MDB_txn *txn, const fdy_store_table_t *table,
                                   self->dir, table->dbs[i], "not initialised");
         if (rc != 0)
             return fdy_kv_err(rc, reason, "open database");
+    }
+    if (self->migrate_from && table->migrate) {
+        foundry_err err = table->migrate(self, txn, self->migrate_from, reason);
+        if (err != FOUNDRY_OK)
+            return err;
     }
     return table->load ? table->load(self, txn, reason) : FOUNDRY_OK;
 }
@@ -205,6 +224,43 @@ s_open_tables(fdy_store_t *self, fdy_reason_t *reason)
     int rc = mdb_txn_commit(txn);
     if (rc != 0)
         return fdy_kv_err(rc, reason, "open databases");
+    return FOUNDRY_OK;
+}
+
+/* A map recorded larger than map_size_max (the store was created or grown
+ * by a process with a bigger maximum, e.g. foundryctl bootstrap's 64 MiB
+ * default) is shrunk to it here, so the cap holds however the store was
+ * made: the map only grows on MDB_MAP_FULL, which would otherwise come
+ * only at the recorded size. LMDB raises a size below the pages in use to
+ * exactly those; then only the free pages are left, and writes that need
+ * more get EFULL until map_size_max is raised or retention frees pages. No
+ * transaction is open (mdb_env_set_mapsize requires it). */
+static foundry_err
+s_map_cap(fdy_store_t *self, fdy_reason_t *reason)
+{
+    MDB_env *env = fdy_kv_env(self->kv);
+    MDB_envinfo info;
+    mdb_env_info(env, &info);
+    uint64_t max = fdy_kv_map_size_max(self->kv);
+    if (self->read_only || info.me_mapsize <= max)
+        return FOUNDRY_OK;
+    uint64_t recorded = info.me_mapsize;
+    int rc = mdb_env_set_mapsize(env, (size_t) max);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "cap map size");
+    mdb_env_info(env, &info);
+    if (info.me_mapsize > max)
+        fdy_log_warn("STORE-MAP-CAPPED",
+                     "store %s: map size %llu bytes is over map_size_max %llu and the data "
+                     "already uses %llu bytes: writes get EFULL (store full) until "
+                     "map_size_max is raised or retention frees space",
+                     self->dir, (unsigned long long) recorded, (unsigned long long) max,
+                     (unsigned long long) info.me_mapsize);
+    else
+        fdy_log_notice("STORE-MAP-CAPPED",
+                       "store %s: map size %llu bytes (as recorded in the file) capped to "
+                       "map_size_max %llu",
+                       self->dir, (unsigned long long) recorded, (unsigned long long) max);
     return FOUNDRY_OK;
 }
 
@@ -241,12 +297,21 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
     foundry_err err = fdy_kv_open(&kv_opts, &self->kv, reason);
     if (err == FOUNDRY_OK) {
         self->dir = fdy_kv_dir(self->kv);
-        err = s_open_tables(self, reason);
+        err = s_map_cap(self, reason);
     }
+    if (err == FOUNDRY_OK)
+        err = s_open_tables(self, reason);
     if (err != FOUNDRY_OK) {
         fdy_store_close(&self);
         return err;
     }
+    if (self->migrate_from)
+        fdy_log_notice("STORE-MIGRATED",
+                       "store %s: schema %llu migrated to %d: %llu dedupe entries of the old "
+                       "format cleared (resends of messages stored before the upgrade are "
+                       "stored again)",
+                       self->dir, (unsigned long long) self->migrate_from, S_SCHEMA,
+                       (unsigned long long) self->migrated_dedupe);
     *out = self;
     return FOUNDRY_OK;
 }

@@ -36,26 +36,40 @@ typedef struct {
 } fdy_store_opts_t;
 
 /* Opens (creating if needed) the store. Clears stale reader slots.
+ * map_size_max holds however the store was created: a map recorded larger
+ * (e.g. by foundryctl bootstrap, 64 MiB) is capped to it at open
+ * (STORE-MAP-CAPPED), or to the pages already in use when they are more;
+ * writes past the cap fail with FOUNDRY_EFULL. A store of schema 2 is
+ * migrated to schema 3 by the first read-write open (its dedupe entries are
+ * cleared, STORE-MIGRATED); a read-only open reads it as it is.
  * Returns FOUNDRY_OK and *out (caller owns; fdy_store_close()), FOUNDRY_EIO
  * (directory), FOUNDRY_ESTORE (LMDB; reason has mdb_strerror), FOUNDRY_ECORRUPT
- * (metadata unreadable), FOUNDRY_EVERSION (the store was written with
- * another schema version: older stores are refused, there is no migration;
- * the reason names both versions) or FOUNDRY_EINVAL, with reason. */
+ * (metadata unreadable), FOUNDRY_EVERSION (schema 1, or newer than this
+ * build: refused and left unchanged; the reason names both versions),
+ * FOUNDRY_EFULL (no room for the migration) or FOUNDRY_EINVAL, with reason. */
 foundry_err fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *reason);
 void fdy_store_close(fdy_store_t **self_p);
 
 /* ---- streams -------------------------------------------------------- */
 
 #define FDY_STREAM_FILTERS_MAX 16
-/* Streams per store (each has its own LMDB database; maxdbs is 4096). */
+/* Streams per store (each has its own LMDB database; maxdbs is 4096).
+ * Creating one more fails with FOUNDRY_EFULL "stream limit of 4000
+ * reached", without growing the map. */
 #define FDY_STORE_STREAMS_MAX 4000
+/* Longest publisher (principal) name an appended item may carry: it is part
+ * of the dedupe key. Principal names are at most FDY_NAME_MAX - 1 (codec.h). */
+#define FDY_STORE_PUBLISHER_MAX 63
 
 /* Retention limits of a stream; 0 = unlimited. The trimmer
  * (fdy_store_trim) removes records from the head while any limit is
- * exceeded. max_bytes counts stored payload bytes (data + ext), the same
- * figure as fdy_stream_info_t.bytes, not LMDB pages. max_age_ms compares
- * the record's stored_ns (broker wall clock at commit) with the now_ns
- * given to fdy_store_trim. */
+ * exceeded. max_bytes counts message bytes, the same figure as
+ * fdy_stream_info_t.bytes: each record counts data_len + ext_len, the
+ * message exactly as its producer sent it (the encoded Message, with its
+ * subject, id, headers, timestamps and inline payload, plus its payload
+ * frame), not the record header, publisher name, dead-letter block or LMDB
+ * pages. max_age_ms compares the record's stored_ns (broker wall clock at
+ * commit) with the now_ns given to fdy_store_trim. */
 typedef struct {
     uint64_t max_age_ms;
     uint64_t max_bytes;
@@ -70,7 +84,7 @@ typedef struct {
     uint64_t first_seq; /* 0 when empty */
     uint64_t last_seq;  /* 0 when nothing was ever stored */
     uint64_t messages;
-    uint64_t bytes;
+    uint64_t bytes; /* message bytes stored (see fdy_stream_limits_t) */
     uint64_t created_ns;
     fdy_stream_limits_t limits;
     char **consumers; /* malloc'd consumer names, in name order */
@@ -95,8 +109,10 @@ foundry_err fdy_store_stream_create(fdy_store_t *self, const char *name,
  * fdy_store_stream_route); a later stream only gets what no earlier stream
  * captures. Nothing checks for shadowed filters.
  * Returns FOUNDRY_OK, FOUNDRY_EEXIST, FOUNDRY_EINVAL (name, filters,
- * limits), FOUNDRY_EFULL (map full, or FDY_STORE_STREAMS_MAX streams exist)
- * or FOUNDRY_ESTORE, with reason. */
+ * limits), FOUNDRY_EFULL (the map is at map_size_max: "store full ...";
+ * or FDY_STORE_STREAMS_MAX streams exist: "stream limit of 4000 reached
+ * ...", likewise when LMDB's database slots or the stream ids run out;
+ * those never grow the map) or FOUNDRY_ESTORE, with reason. */
 foundry_err fdy_store_stream_create_ex(fdy_store_t *self, const char *name,
                                        const char *const *filters, size_t filter_count,
                                        const fdy_stream_limits_t *limits, fdy_reason_t *reason);
@@ -111,11 +127,11 @@ foundry_err fdy_store_stream_update(fdy_store_t *self, const char *name,
                                     const char *const *filters, size_t filter_count,
                                     const fdy_stream_limits_t *limits, fdy_reason_t *reason);
 
-/* Deletes a stream in one transaction: its messages, the dedupe entries
- * that point into it, its consumers, and its record. Its dead-letter
- * stream, if any, is an ordinary stream and stays. The work is
- * proportional to the messages still inside the dedupe window (their ids
- * are removed from the index) plus the pages of the stream. Its id is never
+/* Deletes a stream in one transaction: its messages, its dedupe entries
+ * (one key range: every key starts with the stream id), its consumers, and
+ * its record. Its dead-letter stream, if any, is an ordinary stream and
+ * stays. The work is proportional to the stream's dedupe entries (about
+ * one window of its traffic) plus its pages. Its id is never
  * reused; a name freed this way may be created again (a new, empty stream).
  * Names borrowed from fdy_store_stream_route()/_name() stay valid until
  * the store is closed.
@@ -161,25 +177,33 @@ typedef struct {
     uint32_t stream_id;
     const uint8_t *msg_id;
     size_t msg_id_len;
-    const char *publisher;   /* principal name, stored with the record */
+    /* Principal name (at most FDY_STORE_PUBLISHER_MAX bytes; NULL = ""),
+     * stored with the record and part of its dedupe key. */
+    const char *publisher;
     const uint8_t *data;     /* the encoded Message, stored as is */
     size_t data_len;
     const uint8_t *ext;      /* its external payload frame, or NULL */
     size_t ext_len;
     /* out */
-    uint64_t seq;            /* the sequence it has in its stream */
+    uint64_t seq;            /* the sequence it has in stream_id (also a duplicate's) */
     bool duplicate;          /* the id was in the dedupe window: not stored again */
 } fdy_store_item_t;
 
 /* Appends every item in ONE write transaction and ONE synchronous commit.
- * An item whose msg_id is in the dedupe index (also from earlier in this
- * call) gets the original seq and duplicate = true (retention forgets the
- * ids of the records it trims: see fdy_store_trim). On MDB_MAP_FULL the
- * map is doubled (up to map_size_max) and the whole call retried. A commit
- * of fdy_store_messages_part alone (commit.h).
+ * Dedupe is scoped per stream and per publisher: an item whose
+ * (stream_id, publisher, msg_id) is in the dedupe index (also from earlier
+ * in this call) gets the original's seq in that same stream and
+ * duplicate = true, so stream_id and seq always name the original. The same
+ * id from another publisher, or routed to another stream, is a new message
+ * (retention forgets the ids of the records it trims: see fdy_store_trim).
+ * On MDB_MAP_FULL the map is doubled (up to map_size_max) and the whole
+ * call retried. A commit of fdy_store_messages_part alone (commit.h).
  * Returns FOUNDRY_OK (all items stored or deduplicated, durably),
  * FOUNDRY_EFULL (map_size_max reached: nothing stored), FOUNDRY_ENOTFOUND
- * (unknown stream id: nothing stored) or FOUNDRY_ESTORE, with reason. */
+ * (unknown stream id: nothing stored), FOUNDRY_EINVAL (an id not 1..64
+ * bytes, a publisher over FDY_STORE_PUBLISHER_MAX bytes, NULL data),
+ * FOUNDRY_ETOOBIG (a record over 2 GiB), FOUNDRY_ECORRUPT or
+ * FOUNDRY_ESTORE, with reason. */
 foundry_err fdy_store_append(fdy_store_t *self, fdy_store_item_t *items, size_t count,
                              fdy_reason_t *reason);
 
@@ -394,8 +418,11 @@ foundry_err fdy_store_read(fdy_store_t *self, const char *stream, uint64_t from_
 /* ---- maintenance ---------------------------------------------------- */
 
 /* Forgets dedupe ids older than the window, at most max_work of them per
- * call (bounded work per loop turn). *pruned_out (may be NULL) gets the
- * number removed. Returns FOUNDRY_OK, FOUNDRY_ESTORE or FOUNDRY_EFULL. */
+ * call (bounded work per loop turn): walks each stream from its prune
+ * cursor and removes the entry (stream, publisher, id) of each record older
+ * than the window, when it still names that record. *pruned_out (may be
+ * NULL) gets the number removed. Returns FOUNDRY_OK, FOUNDRY_ESTORE or
+ * FOUNDRY_EFULL. */
 foundry_err fdy_store_prune_dedupe(fdy_store_t *self, uint64_t now_ns, size_t max_work,
                                    size_t *pruned_out);
 

@@ -4,7 +4,6 @@
  *  creating, updating or routing streams (store_streams.c).
  */
 #include "store_consumers.h"
-#include "store_messages.h"
 #include "store_retention.h"
 #include "store_streams.h"
 
@@ -18,47 +17,6 @@ typedef struct {
     uint32_t id;
     bool dropped; /* mdb_drop closed the handle, even if the txn fails */
 } s_delete_t;
-
-/* Removes the dedupe entries of every record still inside the window (the
- * prune has not passed prune_seq yet), so no id points into the void. */
-static foundry_err
-s_delete_dedupe(fdy_store_t *self, MDB_txn *txn, MDB_dbi dbi, const fdy_stream_counters_t *c,
-                fdy_reason_t *reason)
-{
-    if (c->first_seq == 0)
-        return FOUNDRY_OK;
-    uint64_t seq = c->prune_seq > c->first_seq ? c->prune_seq : c->first_seq;
-    if (seq > c->last_seq)
-        return FOUNDRY_OK;
-    MDB_cursor *msgs = NULL, *dedupe = NULL;
-    int rc;
-    foundry_err err = FOUNDRY_OK;
-    if ((rc = mdb_cursor_open(txn, dbi, &msgs)) != 0 ||
-        (rc = mdb_cursor_open(txn, fdy_store_dedupe_dbi(self), &dedupe)) != 0) {
-        err = fdy_kv_err(rc, reason, "delete stream: open cursor");
-        goto out;
-    }
-    uint8_t key[FDY_MSG_KEY_LEN];
-    fdy_store_msg_key(key, seq);
-    MDB_val k = { sizeof key, key }, v;
-    for (rc = mdb_cursor_get(msgs, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(msgs, &k, &v, MDB_NEXT)) {
-        if (k.mv_size != FDY_MSG_KEY_LEN)
-            continue;
-        err = fdy_store_dedupe_forget(self, dedupe, c->id, fdy_store_msg_key_seq(k.mv_data), &v,
-                                      NULL, reason);
-        if (err != FOUNDRY_OK)
-            goto out;
-    }
-    if (rc != MDB_NOTFOUND)
-        err = fdy_kv_err(rc, reason, "delete stream: walk");
-out:
-    if (dedupe)
-        mdb_cursor_close(dedupe);
-    if (msgs)
-        mdb_cursor_close(msgs);
-    return err;
-}
 
 static foundry_err
 s_delete_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
@@ -77,12 +35,12 @@ s_delete_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     if (rc != 0 && rc != MDB_NOTFOUND)
         return fdy_kv_err(rc, reason, "delete stream: open database");
     bool has_db = rc == 0;
-    if (has_db) {
-        err = s_delete_dedupe(self, txn, dbi, &c, reason);
-        if (err != FOUNDRY_OK)
-            return err;
-    }
-    err = fdy_store_consumers_drop(self, txn, c.id, reason);
+    /* Every entry of the stream, not only those its records name: no id may
+     * point into the void, and none can be left for a later stream (ids are
+     * never reused, but the range goes whole anyway). */
+    err = fdy_store_dedupe_drop_stream(self, txn, c.id, reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_store_consumers_drop(self, txn, c.id, reason);
     if (err != FOUNDRY_OK)
         return err;
     MDB_val k = { strlen(d->name), (void *) d->name };

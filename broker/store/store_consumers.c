@@ -32,7 +32,7 @@
 #define S_VARINT_MAX 10
 
 static const char *const s_dbs[] = { "consumers", "consumer_states", NULL };
-const fdy_store_table_t fdy_store_consumers_table = { "consumers", s_dbs, NULL };
+const fdy_store_table_t fdy_store_consumers_table = { "consumers", s_dbs, NULL, NULL };
 
 MDB_dbi
 fdy_store_consumers_dbi(const fdy_store_t *self)

@@ -19,7 +19,7 @@
 static foundry_err s_keys_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
 static const char *const s_dbs[] = { "keys", NULL };
-const fdy_store_table_t fdy_store_keys_table = { "keys", s_dbs, s_keys_open };
+const fdy_store_table_t fdy_store_keys_table = { "keys", s_dbs, s_keys_open, NULL };
 
 static MDB_dbi
 s_keys_dbi(const fdy_store_t *self)

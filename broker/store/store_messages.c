@@ -7,21 +7,74 @@
 #include "store_messages.h"
 #include "store_streams.h"
 
+#include "codec.h"
 #include "crc32c.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Largest stored record; LMDB's limit is 4 GiB, ours keeps sizes in u32. */
 #define S_RECORD_MAX (1ull << 31)
 
+static foundry_err s_dedupe_migrate(fdy_store_t *self, MDB_txn *txn, uint64_t from_schema,
+                                    fdy_reason_t *reason);
+
 static const char *const s_dbs[] = { "dedupe", NULL };
-const fdy_store_table_t fdy_store_messages_table = { "messages", s_dbs, NULL };
+const fdy_store_table_t fdy_store_messages_table = { "messages", s_dbs, NULL, s_dedupe_migrate };
 
 MDB_dbi
 fdy_store_dedupe_dbi(const fdy_store_t *self)
 {
     return fdy_store_dbi(self, &fdy_store_messages_table, 0);
+}
+
+/* ---- the dedupe key ----------------------------------------------------- */
+
+/* Every principal name fits the key's publisher field. */
+static_assert(FDY_STORE_PUBLISHER_MAX == FDY_NAME_MAX - 1, "publisher field of the dedupe key");
+
+void
+fdy_store_dedupe_prefix(uint8_t prefix[FDY_DEDUPE_KEY_PREFIX_LEN], uint32_t stream_id)
+{
+    fdy_bytes_put_be32(prefix, stream_id);
+}
+
+size_t
+fdy_store_dedupe_key(uint8_t key[FDY_DEDUPE_KEY_MAX], uint32_t stream_id, const char *publisher,
+                     size_t publisher_len, const uint8_t *msg_id, size_t msg_id_len)
+{
+    if (publisher_len > FDY_STORE_PUBLISHER_MAX || msg_id_len == 0 ||
+        msg_id_len > FOUNDRY_MSG_ID_MAX)
+        return 0;
+    fdy_store_dedupe_prefix(key, stream_id);
+    uint8_t *w = key + FDY_DEDUPE_KEY_PREFIX_LEN;
+    *w++ = (uint8_t) publisher_len;
+    if (publisher_len)
+        memcpy(w, publisher, publisher_len);
+    w += publisher_len;
+    memcpy(w, msg_id, msg_id_len);
+    return (size_t) (w - key) + msg_id_len;
+}
+
+/* Schema 2 keyed entries by the producer id alone. They cannot be rekeyed
+ * (an entry does not name its publisher) and they only matter within one
+ * dedupe window, so they are cleared: a resend within the window right
+ * after the upgrade is stored again. */
+static foundry_err
+s_dedupe_migrate(fdy_store_t *self, MDB_txn *txn, uint64_t from_schema, fdy_reason_t *reason)
+{
+    if (from_schema >= 3)
+        return FOUNDRY_OK;
+    MDB_dbi dbi = fdy_store_dedupe_dbi(self);
+    MDB_stat st;
+    int rc = mdb_stat(txn, dbi, &st);
+    if (rc == 0)
+        rc = mdb_drop(txn, dbi, 0); /* empties it; the handle stays open */
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "migrate dedupe index");
+    self->migrated_dedupe = st.ms_entries;
+    return FOUNDRY_OK;
 }
 
 /* ---- message records ---------------------------------------------------- */
@@ -53,7 +106,7 @@ s_block_len(const uint8_t *p, size_t size)
 }
 
 uint64_t
-fdy_store_record_payload(const MDB_val *val)
+fdy_store_record_msg_bytes(const MDB_val *val)
 {
     const uint8_t *p = val->mv_data;
     if (val->mv_size < FDY_MSG_HEADER_LEN)
@@ -203,6 +256,8 @@ fdy_store_record_put(fdy_store_t *self, fdy_store_stream_t *st, const fdy_store_
         st->txn.first_seq = seq;
     st->txn.last_seq = seq;
     st->txn.messages++;
+    /* What the producer sent, not what the record costs: the figure stays
+     * the same whatever the record format (fdy_store_record_msg_bytes). */
     st->txn.bytes += rec->data_len + rec->ext_len;
     *seq_out = seq;
     return FOUNDRY_OK;
@@ -237,8 +292,11 @@ s_items_check(fdy_store_t *self, const fdy_store_item_t *items, size_t count,
             return fdy_reason_set(reason, FOUNDRY_EINVAL,
                                   "item %zu: message id must be 1..%d bytes", i,
                                   FOUNDRY_MSG_ID_MAX);
-        if (s_publisher_len(it) > 255)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "item %zu: publisher name too long", i);
+        /* The publisher is part of the dedupe key, which must stay bounded. */
+        if (s_publisher_len(it) > FDY_STORE_PUBLISHER_MAX)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "item %zu: publisher name over %d bytes", i,
+                                  FDY_STORE_PUBLISHER_MAX);
         if ((it->data_len && !it->data) || (it->ext_len && !it->ext))
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "item %zu: NULL data", i);
         uint64_t size = (uint64_t) FDY_MSG_HEADER_LEN + 255 + FOUNDRY_MSG_ID_MAX +
@@ -261,18 +319,26 @@ s_item_put(fdy_store_t *self, MDB_txn *txn, MDB_cursor *dedupe, fdy_store_item_t
         return err;
     uint64_t seq = st->txn.last_seq + 1;
 
-    /* Dedupe: one NOOVERWRITE put is both the lookup and the insert. */
+    /* Dedupe: one NOOVERWRITE put is both the lookup and the insert. The
+     * key is this stream's and this publisher's, so a duplicate found here
+     * is a seq of st, and the ack's stream and seq agree. */
+    uint8_t dkey[FDY_DEDUPE_KEY_MAX];
+    size_t dkey_len = fdy_store_dedupe_key(dkey, st->id, it->publisher, s_publisher_len(it),
+                                           it->msg_id, it->msg_id_len);
+    if (dkey_len == 0) /* s_items_check let it through: a bug, refused all the same */
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "append: no dedupe key for the item");
     uint8_t dval[FDY_DEDUPE_VALUE_LEN];
     fdy_bytes_put_le32(dval, st->id);
     fdy_bytes_put_le64(dval + 4, seq);
     fdy_bytes_put_le64(dval + 12, now_ns);
-    MDB_val dk = { it->msg_id_len, (void *) it->msg_id };
+    MDB_val dk = { dkey_len, dkey };
     MDB_val dv = { sizeof dval, dval };
     int rc = mdb_cursor_put(dedupe, &dk, &dv, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) {
-        if (dv.mv_size != FDY_DEDUPE_VALUE_LEN)
-            return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "dedupe entry of %zu bytes",
-                                  dv.mv_size);
+        if (dv.mv_size != FDY_DEDUPE_VALUE_LEN || fdy_bytes_get_le32(dv.mv_data) != st->id)
+            return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                                  "stream %s: dedupe entry malformed or of another stream",
+                                  st->name);
         const uint8_t *old = dv.mv_data;
         uint64_t old_ns = fdy_bytes_get_le64(old + 12);
         if (old_ns + self->dedupe_window_ns > now_ns) {

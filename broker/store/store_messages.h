@@ -1,7 +1,7 @@
 /*  store_messages.h: message records and the dedupe index (private to
- *  broker/store/): the record format, parse and put, and touching a stream
- *  in the write transaction in progress. The append part itself is
- *  fdy_store_messages_part (commit.h).
+ *  broker/store/): the record format, parse and put, the dedupe key, and
+ *  touching a stream in the write transaction in progress. The append part
+ *  itself is fdy_store_messages_part (commit.h).
  */
 #ifndef FDY_STORE_MESSAGES_H_INCLUDED
 #define FDY_STORE_MESSAGES_H_INCLUDED
@@ -26,13 +26,36 @@
 #define FDY_DEAD_BLOCK_MAX                                                                        \
     (FDY_DEAD_BLOCK_FIXED + FOUNDRY_STREAM_NAME_MAX + FDY_CONSUMER_NAME_MAX +                     \
      FDY_DEAD_LETTER_REASON_MAX)
-/* dedupe value: stream_id(u32 LE) | seq(u64 LE) | stored_ns(u64 LE). */
+/* dedupe key (schema 3): stream_id(u32 BE) | publisher_len(u8) |
+ * publisher | msg_id. A producer id is remembered per stream and per
+ * publishing principal: one principal's ids can neither suppress nor
+ * reveal another's, and a duplicate always names a seq of the stream it was
+ * routed to. The stream id leads so a stream's entries are one key range
+ * (stream delete removes it); the length byte keeps ("ab","c") and
+ * ("a","bc") apart. At most 4 + 1 + 63 + 64 = 132 bytes (LMDB allows 511).
+ * dedupe value: stream_id(u32 LE) | seq(u64 LE) | stored_ns(u64 LE); its
+ * stream id repeats the key's and is checked. */
+#define FDY_DEDUPE_KEY_PREFIX_LEN 4
+#define FDY_DEDUPE_KEY_MAX                                                                        \
+    (FDY_DEDUPE_KEY_PREFIX_LEN + 1 + FDY_STORE_PUBLISHER_MAX + FOUNDRY_MSG_ID_MAX)
 #define FDY_DEDUPE_VALUE_LEN 20
 
 extern const fdy_store_table_t fdy_store_messages_table; /* "dedupe" */
 
 /* The dedupe database. */
 MDB_dbi fdy_store_dedupe_dbi(const fdy_store_t *self);
+
+/* Writes the dedupe key of (stream_id, publisher, msg_id) into key and
+ * returns its length, or 0 when publisher_len is over
+ * FDY_STORE_PUBLISHER_MAX or msg_id_len is not 1..FOUNDRY_MSG_ID_MAX (no
+ * such entry can exist). publisher may be NULL when publisher_len is 0. */
+size_t fdy_store_dedupe_key(uint8_t key[FDY_DEDUPE_KEY_MAX], uint32_t stream_id,
+                            const char *publisher, size_t publisher_len, const uint8_t *msg_id,
+                            size_t msg_id_len);
+
+/* The first FDY_DEDUPE_KEY_PREFIX_LEN bytes of every dedupe key of a
+ * stream. */
+void fdy_store_dedupe_prefix(uint8_t prefix[FDY_DEDUPE_KEY_PREFIX_LEN], uint32_t stream_id);
 
 static inline void
 fdy_store_msg_key(uint8_t *key, uint64_t seq)
@@ -63,9 +86,12 @@ foundry_err fdy_store_record_parse(const char *stream, uint64_t seq, const MDB_v
                                    bool verify, fdy_stored_t *rec, fdy_store_parse_buf_t *buf,
                                    fdy_reason_t *reason);
 
-/* Payload bytes (data + ext) of a record whose header was checked by
- * fdy_store_record_parse, or computed from the header alone (trim). */
-uint64_t fdy_store_record_payload(const MDB_val *val);
+/* The bytes a record counts in its stream's `bytes` counter (and against
+ * max_bytes): data + ext, the message as its producer sent it (the encoded
+ * Message, subject, id, headers and inline payload included, plus its
+ * payload frame); not the record header, publisher, id copy or dead-letter
+ * block. From the header alone (trim); 0 for a damaged header. */
+uint64_t fdy_store_record_msg_bytes(const MDB_val *val);
 
 /* What one new message record holds (a dead letter also has a block). All
  * borrowed for the call. */

@@ -28,12 +28,20 @@ fdy_store_dedupe_forget(fdy_store_t *self, MDB_cursor *dedupe, uint32_t stream_i
     if (val->mv_size < FDY_MSG_HEADER_LEN)
         return FOUNDRY_OK;
     size_t publisher_len = r[5], id_len = r[6];
-    if (id_len == 0 || FDY_MSG_HEADER_LEN + publisher_len + id_len > val->mv_size)
+    if (FDY_MSG_HEADER_LEN + publisher_len + id_len > val->mv_size)
+        return FOUNDRY_OK;
+    /* The record names the key: its stream, publisher and id. No key (an id
+     * or publisher out of bounds) means no entry was ever made. */
+    const char *publisher = (const char *) (r + FDY_MSG_HEADER_LEN);
+    uint8_t key[FDY_DEDUPE_KEY_MAX];
+    size_t key_len = fdy_store_dedupe_key(key, stream_id, publisher, publisher_len,
+                                          r + FDY_MSG_HEADER_LEN + publisher_len, id_len);
+    if (key_len == 0)
         return FOUNDRY_OK;
     /* Only an entry still pointing at this very record: the id may have
      * been reused since (after its window), and dead-letter copies carry
-     * an id whose entry points at the original. */
-    MDB_val dk = { id_len, (void *) (r + FDY_MSG_HEADER_LEN + publisher_len) }, dv;
+     * an id whose entry, if any, points at the original in its stream. */
+    MDB_val dk = { key_len, key }, dv;
     int rc = mdb_cursor_get(dedupe, &dk, &dv, MDB_SET_KEY);
     if (rc == MDB_NOTFOUND)
         return FOUNDRY_OK;
@@ -48,6 +56,36 @@ fdy_store_dedupe_forget(fdy_store_t *self, MDB_cursor *dedupe, uint32_t stream_i
     if (removed_out)
         *removed_out = true;
     return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_store_dedupe_drop_stream(fdy_store_t *self, MDB_txn *txn, uint32_t stream_id,
+                             fdy_reason_t *reason)
+{
+    MDB_cursor *dedupe;
+    int rc = mdb_cursor_open(txn, fdy_store_dedupe_dbi(self), &dedupe);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "delete stream: open cursor");
+    uint8_t prefix[FDY_DEDUPE_KEY_PREFIX_LEN];
+    fdy_store_dedupe_prefix(prefix, stream_id);
+    foundry_err err = FOUNDRY_OK;
+    /* Seek the range's start afresh after each delete rather than step past
+     * a deleted entry: simple and plainly correct, at a log-n seek each. */
+    for (;;) {
+        MDB_val k = { sizeof prefix, prefix }, v;
+        rc = mdb_cursor_get(dedupe, &k, &v, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < sizeof prefix ||
+                                               memcmp(k.mv_data, prefix, sizeof prefix) != 0)))
+            break;
+        if (rc == 0)
+            rc = mdb_cursor_del(dedupe, 0);
+        if (rc != 0) {
+            err = fdy_kv_err(rc, reason, "delete stream: dedupe entries");
+            break;
+        }
+    }
+    mdb_cursor_close(dedupe);
+    return err;
 }
 
 /* ---- retention trim ----------------------------------------------------- */
@@ -128,13 +166,13 @@ s_trim_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_trim_t 
             if (err != FOUNDRY_OK)
                 goto out;
         }
-        uint64_t payload = fdy_store_record_payload(&v); /* before v goes */
+        uint64_t counted = fdy_store_record_msg_bytes(&v); /* before v goes */
         rc = mdb_cursor_del(msgs, 0);
         if (rc != 0) {
             err = fdy_kv_err(rc, reason, "trim: delete");
             goto out;
         }
-        c.bytes -= payload < c.bytes ? payload : c.bytes;
+        c.bytes -= counted < c.bytes ? counted : c.bytes;
         c.messages--;
         c.first_seq = c.messages ? c.first_seq + 1 : 0;
         t->work++;

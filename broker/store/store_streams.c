@@ -20,7 +20,7 @@
 static foundry_err s_streams_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
 static const char *const s_dbs[] = { "streams", NULL };
-const fdy_store_table_t fdy_store_streams_table = { "streams", s_dbs, s_streams_open };
+const fdy_store_table_t fdy_store_streams_table = { "streams", s_dbs, s_streams_open, NULL };
 
 MDB_dbi
 fdy_store_streams_dbi(const fdy_store_t *self)
@@ -440,13 +440,30 @@ typedef struct {
     size_t filter_count;
     fdy_stream_limits_t limits;
     uint64_t now_ns;
+    /* A limit other than the map's was reached: why. Kept here, not in the
+     * write's reason, which a retry after map growth clears. */
+    bool refused;
+    fdy_reason_t refusal;
 } s_create_t;
+
+/* A limit that more map cannot lift (streams, database slots, ids). The
+ * body must not return FOUNDRY_EFULL for it: to fdy_store_write that means
+ * MDB_MAP_FULL, and the map would be grown to map_size_max for nothing and
+ * the limit reported as a full store. So the transaction is aborted without
+ * an error and the caller returns EFULL with this reason. */
+static foundry_err
+s_create_refuse(s_create_t *c, bool *skip_commit)
+{
+    c->refused = true;
+    *skip_commit = true;
+    return FOUNDRY_OK;
+}
 
 static foundry_err
 s_create_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
 {
     s_create_t *c = ctx;
-    (void) skip_commit;
+    c->refused = false;
     MDB_val k = { strlen(c->name), (void *) c->name }, v;
     int rc = mdb_get(txn, fdy_store_streams_dbi(self), &k, &v);
     if (rc == 0)
@@ -457,17 +474,23 @@ s_create_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     rc = mdb_stat(txn, fdy_store_streams_dbi(self), &stat);
     if (rc != 0)
         return fdy_kv_err(rc, reason, "create stream");
-    if (stat.ms_entries >= FDY_STORE_STREAMS_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EFULL, "too many streams (at most %d)",
-                              FDY_STORE_STREAMS_MAX);
+    if (stat.ms_entries >= FDY_STORE_STREAMS_MAX) {
+        fdy_reason_set(&c->refusal, FOUNDRY_EFULL,
+                       "stream limit of %d reached: delete a stream before adding one",
+                       FDY_STORE_STREAMS_MAX);
+        return s_create_refuse(c, skip_commit);
+    }
     uint64_t next_id;
     foundry_err err = fdy_store_meta_get(self, txn, S_META_NEXT_STREAM, &next_id, reason);
     if (err != FOUNDRY_OK)
         return err;
     if (next_id == 0)
         next_id = 1;
-    if (next_id > UINT32_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EFULL, "no stream ids left");
+    if (next_id > UINT32_MAX) {
+        fdy_reason_set(&c->refusal, FOUNDRY_EFULL, "stream id limit of %lu reached",
+                       (unsigned long) UINT32_MAX);
+        return s_create_refuse(c, skip_commit);
+    }
 
     fdy_stream_counters_t counters = { 0 };
     counters.id = (uint32_t) next_id;
@@ -485,9 +508,12 @@ s_create_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     MDB_dbi dbi;
     fdy_store_stream_db_name(db_name, counters.id);
     rc = mdb_dbi_open(txn, db_name, MDB_CREATE, &dbi);
-    if (rc == MDB_DBS_FULL)
-        return fdy_reason_set(reason, FOUNDRY_EFULL, "too many databases (maxdbs %d)",
-                              FDY_STORE_MAX_DBS);
+    if (rc == MDB_DBS_FULL) {
+        fdy_reason_set(&c->refusal, FOUNDRY_EFULL,
+                       "stream limit reached: all %d LMDB databases (maxdbs) in use",
+                       FDY_STORE_MAX_DBS);
+        return s_create_refuse(c, skip_commit);
+    }
     if (rc != 0)
         return fdy_kv_err(rc, reason, "create stream database");
     return fdy_store_meta_put(self, txn, S_META_NEXT_STREAM, next_id + 1, reason);
@@ -509,12 +535,18 @@ fdy_store_stream_create_ex(fdy_store_t *self, const char *name, const char *cons
         return err;
     if (fdy_store_writable(self, reason) != FOUNDRY_OK)
         return FOUNDRY_ESTORE;
-    s_create_t c = { name, filters, filter_count, { 0, 0, 0 }, fdy_clock_wall_ns() };
+    s_create_t c = { name, filters, filter_count, { 0, 0, 0 }, fdy_clock_wall_ns(), false,
+                     { { 0 } } };
     if (limits)
         c.limits = *limits;
     err = fdy_store_write(self, s_create_txn, &c, reason);
     if (err != FOUNDRY_OK)
         return err;
+    if (c.refused) {
+        if (reason)
+            *reason = c.refusal;
+        return FOUNDRY_EFULL;
+    }
     return fdy_store_streams_sync(self, reason);
 }
 

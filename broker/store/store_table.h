@@ -24,13 +24,21 @@
 
 /* A table module: its named databases, opened (created unless read-only)
  * inside the open transaction of fdy_store_open in registration order
- * (store.c), then its load, which may read them or open more (streams).
+ * (store.c), then its migrate (when the store was written with an older
+ * schema), then its load, which may read them or open more (streams).
  * Adding a table is one descriptor in its module plus one line in store.c. */
 typedef struct {
     const char *name;
     const char *const *dbs; /* NULL-terminated, at most FDY_STORE_TABLE_DBS */
     /* May be NULL. Runs in the open transaction, after this table's dbs. */
     foundry_err (*load)(fdy_store_t *store, MDB_txn *txn, fdy_reason_t *reason);
+    /* May be NULL. Runs in the open transaction of a read-write open, after
+     * this table's dbs and before its load, when the store was written with
+     * schema from_schema (older than this build's, and not refused): brings
+     * the table's records to the current format. The whole migration
+     * commits with the new schema number, or not at all. */
+    foundry_err (*migrate)(fdy_store_t *store, MDB_txn *txn, uint64_t from_schema,
+                           fdy_reason_t *reason);
 } fdy_store_table_t;
 
 typedef struct fdy_store_stream fdy_store_stream_t; /* store_streams.h */
@@ -40,6 +48,11 @@ struct fdy_store {
     const char *dir; /* borrowed from kv */
     bool read_only;
     uint64_t dedupe_window_ns;
+    /* At open: the schema found in the file when it is older than this
+     * build's (0: current or new), and what the migration did (logged once
+     * the open committed). */
+    uint64_t migrate_from;
+    uint64_t migrated_dedupe;
     struct {
         const fdy_store_table_t *table;
         MDB_dbi dbi[FDY_STORE_TABLE_DBS];

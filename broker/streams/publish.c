@@ -320,6 +320,8 @@ s_reply_ack(fdy_publish_t *self, const pub_request_t *request)
             continue;
         }
         const fdy_store_item_t *item = &self->items[outcome->item];
+        /* Dedupe is per stream: a duplicate's seq is the original's in this
+         * very stream, so the ack's stream and seq name one message. */
         self->ack_seqs[i] = item->seq;
         self->ack_refs[i] = s_stream_ref(self, &stream_count, &last_ref, item->stream_id);
         if (item->duplicate)

@@ -1,7 +1,8 @@
 /*  test_ctl.c: foundryctl as operators and scripts use it, against the real
  *  broker: keygen, key add/ls/revoke (online and offline on the data dir),
- *  status, stream ls/read, the --json shapes, and its error contract (exit 2
- *  with one line for bad usage, exit 1 for runtime failures).
+ *  status, stream ls/read, the --json shapes, its error contract (exit 2
+ *  with one line for bad usage, exit 1 for runtime failures), and a store
+ *  made by `foundryctl bootstrap` keeping the broker's map_size_max.
  */
 #include "proc.h"
 
@@ -562,6 +563,60 @@ test_ctl_runtime_errors_exit_1(void)
     fdy_proc_destroy(&p);
 }
 
+/* The documented order: `foundryctl bootstrap` makes the store (with its
+ * own 64 MiB map), then the broker starts with a smaller map_size_max. The
+ * maximum holds: the map is capped at start, and publishes past it get
+ * EFULL "store full" while reads keep working. */
+static void
+test_ctl_bootstrap_store_keeps_map_size_max(void)
+{
+    fdy_proc_t *p = fdy_proc_new("mapcap"); /* bootstrapped by foundryctl */
+    const char *extra[] = {"--set", "map_size=1MiB", "--set", "map_size_max=2MiB", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, extra));
+    const char *status_argv[] = {"status", NULL};
+    fdy_json_t *status = s_ctl_json(p, false, status_argv);
+    FDY_CHECK_EQ(s_int(status, "map_size_max"), 2 << 20);
+    FDY_CHECK_MSG(s_int(status, "map_size") <= s_int(status, "map_size_max"),
+                  "map_size %lld over map_size_max %lld", (long long) s_int(status, "map_size"),
+                  (long long) s_int(status, "map_size_max"));
+    fdy_proc_json_destroy(&status);
+
+    foundry_client_t *client = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &client));
+    enum { PAYLOAD = 200 * 1024, TRIES = 100 }; /* 20 MB would fit in 64 MiB */
+    char *payload = malloc(PAYLOAD);
+    FDY_CHECK(payload);
+    memset(payload, 'm', PAYLOAD);
+    foundry_err err = FOUNDRY_OK;
+    foundry_ack_t ack;
+    char reason[256] = "";
+    int stored = 0;
+    for (int i = 0; i < TRIES && err == FOUNDRY_OK; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "big-%d", i);
+        err = foundry_client_publish(client, "telemetry.hanam.blob", payload, PAYLOAD, id,
+                                     strlen(id), &ack);
+        if (err == FOUNDRY_OK)
+            stored++;
+        else
+            snprintf(reason, sizeof reason, "%s", ack.reason ? ack.reason : "");
+    }
+    free(payload);
+    FDY_CHECK_ERR(err, FOUNDRY_EFULL);
+    FDY_CHECK_MSG(strstr(reason, "store full"), "EFULL reason \"%s\"", reason);
+    FDY_CHECK_MSG(stored > 0 && (long) stored * PAYLOAD <= 2L << 20,
+                  "%d messages of %d KiB stored under a 2 MiB cap", stored, PAYLOAD / 1024);
+    FDY_CHECK_OK(foundry_client_close(&client, 5000, NULL));
+
+    /* Reads and status keep working; the map stayed under the cap. */
+    fdy_proc_check_stream_count(p, "telemetry-hanam", stored);
+    status = s_ctl_json(p, false, status_argv);
+    FDY_CHECK(s_int(status, "map_size") <= 2 << 20);
+    fdy_proc_json_destroy(&status);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -572,6 +627,7 @@ main(int argc, char **argv)
         {"status_and_streams", test_ctl_status_and_streams},
         {"bad_arguments_exit_2", test_ctl_bad_arguments_exit_2},
         {"runtime_errors_exit_1", test_ctl_runtime_errors_exit_1},
+        {"bootstrap_store_keeps_map_size_max", test_ctl_bootstrap_store_keeps_map_size_max},
     };
     return fdy_proc_run_tests("ctl", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

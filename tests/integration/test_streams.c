@@ -1,6 +1,7 @@
 /*  test_streams.c: stream administration through the real broker and
- *  foundryctl (add, info, ls, edit, rm, human and --json), retention
- *  trimming by each limit (max_msgs, max_bytes, max_age), and bad input:
+ *  foundryctl (add, info, ls, edit, rm, human and --json), what `bytes`
+ *  counts, retention trimming by each limit (max_msgs, max_bytes,
+ *  max_age), and bad input:
  *  malformed subjects, filters and names, unknown streams and consumers.
  *  Each bad request gets a clear one-line error and harms nothing.
  */
@@ -376,6 +377,103 @@ s_wait_messages(fdy_proc_t *p, const char *stream, int64_t messages, s_stream_t 
     }
 }
 
+/* Encodes a Message record (payload inline, or in frame 1 when payload is
+ * NULL) into out; returns its length. */
+static size_t
+s_record(const char *subject, const char *id, const char *payload, uint8_t *out, size_t size)
+{
+    fdy_msg_t msg = {.id = (const uint8_t *) id, .id_len = strlen(id), .subject = subject,
+                     .timestamp_ns = 1700000000000000000ull};
+    if (payload) {
+        msg.payload = (const uint8_t *) payload;
+        msg.payload_len = strlen(payload);
+    } else {
+        msg.payload_frame = 1;
+    }
+    fdy_reason_t why;
+    FDY_CHECK_OK(fdy_codec_check_msg(&msg, &why));
+    size_t len = fdy_codec_msg_size(&msg);
+    FDY_CHECK(len <= size);
+    FDY_CHECK_EQ(fdy_codec_msg_write(&msg, out), len);
+    return len;
+}
+
+/* `bytes` (stream info, and what max_bytes limits) is defined in
+ * docs/streams.md: each message counts its encoded Message record as the
+ * producer sent it, plus its payload frame; not the broker's own record
+ * header, publisher name or LMDB pages. Checked over a raw connection, so
+ * the test knows every byte that was sent. */
+static void
+test_streams_bytes_counts_messages_as_sent(void)
+{
+    fdy_proc_t *p = fdy_proc_new("bytes");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    s_stream_t info;
+    s_stream_cmd(p, ARGV("stream", "add", "sized", "--subject", "sized.>"), &info);
+    FDY_CHECK_EQ(info.bytes, 0);
+    fdy_proc_dealer_t *dealer = NULL;
+    FDY_CHECK_OK(fdy_proc_dealer_new(p, "admin", &dealer));
+    fdy_arena_t *arena = fdy_arena_new(1 << 20);
+    FDY_CHECK(arena);
+
+    enum { EXT_LEN = 70000 };
+    static uint8_t recs[4][512], ext[EXT_LEN];
+    memset(ext, 'x', sizeof ext);
+    char long_payload[401];
+    memset(long_payload, 'p', 400);
+    long_payload[400] = '\0';
+    fdy_slice_t records[4] = {
+        {recs[0], s_record("sized.a", "b-1", "1", recs[0], sizeof recs[0])},
+        {recs[1], s_record("sized.a.b.c", "b-2-with-a-longer-id", "twenty bytes payload",
+                           recs[1], sizeof recs[1])},
+        {recs[2], s_record("sized.a", "b-3", long_payload, recs[2], sizeof recs[2])},
+        {recs[3], s_record("sized.frame", "b-4", NULL, recs[3], sizeof recs[3])},
+    };
+    int64_t want = (int64_t) (records[0].len + records[1].len + records[2].len + records[3].len) +
+                   EXT_LEN;
+    /* Request 1: three inline messages; request 2: one with its payload
+     * frame; then request 1 again, whose duplicates add nothing. */
+    for (int r = 0; r < 3; r++) {
+        uint8_t *env = NULL, *batch = NULL;
+        size_t env_len = 0, batch_len = 0;
+        bool framed = r == 1;
+        fdy_proc_encode_publish((uint64_t) r + 1, framed ? 1 : 3, framed ? &records[3] : records,
+                                framed ? 1 : 3, &env, &env_len, &batch, &batch_len);
+        fdy_slice_t frames[3] = {{env, env_len}, {batch, batch_len}, {ext, sizeof ext}};
+        FDY_CHECK_OK(fdy_proc_dealer_send(dealer, frames, framed ? 3 : 2));
+        free(env);
+        free(batch);
+        fdy_envelope_t reply;
+        FDY_CHECK_OK(fdy_proc_dealer_recv(dealer, REPLY_TIMEOUT_MS, arena, &reply));
+        FDY_CHECK_EQ(reply.kind, FDY_KIND_PUBLISH_ACK);
+        FDY_CHECK_EQ(reply.ack.error_count, 0);
+        FDY_CHECK_EQ(reply.ack.duplicate_count, r == 2 ? 3 : 0);
+    }
+    fdy_proc_dealer_destroy(&dealer);
+    fdy_arena_destroy(&arena);
+
+    s_stream_info(p, "sized", &info);
+    FDY_CHECK_EQ(info.messages, 4);
+    FDY_CHECK_MSG(info.bytes == want,
+                  "bytes %" PRId64 ", want %" PRId64 " (records %zu+%zu+%zu+%zu, frame %d)",
+                  info.bytes, want, records[0].len, records[1].len, records[2].len,
+                  records[3].len, EXT_LEN);
+    fdy_json_t *rows = fdy_proc_ctl_json(p, ARGV("stream", "ls"));
+    bool listed = false;
+    for (size_t i = 0; i < fdy_proc_json_count(rows); i++) {
+        const fdy_json_t *row = fdy_proc_json_at(rows, i);
+        const char *name = fdy_proc_json_str(fdy_proc_json_get(row, "name"), NULL);
+        if (name && strcmp(name, "sized") == 0) {
+            FDY_CHECK_EQ(fdy_proc_row_int(row, "bytes"), want);
+            listed = true;
+        }
+    }
+    FDY_CHECK(listed);
+    fdy_proc_json_destroy(&rows);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 static void
 test_streams_retention_max_msgs(void)
 {
@@ -737,6 +835,7 @@ main(int argc, char **argv)
 {
     static const fdy_proc_test_t tests[] = {
         {"add_info_edit_rm", test_streams_add_info_edit_rm},
+        {"bytes_counts_messages_as_sent", test_streams_bytes_counts_messages_as_sent},
         {"retention_max_msgs", test_streams_retention_max_msgs},
         {"retention_max_bytes", test_streams_retention_max_bytes},
         {"retention_max_age", test_streams_retention_max_age},

@@ -1,7 +1,8 @@
 /*  test_publish.c: the publish half of the streams service over a fake send
  *  path (fake_reply.c linked in place of broker/net/reply.c) and a real
  *  LMDB store: acks leave only after the commit, carry the stored seqs,
- *  flag duplicates, and a full store answers every request with EFULL.
+ *  flag duplicates (per principal and stream: the ack's stream and seq name
+ *  one message), and a full store answers every request with EFULL.
  */
 #include "commit.h"
 #include "fake_reply.h"
@@ -32,6 +33,7 @@ typedef struct {
     fdy_publish_t *publish;
     fdy_broker_cfg_t cfg;
     fdy_principal_t node;
+    fdy_principal_t partner; /* may publish telemetry.siheung.partner.> */
     /* request frames, kept alive until committed as the router does */
     uint8_t *batch[8];
     size_t batch_len[8];
@@ -59,6 +61,10 @@ s_setup_sized(void **state, uint64_t map_size, uint64_t map_size_max)
     snprintf(fx->node.name, sizeof fx->node.name, "siheung-node-1");
     fx->node.role = FDY_ROLE_NODE;
     snprintf(fx->node.site, sizeof fx->node.site, "siheung");
+    snprintf(fx->partner.name, sizeof fx->partner.name, "acme");
+    fx->partner.role = FDY_ROLE_PARTNER;
+    fx->partner.allow_publish[0] = "telemetry.siheung.partner.>";
+    fx->partner.allow_count = 1;
     fake_reply_clear();
     *state = fx;
     return 0;
@@ -94,10 +100,10 @@ s_teardown(void **state)
 }
 
 /* Adds one PUBLISH request of `count` messages (ids id_base..) on subject,
- * with payload_len bytes each, from peer "p<peer>". */
+ * with payload_len bytes each, from peer "p<peer>" authenticated as who. */
 static foundry_err
-s_add(fx_t *fx, char peer, uint64_t request_id, const char *subject, unsigned id_base,
-      unsigned count, size_t payload_len)
+s_add_as(fx_t *fx, const fdy_principal_t *principal, char peer, uint64_t request_id,
+         const char *subject, unsigned id_base, unsigned count, size_t payload_len)
 {
     uint8_t *payload = calloc(1, payload_len + 1);
     size_t cap = count * (payload_len + 256);
@@ -126,7 +132,15 @@ s_add(fx_t *fx, char peer, uint64_t request_id, const char *subject, unsigned id
     peers[slot][0] = peer;
     fdy_peer_t who = {.id = (const uint8_t *) peers[slot], .len = 1};
     fdy_reason_t why;
-    return fdy_publish_add(fx->publish, &who, &fx->node, request_id, count, frames, 2, &why);
+    return fdy_publish_add(fx->publish, &who, principal, request_id, count, frames, 2, &why);
+}
+
+/* s_add_as for the node principal. */
+static foundry_err
+s_add(fx_t *fx, char peer, uint64_t request_id, const char *subject, unsigned id_base,
+      unsigned count, size_t payload_len)
+{
+    return s_add_as(fx, &fx->node, peer, request_id, subject, id_base, count, payload_len);
 }
 
 /* One turn's commit, as the broker loop runs it. */
@@ -190,6 +204,45 @@ test_publish_duplicate_acked_with_original_seq(void **state)
 }
 
 static void
+test_publish_dedupe_scoped_per_principal_and_stream(void **state)
+{
+    fx_t *fx = *state;
+    /* A partner publishes the ids the node is about to use, in the same
+     * stream, first in its own turn, then in the node's turn: none of the
+     * node's messages is taken for a duplicate. */
+    assert_foundry_ok(s_add_as(fx, &fx->partner, 'p', 1, "telemetry.siheung.partner.x", 1, 2, 8));
+    assert_foundry_ok(s_commit_turn(fx));
+    fake_reply_clear();
+    assert_foundry_ok(s_add(fx, 'n', 2, "telemetry.siheung.robot.temp", 1, 3, 8));
+    assert_foundry_ok(s_add_as(fx, &fx->partner, 'p', 3, "telemetry.siheung.partner.x", 3, 1, 8));
+    assert_foundry_ok(s_commit_turn(fx));
+    assert_int_equal(fake_sent_count, 2);
+    assert_int_equal(fake_sent[0].duplicate_count, 0);
+    assert_int_equal(fake_sent[0].seqs[0], 3);
+    assert_int_equal(fake_sent[0].seqs[2], 5);
+    assert_int_equal(fake_sent[1].duplicate_count, 0);
+    assert_int_equal(fake_sent[1].seqs[0], 6);
+
+    /* A resend routed to another stream is new there: the ack names that
+     * stream and a seq of it, never the first stream's seq. */
+    const char *a[] = {"telemetry.siheung.robot.>"}, *b[] = {"telemetry.siheung.arm.>"};
+    fdy_reason_t why;
+    assert_foundry_ok(fdy_store_stream_update(fx->store, "telemetry-siheung", a, 1, NULL, &why));
+    assert_foundry_ok(fdy_store_stream_create(fx->store, "arms", b, 1, &why));
+    fake_reply_clear();
+    assert_foundry_ok(s_add(fx, 'n', 4, "telemetry.siheung.arm.temp", 2, 1, 8)); /* id-2 */
+    assert_foundry_ok(s_add(fx, 'n', 5, "telemetry.siheung.robot.temp", 2, 1, 8));
+    assert_foundry_ok(s_commit_turn(fx));
+    assert_int_equal(fake_sent_count, 2);
+    assert_string_equal(fake_sent[0].stream, "arms");
+    assert_int_equal(fake_sent[0].seqs[0], 1);
+    assert_int_equal(fake_sent[0].duplicate_count, 0);
+    assert_string_equal(fake_sent[1].stream, "telemetry-siheung");
+    assert_int_equal(fake_sent[1].seqs[0], 4);
+    assert_int_equal(fake_sent[1].duplicate_count, 1);
+}
+
+static void
 test_publish_refusals_inside_the_ack(void **state)
 {
     fx_t *fx = *state;
@@ -250,6 +303,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_publish_acks_only_after_commit, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_publish_duplicate_acked_with_original_seq, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_publish_dedupe_scoped_per_principal_and_stream,
+                                        s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_publish_refusals_inside_the_ack, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_publish_bad_batch_refused_whole, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_publish_full_store_answers_efull, s_setup_tiny,

@@ -290,15 +290,18 @@ test_store_dedupe_within_batch_and_across_calls(void **state)
     assert_int_equal(items[3].seq, 3);
     assert_false(items[3].duplicate);
 
-    /* A resend in a later call, even routed elsewhere: the original seq. */
+    /* A resend in a later call: the original seq. Routed to another
+     * stream it is new there (dedupe is per stream), so the ack's stream
+     * and seq always name one message. */
     s_item(&items[0], &bufs[0], id, "dup", 2, 20);
     s_item(&items[1], &bufs[1], other, "dup", 3, 20);
     s_item(&items[2], &bufs[2], id, "dup", 4, 20);
     s_append_ok(fx, items, 3);
     assert_true(items[0].duplicate);
     assert_int_equal(items[0].seq, 2);
-    assert_true(items[1].duplicate);
-    assert_int_equal(items[1].seq, 3);
+    assert_false(items[1].duplicate);
+    assert_int_equal(items[1].stream_id, other);
+    assert_int_equal(items[1].seq, 1);
     assert_false(items[2].duplicate);
     assert_int_equal(items[2].seq, 4);
 
@@ -317,8 +320,8 @@ test_store_dedupe_within_batch_and_across_calls(void **state)
     assert_int_equal(got.count, 4);
     assert_string_equal(got.ids[3], "dup-4");
     assert_int_equal(s_info(fx, "dd").messages, 4);
-    assert_int_equal(s_info(fx, "other").messages, 0);
-    assert_int_equal(s_info(fx, "other").last_seq, 0);
+    assert_int_equal(s_info(fx, "other").messages, 1);
+    assert_int_equal(s_info(fx, "other").last_seq, 1);
 }
 
 static void
@@ -475,7 +478,7 @@ test_store_full_at_max_refuses_writes_keeps_reads(void **state)
 
 /* ---- corruption --------------------------------------------------------- */
 
-/* Schema 2: messages of stream <id> live in database "m.<id>", keyed by
+/* Schema 2 and 3: messages of stream <id> live in database "m.<id>", keyed by
  * seq (u64 big endian). */
 static void
 s_msg_key(uint8_t *key, uint64_t seq)
