@@ -6,6 +6,8 @@
  */
 #include "commit.h"
 
+#include "store_clock.h"
+
 #include "store_streams.h"
 
 #include "clock.h"
@@ -163,6 +165,9 @@ s_txn(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
         *skip_commit = true;
         return FOUNDRY_OK;
     }
+    foundry_err clock_err = fdy_store_clock_put(store, txn, r->now_ns, reason);
+    if (clock_err != FOUNDRY_OK)
+        return clock_err;
     /* Counters: one record write per touched stream per transaction. */
     for (size_t i = 0; i < store->touched_count; i++) {
         fdy_store_stream_t *st = store->touched[i];
@@ -218,7 +223,9 @@ fdy_commit_run(fdy_commit_t *self, fdy_store_t *store, fdy_reason_t *reason)
     err = s_prepare(self, store, reason);
     if (err != FOUNDRY_OK)
         return err;
-    s_run_t r = { self, store, fdy_clock_wall_ns(), NULL };
+    /* The store's time, not the wall clock: a clock step must not make a
+     * resend new again, trim a stream at once or store time backwards. */
+    s_run_t r = { self, store, fdy_store_now_ns(store), NULL };
     for (;;) {
         bool any = false;
         for (size_t i = 0; i < self->count; i++)

@@ -5,6 +5,7 @@
  *  records (store_*.c) or the group commit (commit.c). Durable by
  *  construction: kv.c never sets a NOSYNC flag.
  */
+#include "store_clock.h"
 #include "store_consumers.h"
 #include "store_keys.h"
 #include "store_messages.h"
@@ -36,8 +37,8 @@ static const fdy_store_table_t s_meta_table = { "meta", s_meta_dbs, s_meta_load,
 /* Every table, opened in this order ("meta" first: its load checks the
  * schema before the others are created). A new table is one line here. */
 static const fdy_store_table_t *const s_tables[] = {
-    &s_meta_table,          &fdy_store_messages_table,  &fdy_store_streams_table,
-    &fdy_store_keys_table,  &fdy_store_consumers_table,
+    &s_meta_table,          &fdy_store_clock_table,     &fdy_store_messages_table,
+    &fdy_store_streams_table, &fdy_store_keys_table,    &fdy_store_consumers_table,
 };
 
 /* ---- helpers for the table modules ------------------------------------- */

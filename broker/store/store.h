@@ -415,6 +415,16 @@ foundry_err fdy_store_read(fdy_store_t *self, const char *stream, uint64_t from_
                            size_t max_count, fdy_store_read_fn *fn, void *user,
                            fdy_reason_t *reason);
 
+/* ---- time ----------------------------------------------------------- */
+
+/* The store's time now, ns since the epoch: what stored_ns, the dedupe
+ * window and retention by age are measured in. It never goes backwards,
+ * advances with the monotonic clock and follows the wall clock by slewing
+ * (at most 1/16 as fast as time passes), so a step of the wall clock never
+ * re-admits a resend, trims a stream at once or stores time backwards. It
+ * goes on from the last commit's after a restart. (store_clock.c) */
+uint64_t fdy_store_now_ns(fdy_store_t *self);
+
 /* ---- maintenance ---------------------------------------------------- */
 
 /* Forgets dedupe ids older than the window, at most max_work of them per

@@ -6,6 +6,7 @@
  */
 #include "store_messages.h"
 #include "store_retention.h"
+#include "store_clock.h"
 #include "store_streams.h"
 
 #include "clock.h"
@@ -322,7 +323,7 @@ s_prune_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_prune_
     if (seq > c.last_seq) {
         /* Caught up: records appended from now on are stored at or after
          * this wall time, so none of them expires within a window. */
-        st->prune_due_ns = fdy_clock_wall_ns() + self->dedupe_window_ns;
+        st->prune_due_ns = fdy_store_now_ns(self) + self->dedupe_window_ns;
     }
     if (seq != c.prune_seq) {
         c.prune_seq = seq;

@@ -48,6 +48,10 @@ struct fdy_store {
     const char *dir; /* borrowed from kv */
     bool read_only;
     uint64_t dedupe_window_ns;
+    /* The store's time (store_clock.c): last value handed out, and the
+     * monotonic clock then. */
+    uint64_t clock_ns;
+    uint64_t clock_mono_ns;
     /* At open: the schema found in the file when it is older than this
      * build's (0: current or new), and what the migration did (logged once
      * the open committed). */

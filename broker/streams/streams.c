@@ -205,7 +205,7 @@ s_stored(const fdy_store_item_t *items, size_t count, void *user)
 {
     streams_t *self = user;
     fdy_consumers_note_items(self->consumers, items, count);
-    fdy_tail_feed(self->tail, items, count, fdy_clock_wall_ns());
+    fdy_tail_feed(self->tail, items, count, fdy_store_now_ns(self->deps.store));
 }
 
 static void
@@ -238,7 +238,7 @@ s_tick(void *self_, int64_t now_ms)
     fdy_store_t *store = self->deps.store;
     if (self->prune_backlog || now_ms >= self->next_prune_ms) {
         size_t pruned = 0;
-        foundry_err err = fdy_store_prune_dedupe(store, fdy_clock_wall_ns(), PRUNE_WORK, &pruned);
+        foundry_err err = fdy_store_prune_dedupe(store, fdy_store_now_ns(store), PRUNE_WORK, &pruned);
         if (err != FOUNDRY_OK && err != FOUNDRY_EFULL)
             fdy_log_warn_limited("DEDUPE-PRUNE", "pruning dedupe ids failed: %s",
                                  foundry_strerror(err));
@@ -249,7 +249,7 @@ s_tick(void *self_, int64_t now_ms)
     fdy_subs_maintain(self->subs, now_ms);
     if (self->trim_backlog || now_ms >= self->next_trim_ms) {
         size_t trimmed = 0;
-        foundry_err err = fdy_store_trim(store, fdy_clock_wall_ns(), TRIM_WORK, &trimmed);
+        foundry_err err = fdy_store_trim(store, fdy_store_now_ns(store), TRIM_WORK, &trimmed);
         /* A full batch means more is due: keep trimming next turn, with the
          * turn's publishes in between. Failures are logged by the store. */
         self->trim_backlog = err == FOUNDRY_OK && trimmed == TRIM_WORK;
