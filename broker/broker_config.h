@@ -26,6 +26,8 @@ typedef struct {
     uint64_t max_batch_bytes;   /* largest batch frame */
     uint64_t zmq_max_msg_size;  /* ZMQ_MAXMSGSIZE: bigger frames drop the connection */
     char *sites;                /* space-separated site ids: one telemetry stream each */
+    uint64_t audit_max_age_ms;  /* audit log entries are kept this long */
+    uint64_t audit_max_bytes;   /* and the audit log is kept below this size */
 } fdy_broker_cfg_t;
 
 /* The broker's config schema: options, flag aliases, and the checks that

@@ -31,7 +31,7 @@ static const fdy_store_table_t s_meta_table = { "meta", s_meta_dbs, s_meta_load 
  * schema before the others are created). A new table is one line here. */
 static const fdy_store_table_t *const s_tables[] = {
     &s_meta_table,          &fdy_store_messages_table,  &fdy_store_streams_table,
-    &fdy_store_keys_table,  &fdy_store_consumers_table,
+    &fdy_store_keys_table,  &fdy_store_consumers_table, &fdy_store_audit_table,
 };
 
 /* ---- helpers for the table modules ------------------------------------- */
