@@ -22,13 +22,13 @@
  * or beyond this many: then they get a commit of their own. This bounds
  * the fsyncs an attacker's handshakes cost to five a second. */
 #define FLUSH_AFTER_MS 200
-#define FLUSH_AT 64
+#define FLUSH_AT       64
 /* Failed commits (other than a full store) before held refusals are given
  * up, so that one bad batch cannot block the ones after it. */
 #define GIVE_UP_AFTER 3
 /* Retention: how often it looks, and entries removed per transaction. */
 #define TRIM_EVERY_MS 60000
-#define TRIM_WORK 4096
+#define TRIM_WORK     4096
 /* audit.ls rows per request (foundryctl pages). */
 #define LS_PAGE_MAX 1000u
 
@@ -113,12 +113,12 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
     /* A full store waits for space like everything else; the buffer is
      * bounded and counts what it cannot hold. */
     if (err == FOUNDRY_EFULL || ++self->failures < GIVE_UP_AFTER) {
-        fdy_log_warn_limited("AUDIT-WRITE", "%zu refused authentications not written yet: %s",
+        fdy_log_warn_limited("AUDIT-RETRY", "%zu refused authentications not written yet: %s",
                              count, fdy_commit_reason(commit, &self->part));
         return;
     }
-    fdy_log_err("AUDIT-DROPPED", "%zu refused authentications given up after %d commits: %s",
-                count, GIVE_UP_AFTER, fdy_commit_reason(commit, &self->part));
+    fdy_log_err("AUDIT-DROPPED", "%zu refused authentications given up after %d commits: %s", count,
+                GIVE_UP_AFTER, fdy_commit_reason(commit, &self->part));
     fdy_refusals_consume(self->refusals, count);
     self->dropped += count;
     self->failures = 0;
@@ -142,8 +142,10 @@ s_trim(audit_t *self, int64_t now_ms)
     }
     if (trimmed.removed) {
         self->trimmed += trimmed.removed;
-        fdy_log_notice("AUDIT-TRIM", "audit log: %" PRIu64 " entries removed, trimmed through "
-                       "seq %" PRIu64, trimmed.removed, trimmed.through_seq);
+        fdy_log_notice("AUDIT-TRIM",
+                       "audit log: %" PRIu64 " entries removed, trimmed through "
+                       "seq %" PRIu64,
+                       trimmed.removed, trimmed.through_seq);
     }
     return trimmed.more ? now_ms : now_ms + TRIM_EVERY_MS; /* a backlog goes on next turn */
 }
@@ -267,8 +269,8 @@ static const fdy_admin_command_t s_commands[] = {
 static foundry_err
 s_admin(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
 {
-    return fdy_admin_dispatch(self, s_commands, sizeof s_commands / sizeof s_commands[0], call,
-                              out, reason);
+    return fdy_admin_dispatch(self, s_commands, sizeof s_commands / sizeof s_commands[0], call, out,
+                              reason);
 }
 
 static void

@@ -20,8 +20,8 @@
 #define AUDIT_PAGE_MAX 1000u
 
 typedef struct {
-    const char *since;    /* --since, as given */
-    uint64_t since_ns;    /* what it means; 0 when absent */
+    const char *since; /* --since, as given */
+    uint64_t since_ns; /* what it means; 0 when absent */
     const char *principal;
     const char *data_dir; /* offline */
 } audit_opts_t;
@@ -308,14 +308,14 @@ s_parse_since(const char *text, uint64_t *ns_out)
         return false;
     if (text[used] == 'T') {
         int more = 0;
-        if (sscanf(text + used, "T%2d:%2d:%2dZ%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &more) != 3
-            || more != 10)
+        if (sscanf(text + used, "T%2d:%2d:%2dZ%n", &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &more) !=
+                3 ||
+            more != 10)
             return false;
         used += more;
     }
     if (text[used] != '\0' || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
-        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
-        tm.tm_year < 1970)
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
         return false;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
@@ -346,7 +346,8 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
         self->since = value;
         if (!s_parse_since(value, &self->since_ns))
             return fdy_output_usage("--since needs a duration (30m, 7d) or a UTC date or time "
-                                    "(2024-05-01, 2024-05-01T09:30:00Z), not %s", value);
+                                    "(2024-05-01, 2024-05-01T09:30:00Z), not %s",
+                                    value);
         return FDY_CTL_EXIT_OK;
     case AUDIT_PRINCIPAL:
         if (strlen(value) >= FDY_NAME_MAX)
@@ -363,10 +364,11 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .words = "audit ls",
         .synopsis = "[--since T] [--principal NAME] [--data-dir DIR]",
         .summary = "list audit log entries: admin requests and refused authentications",
-        .notes = "Columns: seq time (time_ns in --json) kind principal key peer command args\n"
-                 "result result_code reason. kind is admin, auth-refused, suppressed (refusals over\n"
-                 "the rate limit, counted) or trim (retention removed entries before it).\n"
-                 "Secret-looking argument values are stored as <elided>.",
+        .notes =
+            "Columns: seq time (time_ns in --json) kind principal key peer command args\n"
+            "result result_code reason. kind is admin, auth-refused, suppressed (refusals over\n"
+            "the rate limit, counted) or trim (retention removed entries before it).\n"
+            "Secret-looking argument values are stored as <elided>.",
         .flags = (const int[]){AUDIT_SINCE, AUDIT_PRINCIPAL, AUDIT_DATA_DIR, 0},
         .reach = FDY_CTL_REACH_DATA_DIR,
         .run = s_ls,

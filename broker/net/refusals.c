@@ -73,7 +73,8 @@ s_roll(fdy_refusals_t *self, int64_t now_ms)
         snprintf(e->args, sizeof e->args, "count=%" PRIu64, self->second_suppressed);
         snprintf(e->reason, sizeof e->reason,
                  "%" PRIu64 " refused authentications were not recorded (at most %d a second "
-                 "are)", self->second_suppressed, FDY_REFUSALS_PER_SECOND);
+                 "are)",
+                 self->second_suppressed, FDY_REFUSALS_PER_SECOND);
         self->second_suppressed = 0;
     }
     self->second_start_ms = now_ms;

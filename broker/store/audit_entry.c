@@ -19,8 +19,10 @@ s_utf8_char(const unsigned char *s, size_t n)
     unsigned char c = s[0];
     if (c < 0x80)
         return 1;
-    size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                                            : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    size_t len = c >= 0xC2 && c <= 0xDF   ? 2
+                 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4
+                                          : 0;
     if (len == 0 || len > n)
         return 0;
     for (size_t i = 1; i < len; i++)
@@ -124,7 +126,7 @@ fdy_audit_entry_join_args(char *out, size_t size, const char *const *args, size_
 {
     if (size == 0)
         return;
-    s_join_t j = { out, size - 1, 0, false };
+    s_join_t j = {out, size - 1, 0, false};
     for (size_t i = 0; i < count && args && args[i]; i++) {
         const char *arg = args[i];
         const char *eq = strchr(arg, '=');
@@ -139,7 +141,8 @@ fdy_audit_entry_join_args(char *out, size_t size, const char *const *args, size_
         size_t name_len = (size_t) (eq - arg);
         const char *value = eq + 1;
         bool public_key = name_len == 3 && memcmp(arg, "key", 3) == 0;
-        bool secret = s_secret_name(arg, name_len) || s_contains_ci(value, strlen(value), "secret") ||
+        bool secret = s_secret_name(arg, name_len) ||
+                      s_contains_ci(value, strlen(value), "secret") ||
                       (!public_key && s_key_material(value));
         const char *shown = secret ? FDY_AUDIT_ELIDED : value;
         s_join_put(&j, arg, name_len + 1);
@@ -168,8 +171,8 @@ const char *
 fdy_audit_entry_result_name(foundry_err result)
 {
     static const char *const names[] = {
-        "OK",     "ENOMEM",    "EINVAL",    "EPROTO", "ETOOBIG",  "EAUTH",
-        "EDENIED", "EFULL",    "ESTORE",    "EVERSION", "ENOSTREAM", "ETIMEDOUT",
+        "OK",      "ENOMEM",    "EINVAL",   "EPROTO",   "ETOOBIG",   "EAUTH",
+        "EDENIED", "EFULL",     "ESTORE",   "EVERSION", "ENOSTREAM", "ETIMEDOUT",
         "ECLOSED", "ENOTFOUND", "ECORRUPT", "EIO",      "EEXIST",    "EKIND",
     };
     if ((unsigned) result < sizeof names / sizeof names[0])
@@ -180,8 +183,8 @@ fdy_audit_entry_result_name(foundry_err result)
 /* ---- as a table row ------------------------------------------------------------------------ */
 
 const char *const fdy_audit_entry_columns[FDY_AUDIT_COLUMNS] = {
-    "seq",  "time_ns", "kind",   "principal",   "key",    "peer",
-    "command", "args", "result", "result_code", "reason",
+    "seq",     "time_ns", "kind",   "principal",   "key",    "peer",
+    "command", "args",    "result", "result_code", "reason",
 };
 const fdy_col_type_t fdy_audit_entry_types[FDY_AUDIT_COLUMNS] = {
     FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
@@ -191,7 +194,7 @@ const fdy_col_type_t fdy_audit_entry_types[FDY_AUDIT_COLUMNS] = {
 static fdy_slice_t
 s_slice(const char *text)
 {
-    return (fdy_slice_t){ .data = (const uint8_t *) text, .len = strlen(text) };
+    return (fdy_slice_t){.data = (const uint8_t *) text, .len = strlen(text)};
 }
 
 void
@@ -212,4 +215,3 @@ fdy_audit_entry_row(const fdy_audit_entry_t *entry, fdy_audit_row_text_t *text, 
     cells[9] = s_slice(text->result_code);
     cells[10] = s_slice(entry->reason);
 }
-

@@ -16,11 +16,11 @@
 #define FDY_AUDIT_HASH_LEN 32
 /* Longest text of each field, bytes without the NUL; longer is cut. */
 #define FDY_AUDIT_PRINCIPAL_MAX 63
-#define FDY_AUDIT_COMMAND_MAX 63
-#define FDY_AUDIT_KEY_MAX 40
-#define FDY_AUDIT_PEER_MAX 63
-#define FDY_AUDIT_ARGS_MAX 1023
-#define FDY_AUDIT_REASON_MAX 255
+#define FDY_AUDIT_COMMAND_MAX   63
+#define FDY_AUDIT_KEY_MAX       40
+#define FDY_AUDIT_PEER_MAX      63
+#define FDY_AUDIT_ARGS_MAX      1023
+#define FDY_AUDIT_REASON_MAX    255
 /* What replaces a secret-looking argument value. */
 #define FDY_AUDIT_ELIDED "<elided>"
 

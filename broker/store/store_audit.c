@@ -16,21 +16,21 @@
 #include <string.h>
 #include <time.h>
 
-#define S_VERSION 1
+#define S_VERSION  1
 #define S_OFF_TIME 8
 #define S_OFF_PREV 16
 #define S_OFF_HASH 48
 #define S_OFF_LENS 80
-#define S_HEADER 88
-#define S_RECORD_MAX                                                                              \
-    (S_HEADER + FDY_AUDIT_PRINCIPAL_MAX + FDY_AUDIT_COMMAND_MAX + FDY_AUDIT_KEY_MAX +             \
+#define S_HEADER   88
+#define S_RECORD_MAX                                                                               \
+    (S_HEADER + FDY_AUDIT_PRINCIPAL_MAX + FDY_AUDIT_COMMAND_MAX + FDY_AUDIT_KEY_MAX +              \
      FDY_AUDIT_PEER_MAX + FDY_AUDIT_ARGS_MAX + FDY_AUDIT_REASON_MAX)
 /* Hashed first, so an audit hash can never be mistaken for another one. */
-#define S_DOMAIN "foundry-audit-v1"
-#define S_META_HEAD "head"
+#define S_DOMAIN      "foundry-audit-v1"
+#define S_META_HEAD   "head"
 #define S_META_ANCHOR "anchor"
-#define S_META_BYTES "bytes"
-#define S_POINT_LEN (8 + FDY_AUDIT_HASH_LEN)
+#define S_META_BYTES  "bytes"
+#define S_POINT_LEN   (8 + FDY_AUDIT_HASH_LEN)
 /* Retention by size trims to this share of the limit, so that a log at its
  * limit is trimmed in batches rather than one entry (and one trim entry)
  * per append. */
@@ -38,8 +38,8 @@
 
 static foundry_err s_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
-static const char *const s_dbs[] = { "audit", "audit_meta", NULL };
-const fdy_store_table_t fdy_store_audit_table = { "audit", s_dbs, s_open };
+static const char *const s_dbs[] = {"audit", "audit_meta", NULL};
+const fdy_store_table_t fdy_store_audit_table = {"audit", s_dbs, s_open};
 
 static MDB_dbi
 s_log_dbi(const fdy_store_t *self)
@@ -102,9 +102,9 @@ s_hash(uint64_t seq, const uint8_t *rec, size_t len, uint8_t out[FDY_AUDIT_HASH_
 static size_t
 s_encode(const fdy_audit_entry_t *e, uint8_t *rec)
 {
-    const char *fields[] = { e->principal, e->command, e->key, e->peer, e->args, e->reason };
-    const size_t max[] = { FDY_AUDIT_PRINCIPAL_MAX, FDY_AUDIT_COMMAND_MAX, FDY_AUDIT_KEY_MAX,
-                           FDY_AUDIT_PEER_MAX,      FDY_AUDIT_ARGS_MAX,    FDY_AUDIT_REASON_MAX };
+    const char *fields[] = {e->principal, e->command, e->key, e->peer, e->args, e->reason};
+    const size_t max[] = {FDY_AUDIT_PRINCIPAL_MAX, FDY_AUDIT_COMMAND_MAX, FDY_AUDIT_KEY_MAX,
+                          FDY_AUDIT_PEER_MAX,      FDY_AUDIT_ARGS_MAX,    FDY_AUDIT_REASON_MAX};
     size_t lens[6];
     memset(rec, 0, S_HEADER);
     rec[0] = S_VERSION;
@@ -141,21 +141,25 @@ s_decode(uint64_t seq, const MDB_val *v, fdy_audit_entry_t *e, fdy_reason_t *rea
     e->seq = seq;
     const uint8_t *rec = v->mv_data;
     if (v->mv_size < S_HEADER)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "record of %zu bytes is shorter than "
-                              "its header", v->mv_size);
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "record of %zu bytes is shorter than "
+                              "its header",
+                              v->mv_size);
     if (rec[0] != S_VERSION)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "record version %u is not %d", rec[0],
                               S_VERSION);
     e->kind = (fdy_audit_kind_t) rec[1];
     if (!s_kind_valid(e->kind))
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "unknown kind %u", rec[1]);
-    size_t lens[6] = { rec[S_OFF_LENS],     rec[S_OFF_LENS + 1],
-                       rec[S_OFF_LENS + 2], rec[S_OFF_LENS + 3],
-                       fdy_bytes_get_le16(rec + S_OFF_LENS + 4),
-                       fdy_bytes_get_le16(rec + S_OFF_LENS + 6) };
-    char *fields[] = { e->principal, e->command, e->key, e->peer, e->args, e->reason };
-    const size_t sizes[] = { sizeof e->principal, sizeof e->command, sizeof e->key,
-                             sizeof e->peer,      sizeof e->args,    sizeof e->reason };
+    size_t lens[6] = {rec[S_OFF_LENS],
+                      rec[S_OFF_LENS + 1],
+                      rec[S_OFF_LENS + 2],
+                      rec[S_OFF_LENS + 3],
+                      fdy_bytes_get_le16(rec + S_OFF_LENS + 4),
+                      fdy_bytes_get_le16(rec + S_OFF_LENS + 6)};
+    char *fields[] = {e->principal, e->command, e->key, e->peer, e->args, e->reason};
+    const size_t sizes[] = {sizeof e->principal, sizeof e->command, sizeof e->key,
+                            sizeof e->peer,      sizeof e->args,    sizeof e->reason};
     size_t total = S_HEADER;
     for (size_t i = 0; i < 6; i++) {
         if (lens[i] >= sizes[i])
@@ -181,11 +185,10 @@ s_decode(uint64_t seq, const MDB_val *v, fdy_audit_entry_t *e, fdy_reason_t *rea
 /* ---- the meta records -------------------------------------------------------- */
 
 static foundry_err
-s_point_get(fdy_store_t *self, MDB_txn *txn, const char *name, s_point_t *out,
-            fdy_reason_t *reason)
+s_point_get(fdy_store_t *self, MDB_txn *txn, const char *name, s_point_t *out, fdy_reason_t *reason)
 {
     memset(out, 0, sizeof *out);
-    MDB_val k = { strlen(name), (void *) name }, v;
+    MDB_val k = {strlen(name), (void *) name}, v;
     int rc = mdb_get(txn, s_meta_dbi(self), &k, &v);
     if (rc == MDB_NOTFOUND)
         return FOUNDRY_OK;
@@ -205,7 +208,7 @@ s_point_put(fdy_store_t *self, MDB_txn *txn, const char *name, const s_point_t *
     uint8_t buf[S_POINT_LEN];
     fdy_bytes_put_le64(buf, point->seq);
     memcpy(buf + 8, point->hash, FDY_AUDIT_HASH_LEN);
-    MDB_val k = { strlen(name), (void *) name }, v = { sizeof buf, buf };
+    MDB_val k = {strlen(name), (void *) name}, v = {sizeof buf, buf};
     int rc = mdb_put(txn, s_meta_dbi(self), &k, &v, 0);
     return rc == 0 ? FOUNDRY_OK : fdy_kv_err(rc, reason, "audit meta");
 }
@@ -213,6 +216,7 @@ s_point_put(fdy_store_t *self, MDB_txn *txn, const char *name, const s_point_t *
 static foundry_err
 s_state_load(fdy_store_t *self, MDB_txn *txn, s_state_t *st, fdy_reason_t *reason)
 {
+    memset(st, 0, sizeof *st);
     foundry_err err = s_point_get(self, txn, S_META_HEAD, &st->head, reason);
     if (err == FOUNDRY_OK)
         err = s_point_get(self, txn, S_META_ANCHOR, &st->anchor, reason);
@@ -220,8 +224,9 @@ s_state_load(fdy_store_t *self, MDB_txn *txn, s_state_t *st, fdy_reason_t *reaso
         err = fdy_kv_meta_get(txn, s_meta_dbi(self), S_META_BYTES, &st->bytes, NULL, reason);
     /* Never trimmed: the chain starts at the genesis, seq 0 with a zero hash. */
     if (err == FOUNDRY_OK && st->head.seq < st->anchor.seq)
-        err = fdy_reason_set(reason, FOUNDRY_ECORRUPT, "audit: head seq %" PRIu64
-                             " is before the trim point %" PRIu64, st->head.seq, st->anchor.seq);
+        err = fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                             "audit: head seq %" PRIu64 " is before the trim point %" PRIu64,
+                             st->head.seq, st->anchor.seq);
     return err;
 }
 
@@ -245,9 +250,9 @@ s_put(fdy_store_t *self, MDB_txn *txn, s_state_t *st, fdy_audit_entry_t *e, fdy_
 {
     if (!s_kind_valid(e->kind))
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "audit: entry kind %d", (int) e->kind);
-    char *fields[] = { e->principal, e->command, e->key, e->peer, e->args, e->reason };
-    const size_t sizes[] = { sizeof e->principal, sizeof e->command, sizeof e->key,
-                             sizeof e->peer,      sizeof e->args,    sizeof e->reason };
+    char *fields[] = {e->principal, e->command, e->key, e->peer, e->args, e->reason};
+    const size_t sizes[] = {sizeof e->principal, sizeof e->command, sizeof e->key,
+                            sizeof e->peer,      sizeof e->args,    sizeof e->reason};
     for (size_t i = 0; i < 6; i++) {
         fields[i][sizes[i] - 1] = '\0';
         fdy_audit_entry_text(fields[i], sizes[i], fields[i]); /* what is stored is printable */
@@ -260,11 +265,11 @@ s_put(fdy_store_t *self, MDB_txn *txn, s_state_t *st, fdy_audit_entry_t *e, fdy_
     memcpy(rec + S_OFF_HASH, e->hash, FDY_AUDIT_HASH_LEN);
     uint8_t key[8];
     fdy_bytes_put_be64(key, e->seq);
-    MDB_val k = { sizeof key, key }, v = { len, rec };
+    MDB_val k = {sizeof key, key}, v = {len, rec};
     int rc = mdb_put(txn, s_log_dbi(self), &k, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "audit: an entry seq %" PRIu64
-                              " exists past the head", e->seq);
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "audit: an entry seq %" PRIu64 " exists past the head", e->seq);
     if (rc != 0)
         return fdy_kv_err(rc, reason, "audit append");
     st->head.seq = e->seq;
@@ -306,7 +311,7 @@ fdy_store_audit_append(fdy_store_t *self, fdy_audit_entry_t *entries, size_t cou
     foundry_err err = fdy_store_writable(self, reason);
     if (err != FOUNDRY_OK || count == 0)
         return err;
-    s_append_t a = { entries, count };
+    s_append_t a = {entries, count};
     return fdy_store_write(self, s_append_txn, &a, reason);
 }
 
@@ -418,7 +423,8 @@ s_trim_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_re
     snprintf(marker.command, sizeof marker.command, "audit.trim");
     snprintf(marker.args, sizeof marker.args, "through_seq=%" PRIu64 " entries=%" PRIu64,
              st.anchor.seq, t->out->removed);
-    snprintf(marker.reason, sizeof marker.reason, "%s", by_age ? "audit_max_age" : "audit_max_bytes");
+    snprintf(marker.reason, sizeof marker.reason, "%s",
+             by_age ? "audit_max_age" : "audit_max_bytes");
     err = s_put(self, txn, &st, &marker, reason);
     return err == FOUNDRY_OK ? s_state_save(self, txn, &st, true, reason) : err;
 }
@@ -431,7 +437,7 @@ fdy_store_audit_trim(fdy_store_t *self, uint64_t now_ns, uint64_t max_age_ns, ui
     foundry_err err = fdy_store_writable(self, reason);
     if (err != FOUNDRY_OK || max_entries == 0 || (max_age_ns == 0 && max_bytes == 0))
         return err;
-    s_trim_t t = { now_ns, max_age_ns, max_bytes, max_entries, out };
+    s_trim_t t = {now_ns, max_age_ns, max_bytes, max_entries, out};
     return fdy_store_write(self, s_trim_txn, &t, reason);
 }
 
@@ -453,7 +459,7 @@ fdy_store_audit_read(fdy_store_t *self, const fdy_audit_query_t *query, fdy_stor
     }
     uint8_t start[8];
     fdy_bytes_put_be64(start, query->from_seq ? query->from_seq : 1);
-    MDB_val k = { sizeof start, start }, v;
+    MDB_val k = {sizeof start, start}, v;
     fdy_audit_entry_t e;
     bool stop = false;
     for (rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE); rc == 0 && !stop;
@@ -492,9 +498,8 @@ s_trim_through(const fdy_audit_entry_t *e)
     return through;
 }
 
-static foundry_err
-s_bad(fdy_audit_verify_t *out, uint64_t seq, fdy_reason_t *reason, const char *fmt, ...)
-    FDY_PRINTF(4, 5);
+static foundry_err s_bad(fdy_audit_verify_t *out, uint64_t seq, fdy_reason_t *reason,
+                         const char *fmt, ...) FDY_PRINTF(4, 5);
 
 static foundry_err
 s_bad(fdy_audit_verify_t *out, uint64_t seq, fdy_reason_t *reason, const char *fmt, ...)
@@ -519,8 +524,10 @@ s_verify_one(const MDB_val *k, const MDB_val *v, const s_point_t *prev, uint64_t
         return s_bad(out, want, reason, "a key of %zu bytes", k->mv_size);
     uint64_t seq = fdy_bytes_get_be64(k->mv_data);
     if (seq < want)
-        return s_bad(out, seq, reason, "entry is at or before seq %" PRIu64 " (the trim point "
-                     "or the entry before)", want - 1);
+        return s_bad(out, seq, reason,
+                     "entry is at or before seq %" PRIu64 " (the trim point "
+                     "or the entry before)",
+                     want - 1);
     if (seq > want)
         return s_bad(out, want, reason, "entry is missing (the next is seq %" PRIu64 ")", seq);
     fdy_reason_t why;
@@ -574,8 +581,8 @@ s_verify_txn(fdy_store_t *self, MDB_txn *txn, fdy_audit_verify_t *out, fdy_reaso
         return fdy_kv_err(rc, reason, "audit verify");
     memcpy(out->head_hash, prev.hash, FDY_AUDIT_HASH_LEN);
     if (prev.seq < st.head.seq)
-        return s_bad(out, prev.seq + 1, reason, "entries up to the head, seq %" PRIu64
-                     ", are missing", st.head.seq);
+        return s_bad(out, prev.seq + 1, reason,
+                     "entries up to the head, seq %" PRIu64 ", are missing", st.head.seq);
     if (prev.seq > st.head.seq)
         return s_bad(out, st.head.seq + 1, reason, "entry is past the head, seq %" PRIu64,
                      st.head.seq);
@@ -583,8 +590,8 @@ s_verify_txn(fdy_store_t *self, MDB_txn *txn, fdy_audit_verify_t *out, fdy_reaso
         return s_bad(out, prev.seq, reason, "the last entry is not the head record's");
     if (st.anchor.seq != last_trim)
         return s_bad(out, (last_trim < st.anchor.seq ? last_trim : st.anchor.seq) + 1, reason,
-                     "the trim point is seq %" PRIu64 " but the last trim entry names seq %"
-                     PRIu64, st.anchor.seq, last_trim);
+                     "the trim point is seq %" PRIu64 " but the last trim entry names seq %" PRIu64,
+                     st.anchor.seq, last_trim);
     return FOUNDRY_OK;
 }
 
@@ -627,7 +634,7 @@ fdy_store_audit_size(fdy_store_t *self, uint64_t *entries_out, uint64_t *bytes_o
 static fdy_slice_t
 s_slice(const char *text)
 {
-    return (fdy_slice_t){ .data = (const uint8_t *) text, .len = strlen(text) };
+    return (fdy_slice_t){.data = (const uint8_t *) text, .len = strlen(text)};
 }
 
 const char *const fdy_store_audit_verify_columns[FDY_AUDIT_VERIFY_COLUMNS] = {
@@ -642,13 +649,12 @@ void
 fdy_store_audit_verify_row(const fdy_audit_verify_t *result, fdy_audit_verify_text_t *text,
                            fdy_slice_t *cells)
 {
-    const uint64_t numbers[5] = { result->entries, result->from_seq, result->last_seq,
-                                  result->anchor_seq, result->bad_seq };
+    const uint64_t numbers[5] = {result->entries, result->from_seq, result->last_seq,
+                                 result->anchor_seq, result->bad_seq};
     for (size_t i = 0; i < 5; i++)
         snprintf(text->numbers[i], sizeof text->numbers[i], "%" PRIu64, numbers[i]);
     snprintf(text->ok, sizeof text->ok, "%d", result->bad_seq == 0 ? 1 : 0);
-    sodium_bin2hex(text->head_hash, sizeof text->head_hash, result->head_hash,
-                   FDY_AUDIT_HASH_LEN);
+    sodium_bin2hex(text->head_hash, sizeof text->head_hash, result->head_hash, FDY_AUDIT_HASH_LEN);
     cells[0] = s_slice(text->ok);
     for (size_t i = 0; i < 4; i++)
         cells[1 + i] = s_slice(text->numbers[i]);

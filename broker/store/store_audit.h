@@ -85,12 +85,12 @@ foundry_err fdy_store_audit_read(fdy_store_t *self, const fdy_audit_query_t *que
                                  fdy_store_audit_fn *fn, void *user, fdy_reason_t *reason);
 
 typedef struct {
-    uint64_t entries;    /* entries checked */
-    uint64_t from_seq;   /* the first seq the chain starts at (trim point + 1) */
-    uint64_t last_seq;   /* the last entry's seq (0: none) */
-    uint64_t anchor_seq; /* the trim point (0: never trimmed) */
+    uint64_t entries;                      /* entries checked */
+    uint64_t from_seq;                     /* the first seq the chain starts at (trim point + 1) */
+    uint64_t last_seq;                     /* the last entry's seq (0: none) */
+    uint64_t anchor_seq;                   /* the trim point (0: never trimmed) */
     uint8_t head_hash[FDY_AUDIT_HASH_LEN]; /* the hash of the last entry */
-    uint64_t bad_seq;    /* the first seq that fails (0: intact) */
+    uint64_t bad_seq;                      /* the first seq that fails (0: intact) */
     char reason[FDY_AUDIT_REASON_MAX + 1]; /* why it fails ("" when intact) */
 } fdy_audit_verify_t;
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define HASH_OFFSET 48
-#define HASH_LEN 32
+#define HASH_LEN    32
 
 typedef foundry_err(s_edit_fn)(MDB_txn *txn, MDB_dbi log, MDB_dbi meta, const MDB_val *key,
                                const MDB_val *value, void *ctx, fdy_reason_t *reason);
@@ -19,7 +19,7 @@ typedef foundry_err(s_edit_fn)(MDB_txn *txn, MDB_dbi log, MDB_dbi meta, const MD
 static foundry_err
 s_edit(const char *data_dir, uint64_t seq, s_edit_fn *fn, void *ctx, fdy_reason_t *reason)
 {
-    fdy_store_opts_t opts = { .dir = data_dir };
+    fdy_store_opts_t opts = {.dir = data_dir};
     fdy_store_t *store = NULL;
     foundry_err err = fdy_store_open(&opts, &store, reason);
     if (err != FOUNDRY_OK)
@@ -31,7 +31,7 @@ s_edit(const char *data_dir, uint64_t seq, s_edit_fn *fn, void *ctx, fdy_reason_
         MDB_dbi meta = fdy_store_dbi(store, &fdy_store_audit_table, 1);
         uint8_t key_bytes[8];
         fdy_bytes_put_be64(key_bytes, seq);
-        MDB_val key = { sizeof key_bytes, key_bytes }, value;
+        MDB_val key = {sizeof key_bytes, key_bytes}, value;
         int rc = mdb_get(txn, log, &key, &value);
         if (rc == MDB_NOTFOUND)
             err = fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no audit entry seq %llu",
@@ -66,7 +66,7 @@ s_rewrite(MDB_txn *txn, MDB_dbi log, MDB_dbi meta, const MDB_val *key, const MDB
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "offset %zu: the record is %zu bytes",
                               change->offset, value->mv_size);
     memcpy(copy, value->mv_data, value->mv_size);
-    MDB_val v = { change->cut ? change->offset : value->mv_size, copy };
+    MDB_val v = {change->cut ? change->offset : value->mv_size, copy};
     if (!change->cut)
         copy[change->offset] ^= 0x01;
     int rc = mdb_put(txn, log, (MDB_val *) key, &v, 0);
@@ -76,14 +76,14 @@ s_rewrite(MDB_txn *txn, MDB_dbi log, MDB_dbi meta, const MDB_val *key, const MDB
 foundry_err
 fdy_tamper_audit_flip(const char *data_dir, uint64_t seq, size_t offset, fdy_reason_t *reason)
 {
-    s_change_t change = { offset, false };
+    s_change_t change = {offset, false};
     return s_edit(data_dir, seq, s_rewrite, &change, reason);
 }
 
 foundry_err
 fdy_tamper_audit_truncate(const char *data_dir, uint64_t seq, size_t len, fdy_reason_t *reason)
 {
-    s_change_t change = { len, true };
+    s_change_t change = {len, true};
     return s_edit(data_dir, seq, s_rewrite, &change, reason);
 }
 
@@ -115,7 +115,7 @@ s_anchor(MDB_txn *txn, MDB_dbi log, MDB_dbi meta, const MDB_val *key, const MDB_
     uint8_t point[8 + HASH_LEN];
     fdy_bytes_put_le64(point, fdy_bytes_get_be64(key->mv_data));
     memcpy(point + 8, (const uint8_t *) value->mv_data + HASH_OFFSET, HASH_LEN);
-    MDB_val k = { 6, (void *) "anchor" }, v = { sizeof point, point };
+    MDB_val k = {6, (void *) "anchor"}, v = {sizeof point, point};
     int rc = mdb_put(txn, meta, &k, &v, 0);
     return rc == 0 ? FOUNDRY_OK : fdy_kv_err(rc, reason, "tamper");
 }

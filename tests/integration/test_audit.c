@@ -16,9 +16,9 @@
 #include <string.h>
 #include <zmq.h>
 
-#define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ARGV(...)        ((const char *const[]){__VA_ARGS__, NULL})
 #define REPLY_TIMEOUT_MS 10000
-#define WAIT_MS 10000
+#define WAIT_MS          10000
 #define HANDSHAKE_EVENTS                                                                           \
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |                             \
      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
@@ -124,9 +124,8 @@ test_audit_admin_and_refusals_listed_and_verified(void)
     /* The entry was durable before the reply left: the store, read by
      * another process at once, already has it. */
     fdy_proc_ctl_opts_t offline = {.no_auth = true};
-    FDY_CHECK_OK(fdy_proc_ctlv(p, &offline,
-                               ARGV("--json", "audit", "ls", "--data-dir", fdy_proc_data_dir(p)),
-                               &run));
+    FDY_CHECK_OK(fdy_proc_ctlv(
+        p, &offline, ARGV("--json", "audit", "ls", "--data-dir", fdy_proc_data_dir(p)), &run));
     FDY_CHECK_RUN(&run, 0);
     fdy_json_t *early = fdy_proc_json_parse(run.out, run.out_len);
     FDY_CHECK_MSG(early && s_find(early, "admin", "stream.rm", "admin"),
@@ -278,9 +277,8 @@ test_audit_admin_and_refusals_listed_and_verified(void)
                   "audit verify --data-dir: %s", run.err);
     fdy_proc_run_clear(&run);
     /* Listing still works offline, and shows the rest. */
-    FDY_CHECK_OK(fdy_proc_ctlv(p, &offline,
-                               ARGV("--json", "audit", "ls", "--data-dir", fdy_proc_data_dir(p)),
-                               &run));
+    FDY_CHECK_OK(fdy_proc_ctlv(
+        p, &offline, ARGV("--json", "audit", "ls", "--data-dir", fdy_proc_data_dir(p)), &run));
     FDY_CHECK_RUN(&run, 0);
     rows = fdy_proc_json_parse(run.out, run.out_len);
     FDY_CHECK(rows && fdy_proc_json_count(rows) >= (size_t) last);

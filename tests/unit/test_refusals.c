@@ -19,7 +19,10 @@ _Static_assert(FDY_REFUSALS_MAX == 512 && FDY_REFUSALS_PER_SECOND == 100,
                "the counts in test_refusals_bounded_while_not_consumed assume these");
 
 static const fdy_refusal_t s_unknown = {
-    .command = "handshake", .key = "abcdefgh", .peer = "127.0.0.1", .reason = "unknown key",
+    .command = "handshake",
+    .key = "abcdefgh",
+    .peer = "127.0.0.1",
+    .reason = "unknown key",
 };
 
 static void
@@ -103,8 +106,11 @@ test_refusals_fields_printable(void **state)
     char long_name[200];
     memset(long_name, 'n', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
-    fdy_refusal_t odd = {.command = "request", .principal = long_name, .key = NULL,
-                         .peer = "10.0.0.1\n", .reason = "key revoked"};
+    fdy_refusal_t odd = {.command = "request",
+                         .principal = long_name,
+                         .key = NULL,
+                         .peer = "10.0.0.1\n",
+                         .reason = "key revoked"};
     fdy_refusals_add(r, &odd, 0);
     size_t count = 0;
     fdy_audit_entry_t *e = fdy_refusals_pending(r, 1, &count);

@@ -22,15 +22,15 @@
 
 #include <cmocka.h>
 
-#define assert_foundry_ok(expr)                                                                   \
-    do {                                                                                          \
-        foundry_err err_ = (expr);                                                                \
-        if (err_ != FOUNDRY_OK)                                                                   \
-            fail_msg("%s: %s (%s)", #expr, foundry_strerror(err_), fx->reason.text);             \
+#define assert_foundry_ok(expr)                                                                    \
+    do {                                                                                           \
+        foundry_err err_ = (expr);                                                                 \
+        if (err_ != FOUNDRY_OK)                                                                    \
+            fail_msg("%s: %s (%s)", #expr, foundry_strerror(err_), fx->reason.text);               \
     } while (0)
 
 #define SECOND_NS 1000000000ull
-#define ENTRIES 6
+#define ENTRIES   6
 
 typedef struct {
     char dir[FX_STORE_DIR_LEN];
@@ -55,7 +55,7 @@ static void
 s_reopen(fixture_t *fx)
 {
     fdy_store_close(&fx->store);
-    fdy_store_opts_t opts = { fx->dir, 0, 0, 0, false };
+    fdy_store_opts_t opts = {fx->dir, 0, 0, 0, false};
     assert_foundry_ok(fdy_store_open(&opts, &fx->store, &fx->reason));
 }
 
@@ -83,9 +83,9 @@ static int
 setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
-    fdy_store_opts_t opts = { NULL, 0, 0, 0, false };
+    fdy_store_opts_t opts = {NULL, 0, 0, 0, false};
     fx_store_open_tmp(fx->dir, "test_store_audit", &opts, &fx->store, &fx->reason);
-    const char *who[ENTRIES] = { "admin", "ops", "admin", "ops", "admin", "admin" };
+    const char *who[ENTRIES] = {"admin", "ops", "admin", "ops", "admin", "admin"};
     for (size_t i = 0; i < ENTRIES; i++) {
         char command[32];
         snprintf(command, sizeof command, "cmd%zu", i + 1);
@@ -142,7 +142,7 @@ static void
 test_store_audit_flipped_byte_names_seq(void **state)
 {
     fixture_t *fx = *state;
-    const size_t offsets[] = { 2, 9, 20, 60, 81, 88, 95 };
+    const size_t offsets[] = {2, 9, 20, 60, 81, 88, 95};
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
         s_close(fx);
         assert_foundry_ok(fdy_tamper_audit_flip(fx->dir, 3, offsets[i], &fx->reason));
@@ -208,7 +208,7 @@ test_store_audit_damaged_record_listed(void **state)
     s_reopen(fx);
     fdy_audit_entry_t seen[ENTRIES];
     memset(seen, 0, sizeof seen);
-    fdy_audit_query_t all = { 0 };
+    fdy_audit_query_t all = {0};
     assert_foundry_ok(fdy_store_audit_read(fx->store, &all, s_collect, seen, &fx->reason));
     assert_int_equal(seen[1].kind, FDY_AUDIT_DAMAGED);
     assert_int_equal(seen[1].seq, 2);
@@ -238,21 +238,21 @@ static void
 test_store_audit_read_filters(void **state)
 {
     fixture_t *fx = *state;
-    s_seen_t seen = { .stop_after = 0 };
-    fdy_audit_query_t ops = { .principal = "ops" };
+    s_seen_t seen = {.stop_after = 0};
+    fdy_audit_query_t ops = {.principal = "ops"};
     assert_foundry_ok(fdy_store_audit_read(fx->store, &ops, s_seqs, &seen, &fx->reason));
     assert_int_equal(seen.count, 2);
     assert_int_equal(seen.seqs[0], 2);
     assert_int_equal(seen.seqs[1], 4);
 
-    seen = (s_seen_t){ .stop_after = 0 };
-    fdy_audit_query_t since = { .since_ns = 5 * SECOND_NS };
+    seen = (s_seen_t){.stop_after = 0};
+    fdy_audit_query_t since = {.since_ns = 5 * SECOND_NS};
     assert_foundry_ok(fdy_store_audit_read(fx->store, &since, s_seqs, &seen, &fx->reason));
     assert_int_equal(seen.count, 2);
     assert_int_equal(seen.seqs[0], 5);
 
-    seen = (s_seen_t){ .stop_after = 2 };
-    fdy_audit_query_t from = { .from_seq = 3 };
+    seen = (s_seen_t){.stop_after = 2};
+    fdy_audit_query_t from = {.from_seq = 3};
     assert_foundry_ok(fdy_store_audit_read(fx->store, &from, s_seqs, &seen, &fx->reason));
     assert_int_equal(seen.count, 2);
     assert_int_equal(seen.seqs[0], 3);
@@ -276,13 +276,13 @@ test_store_audit_trim_verifies_from_trim_point(void **state)
     assert_int_equal(v.from_seq, 4);
     assert_int_equal(v.anchor_seq, 3);
     assert_int_equal(v.entries, 4); /* 4, 5, 6 and the trim entry */
-    s_seen_t seen = { .stop_after = 0 };
+    s_seen_t seen = {.stop_after = 0};
     fdy_audit_entry_t last[ENTRIES + 1];
     memset(last, 0, sizeof last);
-    fdy_audit_query_t from = { .from_seq = ENTRIES + 1 };
+    fdy_audit_query_t from = {.from_seq = ENTRIES + 1};
     assert_foundry_ok(fdy_store_audit_read(fx->store, &from, s_seqs, &seen, &fx->reason));
     assert_int_equal(seen.count, 1);
-    fdy_audit_query_t all = { 0 };
+    fdy_audit_query_t all = {0};
     assert_foundry_ok(fdy_store_audit_read(fx->store, &all, s_collect, last, &fx->reason));
     assert_int_equal(last[ENTRIES].kind, FDY_AUDIT_TRIM);
     assert_string_equal(last[ENTRIES].args, "through_seq=3 entries=3");
@@ -296,8 +296,8 @@ test_store_audit_trim_verifies_from_trim_point(void **state)
     uint64_t entries, bytes;
     assert_foundry_ok(fdy_store_audit_size(fx->store, &entries, &bytes, &fx->reason));
     assert_int_equal(entries, 4);
-    assert_foundry_ok(fdy_store_audit_trim(fx->store, 10 * SECOND_NS, 0, bytes / 4, 2, &trimmed,
-                                           &fx->reason));
+    assert_foundry_ok(
+        fdy_store_audit_trim(fx->store, 10 * SECOND_NS, 0, bytes / 4, 2, &trimmed, &fx->reason));
     assert_int_equal(trimmed.removed, 2);
     assert_true(trimmed.more);
     v = s_verify(fx, FOUNDRY_OK);
@@ -337,18 +337,18 @@ static void
 test_store_audit_part_rides_commit(void **state)
 {
     fixture_t *fx = *state;
-    const char *filters[] = { "orders.>" };
+    const char *filters[] = {"orders.>"};
     assert_foundry_ok(fdy_store_stream_create(fx->store, "orders", filters, 1, &fx->reason));
     uint32_t stream_id;
     assert_foundry_ok(fdy_store_stream_lookup(fx->store, "orders", &stream_id));
-    fdy_store_item_t item = { 0 };
+    fdy_store_item_t item = {0};
     item.stream_id = stream_id;
     item.msg_id = (const uint8_t *) "m1";
     item.msg_id_len = 2;
     item.publisher = "tester";
     item.data = (const uint8_t *) "x";
     item.data_len = 1;
-    fdy_store_items_t items = { &item, 1 };
+    fdy_store_items_t items = {&item, 1};
     fdy_audit_entry_t refused[2];
     for (size_t i = 0; i < 2; i++) {
         memset(&refused[i], 0, sizeof refused[i]);
@@ -356,7 +356,7 @@ test_store_audit_part_rides_commit(void **state)
         refused[i].result = FOUNDRY_EAUTH;
         snprintf(refused[i].reason, sizeof refused[i].reason, "unknown key");
     }
-    fdy_store_audit_entries_t audit = { refused, 2 };
+    fdy_store_audit_entries_t audit = {refused, 2};
     uint64_t commits_before = 0;
     fdy_store_stats_t stats;
     assert_foundry_ok(fdy_store_stats(fx->store, &stats));
@@ -399,16 +399,24 @@ test_store_audit_args_elide_secrets(void **state)
     snprintf(note_arg, sizeof note_arg, "note=%s", z85);
     snprintf(hex_arg, sizeof hex_arg, "seed=%s", hex);
     const char *args[] = {
-        "name=robot-1", key_arg,           "secret_key=abc123", "Password=hunter2",
-        "api_token=t0k", note_arg,         hex_arg,             "comment=my secret-key line",
-        "private",       "allow=telemetry.>",
+        "name=robot-1",
+        key_arg,
+        "secret_key=abc123",
+        "Password=hunter2",
+        "api_token=t0k",
+        note_arg,
+        hex_arg,
+        "comment=my secret-key line",
+        "private",
+        "allow=telemetry.>",
     };
     char out[FDY_AUDIT_ARGS_MAX + 1];
     fdy_audit_entry_join_args(out, sizeof out, args, sizeof args / sizeof args[0]);
     char want[512];
     snprintf(want, sizeof want,
              "name=robot-1 key=%s secret_key=<elided> Password=<elided> api_token=<elided> "
-             "note=<elided> seed=<elided> comment=<elided> <elided> allow=telemetry.>", z85);
+             "note=<elided> seed=<elided> comment=<elided> <elided> allow=telemetry.>",
+             z85);
     assert_string_equal(out, want);
     assert_null(strstr(out, "abc123"));
     assert_null(strstr(out, "hunter2"));
@@ -418,7 +426,7 @@ test_store_audit_args_elide_secrets(void **state)
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     memcpy(big, "name=\xed\x95\x9c", 8); /* a Hangul syllable first */
-    const char *long_args[] = { big };
+    const char *long_args[] = {big};
     char cut[32];
     fdy_audit_entry_join_args(cut, sizeof cut, long_args, 1);
     assert_int_equal(strlen(cut), sizeof cut - 1);
