@@ -213,20 +213,59 @@ s_point_put(fdy_store_t *self, MDB_txn *txn, const char *name, const s_point_t *
     return rc == 0 ? FOUNDRY_OK : fdy_kv_err(rc, reason, "audit meta");
 }
 
+/* The last seq in the log (0: empty). */
 static foundry_err
-s_state_load(fdy_store_t *self, MDB_txn *txn, s_state_t *st, fdy_reason_t *reason)
+s_last_seq(fdy_store_t *self, MDB_txn *txn, uint64_t *seq_out, fdy_reason_t *reason)
+{
+    *seq_out = 0;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn, s_log_dbi(self), &cursor);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "audit");
+    MDB_val k, v;
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+    if (rc == 0 && k.mv_size == 8)
+        *seq_out = fdy_bytes_get_be64(k.mv_data);
+    mdb_cursor_close(cursor);
+    return rc == 0 || rc == MDB_NOTFOUND ? FOUNDRY_OK : fdy_kv_err(rc, reason, "audit");
+}
+
+/* strict (verify): a damaged meta record is FOUNDRY_ECORRUPT. Otherwise
+ * (append, trim) the log must go on recording whatever happened to it: a
+ * damaged record counts as absent, and a head behind the last entry moves
+ * up to it but keeps its hash, so the break stays for verify to name. */
+static foundry_err
+s_state_load(fdy_store_t *self, MDB_txn *txn, s_state_t *st, bool strict, fdy_reason_t *reason)
 {
     memset(st, 0, sizeof *st);
-    foundry_err err = s_point_get(self, txn, S_META_HEAD, &st->head, reason);
-    if (err == FOUNDRY_OK)
-        err = s_point_get(self, txn, S_META_ANCHOR, &st->anchor, reason);
-    if (err == FOUNDRY_OK)
-        err = fdy_kv_meta_get(txn, s_meta_dbi(self), S_META_BYTES, &st->bytes, NULL, reason);
     /* Never trimmed: the chain starts at the genesis, seq 0 with a zero hash. */
-    if (err == FOUNDRY_OK && st->head.seq < st->anchor.seq)
-        err = fdy_reason_set(reason, FOUNDRY_ECORRUPT,
-                             "audit: head seq %" PRIu64 " is before the trim point %" PRIu64,
-                             st->head.seq, st->anchor.seq);
+    const char *const names[] = {S_META_HEAD, S_META_ANCHOR};
+    s_point_t *points[] = {&st->head, &st->anchor};
+    for (size_t i = 0; i < 2; i++) {
+        foundry_err err = s_point_get(self, txn, names[i], points[i], reason);
+        if (err == FOUNDRY_ECORRUPT && !strict)
+            memset(points[i], 0, sizeof *points[i]);
+        else if (err != FOUNDRY_OK)
+            return err;
+    }
+    foundry_err err =
+        fdy_kv_meta_get(txn, s_meta_dbi(self), S_META_BYTES, &st->bytes, NULL, reason);
+    if (err == FOUNDRY_ECORRUPT && !strict)
+        st->bytes = 0;
+    else if (err != FOUNDRY_OK)
+        return err;
+    if (strict && st->head.seq < st->anchor.seq)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "audit: head seq %" PRIu64 " is before the trim point %" PRIu64,
+                              st->head.seq, st->anchor.seq);
+    if (strict)
+        return FOUNDRY_OK;
+    uint64_t last = 0;
+    err = s_last_seq(self, txn, &last, reason);
+    if (err == FOUNDRY_OK && last > st->head.seq)
+        st->head.seq = last;
+    if (err == FOUNDRY_OK && st->anchor.seq > st->head.seq)
+        st->head.seq = st->anchor.seq;
     return err;
 }
 
@@ -283,7 +322,7 @@ s_put_all(fdy_store_t *self, MDB_txn *txn, fdy_audit_entry_t *entries, size_t co
           fdy_reason_t *reason)
 {
     s_state_t st;
-    foundry_err err = s_state_load(self, txn, &st, reason);
+    foundry_err err = s_state_load(self, txn, &st, false, reason);
     for (size_t i = 0; err == FOUNDRY_OK && i < count; i++)
         err = s_put(self, txn, &st, &entries[i], reason);
     return err == FOUNDRY_OK ? s_state_save(self, txn, &st, false, reason) : err;
@@ -372,7 +411,7 @@ s_trim_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_re
     s_trim_t *t = ctx;
     memset(t->out, 0, sizeof *t->out);
     s_state_t st;
-    foundry_err err = s_state_load(self, txn, &st, reason);
+    foundry_err err = s_state_load(self, txn, &st, false, reason);
     if (err != FOUNDRY_OK)
         return err;
     bool by_size = t->max_bytes && st.bytes > t->max_bytes;
@@ -549,9 +588,11 @@ static foundry_err
 s_verify_txn(fdy_store_t *self, MDB_txn *txn, fdy_audit_verify_t *out, fdy_reason_t *reason)
 {
     s_state_t st;
-    foundry_err err = s_state_load(self, txn, &st, reason);
-    if (err != FOUNDRY_OK)
+    foundry_err err = s_state_load(self, txn, &st, true, reason);
+    if (err == FOUNDRY_ECORRUPT)
         return s_bad(out, st.anchor.seq + 1, reason, "%s", reason->text);
+    if (err != FOUNDRY_OK)
+        return err;
     out->anchor_seq = st.anchor.seq;
     out->from_seq = st.anchor.seq + 1;
     s_point_t prev = st.anchor;

@@ -36,12 +36,14 @@
 
 /* Appends count entries, in order, in one synchronous write transaction:
  * each gets the next seq and the previous entry's hash, and its own hash.
+ * A damaged or missing meta record does not stop the log: the next seq
+ * follows the last entry stored, chained to the head record's hash (or
+ * zeros), so the break stays for verify to name.
  * Returns FOUNDRY_OK (durable; seq, prev_hash and hash set), FOUNDRY_EINVAL
- * (a NULL array or a bad kind), FOUNDRY_ECORRUPT (the head record is
- * damaged, or an entry exists past the head), FOUNDRY_EFULL or
- * FOUNDRY_ESTORE (also for a read-only store), with reason. On error
- * nothing is stored. The commit part (commit.h: fdy_store_audit_part) does
- * the same inside a turn's commit. */
+ * (a NULL array or a bad kind), FOUNDRY_ECORRUPT (an entry already holds
+ * the next seq), FOUNDRY_EFULL or FOUNDRY_ESTORE (also for a read-only
+ * store), with reason. On error nothing is stored. The commit part
+ * (commit.h: fdy_store_audit_part) does the same inside a turn's commit. */
 foundry_err fdy_store_audit_append(fdy_store_t *self, fdy_audit_entry_t *entries, size_t count,
                                    fdy_reason_t *reason);
 
@@ -58,8 +60,9 @@ typedef struct {
  * any, it records the trim point (anchor) and appends a trim entry naming
  * it ("through_seq=N entries=M"), in the same transaction. Nothing to
  * remove: no transaction is committed.
- * Returns FOUNDRY_OK with *out, FOUNDRY_ECORRUPT (the meta records are
- * damaged), FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
+ * Damaged meta records count as absent, as for an append.
+ * Returns FOUNDRY_OK with *out, FOUNDRY_ECORRUPT (an entry already holds
+ * the trim entry's seq), FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
 foundry_err fdy_store_audit_trim(fdy_store_t *self, uint64_t now_ns, uint64_t max_age_ns,
                                  uint64_t max_bytes, size_t max_entries, fdy_audit_trimmed_t *out,
                                  fdy_reason_t *reason);

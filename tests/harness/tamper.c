@@ -125,3 +125,24 @@ fdy_tamper_audit_anchor(const char *data_dir, uint64_t seq, fdy_reason_t *reason
 {
     return s_edit(data_dir, seq, s_anchor, NULL, reason);
 }
+
+static foundry_err
+s_forget_head(MDB_txn *txn, MDB_dbi log, MDB_dbi meta, const MDB_val *key, const MDB_val *value,
+              void *ctx, fdy_reason_t *reason)
+{
+    (void) log;
+    (void) key;
+    (void) value;
+    (void) ctx;
+    MDB_val k = {4, (void *) "head"};
+    int rc = mdb_del(txn, meta, &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no head record");
+    return rc == 0 ? FOUNDRY_OK : fdy_kv_err(rc, reason, "tamper");
+}
+
+foundry_err
+fdy_tamper_audit_forget_head(const char *data_dir, fdy_reason_t *reason)
+{
+    return s_edit(data_dir, 1, s_forget_head, NULL, reason); /* seq 1 must exist */
+}

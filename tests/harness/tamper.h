@@ -32,4 +32,8 @@ foundry_err fdy_tamper_audit_delete(const char *data_dir, uint64_t seq, fdy_reas
  * Errors as flip. */
 foundry_err fdy_tamper_audit_anchor(const char *data_dir, uint64_t seq, fdy_reason_t *reason);
 
+/* Deletes the audit log's head record (seq and hash of the last entry).
+ * Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND (none), or the store's error. */
+foundry_err fdy_tamper_audit_forget_head(const char *data_dir, fdy_reason_t *reason);
+
 #endif

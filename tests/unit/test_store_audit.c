@@ -2,8 +2,9 @@
  *  store in a temporary directory: appends chain, verify passes, one
  *  flipped byte anywhere in an entry or a deleted entry is named by seq,
  *  retention trims from the start and verify passes from the trim point,
- *  a moved trim point is found, the commit part rides a turn's commit, and
- *  secret-looking admin args are elided (audit_entry.c).
+ *  a moved trim point is found, a lost head record stops nothing but is
+ *  named, the commit part rides a turn's commit, and secret-looking admin
+ *  args are elided (audit_entry.c).
  */
 #include "audit_entry.h"
 #include "commit.h"
@@ -186,6 +187,24 @@ test_store_audit_deleted_first_or_last_detected(void **state)
     assert_foundry_ok(fdy_tamper_audit_delete(fx->dir, 1, &fx->reason));
     s_reopen(fx);
     assert_int_equal(s_verify(fx, FOUNDRY_ECORRUPT).bad_seq, 1);
+}
+
+/* The head record is lost: appends go on after the last entry, and the
+ * break is named at the first entry appended after it. */
+static void
+test_store_audit_append_survives_lost_head(void **state)
+{
+    fixture_t *fx = *state;
+    s_close(fx);
+    assert_foundry_ok(fdy_tamper_audit_forget_head(fx->dir, &fx->reason));
+    s_reopen(fx);
+    fdy_audit_entry_t more;
+    s_entry(&more, "admin", "after", 10 * SECOND_NS);
+    assert_foundry_ok(fdy_store_audit_append(fx->store, &more, 1, &fx->reason));
+    assert_int_equal(more.seq, ENTRIES + 1);
+    fdy_audit_verify_t v = s_verify(fx, FOUNDRY_ECORRUPT);
+    assert_int_equal(v.bad_seq, ENTRIES + 1);
+    assert_non_null(strstr(v.reason, "prev_hash"));
 }
 
 /* A record cut short does not decode: read lists it as damaged and goes
@@ -446,6 +465,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_audit_flipped_byte_names_seq, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_audit_deleted_entry_detected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_audit_deleted_first_or_last_detected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_audit_append_survives_lost_head, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_audit_damaged_record_listed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_audit_read_filters, setup, teardown),
