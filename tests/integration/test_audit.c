@@ -1,10 +1,8 @@
 /*  test_audit.c: the audit log against the real broker and foundryctl:
- *  admin requests (run, refused, denied, one with a secret-looking arg)
- *  and refused authentications (an unknown key at the handshake, a revoked
- *  key's next request) show in `audit ls --json` with who, what and the
- *  result and no secret; `audit verify` passes, also after a restart; and
- *  after one byte of an entry is changed in the stopped broker's store,
- *  `audit verify --data-dir` fails naming that entry.
+ *  admin requests (run, failed, denied, one with a secret) and refused
+ *  authentications (unknown key, revoked key's next request) are listed by
+ *  `audit ls --json` without the secret; `audit verify` passes across a
+ *  restart and, after one byte is changed on disk, fails naming that seq.
  */
 #include "proc.h"
 #include "tamper.h"

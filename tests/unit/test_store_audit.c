@@ -1,10 +1,8 @@
 /*  test_store_audit.c: the audit log's hash chain (store_audit.c) on a real
- *  store in a temporary directory: appends chain, verify passes, one
- *  flipped byte anywhere in an entry or a deleted entry is named by seq,
- *  retention trims from the start and verify passes from the trim point,
- *  a moved trim point is found, a lost head record stops nothing but is
- *  named, the commit part rides a turn's commit, and secret-looking admin
- *  args are elided (audit_entry.c).
+ *  store: appends chain; a flipped byte, a deleted or cut entry, a moved
+ *  trim point or a lost head record is named by seq; retention trims from
+ *  the start and verify passes from the trim point; the commit part rides a
+ *  turn's commit; secret-looking admin args are elided (audit_entry.c).
  */
 #include "audit_entry.h"
 #include "commit.h"
