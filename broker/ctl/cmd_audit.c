@@ -63,7 +63,8 @@ s_rows_add(rows_t *self, const fdy_slice_t *cells)
                 free((void *) row[k].data);
             return FOUNDRY_ENOMEM;
         }
-        memcpy(copy, cells[i].data, cells[i].len);
+        if (cells[i].len) /* an empty cell from the wire may have no data */
+            memcpy(copy, cells[i].data, cells[i].len);
         copy[cells[i].len] = '\0';
         row[i] = (fdy_slice_t){.data = copy, .len = cells[i].len};
     }
@@ -210,7 +211,7 @@ s_text(const fdy_table_t *table, const char *column, char *out, size_t size)
 {
     long col = fdy_output_column(table, column);
     out[0] = '\0';
-    if (col >= 0 && table->row_count == 1) {
+    if (col >= 0 && table->row_count == 1 && table->cells[col].len) {
         const fdy_slice_t *cell = &table->cells[col];
         snprintf(out, size, "%.*s", (int) cell->len, (const char *) cell->data);
     }
