@@ -12,6 +12,7 @@
 #include "log.h"
 #include "peers.h"
 #include "ready_file.h"
+#include "refusals.h"
 #include "registry.h"
 #include "reply.h"
 #include "router.h"
@@ -56,6 +57,7 @@
  * admin commands to, and builds status from, the ones before it. */
 static const fdy_service_ops_t *const s_services[] = {
     &fdy_streams_service,
+    &fdy_audit_service,
     &fdy_admin_service,
 };
 #define SERVICE_COUNT (sizeof s_services / sizeof s_services[0])
@@ -66,6 +68,7 @@ struct fdy_broker {
     fdy_store_t *store;
     fdy_registry_t *registry;
     fdy_peers_t *peers;
+    fdy_refusals_t *refusals;    /* ZAP and the router fill it, the audit service drains it */
     fdy_reply_t *reply;
     fdy_service_t services[SERVICE_COUNT];
     size_t service_count;   /* created so far */
@@ -282,7 +285,7 @@ s_bind(fdy_broker_t *self, fdy_reason_t *reason)
         err = fdy_reason_set(reason, FOUNDRY_EIO, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto out;
     }
-    err = fdy_zap_new(self->ctx, self->registry, &self->zap, reason);
+    err = fdy_zap_new(self->ctx, self->registry, self->refusals, &self->zap, reason);
     if (err != FOUNDRY_OK)
         goto out;
     self->socket = zmq_socket(self->ctx, ZMQ_ROUTER);
@@ -340,6 +343,7 @@ s_start_services(fdy_broker_t *self, fdy_reason_t *reason)
     self->reply = fdy_reply_new(self->socket);
     self->router = fdy_router_new(self->socket, self->cfg, self->registry, self->peers,
                                   self->reply);
+    fdy_router_audit(self->router, self->refusals);
     for (size_t i = 0; i < SERVICE_COUNT; i++) {
         const fdy_service_ops_t *ops = s_services[i];
         fdy_service_deps_t deps = {
@@ -348,6 +352,7 @@ s_start_services(fdy_broker_t *self, fdy_reason_t *reason)
             .registry = self->registry,
             .reply = self->reply,
             .peers = self->peers,
+            .refusals = self->refusals,
             .services = self->services,
             .service_count = self->service_count,
         };
@@ -377,6 +382,7 @@ fdy_broker_new(const fdy_broker_cfg_t *cfg, fdy_broker_t **out, fdy_reason_t *re
     fdy_broker_t *self = fdy_xalloc(sizeof *self);
     self->cfg = cfg;
     self->lock_fd = -1;
+    self->refusals = fdy_refusals_new(); /* before ZAP, which records into it */
     foundry_err err = s_open_store(self, reason);
     if (err == FOUNDRY_OK)
         err = s_ensure_streams(self, reason);
@@ -421,6 +427,7 @@ fdy_broker_destroy(fdy_broker_t **self_p)
         zmq_ctx_term(self->ctx);
     fdy_reply_destroy(&self->reply);
     fdy_peers_destroy(&self->peers);
+    fdy_refusals_destroy(&self->refusals);
     fdy_registry_destroy(&self->registry);
     fdy_store_close(&self->store);
     if (self->lock_fd >= 0)

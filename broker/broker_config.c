@@ -69,6 +69,12 @@ static const fdy_option_t s_options[] = {
     { "sites", FDY_OPT_STRING, "siheung bucheon uijeongbu hanam pangyo seongnam-lab", 0, 0,
       FDY_OPT_RESTART, offsetof(fdy_broker_cfg_t, sites),
       "Site ids; stream telemetry-<site> captures telemetry.<site>.> (created if missing)" },
+    { "audit_max_age", FDY_OPT_DURATION, "90d", 3600ull * 1000, 3650ull * 24 * 3600 * 1000,
+      FDY_OPT_RESTART, offsetof(fdy_broker_cfg_t, audit_max_age_ms),
+      "Audit log entries older than this are trimmed (oldest first; the trim is recorded)" },
+    { "audit_max_bytes", FDY_OPT_SIZE, "64MiB", 1 * MIB, 64 * GIB, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, audit_max_bytes),
+      "Largest audit log; beyond it the oldest entries are trimmed (to 7/8 of it)" },
 };
 
 static const fdy_flag_t s_flags[] = {

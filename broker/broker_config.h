@@ -30,6 +30,8 @@ typedef struct {
     uint64_t max_subs_per_connection; /* subscriptions one connection may hold */
     uint64_t max_subs_per_principal;  /* subscriptions one key may hold in all */
     char *sites;                /* space-separated site ids: one telemetry stream each */
+    uint64_t audit_max_age_ms;  /* audit log entries are kept this long */
+    uint64_t audit_max_bytes;   /* and the audit log is kept below this size */
 } fdy_broker_cfg_t;
 
 /* The broker's config schema: options, flag aliases, and the checks that

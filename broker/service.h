@@ -23,6 +23,7 @@
 typedef struct fdy_commit fdy_commit_t; /* broker/store/commit.h */
 typedef struct fdy_reply fdy_reply_t;   /* broker/net/reply.h */
 typedef struct fdy_peers fdy_peers_t;   /* broker/net/peers.h */
+typedef struct fdy_refusals fdy_refusals_t; /* broker/net/refusals.h */
 
 /* A connection, as the ROUTER names it. id is borrowed (see fdy_request_t
  * for how long); copy it to keep it. */
@@ -46,6 +47,7 @@ typedef struct {
     fdy_registry_t *registry;
     fdy_reply_t *reply;            /* the only way to a peer */
     fdy_peers_t *peers;
+    fdy_refusals_t *refusals;      /* refused authentications for the audit log */
     const fdy_service_t *services; /* those created before this one (admin is last) */
     size_t service_count;
 } fdy_service_deps_t;
@@ -136,6 +138,7 @@ struct fdy_service_ops {
 };
 
 extern const fdy_service_ops_t fdy_streams_service; /* broker/streams/streams.c */
+extern const fdy_service_ops_t fdy_audit_service;   /* broker/audit/audit.c */
 extern const fdy_service_ops_t fdy_admin_service;   /* broker/admin/admin.c */
 
 #endif

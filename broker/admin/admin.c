@@ -3,7 +3,8 @@
  *  turn's acks, so an admin command never delays a publish. Commands are
  *  dispatched by prefix to the service that owns them; `status` is every
  *  service's stats plus the connection counters. Only the admin role runs
- *  commands, and every command is logged (ADMIN-COMMAND).
+ *  commands. Every request, refused or run, gets an audit log entry that
+ *  is durable before its reply is sent (its own synchronous transaction).
  */
 #include "admin_keys.h"
 #include "admin_table.h"
@@ -13,7 +14,9 @@
 
 #include "arena.h"
 #include "clock.h"
+#include "keys.h"
 #include "log.h"
+#include "store_audit.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -231,23 +234,43 @@ s_dispatch(admin_t *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
                               call, out, reason);
 }
 
-/* Runs one parked command and answers it. */
+/* The request's audit entry, written (and fsynced) on its own. who is the
+ * caller's key fingerprint ("" when the principal is gone). */
+static foundry_err
+s_audit(admin_t *self, const slot_t *slot, const char *who, foundry_err result,
+        const char *why, fdy_reason_t *reason)
+{
+    fdy_audit_entry_t entry;
+    memset(&entry, 0, sizeof entry);
+    entry.kind = FDY_AUDIT_ADMIN;
+    entry.time_ns = fdy_clock_wall_ns();
+    entry.result = result;
+    fdy_audit_entry_text(entry.principal, sizeof entry.principal, slot->principal);
+    fdy_audit_entry_text(entry.command, sizeof entry.command, slot->env.command);
+    fdy_audit_entry_text(entry.key, sizeof entry.key, who);
+    fdy_audit_entry_join_args(entry.args, sizeof entry.args, slot->env.args, slot->env.arg_count);
+    fdy_audit_entry_text(entry.reason, sizeof entry.reason, result == FOUNDRY_OK ? "" : why);
+    return fdy_store_audit_append(self->deps.store, &entry, 1, reason);
+}
+
+/* Runs one parked command (unless the caller may not), writes its audit
+ * entry, then answers it. */
 static void
 s_run_one(admin_t *self, slot_t *slot)
 {
     fdy_peer_t to = {.id = slot->peer_id, .len = slot->peer_len};
-    /* The registry may have reloaded since the request arrived. */
-    const fdy_principal_t *p = fdy_registry_by_name(self->deps.registry, slot->principal);
-    if (!p || p->revoked) {
-        fdy_reply_error(self->deps.reply, &to, slot->env.request_id, 0, FOUNDRY_EAUTH,
-                        p ? "key revoked" : "unknown principal");
-        return;
-    }
     fdy_reason_t why;
     fdy_reason_clear(&why);
     fdy_admin_table_t table;
     foundry_err err;
-    if (p->role != FDY_ROLE_ADMIN) {
+    char fingerprint[9] = "";
+    /* The registry may have reloaded since the request arrived. */
+    const fdy_principal_t *p = fdy_registry_by_name(self->deps.registry, slot->principal);
+    if (p)
+        fdy_keys_fingerprint(p->public_key, fingerprint);
+    if (!p || p->revoked) {
+        err = fdy_reason_set(&why, FOUNDRY_EAUTH, "%s", p ? "key revoked" : "unknown principal");
+    } else if (p->role != FDY_ROLE_ADMIN) {
         err = fdy_reason_set(&why, FOUNDRY_EDENIED, "%s '%s' may not run admin commands",
                              fdy_role_name(p->role), p->name);
     } else {
@@ -271,9 +294,21 @@ s_run_one(admin_t *self, slot_t *slot)
     }
     if (err == FOUNDRY_EDENIED)
         fdy_log_warn_limited("ADMIN-DENIED", "%s", why.text);
-    else if (err != FOUNDRY_OK)
+    else if (err != FOUNDRY_OK && err != FOUNDRY_EAUTH)
         fdy_log_info("ADMIN-REFUSED", "%s by '%s': %s", slot->env.command, slot->principal,
                      why.text);
+    /* No reply before the entry is durable: an operator who saw a command
+     * succeed can find it in the log. */
+    fdy_reason_t audit_why;
+    fdy_reason_clear(&audit_why);
+    foundry_err audit_err = s_audit(self, slot, fingerprint, err, why.text, &audit_why);
+    if (audit_err != FOUNDRY_OK) {
+        fdy_log_err("AUDIT-WRITE", "audit entry for %s by '%s' not written: %s",
+                    slot->env.command, slot->principal, audit_why.text);
+        if (err == FOUNDRY_OK)
+            err = fdy_reason_set(&why, audit_err, "%s ran, but its audit entry was not written: "
+                                 "%s", slot->env.command, audit_why.text);
+    }
     if (err != FOUNDRY_OK) {
         fdy_reply_error(self->deps.reply, &to, slot->env.request_id, 0, err, why.text);
         return;

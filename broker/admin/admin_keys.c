@@ -1,7 +1,8 @@
 /*  admin_keys.c: the key.* admin commands. Registry changes are written
  *  through the registry (which stores and reloads them) and each one is a
- *  NOTICE line naming the admin who made it: that log is the audit trail.
- *  Authorisation and routing are admin.c's; argument checks the dispatcher's.
+ *  NOTICE line naming the admin who made it. Authorisation, routing and the
+ *  audit log entry of every command are admin.c's; argument checks the
+ *  dispatcher's.
  */
 #include "admin_keys.h"
 

@@ -15,7 +15,7 @@ typedef struct {
 
 /* key.add name= key= role= [site=] [tenant=] [allow=]... [allow_sub=]...,
  * key.ls, key.revoke name=. Each answers with the key table (one row, or
- * every key for key.ls) and logs key changes as the audit trail. Besides
+ * every key for key.ls) and logs key changes (NOTICE). Besides
  * the dispatcher's errors: FOUNDRY_EINVAL (a field too long, bad role, too
  * many filters), FOUNDRY_ENOTFOUND, FOUNDRY_EEXIST, FOUNDRY_ESTORE or
  * FOUNDRY_ENOMEM, with reason. */

@@ -109,6 +109,7 @@ extern const fdy_ctl_group_t fdy_cmd_pub_group;       /* pub */
 extern const fdy_ctl_group_t fdy_cmd_streams_group;   /* stream ls|read|info|add|edit|rm */
 extern const fdy_ctl_group_t fdy_cmd_consumers_group; /* consumer add|ls|info|rm */
 extern const fdy_ctl_group_t fdy_cmd_sub_group;       /* sub */
+extern const fdy_ctl_group_t fdy_cmd_audit_group;     /* audit ls|verify */
 
 /* ---- ctl_args.c: the command line engine -------------------------------- */
 

@@ -7,6 +7,7 @@
 #include "router.h"
 
 #include "arena.h"
+#include "keys.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -28,6 +29,7 @@ struct fdy_router {
     fdy_registry_t *registry;
     fdy_peers_t *peers;
     fdy_reply_t *reply;
+    fdy_refusals_t *refusals; /* EAUTH refusals for the audit log; may be NULL */
     const fdy_service_t *routes[KINDS_MAX];
     const fdy_service_t *watchers[WATCHERS_MAX];
     size_t watcher_count;
@@ -111,6 +113,12 @@ fdy_router_route(fdy_router_t *self, fdy_kind_t kind, const fdy_service_t *servi
 }
 
 void
+fdy_router_audit(fdy_router_t *self, fdy_refusals_t *refusals)
+{
+    self->refusals = refusals;
+}
+
+void
 fdy_router_watch(fdy_router_t *self, const fdy_service_t *service)
 {
     if (self->watcher_count < WATCHERS_MAX)
@@ -137,6 +145,21 @@ s_refuse(fdy_router_t *self, const fdy_peer_t *peer, const char *who, uint64_t r
 {
     fdy_log_warn_limited("REQUEST-REFUSED", "from '%s': %s: %s", who, foundry_strerror(err), text);
     fdy_reply_error(self->reply, peer, request_id, 0, err, text);
+}
+
+/* An EAUTH refusal for the audit log: user_id and p may be NULL. */
+static void
+s_audit_refusal(fdy_router_t *self, zmq_msg_t *envelope, const char *user_id,
+                const fdy_principal_t *p, const char *why, int64_t now_ms)
+{
+    if (!self->refusals)
+        return;
+    char fingerprint[9] = "";
+    if (p)
+        fdy_keys_fingerprint(p->public_key, fingerprint);
+    fdy_refusal_t refusal = {.command = "request", .principal = user_id, .key = fingerprint,
+                             .peer = zmq_msg_gets(envelope, "Peer-Address"), .reason = why};
+    fdy_refusals_add(self->refusals, &refusal, now_ms);
 }
 
 /* Dispatches the request whose frames are [first, frame_count). extra
@@ -177,6 +200,7 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra, int64_t now_ms)
         const char *text = p ? "key revoked" : "unknown principal";
         fdy_log_warn_limited("REQUEST-AUTH", "principal '%.64s': %s", user_id ? user_id : "",
                              text);
+        s_audit_refusal(self, envelope, user_id, p, text, now_ms);
         fdy_reply_error(self->reply, &peer, env.request_id, 0, FOUNDRY_EAUTH, text);
         s_pop_frames(self, first);
         return;

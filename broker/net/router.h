@@ -10,6 +10,7 @@
 
 #include "broker_config.h"
 #include "peers.h"
+#include "refusals.h"
 #include "registry.h"
 #include "reply.h"
 #include "service.h"
@@ -32,6 +33,11 @@ void fdy_router_destroy(fdy_router_t **self_p);
  * service has the kind, or FOUNDRY_EINVAL for PING, a reply kind or a kind
  * the codec does not know. */
 foundry_err fdy_router_route(fdy_router_t *self, fdy_kind_t kind, const fdy_service_t *service);
+
+/* Requests refused with EAUTH (unknown or revoked principal) are also
+ * recorded in refusals (borrowed, outliving the router; NULL: not), for
+ * the audit log. */
+void fdy_router_audit(fdy_router_t *self, fdy_refusals_t *refusals);
 
 /* Every authenticated request is also shown to this service's peer_seen()
  * (liveness of its per-connection state). service is borrowed. */

@@ -1,10 +1,12 @@
 /*  zap.c: ZAP handler (RFC 27) for the broker's CURVE ROUTER. Maps a client
  *  public key to a principal name through the registry and hands it to
  *  libzmq as the User-Id, which is the only identity the broker trusts.
- *  Not for per-message checks: broker.c re-checks the User-Id every message.
+ *  Every refusal is also handed to the audit log's buffer (refusals.h).
+ *  Not for per-message checks: router.c re-checks the User-Id every message.
  */
 #include "zap.h"
 
+#include "clock.h"
 #include "keys.h"
 #include "log.h"
 
@@ -22,18 +24,21 @@
 struct fdy_zap {
     void *socket;
     fdy_registry_t *registry;
+    fdy_refusals_t *refusals; /* may be NULL */
     uint64_t accepted;
     uint64_t refused;
 };
 
 foundry_err
-fdy_zap_new(void *zmq_ctx, fdy_registry_t *registry, fdy_zap_t **out, fdy_reason_t *reason)
+fdy_zap_new(void *zmq_ctx, fdy_registry_t *registry, fdy_refusals_t *refusals, fdy_zap_t **out,
+            fdy_reason_t *reason)
 {
     *out = NULL;
     fdy_zap_t *self = calloc(1, sizeof *self);
     if (!self)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
     self->registry = registry;
+    self->refusals = refusals;
     self->socket = zmq_socket(zmq_ctx, ZMQ_REP);
     if (!self->socket) {
         foundry_err err = fdy_reason_set(reason, FOUNDRY_EIO, "ZAP socket: %s",
@@ -124,40 +129,50 @@ s_reply(fdy_zap_t *self, zmq_msg_t *request_id, const char *status, const char *
     return FOUNDRY_OK;
 }
 
+/* Counts, audits and answers one refusal. address, principal and
+ * fingerprint may be NULL (not known). */
+static foundry_err
+s_refuse(fdy_zap_t *self, zmq_msg_t *request_id, const char *status, const char *why,
+         const char *address, const char *principal, const char *fingerprint)
+{
+    self->refused++;
+    if (self->refusals) {
+        fdy_refusal_t refusal = {.command = "handshake", .principal = principal,
+                                 .key = fingerprint, .peer = address, .reason = why};
+        fdy_refusals_add(self->refusals, &refusal, fdy_clock_mono_ms());
+    }
+    return s_reply(self, request_id, status, why, "");
+}
+
 static foundry_err
 s_decide(fdy_zap_t *self, zmq_msg_t *frames, size_t count)
 {
     if (count < 6 || !s_frame_is(&frames[0], ZAP_VERSION)) {
-        self->refused++;
         fdy_log_warn_limited("ZAP-MALFORMED", "malformed ZAP request (%zu frames)", count);
-        return s_reply(self, count >= 2 ? &frames[1] : NULL, "500", "malformed ZAP request", "");
+        return s_refuse(self, count >= 2 ? &frames[1] : NULL, "500", "malformed ZAP request",
+                        NULL, NULL, NULL);
     }
     char address[64];
     s_frame_text(&frames[3], address, sizeof address);
     if (!s_frame_is(&frames[2], FDY_ZAP_DOMAIN)) {
-        self->refused++;
         fdy_log_warn_limited("AUTH-DENIED", "peer %s: wrong ZAP domain", address);
-        return s_reply(self, &frames[1], "400", "wrong domain", "");
+        return s_refuse(self, &frames[1], "400", "wrong domain", address, NULL, NULL);
     }
     if (!s_frame_is(&frames[5], "CURVE") || count != 7
         || zmq_msg_size(&frames[6]) != CURVE_KEY_BYTES) {
-        self->refused++;
         fdy_log_warn_limited("AUTH-DENIED", "peer %s: mechanism is not CURVE", address);
-        return s_reply(self, &frames[1], "400", "CURVE required", "");
+        return s_refuse(self, &frames[1], "400", "CURVE required", address, NULL, NULL);
     }
     char public_z85[FDY_Z85_KEY_LEN + 1];
-    if (!zmq_z85_encode(public_z85, zmq_msg_data(&frames[6]), CURVE_KEY_BYTES)) {
-        self->refused++;
-        return s_reply(self, &frames[1], "400", "bad key", "");
-    }
+    if (!zmq_z85_encode(public_z85, zmq_msg_data(&frames[6]), CURVE_KEY_BYTES))
+        return s_refuse(self, &frames[1], "400", "bad key", address, NULL, NULL);
     char fingerprint[9];
     fdy_keys_fingerprint(public_z85, fingerprint);
     const fdy_principal_t *p = fdy_registry_by_key(self->registry, public_z85);
     if (!p || p->revoked) {
-        self->refused++;
         const char *why = p ? "key revoked" : "unknown key";
         fdy_log_warn_limited("AUTH-DENIED", "key %s from %s: %s", fingerprint, address, why);
-        return s_reply(self, &frames[1], "400", why, "");
+        return s_refuse(self, &frames[1], "400", why, address, p ? p->name : NULL, fingerprint);
     }
     self->accepted++;
     fdy_log_info("AUTH-OK", "key %s from %s is '%s' (%s)", fingerprint, address, p->name,

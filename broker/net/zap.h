@@ -6,6 +6,7 @@
 #ifndef FDY_ZAP_H_INCLUDED
 #define FDY_ZAP_H_INCLUDED
 
+#include "refusals.h"
 #include "registry.h"
 
 #include <stdint.h>
@@ -15,11 +16,13 @@
 typedef struct fdy_zap fdy_zap_t;
 
 /* Binds the ZAP endpoint in zmq_ctx (borrowed, must outlive the handler).
- * registry is borrowed and must outlive it too. Returns FOUNDRY_OK and *out
- * (caller owns; fdy_zap_destroy()), FOUNDRY_EIO (bind failed: e.g. another
- * handler is already bound) or FOUNDRY_ENOMEM, with reason. */
-foundry_err fdy_zap_new(void *zmq_ctx, fdy_registry_t *registry, fdy_zap_t **out,
-                        fdy_reason_t *reason);
+ * registry is borrowed and must outlive it too; so must refusals, where
+ * every refused handshake is recorded for the audit log (NULL: none is).
+ * Returns FOUNDRY_OK and *out (caller owns; fdy_zap_destroy()), FOUNDRY_EIO
+ * (bind failed: e.g. another handler is already bound) or FOUNDRY_ENOMEM,
+ * with reason. */
+foundry_err fdy_zap_new(void *zmq_ctx, fdy_registry_t *registry, fdy_refusals_t *refusals,
+                        fdy_zap_t **out, fdy_reason_t *reason);
 void fdy_zap_destroy(fdy_zap_t **self_p);
 
 /* The REP socket, for zmq_poll. Borrowed. */
@@ -27,7 +30,8 @@ void *fdy_zap_socket(fdy_zap_t *self);
 
 /* Answers every pending ZAP request without blocking: "200" with User-Id =
  * principal name for a known, non-revoked CURVE key in domain "foundry",
- * "400" otherwise. Refreshes the registry first, which invalidates
+ * "400" otherwise ("500" when malformed); each refusal also goes to the
+ * refusals buffer. Refreshes the registry first, which invalidates
  * principals borrowed from it. Returns FOUNDRY_OK or FOUNDRY_EIO (socket
  * failure, logged). */
 foundry_err fdy_zap_handle(fdy_zap_t *self);

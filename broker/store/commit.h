@@ -12,6 +12,7 @@
 #define FDY_COMMIT_H_INCLUDED
 
 #include "store.h"
+#include "store_audit.h"
 
 #include <lmdb.h>
 #include <stdbool.h>
@@ -20,7 +21,7 @@
 #define FDY_COMMIT_PARTS_MAX 16
 
 typedef struct {
-    const char *name; /* "messages", "dead-letters", "consumer-states" */
+    const char *name; /* "messages", "dead-letters", "consumer-states", "audit" */
     /* Before the transaction: zero the out-fields, shape checks; may create
      * what must exist first (a DLQ stream, in a committed transaction of
      * its own). May be NULL. */
@@ -118,5 +119,15 @@ typedef struct {
     size_t count;
 } fdy_store_states_t;
 extern const fdy_commit_part_t fdy_store_states_part;
+
+/* data: fdy_store_audit_entries_t. Appends each entry to the audit log's
+ * hash chain, in order (store_audit.h); seq, prev_hash and hash are the
+ * out-fields. Droppable: a refused handshake's entry never refuses a
+ * publish. */
+typedef struct {
+    fdy_audit_entry_t *items;
+    size_t count;
+} fdy_store_audit_entries_t;
+extern const fdy_commit_part_t fdy_store_audit_part;
 
 #endif

@@ -41,6 +41,10 @@ typedef struct {
                            fdy_reason_t *reason);
 } fdy_store_table_t;
 
+/* The audit log's table (store_audit.c): its API is public, in
+ * store_audit.h, so the descriptor is declared here. */
+extern const fdy_store_table_t fdy_store_audit_table; /* "audit", "audit_meta" */
+
 typedef struct fdy_store_stream fdy_store_stream_t; /* store_streams.h */
 
 struct fdy_store {
