@@ -270,11 +270,15 @@ s_stream_rm(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, f
 
 /* ---- stream.read ------------------------------------------------------------ */
 
+/* The dead_* columns are empty (0, "") except for a dead letter: where it
+ * came from, which consumer gave up after how many deliveries, and why. */
 static const char *const s_read_columns[] = {
     "seq", "stored_ns", "timestamp_ns", "publisher", "id", "subject", "payload",
+    "dead_stream", "dead_seq", "dead_stored_ns", "dead_consumer", "dead_deliveries", "dead_reason",
 };
 static const fdy_col_type_t s_read_types[] = {
-    FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_TEXT, FDY_COL_BYTES, FDY_COL_TEXT, FDY_COL_BYTES,
+    FDY_COL_INT,  FDY_COL_INT, FDY_COL_INT, FDY_COL_TEXT, FDY_COL_BYTES, FDY_COL_TEXT, FDY_COL_BYTES,
+    FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT, FDY_COL_TEXT, FDY_COL_INT,   FDY_COL_TEXT,
 };
 
 typedef struct {
@@ -317,6 +321,13 @@ s_read_row(const fdy_stored_t *rec, void *user)
     ok = ok && fdy_admin_cell_int(ctx->table, &row[1], rec->stored_ns);
     ok = ok && fdy_admin_cell_int(ctx->table, &row[2], msg.timestamp_ns);
     ok = ok && fdy_admin_cell_text(ctx->table, &row[3], rec->publisher);
+    const fdy_dead_letter_info_t *dead = rec->dead_letter;
+    ok = ok && fdy_admin_cell_text(ctx->table, &row[7], dead ? dead->stream : "");
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[8], dead ? dead->seq : 0);
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[9], dead ? dead->stored_ns : 0);
+    ok = ok && fdy_admin_cell_text(ctx->table, &row[10], dead ? dead->consumer : "");
+    ok = ok && fdy_admin_cell_int(ctx->table, &row[11], dead ? dead->deliveries : 0);
+    ok = ok && fdy_admin_cell_text(ctx->table, &row[12], dead ? dead->reason : "");
     if (!ok)
         return s_too_large(ctx->reason);
     ctx->bytes += row_bytes;

@@ -675,6 +675,14 @@ test_consumers_dead_letter_after_max_deliver(void)
     bytes = fdy_proc_json_bytes(fdy_proc_json_get(row, "id"), &len);
     FDY_CHECK(bytes && len == 8 && memcmp(bytes, "poison-1", 8) == 0);
     free(bytes);
+    /* Where it came from, who gave up after how many tries, and why. */
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(row, "dead_stream"), NULL), "dl");
+    FDY_CHECK(fdy_proc_row_int(row, "dead_seq") >= 1);
+    FDY_CHECK(fdy_proc_row_int(row, "dead_stored_ns") > 0);
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(row, "dead_consumer"), NULL), "d");
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "dead_deliveries"), 3);
+    FDY_CHECK(strstr(fdy_proc_json_str(fdy_proc_json_get(row, "dead_reason"), NULL),
+                     "max_deliver"));
     fdy_proc_json_destroy(&rows);
 
     /* Given up: not delivered a 4th time; the consumer has nothing pending. */
