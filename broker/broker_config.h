@@ -25,6 +25,10 @@ typedef struct {
     uint64_t max_payload;       /* largest payload, inline or in its own frame */
     uint64_t max_batch_bytes;   /* largest batch frame */
     uint64_t zmq_max_msg_size;  /* ZMQ_MAXMSGSIZE: bigger frames drop the connection */
+    uint64_t rate_msgs_node;          /* publish limits per role; 0 = none */
+    uint64_t rate_bytes_node;
+    uint64_t rate_msgs_partner;
+    uint64_t rate_bytes_partner;
     uint64_t handshake_timeout_ms;    /* ZMQ_HANDSHAKE_IVL: unauthenticated connections */
     uint64_t max_queued_requests;     /* ZMQ_RCVHWM: requests queued per connection */
     uint64_t max_subs_per_connection; /* subscriptions one connection may hold */

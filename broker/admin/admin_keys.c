@@ -7,18 +7,20 @@
 #include "admin_keys.h"
 
 #include "clock.h"
+#include "config.h"
 #include "keys.h"
 #include "log.h"
 
 #include <string.h>
 
+/* rate_msgs, rate_bytes: the key's own publish limits (0: its role's). */
 static const char *const s_key_columns[] = {
-    "name",    "role",       "site",       "tenant", "allow_publish", "allow_subscribe",
-    "revoked", "created_ns", "public_key",
+    "name",    "role",       "site",       "tenant",    "allow_publish", "allow_subscribe",
+    "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes",
 };
 static const fdy_col_type_t s_key_types[] = {
-    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
-    FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT,
+    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
+    FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,
 };
 #define KEY_COLUMN_COUNT (sizeof s_key_columns / sizeof s_key_columns[0])
 
@@ -39,6 +41,8 @@ s_key_row(fdy_admin_table_t *table, const fdy_principal_t *p)
     ok = ok && fdy_admin_cell_int(table, &row[6], p->revoked ? 1 : 0);
     ok = ok && fdy_admin_cell_int(table, &row[7], p->created_ns);
     ok = ok && fdy_admin_cell_text(table, &row[8], p->public_key);
+    ok = ok && fdy_admin_cell_int(table, &row[9], p->rate_msgs);
+    ok = ok && fdy_admin_cell_int(table, &row[10], p->rate_bytes);
     return ok;
 }
 
@@ -126,6 +130,22 @@ s_key_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy
         else
             p.allow_subscribe[(*count)++] = filter;
     }
+    const char *rate_msgs = fdy_admin_arg(call, "rate_msgs");
+    const char *rate_bytes = fdy_admin_arg(call, "rate_bytes");
+    fdy_reason_t why;
+    uint64_t value = 0;
+    if (rate_msgs) {
+        if (fdy_config_parse_uint(rate_msgs, &value, &why) != FOUNDRY_OK || value > UINT32_MAX)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "arg 'rate_msgs': '%.32s' is not a number of messages/s",
+                                  rate_msgs);
+        p.rate_msgs = (uint32_t) value;
+    }
+    if (rate_bytes) {
+        if (fdy_config_parse_size(rate_bytes, &value, &why) != FOUNDRY_OK)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'rate_bytes': %s", why.text);
+        p.rate_bytes = value;
+    }
     p.created_ns = fdy_clock_wall_ns();
     err = fdy_registry_add(self->registry, &p, reason);
     if (err != FOUNDRY_OK)
@@ -158,7 +178,7 @@ s_key_revoke(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
 static const fdy_admin_arg_spec_t s_key_add_args[] = {
     {"name", true, false},      {"key", true, false},     {"role", true, false},
     {"site", false, false},     {"tenant", false, false}, {"allow", false, true},
-    {"allow_sub", false, true},
+    {"allow_sub", false, true}, {"rate_msgs", false, false}, {"rate_bytes", false, false},
 };
 static const fdy_admin_arg_spec_t s_name_arg[] = {{"name", true, false}};
 #define ARG_COUNT(specs) (sizeof specs / sizeof specs[0])

@@ -6,6 +6,8 @@
  */
 #include "ctl.h"
 
+#include "config.h"
+
 #include "clock.h"
 #include "keys.h"
 #include "registry.h"
@@ -22,7 +24,7 @@
 #define KEYS_MAP_SIZE      (64ull * 1024 * 1024)
 #define KEYS_MAP_SIZE_MAX  (16ull * 1024 * 1024 * 1024)
 #define KEYS_DEDUPE_WINDOW (2u * 60u * 1000u)
-#define KEYS_COLUMNS       9
+#define KEYS_COLUMNS       11
 
 /* The options of keygen, key add|ls|revoke and bootstrap. */
 typedef struct {
@@ -36,17 +38,19 @@ typedef struct {
     size_t allow_count;
     const char *allow_sub[FDY_ALLOW_MAX]; /* key add --allow-subscribe, repeatable */
     size_t allow_sub_count;
+    const char *rate_msgs;  /* key add --rate-msgs N */
+    const char *rate_bytes; /* key add --rate-bytes SIZE */
 } keys_opts_t;
 
 /* As the broker's key.ls (broker/admin.c), so offline and online output
  * are the same. */
 static const char *const s_key_columns[KEYS_COLUMNS] = {
-    "name",    "role",       "site",       "tenant", "allow_publish", "allow_subscribe",
-    "revoked", "created_ns", "public_key",
+    "name",    "role",       "site",       "tenant",    "allow_publish", "allow_subscribe",
+    "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes",
 };
 static const fdy_col_type_t s_key_types[KEYS_COLUMNS] = {
-    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
-    FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT,
+    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
+    FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,
 };
 
 /* A table built from principals, owning its cells' text. */
@@ -101,7 +105,7 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
 {
     size_t allow_len = s_list_len(p->allow_publish, p->allow_count);
     size_t sub_len = s_list_len(p->allow_subscribe, p->allow_subscribe_count);
-    char *text = malloc(allow_len + 2 + 21 + sub_len);
+    char *text = malloc(allow_len + 2 + 21 + sub_len + 21 + 21);
     if (!text)
         return FOUNDRY_ENOMEM;
     self->row_text[row] = text;
@@ -113,6 +117,10 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
     snprintf(created, 21, "%" PRIu64, p->created_ns);
     char *allow_sub = created + 21;
     s_list_write(allow_sub, p->allow_subscribe, p->allow_subscribe_count);
+    char *rate_msgs = allow_sub + sub_len;
+    snprintf(rate_msgs, 21, "%" PRIu32, p->rate_msgs);
+    char *rate_bytes = rate_msgs + 21;
+    snprintf(rate_bytes, 21, "%" PRIu64, p->rate_bytes);
 
     fdy_slice_t *cells = &self->cells[row * KEYS_COLUMNS];
     cells[0] = s_slice(p->name);
@@ -124,6 +132,8 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
     cells[6] = s_slice(revoked);
     cells[7] = s_slice(created);
     cells[8] = s_slice(p->public_key);
+    cells[9] = s_slice(rate_msgs);
+    cells[10] = s_slice(rate_bytes);
     return FOUNDRY_OK;
 }
 
@@ -274,6 +284,19 @@ s_principal_from_args(const fdy_ctl_args_t *args, fdy_role_t role, fdy_principal
     if (status != FDY_CTL_EXIT_OK)
         return status;
     fdy_reason_t reason = {{0}};
+    uint64_t value = 0;
+    if (opts->rate_msgs) {
+        if (fdy_config_parse_uint(opts->rate_msgs, &value, &reason) != FOUNDRY_OK ||
+            value > UINT32_MAX)
+            return fdy_output_usage("--rate-msgs: '%s' is not a number of messages/s",
+                                    opts->rate_msgs);
+        p->rate_msgs = (uint32_t) value;
+    }
+    if (opts->rate_bytes) {
+        if (fdy_config_parse_size(opts->rate_bytes, &value, &reason) != FOUNDRY_OK)
+            return fdy_output_usage("--rate-bytes: %s", reason.text);
+        p->rate_bytes = value;
+    }
     foundry_err err = fdy_keys_load_public(file, p->public_key, &reason);
     if (err != FOUNDRY_OK) /* keys.c's reasons name the file */
         return reason.text[0]
@@ -329,6 +352,15 @@ s_add_online(const fdy_ctl_args_t *args, const fdy_principal_t *p)
         err = fdy_ctl_argv_add(&argv, "allow", p->allow_publish[i]);
     for (size_t i = 0; err == FOUNDRY_OK && i < p->allow_subscribe_count; i++)
         err = fdy_ctl_argv_add(&argv, "allow_sub", p->allow_subscribe[i]);
+    char number[24];
+    if (err == FOUNDRY_OK && p->rate_msgs) {
+        snprintf(number, sizeof number, "%" PRIu32, p->rate_msgs);
+        err = fdy_ctl_argv_add(&argv, "rate_msgs", number);
+    }
+    if (err == FOUNDRY_OK && p->rate_bytes) {
+        snprintf(number, sizeof number, "%" PRIu64, p->rate_bytes);
+        err = fdy_ctl_argv_add(&argv, "rate_bytes", number);
+    }
     /* EEXIST: the broker's reason names the key. */
     int status = err == FOUNDRY_OK
                      ? fdy_ctl_conn_run(args, "key.add", &argv, FDY_CTL_SHOW_ROW, NULL)
@@ -514,6 +546,8 @@ enum {
     KEYS_ALLOW_SUB,
     KEYS_NAME,
     KEYS_DATA_DIR,
+    KEYS_RATE_MSGS,
+    KEYS_RATE_BYTES,
 };
 
 static const fdy_ctl_flag_t s_flags[] = {
@@ -526,6 +560,10 @@ static const fdy_ctl_flag_t s_flags[] = {
     {"--allow-subscribe", "FILTER", KEYS_ALLOW_SUB, true,
      "subject filter it may read (subscribe to); repeatable"},
     {"--name", "NAME", KEYS_NAME, false, "key name (default: the file name without .key)"},
+    {"--rate-msgs", "N", KEYS_RATE_MSGS, false,
+     "messages/s it may publish (default: its role's rate_msgs_<role>)"},
+    {"--rate-bytes", "SIZE", KEYS_RATE_BYTES, false,
+     "bytes/s it may publish, e.g. 8MiB (default: its role's rate_bytes_<role>)"},
     {"--data-dir", "DIR", KEYS_DATA_DIR, false,
      "offline: work on the store in DIR, no broker needed"},
 };
@@ -543,6 +581,8 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case KEYS_TENANT: self->tenant = value; break;
     case KEYS_NAME: self->name = value; break;
     case KEYS_DATA_DIR: self->data_dir = value; break;
+    case KEYS_RATE_MSGS: self->rate_msgs = value; break;
+    case KEYS_RATE_BYTES: self->rate_bytes = value; break;
     case KEYS_ALLOW:
         if (self->allow_count == FDY_ALLOW_MAX)
             return fdy_output_usage("at most %d --allow-publish filters", FDY_ALLOW_MAX);
@@ -577,6 +617,7 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .synopsis = "PUBFILE --role ROLE [--site SITE] [--tenant TENANT]\n"
                     "                          [--allow-publish FILTER]... "
                     "[--allow-subscribe FILTER]...\n"
+                    "                          [--rate-msgs N] [--rate-bytes SIZE]\n"
                     "                          [--name NAME] [--data-dir DIR]",
         .summary = "register a public key (NAME.key) with a role",
         .notes = "The key's name is the file name without .key unless --name is given.\n"
@@ -590,7 +631,7 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .min_pos = 1,
         .max_pos = 1,
         .flags = (const int[]){KEYS_ROLE, KEYS_SITE, KEYS_TENANT, KEYS_ALLOW, KEYS_ALLOW_SUB,
-                               KEYS_NAME, KEYS_DATA_DIR, 0},
+                               KEYS_RATE_MSGS, KEYS_RATE_BYTES, KEYS_NAME, KEYS_DATA_DIR, 0},
         .reach = FDY_CTL_REACH_DATA_DIR,
         .run = s_add,
     },

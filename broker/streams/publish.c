@@ -7,6 +7,8 @@
 #include "publish.h"
 
 #include "acl.h"
+#include "clock.h"
+#include "rate.h"
 #include "log.h"
 #include "reason.h"
 #include "xalloc.h"
@@ -47,6 +49,7 @@ s_out_of_memory(void)
 struct fdy_publish {
     fdy_store_t *store;
     fdy_reply_t *reply;
+    fdy_rate_t *rate;
     fdy_store_items_t part;       /* the messages part of the turn's commit */
     uint64_t commit_max_msgs;
     uint64_t commit_max_bytes;
@@ -65,6 +68,7 @@ struct fdy_publish {
     size_t refusal_count;
     size_t refusal_capacity;
     uint64_t turn_bytes;
+    int64_t now_ms;               /* of the request being added, for the rate limits */
 
     fdy_slice_t *slices;          /* FDY_BATCH_MSGS_MAX: records of the request being added */
     fdy_arena_t *scratch;         /* one decoded record at a time */
@@ -86,6 +90,7 @@ fdy_publish_new(const fdy_broker_cfg_t *cfg, fdy_store_t *store, fdy_reply_t *re
     fdy_publish_t *self = fdy_xalloc(sizeof *self);
     self->store = store;
     self->reply = reply;
+    self->rate = fdy_rate_new(cfg);
     self->commit_max_msgs = cfg->commit_max_msgs;
     self->commit_max_bytes = cfg->commit_max_bytes;
     self->max_payload = cfg->max_payload;
@@ -117,6 +122,7 @@ fdy_publish_destroy(fdy_publish_t **self_p)
     if (!self)
         return;
     fdy_arena_destroy(&self->scratch);
+    fdy_rate_destroy(&self->rate);
     free(self->requests);
     free(self->outcomes);
     free(self->items);
@@ -149,6 +155,7 @@ void
 fdy_publish_stats(const fdy_publish_t *self, fdy_publish_stats_t *out)
 {
     *out = self->stats;
+    out->rate_refused = fdy_rate_refused(self->rate);
 }
 
 static void
@@ -211,6 +218,12 @@ s_add_message(fdy_publish_t *self, const fdy_principal_t *publisher, pub_request
         s_refuse(self, outcome, err, why.text);
         return;
     }
+    err = fdy_rate_take(self->rate, publisher, record->len + ext_len, self->now_ms, &why);
+    if (err != FOUNDRY_OK) {
+        fdy_log_warn_limited("PUBLISH-RATE", "%s", why.text);
+        s_refuse(self, outcome, err, why.text);
+        return;
+    }
     uint32_t stream_id = 0;
     if (fdy_store_stream_route(self->store, msg.subject, &stream_id, NULL) != FOUNDRY_OK) {
         fdy_reason_set(&why, FOUNDRY_ENOSTREAM, "no stream captures '%s'", msg.subject);
@@ -259,6 +272,7 @@ fdy_publish_add(fdy_publish_t *self, const fdy_peer_t *peer, const fdy_principal
     if (err != FOUNDRY_OK)
         return err;
 
+    self->now_ms = fdy_clock_mono_ms();
     pub_request_t *request = &self->requests[self->request_count++];
     request->peer = *peer;
     request->request_id = request_id;

@@ -25,6 +25,7 @@ typedef struct {
     uint64_t refused;     /* messages refused inside an ack */
     uint64_t failed;      /* requests refused whole at commit (store full, store error) */
     uint64_t commits;     /* successful group commits */
+    uint64_t rate_refused; /* messages refused by a rate limit (counted in refused too) */
 } fdy_publish_stats_t;
 
 /* Returns a new turn over store and reply (borrowed, must outlive it), sized from

@@ -300,6 +300,7 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "commits", publish.commits);
     fdy_stats_add(out, "published", publish.published);
     fdy_stats_add(out, "duplicates", publish.duplicates);
+    fdy_stats_add(out, "rate_refused", publish.rate_refused);
     /* Whole-request refusals are counted where they are sent (reply.c). */
     fdy_stats_add(out, "errors", publish.refused);
     fdy_subs_stats_t subs;

@@ -832,6 +832,8 @@ fdy_codec_encode_principal(const fdy_principal_t *p, uint8_t **buf_out, size_t *
     pb.revoked = p->revoked;
     pb.created_ns = p->created_ns;
     pb.revoked_ns = p->revoked_ns;
+    pb.rate_msgs = p->rate_msgs;
+    pb.rate_bytes = p->rate_bytes;
 
     size_t size = foundry__key_record__get_packed_size(&pb);
     uint8_t *buf = malloc(size ? size : 1);
@@ -909,6 +911,8 @@ fdy_codec_decode_principal(const uint8_t *buf, size_t len, fdy_principal_t *p)
     p->revoked = pb->revoked;
     p->created_ns = pb->created_ns;
     p->revoked_ns = pb->revoked_ns;
+    p->rate_msgs = pb->rate_msgs;
+    p->rate_bytes = pb->rate_bytes;
 out:
     if (err != FOUNDRY_OK)
         fdy_principal_clear(p);

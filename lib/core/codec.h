@@ -297,6 +297,8 @@ typedef struct {
     bool revoked;
     uint64_t created_ns;
     uint64_t revoked_ns;
+    uint32_t rate_msgs;  /* publish limit, messages/s; 0 = the role's default */
+    uint64_t rate_bytes; /* publish limit, bytes/s; 0 = the role's default */
 } fdy_principal_t;
 
 /* Encodes p as a KeyRecord. Caller owns *buf_out (free()). */

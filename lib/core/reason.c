@@ -50,6 +50,7 @@ foundry_strerror(foundry_err err)
     case FOUNDRY_EIO: return "I/O error";
     case FOUNDRY_EEXIST: return "already exists";
     case FOUNDRY_EKIND: return "unknown message kind or command";
+    case FOUNDRY_ERATE: return "rate limit exceeded";
     }
     return "unknown error";
 }

@@ -81,6 +81,7 @@ typedef enum {
     FOUNDRY_EIO = 15,       /* file or system call failed */
     FOUNDRY_EEXIST = 16,    /* already exists */
     FOUNDRY_EKIND = 17,     /* unknown message kind or command */
+    FOUNDRY_ERATE = 18,     /* over the publisher's rate limit: nothing stored */
 } foundry_err;
 
 /* Returns a static, human-readable description of err (never NULL; unknown
@@ -202,7 +203,8 @@ foundry_client_set_ack_handler(foundry_client_t *client, foundry_ack_fn *fn, voi
  * FOUNDRY_ETIMEDOUT (no ack within ack_timeout_ms; the message stays
  * queued and will be resent on reconnect), the broker's refusal
  * (FOUNDRY_EDENIED, FOUNDRY_ENOSTREAM, FOUNDRY_EFULL, FOUNDRY_EAUTH,
- * FOUNDRY_ETOOBIG, ...), or FOUNDRY_ENOMEM. */
+ * FOUNDRY_ETOOBIG, FOUNDRY_ERATE: over this key's publish rate limit, not
+ * stored, send it again later, ...), or FOUNDRY_ENOMEM. */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err
 foundry_client_publish(foundry_client_t *client, const char *subject, const void *data,
                        size_t len, const void *msg_id, size_t msg_id_len, foundry_ack_t *ack_out);

@@ -374,6 +374,56 @@ test_publish_ctl_pub_stdin_and_text(void)
     fdy_proc_destroy(&p);
 }
 
+/* A partner over its role's rate limit gets ERATE for the messages over
+ * budget, which are not stored; a key's own limit replaces its role's. */
+static void
+test_publish_rate_limit(void)
+{
+    fdy_proc_t *p = fdy_proc_new("rate");
+    const char *extra[] = {"--set", "rate_msgs_partner=20", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, extra));
+    fdy_json_t *json = fdy_proc_ctl_json(p, (const char *const[]){"stream", "add", "acme",
+                                                                  "--subject", "acme.>", NULL});
+    fdy_proc_json_destroy(&json);
+    fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-publish",
+                     "acme.>", NULL);
+    fdy_proc_key_add(p, "acme-bulk", "--role", "partner", "--tenant", "acme", "--allow-publish",
+                     "acme.>", "--rate-msgs", "100000", NULL);
+    const char *names[] = {"acme", "acme-bulk"};
+    int accepted[2] = {0, 0}, refused[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        foundry_client_t *client = NULL;
+        FDY_CHECK_OK(fdy_proc_client_new(p, names[k], NULL, &client));
+        for (int i = 0; i < 200; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "%s-%d", names[k], i);
+            foundry_ack_t ack;
+            foundry_err err =
+                foundry_client_publish(client, "acme.line", "x", 1, id, strlen(id), &ack);
+            FDY_CHECK_MSG(err == FOUNDRY_OK || err == FOUNDRY_ERATE, "publish %d: %s", i,
+                          foundry_strerror(err));
+            if (err == FOUNDRY_OK)
+                accepted[k]++;
+            else
+                refused[k]++;
+        }
+        FDY_CHECK_OK(foundry_client_close(&client, 5000, NULL));
+    }
+    /* A burst of one second's worth passes, then ERATE (a little refills
+     * while the 200 round trips run). */
+    FDY_CHECK_MSG(accepted[0] >= 20 && accepted[0] < 120 && refused[0] > 0,
+                  "acme: %d accepted, %d refused at 20 msgs/s", accepted[0], refused[0]);
+    FDY_CHECK_EQ(accepted[1], 200);
+    fdy_proc_check_stream_count(p, "acme", accepted[0] + accepted[1]);
+    json = fdy_proc_ctl_json(p, (const char *const[]){"status", NULL});
+    int64_t rate_refused = -1;
+    FDY_CHECK(fdy_proc_json_int(fdy_proc_json_get(json, "rate_refused"), &rate_refused));
+    FDY_CHECK_EQ(rate_refused, refused[0]);
+    fdy_proc_json_destroy(&json);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -382,6 +432,7 @@ main(int argc, char **argv)
         {"duplicate_id_acked_with_original_seq", test_publish_duplicate_id_acked_with_original_seq},
         {"large_payload_own_frame", test_publish_large_payload_own_frame},
         {"ctl_pub_stdin_and_text", test_publish_ctl_pub_stdin_and_text},
+        {"rate_limit", test_publish_rate_limit},
     };
     return fdy_proc_run_tests("publish", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
