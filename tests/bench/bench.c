@@ -37,6 +37,7 @@ typedef struct {
     uint32_t max_in_flight; /* 0: the library's default */
     bool keep;
     bool fanout;                          /* --fanout: the fan-out benchmark instead (fanout.c) */
+    bool random_ids;                      /* --random-ids: UUID-like message ids, not the library's */
     size_t consumers;                     /* --consumers: its reading consumers */
     uint32_t credit;                      /* --credit: its subscriptions' credit */
     double rate;                          /* --rate: its paced phase, msgs/s */
@@ -159,8 +160,16 @@ s_bench_pipelined(foundry_client_t *client, const bench_opts_t *opts, const uint
              * the call itself waits for acks, and that wait is part of the
              * latency a producer sees. */
             run.sent_ns[i] = fdy_bench_env_now_ns();
+            /* Random ids (as partners sending UUIDs do) land all over the
+             * dedupe index instead of after its last key. */
+            uint8_t id[16];
+            if (opts->random_ids)
+                for (size_t b = 0; b < sizeof id; b++)
+                    id[b] = (uint8_t) (rand() >> 7);
             err = foundry_client_publish_async(client, BENCH_SUBJECT, payload, opts->payload_size,
-                                               NULL, 0, (void *) (uintptr_t) i);
+                                               opts->random_ids ? id : NULL,
+                                               opts->random_ids ? sizeof id : 0,
+                                               (void *) (uintptr_t) i);
         } while (err == FOUNDRY_ETIMEDOUT && ++retries < 6);
         if (err != FOUNDRY_OK) {
             fdy_bench_env_fail("publish_async #%zu: %s: %s", i, foundry_strerror(err),
@@ -265,6 +274,8 @@ s_usage(FILE *out)
                  "  --payload BYTES     payload size (default 256)\n"
                  "  --max-in-flight N   client window (default: the library's)\n"
                  "  --set KEY=VALUE     broker option, passed as --set (repeatable)\n"
+                 "  --random-ids        random 16-byte message ids (UUID-like) instead of the\n"
+                 "                      library's increasing ones\n"
                  "  --fanout            instead: 1 producer -> --consumers durable consumers\n"
                  "                      (+1 that never reads), end-to-end latency\n"
                  "  --consumers N       fan-out reading consumers (default 4)\n"
@@ -302,6 +313,7 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         {"set", required_argument, NULL, 's'},
         {"keep", no_argument, NULL, 'k'},
         {"fanout", no_argument, NULL, 'F'},
+        {"random-ids", no_argument, NULL, 'U'},
         {"consumers", required_argument, NULL, 'C'},
         {"credit", required_argument, NULL, 'R'},
         {"rate", required_argument, NULL, 'r'},
@@ -349,6 +361,7 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
             break;
         case 'k': opts->keep = true; break;
         case 'F': opts->fanout = true; break;
+        case 'U': opts->random_ids = true; break;
         case 'C':
             if (s_parse_size(optarg, 1, &opts->consumers) ||
                 opts->consumers > FDY_FANOUT_CONSUMERS_MAX)
