@@ -60,6 +60,7 @@ struct fdy_subs_conn {
     int64_t last_seen_ms;
     fdy_sub_t *subs;           /* list through sub->conn_next */
     size_t count;
+    uint64_t credit;           /* message credit of all its subscriptions */
     struct fdy_subs_conn *next; /* hash chain */
 };
 typedef struct fdy_subs_conn conn_t;
@@ -316,6 +317,7 @@ s_insert(fdy_subs_t *self, fdy_sub_t *sub, int64_t now_ms)
         *at = conn;
     }
     conn_t *conn = *at;
+    conn->credit += sub->credit_msgs;
     sub->conn = conn;
     sub->conn_next = conn->subs;
     conn->subs = sub;
@@ -343,6 +345,7 @@ s_remove(fdy_subs_t *self, fdy_sub_t *sub)
         *link = sub->next_by_id;
     conn_t *conn = sub->conn;
     if (conn) {
+        conn->credit -= sub->credit_msgs <= conn->credit ? sub->credit_msgs : conn->credit;
         fdy_sub_t **in = &conn->subs;
         while (*in && *in != sub)
             in = &(*in)->conn_next;
@@ -474,6 +477,8 @@ fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
     sub->out_used = (size_t) (w - sub->out);
     sub->out_count++;
     sub->credit_msgs--;
+    if (sub->conn && sub->conn->credit > 0)
+        sub->conn->credit--;
     if (sub->byte_limited) {
         uint64_t bytes = d->message_len + d->ext_len;
         sub->credit_bytes = bytes < sub->credit_bytes ? sub->credit_bytes - bytes : 0;
@@ -587,8 +592,12 @@ s_subscribe(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, const 
     memcpy(sub->routing, routing, routing_len);
     sub->routing_len = routing_len;
     snprintf(sub->principal, sizeof sub->principal, "%s", p->name);
-    sub->credit_msgs =
-        env->credit_msgs < FDY_SUBS_CREDIT_MAX ? env->credit_msgs : FDY_SUBS_CREDIT_MAX;
+    /* What one connection may be owed at once is bounded too, whatever
+     * it asks for: that bounds what the broker queues for a client that
+     * stops reading. */
+    uint64_t room = FDY_SUBS_CONN_CREDIT_MAX - (conn ? conn->credit : 0);
+    uint64_t asked = env->credit_msgs < FDY_SUBS_CREDIT_MAX ? env->credit_msgs : FDY_SUBS_CREDIT_MAX;
+    sub->credit_msgs = (uint32_t) (asked < room ? asked : room);
     sub->credit_bytes = env->credit_bytes;
     sub->byte_limited = env->credit_bytes > 0;
     if (!sub->durable)
@@ -637,8 +646,17 @@ fdy_subs_handle(fdy_subs_t *self, const uint8_t *routing, size_t routing_len,
     }
     switch (env->kind) {
     case FDY_KIND_CREDIT: {
-        uint64_t msgs = (uint64_t) sub->credit_msgs + env->credit_msgs;
-        sub->credit_msgs = msgs < FDY_SUBS_CREDIT_MAX ? (uint32_t) msgs : FDY_SUBS_CREDIT_MAX;
+        uint64_t grant = env->credit_msgs;
+        uint64_t room = sub->conn && sub->conn->credit < FDY_SUBS_CONN_CREDIT_MAX
+                            ? FDY_SUBS_CONN_CREDIT_MAX - sub->conn->credit
+                            : (sub->conn ? 0 : grant);
+        if (grant > room)
+            grant = room;
+        if (grant > FDY_SUBS_CREDIT_MAX - sub->credit_msgs)
+            grant = FDY_SUBS_CREDIT_MAX - sub->credit_msgs;
+        sub->credit_msgs += (uint32_t) grant;
+        if (sub->conn)
+            sub->conn->credit += grant;
         if (sub->byte_limited)
             sub->credit_bytes = env->credit_bytes > UINT64_MAX - sub->credit_bytes
                                     ? UINT64_MAX

@@ -23,6 +23,9 @@
 /* Most credit a subscription may hold at once, in messages: bounds what a
  * client that grants without reading can make us queue. */
 #define FDY_SUBS_CREDIT_MAX 65536u
+/* Most message credit all subscriptions of one connection hold together:
+ * bounds the deliveries queued for a connection that stops reading. */
+#define FDY_SUBS_CONN_CREDIT_MAX 131072u
 
 typedef struct fdy_consumer_rt fdy_consumer_rt_t;
 typedef struct fdy_acl_grant fdy_acl_grant_t;
