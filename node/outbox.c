@@ -318,8 +318,7 @@ fdy_outbox_open(const fdy_outbox_opts_t *opts, fdy_outbox_t **out, fdy_reason_t 
     if (err != FOUNDRY_OK)
         goto out;
     /* Before the load: its commit may be the first write on a full disk. */
-    fdy_outbox_space_init(&self->space, self->kv, opts->max_bytes,
-                          fdy_kv_map_size_max(self->kv));
+    fdy_outbox_space_init(&self->space, self->kv, opts->max_bytes, fdy_kv_map_size_max(self->kv));
     err = s_load(self, reason);
     if (err != FOUNDRY_OK)
         goto out;
@@ -330,8 +329,10 @@ fdy_outbox_open(const fdy_outbox_opts_t *opts, fdy_outbox_t **out, fdy_reason_t 
     err = fdy_outbox_acks_attach(self->acks, path, self->epoch, &why);
     if (err == FOUNDRY_EIO) {
         /* The outbox still works; only a delete that fails is not kept. */
-        fdy_log_warn("OUTBOX-ACKS-FAILED", "%s: acknowledged entries whose delete fails would "
-                     "be sent again after a restart", why.text);
+        fdy_log_warn("OUTBOX-ACKS-FAILED",
+                     "%s: acknowledged entries whose delete fails would "
+                     "be sent again after a restart",
+                     why.text);
         err = FOUNDRY_OK;
     } else if (err != FOUNDRY_OK) {
         fdy_reason_set(reason, err, "%s", why.text);

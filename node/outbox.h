@@ -8,9 +8,10 @@
  *  created: epoch and seq form the entry's message id, stable across
  *  restarts, so a resend is deduplicated by the broker.
  *
- *  Writes are grouped: appends go into one open write transaction, and
- *  fdy_outbox_commit() adds the deletes of acknowledged entries and makes
- *  it durable (one fsync). Reads see committed entries only, never an
+ *  Writes are grouped: appends go into one open write transaction, which
+ *  begins by deleting the entries acknowledged so far, and
+ *  fdy_outbox_commit() makes it durable (one fsync), with the deletes of
+ *  acks recorded meanwhile. Reads see committed entries only, never an
  *  acknowledged one. A full disk refuses new entries but never the deletes:
  *  the data file keeps a reserve of allocated blocks for them, and acks
  *  whose delete still fails are kept in <dir>/acked, written in place
@@ -150,7 +151,7 @@ typedef struct {
     uint64_t lost_samples;
     uint64_t disk_full_lost; /* since open: the part of lost refused for disk space */
     uint64_t disk_full_lost_samples;
-    bool disk_full; /* now: new entries are refused for disk space */
+    bool disk_full;   /* now: new entries are refused for disk space */
     uint64_t corrupt; /* since open: entries that failed their checksum */
 } fdy_outbox_stats_t;
 

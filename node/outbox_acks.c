@@ -33,7 +33,7 @@ struct fdy_outbox_acks {
     uint64_t version; /* bumped by every change */
     int fd;           /* -1: no file */
     uint64_t epoch;
-    uint64_t generation;   /* of the newest slot in the file */
+    uint64_t generation;    /* of the newest slot in the file */
     uint64_t saved_version; /* the version the file holds */
     size_t saved_count;
 };
@@ -270,8 +270,8 @@ fdy_outbox_acks_save(fdy_outbox_acks_t *self, fdy_reason_t *reason)
         return FOUNDRY_OK;
     static uint8_t slot[FDY_OUTBOX_ACKS_SLOT_LEN];
     memset(slot, 0, sizeof slot);
-    size_t count = self->count < FDY_OUTBOX_ACKS_FILE_RANGES ? self->count
-                                                              : FDY_OUTBOX_ACKS_FILE_RANGES;
+    size_t count =
+        self->count < FDY_OUTBOX_ACKS_FILE_RANGES ? self->count : FDY_OUTBOX_ACKS_FILE_RANGES;
     uint64_t generation = self->generation + 1;
     fdy_bytes_put_le32(slot, S_MAGIC);
     fdy_bytes_put_le64(slot + 8, generation);

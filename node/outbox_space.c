@@ -91,14 +91,15 @@ s_allocate(fdy_outbox_space_t *self, uint64_t growth)
      * full disk then fails whole commits (appends counted lost) and the
      * deletes are retried alone and kept in the acked file. */
     self->no_reserve = true;
-    fdy_log_warn("OUTBOX-NO-RESERVE", "%s: no disk reserve, acknowledged entries may not be "
-                 "deleted on a full disk", why.text);
+    fdy_log_warn("OUTBOX-NO-RESERVE",
+                 "%s: no disk reserve, acknowledged entries may not be "
+                 "deleted on a full disk",
+                 why.text);
     return true;
 }
 
 void
-fdy_outbox_space_init(fdy_outbox_space_t *self, fdy_kv_t *kv, uint64_t max_bytes,
-                      uint64_t map_size)
+fdy_outbox_space_init(fdy_outbox_space_t *self, fdy_kv_t *kv, uint64_t max_bytes, uint64_t map_size)
 {
     memset(self, 0, sizeof *self);
     self->kv = kv;
@@ -130,7 +131,6 @@ fdy_outbox_space_begin(fdy_outbox_space_t *self)
     fdy_reason_t why;
     if (fdy_kv_reusable_bytes(self->kv, &self->reusable, &why) != FOUNDRY_OK)
         self->reusable = 0;
-
 }
 
 foundry_err

@@ -1,9 +1,8 @@
 /*  kv.c: the LMDB environment plumbing shared by the broker's store and the
- *  node's outbox (kv.h): directory and lock file, map growth on
- *  MDB_MAP_FULL, the reused read transaction, u64 metadata, error mapping
- *  (a full disk included), disk blocks allocated ahead, reader check and
- *  page release. Not for what the tables hold: each user owns its
- *  databases and record formats.
+ *  node's outbox (kv.h): directory and lock file, map growth, the reused
+ *  read transaction, u64 metadata, error mapping (a full disk included),
+ *  blocks allocated ahead, reader check, page release. Not for what the
+ *  tables hold: each user owns its databases and record formats.
  */
 #include "kv.h"
 
@@ -464,8 +463,8 @@ fdy_kv_preallocate(fdy_kv_t *self, uint64_t bytes, fdy_reason_t *reason)
         return FOUNDRY_OK;
     mdb_filehandle_t fd;
     if (self->read_only || mdb_env_get_fd(self->env, &fd) != 0)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "%s %s: cannot allocate: read-only",
-                              self->label, self->dir);
+        return fdy_reason_set(reason, FOUNDRY_EIO, "%s %s: cannot allocate: read-only", self->label,
+                              self->dir);
     /* From 0, not from allocated: a range that has its blocks costs
      * nothing, and a hole left by anything else gets filled. */
     int rc;

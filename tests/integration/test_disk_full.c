@@ -57,8 +57,8 @@ s_publish(foundry_client_t *client, size_t i, foundry_ack_t *ack)
     memset(payload, 'a' + (int) (i % 26), sizeof payload);
     char id[32];
     snprintf(id, sizeof id, "full-%05zu", i);
-    return foundry_client_publish(client, "telemetry.siheung.robot1.temp", payload,
-                                  sizeof payload, id, strlen(id), ack);
+    return foundry_client_publish(client, "telemetry.siheung.robot1.temp", payload, sizeof payload,
+                                  id, strlen(id), ack);
 }
 
 static void
@@ -93,8 +93,8 @@ test_broker_full_disk_is_efull_and_recovers(void)
         }
         acked++;
     }
-    fprintf(stderr, "  disk full after %zu acked messages: %s: %s\n", acked,
-            foundry_strerror(err), reason);
+    fprintf(stderr, "  disk full after %zu acked messages: %s: %s\n", acked, foundry_strerror(err),
+            reason);
     FDY_CHECK_ERR(err, FOUNDRY_EFULL);
     FDY_CHECK_MSG(strstr(reason, "disk full"), "EFULL reason \"%s\" does not say disk full",
                   reason);
@@ -112,8 +112,8 @@ test_broker_full_disk_is_efull_and_recovers(void)
     /* Reads are served while the disk is full. */
     fdy_proc_check_stream_count(p, STREAM, (int64_t) acked);
     fdy_proc_run_t run;
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--json", "stream", "read", STREAM, "--from", "1",
-                              "--count", "5", NULL));
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--json", "stream", "read", STREAM, "--from", "1", "--count",
+                              "5", NULL));
     FDY_CHECK_RUN(&run, 0);
     fdy_proc_run_clear(&run);
 

@@ -45,8 +45,9 @@ s_node_stats(const fdy_node_proc_t *node)
         if (in && outbox) {
             unsigned long long samples = 0, entries = 0, bytes = 0, dropped = 0, lost = 0;
             sscanf(in, "NODE-STATS in: %llu samples", &samples);
-            sscanf(outbox, " bad samples; outbox: %llu entries, %llu bytes, %llu samples dropped, "
-                           "%llu lost",
+            sscanf(outbox,
+                   " bad samples; outbox: %llu entries, %llu bytes, %llu samples dropped, "
+                   "%llu lost",
                    &entries, &bytes, &dropped, &lost);
             last = (s_node_stats_t){samples, dropped, lost};
         } else if (strstr(line, "NODE-STOPPED")) {
@@ -106,15 +107,13 @@ s_fill_then_ack(s_env_t *e, const char *name, int ack_ms)
     e->p = fdy_proc_new(name);
     const char *broker_extra[] = {"--set", "dedupe_window=1s", NULL};
     FDY_CHECK_OK(fdy_proc_broker_start(e->p, broker_extra));
-    fdy_proc_key_add(e->p, FDY_NODE_PROC_KEY, "--role", "node", "--site", FDY_NODE_PROC_SITE,
-                     NULL);
+    fdy_proc_key_add(e->p, FDY_NODE_PROC_KEY, "--role", "node", "--site", FDY_NODE_PROC_SITE, NULL);
     FDY_CHECK_EQ(fdy_proc_broker_stop(e->p), 0);
 
     fdy_node_proc_t *node = &e->node;
     fdy_node_proc_init(node, e->p, "node");
     FDY_CHECK(mkdir(node->data_dir, 0700) == 0);
-    FDY_CHECK_MSG(fdy_tmpfs_mount(node->data_dir, TMPFS_SIZE) == 0, "mount: %s",
-                  strerror(errno));
+    FDY_CHECK_MSG(fdy_tmpfs_mount(node->data_dir, TMPFS_SIZE) == 0, "mount: %s", strerror(errno));
     /* Bounds beyond the disk (and a 1 MiB reserve): the disk is what fills. */
     node->extra[0] = "--set";
     node->extra[1] = "outbox_max_bytes=64MiB";

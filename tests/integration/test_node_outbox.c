@@ -21,13 +21,13 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define SITE            FDY_NODE_PROC_SITE
-#define STREAM          "telemetry-siheung"
-#define NODE_KEY        FDY_NODE_PROC_KEY
-#define SAMPLES         50000
-#define METRICS         15
-#define PATH_LEN        FDY_NODE_PROC_PATH_LEN
-#define ARGS_MAX        FDY_NODE_PROC_ARGS_MAX
+#define SITE     FDY_NODE_PROC_SITE
+#define STREAM   "telemetry-siheung"
+#define NODE_KEY FDY_NODE_PROC_KEY
+#define SAMPLES  50000
+#define METRICS  15
+#define PATH_LEN FDY_NODE_PROC_PATH_LEN
+#define ARGS_MAX FDY_NODE_PROC_ARGS_MAX
 
 /* ---- tests ---------------------------------------------------------------------- */
 
@@ -115,8 +115,9 @@ test_node_bad_input_harms_nothing(void)
     fdy_node_proc_pusher_t pusher;
     fdy_node_proc_pusher_open(&pusher, node.listen);
     const uint8_t bad_typed[] = {0x0a, 0x05, 0xff, 0xff, 0xff};
-    fdy_node_proc_push(&pusher, bad_typed, sizeof bad_typed, 0);            /* bad frame 1 */
-    fdy_node_proc_push(&pusher, "robot0.joint0.temp 1 C", 22, ZMQ_SNDMORE); /* bad frame 2: multipart */
+    fdy_node_proc_push(&pusher, bad_typed, sizeof bad_typed, 0); /* bad frame 1 */
+    fdy_node_proc_push(&pusher, "robot0.joint0.temp 1 C", 22,
+                       ZMQ_SNDMORE); /* bad frame 2: multipart */
     fdy_node_proc_push(&pusher, "robot0.joint0.temp 2 C", 22, 0);
     fdy_node_proc_push(&pusher, "", 0, 0); /* bad frame 3: empty */
     char deep[512] = "a";
@@ -150,7 +151,8 @@ test_node_bad_input_harms_nothing(void)
     FDY_CHECK_EQ(fdy_node_proc_log_count(&node, "NODE-BAD-FRAME"), 3);
     FDY_CHECK_EQ(fdy_node_proc_log_count(&node, "NODE-BAD-LINE"), 3);
     FDY_CHECK_EQ(fdy_node_proc_log_count(&node, "NODE-BAD-SAMPLE"), 1);
-    FDY_CHECK(fdy_node_proc_log_count(&node, "in: 4 samples, 3 bad lines, 3 bad frames, 1 bad samples") >= 1);
+    FDY_CHECK(fdy_node_proc_log_count(
+                  &node, "in: 4 samples, 3 bad lines, 3 bad frames, 1 bad samples") >= 1);
     free(reader.seen);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
@@ -178,7 +180,8 @@ test_node_stdin_lines(void)
     for (size_t i = 0; i < 3; i++)
         FDY_CHECK(write(fds[1], pieces[i], strlen(pieces[i])) == (ssize_t) strlen(pieces[i]));
     close(fds[1]);
-    FDY_NODE_CHECK(&node, fdy_node_proc_wait(&node, 30000) == 0, "foundry-node --stdin did not exit 0");
+    FDY_NODE_CHECK(&node, fdy_node_proc_wait(&node, 30000) == 0,
+                   "foundry-node --stdin did not exit 0");
 
     fdy_node_proc_reader_t reader = {SITE, STREAM, NODE_KEY, 10, NULL, 0, 0, 0, 1, 0};
     reader.seen = calloc(reader.range, 1);
@@ -220,7 +223,8 @@ test_node_waits_until_its_key_is_registered(void)
     FDY_CHECK_RUN(&run, 0);
     fdy_proc_run_clear(&run);
 
-    fdy_node_proc_reader_t reader = {SITE, STREAM, NODE_KEY, 10 * FDY_NODE_PROC_LINES_PER_FRAME, NULL, 0, 0, 0, 1, 0};
+    fdy_node_proc_reader_t reader = {
+        SITE, STREAM, NODE_KEY, 10 * FDY_NODE_PROC_LINES_PER_FRAME, NULL, 0, 0, 0, 1, 0};
     reader.seen = calloc(reader.range, 1);
     FDY_CHECK(reader.seen);
     fdy_node_proc_wait_all(p, &node, &reader, 10 * FDY_NODE_PROC_LINES_PER_FRAME, 60000);
@@ -266,7 +270,8 @@ test_node_resends_what_the_broker_refused(void)
     FDY_CHECK_OK(fdy_proc_broker_start(p, extra));
 
     fdy_node_proc_reader_t reader = {
-        "lab7", "telemetry-lab7", "node-lab7", 10 * FDY_NODE_PROC_LINES_PER_FRAME, NULL, 0, 0, 0, 1, 0};
+        "lab7", "telemetry-lab7", "node-lab7", 10 * FDY_NODE_PROC_LINES_PER_FRAME, NULL, 0, 0, 0, 1,
+        0};
     reader.seen = calloc(reader.range, 1);
     FDY_CHECK(reader.seen);
     fdy_node_proc_wait_all(p, &node, &reader, 10 * FDY_NODE_PROC_LINES_PER_FRAME, 60000);

@@ -67,8 +67,8 @@ setup(void **state)
     assert_int_equal(fdy_tmpfs_mount(fx->dir, TMPFS_SIZE), 0);
     snprintf(fx->data, sizeof fx->data, "%s/kv", fx->dir);
     snprintf(fx->filler, sizeof fx->filler, "%s/filler", fx->dir);
-    fdy_kv_opts_t opts = {.dir = fx->data, .label = "test", .map_size = 1u << 20,
-                          .map_size_max = 64u << 20};
+    fdy_kv_opts_t opts = {
+        .dir = fx->data, .label = "test", .map_size = 1u << 20, .map_size_max = 64u << 20};
     if (fdy_kv_open(&opts, &fx->kv, &fx->reason) != FOUNDRY_OK)
         fail_msg("open: %s", fx->reason.text);
     MDB_txn *txn;

@@ -705,8 +705,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_outbox_skips_and_deletes_damaged_entries, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_outbox_msg_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outbox_failed_delete_is_kept_across_a_restart,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_failed_delete_is_kept_across_a_restart, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("outbox", tests, NULL, NULL);
 }

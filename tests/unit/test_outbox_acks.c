@@ -134,8 +134,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_outbox_acks_ranges_merge, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_outbox_acks_file_survives_a_restart, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_acks_file_survives_a_restart, setup, teardown),
     };
     return cmocka_run_group_tests_name("outbox_acks", tests, NULL, NULL);
 }

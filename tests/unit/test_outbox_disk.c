@@ -96,8 +96,7 @@ s_readable(fixture_t *fx, uint64_t *first_seq)
 {
     s_seen_t seen = {0, 0};
     uint64_t next = 0;
-    if (fdy_outbox_read(fx->outbox, 0, 1u << 20, s_count, &seen, &next, &fx->reason) !=
-        FOUNDRY_OK)
+    if (fdy_outbox_read(fx->outbox, 0, 1u << 20, s_count, &seen, &next, &fx->reason) != FOUNDRY_OK)
         fail_msg("read: %s", fx->reason.text);
     if (first_seq)
         *first_seq = seen.first;
