@@ -65,9 +65,6 @@ struct fdy_agent {
     bool closing;      /* the client is being closed: ECLOSED outcomes are expected */
 
     uint64_t next_send_seq; /* first outbox seq not yet handed to the client */
-    uint64_t *removals;     /* acked entries, removed at the next write */
-    size_t removal_count;
-    size_t removal_cap;
     bool rewind_pending;
     int64_t rewind_at_ms;
     int64_t resend_backoff_ms;
@@ -79,7 +76,9 @@ struct fdy_agent {
     uint64_t rejected;       /* refused for good: removed */
     uint64_t failed;         /* refused for now: kept and resent */
     uint64_t logged_dropped; /* outbox drops already reported */
-    uint64_t logged_lost;
+    uint64_t logged_lost;    /* outbox write failures already reported */
+    bool disk_full_logged;   /* in a full-disk episode, reported */
+    uint64_t disk_full_lost; /* samples lost to the disk at its start */
     int64_t next_stats_ms;
 };
 
@@ -247,7 +246,6 @@ fdy_agent_destroy(fdy_agent_t **self_p)
         unlink(self->ready_path);
     fdy_telemetry_in_destroy(&self->intake);
     fdy_outbox_close(&self->outbox);
-    free(self->removals);
     free(self->read_buf);
     free(self);
     *self_p = NULL;
@@ -255,18 +253,14 @@ fdy_agent_destroy(fdy_agent_t **self_p)
 
 /* ---- acks ------------------------------------------------------------------ */
 
+/* The outbox only records the ack (no LMDB call: this may run inside a
+ * read) and deletes at the next write. */
 static void
 s_remove_later(fdy_agent_t *self, uint64_t seq)
 {
-    if (self->removal_count == self->removal_cap) {
-        size_t cap = self->removal_cap ? self->removal_cap * 2 : 1024;
-        uint64_t *grown = realloc(self->removals, cap * sizeof *grown);
-        if (!grown)
-            return; /* stays in the outbox; a later resend's ack removes it */
-        self->removals = grown;
-        self->removal_cap = cap;
-    }
-    self->removals[self->removal_count++] = seq;
+    fdy_reason_t why;
+    if (fdy_outbox_remove(self->outbox, seq, &why) != FOUNDRY_OK)
+        fdy_log_warn_limited("OUTBOX-WRITE-FAILED", "%s (it is sent again)", why.text);
 }
 
 /* An entry stays for a resend after a back-off that grows while refusals
@@ -289,7 +283,7 @@ s_schedule_rewind(fdy_agent_t *self)
 }
 
 /* Runs inside libfoundry's calls: it only records; the outbox is written
- * at the next turn (an LMDB read may be open right now). */
+ * at the next turn. */
 static void
 s_on_ack(const foundry_ack_t *ack, void *user)
 {
@@ -459,6 +453,29 @@ s_forward(fdy_agent_t *self)
 
 /* ---- writing the outbox -------------------------------------------------------- */
 
+/* A full disk is one line when it starts and one when it ends, with the
+ * samples it cost; every turn of it would flood the log. */
+static void
+s_log_disk_full(fdy_agent_t *self, const fdy_outbox_stats_t *stats)
+{
+    if (stats->disk_full && !self->disk_full_logged) {
+        fdy_log_err("OUTBOX-DISK-FULL",
+                    "disk full at %s/outbox: new telemetry is not stored (counted as lost) "
+                    "until space is freed; acknowledged entries are still deleted",
+                    self->cfg->data_dir);
+        self->disk_full_logged = true;
+        self->disk_full_lost = stats->disk_full_lost_samples;
+    } else if (!stats->disk_full && self->disk_full_logged) {
+        fdy_log_notice("OUTBOX-DISK-OK",
+                       "space at %s/outbox again: %llu samples were lost while the disk was "
+                       "full (%llu since start)",
+                       self->cfg->data_dir,
+                       (unsigned long long) (stats->disk_full_lost_samples - self->disk_full_lost),
+                       (unsigned long long) stats->disk_full_lost_samples);
+        self->disk_full_logged = false;
+    }
+}
+
 static void
 s_log_drops(fdy_agent_t *self)
 {
@@ -474,29 +491,25 @@ s_log_drops(fdy_agent_t *self)
             (unsigned long long) stats.dropped, (unsigned long long) stats.dropped_samples);
         self->logged_dropped = stats.dropped;
     }
-    if (stats.lost > self->logged_lost) {
+    s_log_disk_full(self, &stats);
+    uint64_t failed = stats.lost - stats.disk_full_lost; /* failed commits, not the disk */
+    if (failed > self->logged_lost) {
         fdy_log_err("OUTBOX-WRITE-FAILED",
                     "%llu entries lost to a failed outbox write, %llu (%llu samples) since start",
-                    (unsigned long long) (stats.lost - self->logged_lost),
+                    (unsigned long long) (failed - self->logged_lost),
                     (unsigned long long) stats.lost, (unsigned long long) stats.lost_samples);
-        self->logged_lost = stats.lost;
+        self->logged_lost = failed;
     }
 }
 
-/* Applies the removals and commits this turn's appends with them: one
- * synchronous commit per turn, whatever came in. */
+/* Commits this turn's appends with the deletes of what was acknowledged:
+ * one synchronous commit per turn, whatever came in. A failure keeps the
+ * acks in the outbox (and on disk) for the next turn. */
 static void
 s_write(fdy_agent_t *self)
 {
     fdy_reason_t reason;
-    foundry_err err = FOUNDRY_OK;
-    for (size_t i = 0; i < self->removal_count && err == FOUNDRY_OK; i++)
-        err = fdy_outbox_remove(self->outbox, self->removals[i], &reason);
-    if (err == FOUNDRY_OK)
-        err = fdy_outbox_commit(self->outbox, &reason);
-    if (err == FOUNDRY_OK)
-        self->removal_count = 0; /* else they are tried again next turn */
-    else
+    if (fdy_outbox_commit(self->outbox, &reason) != FOUNDRY_OK)
         fdy_log_err("OUTBOX-WRITE-FAILED", "%s", reason.text);
     s_log_drops(self);
 }

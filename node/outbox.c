@@ -1,7 +1,8 @@
 /*  outbox.c: the node's durable outbox on LMDB (outbox.h): entries keyed by
  *  sequence, a bound enforced by policy, group-committed writes, checksummed
- *  records. Not for deciding what to forward or when (agent.c), nor for
- *  what the payload means (it is stored as given).
+ *  records, and a disk reserve so acknowledged entries can always be
+ *  deleted (docs/node.md, "A full disk"). Not for deciding what to forward
+ *  or when (agent.c), nor for what the payload means (stored as given).
  *
  *  DB "entries": key = seq (u64 big-endian, so LMDB's order is seq order);
  *  value = crc32c (u32 LE, over the rest) | format u8 = 1 | reserved u8 |
@@ -9,6 +10,9 @@
  *  DB "meta": "epoch" and "next_seq", u64 LE each.
  */
 #include "outbox.h"
+
+#include "outbox_acks.h"
+#include "outbox_space.h"
 
 #include "bytes.h"
 #include "clock.h"
@@ -26,6 +30,8 @@
 #define RECORD_FORMAT 1u
 #define SUBJECT_MAX   255u
 #define MIB           (1024ull * 1024ull)
+/* Delete transactions one commit may run for a backlog of acks. */
+#define ACK_ROUNDS 8
 
 struct fdy_outbox {
     fdy_kv_t *kv; /* the environment and the directory lock */
@@ -46,8 +52,17 @@ struct fdy_outbox {
     uint64_t txn_appended, txn_appended_samples;
     uint64_t txn_removed;
     uint64_t txn_dropped, txn_dropped_samples;
+    /* The acks it deleted: estimated page bytes, and the seq below which
+     * every ack is deleted in it (UINT64_MAX: all). */
+    uint64_t txn_ack_cost, txn_acks_below;
 
     fdy_outbox_stats_t stats;
+
+    /* Acknowledged entries not deleted yet; not read again. */
+    fdy_outbox_acks_t *acks;
+
+    /* Disk blocks allocated ahead, the reserve for deletes. */
+    fdy_outbox_space_t space;
 
     /* Entries that failed their checksum, deleted at the next write. */
     uint64_t *corrupt;
@@ -275,6 +290,11 @@ fdy_outbox_open(const fdy_outbox_opts_t *opts, fdy_outbox_t **out, fdy_reason_t 
     fdy_outbox_t *self = calloc(1, sizeof *self);
     if (!self)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+    self->acks = fdy_outbox_acks_new();
+    if (!self->acks) {
+        free(self);
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+    }
     self->max_entries = opts->max_entries;
     self->max_bytes = opts->max_bytes;
     self->policy = opts->policy;
@@ -297,7 +317,26 @@ fdy_outbox_open(const fdy_outbox_opts_t *opts, fdy_outbox_t **out, fdy_reason_t 
     foundry_err err = s_store_err(fdy_kv_open(&kv_opts, &self->kv, reason));
     if (err != FOUNDRY_OK)
         goto out;
+    /* Before the load: its commit may be the first write on a full disk. */
+    fdy_outbox_space_init(&self->space, self->kv, opts->max_bytes, fdy_kv_map_size_max(self->kv));
     err = s_load(self, reason);
+    if (err != FOUNDRY_OK)
+        goto out;
+    fdy_outbox_space_committed(&self->space);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/acked", opts->dir);
+    fdy_reason_t why;
+    err = fdy_outbox_acks_attach(self->acks, path, self->epoch, &why);
+    if (err == FOUNDRY_EIO) {
+        /* The outbox still works; only a delete that fails is not kept. */
+        fdy_log_warn("OUTBOX-ACKS-FAILED",
+                     "%s: acknowledged entries whose delete fails would "
+                     "be sent again after a restart",
+                     why.text);
+        err = FOUNDRY_OK;
+    } else if (err != FOUNDRY_OK) {
+        fdy_reason_set(reason, err, "%s", why.text);
+    }
 out:
     if (err != FOUNDRY_OK) {
         fdy_outbox_close(&self);
@@ -332,6 +371,12 @@ fdy_outbox_close(fdy_outbox_t **self_p)
         return;
     if (self->txn)
         s_rollback(self);
+    /* Acks whose delete did not commit are kept for the next start. */
+    fdy_reason_t why;
+    if (self->acks && !fdy_outbox_acks_empty(self->acks) &&
+        fdy_outbox_acks_save(self->acks, &why) != FOUNDRY_OK)
+        fdy_log_warn("OUTBOX-ACKS-FAILED", "%s", why.text);
+    fdy_outbox_acks_destroy(&self->acks);
     fdy_kv_close(&self->kv); /* the environment, then the lock */
     free(self->corrupt);
     free(self);
@@ -341,12 +386,14 @@ fdy_outbox_close(fdy_outbox_t **self_p)
 /* ---- writing ------------------------------------------------------------ */
 
 static foundry_err s_delete(fdy_outbox_t *self, uint64_t seq, bool *deleted, fdy_reason_t *reason);
+static foundry_err s_apply_acks(fdy_outbox_t *self, fdy_reason_t *reason);
 
 static foundry_err
 s_begin(fdy_outbox_t *self, fdy_reason_t *reason)
 {
     if (self->txn)
         return FOUNDRY_OK;
+    fdy_outbox_space_begin(&self->space); /* reads the free list: no write open yet */
     foundry_err begun = fdy_kv_txn_begin(self->kv, 0, &self->txn, reason);
     if (begun != FOUNDRY_OK)
         return s_store_err(begun);
@@ -359,7 +406,10 @@ s_begin(fdy_outbox_t *self, fdy_reason_t *reason)
         if (err != FOUNDRY_OK)
             return err;
     }
-    return FOUNDRY_OK;
+    /* Acked entries go first, so they make room for the appends. */
+    self->txn_ack_cost = 0;
+    self->txn_acks_below = UINT64_MAX;
+    return fdy_outbox_acks_empty(self->acks) ? FOUNDRY_OK : s_apply_acks(self, reason);
 }
 
 /* A failed write inside the transaction poisons it (LMDB requires an
@@ -417,6 +467,10 @@ fdy_outbox_append(fdy_outbox_t *self, const char *subject, const uint8_t *payloa
                               "entry of %llu bytes exceeds outbox_max_bytes",
                               (unsigned long long) entry_bytes);
     }
+    /* Begun first: it deletes what was acknowledged, which makes room. */
+    foundry_err err = s_begin(self, reason);
+    if (err != FOUNDRY_OK)
+        return err;
     bool fits = self->count < self->max_entries && self->bytes + entry_bytes <= self->max_bytes;
     if (!fits && self->policy == FDY_OUTBOX_DROP_NEWEST) {
         self->stats.dropped++;
@@ -425,9 +479,16 @@ fdy_outbox_append(fdy_outbox_t *self, const char *subject, const uint8_t *payloa
                               "outbox full (%llu entries, %llu bytes): newest dropped",
                               (unsigned long long) self->count, (unsigned long long) self->bytes);
     }
-    foundry_err err = s_begin(self, reason);
-    if (err != FOUNDRY_OK)
-        return err;
+    size_t value_len = FDY_OUTBOX_HEADER_LEN + subject_len + payload_len;
+    fdy_reason_t why;
+    if (fdy_outbox_space_admit(&self->space, value_len, &why) != FOUNDRY_OK) {
+        /* Refused, not rolled back: what this transaction holds still fits. */
+        self->stats.lost++;
+        self->stats.lost_samples += samples;
+        self->stats.disk_full_lost++;
+        self->stats.disk_full_lost_samples += samples;
+        return fdy_reason_set(reason, FOUNDRY_EFULL, "%s; new entry not stored", why.text);
+    }
     while (self->count >= self->max_entries || self->bytes + entry_bytes > self->max_bytes) {
         err = s_drop_oldest(self, reason);
         if (err == FOUNDRY_ENOTFOUND)
@@ -440,7 +501,6 @@ fdy_outbox_append(fdy_outbox_t *self, const char *subject, const uint8_t *payloa
     uint8_t key_buf[8];
     s_key(seq, key_buf);
     MDB_val key = {sizeof key_buf, key_buf};
-    size_t value_len = FDY_OUTBOX_HEADER_LEN + subject_len + payload_len;
     MDB_val value = {value_len, NULL};
     /* MDB_RESERVE: LMDB hands out the space and we write the record once,
      * in place. Seqs only grow, so MDB_APPEND keeps pages full. */
@@ -503,28 +563,75 @@ foundry_err
 fdy_outbox_remove(fdy_outbox_t *self, uint64_t seq, fdy_reason_t *reason)
 {
     assert(self);
-    foundry_err err = s_begin(self, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    bool deleted = false;
-    err = s_delete(self, seq, &deleted, reason);
-    if (err == FOUNDRY_OK && deleted)
-        self->txn_removed++;
-    return err;
+    if (fdy_outbox_acks_add(self->acks, seq) != FOUNDRY_OK)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory: ack of entry %llu not kept",
+                              (unsigned long long) seq);
+    return FOUNDRY_OK;
 }
 
-foundry_err
-fdy_outbox_commit(fdy_outbox_t *self, fdy_reason_t *reason)
+/* Deletes acknowledged entries in the open transaction, in seq order, until
+ * its delete budget is spent, and notes in txn_acks_below how far it got.
+ * Called again in one transaction, it finds the ones deleted gone. */
+static foundry_err
+s_apply_acks(fdy_outbox_t *self, fdy_reason_t *reason)
 {
-    assert(self);
-    if (!self->txn)
-        return FOUNDRY_OK;
+    self->txn_acks_below = UINT64_MAX;
+    uint64_t budget = fdy_outbox_space_delete_budget(&self->space);
+    uint64_t cost = self->txn_ack_cost;
+    MDB_cursor *cursor = NULL;
+    int rc = mdb_cursor_open(self->txn, self->entries, &cursor);
+    if (rc != 0)
+        return s_txn_failed(self, rc, "cursor", reason);
+    size_t ranges = fdy_outbox_acks_range_count(self->acks);
+    for (size_t i = 0; i < ranges && rc == 0; i++) {
+        uint64_t seq, last;
+        fdy_outbox_acks_range(self->acks, i, &seq, &last);
+        while (seq <= last) {
+            uint8_t key_buf[8];
+            s_key(seq, key_buf);
+            MDB_val key = {sizeof key_buf, key_buf}, value;
+            rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
+            if (rc == MDB_NOTFOUND || (rc == 0 && s_key_seq(&key) > last)) {
+                rc = 0; /* the rest of the range was dropped or deleted before */
+                break;
+            }
+            if (rc != 0)
+                break;
+            seq = s_key_seq(&key);
+            if (cost >= budget) {
+                self->txn_ack_cost = cost;
+                self->txn_acks_below = seq; /* the next transaction goes on here */
+                mdb_cursor_close(cursor);
+                return FOUNDRY_OK;
+            }
+            cost += fdy_outbox_space_delete_cost(&self->space, value.mv_size);
+            uint64_t bytes = s_value_bytes(&value);
+            if ((rc = mdb_cursor_del(cursor, 0)) != 0)
+                break;
+            self->count--;
+            self->bytes -= bytes;
+            self->txn_removed++;
+            seq++;
+        }
+    }
+    mdb_cursor_close(cursor);
+    self->txn_ack_cost = cost;
+    if (rc != 0)
+        return s_txn_failed(self, rc, "remove", reason);
+    return FOUNDRY_OK;
+}
+
+/* Commits the open transaction and moves its counts into the stats. */
+static foundry_err
+s_commit_txn(fdy_outbox_t *self, fdy_reason_t *reason)
+{
     foundry_err err = s_store_err(fdy_kv_commit(self->kv, self->txn, reason));
     self->txn = NULL; /* freed by LMDB whatever the outcome */
     if (err != FOUNDRY_OK) {
         s_rollback(self);
         return err;
     }
+    fdy_outbox_space_committed(&self->space);
     self->committed_next_seq = self->next_seq;
     self->committed_count = self->count;
     self->committed_bytes = self->bytes;
@@ -537,6 +644,67 @@ fdy_outbox_commit(fdy_outbox_t *self, fdy_reason_t *reason)
     self->txn_removed = 0;
     self->txn_dropped = self->txn_dropped_samples = 0;
     return FOUNDRY_OK;
+}
+
+/* LMDB reuses the pages a transaction freed only once another one has
+ * committed after it. On a full disk those pages are the only room for new
+ * entries, so deletes are followed by a small write of their own (one page
+ * of metadata rewritten). */
+static void
+s_settle(fdy_outbox_t *self)
+{
+    fdy_reason_t why;
+    if (s_begin(self, &why) != FOUNDRY_OK)
+        return;
+    if (s_meta_put(self, self->txn, "next_seq", self->committed_next_seq, &why) != FOUNDRY_OK) {
+        s_rollback(self);
+        return;
+    }
+    (void) s_commit_txn(self, &why); /* a failure changes nothing */
+}
+
+foundry_err
+fdy_outbox_commit(fdy_outbox_t *self, fdy_reason_t *reason)
+{
+    assert(self);
+    foundry_err result = FOUNDRY_OK;
+    bool acks_failed = false;
+    uint64_t removed = self->stats.removed;
+    for (int round = 0; round < ACK_ROUNDS; round++) {
+        bool acks = !fdy_outbox_acks_empty(self->acks);
+        if (!self->txn && !acks)
+            break;
+        bool appended = self->txn_appended > 0;
+        fdy_reason_t why;
+        foundry_err err = s_begin(self, &why);
+        if (err == FOUNDRY_OK && acks)
+            err = s_apply_acks(self, &why); /* those since the transaction began */
+        uint64_t done_below = self->txn_acks_below;
+        if (err == FOUNDRY_OK)
+            err = s_commit_txn(self, &why);
+        if (err == FOUNDRY_OK) {
+            fdy_outbox_acks_forget_below(self->acks, done_below);
+            acks_failed = false;
+            continue; /* the rest of a backlog, or done */
+        }
+        if (result == FOUNDRY_OK)
+            result = fdy_reason_set(reason, err, "%s", why.text);
+        acks_failed = acks;
+        /* The appends may have needed what the deletes would have used:
+         * the deletes go again on their own. */
+        if (!acks || !appended)
+            break;
+    }
+    fdy_reason_t why;
+    if (acks_failed || (fdy_outbox_acks_empty(self->acks) && fdy_outbox_acks_saved(self->acks))) {
+        /* Durable in place, so a restart deletes them instead of resending;
+         * an empty set clears what an earlier failure kept. */
+        if (fdy_outbox_acks_save(self->acks, &why) != FOUNDRY_OK)
+            fdy_log_warn_limited("OUTBOX-ACKS-FAILED", "%s", why.text);
+    }
+    if (self->stats.removed > removed && fdy_outbox_space_full(&self->space) && !self->txn)
+        s_settle(self);
+    return result;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -585,25 +753,34 @@ fdy_outbox_read(fdy_outbox_t *self, uint64_t from_seq, size_t max_count, fdy_out
     MDB_val key = {sizeof key_buf, key_buf};
     MDB_val value;
     size_t seen = 0;
-    for (rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE); rc == 0 && seen < max_count;
-         rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+    rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
+    while (rc == 0 && seen < max_count) {
         uint64_t seq = s_key_seq(&key);
+        uint64_t skip = fdy_outbox_acks_skip(self->acks, seq);
+        if (skip != seq) {
+            /* Acknowledged, its delete not committed yet: never sent again. */
+            *next_out = skip;
+            s_key(skip, key_buf);
+            key = (MDB_val){sizeof key_buf, key_buf};
+            rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
+            continue;
+        }
         fdy_outbox_entry_t entry;
         size_t subject_len = 0;
         seen++;
-        if (!s_parse_value(&value, &entry, &subject_len)) {
+        if (s_parse_value(&value, &entry, &subject_len)) {
+            char subject[SUBJECT_MAX + 1];
+            memcpy(subject, entry.subject, subject_len);
+            subject[subject_len] = '\0';
+            entry.subject = subject;
+            entry.seq = seq;
+            if (!fn(&entry, user))
+                break;
+        } else {
             s_note_corrupt(self, seq);
-            *next_out = seq + 1;
-            continue;
         }
-        char subject[SUBJECT_MAX + 1];
-        memcpy(subject, entry.subject, subject_len);
-        subject[subject_len] = '\0';
-        entry.subject = subject;
-        entry.seq = seq;
-        if (!fn(&entry, user))
-            break;
         *next_out = seq + 1;
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT);
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
         err = s_mdb_failed(rc, "read", reason);
@@ -623,6 +800,7 @@ fdy_outbox_stats(const fdy_outbox_t *self, fdy_outbox_stats_t *out)
     *out = self->stats;
     out->entries = self->count;
     out->bytes = self->bytes;
+    out->disk_full = fdy_outbox_space_full(&self->space);
 }
 
 uint64_t

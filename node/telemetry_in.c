@@ -169,7 +169,7 @@ s_store_chunk(fdy_telemetry_in_t *self, const char *subject, size_t count, fdy_r
     self->stats.not_stored += count;
     if (err == FOUNDRY_ESTORE)
         return fdy_reason_set(reason, err, "%s", why.text);
-    return FOUNDRY_OK; /* dropped by the outbox's policy: it counts them */
+    return FOUNDRY_OK; /* refused by its policy or a full disk: the outbox counts them */
 }
 
 /* Groups the unit's samples by metric and stores them, then empties the

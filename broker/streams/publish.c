@@ -9,6 +9,7 @@
 #include "acl.h"
 #include "clock.h"
 #include "rate.h"
+#include "kv.h"
 #include "log.h"
 #include "reason.h"
 #include "xalloc.h"
@@ -427,6 +428,9 @@ fdy_publish_committed(fdy_publish_t *self, const fdy_commit_t *commit,
         const pub_request_t *request = &self->requests[i];
         if (err == FOUNDRY_OK || !s_request_has_items(self, request))
             s_reply_ack(self, request);
+        else if (err == FOUNDRY_EFULL &&
+                 fdy_kv_reason_disk_full(fdy_commit_reason(commit, &self->part)))
+            s_reply_error(self, request, FOUNDRY_EFULL, "broker disk full, nothing stored");
         else if (err == FOUNDRY_EFULL)
             s_reply_error(self, request, FOUNDRY_EFULL,
                           "store full: map_size_max reached, nothing stored");

@@ -1,8 +1,8 @@
 /*  kv.c: the LMDB environment plumbing shared by the broker's store and the
- *  node's outbox (kv.h): directory and lock file, map growth on
- *  MDB_MAP_FULL, the reused read transaction, u64 metadata, error mapping,
- *  reader check and page release. Not for what the tables hold: each user
- *  owns its databases and record formats.
+ *  node's outbox (kv.h): directory and lock file, map growth, the reused
+ *  read transaction, u64 metadata, error mapping (a full disk included),
+ *  blocks allocated ahead, reader check, page release. Not for what the
+ *  tables hold: each user owns its databases and record formats.
  */
 #include "kv.h"
 
@@ -28,6 +28,8 @@ struct fdy_kv {
     uint64_t map_size_max;
     bool read_only;
     uint64_t commits;
+    uint64_t allocated; /* data file bytes whose blocks exist (kv.h) */
+    bool disk_full;     /* the last mapped failure was a full filesystem */
     /* A reset read transaction kept for reuse (MDB_NOTLS lets it renew). */
     MDB_txn *rtxn;
     bool rtxn_busy;
@@ -35,12 +37,68 @@ struct fdy_kv {
 
 /* ---- errors and accessors ------------------------------------------------ */
 
+/* Room a write needs at least, tried when LMDB's EIO may be a short write. */
+#define S_PROBE_BYTES (64u * 1024u)
+
 foundry_err
 fdy_kv_err(int rc, fdy_reason_t *reason, const char *what)
 {
-    if (rc == MDB_MAP_FULL)
+    if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
         return fdy_reason_set(reason, FOUNDRY_EFULL, "%s: %s", what, mdb_strerror(rc));
     return fdy_reason_set(reason, FOUNDRY_ESTORE, "%s: %s", what, mdb_strerror(rc));
+}
+
+bool
+fdy_kv_reason_disk_full(const char *reason_text)
+{
+    return reason_text && strncmp(reason_text, FDY_KV_DISK_FULL, strlen(FDY_KV_DISK_FULL)) == 0;
+}
+
+/* Is the file system of the directory full now? LMDB reports a write that
+ * stored only part of its pages as EIO, like a disk fault; the two differ
+ * in whether a small allocation succeeds right after (the short write took
+ * what was left). posix_fallocate also answers for quotas, which statvfs
+ * does not see. */
+static bool
+s_disk_is_full(fdy_kv_t *self)
+{
+    if (self->read_only)
+        return false;
+    char path[PATH_MAX];
+    if ((size_t) snprintf(path, sizeof path, "%s/.space-probe", self->dir) >= sizeof path)
+        return false;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno == ENOSPC || errno == EDQUOT;
+    int rc = posix_fallocate(fd, 0, S_PROBE_BYTES);
+    close(fd);
+    unlink(path);
+    return rc == ENOSPC || rc == EDQUOT;
+}
+
+/* The one place the disk-full reason is written: "disk full at DIR: DETAIL". */
+static foundry_err
+s_disk_full(fdy_kv_t *self, fdy_reason_t *reason, const char *detail)
+{
+    self->disk_full = true;
+    return fdy_reason_set(reason, FOUNDRY_EFULL, FDY_KV_DISK_FULL "%s: %s", self->dir, detail);
+}
+
+/* fdy_kv_err() for calls where the directory is known: a full disk gets
+ * its own reason, whether LMDB said ENOSPC, EDQUOT or a short write's EIO. */
+static foundry_err
+s_err(fdy_kv_t *self, int rc, fdy_reason_t *reason, const char *what)
+{
+    char detail[FDY_REASON_MAX];
+    if (rc == ENOSPC || rc == EDQUOT) {
+        snprintf(detail, sizeof detail, "%s: %s", what, strerror(rc));
+        return s_disk_full(self, reason, detail);
+    }
+    if (rc == EIO && s_disk_is_full(self)) {
+        snprintf(detail, sizeof detail, "%s: no space left (short write)", what);
+        return s_disk_full(self, reason, detail);
+    }
+    return fdy_kv_err(rc, reason, what);
 }
 
 MDB_env *
@@ -151,7 +209,7 @@ s_env_open(fdy_kv_t *self, const fdy_kv_opts_t *opts, fdy_reason_t *reason)
     if (rc == 0 && opts->max_dbs)
         rc = mdb_env_set_maxdbs(self->env, opts->max_dbs);
     if (rc != 0)
-        return fdy_kv_err(rc, reason, "create environment");
+        return s_err(self, rc, reason, "create environment");
     /* No NOSYNC, NOMETASYNC or MAPASYNC: a commit returns after fsync.
      * NOTLS: read transactions are not tied to a thread's reader slot (and
      * a reset one can be renewed). */
@@ -162,15 +220,20 @@ s_env_open(fdy_kv_t *self, const fdy_kv_opts_t *opts, fdy_reason_t *reason)
     if (rc != 0) {
         char what[64];
         snprintf(what, sizeof what, "open %s", self->label);
-        return fdy_kv_err(rc, reason, what);
+        return s_err(self, rc, reason, what);
     }
     if (!self->read_only && opts->map_size) {
         MDB_envinfo info;
         mdb_env_info(self->env, &info);
         uint64_t wanted = s_page_round(opts->map_size);
         if (info.me_mapsize < wanted && (rc = mdb_env_set_mapsize(self->env, wanted)) != 0)
-            return fdy_kv_err(rc, reason, "set map size");
+            return s_err(self, rc, reason, "set map size");
     }
+    /* What exists of the file has its blocks: LMDB writes pages in order. */
+    mdb_filehandle_t fd;
+    struct stat st;
+    if (mdb_env_get_fd(self->env, &fd) == 0 && fstat(fd, &st) == 0)
+        self->allocated = (uint64_t) st.st_size;
     return FOUNDRY_OK;
 }
 
@@ -247,7 +310,7 @@ fdy_kv_txn_begin(fdy_kv_t *self, unsigned flags, MDB_txn **txn_out, fdy_reason_t
     }
     if (rc != 0) {
         *txn_out = NULL;
-        return fdy_kv_err(rc, reason, "begin transaction");
+        return s_err(self, rc, reason, "begin transaction");
     }
     return FOUNDRY_OK;
 }
@@ -259,7 +322,7 @@ fdy_kv_commit(fdy_kv_t *self, MDB_txn *txn, fdy_reason_t *reason)
      * and syncs the meta page. */
     int rc = mdb_txn_commit(txn);
     if (rc != 0)
-        return fdy_kv_err(rc, reason, "commit");
+        return s_err(self, rc, reason, "commit");
     self->commits++;
     return FOUNDRY_OK;
 }
@@ -316,7 +379,7 @@ fdy_kv_grow(fdy_kv_t *self, fdy_reason_t *reason)
         next = self->map_size_max;
     int rc = mdb_env_set_mapsize(self->env, (size_t) next);
     if (rc != 0)
-        return fdy_kv_err(rc, reason, "grow map");
+        return s_err(self, rc, reason, "grow map");
     mdb_env_info(self->env, &info);
     fdy_log_notice("STORE-MAP-GROWN", "%s %s: map grown from %llu to %llu bytes (max %llu)",
                    self->label, self->dir, (unsigned long long) current,
@@ -325,11 +388,26 @@ fdy_kv_grow(fdy_kv_t *self, fdy_reason_t *reason)
     return FOUNDRY_OK;
 }
 
+/* A failure of fn (which knows no directory: fdy_kv_err) while the disk is
+ * full becomes the disk-full reason, keeping fn's text as the detail. */
+static foundry_err
+s_write_failed(fdy_kv_t *self, foundry_err err, fdy_reason_t *reason)
+{
+    if (self->disk_full || (err != FOUNDRY_EFULL && err != FOUNDRY_ESTORE))
+        return err;
+    if (!s_disk_is_full(self))
+        return err;
+    fdy_reason_t detail;
+    snprintf(detail.text, sizeof detail.text, "%s", reason ? reason->text : "write");
+    return s_disk_full(self, reason, detail.text);
+}
+
 foundry_err
 fdy_kv_write(fdy_kv_t *self, fdy_kv_txn_fn *fn, void *ctx, fdy_reason_t *reason)
 {
     for (bool grown = false;; grown = true) {
         MDB_txn *txn;
+        self->disk_full = false;
         foundry_err err = fdy_kv_txn_begin(self, 0, &txn, reason);
         if (err != FOUNDRY_OK)
             return err;
@@ -341,13 +419,105 @@ fdy_kv_write(fdy_kv_t *self, fdy_kv_txn_fn *fn, void *ctx, fdy_reason_t *reason)
             err = fdy_kv_commit(self, txn, reason);
         if (err == FOUNDRY_OK && grown)
             fdy_reason_clear(reason); /* the MAP_FULL of an earlier attempt */
-        if (err != FOUNDRY_EFULL)
+        if (err != FOUNDRY_OK)
+            err = s_write_failed(self, err, reason);
+        /* A bigger map cannot help a full disk. */
+        if (err != FOUNDRY_EFULL || self->disk_full)
             return err;
         /* MDB_MAP_FULL: the transaction is gone, so the map may be resized. */
         err = fdy_kv_grow(self, reason);
         if (err != FOUNDRY_OK)
             return err;
     }
+}
+
+/* ---- disk space ------------------------------------------------------------ */
+
+uint64_t
+fdy_kv_page_size(fdy_kv_t *self)
+{
+    MDB_stat st;
+    if (mdb_env_stat(self->env, &st) != 0 || st.ms_psize == 0)
+        return 4096;
+    return st.ms_psize;
+}
+
+uint64_t
+fdy_kv_used_bytes(fdy_kv_t *self)
+{
+    MDB_envinfo info;
+    mdb_env_info(self->env, &info);
+    return ((uint64_t) info.me_last_pgno + 1) * fdy_kv_page_size(self);
+}
+
+uint64_t
+fdy_kv_allocated_bytes(const fdy_kv_t *self)
+{
+    return self->allocated;
+}
+
+foundry_err
+fdy_kv_preallocate(fdy_kv_t *self, uint64_t bytes, fdy_reason_t *reason)
+{
+    if (bytes <= self->allocated)
+        return FOUNDRY_OK;
+    mdb_filehandle_t fd;
+    if (self->read_only || mdb_env_get_fd(self->env, &fd) != 0)
+        return fdy_reason_set(reason, FOUNDRY_EIO, "%s %s: cannot allocate: read-only", self->label,
+                              self->dir);
+    /* From 0, not from allocated: a range that has its blocks costs
+     * nothing, and a hole left by anything else gets filled. */
+    int rc;
+    do
+        rc = posix_fallocate(fd, 0, (off_t) bytes);
+    while (rc == EINTR);
+    if (rc == ENOSPC || rc == EDQUOT) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "cannot allocate %llu bytes for %s: %s",
+                 (unsigned long long) bytes, self->label, strerror(rc));
+        return s_disk_full(self, reason, detail);
+    }
+    if (rc != 0)
+        return fdy_reason_set(reason, FOUNDRY_EIO, "%s %s: cannot allocate: %s", self->label,
+                              self->dir, strerror(rc));
+    self->allocated = bytes;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_kv_reusable_bytes(fdy_kv_t *self, uint64_t *bytes_out, fdy_reason_t *reason)
+{
+    *bytes_out = 0;
+    MDB_txn *txn;
+    foundry_err err = fdy_kv_rtxn_begin(self, &txn, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn, 0, &cursor); /* dbi 0: the free list */
+    if (rc != 0) {
+        fdy_kv_rtxn_end(self, txn);
+        return fdy_kv_err(rc, reason, "free list");
+    }
+    /* Records are keyed by the transaction that freed the pages; LMDB
+     * reuses them once that is older than the last snapshot. */
+    uint64_t last = (uint64_t) mdb_txn_id(txn);
+    uint64_t pages = 0;
+    MDB_val k, v;
+    while ((rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) == 0) {
+        size_t freed_by = 0, count = 0;
+        if (k.mv_size == sizeof freed_by)
+            memcpy(&freed_by, k.mv_data, sizeof freed_by);
+        if (v.mv_size >= sizeof count)
+            memcpy(&count, v.mv_data, sizeof count); /* an IDL: count first */
+        if ((uint64_t) freed_by < last)
+            pages += count;
+    }
+    mdb_cursor_close(cursor);
+    fdy_kv_rtxn_end(self, txn);
+    if (rc != MDB_NOTFOUND)
+        return fdy_kv_err(rc, reason, "free list");
+    *bytes_out = pages * fdy_kv_page_size(self);
+    return FOUNDRY_OK;
 }
 
 /* ---- metadata -------------------------------------------------------------- */

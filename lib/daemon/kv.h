@@ -34,8 +34,8 @@ typedef struct {
  * Returns FOUNDRY_OK and *out (caller owns; fdy_kv_close()), FOUNDRY_EINVAL
  * (no directory, map_size_max too large, path too long), FOUNDRY_EIO (the
  * directory or lock file), FOUNDRY_EEXIST (another process holds the lock
- * file), FOUNDRY_ENOMEM or FOUNDRY_ESTORE (LMDB; reason has mdb_strerror),
- * with reason. */
+ * file), FOUNDRY_EFULL (the disk is full: FDY_KV_DISK_FULL), FOUNDRY_ENOMEM
+ * or FOUNDRY_ESTORE (LMDB; reason has mdb_strerror), with reason. */
 foundry_err fdy_kv_open(const fdy_kv_opts_t *opts, fdy_kv_t **out, fdy_reason_t *reason);
 
 /* Aborts the cached read transaction, closes the environment (and every
@@ -52,19 +52,33 @@ uint64_t fdy_kv_map_size_max(const fdy_kv_t *self);
 /* Write transactions committed since open (fdy_kv_write, fdy_kv_commit). */
 uint64_t fdy_kv_commits(const fdy_kv_t *self);
 
-/* Maps an LMDB error once: MDB_MAP_FULL -> FOUNDRY_EFULL, anything else ->
- * FOUNDRY_ESTORE; the reason is "<what>: <mdb_strerror>". Returns the code. */
+/* Maps an LMDB error once: MDB_MAP_FULL, ENOSPC and EDQUOT ->
+ * FOUNDRY_EFULL, anything else -> FOUNDRY_ESTORE; the reason is "<what>:
+ * <mdb_strerror>". Returns the code. It knows no directory: fdy_kv_write()
+ * and fdy_kv_commit() turn a full filesystem into the FDY_KV_DISK_FULL
+ * reason below. */
 foundry_err fdy_kv_err(int rc, fdy_reason_t *reason, const char *what);
+
+/* A full filesystem is FOUNDRY_EFULL with a reason starting "disk full at
+ * <dir>: " (then what failed), so it reads differently from the map_size_max
+ * case ("<label> full: map size ... reached map_size_max ..."). It covers
+ * ENOSPC and EDQUOT, and LMDB's short write: mdb_txn_commit() returns EIO
+ * when a write() stored only part of the pages, which kv tells from a disk
+ * fault by trying to allocate 64 KiB in the directory. */
+#define FDY_KV_DISK_FULL "disk full at "
+/* True when reason_text (may be NULL) is such a reason. */
+bool fdy_kv_reason_disk_full(const char *reason_text);
 
 /* Begins a transaction (flags: 0 or MDB_RDONLY), adopting a map another
  * process has grown. *txn_out is NULL on error. Returns FOUNDRY_OK,
- * FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
+ * FOUNDRY_EFULL (map or disk) or FOUNDRY_ESTORE, with reason. */
 foundry_err fdy_kv_txn_begin(fdy_kv_t *self, unsigned flags, MDB_txn **txn_out,
                              fdy_reason_t *reason);
 
 /* Commits a write transaction begun with fdy_kv_txn_begin and counts it.
  * The txn is gone whatever the result. Returns FOUNDRY_OK (durable),
- * FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason ("commit: ..."). */
+ * FOUNDRY_EFULL (the map, or the disk: FDY_KV_DISK_FULL) or FOUNDRY_ESTORE,
+ * with reason ("commit: ..."). */
 foundry_err fdy_kv_commit(fdy_kv_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
 /* A read transaction for looking only: it must not open database handles
@@ -78,23 +92,50 @@ void fdy_kv_rtxn_end(fdy_kv_t *self, MDB_txn *txn);
 
 /* The body of a write transaction. Returns FOUNDRY_OK to commit; sets
  * *skip_commit to abort instead (nothing changed: no fsync). A FOUNDRY_EFULL
- * must come from MDB_MAP_FULL only: it makes fdy_kv_write() grow the map
- * and run the body again from scratch, so the body keeps no state from an
- * earlier attempt. */
+ * must come from fdy_kv_err() (MDB_MAP_FULL, ENOSPC, EDQUOT): unless the
+ * disk is full it makes fdy_kv_write() grow the map and run the body again
+ * from scratch, so the body keeps no state from an earlier attempt. */
 typedef foundry_err(fdy_kv_txn_fn)(MDB_txn *txn, void *ctx, bool *skip_commit,
                                    fdy_reason_t *reason);
 
 /* Runs fn in a write transaction and commits it synchronously; on
  * FOUNDRY_EFULL doubles the map (capped at map_size_max) and runs fn again,
- * logging STORE-MAP-GROWN. Returns what fn returned, FOUNDRY_EFULL (at
- * map_size_max, or read-only) or FOUNDRY_ESTORE, with reason; the reason of
- * an earlier attempt's MAP_FULL is cleared when a later one succeeds. */
+ * logging STORE-MAP-GROWN. A failure (EFULL or ESTORE) while the filesystem
+ * is full is FOUNDRY_EFULL with the FDY_KV_DISK_FULL reason, and the map is
+ * not grown. Returns what fn returned, FOUNDRY_EFULL (at map_size_max, the
+ * disk full, or read-only) or FOUNDRY_ESTORE, with reason; the reason of an
+ * earlier attempt's MAP_FULL is cleared when a later one succeeds. */
 foundry_err fdy_kv_write(fdy_kv_t *self, fdy_kv_txn_fn *fn, void *ctx, fdy_reason_t *reason);
 
 /* Doubles the map, capped at map_size_max; no transaction may be open in
  * this process. Returns FOUNDRY_OK (grown), FOUNDRY_EFULL (at the maximum
  * or read-only) or FOUNDRY_ESTORE, with reason. */
 foundry_err fdy_kv_grow(fdy_kv_t *self, fdy_reason_t *reason);
+
+/* ---- disk space: a user that must keep writing on a full disk (the node's
+ * outbox removes acknowledged entries) allocates blocks ahead of LMDB. ---- */
+
+/* LMDB's page size. */
+uint64_t fdy_kv_page_size(fdy_kv_t *self);
+/* Bytes of the data file up to its last used page, as last committed. The
+ * file never shrinks; pages freed below this are reused from LMDB's free
+ * list. */
+uint64_t fdy_kv_used_bytes(fdy_kv_t *self);
+/* Bytes of the data file known to have their disk blocks: its size at open,
+ * raised by fdy_kv_preallocate(). Writes below it need no new disk space
+ * (on file systems that overwrite in place: not btrfs or ZFS). */
+uint64_t fdy_kv_allocated_bytes(const fdy_kv_t *self);
+/* Allocates the data file's blocks up to bytes (posix_fallocate; the file
+ * size grows with it, which LMDB ignores). Returns FOUNDRY_OK, FOUNDRY_EFULL
+ * (FDY_KV_DISK_FULL reason: nothing more allocated) or FOUNDRY_EIO (the
+ * file system cannot do it, or read-only), with reason. */
+foundry_err fdy_kv_preallocate(fdy_kv_t *self, uint64_t bytes, fdy_reason_t *reason);
+/* Bytes of the pages on LMDB's free list that the next write transaction
+ * may reuse: freed by transactions before the last one (LMDB keeps the
+ * last snapshot), assuming no other process reads an older one. One read
+ * transaction over the free list. Returns FOUNDRY_OK or FOUNDRY_ESTORE,
+ * with reason. */
+foundry_err fdy_kv_reusable_bytes(fdy_kv_t *self, uint64_t *bytes_out, fdy_reason_t *reason);
 
 /* Reads the u64 (LE) stored under key in dbi: *value_out = 0 and *found_out
  * (may be NULL) false when absent. Returns FOUNDRY_OK, FOUNDRY_ECORRUPT

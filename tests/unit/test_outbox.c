@@ -2,11 +2,14 @@
  *  temporary directories: append and commit, ack removal, both bound
  *  policies by entries and by bytes, reopening (contents, epoch, seqs never
  *  reused), read order and resumption, the directory lock, checksummed
- *  records (damage made through raw LMDB), and message ids.
+ *  records (damage made through raw LMDB), message ids, and acks whose
+ *  delete failed kept across a restart (mdb_txn_commit failing through a
+ *  link-time wrap).
  */
 #include "outbox.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <lmdb.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,6 +38,21 @@
     } while (0)
 
 #define SUBJECT "telemetry.siheung.robot1.temp"
+
+/* -Wl,--wrap=mdb_txn_commit: while set, commits fail as a full disk's do
+ * (the transaction is gone, nothing written). */
+static bool s_fail_commits;
+int __real_mdb_txn_commit(MDB_txn *txn);
+int __wrap_mdb_txn_commit(MDB_txn *txn);
+
+int
+__wrap_mdb_txn_commit(MDB_txn *txn)
+{
+    if (!s_fail_commits)
+        return __real_mdb_txn_commit(txn);
+    mdb_txn_abort(txn);
+    return ENOSPC;
+}
 
 typedef struct {
     char dir[64];
@@ -231,6 +249,51 @@ test_outbox_uncommitted_appends_vanish(void **state)
     s_read_all(fx, 0, 100, &seen, NULL);
     assert_int_equal(seen.count, 1);
     assert_int_equal(seen.seqs[0], 1);
+}
+
+/* The deletes of acked entries fail (and so the appends with them): the
+ * acks are not lost with the transaction, are never read again, survive a
+ * restart in <dir>/acked, and are deleted at the next commit that works. */
+static void
+test_outbox_failed_delete_is_kept_across_a_restart(void **state)
+{
+    fixture_t *fx = *state;
+    assert_foundry_ok(s_open(fx, 1000, 1 << 20, FDY_OUTBOX_DROP_OLDEST));
+    for (uint64_t i = 1; i <= 10; i++)
+        assert_foundry_ok(s_append(fx, i, NULL));
+    assert_foundry_ok(fdy_outbox_commit(fx->outbox, &fx->reason));
+    for (uint64_t i = 1; i <= 6; i++)
+        assert_foundry_ok(fdy_outbox_remove(fx->outbox, i, &fx->reason));
+    s_fail_commits = true;
+    assert_foundry_ok(s_append(fx, 11, NULL));
+    assert_foundry_err(fdy_outbox_commit(fx->outbox, &fx->reason), FOUNDRY_ESTORE);
+    assert_non_null(strstr(fx->reason.text, "disk full at"));
+    fdy_outbox_stats_t stats;
+    fdy_outbox_stats(fx->outbox, &stats);
+    assert_int_equal(stats.lost, 1); /* the append went with the failed commit */
+    assert_int_equal(stats.entries, 10);
+    s_seen_t seen;
+    s_read_all(fx, 0, 100, &seen, NULL);
+    assert_int_equal(seen.count, 4); /* 7..10: acked ones are not sent again */
+    assert_int_equal(seen.seqs[0], 7);
+    fdy_outbox_close(&fx->outbox);
+    s_fail_commits = false;
+
+    assert_foundry_ok(s_open(fx, 1000, 1 << 20, FDY_OUTBOX_DROP_OLDEST));
+    s_read_all(fx, 0, 100, &seen, NULL);
+    assert_int_equal(seen.count, 4);
+    assert_int_equal(seen.seqs[0], 7);
+    assert_foundry_ok(fdy_outbox_commit(fx->outbox, &fx->reason));
+    fdy_outbox_stats(fx->outbox, &stats);
+    assert_int_equal(stats.entries, 4);
+    assert_int_equal(stats.removed, 6);
+    /* Done: the file holds nothing any more, a new ack of 7 is new. */
+    fdy_outbox_close(&fx->outbox);
+    assert_foundry_ok(s_open(fx, 1000, 1 << 20, FDY_OUTBOX_DROP_OLDEST));
+    fdy_outbox_stats(fx->outbox, &stats);
+    assert_int_equal(stats.entries, 4);
+    s_read_all(fx, 0, 100, &seen, NULL);
+    assert_int_equal(seen.count, 4);
 }
 
 static void
@@ -642,6 +705,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_outbox_skips_and_deletes_damaged_entries, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_outbox_msg_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_failed_delete_is_kept_across_a_restart, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("outbox", tests, NULL, NULL);
 }
