@@ -403,13 +403,13 @@ s_check_node_files(unsigned umask_value)
     fdy_proc_t *p = fdy_proc_new(name);
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
     FDY_CHECK_OK(fdy_proc_key_generate(p, NODE_KEY));
-    s_node_t node;
-    s_node_init(&node, p, "node");
+    fdy_node_proc_t node;
+    fdy_node_proc_init(&node, p, "node");
     /* The node inherits the umask at fork; ours is put back at once. */
     mode_t before = umask((mode_t) umask_value);
-    s_node_start(&node, -1, true);
+    fdy_node_proc_start(&node, -1, true);
     umask(before);
-    char outbox[PATH_LEN + 16];
+    char outbox[FDY_NODE_PROC_PATH_LEN + 16];
     snprintf(outbox, sizeof outbox, "%s/outbox", node.data_dir);
     s_check_mode(node.data_dir, "", 0700, umask_value);
     s_check_mode(node.data_dir, "ready", 0600, umask_value);
@@ -417,7 +417,7 @@ s_check_node_files(unsigned umask_value)
     s_check_mode(outbox, "data.mdb", 0600, umask_value);
     s_check_mode(outbox, "lock.mdb", 0600, umask_value);
     s_check_mode(outbox, "owner.lock", 0600, umask_value);
-    NODE_CHECK(&node, s_node_stop(&node) == 0, "foundry-node did not stop cleanly");
+    FDY_NODE_CHECK(&node, fdy_node_proc_stop(&node) == 0, "foundry-node did not stop cleanly");
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
 }
