@@ -100,7 +100,7 @@ s_reload(fdy_registry_t *self, fdy_reason_t *reason)
     s_load_t load = { NULL, 0, 0, &why };
     size_t *by_key = NULL;
     s_key_ref_t *refs = NULL;
-    foundry_err err = fdy_store_key_list(self->store, s_load_one, &load);
+    foundry_err err = fdy_store_key_list(self->store, s_load_one, &load, &why);
     if (err != FOUNDRY_OK) {
         if (!why.text[0])
             fdy_reason_set(&why, err, "reading the key records: %s", foundry_strerror(err));

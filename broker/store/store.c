@@ -21,11 +21,13 @@
 #define S_DEFAULT_MAP_SIZE_MAX (16ull << 30)
 #define S_DEFAULT_DEDUPE_WINDOW_MS 120000ull
 
-/* Schema 3: dedupe keys scoped by stream and principal (store_messages.h).
- * Schema 2 (one message database per stream, stream records with limits,
- * consumers, dedupe keyed by the producer id alone) is migrated at the
- * first read-write open; schema 1 (one "msgs" database) is refused. */
-#define S_SCHEMA 3
+/* Schema 4: key records with a checksum (store_keys.h); 3: dedupe keys
+ * scoped by stream and principal (store_messages.h); 2: one message
+ * database per stream, stream records with limits, consumers, dedupe keyed
+ * by the producer id alone. 2 and 3 are migrated at the first read-write
+ * open, each table's migrate bringing its records up; schema 1 (one "msgs"
+ * database) is refused. */
+#define S_SCHEMA FDY_STORE_SCHEMA
 #define S_SCHEMA_MIGRATED_FROM 2
 #define S_META_SCHEMA "schema"
 
@@ -159,6 +161,9 @@ s_meta_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
     foundry_err err = fdy_store_meta_get(self, txn, S_META_SCHEMA, &schema, reason);
     if (err != FOUNDRY_OK)
         return err;
+    /* What the tables read: a read-only open reads an older layout as is,
+     * every other open leaves the store at this build's. */
+    self->schema = self->read_only && schema ? schema : S_SCHEMA;
     if (schema == 0 && !self->read_only)
         return fdy_store_meta_put(self, txn, S_META_SCHEMA, S_SCHEMA, reason);
     if (schema > S_SCHEMA)
@@ -309,10 +314,11 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
     }
     if (self->migrate_from)
         fdy_log_notice("STORE-MIGRATED",
-                       "store %s: schema %llu migrated to %d: %llu dedupe entries of the old "
-                       "format cleared (resends of messages stored before the upgrade are "
-                       "stored again)",
+                       "store %s: schema %llu migrated to %d: %llu key records given checksums, "
+                       "%llu dedupe entries of the old format cleared (resends of messages "
+                       "stored before the upgrade are stored again)",
                        self->dir, (unsigned long long) self->migrate_from, S_SCHEMA,
+                       (unsigned long long) self->migrated_keys,
                        (unsigned long long) self->migrated_dedupe);
     *out = self;
     return FOUNDRY_OK;

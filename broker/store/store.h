@@ -27,6 +27,12 @@
 
 typedef struct fdy_store fdy_store_t;
 
+/* The layout version this build writes (meta "schema"): 4, key records
+ * with a checksum; 3, dedupe keys scoped by stream and principal; 2, one
+ * message database per stream. 2 and 3 are migrated by the first
+ * read-write open; docs/architecture.md has the layout. */
+#define FDY_STORE_SCHEMA 4
+
 typedef struct {
     const char *dir;           /* data directory; created (0700) if missing */
     uint64_t map_size;         /* initial LMDB map size, bytes */
@@ -39,12 +45,16 @@ typedef struct {
  * map_size_max holds however the store was created: a map recorded larger
  * (e.g. by foundryctl bootstrap, 64 MiB) is capped to it at open
  * (STORE-MAP-CAPPED), or to the pages already in use when they are more;
- * writes past the cap fail with FOUNDRY_EFULL. A store of schema 2 is
- * migrated to schema 3 by the first read-write open (its dedupe entries are
- * cleared, STORE-MIGRATED); a read-only open reads it as it is.
+ * writes past the cap fail with FOUNDRY_EFULL. A store of schema 2 or 3 is
+ * migrated to schema 4 by the first read-write open (key records framed
+ * with a checksum; from 2 also the dedupe entries cleared; STORE-MIGRATED);
+ * a read-only open reads it as it is. An existing data.mdb is checked
+ * against its meta pages first (lib/daemon/kv_check.h): an empty, short or
+ * truncated file is refused, never made a new store.
  * Returns FOUNDRY_OK and *out (caller owns; fdy_store_close()), FOUNDRY_EIO
  * (directory), FOUNDRY_ESTORE (LMDB; reason has mdb_strerror), FOUNDRY_ECORRUPT
- * (metadata unreadable), FOUNDRY_EVERSION (schema 1, or newer than this
+ * (metadata unreadable; data.mdb empty, short, truncated or with a damaged
+ * meta page: the reason names it and what to do), FOUNDRY_EVERSION (schema 1, or newer than this
  * build: refused and left unchanged; the reason names both versions),
  * FOUNDRY_EFULL (no room for the migration) or FOUNDRY_EINVAL, with reason. */
 foundry_err fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *reason);
@@ -474,18 +484,25 @@ foundry_err fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out);
 
 /* ---- key store (opaque records, encoded by the registry) ------------- */
 
-/* Writes (or replaces) the record of a key name and bumps the key
- * generation, in one synchronous transaction. Returns FOUNDRY_OK,
- * FOUNDRY_EFULL or FOUNDRY_ESTORE. */
+/* Writes (or replaces) the record of a key name, in a frame with a
+ * CRC-32C, and bumps the key generation, in one synchronous transaction.
+ * Returns FOUNDRY_OK, FOUNDRY_EINVAL (name not 1..255 bytes, NULL rec, len
+ * over 1 MiB), FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
 foundry_err fdy_store_key_put(fdy_store_t *self, const char *name, const uint8_t *rec,
                               size_t len, fdy_reason_t *reason);
 
 typedef foundry_err(fdy_store_key_fn)(const char *name, const uint8_t *rec, size_t len,
                                       void *user);
 
-/* Calls fn for every key record, by name order, in one read transaction.
- * Returns FOUNDRY_OK, FOUNDRY_ESTORE or what fn returned. */
-foundry_err fdy_store_key_list(fdy_store_t *self, fdy_store_key_fn *fn, void *user);
+/* Calls fn for every key record, by name order, in one read transaction,
+ * with the record as it was given to fdy_store_key_put. Each record's
+ * checksum is verified first: an altered or damaged record stops the
+ * listing, never reaches fn. Returns FOUNDRY_OK, FOUNDRY_ECORRUPT (a record
+ * that fails its checksum or a bad key name: the reason names it),
+ * FOUNDRY_ESTORE or what fn returned, with reason (fn's own errors carry
+ * whatever fn set). */
+foundry_err fdy_store_key_list(fdy_store_t *self, fdy_store_key_fn *fn, void *user,
+                               fdy_reason_t *reason);
 
 /* Returns the key generation: it changes whenever any process writes a key
  * record. 0 if never written. */

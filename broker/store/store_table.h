@@ -56,11 +56,15 @@ struct fdy_store {
      * monotonic clock then. */
     uint64_t clock_ns;
     uint64_t clock_mono_ns;
+    /* The schema the records are in: FDY_STORE_SCHEMA, except in a
+     * read-only open of an older store, which reads it as it is. */
+    uint64_t schema;
     /* At open: the schema found in the file when it is older than this
      * build's (0: current or new), and what the migration did (logged once
      * the open committed). */
     uint64_t migrate_from;
     uint64_t migrated_dedupe;
+    uint64_t migrated_keys;
     struct {
         const fdy_store_table_t *table;
         MDB_dbi dbi[FDY_STORE_TABLE_DBS];

@@ -7,6 +7,7 @@
 #include "kv.h"
 
 #include "bytes.h"
+#include "kv_check.h"
 #include "log.h"
 
 #include <errno.h>
@@ -264,8 +265,14 @@ fdy_kv_open(const fdy_kv_opts_t *opts, fdy_kv_t **out, fdy_reason_t *reason)
     err = self->read_only ? s_check_dir(self->dir, reason) : s_make_dir(self->dir, reason);
     if (err == FOUNDRY_OK && opts->lock_file)
         err = s_lock(self, opts->lock_file, reason);
+    /* Before LMDB sees the file: it would take an empty one for a new
+     * store, and map a truncated one (kv_check.c). */
+    if (err == FOUNDRY_OK)
+        err = fdy_kv_check_file(self->dir, self->label, NULL, reason);
     if (err == FOUNDRY_OK)
         err = s_env_open(self, opts, reason);
+    if (err == FOUNDRY_OK)
+        fdy_kv_check_arm(self->env);
     if (err == FOUNDRY_OK)
         fdy_kv_check_readers(self);
 out:

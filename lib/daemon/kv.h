@@ -30,11 +30,16 @@ typedef struct {
 } fdy_kv_opts_t;
 
 /* Opens the environment (MDB_NOTLS, default sync flags) and clears stale
- * reader slots. All strings in opts are copied.
+ * reader slots. All strings in opts are copied. An existing data.mdb is
+ * checked against its meta pages first (fdy_kv_check_file: never a new
+ * store over an empty file, never a map over a truncated one), and LMDB's
+ * assertions are logged (fdy_kv_check_arm).
  * Returns FOUNDRY_OK and *out (caller owns; fdy_kv_close()), FOUNDRY_EINVAL
  * (no directory, map_size_max too large, path too long), FOUNDRY_EIO (the
  * directory or lock file), FOUNDRY_EEXIST (another process holds the lock
- * file), FOUNDRY_EFULL (the disk is full: FDY_KV_DISK_FULL), FOUNDRY_ENOMEM
+ * file), FOUNDRY_EFULL (the disk is full: FDY_KV_DISK_FULL), FOUNDRY_ECORRUPT
+ * (data.mdb empty, short, truncated or with a damaged meta page: the reason
+ * says which and what to do), FOUNDRY_ENOMEM
  * or FOUNDRY_ESTORE (LMDB; reason has mdb_strerror), with reason. */
 foundry_err fdy_kv_open(const fdy_kv_opts_t *opts, fdy_kv_t **out, fdy_reason_t *reason);
 

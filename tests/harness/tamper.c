@@ -1,9 +1,11 @@
-/*  tamper.c: the audit log surgery of tamper.h, through the store's own
- *  table registration (store_table.h) and one raw write transaction.
- *  Knows the record layout of store_audit.h (hash at offset 48). Tests only.
+/*  tamper.c: the audit log and key record surgery of tamper.h, through the
+ *  store's own table registration (store_table.h) and one raw write
+ *  transaction. Knows the record layout of store_audit.h (hash at offset
+ *  48). Tests only.
  */
 #include "tamper.h"
 
+#include "store_keys.h"
 #include "store_table.h"
 
 #include <stdbool.h>
@@ -145,4 +147,44 @@ foundry_err
 fdy_tamper_audit_forget_head(const char *data_dir, fdy_reason_t *reason)
 {
     return s_edit(data_dir, 1, s_forget_head, NULL, reason); /* seq 1 must exist */
+}
+
+foundry_err
+fdy_tamper_key_set(const char *data_dir, const char *name, size_t offset, uint8_t byte,
+                   fdy_reason_t *reason)
+{
+    fdy_store_opts_t opts = {.dir = data_dir};
+    fdy_store_t *store = NULL;
+    foundry_err err = fdy_store_open(&opts, &store, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    MDB_txn *txn = NULL;
+    err = fdy_kv_txn_begin(store->kv, 0, &txn, reason);
+    if (err == FOUNDRY_OK) {
+        MDB_dbi keys = fdy_store_dbi(store, &fdy_store_keys_table, 0);
+        MDB_val key = {strlen(name), (void *) name}, value;
+        uint8_t copy[4096];
+        int rc = mdb_get(txn, keys, &key, &value);
+        if (rc == MDB_NOTFOUND)
+            err = fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key record %s", name);
+        else if (rc != 0)
+            err = fdy_kv_err(rc, reason, "tamper");
+        else if (offset >= value.mv_size || value.mv_size > sizeof copy)
+            err = fdy_reason_set(reason, FOUNDRY_EINVAL, "offset %zu: the record is %zu bytes",
+                                 offset, value.mv_size);
+        if (err == FOUNDRY_OK) {
+            memcpy(copy, value.mv_data, value.mv_size);
+            copy[offset] = byte;
+            MDB_val v = {value.mv_size, copy};
+            rc = mdb_put(txn, keys, &key, &v, 0);
+            if (rc != 0)
+                err = fdy_kv_err(rc, reason, "tamper");
+        }
+        if (err == FOUNDRY_OK)
+            err = fdy_kv_commit(store->kv, txn, reason);
+        else
+            mdb_txn_abort(txn);
+    }
+    fdy_store_close(&store);
+    return err;
 }

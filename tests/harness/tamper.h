@@ -1,6 +1,7 @@
 /*  tamper.h: test-only surgery on a store's audit log, to check that
  *  verify finds it: flip a byte of an entry, cut an entry short, delete
- *  one, or move the trim point. Each call opens the store in data_dir,
+ *  one, or move the trim point; and on a key record, to check that an
+ *  altered one is refused. Each call opens the store in data_dir,
  *  changes it in one committed write transaction and closes it again, so
  *  no store may be open on data_dir in the calling process (another
  *  process, such as a stopped broker's successor, may). Test code only:
@@ -35,5 +36,13 @@ foundry_err fdy_tamper_audit_anchor(const char *data_dir, uint64_t seq, fdy_reas
 /* Deletes the audit log's head record (seq and hash of the last entry).
  * Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND (none), or the store's error. */
 foundry_err fdy_tamper_audit_forget_head(const char *data_dir, fdy_reason_t *reason);
+
+/* Sets byte offset of the stored record of key name (its frame included:
+ * the registry's encoding starts at FDY_KEY_REC_HEADER) to byte, without
+ * fixing its checksum, as damage on disk would. Returns FOUNDRY_OK,
+ * FOUNDRY_ENOTFOUND (no such key), FOUNDRY_EINVAL (offset past the record),
+ * or the store's error, with reason. */
+foundry_err fdy_tamper_key_set(const char *data_dir, const char *name, size_t offset, uint8_t byte,
+                               fdy_reason_t *reason);
 
 #endif

@@ -1,10 +1,14 @@
 /*  test_registry.c: the principal registry (registry.h) over a real store:
  *  add and lookups, uniqueness, validation, revocation, refresh after
  *  another process (a forked child with its own store) changed the keys,
- *  and the broker's confirmation of the generation it applies.
+ *  the broker's confirmation of the generation it applies, key records
+ *  altered on disk (refused, never another key) and schema-3 key records
+ *  (read as they are read-only, framed by the migration).
  */
 #include "clock.h"
 #include "registry.h"
+#include "store_keys.h"
+#include "tamper.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,11 +23,11 @@
 
 #include <cmocka.h>
 
-#define assert_foundry_ok(expr)                                                                   \
-    do {                                                                                          \
-        foundry_err err_ = (expr);                                                                \
-        if (err_ != FOUNDRY_OK)                                                                   \
-            fail_msg("%s: %s", #expr, foundry_strerror(err_));                                    \
+#define assert_foundry_ok(expr)                                                                    \
+    do {                                                                                           \
+        foundry_err err_ = (expr);                                                                 \
+        if (err_ != FOUNDRY_OK)                                                                    \
+            fail_msg("%s: %s", #expr, foundry_strerror(err_));                                     \
     } while (0)
 
 typedef struct {
@@ -36,7 +40,7 @@ typedef struct {
 static foundry_err
 s_open_store(const char *dir, fdy_store_t **store, fdy_reason_t *reason)
 {
-    fdy_store_opts_t opts = { dir, 1u << 20, 64u << 20, 60000, false };
+    fdy_store_opts_t opts = {dir, 1u << 20, 64u << 20, 60000, false};
     return fdy_store_open(&opts, store, reason);
 }
 
@@ -281,7 +285,7 @@ static void
 test_registry_new_reports_corrupt_record(void **state)
 {
     fixture_t *fx = *state;
-    const uint8_t junk[] = { 0xff, 0x01, 0x02, 0x03, 0x04 };
+    const uint8_t junk[] = {0xff, 0x01, 0x02, 0x03, 0x04};
     assert_foundry_ok(fdy_store_key_put(fx->store, "mangled", junk, sizeof junk, &fx->reason));
     fdy_registry_t *again = (fdy_registry_t *) 1;
     fdy_reason_clear(&fx->reason);
@@ -348,6 +352,123 @@ test_registry_confirm_records_applied_generation(void **state)
     assert_int_equal(s_applied(fx), revoked_at);
 }
 
+/* ---- key records on disk ---------------------------------------------------- */
+
+/* The registry's encoding begins tag, length, name, tag, length, then the
+ * 40 characters of the public key. */
+static size_t
+s_public_key_offset(const char *name)
+{
+    return FDY_KEY_REC_HEADER + 2 + strlen(name) + 2;
+}
+
+static void
+s_close(fixture_t *fx)
+{
+    fdy_registry_destroy(&fx->registry);
+    fdy_store_close(&fx->store);
+}
+
+/* One character of a stored public key changed to another Z85 character:
+ * without the checksum this decoded as a valid, different key. */
+static void
+test_registry_altered_key_record_refused(void **state)
+{
+    fixture_t *fx = *state;
+    fdy_principal_t alice = s_principal("alice", FDY_ROLE_PARTNER, "");
+    s_add_ok(fx, &alice);
+    s_close(fx);
+    uint8_t other = alice.public_key[3] == 'A' ? 'B' : 'A';
+    assert_foundry_ok(
+        fdy_tamper_key_set(fx->dir, "alice", s_public_key_offset("alice") + 3, other, &fx->reason));
+
+    assert_foundry_ok(s_open_store(fx->dir, &fx->store, &fx->reason));
+    fdy_reason_clear(&fx->reason);
+    fdy_registry_t *registry = (fdy_registry_t *) 1;
+    assert_int_equal(fdy_registry_new(fx->store, &registry, &fx->reason), FOUNDRY_ECORRUPT);
+    assert_null(registry);
+    if (!strstr(fx->reason.text, "key record \"alice\": checksum mismatch"))
+        fail_msg("reason: %s", fx->reason.text);
+    assert_non_null(strstr(fx->reason.text, "refused"));
+
+    /* A record cut short is refused too. */
+    fdy_store_close(&fx->store);
+    assert_foundry_ok(fdy_tamper_key_set(fx->dir, "alice", 4, 0x7f, &fx->reason));
+    assert_foundry_ok(s_open_store(fx->dir, &fx->store, &fx->reason));
+    assert_int_equal(fdy_registry_new(fx->store, &registry, &fx->reason), FOUNDRY_ECORRUPT);
+}
+
+/* Rewrites every key record bare and the schema as 3, as a schema-3 store
+ * held them. */
+static void
+s_make_schema_3(const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi keys, meta;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 4096), 0);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "keys", 0, &keys), 0);
+    assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_cursor *cursor;
+    assert_int_equal(mdb_cursor_open(txn, keys, &cursor), 0);
+    MDB_val k, v;
+    char names[4][32];
+    uint8_t bare[4][512];
+    size_t lens[4], count = 0;
+    while (mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+        assert_true(count < 4 && k.mv_size < 32 && v.mv_size < 512 + FDY_KEY_REC_HEADER);
+        memcpy(names[count], k.mv_data, k.mv_size);
+        names[count][k.mv_size] = '\0';
+        lens[count] = v.mv_size - FDY_KEY_REC_HEADER;
+        memcpy(bare[count], (const uint8_t *) v.mv_data + FDY_KEY_REC_HEADER, lens[count]);
+        count++;
+    }
+    mdb_cursor_close(cursor);
+    for (size_t i = 0; i < count; i++) {
+        MDB_val nk = {strlen(names[i]), names[i]}, nv = {lens[i], bare[i]};
+        assert_int_equal(mdb_put(txn, keys, &nk, &nv, 0), 0);
+    }
+    uint8_t three[8] = {3};
+    MDB_val sk = {6, "schema"}, sv = {sizeof three, three};
+    assert_int_equal(mdb_put(txn, meta, &sk, &sv, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void
+test_registry_schema_3_key_records_framed_by_migration(void **state)
+{
+    fixture_t *fx = *state;
+    fdy_principal_t a = s_principal("node-a", FDY_ROLE_NODE, "siheung");
+    fdy_principal_t b = s_principal("partner-b", FDY_ROLE_PARTNER, "");
+    s_add_ok(fx, &a);
+    s_add_ok(fx, &b);
+    s_close(fx);
+    s_make_schema_3(fx->dir);
+
+    /* Read-only: the bare records are read as they are. */
+    fdy_store_opts_t ro = {fx->dir, 0, 0, 60000, true};
+    assert_foundry_ok(fdy_store_open(&ro, &fx->store, &fx->reason));
+    assert_foundry_ok(fdy_registry_new(fx->store, &fx->registry, &fx->reason));
+    assert_string_equal(fdy_registry_by_name(fx->registry, "node-a")->public_key, a.public_key);
+    s_close(fx);
+
+    /* Read-write: every record framed, the same principals. */
+    assert_foundry_ok(s_open_store(fx->dir, &fx->store, &fx->reason));
+    assert_foundry_ok(fdy_registry_new(fx->store, &fx->registry, &fx->reason));
+    assert_int_equal(fdy_registry_count(fx->registry), 2);
+    assert_string_equal(fdy_registry_by_name(fx->registry, "partner-b")->public_key, b.public_key);
+    s_close(fx);
+    /* Framed now: an alteration is found. */
+    assert_foundry_ok(fdy_tamper_key_set(fx->dir, "node-a", s_public_key_offset("node-a"),
+                                         a.public_key[0] == 'x' ? 'y' : 'x', &fx->reason));
+    assert_foundry_ok(s_open_store(fx->dir, &fx->store, &fx->reason));
+    assert_int_equal(fdy_registry_new(fx->store, &fx->registry, &fx->reason), FOUNDRY_ECORRUPT);
+}
+
 int
 main(void)
 {
@@ -360,7 +481,11 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_registry_new_reports_corrupt_record, s_setup,
                                         s_teardown),
-        cmocka_unit_test_setup_teardown(test_registry_confirm_records_applied_generation,
+        cmocka_unit_test_setup_teardown(test_registry_confirm_records_applied_generation, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_registry_altered_key_record_refused, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_registry_schema_3_key_records_framed_by_migration,
                                         s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);

@@ -678,7 +678,7 @@ test_store_keys_put_list_generation(void **state)
     assert_foundry_ok(fdy_store_key_put(fx->store, "zed", (const uint8_t *) "Z2", 2, &fx->reason));
     assert_int_equal(fdy_store_key_generation(fx->store), 3);
     char listed[256] = "";
-    assert_foundry_ok(fdy_store_key_list(fx->store, s_key_collect, listed));
+    assert_foundry_ok(fdy_store_key_list(fx->store, s_key_collect, listed, &fx->reason));
     assert_string_equal(listed, "amy=A1;zed=Z2;");
     assert_int_equal(fdy_store_key_put(fx->store, "", (const uint8_t *) "x", 1, &fx->reason),
                      FOUNDRY_EINVAL);
@@ -711,7 +711,7 @@ test_store_reopen_keeps_everything(void **state)
     assert_string_equal(got.ids[1], "keep-1");
     assert_int_equal(fdy_store_key_generation(fx->store), 1);
     char listed[256] = "";
-    assert_foundry_ok(fdy_store_key_list(fx->store, s_key_collect, listed));
+    assert_foundry_ok(fdy_store_key_list(fx->store, s_key_collect, listed, &fx->reason));
     assert_string_equal(listed, "k=rec;");
     /* The dedupe index survived, and sequences continue. */
     s_item(&items[0], &bufs[0], id, "keep", 1, 30);

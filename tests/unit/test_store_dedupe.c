@@ -422,7 +422,7 @@ test_store_dedupe_schema_2_migrated_at_open(void **state)
     assert_true(s_put(fx, id, "node-a", "m-2").duplicate);
     fdy_store_close(&fx->store);
     s_raw_begin(fx->dir, &env, &txn);
-    assert_int_equal(s_raw_schema(txn), 3);
+    assert_int_equal(s_raw_schema(txn), FDY_STORE_SCHEMA);
     mdb_txn_abort(txn);
     mdb_env_close(env);
     assert_foundry_ok(s_open(fx));

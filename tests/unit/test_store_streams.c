@@ -308,16 +308,17 @@ test_store_streams_schema_version_refused(void **state)
     assert_false(s_raw_db_exists(&raw, "streams"));
     assert_true(s_raw_db_exists(&raw, "msgs"));
     /* A newer schema is refused too. */
-    s_raw_put_u64(&raw, "meta", "schema", 4);
+    s_raw_put_u64(&raw, "meta", "schema", FDY_STORE_SCHEMA + 1);
     s_raw_end(&raw);
     assert_int_equal(s_open(fx), FOUNDRY_EVERSION);
     assert_non_null(strstr(fx->reason.text, "newer"));
     fdy_store_opts_t ro = { fx->dir, 0, 0, WINDOW_MS, true };
     assert_int_equal(fdy_store_open(&ro, &fx->store, &fx->reason), FOUNDRY_EVERSION);
 
-    /* The current version opens (schema 2 is migrated: test_store_dedupe.c). */
+    /* The current version opens (schema 2 and 3 are migrated:
+     * test_store_dedupe.c, test_registry.c). */
     s_raw_begin(fx->dir, &raw);
-    s_raw_put_u64(&raw, "meta", "schema", 3);
+    s_raw_put_u64(&raw, "meta", "schema", FDY_STORE_SCHEMA);
     s_raw_end(&raw);
     assert_foundry_ok(s_open(fx));
 }
