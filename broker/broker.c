@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "commit.h"
 #include "keys.h"
+#include "heap.h"
 #include "log.h"
 #include "peers.h"
 #include "ready_file.h"
@@ -274,6 +275,7 @@ static foundry_err
 s_bind(fdy_broker_t *self, fdy_reason_t *reason)
 {
     s_raise_file_limit();
+    fdy_heap_bound();
     fdy_keypair_t *keypair = NULL;
     foundry_err err = s_load_keys(self, &keypair, reason);
     if (err != FOUNDRY_OK)
@@ -567,6 +569,9 @@ s_turn(fdy_broker_t *self, bool input, bool *busy_out, int64_t *wait_ms_out)
         if (due < wait_ms)
             wait_ms = due < 0 ? 0 : due;
     }
+    int64_t trim_due = fdy_heap_maintain(now_ms);
+    if (trim_due >= 0 && trim_due < wait_ms)
+        wait_ms = trim_due;
     *busy_out = busy;
     *wait_ms_out = wait_ms;
     return err;

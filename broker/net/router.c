@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "keys.h"
+#include "heap.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -53,6 +54,7 @@ s_peer_gone(const fdy_peer_t *peer, void *user)
         if (s->ops->peer_gone)
             s->ops->peer_gone(s->self, peer);
     }
+    fdy_heap_trim_soon(); /* what its queues held goes back to the system */
 }
 
 fdy_router_t *

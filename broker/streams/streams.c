@@ -124,6 +124,7 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     fdy_subs_limits_t limits = {
         .per_connection = (size_t) deps->cfg->max_subs_per_connection,
         .per_principal = (size_t) deps->cfg->max_subs_per_principal,
+        .send_queue_bytes = deps->cfg->max_send_queue_bytes,
     };
     self->subs = fdy_subs_new(deps->reply, deps->store, deps->registry, &limits);
     self->consumers = fdy_consumers_new(deps->store, self->subs);
@@ -267,7 +268,10 @@ s_tick(void *self_, int64_t now_ms)
         return 0;
     int64_t wait = s_until(self->next_prune_ms, now_ms, IDLE_TICK_MS);
     wait = s_until(self->next_trim_ms, now_ms, wait);
-    return s_until(self->next_release_pages_ms, now_ms, wait);
+    wait = s_until(self->next_release_pages_ms, now_ms, wait);
+    /* A connection whose send queue is full resumes as soon as it drains. */
+    int64_t paused = fdy_subs_paused_wait(self->subs);
+    return paused >= 0 && paused < wait ? paused : wait;
 }
 
 static foundry_err
@@ -308,6 +312,7 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "subscriptions", subs.subscriptions);
     fdy_stats_add(out, "deliveries", subs.deliveries);
     fdy_stats_add(out, "dropped", subs.dropped);
+    fdy_stats_add(out, "send_queue_pauses", subs.send_queue_pauses);
 }
 
 static const fdy_kind_t s_kinds[] = {

@@ -9,13 +9,13 @@
 #include "subs.h"
 
 #include "acl.h"
+#include "frames.h"
 #include "clock.h"
 #include "log.h"
 #include "xalloc.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,29 +24,12 @@
 #define CONN_BUCKETS 4096u
 #define ID_BUCKETS 65536u
 #define PRINCIPAL_BUCKETS 1024u
-/* Below glibc's mmap threshold (128 KiB): frame buffers come from, and go
- * back to, the heap instead of fresh zeroed pages every time. */
-#define FRAME_TARGET      (96u * 1024u)
+/* How often a full send queue is looked at again. */
+#define SEND_QUEUE_POLL_MS 2
 #define SUBS_MAX          65536u
 #define MAINTAIN_EVERY_MS 1000
 /* varint prefix of a record in the batch frame */
 #define PREFIX_MAX 10u
-#define FRAME_CAP  (FRAME_TARGET + PREFIX_MAX + 1024u)
-/* Frame buffers kept for reuse. */
-#define POOL_MAX 64u
-
-/* Frame buffers come back from libzmq's I/O thread once sent (its free
- * callback): recycling them spares a malloc, a free and fresh pages per
- * frame. Shared by two threads, hence the mutex; it outlives the table
- * while libzmq still holds buffers (the last one returned frees it). */
-typedef struct {
-    pthread_mutex_t mutex;
-    void *buffers[POOL_MAX];
-    size_t count;
-    size_t outstanding; /* handed to libzmq, not yet returned */
-    bool closed;
-} pool_t;
-
 typedef struct {
     const fdy_sub_owner_ops_t *ops;
     void *owner;
@@ -61,6 +44,8 @@ struct fdy_subs_conn {
     fdy_sub_t *subs;           /* list through sub->conn_next */
     size_t count;
     uint64_t credit;           /* message credit of all its subscriptions */
+    fdy_send_queue_t *queue;   /* its frames queued in libzmq */
+    bool paused;               /* queue full: in the table's paused list */
     struct fdy_subs_conn *next; /* hash chain */
 };
 typedef struct fdy_subs_conn conn_t;
@@ -96,62 +81,11 @@ struct fdy_subs {
     uint64_t key_generation;
     int64_t next_maintain_ms;
     fdy_subs_stats_t stats;
-    pool_t *pool;
+    fdy_frames_t *frames;
+    conn_t **paused; /* connections whose send queue is full */
+    size_t paused_count;
+    size_t paused_cap;
 };
-
-static void *
-s_pool_take(pool_t *pool)
-{
-    void *buffer = NULL;
-    pthread_mutex_lock(&pool->mutex);
-    if (pool->count > 0)
-        buffer = pool->buffers[--pool->count];
-    pool->outstanding++;
-    pthread_mutex_unlock(&pool->mutex);
-    if (!buffer)
-        buffer = malloc(FRAME_CAP); /* written before it is read: no zeroing */
-    if (!buffer) {
-        fdy_log_err("OUT-OF-MEMORY", "delivery frame: out of memory; aborting");
-        abort();
-    }
-    return buffer;
-}
-
-/* libzmq's free callback (any thread), and our own discards. */
-static void
-s_pool_give(void *buffer, void *hint)
-{
-    pool_t *pool = hint;
-    pthread_mutex_lock(&pool->mutex);
-    pool->outstanding--;
-    bool keep = !pool->closed && pool->count < POOL_MAX;
-    if (keep)
-        pool->buffers[pool->count++] = buffer;
-    bool last = pool->closed && pool->outstanding == 0;
-    pthread_mutex_unlock(&pool->mutex);
-    if (!keep)
-        free(buffer);
-    if (last) {
-        pthread_mutex_destroy(&pool->mutex);
-        free(pool);
-    }
-}
-
-static void
-s_pool_close(pool_t *pool)
-{
-    pthread_mutex_lock(&pool->mutex);
-    pool->closed = true;
-    for (size_t i = 0; i < pool->count; i++)
-        free(pool->buffers[i]);
-    pool->count = 0;
-    bool last = pool->outstanding == 0;
-    pthread_mutex_unlock(&pool->mutex);
-    if (last) {
-        pthread_mutex_destroy(&pool->mutex);
-        free(pool);
-    }
-}
 
 static uint32_t
 s_hash(const uint8_t *bytes, size_t len)
@@ -161,6 +95,9 @@ s_hash(const uint8_t *bytes, size_t len)
         hash = (hash ^ bytes[i]) * 16777619u;
     return hash;
 }
+
+static void s_conn_free(fdy_subs_t *self, conn_t *conn);
+static void s_unpause_at(fdy_subs_t *self, size_t i);
 
 fdy_subs_t *
 fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry,
@@ -173,8 +110,7 @@ fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry,
     self->registry = registry;
     self->next_id = 1;
     self->key_generation = fdy_registry_generation(registry);
-    self->pool = fdy_xalloc(sizeof *self->pool);
-    pthread_mutex_init(&self->pool->mutex, NULL);
+    self->frames = fdy_frames_new();
     return self;
 }
 
@@ -182,10 +118,7 @@ fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry,
 static void
 s_out_discard(fdy_subs_t *self, fdy_sub_t *sub)
 {
-    if (sub->out && sub->out_cap == FRAME_CAP)
-        s_pool_give(sub->out, self->pool);
-    else
-        free(sub->out);
+    fdy_frames_discard(self->frames, sub->out);
     sub->out = NULL;
     sub->out_used = sub->out_cap = 0;
     sub->out_count = 0;
@@ -212,7 +145,7 @@ fdy_subs_destroy(fdy_subs_t **self_p)
     for (size_t i = 0; i < CONN_BUCKETS; i++)
         while (self->conns[i]) {
             conn_t *next = self->conns[i]->next;
-            free(self->conns[i]);
+            s_conn_free(self, self->conns[i]);
             self->conns[i] = next;
         }
     for (size_t i = 0; i < PRINCIPAL_BUCKETS; i++)
@@ -221,7 +154,8 @@ fdy_subs_destroy(fdy_subs_t **self_p)
             free(self->principals[i]);
             self->principals[i] = next;
         }
-    s_pool_close(self->pool);
+    fdy_frames_close(&self->frames);
+    free(self->paused);
     free(self->table);
     free(self->filling);
     free(self->ended);
@@ -300,6 +234,16 @@ s_find(fdy_subs_t *self, uint64_t id, const uint8_t *routing, size_t routing_len
 }
 
 static void
+s_conn_free(fdy_subs_t *self, conn_t *conn)
+{
+    for (size_t i = 0; conn->paused && i < self->paused_count; i++)
+        if (self->paused[i] == conn)
+            s_unpause_at(self, i);
+    fdy_send_queue_release(&conn->queue);
+    free(conn);
+}
+
+static void
 s_insert(fdy_subs_t *self, fdy_sub_t *sub, int64_t now_ms)
 {
     self->table = fdy_xgrow(self->table, &self->cap, self->count + 1, sizeof *self->table);
@@ -314,6 +258,7 @@ s_insert(fdy_subs_t *self, fdy_sub_t *sub, int64_t now_ms)
         memcpy(conn->routing, sub->routing, sub->routing_len);
         conn->routing_len = sub->routing_len;
         conn->last_seen_ms = now_ms;
+        conn->queue = fdy_send_queue_new(self->limits.send_queue_bytes);
         *at = conn;
     }
     conn_t *conn = *at;
@@ -355,7 +300,7 @@ s_remove(fdy_subs_t *self, fdy_sub_t *sub)
             conn_t **at = s_conn_link(self, conn->routing, conn->routing_len);
             if (*at == conn)
                 *at = conn->next;
-            free(conn);
+            s_conn_free(self, conn);
         }
         sub->conn = NULL;
     }
@@ -390,13 +335,6 @@ fdy_subs_touch(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, int
 /* ---- replies -------------------------------------------------------------- */
 
 static void
-s_free_buffer(void *data, void *hint)
-{
-    (void) hint;
-    free(data);
-}
-
-static void
 s_reply_error(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, uint64_t request_id,
               uint64_t subscription, foundry_err code, const char *reason)
 {
@@ -421,7 +359,41 @@ s_reply_subscribed(fdy_subs_t *self, const uint8_t *routing, size_t routing_len,
 bool
 fdy_subs_has_credit(const fdy_sub_t *sub)
 {
-    return sub->credit_msgs > 0 && (!sub->byte_limited || sub->credit_bytes > 0);
+    return sub->credit_msgs > 0 && (!sub->byte_limited || sub->credit_bytes > 0) &&
+           !(sub->conn && sub->conn->paused && fdy_send_queue_full(sub->conn->queue));
+}
+
+/* ---- send queues -------------------------------------------------------------- */
+
+/* conn's send queue is full: its deliveries wait until libzmq has passed
+ * enough of it to the socket (fdy_subs_paused_wait looks). */
+static void
+s_pause(fdy_subs_t *self, conn_t *conn)
+{
+    self->paused = fdy_xgrow(self->paused, &self->paused_cap, self->paused_count + 1,
+                             sizeof *self->paused);
+    self->paused[self->paused_count++] = conn;
+    conn->paused = true;
+    self->stats.send_queue_pauses++;
+}
+
+static void
+s_unpause_at(fdy_subs_t *self, size_t i)
+{
+    self->paused[i]->paused = false;
+    self->paused[i] = self->paused[--self->paused_count];
+}
+
+int64_t
+fdy_subs_paused_wait(fdy_subs_t *self)
+{
+    for (size_t i = 0; i < self->paused_count;) {
+        if (fdy_send_queue_full(self->paused[i]->queue))
+            i++;
+        else
+            s_unpause_at(self, i);
+    }
+    return self->paused_count ? SEND_QUEUE_POLL_MS : -1;
 }
 
 static void
@@ -436,14 +408,18 @@ s_flush_one(fdy_subs_t *self, fdy_sub_t *sub)
                           .dropped = sub->durable ? 0 : sub->dropped};
     uint8_t *frame = sub->out;
     size_t len = sub->out_used;
-    bool pooled = sub->out_cap == FRAME_CAP;
     sub->out = NULL;
     sub->out_used = sub->out_cap = 0;
     sub->out_count = 0;
     self->stats.frames++;
     fdy_peer_t to = {.id = sub->routing, .len = sub->routing_len};
-    fdy_reply_send_frame(self->reply, &to, &env, frame, len, pooled ? s_pool_give : s_free_buffer,
-                         pooled ? self->pool : NULL);
+    fdy_send_queue_t *queue = sub->conn ? sub->conn->queue : NULL;
+    zmq_free_fn *free_fn = NULL;
+    void *hint = NULL;
+    fdy_frames_hand_over(self->frames, frame, len, queue, &free_fn, &hint);
+    fdy_reply_send_frame(self->reply, &to, &env, frame, len, free_fn, hint);
+    if (queue && !sub->conn->paused && fdy_send_queue_full(queue))
+        s_pause(self, sub->conn);
 }
 
 void
@@ -456,14 +432,7 @@ fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
     if (!sub->out) {
         /* One buffer per frame, handed to libzmq when sent: no copy and no
          * allocation per delivery. */
-        if (need <= FRAME_CAP) {
-            sub->out = s_pool_take(self->pool);
-            sub->out_cap = FRAME_CAP;
-        } else {
-            /* One record bigger than a frame travels alone. */
-            sub->out = fdy_xalloc(need);
-            sub->out_cap = need;
-        }
+        sub->out = fdy_frames_take(self->frames, need, &sub->out_cap);
         if (!sub->filling) {
             self->filling = fdy_xgrow(self->filling, &self->filling_cap, self->filling_count + 1,
                                    sizeof *self->filling);
@@ -484,7 +453,7 @@ fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
         sub->credit_bytes = bytes < sub->credit_bytes ? sub->credit_bytes - bytes : 0;
     }
     self->stats.deliveries++;
-    if (sub->out_used >= FRAME_TARGET || sub->out_count >= FDY_BATCH_MSGS_MAX)
+    if (sub->out_used >= FDY_FRAME_TARGET || sub->out_count >= FDY_BATCH_MSGS_MAX)
         s_flush_one(self, sub);
 }
 

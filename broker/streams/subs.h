@@ -73,6 +73,7 @@ typedef struct {
     uint64_t deliveries;    /* records sent since start */
     uint64_t frames;        /* DELIVER frames sent since start */
     uint64_t dropped;       /* ephemeral messages dropped for lack of credit */
+    uint64_t send_queue_pauses; /* times a connection's send queue filled */
 } fdy_subs_stats_t;
 
 /* What a subscription is bound to: the owner decides what to deliver
@@ -97,6 +98,7 @@ typedef struct {
 typedef struct {
     size_t per_connection; /* max_subs_per_connection */
     size_t per_principal;  /* max_subs_per_principal, over all its connections */
+    uint64_t send_queue_bytes; /* max_send_queue_bytes: deliveries queued per connection */
 } fdy_subs_limits_t;
 
 /* Returns a new table sending through reply, using store and registry (all
@@ -124,8 +126,14 @@ void fdy_subs_touch(fdy_subs_t *self, const uint8_t *routing, size_t routing_len
 void fdy_subs_handle(fdy_subs_t *self, const uint8_t *routing, size_t routing_len,
                      const fdy_principal_t *p, const fdy_envelope_t *env, int64_t now_ms);
 
-/* True when sub may be sent one more message (credit left). */
+/* True when sub may be sent one more message: credit left, and its
+ * connection's send queue not full. */
 bool fdy_subs_has_credit(const fdy_sub_t *sub);
+
+/* Looks at the connections whose send queue was full: those libzmq has
+ * drained may be delivered to again. Returns in how many ms to look again
+ * (-1: none is full). */
+int64_t fdy_subs_paused_wait(fdy_subs_t *self);
 
 /* Appends one delivery to sub's DELIVER frame, using its credit; sends the
  * frame when it is full. No allocation per delivery. */

@@ -607,6 +607,12 @@ fdy_proc_broker_restart(fdy_proc_t *self)
     return s_start(self);
 }
 
+pid_t
+fdy_proc_broker_pid(const fdy_proc_t *self)
+{
+    return self->broker_pid > 0 ? self->broker_pid : 0;
+}
+
 bool
 fdy_proc_broker_alive(fdy_proc_t *self)
 {
@@ -867,9 +873,25 @@ fdy_proc_dealer_new(fdy_proc_t *self, const char *name, fdy_proc_dealer_t **out)
     return fdy_proc_dealer_new_id(self, name, NULL, out);
 }
 
+static foundry_err s_dealer_new(fdy_proc_t *self, const char *name, const char *routing_id,
+                                bool slow, fdy_proc_dealer_t **out);
+
 foundry_err
 fdy_proc_dealer_new_id(fdy_proc_t *self, const char *name, const char *routing_id,
                        fdy_proc_dealer_t **out)
+{
+    return s_dealer_new(self, name, routing_id, false, out);
+}
+
+foundry_err
+fdy_proc_dealer_new_slow(fdy_proc_t *self, const char *name, fdy_proc_dealer_t **out)
+{
+    return s_dealer_new(self, name, NULL, true, out);
+}
+
+static foundry_err
+s_dealer_new(fdy_proc_t *self, const char *name, const char *routing_id, bool slow,
+             fdy_proc_dealer_t **out)
 {
     *out = NULL;
     char public_path[PATH_LEN], secret_path[PATH_LEN];
@@ -895,7 +917,7 @@ fdy_proc_dealer_new_id(fdy_proc_t *self, const char *name, const char *routing_i
     dealer->monitor = zmq_socket(self->zmq_ctx, ZMQ_PAIR);
     if (!dealer->socket || !dealer->monitor)
         goto out;
-    int zero = 0, send_timeout = 5000;
+    int zero = 0, one = 1, small_buf = 64 * 1024, send_timeout = 5000;
     char monitor_endpoint[64];
     snprintf(monitor_endpoint, sizeof monitor_endpoint, "inproc://fdy-proc-monitor-%p",
              (void *) dealer);
@@ -907,6 +929,8 @@ fdy_proc_dealer_new_id(fdy_proc_t *self, const char *name, const char *routing_i
                        FDY_Z85_KEY_LEN + 1) ||
         zmq_setsockopt(dealer->socket, ZMQ_CURVE_SECRETKEY, fdy_keypair_secret(pair),
                        FDY_Z85_KEY_LEN + 1) ||
+        (slow && (zmq_setsockopt(dealer->socket, ZMQ_RCVHWM, &one, sizeof one) ||
+                  zmq_setsockopt(dealer->socket, ZMQ_RCVBUF, &small_buf, sizeof small_buf))) ||
         (routing_id && zmq_setsockopt(dealer->socket, ZMQ_ROUTING_ID, routing_id,
                                       strlen(routing_id))) ||
         zmq_socket_monitor(dealer->socket, monitor_endpoint, ZMQ_EVENT_ALL) ||

@@ -115,6 +115,8 @@ foundry_err fdy_proc_broker_restart(fdy_proc_t *self);
 
 /* True while the broker process has not exited (reaps it if it did). */
 bool fdy_proc_broker_alive(fdy_proc_t *self);
+/* The running broker's pid (0 when none). */
+pid_t fdy_proc_broker_pid(const fdy_proc_t *self);
 
 /* The endpoint from the ready file, "" before the first start. Borrowed. */
 const char *fdy_proc_endpoint(const fdy_proc_t *self);
@@ -205,6 +207,9 @@ foundry_err fdy_proc_dealer_new(fdy_proc_t *self, const char *name, fdy_proc_dea
  * an attacker re-using another client's routing id would. */
 foundry_err fdy_proc_dealer_new_id(fdy_proc_t *self, const char *name, const char *routing_id,
                                    fdy_proc_dealer_t **out);
+/* A dealer that reads as little as it can (ZMQ_RCVHWM 1, a 64 KiB kernel
+ * receive buffer): plays a client that stops reading. */
+foundry_err fdy_proc_dealer_new_slow(fdy_proc_t *self, const char *name, fdy_proc_dealer_t **out);
 void fdy_proc_dealer_destroy(fdy_proc_dealer_t **self_p);
 
 /* Waits up to timeout_ms for a monitor event in `mask` (ZMQ_EVENT_*).

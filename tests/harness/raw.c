@@ -26,6 +26,16 @@ fdy_raw_open(fdy_proc_t *p, const char *name, const char *routing_id, fdy_raw_t 
 }
 
 void
+fdy_raw_open_slow(fdy_proc_t *p, const char *name, fdy_raw_t *raw)
+{
+    memset(raw, 0, sizeof *raw);
+    FDY_CHECK_OK(fdy_proc_dealer_new_slow(p, name, &raw->dealer));
+    raw->arena = fdy_arena_new(1 << 20);
+    FDY_CHECK(raw->arena);
+    raw->request_id = 500;
+}
+
+void
 fdy_raw_close(fdy_raw_t *raw)
 {
     fdy_proc_dealer_destroy(&raw->dealer);

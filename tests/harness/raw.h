@@ -40,6 +40,9 @@ typedef struct {
 /* Connects as principal name (clients/NAME.key_secret), with ZMQ_ROUTING_ID
  * routing_id (NULL: libzmq's own). */
 void fdy_raw_open(fdy_proc_t *p, const char *name, const char *routing_id, fdy_raw_t *raw);
+/* As fdy_raw_open, over fdy_proc_dealer_new_slow: a client that stops
+ * reading. */
+void fdy_raw_open_slow(fdy_proc_t *p, const char *name, fdy_raw_t *raw);
 void fdy_raw_close(fdy_raw_t *raw);
 /* Sends one frame as is; returns the last request id used. */
 uint64_t fdy_raw_send_frame(fdy_raw_t *raw, const uint8_t *buf, size_t len);

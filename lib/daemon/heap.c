@@ -1,0 +1,37 @@
+/*  heap.c: glibc heap bounds for the daemons (see heap.h). */
+#include "heap.h"
+
+#include <malloc.h>
+#include <stdbool.h>
+
+#define MMAP_THRESHOLD (256 * 1024)
+#define TRIM_EVERY_MS 1000
+
+static bool s_trim_pending;
+static int64_t s_last_trim_ms = INT64_MIN / 2;
+
+void
+fdy_heap_bound(void)
+{
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+}
+
+void
+fdy_heap_trim_soon(void)
+{
+    s_trim_pending = true;
+}
+
+int64_t
+fdy_heap_maintain(int64_t now_ms)
+{
+    if (!s_trim_pending)
+        return -1;
+    int64_t due = s_last_trim_ms + TRIM_EVERY_MS;
+    if (now_ms < due)
+        return due - now_ms;
+    malloc_trim(0);
+    s_trim_pending = false;
+    s_last_trim_ms = now_ms;
+    return -1;
+}

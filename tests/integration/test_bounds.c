@@ -1,0 +1,235 @@
+/*  test_bounds.c: one misbehaving connection costs the broker a bounded
+ *  amount of memory, and the memory comes back when it goes. Raw CURVE
+ *  DEALERs play the abuser against the real broker: one sends 1 MiB
+ *  publishes and never reads its replies; one holds many subscriptions with
+ *  full credit and never reads its deliveries. A well-behaved client keeps
+ *  being served throughout (latency is the bench's business: foundry-bench
+ *  --noisy).
+ */
+#include "proc.h"
+#include "raw.h"
+
+#include "arena.h"
+#include "clock.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+#define BIG_PAYLOAD (1024 * 1024)
+#define FLOOD_REQUESTS 1500   /* 1.5 GiB offered, far over any bound */
+#define FLOOD_DEADLINE_MS 60000
+/* What the broker may hold for one abuser, counted from the RSS it had
+ * before: its queued requests (max_queued_requests, 64 by default, of
+ * 1 MiB here) or its send queue (max_send_queue_bytes, 8 MiB), with room
+ * for the allocator. Before the bounds a flooder took it to 1.9 GB and
+ * 32 unread tails to 1.0 GB. */
+#define BROKER_GROWTH_MAX_KIB (160 * 1024)
+/* What it may keep once the abuser is gone (pools, caches, the heap's
+ * slack). */
+#define BROKER_KEPT_MAX_KIB (64 * 1024)
+
+/* Under AddressSanitizer the broker's RSS is ASan's (shadow memory, a
+ * 256 MB quarantine of freed blocks): the bounds are checked in the normal
+ * build, the behaviour in both. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_CHECKED false
+#else
+#define RSS_CHECKED true
+#endif
+
+/* VmRSS or VmHWM of pid in KiB (0 when unreadable). */
+static uint64_t
+s_proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    uint64_t kib = 0;
+    size_t flen = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, flen) == 0 && line[flen] == ':')
+            kib = strtoull(line + flen + 1, NULL, 10);
+    fclose(f);
+    return kib;
+}
+
+/* One window-1 publish through the library: the well-behaved client. */
+static void
+s_publish_one(foundry_client_t *client, const char *subject, int i)
+{
+    char id[32], payload[32];
+    snprintf(id, sizeof id, "good-%d", i);
+    snprintf(payload, sizeof payload, "g%d", i);
+    foundry_ack_t ack;
+    foundry_err err = foundry_client_publish(client, subject, payload, strlen(payload), id,
+                                             strlen(id), &ack);
+    FDY_CHECK_MSG(err == FOUNDRY_OK, "good client publish %d: %s (%s)", i, foundry_strerror(err),
+                  ack.reason ? ack.reason : "");
+}
+
+/* A client that sends 1 MiB publishes without reading a single reply is
+ * held to a bounded cost: libzmq stops reading it (queued requests), its
+ * replies stop at its byte budget, and another client is served meanwhile.
+ * When it goes, the broker gives the memory back. */
+static void
+test_bounds_flood_without_reading(void)
+{
+    fdy_proc_t *p = fdy_proc_new("flood");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, ARGV("--set", "rate_bytes_node=1GiB", "--set", "rate_msgs_node=1000000")));
+    fdy_proc_key_add(p, "flooder", "--role", "node", "--site", "hanam", NULL);
+    pid_t pid = fdy_proc_broker_pid(p);
+    foundry_client_t *good = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &good));
+    s_publish_one(good, "telemetry.siheung.good", 0);
+    uint64_t base_kib = s_proc_kib(pid, "VmRSS");
+
+    fdy_proc_dealer_t *flooder = NULL;
+    FDY_CHECK_OK(fdy_proc_dealer_new(p, "flooder", &flooder));
+    char *payload = malloc(BIG_PAYLOAD);
+    FDY_CHECK(payload);
+    memset(payload, 'x', BIG_PAYLOAD);
+    int sent = 0, good_sent = 1;
+    int64_t deadline = fdy_clock_mono_ms() + FLOOD_DEADLINE_MS;
+    while (sent < FLOOD_REQUESTS && fdy_clock_mono_ms() < deadline) {
+        char id[32];
+        snprintf(id, sizeof id, "flood-%d", sent);
+        size_t rec_len = 0;
+        uint8_t *rec = fdy_proc_encode_msg("telemetry.hanam.flood", id, payload, BIG_PAYLOAD,
+                                           &rec_len);
+        fdy_slice_t record = {rec, rec_len};
+        uint8_t *env = NULL, *batch = NULL;
+        size_t env_len = 0, batch_len = 0;
+        fdy_proc_encode_publish((uint64_t) sent + 1, 1, &record, 1, &env, &env_len, &batch,
+                                &batch_len);
+        fdy_slice_t frames[2] = {{env, env_len}, {batch, batch_len}};
+        foundry_err err = fdy_proc_dealer_send(flooder, frames, 2);
+        free(rec);
+        free(env);
+        free(batch);
+        if (err != FOUNDRY_OK)
+            break;   /* the broker stopped reading us: the bound at work */
+        sent++;
+        if (sent % 50 == 0)
+            s_publish_one(good, "telemetry.siheung.good", good_sent++);
+    }
+    free(payload);
+    for (int i = 0; i < 20; i++)
+        s_publish_one(good, "telemetry.siheung.good", good_sent++);
+    uint64_t peak_kib = s_proc_kib(pid, "VmHWM");
+    fprintf(stderr, "  flooder sent %d of %d 1 MiB publishes; broker RSS %" PRIu64
+                    " KiB before, peak %" PRIu64 " KiB\n",
+            sent, FLOOD_REQUESTS, base_kib, peak_kib);
+    FDY_CHECK_MSG(!RSS_CHECKED || peak_kib < base_kib + BROKER_GROWTH_MAX_KIB,
+                  "broker peak RSS %" PRIu64 " KiB: grew by more than %d KiB", peak_kib,
+                  BROKER_GROWTH_MAX_KIB);
+    fdy_proc_dealer_destroy(&flooder);
+    fdy_proc_nap_ms(1500);
+    s_publish_one(good, "telemetry.siheung.good", good_sent++);
+    uint64_t after_kib = s_proc_kib(pid, "VmRSS");
+    fprintf(stderr, "  broker RSS %" PRIu64 " KiB after the flooder left\n", after_kib);
+    FDY_CHECK_MSG(!RSS_CHECKED || after_kib < base_kib + BROKER_KEPT_MAX_KIB,
+                  "broker kept %" PRIu64 " KiB after the flooder left (had %" PRIu64 ")",
+                  after_kib, base_kib);
+    FDY_CHECK_OK(foundry_client_close(&good, 5000, NULL));
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
+#define TAILS 32
+#define TAIL_MESSAGES 200
+#define TAIL_PAYLOAD (256 * 1024)
+
+static uint64_t
+s_status_int(fdy_proc_t *p, const char *key)
+{
+    fdy_json_t *json = fdy_proc_ctl_json(p, ARGV("status"));
+    int64_t value = -1;
+    FDY_CHECK_MSG(fdy_proc_json_int(fdy_proc_json_get(json, key), &value), "status has no %s",
+                  key);
+    fdy_proc_json_destroy(&json);
+    return (uint64_t) value;
+}
+
+/* 32 tails with all the credit a connection may hold, on a connection
+ * that never reads: what the broker queues for it stops at its send queue
+ * (max_send_queue_bytes), the rest is dropped as for any tail without
+ * room, and the memory comes back when the client goes. Before the send
+ * queue, all 32 x 200 x 256 KiB (1.6 GB) was queued in libzmq: the broker
+ * peaked at 1.0 GB. */
+static void
+test_bounds_subscriber_never_reads(void)
+{
+    fdy_proc_t *p = fdy_proc_new("noread");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    pid_t pid = fdy_proc_broker_pid(p);
+    foundry_client_t *good = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &good));
+    s_publish_one(good, "telemetry.siheung.good", 0);
+    uint64_t base_kib = s_proc_kib(pid, "VmRSS");
+
+    fdy_raw_t slow;
+    fdy_raw_open_slow(p, "admin", &slow);
+    for (int i = 0; i < TAILS; i++) {
+        fdy_envelope_t env = {0};
+        env.kind = FDY_KIND_SUBSCRIBE;
+        env.sub_filter = "telemetry.hanam.>";
+        env.credit_msgs = 4096; /* 32 x 4,096: all a connection may hold */
+        uint64_t id = fdy_raw_send(&slow, &env);
+        fdy_raw_msg_t *reply = calloc(1, sizeof *reply);
+        FDY_CHECK(reply);
+        fdy_raw_reply(&slow, id, 0, reply, NULL);
+        FDY_CHECK_MSG(reply->kind == FDY_KIND_SUBSCRIBED, "tail %d: kind %d %s", i,
+                      (int) reply->kind, reply->reason);
+        free(reply);
+    }
+    char *payload = malloc(TAIL_PAYLOAD);
+    FDY_CHECK(payload);
+    memset(payload, 'y', TAIL_PAYLOAD);
+    for (int i = 0; i < TAIL_MESSAGES; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "big-%d", i);
+        foundry_ack_t ack;
+        FDY_CHECK_OK(foundry_client_publish(good, "telemetry.hanam.big", payload, TAIL_PAYLOAD,
+                                            id, strlen(id), &ack));
+    }
+    free(payload);
+    s_publish_one(good, "telemetry.siheung.good", 1);
+    uint64_t peak_kib = s_proc_kib(pid, "VmHWM");
+    uint64_t pauses = s_status_int(p, "send_queue_pauses");
+    uint64_t dropped = s_status_int(p, "dropped");
+    fprintf(stderr, "  broker RSS %" PRIu64 " KiB before, peak %" PRIu64 " KiB; %" PRIu64
+                    " send-queue pauses, %" PRIu64 " tail deliveries dropped\n",
+            base_kib, peak_kib, pauses, dropped);
+    FDY_CHECK_MSG(!RSS_CHECKED || peak_kib < base_kib + BROKER_GROWTH_MAX_KIB,
+                  "broker peak RSS %" PRIu64 " KiB: grew by more than %d KiB", peak_kib,
+                  BROKER_GROWTH_MAX_KIB);
+    FDY_CHECK(pauses > 0);
+    FDY_CHECK(dropped > 0);
+    fdy_raw_close(&slow);
+    fdy_proc_nap_ms(1500);
+    s_publish_one(good, "telemetry.siheung.good", 2);
+    uint64_t after_kib = s_proc_kib(pid, "VmRSS");
+    fprintf(stderr, "  broker RSS %" PRIu64 " KiB after the reader left\n", after_kib);
+    FDY_CHECK_MSG(!RSS_CHECKED || after_kib < base_kib + BROKER_KEPT_MAX_KIB,
+                  "broker kept %" PRIu64 " KiB after the reader left (had %" PRIu64 ")",
+                  after_kib, base_kib);
+    FDY_CHECK_OK(foundry_client_close(&good, 5000, NULL));
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const fdy_proc_test_t tests[] = {
+        {"flood_without_reading", test_bounds_flood_without_reading},
+        {"subscriber_never_reads", test_bounds_subscriber_never_reads},
+    };
+    return fdy_proc_run_tests("bounds", tests, sizeof tests / sizeof tests[0], argc, argv);
+}
