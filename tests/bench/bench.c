@@ -9,6 +9,7 @@
 #include "baseline.h"
 #include "bench_env.h"
 #include "fanout.h"
+#include "noisy.h"
 
 #include "foundry.h"
 
@@ -37,6 +38,7 @@ typedef struct {
     uint32_t max_in_flight; /* 0: the library's default */
     bool keep;
     bool fanout;                          /* --fanout: the fan-out benchmark instead (fanout.c) */
+    bool noisy;                           /* --noisy: the noisy-neighbour benchmark (noisy.c) */
     bool random_ids;                      /* --random-ids: UUID-like message ids, not the library's */
     size_t consumers;                     /* --consumers: its reading consumers */
     uint32_t credit;                      /* --credit: its subscriptions' credit */
@@ -281,6 +283,10 @@ s_usage(FILE *out)
                  "  --consumers N       fan-out reading consumers (default 4)\n"
                  "  --credit N          fan-out subscription credit (default: the library's)\n"
                  "  --rate N            fan-out paced phase, msgs/s (default: half the max)\n"
+                 "  --noisy             instead: a window-1 publisher's ack latency alone, next\n"
+                 "                      to 32 tails that never read, and next to a node key\n"
+                 "                      flooding 1 MiB publishes without reading (--window1\n"
+                 "                      publishes per phase)\n"
                  "  --keep              keep the temporary directory\n"
                  "  --help              this text\n");
 }
@@ -313,6 +319,7 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         {"set", required_argument, NULL, 's'},
         {"keep", no_argument, NULL, 'k'},
         {"fanout", no_argument, NULL, 'F'},
+        {"noisy", no_argument, NULL, 'N'},
         {"random-ids", no_argument, NULL, 'U'},
         {"consumers", required_argument, NULL, 'C'},
         {"credit", required_argument, NULL, 'R'},
@@ -361,6 +368,7 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
             break;
         case 'k': opts->keep = true; break;
         case 'F': opts->fanout = true; break;
+        case 'N': opts->noisy = true; break;
         case 'U': opts->random_ids = true; break;
         case 'C':
             if (s_parse_size(optarg, 1, &opts->consumers) ||
@@ -496,6 +504,17 @@ main(int argc, char **argv)
             failures++;
         goto out;
     }
+    if (opts.noisy) {
+        fdy_noisy_opts_t noisy = {
+            .count = opts.window1_count ? opts.window1_count : 2000,
+            .payload_size = opts.payload_size,
+            .baseline_msgs_per_s = baseline.ran ? baseline.msgs_per_s : 0.0,
+            .load_start = load_start,
+        };
+        if (fdy_noisy_run(&env, opts.ctl, &noisy) != FOUNDRY_OK)
+            failures++;
+        goto out;
+    }
     if (s_client_new(&opts, &env, &client) != FOUNDRY_OK) {
         failures++;
         goto out;
@@ -538,12 +557,12 @@ out:
         ratio = durable.msgs_per_s / baseline.msgs_per_s;
         printf("ratio      durable / baseline: %.3f\n", ratio);
     }
-    if (rss_kib && !opts.fanout) /* the fan-out run printed it with more detail */
+    if (rss_kib && !opts.fanout && !opts.noisy) /* those runs printed it with more detail */
         printf("broker     peak RSS (VmHWM): %.1f MiB\n", (double) rss_kib / 1024.0);
     double load_end = fdy_bench_env_load_average();
     printf("machine    load average %.2f at start, %.2f at end\n", load_start, load_end);
     fdy_bench_env_remove(&env, opts.keep);
-    if (!opts.fanout) /* the fan-out run printed its own */
+    if (!opts.fanout && !opts.noisy) /* those printed their own */
         s_print_json(&opts, &durable, &window1, &baseline, ratio, rss_kib, load_start, load_end,
                      failures);
     free(payload);

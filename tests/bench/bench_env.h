@@ -37,6 +37,15 @@ typedef struct {
 foundry_err fdy_bench_env_start(fdy_bench_env_t *env, const char *broker, const char *ctl,
                                 const char *const *sets, size_t set_count);
 
+/* Runs `ctl --endpoint E --key K --broker-key B ARGS...` (NULL-ended;
+ * stdout to /dev/null, stderr ours) as our admin key, waiting up to 60 s.
+ * Returns FOUNDRY_OK, or an error having printed why. */
+foundry_err fdy_bench_env_ctl(const fdy_bench_env_t *env, const char *ctl,
+                              const char *const *args);
+
+/* Runs `ctl keygen NAME --out <client_dir>` (offline). */
+foundry_err fdy_bench_env_keygen(const fdy_bench_env_t *env, const char *ctl, const char *name);
+
 /* The broker's peak resident set in KiB (VmHWM), or 0 when unknown. */
 uint64_t fdy_bench_env_peak_rss_kib(const fdy_bench_env_t *env);
 

@@ -80,63 +80,6 @@ struct s_shared {
     char producer_text[256];
 };
 
-/* ---- foundryctl ------------------------------------------------------------ */
-
-/* Runs `ctl --endpoint E --key K --broker-key B ARGS...` (stdout to
- * /dev/null; its stderr is ours) and waits up to 60 s. */
-static foundry_err
-s_ctl(const fdy_bench_env_t *env, const char *ctl, const char *const *args)
-{
-    char *argv[32];
-    size_t n = 0;
-    argv[n++] = (char *) ctl;
-    argv[n++] = "--endpoint";
-    argv[n++] = (char *) env->endpoint;
-    argv[n++] = "--key";
-    argv[n++] = (char *) env->secret_file;
-    argv[n++] = "--broker-key";
-    argv[n++] = (char *) env->broker_key;
-    for (size_t i = 0; args[i] && n < 31; i++)
-        argv[n++] = (char *) args[i];
-    argv[n] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        return FOUNDRY_EIO;
-    if (pid == 0) {
-        int null_fd = open("/dev/null", O_RDWR);
-        if (null_fd >= 0) {
-            dup2(null_fd, STDIN_FILENO);
-            dup2(null_fd, STDOUT_FILENO);
-            close(null_fd);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    uint64_t deadline = fdy_bench_env_now_ns() + 60000000000ull;
-    int status = 0;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            break;
-        if ((r < 0 && errno != EINTR) || fdy_bench_env_now_ns() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fdy_bench_env_fail("foundryctl %s %s: did not finish", args[0], args[1]);
-            return FOUNDRY_ETIMEDOUT;
-        }
-        struct timespec ts = {0, 5000000L}; /* poll interval of a bounded wait */
-        nanosleep(&ts, NULL);
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fdy_bench_env_fail("foundryctl %s %s %s: failed (status 0x%x)", args[0], args[1],
-                           args[2] ? args[2] : "", (unsigned) status);
-        return FOUNDRY_EIO;
-    }
-    return FOUNDRY_OK;
-}
-
 /* ---- clients ----------------------------------------------------------------- */
 
 static foundry_err
@@ -378,7 +321,7 @@ s_setup(const fdy_bench_env_t *env, const char *ctl, const s_phase_t *phase, siz
     char filter[64];
     snprintf(filter, sizeof filter, "bench.%s.>", phase->tag);
     const char *stream_add[] = {"stream", "add", phase->stream, "--subject", filter, NULL};
-    foundry_err err = s_ctl(env, ctl, stream_add);
+    foundry_err err = fdy_bench_env_ctl(env, ctl, stream_add);
     for (size_t i = 0; i < total && err == FOUNDRY_OK; i++) {
         char name[32];
         if (i < readers)
@@ -391,7 +334,7 @@ s_setup(const fdy_bench_env_t *env, const char *ctl, const s_phase_t *phase, siz
         const char *consumer_add[] = {"consumer",          "add",     phase->stream, name,
                                       "--start",           "first",   "--ack-wait",  "30m",
                                       "--max-ack-pending", "1000000", NULL};
-        err = s_ctl(env, ctl, consumer_add);
+        err = fdy_bench_env_ctl(env, ctl, consumer_add);
     }
     return err;
 }
