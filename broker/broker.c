@@ -350,6 +350,8 @@ static foundry_err
 s_start_services(fdy_broker_t *self, fdy_reason_t *reason)
 {
     self->peers = fdy_peers_new();
+    fdy_zap_limit_connections(self->zap, self->peers,
+                              (size_t) self->cfg->max_connections_per_principal);
     self->reply = fdy_reply_new(self->socket);
     self->router = fdy_router_new(self->socket, self->cfg, self->registry, self->peers,
                                   self->reply);
