@@ -27,11 +27,13 @@
 
 typedef struct fdy_store fdy_store_t;
 
-/* The layout version this build writes (meta "schema"): 4, key records
- * with a checksum; 3, dedupe keys scoped by stream and principal; 2, one
- * message database per stream. 2 and 3 are migrated by the first
- * read-write open; docs/architecture.md has the layout. */
-#define FDY_STORE_SCHEMA 4
+/* The layout version this build writes (meta "schema"): 5, no dedupe
+ * database (the message records are the durable dedupe index, looked up
+ * through a hash index in memory); 4, key records with a checksum; 3,
+ * dedupe keys scoped by stream and principal; 2, one message database per
+ * stream. 2 to 4 are migrated by the first read-write open;
+ * docs/architecture.md has the layout. */
+#define FDY_STORE_SCHEMA 5
 
 typedef struct {
     const char *dir;           /* data directory; created (0700) if missing */
@@ -39,16 +41,21 @@ typedef struct {
     uint64_t map_size_max;     /* the map grows (doubling) up to this */
     uint64_t dedupe_window_ms; /* producer ids are remembered this long */
     bool read_only;            /* open for reading only (no growth, no writes) */
+    /* Most ids the in-memory dedupe index holds (0: 40 million); past it
+     * appends get FOUNDRY_EFULL "dedupe index full" until ids age out. */
+    uint64_t dedupe_index_max;
 } fdy_store_opts_t;
 
 /* Opens (creating if needed) the store. Clears stale reader slots.
  * map_size_max holds however the store was created: a map recorded larger
  * (e.g. by foundryctl bootstrap, 64 MiB) is capped to it at open
  * (STORE-MAP-CAPPED), or to the pages already in use when they are more;
- * writes past the cap fail with FOUNDRY_EFULL. A store of schema 2 or 3 is
- * migrated to schema 4 by the first read-write open (key records framed
- * with a checksum; from 2 also the dedupe entries cleared; STORE-MIGRATED);
- * a read-only open reads it as it is. An existing data.mdb is checked
+ * writes past the cap fail with FOUNDRY_EFULL. A store of schema 2 to 4 is
+ * migrated to schema 5 by the first read-write open (key records framed
+ * with a checksum; the old dedupe database deleted; STORE-MIGRATED); a
+ * read-only open reads it as it is. A read-write open builds the dedupe
+ * index from the records of the window (STORE-DEDUPE-LOADED, with its size
+ * and time); that takes about 2.5 s per million ids. An existing data.mdb is checked
  * against its meta pages first (lib/daemon/kv_check.h): an empty, short or
  * truncated file is refused, never made a new store.
  * Returns FOUNDRY_OK and *out (caller owns; fdy_store_close()), FOUNDRY_EIO
@@ -475,7 +482,8 @@ typedef struct {
     uint64_t used_bytes;    /* pages in use * page size */
     uint64_t messages;      /* across streams */
     uint64_t streams;
-    uint64_t dedupe_entries;
+    uint64_t dedupe_entries; /* ids in the in-memory dedupe index (0 read-only) */
+    uint64_t dedupe_bytes;   /* memory its hash tables take */
     uint64_t commits;       /* write transactions committed since open */
     uint64_t consumers;     /* across streams */
 } fdy_store_stats_t;

@@ -40,7 +40,7 @@ typedef struct {
 static foundry_err
 s_open_store(const char *dir, fdy_store_t **store, fdy_reason_t *reason)
 {
-    fdy_store_opts_t opts = {dir, 1u << 20, 64u << 20, 60000, false};
+    fdy_store_opts_t opts = {dir, 1u << 20, 64u << 20, 60000, false, 0};
     return fdy_store_open(&opts, store, reason);
 }
 
@@ -450,7 +450,7 @@ test_registry_schema_3_key_records_framed_by_migration(void **state)
     s_make_schema_3(fx->dir);
 
     /* Read-only: the bare records are read as they are. */
-    fdy_store_opts_t ro = {fx->dir, 0, 0, 60000, true};
+    fdy_store_opts_t ro = {fx->dir, 0, 0, 60000, true, 0};
     assert_foundry_ok(fdy_store_open(&ro, &fx->store, &fx->reason));
     assert_foundry_ok(fdy_registry_new(fx->store, &fx->registry, &fx->reason));
     assert_string_equal(fdy_registry_by_name(fx->registry, "node-a")->public_key, a.public_key);

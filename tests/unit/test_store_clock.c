@@ -47,7 +47,7 @@ typedef struct {
 static void
 s_open(fixture_t *fx)
 {
-    fdy_store_opts_t opts = {fx->dir, 1u << 20, 64u << 20, WINDOW_MS, false};
+    fdy_store_opts_t opts = {fx->dir, 1u << 20, 64u << 20, WINDOW_MS, false, 0};
     assert_foundry_ok(fdy_store_open(&opts, &fx->store, &fx->reason));
 }
 

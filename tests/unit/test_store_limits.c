@@ -37,7 +37,7 @@ typedef struct {
 static foundry_err
 s_open(fixture_t *fx, uint64_t map_size, uint64_t map_size_max)
 {
-    fdy_store_opts_t opts = {fx->dir, map_size, map_size_max, 60000, false};
+    fdy_store_opts_t opts = {fx->dir, map_size, map_size_max, 60000, false, 0};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 

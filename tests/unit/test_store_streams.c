@@ -39,7 +39,7 @@ typedef struct {
 static foundry_err
 s_open(fixture_t *fx)
 {
-    fdy_store_opts_t opts = { fx->dir, 1u << 20, 256u << 20, WINDOW_MS, false };
+    fdy_store_opts_t opts = { fx->dir, 1u << 20, 256u << 20, WINDOW_MS, false, 0};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 
@@ -312,7 +312,7 @@ test_store_streams_schema_version_refused(void **state)
     s_raw_end(&raw);
     assert_int_equal(s_open(fx), FOUNDRY_EVERSION);
     assert_non_null(strstr(fx->reason.text, "newer"));
-    fdy_store_opts_t ro = { fx->dir, 0, 0, WINDOW_MS, true };
+    fdy_store_opts_t ro = { fx->dir, 0, 0, WINDOW_MS, true, 0};
     assert_int_equal(fdy_store_open(&ro, &fx->store, &fx->reason), FOUNDRY_EVERSION);
 
     /* The current version opens (schema 2 and 3 are migrated:
