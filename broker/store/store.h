@@ -55,7 +55,8 @@ typedef struct {
  * with a checksum; the old dedupe database deleted; STORE-MIGRATED); a
  * read-only open reads it as it is. A read-write open builds the dedupe
  * index from the records of the window (STORE-DEDUPE-LOADED, with its size
- * and time); that takes about 2.5 s per million ids. An existing data.mdb is checked
+ * and time), reading every record of the window: about 0.7 s per million
+ * ids of 256-byte messages on a loaded 2-core machine. An existing data.mdb is checked
  * against its meta pages first (lib/daemon/kv_check.h): an empty, short or
  * truncated file is refused, never made a new store.
  * Returns FOUNDRY_OK and *out (caller owns; fdy_store_close()), FOUNDRY_EIO
@@ -144,11 +145,10 @@ foundry_err fdy_store_stream_update(fdy_store_t *self, const char *name,
                                     const char *const *filters, size_t filter_count,
                                     const fdy_stream_limits_t *limits, fdy_reason_t *reason);
 
-/* Deletes a stream in one transaction: its messages, its dedupe entries
- * (one key range: every key starts with the stream id), its consumers, and
- * its record. Its dead-letter stream, if any, is an ordinary stream and
- * stays. The work is proportional to the stream's dedupe entries (about
- * one window of its traffic) plus its pages. Its id is never
+/* Deletes a stream in one transaction: its messages, its consumers, and
+ * its record; after the commit its in-memory dedupe table (its ids are
+ * gone with its records). Its dead-letter stream, if any, is an ordinary
+ * stream and stays. The work is proportional to its pages. Its id is never
  * reused; a name freed this way may be created again (a new, empty stream).
  * Names borrowed from fdy_store_stream_route()/_name() stay valid until
  * the store is closed.
@@ -452,6 +452,12 @@ uint64_t fdy_store_now_ns(fdy_store_t *self);
  * FOUNDRY_EFULL. */
 foundry_err fdy_store_prune_dedupe(fdy_store_t *self, uint64_t now_ns, size_t max_work,
                                    size_t *pruned_out);
+
+/* The reason an append gets when the in-memory dedupe index is at
+ * dedupe_index_max (FOUNDRY_EFULL) starts with this. */
+#define FDY_STORE_DEDUPE_FULL "dedupe index full"
+/* True when reason_text (may be NULL) is such a reason. */
+bool fdy_store_reason_dedupe_full(const char *reason_text);
 
 /* Retention: removes records from the head of every stream over one of
  * its limits, at most max_work records per call, in one synchronous

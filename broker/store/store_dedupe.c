@@ -154,11 +154,13 @@ fdy_store_dedupe_undo(fdy_store_t *self)
 {
     for (size_t i = self->dedupe_undo_count; i-- > 0;) {
         const fdy_store_dedupe_undo_t *u = &self->dedupe_undo[i];
+        if (!u->st->dedupe)
+            continue; /* its stream was deleted since: nothing to put back */
         if (u->new_seq == 0)
             s_insert(self, u->st, u->hash, u->old_seq);
         else if (u->old_seq == 0)
             s_remove(self, u->st, u->hash, u->new_seq);
-        else if (u->st->dedupe)
+        else
             fdy_dedupe_index_replace(u->st->dedupe, u->hash, u->new_seq, u->old_seq);
     }
     self->dedupe_undo_count = 0;
@@ -203,10 +205,17 @@ fdy_store_dedupe_room(fdy_store_t *self, size_t count, fdy_reason_t *reason)
                          self->dir, (unsigned long long) self->dedupe_entries,
                          (unsigned long long) self->dedupe_max);
     return fdy_reason_set(reason, FOUNDRY_EFULL,
-                          "dedupe index full (%llu ids within the window, dedupe_index_max "
-                          "%llu): retry later",
+                          FDY_STORE_DEDUPE_FULL " (%llu ids within the window, "
+                          "dedupe_index_max %llu): retry later",
                           (unsigned long long) self->dedupe_entries,
                           (unsigned long long) self->dedupe_max);
+}
+
+bool
+fdy_store_reason_dedupe_full(const char *reason_text)
+{
+    return reason_text &&
+           strncmp(reason_text, FDY_STORE_DEDUPE_FULL, strlen(FDY_STORE_DEDUPE_FULL)) == 0;
 }
 
 /* ---- lookups and changes ------------------------------------------------- */

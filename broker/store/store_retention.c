@@ -189,8 +189,8 @@ typedef struct {
 } s_prune_t;
 
 /* Walks one stream from its prune cursor while records are older than the
- * window, deleting their dedupe entries (only those still pointing at this
- * stream and seq: an id may have been reused since). */
+ * window, removing their in-memory dedupe entries (only those still naming
+ * this seq: an id may have been reused since). */
 static foundry_err
 s_prune_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_prune_t *p,
                size_t *work, bool *changed, fdy_reason_t *reason)
