@@ -3,12 +3,16 @@
  *  specs of the key, stream and consumer commands. The rows' own
  *  functions need a live store and registry, so each row runs a probe in
  *  their place that reads every argument its spec names through the same
- *  readers the commands use (fdy_admin_arg, fdy_admin_arg_uint) and builds
- *  a reply table from them. Input: the command, then one arg per line.
+ *  readers the commands use (fdy_admin_arg, fdy_admin_arg_uint), runs each
+ *  value through the value parsers the commands use (sizes, durations,
+ *  counts, roles, subjects) and builds a reply table from them. Input: the
+ *  command, then one arg per line.
  */
 #include "admin_keys.h"
 #include "admin_streams.h"
 #include "admin_table.h"
+#include "config.h"
+#include "subject.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +30,37 @@ typedef struct {
     const fdy_admin_command_t *row;
 } s_probe_t;
 
+/* Runs the value through the parsers the commands apply to their args
+ * (sizes, durations, counts, roles, subjects and filters). */
+static void
+s_parse_value(const char *value)
+{
+    uint64_t number;
+    fdy_reason_t why;
+    foundry_err (*const parsers[])(const char *, uint64_t *, fdy_reason_t *) = {
+        fdy_config_parse_size, fdy_config_parse_duration, fdy_config_parse_uint};
+    for (size_t i = 0; i < sizeof parsers / sizeof parsers[0]; i++) {
+        fdy_reason_clear(&why);
+        if (parsers[i](value, &number, &why) != FOUNDRY_OK && why.text[0] == '\0')
+            abort();
+    }
+    fdy_role_t role;
+    if (fdy_role_parse(value, &role) == FOUNDRY_OK && strcmp(fdy_role_name(role), value) != 0)
+        abort(); /* a role parses from its own name only */
+    fdy_reason_clear(&why);
+    foundry_err err = fdy_subject_validate(value, &why);
+    if (err != FOUNDRY_OK && why.text[0] == '\0')
+        abort();
+    if (err == FOUNDRY_OK && !fdy_subject_matches(value, value))
+        abort(); /* a valid subject, taken as a filter, matches itself */
+}
+
 static foundry_err
 s_probe(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
 {
     const fdy_admin_command_t *row = ((s_probe_t *) self_)->row;
-    foundry_err err = fdy_admin_table_begin(out, call->arena, s_columns, s_types, 3,
-                                            row->arg_count + 1, reason);
+    foundry_err err =
+        fdy_admin_table_begin(out, call->arena, s_columns, s_types, 3, row->arg_count + 1, reason);
     if (err != FOUNDRY_OK)
         return err;
     for (size_t i = 0; i < row->arg_count; i++) {
@@ -47,6 +76,8 @@ s_probe(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_r
             abort(); /* an absent arg is its fallback */
         if (number_err != FOUNDRY_OK && why.text[0] == '\0')
             abort();
+        if (value)
+            s_parse_value(value);
         fdy_slice_t *cells = fdy_admin_row_add(out);
         if (!cells)
             abort(); /* the capacity covers one row per spec */

@@ -3,8 +3,8 @@
  *  the broker, foundryctl, the node and libfoundry read them. The input is
  *  written to a 0600 temporary file because the loaders take a path.
  */
-#include "temp_file.h"
 #include "keys.h"
+#include "temp_file.h"
 
 #include <stdlib.h>
 #include <string.h>

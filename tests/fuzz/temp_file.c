@@ -8,7 +8,7 @@
 
 int
 fuzz_temp_file_write(const char *prefix, const uint8_t *data, size_t size, mode_t mode,
-                char path[FUZZ_PATH_MAX])
+                     char path[FUZZ_PATH_MAX])
 {
     const char *tmp = getenv("TMPDIR");
     if (snprintf(path, FUZZ_PATH_MAX, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix) >=

@@ -14,6 +14,6 @@
  * given mode and its name into path. Returns 0, or -1 when it could not
  * (the input is then skipped). The caller unlinks it. */
 int fuzz_temp_file_write(const char *prefix, const uint8_t *data, size_t size, mode_t mode,
-                    char path[FUZZ_PATH_MAX]);
+                         char path[FUZZ_PATH_MAX]);
 
 #endif
