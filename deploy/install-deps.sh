@@ -2,7 +2,8 @@
 # install-deps.sh: installs every Debian package Foundry's build, tests,
 # demo and benchmark need. Skips what is already installed and runs
 # `apt-get update` only when something is missing. Run it as root (or with
-# sudo available); it never asks questions.
+# sudo available); it never asks questions. Arguments name extra packages
+# to install the same way.
 set -euo pipefail
 
 # Build: compiler, meson/ninja, the stack fixed by DESIGN.md.
@@ -14,6 +15,9 @@ packages=(
     libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
     libsodium-dev liblmdb-dev libcmocka-dev lmdb-utils procps
 )
+# Extra packages a caller needs on top (tests/fuzz/run: clang and its
+# libFuzzer runtime).
+packages+=("$@")
 
 say() { printf 'install-deps: %s\n' "$*"; }
 

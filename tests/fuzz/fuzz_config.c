@@ -3,6 +3,7 @@
  *  temporary file because the parser's interface is a path.
  */
 #include "config.h"
+#include "temp_file.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -43,22 +44,9 @@ static const fdy_option_t s_options[] = {
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const char *tmp = getenv("TMPDIR");
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/fuzz_config.XXXXXX", tmp && *tmp ? tmp : "/tmp") >=
-        (int) sizeof path)
+    char path[FUZZ_PATH_MAX];
+    if (fuzz_temp_file_write("fuzz_config", data, size, 0600, path) != 0)
         return 0;
-    int fd = mkstemp(path);
-    if (fd < 0)
-        return 0;
-    size_t done = 0;
-    while (done < size) {
-        ssize_t n = write(fd, data + done, size - done);
-        if (n <= 0)
-            break;
-        done += (size_t) n;
-    }
-    close(fd);
 
     s_cfg_t cfg;
     memset(&cfg, 0, sizeof cfg);
