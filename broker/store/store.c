@@ -34,7 +34,8 @@
 static foundry_err s_meta_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
 static const char *const s_meta_dbs[] = { "meta", NULL };
-static const fdy_store_table_t s_meta_table = { "meta", s_meta_dbs, s_meta_load, NULL };
+static const fdy_store_table_t s_meta_table = { .name = "meta", .dbs = s_meta_dbs,
+                                                 .load = s_meta_load };
 
 /* Every table, opened in this order ("meta" first: its load checks the
  * schema before the others are created). A new table is one line here. */

@@ -20,8 +20,12 @@
 static foundry_err s_dedupe_migrate(fdy_store_t *self, MDB_txn *txn, uint64_t from_schema,
                                     fdy_reason_t *reason);
 
+static foundry_err s_dedupe_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
+                                  const MDB_val *value, fdy_reason_t *reason);
+
 static const char *const s_dbs[] = { "dedupe", NULL };
-const fdy_store_table_t fdy_store_messages_table = { "messages", s_dbs, NULL, s_dedupe_migrate };
+const fdy_store_table_t fdy_store_messages_table = { "messages", s_dbs, NULL, s_dedupe_migrate,
+                                                     s_dedupe_check };
 
 MDB_dbi
 fdy_store_dedupe_dbi(const fdy_store_t *self)
@@ -505,3 +509,25 @@ out:
     return err;
 }
 
+
+/* ---- store check ---------------------------------------------------------- */
+
+/* A dedupe entry: its key's stream id repeated in its value. */
+static foundry_err
+s_dedupe_check(const fdy_store_t *self, size_t db_index, const MDB_val *key, const MDB_val *value,
+               fdy_reason_t *reason)
+{
+    (void) self;
+    (void) db_index;
+    if (key->mv_size <= FDY_DEDUPE_KEY_PREFIX_LEN + 1 || key->mv_size > FDY_DEDUPE_KEY_MAX ||
+        value->mv_size != FDY_DEDUPE_VALUE_LEN)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "dedupe entry of %zu key bytes, %zu value bytes: malformed",
+                              key->mv_size, value->mv_size);
+    uint32_t stream_id = fdy_bytes_get_be32(key->mv_data);
+    if (fdy_bytes_get_le32(value->mv_data) != stream_id)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "dedupe entry of stream id %u names stream id %u", stream_id,
+                              fdy_bytes_get_le32(value->mv_data));
+    return FOUNDRY_OK;
+}
