@@ -7,6 +7,7 @@
 #include "broker_config.h"
 #include "daemon.h"
 #include "store_check.h"
+#include "store_salvage.h"
 
 #include <stdio.h>
 
@@ -48,10 +49,25 @@ s_check_store(const void *cfg_in, const char *value)
     return fdy_store_check_exit_status(&result);
 }
 
+/* --salvage-to NEWDIR: the salvage of foundryctl store salvage. */
+static int
+s_salvage_to(const void *cfg_in, const char *value)
+{
+    const fdy_broker_cfg_t *cfg = cfg_in;
+    fdy_store_salvage_opts_t opts = {.from = cfg->data_dir, .to = value, .report = stdout};
+    fdy_store_salvage_result_t result;
+    if (fdy_store_salvage(&opts, &result) != FOUNDRY_OK)
+        fprintf(stderr, "foundry-broker: %s\n", result.reason);
+    return fdy_store_salvage_exit_status(&result);
+}
+
 static const fdy_daemon_tool_t s_tools[] = {
     {"--check-store", NULL,
      "check every page and record of the store in data_dir (read-only, also while a broker "
      "runs) and exit: 0 clean, 1 damaged, 2 no store or cannot check", s_check_store},
+    {"--salvage-to", "NEWDIR",
+     "copy every readable record of the store in data_dir into a new store in NEWDIR and "
+     "exit: 0 all copied, 1 records skipped (listed), 2 failed", s_salvage_to},
 };
 
 static const fdy_daemon_spec_t s_spec = {
