@@ -118,9 +118,15 @@ fdy_start_check_run(const char *data_dir, const char *mode, fdy_reason_t *reason
     if (err != FOUNDRY_OK || result.verdict == FDY_STORE_CHECK_UNUSABLE)
         return fdy_reason_set(reason, err == FOUNDRY_OK ? FOUNDRY_ESTORE : err,
                               "store check at start: %s", result.reason);
-    if (result.verdict == FDY_STORE_CHECK_DAMAGED)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "store check at start: %s",
-                              result.reason);
+    if (result.verdict == FDY_STORE_CHECK_DAMAGED) {
+        /* The finding in full: a reason is too short for it and the advice. */
+        fdy_log_err("STORE-CHECK-FAILED", "%s", result.reason);
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "%s/data.mdb is damaged (STORE-CHECK-FAILED above); restore a "
+                              "backup or salvage it (foundry-broker --salvage-to NEWDIR; "
+                              "docs/operations.md: Recovering a damaged store)",
+                              data_dir);
+    }
     fdy_log_notice("STORE-CHECKED",
                    "%s/data.mdb: clean: %llu tables, %llu streams, %llu records in %llu ms",
                    data_dir, (unsigned long long) result.tables,

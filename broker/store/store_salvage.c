@@ -67,6 +67,7 @@ typedef struct {
     fdy_store_t *old;
     fdy_store_t *new_store;
     MDB_txn *txn; /* the old store's read transaction */
+    bool renew;   /* an LMDB error broke it: a fresh one after the next commit */
 } s_child_t;
 
 static void FDY_PRINTF(2, 3)
@@ -211,6 +212,15 @@ s_flush(s_child_t *c, s_batch_t *b, uint32_t new_id, uint64_t next_seq, fdy_reas
     return FOUNDRY_OK;
 }
 
+static foundry_err
+s_renew(s_child_t *c, fdy_reason_t *reason)
+{
+    c->renew = false;
+    mdb_txn_reset(c->txn);
+    int rc = mdb_txn_renew(c->txn);
+    return rc == 0 ? FOUNDRY_OK : fdy_kv_err(rc, reason, "salvage: read on");
+}
+
 static bool
 s_crashed(const s_shared_t *sh, uint64_t seq)
 {
@@ -240,6 +250,8 @@ s_read_one(s_child_t *c, const fdy_store_stream_t *st, uint64_t seq, MDB_val *re
     *ok = rc == 0 && fdy_store_record_parse(st->name, seq, record, true, &rec, &buf, &why) ==
                          FOUNDRY_OK;
     c->sh->reading = false;
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        c->renew = true; /* the transaction refuses everything now (MDB_TXN_ERROR) */
     s_stream_map_t *m = &c->sh->streams[c->sh->stream_index];
     if (!*ok && m->printed < S_PRINT_MAX) {
         m->printed++;
@@ -309,8 +321,12 @@ s_copy_stream(s_child_t *c, s_batch_t *b, fdy_reason_t *reason)
         } else {
             b->skipped[b->skipped_count++] = seq;
         }
-        if (b->count + b->skipped_count == S_BATCH_RECORDS || b->bytes >= S_BATCH_BYTES) {
+        if (b->count + b->skipped_count == S_BATCH_RECORDS || b->bytes >= S_BATCH_BYTES ||
+            c->renew) {
+            /* The batch points into the old snapshot: committed first. */
             foundry_err err = s_flush(c, b, new_id, seq + 1, reason);
+            if (err == FOUNDRY_OK && c->renew)
+                err = s_renew(c, reason);
             if (err != FOUNDRY_OK)
                 return err;
         }

@@ -108,6 +108,19 @@ s_on_assert(MDB_env *env, const char *msg)
         s_copy(w->assertion, sizeof w->assertion, msg);
 }
 
+/* After an LMDB error the transaction refuses everything (MDB_TXN_ERROR):
+ * a fresh snapshot lets the walk go on with the other databases. */
+static void
+s_txn_renew(s_walk_t *k, MDB_txn *txn, int rc)
+{
+    if (rc == 0 || rc == MDB_NOTFOUND)
+        return;
+    mdb_txn_reset(txn);
+    rc = mdb_txn_renew(txn);
+    if (rc != 0)
+        s_finding(k, "cannot read on: %s", mdb_strerror(rc));
+}
+
 typedef foundry_err(s_record_fn)(s_walk_t *k, const MDB_val *key, const MDB_val *value,
                                  void *ctx, fdy_reason_t *reason);
 
@@ -134,6 +147,7 @@ s_walk_db(s_walk_t *k, MDB_txn *txn, MDB_dbi dbi, const char *db, s_record_fn *f
         s_finding(k, "database %s: the walk stopped after %llu records: %s", db,
                   (unsigned long long) k->table->records, mdb_strerror(rc));
     mdb_cursor_close(cursor);
+    s_txn_renew(k, txn, rc);
 }
 
 typedef struct {
@@ -258,6 +272,7 @@ s_walk_streams(s_walk_t *k, fdy_store_t *store, MDB_txn *txn)
         if (rc != 0) {
             s_finding(k, "stream %s: its record cannot be read: %s", st->name,
                       mdb_strerror(rc));
+            s_txn_renew(k, txn, rc);
             continue;
         }
         s_walk_stream(k, txn, st, &value);

@@ -5,6 +5,7 @@
  */
 #include "damage.h"
 
+#include "store_messages.h"
 #include "store_streams.h"
 #include "store_table.h"
 
