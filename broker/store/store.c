@@ -301,6 +301,7 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
         .map_size_max = map_size_max,
         .max_dbs = FDY_STORE_MAX_DBS,
         .read_only = opts->read_only,
+        .unchecked = opts->unchecked,
     };
     foundry_err err = fdy_kv_open(&kv_opts, &self->kv, reason);
     if (err == FOUNDRY_OK) {

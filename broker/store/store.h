@@ -39,6 +39,7 @@ typedef struct {
     uint64_t map_size_max;     /* the map grows (doubling) up to this */
     uint64_t dedupe_window_ms; /* producer ids are remembered this long */
     bool read_only;            /* open for reading only (no growth, no writes) */
+    bool unchecked;            /* read_only only: fdy_kv_opts_t.unchecked (salvage) */
 } fdy_store_opts_t;
 
 /* Opens (creating if needed) the store. Clears stale reader slots.

@@ -387,7 +387,8 @@ static foundry_err
 s_child_run(s_child_t *c, const fdy_store_salvage_opts_t *opts, fdy_reason_t *reason)
 {
     s_shared_t *sh = c->sh;
-    fdy_store_opts_t old_opts = {.dir = opts->from, .read_only = true};
+    /* Unchecked: a file cut short still has its first pages to copy. */
+    fdy_store_opts_t old_opts = {.dir = opts->from, .read_only = true, .unchecked = true};
     foundry_err err = fdy_store_open(&old_opts, &c->old, reason);
     if (err == FOUNDRY_OK)
         err = fdy_kv_txn_begin(c->old->kv, MDB_RDONLY, &c->txn, reason);
@@ -531,22 +532,29 @@ s_summary(FILE *report, const fdy_store_salvage_opts_t *opts,
                                                       : r->reason);
 }
 
-static bool
-s_has_store(const char *dir)
+/* data.mdb's size in dir, or -1 when there is none. */
+static long long
+s_store_size(const char *dir)
 {
     char path[4096];
     struct stat st;
-    return (size_t) snprintf(path, sizeof path, "%s/data.mdb", dir) < sizeof path &&
-           stat(path, &st) == 0;
+    if ((size_t) snprintf(path, sizeof path, "%s/data.mdb", dir) >= sizeof path ||
+        stat(path, &st) != 0)
+        return -1;
+    return (long long) st.st_size;
 }
 
 foundry_err
 fdy_store_salvage(const fdy_store_salvage_opts_t *opts, fdy_store_salvage_result_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (!opts->from || !s_has_store(opts->from))
+    long long size = opts->from ? s_store_size(opts->from) : -1;
+    if (size < 0)
         return s_fail(out, FOUNDRY_EINVAL, "no store in %s", opts->from ? opts->from : "");
-    if (!opts->to || !*opts->to || s_has_store(opts->to))
+    if (size == 0)
+        return s_fail(out, FOUNDRY_ECORRUPT, "%s/data.mdb is empty (0 bytes): nothing to "
+                      "salvage; restore a backup", opts->from);
+    if (!opts->to || !*opts->to || s_store_size(opts->to) >= 0)
         return s_fail(out, FOUNDRY_EINVAL, "%s holds a store already: salvage into a new "
                       "directory", opts->to ? opts->to : "");
     s_shared_t *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,

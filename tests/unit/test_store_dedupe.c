@@ -39,7 +39,8 @@ typedef struct {
 static foundry_err
 s_open_ro(fixture_t *fx, bool read_only)
 {
-    fdy_store_opts_t opts = {fx->dir, 1u << 20, 64u << 20, WINDOW_MS, read_only};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = 1u << 20, .map_size_max = 64u << 20,
+                             .dedupe_window_ms = WINDOW_MS, .read_only = read_only};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 
