@@ -157,7 +157,6 @@ s_take_tools(const fdy_daemon_spec_t *spec, int argc, char **argv, s_tool_use_t 
         use->tool = tool;
         use->value = value;
     }
-    argv[kept] = NULL;
     return kept;
 }
 
