@@ -118,6 +118,14 @@ fdy_start_check_run(const char *data_dir, const char *mode, fdy_reason_t *reason
     if (err != FOUNDRY_OK || result.verdict == FDY_STORE_CHECK_UNUSABLE)
         return fdy_reason_set(reason, err == FOUNDRY_OK ? FOUNDRY_ESTORE : err,
                               "store check at start: %s", result.reason);
+    if (result.verdict == FDY_STORE_CHECK_DAMAGED && result.damaged &&
+        result.damaged == result.audit_chain_damaged) {
+        fdy_log_warn("STORE-CHECK-AUDIT",
+                     "%s/data.mdb: the audit log's hash chain is broken (%s); starting: see "
+                     "foundryctl audit verify",
+                     data_dir, result.reason);
+        return FOUNDRY_OK;
+    }
     if (result.verdict == FDY_STORE_CHECK_DAMAGED) {
         /* The finding in full: a reason is too short for it and the advice. */
         fdy_log_err("STORE-CHECK-FAILED", "%s", result.reason);

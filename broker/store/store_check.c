@@ -86,6 +86,7 @@ s_judge(const char *dir, const fdy_store_walk_t *w, int status, fdy_store_check_
     out->streams_damaged = w->streams_damaged;
     out->records = w->records;
     out->damaged = w->damaged;
+    out->audit_chain_damaged = w->audit_chain_damaged;
     if (w->open_err == FOUNDRY_ECORRUPT) {
         out->verdict = FDY_STORE_CHECK_DAMAGED;
         s_reason(out, "%s", w->open_reason);

@@ -37,6 +37,10 @@ typedef struct {
     uint64_t streams_damaged;
     uint64_t records; /* records read */
     uint64_t damaged; /* records damaged or missing */
+    /* Of damaged: 1 when the audit log's hash chain is broken. An edited
+     * log is evidence, not a store LMDB or the broker cannot use: the
+     * broker starts and `audit verify` names the entry. */
+    uint64_t audit_chain_damaged;
     uint64_t elapsed_ms;
     /* The first finding (or why the check could not run): names the file,
      * what is wrong and, for damage, what to do. "" when clean. */

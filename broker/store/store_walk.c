@@ -312,8 +312,10 @@ s_walk_audit_chain(s_walk_t *k, fdy_store_t *store)
     fdy_reason_t reason;
     foundry_err err = fdy_store_audit_verify(store, &v, &reason);
     k->table->records = v.entries;
-    if (err != FOUNDRY_OK)
+    if (err != FOUNDRY_OK) {
+        k->w->audit_chain_damaged++;
         s_finding(k, "%s", reason.text);
+    }
 }
 
 void
