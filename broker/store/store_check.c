@@ -33,8 +33,8 @@ s_reason(fdy_store_check_result_t *out, const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *
-s_signal_name(int sig)
+const char *
+fdy_store_check_signal_name(int sig)
 {
     switch (sig) {
     case SIGABRT: return "SIGABRT";
@@ -67,7 +67,7 @@ s_died(const char *dir, const fdy_store_walk_t *w, int status, fdy_store_check_r
     s_where(w, where, sizeof where);
     char how[96];
     if (WIFSIGNALED(status))
-        snprintf(how, sizeof how, "died with %s (signal %d)", s_signal_name(WTERMSIG(status)),
+        snprintf(how, sizeof how, "died with %s (signal %d)", fdy_store_check_signal_name(WTERMSIG(status)),
                  WTERMSIG(status));
     else
         snprintf(how, sizeof how, "ended early (exit status %d)", WEXITSTATUS(status));

@@ -54,6 +54,10 @@ typedef struct {
  * is FDY_STORE_CHECK_UNUSABLE. */
 foundry_err fdy_store_check(const fdy_store_check_opts_t *opts, fdy_store_check_result_t *out);
 
+/* "SIGABRT", "SIGSEGV", "SIGBUS", ... for a signal that killed a child
+ * reading a damaged store ("a signal" for others). Static. */
+const char *fdy_store_check_signal_name(int sig);
+
 /* The exit status of a check command for a result: 0 clean, 1 damaged, 2
  * could not run. */
 int fdy_store_check_exit_status(const fdy_store_check_result_t *result);

@@ -8,6 +8,7 @@
 #include "store_salvage.h"
 
 #include "commit.h"
+#include "store_check.h"
 #include "store_keys.h"
 #include "store_messages.h"
 #include "store_streams.h"
@@ -449,14 +450,7 @@ s_child(const fdy_store_salvage_opts_t *opts, s_shared_t *sh)
 static const char *
 s_signal_name(int status)
 {
-    if (!WIFSIGNALED(status))
-        return "an early exit";
-    switch (WTERMSIG(status)) {
-    case SIGABRT: return "SIGABRT";
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    default: return "a signal";
-    }
+    return WIFSIGNALED(status) ? fdy_store_check_signal_name(WTERMSIG(status)) : "an early exit";
 }
 
 static foundry_err FDY_PRINTF(3, 4)
