@@ -297,6 +297,14 @@ s_bind(fdy_broker_t *self, fdy_reason_t *reason)
         err = fdy_reason_set(reason, FOUNDRY_EIO, "zmq_ctx_new: %s", zmq_strerror(errno));
         goto out;
     }
+    /* More than one I/O thread: a connection that keeps its thread busy
+     * decrypting 1 MiB requests does not delay the connections on the
+     * other (libzmq gives each new connection the least loaded thread). */
+    if (zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, (int) self->cfg->io_threads) != 0) {
+        err = fdy_reason_set(reason, FOUNDRY_EIO, "ZMQ_IO_THREADS %d: %s",
+                             (int) self->cfg->io_threads, zmq_strerror(errno));
+        goto out;
+    }
     err = fdy_zap_new(self->ctx, self->registry, self->refusals, &self->zap, reason);
     if (err != FOUNDRY_OK)
         goto out;
@@ -352,6 +360,8 @@ static foundry_err
 s_start_services(fdy_broker_t *self, fdy_reason_t *reason)
 {
     self->peers = fdy_peers_new();
+    fdy_zap_limit_connections(self->zap, self->peers,
+                              (size_t) self->cfg->max_connections_per_principal);
     self->reply = fdy_reply_new(self->socket);
     self->router = fdy_router_new(self->socket, self->cfg, self->registry, self->peers,
                                   self->reply);

@@ -32,6 +32,8 @@ typedef struct {
     uint64_t handshake_timeout_ms;    /* ZMQ_HANDSHAKE_IVL: unauthenticated connections */
     uint64_t max_queued_requests;     /* ZMQ_RCVHWM: requests queued per connection */
     uint64_t max_subs_per_connection; /* subscriptions one connection may hold */
+    uint64_t max_connections_per_principal; /* open connections one key may have */
+    uint64_t io_threads;              /* libzmq I/O threads (CURVE, TCP) */
     uint64_t max_send_queue_bytes;    /* deliveries queued in libzmq per connection */
     uint64_t max_subs_per_principal;  /* subscriptions one key may hold in all */
     char *sites;                /* space-separated site ids: one telemetry stream each */

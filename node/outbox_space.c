@@ -70,7 +70,13 @@ s_room(const fdy_outbox_space_t *self, uint64_t growth)
 }
 
 /* Allocates for growth plus the reserve, with slack, so this happens once
- * a chunk rather than once an append. Returns true when it did. */
+ * a chunk rather than once an append. Where the slack no longer fits, what
+ * the disk has free is taken in one go instead: allocating only what this
+ * append needs would make every later append allocate again, two
+ * posix_fallocate calls each (on tmpfs each one walks every page of the
+ * file, and a failing one holds the disk's last free blocks until it is
+ * undone), which slows the intake to a crawl just as the disk fills.
+ * Returns true when it did. */
 static bool
 s_allocate(fdy_outbox_space_t *self, uint64_t growth)
 {
@@ -79,8 +85,16 @@ s_allocate(fdy_outbox_space_t *self, uint64_t growth)
     uint64_t ahead = s_min(need + slack, self->map_size);
     fdy_reason_t why;
     foundry_err err = fdy_kv_preallocate(self->kv, ahead, &why);
-    if (err == FOUNDRY_EFULL && ahead > need)
-        err = fdy_kv_preallocate(self->kv, need, &why);
+    if (err == FOUNDRY_EFULL && ahead > need) {
+        /* Whole pages: the file's last one is allocated whatever its size. */
+        uint64_t have = s_round_up(fdy_kv_allocated_bytes(self->kv), self->page_size);
+        uint64_t room =
+            s_min(have + fdy_kv_free_bytes(self->kv) / self->page_size * self->page_size, ahead);
+        if (room > need && room < ahead)
+            err = fdy_kv_preallocate(self->kv, room, &why);
+        if (err == FOUNDRY_EFULL)
+            err = fdy_kv_preallocate(self->kv, need, &why);
+    }
     if (err == FOUNDRY_OK)
         return true;
     if (err == FOUNDRY_EFULL) {

@@ -171,6 +171,16 @@ fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *wh
     self->by_fd[fd] = b;
 }
 
+size_t
+fdy_peers_principal_connections(const fdy_peers_t *self, const char *name)
+{
+    size_t count = 0;
+    for (size_t fd = 0; fd < self->fd_cap; fd++)
+        if (self->by_fd[fd] && strcmp(self->by_fd[fd]->principal, name) == 0)
+            count++;
+    return count;
+}
+
 uint64_t
 fdy_peers_connections(const fdy_peers_t *self)
 {

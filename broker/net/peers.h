@@ -36,6 +36,10 @@ void fdy_peers_on_gone(fdy_peers_t *self, fdy_peers_gone_fn *fn, void *user);
 void fdy_peers_accepted(fdy_peers_t *self, int fd);
 void fdy_peers_disconnected(fdy_peers_t *self, int fd);
 
+/* Connections (fds) whose requests came as principal name. O(open
+ * connections): called once per handshake. */
+size_t fdy_peers_principal_connections(const fdy_peers_t *self, const char *name);
+
 /* Notes that a request from routing id `peer` came over connection fd
  * (ZMQ_SRCFD; -1 when unknown) as principal `who` (borrowed for the call).
  * Calls the gone callback first for this routing id if it was last seen

@@ -25,9 +25,18 @@ struct fdy_zap {
     void *socket;
     fdy_registry_t *registry;
     fdy_refusals_t *refusals; /* may be NULL */
+    const fdy_peers_t *peers; /* for the connection limit; may be NULL */
+    size_t max_connections;   /* per key; 0: none */
     uint64_t accepted;
     uint64_t refused;
 };
+
+void
+fdy_zap_limit_connections(fdy_zap_t *self, const fdy_peers_t *peers, size_t max)
+{
+    self->peers = peers;
+    self->max_connections = max;
+}
 
 foundry_err
 fdy_zap_new(void *zmq_ctx, fdy_registry_t *registry, fdy_refusals_t *refusals, fdy_zap_t **out,
@@ -173,6 +182,15 @@ s_decide(fdy_zap_t *self, zmq_msg_t *frames, size_t count)
         const char *why = p ? "key revoked" : "unknown key";
         fdy_log_warn_limited("AUTH-DENIED", "key %s from %s: %s", fingerprint, address, why);
         return s_refuse(self, &frames[1], "400", why, address, p ? p->name : NULL, fingerprint);
+    }
+    if (self->peers && self->max_connections &&
+        fdy_peers_principal_connections(self->peers, p->name) >= self->max_connections) {
+        char why[96];
+        snprintf(why, sizeof why, "too many connections for the key (max_connections_per_principal %zu)",
+                 self->max_connections);
+        fdy_log_warn_limited("AUTH-DENIED", "key %s ('%s') from %s: %s", fingerprint, p->name,
+                             address, why);
+        return s_refuse(self, &frames[1], "400", why, address, p->name, fingerprint);
     }
     self->accepted++;
     fdy_log_info("AUTH-OK", "key %s from %s is '%s' (%s)", fingerprint, address, p->name,

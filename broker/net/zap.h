@@ -6,6 +6,7 @@
 #ifndef FDY_ZAP_H_INCLUDED
 #define FDY_ZAP_H_INCLUDED
 
+#include "peers.h"
 #include "refusals.h"
 #include "registry.h"
 
@@ -24,6 +25,10 @@ typedef struct fdy_zap fdy_zap_t;
 foundry_err fdy_zap_new(void *zmq_ctx, fdy_registry_t *registry, fdy_refusals_t *refusals,
                         fdy_zap_t **out, fdy_reason_t *reason);
 void fdy_zap_destroy(fdy_zap_t **self_p);
+
+/* Refuses a handshake for a key that already has max connections bound
+ * in peers (borrowed, outlives the handler); 0: no limit. */
+void fdy_zap_limit_connections(fdy_zap_t *self, const fdy_peers_t *peers, size_t max);
 
 /* The REP socket, for zmq_poll. Borrowed. */
 void *fdy_zap_socket(fdy_zap_t *self);

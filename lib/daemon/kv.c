@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 struct fdy_kv {
@@ -489,6 +490,16 @@ fdy_kv_preallocate(fdy_kv_t *self, uint64_t bytes, fdy_reason_t *reason)
                               self->dir, strerror(rc));
     self->allocated = bytes;
     return FOUNDRY_OK;
+}
+
+uint64_t
+fdy_kv_free_bytes(fdy_kv_t *self)
+{
+    mdb_filehandle_t fd;
+    struct statvfs st;
+    if (mdb_env_get_fd(self->env, &fd) != 0 || fstatvfs(fd, &st) != 0)
+        return 0;
+    return (uint64_t) st.f_bavail * st.f_frsize;
 }
 
 foundry_err

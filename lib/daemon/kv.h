@@ -139,6 +139,10 @@ uint64_t fdy_kv_allocated_bytes(const fdy_kv_t *self);
  * (FDY_KV_DISK_FULL reason: nothing more allocated) or FOUNDRY_EIO (the
  * file system cannot do it, or read-only), with reason. */
 foundry_err fdy_kv_preallocate(fdy_kv_t *self, uint64_t bytes, fdy_reason_t *reason);
+/* Bytes the data file's file system has free for unprivileged use now
+ * (fstatvfs: f_bavail; quotas are not seen), 0 if it cannot be told. A
+ * hint for how much fdy_kv_preallocate() may get, never a promise. */
+uint64_t fdy_kv_free_bytes(fdy_kv_t *self);
 /* Bytes of the pages on LMDB's free list that the next write transaction
  * may reuse: freed by transactions before the last one (LMDB keeps the
  * last snapshot), assuming no other process reads an older one. One read

@@ -193,15 +193,7 @@ fdy_node_proc_stop(fdy_node_proc_t *node)
 size_t
 fdy_node_proc_log_count(const fdy_node_proc_t *node, const char *needle)
 {
-    FILE *file = fopen(node->log_path, "r");
-    if (!file)
-        return 0;
-    char line[4096];
-    size_t count = 0;
-    while (fgets(line, sizeof line, file))
-        count += strstr(line, needle) != NULL;
-    fclose(file);
-    return count;
+    return fdy_proc_file_count(node->log_path, needle);
 }
 
 /* ---- the node's outbox, read through LMDB ---------------------------------- */

@@ -1590,3 +1590,23 @@ fdy_proc_check_stream_count(fdy_proc_t *self, const char *stream, int64_t messag
     FDY_CHECK_MSG(found == messages, "stream %s holds %lld messages, want %lld", stream,
                   (long long) found, (long long) messages);
 }
+
+size_t
+fdy_proc_file_count(const char *path, const char *needle)
+{
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return 0;
+    char line[4096];
+    size_t count = 0;
+    while (fgets(line, sizeof line, file))
+        count += strstr(line, needle) != NULL;
+    fclose(file);
+    return count;
+}
+
+size_t
+fdy_proc_log_count(const fdy_proc_t *self, const char *needle)
+{
+    return fdy_proc_file_count(self->log_path, needle);
+}

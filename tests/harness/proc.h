@@ -129,6 +129,10 @@ const char *fdy_proc_dir(const fdy_proc_t *self);
 const char *fdy_proc_data_dir(const fdy_proc_t *self);
 const char *fdy_proc_broker_key(const fdy_proc_t *self); /* keys/broker.key */
 const char *fdy_proc_log_path(const fdy_proc_t *self);
+/* Lines of the file at path that contain needle (0 when unreadable). */
+size_t fdy_proc_file_count(const char *path, const char *needle);
+/* Lines of the broker's log that contain needle. */
+size_t fdy_proc_log_count(const fdy_proc_t *self, const char *needle);
 
 /* Writes the paths of principal NAME's key files in clients/. */
 void fdy_proc_key_paths(const fdy_proc_t *self, const char *name, char public_out[512],

@@ -13,6 +13,7 @@
 #include "clock.h"
 
 #include <inttypes.h>
+#include <zmq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,12 +225,83 @@ test_bounds_subscriber_never_reads(void)
     fdy_proc_destroy(&p);
 }
 
+#define KEY_CONNECTIONS 3
+#define HANDSHAKE_EVENTS (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+/* A PING over raw that must be answered: binds its connection to the key. */
+static void
+s_ping(fdy_raw_t *raw)
+{
+    fdy_envelope_t ping = {0};
+    ping.kind = FDY_KIND_PING;
+    uint64_t id = fdy_raw_send(raw, &ping);
+    fdy_raw_msg_t *reply = calloc(1, sizeof *reply);
+    FDY_CHECK(reply);
+    FDY_CHECK_OK(fdy_raw_next(raw, FDY_RAW_REPLY_TIMEOUT_MS, reply));
+    FDY_CHECK_MSG(reply->kind == FDY_KIND_PONG && reply->request_id == id, "kind %d",
+                  (int) reply->kind);
+    free(reply);
+}
+
+/* One key holds at most max_connections_per_principal connections: the
+ * handshake of one more is refused (400), another key is not affected,
+ * and closing one makes room. */
+static void
+test_bounds_connections_per_key(void)
+{
+    fdy_proc_t *p = fdy_proc_new("conns");
+    char limit[64];
+    snprintf(limit, sizeof limit, "max_connections_per_principal=%d", KEY_CONNECTIONS);
+    FDY_CHECK_OK(fdy_proc_broker_start(p, ARGV("--set", limit)));
+    fdy_proc_key_add(p, "many", "--role", "node", "--site", "hanam", NULL);
+    fdy_raw_t conns[KEY_CONNECTIONS];
+    for (int i = 0; i < KEY_CONNECTIONS; i++) {
+        fdy_raw_open(p, "many", NULL, &conns[i]);
+        s_ping(&conns[i]);
+    }
+    fdy_raw_t extra;
+    fdy_raw_open(p, "many", NULL, &extra);
+    int value = 0;
+    int event = fdy_proc_dealer_wait_event(extra.dealer, HANDSHAKE_EVENTS, 10000, &value);
+    FDY_CHECK_MSG(event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && value == 400,
+                  "connection %d of the key: event 0x%x (value %d), want a 400 refusal",
+                  KEY_CONNECTIONS + 1, event, value);
+    fdy_raw_close(&extra);
+    FDY_CHECK(fdy_proc_log_count(p, "max_connections_per_principal") > 0);
+
+    fdy_raw_t other;
+    fdy_raw_open(p, "admin", NULL, &other);   /* another key: served */
+    s_ping(&other);
+    fdy_raw_close(&other);
+
+    fdy_raw_close(&conns[0]);
+    int64_t deadline = fdy_clock_mono_ms() + 10000;
+    bool served = false;
+    while (!served && fdy_clock_mono_ms() < deadline) {
+        fdy_raw_open(p, "many", NULL, &extra);
+        event = fdy_proc_dealer_wait_event(extra.dealer, HANDSHAKE_EVENTS, 10000, &value);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            s_ping(&extra);
+            served = true;
+        } else {
+            fdy_proc_nap_ms(100);   /* the close may not have reached the broker yet */
+        }
+        fdy_raw_close(&extra);
+    }
+    FDY_CHECK_MSG(served, "no room for the key after one of its connections closed");
+    for (int i = 1; i < KEY_CONNECTIONS; i++)
+        fdy_raw_close(&conns[i]);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
     static const fdy_proc_test_t tests[] = {
         {"flood_without_reading", test_bounds_flood_without_reading},
         {"subscriber_never_reads", test_bounds_subscriber_never_reads},
+        {"connections_per_key", test_bounds_connections_per_key},
     };
     return fdy_proc_run_tests("bounds", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

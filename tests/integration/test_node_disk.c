@@ -21,10 +21,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STREAM      "telemetry-siheung"
-#define TMPFS_SIZE  (4u * 1024u * 1024u)
-#define FRAMES_MAX  1000u /* 100,000 samples: far more than 4 MiB holds */
-#define SAMPLES_MAX (FRAMES_MAX * FDY_NODE_PROC_LINES_PER_FRAME)
+#define STREAM          "telemetry-siheung"
+#define TMPFS_SIZE      (4u * 1024u * 1024u)
+#define FRAMES_MAX      1000u /* 100,000 samples: far more than 4 MiB holds */
+#define SAMPLES_MAX     (FRAMES_MAX * FDY_NODE_PROC_LINES_PER_FRAME)
+#define FILL_TIMEOUT_MS 30000
 
 typedef struct {
     uint64_t in, dropped, lost; /* samples, summed over the node's runs */
@@ -121,12 +122,20 @@ s_fill_then_ack(s_env_t *e, const char *name, int ack_ms)
     snprintf(e->filler, sizeof e->filler, "%s/filler", node->data_dir);
     FDY_CHECK(fdy_tmpfs_fill(e->filler, 768u * 1024u) >= 0);
 
+    /* Half the frames hold about twice what the disk has left; the node takes
+     * them at its own pace (a loaded machine, a slow disk), so the wait is
+     * on a deadline once they are all pushed, not on the frame count. */
     fdy_node_proc_pusher_open(&e->pusher, node->listen);
+    int64_t deadline = fdy_clock_mono_ms() + FILL_TIMEOUT_MS;
     while (fdy_node_proc_log_count(node, "OUTBOX-DISK-FULL") == 0 &&
            fdy_node_proc_log_count(node, "OUTBOX-WRITE-FAILED") == 0) {
-        FDY_NODE_CHECK(node, e->frames < FRAMES_MAX / 2, "the disk never filled");
-        fdy_node_proc_push_frames(&e->pusher, e->frames, 10);
-        e->frames += 10;
+        FDY_NODE_CHECK(node, fdy_clock_mono_ms() < deadline,
+                       "the disk never filled (%zu frames pushed in %d ms)", e->frames,
+                       FILL_TIMEOUT_MS);
+        if (e->frames + 10 <= FRAMES_MAX / 2) {
+            fdy_node_proc_push_frames(&e->pusher, e->frames, 10);
+            e->frames += 10;
+        }
         fdy_proc_nap_ms(20);
     }
     FDY_CHECK(fdy_tmpfs_fill(e->filler, 0) >= 0);

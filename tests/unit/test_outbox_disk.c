@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -176,6 +177,56 @@ test_outbox_full_disk_still_deletes_acked_entries(void **state)
     unlink(fx->filler);
 }
 
+/* The data file's size: posix_fallocate grows it, LMDB does not care. */
+static long long
+s_data_size(fixture_t *fx)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/data.mdb", fx->dir);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        fail_msg("stat %s", path);
+    return (long long) st.st_size;
+}
+
+/* Another file leaves less than the allocation's slack: the outbox takes
+ * what is free in one allocation, not one per append (each a walk of the
+ * whole file on tmpfs, which made the intake crawl as the disk filled). */
+static void
+test_outbox_nearly_full_disk_allocates_in_chunks(void **state)
+{
+    fixture_t *fx = *state;
+    s_open(fx);
+    assert_true(fdy_tmpfs_fill(fx->filler, 768u * 1024u) >= 0);
+    long long size = s_data_size(fx);
+    int grown = 0;
+    bool full = false;
+    uint64_t k = 0;
+    static uint8_t payload[300];
+    for (int turn = 0; turn < TURNS_MAX && !full; turn++) {
+        for (int i = 0; i < 15 && !full; i++, k++) {
+            memset(payload, (int) (k & 0xff), sizeof payload);
+            foundry_err err = fdy_outbox_append(fx->outbox, SUBJECT, payload, sizeof payload, 7,
+                                                NULL, &fx->reason);
+            if (err == FOUNDRY_EFULL)
+                full = true;
+            else if (err != FOUNDRY_OK)
+                fail_msg("append %llu: %s", (unsigned long long) k, fx->reason.text);
+            long long now = s_data_size(fx);
+            grown += now != size;
+            size = now;
+        }
+        if (fdy_outbox_commit(fx->outbox, &fx->reason) != FOUNDRY_OK)
+            fail_msg("commit at turn %d: %s", turn, fx->reason.text);
+    }
+    fprintf(stderr, "  %llu appends, the data file grew %d times, %llu bytes free\n",
+            (unsigned long long) k, grown, (unsigned long long) fdy_tmpfs_free(fx->dir));
+    assert_true(full);
+    assert_true(k > 1000);
+    assert_true(grown <= 3);
+    unlink(fx->filler);
+}
+
 int
 main(void)
 {
@@ -185,6 +236,8 @@ main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_outbox_full_disk_still_deletes_acked_entries, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_nearly_full_disk_allocates_in_chunks, setup,
                                         teardown),
     };
     return cmocka_run_group_tests_name("outbox_disk", tests, NULL, NULL);
