@@ -60,8 +60,8 @@ s_stamp(const char *dir, s_stamp_t *out, bool *exists, fdy_reason_t *reason)
 static void
 s_stamp_text(const s_stamp_t *s, char *out, size_t size)
 {
-    snprintf(out, size, "foundry clean stop 1\ntxnid %llu\nsize %llu\nmtime %lld.%09ld\n",
-             s->txnid, s->size, s->mtime_s, s->mtime_ns);
+    snprintf(out, size, "foundry clean stop 1\ntxnid %llu\nsize %llu\nmtime %lld.%09ld\n", s->txnid,
+             s->size, s->mtime_s, s->mtime_ns);
 }
 
 /* Reads and removes the marker: *clean when it matched data.mdb. */
@@ -83,8 +83,7 @@ s_take_marker(const char *dir, const s_stamp_t *now, bool *clean, fdy_reason_t *
         *clean = now->txnid != 0 && strcmp(text, want) == 0;
     }
     if (unlink(path) != 0 && errno != ENOENT)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot remove %s: %s", path,
-                              strerror(errno));
+        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot remove %s: %s", path, strerror(errno));
     /* Gone for good before the store changes: a crash from here on leaves
      * no marker. */
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -135,11 +134,10 @@ fdy_start_check_run(const char *data_dir, const char *mode, fdy_reason_t *reason
                               "docs/operations.md: Recovering a damaged store)",
                               data_dir);
     }
-    fdy_log_notice("STORE-CHECKED",
-                   "%s/data.mdb: clean: %llu tables, %llu streams, %llu records in %llu ms",
-                   data_dir, (unsigned long long) result.tables,
-                   (unsigned long long) result.streams, (unsigned long long) result.records,
-                   (unsigned long long) result.elapsed_ms);
+    fdy_log_notice(
+        "STORE-CHECKED", "%s/data.mdb: clean: %llu tables, %llu streams, %llu records in %llu ms",
+        data_dir, (unsigned long long) result.tables, (unsigned long long) result.streams,
+        (unsigned long long) result.records, (unsigned long long) result.elapsed_ms);
     return FOUNDRY_OK;
 }
 

@@ -11,20 +11,22 @@
 #include "clock.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define S_WHAT_TO_DO                                                                              \
-    "stop using it: restore a backup or salvage it (foundry-broker --salvage-to NEWDIR; "       \
+#define S_WHAT_TO_DO                                                                               \
+    "stop using it: restore a backup or salvage it (foundry-broker --salvage-to NEWDIR; "          \
     "docs/operations.md: Recovering a damaged store)"
 
 /* Into the result's reason, truncated to fit. */
-static void FDY_PRINTF(2, 3)
+static void s_reason(fdy_store_check_result_t *out, const char *fmt, ...) FDY_PRINTF(2, 3);
+
+static void
 s_reason(fdy_store_check_result_t *out, const char *fmt, ...)
 {
     va_list ap;
@@ -67,13 +69,13 @@ s_died(const char *dir, const fdy_store_walk_t *w, int status, fdy_store_check_r
     s_where(w, where, sizeof where);
     char how[96];
     if (WIFSIGNALED(status))
-        snprintf(how, sizeof how, "died with %s (signal %d)", fdy_store_check_signal_name(WTERMSIG(status)),
-                 WTERMSIG(status));
+        snprintf(how, sizeof how, "died with %s (signal %d)",
+                 fdy_store_check_signal_name(WTERMSIG(status)), WTERMSIG(status));
     else
         snprintf(how, sizeof how, "ended early (exit status %d)", WEXITSTATUS(status));
-    s_reason(out, "%s/data.mdb is damaged: the walk of %s %s%s%s%s; %s",
-             dir, where, how, w->assertion[0] ? " (LMDB assertion: " : "", w->assertion,
-             w->assertion[0] ? ")" : "", S_WHAT_TO_DO);
+    s_reason(out, "%s/data.mdb is damaged: the walk of %s %s%s%s%s; %s", dir, where, how,
+             w->assertion[0] ? " (LMDB assertion: " : "", w->assertion, w->assertion[0] ? ")" : "",
+             S_WHAT_TO_DO);
 }
 
 /* The verdict and the first finding, from the shared struct and how the
@@ -92,16 +94,16 @@ s_judge(const char *dir, const fdy_store_walk_t *w, int status, fdy_store_check_
         s_reason(out, "%s", w->open_reason);
     } else if (w->open_err != FOUNDRY_OK) {
         out->verdict = FDY_STORE_CHECK_UNUSABLE;
-        s_reason(out, "cannot check the store in %s: %s", dir,
-                 w->open_reason);
+        s_reason(out, "cannot check the store in %s: %s", dir, w->open_reason);
     } else if (!w->finished || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         out->verdict = FDY_STORE_CHECK_DAMAGED;
         s_died(dir, w, status, out);
     } else if (w->damaged) {
         out->verdict = FDY_STORE_CHECK_DAMAGED;
-        s_reason(out, "%s/data.mdb is damaged: %llu records damaged "
-                 "or missing (first: %s); %s", dir, (unsigned long long) w->damaged, w->first,
-                 S_WHAT_TO_DO);
+        s_reason(out,
+                 "%s/data.mdb is damaged: %llu records damaged "
+                 "or missing (first: %s); %s",
+                 dir, (unsigned long long) w->damaged, w->first, S_WHAT_TO_DO);
     } else {
         out->verdict = FDY_STORE_CHECK_CLEAN;
     }
@@ -116,7 +118,8 @@ s_summary(FILE *report, const char *dir, const fdy_store_walk_t *w,
         fprintf(report, "  %-20s %10llu records %8llu damaged\n", w->tables[i].name,
                 (unsigned long long) w->tables[i].records,
                 (unsigned long long) w->tables[i].damaged);
-    fprintf(report, "  %llu tables, %llu streams (%llu damaged), %llu records checked, %llu "
+    fprintf(report,
+            "  %llu tables, %llu streams (%llu damaged), %llu records checked, %llu "
             "damaged or missing, %llu ms\n",
             (unsigned long long) r->tables, (unsigned long long) r->streams,
             (unsigned long long) r->streams_damaged, (unsigned long long) r->records,
@@ -151,8 +154,8 @@ fdy_store_check(const fdy_store_check_opts_t *opts, fdy_store_check_result_t *ou
         return s_unusable(out, FOUNDRY_EINVAL, "no store in %s (%s/data.mdb does not exist)", dir,
                           dir);
     int64_t start_ms = fdy_clock_mono_ms();
-    fdy_store_walk_t *w = mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE,
-                               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    fdy_store_walk_t *w =
+        mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (w == MAP_FAILED)
         return s_unusable(out, FOUNDRY_EIO, "store check: shared memory: %s%s", strerror(errno),
                           "");

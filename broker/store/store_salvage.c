@@ -37,17 +37,17 @@ typedef struct {
     uint64_t first_old;  /* the old stream's first seq (0: empty) */
     uint64_t skip_count; /* its seqs in skips[] (anywhere in the array) */
     uint32_t deaths;
-    bool given_up;  /* too many deaths: the rest of it is skipped */
-    bool unmapped;  /* skips[] overflowed: its consumers start over */
+    bool given_up; /* too many deaths: the rest of it is skipped */
+    bool unmapped; /* skips[] overflowed: its consumers start over */
     uint32_t printed;
 } s_stream_map_t;
 
 /* Shared with the children: plain bytes, valid as of the last commit. */
 typedef struct {
     int phase;
-    size_t stream_index;    /* streams: the stream being copied */
-    uint64_t next_seq;      /* its next old seq to read (0: its first) */
-    bool reading;           /* a child is inside the read of reading_seq */
+    size_t stream_index; /* streams: the stream being copied */
+    uint64_t next_seq;   /* its next old seq to read (0: its first) */
+    bool reading;        /* a child is inside the read of reading_seq */
     uint64_t reading_seq;
     uint64_t crash_seqs[S_STREAM_DEATHS_MAX]; /* of the current stream: never read again */
     size_t crash_count;
@@ -71,7 +71,9 @@ typedef struct {
     bool renew;   /* an LMDB error broke it: a fresh one after the next commit */
 } s_child_t;
 
-static void FDY_PRINTF(2, 3)
+static void s_print(FILE *report, const char *fmt, ...) FDY_PRINTF(2, 3);
+
+static void
 s_print(FILE *report, const char *fmt, ...)
 {
     if (!report)
@@ -248,8 +250,8 @@ s_read_one(s_child_t *c, const fdy_store_stream_t *st, uint64_t seq, MDB_val *re
     if (rc != 0)
         fdy_reason_set(&why, FOUNDRY_ECORRUPT, "stream %s: seq %llu: %s", st->name,
                        (unsigned long long) seq, mdb_strerror(rc));
-    *ok = rc == 0 && fdy_store_record_parse(st->name, seq, record, true, &rec, &buf, &why) ==
-                         FOUNDRY_OK;
+    *ok = rc == 0 &&
+          fdy_store_record_parse(st->name, seq, record, true, &rec, &buf, &why) == FOUNDRY_OK;
     c->sh->reading = false;
     if (rc != 0 && rc != MDB_NOTFOUND)
         c->renew = true; /* the transaction refuses everything now (MDB_TXN_ERROR) */
@@ -290,11 +292,10 @@ s_copy_stream(s_child_t *c, s_batch_t *b, fdy_reason_t *reason)
     fdy_reason_t why;
     uint32_t new_id = 0;
     int rc = mdb_get(c->txn, fdy_store_streams_dbi(c->old), &name, &value);
-    if (rc != 0 || fdy_store_stream_counters_decode(st->name, &value, &counters, &why) !=
-                       FOUNDRY_OK) {
+    if (rc != 0 ||
+        fdy_store_stream_counters_decode(st->name, &value, &counters, &why) != FOUNDRY_OK) {
         sh->counts.streams_skipped++;
-        s_print(c->report, "skipped: stream %s: its record is damaged or unreadable\n",
-                st->name);
+        s_print(c->report, "skipped: stream %s: its record is damaged or unreadable\n", st->name);
         return FOUNDRY_OK;
     }
     if (sh->next_seq == 0) {
@@ -360,8 +361,8 @@ s_copy_consumers(s_child_t *c, size_t index, fdy_reason_t *reason)
     fdy_reason_t why;
     if (fdy_store_consumer_list(c->old, stream, &list, &count, &why) != FOUNDRY_OK) {
         sh->counts.consumers_skipped++;
-        s_print(c->report, "skipped: the consumers of stream %s: %s (create them again)\n",
-                stream, why.text);
+        s_print(c->report, "skipped: the consumers of stream %s: %s (create them again)\n", stream,
+                why.text);
         return FOUNDRY_OK;
     }
     foundry_err err = FOUNDRY_OK;
@@ -453,7 +454,10 @@ s_signal_name(int status)
     return WIFSIGNALED(status) ? fdy_store_check_signal_name(WTERMSIG(status)) : "an early exit";
 }
 
-static foundry_err FDY_PRINTF(3, 4)
+static foundry_err s_fail(fdy_store_salvage_result_t *out, foundry_err err, const char *fmt, ...)
+    FDY_PRINTF(3, 4);
+
+static foundry_err
 s_fail(fdy_store_salvage_result_t *out, foundry_err err, const char *fmt, ...)
 {
     out->verdict = FDY_STORE_SALVAGE_FAILED;
@@ -496,8 +500,8 @@ s_after_death(const fdy_store_salvage_opts_t *opts, s_shared_t *sh, int status)
         sh->reading = false;
     } else {
         sh->counts.streams_skipped++;
-        s_print(opts->report, "skipped: stream #%zu (copying it died with %s)\n",
-                sh->stream_index, sig);
+        s_print(opts->report, "skipped: stream #%zu (copying it died with %s)\n", sh->stream_index,
+                sig);
         sh->stream_index++;
         sh->next_seq = 0;
         sh->crash_count = 0;
@@ -506,8 +510,7 @@ s_after_death(const fdy_store_salvage_opts_t *opts, s_shared_t *sh, int status)
 }
 
 static void
-s_summary(FILE *report, const fdy_store_salvage_opts_t *opts,
-          const fdy_store_salvage_result_t *r)
+s_summary(FILE *report, const fdy_store_salvage_opts_t *opts, const fdy_store_salvage_result_t *r)
 {
     if (!report)
         return;
@@ -546,13 +549,17 @@ fdy_store_salvage(const fdy_store_salvage_opts_t *opts, fdy_store_salvage_result
     if (size < 0)
         return s_fail(out, FOUNDRY_EINVAL, "no store in %s", opts->from ? opts->from : "");
     if (size == 0)
-        return s_fail(out, FOUNDRY_ECORRUPT, "%s/data.mdb is empty (0 bytes): nothing to "
-                      "salvage; restore a backup", opts->from);
+        return s_fail(out, FOUNDRY_ECORRUPT,
+                      "%s/data.mdb is empty (0 bytes): nothing to "
+                      "salvage; restore a backup",
+                      opts->from);
     if (!opts->to || !*opts->to || s_store_size(opts->to) >= 0)
-        return s_fail(out, FOUNDRY_EINVAL, "%s holds a store already: salvage into a new "
-                      "directory", opts->to ? opts->to : "");
-    s_shared_t *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                          -1, 0);
+        return s_fail(out, FOUNDRY_EINVAL,
+                      "%s holds a store already: salvage into a new "
+                      "directory",
+                      opts->to ? opts->to : "");
+    s_shared_t *sh =
+        mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED)
         return s_fail(out, FOUNDRY_EIO, "salvage: shared memory: %s", strerror(errno));
     memset(sh, 0, sizeof *sh);
@@ -597,8 +604,8 @@ fdy_store_salvage(const fdy_store_salvage_opts_t *opts, fdy_store_salvage_result
     const fdy_store_salvage_result_t *c = out;
     if (verdict == FDY_STORE_SALVAGE_FAILED)
         out->verdict = verdict;
-    else if (c->keys_skipped || c->streams_skipped || c->messages_skipped ||
-             c->consumers_skipped || c->child_deaths)
+    else if (c->keys_skipped || c->streams_skipped || c->messages_skipped || c->consumers_skipped ||
+             c->child_deaths)
         out->verdict = FDY_STORE_SALVAGE_PARTIAL;
     else
         out->verdict = FDY_STORE_SALVAGE_COMPLETE;

@@ -17,9 +17,9 @@
 #include <stdarg.h>
 #include <string.h>
 
-#define S_PRINT_MAX       20   /* findings printed per table; all are counted */
-#define S_PROGRESS_EVERY  4096 /* records between looks at the clock */
-#define S_PROGRESS_MS     2000
+#define S_PRINT_MAX      20   /* findings printed per table; all are counted */
+#define S_PROGRESS_EVERY 4096 /* records between looks at the clock */
+#define S_PROGRESS_MS    2000
 
 typedef struct {
     const char *dir;
@@ -38,7 +38,9 @@ s_copy(char *out, size_t size, const char *text)
     snprintf(out, size, "%s", text ? text : "");
 }
 
-static void FDY_PRINTF(2, 3)
+static void s_finding(s_walk_t *k, const char *fmt, ...) FDY_PRINTF(2, 3);
+
+static void
 s_finding(s_walk_t *k, const char *fmt, ...)
 {
     char text[FDY_WALK_TEXT_MAX];
@@ -94,8 +96,7 @@ s_count(s_walk_t *k)
         return;
     k->next_progress_ms = now + S_PROGRESS_MS;
     fprintf(stderr, "store check: %s%s%s: %llu records checked so far\n", k->w->table,
-            k->w->stream[0] ? ", stream " : "", k->w->stream,
-            (unsigned long long) k->w->records);
+            k->w->stream[0] ? ", stream " : "", k->w->stream, (unsigned long long) k->w->records);
 }
 
 /* LMDB calls this on a failed assertion, just before it aborts: the
@@ -121,8 +122,8 @@ s_txn_renew(s_walk_t *k, MDB_txn *txn, int rc)
         s_finding(k, "cannot read on: %s", mdb_strerror(rc));
 }
 
-typedef foundry_err(s_record_fn)(s_walk_t *k, const MDB_val *key, const MDB_val *value,
-                                 void *ctx, fdy_reason_t *reason);
+typedef foundry_err(s_record_fn)(s_walk_t *k, const MDB_val *key, const MDB_val *value, void *ctx,
+                                 fdy_reason_t *reason);
 
 /* Reads every record of dbi with a cursor, as LMDB's page walk goes, and
  * hands each to fn (NULL: counted only). An LMDB error ends the walk of
@@ -176,8 +177,7 @@ typedef struct {
 } s_stream_t;
 
 static foundry_err
-s_message(s_walk_t *k, const MDB_val *key, const MDB_val *value, void *ctx,
-          fdy_reason_t *reason)
+s_message(s_walk_t *k, const MDB_val *key, const MDB_val *value, void *ctx, fdy_reason_t *reason)
 {
     s_stream_t *s = ctx;
     s->records++;
@@ -199,8 +199,8 @@ s_message(s_walk_t *k, const MDB_val *key, const MDB_val *value, void *ctx,
     }
     if (seq < s->next) {
         s->damaged++;
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: seq %llu out of order",
-                              s->name, (unsigned long long) seq);
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: seq %llu out of order", s->name,
+                              (unsigned long long) seq);
     }
     if (seq > s->next) {
         s->damaged += seq - s->next;
@@ -208,8 +208,8 @@ s_message(s_walk_t *k, const MDB_val *key, const MDB_val *value, void *ctx,
         k->w->damaged += seq - s->next - 1;
         uint64_t from = s->next;
         s->next = seq + 1;
-        fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: seqs %llu..%llu are missing",
-                       s->name, (unsigned long long) from, (unsigned long long) seq - 1);
+        fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream %s: seqs %llu..%llu are missing", s->name,
+                       (unsigned long long) from, (unsigned long long) seq - 1);
         s_finding(k, "%s", reason->text);
     }
     s->next = seq + 1;
@@ -270,8 +270,7 @@ s_walk_streams(s_walk_t *k, fdy_store_t *store, MDB_txn *txn)
         MDB_val key = {strlen(st->name), (void *) st->name}, value;
         int rc = mdb_get(txn, dbi, &key, &value);
         if (rc != 0) {
-            s_finding(k, "stream %s: its record cannot be read: %s", st->name,
-                      mdb_strerror(rc));
+            s_finding(k, "stream %s: its record cannot be read: %s", st->name, mdb_strerror(rc));
             s_txn_renew(k, txn, rc);
             continue;
         }
@@ -322,7 +321,10 @@ void
 fdy_store_walk(const char *dir, fdy_store_walk_t *w, FILE *report, bool progress)
 {
     s_walk_t k = {
-        .dir = dir, .w = w, .report = report, .progress = progress,
+        .dir = dir,
+        .w = w,
+        .report = report,
+        .progress = progress,
         .next_progress_ms = fdy_clock_mono_ms() + S_PROGRESS_MS,
     };
     s_copy(w->table, sizeof w->table, "(open)");

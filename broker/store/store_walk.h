@@ -40,7 +40,7 @@ typedef struct {
     uint64_t streams_damaged;
     uint64_t records;
     uint64_t damaged;
-    uint64_t audit_chain_damaged; /* of damaged: the audit chain's finding */
+    uint64_t audit_chain_damaged;  /* of damaged: the audit chain's finding */
     char first[FDY_WALK_TEXT_MAX]; /* the first finding */
     /* The store could not be opened: FOUNDRY_ECORRUPT is damage, anything
      * else means the check could not run. */

@@ -51,8 +51,7 @@ fdy_damage_find_leaf(const char *data_dir, const char *stream, uint64_t seq, uin
         MDB_val key = {sizeof key_bytes, key_bytes}, value;
         int rc = mdb_get(txn, st->dbi, &key, &value);
         uintptr_t page_size = (uintptr_t) fdy_kv_page_size(store->kv);
-        const uint8_t *page =
-            (const uint8_t *) ((uintptr_t) value.mv_data & ~(page_size - 1));
+        const uint8_t *page = (const uint8_t *) ((uintptr_t) value.mv_data & ~(page_size - 1));
         uint16_t flags = 0;
         if (rc == 0)
             memcpy(&flags, page + S_OFF_FLAGS, sizeof flags);

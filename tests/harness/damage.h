@@ -16,8 +16,7 @@
  * read-only. Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND (stream or seq), or the
  * store's error, with reason. */
 foundry_err fdy_damage_find_leaf(const char *data_dir, const char *stream, uint64_t seq,
-                                 uint64_t *pgno_out, uint32_t *page_size_out,
-                                 fdy_reason_t *reason);
+                                 uint64_t *pgno_out, uint32_t *page_size_out, fdy_reason_t *reason);
 
 typedef enum {
     FDY_DAMAGE_LEAF_TO_BRANCH, /* the header's P_LEAF flag replaced by P_BRANCH */

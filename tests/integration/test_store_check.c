@@ -18,10 +18,10 @@
 
 #define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-#define STREAM    "telemetry-siheung"
-#define SUBJECT   "telemetry.siheung.press1.force"
-#define MESSAGES  3000
-#define TARGET    1500 /* the record whose leaf page is damaged */
+#define STREAM   "telemetry-siheung"
+#define SUBJECT  "telemetry.siheung.press1.force"
+#define MESSAGES 3000
+#define TARGET   1500 /* the record whose leaf page is damaged */
 
 /* A broker's store with MESSAGES samples, key n1 and consumer c1 (acked
  * up to nothing), stopped cleanly. */
@@ -108,8 +108,7 @@ s_salvage(fdy_proc_t *p, int want, int64_t min_messages)
     while (msgs > run.out && msgs[-1] >= '0' && msgs[-1] <= '9')
         msgs--;
     long long copied = atoll(msgs);
-    FDY_CHECK_MSG(copied >= min_messages && copied <= MESSAGES, "copied %lld: %s", copied,
-                  run.out);
+    FDY_CHECK_MSG(copied >= min_messages && copied <= MESSAGES, "copied %lld: %s", copied, run.out);
     fdy_proc_run_clear(&run);
     /* The salvaged store passes the check and is served. */
     fdy_proc_ctl_opts_t opts = {.no_auth = true};
@@ -272,8 +271,7 @@ test_check_usage_errors(void)
     FDY_CHECK(strstr(run.err, "check_store_at_start"));
     fdy_proc_run_clear(&run);
     /* Salvage never writes over a store. */
-    s_broker_tool(p, ARGV("--salvage-to", fdy_proc_data_dir(p), "--data-dir",
-                          fdy_proc_data_dir(p)),
+    s_broker_tool(p, ARGV("--salvage-to", fdy_proc_data_dir(p), "--data-dir", fdy_proc_data_dir(p)),
                   &run);
     FDY_CHECK_RUN(&run, 2);
     FDY_CHECK(strstr(run.err, "holds a store already"));
