@@ -77,10 +77,11 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .words = "store salvage",
         .synopsis = "--data-dir DIR --to NEWDIR",
         .summary = "copy every readable record of a damaged store into a new one",
-        .notes = "As foundry-broker --salvage-to NEWDIR: streams with their filters and\n"
-                 "limits, each message that passes its checksum (renumbered from 1 when one\n"
-                 "before it is lost), keys, consumers and the audit chain's readable\n"
-                 "entries are copied; what is skipped is listed. The old store is only read.\n"
+        .notes = "As foundry-broker --salvage-to NEWDIR: the keys that pass their checksum,\n"
+                 "streams with their filters and limits, each message that passes its\n"
+                 "checksum (renumbered from 1, in order) and the consumers\n"
+                 "(ack floor mapped) are copied; not the dedupe index or the audit log.\n"
+                 "What is skipped is listed. The old store is only read.\n"
                  "Exit 0 all copied, 1 some records skipped, 2 cannot run.",
         .flags = (const int[]){STORE_DATA_DIR, STORE_TO, 0},
         .reach = FDY_CTL_REACH_LOCAL,
