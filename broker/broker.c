@@ -115,6 +115,7 @@ s_open_store(fdy_broker_t *self, fdy_reason_t *reason)
         .map_size = self->cfg->map_size,
         .map_size_max = self->cfg->map_size_max,
         .dedupe_window_ms = self->cfg->dedupe_window_ms,
+        .dedupe_index_max = self->cfg->dedupe_index_max,
     };
     /* Before the open: the check forks, and the child must not inherit an
      * open environment. */

@@ -20,6 +20,7 @@ typedef struct {
     uint64_t map_size;          /* initial LMDB map size, bytes */
     uint64_t map_size_max;      /* the map grows up to this */
     uint64_t dedupe_window_ms;  /* producer ids are remembered this long */
+    uint64_t dedupe_index_max;  /* most ids in the in-memory dedupe index */
     uint64_t commit_max_msgs;   /* messages per group commit (soft: whole requests) */
     uint64_t commit_max_bytes;  /* request bytes per group commit (soft) */
     uint64_t max_payload;       /* largest payload, inline or in its own frame */

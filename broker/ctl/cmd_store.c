@@ -80,7 +80,7 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .notes = "As foundry-broker --salvage-to NEWDIR: the keys that pass their checksum,\n"
                  "streams with their filters and limits, each message that passes its\n"
                  "checksum (renumbered from 1, in order) and the consumers\n"
-                 "(ack floor mapped) are copied; not the dedupe index or the audit log.\n"
+                 "(ack floor mapped) are copied; not the audit log.\n"
                  "What is skipped is listed. The old store is only read.\n"
                  "Exit 0 all copied, 1 some records skipped, 2 cannot run.",
         .flags = (const int[]){STORE_DATA_DIR, STORE_TO, 0},

@@ -7,6 +7,7 @@
 #include "commit.h"
 
 #include "store_clock.h"
+#include "store_dedupe.h"
 
 #include "store_streams.h"
 
@@ -149,6 +150,7 @@ s_txn(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
     size_t writes = 0;
     /* Each attempt starts from the database, never from a failed attempt. */
     s_touched_reset(store);
+    fdy_store_dedupe_undo(store);
     r->failed = NULL;
     for (size_t i = 0; i < r->commit->count; i++) {
         fdy_commit_slot_t *slot = &r->commit->slots[i];
@@ -234,8 +236,13 @@ fdy_commit_run(fdy_commit_t *self, fdy_store_t *store, fdy_reason_t *reason)
             return FOUNDRY_OK; /* only droppable parts, all dropped */
         fdy_reason_clear(&why);
         err = fdy_kv_write(store->kv, s_txn, &r, &why);
-        if (err == FOUNDRY_OK)
+        if (err == FOUNDRY_OK) {
+            fdy_store_dedupe_keep(store);
             s_trim_hints(store, r.now_ns);
+        }
+        else {
+            fdy_store_dedupe_undo(store); /* nothing of it is stored */
+        }
         s_touched_reset(store);
         if (err == FOUNDRY_OK)
             return FOUNDRY_OK; /* every part still in: result OK, durable */

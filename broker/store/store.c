@@ -7,10 +7,12 @@
  */
 #include "store_clock.h"
 #include "store_consumers.h"
+#include "store_dedupe.h"
 #include "store_keys.h"
 #include "store_messages.h"
 #include "store_streams.h"
 
+#include "clock.h"
 #include "log.h"
 
 #include <assert.h>
@@ -20,11 +22,14 @@
 #define S_DEFAULT_MAP_SIZE (64ull << 20)
 #define S_DEFAULT_MAP_SIZE_MAX (16ull << 30)
 #define S_DEFAULT_DEDUPE_WINDOW_MS 120000ull
+#define S_DEFAULT_DEDUPE_INDEX_MAX 40000000ull
 
-/* Schema 4: key records with a checksum (store_keys.h); 3: dedupe keys
+/* Schema 5: no dedupe database, the records are the durable index and it
+ * is kept in memory (store_dedupe.h); 4: key records with a checksum
+ * (store_keys.h); 3: dedupe keys
  * scoped by stream and principal (store_messages.h); 2: one message
  * database per stream, stream records with limits, consumers, dedupe keyed
- * by the producer id alone. 2 and 3 are migrated at the first read-write
+ * by the producer id alone. 2 to 4 are migrated at the first read-write
  * open, each table's migrate bringing its records up; schema 1 (one "msgs"
  * database) is refused. */
 #define S_SCHEMA FDY_STORE_SCHEMA
@@ -294,6 +299,13 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
     self->read_only = opts->read_only;
     self->dedupe_window_ns = window_ms * 1000000u;
+    foundry_err err = fdy_store_dedupe_init(
+        self, opts->dedupe_index_max ? opts->dedupe_index_max : S_DEFAULT_DEDUPE_INDEX_MAX,
+        reason);
+    if (err != FOUNDRY_OK) {
+        free(self);
+        return err;
+    }
     fdy_kv_opts_t kv_opts = {
         .dir = opts->dir,
         .label = "store",
@@ -303,7 +315,8 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
         .read_only = opts->read_only,
         .unchecked = opts->unchecked,
     };
-    foundry_err err = fdy_kv_open(&kv_opts, &self->kv, reason);
+    uint64_t load_start_ns = fdy_clock_mono_ns();
+    err = fdy_kv_open(&kv_opts, &self->kv, reason);
     if (err == FOUNDRY_OK) {
         self->dir = fdy_kv_dir(self->kv);
         err = s_map_cap(self, reason);
@@ -317,11 +330,20 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
     if (self->migrate_from)
         fdy_log_notice("STORE-MIGRATED",
                        "store %s: schema %llu migrated to %d: %llu key records given checksums, "
-                       "%llu dedupe entries of the old format cleared (resends of messages "
-                       "stored before the upgrade are stored again)",
+                       "old dedupe database of %llu entries deleted (the index is rebuilt "
+                       "from the message records)",
                        self->dir, (unsigned long long) self->migrate_from, S_SCHEMA,
                        (unsigned long long) self->migrated_keys,
                        (unsigned long long) self->migrated_dedupe);
+    if (!self->read_only) {
+        uint64_t entries, bytes;
+        fdy_store_dedupe_usage(self, &entries, &bytes);
+        fdy_log_info("STORE-DEDUPE-LOADED",
+                     "store %s: dedupe index of %llu ids (%llu bytes) built from the records "
+                     "in %llu ms",
+                     self->dir, (unsigned long long) entries, (unsigned long long) bytes,
+                     (unsigned long long) ((fdy_clock_mono_ns() - load_start_ns) / 1000000u));
+    }
     *out = self;
     return FOUNDRY_OK;
 }
@@ -334,6 +356,7 @@ fdy_store_close(fdy_store_t **self_p)
     fdy_store_t *self = *self_p;
     fdy_kv_close(&self->kv); /* also closes the database handles */
     fdy_store_streams_free(self);
+    fdy_store_dedupe_fini(self);
     free(self->copy);
     free(self);
     *self_p = NULL;
@@ -400,7 +423,7 @@ fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out)
     if (err != FOUNDRY_OK)
         return err;
     MDB_envinfo info;
-    MDB_stat est, dst, cst;
+    MDB_stat est, cst;
     MDB_env *env = fdy_kv_env(self->kv);
     mdb_env_info(env, &info);
     mdb_env_stat(env, &est);
@@ -413,14 +436,12 @@ fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out)
         goto out;
     uint64_t pages = (uint64_t) info.me_last_pgno + 1;
     out->used_bytes = (pages > free_pages ? pages - free_pages : 0) * est.ms_psize;
-    int rc = mdb_stat(txn, fdy_store_dedupe_dbi(self), &dst);
-    if (rc == 0)
-        rc = mdb_stat(txn, fdy_store_consumers_dbi(self), &cst);
+    int rc = mdb_stat(txn, fdy_store_consumers_dbi(self), &cst);
     if (rc != 0) {
         err = fdy_kv_err(rc, &reason, "stats");
         goto out;
     }
-    out->dedupe_entries = dst.ms_entries;
+    fdy_store_dedupe_usage(self, &out->dedupe_entries, &out->dedupe_bytes);
     out->consumers = cst.ms_entries;
     err = fdy_store_scan_txn(txn, fdy_store_streams_dbi(self), s_stats_stream, out, &reason);
 out:

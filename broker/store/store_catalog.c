@@ -1,10 +1,9 @@
 /*  store_catalog.c: the composite operations on streams that span tables:
- *  delete (record, message database, dedupe entries, consumers, in one
- *  transaction) and info/list (stream record plus consumer names). Not for
+ *  delete (record, message database, consumers, in one transaction; then
+ *  the stream's dedupe table) and info/list (stream record plus consumer names). Not for
  *  creating, updating or routing streams (store_streams.c).
  */
 #include "store_consumers.h"
-#include "store_retention.h"
 #include "store_streams.h"
 
 #include <stdlib.h>
@@ -35,12 +34,8 @@ s_delete_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
     if (rc != 0 && rc != MDB_NOTFOUND)
         return fdy_kv_err(rc, reason, "delete stream: open database");
     bool has_db = rc == 0;
-    /* Every entry of the stream, not only those its records name: no id may
-     * point into the void, and none can be left for a later stream (ids are
-     * never reused, but the range goes whole anyway). */
-    err = fdy_store_dedupe_drop_stream(self, txn, c.id, reason);
-    if (err == FOUNDRY_OK)
-        err = fdy_store_consumers_drop(self, txn, c.id, reason);
+    /* Its dedupe table goes when the entry is retired, after the commit. */
+    err = fdy_store_consumers_drop(self, txn, c.id, reason);
     if (err != FOUNDRY_OK)
         return err;
     MDB_val k = { strlen(d->name), (void *) d->name };

@@ -1,9 +1,10 @@
 /*  store_messages.c: message records (format, parse, put), the dedupe
- *  index, the append part of the group commit (fdy_store_messages_part) and
+ *  key, the append part of the group commit (fdy_store_messages_part) and
  *  verified reads. Not for stream records (store_streams.c), the commit
  *  itself (commit.c) or dead-letter copies (store_dead_letters.c).
  */
 #include "commit.h"
+#include "store_dedupe.h"
 #include "store_messages.h"
 #include "store_streams.h"
 
@@ -20,29 +21,16 @@
 static foundry_err s_dedupe_migrate(fdy_store_t *self, MDB_txn *txn, uint64_t from_schema,
                                     fdy_reason_t *reason);
 
-static foundry_err s_dedupe_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
-                                  const MDB_val *value, fdy_reason_t *reason);
-
-static const char *const s_dbs[] = { "dedupe", NULL };
-const fdy_store_table_t fdy_store_messages_table = { "messages", s_dbs, NULL, s_dedupe_migrate,
-                                                     s_dedupe_check };
-
-MDB_dbi
-fdy_store_dedupe_dbi(const fdy_store_t *self)
-{
-    return fdy_store_dbi(self, &fdy_store_messages_table, 0);
-}
+/* No database of its own since schema 5: the records are the durable
+ * dedupe index (store_dedupe.h). */
+static const char *const s_dbs[] = { NULL };
+const fdy_store_table_t fdy_store_messages_table = { .name = "messages", .dbs = s_dbs,
+                                                     .migrate = s_dedupe_migrate };
 
 /* ---- the dedupe key ----------------------------------------------------- */
 
 /* Every principal name fits the key's publisher field. */
 static_assert(FDY_STORE_PUBLISHER_MAX == FDY_NAME_MAX - 1, "publisher field of the dedupe key");
-
-void
-fdy_store_dedupe_prefix(uint8_t prefix[FDY_DEDUPE_KEY_PREFIX_LEN], uint32_t stream_id)
-{
-    fdy_bytes_put_be32(prefix, stream_id);
-}
 
 size_t
 fdy_store_dedupe_key(uint8_t key[FDY_DEDUPE_KEY_MAX], uint32_t stream_id, const char *publisher,
@@ -51,7 +39,7 @@ fdy_store_dedupe_key(uint8_t key[FDY_DEDUPE_KEY_MAX], uint32_t stream_id, const 
     if (publisher_len > FDY_STORE_PUBLISHER_MAX || msg_id_len == 0 ||
         msg_id_len > FOUNDRY_MSG_ID_MAX)
         return 0;
-    fdy_store_dedupe_prefix(key, stream_id);
+    fdy_bytes_put_be32(key, stream_id);
     uint8_t *w = key + FDY_DEDUPE_KEY_PREFIX_LEN;
     *w++ = (uint8_t) publisher_len;
     if (publisher_len)
@@ -61,20 +49,26 @@ fdy_store_dedupe_key(uint8_t key[FDY_DEDUPE_KEY_MAX], uint32_t stream_id, const 
     return (size_t) (w - key) + msg_id_len;
 }
 
-/* Schema 2 keyed entries by the producer id alone. They cannot be rekeyed
- * (an entry does not name its publisher) and they only matter within one
- * dedupe window, so they are cleared: a resend within the window right
- * after the upgrade is stored again. */
+/* Schemas 2 to 4 kept a B-tree "dedupe" keyed by (stream, publisher, id):
+ * random ids made every insert touch a random leaf. Schema 5 indexes the
+ * records in memory instead (store_dedupe.h), and the records of every
+ * schema from 2 on name their publisher and id, so the index is rebuilt
+ * from them at open exactly as it was: nothing is forgotten, and the old
+ * database is deleted to free its pages. */
 static foundry_err
 s_dedupe_migrate(fdy_store_t *self, MDB_txn *txn, uint64_t from_schema, fdy_reason_t *reason)
 {
-    if (from_schema >= 3)
+    if (from_schema >= 5)
         return FOUNDRY_OK;
-    MDB_dbi dbi = fdy_store_dedupe_dbi(self);
+    MDB_dbi dbi;
+    int rc = mdb_dbi_open(txn, "dedupe", 0, &dbi);
+    if (rc == MDB_NOTFOUND)
+        return FOUNDRY_OK;
     MDB_stat st;
-    int rc = mdb_stat(txn, dbi, &st);
     if (rc == 0)
-        rc = mdb_drop(txn, dbi, 0); /* empties it; the handle stays open */
+        rc = mdb_stat(txn, dbi, &st);
+    if (rc == 0)
+        rc = mdb_drop(txn, dbi, 1); /* deletes it and closes the handle */
     if (rc != 0)
         return fdy_kv_err(rc, reason, "migrate dedupe index");
     self->migrated_dedupe = st.ms_entries;
@@ -339,7 +333,7 @@ s_items_check(fdy_store_t *self, const fdy_store_item_t *items, size_t count,
 
 /* One item: dedupe, then the record. *stored_out tells whether it was new. */
 static foundry_err
-s_item_put(fdy_store_t *self, MDB_txn *txn, MDB_cursor *dedupe, fdy_store_item_t *it,
+s_item_put(fdy_store_t *self, MDB_txn *txn, fdy_store_item_t *it,
            uint64_t now_ns, bool *stored_out, fdy_reason_t *reason)
 {
     *stored_out = false;
@@ -349,41 +343,19 @@ s_item_put(fdy_store_t *self, MDB_txn *txn, MDB_cursor *dedupe, fdy_store_item_t
         return err;
     uint64_t seq = st->txn.last_seq + 1;
 
-    /* Dedupe: one NOOVERWRITE put is both the lookup and the insert. The
-     * key is this stream's and this publisher's, so a duplicate found here
-     * is a seq of st, and the ack's stream and seq agree. */
-    uint8_t dkey[FDY_DEDUPE_KEY_MAX];
-    size_t dkey_len = fdy_store_dedupe_key(dkey, st->id, it->publisher, s_publisher_len(it),
-                                           it->msg_id, it->msg_id_len);
-    if (dkey_len == 0) /* s_items_check let it through: a bug, refused all the same */
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "append: no dedupe key for the item");
-    uint8_t dval[FDY_DEDUPE_VALUE_LEN];
-    fdy_bytes_put_le32(dval, st->id);
-    fdy_bytes_put_le64(dval + 4, seq);
-    fdy_bytes_put_le64(dval + 12, now_ns);
-    MDB_val dk = { dkey_len, dkey };
-    MDB_val dv = { sizeof dval, dval };
-    int rc = mdb_cursor_put(dedupe, &dk, &dv, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) {
-        if (dv.mv_size != FDY_DEDUPE_VALUE_LEN || fdy_bytes_get_le32(dv.mv_data) != st->id)
-            return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
-                                  "stream %s: dedupe entry malformed or of another stream",
-                                  st->name);
-        const uint8_t *old = dv.mv_data;
-        uint64_t old_ns = fdy_bytes_get_le64(old + 12);
-        if (old_ns + self->dedupe_window_ns > now_ns) {
-            it->seq = fdy_bytes_get_le64(old + 4);
-            it->duplicate = true;
-            return FOUNDRY_OK;
-        }
-        /* Remembered past its window (the prune has not reached it): the
-         * id is free again, and this message is new. */
-        dv.mv_size = sizeof dval;
-        dv.mv_data = dval;
-        rc = mdb_cursor_put(dedupe, &dk, &dv, 0);
+    /* The table is this stream's and the key this publisher's, so a
+     * duplicate found here is a seq of st, and the ack's stream and seq
+     * agree. */
+    uint64_t dup_seq;
+    err = fdy_store_dedupe_claim(self, txn, st, it->publisher, s_publisher_len(it), it->msg_id,
+                                 it->msg_id_len, seq, now_ns, &dup_seq, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (dup_seq) {
+        it->seq = dup_seq;
+        it->duplicate = true;
+        return FOUNDRY_OK;
     }
-    if (rc != 0)
-        return fdy_kv_err(rc, reason, "append: dedupe index");
 
     fdy_store_rec_t rec = {
         .publisher = it->publisher,
@@ -419,7 +391,10 @@ s_items_prepare(void *data, fdy_store_t *store, fdy_reason_t *reason)
     fdy_store_items_t *d = data;
     if (d->count && !d->items)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "batch: NULL array");
-    return s_items_check(store, d->items, d->count, reason);
+    foundry_err err = s_items_check(store, d->items, d->count, reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_store_dedupe_room(store, d->count, reason);
+    return err;
 }
 
 static foundry_err
@@ -427,17 +402,9 @@ s_items_write(void *data, fdy_store_t *store, MDB_txn *txn, uint64_t now_ns, siz
               fdy_reason_t *reason)
 {
     fdy_store_items_t *d = data;
-    if (d->count == 0)
-        return FOUNDRY_OK;
-    MDB_cursor *dedupe;
-    int rc = mdb_cursor_open(txn, fdy_store_dedupe_dbi(store), &dedupe);
-    if (rc != 0)
-        return fdy_kv_err(rc, reason, "append: open cursor");
-    /* The cursor is the transaction's: a write transaction closes its
-     * cursors when it ends, whatever the outcome. */
     for (size_t i = 0; i < d->count; i++) {
         bool stored;
-        foundry_err err = s_item_put(store, txn, dedupe, &d->items[i], now_ns, &stored, reason);
+        foundry_err err = s_item_put(store, txn, &d->items[i], now_ns, &stored, reason);
         if (err != FOUNDRY_OK)
             return err;
         *writes += stored;
@@ -533,27 +500,4 @@ out:
         mdb_cursor_close(cursor); /* read-only cursors outlive their txn */
     fdy_kv_rtxn_end(self->kv, txn);
     return err;
-}
-
-
-/* ---- store check ---------------------------------------------------------- */
-
-/* A dedupe entry: its key's stream id repeated in its value. */
-static foundry_err
-s_dedupe_check(const fdy_store_t *self, size_t db_index, const MDB_val *key, const MDB_val *value,
-               fdy_reason_t *reason)
-{
-    (void) self;
-    (void) db_index;
-    if (key->mv_size <= FDY_DEDUPE_KEY_PREFIX_LEN + 1 || key->mv_size > FDY_DEDUPE_KEY_MAX ||
-        value->mv_size != FDY_DEDUPE_VALUE_LEN)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
-                              "dedupe entry of %zu key bytes, %zu value bytes: malformed",
-                              key->mv_size, value->mv_size);
-    uint32_t stream_id = fdy_bytes_get_be32(key->mv_data);
-    if (fdy_bytes_get_le32(value->mv_data) != stream_id)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
-                              "dedupe entry of stream id %u names stream id %u", stream_id,
-                              fdy_bytes_get_le32(value->mv_data));
-    return FOUNDRY_OK;
 }

@@ -26,24 +26,17 @@
 #define FDY_DEAD_BLOCK_MAX                                                                        \
     (FDY_DEAD_BLOCK_FIXED + FOUNDRY_STREAM_NAME_MAX + FDY_CONSUMER_NAME_MAX +                     \
      FDY_DEAD_LETTER_REASON_MAX)
-/* dedupe key (schema 3): stream_id(u32 BE) | publisher_len(u8) |
- * publisher | msg_id. A producer id is remembered per stream and per
- * publishing principal: one principal's ids can neither suppress nor
- * reveal another's, and a duplicate always names a seq of the stream it was
- * routed to. The stream id leads so a stream's entries are one key range
- * (stream delete removes it); the length byte keeps ("ab","c") and
- * ("a","bc") apart. At most 4 + 1 + 63 + 64 = 132 bytes (LMDB allows 511).
- * dedupe value: stream_id(u32 LE) | seq(u64 LE) | stored_ns(u64 LE); its
- * stream id repeats the key's and is checked. */
+/* dedupe key: stream_id(u32 BE) | publisher_len(u8) | publisher |
+ * msg_id, what the in-memory index hashes (store_dedupe.h). A producer id
+ * is remembered per stream and per publishing principal: one principal's
+ * ids can neither suppress nor reveal another's, and a duplicate always
+ * names a seq of the stream it was routed to. The length byte keeps
+ * ("ab","c") and ("a","bc") apart. At most 4 + 1 + 63 + 64 = 132 bytes. */
 #define FDY_DEDUPE_KEY_PREFIX_LEN 4
 #define FDY_DEDUPE_KEY_MAX                                                                        \
     (FDY_DEDUPE_KEY_PREFIX_LEN + 1 + FDY_STORE_PUBLISHER_MAX + FOUNDRY_MSG_ID_MAX)
-#define FDY_DEDUPE_VALUE_LEN 20
 
-extern const fdy_store_table_t fdy_store_messages_table; /* "dedupe" */
-
-/* The dedupe database. */
-MDB_dbi fdy_store_dedupe_dbi(const fdy_store_t *self);
+extern const fdy_store_table_t fdy_store_messages_table; /* no database since schema 5 */
 
 /* Writes the dedupe key of (stream_id, publisher, msg_id) into key and
  * returns its length, or 0 when publisher_len is over
@@ -52,10 +45,6 @@ MDB_dbi fdy_store_dedupe_dbi(const fdy_store_t *self);
 size_t fdy_store_dedupe_key(uint8_t key[FDY_DEDUPE_KEY_MAX], uint32_t stream_id,
                             const char *publisher, size_t publisher_len, const uint8_t *msg_id,
                             size_t msg_id_len);
-
-/* The first FDY_DEDUPE_KEY_PREFIX_LEN bytes of every dedupe key of a
- * stream. */
-void fdy_store_dedupe_prefix(uint8_t prefix[FDY_DEDUPE_KEY_PREFIX_LEN], uint32_t stream_id);
 
 static inline void
 fdy_store_msg_key(uint8_t *key, uint64_t seq)

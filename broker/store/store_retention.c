@@ -4,8 +4,8 @@
  *  do bounded work in one transaction per call, and in-memory hints keep
  *  most calls transaction-free. Not for deleting streams (store_streams.c).
  */
+#include "store_dedupe.h"
 #include "store_messages.h"
-#include "store_retention.h"
 #include "store_clock.h"
 #include "store_streams.h"
 
@@ -17,77 +17,6 @@
 #define S_NS_PER_MS 1000000u
 /* A stream whose head is damaged is skipped this long (reads report it). */
 #define S_CORRUPT_BACKOFF_NS (60ull * 1000000000u)
-
-foundry_err
-fdy_store_dedupe_forget(fdy_store_t *self, MDB_cursor *dedupe, uint32_t stream_id, uint64_t seq,
-                        const MDB_val *val, bool *removed_out, fdy_reason_t *reason)
-{
-    (void) self;
-    if (removed_out)
-        *removed_out = false;
-    const uint8_t *r = val->mv_data;
-    if (val->mv_size < FDY_MSG_HEADER_LEN)
-        return FOUNDRY_OK;
-    size_t publisher_len = r[5], id_len = r[6];
-    if (FDY_MSG_HEADER_LEN + publisher_len + id_len > val->mv_size)
-        return FOUNDRY_OK;
-    /* The record names the key: its stream, publisher and id. No key (an id
-     * or publisher out of bounds) means no entry was ever made. */
-    const char *publisher = (const char *) (r + FDY_MSG_HEADER_LEN);
-    uint8_t key[FDY_DEDUPE_KEY_MAX];
-    size_t key_len = fdy_store_dedupe_key(key, stream_id, publisher, publisher_len,
-                                          r + FDY_MSG_HEADER_LEN + publisher_len, id_len);
-    if (key_len == 0)
-        return FOUNDRY_OK;
-    /* Only an entry still pointing at this very record: the id may have
-     * been reused since (after its window), and dead-letter copies carry
-     * an id whose entry, if any, points at the original in its stream. */
-    MDB_val dk = { key_len, key }, dv;
-    int rc = mdb_cursor_get(dedupe, &dk, &dv, MDB_SET_KEY);
-    if (rc == MDB_NOTFOUND)
-        return FOUNDRY_OK;
-    if (rc != 0)
-        return fdy_kv_err(rc, reason, "dedupe lookup");
-    if (dv.mv_size != FDY_DEDUPE_VALUE_LEN || fdy_bytes_get_le32(dv.mv_data) != stream_id ||
-        fdy_bytes_get_le64((const uint8_t *) dv.mv_data + 4) != seq)
-        return FOUNDRY_OK;
-    rc = mdb_cursor_del(dedupe, 0);
-    if (rc != 0)
-        return fdy_kv_err(rc, reason, "dedupe delete");
-    if (removed_out)
-        *removed_out = true;
-    return FOUNDRY_OK;
-}
-
-foundry_err
-fdy_store_dedupe_drop_stream(fdy_store_t *self, MDB_txn *txn, uint32_t stream_id,
-                             fdy_reason_t *reason)
-{
-    MDB_cursor *dedupe;
-    int rc = mdb_cursor_open(txn, fdy_store_dedupe_dbi(self), &dedupe);
-    if (rc != 0)
-        return fdy_kv_err(rc, reason, "delete stream: open cursor");
-    uint8_t prefix[FDY_DEDUPE_KEY_PREFIX_LEN];
-    fdy_store_dedupe_prefix(prefix, stream_id);
-    foundry_err err = FOUNDRY_OK;
-    /* Seek the range's start afresh after each delete rather than step past
-     * a deleted entry: simple and plainly correct, at a log-n seek each. */
-    for (;;) {
-        MDB_val k = { sizeof prefix, prefix }, v;
-        rc = mdb_cursor_get(dedupe, &k, &v, MDB_SET_RANGE);
-        if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < sizeof prefix ||
-                                               memcmp(k.mv_data, prefix, sizeof prefix) != 0)))
-            break;
-        if (rc == 0)
-            rc = mdb_cursor_del(dedupe, 0);
-        if (rc != 0) {
-            err = fdy_kv_err(rc, reason, "delete stream: dedupe entries");
-            break;
-        }
-    }
-    mdb_cursor_close(dedupe);
-    return err;
-}
 
 /* ---- retention trim ----------------------------------------------------- */
 
@@ -110,7 +39,7 @@ s_expired(uint64_t stored_ns, uint64_t age_ns, uint64_t now_ns)
  * left; sets st->trim_due_ns to when it next may have work. */
 static foundry_err
 s_trim_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_trim_t *t,
-              MDB_cursor *dedupe, fdy_reason_t *reason)
+              fdy_reason_t *reason)
 {
     fdy_stream_counters_t c;
     foundry_err err = fdy_store_stream_counters_get(self, txn, st->name, &c, reason);
@@ -162,11 +91,8 @@ s_trim_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_trim_t 
             break;
         }
         /* An entry for a seq below prune_seq is gone already. */
-        if (c.first_seq >= c.prune_seq) {
-            err = fdy_store_dedupe_forget(self, dedupe, c.id, c.first_seq, &v, NULL, reason);
-            if (err != FOUNDRY_OK)
-                goto out;
-        }
+        if (c.first_seq >= c.prune_seq)
+            fdy_store_dedupe_forget(self, st, c.first_seq, &v);
         uint64_t counted = fdy_store_record_msg_bytes(&v); /* before v goes */
         rc = mdb_cursor_del(msgs, 0);
         if (rc != 0) {
@@ -201,10 +127,7 @@ s_trim_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_re
     s_trim_t *t = ctx;
     t->work = t->trimmed = 0;
     t->changed = false;
-    MDB_cursor *dedupe;
-    int rc = mdb_cursor_open(txn, fdy_store_dedupe_dbi(self), &dedupe);
-    if (rc != 0)
-        return fdy_kv_err(rc, reason, "trim: open cursor");
+    fdy_store_dedupe_undo(self); /* a failed attempt's forgets */
     size_t n = self->stream_count;
     size_t start = n ? self->trim_next % n : 0;
     t->next = start;
@@ -213,7 +136,7 @@ s_trim_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_re
         t->next = (start + i + 1) % n;
         if (st->trim_due_ns > t->now_ns)
             continue;
-        foundry_err err = s_trim_stream(self, txn, st, t, dedupe, reason);
+        foundry_err err = s_trim_stream(self, txn, st, t, reason);
         if (err != FOUNDRY_OK)
             return err;
         if (t->work >= t->max_work)
@@ -238,6 +161,10 @@ fdy_store_trim(fdy_store_t *self, uint64_t now_ns, size_t max_work, size_t *trim
     s_trim_t t = { .now_ns = now_ns, .max_work = max_work };
     fdy_reason_t reason;
     foundry_err err = fdy_store_write(self, s_trim_txn, &t, &reason);
+    if (err == FOUNDRY_OK)
+        fdy_store_dedupe_keep(self);
+    else
+        fdy_store_dedupe_undo(self); /* the records are still there */
     if (err != FOUNDRY_OK) {
         /* The hints were set by an aborted walk: forget them. */
         for (size_t i = 0; i < self->stream_count; i++)
@@ -262,11 +189,11 @@ typedef struct {
 } s_prune_t;
 
 /* Walks one stream from its prune cursor while records are older than the
- * window, deleting their dedupe entries (only those still pointing at this
- * stream and seq: an id may have been reused since). */
+ * window, removing their in-memory dedupe entries (only those still naming
+ * this seq: an id may have been reused since). */
 static foundry_err
 s_prune_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_prune_t *p,
-               MDB_cursor *dedupe, size_t *work, bool *changed, fdy_reason_t *reason)
+               size_t *work, bool *changed, fdy_reason_t *reason)
 {
     fdy_stream_counters_t c;
     foundry_err err = fdy_store_stream_counters_get(self, txn, st->name, &c, reason);
@@ -312,11 +239,7 @@ s_prune_stream(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, s_prune_
             st->prune_due_ns = stored_ns + self->dedupe_window_ns;
             break;
         }
-        bool removed;
-        err = fdy_store_dedupe_forget(self, dedupe, c.id, seq, &v, &removed, reason);
-        if (err != FOUNDRY_OK)
-            goto out;
-        p->pruned += removed;
+        p->pruned += fdy_store_dedupe_forget(self, st, seq, &v);
         seq++;
         (*work)++;
     }
@@ -339,11 +262,8 @@ static foundry_err
 s_prune_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
 {
     s_prune_t *p = ctx;
-    MDB_cursor *dedupe;
     p->pruned = 0;
-    int rc = mdb_cursor_open(txn, fdy_store_dedupe_dbi(self), &dedupe);
-    if (rc != 0)
-        return fdy_kv_err(rc, reason, "prune: open cursor");
+    fdy_store_dedupe_undo(self); /* a failed attempt's forgets */
     size_t work = 0;
     bool changed = false;
     size_t n = self->stream_count;
@@ -354,7 +274,7 @@ s_prune_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_r
         p->next = (start + i + 1) % n;
         if (st->prune_due_ns > p->now_ns)
             continue;
-        foundry_err err = s_prune_stream(self, txn, st, p, dedupe, &work, &changed, reason);
+        foundry_err err = s_prune_stream(self, txn, st, p, &work, &changed, reason);
         if (err != FOUNDRY_OK)
             return err;
         if (work >= p->max_work)
@@ -379,6 +299,10 @@ fdy_store_prune_dedupe(fdy_store_t *self, uint64_t now_ns, size_t max_work, size
     s_prune_t p = { now_ns, max_work, 0, 0 };
     fdy_reason_t reason;
     foundry_err err = fdy_store_write(self, s_prune_txn, &p, &reason);
+    if (err == FOUNDRY_OK)
+        fdy_store_dedupe_keep(self);
+    else
+        fdy_store_dedupe_undo(self); /* prune_seq did not move: it walks them again */
     if (err != FOUNDRY_OK) {
         /* The hints were set by an aborted walk: forget them. */
         for (size_t i = 0; i < self->stream_count; i++)

@@ -11,9 +11,9 @@
  *  keeps its seqs when it started at 1); the consumers of each stream with
  *  their configuration and their ack floor and delivered seq mapped to the
  *  new numbers (messages acked above the floor are delivered again: at
- *  least once). Not copied: the dedupe index (resends within the window
- *  are stored again), the audit log (keep the old store for it), the
- *  broker clock.
+ *  least once). The dedupe index needs no copy: the broker rebuilds it
+ *  from the records at open, and their stored times are kept. Not copied:
+ *  the audit log (keep the old store for it), the broker clock.
  */
 #ifndef FDY_STORE_SALVAGE_H_INCLUDED
 #define FDY_STORE_SALVAGE_H_INCLUDED

@@ -5,6 +5,7 @@
  *  Not for message records (store_messages.c), delete/info/list
  *  (store_catalog.c) or retention (store_retention.c).
  */
+#include "store_dedupe.h"
 #include "store_streams.h"
 
 #include "clock.h"
@@ -263,6 +264,7 @@ fdy_store_stream_retire(fdy_store_t *self, fdy_store_stream_t *st, fdy_reason_t 
     }
     fdy_store_stream_filters_free(st->filters, st->filter_count);
     st->filter_count = 0;
+    fdy_store_dedupe_stream_free(self, st); /* no append reaches it again */
     return FOUNDRY_OK;
 }
 
@@ -309,9 +311,13 @@ s_entry_new(fdy_store_t *self, MDB_txn *txn, const char *name, const MDB_val *v,
         err = fdy_kv_err(rc, reason, "open stream database");
     if (err == FOUNDRY_OK)
         err = s_entry_refresh(st, v, c, reason);
+    /* The ids of its window, from its records (at open: the whole index). */
+    if (err == FOUNDRY_OK)
+        err = fdy_store_dedupe_stream_load(self, txn, st, c, reason);
     if (err == FOUNDRY_OK)
         err = s_table_insert(self, st, reason);
     if (err != FOUNDRY_OK) {
+        fdy_store_dedupe_stream_free(self, st);
         fdy_store_stream_filters_free(st->filters, st->filter_count);
         free(st);
     }
@@ -395,6 +401,7 @@ fdy_store_streams_free(fdy_store_t *self)
 {
     for (size_t i = 0; i < self->stream_count; i++) {
         fdy_store_stream_filters_free(self->streams[i]->filters, self->streams[i]->filter_count);
+        fdy_store_dedupe_stream_free(self, self->streams[i]);
         free(self->streams[i]);
     }
     for (size_t i = 0; i < self->retired_count; i++)

@@ -6,6 +6,7 @@
 #ifndef FDY_STORE_STREAMS_H_INCLUDED
 #define FDY_STORE_STREAMS_H_INCLUDED
 
+#include "dedupe_index.h"
 #include "store_table.h"
 
 extern const fdy_store_table_t fdy_store_streams_table; /* "streams" + every "m.<id>" */
@@ -72,6 +73,9 @@ struct fdy_store_stream {
     fdy_stream_counters_t txn;
     MDB_cursor *txn_cursor;
     bool seen; /* scratch of fdy_store_streams_load */
+    /* Its dedupe table (store_dedupe.h); NULL until the first claim in a
+     * stream created since the open, and in a read-only store. */
+    fdy_dedupe_index_t *dedupe;
 };
 
 /* Decodes the counters of a stream record. Returns FOUNDRY_OK or

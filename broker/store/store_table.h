@@ -90,6 +90,15 @@ struct fdy_store {
     size_t touched_count;
     size_t prune_next; /* round-robin start of the next prune */
     size_t trim_next;  /* and of the next trim */
+    /* The dedupe index (store_dedupe.c): the SipHash key drawn at open,
+     * the cap and the entries of every stream's table, and the changes of
+     * the write transaction in progress. */
+    uint8_t dedupe_hash_key[16];
+    uint64_t dedupe_max;
+    uint64_t dedupe_entries;
+    struct fdy_store_dedupe_undo *dedupe_undo;
+    size_t dedupe_undo_count;
+    size_t dedupe_undo_capacity;
     /* A copy of a record being dead-lettered (grows, kept). */
     uint8_t *copy;
     size_t copy_capacity;

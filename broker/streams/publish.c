@@ -431,6 +431,10 @@ fdy_publish_committed(fdy_publish_t *self, const fdy_commit_t *commit,
         else if (err == FOUNDRY_EFULL &&
                  fdy_kv_reason_disk_full(fdy_commit_reason(commit, &self->part)))
             s_reply_error(self, request, FOUNDRY_EFULL, "broker disk full, nothing stored");
+        else if (err == FOUNDRY_EFULL &&
+                 fdy_store_reason_dedupe_full(fdy_commit_reason(commit, &self->part)))
+            s_reply_error(self, request, FOUNDRY_EFULL,
+                          "dedupe index full (dedupe_index_max), nothing stored: retry later");
         else if (err == FOUNDRY_EFULL)
             s_reply_error(self, request, FOUNDRY_EFULL,
                           "store full: map_size_max reached, nothing stored");

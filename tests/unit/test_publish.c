@@ -41,13 +41,13 @@ typedef struct {
 } fx_t;
 
 static int
-s_setup_sized(void **state, uint64_t map_size, uint64_t map_size_max)
+s_setup_sized(void **state, uint64_t map_size, uint64_t map_size_max, uint64_t index_max)
 {
     fx_t *fx = calloc(1, sizeof *fx);
     snprintf(fx->dir, sizeof fx->dir, "/tmp/foundry-test-publish.XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
     fdy_store_opts_t opts = {.dir = fx->dir, .map_size = map_size, .map_size_max = map_size_max,
-                             .dedupe_window_ms = 60000};
+                             .dedupe_window_ms = 60000, .dedupe_index_max = index_max};
     fdy_reason_t why;
     assert_foundry_ok(fdy_store_open(&opts, &fx->store, &why));
     const char *filters[] = {"telemetry.siheung.>"};
@@ -73,14 +73,21 @@ s_setup_sized(void **state, uint64_t map_size, uint64_t map_size_max)
 static int
 s_setup(void **state)
 {
-    return s_setup_sized(state, 1u << 20, 64u << 20);
+    return s_setup_sized(state, 1u << 20, 64u << 20, 0);
 }
 
 static int
 s_setup_tiny(void **state)
 {
     /* A map that cannot grow: the first big commit is refused with EFULL. */
-    return s_setup_sized(state, 1u << 20, 1u << 20);
+    return s_setup_sized(state, 1u << 20, 1u << 20, 0);
+}
+
+static int
+s_setup_capped(void **state)
+{
+    /* A dedupe index of 10 ids at most. */
+    return s_setup_sized(state, 1u << 20, 64u << 20, 10);
 }
 
 static int
@@ -296,6 +303,28 @@ test_publish_full_store_answers_efull(void **state)
     fdy_store_stream_info_clear(&info);
 }
 
+static void
+test_publish_dedupe_index_full_answers_efull(void **state)
+{
+    fx_t *fx = *state;
+    assert_foundry_ok(s_add(fx, 'a', 11, "telemetry.siheung.x", 1, 8, 16));
+    assert_foundry_ok(s_commit_turn(fx));
+    fake_reply_clear();
+    /* 8 more would make 16 ids within the window: the turn is refused. */
+    assert_foundry_ok(s_add(fx, 'a', 12, "telemetry.siheung.x", 100, 8, 16));
+    assert_int_equal(s_commit_turn(fx), FOUNDRY_EFULL);
+    assert_int_equal(fake_sent_count, 1);
+    assert_int_equal(fake_sent[0].kind, FDY_KIND_ERROR);
+    assert_int_equal(fake_sent[0].error_code, FOUNDRY_EFULL);
+    assert_non_null(strstr(fake_sent[0].error_reason, "dedupe index full"));
+    assert_non_null(strstr(fake_sent[0].error_reason, "nothing stored"));
+    fdy_stream_info_t info;
+    fdy_reason_t why;
+    assert_foundry_ok(fdy_store_stream_info(fx->store, "telemetry-siheung", &info, &why));
+    assert_int_equal(info.messages, 8);
+    fdy_store_stream_info_clear(&info);
+}
+
 int
 main(void)
 {
@@ -307,6 +336,8 @@ main(void)
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_publish_refusals_inside_the_ack, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_publish_bad_batch_refused_whole, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_publish_dedupe_index_full_answers_efull,
+                                        s_setup_capped, s_teardown),
         cmocka_unit_test_setup_teardown(test_publish_full_store_answers_efull, s_setup_tiny,
                                         s_teardown),
     };

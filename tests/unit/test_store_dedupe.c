@@ -1,8 +1,10 @@
 /*  test_store_dedupe.c: the dedupe index's scope on real temporary stores:
  *  a producer id is remembered per stream and per publishing principal, a
  *  duplicate names the original's stream and seq, retention, the prune and
- *  stream delete remove exactly the scoped entries, and a schema-2 store is
- *  migrated (old entries cleared) at the first read-write open.
+ *  stream delete remove exactly the scoped entries, ids are forgotten after
+ *  the window and remembered across a reopen (rebuilt from the records),
+ *  random ids work alike, the cap refuses rather than forgets, and stores
+ *  of schemas 2 and 4 are migrated at the first read-write open.
  */
 #include "clock.h"
 #include "store.h"
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -342,7 +345,161 @@ test_store_dedupe_stream_delete_drops_its_range(void **state)
     assert_int_equal(s_dedupe_entries(fx), 0);
 }
 
-/* ---- migration from schema 2 ------------------------------------------------ */
+/* ---- window, reopen, random ids, cap ----------------------------------------- */
+
+/* Reopens the store with another window and cap. */
+static void
+s_reopen(fixture_t *fx, uint64_t window_ms, uint64_t index_max)
+{
+    fdy_store_close(&fx->store);
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = 1u << 20, .map_size_max = 64u << 20,
+                             .dedupe_window_ms = window_ms, .dedupe_index_max = index_max};
+    assert_foundry_ok(fdy_store_open(&opts, &fx->store, &fx->reason));
+}
+
+/* Polls (bounded by a deadline) until the store's time passes until_ns. */
+static void
+s_wait_store_time(fixture_t *fx, uint64_t until_ns)
+{
+    uint64_t deadline = fdy_clock_mono_ns() + 10ull * 1000 * MS_NS;
+    while (fdy_store_now_ns(fx->store) <= until_ns) {
+        assert_true(fdy_clock_mono_ns() < deadline);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void
+test_store_dedupe_duplicate_within_window_not_after(void **state)
+{
+    fixture_t *fx = *state;
+    s_reopen(fx, 100, 0);
+    uint32_t id = s_create(fx, "tele", "tele.>");
+    uint64_t before = fdy_store_now_ns(fx->store);
+    assert_int_equal(s_put(fx, id, "node-a", "m-1").seq, 1);
+    fdy_store_item_t dup = s_put(fx, id, "node-a", "m-1");
+    assert_true(dup.duplicate);
+    assert_int_equal(dup.seq, 1);
+    s_wait_store_time(fx, before + 200 * MS_NS);
+    /* Past the window: new again, and the id names the new record. */
+    fdy_store_item_t again = s_put(fx, id, "node-a", "m-1");
+    assert_false(again.duplicate);
+    assert_int_equal(again.seq, 2);
+    dup = s_put(fx, id, "node-a", "m-1");
+    assert_true(dup.duplicate);
+    assert_int_equal(dup.seq, 2);
+    assert_int_equal(s_dedupe_entries(fx), 1);
+    assert_int_equal(s_messages(fx, "tele"), 2);
+}
+
+static void
+test_store_dedupe_after_reopen_names_original_seq(void **state)
+{
+    fixture_t *fx = *state;
+    uint32_t a = s_create(fx, "a", "a.>");
+    uint32_t b = s_create(fx, "b", "b.>");
+    for (int i = 0; i < 50; i++) {
+        char mid[16];
+        snprintf(mid, sizeof mid, "m-%d", i);
+        s_put(fx, a, "node-a", mid);
+        s_put(fx, i % 2 ? a : b, "partner-b", mid);
+    }
+    uint64_t entries = s_dedupe_entries(fx);
+    assert_int_equal(entries, 100);
+    s_reopen(fx, WINDOW_MS, 0);
+    /* Rebuilt from the records: same entries, same seqs, same scopes. */
+    assert_int_equal(s_dedupe_entries(fx), entries);
+    fdy_store_item_t dup = s_put(fx, a, "node-a", "m-7");
+    assert_true(dup.duplicate);
+    assert_int_equal(dup.seq, 7 + 4);              /* a: node-a 0..7 and partner-b 1,3,5,7 */
+    assert_true(s_put(fx, a, "partner-b", "m-7").duplicate);
+    assert_false(s_put(fx, a, "partner-b", "m-8").duplicate); /* m-8 went to b */
+    assert_true(s_put(fx, b, "partner-b", "m-8").duplicate);
+    assert_false(s_put(fx, b, "node-a", "m-8").duplicate);     /* another principal */
+}
+
+static void
+test_store_dedupe_reopen_skips_what_the_window_forgot(void **state)
+{
+    fixture_t *fx = *state;
+    s_reopen(fx, 100, 0);
+    uint32_t id = s_create(fx, "tele", "tele.>");
+    uint64_t before = fdy_store_now_ns(fx->store);
+    s_put(fx, id, "node-a", "old");
+    s_wait_store_time(fx, before + 200 * MS_NS);
+    s_reopen(fx, 100, 0);
+    /* Not pruned yet, but past the window: not loaded, and new again. */
+    assert_int_equal(s_dedupe_entries(fx), 0);
+    fdy_store_item_t again = s_put(fx, id, "node-a", "old");
+    assert_false(again.duplicate);
+    assert_int_equal(again.seq, 2);
+}
+
+/* Random 16-byte ids (UUID-like), as partners send them. */
+static void
+test_store_dedupe_random_ids(void **state)
+{
+    fixture_t *fx = *state;
+    enum { N = 4000, PER = 200 };
+    uint32_t id = s_create(fx, "tele", "tele.>");
+    static uint8_t ids[N][16];
+    uint64_t x = 0x9e3779b97f4a7c15ull ^ (uint64_t) fdy_clock_wall_ns();
+    for (size_t i = 0; i < N; i++)
+        for (size_t b = 0; b < 16; b++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+            ids[i][b] = (uint8_t) x;
+        }
+    fdy_store_item_t items[PER];
+    const char *data = "payload";
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 2)
+            s_reopen(fx, WINDOW_MS, 0);
+        for (size_t at = 0; at < N; at += PER) {
+            memset(items, 0, sizeof items);
+            for (size_t i = 0; i < PER; i++) {
+                items[i].stream_id = id;
+                items[i].publisher = "partner-b";
+                items[i].msg_id = ids[at + i];
+                items[i].msg_id_len = 16;
+                items[i].data = (const uint8_t *) data;
+                items[i].data_len = strlen(data);
+            }
+            assert_foundry_ok(fdy_store_append(fx->store, items, PER, &fx->reason));
+            for (size_t i = 0; i < PER; i++) {
+                assert_int_equal(items[i].duplicate, pass > 0);
+                assert_int_equal(items[i].seq, at + i + 1);
+            }
+        }
+    }
+    assert_int_equal(s_messages(fx, "tele"), N);
+    assert_int_equal(s_dedupe_entries(fx), N);
+}
+
+static void
+test_store_dedupe_cap_refuses_until_ids_age_out(void **state)
+{
+    fixture_t *fx = *state;
+    s_reopen(fx, 100, 10);
+    uint32_t id = s_create(fx, "tele", "tele.>");
+    uint64_t before = fdy_store_now_ns(fx->store);
+    for (int i = 0; i < 10; i++) {
+        char mid[16];
+        snprintf(mid, sizeof mid, "m-%d", i);
+        s_put(fx, id, "node-a", mid);
+    }
+    s_msg_t m;
+    assert_int_equal(fdy_store_append(fx->store, s_msg(&m, id, "node-a", "m-10"), 1, &fx->reason),
+                     FOUNDRY_EFULL);
+    assert_non_null(strstr(fx->reason.text, "dedupe index full"));
+    assert_int_equal(s_messages(fx, "tele"), 10); /* nothing lost, nothing added */
+    s_wait_store_time(fx, before + 200 * MS_NS);
+    size_t pruned = 0;
+    assert_foundry_ok(fdy_store_prune_dedupe(fx->store, fdy_store_now_ns(fx->store), 100, &pruned));
+    assert_int_equal(pruned, 10);
+    assert_int_equal(s_put(fx, id, "node-a", "m-10").seq, 11);
+}
+
+/* ---- migration from schemas 2 and 4 ----------------------------------------- */
 
 static void
 s_raw_begin(const char *dir, MDB_env **env, MDB_txn **txn)
@@ -367,67 +524,99 @@ s_raw_schema(MDB_txn *txn)
     return value;
 }
 
-static void
-test_store_dedupe_schema_2_migrated_at_open(void **state)
+/* Whether the old "dedupe" database exists. */
+static bool
+s_raw_has_dedupe_db(const char *dir)
 {
-    fixture_t *fx = *state;
-    uint32_t id = s_create(fx, "tele", "tele.>");
-    s_put(fx, id, "node-a", "m-1");
-    s_put(fx, id, "node-a", "m-2");
-    fdy_store_close(&fx->store);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    s_raw_begin(dir, &env, &txn);
+    bool has = mdb_dbi_open(txn, "dedupe", 0, &dbi) == 0;
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return has;
+}
 
-    /* What schema 2 left: the number 2 and entries keyed by the id alone,
-     * value stream_id(LE) | seq(LE) | stored_ns(LE). */
+/* Turns the closed store into what an older schema left: its number and a
+ * "dedupe" B-tree with an entry per message (the key format of schemas 3
+ * and 4: the value stream_id | seq | stored_ns; schema 2 keyed by the id
+ * alone, which the migration treats alike: it deletes the database). */
+static void
+s_make_old(fixture_t *fx, uint8_t schema, uint32_t stream_id, int messages)
+{
     MDB_env *env;
     MDB_txn *txn;
     s_raw_begin(fx->dir, &env, &txn);
     MDB_dbi meta, dedupe;
     assert_int_equal(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    assert_int_equal(mdb_dbi_open(txn, "dedupe", 0, &dedupe), 0);
-    assert_int_equal(mdb_drop(txn, dedupe, 0), 0);
-    uint8_t two[8] = {2};
-    MDB_val k = {6, "schema"}, v = {sizeof two, two};
+    assert_int_equal(mdb_dbi_open(txn, "dedupe", MDB_CREATE, &dedupe), 0);
+    uint8_t number[8] = {schema};
+    MDB_val k = {6, "schema"}, v = {sizeof number, number};
     assert_int_equal(mdb_put(txn, meta, &k, &v, 0), 0);
-    for (int i = 1; i <= 2; i++) {
-        char old_key[8];
-        snprintf(old_key, sizeof old_key, "m-%d", i);
+    for (int i = 1; i <= messages; i++) {
+        char old_key[16];
+        int len = snprintf(old_key, sizeof old_key, "m-%d", i);
         uint8_t val[20] = {0};
-        val[0] = (uint8_t) id;
+        val[0] = (uint8_t) stream_id;
         val[4] = (uint8_t) i;
-        uint64_t now = fdy_clock_wall_ns();
-        for (int b = 0; b < 8; b++)
-            val[12 + b] = (uint8_t) (now >> (8 * b));
-        MDB_val dk = {strlen(old_key), old_key}, dv = {sizeof val, val};
+        MDB_val dk = {(size_t) len, old_key}, dv = {sizeof val, val};
         assert_int_equal(mdb_put(txn, dedupe, &dk, &dv, 0), 0);
     }
     assert_int_equal(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
+}
 
-    /* Read-only: served as it is, left at schema 2. */
+static void
+s_check_migration(fixture_t *fx, uint8_t schema)
+{
+    uint32_t id = s_create(fx, "tele", "tele.>");
+    s_put(fx, id, "node-a", "m-1");
+    s_put(fx, id, "node-a", "m-2");
+    fdy_store_close(&fx->store);
+    s_make_old(fx, schema, id, 2);
+
+    /* Read-only: served as it is, left at the old schema. */
     assert_foundry_ok(s_open_ro(fx, true));
     assert_int_equal(s_messages(fx, "tele"), 2);
     fdy_store_close(&fx->store);
+    MDB_env *env;
+    MDB_txn *txn;
     s_raw_begin(fx->dir, &env, &txn);
-    assert_int_equal(s_raw_schema(txn), 2);
+    assert_int_equal(s_raw_schema(txn), schema);
     mdb_txn_abort(txn);
     mdb_env_close(env);
+    assert_true(s_raw_has_dedupe_db(fx->dir));
 
-    /* Read-write: migrated, the old entries cleared, the records kept. */
+    /* Read-write: migrated, the old database gone, the index rebuilt from
+     * the records: a resend inside the window is still a duplicate. */
     assert_foundry_ok(s_open(fx));
-    assert_int_equal(s_dedupe_entries(fx), 0);
+    assert_int_equal(s_dedupe_entries(fx), 2);
     assert_int_equal(s_messages(fx, "tele"), 2);
-    /* What the upgrade means: a resend inside the window is stored again. */
     fdy_store_item_t resent = s_put(fx, id, "node-a", "m-2");
-    assert_false(resent.duplicate);
-    assert_int_equal(resent.seq, 3);
-    assert_true(s_put(fx, id, "node-a", "m-2").duplicate);
+    assert_true(resent.duplicate);
+    assert_int_equal(resent.seq, 2);
+    assert_false(s_put(fx, id, "partner-b", "m-2").duplicate);
     fdy_store_close(&fx->store);
     s_raw_begin(fx->dir, &env, &txn);
     assert_int_equal(s_raw_schema(txn), FDY_STORE_SCHEMA);
     mdb_txn_abort(txn);
     mdb_env_close(env);
+    assert_false(s_raw_has_dedupe_db(fx->dir));
     assert_foundry_ok(s_open(fx));
-    assert_int_equal(s_dedupe_entries(fx), 1); /* not migrated twice */
+    assert_int_equal(s_dedupe_entries(fx), 3);
+}
+
+static void
+test_store_dedupe_schema_4_migrated_at_open(void **state)
+{
+    s_check_migration(*state, 4);
+}
+
+static void
+test_store_dedupe_schema_2_migrated_at_open(void **state)
+{
+    s_check_migration(*state, 2);
 }
 
 int
@@ -447,6 +636,17 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_dedupe_prune_removes_scoped_entries, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_store_dedupe_stream_delete_drops_its_range, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_dedupe_duplicate_within_window_not_after,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_dedupe_after_reopen_names_original_seq,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_dedupe_reopen_skips_what_the_window_forgot,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_dedupe_random_ids, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_dedupe_cap_refuses_until_ids_age_out,
+                                        s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_store_dedupe_schema_4_migrated_at_open, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_store_dedupe_schema_2_migrated_at_open, s_setup,
                                         s_teardown),
