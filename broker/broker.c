@@ -18,6 +18,7 @@
 #include "reply.h"
 #include "router.h"
 #include "service.h"
+#include "start_check.h"
 #include "store.h"
 #include "zap.h"
 #include "xalloc.h"
@@ -82,6 +83,9 @@ struct fdy_broker {
     char broker_key_path[PATH_MAX];
     char ready_path[PATH_MAX];
     bool ready_written;
+    /* The store is ours (opened and locked): a stop leaves the clean-stop
+     * marker. */
+    bool owns_store;
 };
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -113,11 +117,17 @@ s_open_store(fdy_broker_t *self, fdy_reason_t *reason)
         .dedupe_window_ms = self->cfg->dedupe_window_ms,
         .dedupe_index_max = self->cfg->dedupe_index_max,
     };
-    foundry_err err = fdy_store_open(&opts, &self->store, reason);
+    /* Before the open: the check forks, and the child must not inherit an
+     * open environment. */
+    foundry_err err = fdy_start_check_run(self->cfg->data_dir, self->cfg->check_store_at_start,
+                                          reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_store_open(&opts, &self->store, reason);
     if (err == FOUNDRY_OK)
         err = s_lock_data_dir(self, reason);
     if (err != FOUNDRY_OK)
         return err;
+    self->owns_store = true;
     /* A ready file left by a killed broker must not announce us before we
      * are bound. */
     if (snprintf(self->ready_path, sizeof self->ready_path, "%s/ready", self->cfg->data_dir)
@@ -443,8 +453,11 @@ fdy_broker_destroy(fdy_broker_t **self_p)
     fdy_refusals_destroy(&self->refusals);
     fdy_registry_destroy(&self->registry);
     fdy_store_close(&self->store);
+    fdy_reason_t reason;
+    if (self->owns_store && fdy_start_check_mark_clean(self->cfg->data_dir, &reason) != FOUNDRY_OK)
+        fdy_log_warn("STORE-CLEAN-STOP", "%s (the next start checks the store)", reason.text);
     if (self->lock_fd >= 0)
-        close(self->lock_fd);
+        close(self->lock_fd); /* after the marker: a successor waits for the lock */
     free(self);
     *self_p = NULL;
 }

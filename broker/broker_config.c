@@ -99,6 +99,10 @@ static const fdy_option_t s_options[] = {
     { "audit_max_bytes", FDY_OPT_SIZE, "64MiB", 1 * MIB, 64 * GIB, FDY_OPT_RESTART,
       offsetof(fdy_broker_cfg_t, audit_max_bytes),
       "Largest audit log; beyond it the oldest entries are trimmed (to 7/8 of it)" },
+    { "check_store_at_start", FDY_OPT_STRING, "auto", 0, 0, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, check_store_at_start),
+      "auto: check every page and record of the store at start unless the last stop was "
+      "clean; always; never (a damaged store is refused)" },
 };
 
 static const fdy_flag_t s_flags[] = {
@@ -150,6 +154,11 @@ s_finish(void *cfg_in, fdy_reason_t *reason)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "option 'data_dir' is empty");
     if (!cfg->keys_dir || !*cfg->keys_dir)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "option 'keys_dir' is empty");
+    const char *mode = cfg->check_store_at_start ? cfg->check_store_at_start : "";
+    if (strcmp(mode, "auto") != 0 && strcmp(mode, "always") != 0 && strcmp(mode, "never") != 0)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "option 'check_store_at_start': '%s' is not auto, always or never",
+                              mode);
     return s_check_sites(cfg->sites ? cfg->sites : "", reason);
 }
 

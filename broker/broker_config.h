@@ -40,6 +40,7 @@ typedef struct {
     char *sites;                /* space-separated site ids: one telemetry stream each */
     uint64_t audit_max_age_ms;  /* audit log entries are kept this long */
     uint64_t audit_max_bytes;   /* and the audit log is kept below this size */
+    char *check_store_at_start; /* "auto", "always" or "never" (start_check.h) */
 } fdy_broker_cfg_t;
 
 /* The broker's config schema: options, flag aliases, and the checks that

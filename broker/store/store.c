@@ -39,7 +39,8 @@
 static foundry_err s_meta_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
 static const char *const s_meta_dbs[] = { "meta", NULL };
-static const fdy_store_table_t s_meta_table = { "meta", s_meta_dbs, s_meta_load, NULL };
+static const fdy_store_table_t s_meta_table = { .name = "meta", .dbs = s_meta_dbs,
+                                                 .load = s_meta_load };
 
 /* Every table, opened in this order ("meta" first: its load checks the
  * schema before the others are created). A new table is one line here. */
@@ -312,6 +313,7 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
         .map_size_max = map_size_max,
         .max_dbs = FDY_STORE_MAX_DBS,
         .read_only = opts->read_only,
+        .unchecked = opts->unchecked,
     };
     uint64_t load_start_ns = fdy_clock_mono_ns();
     err = fdy_kv_open(&kv_opts, &self->kv, reason);

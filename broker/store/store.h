@@ -44,6 +44,7 @@ typedef struct {
     /* Most ids the in-memory dedupe index holds (0: 40 million); past it
      * appends get FOUNDRY_EFULL "dedupe index full" until ids age out. */
     uint64_t dedupe_index_max;
+    bool unchecked; /* read_only only: fdy_kv_opts_t.unchecked (salvage) */
 } fdy_store_opts_t;
 
 /* Opens (creating if needed) the store. Clears stale reader slots.

@@ -23,7 +23,7 @@ s_load(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason)
 
 /* No databases of its own: the persisted time lives in "meta". */
 static const char *const s_no_dbs[] = { NULL };
-const fdy_store_table_t fdy_store_clock_table = { "clock", s_no_dbs, s_load, NULL };
+const fdy_store_table_t fdy_store_clock_table = { .name = "clock", .dbs = s_no_dbs, .load = s_load };
 
 uint64_t
 fdy_store_now_ns(fdy_store_t *self)

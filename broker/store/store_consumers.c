@@ -32,7 +32,10 @@
 #define S_VARINT_MAX 10
 
 static const char *const s_dbs[] = { "consumers", "consumer_states", NULL };
-const fdy_store_table_t fdy_store_consumers_table = { "consumers", s_dbs, NULL, NULL };
+static foundry_err s_consumers_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
+                                     const MDB_val *value, fdy_reason_t *reason);
+const fdy_store_table_t fdy_store_consumers_table = { "consumers", s_dbs, NULL, NULL,
+                                                      s_consumers_check };
 
 MDB_dbi
 fdy_store_consumers_dbi(const fdy_store_t *self)
@@ -747,3 +750,31 @@ const fdy_commit_part_t fdy_store_states_part = {
     .reset = NULL, /* states have no out-fields */
     .droppable = true,
 };
+
+/* ---- store check ---------------------------------------------------------- */
+
+/* A config (db 0) or state (db 1) record decodes with its checksum. */
+static foundry_err
+s_consumers_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
+                  const MDB_val *value, fdy_reason_t *reason)
+{
+    (void) self;
+    char name[FDY_CONSUMER_NAME_MAX + 1];
+    if (key->mv_size <= 4 || key->mv_size > FDY_CONSUMER_KEY_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "consumer record with a %zu-byte key",
+                              key->mv_size);
+    uint32_t stream_id = fdy_bytes_get_be32(key->mv_data);
+    memcpy(name, (const uint8_t *) key->mv_data + 4, key->mv_size - 4);
+    name[key->mv_size - 4] = '\0';
+    char stream[24];
+    snprintf(stream, sizeof stream, "id %u", stream_id);
+    if (db_index == 0) {
+        fdy_consumer_config_t cfg;
+        return s_config_decode(value, stream, name, &cfg, reason);
+    }
+    fdy_consumer_state_t state;
+    foundry_err err = s_state_decode(value, stream, stream_id, name, &state, reason);
+    free(state.acked);
+    free(state.redelivered);
+    return err;
+}

@@ -26,7 +26,10 @@ static foundry_err s_keys_migrate(fdy_store_t *self, MDB_txn *txn, uint64_t from
                                   fdy_reason_t *reason);
 
 static const char *const s_dbs[] = {"keys", NULL};
-const fdy_store_table_t fdy_store_keys_table = {"keys", s_dbs, s_keys_open, s_keys_migrate};
+static foundry_err s_keys_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
+                                const MDB_val *value, fdy_reason_t *reason);
+const fdy_store_table_t fdy_store_keys_table = {"keys", s_dbs, s_keys_open, s_keys_migrate,
+                                                s_keys_check};
 
 static MDB_dbi
 s_keys_dbi(const fdy_store_t *self)
@@ -242,4 +245,21 @@ fdy_store_key_applied_get(fdy_store_t *self, uint64_t *generation_out, fdy_reaso
     err = fdy_store_meta_get(self, txn, S_META_KEY_APPLIED, generation_out, reason);
     fdy_kv_rtxn_end(self->kv, txn);
     return err;
+}
+
+/* ---- store check ---------------------------------------------------------- */
+
+/* A key record's frame and checksum, as a read would check it. */
+static foundry_err
+s_keys_check(const fdy_store_t *self, size_t db_index, const MDB_val *key, const MDB_val *value,
+             fdy_reason_t *reason)
+{
+    (void) db_index;
+    char name[256];
+    size_t len = key->mv_size < sizeof name ? key->mv_size : sizeof name - 1;
+    memcpy(name, key->mv_data, len);
+    name[len] = '\0';
+    const uint8_t *payload;
+    size_t payload_len;
+    return fdy_store_key_record_open(self->schema, name, value, &payload, &payload_len, reason);
 }

@@ -24,7 +24,8 @@ static foundry_err s_dedupe_migrate(fdy_store_t *self, MDB_txn *txn, uint64_t fr
 /* No database of its own since schema 5: the records are the durable
  * dedupe index (store_dedupe.h). */
 static const char *const s_dbs[] = { NULL };
-const fdy_store_table_t fdy_store_messages_table = { "messages", s_dbs, NULL, s_dedupe_migrate };
+const fdy_store_table_t fdy_store_messages_table = { .name = "messages", .dbs = s_dbs,
+                                                     .migrate = s_dedupe_migrate };
 
 /* ---- the dedupe key ----------------------------------------------------- */
 
@@ -260,6 +261,32 @@ fdy_store_record_put(fdy_store_t *self, fdy_store_stream_t *st, const fdy_store_
     return FOUNDRY_OK;
 }
 
+foundry_err
+fdy_store_record_put_copy(fdy_store_t *self, fdy_store_stream_t *st, const MDB_val *record,
+                          uint64_t *seq_out, fdy_reason_t *reason)
+{
+    (void) self;
+    uint64_t seq = st->txn.last_seq + 1;
+    uint8_t key[FDY_MSG_KEY_LEN];
+    fdy_store_msg_key(key, seq);
+    MDB_val mk = { sizeof key, key };
+    MDB_val mv = *record; /* the checksum covers the record, not its seq */
+    int rc = mdb_cursor_put(st->txn_cursor, &mk, &mv, MDB_APPEND);
+    if (rc == MDB_KEYEXIST)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "stream %s: seq %llu already stored past last_seq", st->name,
+                              (unsigned long long) seq);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "copy: message");
+    if (st->txn.first_seq == 0)
+        st->txn.first_seq = seq;
+    st->txn.last_seq = seq;
+    st->txn.messages++;
+    st->txn.bytes += fdy_store_record_msg_bytes(record);
+    *seq_out = seq;
+    return FOUNDRY_OK;
+}
+
 /* ---- the append part -------------------------------------------------- */
 
 static size_t
@@ -474,4 +501,3 @@ out:
     fdy_kv_rtxn_end(self->kv, txn);
     return err;
 }
-

@@ -112,4 +112,13 @@ foundry_err fdy_store_record_put(fdy_store_t *self, fdy_store_stream_t *st,
                                  const fdy_store_rec_t *rec, uint64_t stored_ns,
                                  uint64_t *seq_out, fdy_reason_t *reason);
 
+/* Appends a copy of record, a whole message record already checked (its
+ * checksum too) as found in another store, as seq st->txn.last_seq + 1 of a
+ * touched stream, byte for byte (stored_ns, publisher, id, dead-letter
+ * block), and updates st->txn. Not entered in the dedupe index. Returns as
+ * fdy_store_record_put(). */
+foundry_err fdy_store_record_put_copy(fdy_store_t *self, fdy_store_stream_t *st,
+                                      const MDB_val *record, uint64_t *seq_out,
+                                      fdy_reason_t *reason);
+
 #endif

@@ -20,8 +20,12 @@
 
 static foundry_err s_streams_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
+static foundry_err s_stream_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
+                                  const MDB_val *value, fdy_reason_t *reason);
+
 static const char *const s_dbs[] = { "streams", NULL };
-const fdy_store_table_t fdy_store_streams_table = { "streams", s_dbs, s_streams_open, NULL };
+const fdy_store_table_t fdy_store_streams_table = { "streams", s_dbs, s_streams_open, NULL,
+                                                    s_stream_check };
 
 MDB_dbi
 fdy_store_streams_dbi(const fdy_store_t *self)
@@ -677,4 +681,33 @@ fdy_store_stream_name(fdy_store_t *self, uint32_t stream_id)
     if (!st && fdy_store_streams_sync(self, NULL) == FOUNDRY_OK)
         st = fdy_store_stream_find(self, stream_id);
     return st ? st->name : NULL;
+}
+
+/* ---- store check ---------------------------------------------------------- */
+
+/* A stream record: its name, counters and filters decode. (Its messages
+ * are walked by store_walk.c.) */
+static foundry_err
+s_stream_check(const fdy_store_t *self, size_t db_index, const MDB_val *key, const MDB_val *value,
+               fdy_reason_t *reason)
+{
+    (void) self;
+    (void) db_index;
+    char name[FOUNDRY_STREAM_NAME_MAX + 1];
+    if (key->mv_size == 0 || key->mv_size > FOUNDRY_STREAM_NAME_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream record with a %zu-byte name",
+                              key->mv_size);
+    memcpy(name, key->mv_data, key->mv_size);
+    name[key->mv_size] = '\0';
+    if (!fdy_store_name_valid(name, FOUNDRY_STREAM_NAME_MAX))
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "stream record with an invalid name");
+    fdy_stream_counters_t c;
+    foundry_err err = fdy_store_stream_counters_decode(name, value, &c, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    char *filters[FDY_STREAM_FILTERS_MAX];
+    size_t count = 0;
+    err = fdy_store_stream_filters_decode(name, value, filters, &count, reason);
+    fdy_store_stream_filters_free(filters, count);
+    return err;
 }

@@ -67,6 +67,12 @@ fdy_bytes_put_be64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t) (v >> (56 - 8 * i));
 }
 
+static inline uint32_t
+fdy_bytes_get_be32(const uint8_t *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
 static inline uint64_t
 fdy_bytes_get_be64(const uint8_t *p)
 {

@@ -46,6 +46,17 @@ s_print_help(const fdy_daemon_spec_t *spec, FILE *out)
     fprintf(out, "Usage: %s [OPTION]...\n%s\n", spec->program, spec->about);
     fdy_daemon_print_flags(out, schema->flags, schema->flag_count, schema->options,
                            schema->option_count);
+    if (spec->tool_count)
+        fprintf(out, "\nInstead of running (with the options above, e.g. --data-dir):\n");
+    for (size_t i = 0; i < spec->tool_count; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", spec->tools[i].flag,
+                 spec->tools[i].metavar ? " " : "",
+                 spec->tools[i].metavar ? spec->tools[i].metavar : "");
+        fprintf(out, "  %-22s %s\n", left, spec->tools[i].help);
+    }
+    if (spec->tool_count)
+        fprintf(out, "\n");
     fprintf(out, "%sExit status: 0 clean stop, 1 runtime failure, 2 bad usage or config.\n",
             spec->epilog ? spec->epilog : "");
 }
@@ -97,12 +108,71 @@ s_run(const fdy_daemon_spec_t *spec, const void *cfg)
     return err == FOUNDRY_OK ? FDY_DAEMON_EXIT_OK : FDY_DAEMON_EXIT_FAILURE;
 }
 
+typedef struct {
+    const fdy_daemon_tool_t *tool; /* NULL: run the daemon */
+    const char *value;
+} s_tool_use_t;
+
+/* Takes the tool flags out of argv (in place: argv keeps the rest, in
+ * order) so the shared parser sees only its own. Returns the new argc, or
+ * -1 with reason for a usage error. */
+static int
+s_take_tools(const fdy_daemon_spec_t *spec, int argc, char **argv, s_tool_use_t *use,
+             fdy_reason_t *reason)
+{
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        const fdy_daemon_tool_t *tool = NULL;
+        const char *value = NULL;
+        for (size_t t = 0; t < spec->tool_count && !tool; t++) {
+            const char *flag = spec->tools[t].flag;
+            size_t len = strlen(flag);
+            if (strncmp(argv[i], flag, len) != 0)
+                continue;
+            if (argv[i][len] == '\0' && !spec->tools[t].metavar)
+                tool = &spec->tools[t];
+            else if (spec->tools[t].metavar && argv[i][len] == '=')
+                tool = &spec->tools[t], value = argv[i] + len + 1;
+            else if (spec->tools[t].metavar && argv[i][len] == '\0') {
+                if (i + 1 >= argc) {
+                    fdy_reason_set(reason, FOUNDRY_EINVAL, "option '%s' needs a value", flag);
+                    return -1;
+                }
+                tool = &spec->tools[t], value = argv[++i];
+            }
+        }
+        if (!tool) {
+            argv[kept++] = argv[i];
+            continue;
+        }
+        if (use->tool) {
+            fdy_reason_set(reason, FOUNDRY_EINVAL, "'%s' and '%s' cannot be combined",
+                           use->tool->flag, tool->flag);
+            return -1;
+        }
+        if (value && !*value) {
+            fdy_reason_set(reason, FOUNDRY_EINVAL, "option '%s' needs a value", tool->flag);
+            return -1;
+        }
+        use->tool = tool;
+        use->value = value;
+    }
+    return kept;
+}
+
 int
 fdy_daemon_main(int argc, char **argv, const fdy_daemon_spec_t *spec)
 {
     const fdy_config_schema_t *schema = spec->schema;
     fdy_daemon_args_t args;
     fdy_reason_t reason;
+    s_tool_use_t use = {NULL, NULL};
+    int kept = s_take_tools(spec, argc, argv, &use, &reason);
+    if (kept < 0) {
+        fprintf(stderr, "%s: %s (see --help)\n", spec->program, reason.text);
+        return FDY_DAEMON_EXIT_USAGE;
+    }
+    argc = kept;
     if (fdy_daemon_args_parse(argc, argv, schema->flags, schema->flag_count, &args, &reason) !=
         FOUNDRY_OK) {
         fprintf(stderr, "%s: %s (see --help)\n", spec->program, reason.text);
@@ -127,6 +197,10 @@ fdy_daemon_main(int argc, char **argv, const fdy_daemon_spec_t *spec)
     if (status < 0 && args.check_only) {
         printf("%s: configuration OK\n", spec->program);
         status = FDY_DAEMON_EXIT_OK;
+    }
+    if (status < 0 && use.tool) {
+        fdy_log_to_stderr(s_log_level(schema, cfg));
+        status = use.tool->run(cfg, use.value);
     }
     if (status < 0)
         status = s_run(spec, cfg);

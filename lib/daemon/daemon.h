@@ -15,6 +15,17 @@
 #define FDY_DAEMON_EXIT_FAILURE 1 /* could not start, or the run failed */
 #define FDY_DAEMON_EXIT_USAGE   2 /* bad command line or configuration */
 
+/* A one-shot command of a daemon's binary (foundry-broker --check-store):
+ * it runs over the config built as for a start, instead of the daemon. */
+typedef struct {
+    const char *flag;    /* "--check-store" */
+    const char *metavar; /* "NEWDIR" when it takes a value, else NULL */
+    const char *help;    /* one line for --help */
+    /* Returns the exit status. cfg and value (NULL without metavar) are
+     * borrowed for the call. */
+    int (*run)(const void *cfg, const char *value);
+} fdy_daemon_tool_t;
+
 typedef struct {
     const char *program;               /* "foundry-broker": messages and --version */
     const char *about;                 /* --help: lines between the usage line and the flags */
@@ -31,6 +42,8 @@ typedef struct {
     foundry_err (*run)(void *daemon, volatile sig_atomic_t *stop);
     /* Destroys *daemon_p and nulls it. */
     void (*destroy)(void **daemon_p);
+    const fdy_daemon_tool_t *tools; /* may be NULL when tool_count is 0 */
+    size_t tool_count;
 } fdy_daemon_spec_t;
 
 /* Runs a daemon from its command line and returns its exit status: parses
@@ -38,7 +51,9 @@ typedef struct {
  * --help, --version, --help-config print to stdout and return 0; builds the
  * config (defaults, then --config, then flags in order, then
  * schema->finish; an error prints "<program>: <reason>" and returns 2);
- * --check-config prints "<program>: configuration OK" and returns 0.
+ * --check-config prints "<program>: configuration OK" and returns 0; a
+ * tool flag (at most one) runs that tool over the config and returns its
+ * status, without logging setup, signals or the daemon.
  * Otherwise logs to stderr at the config's log_level option (notice if the
  * schema has none), routes SIGTERM and SIGINT to the stop flag, ignores
  * SIGPIPE, and runs create/run/destroy: 0 on a clean stop, 1 if create or

@@ -268,7 +268,7 @@ fdy_kv_open(const fdy_kv_opts_t *opts, fdy_kv_t **out, fdy_reason_t *reason)
         err = s_lock(self, opts->lock_file, reason);
     /* Before LMDB sees the file: it would take an empty one for a new
      * store, and map a truncated one (kv_check.c). */
-    if (err == FOUNDRY_OK)
+    if (err == FOUNDRY_OK && !(opts->read_only && opts->unchecked))
         err = fdy_kv_check_file(self->dir, self->label, NULL, reason);
     if (err == FOUNDRY_OK)
         err = s_env_open(self, opts, reason);

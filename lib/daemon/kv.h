@@ -27,6 +27,10 @@ typedef struct {
     uint64_t map_size_max; /* fdy_kv_write grows the map up to this; below map_size = map_size */
     unsigned max_dbs;      /* named databases; 0 = LMDB's default (none) */
     bool read_only;        /* MDB_RDONLY: the directory must exist, no growth, no writes */
+    /* With read_only only: data.mdb is not checked first, so a truncated
+     * one is mapped and a read past its end is a SIGBUS. For a salvage,
+     * in a process of its own (broker/store/store_salvage.c). */
+    bool unchecked;
 } fdy_kv_opts_t;
 
 /* Opens the environment (MDB_NOTLS, default sync flags) and clears stale

@@ -51,6 +51,7 @@ struct fdy_proc {
     char ready_path[PATH_LEN];
     char endpoint[256];
     pid_t broker_pid;
+    int last_exit; /* of the last failed start, -1 when it did not exit */
     char **extra;     /* extra broker arguments, NULL-ended copy */
     void *zmq_ctx;    /* for raw dealers, created on first use */
     fdy_proc_t *next; /* live environments, for the runner */
@@ -571,6 +572,7 @@ s_start(fdy_proc_t *self)
     for (int attempt = 0;; attempt++) {
         int exit_status = -1;
         foundry_err err = s_start_once(self, &exit_status);
+        self->last_exit = exit_status;
         if (err == FOUNDRY_OK)
             return FOUNDRY_OK;
         if (err == FOUNDRY_EIO && restart && attempt < 3 && exit_status != -1) {
@@ -582,6 +584,12 @@ s_start(fdy_proc_t *self)
         s_print_log_tail(self);
         return err;
     }
+}
+
+int
+fdy_proc_broker_last_exit(const fdy_proc_t *self)
+{
+    return self->last_exit;
 }
 
 foundry_err
@@ -712,7 +720,7 @@ fdy_proc_ctlv(fdy_proc_t *self, const fdy_proc_ctl_opts_t *opts, const char *con
     fdy_proc_key_paths(self, "admin", admin_public, admin_secret);
     char *args[ARGS_MAX];
     size_t argc = 0;
-    args[argc++] = (char *) getenv("FOUNDRY_CTL");
+    args[argc++] = (char *) (opts->program ? opts->program : getenv("FOUNDRY_CTL"));
     if (!opts->no_auth) {
         args[argc++] = "--endpoint";
         args[argc++] = self->endpoint;

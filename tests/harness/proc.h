@@ -101,6 +101,10 @@ void fdy_proc_destroy(fdy_proc_t **self_p);
  * tail is printed). */
 foundry_err fdy_proc_broker_start(fdy_proc_t *self, const char *const *extra);
 
+/* The exit status of the broker when the last start failed because it
+ * exited (128+N: killed by signal N), -1 otherwise. */
+int fdy_proc_broker_last_exit(const fdy_proc_t *self);
+
 /* SIGTERM, then waits (deadline). Returns the exit status (0 is a clean
  * stop), 128+N if killed by signal N, or -1 if it did not exit in time (it
  * is then SIGKILLed) or was not running. */
@@ -161,6 +165,7 @@ typedef struct {
     size_t stdin_len;
     const char *const *env; /* extra "NAME=value" strings (NULL-ended), or NULL */
     int deadline_ms;        /* killed after this; 0 = 60000 */
+    const char *program;    /* what to run instead of $FOUNDRY_CTL (e.g. the broker), or NULL */
 } fdy_proc_ctl_opts_t;
 
 /* Runs `$FOUNDRY_CTL [--endpoint E --key clients/admin.key_secret

@@ -43,7 +43,8 @@ typedef struct {
 static void
 s_open(fixture_t *fx, uint64_t map_size, uint64_t map_size_max)
 {
-    fdy_store_opts_t opts = { NULL, map_size, map_size_max, 60000, false, 0};
+    fdy_store_opts_t opts = {.dir = NULL, .map_size = map_size, .map_size_max = map_size_max,
+                             .dedupe_window_ms = 60000, .read_only = false};
     fx_store_open_tmp(fx->dir, "test_commit", &opts, &fx->store, &fx->reason);
     const char *filters[] = { "orders.>" };
     assert_foundry_ok(fdy_store_stream_create(fx->store, "orders", filters, 1, &fx->reason));

@@ -170,6 +170,8 @@ static struct {
     char dir[64];
     int stops[3]; /* *stop after each of three SIGTERMs */
     foundry_err create_err, run_err;
+    int tool_runs;
+    char tool_value[64];
 } s_seen;
 
 static int s_daemon_object; /* what create hands out */
@@ -233,6 +235,34 @@ static const fdy_daemon_spec_t s_demo_spec = {
     .destroy = s_demo_destroy,
 };
 
+/* A tool flag: runs over the built config instead of the daemon. */
+static int
+s_demo_tool(const void *cfg_in, const char *value)
+{
+    const demo_cfg_t *cfg = cfg_in;
+    s_seen.tool_runs++;
+    snprintf(s_seen.dir, sizeof s_seen.dir, "%s", cfg->dir);
+    snprintf(s_seen.tool_value, sizeof s_seen.tool_value, "%s", value ? value : "(none)");
+    return 7;
+}
+
+static const fdy_daemon_tool_t s_demo_tools[] = {
+    {"--inspect", NULL, "look at the data and exit", s_demo_tool},
+    {"--copy-to", "DIR", "copy the data to DIR and exit", s_demo_tool},
+};
+
+static const fdy_daemon_spec_t s_tool_spec = {
+    .program = "demo",
+    .about = "A demo daemon.\n",
+    .schema = &s_demo_schema,
+    .start_failed_id = "DEMO-START-FAILED",
+    .create = s_demo_create,
+    .run = s_demo_run,
+    .destroy = s_demo_destroy,
+    .tools = s_demo_tools,
+    .tool_count = 2,
+};
+
 typedef struct {
     int status;
     char out[8192];
@@ -251,7 +281,16 @@ s_slurp(FILE *file, char *buf, size_t size)
 /* Runs fdy_daemon_main(argv) with stdout and stderr captured; s_seen is
  * cleared first and holds what the callbacks saw afterwards. */
 static void
+s_spec_main(const fdy_daemon_spec_t *spec, demo_run_t *run, int argc, char **argv);
+
+static void
 s_demo_main(demo_run_t *run, int argc, char **argv)
+{
+    s_spec_main(&s_demo_spec, run, argc, argv);
+}
+
+static void
+s_spec_main(const fdy_daemon_spec_t *spec, demo_run_t *run, int argc, char **argv)
 {
     FILE *out = tmpfile(), *err = tmpfile();
     assert_non_null(out);
@@ -262,7 +301,7 @@ s_demo_main(demo_run_t *run, int argc, char **argv)
     int saved_out = dup(1), saved_err = dup(2);
     dup2(fileno(out), 1);
     dup2(fileno(err), 2);
-    run->status = fdy_daemon_main(argc, argv, &s_demo_spec);
+    run->status = fdy_daemon_main(argc, argv, spec);
     fflush(stdout);
     fflush(stderr);
     dup2(saved_out, 1);
@@ -334,6 +373,51 @@ test_daemon_main_usage_and_config_errors_exit_2(void **state)
     s_demo_main(&run, 3, v4);
     assert_int_equal(run.status, 2);
     assert_non_null(strstr(run.err, "/nonexistent/demo.conf"));
+}
+
+/* A tool flag anywhere on the line runs the tool over the config the other
+ * flags built (never the daemon) and returns its status; its help line
+ * is listed; a second tool, or one without its value, is a usage error. */
+static void
+test_daemon_main_tool_runs_instead_of_the_daemon(void **state)
+{
+    (void) state;
+    demo_run_t run;
+    char a0[] = "demo", inspect[] = "--inspect", dir[] = "--dir", tmp[] = "/tmp/x",
+         copy[] = "--copy-to", to[] = "/tmp/y", copy_eq[] = "--copy-to=/tmp/z", help[] = "--help";
+    char *v1[] = {a0, inspect, dir, tmp};
+    s_spec_main(&s_tool_spec, &run, 4, v1);
+    assert_int_equal(run.status, 7);
+    assert_int_equal(s_seen.tool_runs, 1);
+    assert_int_equal(s_seen.created, 0);
+    assert_string_equal(s_seen.dir, "/tmp/x");
+    assert_string_equal(s_seen.tool_value, "(none)");
+
+    char *v2[] = {a0, copy, to};
+    s_spec_main(&s_tool_spec, &run, 3, v2);
+    assert_int_equal(run.status, 7);
+    assert_string_equal(s_seen.tool_value, "/tmp/y");
+    assert_string_equal(s_seen.dir, "/var/lib/demo");
+
+    char *v3[] = {a0, copy_eq};
+    s_spec_main(&s_tool_spec, &run, 2, v3);
+    assert_string_equal(s_seen.tool_value, "/tmp/z");
+
+    char *v4[] = {a0, inspect, copy_eq};
+    s_spec_main(&s_tool_spec, &run, 3, v4);
+    assert_int_equal(run.status, 2);
+    assert_int_equal(s_seen.tool_runs, 0);
+    assert_non_null(strstr(run.err, "cannot be combined"));
+
+    char *v5[] = {a0, copy};
+    s_spec_main(&s_tool_spec, &run, 2, v5);
+    assert_int_equal(run.status, 2);
+    assert_non_null(strstr(run.err, "'--copy-to' needs a value"));
+
+    char *v6[] = {a0, help};
+    s_spec_main(&s_tool_spec, &run, 2, v6);
+    assert_int_equal(run.status, 0);
+    assert_non_null(strstr(run.out, "  --copy-to DIR          copy the data to DIR and exit\n"));
 }
 
 static void
@@ -417,6 +501,7 @@ main(void)
         cmocka_unit_test(test_daemon_main_help_version_help_config),
         cmocka_unit_test(test_daemon_main_usage_and_config_errors_exit_2),
         cmocka_unit_test(test_daemon_main_check_config_does_not_start),
+        cmocka_unit_test(test_daemon_main_tool_runs_instead_of_the_daemon),
         cmocka_unit_test(test_daemon_main_runs_and_counts_stop_signals),
         cmocka_unit_test(test_daemon_main_create_failure_is_logged_exit_1),
     };

@@ -40,7 +40,8 @@ typedef struct {
 static foundry_err
 s_open_store(const char *dir, fdy_store_t **store, fdy_reason_t *reason)
 {
-    fdy_store_opts_t opts = {dir, 1u << 20, 64u << 20, 60000, false, 0};
+    fdy_store_opts_t opts = {.dir = dir, .map_size = 1u << 20, .map_size_max = 64u << 20,
+                             .dedupe_window_ms = 60000, .read_only = false};
     return fdy_store_open(&opts, store, reason);
 }
 
@@ -450,7 +451,8 @@ test_registry_schema_3_key_records_framed_by_migration(void **state)
     s_make_schema_3(fx->dir);
 
     /* Read-only: the bare records are read as they are. */
-    fdy_store_opts_t ro = {fx->dir, 0, 0, 60000, true, 0};
+    fdy_store_opts_t ro = {.dir = fx->dir, .map_size = 0, .map_size_max = 0,
+                             .dedupe_window_ms = 60000, .read_only = true};
     assert_foundry_ok(fdy_store_open(&ro, &fx->store, &fx->reason));
     assert_foundry_ok(fdy_registry_new(fx->store, &fx->registry, &fx->reason));
     assert_string_equal(fdy_registry_by_name(fx->registry, "node-a")->public_key, a.public_key);

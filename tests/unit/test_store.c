@@ -39,7 +39,8 @@ typedef struct {
 static foundry_err
 s_open(fixture_t *fx, uint64_t map_size, uint64_t map_size_max)
 {
-    fdy_store_opts_t opts = { fx->dir, map_size, map_size_max, WINDOW_MS, false, 0};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = map_size, .map_size_max = map_size_max,
+                             .dedupe_window_ms = WINDOW_MS, .read_only = false};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 
@@ -732,7 +733,8 @@ test_store_reopen_keeps_everything(void **state)
 
     /* A read-only open sees the same and cannot write. */
     fdy_store_close(&fx->store);
-    fdy_store_opts_t ro = { fx->dir, 0, 0, WINDOW_MS, true, 0};
+    fdy_store_opts_t ro = {.dir = fx->dir, .map_size = 0, .map_size_max = 0,
+                             .dedupe_window_ms = WINDOW_MS, .read_only = true};
     assert_foundry_ok(fdy_store_open(&ro, &fx->store, &fx->reason));
     assert_foundry_ok(s_read(fx, "keep", 1, 10, &got));
     assert_int_equal(got.count, 3);

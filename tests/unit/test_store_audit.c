@@ -54,7 +54,8 @@ static void
 s_reopen(fixture_t *fx)
 {
     fdy_store_close(&fx->store);
-    fdy_store_opts_t opts = {fx->dir, 0, 0, 0, false, 0};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = 0, .map_size_max = 0,
+                             .dedupe_window_ms = 0, .read_only = false};
     assert_foundry_ok(fdy_store_open(&opts, &fx->store, &fx->reason));
 }
 
@@ -82,7 +83,8 @@ static int
 setup(void **state)
 {
     fixture_t *fx = calloc(1, sizeof *fx);
-    fdy_store_opts_t opts = {NULL, 0, 0, 0, false, 0};
+    fdy_store_opts_t opts = {.dir = NULL, .map_size = 0, .map_size_max = 0,
+                             .dedupe_window_ms = 0, .read_only = false};
     fx_store_open_tmp(fx->dir, "test_store_audit", &opts, &fx->store, &fx->reason);
     const char *who[ENTRIES] = {"admin", "ops", "admin", "ops", "admin", "admin"};
     for (size_t i = 0; i < ENTRIES; i++) {

@@ -47,7 +47,8 @@ typedef struct {
 static void
 s_open(fixture_t *fx)
 {
-    fdy_store_opts_t opts = {fx->dir, 1u << 20, 64u << 20, WINDOW_MS, false, 0};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = 1u << 20, .map_size_max = 64u << 20,
+                             .dedupe_window_ms = WINDOW_MS, .read_only = false};
     assert_foundry_ok(fdy_store_open(&opts, &fx->store, &fx->reason));
 }
 

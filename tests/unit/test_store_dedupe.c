@@ -42,7 +42,8 @@ typedef struct {
 static foundry_err
 s_open_ro(fixture_t *fx, bool read_only)
 {
-    fdy_store_opts_t opts = {fx->dir, 1u << 20, 64u << 20, WINDOW_MS, read_only, 0};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = 1u << 20, .map_size_max = 64u << 20,
+                             .dedupe_window_ms = WINDOW_MS, .read_only = read_only};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 
@@ -351,7 +352,8 @@ static void
 s_reopen(fixture_t *fx, uint64_t window_ms, uint64_t index_max)
 {
     fdy_store_close(&fx->store);
-    fdy_store_opts_t opts = {fx->dir, 1u << 20, 64u << 20, window_ms, false, index_max};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = 1u << 20, .map_size_max = 64u << 20,
+                             .dedupe_window_ms = window_ms, .dedupe_index_max = index_max};
     assert_foundry_ok(fdy_store_open(&opts, &fx->store, &fx->reason));
 }
 

@@ -53,7 +53,8 @@ typedef struct {
 static void
 s_open_window(fixture_t *fx, uint64_t window_ms)
 {
-    fdy_store_opts_t opts = {fx->dir, 1u << 20, 64u << 20, window_ms, false, 0};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = 1u << 20, .map_size_max = 64u << 20,
+                             .dedupe_window_ms = window_ms, .dedupe_index_max = 0};
     assert_foundry_ok(fdy_store_open(&opts, &fx->store, &fx->reason));
 }
 

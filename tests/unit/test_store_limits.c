@@ -37,7 +37,8 @@ typedef struct {
 static foundry_err
 s_open(fixture_t *fx, uint64_t map_size, uint64_t map_size_max)
 {
-    fdy_store_opts_t opts = {fx->dir, map_size, map_size_max, 60000, false, 0};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = map_size, .map_size_max = map_size_max,
+                             .dedupe_window_ms = 60000, .read_only = false};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 

@@ -39,7 +39,8 @@ typedef struct {
 static foundry_err
 s_open(fixture_t *fx)
 {
-    fdy_store_opts_t opts = { fx->dir, 1u << 20, 256u << 20, WINDOW_MS, false, 0};
+    fdy_store_opts_t opts = {.dir = fx->dir, .map_size = 1u << 20, .map_size_max = 256u << 20,
+                             .dedupe_window_ms = WINDOW_MS, .read_only = false};
     return fdy_store_open(&opts, &fx->store, &fx->reason);
 }
 
@@ -312,7 +313,8 @@ test_store_streams_schema_version_refused(void **state)
     s_raw_end(&raw);
     assert_int_equal(s_open(fx), FOUNDRY_EVERSION);
     assert_non_null(strstr(fx->reason.text, "newer"));
-    fdy_store_opts_t ro = { fx->dir, 0, 0, WINDOW_MS, true, 0};
+    fdy_store_opts_t ro = {.dir = fx->dir, .map_size = 0, .map_size_max = 0,
+                             .dedupe_window_ms = WINDOW_MS, .read_only = true};
     assert_int_equal(fdy_store_open(&ro, &fx->store, &fx->reason), FOUNDRY_EVERSION);
 
     /* The current version opens (schema 2 and 3 are migrated:
