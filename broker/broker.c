@@ -27,11 +27,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -49,8 +52,11 @@
  * credit, acks by the client's window. */
 #define HWM 100000
 #define LINGER_MS 2000
-#define HEARTBEAT_IVL_MS 1000
-#define HEARTBEAT_TIMEOUT_MS 2000
+#define KEEPALIVE_IDLE_S 2
+#define KEEPALIVE_INTVL_S 1
+#define KEEPALIVE_COUNT 2
+/* Unacknowledged data older than this ends the connection (TCP_USER_TIMEOUT). */
+#define USER_TIMEOUT_MS 5000
 #define BROKER_KEY_NAME "broker"
 /* Sockets of the services' own (links, metrics), polled with ours. */
 #define SERVICE_POLLERS_MAX 16
@@ -213,7 +219,8 @@ s_configure_router(fdy_broker_t *self, const fdy_keypair_t *keypair, fdy_reason_
     int one = 1, zero = 0, hwm = HWM, linger = LINGER_MS;
     int rcv_hwm = (int) self->cfg->max_queued_requests;
     int handshake_ms = (int) self->cfg->handshake_timeout_ms;
-    int heartbeat_ivl = HEARTBEAT_IVL_MS, heartbeat_timeout = HEARTBEAT_TIMEOUT_MS;
+    int keepalive_idle = KEEPALIVE_IDLE_S, keepalive_intvl = KEEPALIVE_INTVL_S;
+    int keepalive_count = KEEPALIVE_COUNT;
     int64_t max_msg_size = (int64_t) self->cfg->zmq_max_msg_size;
     void *s = self->socket;
     foundry_err err = s_set_option(s, ZMQ_CURVE_SERVER, &one, sizeof one, "ZMQ_CURVE_SERVER",
@@ -250,16 +257,39 @@ s_configure_router(fdy_broker_t *self, const fdy_keypair_t *keypair, fdy_reason_
                            "ZMQ_HANDSHAKE_IVL", reason);
     if (err == FOUNDRY_OK)
         err = s_set_option(s, ZMQ_LINGER, &linger, sizeof linger, "ZMQ_LINGER", reason);
-    /* ZMTP heartbeats: a peer that vanished without closing (power loss, a
-     * cut cable) is disconnected within HEARTBEAT_TIMEOUT_MS, and its
-     * subscriptions end with it (a closed socket is noticed at once). */
+    /* TCP keepalive, not ZMTP heartbeats: a peer that vanished without
+     * closing (power loss, a cut cable) is noticed within about
+     * KEEPALIVE_IDLE_S + KEEPALIVE_COUNT * KEEPALIVE_INTVL_S, and while
+     * data is unacknowledged within TCP_USER_TIMEOUT (set per connection
+     * when it is accepted). libzmq 4.3.4's heartbeat timer writes on a
+     * connection whose input is stopped (queued requests at
+     * max_queued_requests) after the peer reset it, and aborts the whole
+     * process (assertion !_io_error, stream_engine_base.cpp:331). */
     if (err == FOUNDRY_OK)
-        err = s_set_option(s, ZMQ_HEARTBEAT_IVL, &heartbeat_ivl, sizeof heartbeat_ivl,
-                           "ZMQ_HEARTBEAT_IVL", reason);
+        err = s_set_option(s, ZMQ_TCP_KEEPALIVE, &one, sizeof one, "ZMQ_TCP_KEEPALIVE", reason);
     if (err == FOUNDRY_OK)
-        err = s_set_option(s, ZMQ_HEARTBEAT_TIMEOUT, &heartbeat_timeout, sizeof heartbeat_timeout,
-                           "ZMQ_HEARTBEAT_TIMEOUT", reason);
+        err = s_set_option(s, ZMQ_TCP_KEEPALIVE_IDLE, &keepalive_idle, sizeof keepalive_idle,
+                           "ZMQ_TCP_KEEPALIVE_IDLE", reason);
+    if (err == FOUNDRY_OK)
+        err = s_set_option(s, ZMQ_TCP_KEEPALIVE_INTVL, &keepalive_intvl, sizeof keepalive_intvl,
+                           "ZMQ_TCP_KEEPALIVE_INTVL", reason);
+    if (err == FOUNDRY_OK)
+        err = s_set_option(s, ZMQ_TCP_KEEPALIVE_CNT, &keepalive_count, sizeof keepalive_count,
+                           "ZMQ_TCP_KEEPALIVE_CNT", reason);
     return err;
+}
+
+/* A peer that stops acknowledging what we sent (gone without a reset) is
+ * cut off after USER_TIMEOUT_MS instead of the kernel's ~15 minutes of
+ * retransmissions; keepalive covers the idle case. fd is libzmq's, and
+ * only this option of it is touched. */
+static void
+s_set_user_timeout(int fd)
+{
+    unsigned int timeout = USER_TIMEOUT_MS;
+    if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout) != 0)
+        fdy_log_warn_limited("TCP-USER-TIMEOUT", "cannot set TCP_USER_TIMEOUT on fd %d: %s", fd,
+                             strerror(errno));
 }
 
 /* Every connection costs a descriptor: raise the soft limit to the hard
@@ -511,8 +541,10 @@ s_drain_monitor(fdy_broker_t *self)
         }
         /* A closed connection's subscriptions, parked requests and (later)
          * leases end at once: peers.c tells every service. */
-        if (id == ZMQ_EVENT_ACCEPTED)
+        if (id == ZMQ_EVENT_ACCEPTED) {
+            s_set_user_timeout((int) value);
             fdy_peers_accepted(self->peers, (int) value);
+        }
         else if (id == ZMQ_EVENT_DISCONNECTED)
             fdy_peers_disconnected(self->peers, (int) value);
         /* Refused keys are logged by the ZAP handler (AUTH-DENIED); these are

@@ -295,6 +295,56 @@ test_bounds_connections_per_key(void)
     fdy_proc_destroy(&p);
 }
 
+#define RESET_ROUNDS 12
+#define RESET_REQUESTS 150
+
+/* Clients that fill their queued requests (max_queued_requests) with
+ * 1 MiB publishes and then vanish with a reset, round after round: the
+ * broker keeps serving. With ZMTP heartbeats on, libzmq 4.3.4 aborted the
+ * broker here (assertion !_io_error in its heartbeat timer). */
+static void
+test_bounds_resets_while_input_stopped(void)
+{
+    fdy_proc_t *p = fdy_proc_new("resets");
+    FDY_CHECK_OK(fdy_proc_broker_start(
+        p, ARGV("--set", "rate_bytes_node=1GiB", "--set", "rate_msgs_node=1000000", "--set",
+                "max_queued_requests=16")));
+    fdy_proc_key_add(p, "resetter", "--role", "node", "--site", "hanam", NULL);
+    char *payload = malloc(BIG_PAYLOAD);
+    FDY_CHECK(payload);
+    memset(payload, 'r', BIG_PAYLOAD);
+    size_t rec_len = 0;
+    uint8_t *rec = fdy_proc_encode_msg("telemetry.hanam.reset", "reset", payload, BIG_PAYLOAD,
+                                       &rec_len);
+    free(payload);
+    fdy_slice_t record = {rec, rec_len};
+    uint8_t *env = NULL, *batch = NULL;
+    size_t env_len = 0, batch_len = 0;
+    fdy_proc_encode_publish(1, 1, &record, 1, &env, &env_len, &batch, &batch_len);
+    fdy_slice_t frames[2] = {{env, env_len}, {batch, batch_len}};
+    for (int round = 0; round < RESET_ROUNDS; round++) {
+        fdy_proc_dealer_t *dealer = NULL;
+        FDY_CHECK_OK(fdy_proc_dealer_new_slow(p, "resetter", &dealer));
+        for (int i = 0; i < RESET_REQUESTS; i++)
+            if (fdy_proc_dealer_send(dealer, frames, 2) != FOUNDRY_OK)
+                break;
+        fdy_proc_nap_ms(round % 4 * 250);   /* vanish at different points */
+        fdy_proc_dealer_destroy(&dealer);    /* linger 0, replies unread: a reset */
+        FDY_CHECK_MSG(fdy_proc_broker_alive(p), "the broker died in round %d", round);
+    }
+    free(rec);
+    free(env);
+    free(batch);
+    fdy_proc_nap_ms(2500);   /* past any timer of the last connection */
+    FDY_CHECK_MSG(fdy_proc_broker_alive(p), "the broker died after the resets");
+    foundry_client_t *good = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &good));
+    s_publish_one(good, "telemetry.siheung.good", 0);
+    FDY_CHECK_OK(foundry_client_close(&good, 5000, NULL));
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -302,6 +352,7 @@ main(int argc, char **argv)
         {"flood_without_reading", test_bounds_flood_without_reading},
         {"subscriber_never_reads", test_bounds_subscriber_never_reads},
         {"connections_per_key", test_bounds_connections_per_key},
+        {"resets_while_input_stopped", test_bounds_resets_while_input_stopped},
     };
     return fdy_proc_run_tests("bounds", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
