@@ -561,6 +561,13 @@ s_result(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr
     fdy_job_t *any = fdy_jobs_get(self, jr->job_id);
     if (any && jr->credit)
         s_add_credit(node, any->spec->type, jr->credit); /* the slot is free either way */
+    if (err == FOUNDRY_ESTALE && any->fence == jr->fence && any->node &&
+        strcmp(any->node, node->name) == 0) {
+        /* A resend of the result this attempt already reported (its answer
+         * was lost with a connection): answered as stored, changes nothing. */
+        s_park(self, req, any->id, true, NULL);
+        return FOUNDRY_OK;
+    }
     if (err != FOUNDRY_OK)
         return err;
     uint64_t now = fdy_jobs_wall_ms();
