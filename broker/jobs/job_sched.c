@@ -73,9 +73,6 @@ fdy_job_sched_cancel_running(fdy_jobs_t *self, fdy_job_t *job)
 {
     if (!job->node)
         return;
-    fdy_job_node_t *node = fdy_job_nodes_by_name(self->nodes, job->node);
-    if (node && node->busy)
-        node->busy--;
     self->offers = fdy_xgrow(self->offers, &self->offer_capacity, self->offer_count + 1,
                              sizeof *self->offers);
     fdy_jobs_offer_t *o = &self->offers[self->offer_count++];

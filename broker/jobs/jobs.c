@@ -413,6 +413,9 @@ s_cancel(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr
                               fdy_job_state_name(job->state));
     uint64_t now = fdy_jobs_wall_ms();
     if (job->state == FDY_JOB_LEASED || job->state == FDY_JOB_RUNNING) {
+        fdy_job_node_t *node = job->node ? fdy_job_nodes_by_name(self->nodes, job->node) : NULL;
+        if (node && node->busy)
+            node->busy--;
         fdy_job_sched_cancel_running(self, job);
         fdy_job_end_attempt(job, "cancelled", "cancelled by request", now);
     }
@@ -525,20 +528,20 @@ s_credit(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr
 /* The job a node reports on, if its fence is the current one:
  * FOUNDRY_ENOTFOUND (no such job) or FOUNDRY_ESTALE otherwise. */
 static foundry_err
-s_fenced(fdy_jobs_t *self, const fdy_job_node_t *node, uint64_t id, uint64_t fence,
-         fdy_job_t **job_out, fdy_reason_t *reason)
+s_fenced(fdy_jobs_t *self, const char *node, uint64_t id, uint64_t fence, fdy_job_t **job_out,
+         fdy_reason_t *reason)
 {
     *job_out = NULL;
     fdy_job_t *job = fdy_jobs_get(self, id);
     if (!job)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no job %" PRIu64, id);
     bool live = job->state == FDY_JOB_LEASED || job->state == FDY_JOB_RUNNING;
-    if (!live || fence != job->fence || !job->node || strcmp(job->node, node->name) != 0) {
+    if (!live || fence != job->fence || !job->node || strcmp(job->node, node) != 0) {
         self->stale_refused++;
         fdy_log_limited(FDY_LOG_NOTICE, "JOB-STALE",
                         "job %" PRIu64 " from %s: fence %" PRIu64 " refused (current %" PRIu64
                         ", %s)",
-                        id, node->name, fence, job->fence, fdy_job_state_name(job->state));
+                        id, node, fence, job->fence, fdy_job_state_name(job->state));
         return fdy_reason_set(reason, FOUNDRY_ESTALE,
                               "job %" PRIu64 ": fence %" PRIu64 " is stale (current %" PRIu64
                               ", %s)",
@@ -548,21 +551,39 @@ s_fenced(fdy_jobs_t *self, const fdy_job_node_t *node, uint64_t id, uint64_t fen
     return FOUNDRY_OK;
 }
 
+/* True when the attempt with this fence already ended by a result of this
+ * node (not by a cancel, a timeout or a lost lease). */
+static bool
+s_reported(const fdy_job_t *job, const char *node, uint64_t fence)
+{
+    for (size_t i = job->try_count; i > 0; i--) {
+        const fdy_job_try_t *t = &job->tries[i - 1];
+        if (t->fence != fence)
+            continue;
+        return t->node && strcmp(t->node, node) == 0 && t->state &&
+               (strcmp(t->state, "succeeded") == 0 || strcmp(t->state, "failed") == 0);
+    }
+    return false;
+}
+
 static foundry_err
 s_result(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
          fdy_reason_t *reason)
 {
-    fdy_job_node_t *node;
-    foundry_err err = s_node_of(self, req, &node, reason);
-    if (err != FOUNDRY_OK)
-        return err;
+    /* No registration needed: a result resent right after a broker restart
+     * arrives before the node registers again, and the lease names the
+     * node's key anyway. */
+    if (req->who->role != FDY_ROLE_NODE)
+        return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys report job results");
+    fdy_job_node_t *node = NULL;
+    (void) s_node_of(self, req, &node, reason);
+    fdy_reason_clear(reason);
     fdy_job_t *job;
-    err = s_fenced(self, node, jr->job_id, jr->fence, &job, reason);
+    foundry_err err = s_fenced(self, req->who->name, jr->job_id, jr->fence, &job, reason);
     fdy_job_t *any = fdy_jobs_get(self, jr->job_id);
-    if (any && jr->credit)
+    if (any && node && jr->credit)
         s_add_credit(node, any->spec->type, jr->credit); /* the slot is free either way */
-    if (err == FOUNDRY_ESTALE && any->fence == jr->fence && any->node &&
-        strcmp(any->node, node->name) == 0) {
+    if (err == FOUNDRY_ESTALE && s_reported(any, req->who->name, jr->fence)) {
         /* A resend of the result this attempt already reported (its answer
          * was lost with a connection): answered as stored, changes nothing. */
         s_park(self, req, any->id, true, NULL);
@@ -571,10 +592,10 @@ s_result(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr
     if (err != FOUNDRY_OK)
         return err;
     uint64_t now = fdy_jobs_wall_ms();
-    if (node->busy)
-        node->busy--;
     fdy_job_set_text(&job->log_tail, jr->log_tail);
     if (jr->ok) {
+        if (node && node->busy)
+            node->busy--;
         fdy_job_end_attempt(job, "succeeded", NULL, now);
         free(job->result);
         job->result = NULL;
@@ -604,7 +625,7 @@ s_progress(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *
     if (err != FOUNDRY_OK)
         return err;
     fdy_job_t *job;
-    err = s_fenced(self, node, jr->job_id, jr->fence, &job, reason);
+    err = s_fenced(self, node->name, jr->job_id, jr->fence, &job, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_job_set_text(&job->progress, jr->progress);
@@ -633,7 +654,8 @@ s_heartbeat(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t 
         fdy_reason_t why;
         fdy_reason_clear(&why);
         fdy_job_t *job;
-        if (s_fenced(self, node, jr->job_ids[i], jr->fences[i], &job, &why) == FOUNDRY_OK) {
+        if (s_fenced(self, node->name, jr->job_ids[i], jr->fences[i], &job, &why) ==
+            FOUNDRY_OK) {
             job->lease_until_ms = now + self->lease_ms;
             if (job->state == FDY_JOB_LEASED) {
                 job->state = FDY_JOB_RUNNING;

@@ -1,0 +1,343 @@
+/*  job_worker.c: the node's job loop (job_worker.h). A result is first
+ *  stored in the result outbox, then sent; it leaves the outbox once the
+ *  broker answered (stored, or refused as stale: logged), never before.
+ *  Registration is repeated after every reconnect, since a restarted broker
+ *  forgets its nodes; the leases themselves are in its store.
+ */
+#include "job_worker.h"
+
+#include "clock.h"
+#include "job_config.h"
+#include "job_results.h"
+#include "job_runner.h"
+#include "log.h"
+#include "xalloc.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUNS_MAX      1024
+#define PENDING_MAX   FOUNDRY_JOBS_IN_FLIGHT_MAX
+#define BUSY_WAIT_MS  10
+#define IDLE_WAIT_MS  100
+#define LABEL_WORDS   16
+
+typedef struct {
+    uint64_t token, job_id, fence;
+} s_pending_t;
+
+struct fdy_job_worker {
+    const fdy_agent_cfg_t *cfg;
+    fdy_job_config_t handlers;
+    fdy_job_results_t *results;
+    char *label_text;
+    const char *labels[LABEL_WORDS];
+    size_t label_count;
+    foundry_client_t *client;
+    uint64_t registered_at; /* foundry_client_reconnects() when we registered, +1 */
+    bool replayed;
+    fdy_job_run_t *runs[RUNS_MAX];
+    size_t run_count;
+    s_pending_t pending[PENDING_MAX];
+    size_t pending_count;
+    int64_t next_heartbeat_ms;
+    uint64_t done, refused;
+};
+
+/* ---- setup ---------------------------------------------------------------- */
+
+foundry_err
+fdy_job_worker_new(const fdy_agent_cfg_t *cfg, fdy_job_worker_t **out, fdy_reason_t *reason)
+{
+    *out = NULL;
+    if (!cfg->jobs || !*cfg->jobs)
+        return FOUNDRY_OK;
+    fdy_job_worker_t *self = fdy_xalloc(sizeof *self);
+    self->cfg = cfg;
+    foundry_err err = fdy_job_config_load(cfg->jobs, &self->handlers, reason);
+    for (size_t i = 0; err == FOUNDRY_OK && i < self->handlers.count; i++)
+        if (self->handlers.handlers[i].mode == FDY_JOB_MODE_WORKER)
+            err = fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                 "%s: type %s: worker mode is not available in this build; "
+                                 "use exec",
+                                 cfg->jobs, self->handlers.handlers[i].type);
+    if (err == FOUNDRY_OK && cfg->job_labels) {
+        self->label_text = fdy_xstrdup(cfg->job_labels);
+        char *save = NULL;
+        for (char *w = strtok_r(self->label_text, " \t", &save); w && err == FOUNDRY_OK;
+             w = strtok_r(NULL, " \t", &save)) {
+            if (self->label_count == LABEL_WORDS)
+                err = fdy_reason_set(reason, FOUNDRY_EINVAL, "more than %d job labels",
+                                     LABEL_WORDS);
+            else
+                self->labels[self->label_count++] = w;
+        }
+    }
+    if (err == FOUNDRY_OK) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/results", cfg->data_dir);
+        err = fdy_job_results_open(dir, &self->results, reason);
+    }
+    if (err != FOUNDRY_OK) {
+        fdy_job_worker_destroy(&self);
+        return err;
+    }
+    /* A handler that closes its stdin early must not kill the agent. */
+    signal(SIGPIPE, SIG_IGN);
+    *out = self;
+    return FOUNDRY_OK;
+}
+
+void
+fdy_job_worker_destroy(fdy_job_worker_t **self_p)
+{
+    fdy_job_worker_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->run_count; i++)
+        fdy_job_run_destroy(&self->runs[i]);
+    fdy_job_results_close(&self->results);
+    fdy_job_config_fini(&self->handlers);
+    free(self->label_text);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- results ---------------------------------------------------------------- */
+
+static void
+s_on_answer(uint64_t token, foundry_err err, uint64_t job_id, const char *reason, void *user)
+{
+    fdy_job_worker_t *self = user;
+    (void) job_id;
+    for (size_t i = 0; i < self->pending_count; i++) {
+        s_pending_t p = self->pending[i];
+        if (p.token != token)
+            continue;
+        self->pending[i] = self->pending[--self->pending_count];
+        if (err == FOUNDRY_ESTALE || err == FOUNDRY_ENOTFOUND) {
+            self->refused++;
+            fdy_log_notice("JOB-RESULT-REFUSED", "job %" PRIu64 " fence %" PRIu64 ": %s",
+                           p.job_id, p.fence, reason && *reason ? reason : foundry_strerror(err));
+        } else if (err != FOUNDRY_OK) {
+            /* Kept for the next start; the broker's lease decides meanwhile. */
+            fdy_log_warn_limited("JOB-RESULT-FAILED", "job %" PRIu64 ": %s", p.job_id,
+                                 reason && *reason ? reason : foundry_strerror(err));
+            return;
+        }
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        if (fdy_job_results_remove(self->results, p.job_id, p.fence, &why) != FOUNDRY_OK)
+            fdy_log_warn_limited("JOB-OUTBOX", "job %" PRIu64 ": %s", p.job_id, why.text);
+        return;
+    }
+}
+
+static void
+s_send_result(fdy_job_worker_t *self, const fdy_job_result_t *r, uint32_t slots)
+{
+    if (!self->client || self->pending_count == PENDING_MAX)
+        return; /* stays in the outbox for the next attach */
+    uint64_t token = 0;
+    if (foundry_worker_result(self->client, r->job_id, r->fence, r->ok, r->result, r->result_len,
+                              r->error, r->log_tail, slots, &token) != FOUNDRY_OK) {
+        fdy_log_warn_limited("JOB-RESULT-FAILED", "job %" PRIu64 ": %s", r->job_id,
+                             foundry_client_last_error(self->client));
+        return;
+    }
+    self->pending[self->pending_count++] = (s_pending_t){ token, r->job_id, r->fence };
+}
+
+static void
+s_replay_one(const fdy_job_result_t *r, void *user)
+{
+    s_send_result(user, r, 0);
+}
+
+/* Stores the outcome, then sends it, handing the slot back with it. */
+static void
+s_finish(fdy_job_worker_t *self, const fdy_job_result_t *r)
+{
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_job_results_put(self->results, r, &why) != FOUNDRY_OK)
+        fdy_log_err("JOB-OUTBOX", "job %" PRIu64 ": result not stored: %s", r->job_id, why.text);
+    self->done++;
+    s_send_result(self, r, 1);
+}
+
+/* ---- offers and runs ------------------------------------------------------------ */
+
+static void
+s_fail_offer(fdy_job_worker_t *self, const foundry_job_offer_t *offer, const char *error)
+{
+    fdy_log_notice("JOB-FAILED", "job %" PRIu64 " (%s): %s", offer->job_id, offer->type, error);
+    fdy_job_result_t r = { offer->job_id, offer->fence, false, NULL, 0, error, "", offer->type };
+    s_finish(self, &r);
+}
+
+static void
+s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
+{
+    if (offer->cancel) {
+        for (size_t i = 0; i < self->run_count; i++)
+            if (fdy_job_run_id(self->runs[i]) == offer->job_id)
+                fdy_job_run_cancel(self->runs[i]);
+        return;
+    }
+    const fdy_job_handler_t *h = fdy_job_config_find(&self->handlers, offer->type);
+    if (!h) {
+        s_fail_offer(self, offer, "unknown job type on this node");
+        return;
+    }
+    if (self->run_count == RUNS_MAX) {
+        s_fail_offer(self, offer, "node over its run limit");
+        return;
+    }
+    fdy_job_run_t *run;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_job_run_start(h, offer, &run, &why) != FOUNDRY_OK) {
+        s_fail_offer(self, offer, why.text);
+        return;
+    }
+    self->runs[self->run_count++] = run;
+    self->next_heartbeat_ms = 0; /* tells the broker it runs, at once */
+}
+
+static void
+s_service_runs(fdy_job_worker_t *self, int64_t now_ms)
+{
+    for (size_t i = 0; i < self->run_count;) {
+        fdy_job_run_t *run = self->runs[i];
+        const char *progress = fdy_job_run_progress(run);
+        if (progress && self->client &&
+            foundry_worker_progress(self->client, fdy_job_run_id(run), fdy_job_run_fence(run),
+                                    progress) != FOUNDRY_OK)
+            fdy_log_debug("JOB-PROGRESS", "progress of job %" PRIu64 " not sent",
+                          fdy_job_run_id(run));
+        if (!fdy_job_run_service(run, now_ms)) {
+            i++;
+            continue;
+        }
+        if (fdy_job_run_cancelled(run)) {
+            if (self->client &&
+                foundry_worker_credit(self->client, fdy_job_run_type(run), 1) != FOUNDRY_OK)
+                self->registered_at = 0; /* registering again restores the slots */
+        } else {
+            size_t len = 0;
+            const uint8_t *out = fdy_job_run_output(run, &len);
+            fdy_job_result_t r = { fdy_job_run_id(run),       fdy_job_run_fence(run),
+                                   fdy_job_run_ok(run),       out,
+                                   len,                       fdy_job_run_error(run),
+                                   fdy_job_run_log_tail(run), fdy_job_run_type(run) };
+            s_finish(self, &r);
+        }
+        fdy_job_run_destroy(&run);
+        self->runs[i] = self->runs[--self->run_count];
+    }
+}
+
+static foundry_err
+s_register(fdy_job_worker_t *self)
+{
+    const char *types[FDY_JOB_HANDLERS_MAX];
+    foundry_err err = FOUNDRY_OK;
+    /* One registration per slot count: the broker gives every type it
+     * names the same slots, so types with other counts are added by
+     * credit right after. */
+    for (size_t i = 0; i < self->handlers.count; i++)
+        types[i] = self->handlers.handlers[i].type;
+    err = foundry_worker_register(self->client, self->labels, self->label_count, types,
+                                  self->handlers.count, 0);
+    for (size_t i = 0; err == FOUNDRY_OK && i < self->handlers.count; i++) {
+        uint32_t busy = 0;
+        for (size_t r = 0; r < self->run_count; r++)
+            busy += strcmp(fdy_job_run_type(self->runs[r]), types[i]) == 0;
+        uint32_t slots = self->handlers.handlers[i].slots;
+        if (slots > busy)
+            err = foundry_worker_credit(self->client, types[i], slots - busy);
+    }
+    return err;
+}
+
+static void
+s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
+{
+    if (now_ms < self->next_heartbeat_ms)
+        return;
+    self->next_heartbeat_ms = now_ms + (int64_t) self->cfg->job_heartbeat_ms;
+    uint64_t ids[RUNS_MAX], fences[RUNS_MAX];
+    for (size_t i = 0; i < self->run_count; i++) {
+        ids[i] = fdy_job_run_id(self->runs[i]);
+        fences[i] = fdy_job_run_fence(self->runs[i]);
+    }
+    const uint64_t *stale = NULL;
+    size_t stale_count = 0;
+    foundry_err err = foundry_worker_heartbeat(self->client, ids, fences, self->run_count,
+                                               &stale, &stale_count);
+    if (err == FOUNDRY_ENOTFOUND) {
+        self->registered_at = 0; /* the broker forgot us: register again */
+        return;
+    }
+    for (size_t s = 0; err == FOUNDRY_OK && s < stale_count; s++)
+        for (size_t i = 0; i < self->run_count; i++)
+            if (fdy_job_run_id(self->runs[i]) == stale[s]) {
+                fdy_log_notice("JOB-STALE", "job %" PRIu64 ": the lease moved on; killing it",
+                               stale[s]);
+                fdy_job_run_cancel(self->runs[i]);
+            }
+}
+
+void
+fdy_job_worker_attach(fdy_job_worker_t *self, foundry_client_t *client)
+{
+    if (!self)
+        return;
+    self->client = client;
+    self->registered_at = 0;
+    self->pending_count = 0;
+    foundry_client_set_job_handler(client, s_on_answer, self);
+}
+
+void
+fdy_job_worker_detach(fdy_job_worker_t *self)
+{
+    if (!self)
+        return;
+    self->client = NULL;
+    self->pending_count = 0;
+}
+
+int
+fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
+{
+    if (!self)
+        return IDLE_WAIT_MS;
+    if (self->client) {
+        uint64_t epoch = foundry_client_reconnects(self->client) + 1;
+        if (self->registered_at != epoch) {
+            if (s_register(self) == FOUNDRY_OK) {
+                self->registered_at = epoch;
+                fdy_log_info("JOB-REGISTERED", "%zu job types, %zu labels",
+                             self->handlers.count, self->label_count);
+                if (!self->replayed) {
+                    /* Results finished while the broker was away, or before a restart. */
+                    fdy_reason_t why;
+                    (void) fdy_job_results_each(self->results, s_replay_one, self, &why);
+                    self->replayed = true;
+                }
+            }
+        }
+        foundry_job_offer_t offer;
+        while (foundry_worker_next(self->client, 0, &offer) == FOUNDRY_OK)
+            s_take(self, &offer);
+    }
+    s_service_runs(self, fdy_clock_mono_ms());
+    if (self->client && self->registered_at)
+        s_heartbeat(self, now_ms);
+    return self->run_count ? BUSY_WAIT_MS : IDLE_WAIT_MS;
+}
