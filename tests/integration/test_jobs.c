@@ -531,7 +531,8 @@ test_jobs_fencing_refuses_stale_reports(void)
     FDY_CHECK(strstr(answers.reason, "fence 1 is stale") != NULL);
     const foundry_job_info_t *info;
     FDY_CHECK_OK(foundry_job_status(admin, id, &info));
-    FDY_CHECK_STR(info->state_name, "running");
+    FDY_CHECK_STR(info->state_name, "leased"); /* attempt 2, never heartbeated */
+    FDY_CHECK_EQ(info->fence, 2u);
     FDY_CHECK_OK(foundry_worker_result(worker, id, offer.fence, 1, "done", 4, NULL, NULL, 0, &token));
     FDY_CHECK_OK(foundry_job_flush(worker, 5000));
     info = s_wait(admin, id, 5000);
