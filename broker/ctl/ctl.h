@@ -110,6 +110,7 @@ extern const fdy_ctl_group_t fdy_cmd_streams_group;   /* stream ls|read|info|add
 extern const fdy_ctl_group_t fdy_cmd_consumers_group; /* consumer add|ls|info|rm */
 extern const fdy_ctl_group_t fdy_cmd_sub_group;       /* sub */
 extern const fdy_ctl_group_t fdy_cmd_audit_group;     /* audit ls|verify */
+extern const fdy_ctl_group_t fdy_cmd_jobs_group;      /* job ..., dlq ls|requeue, node ls */
 
 /* ---- ctl_args.c: the command line engine -------------------------------- */
 

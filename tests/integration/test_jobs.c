@@ -469,6 +469,40 @@ test_jobs_waiting_reasons_and_bad_input(void)
     FDY_CHECK(strstr(foundry_client_last_error(nogrant), "no job grant") != NULL);
     foundry_client_close(&nogrant, 1000, NULL);
 
+    /* foundryctl: submit and wait, show, result, the dead list, the nodes. */
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "job", "submit", "ok", "--site", "pangyo", "--data",
+                              "from ctl", "--wait", "20s", "--json", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK(strstr(run.out, "\"state\":\"succeeded\"") != NULL);
+    fdy_proc_run_clear(&run);
+    char id_text[24];
+    snprintf(id_text, sizeof id_text, "%" PRIu64, missing);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "job", "show", id_text, NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK(strstr(run.out, "not executable") != NULL);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "dlq", "ls", "--json", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK(strstr(run.out, "\"type\":\"missing\"") != NULL);
+    fdy_proc_run_clear(&run);
+    snprintf(id_text, sizeof id_text, "%" PRIu64, first);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "job", "result", id_text, NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_STR(run.out, "");
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "job", "result", id_text, "--json", NULL));
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "job", "show", "77777", NULL));
+    FDY_CHECK_RUN(&run, 1);
+    FDY_CHECK(strstr(run.err, "no job 77777") != NULL);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "node", "ls", "--json", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK(strstr(run.out, "\"name\":\"node-pangyo\"") != NULL);
+    FDY_CHECK(strstr(run.out, "gpu=a100") != NULL);
+    fdy_proc_run_clear(&run);
+
     foundry_client_close(&acme, 1000, NULL);
     FDY_NODE_CHECK(&a.proc, fdy_node_proc_stop(&a.proc) == 0, "node stop");
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
