@@ -1,11 +1,12 @@
-/*  job_runner.c: exec-mode attempts (job_runner.h). fork + execvp, with
- *  the child in its own process group (setpgid) so that a timeout or a
+/*  job_runner.c: exec-mode attempts (job_runner.h), started by
+ *  job_spawn.c in a process group of their own so that a timeout or a
  *  cancel reaches every process the handler started. All pipes are
  *  non-blocking on our side; nothing here waits.
  */
 #include "job_runner.h"
 
 #include "codec_jobs.h"
+#include "job_spawn.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -20,8 +21,6 @@
 #include <unistd.h>
 
 #include "clock.h"
-
-extern char **environ;
 
 struct fdy_job_run {
     uint64_t job_id, fence;
@@ -46,118 +45,30 @@ struct fdy_job_run {
     char error[256];
 };
 
-static void
-s_close(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-static bool
-s_executable(const char *file, fdy_reason_t *reason)
-{
-    if (strchr(file, '/')) {
-        if (access(file, X_OK) != 0) {
-            fdy_reason_set(reason, FOUNDRY_EIO, "handler %s is not executable: %s", file,
-                           strerror(errno));
-            return false;
-        }
-        return true;
-    }
-    const char *path = getenv("PATH");
-    char dir[4096];
-    for (const char *p = path ? path : "/usr/bin:/bin"; p && *p;) {
-        size_t len = strcspn(p, ":");
-        snprintf(dir, sizeof dir, "%.*s/%s", (int) len, p, file);
-        if (access(dir, X_OK) == 0)
-            return true;
-        p += len + (p[len] == ':');
-    }
-    fdy_reason_set(reason, FOUNDRY_EIO, "handler %s not found in PATH", file);
-    return false;
-}
-
-static void
-s_child(const fdy_job_handler_t *h, const foundry_job_offer_t *offer, int in, int out, int err,
-        int prog)
-{
-    setpgid(0, 0);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    dup2(prog, 3);
-    for (int fd = 4; fd < 1024; fd++)
-        close(fd);
-    char value[32];
-    snprintf(value, sizeof value, "%" PRIu64, offer->job_id);
-    setenv("FOUNDRY_JOB_ID", value, 1);
-    snprintf(value, sizeof value, "%" PRIu64, offer->fence);
-    setenv("FOUNDRY_JOB_FENCE", value, 1);
-    snprintf(value, sizeof value, "%u", offer->attempt);
-    setenv("FOUNDRY_JOB_ATTEMPT", value, 1);
-    setenv("FOUNDRY_JOB_TYPE", offer->type, 1);
-    setenv("FOUNDRY_PROGRESS_FD", "3", 1);
-    for (size_t i = 0; h->env[i]; i++)
-        putenv(h->env[i]);
-    signal(SIGPIPE, SIG_DFL);
-    if (h->cwd && chdir(h->cwd) != 0) {
-        dprintf(2, "foundry-node: cannot enter %s: %s\n", h->cwd, strerror(errno));
-        _exit(126);
-    }
-    execvp(h->argv[0], h->argv);
-    dprintf(2, "foundry-node: cannot run %s: %s\n", h->argv[0], strerror(errno));
-    _exit(127);
-}
-
 foundry_err
 fdy_job_run_start(const fdy_job_handler_t *h, const foundry_job_offer_t *offer,
                   fdy_job_run_t **out, fdy_reason_t *reason)
 {
     *out = NULL;
-    if (!s_executable(h->argv[0], reason))
-        return FOUNDRY_EIO;
-    int pipes[4][2];
-    int made = 0;
-    for (; made < 4; made++)
-        if (pipe(pipes[made]) != 0)
-            break;
-    if (made < 4) {
-        for (int i = 0; i < made; i++) {
-            close(pipes[i][0]);
-            close(pipes[i][1]);
-        }
-        return fdy_reason_set(reason, FOUNDRY_EIO, "pipe: %s", strerror(errno));
-    }
-    pid_t pid = fork();
-    if (pid < 0) {
-        for (int i = 0; i < 4; i++) {
-            close(pipes[i][0]);
-            close(pipes[i][1]);
-        }
-        return fdy_reason_set(reason, FOUNDRY_EIO, "fork: %s", strerror(errno));
-    }
-    if (pid == 0)
-        s_child(h, offer, pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]);
-    setpgid(pid, pid); /* also here: no race with a kill before the child ran */
+    char id[48], fence[48], attempt[48], type[FDY_JOB_TYPE_MAX + 24];
+    snprintf(id, sizeof id, "FOUNDRY_JOB_ID=%" PRIu64, offer->job_id);
+    snprintf(fence, sizeof fence, "FOUNDRY_JOB_FENCE=%" PRIu64, offer->fence);
+    snprintf(attempt, sizeof attempt, "FOUNDRY_JOB_ATTEMPT=%u", offer->attempt);
+    snprintf(type, sizeof type, "FOUNDRY_JOB_TYPE=%s", offer->type);
+    const char *vars[] = { id, fence, attempt, type, NULL };
+    fdy_job_child_t child;
+    foundry_err err = fdy_job_spawn(h, vars, &child, reason);
+    if (err != FOUNDRY_OK)
+        return err;
     fdy_job_run_t *self = fdy_xalloc(sizeof *self);
     self->job_id = offer->job_id;
     self->fence = offer->fence;
     snprintf(self->type, sizeof self->type, "%s", offer->type);
-    self->pid = pid;
-    close(pipes[0][0]);
-    close(pipes[1][1]);
-    close(pipes[2][1]);
-    close(pipes[3][1]);
-    self->in_fd = pipes[0][1];
-    self->out_fd = pipes[1][0];
-    self->err_fd = pipes[2][0];
-    self->prog_fd = pipes[3][0];
-    int fds[] = { self->in_fd, self->out_fd, self->err_fd, self->prog_fd };
-    for (size_t i = 0; i < 4; i++) {
-        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-    }
+    self->pid = child.pid;
+    self->in_fd = child.in_fd;
+    self->out_fd = child.out_fd;
+    self->err_fd = child.err_fd;
+    self->prog_fd = child.prog_fd;
     self->payload_len = offer->payload_len;
     if (offer->payload_len) {
         self->payload = fdy_xalloc(offer->payload_len);
@@ -192,7 +103,7 @@ s_write_payload(fdy_job_run_t *self)
             return;
         break; /* EPIPE: the handler does not read its stdin; that is its choice */
     }
-    s_close(&self->in_fd); /* EOF tells the handler the payload is complete */
+    fdy_job_spawn_close(&self->in_fd); /* EOF tells the handler the payload is complete */
 }
 
 static void
@@ -204,7 +115,7 @@ s_read_out(fdy_job_run_t *self)
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (n <= 0) {
-            s_close(&self->out_fd);
+            fdy_job_spawn_close(&self->out_fd);
             return;
         }
         if (self->out_len + (size_t) n > FDY_JOB_RESULT_MAX) {
@@ -226,7 +137,7 @@ s_read_err(fdy_job_run_t *self)
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (n <= 0) {
-            s_close(&self->err_fd);
+            fdy_job_spawn_close(&self->err_fd);
             return;
         }
         for (ssize_t i = 0; i < n; i++) {
@@ -249,7 +160,7 @@ s_read_progress(fdy_job_run_t *self)
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         if (n <= 0) {
-            s_close(&self->prog_fd);
+            fdy_job_spawn_close(&self->prog_fd);
             return;
         }
         for (ssize_t i = 0; i < n; i++) {
@@ -381,10 +292,10 @@ fdy_job_run_destroy(fdy_job_run_t **self_p)
         s_kill(self);
         waitpid(self->pid, NULL, 0);
     }
-    s_close(&self->in_fd);
-    s_close(&self->out_fd);
-    s_close(&self->err_fd);
-    s_close(&self->prog_fd);
+    fdy_job_spawn_close(&self->in_fd);
+    fdy_job_spawn_close(&self->out_fd);
+    fdy_job_spawn_close(&self->err_fd);
+    fdy_job_spawn_close(&self->prog_fd);
     free(self->payload);
     free(self->out);
     free(self);

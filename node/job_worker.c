@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "job_config.h"
+#include "job_pool.h"
 #include "job_results.h"
 #include "job_runner.h"
 #include "log.h"
@@ -39,8 +40,9 @@ struct fdy_job_worker {
     foundry_client_t *client;
     uint64_t registered_at; /* foundry_client_reconnects() when we registered, +1 */
     bool replayed;
-    fdy_job_run_t *runs[RUNS_MAX];
+    fdy_job_run_t *runs[RUNS_MAX]; /* exec mode */
     size_t run_count;
+    fdy_job_pool_t *pool;          /* worker mode */
     s_pending_t pending[PENDING_MAX];
     size_t pending_count;
     int64_t next_heartbeat_ms;
@@ -58,12 +60,8 @@ fdy_job_worker_new(const fdy_agent_cfg_t *cfg, fdy_job_worker_t **out, fdy_reaso
     fdy_job_worker_t *self = fdy_xalloc(sizeof *self);
     self->cfg = cfg;
     foundry_err err = fdy_job_config_load(cfg->jobs, &self->handlers, reason);
-    for (size_t i = 0; err == FOUNDRY_OK && i < self->handlers.count; i++)
-        if (self->handlers.handlers[i].mode == FDY_JOB_MODE_WORKER)
-            err = fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                 "%s: type %s: worker mode is not available in this build; "
-                                 "use exec",
-                                 cfg->jobs, self->handlers.handlers[i].type);
+    if (err == FOUNDRY_OK)
+        self->pool = fdy_job_pool_new(&self->handlers);
     if (err == FOUNDRY_OK && cfg->job_labels) {
         self->label_text = fdy_xstrdup(cfg->job_labels);
         char *save = NULL;
@@ -99,6 +97,7 @@ fdy_job_worker_destroy(fdy_job_worker_t **self_p)
         return;
     for (size_t i = 0; i < self->run_count; i++)
         fdy_job_run_destroy(&self->runs[i]);
+    fdy_job_pool_destroy(&self->pool);
     fdy_job_results_close(&self->results);
     fdy_job_config_fini(&self->handlers);
     free(self->label_text);
@@ -180,17 +179,33 @@ s_fail_offer(fdy_job_worker_t *self, const foundry_job_offer_t *offer, const cha
 }
 
 static void
+s_cancel(fdy_job_worker_t *self, uint64_t job_id)
+{
+    for (size_t i = 0; i < self->run_count; i++)
+        if (fdy_job_run_id(self->runs[i]) == job_id)
+            fdy_job_run_cancel(self->runs[i]);
+    fdy_job_pool_cancel(self->pool, job_id);
+}
+
+static void
 s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
 {
     if (offer->cancel) {
-        for (size_t i = 0; i < self->run_count; i++)
-            if (fdy_job_run_id(self->runs[i]) == offer->job_id)
-                fdy_job_run_cancel(self->runs[i]);
+        s_cancel(self, offer->job_id);
         return;
     }
     const fdy_job_handler_t *h = fdy_job_config_find(&self->handlers, offer->type);
     if (!h) {
         s_fail_offer(self, offer, "unknown job type on this node");
+        return;
+    }
+    if (h->mode == FDY_JOB_MODE_WORKER) {
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        if (fdy_job_pool_start(self->pool, h, offer, &why) != FOUNDRY_OK)
+            s_fail_offer(self, offer, why.text);
+        else
+            self->next_heartbeat_ms = 0;
         return;
     }
     if (self->run_count == RUNS_MAX) {
@@ -241,6 +256,28 @@ s_service_runs(fdy_job_worker_t *self, int64_t now_ms)
     }
 }
 
+/* ---- worker mode: the pool's outcomes ------------------------------------- */
+
+static void
+s_pool_done(const fdy_job_result_t *r, bool cancelled, void *user)
+{
+    fdy_job_worker_t *self = user;
+    if (!cancelled) {
+        s_finish(self, r);
+        return;
+    }
+    if (self->client && foundry_worker_credit(self->client, r->type, 1) != FOUNDRY_OK)
+        self->registered_at = 0;
+}
+
+static void
+s_pool_progress(uint64_t job_id, uint64_t fence, const char *text, void *user)
+{
+    fdy_job_worker_t *self = user;
+    if (self->client && foundry_worker_progress(self->client, job_id, fence, text) != FOUNDRY_OK)
+        fdy_log_debug("JOB-PROGRESS", "progress of job %" PRIu64 " not sent", job_id);
+}
+
 static foundry_err
 s_register(fdy_job_worker_t *self)
 {
@@ -257,6 +294,7 @@ s_register(fdy_job_worker_t *self)
         uint32_t busy = 0;
         for (size_t r = 0; r < self->run_count; r++)
             busy += strcmp(fdy_job_run_type(self->runs[r]), types[i]) == 0;
+        busy += fdy_job_pool_busy(self->pool, types[i]);
         uint32_t slots = self->handlers.handlers[i].slots;
         if (slots > busy)
             err = foundry_worker_credit(self->client, types[i], slots - busy);
@@ -270,26 +308,25 @@ s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
     if (now_ms < self->next_heartbeat_ms)
         return;
     self->next_heartbeat_ms = now_ms + (int64_t) self->cfg->job_heartbeat_ms;
-    uint64_t ids[RUNS_MAX], fences[RUNS_MAX];
+    uint64_t ids[2 * RUNS_MAX], fences[2 * RUNS_MAX];
     for (size_t i = 0; i < self->run_count; i++) {
         ids[i] = fdy_job_run_id(self->runs[i]);
         fences[i] = fdy_job_run_fence(self->runs[i]);
     }
+    size_t count = self->run_count + fdy_job_pool_list(self->pool, ids + self->run_count,
+                                                       fences + self->run_count, RUNS_MAX);
     const uint64_t *stale = NULL;
     size_t stale_count = 0;
-    foundry_err err = foundry_worker_heartbeat(self->client, ids, fences, self->run_count,
-                                               &stale, &stale_count);
+    foundry_err err = foundry_worker_heartbeat(self->client, ids, fences, count, &stale,
+                                               &stale_count);
     if (err == FOUNDRY_ENOTFOUND) {
         self->registered_at = 0; /* the broker forgot us: register again */
         return;
     }
-    for (size_t s = 0; err == FOUNDRY_OK && s < stale_count; s++)
-        for (size_t i = 0; i < self->run_count; i++)
-            if (fdy_job_run_id(self->runs[i]) == stale[s]) {
-                fdy_log_notice("JOB-STALE", "job %" PRIu64 ": the lease moved on; killing it",
-                               stale[s]);
-                fdy_job_run_cancel(self->runs[i]);
-            }
+    for (size_t s = 0; err == FOUNDRY_OK && s < stale_count; s++) {
+        fdy_log_notice("JOB-STALE", "job %" PRIu64 ": the lease moved on; stopping it", stale[s]);
+        s_cancel(self, stale[s]);
+    }
 }
 
 void
@@ -337,7 +374,8 @@ fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
             s_take(self, &offer);
     }
     s_service_runs(self, fdy_clock_mono_ms());
+    fdy_job_pool_service(self->pool, fdy_clock_mono_ms(), s_pool_done, s_pool_progress, self);
     if (self->client && self->registered_at)
         s_heartbeat(self, now_ms);
-    return self->run_count ? BUSY_WAIT_MS : IDLE_WAIT_MS;
+    return self->run_count || fdy_job_pool_count(self->pool) ? BUSY_WAIT_MS : IDLE_WAIT_MS;
 }

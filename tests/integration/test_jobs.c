@@ -668,6 +668,67 @@ test_jobs_lost_agent_requeued(void)
     fdy_proc_destroy(&p);
 }
 
+/* Worker mode: one process per type keeps its state between jobs, gets
+ * each payload in the documented framing, reports progress; when it
+ * crashes mid-job that job fails with the reason and the next job gets a
+ * fresh process; a job it never answers times out and the process group
+ * is killed. */
+static void
+test_jobs_worker_mode(void)
+{
+    const char *worker = getenv("FOUNDRY_JOB_ECHO_WORKER");
+    FDY_CHECK_MSG(worker && *worker, "FOUNDRY_JOB_ECHO_WORKER is not set");
+    fdy_proc_t *p = fdy_proc_new("jobs_worker");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
+    char text[4096];
+    snprintf(text, sizeof text, "echo worker 1 2s -- %s\n", worker);
+    s_agent_t a;
+    s_agent_start(p, &a, "node-seongnam", "seongnam-lab", text, "robot=ur10");
+    foundry_client_t *admin = s_client(p, "admin");
+    const char *payloads[] = {"a", "b", "c"};
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t id = s_submit(admin, "echo", "seongnam-lab", "robot=ur10", payloads[i]);
+        const foundry_job_info_t *info = s_wait(admin, id, 20000);
+        FDY_CHECK_STR(info->state_name, "succeeded");
+        char want[16];
+        snprintf(want, sizeof want, "%zu:%s", i + 1, payloads[i]); /* the same process */
+        FDY_CHECK_EQ(info->result_len, strlen(want));
+        FDY_CHECK(memcmp(info->result, want, strlen(want)) == 0);
+    }
+    uint64_t id = s_submit(admin, "echo", NULL, NULL, "progress");
+    const foundry_job_info_t *info = s_wait(admin, id, 20000);
+    FDY_CHECK_STR(info->state_name, "succeeded");
+    FDY_CHECK_STR(info->progress, "half way");
+
+    foundry_job_spec_t spec;
+    foundry_job_spec_init(&spec);
+    spec.type = "echo";
+    spec.max_attempts = 1;
+    spec.payload = "crash";
+    spec.payload_len = 5;
+    FDY_CHECK_OK(foundry_job_submit(admin, &spec, &id, NULL));
+    info = s_wait(admin, id, 20000);
+    FDY_CHECK_STR(info->state_name, "dead");
+    FDY_CHECK(strstr(info->error, "worker exited with status 4") != NULL);
+    FDY_CHECK(strstr(info->log_tail, "crashing on purpose") != NULL);
+    id = s_submit(admin, "echo", NULL, NULL, "d");
+    info = s_wait(admin, id, 20000);
+    FDY_CHECK_EQ(info->result_len, 3u);
+    FDY_CHECK(memcmp(info->result, "1:d", 3) == 0); /* a new process */
+
+    spec.payload = "sleep";
+    spec.timeout_ms = 300;
+    FDY_CHECK_OK(foundry_job_submit(admin, &spec, &id, NULL));
+    info = s_wait(admin, id, 20000);
+    FDY_CHECK_STR(info->state_name, "dead");
+    FDY_CHECK(strstr(info->error, "timed out after 300 ms") != NULL);
+
+    foundry_client_close(&admin, 1000, NULL);
+    FDY_NODE_CHECK(&a.proc, fdy_node_proc_stop(&a.proc) == 0, "node stop");
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -680,6 +741,7 @@ main(int argc, char **argv)
         {"jobs_fencing_refuses_stale_reports", test_jobs_fencing_refuses_stale_reports},
         {"jobs_survive_broker_kill", test_jobs_survive_broker_kill},
         {"jobs_lost_agent_requeued", test_jobs_lost_agent_requeued},
+        {"jobs_worker_mode", test_jobs_worker_mode},
     };
     return fdy_proc_run_tests("jobs", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
