@@ -79,16 +79,14 @@ s_field(uint8_t *at, const void *data, size_t len)
 
 typedef struct {
     fdy_job_results_t *self;
-    const fdy_job_result_t *r;
-    uint64_t job_id, fence;
+    const fdy_job_result_t *items;
+    const uint64_t *job_ids, *fences;
+    size_t count;
 } s_op_t;
 
 static foundry_err
-s_put(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+s_put_one(fdy_job_results_t *self, MDB_txn *txn, const fdy_job_result_t *r, fdy_reason_t *reason)
 {
-    (void) skip_commit;
-    s_op_t *op = ctx;
-    const fdy_job_result_t *r = op->r;
     const char *texts[] = { r->error ? r->error : "", r->log_tail ? r->log_tail : "",
                             r->type ? r->type : "" };
     size_t size = 1 + 4 + r->result_len;
@@ -97,7 +95,7 @@ s_put(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
     uint8_t key[16];
     s_key(key, r->job_id, r->fence);
     MDB_val k = { sizeof key, key }, v = { size, NULL };
-    int rc = mdb_put(txn, op->self->dbi, &k, &v, MDB_RESERVE);
+    int rc = mdb_put(txn, self->dbi, &k, &v, MDB_RESERVE);
     if (rc)
         return fdy_kv_err(rc, reason, "results: put");
     uint8_t *at = v.mv_data;
@@ -108,10 +106,24 @@ s_put(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
     return FOUNDRY_OK;
 }
 
-foundry_err
-fdy_job_results_put(fdy_job_results_t *self, const fdy_job_result_t *r, fdy_reason_t *reason)
+static foundry_err
+s_put(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
 {
-    s_op_t op = { self, r, 0, 0 };
+    s_op_t *op = ctx;
+    *skip_commit = op->count == 0;
+    for (size_t i = 0; i < op->count; i++) {
+        foundry_err err = s_put_one(op->self, txn, &op->items[i], reason);
+        if (err != FOUNDRY_OK)
+            return err;
+    }
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_job_results_put(fdy_job_results_t *self, const fdy_job_result_t *items, size_t count,
+                    fdy_reason_t *reason)
+{
+    s_op_t op = { self, items, NULL, NULL, count };
     return fdy_kv_write(self->kv, s_put, &op, reason);
 }
 
@@ -119,22 +131,26 @@ static foundry_err
 s_remove(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
 {
     s_op_t *op = ctx;
-    uint8_t key[16];
-    s_key(key, op->job_id, op->fence);
-    MDB_val k = { sizeof key, key };
-    int rc = mdb_del(txn, op->self->dbi, &k, NULL);
-    if (rc == MDB_NOTFOUND) {
-        *skip_commit = true;
-        return FOUNDRY_OK;
+    size_t removed = 0;
+    for (size_t i = 0; i < op->count; i++) {
+        uint8_t key[16];
+        s_key(key, op->job_ids[i], op->fences[i]);
+        MDB_val k = { sizeof key, key };
+        int rc = mdb_del(txn, op->self->dbi, &k, NULL);
+        if (rc == 0)
+            removed++;
+        else if (rc != MDB_NOTFOUND)
+            return fdy_kv_err(rc, reason, "results: remove");
     }
-    return rc ? fdy_kv_err(rc, reason, "results: remove") : FOUNDRY_OK;
+    *skip_commit = removed == 0;
+    return FOUNDRY_OK;
 }
 
 foundry_err
-fdy_job_results_remove(fdy_job_results_t *self, uint64_t job_id, uint64_t fence,
-                       fdy_reason_t *reason)
+fdy_job_results_remove(fdy_job_results_t *self, const uint64_t *job_ids, const uint64_t *fences,
+                       size_t count, fdy_reason_t *reason)
 {
-    s_op_t op = { self, NULL, job_id, fence };
+    s_op_t op = { self, NULL, job_ids, fences, count };
     return fdy_kv_write(self->kv, s_remove, &op, reason);
 }
 

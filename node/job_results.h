@@ -31,12 +31,13 @@ typedef struct {
 foundry_err fdy_job_results_open(const char *dir, fdy_job_results_t **out, fdy_reason_t *reason);
 void fdy_job_results_close(fdy_job_results_t **self_p);
 
-/* Stores r (one transaction, one fsync). */
-foundry_err fdy_job_results_put(fdy_job_results_t *self, const fdy_job_result_t *r,
-                                fdy_reason_t *reason);
-/* Removes the result of (job_id, fence); absent is fine. */
-foundry_err fdy_job_results_remove(fdy_job_results_t *self, uint64_t job_id, uint64_t fence,
-                                   fdy_reason_t *reason);
+/* Stores the count results (one transaction, one fsync for all). */
+foundry_err fdy_job_results_put(fdy_job_results_t *self, const fdy_job_result_t *items,
+                                size_t count, fdy_reason_t *reason);
+/* Removes the results of (job_ids[i], fences[i]) in one transaction;
+ * absent ones are fine. */
+foundry_err fdy_job_results_remove(fdy_job_results_t *self, const uint64_t *job_ids,
+                                   const uint64_t *fences, size_t count, fdy_reason_t *reason);
 
 /* Calls fn for each stored result (borrowed for the call), in key order. */
 typedef void(fdy_job_result_fn)(const fdy_job_result_t *r, void *user);

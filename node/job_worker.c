@@ -30,6 +30,15 @@ typedef struct {
     uint64_t token, job_id, fence;
 } s_pending_t;
 
+/* A finished attempt's outcome, owned, until the turn's one outbox write. */
+typedef struct {
+    fdy_job_result_t r;
+    uint8_t *result;
+    char *error, *log_tail, *type;
+} s_done_t;
+
+#define DONE_MAX (2 * RUNS_MAX)
+
 struct fdy_job_worker {
     const fdy_agent_cfg_t *cfg;
     fdy_job_config_t handlers;
@@ -45,9 +54,16 @@ struct fdy_job_worker {
     fdy_job_pool_t *pool;          /* worker mode */
     s_pending_t pending[PENDING_MAX];
     size_t pending_count;
+    s_done_t done_list[DONE_MAX]; /* outcomes of this turn, stored together */
+    size_t done_count;
+    uint64_t answered_ids[PENDING_MAX], answered_fences[PENDING_MAX]; /* to remove, together */
+    size_t answered_count;
     int64_t next_heartbeat_ms;
     uint64_t done, refused;
 };
+
+static void s_flush_done(fdy_job_worker_t *self);
+static void s_flush_answered(fdy_job_worker_t *self);
 
 /* ---- setup ---------------------------------------------------------------- */
 
@@ -98,6 +114,8 @@ fdy_job_worker_destroy(fdy_job_worker_t **self_p)
     for (size_t i = 0; i < self->run_count; i++)
         fdy_job_run_destroy(&self->runs[i]);
     fdy_job_pool_destroy(&self->pool);
+    s_flush_done(self); /* stored for the next start, even without a client */
+    s_flush_answered(self);
     fdy_job_results_close(&self->results);
     fdy_job_config_fini(&self->handlers);
     free(self->label_text);
@@ -127,10 +145,11 @@ s_on_answer(uint64_t token, foundry_err err, uint64_t job_id, const char *reason
                                  reason && *reason ? reason : foundry_strerror(err));
             return;
         }
-        fdy_reason_t why;
-        fdy_reason_clear(&why);
-        if (fdy_job_results_remove(self->results, p.job_id, p.fence, &why) != FOUNDRY_OK)
-            fdy_log_warn_limited("JOB-OUTBOX", "job %" PRIu64 ": %s", p.job_id, why.text);
+        if (self->answered_count < PENDING_MAX) {
+            /* Removed with the others of this turn, in one transaction. */
+            self->answered_ids[self->answered_count] = p.job_id;
+            self->answered_fences[self->answered_count++] = p.fence;
+        }
         return;
     }
 }
@@ -156,16 +175,69 @@ s_replay_one(const fdy_job_result_t *r, void *user)
     s_send_result(user, r, 0);
 }
 
-/* Stores the outcome, then sends it, handing the slot back with it. */
+static char *
+s_copy_text(const char *text)
+{
+    return fdy_xstrdup(text ? text : "");
+}
+
+/* The turn's outcomes: stored in one transaction (one fsync), then sent,
+ * each handing its slot back. */
+static void
+s_flush_done(fdy_job_worker_t *self)
+{
+    if (self->done_count == 0)
+        return;
+    fdy_job_result_t items[DONE_MAX];
+    for (size_t i = 0; i < self->done_count; i++)
+        items[i] = self->done_list[i].r;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_job_results_put(self->results, items, self->done_count, &why) != FOUNDRY_OK)
+        fdy_log_err("JOB-OUTBOX", "%zu results not stored: %s", self->done_count, why.text);
+    for (size_t i = 0; i < self->done_count; i++) {
+        s_done_t *d = &self->done_list[i];
+        s_send_result(self, &d->r, 1);
+        free(d->result);
+        free(d->error);
+        free(d->log_tail);
+        free(d->type);
+    }
+    self->done += self->done_count;
+    self->done_count = 0;
+}
+
+static void
+s_flush_answered(fdy_job_worker_t *self)
+{
+    if (self->answered_count == 0)
+        return;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_job_results_remove(self->results, self->answered_ids, self->answered_fences,
+                               self->answered_count, &why) != FOUNDRY_OK)
+        fdy_log_warn_limited("JOB-OUTBOX", "%zu answered results not removed: %s",
+                             self->answered_count, why.text);
+    self->answered_count = 0;
+}
+
+/* Keeps a copy of the outcome for this turn's outbox write. */
 static void
 s_finish(fdy_job_worker_t *self, const fdy_job_result_t *r)
 {
-    fdy_reason_t why;
-    fdy_reason_clear(&why);
-    if (fdy_job_results_put(self->results, r, &why) != FOUNDRY_OK)
-        fdy_log_err("JOB-OUTBOX", "job %" PRIu64 ": result not stored: %s", r->job_id, why.text);
-    self->done++;
-    s_send_result(self, r, 1);
+    if (self->done_count == DONE_MAX)
+        s_flush_done(self);
+    s_done_t *d = &self->done_list[self->done_count++];
+    d->result = NULL;
+    if (r->result_len) {
+        d->result = fdy_xalloc(r->result_len);
+        memcpy(d->result, r->result, r->result_len);
+    }
+    d->error = s_copy_text(r->error);
+    d->log_tail = s_copy_text(r->log_tail);
+    d->type = s_copy_text(r->type);
+    d->r = (fdy_job_result_t){ r->job_id, r->fence,   r->ok,       d->result,
+                               r->result_len, d->error, d->log_tail, d->type };
 }
 
 /* ---- offers and runs ------------------------------------------------------------ */
@@ -375,7 +447,9 @@ fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
     }
     s_service_runs(self, fdy_clock_mono_ms());
     fdy_job_pool_service(self->pool, fdy_clock_mono_ms(), s_pool_done, s_pool_progress, self);
+    s_flush_done(self);
     if (self->client && self->registered_at)
         s_heartbeat(self, now_ms);
+    s_flush_answered(self);
     return self->run_count || fdy_job_pool_count(self->pool) ? BUSY_WAIT_MS : IDLE_WAIT_MS;
 }

@@ -177,7 +177,7 @@ fdy_jobs_bench_run(const fdy_bench_env_t *env, const char *ctl, const fdy_jobs_b
             fdy_bench_env_fail("jobs not done after 10 minutes");
             err = FOUNDRY_ETIMEDOUT;
         }
-        foundry_err perr = foundry_client_poll(client, 20);
+        foundry_err perr = foundry_client_poll(client, 200); /* listing scans every job */
         (void) perr;
     }
     done_ns = fdy_bench_env_now_ns();
