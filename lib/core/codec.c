@@ -84,8 +84,9 @@ fdy_codec_pb_allocator(fdy_pb_ctx_t *ctx)
     return allocator;
 }
 
-static foundry_err
-s_unpack_failed(const fdy_pb_ctx_t *ctx, const char *what, size_t len, fdy_reason_t *reason)
+foundry_err
+fdy_codec_unpack_failed(const fdy_pb_ctx_t *ctx, const char *what, size_t len,
+                        fdy_reason_t *reason)
 {
     if (ctx->exhausted)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM,
@@ -681,7 +682,7 @@ fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
     Foundry__Envelope *pb = foundry__envelope__unpack(&allocator, len, buf);
     if (!pb)
-        return s_unpack_failed(&ctx, "envelope", len, reason);
+        return fdy_codec_unpack_failed(&ctx, "envelope", len, reason);
 
     /* Set before any check so an EVERSION or EKIND reply can be addressed. */
     env_out->request_id = pb->request_id;

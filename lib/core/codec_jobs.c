@@ -291,15 +291,6 @@ fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out, size
 
 /* ---- decoding ------------------------------------------------------------ */
 
-static foundry_err
-s_unpack_failed(const fdy_pb_ctx_t *ctx, const char *what, size_t len, fdy_reason_t *reason)
-{
-    if (ctx->exhausted)
-        return fdy_reason_set(reason, FOUNDRY_ENOMEM,
-                              "%s of %zu bytes exceeds its decoding memory budget", what, len);
-    return fdy_reason_set(reason, FOUNDRY_EPROTO, "%s of %zu bytes does not unpack", what, len);
-}
-
 static void
 s_spec_from_pb(const Foundry__JobSpec *pb, fdy_job_spec_t *spec)
 {
@@ -346,7 +337,7 @@ fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
     Foundry__JobRequest *pb = foundry__job_request__unpack(&allocator, len, buf);
     if (!pb)
-        return s_unpack_failed(&ctx, "job request", len, reason);
+        return fdy_codec_unpack_failed(&ctx, "job request", len, reason);
     if (pb->op < FOUNDRY__JOB_OP__JOB_SUBMIT || pb->op > FOUNDRY__JOB_OP__JOB_RETRY)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown job operation %d", (int) pb->op);
     out->op = (fdy_job_op_t) pb->op;
@@ -458,7 +449,7 @@ fdy_codec_job_record_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
     Foundry__JobRecord *pb = foundry__job_record__unpack(&allocator, len, buf);
     if (!pb)
-        return s_unpack_failed(&ctx, "job record", len, reason);
+        return fdy_codec_unpack_failed(&ctx, "job record", len, reason);
     return s_record_from_pb(pb, arena, out, reason);
 }
 
@@ -472,7 +463,7 @@ fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
     Foundry__JobReply *pb = foundry__job_reply__unpack(&allocator, len, buf);
     if (!pb)
-        return s_unpack_failed(&ctx, "job reply", len, reason);
+        return fdy_codec_unpack_failed(&ctx, "job reply", len, reason);
     out->job_id = pb->job_id;
     out->duplicate = pb->duplicate;
     if (pb->n_jobs == 0)
