@@ -421,14 +421,15 @@ s_one(const fdy_ctl_args_t *args, char what)
             status = fdy_output_fail("job %" PRIu64 " is %s: no result", id, info->state_name);
         } else if (o->out) {
             FILE *f = fopen(o->out, "wb");
-            if (!f || fwrite(info->result, 1, info->result_len, f) != info->result_len)
+            if (!f || (info->result_len &&
+                       fwrite(info->result, 1, info->result_len, f) != info->result_len))
                 status = fdy_output_fail("%s: %s", o->out, strerror(errno));
             if (f && fclose(f) != 0 && status == FDY_CTL_EXIT_OK)
                 status = fdy_output_fail("%s: %s", o->out, strerror(errno));
         } else if (args->json) {
             fdy_output_json_bytes(stdout, info->result, info->result_len);
             putchar('\n');
-        } else {
+        } else if (info->result_len) {
             fwrite(info->result, 1, info->result_len, stdout);
         }
     } else {

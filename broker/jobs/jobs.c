@@ -752,7 +752,8 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
         self->write_bufs[i] = buf;
         self->written[i] = job;
     }
-    memmove(self->dirty, self->dirty + n, (self->dirty_count - n) * sizeof *self->dirty);
+    if (self->dirty_count > n)
+        memmove(self->dirty, self->dirty + n, (self->dirty_count - n) * sizeof *self->dirty);
     self->dirty_count -= n;
     self->write_count = n;
     self->part = (fdy_store_jobs_t){ self->writes, n };
@@ -796,7 +797,9 @@ s_send_offers(fdy_jobs_t *self, size_t count)
         free(buf);
         free(tries);
     }
-    memmove(self->offers, self->offers + count, (self->offer_count - count) * sizeof *self->offers);
+    if (count && self->offer_count > count)
+        memmove(self->offers, self->offers + count,
+                (self->offer_count - count) * sizeof *self->offers);
     self->offer_count -= count;
 }
 
@@ -835,8 +838,9 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
         fdy_job_reply_t reply = { p->job_id, p->duplicate, NULL, 0 };
         s_send_reply(self, &to, p->request_id, &reply);
     }
-    memmove(self->parked, self->parked + self->parked_committing,
-            (self->parked_count - self->parked_committing) * sizeof *self->parked);
+    if (self->parked_committing && self->parked_count > self->parked_committing)
+        memmove(self->parked, self->parked + self->parked_committing,
+                (self->parked_count - self->parked_committing) * sizeof *self->parked);
     self->parked_count -= self->parked_committing;
     self->parked_committing = 0;
     if (err == FOUNDRY_OK)

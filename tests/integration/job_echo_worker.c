@@ -64,14 +64,17 @@ main(void)
         if (len < 17 || len > 64u * 1024u * 1024u)
             return 3;
         uint8_t *body = malloc(len);
-        if (!body || s_read_all(body, len) != 0)
+        if (!body || s_read_all(body, len) != 0) {
+            free(body);
             return 3;
+        }
         if (body[0] == 'J' && len >= 21) {
             const uint8_t *payload = body + 21;
             size_t payload_len = len - 21;
             served++;
             if (payload_len == 5 && memcmp(payload, "crash", 5) == 0) {
                 fprintf(stderr, "echo worker: crashing on purpose\n");
+                free(body);
                 return 4;
             }
             if (payload_len == 5 && memcmp(payload, "sleep", 5) == 0) {
