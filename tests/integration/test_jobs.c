@@ -429,6 +429,24 @@ test_jobs_waiting_reasons_and_bad_input(void)
     FDY_CHECK_OK(foundry_job_status(acme, type, &info));
     FDY_CHECK_STR(info->waiting, "no node at pangyo runs type translate");
 
+    /* A deadline passes while no node can take it: expired, and retry
+     * queues it again (without the deadline). */
+    foundry_job_spec_t late;
+    foundry_job_spec_init(&late);
+    late.type = "translate";
+    late.sites = pangyo;
+    late.site_count = 1;
+    late.deadline_ms = fdy_clock_wall_ns() / 1000000u + 300;
+    uint64_t expiring = 0;
+    FDY_CHECK_OK(foundry_job_submit(acme, &late, &expiring, NULL));
+    info = s_wait(acme, expiring, 10000);
+    FDY_CHECK_STR(info->state_name, "expired");
+    FDY_CHECK_STR(info->error, "deadline passed before it ran");
+    FDY_CHECK_EQ(info->attempt_count, 0u);
+    FDY_CHECK_OK(foundry_job_retry(acme, expiring));
+    FDY_CHECK_OK(foundry_job_status(acme, expiring, &info));
+    FDY_CHECK_STR(info->state_name, "queued");
+
     /* Handler not executable: the job fails with that reason. */
     spec.idempotency_key = NULL;
     spec.type = "missing";
