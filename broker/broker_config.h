@@ -41,6 +41,8 @@ typedef struct {
     uint64_t audit_max_age_ms;  /* audit log entries are kept this long */
     uint64_t audit_max_bytes;   /* and the audit log is kept below this size */
     char *check_store_at_start; /* "auto", "always" or "never" (start_check.h) */
+    uint64_t max_job_payload;   /* largest job payload (ETOOBIG above) */
+    uint64_t job_node_timeout_ms; /* a node silent this long is lost, its leases expire */
 } fdy_broker_cfg_t;
 
 /* The broker's config schema: options, flag aliases, and the checks that

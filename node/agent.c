@@ -14,6 +14,7 @@
 #include "agent.h"
 
 #include "clock.h"
+#include "job_worker.h"
 #include "keys.h"
 #include "log.h"
 #include "ready_file.h"
@@ -58,6 +59,7 @@ struct fdy_agent {
     char *read_buf;
 
     foundry_client_t *client;
+    fdy_job_worker_t *jobs; /* NULL: this node takes no jobs */
     int64_t next_connect_ms;
     int64_t connect_backoff_ms;
     bool unreachable_logged;
@@ -214,7 +216,9 @@ fdy_agent_new(const fdy_agent_cfg_t *cfg, fdy_agent_t **out, fdy_reason_t *reaso
         err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
         goto out;
     }
-    err = s_bind(self, reason);
+    err = fdy_job_worker_new(cfg, &self->jobs, reason);
+    if (err == FOUNDRY_OK)
+        err = s_bind(self, reason);
     if (err == FOUNDRY_OK)
         err = s_write_ready(self, reason);
 out:
@@ -236,8 +240,10 @@ fdy_agent_destroy(fdy_agent_t **self_p)
         return;
     if (self->client) {
         self->closing = true;
+        fdy_job_worker_detach(self->jobs);
         (void) foundry_client_close(&self->client, 0, NULL);
     }
+    fdy_job_worker_destroy(&self->jobs);
     if (self->pull)
         zmq_close(self->pull);
     if (self->zmq_ctx)
@@ -360,6 +366,7 @@ s_connect(fdy_agent_t *self)
         self->rewind_pending = false;
         self->unreachable_logged = false;
         self->connect_backoff_ms = RETRY_FIRST_MS;
+        fdy_job_worker_attach(self->jobs, self->client);
         return;
     }
     char why[FDY_REASON_MAX + 64];
@@ -641,6 +648,10 @@ s_turn(fdy_agent_t *self, fdy_reason_t *reason)
         wait = s_min_wait(wait, self->rewind_at_ms, now);
     if (self->cfg->stats_interval_ms)
         wait = s_min_wait(wait, self->next_stats_ms, now);
+    if (self->jobs) {
+        int jobs_wait = fdy_job_worker_service(self->jobs, now);
+        wait = jobs_wait < wait ? jobs_wait : wait;
+    }
 
     foundry_err err = s_take_input(self, wait, reason);
     if (err != FOUNDRY_OK)
@@ -691,6 +702,7 @@ s_flush(fdy_agent_t *self, volatile sig_atomic_t *stop)
     }
     if (self->client) {
         self->closing = true;
+        fdy_job_worker_detach(self->jobs);
         (void) foundry_client_close(&self->client, 0, NULL);
         s_write(self); /* acks that came in while closing */
     }

@@ -63,6 +63,14 @@ static const fdy_option_t s_options[] = {
     {"stats_interval", FDY_OPT_DURATION, "1m", 0, 86400000, FDY_OPT_RESTART,
      offsetof(fdy_agent_cfg_t, stats_interval_ms),
      "Period of the NODE-STATS log line (info level); 0 = never"},
+    {"jobs", FDY_OPT_PATH, NULL, 0, 0, FDY_OPT_RESTART, offsetof(fdy_agent_cfg_t, jobs),
+     "Job handlers file (docs/jobs.md); unset: this node takes no jobs"},
+    {"job_labels", FDY_OPT_STRING, NULL, 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, job_labels),
+     "Space-separated key=value capability labels jobs may select (gpu=a100 robot=ur10)"},
+    {"job_heartbeat", FDY_OPT_DURATION, "1s", 50, 60000, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, job_heartbeat_ms),
+     "Period of the lease heartbeat; keep it under a third of the broker's job_node_timeout_ms"},
 };
 
 static const fdy_flag_t s_flags[] = {
@@ -70,6 +78,7 @@ static const fdy_flag_t s_flags[] = {
     {"--key", "FILE", "key"},          {"--broker-key", "FILE", "broker_key"},
     {"--data-dir", "DIR", "data_dir"}, {"--listen", "ENDPOINT", "listen"},
     {"--stdin", NULL, "stdin"},        {"--log-level", "LEVEL", "log_level"},
+    {"--jobs", "FILE", "jobs"},        {"--labels", "LABELS", "job_labels"},
 };
 
 /* The broker holds the same grammar for its sites (fdy_site_validate()),

@@ -282,6 +282,8 @@ s_run_one(admin_t *self, slot_t *slot)
         memset(who.allow_subscribe, 0, sizeof who.allow_subscribe);
         who.allow_count = 0;
         who.allow_subscribe_count = 0;
+        memset(who.allow_jobs, 0, sizeof who.allow_jobs);
+        who.allow_jobs_count = 0;
         fdy_arena_reset(self->reply_arena, REPLY_BUDGET);
         fdy_admin_call_t call = {
             .caller = &who,

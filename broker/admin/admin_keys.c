@@ -16,11 +16,11 @@
 /* rate_msgs, rate_bytes: the key's own publish limits (0: its role's). */
 static const char *const s_key_columns[] = {
     "name",    "role",       "site",       "tenant",    "allow_publish", "allow_subscribe",
-    "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes",
+    "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes", "allow_jobs",
 };
 static const fdy_col_type_t s_key_types[] = {
     FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
-    FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,
+    FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT, FDY_COL_TEXT,
 };
 #define KEY_COLUMN_COUNT (sizeof s_key_columns / sizeof s_key_columns[0])
 
@@ -43,6 +43,8 @@ s_key_row(fdy_admin_table_t *table, const fdy_principal_t *p)
     ok = ok && fdy_admin_cell_text(table, &row[8], p->public_key);
     ok = ok && fdy_admin_cell_int(table, &row[9], p->rate_msgs);
     ok = ok && fdy_admin_cell_int(table, &row[10], p->rate_bytes);
+    ok = ok && fdy_admin_cell_join(table, &row[11], (const char *const *) p->allow_jobs,
+                                   p->allow_jobs_count);
     return ok;
 }
 
@@ -113,6 +115,16 @@ s_key_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy
         const char *arg = call->args[i];
         bool publish = strncmp(arg, "allow=", 6) == 0;
         bool subscribe = strncmp(arg, "allow_sub=", 10) == 0;
+        if (strncmp(arg, "allow_jobs=", 11) == 0) {
+            if (p.allow_jobs_count == FDY_ALLOW_MAX)
+                return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'allow_jobs': more than %d",
+                                      FDY_ALLOW_MAX);
+            p.allow_jobs[p.allow_jobs_count] = fdy_arena_alloc(call->arena, strlen(arg + 11) + 1);
+            if (!p.allow_jobs[p.allow_jobs_count])
+                return fdy_reason_set(reason, FOUNDRY_ENOMEM, "request too large");
+            memcpy(p.allow_jobs[p.allow_jobs_count++], arg + 11, strlen(arg + 11) + 1);
+            continue;
+        }
         if (!publish && !subscribe)
             continue;
         size_t *count = publish ? &p.allow_count : &p.allow_subscribe_count;
@@ -178,7 +190,7 @@ s_key_revoke(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
 static const fdy_admin_arg_spec_t s_key_add_args[] = {
     {"name", true, false},      {"key", true, false},     {"role", true, false},
     {"site", false, false},     {"tenant", false, false}, {"allow", false, true},
-    {"allow_sub", false, true}, {"rate_msgs", false, false}, {"rate_bytes", false, false},
+    {"allow_sub", false, true}, {"allow_jobs", false, true}, {"rate_msgs", false, false}, {"rate_bytes", false, false},
 };
 static const fdy_admin_arg_spec_t s_name_arg[] = {{"name", true, false}};
 #define ARG_COUNT(specs) (sizeof specs / sizeof specs[0])

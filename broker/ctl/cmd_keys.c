@@ -24,7 +24,7 @@
 #define KEYS_MAP_SIZE      (64ull * 1024 * 1024)
 #define KEYS_MAP_SIZE_MAX  (16ull * 1024 * 1024 * 1024)
 #define KEYS_DEDUPE_WINDOW (2u * 60u * 1000u)
-#define KEYS_COLUMNS       11
+#define KEYS_COLUMNS       12
 
 /* The options of keygen, key add|ls|revoke and bootstrap. */
 typedef struct {
@@ -38,6 +38,8 @@ typedef struct {
     size_t allow_count;
     const char *allow_sub[FDY_ALLOW_MAX]; /* key add --allow-subscribe, repeatable */
     size_t allow_sub_count;
+    const char *allow_jobs[FDY_ALLOW_MAX]; /* key add --allow-jobs, repeatable */
+    size_t allow_jobs_count;
     const char *rate_msgs;  /* key add --rate-msgs N */
     const char *rate_bytes; /* key add --rate-bytes SIZE */
 } keys_opts_t;
@@ -46,11 +48,11 @@ typedef struct {
  * are the same. */
 static const char *const s_key_columns[KEYS_COLUMNS] = {
     "name",    "role",       "site",       "tenant",    "allow_publish", "allow_subscribe",
-    "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes",
+    "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes", "allow_jobs",
 };
 static const fdy_col_type_t s_key_types[KEYS_COLUMNS] = {
     FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
-    FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT,
+    FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT, FDY_COL_TEXT,
 };
 
 /* A table built from principals, owning its cells' text. */
@@ -105,7 +107,8 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
 {
     size_t allow_len = s_list_len(p->allow_publish, p->allow_count);
     size_t sub_len = s_list_len(p->allow_subscribe, p->allow_subscribe_count);
-    char *text = malloc(allow_len + 2 + 21 + sub_len + 21 + 21);
+    size_t jobs_len = s_list_len(p->allow_jobs, p->allow_jobs_count);
+    char *text = malloc(allow_len + 2 + 21 + sub_len + 21 + 21 + jobs_len);
     if (!text)
         return FOUNDRY_ENOMEM;
     self->row_text[row] = text;
@@ -121,6 +124,8 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
     snprintf(rate_msgs, 21, "%" PRIu32, p->rate_msgs);
     char *rate_bytes = rate_msgs + 21;
     snprintf(rate_bytes, 21, "%" PRIu64, p->rate_bytes);
+    char *allow_jobs = rate_bytes + 21;
+    s_list_write(allow_jobs, p->allow_jobs, p->allow_jobs_count);
 
     fdy_slice_t *cells = &self->cells[row * KEYS_COLUMNS];
     cells[0] = s_slice(p->name);
@@ -134,6 +139,7 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
     cells[8] = s_slice(p->public_key);
     cells[9] = s_slice(rate_msgs);
     cells[10] = s_slice(rate_bytes);
+    cells[11] = s_slice(allow_jobs);
     return FOUNDRY_OK;
 }
 
@@ -281,6 +287,16 @@ s_principal_from_args(const fdy_ctl_args_t *args, fdy_role_t role, fdy_principal
     if (status == FDY_CTL_EXIT_OK)
         status = s_copy_filters("--allow-subscribe", opts->allow_sub, opts->allow_sub_count,
                                 p->allow_subscribe, &p->allow_subscribe_count);
+    for (size_t i = 0; status == FDY_CTL_EXIT_OK && i < opts->allow_jobs_count; i++) {
+        fdy_reason_t why = {{0}};
+        if (strcmp(opts->allow_jobs[i], "*") != 0 &&
+            fdy_site_validate(opts->allow_jobs[i], &why) != FOUNDRY_OK)
+            return fdy_output_usage("bad --allow-jobs '%s': %s", opts->allow_jobs[i], why.text);
+        p->allow_jobs[i] = strdup(opts->allow_jobs[i]);
+        if (!p->allow_jobs[i])
+            return fdy_output_fail("out of memory");
+        p->allow_jobs_count = i + 1;
+    }
     if (status != FDY_CTL_EXIT_OK)
         return status;
     fdy_reason_t reason = {{0}};
@@ -352,6 +368,8 @@ s_add_online(const fdy_ctl_args_t *args, const fdy_principal_t *p)
         err = fdy_ctl_argv_add(&argv, "allow", p->allow_publish[i]);
     for (size_t i = 0; err == FOUNDRY_OK && i < p->allow_subscribe_count; i++)
         err = fdy_ctl_argv_add(&argv, "allow_sub", p->allow_subscribe[i]);
+    for (size_t i = 0; err == FOUNDRY_OK && i < p->allow_jobs_count; i++)
+        err = fdy_ctl_argv_add(&argv, "allow_jobs", p->allow_jobs[i]);
     char number[24];
     if (err == FOUNDRY_OK && p->rate_msgs) {
         snprintf(number, sizeof number, "%" PRIu32, p->rate_msgs);
@@ -548,6 +566,7 @@ enum {
     KEYS_DATA_DIR,
     KEYS_RATE_MSGS,
     KEYS_RATE_BYTES,
+    KEYS_ALLOW_JOBS,
 };
 
 static const fdy_ctl_flag_t s_flags[] = {
@@ -559,6 +578,8 @@ static const fdy_ctl_flag_t s_flags[] = {
      "subject filter it may publish to (* a token, > the rest); repeatable"},
     {"--allow-subscribe", "FILTER", KEYS_ALLOW_SUB, true,
      "subject filter it may read (subscribe to); repeatable"},
+    {"--allow-jobs", "SITE", KEYS_ALLOW_JOBS, true,
+     "site it may submit jobs to (* any site); repeatable; none: no job submits"},
     {"--name", "NAME", KEYS_NAME, false, "key name (default: the file name without .key)"},
     {"--rate-msgs", "N", KEYS_RATE_MSGS, false,
      "messages/s it may publish (default: its role's rate_msgs_<role>)"},
@@ -587,6 +608,11 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
         if (self->allow_count == FDY_ALLOW_MAX)
             return fdy_output_usage("at most %d --allow-publish filters", FDY_ALLOW_MAX);
         self->allow[self->allow_count++] = value;
+        break;
+    case KEYS_ALLOW_JOBS:
+        if (self->allow_jobs_count == FDY_ALLOW_MAX)
+            return fdy_output_usage("at most %d --allow-jobs sites", FDY_ALLOW_MAX);
+        self->allow_jobs[self->allow_jobs_count++] = value;
         break;
     case KEYS_ALLOW_SUB:
         if (self->allow_sub_count == FDY_ALLOW_MAX)
@@ -617,7 +643,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .synopsis = "PUBFILE --role ROLE [--site SITE] [--tenant TENANT]\n"
                     "                          [--allow-publish FILTER]... "
                     "[--allow-subscribe FILTER]...\n"
-                    "                          [--rate-msgs N] [--rate-bytes SIZE]\n"
+                    "                          [--allow-jobs SITE]... "
+                    "[--rate-msgs N] [--rate-bytes SIZE]\n"
                     "                          [--name NAME] [--data-dir DIR]",
         .summary = "register a public key (NAME.key) with a role",
         .notes = "The key's name is the file name without .key unless --name is given.\n"
@@ -626,12 +653,14 @@ static const fdy_ctl_cmd_t s_commands[] = {
                  "Reading: admin and link keys may read everything, a node key\n"
                  "telemetry.<site>.> and its --allow-subscribe filters, a partner key only\n"
                  "its --allow-subscribe filters.\n"
+                 "Jobs: admins may submit anywhere, partner and node keys only to the\n"
+                 "sites of their --allow-jobs (* for any site).\n"
                  "Prints the key's row, as key ls does.",
         .pos_names = {"PUBFILE"},
         .min_pos = 1,
         .max_pos = 1,
         .flags = (const int[]){KEYS_ROLE, KEYS_SITE, KEYS_TENANT, KEYS_ALLOW, KEYS_ALLOW_SUB,
-                               KEYS_RATE_MSGS, KEYS_RATE_BYTES, KEYS_NAME, KEYS_DATA_DIR, 0},
+                               KEYS_ALLOW_JOBS, KEYS_RATE_MSGS, KEYS_RATE_BYTES, KEYS_NAME, KEYS_DATA_DIR, 0},
         .reach = FDY_CTL_REACH_DATA_DIR,
         .run = s_add,
     },

@@ -130,4 +130,8 @@ typedef struct {
 } fdy_store_audit_entries_t;
 extern const fdy_commit_part_t fdy_store_audit_part;
 
+/* data: fdy_store_jobs_t (store_jobs.h): each job's record replaced (or
+ * removed). Not droppable: a submit or result is acked only once stored. */
+extern const fdy_commit_part_t fdy_store_jobs_part;
+
 #endif

@@ -325,6 +325,16 @@ s_validate(const fdy_principal_t *p, fdy_reason_t *reason)
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "allow-subscribe filter \"%.80s\": %s",
                                   filter ? filter : "", why.text[0] ? why.text : "invalid");
     }
+    if (p->allow_jobs_count > FDY_ALLOW_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "at most %d job sites", FDY_ALLOW_MAX);
+    for (size_t i = 0; i < p->allow_jobs_count; i++) {
+        fdy_reason_t why;
+        why.text[0] = '\0';
+        const char *site = p->allow_jobs[i];
+        if (!site || (strcmp(site, "*") != 0 && fdy_site_validate(site, &why) != FOUNDRY_OK))
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "allow-jobs site \"%.80s\": %s",
+                                  site ? site : "", why.text[0] ? why.text : "invalid");
+    }
     return FOUNDRY_OK;
 }
 

@@ -50,6 +50,7 @@ typedef struct {
 /* The audit log's table (store_audit.c): its API is public, in
  * store_audit.h, so the descriptor is declared here. */
 extern const fdy_store_table_t fdy_store_audit_table; /* "audit", "audit_meta" */
+extern const fdy_store_table_t fdy_store_jobs_table;  /* "jobs" (store_jobs.c) */
 
 typedef struct fdy_store_stream fdy_store_stream_t; /* store_streams.h */
 

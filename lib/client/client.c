@@ -8,6 +8,7 @@
  *  bookkeeping (inflight.c) or subscriptions (sub.c).
  */
 #include "client.h"
+#include "job_client.h"
 
 #include "clock.h"
 #include "codec.h"
@@ -43,6 +44,7 @@ struct foundry_client {
     fdy_conn_t *conn;
     fdy_inflight_t *inflight;
     fdy_sub_registry_t *subs;
+    fdy_job_client_t *jobs;
     fdy_arena_t *arena;
     foundry_ack_fn *ack_fn;
     void *ack_user;
@@ -163,6 +165,7 @@ s_destroy(foundry_client_t **self_p)
     fdy_inflight_recycle(self->inflight, &self->open);
     fdy_inflight_destroy(&self->inflight);
     fdy_sub_registry_destroy(&self->subs); /* before the connection: it says goodbye on it */
+    fdy_job_client_destroy(&self->jobs);
     fdy_arena_destroy(&self->arena);
     fdy_conn_destroy(&self->conn);
     free(self);
@@ -236,7 +239,8 @@ foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_
     self->inflight = fdy_inflight_new();
     self->arena = fdy_arena_new(REPLY_BUDGET);
     self->subs = fdy_sub_registry_new(self);
-    if (!self->inflight || !self->arena || !self->subs) {
+    self->jobs = fdy_job_client_new(self);
+    if (!self->inflight || !self->arena || !self->subs || !self->jobs) {
         err = s_new_failed(FOUNDRY_ENOMEM, "out of memory");
         goto out;
     }
@@ -401,6 +405,13 @@ s_recv_one(foundry_client_t *self)
     } else if (parts != 1) {
         fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply of kind %d with %zu frames",
                              (int) env.kind, parts);
+    } else if (fdy_job_client_owns(&env)) {
+        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
+            self->refused = true;
+            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
+                    env.error_reason ? env.error_reason : "");
+        }
+        fdy_job_client_on_reply(self->jobs, &env);
     } else if (fdy_sub_owns(&env)) {
         if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
             self->refused = true;
@@ -553,6 +564,7 @@ s_follow_conn(foundry_client_t *self)
         self->first_unsent = 0;
         self->refused = false; /* the broker's ZAP handler accepted our key again */
         fdy_sub_on_reconnect(self->subs);
+        fdy_job_client_service(self->jobs, fdy_clock_mono_ms(), true);
     }
     if (fdy_conn_state(self->conn) == FDY_CONN_AUTH_FAILED && !self->refused) {
         self->refused = true;
@@ -605,6 +617,7 @@ s_pump(foundry_client_t *self, int timeout_ms)
     s_send_due(self, now_ms);
     s_resend_stale(self, now_ms);
     fdy_sub_service(self->subs, now_ms);
+    fdy_job_client_service(self->jobs, now_ms, false);
     int handled = s_drain(self);
     if (handled > 0 || timeout_ms <= 0)
         return handled;
@@ -625,6 +638,7 @@ s_pump(foundry_client_t *self, int timeout_ms)
     s_send_due(self, now_ms);
     s_resend_stale(self, now_ms);
     fdy_sub_service(self->subs, now_ms);
+    fdy_job_client_service(self->jobs, now_ms, false);
     return s_drain(self);
 }
 
@@ -1008,6 +1022,12 @@ fdy_sub_registry_t *
 fdy_client_subs(foundry_client_t *self)
 {
     return self->subs;
+}
+
+fdy_job_client_t *
+fdy_client_jobs(foundry_client_t *self)
+{
+    return self->jobs;
 }
 
 bool

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 typedef struct fdy_sub_registry fdy_sub_registry_t;
+typedef struct fdy_job_client fdy_job_client_t;
 
 /* Does whatever is due (sends, resends, acks, deliveries, keepalives) and
  * waits up to timeout_ms for the broker when nothing arrived. Returns
@@ -24,6 +25,7 @@ void fdy_client_pump(foundry_client_t *self, int timeout_ms);
  * until the client is destroyed. */
 fdy_conn_t *fdy_client_conn(foundry_client_t *self);
 fdy_sub_registry_t *fdy_client_subs(foundry_client_t *self);
+fdy_job_client_t *fdy_client_jobs(foundry_client_t *self);
 
 /* True inside the ack handler, where calls that pump are refused. */
 bool fdy_client_dispatching(const foundry_client_t *self);

@@ -31,6 +31,9 @@ static const fdy_kind_info_t s_kinds[] = {
     [FDY_KIND_DELIVER] = {FDY_KIND_DELIVER, "DELIVER", false, false},
     [FDY_KIND_ACK] = {FDY_KIND_ACK, "ACK", false, false},
     [FDY_KIND_UNSUBSCRIBE] = {FDY_KIND_UNSUBSCRIBE, "UNSUBSCRIBE", false, false},
+    [FDY_KIND_JOB] = {FDY_KIND_JOB, "JOB", false, true},
+    [FDY_KIND_JOB_REPLY] = {FDY_KIND_JOB_REPLY, "JOB_REPLY", true, false},
+    [FDY_KIND_JOB_OFFER] = {FDY_KIND_JOB_OFFER, "JOB_OFFER", true, false},
 };
 
 const fdy_kind_info_t *
@@ -81,8 +84,9 @@ fdy_codec_pb_allocator(fdy_pb_ctx_t *ctx)
     return allocator;
 }
 
-static foundry_err
-s_unpack_failed(const fdy_pb_ctx_t *ctx, const char *what, size_t len, fdy_reason_t *reason)
+foundry_err
+fdy_codec_unpack_failed(const fdy_pb_ctx_t *ctx, const char *what, size_t len,
+                        fdy_reason_t *reason)
 {
     if (ctx->exhausted)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM,
@@ -426,7 +430,17 @@ fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_out, size_t *
         pb.admin_reply = &parts.reply;
         break;
     case FDY_KIND_PING:
-    case FDY_KIND_PONG: break;
+    case FDY_KIND_PONG:
+    case FDY_KIND_JOB: break;
+    case FDY_KIND_JOB_REPLY:
+    case FDY_KIND_JOB_OFFER:
+        if (!env->job || env->job_len == 0) {
+            err = FOUNDRY_EINVAL;
+            break;
+        }
+        pb.job.data = (uint8_t *) env->job;
+        pb.job.len = env->job_len;
+        break;
     case FDY_KIND_SUBSCRIBE:
         err = s_encode_subscribe(env, &parts);
         pb.subscribe = &parts.subscribe;
@@ -668,7 +682,7 @@ fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
     Foundry__Envelope *pb = foundry__envelope__unpack(&allocator, len, buf);
     if (!pb)
-        return s_unpack_failed(&ctx, "envelope", len, reason);
+        return fdy_codec_unpack_failed(&ctx, "envelope", len, reason);
 
     /* Set before any check so an EVERSION or EKIND reply can be addressed. */
     env_out->request_id = pb->request_id;
@@ -716,7 +730,16 @@ fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
             return fdy_reason_set(reason, FOUNDRY_EPROTO, "ADMIN_REPLY without its table");
         return s_decode_table(pb->admin_reply, arena, &env_out->table, reason);
     case FDY_KIND_PING:
-    case FDY_KIND_PONG: return FOUNDRY_OK;
+    case FDY_KIND_PONG:
+    case FDY_KIND_JOB: return FOUNDRY_OK;
+    case FDY_KIND_JOB_REPLY:
+    case FDY_KIND_JOB_OFFER:
+        if (pb->job.len == 0)
+            return fdy_reason_set(reason, FOUNDRY_EPROTO, "%s without its body",
+                                  fdy_codec_kind_info(env_out->kind)->name);
+        env_out->job = pb->job.data;
+        env_out->job_len = pb->job.len;
+        return FOUNDRY_OK;
     case FDY_KIND_SUBSCRIBE: return s_decode_subscribe(pb->subscribe, env_out, reason);
     default: break;
     }
@@ -790,6 +813,7 @@ fdy_principal_clear(fdy_principal_t *p)
     for (size_t i = 0; i < FDY_ALLOW_MAX; i++) {
         free(p->allow_publish[i]);
         free(p->allow_subscribe[i]);
+        free(p->allow_jobs[i]);
     }
     memset(p, 0, sizeof *p);
 }
@@ -816,7 +840,9 @@ fdy_codec_encode_principal(const fdy_principal_t *p, uint8_t **buf_out, size_t *
         p->role > FDY_ROLE_LINK || p->allow_count > FDY_ALLOW_MAX ||
         !s_strings_ok((const char *const *) p->allow_publish, p->allow_count) ||
         p->allow_subscribe_count > FDY_ALLOW_MAX ||
-        !s_strings_ok((const char *const *) p->allow_subscribe, p->allow_subscribe_count))
+        !s_strings_ok((const char *const *) p->allow_subscribe, p->allow_subscribe_count) ||
+        p->allow_jobs_count > FDY_ALLOW_MAX ||
+        !s_strings_ok((const char *const *) p->allow_jobs, p->allow_jobs_count))
         return FOUNDRY_EINVAL;
 
     Foundry__KeyRecord pb = FOUNDRY__KEY_RECORD__INIT;
@@ -834,6 +860,8 @@ fdy_codec_encode_principal(const fdy_principal_t *p, uint8_t **buf_out, size_t *
     pb.revoked_ns = p->revoked_ns;
     pb.rate_msgs = p->rate_msgs;
     pb.rate_bytes = p->rate_bytes;
+    pb.n_allow_jobs = p->allow_jobs_count;
+    pb.allow_jobs = p->allow_jobs_count ? (char **) p->allow_jobs : NULL;
 
     size_t size = foundry__key_record__get_packed_size(&pb);
     uint8_t *buf = malloc(size ? size : 1);
@@ -879,7 +907,8 @@ fdy_codec_decode_principal(const uint8_t *buf, size_t len, fdy_principal_t *p)
         fdy_role_parse(pb->role, &p->role) != FOUNDRY_OK ||
         !s_copy_name(p->site, sizeof p->site, pb->site, true) ||
         !s_copy_name(p->tenant, sizeof p->tenant, pb->tenant, true) ||
-        pb->n_allow_publish > FDY_ALLOW_MAX || pb->n_allow_subscribe > FDY_ALLOW_MAX) {
+        pb->n_allow_publish > FDY_ALLOW_MAX || pb->n_allow_subscribe > FDY_ALLOW_MAX ||
+        pb->n_allow_jobs > FDY_ALLOW_MAX) {
         err = FOUNDRY_EPROTO;
         goto out;
     }
@@ -907,6 +936,20 @@ fdy_codec_decode_principal(const uint8_t *buf, size_t len, fdy_principal_t *p)
             goto out;
         }
         p->allow_subscribe_count = i + 1;
+    }
+    for (size_t i = 0; i < pb->n_allow_jobs; i++) {
+        /* A site id, or "*" for any site. */
+        if (strcmp(pb->allow_jobs[i], "*") != 0 &&
+            fdy_site_validate(pb->allow_jobs[i], NULL) != FOUNDRY_OK) {
+            err = FOUNDRY_EPROTO;
+            goto out;
+        }
+        p->allow_jobs[i] = strdup(pb->allow_jobs[i]);
+        if (!p->allow_jobs[i]) {
+            err = FOUNDRY_ENOMEM;
+            goto out;
+        }
+        p->allow_jobs_count = i + 1;
     }
     p->revoked = pb->revoked;
     p->created_ns = pb->created_ns;

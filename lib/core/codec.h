@@ -61,6 +61,9 @@ typedef enum {
     FDY_KIND_DELIVER = 11,
     FDY_KIND_ACK = 12,
     FDY_KIND_UNSUBSCRIBE = 13,
+    FDY_KIND_JOB = 14,
+    FDY_KIND_JOB_REPLY = 15,
+    FDY_KIND_JOB_OFFER = 16,
 } fdy_kind_t;
 
 /* What the codec and the broker need to know about a kind, in one row per
@@ -214,6 +217,10 @@ typedef struct {
     /* DELIVER of an ephemeral subscription: messages dropped for it so far
      * (a running total, not a delta). */
     uint64_t dropped;
+    /* JOB_REPLY, JOB_OFFER: the encoded jobs.proto body (codec_jobs.h). A
+     * JOB request carries its body in frame 1 instead. */
+    const uint8_t *job;
+    size_t job_len;
 } fdy_envelope_t;
 
 /* Encodes env (version is forced to FDY_PROTOCOL_VERSION). Caller owns
@@ -299,6 +306,8 @@ typedef struct {
     uint64_t revoked_ns;
     uint32_t rate_msgs;  /* publish limit, messages/s; 0 = the role's default */
     uint64_t rate_bytes; /* publish limit, bytes/s; 0 = the role's default */
+    char *allow_jobs[FDY_ALLOW_MAX]; /* malloc'd sites it may submit jobs to; "*" any */
+    size_t allow_jobs_count;
 } fdy_principal_t;
 
 /* Encodes p as a KeyRecord. Caller owns *buf_out (free()). */

@@ -34,4 +34,9 @@ typedef struct {
  * no-ops: the arena releases everything at its reset. */
 ProtobufCAllocator fdy_codec_pb_allocator(fdy_pb_ctx_t *ctx);
 
+/* The error for a NULL unpack of `what` (len bytes): FOUNDRY_ENOMEM when
+ * ctx's budget ran out, FOUNDRY_EPROTO otherwise, with reason. */
+foundry_err fdy_codec_unpack_failed(const fdy_pb_ctx_t *ctx, const char *what, size_t len,
+                                    fdy_reason_t *reason);
+
 #endif

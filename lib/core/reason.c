@@ -51,6 +51,7 @@ foundry_strerror(foundry_err err)
     case FOUNDRY_EEXIST: return "already exists";
     case FOUNDRY_EKIND: return "unknown message kind or command";
     case FOUNDRY_ERATE: return "rate limit exceeded";
+    case FOUNDRY_ESTALE: return "stale fencing token: the lease has moved on";
     }
     return "unknown error";
 }

@@ -60,17 +60,17 @@ fdy_bytes_put_be32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t) (v >> (24 - 8 * i));
 }
 
+static inline uint32_t
+fdy_bytes_get_be32(const uint8_t *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
 static inline void
 fdy_bytes_put_be64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t) (v >> (56 - 8 * i));
-}
-
-static inline uint32_t
-fdy_bytes_get_be32(const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
 }
 
 static inline uint64_t

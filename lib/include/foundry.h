@@ -82,6 +82,7 @@ typedef enum {
     FOUNDRY_EEXIST = 16,    /* already exists */
     FOUNDRY_EKIND = 17,     /* unknown message kind or command */
     FOUNDRY_ERATE = 18,     /* over the publisher's rate limit: nothing stored */
+    FOUNDRY_ESTALE = 19,    /* a job result, progress or heartbeat with an old fencing token */
 } foundry_err;
 
 /* Returns a static, human-readable description of err (never NULL; unknown
@@ -384,6 +385,246 @@ FOUNDRY_EXPORT void foundry_sub_close(foundry_sub_t **sub_p);
  * least once a second. Borrowed: valid until the client is closed; do not
  * read from or close it. */
 FOUNDRY_EXPORT int foundry_client_fd(foundry_client_t *client);
+
+/* ---- jobs: durable work run by node agents (docs/jobs.md) --------------
+ *
+ * A job names a handler type, carries an opaque payload and targets sites
+ * and node labels. The broker stores it (fsync) before it returns the job
+ * id, offers it to one eligible node agent at a time under a lease with a
+ * fencing token, retries failed attempts with back-off and keeps the
+ * result until its TTL. A partner sees, waits for and cancels only its own
+ * tenant's jobs, and may submit only to the sites its key's job grant
+ * lists (foundryctl key add --allow-jobs SITE...).
+ *
+ *      foundry_job_spec_t spec;
+ *      foundry_job_spec_init(&spec);
+ *      spec.type = "inspect";
+ *      const char *sites[] = {"siheung"};
+ *      spec.sites = sites;
+ *      spec.site_count = 1;
+ *      spec.payload = "line-3";
+ *      spec.payload_len = 6;
+ *      uint64_t id;
+ *      err = foundry_job_submit(client, &spec, &id, NULL);
+ *      const foundry_job_info_t *info;
+ *      err = foundry_job_wait(client, id, 60000, &info);  // info->result
+ *
+ * Every call below runs on the client's thread like the rest of the
+ * client; what it returns through a const pointer is borrowed until the
+ * next job call on that client. */
+
+/* Most in-flight (unanswered) job requests of one client. */
+#define FOUNDRY_JOBS_IN_FLIGHT_MAX 8192
+
+typedef enum {
+    FOUNDRY_JOB_QUEUED = 0,    /* waiting for an eligible node (or its back-off) */
+    FOUNDRY_JOB_LEASED = 1,    /* offered to a node under a lease */
+    FOUNDRY_JOB_RUNNING = 2,   /* the node's handler is running it */
+    FOUNDRY_JOB_SUCCEEDED = 3, /* final: result stored */
+    FOUNDRY_JOB_FAILED = 4,    /* an attempt failed; the next waits for its back-off */
+    FOUNDRY_JOB_DEAD = 5,      /* final: max_attempts used; last error and log kept */
+    FOUNDRY_JOB_CANCELLED = 6, /* final */
+    FOUNDRY_JOB_EXPIRED = 7,   /* final: its deadline passed before it ran */
+} foundry_job_state;
+
+/* What to run. Initialise with foundry_job_spec_init(); zero fields take
+ * the broker's defaults (docs/jobs.md). Everything is borrowed for the
+ * duration of the submit call. */
+typedef struct {
+    const char *type;              /* handler name, [A-Za-z0-9_.-]{1,64} */
+    const void *payload;           /* opaque bytes, up to the broker's max_job_payload */
+    size_t payload_len;
+    const char *const *sites;      /* target sites; none: any site */
+    size_t site_count;
+    const char *const *labels;     /* "key=value" the node must advertise, all of them */
+    size_t label_count;
+    uint32_t priority;             /* higher first; 0 */
+    uint32_t timeout_ms;           /* per attempt; 60000 */
+    uint32_t max_attempts;         /* 3 */
+    uint32_t backoff_initial_ms;   /* 1000 */
+    uint32_t backoff_factor;       /* 2 */
+    uint32_t backoff_max_ms;       /* 60000 */
+    const char *idempotency_key;   /* same key, same tenant: same job id; NULL: one is made */
+    uint64_t deadline_ms;          /* wall-clock ms: a job still queued then expires; 0 none */
+    uint32_t result_ttl_ms;        /* result kept this long after the job ended; 1 day */
+} foundry_job_spec_t;
+
+/* One attempt of a job, as in `foundryctl job show`. */
+typedef struct {
+    uint32_t attempt;
+    uint64_t fence;     /* its fencing token */
+    const char *node;
+    uint64_t started_ms;
+    uint64_t ended_ms;  /* 0 while it runs */
+    const char *state;  /* running, succeeded, failed, lost, timeout, cancelled */
+    const char *error;
+} foundry_job_attempt_t;
+
+/* A job's status. Borrowed until the next job call on the client. */
+typedef struct {
+    uint64_t id;
+    foundry_job_state state;
+    const char *state_name;
+    const char *type;
+    const char *tenant;
+    const char *submitter;
+    const char *const *sites;
+    size_t site_count;
+    const char *const *labels;
+    size_t label_count;
+    uint32_t priority;
+    uint32_t attempt;      /* attempts so far */
+    uint32_t max_attempts;
+    uint64_t fence;        /* the current (or last) lease's token */
+    const char *node;      /* the current (or last) lease holder */
+    uint64_t created_ms, updated_ms;
+    const void *result;    /* succeeded: the handler's output */
+    size_t result_len;
+    const char *error;     /* last error */
+    const char *log_tail;  /* the handler's last stderr lines */
+    const char *progress;  /* the last progress line */
+    const char *waiting;   /* queued: why it is not running yet */
+    const foundry_job_attempt_t *attempts;
+    size_t attempt_count;
+} foundry_job_info_t;
+
+/* Sets every field to 0 / NULL. */
+FOUNDRY_EXPORT void foundry_job_spec_init(foundry_job_spec_t *spec);
+
+/* The name of a state ("queued", ...; "?" when unknown). Static. */
+FOUNDRY_EXPORT const char *foundry_job_state_name(foundry_job_state state);
+
+/* Submits a job and waits (up to ack_timeout_ms) until the broker has
+ * stored it. *id_out gets its id; *duplicate_out (may be NULL) is 1 when
+ * the idempotency key was known and the id is the earlier job's. Returns
+ * FOUNDRY_OK, FOUNDRY_EINVAL (bad type, site or label syntax), FOUNDRY_ETOOBIG
+ * (payload over max_job_payload), FOUNDRY_EDENIED (no grant for a target
+ * site; nodes without a grant), FOUNDRY_EFULL, FOUNDRY_ETIMEDOUT,
+ * FOUNDRY_EAUTH, FOUNDRY_ENOMEM; foundry_client_last_error() says why. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_submit(foundry_client_t *client,
+                                                                const foundry_job_spec_t *spec,
+                                                                uint64_t *id_out,
+                                                                int *duplicate_out);
+
+/* Called once per pipelined submit when the broker answered it (stored:
+ * err FOUNDRY_OK and job_id), or refused it (err, reason), from inside the
+ * client's calls. token is what foundry_job_submit_async() returned. */
+typedef void(foundry_job_submitted_fn)(uint64_t token, foundry_err err, uint64_t job_id,
+                                       const char *reason, void *user);
+FOUNDRY_EXPORT void foundry_client_set_job_handler(foundry_client_t *client,
+                                                   foundry_job_submitted_fn *fn, void *user);
+
+/* Pipelined submit: sends and returns at once, with up to
+ * FOUNDRY_JOBS_IN_FLIGHT_MAX unanswered (beyond that it pumps the client
+ * until one is answered, up to ack_timeout_ms: FOUNDRY_ETIMEDOUT). The
+ * outcome goes to the job handler; unanswered submits are resent after a
+ * reconnect with the same idempotency key, so each is stored once.
+ * *token_out (may be NULL) identifies it. Errors as foundry_job_submit for
+ * what is checked before sending. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_submit_async(
+    foundry_client_t *client, const foundry_job_spec_t *spec, uint64_t *token_out);
+
+/* Pumps until every pipelined job request was answered, up to timeout_ms.
+ * Returns FOUNDRY_OK or FOUNDRY_ETIMEDOUT. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_flush(foundry_client_t *client,
+                                                               int timeout_ms);
+
+/* A job's current status (with its result once succeeded). Returns
+ * FOUNDRY_OK, FOUNDRY_ENOTFOUND (no such job, or not the caller's tenant's:
+ * the two look the same), FOUNDRY_ETIMEDOUT, FOUNDRY_EAUTH. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_status(foundry_client_t *client,
+                                                                uint64_t id,
+                                                                const foundry_job_info_t **info_out);
+
+/* Waits up to timeout_ms until the job is succeeded, dead, cancelled or
+ * expired (asking the broker at most every 20..200 ms), and returns its
+ * status then. FOUNDRY_ETIMEDOUT (with *info_out the last status seen, or
+ * NULL) when it has not ended; otherwise as foundry_job_status. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_wait(foundry_client_t *client,
+                                                              uint64_t id, int timeout_ms,
+                                                              const foundry_job_info_t **info_out);
+
+/* Cancels a job: a queued one at once, a running one by telling its node
+ * to kill the handler (a result it still sends is refused). Returns
+ * FOUNDRY_OK, FOUNDRY_ENOTFOUND, FOUNDRY_EINVAL (already ended),
+ * FOUNDRY_ETIMEDOUT. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_cancel(foundry_client_t *client,
+                                                                uint64_t id);
+
+/* Queues a dead, cancelled or expired job again with a fresh set of
+ * attempts (the fence keeps counting up). Errors as foundry_job_cancel. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_retry(foundry_client_t *client,
+                                                               uint64_t id);
+
+/* Lists the caller's tenant's jobs (an admin: all), newest first, at most
+ * 1000, without payloads or results; state NULL or "" for all states.
+ * Calls fn for each, with info borrowed for the call. Returns FOUNDRY_OK,
+ * FOUNDRY_EINVAL (unknown state), FOUNDRY_EDENIED, FOUNDRY_ETIMEDOUT. */
+typedef void(foundry_job_list_fn)(const foundry_job_info_t *info, void *user);
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_list(foundry_client_t *client,
+                                                              const char *state,
+                                                              foundry_job_list_fn *fn, void *user);
+
+/* ---- jobs: the worker side (node keys; foundry-node uses these) -------- */
+
+/* A job offered to this node under a lease, or (cancel) an order to stop
+ * one. Borrowed until the next worker call on the client. */
+typedef struct {
+    uint64_t job_id;
+    uint64_t fence;       /* hand it to the handler; report it with the result */
+    uint32_t attempt;
+    int cancel;           /* 1: kill the handler of job_id; send no result */
+    const char *type;
+    const void *payload;
+    size_t payload_len;
+    uint32_t timeout_ms;
+} foundry_job_offer_t;
+
+/* Registers this node (site and name come from its key) with its labels
+ * ("key=value") and the job types it runs, each with `slots` concurrent
+ * jobs: the broker offers at most that many at once per type. Call again
+ * after a reconnect (foundry_client_reconnects() changed). Blocking, up
+ * to ack_timeout_ms. Returns FOUNDRY_OK, FOUNDRY_EDENIED (not a node key),
+ * FOUNDRY_EINVAL (bad label or type), FOUNDRY_ETIMEDOUT. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_register(
+    foundry_client_t *client, const char *const *labels, size_t label_count,
+    const char *const *types, size_t type_count, uint32_t slots);
+
+/* The next offer, waiting up to timeout_ms. Returns FOUNDRY_OK with
+ * *offer_out, or FOUNDRY_ETIMEDOUT. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_next(foundry_client_t *client,
+                                                                 int timeout_ms,
+                                                                 foundry_job_offer_t *offer_out);
+
+/* Reports an attempt's outcome (pipelined; resent after a reconnect). The
+ * broker stores it only if fence is still the job's current token. done(token,
+ * err, ...) through the job handler: FOUNDRY_OK stored, FOUNDRY_ESTALE the
+ * lease moved on (the result is refused: another attempt owns the job),
+ * FOUNDRY_ENOTFOUND no such job. `slots` (0 or 1) hands the slot back. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_result(
+    foundry_client_t *client, uint64_t job_id, uint64_t fence, int ok, const void *result,
+    size_t result_len, const char *error, const char *log_tail, uint32_t slots,
+    uint64_t *token_out);
+
+/* Hands back `slots` free slots of type (no reply). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_credit(foundry_client_t *client,
+                                                                   const char *type,
+                                                                   uint32_t slots);
+
+/* Renews the leases of the jobs it runs (ids with their fences) and marks
+ * them running. Blocking, up to ack_timeout_ms; the broker answers with the
+ * ones it no longer holds for this node: *stale_out (borrowed) gets their
+ * ids, *stale_count_out how many; kill those. Call at least every third
+ * of the broker's job_node_timeout_ms (foundry-node: every second). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_heartbeat(
+    foundry_client_t *client, const uint64_t *job_ids, const uint64_t *fences, size_t count,
+    const uint64_t **stale_out, size_t *stale_count_out);
+
+/* Reports a progress line for a running job (no reply unless refused). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_progress(foundry_client_t *client,
+                                                                     uint64_t job_id,
+                                                                     uint64_t fence,
+                                                                     const char *text);
 
 #ifdef __cplusplus
 }

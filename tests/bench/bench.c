@@ -10,6 +10,7 @@
 #include "bench_env.h"
 #include "fanout.h"
 #include "noisy.h"
+#include "jobs_bench.h"
 
 #include "foundry.h"
 
@@ -39,6 +40,8 @@ typedef struct {
     bool keep;
     bool fanout;                          /* --fanout: the fan-out benchmark instead (fanout.c) */
     bool noisy;                           /* --noisy: the noisy-neighbour benchmark (noisy.c) */
+    bool jobs;                            /* --jobs: the jobs benchmark (jobs_bench.c) */
+    size_t agents;                        /* --agents: its node agents */
     bool random_ids;                      /* --random-ids: UUID-like message ids, not the library's */
     size_t consumers;                     /* --consumers: its reading consumers */
     uint32_t credit;                      /* --credit: its subscriptions' credit */
@@ -287,6 +290,10 @@ s_usage(FILE *out)
                  "                      to 32 tails that never read, and next to a node key\n"
                  "                      flooding 1 MiB publishes without reading (--window1\n"
                  "                      publishes per phase)\n"
+                 "  --jobs              instead: --count jobs (default here 100000) through\n"
+                 "                      --agents foundry-node agents running the worker-mode\n"
+                 "                      job_echo_worker, pipelined submits, durable transitions\n"
+                 "  --agents N          jobs agents (default 4)\n"
                  "  --keep              keep the temporary directory\n"
                  "  --help              this text\n");
 }
@@ -320,6 +327,8 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         {"keep", no_argument, NULL, 'k'},
         {"fanout", no_argument, NULL, 'F'},
         {"noisy", no_argument, NULL, 'N'},
+        {"jobs", no_argument, NULL, 'J'},
+        {"agents", required_argument, NULL, 'A'},
         {"random-ids", no_argument, NULL, 'U'},
         {"consumers", required_argument, NULL, 'C'},
         {"credit", required_argument, NULL, 'R'},
@@ -328,6 +337,7 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         {NULL, 0, NULL, 0},
     };
     bool baseline_set = false;
+    bool count_set = false;
     size_t value;
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -337,6 +347,7 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         case 'n':
             if (s_parse_size(optarg, 1, &opts->count))
                 return 2;
+            count_set = true;
             break;
         case 'w':
             if (s_parse_size(optarg, 0, &opts->window1_count))
@@ -369,6 +380,11 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         case 'k': opts->keep = true; break;
         case 'F': opts->fanout = true; break;
         case 'N': opts->noisy = true; break;
+        case 'J': opts->jobs = true; break;
+        case 'A':
+            if (s_parse_size(optarg, 1, &opts->agents) || opts->agents > 16)
+                return 2;
+            break;
         case 'U': opts->random_ids = true; break;
         case 'C':
             if (s_parse_size(optarg, 1, &opts->consumers) ||
@@ -393,6 +409,8 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         fprintf(stderr, "foundry-bench: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    if (opts->jobs && !count_set)
+        opts->count = 100000;
     if (!baseline_set)
         opts->baseline_count = opts->count;
     return -1; /* go on */
@@ -427,6 +445,7 @@ main(int argc, char **argv)
         .window1_count = 2000,
         .payload_size = 256,
         .consumers = 4,
+        .agents = 4,
     };
     int parsed = s_parse_args(argc, argv, &opts);
     if (parsed >= 0)
@@ -501,6 +520,19 @@ main(int argc, char **argv)
             .load_start = load_start,
         };
         if (fdy_fanout_run(&env, opts.ctl, &fanout) != FOUNDRY_OK)
+            failures++;
+        goto out;
+    }
+    if (opts.jobs) {
+        fdy_jobs_bench_opts_t jobs = {
+            .count = opts.count,
+            .agents = opts.agents,
+            .slots = 256,
+            .payload_size = opts.payload_size,
+            .baseline_msgs_per_s = baseline.ran ? baseline.msgs_per_s : 0.0,
+            .load_start = load_start,
+        };
+        if (fdy_jobs_bench_run(&env, opts.ctl, &jobs) != FOUNDRY_OK)
             failures++;
         goto out;
     }

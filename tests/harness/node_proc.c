@@ -21,8 +21,33 @@
 #include <unistd.h>
 #include <zmq.h>
 
-/* A node left running by a failed test is killed by the next one. */
-static pid_t s_stray_pid;
+/* Nodes left running by a failed test are killed by the next one: a test
+ * may run several nodes, so they are kept with the environment they
+ * belong to and only another environment's are strays. */
+#define STRAYS_MAX 16
+static struct {
+    pid_t pid;
+    const fdy_proc_t *env;
+} s_strays[STRAYS_MAX];
+
+static void
+s_stray_forget(pid_t pid)
+{
+    for (size_t i = 0; i < STRAYS_MAX; i++)
+        if (s_strays[i].pid == pid)
+            s_strays[i].pid = 0;
+}
+
+static void
+s_stray_add(pid_t pid, const fdy_proc_t *env)
+{
+    for (size_t i = 0; i < STRAYS_MAX; i++)
+        if (s_strays[i].pid == 0) {
+            s_strays[i].pid = pid;
+            s_strays[i].env = env;
+            return;
+        }
+}
 
 void
 fdy_node_proc_log_tail(const fdy_node_proc_t *node)
@@ -43,11 +68,12 @@ fdy_node_proc_log_tail(const fdy_node_proc_t *node)
 void
 fdy_node_proc_init(fdy_node_proc_t *node, fdy_proc_t *env, const char *name)
 {
-    if (s_stray_pid > 0) {
-        kill(s_stray_pid, SIGKILL);
-        waitpid(s_stray_pid, NULL, 0);
-        s_stray_pid = 0;
-    }
+    for (size_t i = 0; i < STRAYS_MAX; i++)
+        if (s_strays[i].pid > 0 && s_strays[i].env != env) {
+            kill(s_strays[i].pid, SIGKILL);
+            waitpid(s_strays[i].pid, NULL, 0);
+            s_strays[i].pid = 0;
+        }
     memset(node, 0, sizeof *node);
     node->env = env;
     node->site = FDY_NODE_PROC_SITE;
@@ -144,7 +170,7 @@ fdy_node_proc_start(fdy_node_proc_t *node, int stdin_fd, bool wait_ready)
         close(in_fd);
     fclose(log);
     node->pid = pid;
-    s_stray_pid = pid;
+    s_stray_add(pid, node->env);
     if (!wait_ready)
         return;
     int64_t deadline = fdy_clock_mono_ms() + 20000;
@@ -166,8 +192,8 @@ fdy_node_proc_wait(fdy_node_proc_t *node, int timeout_ms)
         int status = 0;
         pid_t got = waitpid(node->pid, &status, WNOHANG);
         if (got == node->pid) {
+            s_stray_forget(node->pid);
             node->pid = 0;
-            s_stray_pid = 0;
             if (WIFEXITED(status))
                 return WEXITSTATUS(status);
             return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
@@ -175,8 +201,8 @@ fdy_node_proc_wait(fdy_node_proc_t *node, int timeout_ms)
         if (fdy_clock_mono_ms() >= deadline) {
             kill(node->pid, SIGKILL);
             waitpid(node->pid, NULL, 0);
+            s_stray_forget(node->pid);
             node->pid = 0;
-            s_stray_pid = 0;
             return -1;
         }
         usleep(5000);

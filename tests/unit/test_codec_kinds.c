@@ -18,7 +18,7 @@
 
 /* Every kind proto/foundry.proto defines, by value. */
 #define KIND_FIRST FDY_KIND_PUBLISH
-#define KIND_LAST  FDY_KIND_UNSUBSCRIBE
+#define KIND_LAST  FDY_KIND_JOB_OFFER
 
 static void
 test_codec_kind_info_names_every_kind(void **state)
@@ -37,6 +37,7 @@ test_codec_kind_info_names_every_kind(void **state)
     }
     assert_string_equal(fdy_codec_kind_info(FDY_KIND_PUBLISH_ACK)->name, "PUBLISH_ACK");
     assert_string_equal(fdy_codec_kind_info(FDY_KIND_UNSUBSCRIBE)->name, "UNSUBSCRIBE");
+    assert_string_equal(fdy_codec_kind_info(FDY_KIND_JOB_OFFER)->name, "JOB_OFFER");
 }
 
 static void
@@ -45,7 +46,7 @@ test_codec_kind_info_reply_kinds(void **state)
     (void) state;
     for (int k = KIND_FIRST; k <= KIND_LAST; k++) {
         bool want = k == FDY_KIND_PUBLISH_ACK || k == FDY_KIND_ERROR || k == FDY_KIND_ADMIN_REPLY ||
-                    k == FDY_KIND_PONG;
+                    k == FDY_KIND_PONG || k == FDY_KIND_JOB_REPLY || k == FDY_KIND_JOB_OFFER;
         if (fdy_codec_kind_info((fdy_kind_t) k)->reply != want)
             fail_msg("kind %d (%s): reply is %d", k, fdy_codec_kind_info((fdy_kind_t) k)->name,
                      !want);
@@ -53,13 +54,15 @@ test_codec_kind_info_reply_kinds(void **state)
 }
 
 static void
-test_codec_kind_info_only_publish_has_extra_frames(void **state)
+test_codec_kind_info_only_publish_and_job_have_extra_frames(void **state)
 {
     (void) state;
-    for (int k = KIND_FIRST; k <= KIND_LAST; k++)
-        if (fdy_codec_kind_info((fdy_kind_t) k)->extra_frames != (k == FDY_KIND_PUBLISH))
+    for (int k = KIND_FIRST; k <= KIND_LAST; k++) {
+        bool want = k == FDY_KIND_PUBLISH || k == FDY_KIND_JOB;
+        if (fdy_codec_kind_info((fdy_kind_t) k)->extra_frames != want)
             fail_msg("kind %d (%s): extra_frames is %d", k,
-                     fdy_codec_kind_info((fdy_kind_t) k)->name, k != FDY_KIND_PUBLISH);
+                     fdy_codec_kind_info((fdy_kind_t) k)->name, !want);
+    }
 }
 
 static void
@@ -86,7 +89,7 @@ test_codec_kind_info_drives_the_codec(void **state)
     assert_int_equal(fdy_codec_encode_envelope(&env, &buf, &len), FOUNDRY_EINVAL);
     assert_null(buf);
 
-    /* version 1, kind 14, request_id 7: what a newer peer might send. */
+    /* version 1, kind 17, request_id 7: what a newer peer might send. */
     const uint8_t newer[] = {0x08, 0x01, 0x10, KIND_LAST + 1, 0x18, 0x07};
     fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(sizeof newer));
     assert_non_null(arena);
@@ -108,7 +111,9 @@ test_codec_kind_info_drives_the_codec(void **state)
                                .sub_filter = "a.>",
                                .subscription = 3,
                                .ack_seqs = seqs,
-                               .ack_seq_count = 1};
+                               .ack_seq_count = 1,
+                               .job = (const uint8_t *) "\x08\x01",
+                               .job_len = 2};
         if (fdy_codec_encode_envelope(&env, &buf, &len) != FOUNDRY_OK)
             fail_msg("kind %d (%s) does not encode", k, fdy_codec_kind_info((fdy_kind_t) k)->name);
         fdy_arena_reset(arena, FDY_DECODE_BUDGET(len));
@@ -164,7 +169,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_kind_info_names_every_kind),
         cmocka_unit_test(test_codec_kind_info_reply_kinds),
-        cmocka_unit_test(test_codec_kind_info_only_publish_has_extra_frames),
+        cmocka_unit_test(test_codec_kind_info_only_publish_and_job_have_extra_frames),
         cmocka_unit_test(test_codec_kind_info_unknown_is_null),
         cmocka_unit_test(test_codec_kind_info_drives_the_codec),
         cmocka_unit_test(test_codec_kind_info_reply_size_rule),

@@ -1,0 +1,893 @@
+/*  jobs.c: the jobs service (fdy_jobs_service): JOB requests from
+ *  submitters (submit, status, cancel, list, retry) and from node agents
+ *  (register, credit, heartbeat, progress, result), every change written
+ *  as the jobs part of the turn's one commit, and replies and offers sent
+ *  only after it. Scheduling is in job_sched.c, admin commands in
+ *  jobs_admin.c. Identity, tenant and site always come from the key.
+ */
+#include "jobs_core.h"
+
+#include "clock.h"
+#include "commit.h"
+#include "log.h"
+#include "reply.h"
+#include "xalloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Defaults for a spec's zero fields (docs/jobs.md). */
+#define DEFAULT_TIMEOUT_MS     60000u
+#define DEFAULT_ATTEMPTS       3u
+#define DEFAULT_BACKOFF_MS     1000u
+#define DEFAULT_BACKOFF_FACTOR 2u
+#define DEFAULT_BACKOFF_MAX_MS 60000u
+#define DEFAULT_RESULT_TTL_MS  (24u * 3600u * 1000u)
+/* A commit carries at most this many job writes; the rest wait a turn. */
+#define WRITES_PER_TURN 16384
+
+static const fdy_kind_t s_kinds[] = { FDY_KIND_JOB };
+
+uint64_t
+fdy_jobs_wall_ms(void)
+{
+    return fdy_clock_wall_ns() / 1000000u;
+}
+
+fdy_job_t *
+fdy_jobs_get(fdy_jobs_t *self, uint64_t id)
+{
+    if (id == 0 || id > self->job_capacity)
+        return NULL;
+    return self->jobs[id - 1];
+}
+
+void
+fdy_jobs_touch(fdy_jobs_t *self, fdy_job_t *job)
+{
+    if (job->dirty)
+        return;
+    job->dirty = true;
+    self->dirty = fdy_xgrow(self->dirty, &self->dirty_capacity, self->dirty_count + 1,
+                            sizeof *self->dirty);
+    self->dirty[self->dirty_count++] = job;
+}
+
+static void
+s_put_job(fdy_jobs_t *self, fdy_job_t *job)
+{
+    if (job->id > self->job_capacity) {
+        size_t capacity = self->job_capacity;
+        self->jobs = fdy_xgrow(self->jobs, &capacity, job->id, sizeof *self->jobs);
+        self->job_capacity = capacity;
+    }
+    self->jobs[job->id - 1] = job;
+    self->live++;
+    if (job->id >= self->next_id)
+        self->next_id = job->id + 1;
+}
+
+static char *
+s_key_name(const char *tenant, const char *key)
+{
+    size_t len = strlen(tenant) + strlen(key) + 2;
+    char *name = fdy_xalloc(len);
+    snprintf(name, len, "%s\x1f%s", tenant, key);
+    return name;
+}
+
+static void
+s_key_remember(fdy_jobs_t *self, const fdy_job_t *job)
+{
+    if (!job->spec->key || !*job->spec->key)
+        return;
+    char *name = s_key_name(job->tenant, job->spec->key);
+    if (zhashx_insert(self->keys, name, (void *) (uintptr_t) job->id) != 0)
+        free(name); /* known already: the first job keeps the key */
+}
+
+static void
+s_key_forget(fdy_jobs_t *self, const fdy_job_t *job)
+{
+    if (!job->spec->key || !*job->spec->key)
+        return;
+    char *name = s_key_name(job->tenant, job->spec->key);
+    if ((uintptr_t) zhashx_lookup(self->keys, name) == job->id)
+        zhashx_delete(self->keys, name);
+    free(name);
+}
+
+/* Forgets a job entirely (rolled-back submit, expired result). */
+static void
+s_drop_job(fdy_jobs_t *self, fdy_job_t *job)
+{
+    fdy_job_sched_dequeue(self, job);
+    s_key_forget(self, job);
+    self->jobs[job->id - 1] = NULL;
+    self->live--;
+    fdy_job_destroy(&job);
+}
+
+/* ---- loading -------------------------------------------------------------- */
+
+static foundry_err
+s_load_one(uint64_t id, const uint8_t *record, size_t len, void *user, fdy_reason_t *reason)
+{
+    fdy_jobs_t *self = user;
+    fdy_arena_reset(self->arena, FDY_DECODE_BUDGET(len));
+    fdy_job_record_t rec;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_codec_job_record_decode(record, len, self->arena, &rec, &why) != FOUNDRY_OK ||
+        rec.id != id) {
+        /* One bad record must not stop the broker: it is reported and skipped. */
+        fdy_log_err("JOB-RECORD-BAD", "job %" PRIu64 " not loaded: %s", id,
+                    why.text[0] ? why.text : "id mismatch");
+        (void) reason;
+        return FOUNDRY_OK;
+    }
+    fdy_job_t *job = fdy_job_from_record(&rec);
+    s_put_job(self, job);
+    s_key_remember(self, job);
+    if (job->state == FDY_JOB_QUEUED || job->state == FDY_JOB_FAILED)
+        fdy_job_sched_enqueue(self, job);
+    /* Leases held at a crash keep their stored deadline: the tick expires
+     * them then, unless their node comes back and heartbeats them. */
+    return FOUNDRY_OK;
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+static foundry_err
+s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
+{
+    fdy_jobs_t *self = fdy_xalloc(sizeof *self);
+    self->deps = *deps;
+    self->next_id = 1;
+    self->keys = zhashx_new();
+    /* Keys are malloc'd by s_key_name and owned by the hash. */
+    zhashx_set_key_duplicator(self->keys, NULL);
+    zhashx_set_key_destructor(self->keys, (zhashx_destructor_fn *) zstr_free);
+    self->queue = fdy_job_queue_new();
+    self->nodes = fdy_job_nodes_new();
+    self->arena = fdy_arena_new(FDY_DECODE_BUDGET(FDY_JOB_FRAME_MAX));
+    self->lease_ms = deps->cfg->job_node_timeout_ms;
+    if (!self->keys || !self->arena) {
+        fdy_log_err("JOBS-START", "out of memory");
+        abort();
+    }
+    foundry_err err = fdy_store_jobs_scan(deps->store, s_load_one, self, reason);
+    if (err != FOUNDRY_OK) {
+        void *p = self;
+        fdy_jobs_service.destroy(&p);
+        return err;
+    }
+    if (self->live)
+        fdy_log_info("JOBS-LOADED", "%zu jobs loaded, %zu queued", self->live,
+                     fdy_job_queue_size(self->queue) + self->delayed_count);
+    *self_out = self;
+    return FOUNDRY_OK;
+}
+
+static void
+s_destroy(void **self_p)
+{
+    fdy_jobs_t *self = *self_p;
+    if (!self)
+        return;
+    /* Every change was committed in its turn: nothing is left to save. */
+    for (size_t i = 0; i < self->job_capacity; i++)
+        fdy_job_destroy(&self->jobs[i]);
+    free(self->jobs);
+    zhashx_destroy(&self->keys);
+    fdy_job_queue_destroy(&self->queue);
+    fdy_job_nodes_destroy(&self->nodes);
+    free(self->delayed);
+    free(self->dirty);
+    free(self->writes);
+    free(self->write_bufs);
+    free(self->written);
+    free(self->parked);
+    free(self->offers);
+    fdy_arena_destroy(&self->arena);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- replies ------------------------------------------------------------------ */
+
+static void
+s_send_reply(fdy_jobs_t *self, const fdy_peer_t *to, uint64_t request_id,
+             const fdy_job_reply_t *reply)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (fdy_codec_job_reply_encode(reply, &buf, &len) != FOUNDRY_OK) {
+        fdy_reply_error(self->deps.reply, to, request_id, 0, FOUNDRY_ENOMEM, "job reply");
+        return;
+    }
+    fdy_envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.kind = FDY_KIND_JOB_REPLY;
+    env.request_id = request_id;
+    env.job = buf;
+    env.job_len = len ? len : 0;
+    /* An empty reply still needs a body: a zero job_id field packs to
+     * nothing, so such replies carry one byte of an empty JobReply. */
+    uint8_t empty[2] = { 0x08, 0x00 };
+    if (len == 0) {
+        env.job = empty;
+        env.job_len = sizeof empty;
+    }
+    fdy_reply_send(self->deps.reply, to, &env);
+    free(buf);
+}
+
+static void
+s_park(fdy_jobs_t *self, const fdy_request_t *req, uint64_t job_id, bool duplicate,
+       fdy_job_t *created)
+{
+    self->parked = fdy_xgrow(self->parked, &self->parked_capacity, self->parked_count + 1,
+                             sizeof *self->parked);
+    fdy_jobs_parked_t *p = &self->parked[self->parked_count++];
+    memset(p, 0, sizeof *p);
+    p->peer_len = req->peer.len <= sizeof p->peer ? req->peer.len : 0;
+    memcpy(p->peer, req->peer.id, p->peer_len);
+    p->request_id = req->env->request_id;
+    p->job_id = job_id;
+    p->duplicate = duplicate;
+    p->created = created;
+}
+
+/* ---- who may do what ------------------------------------------------------------ */
+
+/* Admins everywhere; partners and nodes to the sites of their job grant
+ * (allow_jobs, "*" any site), and a job for "any site" only with "*". */
+static foundry_err
+s_may_submit(const fdy_principal_t *who, const fdy_job_spec_t *spec, fdy_reason_t *reason)
+{
+    if (who->role == FDY_ROLE_ADMIN)
+        return FOUNDRY_OK;
+    if (who->allow_jobs_count == 0)
+        return fdy_reason_set(reason, FOUNDRY_EDENIED,
+                              "%s has no job grant (key add --allow-jobs SITE...)", who->name);
+    bool any = false;
+    for (size_t g = 0; g < who->allow_jobs_count; g++)
+        any = any || strcmp(who->allow_jobs[g], "*") == 0;
+    if (any)
+        return FOUNDRY_OK;
+    if (spec->site_count == 0)
+        return fdy_reason_set(reason, FOUNDRY_EDENIED,
+                              "%s may submit jobs only to its granted sites: name a --site",
+                              who->name);
+    for (size_t i = 0; i < spec->site_count; i++) {
+        bool ok = false;
+        for (size_t g = 0; g < who->allow_jobs_count && !ok; g++)
+            ok = strcmp(who->allow_jobs[g], spec->sites[i]) == 0;
+        if (!ok)
+            return fdy_reason_set(reason, FOUNDRY_EDENIED, "%s may not submit jobs to site %s",
+                                  who->name, spec->sites[i]);
+    }
+    return FOUNDRY_OK;
+}
+
+/* A partner sees its tenant's jobs, an admin all; a node none (it learns
+ * its jobs from offers). Not found and not yours look the same, so ids
+ * tell nobody about another tenant's jobs. */
+static fdy_job_t *
+s_visible(fdy_jobs_t *self, const fdy_principal_t *who, uint64_t id, fdy_reason_t *reason)
+{
+    fdy_job_t *job = fdy_jobs_get(self, id);
+    bool ok = job && !job->removed &&
+              (who->role == FDY_ROLE_ADMIN ||
+               (who->role == FDY_ROLE_PARTNER && strcmp(job->tenant, who->tenant) == 0));
+    if (!ok) {
+        fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no job %" PRIu64, id);
+        return NULL;
+    }
+    return job;
+}
+
+/* ---- submitter operations ----------------------------------------------------------- */
+
+static void
+s_defaults(fdy_job_spec_t *spec)
+{
+    if (!spec->timeout_ms)
+        spec->timeout_ms = DEFAULT_TIMEOUT_MS;
+    if (!spec->max_attempts)
+        spec->max_attempts = DEFAULT_ATTEMPTS;
+    if (!spec->backoff_initial_ms)
+        spec->backoff_initial_ms = DEFAULT_BACKOFF_MS;
+    if (!spec->backoff_factor)
+        spec->backoff_factor = DEFAULT_BACKOFF_FACTOR;
+    if (!spec->backoff_max_ms)
+        spec->backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
+    if (!spec->result_ttl_ms)
+        spec->result_ttl_ms = DEFAULT_RESULT_TTL_MS;
+}
+
+static foundry_err
+s_submit(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+         fdy_reason_t *reason)
+{
+    foundry_err err =
+        fdy_codec_job_spec_check(&jr->spec, self->deps.cfg->max_job_payload, reason);
+    if (err == FOUNDRY_OK)
+        err = s_may_submit(req->who, &jr->spec, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    const char *tenant = req->who->tenant[0] ? req->who->tenant : req->who->name;
+    if (jr->spec.key && *jr->spec.key) {
+        char *name = s_key_name(tenant, jr->spec.key);
+        uint64_t known = (uintptr_t) zhashx_lookup(self->keys, name);
+        free(name);
+        if (known && fdy_jobs_get(self, known)) {
+            s_park(self, req, known, true, NULL);
+            return FOUNDRY_OK;
+        }
+    }
+    fdy_job_spec_t spec = jr->spec;
+    s_defaults(&spec);
+    fdy_job_t *job = fdy_job_new(self->next_id, tenant, req->who->name, &spec, fdy_jobs_wall_ms());
+    s_put_job(self, job);
+    s_key_remember(self, job);
+    fdy_job_sched_enqueue(self, job);
+    fdy_jobs_touch(self, job);
+    s_park(self, req, job->id, false, job);
+    self->submitted++;
+    return FOUNDRY_OK;
+}
+
+static void
+s_reply_jobs(fdy_jobs_t *self, const fdy_request_t *req, fdy_job_t *const *jobs, size_t count,
+             bool payload)
+{
+    fdy_job_record_t *recs = fdy_xalloc((count ? count : 1) * sizeof *recs);
+    fdy_job_attempt_t **tries = fdy_xalloc((count ? count : 1) * sizeof *tries);
+    char (*waiting)[160] = fdy_xalloc((count ? count : 1) * sizeof *waiting);
+    for (size_t i = 0; i < count; i++) {
+        fdy_job_to_record(jobs[i], payload, &recs[i], &tries[i]);
+        if (jobs[i]->state == FDY_JOB_QUEUED || jobs[i]->state == FDY_JOB_FAILED) {
+            fdy_job_sched_waiting(self, jobs[i], waiting[i], sizeof waiting[i]);
+            recs[i].waiting = waiting[i];
+        }
+    }
+    fdy_job_reply_t reply = { count == 1 ? jobs[0]->id : 0, false, recs, count };
+    s_send_reply(self, &req->peer, req->env->request_id, &reply);
+    for (size_t i = 0; i < count; i++)
+        free(tries[i]);
+    free(tries);
+    free(recs);
+    free(waiting);
+}
+
+static foundry_err
+s_status(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+         fdy_reason_t *reason)
+{
+    fdy_job_t *job = s_visible(self, req->who, jr->job_id, reason);
+    if (!job)
+        return FOUNDRY_ENOTFOUND;
+    s_reply_jobs(self, req, &job, 1, true);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_list(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+       fdy_reason_t *reason)
+{
+    fdy_job_state_t want = FDY_JOB_QUEUED;
+    bool filter = jr->state && *jr->state;
+    if (filter && !fdy_job_state_parse(jr->state, &want))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "unknown job state '%.40s'", jr->state);
+    if (req->who->role != FDY_ROLE_ADMIN && req->who->role != FDY_ROLE_PARTNER)
+        return fdy_reason_set(reason, FOUNDRY_EDENIED, "only partners and admins list jobs");
+    fdy_job_t **found = fdy_xalloc(FDY_JOB_LIST_MAX * sizeof *found);
+    size_t count = 0;
+    /* Newest first: that is what a submitter asks about. */
+    for (size_t i = self->job_capacity; i > 0 && count < FDY_JOB_LIST_MAX; i--) {
+        fdy_job_t *job = self->jobs[i - 1];
+        if (!job || job->removed || (filter && job->state != want))
+            continue;
+        if (req->who->role != FDY_ROLE_ADMIN && strcmp(job->tenant, req->who->tenant) != 0)
+            continue;
+        found[count++] = job;
+    }
+    s_reply_jobs(self, req, found, count, false);
+    free(found);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_cancel(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+         fdy_reason_t *reason)
+{
+    fdy_job_t *job = s_visible(self, req->who, jr->job_id, reason);
+    if (!job)
+        return FOUNDRY_ENOTFOUND;
+    if (fdy_job_state_final(job->state))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "job %" PRIu64 " is already %s", job->id,
+                              fdy_job_state_name(job->state));
+    uint64_t now = fdy_jobs_wall_ms();
+    if (job->state == FDY_JOB_LEASED || job->state == FDY_JOB_RUNNING) {
+        fdy_job_node_t *node = job->node ? fdy_job_nodes_by_name(self->nodes, job->node) : NULL;
+        if (node && node->busy)
+            node->busy--;
+        fdy_job_sched_cancel_running(self, job);
+        fdy_job_end_attempt(job, "cancelled", "cancelled by request", now);
+    }
+    fdy_job_sched_dequeue(self, job);
+    job->state = FDY_JOB_CANCELLED;
+    job->updated_ms = now;
+    fdy_job_set_text(&job->error, "cancelled by request");
+    fdy_jobs_touch(self, job);
+    self->cancelled++;
+    s_park(self, req, job->id, false, NULL);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_retry(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+        fdy_reason_t *reason)
+{
+    fdy_job_t *job = s_visible(self, req->who, jr->job_id, reason);
+    if (!job)
+        return FOUNDRY_ENOTFOUND;
+    if (job->state != FDY_JOB_DEAD && job->state != FDY_JOB_CANCELLED &&
+        job->state != FDY_JOB_EXPIRED)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "job %" PRIu64 " is %s: only dead, cancelled or expired jobs "
+                              "are retried",
+                              job->id, fdy_job_state_name(job->state));
+    /* A fresh set of attempts; the fence keeps counting up, so no old
+     * attempt's token becomes valid again. */
+    job->attempt = 0;
+    job->state = FDY_JOB_QUEUED;
+    job->not_before_ms = 0;
+    job->updated_ms = fdy_jobs_wall_ms();
+    if (job->spec->deadline_ms && job->spec->deadline_ms < job->updated_ms)
+        job->spec->deadline_ms = 0; /* a requeued expired job would expire at once */
+    fdy_job_set_text(&job->error, NULL);
+    fdy_job_sched_enqueue(self, job);
+    fdy_jobs_touch(self, job);
+    s_park(self, req, job->id, false, NULL);
+    return FOUNDRY_OK;
+}
+
+/* ---- node operations ----------------------------------------------------------------- */
+
+static foundry_err
+s_node_of(fdy_jobs_t *self, const fdy_request_t *req, fdy_job_node_t **node_out,
+          fdy_reason_t *reason)
+{
+    if (req->who->role != FDY_ROLE_NODE)
+        return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys take jobs");
+    fdy_job_node_t *node = fdy_job_nodes_by_name(self->nodes, req->who->name);
+    if (!node)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "node %s is not registered",
+                              req->who->name);
+    /* A reconnected agent speaks from a new ROUTER identity. */
+    node->peer_len = req->peer.len <= sizeof node->peer ? req->peer.len : 0;
+    memcpy(node->peer, req->peer.id, node->peer_len);
+    node->connected = node->peer_len > 0;
+    node->last_seen_ms = req->now_ms;
+    node->last_seen_wall_ms = fdy_jobs_wall_ms();
+    *node_out = node;
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_register(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+           fdy_reason_t *reason)
+{
+    if (req->who->role != FDY_ROLE_NODE)
+        return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys register for jobs");
+    fdy_job_node_t *node = fdy_job_nodes_register(self->nodes, req->who, &req->peer, jr,
+                                                  req->now_ms, fdy_jobs_wall_ms());
+    /* Leases it still holds count against its slots. */
+    for (size_t i = 0; i < self->job_capacity; i++) {
+        fdy_job_t *job = self->jobs[i];
+        if (job && (job->state == FDY_JOB_LEASED || job->state == FDY_JOB_RUNNING) &&
+            job->node && strcmp(job->node, node->name) == 0) {
+            fdy_job_slot_t *slot = fdy_job_node_slot(node, job->spec->type);
+            if (slot && slot->credit)
+                slot->credit--;
+        }
+    }
+    fdy_log_info("JOB-NODE", "node %s at %s registered: %zu types, %zu labels", node->name,
+                 node->site, node->slot_count, node->label_count);
+    fdy_job_reply_t reply = { 0, false, NULL, 0 };
+    s_send_reply(self, &req->peer, req->env->request_id, &reply);
+    return FOUNDRY_OK;
+}
+
+static void
+s_add_credit(fdy_job_node_t *node, const char *type, uint32_t credit)
+{
+    fdy_job_slot_t *slot = type ? fdy_job_node_slot(node, type) : NULL;
+    if (slot && credit && slot->credit + credit >= slot->credit)
+        slot->credit += credit;
+}
+
+static foundry_err
+s_credit(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+         fdy_reason_t *reason)
+{
+    fdy_job_node_t *node;
+    foundry_err err = s_node_of(self, req, &node, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    for (size_t i = 0; i < jr->type_count; i++)
+        s_add_credit(node, jr->types[i], jr->credit);
+    return FOUNDRY_OK;
+}
+
+/* The job a node reports on, if its fence is the current one:
+ * FOUNDRY_ENOTFOUND (no such job) or FOUNDRY_ESTALE otherwise. */
+static foundry_err
+s_fenced(fdy_jobs_t *self, const char *node, uint64_t id, uint64_t fence, fdy_job_t **job_out,
+         fdy_reason_t *reason)
+{
+    *job_out = NULL;
+    fdy_job_t *job = fdy_jobs_get(self, id);
+    if (!job)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no job %" PRIu64, id);
+    bool live = job->state == FDY_JOB_LEASED || job->state == FDY_JOB_RUNNING;
+    if (!live || fence != job->fence || !job->node || strcmp(job->node, node) != 0) {
+        self->stale_refused++;
+        fdy_log_limited(FDY_LOG_NOTICE, "JOB-STALE",
+                        "job %" PRIu64 " from %s: fence %" PRIu64 " refused (current %" PRIu64
+                        ", %s)",
+                        id, node, fence, job->fence, fdy_job_state_name(job->state));
+        return fdy_reason_set(reason, FOUNDRY_ESTALE,
+                              "job %" PRIu64 ": fence %" PRIu64 " is stale (current %" PRIu64
+                              ", %s)",
+                              id, fence, job->fence, fdy_job_state_name(job->state));
+    }
+    *job_out = job;
+    return FOUNDRY_OK;
+}
+
+/* True when the attempt with this fence already ended by a result of this
+ * node (not by a cancel, a timeout or a lost lease). */
+static bool
+s_reported(const fdy_job_t *job, const char *node, uint64_t fence)
+{
+    for (size_t i = job->try_count; i > 0; i--) {
+        const fdy_job_try_t *t = &job->tries[i - 1];
+        if (t->fence != fence)
+            continue;
+        return t->node && strcmp(t->node, node) == 0 && t->state &&
+               (strcmp(t->state, "succeeded") == 0 || strcmp(t->state, "failed") == 0);
+    }
+    return false;
+}
+
+static foundry_err
+s_result(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+         fdy_reason_t *reason)
+{
+    /* No registration needed: a result resent right after a broker restart
+     * arrives before the node registers again, and the lease names the
+     * node's key anyway. */
+    if (req->who->role != FDY_ROLE_NODE)
+        return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys report job results");
+    fdy_job_node_t *node = NULL;
+    (void) s_node_of(self, req, &node, reason);
+    fdy_reason_clear(reason);
+    fdy_job_t *job;
+    foundry_err err = s_fenced(self, req->who->name, jr->job_id, jr->fence, &job, reason);
+    fdy_job_t *any = fdy_jobs_get(self, jr->job_id);
+    if (any && node && jr->credit)
+        s_add_credit(node, any->spec->type, jr->credit); /* the slot is free either way */
+    if (err == FOUNDRY_ESTALE && s_reported(any, req->who->name, jr->fence)) {
+        /* A resend of the result this attempt already reported (its answer
+         * was lost with a connection): answered as stored, changes nothing. */
+        s_park(self, req, any->id, true, NULL);
+        return FOUNDRY_OK;
+    }
+    if (err != FOUNDRY_OK)
+        return err;
+    uint64_t now = fdy_jobs_wall_ms();
+    fdy_job_set_text(&job->log_tail, jr->log_tail);
+    if (jr->ok) {
+        if (node && node->busy)
+            node->busy--;
+        fdy_job_end_attempt(job, "succeeded", NULL, now);
+        free(job->result);
+        job->result = NULL;
+        job->result_len = jr->result_len;
+        if (jr->result_len) {
+            job->result = fdy_xalloc(jr->result_len);
+            memcpy(job->result, jr->result, jr->result_len);
+        }
+        job->state = FDY_JOB_SUCCEEDED;
+        fdy_job_set_text(&job->error, NULL);
+        self->succeeded++;
+        fdy_jobs_touch(self, job);
+    } else {
+        fdy_job_sched_attempt_failed(self, job, "failed",
+                                     jr->error && *jr->error ? jr->error : "handler failed", now);
+    }
+    s_park(self, req, job->id, false, NULL);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_progress(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+           fdy_reason_t *reason)
+{
+    fdy_job_node_t *node;
+    foundry_err err = s_node_of(self, req, &node, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    fdy_job_t *job;
+    err = s_fenced(self, node->name, jr->job_id, jr->fence, &job, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    fdy_job_set_text(&job->progress, jr->progress);
+    if (job->state == FDY_JOB_LEASED)
+        job->state = FDY_JOB_RUNNING;
+    fdy_jobs_touch(self, job);
+    return FOUNDRY_OK;
+}
+
+/* Renews the leases the node names with their current fence, marks them
+ * running, and answers with the ones it should stop (stale or cancelled). */
+static foundry_err
+s_heartbeat(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+            fdy_reason_t *reason)
+{
+    fdy_job_node_t *node;
+    foundry_err err = s_node_of(self, req, &node, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    uint64_t now = fdy_jobs_wall_ms();
+    fdy_job_t **stale = fdy_xalloc((jr->id_count ? jr->id_count : 1) * sizeof *stale);
+    fdy_job_record_t *recs = fdy_xalloc((jr->id_count ? jr->id_count : 1) * sizeof *recs);
+    fdy_job_spec_t none = { .type = "-" };
+    size_t stale_count = 0;
+    for (size_t i = 0; i < jr->id_count; i++) {
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        fdy_job_t *job;
+        if (s_fenced(self, node->name, jr->job_ids[i], jr->fences[i], &job, &why) ==
+            FOUNDRY_OK) {
+            job->lease_until_ms = now + self->lease_ms;
+            if (job->state == FDY_JOB_LEASED) {
+                job->state = FDY_JOB_RUNNING;
+                job->updated_ms = now;
+                fdy_jobs_touch(self, job);
+            }
+            continue;
+        }
+        /* Tell the node only the id, the fence it sent and the refusal. */
+        recs[stale_count] = (fdy_job_record_t){ .id = jr->job_ids[i], .fence = jr->fences[i],
+                                                .spec = none, .state = "stale" };
+        stale[stale_count++] = NULL;
+    }
+    fdy_job_reply_t reply = { 0, false, recs, stale_count };
+    s_send_reply(self, &req->peer, req->env->request_id, &reply);
+    free(stale);
+    free(recs);
+    return FOUNDRY_OK;
+}
+
+/* ---- the service ops --------------------------------------------------------------------- */
+
+static foundry_err
+s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
+{
+    fdy_jobs_t *self = self_;
+    if (req->frame_count != 2)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "JOB needs exactly one body frame, not %zu",
+                              req->frame_count - 1);
+    fdy_arena_reset(self->arena, FDY_DECODE_BUDGET(req->frames[1].len));
+    fdy_job_request_t jr;
+    foundry_err err =
+        fdy_codec_job_request_decode(req->frames[1].data, req->frames[1].len, self->arena, &jr,
+                                     reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    switch (jr.op) {
+    case FDY_JOB_SUBMIT: return s_submit(self, req, &jr, reason);
+    case FDY_JOB_STATUS: return s_status(self, req, &jr, reason);
+    case FDY_JOB_CANCEL: return s_cancel(self, req, &jr, reason);
+    case FDY_JOB_LIST: return s_list(self, req, &jr, reason);
+    case FDY_JOB_RETRY: return s_retry(self, req, &jr, reason);
+    case FDY_JOB_REGISTER: return s_register(self, req, &jr, reason);
+    case FDY_JOB_CREDIT: return s_credit(self, req, &jr, reason);
+    case FDY_JOB_RESULT: return s_result(self, req, &jr, reason);
+    case FDY_JOB_HEARTBEAT: return s_heartbeat(self, req, &jr, reason);
+    case FDY_JOB_PROGRESS: return s_progress(self, req, &jr, reason);
+    }
+    return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown job operation");
+}
+
+static bool
+s_turn_full(const void *self_)
+{
+    const fdy_jobs_t *self = self_;
+    return self->dirty_count >= WRITES_PER_TURN;
+}
+
+static void
+s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
+{
+    (void) now_ms;
+    fdy_jobs_t *self = self_;
+    self->added = false;
+    self->write_count = 0;
+    self->parked_committing = self->parked_count;
+    self->offer_committing = self->offer_count;
+    if (self->dirty_count == 0)
+        return;
+    size_t n = self->dirty_count < WRITES_PER_TURN ? self->dirty_count : WRITES_PER_TURN;
+    size_t capacity = self->write_capacity;
+    self->writes = fdy_xgrow(self->writes, &capacity, n, sizeof *self->writes);
+    capacity = self->write_capacity;
+    self->write_bufs = fdy_xgrow(self->write_bufs, &capacity, n, sizeof *self->write_bufs);
+    capacity = self->write_capacity;
+    self->written = fdy_xgrow(self->written, &capacity, n, sizeof *self->written);
+    self->write_capacity = capacity;
+    for (size_t i = 0; i < n; i++) {
+        fdy_job_t *job = self->dirty[i];
+        job->dirty = false;
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (!job->removed) {
+            fdy_job_record_t rec;
+            fdy_job_attempt_t *tries;
+            fdy_job_to_record(job, true, &rec, &tries);
+            if (fdy_codec_job_record_encode(&rec, &buf, &len) != FOUNDRY_OK) {
+                fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": out of memory", job->id);
+                abort();
+            }
+            free(tries);
+        }
+        self->writes[i] = (fdy_store_job_write_t){ job->id, buf, len };
+        self->write_bufs[i] = buf;
+        self->written[i] = job;
+    }
+    if (self->dirty_count > n)
+        memmove(self->dirty, self->dirty + n, (self->dirty_count - n) * sizeof *self->dirty);
+    self->dirty_count -= n;
+    self->write_count = n;
+    self->part = (fdy_store_jobs_t){ self->writes, n };
+    fdy_commit_add(commit, &fdy_store_jobs_part, &self->part);
+    self->added = true;
+}
+
+static void
+s_send_offers(fdy_jobs_t *self, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const fdy_jobs_offer_t *o = &self->offers[i];
+        fdy_job_t *job = fdy_jobs_get(self, o->job_id);
+        fdy_job_node_t *node = fdy_job_nodes_by_name(self->nodes, o->node);
+        if (!job || !node || !node->connected || job->fence != o->fence)
+            continue;
+        if (!o->cancel && job->state != FDY_JOB_LEASED)
+            continue; /* cancelled or expired before its offer could leave */
+        fdy_job_record_t rec;
+        fdy_job_attempt_t *tries;
+        fdy_job_to_record(job, !o->cancel, &rec, &tries);
+        rec.attempts = NULL;
+        rec.attempt_count = 0;
+        rec.result = NULL;
+        rec.result_len = 0;
+        if (o->cancel)
+            rec.state = "cancelled";
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        if (fdy_codec_job_record_encode(&rec, &buf, &len) == FOUNDRY_OK) {
+            fdy_envelope_t env;
+            memset(&env, 0, sizeof env);
+            env.kind = FDY_KIND_JOB_OFFER;
+            env.job = buf;
+            env.job_len = len;
+            fdy_peer_t to = { node->peer, node->peer_len };
+            fdy_reply_send(self->deps.reply, &to, &env);
+            if (!o->cancel)
+                self->offered++;
+        }
+        free(buf);
+        free(tries);
+    }
+    if (count && self->offer_count > count)
+        memmove(self->offers, self->offers + count,
+                (self->offer_count - count) * sizeof *self->offers);
+    self->offer_count -= count;
+}
+
+static void
+s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
+{
+    (void) now_ms;
+    fdy_jobs_t *self = self_;
+    foundry_err err = self->added ? fdy_commit_result(commit, &self->part) : FOUNDRY_OK;
+    const char *why = self->added ? fdy_commit_reason(commit, &self->part) : "";
+    for (size_t i = 0; i < self->write_count; i++) {
+        free(self->write_bufs[i]);
+        fdy_job_t *job = self->written[i];
+        if (err == FOUNDRY_OK && job->removed) {
+            s_drop_job(self, job);
+        } else if (err != FOUNDRY_OK) {
+            /* A new job whose submit is refused below is dropped there;
+             * every other change is written again next turn. */
+            bool created = false;
+            for (size_t p = 0; p < self->parked_committing && !created; p++)
+                created = self->parked[p].created == job;
+            if (!created)
+                fdy_jobs_touch(self, job);
+        }
+    }
+    self->write_count = 0;
+    for (size_t i = 0; i < self->parked_committing; i++) {
+        fdy_jobs_parked_t *p = &self->parked[i];
+        fdy_peer_t to = { p->peer, p->peer_len };
+        if (err != FOUNDRY_OK) {
+            if (p->created)
+                s_drop_job(self, p->created);
+            fdy_reply_error(self->deps.reply, &to, p->request_id, 0, err, why);
+            continue;
+        }
+        fdy_job_reply_t reply = { p->job_id, p->duplicate, NULL, 0 };
+        s_send_reply(self, &to, p->request_id, &reply);
+    }
+    if (self->parked_committing && self->parked_count > self->parked_committing)
+        memmove(self->parked, self->parked + self->parked_committing,
+                (self->parked_count - self->parked_committing) * sizeof *self->parked);
+    self->parked_count -= self->parked_committing;
+    self->parked_committing = 0;
+    if (err == FOUNDRY_OK)
+        s_send_offers(self, self->offer_committing);
+    self->offer_committing = 0;
+    self->added = false;
+}
+
+static bool
+s_run(void *self_, int64_t now_ms)
+{
+    return fdy_job_sched_offer(self_, now_ms);
+}
+
+static int64_t
+s_tick(void *self_, int64_t now_ms)
+{
+    return fdy_job_sched_tick(self_, now_ms);
+}
+
+static void
+s_stats(const void *self_, fdy_stats_t *out)
+{
+    const fdy_jobs_t *self = self_;
+    fdy_stats_add(out, "jobs", self->live);
+    fdy_stats_add(out, "jobs_queued", fdy_job_queue_size(self->queue) + self->delayed_count);
+    fdy_stats_add(out, "jobs_submitted", self->submitted);
+    fdy_stats_add(out, "jobs_succeeded", self->succeeded);
+    fdy_stats_add(out, "jobs_dead", self->dead);
+    fdy_stats_add(out, "jobs_stale_refused", self->stale_refused);
+    fdy_stats_add(out, "job_nodes", fdy_job_nodes_count(self->nodes));
+}
+
+const fdy_service_ops_t fdy_jobs_service = {
+    .name = "jobs",
+    .kinds = s_kinds,
+    .kind_count = sizeof s_kinds / sizeof s_kinds[0],
+    .admin_prefixes = fdy_jobs_admin_prefixes,
+    .holds_frames = false,
+    .create = s_create,
+    .destroy = s_destroy,
+    .handle = s_handle,
+    .turn_full = s_turn_full,
+    .collect = s_collect,
+    .committed = s_committed,
+    .run = s_run,
+    .tick = s_tick,
+    .admin = fdy_jobs_admin,
+    .stats = s_stats,
+};

@@ -1,0 +1,103 @@
+/*  jobs_core.h: the state the jobs service's modules share (private to
+ *  broker/jobs/): every job by id, the queue, the delayed retries, the
+ *  nodes, and what the turn's commit must write and then send. jobs.c is
+ *  the service (requests, commit); job_sched.c offers, expires and retries.
+ */
+#ifndef FDY_JOBS_CORE_H_INCLUDED
+#define FDY_JOBS_CORE_H_INCLUDED
+
+#include "job.h"
+#include "job_nodes.h"
+#include "job_queue.h"
+#include "service.h"
+#include "store_jobs.h"
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A reply that waits for the turn's commit. */
+typedef struct {
+    uint8_t peer[FDY_JOB_PEER_MAX];
+    size_t peer_len;
+    uint64_t request_id;
+    uint64_t job_id;
+    bool duplicate;
+    fdy_job_t *created; /* SUBMIT of a new job: rolled back if the commit fails */
+} fdy_jobs_parked_t;
+
+/* An offer (or, with cancel, a kill order) that leaves after the commit
+ * that stored its lease. */
+typedef struct {
+    char node[FDY_NAME_MAX];
+    uint64_t job_id;
+    uint64_t fence;
+    bool cancel;
+} fdy_jobs_offer_t;
+
+typedef struct {
+    fdy_service_deps_t deps;
+    fdy_job_t **jobs; /* by id - 1; NULL once removed */
+    size_t job_capacity;
+    uint64_t next_id;
+    size_t live;
+    zhashx_t *keys; /* "tenant\x1f" key -> job id, for idempotent submits */
+    fdy_job_queue_t *queue;
+    fdy_job_t **delayed; /* failed attempts waiting for their back-off */
+    size_t delayed_count, delayed_capacity;
+    fdy_job_nodes_t *nodes;
+    fdy_job_t **dirty; /* written by the next commit */
+    size_t dirty_count, dirty_capacity;
+    /* The commit in flight: its writes and their buffers. */
+    fdy_store_job_write_t *writes;
+    uint8_t **write_bufs;
+    fdy_job_t **written;
+    size_t write_count, write_capacity;
+    fdy_store_jobs_t part;
+    bool added;
+    fdy_jobs_parked_t *parked;
+    size_t parked_count, parked_capacity, parked_committing;
+    fdy_jobs_offer_t *offers;
+    size_t offer_count, offer_capacity, offer_committing;
+    uint64_t sweep_next; /* the id the next lease/expiry sweep starts at */
+    uint64_t lease_ms;
+    fdy_arena_t *arena;
+    /* counters */
+    uint64_t submitted, succeeded, failed_attempts, dead, cancelled, expired, stale_refused,
+        offered, nodes_lost;
+} fdy_jobs_t;
+
+/* The job with id, or NULL. */
+fdy_job_t *fdy_jobs_get(fdy_jobs_t *self, uint64_t id);
+/* Marks a job for the next commit. */
+void fdy_jobs_touch(fdy_jobs_t *self, fdy_job_t *job);
+/* Wall-clock ms: what job times are in, so deadlines survive restarts. */
+uint64_t fdy_jobs_wall_ms(void);
+
+/* ---- job_sched.c ---- */
+
+/* Offers queued jobs to nodes with credit; true when it stopped early. */
+bool fdy_job_sched_offer(fdy_jobs_t *self, int64_t now_ms);
+/* Lease expiry, attempt timeouts, lost nodes, back-offs, deadlines and
+ * result expiry, bounded per call. Returns ms until it is next due. */
+int64_t fdy_job_sched_tick(fdy_jobs_t *self, int64_t now_ms);
+/* The current attempt failed ("failed", "lost", "timeout"): retried after
+ * back-off, or dead once max_attempts are used. */
+void fdy_job_sched_attempt_failed(fdy_jobs_t *self, fdy_job_t *job, const char *how,
+                                  const char *error, uint64_t wall_ms);
+/* A queued job goes back to the queue or the delayed list per its
+ * not_before time (used at load and by retry). */
+void fdy_job_sched_enqueue(fdy_jobs_t *self, fdy_job_t *job);
+/* Takes a job out of the queue and the delayed list. */
+void fdy_job_sched_dequeue(fdy_jobs_t *self, fdy_job_t *job);
+/* Why a queued job is not running, into buf ("" when it should be soon). */
+void fdy_job_sched_waiting(fdy_jobs_t *self, const fdy_job_t *job, char *buf, size_t size);
+/* Queues a kill order for a running job's node, sent after the commit. */
+void fdy_job_sched_cancel_running(fdy_jobs_t *self, fdy_job_t *job);
+
+/* ---- jobs_admin.c ---- */
+extern const char *const fdy_jobs_admin_prefixes[];
+foundry_err fdy_jobs_admin(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
+                           fdy_reason_t *reason);
+
+#endif

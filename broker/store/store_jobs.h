@@ -1,0 +1,36 @@
+/*  store_jobs.h: the jobs table. A job is stored as one opaque record (the
+ *  jobs service encodes it, lib/core/codec_jobs.h) under its id; the store
+ *  only remembers and hands them back at start-up. Writes travel as the
+ *  fdy_store_jobs_part of the turn's commit (commit.h).
+ */
+#ifndef FDY_STORE_JOBS_H_INCLUDED
+#define FDY_STORE_JOBS_H_INCLUDED
+
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One write: the job's whole record, or (len 0) its removal. */
+typedef struct {
+    uint64_t id;
+    const uint8_t *record; /* borrowed until the commit is done with */
+    size_t len;
+} fdy_store_job_write_t;
+
+/* data of fdy_store_jobs_part (commit.h). Not droppable. */
+typedef struct {
+    const fdy_store_job_write_t *items;
+    size_t count;
+} fdy_store_jobs_t;
+
+/* One stored job, borrowed for the call only. Return non-OK to stop. */
+typedef foundry_err(fdy_store_job_fn)(uint64_t id, const uint8_t *record, size_t len, void *user,
+                                      fdy_reason_t *reason);
+
+/* Calls fn for every stored job in id order, in one read transaction.
+ * Returns FOUNDRY_OK, FOUNDRY_ESTORE or what fn returned, with reason. */
+foundry_err fdy_store_jobs_scan(fdy_store_t *store, fdy_store_job_fn *fn, void *user,
+                                fdy_reason_t *reason);
+
+#endif

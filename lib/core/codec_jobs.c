@@ -1,0 +1,482 @@
+/*  codec_jobs.c: encoding and validating decoding of proto/jobs.proto.
+ *  The only file that includes jobs.pb-c.h. Policy (who may submit where,
+ *  which fence is current) is the broker's; here only shape and syntax.
+ */
+#include "codec_jobs.h"
+
+#include "codec_internal.h"
+#include "jobs.pb-c.h"
+#include "subject.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- checks ------------------------------------------------------------ */
+
+static bool
+s_text_ok(const char *s, size_t max)
+{
+    if (!s)
+        return true;
+    size_t len = strlen(s);
+    return len <= max && fdy_codec_text_ok((const uint8_t *) s, len);
+}
+
+/* Types and label keys: [A-Za-z0-9_.-], 1..max. */
+static bool
+s_name_ok(const char *s, size_t len, size_t max)
+{
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool
+fdy_codec_job_label_ok(const char *label)
+{
+    if (!label)
+        return false;
+    size_t len = strlen(label);
+    const char *eq = strchr(label, '=');
+    if (!eq || len > FDY_JOB_LABEL_MAX)
+        return false;
+    size_t key_len = (size_t) (eq - label);
+    const char *value = eq + 1;
+    size_t value_len = len - key_len - 1;
+    /* Values: printable ASCII without '=', ',' or spaces, so a label list
+     * prints and parses unambiguously. */
+    if (!s_name_ok(label, key_len, 64) || value_len == 0)
+        return false;
+    for (size_t i = 0; i < value_len; i++)
+        if (value[i] <= ' ' || value[i] > '~' || value[i] == '=' || value[i] == ',')
+            return false;
+    return true;
+}
+
+foundry_err
+fdy_codec_job_spec_check(const fdy_job_spec_t *spec, size_t payload_max, fdy_reason_t *reason)
+{
+    if (!spec->type || !s_name_ok(spec->type, strlen(spec->type), FDY_JOB_TYPE_MAX))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "job type '%.80s' must be 1..%u of [A-Za-z0-9_.-]",
+                              spec->type ? spec->type : "", FDY_JOB_TYPE_MAX);
+    if (spec->payload_len > payload_max)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job payload of %zu bytes exceeds %zu",
+                              spec->payload_len, payload_max);
+    if (spec->site_count > FDY_JOB_SITES_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "%zu target sites exceed %u",
+                              spec->site_count, FDY_JOB_SITES_MAX);
+    for (size_t i = 0; i < spec->site_count; i++) {
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        if (fdy_site_validate(spec->sites[i], &why) != FOUNDRY_OK)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "target site '%.80s': %s",
+                                  spec->sites[i] ? spec->sites[i] : "", why.text);
+    }
+    if (spec->label_count > FDY_JOB_LABELS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "%zu labels exceed %u", spec->label_count,
+                              FDY_JOB_LABELS_MAX);
+    for (size_t i = 0; i < spec->label_count; i++)
+        if (!fdy_codec_job_label_ok(spec->labels[i]))
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "label selector '%.80s' is not key=value (key of "
+                                  "[A-Za-z0-9_.-], value printable without spaces, '=' or ',')",
+                                  spec->labels[i] ? spec->labels[i] : "");
+    if (!s_text_ok(spec->key, FDY_JOB_KEY_MAX))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "idempotency key longer than %u bytes",
+                              FDY_JOB_KEY_MAX);
+    if (spec->backoff_factor > 100)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "back-off factor %u exceeds 100",
+                              spec->backoff_factor);
+    return FOUNDRY_OK;
+}
+
+/* ---- encoding ------------------------------------------------------------ */
+
+static void
+s_spec_to_pb(const fdy_job_spec_t *spec, Foundry__JobSpec *pb)
+{
+    Foundry__JobSpec init = FOUNDRY__JOB_SPEC__INIT;
+    *pb = init;
+    pb->type = (char *) (spec->type ? spec->type : "");
+    pb->payload.data = (uint8_t *) spec->payload;
+    pb->payload.len = spec->payload ? spec->payload_len : 0;
+    pb->n_sites = spec->site_count;
+    pb->sites = (char **) spec->sites;
+    pb->n_labels = spec->label_count;
+    pb->labels = (char **) spec->labels;
+    pb->priority = spec->priority;
+    pb->timeout_ms = spec->timeout_ms;
+    pb->max_attempts = spec->max_attempts;
+    pb->backoff_initial_ms = spec->backoff_initial_ms;
+    pb->backoff_factor = spec->backoff_factor;
+    pb->backoff_max_ms = spec->backoff_max_ms;
+    pb->idempotency_key = (char *) (spec->key ? spec->key : "");
+    pb->deadline_ms = spec->deadline_ms;
+    pb->result_ttl_ms = spec->result_ttl_ms;
+}
+
+static char *
+s_str(const char *s)
+{
+    return (char *) (s ? s : "");
+}
+
+/* The protobuf view of one record; what it allocates is in *attempts and
+ * *attempt_ptrs (free both). */
+static foundry_err
+s_record_to_pb(const fdy_job_record_t *rec, Foundry__JobRecord *pb, Foundry__JobSpec *spec,
+               Foundry__JobAttempt **attempts, Foundry__JobAttempt ***attempt_ptrs)
+{
+    Foundry__JobRecord init = FOUNDRY__JOB_RECORD__INIT;
+    *pb = init;
+    *attempts = NULL;
+    *attempt_ptrs = NULL;
+    s_spec_to_pb(&rec->spec, spec);
+    pb->id = rec->id;
+    pb->tenant = s_str(rec->tenant);
+    pb->submitter = s_str(rec->submitter);
+    pb->spec = spec;
+    pb->state = s_str(rec->state);
+    pb->attempt = rec->attempt;
+    pb->fence = rec->fence;
+    pb->created_ms = rec->created_ms;
+    pb->updated_ms = rec->updated_ms;
+    pb->not_before_ms = rec->not_before_ms;
+    pb->lease_until_ms = rec->lease_until_ms;
+    pb->node = s_str(rec->node);
+    pb->result.data = (uint8_t *) rec->result;
+    pb->result.len = rec->result ? rec->result_len : 0;
+    pb->error = s_str(rec->error);
+    pb->log_tail = s_str(rec->log_tail);
+    pb->progress = s_str(rec->progress);
+    pb->waiting = s_str(rec->waiting);
+    if (rec->attempt_count == 0)
+        return FOUNDRY_OK;
+    *attempts = calloc(rec->attempt_count, sizeof **attempts);
+    *attempt_ptrs = calloc(rec->attempt_count, sizeof **attempt_ptrs);
+    if (!*attempts || !*attempt_ptrs)
+        return FOUNDRY_ENOMEM;
+    for (size_t i = 0; i < rec->attempt_count; i++) {
+        const fdy_job_attempt_t *a = &rec->attempts[i];
+        Foundry__JobAttempt ainit = FOUNDRY__JOB_ATTEMPT__INIT;
+        Foundry__JobAttempt *p = &(*attempts)[i];
+        *p = ainit;
+        p->attempt = a->attempt;
+        p->fence = a->fence;
+        p->node = s_str(a->node);
+        p->started_ms = a->started_ms;
+        p->ended_ms = a->ended_ms;
+        p->state = s_str(a->state);
+        p->error = s_str(a->error);
+        (*attempt_ptrs)[i] = p;
+    }
+    pb->n_attempts = rec->attempt_count;
+    pb->attempts = *attempt_ptrs;
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_pack(const ProtobufCMessage *msg, uint8_t **buf_out, size_t *len_out)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return FOUNDRY_ENOMEM;
+    *len_out = protobuf_c_message_pack(msg, buf);
+    *buf_out = buf;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, size_t *len_out)
+{
+    assert(req && buf_out && len_out);
+    *buf_out = NULL;
+    *len_out = 0;
+    if (req->op < FDY_JOB_SUBMIT || req->op > FDY_JOB_RETRY || req->id_count > FDY_JOB_IDS_MAX)
+        return FOUNDRY_EINVAL;
+    Foundry__JobRequest pb = FOUNDRY__JOB_REQUEST__INIT;
+    Foundry__JobSpec spec;
+    pb.op = (Foundry__JobOp) req->op;
+    if (req->op == FDY_JOB_SUBMIT) {
+        s_spec_to_pb(&req->spec, &spec);
+        pb.spec = &spec;
+    }
+    pb.job_id = req->job_id;
+    pb.fence = req->fence;
+    pb.ok = req->ok;
+    pb.result.data = (uint8_t *) req->result;
+    pb.result.len = req->result ? req->result_len : 0;
+    pb.error = s_str(req->error);
+    pb.log_tail = s_str(req->log_tail);
+    pb.credit = req->credit;
+    pb.name = s_str(req->name);
+    pb.n_labels = req->label_count;
+    pb.labels = (char **) req->labels;
+    pb.n_types = req->type_count;
+    pb.types = (char **) req->types;
+    pb.state = s_str(req->state);
+    pb.progress = s_str(req->progress);
+    pb.n_job_ids = req->id_count;
+    pb.job_ids = (uint64_t *) req->job_ids;
+    pb.n_fences = req->id_count;
+    pb.fences = (uint64_t *) req->fences;
+    return s_pack(&pb.base, buf_out, len_out);
+}
+
+foundry_err
+fdy_codec_job_record_encode(const fdy_job_record_t *rec, uint8_t **buf_out, size_t *len_out)
+{
+    assert(rec && buf_out && len_out);
+    *buf_out = NULL;
+    *len_out = 0;
+    Foundry__JobRecord pb;
+    Foundry__JobSpec spec;
+    Foundry__JobAttempt *attempts, **ptrs;
+    foundry_err err = s_record_to_pb(rec, &pb, &spec, &attempts, &ptrs);
+    if (err == FOUNDRY_OK)
+        err = s_pack(&pb.base, buf_out, len_out);
+    free(attempts);
+    free(ptrs);
+    return err;
+}
+
+foundry_err
+fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out, size_t *len_out)
+{
+    assert(reply && buf_out && len_out);
+    *buf_out = NULL;
+    *len_out = 0;
+    Foundry__JobReply pb = FOUNDRY__JOB_REPLY__INIT;
+    pb.job_id = reply->job_id;
+    pb.duplicate = reply->duplicate;
+    size_t n = reply->job_count;
+    Foundry__JobRecord *recs = n ? calloc(n, sizeof *recs) : NULL;
+    Foundry__JobRecord **rec_ptrs = n ? calloc(n, sizeof *rec_ptrs) : NULL;
+    Foundry__JobSpec *specs = n ? calloc(n, sizeof *specs) : NULL;
+    Foundry__JobAttempt **attempts = n ? calloc(n, sizeof *attempts) : NULL;
+    Foundry__JobAttempt ***attempt_ptrs = n ? calloc(n, sizeof *attempt_ptrs) : NULL;
+    foundry_err err = FOUNDRY_OK;
+    if (n && (!recs || !rec_ptrs || !specs || !attempts || !attempt_ptrs))
+        err = FOUNDRY_ENOMEM;
+    for (size_t i = 0; i < n && err == FOUNDRY_OK; i++) {
+        err = s_record_to_pb(&reply->jobs[i], &recs[i], &specs[i], &attempts[i],
+                             &attempt_ptrs[i]);
+        rec_ptrs[i] = &recs[i];
+    }
+    pb.n_jobs = n;
+    pb.jobs = rec_ptrs;
+    if (err == FOUNDRY_OK)
+        err = s_pack(&pb.base, buf_out, len_out);
+    for (size_t i = 0; i < n && attempts && attempt_ptrs; i++) {
+        free(attempts[i]);
+        free(attempt_ptrs[i]);
+    }
+    free(recs);
+    free(rec_ptrs);
+    free(specs);
+    free(attempts);
+    free(attempt_ptrs);
+    return err;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+static void
+s_spec_from_pb(const Foundry__JobSpec *pb, fdy_job_spec_t *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    if (!pb)
+        return;
+    spec->type = pb->type;
+    spec->payload = pb->payload.len ? pb->payload.data : NULL;
+    spec->payload_len = pb->payload.len;
+    spec->sites = (const char *const *) pb->sites;
+    spec->site_count = pb->n_sites;
+    spec->labels = (const char *const *) pb->labels;
+    spec->label_count = pb->n_labels;
+    spec->priority = pb->priority;
+    spec->timeout_ms = pb->timeout_ms;
+    spec->max_attempts = pb->max_attempts;
+    spec->backoff_initial_ms = pb->backoff_initial_ms;
+    spec->backoff_factor = pb->backoff_factor;
+    spec->backoff_max_ms = pb->backoff_max_ms;
+    spec->key = pb->idempotency_key;
+    spec->deadline_ms = pb->deadline_ms;
+    spec->result_ttl_ms = pb->result_ttl_ms;
+}
+
+static bool
+s_texts_ok(const char *const *texts, size_t count, size_t max)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!s_text_ok(texts[i], max))
+            return false;
+    return true;
+}
+
+foundry_err
+fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                             fdy_job_request_t *out, fdy_reason_t *reason)
+{
+    assert(arena && out);
+    memset(out, 0, sizeof *out);
+    if (len > FDY_JOB_FRAME_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job request of %zu bytes exceeds %u", len,
+                              FDY_JOB_FRAME_MAX);
+    fdy_pb_ctx_t ctx = {arena, false};
+    ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
+    Foundry__JobRequest *pb = foundry__job_request__unpack(&allocator, len, buf);
+    if (!pb)
+        return fdy_codec_unpack_failed(&ctx, "job request", len, reason);
+    if (pb->op < FOUNDRY__JOB_OP__JOB_SUBMIT || pb->op > FOUNDRY__JOB_OP__JOB_RETRY)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown job operation %d", (int) pb->op);
+    out->op = (fdy_job_op_t) pb->op;
+    if (out->op == FDY_JOB_SUBMIT) {
+        if (!pb->spec)
+            return fdy_reason_set(reason, FOUNDRY_EPROTO, "job submit without its spec");
+        s_spec_from_pb(pb->spec, &out->spec);
+        foundry_err err = fdy_codec_job_spec_check(&out->spec, FDY_JOB_PAYLOAD_MAX, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+    }
+    if (pb->result.len > FDY_JOB_RESULT_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job result of %zu bytes exceeds %u",
+                              pb->result.len, FDY_JOB_RESULT_MAX);
+    const char *texts[] = {pb->error, pb->log_tail, pb->name, pb->state, pb->progress};
+    if (!s_texts_ok(texts, sizeof texts / sizeof texts[0], FDY_JOB_TEXT_MAX))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "a job text field is not UTF-8 or over %u",
+                              FDY_JOB_TEXT_MAX);
+    if (pb->n_labels > FDY_JOB_LABELS_MAX || pb->n_types > FDY_JOB_LABELS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "more than %u labels or types",
+                              FDY_JOB_LABELS_MAX);
+    for (size_t i = 0; i < pb->n_labels; i++)
+        if (!fdy_codec_job_label_ok(pb->labels[i]))
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "node label '%.80s' is not key=value",
+                                  pb->labels[i]);
+    for (size_t i = 0; i < pb->n_types; i++)
+        if (!s_name_ok(pb->types[i], strlen(pb->types[i]), FDY_JOB_TYPE_MAX))
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "job type '%.80s' is invalid",
+                                  pb->types[i]);
+    if (pb->n_job_ids != pb->n_fences || pb->n_job_ids > FDY_JOB_IDS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "heartbeat with %zu ids and %zu fences",
+                              pb->n_job_ids, pb->n_fences);
+    out->job_id = pb->job_id;
+    out->fence = pb->fence;
+    out->ok = pb->ok;
+    out->result = pb->result.len ? pb->result.data : NULL;
+    out->result_len = pb->result.len;
+    out->error = pb->error;
+    out->log_tail = pb->log_tail;
+    out->credit = pb->credit;
+    out->name = pb->name;
+    out->labels = (const char *const *) pb->labels;
+    out->label_count = pb->n_labels;
+    out->types = (const char *const *) pb->types;
+    out->type_count = pb->n_types;
+    out->state = pb->state;
+    out->progress = pb->progress;
+    out->job_ids = pb->job_ids;
+    out->fences = pb->fences;
+    out->id_count = pb->n_job_ids;
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_record_from_pb(const Foundry__JobRecord *pb, fdy_arena_t *arena, fdy_job_record_t *out,
+                 fdy_reason_t *reason)
+{
+    memset(out, 0, sizeof *out);
+    if (pb->id == 0 || !pb->spec)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "job record without id or spec");
+    s_spec_from_pb(pb->spec, &out->spec);
+    foundry_err err = fdy_codec_job_spec_check(&out->spec, FDY_JOB_PAYLOAD_MAX, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (pb->result.len > FDY_JOB_RESULT_MAX || pb->n_attempts > FDY_JOB_ATTEMPTS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job record result or history too big");
+    out->id = pb->id;
+    out->tenant = pb->tenant;
+    out->submitter = pb->submitter;
+    out->state = pb->state;
+    out->attempt = pb->attempt;
+    out->fence = pb->fence;
+    out->created_ms = pb->created_ms;
+    out->updated_ms = pb->updated_ms;
+    out->not_before_ms = pb->not_before_ms;
+    out->lease_until_ms = pb->lease_until_ms;
+    out->node = pb->node;
+    out->result = pb->result.len ? pb->result.data : NULL;
+    out->result_len = pb->result.len;
+    out->error = pb->error;
+    out->log_tail = pb->log_tail;
+    out->progress = pb->progress;
+    out->waiting = pb->waiting;
+    if (pb->n_attempts) {
+        fdy_job_attempt_t *attempts =
+            fdy_codec_arena_array(arena, pb->n_attempts, sizeof *attempts);
+        if (!attempts)
+            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job record: decoding budget");
+        for (size_t i = 0; i < pb->n_attempts; i++) {
+            const Foundry__JobAttempt *a = pb->attempts[i];
+            attempts[i] = (fdy_job_attempt_t){a->attempt, a->fence,      a->node, a->started_ms,
+                                              a->ended_ms, a->state, a->error};
+        }
+        out->attempts = attempts;
+        out->attempt_count = pb->n_attempts;
+    }
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_codec_job_record_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                            fdy_job_record_t *out, fdy_reason_t *reason)
+{
+    assert(arena && out);
+    memset(out, 0, sizeof *out);
+    if (len > FDY_JOB_FRAME_MAX + FDY_JOB_RESULT_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job record of %zu bytes is too big", len);
+    fdy_pb_ctx_t ctx = {arena, false};
+    ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
+    Foundry__JobRecord *pb = foundry__job_record__unpack(&allocator, len, buf);
+    if (!pb)
+        return fdy_codec_unpack_failed(&ctx, "job record", len, reason);
+    return s_record_from_pb(pb, arena, out, reason);
+}
+
+foundry_err
+fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                           fdy_job_reply_t *out, fdy_reason_t *reason)
+{
+    assert(arena && out);
+    memset(out, 0, sizeof *out);
+    fdy_pb_ctx_t ctx = {arena, false};
+    ProtobufCAllocator allocator = fdy_codec_pb_allocator(&ctx);
+    Foundry__JobReply *pb = foundry__job_reply__unpack(&allocator, len, buf);
+    if (!pb)
+        return fdy_codec_unpack_failed(&ctx, "job reply", len, reason);
+    out->job_id = pb->job_id;
+    out->duplicate = pb->duplicate;
+    if (pb->n_jobs == 0)
+        return FOUNDRY_OK;
+    fdy_job_record_t *jobs = fdy_codec_arena_array(arena, pb->n_jobs, sizeof *jobs);
+    if (!jobs)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job reply: decoding budget");
+    for (size_t i = 0; i < pb->n_jobs; i++) {
+        foundry_err err = s_record_from_pb(pb->jobs[i], arena, &jobs[i], reason);
+        if (err != FOUNDRY_OK)
+            return err;
+    }
+    out->jobs = jobs;
+    out->job_count = pb->n_jobs;
+    return FOUNDRY_OK;
+}

@@ -1,0 +1,157 @@
+/*  codec_jobs.h: the jobs family of the wire format (proto/jobs.proto):
+ *  job requests (frame 1 of a JOB), replies (JOB_REPLY), offers and stored
+ *  job records. codec_jobs.c is the only file that includes jobs.pb-c.h.
+ *  Decoding checks sizes and syntax (type, sites, label selectors), so the
+ *  broker and the node see only well-formed jobs.
+ */
+#ifndef FDY_CODEC_JOBS_H_INCLUDED
+#define FDY_CODEC_JOBS_H_INCLUDED
+
+#include "arena.h"
+#include "codec.h"
+#include "reason.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FDY_JOB_TYPE_MAX      64u
+#define FDY_JOB_SITES_MAX     16u
+#define FDY_JOB_LABELS_MAX    16u
+#define FDY_JOB_LABEL_MAX     128u   /* one "key=value" */
+#define FDY_JOB_KEY_MAX       128u   /* idempotency key */
+#define FDY_JOB_TEXT_MAX      4096u  /* error, log tail, progress */
+#define FDY_JOB_RESULT_MAX    (1024u * 1024u)
+#define FDY_JOB_PAYLOAD_MAX   (16u * 1024u * 1024u) /* hard cap; max_job_payload is lower */
+#define FDY_JOB_ATTEMPTS_MAX  64u    /* attempt history kept per job */
+#define FDY_JOB_IDS_MAX       1024u  /* heartbeat: jobs named */
+#define FDY_JOB_LIST_MAX      1000u  /* JOB_LIST: jobs per reply */
+/* A JOB request's body frame: a payload plus a bounded spec. */
+#define FDY_JOB_FRAME_MAX     (FDY_JOB_PAYLOAD_MAX + 64u * 1024u)
+
+typedef enum {
+    FDY_JOB_SUBMIT = 1,
+    FDY_JOB_STATUS = 2,
+    FDY_JOB_CANCEL = 3,
+    FDY_JOB_LIST = 4,
+    FDY_JOB_REGISTER = 5,
+    FDY_JOB_CREDIT = 6,
+    FDY_JOB_RESULT = 7,
+    FDY_JOB_HEARTBEAT = 8,
+    FDY_JOB_PROGRESS = 9,
+    FDY_JOB_RETRY = 10,
+} fdy_job_op_t;
+
+/* What a submitter asks for. Pointers borrowed (arena when decoded). */
+typedef struct {
+    const char *type;
+    const uint8_t *payload;
+    size_t payload_len;
+    const char *const *sites; /* none: any site */
+    size_t site_count;
+    const char *const *labels; /* "key=value", all must match */
+    size_t label_count;
+    uint32_t priority;
+    uint32_t timeout_ms;
+    uint32_t max_attempts;
+    uint32_t backoff_initial_ms;
+    uint32_t backoff_factor;
+    uint32_t backoff_max_ms;
+    const char *key; /* idempotency key, "" or NULL: none */
+    uint64_t deadline_ms;
+    uint32_t result_ttl_ms;
+} fdy_job_spec_t;
+
+typedef struct {
+    fdy_job_op_t op;
+    fdy_job_spec_t spec;  /* SUBMIT */
+    uint64_t job_id;      /* STATUS CANCEL RESULT PROGRESS RETRY */
+    uint64_t fence;       /* RESULT PROGRESS */
+    bool ok;              /* RESULT */
+    const uint8_t *result;
+    size_t result_len;
+    const char *error;    /* RESULT */
+    const char *log_tail; /* RESULT */
+    uint32_t credit;      /* REGISTER CREDIT */
+    const char *name;     /* REGISTER: the node's name */
+    const char *const *labels; /* REGISTER */
+    size_t label_count;
+    const char *const *types; /* REGISTER: job types it runs */
+    size_t type_count;
+    const char *state;    /* LIST: only this state ("" all) */
+    const char *progress; /* PROGRESS */
+    const uint64_t *job_ids; /* HEARTBEAT: the jobs it runs, with their fences */
+    const uint64_t *fences;
+    size_t id_count;
+} fdy_job_request_t;
+
+typedef struct {
+    uint32_t attempt;
+    uint64_t fence;
+    const char *node;
+    uint64_t started_ms;
+    uint64_t ended_ms;
+    const char *state;
+    const char *error;
+} fdy_job_attempt_t;
+
+typedef struct {
+    uint64_t id;
+    const char *tenant;
+    const char *submitter;
+    fdy_job_spec_t spec;
+    const char *state;
+    uint32_t attempt;
+    uint64_t fence;
+    uint64_t created_ms;
+    uint64_t updated_ms;
+    uint64_t not_before_ms;
+    uint64_t lease_until_ms;
+    const char *node;
+    const uint8_t *result;
+    size_t result_len;
+    const char *error;
+    const char *log_tail;
+    const fdy_job_attempt_t *attempts;
+    size_t attempt_count;
+    const char *progress;
+    const char *waiting;
+} fdy_job_record_t;
+
+typedef struct {
+    uint64_t job_id;
+    bool duplicate;
+    const fdy_job_record_t *jobs;
+    size_t job_count;
+} fdy_job_reply_t;
+
+/* Checks a spec (type syntax, sites, "key=value" labels, sizes up to
+ * payload_max). Returns FOUNDRY_OK, FOUNDRY_EINVAL or FOUNDRY_ETOOBIG with
+ * reason. */
+foundry_err fdy_codec_job_spec_check(const fdy_job_spec_t *spec, size_t payload_max,
+                                     fdy_reason_t *reason);
+
+/* True when a "key=value" label or selector item is well formed. */
+bool fdy_codec_job_label_ok(const char *label);
+
+/* Encoders: caller owns *buf_out (free()). FOUNDRY_OK, FOUNDRY_EINVAL (a
+ * field out of bounds) or FOUNDRY_ENOMEM. */
+foundry_err fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out,
+                                         size_t *len_out);
+foundry_err fdy_codec_job_record_encode(const fdy_job_record_t *rec, uint8_t **buf_out,
+                                        size_t *len_out);
+foundry_err fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out,
+                                       size_t *len_out);
+
+/* Decoders of untrusted bytes into arena (budget FDY_DECODE_BUDGET(len)).
+ * Pointers in *out borrow from the arena. FOUNDRY_OK, FOUNDRY_EPROTO (does
+ * not unpack, unknown op, missing field), FOUNDRY_EINVAL (bad syntax),
+ * FOUNDRY_ETOOBIG or FOUNDRY_ENOMEM, with reason. */
+foundry_err fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                         fdy_job_request_t *out, fdy_reason_t *reason);
+foundry_err fdy_codec_job_record_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                        fdy_job_record_t *out, fdy_reason_t *reason);
+foundry_err fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                       fdy_job_reply_t *out, fdy_reason_t *reason);
+
+#endif

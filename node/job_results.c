@@ -1,0 +1,242 @@
+/*  job_results.c: the job result outbox (job_results.h) on lib/daemon/kv.
+ *  Key: job id and fence (u64 BE each). Value: ok (u8), then the result,
+ *  error, log tail and type, each a u32 LE length and its bytes.
+ */
+#include "job_results.h"
+
+#include "bytes.h"
+#include "kv.h"
+#include "xalloc.h"
+
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB (1024ull * 1024ull)
+
+struct fdy_job_results {
+    fdy_kv_t *kv;
+    MDB_dbi dbi;
+};
+
+static foundry_err
+s_open_db(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+{
+    (void) skip_commit;
+    fdy_job_results_t *self = ctx;
+    int rc = mdb_dbi_open(txn, "results", MDB_CREATE, &self->dbi);
+    return rc ? fdy_kv_err(rc, reason, "results: open") : FOUNDRY_OK;
+}
+
+foundry_err
+fdy_job_results_open(const char *dir, fdy_job_results_t **out, fdy_reason_t *reason)
+{
+    *out = NULL;
+    fdy_job_results_t *self = fdy_xalloc(sizeof *self);
+    fdy_kv_opts_t opts = { .dir = dir,
+                           .label = "results",
+                           .lock_file = "owner.lock",
+                           .map_size = 16 * MIB,
+                           .map_size_max = 4096 * MIB,
+                           .max_dbs = 1 };
+    foundry_err err = fdy_kv_open(&opts, &self->kv, reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_kv_write(self->kv, s_open_db, self, reason);
+    if (err != FOUNDRY_OK) {
+        fdy_job_results_close(&self);
+        return err;
+    }
+    *out = self;
+    return FOUNDRY_OK;
+}
+
+void
+fdy_job_results_close(fdy_job_results_t **self_p)
+{
+    fdy_job_results_t *self = *self_p;
+    if (!self)
+        return;
+    fdy_kv_close(&self->kv);
+    free(self);
+    *self_p = NULL;
+}
+
+static void
+s_key(uint8_t key[16], uint64_t job_id, uint64_t fence)
+{
+    fdy_bytes_put_be64(key, job_id);
+    fdy_bytes_put_be64(key + 8, fence);
+}
+
+static uint8_t *
+s_field(uint8_t *at, const void *data, size_t len)
+{
+    fdy_bytes_put_le32(at, (uint32_t) len);
+    if (len)
+        memcpy(at + 4, data, len);
+    return at + 4 + len;
+}
+
+typedef struct {
+    fdy_job_results_t *self;
+    const fdy_job_result_t *items;
+    const uint64_t *job_ids, *fences;
+    size_t count;
+} s_op_t;
+
+static foundry_err
+s_put_one(fdy_job_results_t *self, MDB_txn *txn, const fdy_job_result_t *r, fdy_reason_t *reason)
+{
+    const char *texts[] = { r->error ? r->error : "", r->log_tail ? r->log_tail : "",
+                            r->type ? r->type : "" };
+    size_t size = 1 + 4 + r->result_len;
+    for (size_t i = 0; i < 3; i++)
+        size += 4 + strlen(texts[i]);
+    uint8_t key[16];
+    s_key(key, r->job_id, r->fence);
+    MDB_val k = { sizeof key, key }, v = { size, NULL };
+    int rc = mdb_put(txn, self->dbi, &k, &v, MDB_RESERVE);
+    if (rc)
+        return fdy_kv_err(rc, reason, "results: put");
+    uint8_t *at = v.mv_data;
+    *at++ = r->ok ? 1 : 0;
+    at = s_field(at, r->result, r->result_len);
+    for (size_t i = 0; i < 3; i++)
+        at = s_field(at, texts[i], strlen(texts[i]));
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_put(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+{
+    s_op_t *op = ctx;
+    *skip_commit = op->count == 0;
+    for (size_t i = 0; i < op->count; i++) {
+        foundry_err err = s_put_one(op->self, txn, &op->items[i], reason);
+        if (err != FOUNDRY_OK)
+            return err;
+    }
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_job_results_put(fdy_job_results_t *self, const fdy_job_result_t *items, size_t count,
+                    fdy_reason_t *reason)
+{
+    s_op_t op = { self, items, NULL, NULL, count };
+    return fdy_kv_write(self->kv, s_put, &op, reason);
+}
+
+static foundry_err
+s_remove(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+{
+    s_op_t *op = ctx;
+    size_t removed = 0;
+    for (size_t i = 0; i < op->count; i++) {
+        uint8_t key[16];
+        s_key(key, op->job_ids[i], op->fences[i]);
+        MDB_val k = { sizeof key, key };
+        int rc = mdb_del(txn, op->self->dbi, &k, NULL);
+        if (rc == 0)
+            removed++;
+        else if (rc != MDB_NOTFOUND)
+            return fdy_kv_err(rc, reason, "results: remove");
+    }
+    *skip_commit = removed == 0;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_job_results_remove(fdy_job_results_t *self, const uint64_t *job_ids, const uint64_t *fences,
+                       size_t count, fdy_reason_t *reason)
+{
+    s_op_t op = { self, NULL, job_ids, fences, count };
+    return fdy_kv_write(self->kv, s_remove, &op, reason);
+}
+
+/* Reads one length-prefixed field; false when the value is too short. */
+static bool
+s_take(const uint8_t **at, const uint8_t *end, const uint8_t **data, size_t *len)
+{
+    if (end - *at < 4)
+        return false;
+    size_t n = fdy_bytes_get_le32(*at);
+    if ((size_t) (end - *at - 4) < n)
+        return false;
+    *data = *at + 4;
+    *len = n;
+    *at += 4 + n;
+    return true;
+}
+
+static char *
+s_text(const uint8_t *data, size_t len)
+{
+    char *text = fdy_xalloc(len + 1);
+    memcpy(text, data, len);
+    return text;
+}
+
+foundry_err
+fdy_job_results_each(fdy_job_results_t *self, fdy_job_result_fn *fn, void *user,
+                     fdy_reason_t *reason)
+{
+    MDB_txn *txn;
+    foundry_err err = fdy_kv_txn_begin(self->kv, MDB_RDONLY, &txn, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn, self->dbi, &cursor);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return fdy_kv_err(rc, reason, "results: cursor");
+    }
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+        const uint8_t *at = v.mv_data, *end = at + v.mv_size;
+        const uint8_t *fields[4];
+        size_t lens[4];
+        bool ok = k.mv_size == 16 && v.mv_size >= 1;
+        for (size_t i = 0; ok && i < 4; i++) {
+            if (i == 0)
+                at++;
+            ok = s_take(&at, end, &fields[i], &lens[i]);
+        }
+        if (!ok)
+            continue; /* a damaged entry is skipped: the broker's lease expires instead */
+        char *error = s_text(fields[1], lens[1]), *tail = s_text(fields[2], lens[2]),
+             *type = s_text(fields[3], lens[3]);
+        fdy_job_result_t r = { fdy_bytes_get_be64(k.mv_data),
+                               fdy_bytes_get_be64((const uint8_t *) k.mv_data + 8),
+                               ((const uint8_t *) v.mv_data)[0] == 1,
+                               fields[0],
+                               lens[0],
+                               error,
+                               tail,
+                               type };
+        fn(&r, user);
+        free(error);
+        free(tail);
+        free(type);
+    }
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+    return FOUNDRY_OK;
+}
+
+static void
+s_count(const fdy_job_result_t *r, void *user)
+{
+    (void) r;
+    (*(size_t *) user)++;
+}
+
+size_t
+fdy_job_results_count(fdy_job_results_t *self)
+{
+    size_t count = 0;
+    fdy_reason_t reason;
+    (void) fdy_job_results_each(self, s_count, &count, &reason);
+    return count;
+}

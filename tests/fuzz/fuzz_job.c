@@ -1,0 +1,87 @@
+/*  fuzz_job.c: the job records' decoders (lib/core/codec_jobs.c) on
+ *  untrusted bytes: a stored JobRecord (also a JOB_OFFER body), a JobReply
+ *  and a JobRequest (frame 1 of JOB). What decodes passes the spec check
+ *  and survives a re-encode and a second decode unchanged.
+ */
+#include "codec_jobs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+s_same_spec(const fdy_job_spec_t *a, const fdy_job_spec_t *b)
+{
+    if (strcmp(a->type, b->type) != 0 || a->payload_len != b->payload_len ||
+        (a->payload_len && memcmp(a->payload, b->payload, a->payload_len) != 0) ||
+        a->site_count != b->site_count || a->label_count != b->label_count ||
+        a->priority != b->priority || a->deadline_ms != b->deadline_ms)
+        abort();
+    for (size_t i = 0; i < a->site_count; i++)
+        if (strcmp(a->sites[i], b->sites[i]) != 0)
+            abort();
+    for (size_t i = 0; i < a->label_count; i++)
+        if (strcmp(a->labels[i], b->labels[i]) != 0)
+            abort();
+}
+
+static void
+s_record(const uint8_t *data, size_t size)
+{
+    fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(size));
+    fdy_arena_t *arena2 = fdy_arena_new(FDY_DECODE_BUDGET(size) * 2);
+    if (!arena || !arena2)
+        abort();
+    fdy_reason_t reason;
+    fdy_reason_clear(&reason);
+    fdy_job_record_t rec;
+    if (fdy_codec_job_record_decode(data, size, arena, &rec, &reason) == FOUNDRY_OK) {
+        if (fdy_codec_job_spec_check(&rec.spec, FDY_JOB_PAYLOAD_MAX, &reason) != FOUNDRY_OK)
+            abort(); /* decode is at least as strict as the check */
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        fdy_job_record_t again;
+        if (fdy_codec_job_record_encode(&rec, &buf, &len) != FOUNDRY_OK ||
+            fdy_codec_job_record_decode(buf, len, arena2, &again, &reason) != FOUNDRY_OK)
+            abort();
+        s_same_spec(&rec.spec, &again.spec);
+        if (rec.id != again.id || rec.fence != again.fence ||
+            rec.attempt_count != again.attempt_count || rec.result_len != again.result_len)
+            abort();
+        free(buf);
+    } else if (reason.text[0] == '\0') {
+        abort(); /* every refusal names its reason */
+    }
+    fdy_arena_destroy(&arena);
+    fdy_arena_destroy(&arena2);
+}
+
+static void
+s_request(const uint8_t *data, size_t size)
+{
+    fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(size));
+    if (!arena)
+        abort();
+    fdy_reason_t reason;
+    fdy_reason_clear(&reason);
+    fdy_job_request_t req;
+    foundry_err err = fdy_codec_job_request_decode(data, size, arena, &req, &reason);
+    if (err != FOUNDRY_OK && reason.text[0] == '\0')
+        abort();
+    if (err == FOUNDRY_OK && req.op == FDY_JOB_SUBMIT &&
+        fdy_codec_job_spec_check(&req.spec, FDY_JOB_PAYLOAD_MAX, &reason) != FOUNDRY_OK)
+        abort();
+    fdy_arena_reset(arena, FDY_DECODE_BUDGET(size));
+    fdy_job_reply_t reply;
+    (void) fdy_codec_job_reply_decode(data, size, arena, &reply, &reason);
+    fdy_arena_destroy(&arena);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    s_record(data, size);
+    s_request(data, size);
+    return 0;
+}

@@ -1,0 +1,156 @@
+/*  test_codec_jobs.c: the jobs codec (lib/core/codec_jobs.c): records and
+ *  requests survive a round trip, and the decoder refuses what the broker
+ *  must never see: bad types, sites and label selectors, oversized
+ *  payloads, unknown operations, heartbeats with mismatched ids and fences.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "codec_jobs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static fdy_job_spec_t
+s_spec(void)
+{
+    static const char *const sites[] = {"siheung", "pangyo"};
+    static const char *const labels[] = {"gpu=a100"};
+    fdy_job_spec_t spec = {.type = "inspect",
+                           .payload = (const uint8_t *) "line-3",
+                           .payload_len = 6,
+                           .sites = sites,
+                           .site_count = 2,
+                           .labels = labels,
+                           .label_count = 1,
+                           .priority = 5,
+                           .timeout_ms = 30000,
+                           .max_attempts = 3,
+                           .key = "order-17"};
+    return spec;
+}
+
+static void
+test_codec_jobs_record_round_trip(void **state)
+{
+    (void) state;
+    fdy_job_attempt_t tries[2] = {{1, 1, "node-a", 10, 20, "lost", "lease expired"},
+                                  {2, 2, "node-b", 30, 40, "succeeded", ""}};
+    fdy_job_record_t rec = {.id = 42,
+                            .tenant = "acme",
+                            .submitter = "acme-ci",
+                            .spec = s_spec(),
+                            .state = "succeeded",
+                            .attempt = 2,
+                            .fence = 2,
+                            .result = (const uint8_t *) "ok",
+                            .result_len = 2,
+                            .attempts = tries,
+                            .attempt_count = 2};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fdy_codec_job_record_encode(&rec, &buf, &len), FOUNDRY_OK);
+    fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(len));
+    fdy_job_record_t out;
+    fdy_reason_t reason;
+    assert_int_equal(fdy_codec_job_record_decode(buf, len, arena, &out, &reason), FOUNDRY_OK);
+    assert_int_equal(out.id, 42);
+    assert_string_equal(out.tenant, "acme");
+    assert_string_equal(out.spec.type, "inspect");
+    assert_int_equal(out.spec.site_count, 2);
+    assert_string_equal(out.spec.sites[1], "pangyo");
+    assert_string_equal(out.spec.labels[0], "gpu=a100");
+    assert_string_equal(out.spec.key, "order-17");
+    assert_int_equal(out.spec.payload_len, 6);
+    assert_memory_equal(out.spec.payload, "line-3", 6);
+    assert_int_equal(out.attempt_count, 2);
+    assert_string_equal(out.attempts[0].state, "lost");
+    assert_int_equal(out.attempts[1].fence, 2);
+    assert_int_equal(out.result_len, 2);
+    free(buf);
+    fdy_arena_destroy(&arena);
+}
+
+static foundry_err
+s_decode_submit(const fdy_job_spec_t *spec, fdy_reason_t *reason)
+{
+    fdy_job_request_t req = {.op = FDY_JOB_SUBMIT, .spec = *spec};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fdy_codec_job_request_encode(&req, &buf, &len), FOUNDRY_OK);
+    fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(len));
+    fdy_job_request_t out;
+    foundry_err err = fdy_codec_job_request_decode(buf, len, arena, &out, reason);
+    free(buf);
+    fdy_arena_destroy(&arena);
+    return err;
+}
+
+static void
+test_codec_jobs_refuses_bad_specs(void **state)
+{
+    (void) state;
+    fdy_reason_t reason;
+    fdy_job_spec_t spec = s_spec();
+    assert_int_equal(s_decode_submit(&spec, &reason), FOUNDRY_OK);
+    spec.type = "bad type";
+    assert_int_equal(s_decode_submit(&spec, &reason), FOUNDRY_EINVAL);
+    assert_non_null(strstr(reason.text, "job type"));
+    spec = s_spec();
+    const char *bad_sites[] = {"Pangyo!"};
+    spec.sites = bad_sites;
+    spec.site_count = 1;
+    assert_int_equal(s_decode_submit(&spec, &reason), FOUNDRY_EINVAL);
+    spec = s_spec();
+    const char *bad_labels[][1] = {{"gpu"}, {"=a100"}, {"gpu=a 100"}, {"gpu=a,b"}, {"gpu="}};
+    for (size_t i = 0; i < 5; i++) {
+        spec.labels = bad_labels[i];
+        assert_int_equal(s_decode_submit(&spec, &reason), FOUNDRY_EINVAL);
+        assert_non_null(strstr(reason.text, "not key=value"));
+    }
+    spec = s_spec();
+    assert_int_equal(fdy_codec_job_spec_check(&spec, 5, &reason), FOUNDRY_ETOOBIG);
+    assert_true(fdy_codec_job_label_ok("robot=ur10"));
+    assert_false(fdy_codec_job_label_ok("robot"));
+}
+
+static void
+test_codec_jobs_refuses_malformed_requests(void **state)
+{
+    (void) state;
+    fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(64));
+    fdy_job_request_t out;
+    fdy_reason_t reason;
+    const uint8_t unknown_op[] = {0x08, 0x63};           /* op 99 */
+    const uint8_t no_spec[] = {0x08, 0x01};              /* SUBMIT without spec */
+    const uint8_t garbage[] = {0x0a, 0x05, 0x01};        /* truncated */
+    /* HEARTBEAT with two ids and one fence. */
+    const uint8_t mismatched[] = {0x08, 0x08, 0x7a, 0x02, 0x01, 0x02, 0x82, 0x01, 0x01, 0x01};
+    assert_int_equal(fdy_codec_job_request_decode(unknown_op, sizeof unknown_op, arena, &out,
+                                                  &reason),
+                     FOUNDRY_EPROTO);
+    assert_int_equal(fdy_codec_job_request_decode(no_spec, sizeof no_spec, arena, &out, &reason),
+                     FOUNDRY_EPROTO);
+    assert_int_equal(fdy_codec_job_request_decode(garbage, sizeof garbage, arena, &out, &reason),
+                     FOUNDRY_EPROTO);
+    assert_int_equal(fdy_codec_job_request_decode(mismatched, sizeof mismatched, arena, &out,
+                                                  &reason),
+                     FOUNDRY_EPROTO);
+    assert_non_null(strstr(reason.text, "heartbeat"));
+    fdy_arena_destroy(&arena);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_codec_jobs_record_round_trip),
+        cmocka_unit_test(test_codec_jobs_refuses_bad_specs),
+        cmocka_unit_test(test_codec_jobs_refuses_malformed_requests),
+    };
+    return cmocka_run_group_tests_name("codec_jobs", tests, NULL, NULL);
+}
