@@ -594,7 +594,7 @@ out:
     double load_end = fdy_bench_env_load_average();
     printf("machine    load average %.2f at start, %.2f at end\n", load_start, load_end);
     fdy_bench_env_remove(&env, opts.keep);
-    if (!opts.fanout && !opts.noisy) /* those printed their own */
+    if (!opts.fanout && !opts.noisy && !opts.jobs) /* not their figures */
         s_print_json(&opts, &durable, &window1, &baseline, ratio, rss_kib, load_start, load_end,
                      failures);
     free(payload);
