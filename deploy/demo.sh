@@ -3,7 +3,8 @@
 # in a temporary directory, starts a CurveZMQ-secured foundry-broker with
 # generated keys, registers a node key per site, publishes a few messages
 # per site, reads them back as an administrator, shows the ACL and
-# revocation at work, stops the broker with SIGTERM and cleans up.
+# revocation at work, runs a job at the Seongnam lab's node agent, stops
+# the broker with SIGTERM and cleans up.
 # Exits non-zero if any step fails. FOUNDRY_DEMO_KEEP=1 keeps the directory.
 set -uo pipefail
 
@@ -45,6 +46,10 @@ print_summary() {
 
 cleanup() {
     local rc=$?
+    if [ -n "${lab_pid:-}" ] && kill -0 "$lab_pid" 2>/dev/null; then
+        kill -KILL "$lab_pid" 2>/dev/null
+        wait "$lab_pid" 2>/dev/null
+    fi
     if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
         kill -KILL "$broker_pid" 2>/dev/null
         wait "$broker_pid" 2>/dev/null
@@ -226,13 +231,42 @@ else
 fi
 ctl consumer info telemetry-pangyo dashboard || bad "consumer info"
 
-say "11. streams and broker status"
+say "11. a job for the Seongnam lab: a foundry-node worker runs it, the result comes back"
+# The lab's agent takes jobs of type 'inspect' with an exec handler (no shell:
+# the payload on stdin, stdout is the result); the job targets its site.
+printf '# type  mode slots timeout -- argv\ninspect exec 2     10s     -- /usr/bin/tr a-z A-Z\n' \
+    >"$tmp/lab-jobs.conf"
+show "foundry-node --site seongnam-lab --jobs lab-jobs.conf --labels robot=ur10 ... &"
+"$node_bin" --site seongnam-lab --endpoint "$endpoint" --key "$keys/node-seongnam-lab.key_secret" \
+    --broker-key "$broker_key" --data-dir "$tmp/node-lab" --jobs "$tmp/lab-jobs.conf" \
+    --labels robot=ur10 --log-level notice 2>"$tmp/node-lab.log" </dev/null &
+lab_pid=$!
+show "foundryctl job submit inspect --site seongnam-lab --label robot=ur10 --data 'weld seam 7' --wait 20s"
+job_out=$("$ctl_bin" job submit inspect --site seongnam-lab --label robot=ur10 \
+    --data 'weld seam 7' --wait 20s </dev/null 2>&1)
+job_rc=$?
+printf '%s\n' "$job_out" | sed 's/^/      /'
+job_id=$(printf '%s\n' "$job_out" | awk '$1 == "id" {print $2; exit}')
+result=""
+[ -n "$job_id" ] && result=$("$ctl_bin" job result "$job_id" </dev/null 2>/dev/null)
+if [ "$job_rc" -eq 0 ] && [ "$result" = "WELD SEAM 7" ]; then
+    ok "job $job_id ran at seongnam-lab and its result \"$result\" was stored"
+else
+    sed 's/^/    node: /' "$tmp/node-lab.log"
+    bad "the lab's job did not succeed (exit $job_rc, result '$result')"
+fi
+ctl node ls || bad "node ls"
+kill -TERM "$lab_pid" 2>/dev/null
+wait "$lab_pid" 2>/dev/null
+lab_pid=""
+
+say "12. streams and broker status"
 ctl stream ls || bad "stream ls"
 ctl status || bad "status"
 ok "stream ls and status answered"
 
 # ---- 12. stop -------------------------------------------------------------------------
-say "12. stop the broker with SIGTERM (commits what is pending, exits 0)"
+say "13. stop the broker with SIGTERM (commits what is pending, exits 0)"
 show "kill -TERM $broker_pid"
 kill -TERM "$broker_pid"
 deadline=$((SECONDS + 30))
