@@ -207,9 +207,9 @@ s_count(const foundry_job_info_t *info, void *user)
 
 /* ---- tests ------------------------------------------------------------------------ */
 
-/* Three sites, two handler types each, labels on one of them: 600 jobs
- * end succeeded exactly once at an eligible node, with that node's
- * answer; the submitter reads the result, another tenant cannot see,
+/* Six agents, one per site, two handler types each, labels on one of them:
+ * 1,000 jobs end succeeded exactly once at an eligible node, with that
+ * node's answer; the submitter reads the result, another tenant cannot see,
  * cancel or fetch it. */
 static void
 test_jobs_route_by_site_and_label(void)
@@ -219,9 +219,11 @@ test_jobs_route_by_site_and_label(void)
     char echo[PATH_LEN], upper[PATH_LEN];
     s_script(p, "echo.sh", "printf '%s:%s:' \"$SITE_NAME\" \"$FOUNDRY_JOB_ATTEMPT\"; cat", echo);
     s_script(p, "upper.sh", "tr a-z A-Z", upper);
-    const char *sites[] = {"siheung", "pangyo", "seongnam-lab"};
-    s_agent_t agents[3];
-    for (size_t i = 0; i < 3; i++) {
+    enum { SITES = 6 };
+    const char *sites[SITES] = {"siheung", "bucheon", "uijeongbu",
+                                "hanam",   "pangyo",  "seongnam-lab"};
+    s_agent_t agents[SITES];
+    for (size_t i = 0; i < SITES; i++) {
         char text[4096], name[32];
         snprintf(text, sizeof text,
                  "echo exec 4 10s env=SITE_NAME=%s -- %s\nupper exec 2 10s -- %s\n", sites[i],
@@ -236,11 +238,11 @@ test_jobs_route_by_site_and_label(void)
     foundry_client_t *acme = s_client(p, "acme");
     foundry_client_t *rival = s_client(p, "rival");
 
-    enum { JOBS = 600 };
+    enum { JOBS = 1000 };
     static uint64_t ids[JOBS];
     for (size_t i = 0; i < JOBS; i++) {
-        const char *site = sites[i % 3];
-        const char *label = (i % 3 == 1 && i % 2) ? "gpu=a100" : NULL;
+        const char *site = sites[i % SITES];
+        const char *label = (i % SITES == 1 && i % 2) ? "gpu=a100" : NULL;
         char payload[32];
         snprintf(payload, sizeof payload, "job-%zu", i);
         ids[i] = s_submit(acme, i % 5 == 0 ? "upper" : "echo", site, label, payload);
@@ -251,12 +253,12 @@ test_jobs_route_by_site_and_label(void)
                       info->state_name, info->error ? info->error : "");
         FDY_CHECK_EQ(info->attempt, 1u); /* exactly once */
         char want_node[64], want[64];
-        snprintf(want_node, sizeof want_node, "node-%s", sites[i % 3]);
+        snprintf(want_node, sizeof want_node, "node-%s", sites[i % SITES]);
         FDY_CHECK_STR(info->node, want_node);
         if (i % 5 == 0)
             snprintf(want, sizeof want, "JOB-%zu", i);
         else
-            snprintf(want, sizeof want, "%s:1:job-%zu", sites[i % 3], i);
+            snprintf(want, sizeof want, "%s:1:job-%zu", sites[i % SITES], i);
         FDY_CHECK_EQ(info->result_len, strlen(want));
         FDY_CHECK(memcmp(info->result, want, strlen(want)) == 0);
     }
@@ -273,7 +275,7 @@ test_jobs_route_by_site_and_label(void)
 
     foundry_client_close(&acme, 1000, NULL);
     foundry_client_close(&rival, 1000, NULL);
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < SITES; i++)
         FDY_NODE_CHECK(&agents[i].proc, fdy_node_proc_stop(&agents[i].proc) == 0, "node stop");
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
