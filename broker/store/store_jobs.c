@@ -5,12 +5,44 @@
  */
 #include "store_jobs.h"
 
+#include "arena.h"
+#include "bytes.h"
+#include "codec_jobs.h"
 #include "commit.h"
 #include "store_table.h"
 
+#include <inttypes.h>
+
 static const char *const s_dbs[] = { "jobs", NULL };
-/* No check callback yet: the store check walks its pages only. */
-const fdy_store_table_t fdy_store_jobs_table = { .name = "jobs", .dbs = s_dbs };
+/* The store check: every record decodes as a JobRecord whose id is its
+ * key. */
+static foundry_err
+s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB_val *value,
+        fdy_reason_t *reason)
+{
+    (void) store;
+    (void) db_index;
+    if (key->mv_size != 8)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "job key of %zu bytes, not 8",
+                              key->mv_size);
+    uint64_t id = fdy_bytes_get_be64(key->mv_data);
+    fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(value->mv_size));
+    if (!arena)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job %" PRIu64 ": out of memory", id);
+    fdy_job_record_t rec;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    foundry_err err = fdy_codec_job_record_decode(value->mv_data, value->mv_size, arena, &rec, &why);
+    if (err != FOUNDRY_OK)
+        err = fdy_reason_set(reason, FOUNDRY_ECORRUPT, "job %" PRIu64 ": %s", id, why.text);
+    else if (rec.id != id)
+        err = fdy_reason_set(reason, FOUNDRY_ECORRUPT, "job %" PRIu64 ": record names job %" PRIu64,
+                             id, rec.id);
+    fdy_arena_destroy(&arena);
+    return err;
+}
+
+const fdy_store_table_t fdy_store_jobs_table = { .name = "jobs", .dbs = s_dbs, .check = s_check };
 
 typedef struct {
     fdy_store_job_fn *fn;

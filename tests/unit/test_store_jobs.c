@@ -1,0 +1,133 @@
+/*  test_store_jobs.c: the jobs table on a real store: records written by
+ *  the jobs commit part come back by id, a removal removes, and the store
+ *  check (store_check.c) names a job record that no longer decodes or that
+ *  names another job.
+ */
+#include "codec_jobs.h"
+#include "commit.h"
+#include "store_check.h"
+#include "store_jobs.h"
+
+#include "fixture_store.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+typedef struct {
+    uint64_t ids[8];
+    size_t count;
+} s_seen_t;
+
+static foundry_err
+s_collect(uint64_t id, const uint8_t *record, size_t len, void *user, fdy_reason_t *reason)
+{
+    (void) record;
+    (void) len;
+    (void) reason;
+    s_seen_t *seen = user;
+    if (seen->count < 8)
+        seen->ids[seen->count++] = id;
+    return FOUNDRY_OK;
+}
+
+/* A valid record of job id (encoded as the jobs service does). */
+static uint8_t *
+s_record(uint64_t id, size_t *len_out)
+{
+    fdy_job_record_t rec = {.id = id, .tenant = "acme", .submitter = "acme", .state = "queued"};
+    rec.spec.type = "inspect";
+    rec.spec.max_attempts = 3;
+    uint8_t *buf = NULL;
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_codec_job_record_encode(&rec, &buf, len_out);
+    if (err != FOUNDRY_OK)
+        fail_msg("encode job %llu: %s %s", (unsigned long long) id, foundry_strerror(err),
+                 reason.text);
+    return buf;
+}
+
+static void
+s_write(fdy_store_t *store, const fdy_store_job_write_t *items, size_t count)
+{
+    fdy_store_jobs_t jobs = {.items = items, .count = count};
+    fdy_commit_t commit;
+    fdy_commit_init(&commit);
+    fdy_commit_add(&commit, &fdy_store_jobs_part, &jobs);
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_commit_run(&commit, store, &reason);
+    if (err != FOUNDRY_OK)
+        fail_msg("commit: %s (%s)", foundry_strerror(err), reason.text);
+}
+
+static fdy_store_check_result_t
+s_check(const char *dir)
+{
+    FILE *report = tmpfile();
+    assert_non_null(report);
+    fdy_store_check_opts_t opts = {.dir = dir, .report = report};
+    fdy_store_check_result_t result;
+    assert_int_equal(fdy_store_check(&opts, &result), FOUNDRY_OK);
+    fclose(report);
+    return result;
+}
+
+static void
+test_jobs_table_round_trip_and_check(void **state)
+{
+    (void) state;
+    char dir[FX_STORE_DIR_LEN];
+    fdy_store_t *store = NULL;
+    fdy_reason_t reason = {{0}};
+    fdy_store_opts_t opts = {.dedupe_window_ms = 60000};
+    fx_store_open_tmp(dir, "fdy-store-jobs", &opts, &store, &reason);
+
+    size_t len1 = 0, len2 = 0, len3 = 0;
+    uint8_t *r1 = s_record(1, &len1), *r2 = s_record(2, &len2), *r3 = s_record(3, &len3);
+    fdy_store_job_write_t writes[] = {{1, r1, len1}, {2, r2, len2}, {3, r3, len3}};
+    s_write(store, writes, 3);
+    fdy_store_job_write_t removal = {.id = 2};
+    s_write(store, &removal, 1);
+    s_seen_t seen = {{0}, 0};
+    assert_int_equal(fdy_store_jobs_scan(store, s_collect, &seen, &reason), FOUNDRY_OK);
+    assert_int_equal(seen.count, 2);
+    assert_int_equal(seen.ids[0], 1);
+    assert_int_equal(seen.ids[1], 3);
+    fdy_store_close(&store);
+    fdy_store_check_result_t clean = s_check(dir);
+    assert_int_equal(clean.verdict, FDY_STORE_CHECK_CLEAN);
+
+    /* Job 3's record stored under id 7, and garbage as job 9: both are
+     * findings, the first one named. */
+    fdy_store_opts_t reopen = {.dir = dir, .dedupe_window_ms = 60000};
+    if (fdy_store_open(&reopen, &store, &reason) != FOUNDRY_OK)
+        fail_msg("reopen: %s", reason.text);
+    static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x07, 0x01};
+    fdy_store_job_write_t bad[] = {{7, r3, len3}, {9, garbage, sizeof garbage}};
+    s_write(store, bad, 2);
+    fdy_store_close(&store);
+    fdy_store_check_result_t damaged = s_check(dir);
+    assert_int_equal(damaged.verdict, FDY_STORE_CHECK_DAMAGED);
+    assert_int_equal(damaged.damaged, 2);
+    assert_non_null(strstr(damaged.reason, "job 7: record names job 3"));
+
+    fx_store_rm(dir, &store);
+    free(r1);
+    free(r2);
+    free(r3);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jobs_table_round_trip_and_check),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
