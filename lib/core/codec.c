@@ -34,6 +34,9 @@ static const fdy_kind_info_t s_kinds[] = {
     [FDY_KIND_JOB] = {FDY_KIND_JOB, "JOB", false, true},
     [FDY_KIND_JOB_REPLY] = {FDY_KIND_JOB_REPLY, "JOB_REPLY", true, false},
     [FDY_KIND_JOB_OFFER] = {FDY_KIND_JOB_OFFER, "JOB_OFFER", true, false},
+    [FDY_KIND_MODEL] = {FDY_KIND_MODEL, "MODEL", false, true},
+    [FDY_KIND_MODEL_REPLY] = {FDY_KIND_MODEL_REPLY, "MODEL_REPLY", true, false},
+    [FDY_KIND_MODEL_NOTICE] = {FDY_KIND_MODEL_NOTICE, "MODEL_NOTICE", true, false},
 };
 
 const fdy_kind_info_t *
@@ -431,7 +434,17 @@ fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_out, size_t *
         break;
     case FDY_KIND_PING:
     case FDY_KIND_PONG:
-    case FDY_KIND_JOB: break;
+    case FDY_KIND_JOB:
+    case FDY_KIND_MODEL: break;
+    case FDY_KIND_MODEL_REPLY:
+    case FDY_KIND_MODEL_NOTICE:
+        if (!env->model || env->model_len == 0) {
+            err = FOUNDRY_EINVAL;
+            break;
+        }
+        pb.model.data = (uint8_t *) env->model;
+        pb.model.len = env->model_len;
+        break;
     case FDY_KIND_JOB_REPLY:
     case FDY_KIND_JOB_OFFER:
         if (!env->job || env->job_len == 0) {
@@ -731,7 +744,16 @@ fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
         return s_decode_table(pb->admin_reply, arena, &env_out->table, reason);
     case FDY_KIND_PING:
     case FDY_KIND_PONG:
-    case FDY_KIND_JOB: return FOUNDRY_OK;
+    case FDY_KIND_JOB:
+    case FDY_KIND_MODEL: return FOUNDRY_OK;
+    case FDY_KIND_MODEL_REPLY:
+    case FDY_KIND_MODEL_NOTICE:
+        if (pb->model.len == 0)
+            return fdy_reason_set(reason, FOUNDRY_EPROTO, "%s without its body",
+                                  fdy_codec_kind_info(env_out->kind)->name);
+        env_out->model = pb->model.data;
+        env_out->model_len = pb->model.len;
+        return FOUNDRY_OK;
     case FDY_KIND_JOB_REPLY:
     case FDY_KIND_JOB_OFFER:
         if (pb->job.len == 0)

@@ -64,6 +64,9 @@ typedef enum {
     FDY_KIND_JOB = 14,
     FDY_KIND_JOB_REPLY = 15,
     FDY_KIND_JOB_OFFER = 16,
+    FDY_KIND_MODEL = 17,
+    FDY_KIND_MODEL_REPLY = 18,
+    FDY_KIND_MODEL_NOTICE = 19,
 } fdy_kind_t;
 
 /* What the codec and the broker need to know about a kind, in one row per
@@ -221,6 +224,11 @@ typedef struct {
      * JOB request carries its body in frame 1 instead. */
     const uint8_t *job;
     size_t job_len;
+    /* MODEL_REPLY, MODEL_NOTICE: the encoded models.proto body
+     * (codec_models.h). A MODEL request carries its body in frame 1 and an
+     * upload's chunk in frame 2; a FETCH reply its chunk in frame 1. */
+    const uint8_t *model;
+    size_t model_len;
 } fdy_envelope_t;
 
 /* Encodes env (version is forced to FDY_PROTOCOL_VERSION). Caller owns
