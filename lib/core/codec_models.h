@@ -143,6 +143,8 @@ typedef struct {
     uint64_t done_bytes;
     const char *reason;
     uint64_t from_index;
+    const char *const *labels;    /* WATCH */
+    size_t label_count;
 } fdy_model_request_t;
 
 typedef struct {

@@ -18,7 +18,7 @@
 
 /* Every kind proto/foundry.proto defines, by value. */
 #define KIND_FIRST FDY_KIND_PUBLISH
-#define KIND_LAST  FDY_KIND_JOB_OFFER
+#define KIND_LAST  FDY_KIND_MODEL_NOTICE
 
 static void
 test_codec_kind_info_names_every_kind(void **state)
@@ -38,6 +38,7 @@ test_codec_kind_info_names_every_kind(void **state)
     assert_string_equal(fdy_codec_kind_info(FDY_KIND_PUBLISH_ACK)->name, "PUBLISH_ACK");
     assert_string_equal(fdy_codec_kind_info(FDY_KIND_UNSUBSCRIBE)->name, "UNSUBSCRIBE");
     assert_string_equal(fdy_codec_kind_info(FDY_KIND_JOB_OFFER)->name, "JOB_OFFER");
+    assert_string_equal(fdy_codec_kind_info(FDY_KIND_MODEL_NOTICE)->name, "MODEL_NOTICE");
 }
 
 static void
@@ -46,7 +47,8 @@ test_codec_kind_info_reply_kinds(void **state)
     (void) state;
     for (int k = KIND_FIRST; k <= KIND_LAST; k++) {
         bool want = k == FDY_KIND_PUBLISH_ACK || k == FDY_KIND_ERROR || k == FDY_KIND_ADMIN_REPLY ||
-                    k == FDY_KIND_PONG || k == FDY_KIND_JOB_REPLY || k == FDY_KIND_JOB_OFFER;
+                    k == FDY_KIND_PONG || k == FDY_KIND_JOB_REPLY || k == FDY_KIND_JOB_OFFER ||
+                    k == FDY_KIND_MODEL_REPLY || k == FDY_KIND_MODEL_NOTICE;
         if (fdy_codec_kind_info((fdy_kind_t) k)->reply != want)
             fail_msg("kind %d (%s): reply is %d", k, fdy_codec_kind_info((fdy_kind_t) k)->name,
                      !want);
@@ -54,11 +56,11 @@ test_codec_kind_info_reply_kinds(void **state)
 }
 
 static void
-test_codec_kind_info_only_publish_and_job_have_extra_frames(void **state)
+test_codec_kind_info_only_publish_job_and_model_have_extra_frames(void **state)
 {
     (void) state;
     for (int k = KIND_FIRST; k <= KIND_LAST; k++) {
-        bool want = k == FDY_KIND_PUBLISH || k == FDY_KIND_JOB;
+        bool want = k == FDY_KIND_PUBLISH || k == FDY_KIND_JOB || k == FDY_KIND_MODEL;
         if (fdy_codec_kind_info((fdy_kind_t) k)->extra_frames != want)
             fail_msg("kind %d (%s): extra_frames is %d", k,
                      fdy_codec_kind_info((fdy_kind_t) k)->name, !want);
@@ -89,7 +91,7 @@ test_codec_kind_info_drives_the_codec(void **state)
     assert_int_equal(fdy_codec_encode_envelope(&env, &buf, &len), FOUNDRY_EINVAL);
     assert_null(buf);
 
-    /* version 1, kind 17, request_id 7: what a newer peer might send. */
+    /* version 1, kind 20, request_id 7: what a newer peer might send. */
     const uint8_t newer[] = {0x08, 0x01, 0x10, KIND_LAST + 1, 0x18, 0x07};
     fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(sizeof newer));
     assert_non_null(arena);
@@ -113,7 +115,9 @@ test_codec_kind_info_drives_the_codec(void **state)
                                .ack_seqs = seqs,
                                .ack_seq_count = 1,
                                .job = (const uint8_t *) "\x08\x01",
-                               .job_len = 2};
+                               .job_len = 2,
+                               .model = (const uint8_t *) "\x08\x01",
+                               .model_len = 2};
         if (fdy_codec_encode_envelope(&env, &buf, &len) != FOUNDRY_OK)
             fail_msg("kind %d (%s) does not encode", k, fdy_codec_kind_info((fdy_kind_t) k)->name);
         fdy_arena_reset(arena, FDY_DECODE_BUDGET(len));
@@ -169,7 +173,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_codec_kind_info_names_every_kind),
         cmocka_unit_test(test_codec_kind_info_reply_kinds),
-        cmocka_unit_test(test_codec_kind_info_only_publish_and_job_have_extra_frames),
+        cmocka_unit_test(test_codec_kind_info_only_publish_job_and_model_have_extra_frames),
         cmocka_unit_test(test_codec_kind_info_unknown_is_null),
         cmocka_unit_test(test_codec_kind_info_drives_the_codec),
         cmocka_unit_test(test_codec_kind_info_reply_size_rule),
