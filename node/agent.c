@@ -384,7 +384,9 @@ s_connect(fdy_agent_t *self)
                         "the key with role node and --site %s)",
                         cfg->endpoint, why, cfg->site);
         self->auth_refused = true;
-    } else if (err == FOUNDRY_ETIMEDOUT) {
+    } else if (err == FOUNDRY_ETIMEDOUT ||
+               (err == FOUNDRY_EIO && strstr(why, "connection refused at"))) {
+        /* refused at once means no broker listening: unreachable, for us */
         if (!self->unreachable_logged)
             fdy_log_notice("NODE-BROKER-UNREACHABLE",
                            "%s; telemetry waits in the outbox, "

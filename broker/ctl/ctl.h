@@ -223,6 +223,9 @@ int fdy_ctl_conn_report(const fdy_ctl_conn_t *self, foundry_err err, const fdy_r
 
 /* The messages for the two errors every connecting command shares. */
 int fdy_ctl_conn_report_timeout(const char *endpoint, int timeout_ms);
+/* A connect that failed with FOUNDRY_EIO: "connection refused at E (is the
+ * broker running?)" when nothing listens, else detail. */
+int fdy_ctl_conn_report_io(const char *endpoint, const char *detail);
 /* detail: the transport's reason (may be NULL). A ZAP refusal or a revoked
  * key prints "the broker refused our key (unknown or revoked)"; a handshake
  * that failed otherwise (typically a wrong --broker-key) says so. */

