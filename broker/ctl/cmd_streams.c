@@ -23,7 +23,8 @@ typedef struct {
     uint64_t count;                             /* read --count; 0 = to the end */
     const char *subjects[STREAMS_SUBJECTS_MAX]; /* --subject, repeatable */
     size_t subject_count;
-    const char *max_age;   /* --max-age, a duration */
+    const char *max_age;   /* --max-age, a duration: max_age_text */
+    char max_age_text[FDY_CTL_DURATION_TEXT_MAX];
     const char *max_bytes; /* --max-bytes, a size */
     const char *max_msgs;  /* --max-msgs, a number */
 } streams_opts_t;
@@ -244,8 +245,8 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
         self->subjects[self->subject_count++] = value;
         return fdy_ctl_args_check_filter("--subject", value);
     case STREAMS_MAX_AGE:
-        self->max_age = value;
-        return fdy_ctl_args_check_duration("--max-age", value);
+        self->max_age = self->max_age_text;
+        return fdy_ctl_args_check_duration("--max-age", value, self->max_age_text);
     case STREAMS_MAX_BYTES:
         self->max_bytes = value;
         if (fdy_config_parse_size(value, &n, &reason) != FOUNDRY_OK)

@@ -206,7 +206,8 @@ static const fdy_ctl_flag_t s_flags[] = {
      "at most N messages (stream read: default to the end; sub: default no limit)"},
     {"--stream", "STREAM", SUB_STREAM, false, "durable: the stream of the consumer"},
     {"--consumer", "NAME", SUB_CONSUMER, false, "durable: the consumer to bind to"},
-    {"--wait", "MS", SUB_WAIT, false, "stop after MS ms without a message (default: never)"},
+    {"--wait", "DURATION", SUB_WAIT, false,
+     "stop after DURATION (5s; a bare number is ms) without a message (default: never)"},
     {"--credit", "N", SUB_CREDIT, false,
      "messages the broker may send ahead (durable: unacked) (default 1000)"},
     {"--no-ack", NULL, SUB_NO_ACK, false,
@@ -234,10 +235,13 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case SUB_CONSUMER: self->consumer = value; break;
     case SUB_NO_ACK: self->no_ack = true; break;
     case SUB_WAIT:
-        if (!fdy_ctl_args_parse_u64(value, 0, INT_MAX, &n))
-            return fdy_output_usage("--wait needs a number of milliseconds, not %s", value);
+    {
+        int status = fdy_ctl_args_parse_ms("--wait", value, 0, INT_MAX, &n);
+        if (status != FDY_CTL_EXIT_OK)
+            return status;
         self->wait_ms = (int64_t) n;
         break;
+    }
     case SUB_CREDIT:
         if (!fdy_ctl_args_parse_u64(value, 1, UINT32_MAX, &n))
             return fdy_output_usage("--credit needs a number from 1 to %u, not %s", UINT32_MAX,

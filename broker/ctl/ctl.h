@@ -139,9 +139,19 @@ int fdy_ctl_args_run(const fdy_ctl_cli_t *cli, int argc, char **argv, fdy_ctl_ar
  * others print a usage error naming flag and return FDY_CTL_EXIT_USAGE, or
  * return FDY_CTL_EXIT_OK; the value is passed on as given. */
 bool fdy_ctl_args_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
-int fdy_ctl_args_check_filter(const char *flag, const char *value);   /* a subject filter */
-int fdy_ctl_args_check_duration(const char *flag, const char *value); /* 30s, 1h, 7d */
-int fdy_ctl_args_check_count(const char *flag, const char *value);    /* a number >= 0 */
+int fdy_ctl_args_check_filter(const char *flag, const char *value); /* a subject filter */
+int fdy_ctl_args_check_count(const char *flag, const char *value);  /* a number >= 0 */
+
+/* Durations everywhere: 250ms, 5s, 2m, 1h, 7d, or a bare number of
+ * milliseconds. parse_ms stores the value in [min_ms, max_ms] in *ms_out;
+ * check_duration writes it as "<N>ms" into text_out for the broker, which
+ * wants a unit. Both print a usage error naming flag and return
+ * FDY_CTL_EXIT_USAGE, or return FDY_CTL_EXIT_OK. */
+#define FDY_CTL_DURATION_TEXT_MAX 24
+int fdy_ctl_args_parse_ms(const char *flag, const char *value, uint64_t min_ms, uint64_t max_ms,
+                          uint64_t *ms_out);
+int fdy_ctl_args_check_duration(const char *flag, const char *value,
+                                char text_out[FDY_CTL_DURATION_TEXT_MAX]);
 
 /* ---- ctl_conn.c: where the broker is, and admin requests --------------- */
 

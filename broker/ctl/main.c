@@ -26,8 +26,8 @@ static const fdy_ctl_flag_t s_globals[] = {
      "our admin key pair, NAME.key_secret, mode 0600 (env FOUNDRY_KEY)"},
     {"--broker-key", "PUBFILE", G_BROKER_KEY, false,
      "the broker's public key file, broker.key (env FOUNDRY_BROKER_KEY)"},
-    {"--timeout", "MS", G_TIMEOUT, false,
-     "give up after MS ms without an answer or confirmation (default 5000)"},
+    {"--timeout", "DURATION", G_TIMEOUT, false,
+     "give up after DURATION (2s, 500ms; a bare number is ms) without an answer (default 5s)"},
     /* repeatable: scripts add it to whatever they were given */
     {"--json", NULL, G_JSON, true, "machine-readable output (see docs/cli.md)"},
     {"--help", NULL, FDY_CTL_FLAG_HELP, false, "show help (also -h) and exit"},
@@ -47,15 +47,17 @@ static const char s_global_notes[] =
 static int
 s_global_set(fdy_ctl_args_t *args, const fdy_ctl_flag_t *flag, const char *value)
 {
-    uint64_t ms;
+    uint64_t ms = 0;
+    int status;
     switch (flag->id) {
     case G_ENDPOINT: args->endpoint = value; break;
     case G_KEY: args->key_file = value; break;
     case G_BROKER_KEY: args->broker_key_file = value; break;
     case G_JSON: args->json = true; break;
     case G_TIMEOUT:
-        if (!fdy_ctl_args_parse_u64(value, 1, INT_MAX, &ms))
-            return fdy_output_usage("--timeout needs a number of milliseconds >= 1, not %s", value);
+        status = fdy_ctl_args_parse_ms("--timeout", value, 1, INT_MAX, &ms);
+        if (status != FDY_CTL_EXIT_OK)
+            return status;
         args->timeout_ms = (int) ms;
         break;
     default: break;

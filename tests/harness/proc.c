@@ -1536,7 +1536,22 @@ fdy_proc_row_int(const fdy_json_t *row, const char *key)
 void
 fdy_proc_row_str(const fdy_json_t *row, const char *key, char *out, size_t size)
 {
-    const char *text = fdy_proc_json_str(fdy_proc_json_get(row, key), NULL);
+    const fdy_json_t *value = fdy_proc_json_get(row, key);
+    if (fdy_proc_json_type(value) == FDY_JSON_ARRAY) {
+        /* a list column (allow_publish, filters): joined as the broker sends it */
+        size_t used = 0;
+        out[0] = '\0';
+        for (size_t i = 0; i < fdy_proc_json_count(value); i++) {
+            const char *item = fdy_proc_json_str(fdy_proc_json_at(value, i), NULL);
+            FDY_CHECK_MSG(item, "list column \"%s\" holds a non-string", key);
+            int n = snprintf(out + used, size - used, "%s%s", i ? " " : "", item);
+            if (n < 0 || (size_t) n >= size - used)
+                break;
+            used += (size_t) n;
+        }
+        return;
+    }
+    const char *text = fdy_proc_json_str(value, NULL);
     FDY_CHECK_MSG(text, "row has no text column \"%s\"", key);
     snprintf(out, size, "%s", text);
 }

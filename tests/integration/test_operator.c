@@ -102,11 +102,61 @@ test_operator_refused_at_once(void)
     fdy_proc_destroy(&p);
 }
 
+/* --timeout 2s, sub --wait 300ms, stream add --max-age 90000 (bare: ms):
+ * every duration takes units and a bare number still means ms; a
+ * nonsense unit is a usage error that names the flag. --json list cells
+ * are arrays. */
+static void
+test_operator_durations_and_json_lists(void)
+{
+    fdy_proc_t *p = fdy_proc_new("durations");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--timeout", "2s", "status", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--timeout", "2000", "status", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--timeout", "2 fortnights", "status", NULL));
+    s_check_fail_with(&run, 2, "--timeout", "--timeout with a bad unit");
+    fdy_proc_run_clear(&run);
+
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "add", "plant", "--subject", "plant.>",
+                              "--subject", "yard.>", "--max-age", "90000", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    fdy_json_t *info = fdy_proc_ctl_json(p, ARGV("stream", "info", "plant"));
+    const fdy_json_t *row = fdy_proc_one_row(info);
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "max_age_ms"), 90000);
+    const fdy_json_t *filters = fdy_proc_json_get(row, "filters");
+    FDY_CHECK_EQ(fdy_proc_json_type(filters), FDY_JSON_ARRAY);
+    FDY_CHECK_EQ(fdy_proc_json_count(filters), 2);
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_at(filters, 0), NULL), "plant.>");
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_at(filters, 1), NULL), "yard.>");
+    fdy_proc_json_destroy(&info);
+    fdy_json_t *streams = fdy_proc_ctl_json(p, ARGV("stream", "ls"));
+    FDY_CHECK_EQ(fdy_proc_json_type(fdy_proc_json_get(fdy_proc_json_at(streams, 0), "filters")),
+                 FDY_JSON_ARRAY);
+    fdy_proc_json_destroy(&streams);
+
+    /* sub --wait with a unit ends the wait: nothing is published */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "sub", "plant.>", "--wait", "300ms", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "sub", "plant.>", "--wait", "soon", NULL));
+    s_check_fail_with(&run, 2, "--wait", "sub --wait soon");
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
     static const fdy_proc_test_t tests[] = {
         {"refused_at_once", test_operator_refused_at_once},
+        {"durations_and_json_lists", test_operator_durations_and_json_lists},
     };
     return fdy_proc_run_tests("operator", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
