@@ -260,6 +260,13 @@ typedef struct fdy_store fdy_store_t; /* store.h */
 int fdy_ctl_confirm_wait(fdy_store_t *store, const char *data_dir, uint64_t generation,
                          int timeout_ms, const char *done, const char *pending);
 
+/* ---- ctl_file.c: whole input files ---------------------------------------- */
+
+/* Reads all of path ("-": stdin) into *data_out (caller frees; NULL-safe
+ * length *len_out). A file over max_len bytes is refused by name. Returns
+ * an FDY_CTL_EXIT_* status, having printed any error. */
+int fdy_ctl_file_read(const char *path, size_t max_len, char **data_out, size_t *len_out);
+
 /* ---- output.c: everything foundryctl prints (formats: output.c) -------- */
 
 /* "foundryctl: <message>" on stderr. Return FDY_CTL_EXIT_FAIL and

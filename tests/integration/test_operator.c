@@ -151,12 +151,98 @@ test_operator_durations_and_json_lists(void)
     fdy_proc_destroy(&p);
 }
 
+static void
+s_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *out = fopen(path, "wb");
+    FDY_CHECK(out);
+    FDY_CHECK_EQ(fwrite(data, 1, len, out), len);
+    FDY_CHECK(fclose(out) == 0);
+}
+
+static size_t
+s_count_lines(const char *text)
+{
+    size_t n = 0;
+    for (; text && *text; text++)
+        n += *text == '\n';
+    return n;
+}
+
+/* pub --file sends the file's bytes as one message (binary too); --lines
+ * one per line; --id names the one message; bad combinations are usage
+ * errors; a missing file is reported by name before connecting. */
+static void
+test_operator_pub_file(void)
+{
+    fdy_proc_t *p = fdy_proc_new("pubfile");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "add", "docs", "--subject", "docs.>", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+
+    static const char blob[] = "first line\nsecond line\n\0\xff\x01 tail";
+    char path[600], lines_path[600];
+    snprintf(path, sizeof path, "%s/report.bin", fdy_proc_dir(p));
+    snprintf(lines_path, sizeof lines_path, "%s/three.txt", fdy_proc_dir(p));
+    s_write_file(path, blob, sizeof blob - 1);
+    s_write_file(lines_path, "a\nb\nc\n", 6);
+
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.report", "--file", path, "--id", "report-1",
+                              NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_STR(run.out, "docs 1\n");
+    fdy_proc_run_clear(&run);
+    fdy_json_t *read = fdy_proc_ctl_json(p, ARGV("stream", "read", "docs"));
+    FDY_CHECK_EQ(fdy_proc_json_count(read), 1);
+    size_t len = 0;
+    uint8_t *payload =
+        fdy_proc_json_bytes(fdy_proc_json_get(fdy_proc_json_at(read, 0), "payload"), &len);
+    FDY_CHECK(payload);
+    FDY_CHECK_EQ(len, sizeof blob - 1);
+    FDY_CHECK(memcmp(payload, blob, len) == 0);
+    free(payload);
+    fdy_proc_json_destroy(&read);
+    /* the same id again: the dedupe window knows it */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.report", "--file", path, "--id", "report-1",
+                              NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_STR(run.out, "docs 1 duplicate\n");
+    fdy_proc_run_clear(&run);
+
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.lines", "--file", lines_path, "--lines",
+                              NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_EQ(s_count_lines(run.out), 3);
+    fdy_proc_run_clear(&run);
+    fdy_proc_check_stream_count(p, "docs", 4);
+
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "text", "--file", path, NULL));
+    s_check_fail_with(&run, 2, "not both", "TEXT and --file");
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "--lines", NULL));
+    s_check_fail_with(&run, 2, "--lines needs --file", "--lines alone");
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "--file", lines_path, "--lines", "--id",
+                              "x", NULL));
+    s_check_fail_with(&run, 2, "--id", "--id with --lines");
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "--file", "/nonexistent/f", NULL));
+    s_check_fail_with(&run, 1, "/nonexistent/f", "missing file");
+    fdy_proc_run_clear(&run);
+    fdy_proc_check_stream_count(p, "docs", 4);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
     static const fdy_proc_test_t tests[] = {
         {"refused_at_once", test_operator_refused_at_once},
         {"durations_and_json_lists", test_operator_durations_and_json_lists},
+        {"pub_file", test_operator_pub_file},
     };
     return fdy_proc_run_tests("operator", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
