@@ -78,6 +78,10 @@ s_info(const fdy_ctl_args_t *args)
 static int
 s_rm(const fdy_ctl_args_t *args)
 {
+    int status = fdy_ctl_prompt_confirm(args, "delete consumer %s of stream %s and its cursor?",
+                                        args->pos[1], args->pos[0]);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     return s_simple(args, "consumer.rm", FDY_CTL_SHOW_RECORD);
 }
 
@@ -180,7 +184,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .words = "consumer rm",
         .synopsis = "STREAM NAME",
         .summary = "delete a consumer and its cursor",
-        .notes = "Clients bound to it are unsubscribed. Prints the consumer as it was.",
+        .notes = "Clients bound to it are unsubscribed. Prints the consumer as it was.\n"
+                 "On a terminal it asks first; --yes does not.",
         .pos_names = {"STREAM", "NAME"},
         .min_pos = 2,
         .max_pos = 2,

@@ -167,11 +167,49 @@ s_stream_command(const fdy_ctl_args_t *args, const char *command, bool limits)
     return status;
 }
 
+/* A subject goes to the first stream, by creation order, whose filter
+ * matches: a new stream whose every filter an existing stream covers
+ * would never get a message, which is a typo rather than a wish. */
+static int
+s_check_shadowed(const fdy_ctl_args_t *args)
+{
+    const streams_opts_t *opts = args->opts;
+    if (opts->subject_count == 0)
+        return FDY_CTL_EXIT_OK;
+    fdy_ctl_conn_t *conn = NULL;
+    int status = fdy_ctl_conn_open(args, &conn);
+    size_t covered = 0;
+    char stream[FOUNDRY_STREAM_NAME_MAX + 1] = "", filter[FOUNDRY_SUBJECT_MAX + 1] = "";
+    const char *first_covered = NULL;
+    for (size_t i = 0; status == FDY_CTL_EXIT_OK && i < opts->subject_count; i++) {
+        bool found = false;
+        status = fdy_ctl_streams_capturing(conn, opts->subjects[i], stream, sizeof stream, filter,
+                                           sizeof filter, &found);
+        if (status != FDY_CTL_EXIT_OK || !found)
+            continue;
+        covered++;
+        first_covered = opts->subjects[i];
+        if (covered < opts->subject_count)
+            fdy_output_note("subjects matching %s go to stream %s (its filter %s), not to %s",
+                            opts->subjects[i], stream, filter, args->pos[0]);
+    }
+    fdy_ctl_conn_destroy(&conn);
+    if (status == FDY_CTL_EXIT_OK && covered == opts->subject_count)
+        status = fdy_output_fail("stream %s would never get a message: stream %s already captures "
+                                 "%s (its filter %s), and a subject goes to the first stream, by "
+                                 "creation order, that matches",
+                                 args->pos[0], stream, first_covered, filter);
+    return status;
+}
+
 /* Without --subject the stream is reachable only by name: a dead-letter
  * stream created ahead of need, with limits of its own. */
 static int
 s_add(const fdy_ctl_args_t *args)
 {
+    int status = s_check_shadowed(args);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     return s_stream_command(args, "stream.add", true);
 }
 
@@ -194,6 +232,10 @@ s_edit(const fdy_ctl_args_t *args)
 static int
 s_rm(const fdy_ctl_args_t *args)
 {
+    int status = fdy_ctl_prompt_confirm(
+        args, "delete stream %s with all its messages and consumers?", args->pos[0]);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     return s_stream_command(args, "stream.rm", false);
 }
 
@@ -335,7 +377,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .words = "stream rm",
         .synopsis = "NAME",
         .summary = "delete a stream, its messages and its consumers",
-        .notes = "Subscriptions bound to its consumers end. Prints the stream as it was.",
+        .notes = "Subscriptions bound to its consumers end. Prints the stream as it was.\n"
+                 "On a terminal it asks first; --yes does not.",
         .pos_names = {"NAME"},
         .min_pos = 1,
         .max_pos = 1,

@@ -32,6 +32,7 @@ typedef struct {
     const char *broker_key_file; /* --broker-key, else env FOUNDRY_BROKER_KEY */
     int timeout_ms;              /* --timeout, FDY_CTL_TIMEOUT_DEFAULT_MS */
     bool json;                   /* --json */
+    bool yes;                    /* --yes: destructive commands do not ask */
     /* Borrowed, valid for the run: the option struct of the command's
      * group (its own type, private to its cmd_*.c), filled by its
      * opts_set(). */
@@ -104,6 +105,7 @@ typedef struct {
 
 /* The groups, one per cmd_*.c; main.c lists them. */
 extern const fdy_ctl_group_t fdy_cmd_keys_group;      /* keygen, key add|ls|revoke, bootstrap */
+extern const fdy_ctl_group_t fdy_cmd_key_changes_group; /* key edit|rotate|rm */
 extern const fdy_ctl_group_t fdy_cmd_status_group;    /* status */
 extern const fdy_ctl_group_t fdy_cmd_pub_group;       /* pub */
 extern const fdy_ctl_group_t fdy_cmd_streams_group;   /* stream ls|read|info|add|edit|rm */
@@ -259,6 +261,41 @@ typedef struct fdy_store fdy_store_t; /* store.h */
  * the timeout or the store could not be read. */
 int fdy_ctl_confirm_wait(fdy_store_t *store, const char *data_dir, uint64_t generation,
                          int timeout_ms, const char *done, const char *pending);
+
+/* ---- ctl_streams_check.c: what existing streams capture ----------------- */
+
+/* True when every subject filter `inner` matches is matched by `outer`
+ * (both valid filters): "a.>" covers "a.b.*", "*.b" covers "x.b". */
+bool fdy_ctl_filter_covers(const char *outer, const char *inner);
+
+/* Finds a stream with a filter covering `filter` (stream.ls on conn):
+ * *found, its name and that filter. Returns an FDY_CTL_EXIT_* status,
+ * having printed any error. */
+int fdy_ctl_streams_capturing(fdy_ctl_conn_t *conn, const char *filter, char *stream_out,
+                              size_t stream_size, char *filter_out, size_t filter_size,
+                              bool *found);
+
+/* ---- cmd_key_changes.c: checks around key add -------------------------- */
+
+/* Before a partner key with publish rights is added: each filter must be
+ * captured by a stream, else the stream tenant-<tenant> is created for the
+ * missing ones (create_stream) or the add is refused with the exact
+ * `stream add` to run. Returns an FDY_CTL_EXIT_* status, having printed
+ * any error. */
+int fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
+                              bool create_stream);
+/* After a key was added: notes (stderr) for a partner key without grants
+ * and a node key for a site no stream holds. Never fails. */
+void fdy_ctl_key_added_notes(const fdy_ctl_args_t *args, const fdy_principal_t *p);
+
+/* ---- ctl_prompt.c: confirming destructive commands --------------------- */
+
+/* Asks the question (printf format, "Delete stream S?") on stderr and
+ * reads the answer from the terminal, when stdin is one and --yes was not
+ * given; otherwise returns FDY_CTL_EXIT_OK at once. Returns
+ * FDY_CTL_EXIT_OK for y/yes, else prints "not confirmed" and returns
+ * FDY_CTL_EXIT_FAIL. */
+int fdy_ctl_prompt_confirm(const fdy_ctl_args_t *args, const char *fmt, ...) FDY_PRINTF(2, 3);
 
 /* ---- ctl_file.c: whole input files ---------------------------------------- */
 

@@ -12,12 +12,12 @@
 /* In --help order. A new group is its cmd_*.c, its declaration in ctl.h,
  * one line here and its file in meson.build. */
 static const fdy_ctl_group_t *const s_groups[] = {
-    &fdy_cmd_keys_group,    &fdy_cmd_status_group,    &fdy_cmd_pub_group,
+    &fdy_cmd_keys_group,    &fdy_cmd_key_changes_group, &fdy_cmd_status_group,    &fdy_cmd_pub_group,
     &fdy_cmd_streams_group, &fdy_cmd_consumers_group, &fdy_cmd_sub_group,
     &fdy_cmd_audit_group,   &fdy_cmd_store_group,   &fdy_cmd_jobs_group,
 };
 
-enum { G_ENDPOINT = 1, G_KEY, G_BROKER_KEY, G_TIMEOUT, G_JSON };
+enum { G_ENDPOINT = 1, G_KEY, G_BROKER_KEY, G_TIMEOUT, G_JSON, G_YES };
 
 static const fdy_ctl_flag_t s_globals[] = {
     {"--endpoint", "ENDPOINT", G_ENDPOINT, false,
@@ -30,6 +30,8 @@ static const fdy_ctl_flag_t s_globals[] = {
      "give up after DURATION (2s, 500ms; a bare number is ms) without an answer (default 5s)"},
     /* repeatable: scripts add it to whatever they were given */
     {"--json", NULL, G_JSON, true, "machine-readable output (see docs/cli.md)"},
+    {"--yes", NULL, G_YES, false,
+     "do not ask before stream rm, consumer rm, key rm (they ask only on a terminal)"},
     {"--help", NULL, FDY_CTL_FLAG_HELP, false, "show help (also -h) and exit"},
     {"--version", NULL, FDY_CTL_FLAG_VERSION, false, "show the version and exit"},
 };
@@ -54,6 +56,7 @@ s_global_set(fdy_ctl_args_t *args, const fdy_ctl_flag_t *flag, const char *value
     case G_KEY: args->key_file = value; break;
     case G_BROKER_KEY: args->broker_key_file = value; break;
     case G_JSON: args->json = true; break;
+    case G_YES: args->yes = true; break;
     case G_TIMEOUT:
         status = fdy_ctl_args_parse_ms("--timeout", value, 1, INT_MAX, &ms);
         if (status != FDY_CTL_EXIT_OK)

@@ -236,6 +236,201 @@ test_operator_pub_file(void)
     fdy_proc_destroy(&p);
 }
 
+/* Runs foundryctl with the admin's credentials on a pseudo-terminal
+ * (script(1)), typing `answer` at it. Returns false when script(1) is not
+ * installed. */
+static bool
+s_ctl_on_tty(fdy_proc_t *p, const char *answer, const char *args, fdy_proc_run_t *run)
+{
+    if (access("/usr/bin/script", X_OK) != 0)
+        return false;
+    char admin_public[512], admin_secret[512];
+    fdy_proc_key_paths(p, "admin", admin_public, admin_secret);
+    char command[4096];
+    snprintf(command, sizeof command, "%s --endpoint %s --key %s --broker-key %s %s",
+             getenv("FOUNDRY_CTL"), fdy_proc_endpoint(p), admin_secret, fdy_proc_broker_key(p),
+             args);
+    fdy_proc_ctl_opts_t opts = {.no_auth = true,
+                                .program = "/usr/bin/script",
+                                .stdin_data = answer,
+                                .stdin_len = strlen(answer)};
+    FDY_CHECK_OK(fdy_proc_ctlv(p, &opts, ARGV("-qec", command, "/dev/null"), run));
+    return true;
+}
+
+static bool
+s_stream_exists(fdy_proc_t *p, const char *name)
+{
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "info", name, NULL));
+    bool exists = run.status == 0;
+    fdy_proc_run_clear(&run);
+    return exists;
+}
+
+/* stream rm and consumer rm ask on a terminal: "n" keeps, "y" deletes;
+ * --yes and a non-terminal stdin (scripts) do not ask. */
+static void
+test_operator_destructive_commands_confirm(void)
+{
+    fdy_proc_t *p = fdy_proc_new("confirm");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_proc_run_t run;
+    const char *names[] = {"keep", "gone", "scripted", "yes"};
+    for (size_t i = 0; i < 4; i++) {
+        char subject[32];
+        snprintf(subject, sizeof subject, "%s.>", names[i]);
+        FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "add", names[i], "--subject", subject, NULL));
+        FDY_CHECK_RUN(&run, 0);
+        fdy_proc_run_clear(&run);
+    }
+    if (s_ctl_on_tty(p, "n\n", "stream rm keep", &run)) {
+        FDY_CHECK_MSG(strstr(run.out, "delete stream keep") && strstr(run.out, "[y/N]"),
+                      "no question on the terminal: %s", run.out);
+        FDY_CHECK_MSG(strstr(run.out, "not confirmed"), "answer n: %s", run.out);
+        fdy_proc_run_clear(&run);
+        FDY_CHECK(s_stream_exists(p, "keep"));
+        FDY_CHECK(s_ctl_on_tty(p, "y\n", "stream rm gone", &run));
+        FDY_CHECK_MSG(strstr(run.out, "[y/N]") && !strstr(run.out, "not confirmed"),
+                      "answer y: %s", run.out);
+        fdy_proc_run_clear(&run);
+        FDY_CHECK(!s_stream_exists(p, "gone"));
+        /* --yes on a terminal: no question */
+        FDY_CHECK(s_ctl_on_tty(p, "", "--yes stream rm yes", &run));
+        FDY_CHECK_MSG(!strstr(run.out, "[y/N]"), "--yes asked: %s", run.out);
+        fdy_proc_run_clear(&run);
+        FDY_CHECK(!s_stream_exists(p, "yes"));
+        /* consumer rm asks too */
+        FDY_CHECK_OK(fdy_proc_ctl(p, &run, "consumer", "add", "keep", "c1", NULL));
+        FDY_CHECK_RUN(&run, 0);
+        fdy_proc_run_clear(&run);
+        FDY_CHECK(s_ctl_on_tty(p, "no\n", "consumer rm keep c1", &run));
+        FDY_CHECK_MSG(strstr(run.out, "delete consumer c1 of stream keep"), "%s", run.out);
+        fdy_proc_run_clear(&run);
+        FDY_CHECK_OK(fdy_proc_ctl(p, &run, "consumer", "info", "keep", "c1", NULL));
+        FDY_CHECK_RUN(&run, 0);
+        fdy_proc_run_clear(&run);
+    } else {
+        fprintf(stderr, "  script(1) not installed: terminal prompts not exercised\n");
+    }
+    /* stdin not a terminal (the harness gives /dev/null): no question */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "rm", "scripted", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK(!strstr(run.err, "[y/N]"));
+    fdy_proc_run_clear(&run);
+    FDY_CHECK(!s_stream_exists(p, "scripted"));
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
+/* key edit changes grants in place; key rotate swaps the public key (the
+ * old key is refused at once, also on a connection made before); key rm
+ * forgets only a revoked key; typo checks at key add and stream add. */
+static void
+test_operator_key_changes(void)
+{
+    fdy_proc_t *p = fdy_proc_new("keychanges");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "add", "acme", "--subject", "acme.>", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-publish",
+                     "acme.a.>", NULL);
+    foundry_client_t *client = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "acme", NULL, &client));
+    foundry_ack_t ack;
+    FDY_CHECK_ERR(foundry_client_publish(client, "acme.b.x", "1", 1, NULL, 0, &ack),
+                  FOUNDRY_EDENIED);
+
+    /* edit: new publish filters, same key pair, in force at the next message */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "acme", "--allow-publish", "acme.b.>",
+                              NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(foundry_client_publish(client, "acme.b.x", "2", 1, NULL, 0, &ack));
+    FDY_CHECK_ERR(foundry_client_publish(client, "acme.a.x", "3", 1, NULL, 0, &ack),
+                  FOUNDRY_EDENIED);
+    fdy_json_t *keys = fdy_proc_ctl_json(p, ARGV("key", "ls"));
+    bool seen = false;
+    for (size_t i = 0; i < fdy_proc_json_count(keys); i++) {
+        const fdy_json_t *row = fdy_proc_json_at(keys, i);
+        if (strcmp(fdy_proc_json_str(fdy_proc_json_get(row, "name"), NULL), "acme") != 0)
+            continue;
+        char allow[256];
+        fdy_proc_row_str(row, "allow_publish", allow, sizeof allow);
+        FDY_CHECK_STR(allow, "acme.b.>");
+        seen = true;
+    }
+    FDY_CHECK(seen);
+    fdy_proc_json_destroy(&keys);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "acme", NULL));
+    s_check_fail_with(&run, 2, "needs something to change", "key edit without changes");
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "nobody", "--tenant", "x", NULL));
+    s_check_fail_with(&run, 1, "nobody", "key edit of an unknown key");
+    fdy_proc_run_clear(&run);
+
+    /* rotate: the new key works, the old one is refused on its open
+     * connection and at a new handshake */
+    FDY_CHECK_OK(fdy_proc_key_generate(p, "acme-new"));
+    char new_public[512], new_secret[512];
+    fdy_proc_key_paths(p, "acme-new", new_public, new_secret);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "rotate", "acme", new_public, NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_ERR(foundry_client_publish(client, "acme.b.x", "4", 1, NULL, 0, &ack),
+                  FOUNDRY_EAUTH);
+    (void) foundry_client_close(&client, 0, NULL);
+    FDY_CHECK_ERR(fdy_proc_client_new(p, "acme", NULL, &client), FOUNDRY_EAUTH);
+    FDY_CHECK_OK(fdy_proc_client_new(p, "acme-new", NULL, &client));
+    FDY_CHECK_OK(foundry_client_publish(client, "acme.b.x", "5", 1, NULL, 0, &ack));
+    (void) foundry_client_close(&client, 0, NULL);
+
+    /* rm: only a revoked key, then the name is free again */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "rm", "acme", NULL));
+    s_check_fail_with(&run, 1, "not revoked", "key rm of a live key");
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "revoke", "acme", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "rm", "acme", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    char old_public[512], old_secret[512];
+    fdy_proc_key_paths(p, "acme", old_public, old_secret);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "add", old_public, "--role", "partner", "--tenant",
+                              "acme", "--allow-publish", "acme.>", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+
+    /* typos: a partner key without grants, a node site no stream holds */
+    FDY_CHECK_OK(fdy_proc_key_generate(p, "bare"));
+    char bare_public[512], bare_secret[512];
+    fdy_proc_key_paths(p, "bare", bare_public, bare_secret);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "add", bare_public, "--role", "partner", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(strstr(run.err, "has no grants"), "no-grant note: %s", run.err);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_key_generate(p, "n1"));
+    char n1_public[512], n1_secret[512];
+    fdy_proc_key_paths(p, "n1", n1_public, n1_secret);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "add", n1_public, "--role", "node", "--site",
+                              "pangyoo", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(strstr(run.err, "site pangyoo is not configured"), "site note: %s", run.err);
+    fdy_proc_run_clear(&run);
+
+    /* a stream every filter of which an earlier stream captures */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "add", "acme-b", "--subject", "acme.b.>", NULL));
+    s_check_fail_with(&run, 1, "would never get a message", "shadowed stream");
+    FDY_CHECK(strstr(run.err, "stream acme "));
+    fdy_proc_run_clear(&run);
+    FDY_CHECK(!s_stream_exists(p, "acme-b"));
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -243,6 +438,8 @@ main(int argc, char **argv)
         {"refused_at_once", test_operator_refused_at_once},
         {"durations_and_json_lists", test_operator_durations_and_json_lists},
         {"pub_file", test_operator_pub_file},
+        {"destructive_commands_confirm", test_operator_destructive_commands_confirm},
+        {"key_changes", test_operator_key_changes},
     };
     return fdy_proc_run_tests("operator", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
