@@ -33,6 +33,7 @@ typedef struct {
     int timeout_ms;              /* --timeout, FDY_CTL_TIMEOUT_DEFAULT_MS */
     bool json;                   /* --json */
     bool yes;                    /* --yes: destructive commands do not ask */
+    const char *context;         /* --context, else env FOUNDRY_CONTEXT */
     /* Borrowed, valid for the run: the option struct of the command's
      * group (its own type, private to its cmd_*.c), filled by its
      * opts_set(). */
@@ -157,14 +158,37 @@ int fdy_ctl_args_check_duration(const char *flag, const char *value,
 
 /* ---- ctl_conn.c: where the broker is, and admin requests --------------- */
 
-/* Where the broker is and who we are, from flags or the environment.
- * Strings borrowed from argv or environ. */
+#define FDY_CTL_SETTING_MAX 1024
+
+/* Where the broker is and who we are, from flags, the FOUNDRY_* variables
+ * or a stored context (ctl_context.c), in that order. Strings borrowed
+ * from argv or environ, or the context_* buffers here: copy the struct
+ * only with fdy_ctl_conn_settings_copy(). */
 typedef struct {
     const char *endpoint;
     const char *key_file;
     const char *broker_key_file;
     int timeout_ms;
+    char context_name[64];                     /* "" when no context was used */
+    char context_endpoint[FDY_CTL_SETTING_MAX]; /* also the expanded host:port */
+    char context_key[FDY_CTL_SETTING_MAX];
+    char context_broker_key[FDY_CTL_SETTING_MAX];
 } fdy_ctl_conn_settings_t;
+
+/* Copies settings, re-pointing strings that live in src's buffers. */
+void fdy_ctl_conn_settings_copy(fdy_ctl_conn_settings_t *dst, const fdy_ctl_conn_settings_t *src);
+
+/* "host:port" -> "tcp://host:port" into out; an endpoint with a scheme as
+ * it is. Returns FDY_CTL_EXIT_OK, or a usage error when too long. */
+int fdy_ctl_endpoint_expand(const char *endpoint, char out[FDY_CTL_SETTING_MAX]);
+
+/* ---- ctl_context.c: stored contexts --------------------------------------- */
+
+/* Fills the settings flags and variables left NULL from context `chosen`
+ * (NULL: the one `context use` chose, if any). Returns FDY_CTL_EXIT_OK
+ * (also when no context is in use), or a usage error for a missing one. */
+int fdy_ctl_context_fill(const char *chosen, fdy_ctl_conn_settings_t *settings);
+extern const fdy_ctl_group_t fdy_cmd_context_group; /* context add|use|ls|rm */
 
 /* Fills *out from the flags, falling back on FOUNDRY_ENDPOINT, FOUNDRY_KEY
  * and FOUNDRY_BROKER_KEY. Returns FDY_CTL_EXIT_OK, or prints a usage error

@@ -15,13 +15,16 @@ static const fdy_ctl_group_t *const s_groups[] = {
     &fdy_cmd_keys_group,    &fdy_cmd_key_changes_group, &fdy_cmd_status_group,    &fdy_cmd_pub_group,
     &fdy_cmd_streams_group, &fdy_cmd_consumers_group, &fdy_cmd_sub_group,
     &fdy_cmd_audit_group,   &fdy_cmd_store_group,   &fdy_cmd_jobs_group,
+    &fdy_cmd_context_group,
 };
 
-enum { G_ENDPOINT = 1, G_KEY, G_BROKER_KEY, G_TIMEOUT, G_JSON, G_YES };
+enum { G_ENDPOINT = 1, G_KEY, G_BROKER_KEY, G_TIMEOUT, G_JSON, G_YES, G_CONTEXT };
 
 static const fdy_ctl_flag_t s_globals[] = {
     {"--endpoint", "ENDPOINT", G_ENDPOINT, false,
-     "broker endpoint, e.g. tcp://127.0.0.1:7700 (env FOUNDRY_ENDPOINT)"},
+     "broker endpoint, tcp://127.0.0.1:7700 or host:port (env FOUNDRY_ENDPOINT)"},
+    {"--context", "NAME", G_CONTEXT, false,
+     "use stored context NAME (env FOUNDRY_CONTEXT; default: context use's)"},
     {"--key", "SECRETFILE", G_KEY, false,
      "our admin key pair, NAME.key_secret, mode 0600 (env FOUNDRY_KEY)"},
     {"--broker-key", "PUBFILE", G_BROKER_KEY, false,
@@ -41,6 +44,8 @@ static const char s_global_notes[] =
     "  FOUNDRY_ENDPOINT         broker endpoint, when --endpoint is not given\n"
     "  FOUNDRY_KEY              our secret key file, when --key is not given\n"
     "  FOUNDRY_BROKER_KEY       broker's public key file, when --broker-key is not given\n"
+    "  FOUNDRY_CONTEXT          stored context to use, when --context is not given\n"
+    "Flags win over variables, variables over the context in use (context ls).\n"
     "\nExit status: 0 ok; 1 runtime error (broker unreachable, key refused, not found,\n"
     "message refused, an offline key change the running broker did not confirm);\n"
     "2 usage error. Errors are one line on stderr:\n"
@@ -57,6 +62,7 @@ s_global_set(fdy_ctl_args_t *args, const fdy_ctl_flag_t *flag, const char *value
     case G_BROKER_KEY: args->broker_key_file = value; break;
     case G_JSON: args->json = true; break;
     case G_YES: args->yes = true; break;
+    case G_CONTEXT: args->context = value; break;
     case G_TIMEOUT:
         status = fdy_ctl_args_parse_ms("--timeout", value, 1, INT_MAX, &ms);
         if (status != FDY_CTL_EXIT_OK)

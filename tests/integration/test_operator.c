@@ -431,6 +431,135 @@ test_operator_key_changes(void)
     fdy_proc_destroy(&p);
 }
 
+/* Runs foundryctl without the harness's credentials, with extra env. */
+static void
+s_ctl_env(fdy_proc_t *p, const char *const *env, const char *const *argv, fdy_proc_run_t *run)
+{
+    fdy_proc_ctl_opts_t opts = {.no_auth = true, .env = env};
+    FDY_CHECK_OK(fdy_proc_ctlv(p, &opts, argv, run));
+}
+
+/* context add/use/ls/rm under XDG_CONFIG_HOME, paths only; a command uses
+ * the context in use; flags and FOUNDRY_* variables win over it;
+ * host:port means tcp://; foundry-node reads the same variables. */
+static void
+test_operator_contexts(void)
+{
+    fdy_proc_t *p = fdy_proc_new("contexts");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    char config[600], xdg[700];
+    snprintf(config, sizeof config, "%s/config", fdy_proc_dir(p));
+    snprintf(xdg, sizeof xdg, "XDG_CONFIG_HOME=%s", config);
+    const char *env[] = {xdg, NULL};
+    char admin_public[512], admin_secret[512];
+    fdy_proc_key_paths(p, "admin", admin_public, admin_secret);
+    /* host:port shorthand, stored as tcp:// */
+    const char *endpoint = fdy_proc_endpoint(p);
+    FDY_CHECK(strncmp(endpoint, "tcp://", 6) == 0);
+    fdy_proc_run_t run;
+    s_ctl_env(p, env,
+              ARGV("context", "add", "plant", "--endpoint", endpoint + 6, "--key", admin_secret,
+                   "--broker-key", fdy_proc_broker_key(p)),
+              &run);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    char conf_path[800];
+    snprintf(conf_path, sizeof conf_path, "%s/foundry/contexts/plant.conf", config);
+    FDY_CHECK(fdy_proc_file_count(conf_path, endpoint) == 1);
+    FDY_CHECK(fdy_proc_file_count(conf_path, admin_secret) == 1);
+    /* the secret key's text is nowhere in the file */
+    FILE *in = fopen(admin_secret, "r");
+    FDY_CHECK(in);
+    char secret_text[512] = "";
+    while (fgets(secret_text, sizeof secret_text, in))
+        if (strstr(secret_text, "secret-key"))
+            break;
+    fclose(in);
+    char *quote = strchr(secret_text, '"');
+    FDY_CHECK(quote);
+    char *end = strchr(quote + 1, '"');
+    FDY_CHECK(end);
+    *end = '\0';
+    FDY_CHECK_EQ(fdy_proc_file_count(conf_path, quote + 1), 0);
+
+    /* the first context is in use: no flags needed */
+    s_ctl_env(p, env, ARGV("status"), &run);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    /* a second one, pointing nowhere; use it; flags still win */
+    char nowhere[64];
+    snprintf(nowhere, sizeof nowhere, "127.0.0.1:%d", fdy_proc_closed_port());
+    s_ctl_env(p, env,
+              ARGV("context", "add", "dead", "--endpoint", nowhere, "--key", admin_secret,
+                   "--broker-key", fdy_proc_broker_key(p)),
+              &run);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    s_ctl_env(p, env, ARGV("context", "use", "dead"), &run);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    s_ctl_env(p, env, ARGV("status"), &run);
+    s_check_fail_with(&run, 1, "connection refused", "status through the dead context");
+    fdy_proc_run_clear(&run);
+    s_ctl_env(p, env, ARGV("--endpoint", endpoint, "status"), &run);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    char endpoint_var[600];
+    snprintf(endpoint_var, sizeof endpoint_var, "FOUNDRY_ENDPOINT=%s", endpoint);
+    const char *env_and_var[] = {xdg, endpoint_var, NULL};
+    s_ctl_env(p, env_and_var, ARGV("status"), &run);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    s_ctl_env(p, env, ARGV("--context", "plant", "status"), &run);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    s_ctl_env(p, env, ARGV("--context", "nosuch", "status"), &run);
+    s_check_fail_with(&run, 2, "no context named nosuch", "an unknown context");
+    fdy_proc_run_clear(&run);
+
+    fdy_json_t *list = NULL;
+    s_ctl_env(p, env, ARGV("--json", "context", "ls"), &run);
+    FDY_CHECK_RUN(&run, 0);
+    list = fdy_proc_json_parse(run.out, run.out_len);
+    FDY_CHECK_MSG(list, "context ls --json: %s", run.out);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_EQ(fdy_proc_json_count(list), 2);
+    const fdy_json_t *dead = fdy_proc_json_at(list, 0);
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(dead, "name"), NULL), "dead");
+    FDY_CHECK_EQ(fdy_proc_json_type(fdy_proc_json_get(dead, "current")), FDY_JSON_BOOL);
+    char expanded[96];
+    snprintf(expanded, sizeof expanded, "tcp://%s", nowhere);
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(dead, "endpoint"), NULL), expanded);
+    fdy_proc_json_destroy(&list);
+    s_ctl_env(p, env, ARGV("context", "rm", "dead"), &run);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    /* nothing in use any more: a usage error that says how to fix it */
+    s_ctl_env(p, env, ARGV("status"), &run);
+    s_check_fail_with(&run, 2, "context add", "no context in use");
+    fdy_proc_run_clear(&run);
+
+    /* foundry-node reads FOUNDRY_ENDPOINT (and expands host:port) */
+    const char *node = getenv("FOUNDRY_NODE");
+    if (node) {
+        fdy_proc_ctl_opts_t opts = {.no_auth = true,
+                                    .program = node,
+                                    .env = (const char *const[]){"FOUNDRY_ENDPOINT=bad value",
+                                                                 NULL}};
+        FDY_CHECK_OK(fdy_proc_ctlv(p, &opts, ARGV("--site", "pangyo", "--check-config"), &run));
+        s_check_fail_with(&run, 2, "tcp://bad value", "foundry-node with a bad FOUNDRY_ENDPOINT");
+        fdy_proc_run_clear(&run);
+        opts.env = (const char *const[]){"FOUNDRY_ENDPOINT=bad value", NULL};
+        FDY_CHECK_OK(fdy_proc_ctlv(p, &opts,
+                                   ARGV("--site", "pangyo", "--endpoint", "h:1", "--check-config"),
+                                   &run));
+        FDY_CHECK_RUN(&run, 0); /* the flag wins over the variable */
+        fdy_proc_run_clear(&run);
+    }
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -440,6 +569,7 @@ main(int argc, char **argv)
         {"pub_file", test_operator_pub_file},
         {"destructive_commands_confirm", test_operator_destructive_commands_confirm},
         {"key_changes", test_operator_key_changes},
+        {"contexts", test_operator_contexts},
     };
     return fdy_proc_run_tests("operator", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
