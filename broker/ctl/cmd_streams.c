@@ -27,6 +27,7 @@ typedef struct {
     char max_age_text[FDY_CTL_DURATION_TEXT_MAX];
     const char *max_bytes; /* --max-bytes, a size */
     const char *max_msgs;  /* --max-msgs, a number */
+    fdy_ctl_decode_t decode; /* read --decode */
 } streams_opts_t;
 
 static int
@@ -59,7 +60,7 @@ s_read(const fdy_ctl_args_t *args)
     if (status != FDY_CTL_EXIT_OK)
         return status;
 
-    fdy_output_msgs_t msgs;
+    fdy_output_msgs_t msgs = {.decode = (int) opts->decode};
     uint64_t from = opts->from_seq ? opts->from_seq : 1;
     uint64_t left = opts->count; /* 0: to the end of the stream */
     uint64_t page = STREAMS_PAGE_MAX;
@@ -248,10 +249,14 @@ enum {
     STREAMS_MAX_AGE,
     STREAMS_MAX_BYTES,
     STREAMS_MAX_MSGS,
+    STREAMS_DECODE,
 };
 
 static const fdy_ctl_flag_t s_flags[] = {
     {"--from", "SEQ", STREAMS_FROM, false, "first sequence to read (default 1)"},
+    {"--decode", "KIND", STREAMS_DECODE, false,
+     "telemetry: show telemetry batches as samples; auto (default): binary payloads under "
+     "telemetry.>; none: never"},
     /* The same text as sub's --count (cmd_sub.c): docs/cli.md and scripts
      * know them as one option. */
     {"--count", "N", STREAMS_COUNT, false,
@@ -281,6 +286,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
         if (!fdy_ctl_args_parse_u64(value, 1, UINT64_MAX, &self->count))
             return fdy_output_usage("--count needs a number >= 1, not %s", value);
         return FDY_CTL_EXIT_OK;
+    case STREAMS_DECODE: return fdy_ctl_decode_parse(value, &self->decode);
     case STREAMS_SUBJECT:
         if (self->subject_count == STREAMS_SUBJECTS_MAX)
             return fdy_output_usage("at most %d --subject filters", STREAMS_SUBJECTS_MAX);
@@ -326,7 +332,7 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .pos_names = {"STREAM"},
         .min_pos = 1,
         .max_pos = 1,
-        .flags = (const int[]){STREAMS_FROM, STREAMS_COUNT, 0},
+        .flags = (const int[]){STREAMS_FROM, STREAMS_COUNT, STREAMS_DECODE, 0},
         .reach = FDY_CTL_REACH_BROKER,
         .run = s_read,
     },

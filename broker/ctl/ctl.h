@@ -312,6 +312,26 @@ int fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t 
  * and a node key for a site no stream holds. Never fails. */
 void fdy_ctl_key_added_notes(const fdy_ctl_args_t *args, const fdy_principal_t *p);
 
+/* ---- ctl_telemetry.c: typed telemetry for readers ---------------------- */
+
+typedef enum {
+    FDY_CTL_DECODE_AUTO = 0,  /* binary payloads under telemetry.> that decode */
+    FDY_CTL_DECODE_TELEMETRY, /* every payload that decodes as a Batch */
+    FDY_CTL_DECODE_NONE,      /* never: payloads as they are */
+} fdy_ctl_decode_t;
+
+/* --decode telemetry|auto|none. Usage error otherwise. */
+int fdy_ctl_decode_parse(const char *value, fdy_ctl_decode_t *out);
+/* A payload for a human: its samples in the node's text format ("metric
+ * value [unit] [ts_ns] [k=v]...", "; " between samples) when it decodes
+ * under mode, else as fdy_output_payload(). */
+void fdy_ctl_payload_human(FILE *out, fdy_ctl_decode_t mode, const char *subject,
+                           size_t subject_len, const uint8_t *data, size_t len);
+/* JSON: `,"samples":[{"metric":..,"value":..,"unit":..,"timestamp_ns":..,
+ * "labels":{..}}]` when it decodes under mode, else nothing. */
+void fdy_ctl_payload_json_samples(FILE *out, fdy_ctl_decode_t mode, const char *subject,
+                                  size_t subject_len, const uint8_t *data, size_t len);
+
 /* ---- ctl_prompt.c: confirming destructive commands --------------------- */
 
 /* Asks the question (printf format, "Delete stream S?") on stderr and
@@ -359,6 +379,7 @@ foundry_err fdy_output_record(FILE *out, const fdy_table_t *table, size_t row, b
 typedef struct {
     bool json;
     size_t printed;
+    int decode; /* an fdy_ctl_decode_t: typed telemetry shown as samples */
 } fdy_output_msgs_t;
 
 void fdy_output_msgs_begin(FILE *out, fdy_output_msgs_t *msgs, bool json);

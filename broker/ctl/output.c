@@ -547,10 +547,20 @@ fdy_output_json_bytes(FILE *out, const uint8_t *data, size_t len)
     s_json_cell(out, FDY_COL_BYTES, &cell);
 }
 
+/* The members of row's object, without the braces. */
+static void s_json_members(FILE *out, const fdy_table_t *table, size_t row);
+
 static void
 s_json_object(FILE *out, const fdy_table_t *table, size_t row)
 {
     fputc('{', out);
+    s_json_members(out, table, row);
+    fputc('}', out);
+}
+
+static void
+s_json_members(FILE *out, const fdy_table_t *table, size_t row)
+{
     for (size_t col = 0; col < table->column_count; col++) {
         if (col > 0)
             fputc(',', out);
@@ -561,7 +571,6 @@ s_json_object(FILE *out, const fdy_table_t *table, size_t row)
         else
             s_json_cell(out, table->types[col], s_cell(table, row, col));
     }
-    fputc('}', out);
 }
 
 /* ---- entry points ------------------------------------------------------- */
@@ -605,7 +614,7 @@ void
 fdy_output_msgs_begin(FILE *out, fdy_output_msgs_t *msgs, bool json)
 {
     msgs->json = json;
-    msgs->printed = 0;
+    msgs->printed = 0; /* decode stays as the caller set it */
     if (!json)
         fputs("SEQ SUBJECT PAYLOAD\n", out);
 }
@@ -616,16 +625,24 @@ fdy_output_msgs_rows(FILE *out, fdy_output_msgs_t *msgs, const fdy_table_t *tabl
 {
     if (table->row_count == 0)
         return FOUNDRY_OK;
-    if (msgs->json) {
-        for (size_t row = 0; row < table->row_count; row++) {
-            fputs(msgs->printed++ == 0 ? "[\n" : ",\n", out);
-            s_json_object(out, table, row);
-        }
-        return FOUNDRY_OK;
-    }
     long seq = fdy_output_column(table, "seq");
     long subject = fdy_output_column(table, "subject");
     long payload = fdy_output_column(table, "payload");
+    if (msgs->json) {
+        for (size_t row = 0; row < table->row_count; row++) {
+            fputs(msgs->printed++ == 0 ? "[\n" : ",\n", out);
+            fputc('{', out);
+            s_json_members(out, table, row);
+            if (subject >= 0 && payload >= 0) {
+                const fdy_slice_t *s = s_cell(table, row, (size_t) subject);
+                const fdy_slice_t *d = s_cell(table, row, (size_t) payload);
+                fdy_ctl_payload_json_samples(out, (fdy_ctl_decode_t) msgs->decode,
+                                             (const char *) s->data, s->len, d->data, d->len);
+            }
+            fputc('}', out);
+        }
+        return FOUNDRY_OK;
+    }
     if (seq < 0 || subject < 0 || payload < 0)
         return fdy_reason_set(reason, FOUNDRY_EPROTO,
                               "the broker's stream.read reply lacks seq, subject or payload");
@@ -636,8 +653,11 @@ fdy_output_msgs_rows(FILE *out, fdy_output_msgs_t *msgs, const fdy_table_t *tabl
         cell = s_cell(table, row, (size_t) subject);
         fwrite(cell->data, 1, cell->len, out);
         fputc(' ', out);
+        const fdy_slice_t *subject_cell = cell;
         cell = s_cell(table, row, (size_t) payload);
-        fdy_output_payload(out, cell->data, cell->len);
+        fdy_ctl_payload_human(out, (fdy_ctl_decode_t) msgs->decode,
+                              (const char *) subject_cell->data, subject_cell->len, cell->data,
+                              cell->len);
         fputc('\n', out);
         msgs->printed++;
     }

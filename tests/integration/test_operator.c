@@ -6,6 +6,8 @@
  */
 #include "proc.h"
 
+#include "telemetry.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,6 +562,80 @@ test_operator_contexts(void)
     fdy_proc_destroy(&p);
 }
 
+/* A telemetry batch as foundry-node publishes it is shown as samples by
+ * stream read and sub (human and --json), automatically under
+ * telemetry.>; --decode none shows the bytes as before. */
+static void
+test_operator_telemetry_decoding(void)
+{
+    fdy_proc_t *p = fdy_proc_new("decode");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_proc_key_add(p, "pangyo-n", "--role", "node", "--site", "pangyo", NULL);
+    fdy_label_t labels[] = {{"line", "a"}};
+    fdy_sample_t samples[] = {
+        {"robot1.temp", 21.5, "C", 1700000000000000000ull, labels, 1},
+        {"robot1.rpm", 1200, "", 0, NULL, 0},
+    };
+    uint8_t *batch = NULL;
+    size_t batch_len = 0;
+    fdy_reason_t reason = {{0}};
+    FDY_CHECK_OK(fdy_telemetry_encode(samples, 2, &batch, &batch_len, &reason));
+    foundry_client_t *client = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "pangyo-n", NULL, &client));
+    foundry_ack_t ack;
+    FDY_CHECK_OK(
+        foundry_client_publish(client, "telemetry.pangyo.robot1", batch, batch_len, NULL, 0, &ack));
+    FDY_CHECK_OK(foundry_client_close(&client, 5000, NULL));
+    free(batch);
+
+    const char *want = "robot1.temp 21.5 C 1700000000000000000 line=a; robot1.rpm 1200";
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "read", "telemetry-pangyo", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(strstr(run.out, want), "stream read: %s", run.out);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "read", "telemetry-pangyo", "--decode", "none",
+                              NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(!strstr(run.out, "robot1.temp 21.5") && strstr(run.out, " <0a"),
+                  "--decode none: %s", run.out);
+    fdy_proc_run_clear(&run);
+    fdy_json_t *read =
+        fdy_proc_ctl_json(p, ARGV("stream", "read", "telemetry-pangyo", "--decode", "telemetry"));
+    const fdy_json_t *got = fdy_proc_json_get(fdy_proc_json_at(read, 0), "samples");
+    FDY_CHECK_EQ(fdy_proc_json_count(got), 2);
+    const fdy_json_t *first = fdy_proc_json_at(got, 0);
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(first, "metric"), NULL), "robot1.temp");
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_get(first, "unit"), NULL), "C");
+    FDY_CHECK_EQ(fdy_proc_row_int(first, "timestamp_ns"), 1700000000000000000ll);
+    FDY_CHECK_STR(
+        fdy_proc_json_str(fdy_proc_json_get(fdy_proc_json_get(first, "labels"), "line"), NULL),
+        "a");
+    FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(got, 1), "value"), 1200);
+    fdy_proc_json_destroy(&read);
+
+    /* sub, from a durable consumer's start */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "consumer", "add", "telemetry-pangyo", "ops", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "sub", "--stream", "telemetry-pangyo", "--consumer", "ops",
+                              "--count", "1", "--no-ack", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(strstr(run.out, want), "sub: %s", run.out);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--json", "sub", "--stream", "telemetry-pangyo",
+                              "--consumer", "ops", "--count", "1", "--no-ack", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(strstr(run.out, "\"samples\":[{\"metric\":\"robot1.temp\",\"value\":21.5"),
+                  "sub --json: %s", run.out);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "sub", "x.>", "--decode", "protobuf", NULL));
+    s_check_fail_with(&run, 2, "--decode", "--decode protobuf");
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -570,6 +646,7 @@ main(int argc, char **argv)
         {"destructive_commands_confirm", test_operator_destructive_commands_confirm},
         {"key_changes", test_operator_key_changes},
         {"contexts", test_operator_contexts},
+        {"telemetry_decoding", test_operator_telemetry_decoding},
     };
     return fdy_proc_run_tests("operator", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
