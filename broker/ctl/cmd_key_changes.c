@@ -188,8 +188,49 @@ fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
     else
         fdy_output_note("created stream %s for %s's publish rights", name, p->name);
     fdy_ctl_argv_free(&argv);
+    /* and a durable consumer the partner reads it back through (creating
+     * consumers is for admins; binding to one is not) */
+    fdy_ctl_argv_t consumer = {0};
+    err = status == FDY_CTL_EXIT_OK ? fdy_ctl_argv_add(&consumer, "stream", name) : FOUNDRY_OK;
+    if (status == FDY_CTL_EXIT_OK && err == FOUNDRY_OK)
+        err = fdy_ctl_argv_add(&consumer, "name", p->name);
+    if (status == FDY_CTL_EXIT_OK && err != FOUNDRY_OK)
+        status = fdy_output_fail("out of memory");
+    else if (status == FDY_CTL_EXIT_OK &&
+             (err = fdy_ctl_conn_admin(conn, "consumer.add", (const char *const *) consumer.argv,
+                                       consumer.argc, &table, &reason)) != FOUNDRY_OK)
+        status = fdy_output_fail("creating consumer %s on stream %s: %s", p->name, name,
+                                 reason.text[0] ? reason.text : foundry_strerror(err));
+    else if (status == FDY_CTL_EXIT_OK)
+        fdy_output_note("created consumer %s on %s: the partner reads back with `sub --stream "
+                        "%s --consumer %s`",
+                        p->name, name, name, p->name);
+    fdy_ctl_argv_free(&consumer);
     fdy_ctl_conn_destroy(&conn);
     return status;
+}
+
+int
+fdy_ctl_key_read_back(fdy_principal_t *p)
+{
+    if (p->role != FDY_ROLE_PARTNER)
+        return FDY_CTL_EXIT_OK;
+    for (size_t i = 0; i < p->allow_count; i++) {
+        bool covered = false;
+        for (size_t k = 0; k < p->allow_subscribe_count && !covered; k++)
+            covered = fdy_ctl_filter_covers(p->allow_subscribe[k], p->allow_publish[i]);
+        if (covered)
+            continue;
+        if (p->allow_subscribe_count == FDY_ALLOW_MAX)
+            return fdy_output_usage("at most %d --allow-subscribe filters, counting the "
+                                    "--allow-publish ones a partner reads back",
+                                    FDY_ALLOW_MAX);
+        p->allow_subscribe[p->allow_subscribe_count] = strdup(p->allow_publish[i]);
+        if (!p->allow_subscribe[p->allow_subscribe_count])
+            return fdy_output_fail("out of memory");
+        p->allow_subscribe_count++;
+    }
+    return FDY_CTL_EXIT_OK;
 }
 
 void

@@ -399,6 +399,8 @@ s_add(const fdy_ctl_args_t *args)
         return fdy_output_usage("unknown role %s (node, partner, admin or link)", opts->role);
     fdy_principal_t p;
     int status = s_principal_from_args(args, role, &p);
+    if (status == FDY_CTL_EXIT_OK)
+        status = fdy_ctl_key_read_back(&p);
     /* Online only: the checks ask the broker which streams it has. */
     if (status == FDY_CTL_EXIT_OK && !opts->data_dir)
         status = fdy_ctl_key_publish_check(args, &p, opts->create_stream);

@@ -308,6 +308,10 @@ int fdy_ctl_streams_capturing(fdy_ctl_conn_t *conn, const char *filter, char *st
  * any error. */
 int fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
                               bool create_stream);
+/* A partner reads back what it publishes: each --allow-publish filter not
+ * within its allow-subscribe list is added to that list (copied). Returns
+ * an FDY_CTL_EXIT_* status, having printed any error. */
+int fdy_ctl_key_read_back(fdy_principal_t *p);
 /* After a key was added: notes (stderr) for a partner key without grants
  * and a node key for a site no stream holds. Never fails. */
 void fdy_ctl_key_added_notes(const fdy_ctl_args_t *args, const fdy_principal_t *p);
