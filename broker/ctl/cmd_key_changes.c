@@ -52,6 +52,61 @@ s_check_list(const char *flag, const char *const *values, size_t count, bool fil
     return FDY_CTL_EXIT_OK;
 }
 
+/* Copies cell (row, column name) of table into out; "" when absent. */
+static void
+s_cell_copy(const fdy_table_t *table, size_t row, const char *column, char *out, size_t size)
+{
+    out[0] = '\0';
+    long col = fdy_output_column(table, column);
+    if (col < 0)
+        return;
+    const fdy_slice_t *cell = &table->cells[row * table->column_count + (size_t) col];
+    snprintf(out, size, "%.*s", (int) cell->len, (const char *) cell->data);
+}
+
+/* New publish rights for a partner need a stream, as at key add: the role
+ * and tenant come from the broker's key table. */
+static int
+s_edit_publish_check(const fdy_ctl_args_t *args)
+{
+    const key_changes_opts_t *o = args->opts;
+    if (o->allow_count == 0 || strcmp(o->allow[0], "none") == 0)
+        return FDY_CTL_EXIT_OK;
+    fdy_ctl_conn_t *conn = NULL;
+    int status = fdy_ctl_conn_open(args, &conn);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    fdy_table_t table;
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_ctl_conn_admin(conn, "key.ls", NULL, 0, &table, &reason);
+    fdy_principal_t p;
+    memset(&p, 0, sizeof p);
+    bool partner = false;
+    if (err != FOUNDRY_OK)
+        status = fdy_ctl_conn_report(conn, err, &reason);
+    for (size_t row = 0; status == FDY_CTL_EXIT_OK && row < table.row_count; row++) {
+        char name[FDY_NAME_MAX], role[16];
+        s_cell_copy(&table, row, "name", name, sizeof name);
+        if (strcmp(name, args->pos[0]) != 0)
+            continue;
+        s_cell_copy(&table, row, "role", role, sizeof role);
+        partner = strcmp(role, "partner") == 0;
+        snprintf(p.name, sizeof p.name, "%s", name);
+        s_cell_copy(&table, row, "tenant", p.tenant, sizeof p.tenant);
+    }
+    fdy_ctl_conn_destroy(&conn);
+    if (status != FDY_CTL_EXIT_OK || !partner)
+        return status; /* an unknown key: key.edit says so */
+    if (o->tenant)
+        snprintf(p.tenant, sizeof p.tenant, "%s", o->tenant);
+    p.role = FDY_ROLE_PARTNER;
+    /* borrowed, only read by the check; p is never cleared */
+    for (size_t i = 0; i < o->allow_count; i++)
+        p.allow_publish[i] = (char *) o->allow[i];
+    p.allow_count = o->allow_count;
+    return fdy_ctl_key_publish_check(args, &p, false, NULL);
+}
+
 static int
 s_edit(const fdy_ctl_args_t *args)
 {
@@ -66,6 +121,8 @@ s_edit(const fdy_ctl_args_t *args)
         status = s_check_list("--allow-subscribe", o->allow_sub, o->allow_sub_count, true);
     if (status == FDY_CTL_EXIT_OK)
         status = s_check_list("--allow-jobs", o->allow_jobs, o->allow_jobs_count, false);
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_edit_publish_check(args);
     if (status != FDY_CTL_EXIT_OK)
         return status;
     fdy_ctl_argv_t argv = {0};
@@ -140,7 +197,7 @@ s_tenant_stream(const fdy_principal_t *p, char *out, size_t size)
 
 int
 fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
-                          bool create_stream)
+                          bool create_stream, const char *alternative)
 {
     if (p->role != FDY_ROLE_PARTNER || p->allow_count == 0)
         return FDY_CTL_EXIT_OK;
@@ -170,8 +227,8 @@ fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
                                       missing[i]);
         fdy_ctl_conn_destroy(&conn);
         return fdy_output_fail("no stream captures %s, so key %s could publish nothing there; "
-                               "run `%s` first, or add the key with --create-stream",
-                               missing[0], p->name, command);
+                               "run `%s` first%s",
+                               missing[0], p->name, command, alternative ? alternative : "");
     }
     fdy_ctl_argv_t argv = {0};
     foundry_err err = fdy_ctl_argv_add(&argv, "name", name);

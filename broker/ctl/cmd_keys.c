@@ -403,7 +403,8 @@ s_add(const fdy_ctl_args_t *args)
         status = fdy_ctl_key_read_back(&p);
     /* Online only: the checks ask the broker which streams it has. */
     if (status == FDY_CTL_EXIT_OK && !opts->data_dir)
-        status = fdy_ctl_key_publish_check(args, &p, opts->create_stream);
+        status = fdy_ctl_key_publish_check(args, &p, opts->create_stream,
+                                           ", or add the key with --create-stream");
     if (status == FDY_CTL_EXIT_OK)
         status = opts->data_dir ? s_add_offline(args, &p, false) : s_add_online(args, &p);
     if (status == FDY_CTL_EXIT_OK && !opts->data_dir)

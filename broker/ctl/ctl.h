@@ -303,11 +303,12 @@ int fdy_ctl_streams_capturing(fdy_ctl_conn_t *conn, const char *filter, char *st
 
 /* Before a partner key with publish rights is added: each filter must be
  * captured by a stream, else the stream tenant-<tenant> is created for the
- * missing ones (create_stream) or the add is refused with the exact
- * `stream add` to run. Returns an FDY_CTL_EXIT_* status, having printed
- * any error. */
+ * missing ones (create_stream) or the change is refused with the exact
+ * `stream add` to run, followed by alternative (", or ...", may be NULL).
+ * Returns an FDY_CTL_EXIT_* status, having printed any error. Used by key
+ * add and key edit. */
 int fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
-                              bool create_stream);
+                              bool create_stream, const char *alternative);
 /* A partner reads back what it publishes: each --allow-publish filter not
  * within its allow-subscribe list is added to that list (copied). Returns
  * an FDY_CTL_EXIT_* status, having printed any error. */

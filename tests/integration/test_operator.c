@@ -366,6 +366,11 @@ test_operator_key_changes(void)
     }
     FDY_CHECK(seen);
     fdy_proc_json_destroy(&keys);
+    /* publish rights no stream captures: refused with the stream add to run */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "acme", "--allow-publish", "zeta.>", NULL));
+    s_check_fail_with(&run, 1, "`foundryctl stream add tenant-acme --subject 'zeta.>'`",
+                      "key edit to publish rights no stream captures");
+    fdy_proc_run_clear(&run);
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "acme", NULL));
     s_check_fail_with(&run, 2, "needs something to change", "key edit without changes");
     fdy_proc_run_clear(&run);
