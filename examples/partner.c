@@ -56,8 +56,8 @@ main(int argc, char **argv)
         status = s_fail("ack handler", err, client);
     const char *readings[] = {"21.5", "21.7", "22.0"};
     for (int i = 0; status == 0 && i < 3; i++) {
-        err = foundry_client_publish_async(client, argv[1], readings[i], strlen(readings[i]),
-                                           NULL, 0, NULL);
+        err = foundry_client_publish_async(client, argv[1], readings[i], strlen(readings[i]), NULL,
+                                           0, NULL);
         if (err != FOUNDRY_OK)
             status = s_fail("publish", err, client);
     }

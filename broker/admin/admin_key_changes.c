@@ -58,8 +58,7 @@ s_copy_word(char *out, size_t size, const char *value, const char *arg, fdy_reas
 }
 
 static foundry_err
-s_key_edit(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
-           fdy_reason_t *reason)
+s_key_edit(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy_reason_t *reason)
 {
     fdy_admin_keys_t *self = ctx;
     const char *name = fdy_admin_arg(call, "name");
@@ -71,16 +70,16 @@ s_key_edit(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
     if (!old)
         return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key named '%.64s'", name);
     fdy_principal_t p = *old; /* lists borrowed from the registry until replaced */
-    foundry_err err = s_copy_word(p.site, sizeof p.site, fdy_admin_arg(call, "site"), "site",
-                                  reason);
+    foundry_err err =
+        s_copy_word(p.site, sizeof p.site, fdy_admin_arg(call, "site"), "site", reason);
     if (err == FOUNDRY_OK)
-        err = s_copy_word(p.tenant, sizeof p.tenant, fdy_admin_arg(call, "tenant"), "tenant",
-                          reason);
+        err =
+            s_copy_word(p.tenant, sizeof p.tenant, fdy_admin_arg(call, "tenant"), "tenant", reason);
     if (err == FOUNDRY_OK)
         err = s_replace_list(call, "allow=", p.allow_publish, &p.allow_count, reason);
     if (err == FOUNDRY_OK)
-        err = s_replace_list(call, "allow_sub=", p.allow_subscribe, &p.allow_subscribe_count,
-                             reason);
+        err =
+            s_replace_list(call, "allow_sub=", p.allow_subscribe, &p.allow_subscribe_count, reason);
     if (err == FOUNDRY_OK)
         err = s_replace_list(call, "allow_jobs=", p.allow_jobs, &p.allow_jobs_count, reason);
     if (err != FOUNDRY_OK)
@@ -130,8 +129,7 @@ s_key_rotate(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
         return err;
     if (strcmp(p.public_key, old->public_key) == 0)
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                              "key '%.64s' already has that public key: rotate to a new one",
-                              name);
+                              "key '%.64s' already has that public key: rotate to a new one", name);
     char old_fingerprint[9], new_fingerprint[9], key_name[FDY_NAME_MAX];
     fdy_keys_fingerprint(old->public_key, old_fingerprint);
     fdy_keys_fingerprint(p.public_key, new_fingerprint);
@@ -161,9 +159,9 @@ s_key_rm(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy_
 }
 
 static const fdy_admin_arg_spec_t s_key_edit_args[] = {
-    {"name", true, false},          {"site", false, false},      {"tenant", false, false},
-    {"allow", false, true},         {"allow_sub", false, true},  {"allow_jobs", false, true},
-    {"rate_msgs", false, false},    {"rate_bytes", false, false},
+    {"name", true, false},       {"site", false, false},       {"tenant", false, false},
+    {"allow", false, true},      {"allow_sub", false, true},   {"allow_jobs", false, true},
+    {"rate_msgs", false, false}, {"rate_bytes", false, false},
 };
 static const fdy_admin_arg_spec_t s_key_rotate_args[] = {{"name", true, false},
                                                          {"key", true, false}};

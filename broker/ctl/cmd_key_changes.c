@@ -111,8 +111,8 @@ static int
 s_edit(const fdy_ctl_args_t *args)
 {
     const key_changes_opts_t *o = args->opts;
-    if (!o->site && !o->tenant && !o->allow_count && !o->allow_sub_count &&
-        !o->allow_jobs_count && !o->rate_msgs && !o->rate_bytes)
+    if (!o->site && !o->tenant && !o->allow_count && !o->allow_sub_count && !o->allow_jobs_count &&
+        !o->rate_msgs && !o->rate_bytes)
         return fdy_output_usage("key edit needs something to change: --allow-publish, "
                                 "--allow-subscribe, --allow-jobs, --site, --tenant, --rate-msgs "
                                 "or --rate-bytes");
@@ -196,8 +196,8 @@ s_tenant_stream(const fdy_principal_t *p, char *out, size_t size)
 }
 
 int
-fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
-                          bool create_stream, const char *alternative)
+fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p, bool create_stream,
+                          const char *alternative)
 {
     if (p->role != FDY_ROLE_PARTNER || p->allow_count == 0)
         return FDY_CTL_EXIT_OK;
@@ -208,8 +208,8 @@ fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
     for (size_t i = 0; status == FDY_CTL_EXIT_OK && i < p->allow_count; i++) {
         char stream[FOUNDRY_STREAM_NAME_MAX + 1], filter[FOUNDRY_SUBJECT_MAX + 1];
         bool found = false;
-        status = fdy_ctl_streams_capturing(conn, p->allow_publish[i], stream, sizeof stream,
-                                           filter, sizeof filter, &found);
+        status = fdy_ctl_streams_capturing(conn, p->allow_publish[i], stream, sizeof stream, filter,
+                                           sizeof filter, &found);
         if (status == FDY_CTL_EXIT_OK && !found)
             missing[missing_count++] = p->allow_publish[i];
     }
@@ -363,8 +363,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case KC_TENANT: self->tenant = value; break;
     case KC_ALLOW: return s_push(self->allow, &self->allow_count, flag->name, value);
     case KC_ALLOW_SUB: return s_push(self->allow_sub, &self->allow_sub_count, flag->name, value);
-    case KC_ALLOW_JOBS:
-        return s_push(self->allow_jobs, &self->allow_jobs_count, flag->name, value);
+    case KC_ALLOW_JOBS: return s_push(self->allow_jobs, &self->allow_jobs_count, flag->name, value);
     case KC_RATE_MSGS: self->rate_msgs = value; break;
     case KC_RATE_BYTES: self->rate_bytes = value; break;
     default: break;

@@ -46,8 +46,7 @@ s_decode(fdy_ctl_decode_t mode, const char *subject, size_t subject_len, const u
     if (mode == FDY_CTL_DECODE_NONE || len == 0 || len > FDY_TELEMETRY_FRAME_MAX)
         return false;
     if (mode == FDY_CTL_DECODE_AUTO &&
-        (subject_len < 10 || memcmp(subject, "telemetry.", 10) != 0 ||
-         s_printable_text(data, len)))
+        (subject_len < 10 || memcmp(subject, "telemetry.", 10) != 0 || s_printable_text(data, len)))
         return false;
     fdy_arena_t *arena = fdy_arena_new(FDY_TELEMETRY_DECODE_BUDGET(len));
     if (!arena)

@@ -78,8 +78,8 @@ s_tcp_refused(const char *address, int timeout_ms)
     const char *port = NULL;
     if (!s_split_tcp(address, host, &port))
         return false;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *found = NULL;
     if (getaddrinfo(host, port, &hints, &found) != 0)
         return false;

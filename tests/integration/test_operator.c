@@ -8,11 +8,11 @@
 
 #include "telemetry.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -67,11 +67,11 @@ test_operator_refused_at_once(void)
     s_check_fail_with(&run, 1, expected, "status against a closed port");
     fdy_proc_run_clear(&run);
     /* pub goes through libfoundry rather than the admin connection */
-    FDY_CHECK_OK(fdy_proc_ctlv(p, &opts,
-                               ARGV("--endpoint", endpoint, "--key", admin_secret, "--broker-key",
-                                    fdy_proc_broker_key(p), "--timeout", "60000", "pub", "a.b",
-                                    "x"),
-                               &run));
+    FDY_CHECK_OK(
+        fdy_proc_ctlv(p, &opts,
+                      ARGV("--endpoint", endpoint, "--key", admin_secret, "--broker-key",
+                           fdy_proc_broker_key(p), "--timeout", "60000", "pub", "a.b", "x"),
+                      &run));
     s_check_fail_with(&run, 1, expected, "pub against a closed port");
     fdy_proc_run_clear(&run);
 
@@ -93,11 +93,11 @@ test_operator_refused_at_once(void)
     int silent = s_listen_silent(&silent_port);
     char silent_endpoint[64];
     snprintf(silent_endpoint, sizeof silent_endpoint, "tcp://127.0.0.1:%d", silent_port);
-    FDY_CHECK_OK(fdy_proc_ctlv(p, &opts,
-                               ARGV("--endpoint", silent_endpoint, "--key", admin_secret,
-                                    "--broker-key", fdy_proc_broker_key(p), "--timeout", "300",
-                                    "status"),
-                               &run));
+    FDY_CHECK_OK(
+        fdy_proc_ctlv(p, &opts,
+                      ARGV("--endpoint", silent_endpoint, "--key", admin_secret, "--broker-key",
+                           fdy_proc_broker_key(p), "--timeout", "300", "status"),
+                      &run));
     close(silent);
     s_check_fail_with(&run, 1, "did not answer within 300 ms", "status against a silent host");
     fdy_proc_run_clear(&run);
@@ -191,8 +191,8 @@ test_operator_pub_file(void)
     s_write_file(path, blob, sizeof blob - 1);
     s_write_file(lines_path, "a\nb\nc\n", 6);
 
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.report", "--file", path, "--id", "report-1",
-                              NULL));
+    FDY_CHECK_OK(
+        fdy_proc_ctl(p, &run, "pub", "docs.report", "--file", path, "--id", "report-1", NULL));
     FDY_CHECK_RUN(&run, 0);
     FDY_CHECK_STR(run.out, "docs 1\n");
     fdy_proc_run_clear(&run);
@@ -207,14 +207,13 @@ test_operator_pub_file(void)
     free(payload);
     fdy_proc_json_destroy(&read);
     /* the same id again: the dedupe window knows it */
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.report", "--file", path, "--id", "report-1",
-                              NULL));
+    FDY_CHECK_OK(
+        fdy_proc_ctl(p, &run, "pub", "docs.report", "--file", path, "--id", "report-1", NULL));
     FDY_CHECK_RUN(&run, 0);
     FDY_CHECK_STR(run.out, "docs 1 duplicate\n");
     fdy_proc_run_clear(&run);
 
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.lines", "--file", lines_path, "--lines",
-                              NULL));
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.lines", "--file", lines_path, "--lines", NULL));
     FDY_CHECK_RUN(&run, 0);
     FDY_CHECK_EQ(s_count_lines(run.out), 3);
     fdy_proc_run_clear(&run);
@@ -226,8 +225,8 @@ test_operator_pub_file(void)
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "--lines", NULL));
     s_check_fail_with(&run, 2, "--lines needs --file", "--lines alone");
     fdy_proc_run_clear(&run);
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "--file", lines_path, "--lines", "--id",
-                              "x", NULL));
+    FDY_CHECK_OK(
+        fdy_proc_ctl(p, &run, "pub", "docs.x", "--file", lines_path, "--lines", "--id", "x", NULL));
     s_check_fail_with(&run, 2, "--id", "--id with --lines");
     fdy_proc_run_clear(&run);
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "--file", "/nonexistent/f", NULL));
@@ -293,8 +292,8 @@ test_operator_destructive_commands_confirm(void)
         fdy_proc_run_clear(&run);
         FDY_CHECK(s_stream_exists(p, "keep"));
         FDY_CHECK(s_ctl_on_tty(p, "y\n", "stream rm gone", &run));
-        FDY_CHECK_MSG(strstr(run.out, "[y/N]") && !strstr(run.out, "not confirmed"),
-                      "answer y: %s", run.out);
+        FDY_CHECK_MSG(strstr(run.out, "[y/N]") && !strstr(run.out, "not confirmed"), "answer y: %s",
+                      run.out);
         fdy_proc_run_clear(&run);
         FDY_CHECK(!s_stream_exists(p, "gone"));
         /* --yes on a terminal: no question */
@@ -346,8 +345,7 @@ test_operator_key_changes(void)
                   FOUNDRY_EDENIED);
 
     /* edit: new publish filters, same key pair, in force at the next message */
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "acme", "--allow-publish", "acme.b.>",
-                              NULL));
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "acme", "--allow-publish", "acme.b.>", NULL));
     FDY_CHECK_RUN(&run, 0);
     fdy_proc_run_clear(&run);
     FDY_CHECK_OK(foundry_client_publish(client, "acme.b.x", "2", 1, NULL, 0, &ack));
@@ -386,8 +384,7 @@ test_operator_key_changes(void)
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "rotate", "acme", new_public, NULL));
     FDY_CHECK_RUN(&run, 0);
     fdy_proc_run_clear(&run);
-    FDY_CHECK_ERR(foundry_client_publish(client, "acme.b.x", "4", 1, NULL, 0, &ack),
-                  FOUNDRY_EAUTH);
+    FDY_CHECK_ERR(foundry_client_publish(client, "acme.b.x", "4", 1, NULL, 0, &ack), FOUNDRY_EAUTH);
     (void) foundry_client_close(&client, 0, NULL);
     FDY_CHECK_ERR(fdy_proc_client_new(p, "acme", NULL, &client), FOUNDRY_EAUTH);
     FDY_CHECK_OK(fdy_proc_client_new(p, "acme-new", NULL, &client));
@@ -551,15 +548,14 @@ test_operator_contexts(void)
     if (node) {
         fdy_proc_ctl_opts_t opts = {.no_auth = true,
                                     .program = node,
-                                    .env = (const char *const[]){"FOUNDRY_ENDPOINT=bad value",
-                                                                 NULL}};
+                                    .env =
+                                        (const char *const[]){"FOUNDRY_ENDPOINT=bad value", NULL}};
         FDY_CHECK_OK(fdy_proc_ctlv(p, &opts, ARGV("--site", "pangyo", "--check-config"), &run));
         s_check_fail_with(&run, 2, "tcp://bad value", "foundry-node with a bad FOUNDRY_ENDPOINT");
         fdy_proc_run_clear(&run);
         opts.env = (const char *const[]){"FOUNDRY_ENDPOINT=bad value", NULL};
-        FDY_CHECK_OK(fdy_proc_ctlv(p, &opts,
-                                   ARGV("--site", "pangyo", "--endpoint", "h:1", "--check-config"),
-                                   &run));
+        FDY_CHECK_OK(fdy_proc_ctlv(
+            p, &opts, ARGV("--site", "pangyo", "--endpoint", "h:1", "--check-config"), &run));
         FDY_CHECK_RUN(&run, 0); /* the flag wins over the variable */
         fdy_proc_run_clear(&run);
     }
@@ -599,8 +595,8 @@ test_operator_telemetry_decoding(void)
     FDY_CHECK_RUN(&run, 0);
     FDY_CHECK_MSG(strstr(run.out, want), "stream read: %s", run.out);
     fdy_proc_run_clear(&run);
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "read", "telemetry-pangyo", "--decode", "none",
-                              NULL));
+    FDY_CHECK_OK(
+        fdy_proc_ctl(p, &run, "stream", "read", "telemetry-pangyo", "--decode", "none", NULL));
     FDY_CHECK_RUN(&run, 0);
     FDY_CHECK_MSG(!strstr(run.out, "robot1.temp 21.5") && strstr(run.out, " <0a"),
                   "--decode none: %s", run.out);

@@ -51,8 +51,7 @@ s_read_walkthrough(const char *path, step_t *steps, size_t max)
             snprintf(steps[count].command, sizeof steps[count].command, "%s", line);
             steps[count].expect_count = 0;
             count++;
-        } else if (strncmp(line, "> ", 2) == 0 && count > 0 &&
-                   steps[count - 1].expect_count < 4) {
+        } else if (strncmp(line, "> ", 2) == 0 && count > 0 && steps[count - 1].expect_count < 4) {
             step_t *last = &steps[count - 1];
             snprintf(last->expect[last->expect_count++], LINE_MAX_LEN, "%s", line + 2);
         }
@@ -103,8 +102,7 @@ s_run_line(fdy_proc_t *p, const char *work, bool operator_role, const char *line
     fdy_proc_key_paths(p, "admin", admin_public, admin_secret);
     const char *endpoint = fdy_proc_endpoint(p);
     char command[8 * LINE_MAX_LEN], replaced[4 * LINE_MAX_LEN];
-    s_replace(line, "broker.example:7700", endpoint + strlen("tcp://"), replaced,
-              sizeof replaced);
+    s_replace(line, "broker.example:7700", endpoint + strlen("tcp://"), replaced, sizeof replaced);
     snprintf(command, sizeof command, "cd '%s' && %s%s", work, getenv("FOUNDRY_CTL"),
              replaced + strlen("foundryctl"));
     char var_endpoint[600], var_key[600], var_broker[600], var_config[700];
@@ -115,9 +113,8 @@ s_run_line(fdy_proc_t *p, const char *work, bool operator_role, const char *line
              operator_role ? "operator-config" : "partner-config");
     const char *operator_env[] = {var_endpoint, var_key, var_broker, var_config, NULL};
     const char *partner_env[] = {var_config, NULL};
-    fdy_proc_ctl_opts_t opts = {.no_auth = true,
-                                .program = "/bin/sh",
-                                .env = operator_role ? operator_env : partner_env};
+    fdy_proc_ctl_opts_t opts = {
+        .no_auth = true, .program = "/bin/sh", .env = operator_role ? operator_env : partner_env};
     FDY_CHECK_OK(fdy_proc_ctlv(p, &opts, (const char *const[]){"-c", command, NULL}, run));
 }
 
@@ -150,8 +147,8 @@ test_partner_walkthrough_as_documented(void)
         }
         for (size_t e = 0; e < steps[i].expect_count; e++) {
             FDY_CHECK_MSG(strstr(run.out, steps[i].expect[e]),
-                          "step %zu (%s): \"%s\" not in its output \"%s\"", i + 1,
-                          steps[i].command, steps[i].expect[e], run.out);
+                          "step %zu (%s): \"%s\" not in its output \"%s\"", i + 1, steps[i].command,
+                          steps[i].expect[e], run.out);
             checked++;
         }
         fdy_proc_run_clear(&run);
@@ -173,8 +170,8 @@ test_partner_refused_with_the_stream_add_to_run(void)
     char beta_public[512], beta_secret[512];
     fdy_proc_key_paths(p, "beta", beta_public, beta_secret);
     fdy_proc_run_t run;
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "add", beta_public, "--role", "partner",
-                              "--tenant", "beta", "--allow-publish", "beta.>", NULL));
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "add", beta_public, "--role", "partner", "--tenant",
+                              "beta", "--allow-publish", "beta.>", NULL));
     FDY_CHECK_RUN(&run, 1);
     const char *want = "`foundryctl stream add tenant-beta --subject 'beta.>'`";
     FDY_CHECK_MSG(strstr(run.err, want), "refusal: %s", run.err);
@@ -182,12 +179,12 @@ test_partner_refused_with_the_stream_add_to_run(void)
     foundry_client_t *client = NULL;
     FDY_CHECK_ERR(fdy_proc_client_new(p, "beta", NULL, &client), FOUNDRY_EAUTH);
 
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "add", "tenant-beta", "--subject", "beta.>",
-                              NULL));
+    FDY_CHECK_OK(
+        fdy_proc_ctl(p, &run, "stream", "add", "tenant-beta", "--subject", "beta.>", NULL));
     FDY_CHECK_RUN(&run, 0);
     fdy_proc_run_clear(&run);
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "add", beta_public, "--role", "partner",
-                              "--tenant", "beta", "--allow-publish", "beta.>", NULL));
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "add", beta_public, "--role", "partner", "--tenant",
+                              "beta", "--allow-publish", "beta.>", NULL));
     FDY_CHECK_RUN(&run, 0);
     fdy_proc_run_clear(&run);
     FDY_CHECK_OK(fdy_proc_client_new(p, "beta", NULL, &client));
