@@ -171,6 +171,8 @@ s_count_lines(const char *text)
     return n;
 }
 
+static bool s_ctl_on_tty(fdy_proc_t *p, const char *answer, const char *args, fdy_proc_run_t *run);
+
 /* pub --file sends the file's bytes as one message (binary too); --lines
  * one per line; --id names the one message; bad combinations are usage
  * errors; a missing file is reported by name before connecting. */
@@ -219,6 +221,20 @@ test_operator_pub_file(void)
     fdy_proc_run_clear(&run);
     fdy_proc_check_stream_count(p, "docs", 4);
 
+    /* on a terminal, pub without TEXT says it reads stdin, then does */
+    if (s_ctl_on_tty(p, "typed\n", "pub docs.typed", &run)) {
+        FDY_CHECK_MSG(strstr(run.out, "reading messages from stdin, one per line") &&
+                          strstr(run.out, "docs 5"),
+                      "pub on a terminal: %s", run.out);
+        fdy_proc_run_clear(&run);
+        fdy_proc_check_stream_count(p, "docs", 5);
+    }
+    /* not on a terminal: no note (stdin is /dev/null here, nothing sent) */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.quiet", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK(!strstr(run.err, "reading messages"));
+    fdy_proc_run_clear(&run);
+
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "text", "--file", path, NULL));
     s_check_fail_with(&run, 2, "not both", "TEXT and --file");
     fdy_proc_run_clear(&run);
@@ -232,7 +248,6 @@ test_operator_pub_file(void)
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "pub", "docs.x", "--file", "/nonexistent/f", NULL));
     s_check_fail_with(&run, 1, "/nonexistent/f", "missing file");
     fdy_proc_run_clear(&run);
-    fdy_proc_check_stream_count(p, "docs", 4);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
 }
