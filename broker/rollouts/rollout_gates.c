@@ -1,11 +1,11 @@
 /*  rollout_gates.c: the telemetry behind a rollout's gates (rollouts_core.h).
  *  While the current wave soaks, it reads the telemetry-<site> streams of
- *  the wave's sites from where they stood when the soak began, keeps the
+ *  the wave's sites from the first record stored since the soak began, keeps the
  *  samples published by the wave's own nodes (the record's publisher is
  *  the node's key name) under telemetry.<site>.<METRIC>, and checks each
  *  gate's condition on every sample. Bounded: RECORDS_PER_TICK per call.
  *  Payloads that are not typed telemetry (proto/telemetry.proto) are
- *  skipped. After a broker restart reading starts again from then on.
+ *  skipped.
  */
 #include "rollouts_core.h"
 
@@ -24,6 +24,50 @@ fdy_rollout_gates_reset(fdy_rollout_gate_scan_t *scan)
 {
     free(scan->sites);
     memset(scan, 0, sizeof *scan);
+}
+
+typedef struct {
+    uint64_t seq;
+    uint64_t stored_ms;
+} s_probe_t;
+
+static foundry_err
+s_probe_one(const fdy_stored_t *rec, void *user)
+{
+    s_probe_t *probe = user;
+    probe->seq = rec->seq;
+    probe->stored_ms = rec->stored_ns / 1000000u;
+    return FOUNDRY_OK;
+}
+
+/* The first seq of stream stored at or after from_ms (last + 1 when none):
+ * a binary search by stored time, which only grows along a stream, so the
+ * window starts where the soak began, also after a restart, in
+ * O(log n) one-record reads. */
+static uint64_t
+s_seek(fdy_store_t *store, const char *stream, uint64_t first, uint64_t last, uint64_t from_ms)
+{
+    if (last == 0)
+        return 1;
+    uint64_t lo = first ? first : 1, hi = last + 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        s_probe_t probe = { 0, 0 };
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        if (fdy_store_read(store, stream, mid, 1, s_probe_one, &probe, &why) != FOUNDRY_OK ||
+            probe.seq == 0)
+            return last + 1;
+        if (probe.seq > mid) {
+            lo = probe.seq; /* trimmed meanwhile: the stream starts later */
+            continue;
+        }
+        if (probe.stored_ms >= from_ms)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 static void
@@ -52,9 +96,8 @@ s_setup(fdy_rollouts_t *self, fdy_rollouts_item_t *item, uint64_t from, uint64_t
         fdy_stream_info_t info;
         fdy_reason_t why;
         fdy_reason_clear(&why);
-        /* From what is stored now on: the soak begins now. */
         if (fdy_store_stream_info(self->deps.store, stream, &info, &why) == FOUNDRY_OK)
-            site->next_seq = info.last_seq + 1;
+            site->next_seq = s_seek(self->deps.store, stream, info.first_seq, info.last_seq, from);
         else
             site->caught_up = true; /* no such stream: nothing can violate */
         fdy_store_stream_info_clear(&info);

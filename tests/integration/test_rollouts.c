@@ -449,6 +449,69 @@ test_rollouts_pause_resume_survive_broker_kill(void)
     fdy_proc_destroy(&p);
 }
 
+static void
+test_rollouts_gate_violation_pauses_with_metric_value_node(void)
+{
+    fdy_proc_t *p = fdy_proc_new("rollouts-gate");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
+    char ok[PATH_LEN], text[PATH_LEN + 64];
+    s_script(p, "ok.sh", "exit 0", ok);
+    snprintf(text, sizeof text, "update exec 2 10s -- %s\n", ok);
+    s_agent_t agents[3];
+    s_agent_start(p, &agents[0], "si-1", "siheung", text);
+    s_agent_start(p, &agents[1], "si-2", "siheung", text);
+    s_agent_start(p, &agents[2], "bu-1", "bucheon", text);
+    s_admin_t a = {0};
+    s_admin_open(&a, p);
+    /* A long soak: the gate must trip within it, not time out of it. */
+    const char *args[] = {"job=update", "waves=siheung;bucheon", "soak=600000",
+                          "gate=line.reject_rate<0.02", "gate=spindle.temp<=80"};
+    uint64_t id = s_start(&a, args, 5);
+    s_node_row_t row;
+    s_wait_node(&a, id, "si-1", "healthy", &row);
+    s_wait_node(&a, id, "si-2", "healthy", &row);
+    /* Soaking: si-2 publishes samples within bounds and another metric,
+     * then si-1 one reject rate over it. */
+    fdy_node_proc_pusher_t pusher;
+    fdy_node_proc_pusher_open(&pusher, agents[1].proc.listen);
+    const char *fine = "line.reject_rate 0.01\nspindle.temp 80 C\nline.speed 99\n";
+    fdy_node_proc_push(&pusher, fine, strlen(fine), 0);
+    fdy_node_proc_pusher_close(&pusher);
+    /* Stored (one message per metric) before the bad sample is sent, so
+     * the reader judges them first. */
+    const char *stream_args[] = {"name=telemetry-siheung"};
+    int64_t deadline = fdy_clock_mono_ms() + WAIT_MS;
+    while (s_cell_int(s_admin(&a, "stream.info", stream_args, 1), 0, "messages") < 3) {
+        FDY_CHECK(fdy_clock_mono_ms() < deadline);
+        fdy_proc_nap_ms(20);
+    }
+    s_ls_t ls;
+    s_ls(&a, id, &ls);
+    FDY_CHECK_STR(ls.state, "running");
+    fdy_node_proc_pusher_open(&pusher, agents[0].proc.listen);
+    const char *bad = "line.reject_rate 0.05\n";
+    fdy_node_proc_push(&pusher, bad, strlen(bad), 0);
+    fdy_node_proc_pusher_close(&pusher);
+    s_wait_state(&a, id, "paused", &ls);
+    FDY_CHECK_STR(ls.reason, "gate line.reject_rate<0.02 violated: 0.05 at siheung/si-1");
+    FDY_CHECK_STR(ls.wave, "1/2");
+    s_node(&a, id, "bu-1", &row);
+    FDY_CHECK_STR(row.state, "pending");
+    FDY_CHECK_STR(row.reason, "waits for wave 2 of 2");
+    char id_arg[32];
+    snprintf(id_arg, sizeof id_arg, "id=%" PRIu64, id);
+    const char *id_args[] = {id_arg};
+    s_admin(&a, "rollout.abort", id_args, 1);
+    s_ls(&a, id, &ls);
+    FDY_CHECK_STR(ls.state, "aborted");
+
+    s_admin_close(&a);
+    fdy_arena_destroy(&a.arena);
+    s_agents_stop(agents, 3);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -458,6 +521,8 @@ main(int argc, char **argv)
         {"rollouts_rate_limit_shows_in_status", test_rollouts_rate_limit_shows_in_status},
         {"rollouts_pause_resume_survive_broker_kill",
          test_rollouts_pause_resume_survive_broker_kill},
+        {"rollouts_gate_violation_pauses_with_metric_value_node",
+         test_rollouts_gate_violation_pauses_with_metric_value_node},
     };
     return fdy_proc_run_tests("rollouts", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
