@@ -150,6 +150,27 @@ s_hook_pending(void *self_, const char *node, fdy_models_pending_t *out, size_t 
 
 /* ---- loading -------------------------------------------------------------------- */
 
+/* States the engine can hold: a record from another build or a damaged
+ * one must not index past its tables. */
+static bool
+s_record_bad(const fdy_rollouts_item_t *item, fdy_reason_t *why)
+{
+    const fdy_rollout_record_t *rec = &item->rollout.rec;
+    if (rec->state > FDY_ROLLOUT_SUCCEEDED || rec->pause > FDY_PAUSE_GATE ||
+        rec->wave > item->rollout.options.waves.count) {
+        fdy_reason_set(why, FOUNDRY_ECORRUPT, "state %u, pause %u or wave %u out of range",
+                       rec->state, rec->pause, rec->wave);
+        return true;
+    }
+    for (size_t i = 0; i < rec->node_count; i++)
+        if (rec->nodes[i].state >= FDY_RNODE_STATE_COUNT) {
+            fdy_reason_set(why, FOUNDRY_ECORRUPT, "node %s: state %u out of range",
+                           rec->nodes[i].name, rec->nodes[i].state);
+            return true;
+        }
+    return false;
+}
+
 static foundry_err
 s_load_one(uint64_t id, const fdy_rollout_record_t *rec, const char *bad, void *user,
            fdy_reason_t *reason)
@@ -175,7 +196,7 @@ s_load_one(uint64_t id, const fdy_rollout_record_t *rec, const char *bad, void *
         memcpy(item->rollout.rec.nodes, rec->nodes, rec->node_count * sizeof *rec->nodes);
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    if (fdy_rollouts_item_parse(item, &why) != FOUNDRY_OK) {
+    if (fdy_rollouts_item_parse(item, &why) != FOUNDRY_OK || s_record_bad(item, &why)) {
         fdy_log_err("ROLLOUT-RECORD-BAD", "rollout %" PRIu64 " not loaded: %s", id, why.text);
         fdy_rollouts_item_destroy(&item);
         return FOUNDRY_OK;
@@ -318,7 +339,13 @@ s_step_one(fdy_rollouts_t *self, fdy_rollouts_item_t *item, uint64_t now)
     fdy_rollout_t *r = &item->rollout;
     fdy_rollout_state_t before = (fdy_rollout_state_t) r->rec.state;
     if (before > FDY_ROLLOUT_PAUSED) {
-        fdy_rollout_act(self, item, now); /* cancels still owed after an abort */
+        /* Cancels still owed after an abort (a node that was away). */
+        if (!item->settled) {
+            fdy_rollout_act(self, item, now);
+            item->settled = true;
+            for (size_t i = 0; i < r->rec.node_count && item->settled; i++)
+                item->settled = !(r->rec.nodes[i].flags & FDY_RNODE_CANCEL_DUE);
+        }
         return INT64_MAX;
     }
     fdy_rollout_act(self, item, now); /* job states in, before the engine decides */

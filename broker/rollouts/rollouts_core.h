@@ -36,7 +36,7 @@ typedef struct {
 typedef struct {
     fdy_rollout_t rollout;
     fdy_rollout_gate_scan_t scan;
-    bool in_commit; /* written by the commit in flight */
+    bool settled; /* ended, and no cancel is owed any more */
 } fdy_rollouts_item_t;
 
 typedef struct {
