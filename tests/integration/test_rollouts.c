@@ -136,7 +136,8 @@ s_cell(const fdy_table_t *t, size_t row, const char *name, char *out, size_t siz
             continue;
         const fdy_slice_t *cell = &t->cells[row * t->column_count + c];
         size_t len = cell->len < size - 1 ? cell->len : size - 1;
-        memcpy(out, cell->data, len);
+        if (len)
+            memcpy(out, cell->data, len); /* an empty cell has no data */
         out[len] = '\0';
         return;
     }
