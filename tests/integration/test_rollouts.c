@@ -38,16 +38,16 @@ typedef struct {
     char handlers[PATH_LEN];
 } s_agent_t;
 
+/* Runs the agent of an existing node key. */
 static void
-s_agent_start(fdy_proc_t *p, s_agent_t *a, const char *name, const char *site,
-              const char *handlers_text)
+s_agent_run(fdy_proc_t *p, s_agent_t *a, const char *name, const char *site,
+            const char *handlers_text)
 {
     snprintf(a->handlers, sizeof a->handlers, "%s/%s.jobs", fdy_proc_dir(p), name);
     FILE *f = fopen(a->handlers, "w");
     FDY_CHECK(f != NULL);
     fputs(handlers_text, f);
     fclose(f);
-    fdy_proc_key_add(p, name, "--role", "node", "--site", site, NULL);
     fdy_node_proc_init(&a->proc, p, name);
     a->proc.site = site;
     a->proc.key_name = name;
@@ -58,6 +58,15 @@ s_agent_start(fdy_proc_t *p, s_agent_t *a, const char *name, const char *site,
     a->proc.extra[n++] = "job_heartbeat=200ms";
     a->proc.extra[n] = NULL;
     fdy_node_proc_start(&a->proc, -1, true);
+}
+
+/* A node key at site and its agent. */
+static void
+s_agent_start(fdy_proc_t *p, s_agent_t *a, const char *name, const char *site,
+              const char *handlers_text)
+{
+    fdy_proc_key_add(p, name, "--role", "node", "--site", site, NULL);
+    s_agent_run(p, a, name, site, handlers_text);
 }
 
 static void
@@ -405,8 +414,19 @@ test_rollouts_pause_resume_survive_broker_kill(void)
     s_wait_node(&a, id, "si-1", "started running", &row);
     s_wait_node(&a, id, "si-2", "started running", &row);
     s_admin(&a, "rollout.pause", id_args, 1);
-    s_wait_node(&a, id, "si-1", "healthy", &row);
-    s_wait_node(&a, id, "si-2", "healthy", &row);
+    /* Each node's job was pinned to it: it ran there and nowhere else,
+     * though both nodes take jobs of the type at that site. */
+    foundry_client_t *c = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &c));
+    const char *names[] = {"si-1", "si-2"};
+    for (size_t i = 0; i < 2; i++) {
+        s_wait_node(&a, id, names[i], "healthy", &row);
+        const foundry_job_info_t *info = NULL;
+        FDY_CHECK_OK(foundry_job_status(c, s_job_of(&row), &info));
+        FDY_CHECK_STR(info->node, names[i]);
+        FDY_CHECK_STR(info->state_name, "succeeded");
+    }
+    foundry_client_close(&c, 1000, NULL);
     s_ls_t ls;
     s_ls(&a, id, &ls);
     FDY_CHECK_STR(ls.state, "paused");
@@ -513,6 +533,47 @@ test_rollouts_gate_violation_pauses_with_metric_value_node(void)
     fdy_proc_destroy(&p);
 }
 
+static void
+test_rollouts_pinned_job_waits_for_its_node(void)
+{
+    fdy_proc_t *p = fdy_proc_new("rollouts-pin");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
+    char ok[PATH_LEN], text[PATH_LEN + 64];
+    s_script(p, "ok.sh", "exit 0", ok);
+    snprintf(text, sizeof text, "update exec 4 10s -- %s\n", ok);
+    /* ui-2's key exists, its agent is not running yet. */
+    s_agent_t agents[2];
+    s_agent_start(p, &agents[0], "ui-1", "uijeongbu", text);
+    fdy_proc_key_add(p, "ui-2", "--role", "node", "--site", "uijeongbu", NULL);
+    s_admin_t a = {0};
+    s_admin_open(&a, p);
+    const char *args[] = {"job=update"};
+    uint64_t id = s_start(&a, args, 1);
+    s_node_row_t row;
+    s_wait_node(&a, id, "ui-1", "healthy", &row);
+    /* ui-1 had free slots when both jobs were queued, yet ui-2's job waits
+     * for ui-2. */
+    s_node(&a, id, "ui-2", &row);
+    FDY_CHECK_STR(row.state, "started");
+    foundry_client_t *c = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &c));
+    const foundry_job_info_t *info = NULL;
+    FDY_CHECK_OK(foundry_job_status(c, s_job_of(&row), &info));
+    FDY_CHECK_STR(info->state_name, "queued");
+    FDY_CHECK_STR(info->waiting, "pinned node ui-2 is not connected");
+    foundry_client_close(&c, 1000, NULL);
+    s_agent_run(p, &agents[1], "ui-2", "uijeongbu", text);
+    s_ls_t ls;
+    s_wait_state(&a, id, "succeeded", &ls);
+    FDY_CHECK_EQ(ls.healthy, 2);
+
+    s_admin_close(&a);
+    fdy_arena_destroy(&a.arena);
+    s_agents_stop(agents, 2);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -520,6 +581,7 @@ main(int argc, char **argv)
         {"rollouts_waves_then_abort_at_failing_site",
          test_rollouts_waves_then_abort_at_failing_site},
         {"rollouts_rate_limit_shows_in_status", test_rollouts_rate_limit_shows_in_status},
+        {"rollouts_pinned_job_waits_for_its_node", test_rollouts_pinned_job_waits_for_its_node},
         {"rollouts_pause_resume_survive_broker_kill",
          test_rollouts_pause_resume_survive_broker_kill},
         {"rollouts_gate_violation_pauses_with_metric_value_node",
