@@ -81,13 +81,30 @@ s_follow_job(fdy_rollouts_t *self, fdy_rollout_t *r, fdy_rollout_node_t *n, uint
     }
 }
 
+/* A label-filtered rollout's pending node of the current wave learns its
+ * labels once the node registered for jobs (or WATCHed: the hook). */
+static void
+s_learn_labels(fdy_rollouts_t *self, fdy_rollout_t *r, fdy_rollout_node_t *n, uint64_t now_ms)
+{
+    char buf[FDY_JOB_LABELS_MAX * (FDY_JOB_LABEL_MAX + 1)];
+    const char *labels[FDY_JOB_LABELS_MAX];
+    int count = fdy_rollouts_node_labels(self, n->name, buf, sizeof buf, labels,
+                                         FDY_JOB_LABELS_MAX);
+    if (count >= 0)
+        (void) fdy_rollout_engine_labels(r, n->name, labels, (size_t) count, now_ms);
+}
+
 void
 fdy_rollout_act(fdy_rollouts_t *self, fdy_rollouts_item_t *item, uint64_t now_ms)
 {
     fdy_rollout_t *r = &item->rollout;
     bool jobs = r->options.kind == FDY_ROLLOUT_JOB;
+    bool live = r->rec.state <= FDY_ROLLOUT_PAUSED;
     for (size_t i = 0; i < r->rec.node_count; i++) {
         fdy_rollout_node_t *n = &r->rec.nodes[i];
+        if (live && r->options.label_count && n->state == FDY_RNODE_PENDING &&
+            n->wave == r->rec.wave && !(n->flags & FDY_RNODE_LABELS))
+            s_learn_labels(self, r, n, now_ms);
         if (n->flags & FDY_RNODE_START_DUE) {
             n->flags &= (uint8_t) ~FDY_RNODE_START_DUE;
             r->dirty = true;

@@ -36,6 +36,7 @@ s_script(fdy_proc_t *p, const char *name, const char *body, char *path_out)
 typedef struct {
     fdy_node_proc_t proc;
     char handlers[PATH_LEN];
+    const char *labels; /* --labels, or NULL */
 } s_agent_t;
 
 /* Runs the agent of an existing node key. */
@@ -56,6 +57,10 @@ s_agent_run(fdy_proc_t *p, s_agent_t *a, const char *name, const char *site,
     a->proc.extra[n++] = a->handlers;
     a->proc.extra[n++] = "--set";
     a->proc.extra[n++] = "job_heartbeat=200ms";
+    if (a->labels) {
+        a->proc.extra[n++] = "--labels";
+        a->proc.extra[n++] = a->labels;
+    }
     a->proc.extra[n] = NULL;
     fdy_node_proc_start(&a->proc, -1, true);
 }
@@ -285,7 +290,7 @@ test_rollouts_waves_then_abort_at_failing_site(void)
         {"lab-1", "seongnam-lab", false}, {"si-1", "siheung", false}, {"si-2", "siheung", false},
         {"ha-1", "hanam", true},          {"pa-1", "pangyo", false},
     };
-    s_agent_t agents[5];
+    s_agent_t agents[5] = {{.labels = NULL}};
     for (size_t i = 0; i < 5; i++)
         s_agent_start(p, &agents[i], who[i].name, who[i].site,
                       who[i].fails ? bad_text : ok_text);
@@ -351,7 +356,7 @@ test_rollouts_rate_limit_shows_in_status(void)
     char ok[PATH_LEN], text[PATH_LEN + 64];
     s_script(p, "ok.sh", "exit 0", ok);
     snprintf(text, sizeof text, "update exec 2 10s -- %s\n", ok);
-    s_agent_t agents[2];
+    s_agent_t agents[2] = {{.labels = NULL}};
     s_agent_start(p, &agents[0], "bu-1", "bucheon", text);
     s_agent_start(p, &agents[1], "bu-2", "bucheon", text);
     s_admin_t a = {0};
@@ -397,7 +402,7 @@ test_rollouts_pause_resume_survive_broker_kill(void)
     char work[PATH_LEN], text[PATH_LEN + 64];
     s_script(p, "work.sh", "sleep 1; exit 0", work);
     snprintf(text, sizeof text, "update exec 2 20s -- %s\n", work);
-    s_agent_t agents[3];
+    s_agent_t agents[3] = {{.labels = NULL}};
     s_agent_start(p, &agents[0], "si-1", "siheung", text);
     s_agent_start(p, &agents[1], "si-2", "siheung", text);
     s_agent_start(p, &agents[2], "bu-1", "bucheon", text);
@@ -478,7 +483,7 @@ test_rollouts_gate_violation_pauses_with_metric_value_node(void)
     char ok[PATH_LEN], text[PATH_LEN + 64];
     s_script(p, "ok.sh", "exit 0", ok);
     snprintf(text, sizeof text, "update exec 2 10s -- %s\n", ok);
-    s_agent_t agents[3];
+    s_agent_t agents[3] = {{.labels = NULL}};
     s_agent_start(p, &agents[0], "si-1", "siheung", text);
     s_agent_start(p, &agents[1], "si-2", "siheung", text);
     s_agent_start(p, &agents[2], "bu-1", "bucheon", text);
@@ -542,7 +547,7 @@ test_rollouts_pinned_job_waits_for_its_node(void)
     s_script(p, "ok.sh", "exit 0", ok);
     snprintf(text, sizeof text, "update exec 4 10s -- %s\n", ok);
     /* ui-2's key exists, its agent is not running yet. */
-    s_agent_t agents[2];
+    s_agent_t agents[2] = {{.labels = NULL}};
     s_agent_start(p, &agents[0], "ui-1", "uijeongbu", text);
     fdy_proc_key_add(p, "ui-2", "--role", "node", "--site", "uijeongbu", NULL);
     s_admin_t a = {0};
@@ -574,6 +579,46 @@ test_rollouts_pinned_job_waits_for_its_node(void)
     fdy_proc_destroy(&p);
 }
 
+static void
+test_rollouts_label_filter_excludes_nodes(void)
+{
+    fdy_proc_t *p = fdy_proc_new("rollouts-labels");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
+    char ok[PATH_LEN], text[PATH_LEN + 64];
+    s_script(p, "ok.sh", "exit 0", ok);
+    snprintf(text, sizeof text, "update exec 2 10s -- %s\n", ok);
+    s_agent_t agents[2] = {{.labels = "gpu=a100 line=3"}, {.labels = "gpu=none"}};
+    /* pa-1's agent comes after the start: the rollout waits for its labels. */
+    fdy_proc_key_add(p, "pa-1", "--role", "node", "--site", "pangyo", NULL);
+    s_agent_start(p, &agents[1], "pa-2", "pangyo", text);
+    s_admin_t a = {0};
+    s_admin_open(&a, p);
+    const char *args[] = {"job=update", "label=gpu=a100"};
+    uint64_t id = s_start(&a, args, 2);
+    s_node_row_t waiting;
+    s_wait_node(&a, id, "pa-2", "excluded", &waiting);
+    s_node(&a, id, "pa-1", &waiting);
+    FDY_CHECK_STR(waiting.state, "pending");
+    FDY_CHECK_MSG(strstr(waiting.reason, "waiting for the node's labels") != NULL, "pa-1: %s",
+                  waiting.reason);
+    s_agent_run(p, &agents[0], "pa-1", "pangyo", text);
+    s_ls_t ls;
+    s_wait_state(&a, id, "succeeded", &ls);
+    FDY_CHECK_EQ(ls.nodes, 1);
+    FDY_CHECK_EQ(ls.healthy, 1);
+    s_node_row_t row;
+    s_node(&a, id, "pa-2", &row);
+    FDY_CHECK_STR(row.state, "excluded");
+    s_node(&a, id, "pa-1", &row);
+    FDY_CHECK_STR(row.state, "healthy");
+
+    s_admin_close(&a);
+    fdy_arena_destroy(&a.arena);
+    s_agents_stop(agents, 2);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -582,6 +627,7 @@ main(int argc, char **argv)
          test_rollouts_waves_then_abort_at_failing_site},
         {"rollouts_rate_limit_shows_in_status", test_rollouts_rate_limit_shows_in_status},
         {"rollouts_pinned_job_waits_for_its_node", test_rollouts_pinned_job_waits_for_its_node},
+        {"rollouts_label_filter_excludes_nodes", test_rollouts_label_filter_excludes_nodes},
         {"rollouts_pause_resume_survive_broker_kill",
          test_rollouts_pause_resume_survive_broker_kill},
         {"rollouts_gate_violation_pauses_with_metric_value_node",
