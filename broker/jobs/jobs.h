@@ -31,8 +31,7 @@ foundry_err fdy_jobs_submit_as_broker(fdy_jobs_t *self, const char *submitter,
 /* The state name of job id ("queued" ... "expired", as fdy_job_state_name)
  * and its last error ("" when none), both borrowed until the next jobs
  * call; false when there is no such job (its result expired). */
-bool fdy_jobs_state(fdy_jobs_t *self, uint64_t id, const char **state_out,
-                    const char **error_out);
+bool fdy_jobs_state(fdy_jobs_t *self, uint64_t id, const char **state_out, const char **error_out);
 
 /* Cancels job id if it has not ended (a running one gets a kill order).
  * True when it was cancelled now. */

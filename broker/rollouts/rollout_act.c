@@ -27,7 +27,7 @@ s_start_job(fdy_rollouts_t *self, fdy_rollout_t *r, fdy_rollout_node_t *n, uint6
 {
     char submitter[FDY_NAME_MAX];
     snprintf(submitter, sizeof submitter, "rollout-%" PRIu64, r->rec.id);
-    const char *sites[] = { n->site };
+    const char *sites[] = {n->site};
     fdy_job_spec_t spec = {
         .type = r->options.job_type,
         .payload = (const uint8_t *) r->options.job_data,
@@ -42,9 +42,9 @@ s_start_job(fdy_rollouts_t *self, fdy_rollout_t *r, fdy_rollout_node_t *n, uint6
     };
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    foundry_err err = self->jobs ? fdy_jobs_submit_as_broker(self->jobs, submitter, &spec,
-                                                              &n->job_id, &why)
-                                 : fdy_reason_set(&why, FOUNDRY_EINVAL, "no jobs service");
+    foundry_err err =
+        self->jobs ? fdy_jobs_submit_as_broker(self->jobs, submitter, &spec, &n->job_id, &why)
+                   : fdy_reason_set(&why, FOUNDRY_EINVAL, "no jobs service");
     if (err != FOUNDRY_OK) {
         (void) fdy_rollout_engine_report(r, n->name, FDY_RNODE_FAILED, why.text, 0, 0, now_ms);
         return;
@@ -88,8 +88,8 @@ s_learn_labels(fdy_rollouts_t *self, fdy_rollout_t *r, fdy_rollout_node_t *n, ui
 {
     char buf[FDY_JOB_LABELS_MAX * (FDY_JOB_LABEL_MAX + 1)];
     const char *labels[FDY_JOB_LABELS_MAX];
-    int count = fdy_rollouts_node_labels(self, n->name, buf, sizeof buf, labels,
-                                         FDY_JOB_LABELS_MAX);
+    int count =
+        fdy_rollouts_node_labels(self, n->name, buf, sizeof buf, labels, FDY_JOB_LABELS_MAX);
     if (count >= 0)
         (void) fdy_rollout_engine_labels(r, n->name, labels, (size_t) count, now_ms);
 }

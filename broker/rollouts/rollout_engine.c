@@ -14,13 +14,16 @@
 /* How soon to look again while the gate reader catches up. */
 #define CATCH_UP_MS 100
 
-static const char *const s_states[] = { "running", "paused", "aborted", "succeeded" };
+static const char *const s_states[] = {"running", "paused", "aborted", "succeeded"};
 static const char *const s_node_states[] = {
-    "pending", "started", "running", "downloading", "verified", "waiting-interlock",
-    "installed", "healthy", "failed", "cancelled", "excluded",
+    "pending",   "started", "running", "downloading", "verified", "waiting-interlock",
+    "installed", "healthy", "failed",  "cancelled",   "excluded",
 };
 /* Order of progress; a report that goes back is stale. */
-static const int s_rank[] = { 0, 1, 2, 2, 3, 4, 5, 6, 6, 6, 6 };
+static const int s_rank[] = {0, 1, 2, 2, 3, 4, 5, 6, 6, 6, 6};
+_Static_assert(sizeof s_node_states / sizeof s_node_states[0] == FDY_RNODE_STATE_COUNT &&
+                   sizeof s_rank / sizeof s_rank[0] == FDY_RNODE_STATE_COUNT,
+               "one name and one rank per node state");
 
 const char *
 fdy_rollout_state_name(fdy_rollout_state_t state)
@@ -94,8 +97,8 @@ fdy_rollout_engine_report(fdy_rollout_t *self, const char *name, fdy_rollout_nod
     /* Only a started node reports, and never past its end. */
     if (was == FDY_RNODE_PENDING || fdy_rollout_node_ended(was))
         return false;
-    if (state == FDY_RNODE_PENDING || state == FDY_RNODE_STARTED ||
-        state == FDY_RNODE_CANCELLED || state == FDY_RNODE_EXCLUDED)
+    if (state == FDY_RNODE_PENDING || state == FDY_RNODE_STARTED || state == FDY_RNODE_CANCELLED ||
+        state == FDY_RNODE_EXCLUDED)
         return false;
     if (s_rank[state] < s_rank[was])
         return false; /* out of order: a later state was already reported */
@@ -142,7 +145,7 @@ typedef struct {
 static s_wave_count_t
 s_count_wave(const fdy_rollout_t *self, uint32_t wave)
 {
-    s_wave_count_t c = { 0, 0, 0, 0, 0 };
+    s_wave_count_t c = {0, 0, 0, 0, 0};
     for (size_t i = 0; i < self->rec.node_count; i++) {
         const fdy_rollout_node_t *n = &self->rec.nodes[i];
         if (n->wave != wave || n->state == FDY_RNODE_EXCLUDED)
@@ -289,8 +292,7 @@ s_start_nodes(fdy_rollout_t *self, uint64_t now_ms, int64_t *next_ms)
             *next_ms = 0;
             break;
         }
-        if (interval && self->rec.last_start_ms &&
-            now_ms < self->rec.last_start_ms + interval) {
+        if (interval && self->rec.last_start_ms && now_ms < self->rec.last_start_ms + interval) {
             int64_t wait = (int64_t) (self->rec.last_start_ms + interval - now_ms);
             if (wait < *next_ms)
                 *next_ms = wait;
@@ -415,8 +417,7 @@ fdy_rollout_engine_waiting(const fdy_rollout_t *self, const fdy_rollout_node_t *
     if (node->state != FDY_RNODE_PENDING || s_finished(self))
         return;
     if (node->wave > self->rec.wave) {
-        snprintf(buf, size, "waits for wave %u of %zu", node->wave + 1,
-                 self->options.waves.count);
+        snprintf(buf, size, "waits for wave %u of %zu", node->wave + 1, self->options.waves.count);
         return;
     }
     if (self->rec.state == FDY_ROLLOUT_PAUSED) {
@@ -430,8 +431,8 @@ fdy_rollout_engine_waiting(const fdy_rollout_t *self, const fdy_rollout_node_t *
     uint64_t interval = s_rate_interval_ms(self);
     if (interval && self->rec.last_start_ms && now_ms < self->rec.last_start_ms + interval) {
         uint64_t wait = self->rec.last_start_ms + interval - now_ms;
-        snprintf(buf, size, "rate %u/min: next start in %" PRIu64 " s",
-                 self->options.policy.rate, (wait + 999) / 1000);
+        snprintf(buf, size, "rate %u/min: next start in %" PRIu64 " s", self->options.policy.rate,
+                 (wait + 999) / 1000);
         return;
     }
 }

@@ -33,17 +33,17 @@ typedef enum {
 
 /* A node's state, in the order a node normally passes them. */
 typedef enum {
-    FDY_RNODE_PENDING = 0,     /* not started */
-    FDY_RNODE_STARTED,         /* notice sent / job queued */
-    FDY_RNODE_RUNNING,         /* its job runs */
-    FDY_RNODE_DOWNLOADING,     /* model reports, as models.proto names them */
+    FDY_RNODE_PENDING = 0, /* not started */
+    FDY_RNODE_STARTED,     /* notice sent / job queued */
+    FDY_RNODE_RUNNING,     /* its job runs */
+    FDY_RNODE_DOWNLOADING, /* model reports, as models.proto names them */
     FDY_RNODE_VERIFIED,
     FDY_RNODE_WAITING_INTERLOCK,
     FDY_RNODE_INSTALLED,
-    FDY_RNODE_HEALTHY,         /* ended well */
-    FDY_RNODE_FAILED,          /* ended badly */
-    FDY_RNODE_CANCELLED,       /* in flight when the rollout aborted */
-    FDY_RNODE_EXCLUDED,        /* its labels do not match the rollout's */
+    FDY_RNODE_HEALTHY,   /* ended well */
+    FDY_RNODE_FAILED,    /* ended badly */
+    FDY_RNODE_CANCELLED, /* in flight when the rollout aborted */
+    FDY_RNODE_EXCLUDED,  /* its labels do not match the rollout's */
     FDY_RNODE_STATE_COUNT,
 } fdy_rollout_node_state_t;
 
@@ -92,16 +92,15 @@ typedef struct {
 
 /* The gates' window while the current wave soaks: true and [from, until]
  * (wall ms) when the wave is done and has gates to check. */
-bool fdy_rollout_engine_soaking(const fdy_rollout_t *self, uint64_t *from_ms,
-                                uint64_t *until_ms);
+bool fdy_rollout_engine_soaking(const fdy_rollout_t *self, uint64_t *from_ms, uint64_t *until_ms);
 
 /* Decides what happens now: abort criteria, starts within the wave and
  * rate (sets FDY_RNODE_START_DUE), the wave's end, the success share,
  * soak and gates (gates may be NULL when there are none), the next wave,
  * success. Returns true when self changed; *next_ms (may be NULL) gets
  * the ms until it should run again (0: at once; INT64_MAX: only on news). */
-bool fdy_rollout_engine_step(fdy_rollout_t *self, uint64_t now_ms,
-                             const fdy_rollout_gates_t *gates, int64_t *next_ms);
+bool fdy_rollout_engine_step(fdy_rollout_t *self, uint64_t now_ms, const fdy_rollout_gates_t *gates,
+                             int64_t *next_ms);
 
 /* Admin actions. FOUNDRY_OK, or FOUNDRY_EINVAL ("rollout 3 is aborted")
  * when the state does not allow it. */

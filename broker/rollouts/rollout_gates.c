@@ -52,7 +52,7 @@ s_seek(fdy_store_t *store, const char *stream, uint64_t first, uint64_t last, ui
     uint64_t lo = first ? first : 1, hi = last + 1;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        s_probe_t probe = { 0, 0 };
+        s_probe_t probe = {0, 0};
         fdy_reason_t why;
         fdy_reason_clear(&why);
         if (fdy_store_read(store, stream, mid, 1, s_probe_one, &probe, &why) != FOUNDRY_OK ||
@@ -213,7 +213,7 @@ fdy_rollout_gates_check(fdy_rollouts_t *self, fdy_rollouts_item_t *item, uint64_
             continue;
         char stream[FDY_NAME_MAX + 16];
         snprintf(stream, sizeof stream, "telemetry-%s", site->site);
-        s_read_t rd = { self, item, site, 0, false };
+        s_read_t rd = {self, item, site, 0, false};
         fdy_reason_t why;
         fdy_reason_clear(&why);
         size_t ask = budget ? budget : 1;

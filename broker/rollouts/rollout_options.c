@@ -46,7 +46,7 @@ s_model(const char *value, fdy_rollout_options_t *out, fdy_reason_t *reason)
 static foundry_err
 s_job(const char *value, fdy_rollout_options_t *out, fdy_reason_t *reason)
 {
-    fdy_job_spec_t probe = { .type = value };
+    fdy_job_spec_t probe = {.type = value};
     fdy_reason_t why;
     fdy_reason_clear(&why);
     if (fdy_codec_job_spec_check(&probe, 0, &why) != FOUNDRY_OK)
@@ -85,8 +85,8 @@ static foundry_err
 s_one(const char *arg, fdy_rollout_options_t *out, unsigned *seen, fdy_reason_t *reason)
 {
     static const char *const singles[] = {
-        "model", "job", "waves", "rate", "soak", "success", "abort_failures", "abort_rate",
-        "data", "timeout",
+        "model",          "job",        "waves", "rate",    "soak", "success",
+        "abort_failures", "abort_rate", "data",  "timeout",
     };
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg)
@@ -157,7 +157,7 @@ fdy_rollout_options_parse(const char *const *args, size_t count, fdy_rollout_opt
     memset(out, 0, sizeof *out);
     out->policy.success = 100;
     out->job_data = "";
-    unsigned seen[16] = { 0 };
+    unsigned seen[16] = {0};
     foundry_err err = fdy_rollout_plan_parse_waves("*", &out->waves, reason);
     snprintf(out->waves_spec, sizeof out->waves_spec, "*");
     for (size_t i = 0; i < count && err == FOUNDRY_OK; i++)

@@ -75,8 +75,8 @@ s_parse_wave(const char *text, size_t index, fdy_rollout_wave_t *wave, fdy_reaso
         fdy_reason_t why;
         fdy_reason_clear(&why);
         if (site[0] == '\0')
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "wave %zu: an empty site in '%s'",
-                                  index, text);
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "wave %zu: an empty site in '%s'", index,
+                                  text);
         if (strcmp(site, "*") == 0 || strchr(site, '%'))
             return fdy_reason_set(reason, FOUNDRY_EINVAL,
                                   "wave %zu: '%s' must stand alone, not in a site list", index,
@@ -85,8 +85,8 @@ s_parse_wave(const char *text, size_t index, fdy_rollout_wave_t *wave, fdy_reaso
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "wave %zu: %s", index, why.text);
         for (size_t i = 0; i < wave->site_count; i++)
             if (strcmp(wave->sites[i], site) == 0)
-                return fdy_reason_set(reason, FOUNDRY_EINVAL, "wave %zu names site %s twice",
-                                      index, site);
+                return fdy_reason_set(reason, FOUNDRY_EINVAL, "wave %zu names site %s twice", index,
+                                      site);
         wave->site_count++;
         if (at[len] == '\0')
             break;
@@ -215,8 +215,7 @@ fdy_rollout_plan_parse_gate(const char *expr, fdy_rollout_gate_t *out, fdy_reaso
     size_t split = strcspn(expr, "<>=");
     if (expr[split] == '\0')
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                              "gate '%.80s' has no operator: METRIC<VALUE, <=, >, >= or ==",
-                              expr);
+                              "gate '%.80s' has no operator: METRIC<VALUE, <=, >, >= or ==", expr);
     size_t op_index = OP_COUNT;
     for (size_t i = 0; i < OP_COUNT && op_index == OP_COUNT; i++)
         if (strncmp(expr + split, s_ops[i].text, strlen(s_ops[i].text)) == 0)
@@ -225,8 +224,9 @@ fdy_rollout_plan_parse_gate(const char *expr, fdy_rollout_gate_t *out, fdy_reaso
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "gate '%.80s': unknown operator (use <, <=, >, >= or ==)", expr);
     if (split == 0 || split > FDY_ROLLOUT_METRIC_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "gate '%.80s': the metric must be 1..%u bytes",
-                              expr, FDY_ROLLOUT_METRIC_MAX);
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "gate '%.80s': the metric must be 1..%u bytes", expr,
+                              FDY_ROLLOUT_METRIC_MAX);
     memcpy(out->metric, expr, split);
     out->metric[split] = '\0';
     fdy_reason_t why;

@@ -41,8 +41,8 @@ fdy_rollouts_get(fdy_rollouts_t *self, uint64_t id)
 void
 fdy_rollouts_add(fdy_rollouts_t *self, fdy_rollouts_item_t *item)
 {
-    self->items = fdy_xgrow(self->items, &self->item_capacity, self->item_count + 1,
-                            sizeof *self->items);
+    self->items =
+        fdy_xgrow(self->items, &self->item_capacity, self->item_count + 1, sizeof *self->items);
     self->items[self->item_count++] = item;
     if (item->rollout.rec.id >= self->next_id)
         self->next_id = item->rollout.rec.id + 1;
@@ -114,8 +114,7 @@ s_hook_node_seen(void *self_, const char *node, const char *site, const char *co
     char text[LABELS_TEXT_MAX] = "";
     size_t used = 0;
     for (size_t i = 0; i < label_count && used < sizeof text; i++)
-        used += (size_t) snprintf(text + used, sizeof text - used, "%s%s", i ? " " : "",
-                                  labels[i]);
+        used += (size_t) snprintf(text + used, sizeof text - used, "%s%s", i ? " " : "", labels[i]);
     zhashx_update(self->labels, node, fdy_xstrdup(text));
     uint64_t now = fdy_rollouts_wall_ms();
     for (size_t i = 0; i < self->item_count; i++)
@@ -138,8 +137,8 @@ s_hook_pending(void *self_, const char *node, fdy_models_pending_t *out, size_t 
         bool cancel = (n->flags & FDY_RNODE_CANCEL_DUE) != 0;
         if (!in_flight && !cancel)
             continue;
-        out[count++] = (fdy_models_pending_t){ r->rec.id, r->options.model, r->options.version,
-                                               cancel };
+        out[count++] =
+            (fdy_models_pending_t){r->rec.id, r->options.model, r->options.version, cancel};
         if (n->flags & (FDY_RNODE_START_DUE | FDY_RNODE_CANCEL_DUE)) {
             n->flags &= (uint8_t) ~(FDY_RNODE_START_DUE | FDY_RNODE_CANCEL_DUE);
             r->dirty = true;
@@ -190,8 +189,8 @@ s_load_one(uint64_t id, const fdy_rollout_record_t *rec, const char *bad, void *
     item->rollout.rec.args = fdy_xalloc((rec->arg_count ? rec->arg_count : 1) * sizeof(char *));
     for (size_t i = 0; i < rec->arg_count; i++)
         item->rollout.rec.args[i] = fdy_xstrdup(rec->args[i]);
-    item->rollout.rec.nodes = fdy_xalloc((rec->node_count ? rec->node_count : 1) *
-                                         sizeof *rec->nodes);
+    item->rollout.rec.nodes =
+        fdy_xalloc((rec->node_count ? rec->node_count : 1) * sizeof *rec->nodes);
     if (rec->node_count)
         memcpy(item->rollout.rec.nodes, rec->nodes, rec->node_count * sizeof *rec->nodes);
     fdy_reason_t why;
@@ -231,7 +230,7 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
         return err;
     }
     if (self->models) {
-        fdy_models_hooks_t hooks = { self, s_hook_report, s_hook_node_seen, s_hook_pending };
+        fdy_models_hooks_t hooks = {self, s_hook_report, s_hook_node_seen, s_hook_pending};
         fdy_models_set_hooks(self->models, &hooks);
     }
     size_t live = 0;
@@ -251,7 +250,7 @@ s_destroy(void **self_p)
     if (!self)
         return;
     if (self->models) {
-        fdy_models_hooks_t none = { NULL, NULL, NULL, NULL };
+        fdy_models_hooks_t none = {NULL, NULL, NULL, NULL};
         fdy_models_set_hooks(self->models, &none);
     }
     for (size_t i = 0; i < self->item_count; i++)
@@ -299,7 +298,7 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
         capacity = self->write_capacity;
         self->written = fdy_xgrow(self->written, &capacity, n + 1, sizeof *self->written);
         self->write_capacity = capacity;
-        self->writes[n] = (fdy_store_rollout_write_t){ item->rollout.rec.id, buf, len };
+        self->writes[n] = (fdy_store_rollout_write_t){item->rollout.rec.id, buf, len};
         self->write_bufs[n] = buf;
         self->written[n] = item;
         item->rollout.dirty = false;
@@ -308,7 +307,7 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
     if (n == 0)
         return;
     self->write_count = n;
-    self->part = (fdy_store_rollouts_t){ self->writes, n };
+    self->part = (fdy_store_rollouts_t){self->writes, n};
     fdy_commit_add(commit, &fdy_store_rollouts_part, &self->part);
     self->added = true;
 }
@@ -349,7 +348,7 @@ s_step_one(fdy_rollouts_t *self, fdy_rollouts_item_t *item, uint64_t now)
         return INT64_MAX;
     }
     fdy_rollout_act(self, item, now); /* job states in, before the engine decides */
-    fdy_rollout_gates_t gates = { false, NULL };
+    fdy_rollout_gates_t gates = {false, NULL};
     bool soaking = fdy_rollout_gates_check(self, item, now, &gates);
     int64_t next = INT64_MAX;
     fdy_rollout_engine_step(r, now, soaking ? &gates : NULL, &next);

@@ -48,8 +48,7 @@ s_manifest_site_ok(const fdy_model_manifest_t *m, const char *site)
 /* The args to store: the caller's, plus the manifest's labels as label=
  * filters, so the stored rollout needs no manifest to mean the same. */
 static void
-s_copy_args(fdy_rollout_record_t *rec, const fdy_admin_call_t *call,
-            const fdy_model_manifest_t *m)
+s_copy_args(fdy_rollout_record_t *rec, const fdy_admin_call_t *call, const fdy_model_manifest_t *m)
 {
     size_t extra = m ? m->label_count : 0;
     rec->args = fdy_xalloc((call->arg_count + extra + 1) * sizeof *rec->args);
@@ -78,7 +77,7 @@ s_targets(fdy_rollouts_t *self, fdy_rollouts_item_t *item, const fdy_model_manif
         if (p->role != FDY_ROLE_NODE || p->revoked ||
             !fdy_rollout_options_site_ok(&r->options, p->site) || !s_manifest_site_ok(m, p->site))
             continue;
-        targets[count++] = (fdy_rollout_target_t){ p->name, p->site };
+        targets[count++] = (fdy_rollout_target_t){p->name, p->site};
     }
     fdy_rollout_plan_assign(&r->options.waves, targets, count, waves);
     r->rec.nodes = fdy_xalloc((count ? count : 1) * sizeof *r->rec.nodes);
@@ -97,10 +96,9 @@ s_targets(fdy_rollouts_t *self, fdy_rollouts_item_t *item, const fdy_model_manif
     free(waves);
     if (r->rec.node_count == 0) {
         if (count == 0)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                  "no target nodes: no node key at the %s",
-                                  r->options.site_count || (m && m->site_count)
-                                      ? "targeted sites" : "broker");
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "no target nodes: no node key at the %s",
+                                  r->options.site_count || (m && m->site_count) ? "targeted sites"
+                                                                                : "broker");
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "no target nodes: waves=%s takes none of the %zu node keys",
                               r->options.waves_spec, count);
@@ -118,8 +116,8 @@ s_targets(fdy_rollouts_t *self, fdy_rollouts_item_t *item, const fdy_model_manif
     return FOUNDRY_OK;
 }
 
-static const char *const s_id_columns[] = { "id" };
-static const fdy_col_type_t s_id_types[] = { FDY_COL_INT };
+static const char *const s_id_columns[] = {"id"};
+static const fdy_col_type_t s_id_types[] = {FDY_COL_INT};
 
 static foundry_err
 s_start(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
@@ -176,8 +174,8 @@ s_start(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_r
 
 /* ---- pause, resume, abort --------------------------------------------------------- */
 
-static const char *const s_state_columns[] = { "id", "state" };
-static const fdy_col_type_t s_state_types[] = { FDY_COL_INT, FDY_COL_TEXT };
+static const char *const s_state_columns[] = {"id", "state"};
+static const fdy_col_type_t s_state_types[] = {FDY_COL_INT, FDY_COL_TEXT};
 
 typedef enum { ACT_PAUSE, ACT_RESUME, ACT_ABORT } s_act_t;
 
@@ -195,8 +193,8 @@ s_change(fdy_rollouts_t *self, const fdy_admin_call_t *call, fdy_admin_table_t *
     /* Work on a copy of the durable fields: if the store refuses, nothing
      * changed. */
     fdy_rollout_record_t saved = r->rec;
-    fdy_rollout_node_t *nodes = fdy_xalloc((r->rec.node_count ? r->rec.node_count : 1) *
-                                           sizeof *nodes);
+    fdy_rollout_node_t *nodes =
+        fdy_xalloc((r->rec.node_count ? r->rec.node_count : 1) * sizeof *nodes);
     if (r->rec.node_count)
         memcpy(nodes, r->rec.nodes, r->rec.node_count * sizeof *nodes);
     bool was_dirty = r->dirty;
@@ -237,22 +235,19 @@ s_change(fdy_rollouts_t *self, const fdy_admin_call_t *call, fdy_admin_table_t *
 }
 
 static foundry_err
-s_pause_cmd(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
-            fdy_reason_t *reason)
+s_pause_cmd(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
 {
     return s_change(self, call, out, ACT_PAUSE, reason);
 }
 
 static foundry_err
-s_resume_cmd(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
-             fdy_reason_t *reason)
+s_resume_cmd(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
 {
     return s_change(self, call, out, ACT_RESUME, reason);
 }
 
 static foundry_err
-s_abort_cmd(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
-            fdy_reason_t *reason)
+s_abort_cmd(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
 {
     return s_change(self, call, out, ACT_ABORT, reason);
 }
@@ -292,21 +287,20 @@ s_ls(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reas
         const fdy_rollout_t *r = &self->items[i]->rollout;
         char target[FDY_ROLLOUT_TEXT_MAX], wave[32], why[FDY_ROLLOUT_TEXT_MAX];
         fdy_rollout_options_target(&r->options, target, sizeof target);
-        size_t shown = r->rec.wave < r->options.waves.count ? r->rec.wave + 1
-                                                             : r->options.waves.count;
+        size_t shown =
+            r->rec.wave < r->options.waves.count ? r->rec.wave + 1 : r->options.waves.count;
         snprintf(wave, sizeof wave, "%zu/%zu", shown, r->options.waves.count);
         s_reason(r, now, why, sizeof why);
         fdy_rollout_counts_t c;
         fdy_rollout_engine_counts(r, &c);
         fdy_slice_t *row = fdy_admin_row_add(out);
-        bool ok = row && fdy_admin_cell_int(out, &row[0], r->rec.id) &&
-                  fdy_admin_cell_text(out, &row[1], target) &&
-                  fdy_admin_cell_text(out, &row[2], fdy_rollout_state_name(r->rec.state)) &&
-                  fdy_admin_cell_text(out, &row[3], wave) &&
-                  fdy_admin_cell_int(out, &row[4], c.nodes) &&
-                  fdy_admin_cell_int(out, &row[5], c.healthy) &&
-                  fdy_admin_cell_int(out, &row[6], c.failed) &&
-                  fdy_admin_cell_text(out, &row[7], why);
+        bool ok =
+            row && fdy_admin_cell_int(out, &row[0], r->rec.id) &&
+            fdy_admin_cell_text(out, &row[1], target) &&
+            fdy_admin_cell_text(out, &row[2], fdy_rollout_state_name(r->rec.state)) &&
+            fdy_admin_cell_text(out, &row[3], wave) && fdy_admin_cell_int(out, &row[4], c.nodes) &&
+            fdy_admin_cell_int(out, &row[5], c.healthy) &&
+            fdy_admin_cell_int(out, &row[6], c.failed) && fdy_admin_cell_text(out, &row[7], why);
         if (!ok)
             return fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
     }
@@ -345,8 +339,7 @@ s_status(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_
         bool ok = row && fdy_admin_cell_int(out, &row[0], (uint64_t) n->wave + 1) &&
                   fdy_admin_cell_text(out, &row[1], n->site) &&
                   fdy_admin_cell_text(out, &row[2], n->name) &&
-                  fdy_admin_cell_text(out, &row[3],
-                                      fdy_rollout_node_state_name(n->state)) &&
+                  fdy_admin_cell_text(out, &row[3], fdy_rollout_node_state_name(n->state)) &&
                   fdy_admin_cell_int(out, &row[4], n->done_bytes) &&
                   fdy_admin_cell_int(out, &row[5], n->total_bytes) &&
                   fdy_admin_cell_text(out, &row[6], why) &&
@@ -358,13 +351,21 @@ s_status(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_
 }
 
 static const fdy_admin_arg_spec_t s_start_args[] = {
-    {"model", false, false},          {"job", false, false},        {"waves", false, false},
-    {"rate", false, false},           {"soak", false, false},       {"success", false, false},
-    {"abort_failures", false, false}, {"abort_rate", false, false}, {"gate", false, true},
-    {"site", false, true},            {"label", false, true},       {"data", false, false},
+    {"model", false, false},
+    {"job", false, false},
+    {"waves", false, false},
+    {"rate", false, false},
+    {"soak", false, false},
+    {"success", false, false},
+    {"abort_failures", false, false},
+    {"abort_rate", false, false},
+    {"gate", false, true},
+    {"site", false, true},
+    {"label", false, true},
+    {"data", false, false},
     {"timeout", false, false},
 };
-static const fdy_admin_arg_spec_t s_id_spec[] = { {"id", true, false} };
+static const fdy_admin_arg_spec_t s_id_spec[] = {{"id", true, false}};
 #define ARGS(a) (sizeof a / sizeof a[0])
 
 static const fdy_admin_command_t s_commands[] = {

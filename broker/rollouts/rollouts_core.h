@@ -41,8 +41,8 @@ typedef struct {
 
 typedef struct {
     fdy_service_deps_t deps;
-    fdy_models_t *models; /* NULL: no models service, model rollouts refused */
-    fdy_jobs_t *jobs;     /* NULL: no jobs service, fleet jobs refused */
+    fdy_models_t *models;        /* NULL: no models service, model rollouts refused */
+    fdy_jobs_t *jobs;            /* NULL: no jobs service, fleet jobs refused */
     fdy_rollouts_item_t **items; /* by start order (= id order) */
     size_t item_count, item_capacity;
     uint64_t next_id;

@@ -25,7 +25,7 @@
 
 #define RECORD_VERSION 1
 
-static const char *const s_dbs[] = { "rollouts", NULL };
+static const char *const s_dbs[] = {"rollouts", NULL};
 
 /* ---- writing ----------------------------------------------------------- */
 
@@ -83,14 +83,15 @@ fdy_store_rollouts_encode(const fdy_rollout_record_t *rec, uint8_t **buf_out, si
     *buf_out = NULL;
     *len_out = 0;
     if (rec->arg_count > FDY_ROLLOUT_ARGS_MAX || rec->node_count > FDY_ROLLOUT_NODES_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "rollout %" PRIu64 ": over %u args or %u nodes",
-                              rec->id, FDY_ROLLOUT_ARGS_MAX, FDY_ROLLOUT_NODES_MAX);
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "rollout %" PRIu64 ": over %u args or %u nodes", rec->id,
+                              FDY_ROLLOUT_ARGS_MAX, FDY_ROLLOUT_NODES_MAX);
     for (size_t i = 0; i < rec->arg_count; i++)
         if (strlen(rec->args[i]) > FDY_ROLLOUT_ARG_MAX)
             return fdy_reason_set(reason, FOUNDRY_EINVAL,
                                   "rollout %" PRIu64 ": argument %zu is over %u bytes", rec->id,
                                   i + 1, FDY_ROLLOUT_ARG_MAX);
-    s_out_t o = { NULL, 0, 0 };
+    s_out_t o = {NULL, 0, 0};
     s_u8(&o, RECORD_VERSION);
     s_u64(&o, rec->id);
     s_u8(&o, rec->state);
@@ -194,7 +195,7 @@ fdy_store_rollouts_decode(const uint8_t *buf, size_t len, fdy_rollout_record_t *
                           fdy_reason_t *reason)
 {
     memset(out, 0, sizeof *out);
-    s_in_t in = { buf, len, false };
+    s_in_t in = {buf, len, false};
     uint8_t version = s_get8(&in);
     if (in.bad || version != RECORD_VERSION)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "rollout record version %u, not %u",
@@ -288,8 +289,8 @@ s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB
     return err;
 }
 
-const fdy_store_table_t fdy_store_rollouts_table = { .name = "rollouts", .dbs = s_dbs,
-                                                     .check = s_check };
+const fdy_store_table_t fdy_store_rollouts_table = {
+    .name = "rollouts", .dbs = s_dbs, .check = s_check};
 
 typedef struct {
     fdy_store_rollout_fn *fn;
@@ -318,7 +319,7 @@ foundry_err
 fdy_store_rollouts_scan(fdy_store_t *store, fdy_store_rollout_fn *fn, void *user,
                         fdy_reason_t *reason)
 {
-    s_scan_t scan = { fn, user };
+    s_scan_t scan = {fn, user};
     return fdy_store_scan(store, fdy_store_dbi(store, &fdy_store_rollouts_table, 0), s_scan_one,
                           &scan, reason);
 }
@@ -329,8 +330,8 @@ s_put_one(MDB_txn *txn, MDB_dbi dbi, uint64_t id, const uint8_t *record, size_t 
 {
     uint8_t key_bytes[8];
     fdy_bytes_put_be64(key_bytes, id);
-    MDB_val key = { sizeof key_bytes, key_bytes };
-    MDB_val value = { len, (void *) record };
+    MDB_val key = {sizeof key_bytes, key_bytes};
+    MDB_val value = {len, (void *) record};
     int rc = mdb_put(txn, dbi, &key, &value, 0);
     return rc == 0 ? FOUNDRY_OK : fdy_kv_err(rc, reason, "rollouts: write");
 }
@@ -384,7 +385,7 @@ fdy_store_rollouts_put(fdy_store_t *store, const fdy_rollout_record_t *rec, fdy_
     if (err == FOUNDRY_OK)
         err = fdy_store_rollouts_encode(rec, &buf, &len, reason);
     if (err == FOUNDRY_OK) {
-        s_put_t put = { rec->id, buf, len };
+        s_put_t put = {rec->id, buf, len};
         err = fdy_store_write(store, s_put_txn, &put, reason);
     }
     free(buf);

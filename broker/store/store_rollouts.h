@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FDY_ROLLOUT_TEXT_MAX  256u         /* a reason, with NUL */
-#define FDY_ROLLOUT_ARGS_MAX  64u          /* rollout.start arguments */
+#define FDY_ROLLOUT_TEXT_MAX  256u          /* a reason, with NUL */
+#define FDY_ROLLOUT_ARGS_MAX  64u           /* rollout.start arguments */
 #define FDY_ROLLOUT_ARG_MAX   (64u * 1024u) /* bytes of one (data=TEXT) */
 #define FDY_ROLLOUT_NODES_MAX 65536u
 
@@ -40,9 +40,9 @@ typedef struct {
     uint64_t id;
     char **args;
     size_t arg_count;
-    uint8_t state; /* the engine's */
-    uint8_t pause; /* why it is paused */
-    uint32_t wave; /* the current wave, 0-based */
+    uint8_t state;          /* the engine's */
+    uint8_t pause;          /* why it is paused */
+    uint32_t wave;          /* the current wave, 0-based */
     uint64_t wave_done_ms;  /* when its last node ended (the soak starts); 0 not yet */
     uint64_t soak_from_ms;  /* the gates' window starts here (a resume restarts it) */
     uint64_t last_start_ms; /* the last node started (rate) */

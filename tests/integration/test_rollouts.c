@@ -15,9 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define PATH_LEN FDY_NODE_PROC_PATH_LEN
+#define PATH_LEN         FDY_NODE_PROC_PATH_LEN
 #define REPLY_TIMEOUT_MS 10000
-#define WAIT_MS 60000
+#define WAIT_MS          60000
 static const char *const s_broker_args[] = {"--set", "job_node_timeout_ms=1500", NULL};
 
 /* ---- agents ---------------------------------------------------------------------- */
@@ -237,8 +237,8 @@ s_wait_state(s_admin_t *a, uint64_t id, const char *state, s_ls_t *out)
         s_ls(a, id, out);
         if (strcmp(out->state, state) == 0)
             return;
-        FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "rollout %" PRIu64 " is %s (%s), not %s",
-                      id, out->state, out->reason, state);
+        FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "rollout %" PRIu64 " is %s (%s), not %s", id,
+                      out->state, out->reason, state);
         fdy_proc_nap_ms(50);
     }
 }
@@ -292,8 +292,7 @@ test_rollouts_waves_then_abort_at_failing_site(void)
     };
     s_agent_t agents[5] = {{.labels = NULL}};
     for (size_t i = 0; i < 5; i++)
-        s_agent_start(p, &agents[i], who[i].name, who[i].site,
-                      who[i].fails ? bad_text : ok_text);
+        s_agent_start(p, &agents[i], who[i].name, who[i].site, who[i].fails ? bad_text : ok_text);
     s_admin_t a = {0};
     s_admin_open(&a, p);
 

@@ -179,8 +179,8 @@ static void
 test_rollout_engine_success_threshold_pauses_and_resume_accepts(void **state)
 {
     (void) state;
-    const s_node_t nodes[] = {{"a1", "a", 0}, {"a2", "a", 0}, {"a3", "a", 0}, {"a4", "a", 0},
-                              {"a5", "a", 0}, {"b1", "b", 1}};
+    const s_node_t nodes[] = {{"a1", "a", 0}, {"a2", "a", 0}, {"a3", "a", 0},
+                              {"a4", "a", 0}, {"a5", "a", 0}, {"b1", "b", 1}};
     const char *args[] = {"waves=b;a"};
     fdy_rollout_t *r = s_rollout(args, 1, nodes, 6);
     /* b1 is wave 1 here; make the five a-nodes wave 2 (index 1). */
@@ -217,8 +217,8 @@ test_rollout_engine_success_share_below_100(void **state)
 {
     (void) state;
     const char *args[] = {"success=60"};
-    const s_node_t nodes[] = {{"a", "s", 0}, {"b", "s", 0}, {"c", "s", 0}, {"d", "s", 0},
-                              {"e", "s", 0}};
+    const s_node_t nodes[] = {
+        {"a", "s", 0}, {"b", "s", 0}, {"c", "s", 0}, {"d", "s", 0}, {"e", "s", 0}};
     fdy_rollout_t *r = s_rollout(args, 1, nodes, 5);
     int64_t next;
     fdy_rollout_engine_step(r, T0, NULL, &next);
@@ -418,8 +418,8 @@ static void
 test_rollout_engine_node_state_names(void **state)
 {
     (void) state;
-    const char *model[] = {"pending", "downloading", "verified", "waiting-interlock",
-                           "installed", "healthy", "failed"};
+    const char *model[] = {"pending",   "downloading", "verified", "waiting-interlock",
+                           "installed", "healthy",     "failed"};
     for (size_t i = 0; i < sizeof model / sizeof model[0]; i++) {
         fdy_rollout_node_state_t s;
         assert_true(fdy_rollout_node_state_parse(model[i], &s));

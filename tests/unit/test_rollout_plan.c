@@ -62,8 +62,8 @@ test_rollout_plan_refuses_bad_specs_with_reasons(void **state)
 }
 
 static const fdy_rollout_target_t s_nodes[] = {
-    {"a1", "siheung"}, {"b1", "bucheon"}, {"b2", "bucheon"}, {"h1", "hanam"},
-    {"h2", "hanam"},   {"l1", "seongnam-lab"}, {"p1", "pangyo"}, {"p2", "pangyo"},
+    {"a1", "siheung"}, {"b1", "bucheon"},      {"b2", "bucheon"}, {"h1", "hanam"},
+    {"h2", "hanam"},   {"l1", "seongnam-lab"}, {"p1", "pangyo"},  {"p2", "pangyo"},
 };
 #define NODE_COUNT (sizeof s_nodes / sizeof s_nodes[0])
 
@@ -93,8 +93,14 @@ test_rollout_plan_percent_rounds_up_and_takes_at_least_one(void **state)
     uint32_t wave[NODE_COUNT];
     fdy_rollout_plan_assign(&w, s_nodes, NODE_COUNT, wave);
     /* 1% of 8 rounds up to 1; 30% of 8 = 2.4 -> 3; the last four in no wave. */
-    const uint32_t want[NODE_COUNT] = {0, 1, 1, 1, FDY_ROLLOUT_NO_WAVE, FDY_ROLLOUT_NO_WAVE,
-                                       FDY_ROLLOUT_NO_WAVE, FDY_ROLLOUT_NO_WAVE};
+    const uint32_t want[NODE_COUNT] = {0,
+                                       1,
+                                       1,
+                                       1,
+                                       FDY_ROLLOUT_NO_WAVE,
+                                       FDY_ROLLOUT_NO_WAVE,
+                                       FDY_ROLLOUT_NO_WAVE,
+                                       FDY_ROLLOUT_NO_WAVE};
     assert_memory_equal(wave, want, sizeof want);
 }
 
@@ -146,8 +152,8 @@ test_rollout_plan_refuses_bad_gates(void **state)
     (void) state;
     fdy_rollout_gate_t g;
     fdy_reason_t why;
-    const char *bad[] = {"temp", "<5", "temp<", "temp<abc", "temp<5x", "te mp<5", "temp=<5",
-                         "temp<nan", "temp<inf", "a..b<1"};
+    const char *bad[] = {"temp",    "<5",      "temp<",    "temp<abc", "temp<5x",
+                         "te mp<5", "temp=<5", "temp<nan", "temp<inf", "a..b<1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why.text[0] = '\0';
         assert_int_equal(fdy_rollout_plan_parse_gate(bad[i], &g, &why), FOUNDRY_EINVAL);
@@ -167,9 +173,9 @@ test_rollout_options_parse_defaults_and_everything(void **state)
     assert_int_equal(o.policy.success, 100);
     assert_int_equal(o.policy.rate, 0);
     assert_int_equal(o.waves.count, 1);
-    const char *args2[] = {"model=vision@7", "waves=seongnam-lab;*", "rate=6", "soak=500",
-                           "success=80", "abort_failures=2", "abort_rate=50", "gate=t<1",
-                           "gate=u>=2", "site=siheung", "label=line=3"};
+    const char *args2[] = {"model=vision@7", "waves=seongnam-lab;*", "rate=6",        "soak=500",
+                           "success=80",     "abort_failures=2",     "abort_rate=50", "gate=t<1",
+                           "gate=u>=2",      "site=siheung",         "label=line=3"};
     assert_int_equal(fdy_rollout_options_parse(args2, 11, &o, &why), FOUNDRY_OK);
     assert_int_equal(o.kind, FDY_ROLLOUT_MODEL);
     assert_string_equal(o.model, "vision");

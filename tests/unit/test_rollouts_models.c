@@ -30,7 +30,11 @@ struct fdy_models {
 static struct fdy_models s_models;
 static const char *const s_sites[] = {"seongnam-lab", "siheung"};
 static const fdy_model_manifest_t s_manifest = {
-    .name = "vision", .version = 3, .size = 1000, .sites = s_sites, .site_count = 2,
+    .name = "vision",
+    .version = 3,
+    .size = 1000,
+    .sites = s_sites,
+    .site_count = 2,
 };
 
 fdy_models_t *
@@ -150,8 +154,7 @@ s_teardown(void **state)
 }
 
 static foundry_err
-s_admin(fixture_t *fx, const char *command, const char *const *args, size_t count,
-        fdy_table_t *out)
+s_admin(fixture_t *fx, const char *command, const char *const *args, size_t count, fdy_table_t *out)
 {
     fdy_arena_reset(fx->arena, 1u << 20);
     fdy_admin_call_t call = {&fx->admin, command, args, count, fx->arena};
