@@ -95,7 +95,12 @@ s_hook_report(void *self_, const char *node, const char *site, const fdy_model_r
     fdy_rollouts_item_t *item = fdy_rollouts_get(self, req->rollout_id);
     fdy_rollout_node_state_t state;
     self->reports++;
-    if (!item || item->rollout.options.kind != FDY_ROLLOUT_MODEL ||
+    /* A report about another model or version under this rollout's id is
+     * not about this rollout (an empty name: its manifest did not decode). */
+    bool other =
+        item && ((req->name && *req->name && strcmp(req->name, item->rollout.options.model) != 0) ||
+                 (req->version && req->version != item->rollout.options.version));
+    if (!item || other || item->rollout.options.kind != FDY_ROLLOUT_MODEL ||
         !fdy_rollout_node_state_parse(req->state, &state) ||
         !fdy_rollout_engine_report(&item->rollout, node, state, req->reason, req->done_bytes, 0,
                                    fdy_rollouts_wall_ms()))

@@ -196,16 +196,25 @@ s_node(fixture_t *fx, const char *node, const char *column, char *out, size_t si
 }
 
 static void
-s_report(const char *node, uint64_t rollout, const char *state, uint64_t done)
+s_report_about(const char *node, uint64_t rollout, const char *name, uint64_t version,
+               const char *state, uint64_t done)
 {
     fdy_model_request_t req;
     memset(&req, 0, sizeof req);
     req.op = FDY_MODEL_REPORT;
+    req.name = name;
+    req.version = version;
     req.rollout_id = rollout;
     req.state = state;
     req.done_bytes = done;
     req.reason = "";
     s_models.hooks.report(s_models.hooks.self, node, "x", &req, 0);
+}
+
+static void
+s_report(const char *node, uint64_t rollout, const char *state, uint64_t done)
+{
+    s_report_about(node, rollout, "vision", 3, state, done);
 }
 
 static bool
@@ -257,11 +266,13 @@ test_rollouts_models_start_report_waves_abort_reload(void **state)
     s_report("si-1", 1, "healthy", 0);
     s_report("ha-1", 1, "healthy", 0);
     s_report("lab-1", 1, "exploded", 0);
+    s_report_about("lab-1", 1, "other", 3, "healthy", 0);
+    s_report_about("lab-1", 1, "vision", 2, "healthy", 0);
     s_node(fx, "lab-1", "state", text, sizeof text);
     assert_string_equal(text, "started");
     s_node(fx, "si-1", "state", text, sizeof text);
     assert_string_equal(text, "pending");
-    s_report("lab-1", 1, "downloading", 500);
+    s_report_about("lab-1", 1, "", 0, "downloading", 500); /* no name: still ours */
     s_node(fx, "lab-1", "done_bytes", text, sizeof text);
     assert_string_equal(text, "500");
     s_report("lab-1", 1, "healthy", 1000);
