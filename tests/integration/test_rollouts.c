@@ -438,6 +438,9 @@ test_rollouts_pause_resume_survive_broker_kill(void)
     FDY_CHECK(strstr(ls.reason, "paused by admin") != NULL);
     s_node(&a, id, "bu-1", &row);
     FDY_CHECK_STR(row.state, "pending");
+    const fdy_table_t *status = s_admin(&a, "status", NULL, 0);
+    FDY_CHECK_EQ(s_cell_int(status, 0, "rollouts_paused"), 1);
+    FDY_CHECK_EQ(s_cell_int(status, 0, "rollouts_running"), 0);
 
     /* SIGKILL while paused: the pause and wave 1's results are durable. */
     s_admin_close(&a);
