@@ -10,6 +10,7 @@
 #include "artifact.h"
 #include "clock.h"
 #include "codec_models.h"
+#include "model_blobs.h"
 #include "model_sign.h"
 #include "proc.h"
 #include "release_log.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define CHUNK FDY_MODEL_CHUNK_MIN /* 64 KiB: artifacts stay a few hundred KiB */
@@ -442,6 +444,19 @@ test_models_upload_resume_and_bad_chunks(void)
     FDY_CHECK_OK(s_begin(&acme, &a, &r));
     FDY_CHECK_EQ(r.reply.have[0], 0x07);
 
+    /* key ls shows the grant. */
+    const char *ls_argv[] = { "key", "ls", NULL };
+    fdy_json_t *keys = fdy_proc_ctl_json(p, ls_argv);
+    bool shown = false;
+    for (size_t i = 0; i < fdy_proc_json_count(keys); i++) {
+        char name[64], models[64];
+        fdy_proc_row_str(fdy_proc_json_at(keys, i), "name", name, sizeof name);
+        fdy_proc_row_str(fdy_proc_json_at(keys, i), "allow_models", models, sizeof models);
+        shown = shown || (strcmp(name, "acme") == 0 && strcmp(models, "vision") == 0);
+    }
+    FDY_CHECK_MSG(shown, "key ls does not show acme's allow_models");
+    fdy_proc_json_destroy(&keys);
+
     s_result_clear(&r);
     s_close(&acme);
     s_close(&other);
@@ -520,17 +535,42 @@ test_models_publish_checks_and_release_log(void)
     S_REFUSED(s_publish(&acme, &accepted_v2, &r), &r, FOUNDRY_EDENIED, "is not above the newest");
     free(accepted_v2.manifest);
 
+    /* A signed rollback to 2 is a release of its own; an old rollback
+     * number after a newer release is a replay, refused. */
+    s_spec_t back = { .name = "vision", .version = 2, .rollback = true, .rollback_of = 3,
+                      .release_version = 10 };
+    s_manifest(&back, &a, both, 2, &s);
+    FDY_CHECK_OK(s_publish(&acme, &s, &r));
+    FDY_CHECK_EQ(r.reply.version, 2);
+    free(s.manifest);
+    s_spec_t v4 = { .name = "vision", .version = 4 };
+    s_manifest(&v4, &a, both, 2, &s);
+    FDY_CHECK_OK(s_publish(&acme, &s, &r));
+    free(s.manifest);
+    s_spec_t stale = { .name = "vision", .version = 3, .rollback = true, .rollback_of = 4,
+                       .release_version = 5 };
+    s_manifest(&stale, &a, both, 2, &s);
+    S_REFUSED(s_publish(&acme, &s, &r), &r, FOUNDRY_EDENIED, "a replayed rollback?");
+    free(s.manifest);
+    s_spec_t bad_back = { .name = "vision", .version = 1, .rollback = true, .rollback_of = 4,
+                          .release_version = 11 };
+    s_manifest(&bad_back, &a, both, 2, &s);
+    S_REFUSED(s_publish(&acme, &s, &r), &r, FOUNDRY_EDENIED, "not an earlier accepted version");
+    free(s.manifest);
+
     /* The release shows in model.ls and model.log. */
     fdy_table_t t;
     FDY_CHECK_OK(s_admin(&admin, "model.ls", NULL, 0, &t, NULL));
     FDY_CHECK_EQ(t.row_count, 1);
-    FDY_CHECK_EQ(s_cell_int(&t, 0, "version"), 3);
-    FDY_CHECK_EQ(s_cell_int(&t, 0, "log_index"), 2);
+    FDY_CHECK_EQ(s_cell_int(&t, 0, "version"), 4);
+    FDY_CHECK_EQ(s_cell_int(&t, 0, "log_index"), 4);
     FDY_CHECK_EQ(s_cell_int(&t, 0, "signatures"), 2);
     const char *log_args[] = { "name=vision" };
     FDY_CHECK_OK(s_admin(&admin, "model.log", log_args, 1, &t, NULL));
-    FDY_CHECK_EQ(t.row_count, 2);
+    FDY_CHECK_EQ(t.row_count, 4);
     FDY_CHECK_EQ(s_cell_int(&t, 1, "version"), 3);
+    FDY_CHECK_EQ(s_cell_int(&t, 2, "version"), 2);
+    FDY_CHECK_EQ(s_cell_int(&t, 2, "rollback"), 1);
     FDY_CHECK_OK(s_admin(&admin, "model.release-key", NULL, 0, &t, NULL));
     char release_hex[65] = { 0 };
     memcpy(release_hex, s_cell(&t, 0, "key")->data, 64);
@@ -538,7 +578,7 @@ test_models_publish_checks_and_release_log(void)
     /* The log a publisher reads verifies against the release key. */
     fdy_model_request_t log = { .op = FDY_MODEL_LOG, .name = "vision", .from_index = 1 };
     FDY_CHECK_OK(s_model(&acme, &log, NULL, 0, &r));
-    FDY_CHECK_EQ(r.reply.entry_count, 2);
+    FDY_CHECK_EQ(r.reply.entry_count, 4);
     FDY_CHECK(r.reply.release_key != NULL);
     char got_hex[65];
     for (size_t i = 0; i < 32; i++)
@@ -551,8 +591,14 @@ test_models_publish_checks_and_release_log(void)
     FDY_CHECK_MSG(fdy_release_verify(r.reply.release_key, "vision", r.reply.entries,
                                      r.reply.entry_count, &head, arena, NULL, &why) == FOUNDRY_OK,
                   "release log: %s", why.text);
-    FDY_CHECK_EQ(head.index, 2);
-    FDY_CHECK_EQ(head.version, 3);
+    FDY_CHECK_EQ(head.index, 4);
+    FDY_CHECK_EQ(head.version, 4);
+    /* A log whose entries are reordered no longer verifies. */
+    fdy_model_signed_entry_t swapped[2] = { r.reply.entries[1], r.reply.entries[0] };
+    fdy_release_head_t fresh = { 0 };
+    FDY_CHECK_ERR(fdy_release_verify(r.reply.release_key, "vision", swapped, 2, &fresh, arena,
+                                     NULL, &why),
+                  FOUNDRY_EDENIED);
     /* A partner without the grant does not read it. */
     s_conn_t other;
     s_open(p, "other", &other);
@@ -613,6 +659,15 @@ test_models_fetch_only_for_targeted_sites(void)
               "is not released to site pangyo");
     fetch.version = 9;
     S_REFUSED(s_model(&siheung, &fetch, NULL, 0, &r), &r, FOUNDRY_ENOTFOUND, "has no version 9");
+
+    /* WATCH is for nodes; with no rollout there is nothing to do. */
+    fdy_model_request_t watch = { .op = FDY_MODEL_WATCH };
+    FDY_CHECK_OK(s_model(&siheung, &watch, NULL, 0, &r));
+    FDY_CHECK_EQ(r.reply.notice_count, 0);
+    S_REFUSED(s_model(&acme, &watch, NULL, 0, &r), &r, FOUNDRY_EDENIED, "only node keys");
+    fdy_model_request_t report = { .op = FDY_MODEL_REPORT, .name = "vision", .version = 1,
+                                   .state = "installed" };
+    S_REFUSED(s_model(&acme, &report, NULL, 0, &r), &r, FOUNDRY_EDENIED, "only node keys");
 
     s_result_clear(&r);
     s_close(&acme);
@@ -681,6 +736,55 @@ test_models_upload_survives_broker_kill(void)
     fdy_proc_destroy(&p);
 }
 
+static bool
+s_blob_held(fdy_proc_t *p, const uint8_t hash[32])
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/blobs", fdy_proc_data_dir(p));
+    fdy_blobs_t *blobs = NULL;
+    fdy_reason_t why = { { 0 } };
+    FDY_CHECK_MSG(fdy_blobs_open(dir, &blobs, &why) == FOUNDRY_OK, "blobs: %s", why.text);
+    bool held = fdy_blobs_has(blobs, hash);
+    fdy_blobs_close(&blobs);
+    return held;
+}
+
+static void
+test_models_interrupted_upload_is_collected(void)
+{
+    fdy_proc_t *p = fdy_proc_new("models-gc");
+    static const char *const args[] = { "--set", "upload_gc_after=1s", NULL };
+    FDY_CHECK_OK(fdy_proc_broker_start(p, args));
+    fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-models", "*",
+                     NULL);
+    s_artifact_t a;
+    s_artifact(7, &a);
+    s_conn_t acme;
+    s_open(p, "acme", &acme);
+    s_result_t r = { 0 };
+    FDY_CHECK_OK(s_begin(&acme, &a, &r));
+    size_t len;
+    const uint8_t *data = s_chunk(&a, 0, &len);
+    FDY_CHECK_OK(s_send_chunk(&acme, &a, 0, data, len, &r));
+    FDY_CHECK(s_blob_held(p, a.hashes));
+    /* Nobody finishes it: the upload is dropped and its chunk deleted. */
+    int64_t deadline = fdy_clock_mono_ms() + 30000;
+    while (s_blob_held(p, a.hashes) && fdy_clock_mono_ms() < deadline) {
+        struct timespec pause = { 0, 50 * 1000 * 1000 };
+        nanosleep(&pause, NULL);
+    }
+    FDY_CHECK_MSG(!s_blob_held(p, a.hashes), "the interrupted upload's chunk is still there");
+    FDY_CHECK_OK(s_begin(&acme, &a, &r));
+    FDY_CHECK_EQ(r.reply.have[0], 0);
+    FDY_CHECK(fdy_proc_log_count(p, "MODEL-UPLOAD-EXPIRED") >= 1);
+
+    s_result_clear(&r);
+    s_close(&acme);
+    s_artifact_free(&a);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -689,6 +793,7 @@ main(int argc, char **argv)
         { "publish_checks_and_release_log", test_models_publish_checks_and_release_log },
         { "fetch_only_for_targeted_sites", test_models_fetch_only_for_targeted_sites },
         { "upload_survives_broker_kill", test_models_upload_survives_broker_kill },
+        { "interrupted_upload_is_collected", test_models_interrupted_upload_is_collected },
     };
     return fdy_proc_run_tests("models", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
