@@ -83,6 +83,7 @@ typedef enum {
     FOUNDRY_EKIND = 17,     /* unknown message kind or command */
     FOUNDRY_ERATE = 18,     /* over the publisher's rate limit: nothing stored */
     FOUNDRY_ESTALE = 19,    /* a job result, progress or heartbeat with an old fencing token */
+    FOUNDRY_ENOSPC = 20,    /* no space left on a disk (model blobs): nothing stored */
 } foundry_err;
 
 /* Returns a static, human-readable description of err (never NULL; unknown
@@ -619,6 +620,16 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_credit(foundry_clien
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_heartbeat(
     foundry_client_t *client, const uint64_t *job_ids, const uint64_t *fences, size_t count,
     const uint64_t **stale_out, size_t *stale_count_out);
+
+/* The same without waiting, for a node's loop that must keep serving its
+ * handlers while the broker is away: sends the heartbeat unless one is
+ * still unanswered (that one is resent until it is). The answer arrives
+ * during later client calls: each job it names comes out of
+ * foundry_worker_next() as an offer with cancel set. Returns FOUNDRY_OK,
+ * FOUNDRY_EINVAL, or FOUNDRY_ENOTFOUND once after the broker answered that
+ * it no longer knows this node (register again). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_heartbeat_async(
+    foundry_client_t *client, const uint64_t *job_ids, const uint64_t *fences, size_t count);
 
 /* Reports a progress line for a running job (no reply unless refused). */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_progress(foundry_client_t *client,
