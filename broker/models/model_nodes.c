@@ -261,8 +261,10 @@ fdy_model_report(fdy_models_t *self, const fdy_request_t *req, const fdy_model_r
     if (!mr->state || fdy_model_state_parse(mr->state, &state) != FOUNDRY_OK)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "unknown model state '%.40s'",
                               mr->state ? mr->state : "");
-    if (!mr->name || !fdy_model_name_ok(mr->name))
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "REPORT needs a valid model name");
+    /* An empty name is allowed: the report of a manifest that did not
+     * decode at the agent. */
+    if (mr->name && *mr->name && !fdy_model_name_ok(mr->name))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "REPORT names no valid model");
     if (self->hooks.report)
         self->hooks.report(self->hooks.self, req->who->name, req->who->site, mr, req->now_ms);
     return FOUNDRY_OK; /* no reply: reports are fire-and-forget */
