@@ -58,8 +58,8 @@ fdy_model_fetch(fdy_models_t *self, const fdy_request_t *req, const fdy_model_re
     const fdy_model_manifest_t *m = &a->manifest;
     if (who->role == FDY_ROLE_NODE && !fdy_model_targets_site(m, who->site))
         return fdy_reason_set(reason, FOUNDRY_EDENIED,
-                              "model %s version %" PRIu64 " is not released to site %s",
-                              mr->name, mr->version, who->site);
+                              "model %s version %" PRIu64 " is not released to site %s", mr->name,
+                              mr->version, who->site);
     if (mr->index >= m->chunk_count)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u of an artifact of %zu chunks",
                               mr->index, m->chunk_count);
@@ -73,8 +73,8 @@ fdy_model_fetch(fdy_models_t *self, const fdy_request_t *req, const fdy_model_re
                              mr->index, got, len);
     if (err != FOUNDRY_OK) {
         free(buf);
-        fdy_log_err("MODEL-BLOB-READ", "model %s version %" PRIu64 ": %s", mr->name,
-                    mr->version, reason->text);
+        fdy_log_err("MODEL-BLOB-READ", "model %s version %" PRIu64 ": %s", mr->name, mr->version,
+                    reason->text);
         return err;
     }
     fdy_model_reply_t reply;
@@ -96,8 +96,8 @@ s_node_log_index(const fdy_model_node_t *node, const char *name)
 /* Fills n for a release (entries after log_index up to it, malloc'd in
  * *entries_out). False when the release is unknown. */
 static bool
-s_notice(fdy_models_t *self, const fdy_model_node_t *node, uint64_t rollout_id,
-         const char *name, uint64_t version, bool cancel, fdy_model_notice_t *n,
+s_notice(fdy_models_t *self, const fdy_model_node_t *node, uint64_t rollout_id, const char *name,
+         uint64_t version, bool cancel, fdy_model_notice_t *n,
          fdy_model_signed_entry_t **entries_out)
 {
     *entries_out = NULL;
@@ -160,7 +160,7 @@ fdy_models_notify(fdy_models_t *self, const char *node, uint64_t rollout_id, con
         env.kind = FDY_KIND_MODEL_NOTICE;
         env.model = buf;
         env.model_len = len;
-        fdy_peer_t to = { n->peer, n->peer_len };
+        fdy_peer_t to = {n->peer, n->peer_len};
         fdy_reply_send(self->deps.reply, &to, &env);
         sent = true;
     } else {
@@ -209,13 +209,12 @@ fdy_model_watch(fdy_models_t *self, const fdy_request_t *req, const fdy_model_re
             zhashx_update(n->log_index, in->name, (void *) (uintptr_t) in->log_index);
     }
     if (self->hooks.node_seen)
-        self->hooks.node_seen(self->hooks.self, n->name, n->site, mr->labels, mr->label_count,
-                              true, req->now_ms);
+        self->hooks.node_seen(self->hooks.self, n->name, n->site, mr->labels, mr->label_count, true,
+                              req->now_ms);
     fdy_models_pending_t pending[FDY_MODEL_NOTICES_MAX];
-    size_t count = self->hooks.pending
-                       ? self->hooks.pending(self->hooks.self, n->name, pending,
-                                             FDY_MODEL_NOTICES_MAX)
-                       : 0;
+    size_t count = self->hooks.pending ? self->hooks.pending(self->hooks.self, n->name, pending,
+                                                             FDY_MODEL_NOTICES_MAX)
+                                       : 0;
     if (count > FDY_MODEL_NOTICES_MAX)
         count = FDY_MODEL_NOTICES_MAX;
     fdy_model_notice_t notices[FDY_MODEL_NOTICES_MAX];

@@ -47,8 +47,8 @@ fdy_model_accepted_new(const uint8_t *signed_bytes, size_t len, uint64_t log_ind
         fdy_log_err("OUT-OF-MEMORY", "manifest arena");
         abort();
     }
-    foundry_err err = fdy_codec_model_signed_decode(a->signed_bytes, len, a->arena,
-                                                    &a->signed_manifest, reason);
+    foundry_err err =
+        fdy_codec_model_signed_decode(a->signed_bytes, len, a->arena, &a->signed_manifest, reason);
     if (err == FOUNDRY_OK)
         err = fdy_codec_model_manifest_decode(a->signed_manifest.manifest,
                                               a->signed_manifest.manifest_len, a->arena,
@@ -138,11 +138,11 @@ fdy_model_append(fdy_model_t *model, fdy_model_accepted_t *accepted, fdy_model_l
 {
     if (model->count == model->capacity) {
         size_t capacity = model->capacity;
-        model->entries = fdy_xgrow(model->entries, &capacity, model->count + 1,
-                                   sizeof *model->entries);
+        model->entries =
+            fdy_xgrow(model->entries, &capacity, model->count + 1, sizeof *model->entries);
         capacity = model->capacity;
-        model->accepted = fdy_xgrow(model->accepted, &capacity, model->count + 1,
-                                    sizeof *model->accepted);
+        model->accepted =
+            fdy_xgrow(model->accepted, &capacity, model->count + 1, sizeof *model->accepted);
         model->capacity = capacity;
     }
     model->entries[model->count] = *entry;
@@ -311,9 +311,9 @@ s_release(fdy_models_t *self, const fdy_model_signed_t *s, const fdy_model_manif
     fdy_model_t *model = fdy_models_model(self, m->name, true);
     fdy_model_signed_entry_t appended;
     memset(&appended, 0, sizeof appended);
-    err = fdy_release_append(self->release_key, m->name, model->count, model->head_hash,
-                             m->version, s->manifest, s->manifest_len, m->rollback,
-                             fdy_models_wall_ms(), &appended, reason);
+    err = fdy_release_append(self->release_key, m->name, model->count, model->head_hash, m->version,
+                             s->manifest, s->manifest_len, m->rollback, fdy_models_wall_ms(),
+                             &appended, reason);
     uint8_t *entry_bytes = NULL;
     size_t entry_len = 0;
     if (err == FOUNDRY_OK)
@@ -358,8 +358,8 @@ fdy_model_publish(fdy_models_t *self, const fdy_request_t *req, const fdy_model_
     foundry_err err = FOUNDRY_OK;
     if (!s->manifest || s->manifest_len == 0)
         err = fdy_reason_set(reason, FOUNDRY_EINVAL, "PUBLISH needs a signed manifest");
-    else if (fdy_codec_model_manifest_decode(s->manifest, s->manifest_len, self->arena, &m,
-                                             &why) != FOUNDRY_OK)
+    else if (fdy_codec_model_manifest_decode(s->manifest, s->manifest_len, self->arena, &m, &why) !=
+             FOUNDRY_OK)
         err = fdy_reason_set(reason, FOUNDRY_EINVAL, "manifest does not decode: %s", why.text);
     else if (fdy_models_granted(req->who, m.name))
         resent = s_resent(fdy_models_model(self, m.name, false), s);

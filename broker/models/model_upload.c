@@ -18,9 +18,9 @@
 #include <sys/statvfs.h>
 
 /* Bounds on the upkeep one tick does. */
-#define EXPIRE_PER_TICK 64
+#define EXPIRE_PER_TICK   64
 #define GC_VISIT_PER_TICK 1024
-#define GC_INTERVAL_MS 10000
+#define GC_INTERVAL_MS    10000
 
 #define MIB ((uint64_t) 1024 * 1024)
 
@@ -124,28 +124,26 @@ s_disk_check(fdy_models_t *self, const fdy_model_upload_t *up, fdy_reason_t *rea
     uint64_t free_bytes = (uint64_t) vfs.f_bavail * vfs.f_frsize;
     if (needed > free_bytes)
         return fdy_reason_set(reason, FOUNDRY_ENOSPC,
-                              "blob disk full: %" PRIu64 " MB free, artifact needs %" PRIu64
-                              " MB",
+                              "blob disk full: %" PRIu64 " MB free, artifact needs %" PRIu64 " MB",
                               free_bytes / MIB, (needed + MIB - 1) / MIB);
     return FOUNDRY_OK;
 }
 
 foundry_err
-fdy_model_upload_begin(fdy_models_t *self, const fdy_request_t *req,
-                       const fdy_model_request_t *mr, fdy_reason_t *reason)
+fdy_model_upload_begin(fdy_models_t *self, const fdy_request_t *req, const fdy_model_request_t *mr,
+                       fdy_reason_t *reason)
 {
     if (!mr->artifact_hash)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "UPLOAD_BEGIN needs artifact_hash");
     if (mr->chunk_size < FDY_MODEL_CHUNK_MIN || mr->chunk_size > FDY_MODEL_CHUNK_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                              "chunk_size %u is outside %u..%u", mr->chunk_size,
-                              FDY_MODEL_CHUNK_MIN, FDY_MODEL_CHUNK_MAX);
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk_size %u is outside %u..%u",
+                              mr->chunk_size, FDY_MODEL_CHUNK_MIN, FDY_MODEL_CHUNK_MAX);
     if (mr->size == 0)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "an artifact of 0 bytes");
     if (mr->size > self->deps.cfg->max_model_size)
         return fdy_reason_set(reason, FOUNDRY_ETOOBIG,
-                              "artifact of %" PRIu64 " bytes: max_model_size is %" PRIu64,
-                              mr->size, self->deps.cfg->max_model_size);
+                              "artifact of %" PRIu64 " bytes: max_model_size is %" PRIu64, mr->size,
+                              self->deps.cfg->max_model_size);
     if (mr->chunk_count != fdy_artifact_chunk_count(mr->size, mr->chunk_size))
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "%zu chunk hashes for %" PRIu64 " bytes in chunks of %u",
@@ -187,8 +185,8 @@ fdy_model_upload_begin(fdy_models_t *self, const fdy_request_t *req,
 }
 
 foundry_err
-fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req,
-                       const fdy_model_request_t *mr, fdy_reason_t *reason)
+fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req, const fdy_model_request_t *mr,
+                       fdy_reason_t *reason)
 {
     if (!mr->artifact_hash)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "UPLOAD_CHUNK needs artifact_hash");
@@ -218,8 +216,7 @@ fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req,
          * unsynced write: it is written again, never trusted. */
         foundry_err err = fdy_blobs_remove(self->blobs, hash, reason);
         if (err == FOUNDRY_OK)
-            err = fdy_blobs_put_trusted(self->blobs, hash, bytes->data, bytes->len, false,
-                                        reason);
+            err = fdy_blobs_put_trusted(self->blobs, hash, bytes->data, bytes->len, false, reason);
         if (err != FOUNDRY_OK) {
             fdy_log_warn_limited("MODEL-BLOB-WRITE", "chunk %u: %s", mr->index, reason->text);
             return err;
@@ -236,17 +233,17 @@ fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req,
 }
 
 foundry_err
-fdy_model_upload_load(fdy_models_t *self, const uint8_t *key, size_t key_len,
-                      const uint8_t *value, size_t len, fdy_reason_t *reason)
+fdy_model_upload_load(fdy_models_t *self, const uint8_t *key, size_t key_len, const uint8_t *value,
+                      size_t len, fdy_reason_t *reason)
 {
     (void) reason;
     fdy_store_model_upload_t rec;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    foundry_err err = key_len == FDY_MODEL_HASH_LEN
-                          ? fdy_store_model_upload_decode(value, len, &rec, &why)
-                          : fdy_reason_set(&why, FOUNDRY_ECORRUPT, "upload key of %zu bytes",
-                                           key_len);
+    foundry_err err =
+        key_len == FDY_MODEL_HASH_LEN
+            ? fdy_store_model_upload_decode(value, len, &rec, &why)
+            : fdy_reason_set(&why, FOUNDRY_ECORRUPT, "upload key of %zu bytes", key_len);
     uint8_t id[FDY_MODEL_HASH_LEN];
     if (err == FOUNDRY_OK) {
         fdy_artifact_id(rec.size, rec.chunk_size, rec.chunk_hashes, rec.chunk_count, id);
@@ -257,8 +254,8 @@ fdy_model_upload_load(fdy_models_t *self, const uint8_t *key, size_t key_len,
         fdy_log_err("MODEL-RECORD-BAD", "upload not loaded: %s", why.text);
         return FOUNDRY_OK;
     }
-    fdy_model_upload_t *up = s_upload_new(id, rec.size, rec.chunk_size, rec.chunk_hashes,
-                                          rec.chunk_count);
+    fdy_model_upload_t *up =
+        s_upload_new(id, rec.size, rec.chunk_size, rec.chunk_hashes, rec.chunk_count);
     memcpy(up->have, rec.have, up->have_len);
     up->created_ms = rec.created_ms;
     up->touched_ms = rec.touched_ms;
@@ -300,8 +297,10 @@ fdy_model_upload_tick(fdy_models_t *self, int64_t now_ms)
         self->uploads_expired++;
         char hex[2 * FDY_MODEL_HASH_LEN + 1];
         fdy_blobs_hex(up->id, hex);
-        fdy_log_info("MODEL-UPLOAD-EXPIRED", "upload %.16s idle since %" PRIu64 " (%zu of %zu "
-                     "chunks): dropped", hex, up->touched_ms, up->held, up->chunk_count);
+        fdy_log_info("MODEL-UPLOAD-EXPIRED",
+                     "upload %.16s idle since %" PRIu64 " (%zu of %zu "
+                     "chunks): dropped",
+                     hex, up->touched_ms, up->held, up->chunk_count);
     }
     /* Only blobs older than the idle limit go, so a chunk written this
      * turn (not yet referenced by a commit) is never collected. */

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const fdy_kind_t s_kinds[] = { FDY_KIND_MODEL };
+static const fdy_kind_t s_kinds[] = {FDY_KIND_MODEL};
 
 uint64_t
 fdy_models_wall_ms(void)
@@ -95,7 +95,7 @@ fdy_models_send_reply(fdy_models_t *self, const fdy_peer_t *to, uint64_t request
     env.kind = FDY_KIND_MODEL_REPLY;
     env.request_id = request_id;
     /* An all-default reply packs to nothing; a body must still be there. */
-    uint8_t empty[2] = { 0x10, 0x00 }; /* index = 0 */
+    uint8_t empty[2] = {0x10, 0x00}; /* index = 0 */
     env.model = len ? buf : empty;
     env.model_len = len ? len : sizeof empty;
     if (frame)
@@ -149,8 +149,8 @@ s_load_entry(const uint8_t *key, size_t key_len, const uint8_t *value, size_t le
     }
     fdy_model_t *model = fdy_models_model(self, name, true);
     if (index != model->count + 1) {
-        fdy_log_err("MODEL-RECORD-BAD", "model %s: log entry %" PRIu64 " after %zu: skipped",
-                    name, index, model->count);
+        fdy_log_err("MODEL-RECORD-BAD", "model %s: log entry %" PRIu64 " after %zu: skipped", name,
+                    index, model->count);
         free(entry.bytes);
         return FOUNDRY_OK;
     }
@@ -159,8 +159,8 @@ s_load_entry(const uint8_t *key, size_t key_len, const uint8_t *value, size_t le
 }
 
 static foundry_err
-s_load_manifest(const uint8_t *key, size_t key_len, const uint8_t *value, size_t len,
-                void *user, fdy_reason_t *reason)
+s_load_manifest(const uint8_t *key, size_t key_len, const uint8_t *value, size_t len, void *user,
+                fdy_reason_t *reason)
 {
     (void) reason;
     fdy_models_t *self = user;
@@ -174,8 +174,9 @@ s_load_manifest(const uint8_t *key, size_t key_len, const uint8_t *value, size_t
         err = fdy_model_accepted_new(value, len, index, &accepted, &why);
     fdy_model_t *model = err == FOUNDRY_OK ? fdy_models_model(self, name, false) : NULL;
     if (err == FOUNDRY_OK && (!model || index > model->count || model->accepted[index - 1]))
-        err = fdy_reason_set(&why, FOUNDRY_ECORRUPT, "model %s: manifest %" PRIu64
-                             " has no release-log entry", name, index);
+        err =
+            fdy_reason_set(&why, FOUNDRY_ECORRUPT,
+                           "model %s: manifest %" PRIu64 " has no release-log entry", name, index);
     if (err != FOUNDRY_OK) {
         fdy_log_err("MODEL-RECORD-BAD", "manifest not loaded: %s", why.text);
         fdy_model_accepted_destroy(&accepted);
@@ -203,8 +204,10 @@ s_load_finish(fdy_models_t *self)
         while (usable < model->count && model->accepted[usable])
             usable++;
         if (usable < model->count) {
-            fdy_log_err("MODEL-RECORD-BAD", "model %s: entry %zu has no manifest: log served "
-                        "up to %zu", model->name, usable + 1, usable);
+            fdy_log_err("MODEL-RECORD-BAD",
+                        "model %s: entry %zu has no manifest: log served "
+                        "up to %zu",
+                        model->name, usable + 1, usable);
             while (model->count > usable)
                 fdy_model_pop(self, model, false);
         }
@@ -231,14 +234,14 @@ s_load_finish(fdy_models_t *self)
 static foundry_err
 s_load(fdy_models_t *self, fdy_reason_t *reason)
 {
-    foundry_err err = fdy_store_models_scan(self->deps.store, FDY_STORE_MODEL_TRUST,
-                                            s_load_trust, self, reason);
+    foundry_err err =
+        fdy_store_models_scan(self->deps.store, FDY_STORE_MODEL_TRUST, s_load_trust, self, reason);
     if (err == FOUNDRY_OK)
         err = fdy_store_models_scan(self->deps.store, FDY_STORE_MODEL_LOG, s_load_entry, self,
                                     reason);
     if (err == FOUNDRY_OK)
-        err = fdy_store_models_scan(self->deps.store, FDY_STORE_MODEL_MANIFESTS,
-                                    s_load_manifest, self, reason);
+        err = fdy_store_models_scan(self->deps.store, FDY_STORE_MODEL_MANIFESTS, s_load_manifest,
+                                    self, reason);
     if (err != FOUNDRY_OK)
         return err;
     s_load_finish(self);
@@ -350,8 +353,7 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     }
     if (zhashx_size(self->models) || zhashx_size(self->uploads))
         fdy_log_info("MODELS-LOADED", "%zu models, %" PRIu64 " manifests, %zu uploads",
-                     zhashx_size(self->models), self->manifest_count,
-                     zhashx_size(self->uploads));
+                     zhashx_size(self->models), self->manifest_count, zhashx_size(self->uploads));
     *self_out = self;
     return FOUNDRY_OK;
 }
@@ -401,13 +403,12 @@ s_add_write(fdy_models_t *self, fdy_store_model_db_t db, const uint8_t *key, siz
             uint8_t *value, size_t len)
 {
     size_t capacity = self->write_capacity;
-    self->writes = fdy_xgrow(self->writes, &capacity, self->write_count + 1,
-                             sizeof *self->writes);
+    self->writes = fdy_xgrow(self->writes, &capacity, self->write_count + 1, sizeof *self->writes);
     capacity = self->write_capacity;
-    self->write_bufs = fdy_xgrow(self->write_bufs, &capacity, self->write_count + 1,
-                                 sizeof *self->write_bufs);
+    self->write_bufs =
+        fdy_xgrow(self->write_bufs, &capacity, self->write_count + 1, sizeof *self->write_bufs);
     self->write_capacity = capacity;
-    self->writes[self->write_count++] = (fdy_store_model_write_t){ db, key, key_len, value, len };
+    self->writes[self->write_count++] = (fdy_store_model_write_t){db, key, key_len, value, len};
     if (value)
         self->write_bufs[self->buf_count++] = value;
 }
@@ -463,11 +464,10 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
     }
     self->staged_count = 0;
     size_t dirty = 0;
-    for (fdy_model_upload_t *up = zhashx_first(self->uploads); up;
-         up = zhashx_next(self->uploads))
+    for (fdy_model_upload_t *up = zhashx_first(self->uploads); up; up = zhashx_next(self->uploads))
         dirty += up->dirty;
-    self->written = fdy_xgrow(self->written, &(size_t){ 0 }, dirty ? dirty : 1,
-                              sizeof *self->written);
+    self->written =
+        fdy_xgrow(self->written, &(size_t){0}, dirty ? dirty : 1, sizeof *self->written);
     for (fdy_model_upload_t *up = zhashx_first(self->uploads); up;
          up = zhashx_next(self->uploads)) {
         if (!up->dirty)
@@ -476,9 +476,9 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
         uint8_t *buf = NULL;
         size_t len = 0;
         if (!up->removed) {
-            fdy_store_model_upload_t rec = { up->size, up->chunk_size, up->created_ms,
-                                             up->touched_ms, up->chunk_count, up->hashes,
-                                             up->have };
+            fdy_store_model_upload_t rec = {up->size,       up->chunk_size,  up->created_ms,
+                                            up->touched_ms, up->chunk_count, up->hashes,
+                                            up->have};
             fdy_reason_t why;
             if (fdy_store_model_upload_encode(&rec, &buf, &len, &why) != FOUNDRY_OK) {
                 fdy_log_err("MODELS-ENCODE", "%s", why.text);
@@ -490,7 +490,7 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
     }
     if (self->write_count == 0)
         return;
-    self->part = (fdy_store_models_t){ self->writes, self->write_count };
+    self->part = (fdy_store_models_t){self->writes, self->write_count};
     fdy_commit_add(commit, &fdy_store_models_part, &self->part);
     self->added = true;
 }
@@ -513,7 +513,7 @@ s_reply_publish(fdy_models_t *self, const fdy_peer_t *to, const fdy_models_parke
 {
     fdy_model_t *model = p->model;
     const fdy_model_log_entry_t *e = &model->entries[p->index - 1];
-    fdy_model_signed_entry_t entry = { e->entry, e->entry_len, { 0 } };
+    fdy_model_signed_entry_t entry = {e->entry, e->entry_len, {0}};
     memcpy(entry.sig, e->sig, sizeof entry.sig);
     fdy_model_reply_t reply;
     memset(&reply, 0, sizeof reply);
@@ -538,8 +538,7 @@ s_undo(fdy_models_t *self)
         } else if (p->kind == FDY_MODELS_PARK_CHUNK && p->newly_held && up) {
             up->have[p->index / 8] &= (uint8_t) ~(1u << (p->index % 8));
             up->held--;
-            fdy_model_chunk_ref(self, up->hashes + (size_t) p->index * FDY_MODEL_HASH_LEN, 0,
-                                -1);
+            fdy_model_chunk_ref(self, up->hashes + (size_t) p->index * FDY_MODEL_HASH_LEN, 0, -1);
         }
     }
     for (size_t i = 0; i < self->parked_committing; i++) {
@@ -556,8 +555,7 @@ s_undo(fdy_models_t *self)
     }
     for (size_t i = 0; i < self->written_count; i++)
         self->written[i] = NULL;
-    for (fdy_model_upload_t *up = zhashx_first(self->uploads); up;
-         up = zhashx_next(self->uploads))
+    for (fdy_model_upload_t *up = zhashx_first(self->uploads); up; up = zhashx_next(self->uploads))
         up->dirty = true; /* written again next turn: the record is what memory says */
 }
 
@@ -590,7 +588,7 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
     self->written_count = 0;
     for (size_t i = 0; i < self->parked_committing; i++) {
         fdy_models_parked_t *p = &self->parked[i];
-        fdy_peer_t to = { p->peer, p->peer_len };
+        fdy_peer_t to = {p->peer, p->peer_len};
         if (p->kind == FDY_MODELS_PARK_CHUNK && self->sync_err != FOUNDRY_OK) {
             fdy_reply_error(self->deps.reply, &to, p->request_id, 0, self->sync_err,
                             self->sync_reason);

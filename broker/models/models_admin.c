@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEX_LEN (2 * FDY_MODEL_HASH_LEN + 1)
+#define HEX_LEN          (2 * FDY_MODEL_HASH_LEN + 1)
 #define ARG_COUNT(specs) (sizeof specs / sizeof specs[0])
 
 /* ---- trust policies -------------------------------------------------------------- */
@@ -37,8 +37,8 @@ s_trust_put(fdy_models_t *self, const fdy_trust_policy_t *policy)
 }
 
 foundry_err
-fdy_models_trust_load(fdy_models_t *self, const uint8_t *key, size_t key_len,
-                      const uint8_t *value, size_t len, fdy_reason_t *reason)
+fdy_models_trust_load(fdy_models_t *self, const uint8_t *key, size_t key_len, const uint8_t *value,
+                      size_t len, fdy_reason_t *reason)
 {
     (void) reason;
     char name[FDY_MODEL_NAME_MAX + 1];
@@ -75,8 +75,8 @@ s_policy_row(fdy_admin_table_t *out, const fdy_trust_policy_t *policy)
            fdy_admin_cell_join(out, &row[2], keys, policy->key_count);
 }
 
-static const char *const s_trust_columns[] = { "name", "threshold", "keys" };
-static const fdy_col_type_t s_trust_types[] = { FDY_COL_TEXT, FDY_COL_INT, FDY_COL_TEXT };
+static const char *const s_trust_columns[] = {"name", "threshold", "keys"};
+static const fdy_col_type_t s_trust_types[] = {FDY_COL_TEXT, FDY_COL_INT, FDY_COL_TEXT};
 
 static foundry_err
 s_trust(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
@@ -122,9 +122,9 @@ s_trust(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_r
     err = fdy_store_model_trust_encode(&policy, &buf, &len, reason);
     if (err != FOUNDRY_OK)
         return err;
-    fdy_store_model_write_t w = { FDY_STORE_MODEL_TRUST, (const uint8_t *) policy.name,
-                                  strlen(policy.name), buf, len };
-    fdy_store_models_t writes = { &w, 1 };
+    fdy_store_model_write_t w = {FDY_STORE_MODEL_TRUST, (const uint8_t *) policy.name,
+                                 strlen(policy.name), buf, len};
+    fdy_store_models_t writes = {&w, 1};
     err = fdy_store_models_write(self->deps.store, &writes, reason);
     free(buf);
     if (err != FOUNDRY_OK)
@@ -159,14 +159,13 @@ s_sorted_keys(zhashx_t *table, size_t *count_out)
 }
 
 static foundry_err
-s_trust_ls(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out,
-           fdy_reason_t *reason)
+s_trust_ls(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
 {
     fdy_models_t *self = self_;
     size_t count;
     const char **names = s_sorted_keys(self->trust, &count);
-    foundry_err err = fdy_admin_table_begin(out, call->arena, s_trust_columns, s_trust_types, 3,
-                                            count, reason);
+    foundry_err err =
+        fdy_admin_table_begin(out, call->arena, s_trust_columns, s_trust_types, 3, count, reason);
     for (size_t i = 0; err == FOUNDRY_OK && i < count; i++)
         if (!s_policy_row(out, zhashx_lookup(self->trust, names[i])))
             err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
@@ -179,8 +178,8 @@ s_release_key(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out,
               fdy_reason_t *reason)
 {
     fdy_models_t *self = self_;
-    static const char *const columns[] = { "key" };
-    static const fdy_col_type_t types[] = { FDY_COL_TEXT };
+    static const char *const columns[] = {"key"};
+    static const fdy_col_type_t types[] = {FDY_COL_TEXT};
     char hex[HEX_LEN];
     fdy_blobs_hex(self->release_public, hex);
     foundry_err err = fdy_admin_table_begin(out, call->arena, columns, types, 1, 1, reason);
@@ -193,14 +192,13 @@ s_release_key(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out,
 /* ---- releases ------------------------------------------------------------------------ */
 
 static const char *const s_release_columns[] = {
-    "name",    "version",  "size",     "chunks",    "signatures", "sites",   "labels",
-    "created", "expires",  "rollback", "log_index", "artifact",   "chunk_size", "metadata",
-    "signers",
+    "name",    "version",  "size",      "chunks",   "signatures", "sites",    "labels",  "created",
+    "expires", "rollback", "log_index", "artifact", "chunk_size", "metadata", "signers",
 };
 static const fdy_col_type_t s_release_types[] = {
-    FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_TEXT,
-    FDY_COL_INT,  FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_TEXT,
-    FDY_COL_TEXT,
+    FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT, FDY_COL_INT,  FDY_COL_INT,
+    FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT,  FDY_COL_INT,
+    FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT, FDY_COL_TEXT, FDY_COL_TEXT,
 };
 #define LS_COLUMNS   11u /* model.ls: the first eleven */
 #define SHOW_COLUMNS (sizeof s_release_columns / sizeof s_release_columns[0])
@@ -244,8 +242,8 @@ s_ls(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reas
     fdy_models_t *self = self_;
     size_t count;
     const char **names = s_sorted_keys(self->models, &count);
-    foundry_err err = fdy_admin_table_begin(out, call->arena, s_release_columns,
-                                            s_release_types, LS_COLUMNS, count, reason);
+    foundry_err err = fdy_admin_table_begin(out, call->arena, s_release_columns, s_release_types,
+                                            LS_COLUMNS, count, reason);
     for (size_t i = 0; err == FOUNDRY_OK && i < count; i++) {
         const fdy_model_t *model = zhashx_lookup(self->models, names[i]);
         if (model->count && !s_release_row(out, model->accepted[model->count - 1], false))
@@ -289,11 +287,10 @@ s_show(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_re
 }
 
 static foundry_err
-s_manifest(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out,
-           fdy_reason_t *reason)
+s_manifest(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
 {
-    static const char *const columns[] = { "signed" };
-    static const fdy_col_type_t types[] = { FDY_COL_BYTES };
+    static const char *const columns[] = {"signed"};
+    static const fdy_col_type_t types[] = {FDY_COL_BYTES};
     fdy_model_accepted_t *a;
     foundry_err err = s_find(self_, call, &a, reason);
     if (err == FOUNDRY_OK)
@@ -308,10 +305,10 @@ s_manifest(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out,
 static foundry_err
 s_log(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
 {
-    static const char *const columns[] = { "index", "version",       "rollback",
-                                           "time",  "manifest_hash", "entry" };
-    static const fdy_col_type_t types[] = { FDY_COL_INT, FDY_COL_INT,  FDY_COL_INT,
-                                            FDY_COL_INT, FDY_COL_TEXT, FDY_COL_BYTES };
+    static const char *const columns[] = {"index", "version",       "rollback",
+                                          "time",  "manifest_hash", "entry"};
+    static const fdy_col_type_t types[] = {FDY_COL_INT, FDY_COL_INT,  FDY_COL_INT,
+                                           FDY_COL_INT, FDY_COL_TEXT, FDY_COL_BYTES};
     fdy_models_t *self = self_;
     const char *name = fdy_admin_arg(call, "name");
     fdy_model_t *model = fdy_models_model(self, name, false);
@@ -339,29 +336,29 @@ s_log(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_rea
 /* ---- the table ------------------------------------------------------------------------- */
 
 static const fdy_admin_arg_spec_t s_trust_args[] = {
-    { "name", true, false }, { "threshold", true, false }, { "key", true, true } };
-static const fdy_admin_arg_spec_t s_name_arg[] = { { "name", true, false } };
-static const fdy_admin_arg_spec_t s_name_version_args[] = { { "name", true, false },
-                                                            { "version", false, false } };
-static const fdy_admin_arg_spec_t s_manifest_args[] = { { "name", true, false },
-                                                        { "version", true, false } };
+    {"name", true, false}, {"threshold", true, false}, {"key", true, true}};
+static const fdy_admin_arg_spec_t s_name_arg[] = {{"name", true, false}};
+static const fdy_admin_arg_spec_t s_name_version_args[] = {{"name", true, false},
+                                                           {"version", false, false}};
+static const fdy_admin_arg_spec_t s_manifest_args[] = {{"name", true, false},
+                                                       {"version", true, false}};
 
 static const fdy_admin_command_t s_commands[] = {
-    { "model.trust", s_trust_args, ARG_COUNT(s_trust_args), s_trust },
-    { "model.trust.ls", NULL, 0, s_trust_ls },
-    { "model.release-key", NULL, 0, s_release_key },
-    { "model.ls", NULL, 0, s_ls },
-    { "model.show", s_name_version_args, ARG_COUNT(s_name_version_args), s_show },
-    { "model.manifest", s_manifest_args, ARG_COUNT(s_manifest_args), s_manifest },
-    { "model.log", s_name_arg, ARG_COUNT(s_name_arg), s_log },
+    {"model.trust", s_trust_args, ARG_COUNT(s_trust_args), s_trust},
+    {"model.trust.ls", NULL, 0, s_trust_ls},
+    {"model.release-key", NULL, 0, s_release_key},
+    {"model.ls", NULL, 0, s_ls},
+    {"model.show", s_name_version_args, ARG_COUNT(s_name_version_args), s_show},
+    {"model.manifest", s_manifest_args, ARG_COUNT(s_manifest_args), s_manifest},
+    {"model.log", s_name_arg, ARG_COUNT(s_name_arg), s_log},
 };
 
-const char *const fdy_models_admin_prefixes[] = { "model.", NULL };
+const char *const fdy_models_admin_prefixes[] = {"model.", NULL};
 
 foundry_err
 fdy_models_admin(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
                  fdy_reason_t *reason)
 {
-    return fdy_admin_dispatch(self, s_commands, sizeof s_commands / sizeof s_commands[0], call,
-                              out, reason);
+    return fdy_admin_dispatch(self, s_commands, sizeof s_commands / sizeof s_commands[0], call, out,
+                              reason);
 }

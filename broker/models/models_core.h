@@ -69,11 +69,11 @@ typedef struct {
     uint8_t *hashes; /* chunk_count * 32 */
     uint8_t *have;   /* durable bits: chunk i is stored and fsynced */
     size_t have_len;
-    size_t held;     /* bits set */
+    size_t held;                     /* bits set */
     uint64_t created_ms, touched_ms; /* wall clock */
-    bool durable;    /* its record is committed */
-    bool dirty;      /* its record must be written by the next commit */
-    bool removed;    /* the next commit deletes it, then it is freed */
+    bool durable;                    /* its record is committed */
+    bool dirty;                      /* its record must be written by the next commit */
+    bool removed;                    /* the next commit deletes it, then it is freed */
 } fdy_model_upload_t;
 
 /* A node key that WATCHes. */
@@ -172,8 +172,7 @@ bool fdy_models_granted(const fdy_principal_t *who, const char *name);
 /* The model name's state, created when create is true (else NULL). */
 fdy_model_t *fdy_models_model(fdy_models_t *self, const char *name, bool create);
 /* The newest accepted manifest of name whose version is version, or NULL. */
-fdy_model_accepted_t *fdy_models_accepted(fdy_models_t *self, const char *name,
-                                          uint64_t version);
+fdy_model_accepted_t *fdy_models_accepted(fdy_models_t *self, const char *name, uint64_t version);
 
 /* ---- model_upload.c ---- */
 foundry_err fdy_model_upload_begin(fdy_models_t *self, const fdy_request_t *req,

@@ -20,8 +20,8 @@
 #define UPLOAD_FORMAT 1u
 #define UPLOAD_HEADER (1u + 8u + 4u + 8u + 8u + 4u)
 
-static const char *const s_dbs[] = { "model_trust", "model_manifests", "model_log",
-                                     "model_uploads", NULL };
+static const char *const s_dbs[] = {"model_trust", "model_manifests", "model_log", "model_uploads",
+                                    NULL};
 
 /* ---- keys ------------------------------------------------------------------ */
 
@@ -188,8 +188,8 @@ s_check_logged(size_t db_index, const MDB_val *key, const MDB_val *value, fdy_re
 {
     char name[FDY_MODEL_NAME_MAX + 1];
     uint64_t index;
-    foundry_err err = fdy_store_model_log_key_parse(key->mv_data, key->mv_size, name, &index,
-                                                    reason);
+    foundry_err err =
+        fdy_store_model_log_key_parse(key->mv_data, key->mv_size, name, &index, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(value->mv_size));
@@ -259,8 +259,7 @@ s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB
     return FOUNDRY_OK;
 }
 
-const fdy_store_table_t fdy_store_models_table = { .name = "models", .dbs = s_dbs,
-                                                   .check = s_check };
+const fdy_store_table_t fdy_store_models_table = {.name = "models", .dbs = s_dbs, .check = s_check};
 
 /* ---- reads -------------------------------------------------------------------------- */
 
@@ -273,15 +272,14 @@ static foundry_err
 s_scan_one(const MDB_val *key, const MDB_val *value, void *user, fdy_reason_t *reason)
 {
     s_scan_t *scan = user;
-    return scan->fn(key->mv_data, key->mv_size, value->mv_data, value->mv_size, scan->user,
-                    reason);
+    return scan->fn(key->mv_data, key->mv_size, value->mv_data, value->mv_size, scan->user, reason);
 }
 
 foundry_err
 fdy_store_models_scan(fdy_store_t *store, fdy_store_model_db_t db, fdy_store_model_fn *fn,
                       void *user, fdy_reason_t *reason)
 {
-    s_scan_t scan = { fn, user };
+    s_scan_t scan = {fn, user};
     return fdy_store_scan(store, fdy_store_dbi(store, &fdy_store_models_table, db), s_scan_one,
                           &scan, reason);
 }
@@ -297,14 +295,14 @@ s_write(void *data, fdy_store_t *store, MDB_txn *txn, uint64_t now_ns, size_t *w
     for (size_t i = 0; i < d->count; i++) {
         const fdy_store_model_write_t *w = &d->items[i];
         MDB_dbi dbi = fdy_store_dbi(store, &fdy_store_models_table, w->db);
-        MDB_val key = { w->key_len, (void *) w->key };
+        MDB_val key = {w->key_len, (void *) w->key};
         int rc;
         if (!w->value) {
             rc = mdb_del(txn, dbi, &key, NULL);
             if (rc == MDB_NOTFOUND)
                 rc = 0;
         } else {
-            MDB_val value = { w->len, (void *) w->value };
+            MDB_val value = {w->len, (void *) w->value};
             rc = mdb_put(txn, dbi, &key, &value, 0);
         }
         if (rc != 0)

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <zmq.h>
 
-#define CHUNK FDY_MODEL_CHUNK_MIN /* 64 KiB: artifacts stay a few hundred KiB */
+#define CHUNK    FDY_MODEL_CHUNK_MIN /* 64 KiB: artifacts stay a few hundred KiB */
 #define REPLY_MS 10000
 
 /* ---- a small MODEL client over a raw DEALER -------------------------------------- */
@@ -71,7 +71,7 @@ s_wait(s_conn_t *c, uint64_t request_id, fdy_kind_t want_kind, s_result_t *out)
 {
     int64_t deadline = fdy_clock_mono_ms() + REPLY_MS;
     for (;;) {
-        zmq_pollitem_t item = { c->dealer->socket, 0, ZMQ_POLLIN, 0 };
+        zmq_pollitem_t item = {c->dealer->socket, 0, ZMQ_POLLIN, 0};
         int64_t left = deadline - fdy_clock_mono_ms();
         FDY_CHECK_MSG(left > 0, "no reply to request %" PRIu64, request_id);
         if (zmq_poll(&item, 1, (long) left) <= 0)
@@ -88,13 +88,14 @@ s_wait(s_conn_t *c, uint64_t request_id, fdy_kind_t want_kind, s_result_t *out)
         }
         fdy_arena_reset(c->arena, 64u << 20);
         fdy_envelope_t env;
-        fdy_reason_t why = { { 0 } };
+        fdy_reason_t why = {{0}};
         FDY_CHECK_OK(fdy_codec_decode_envelope(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
                                                c->arena, &env, &why));
         bool mine = env.request_id == request_id;
         if (mine && env.kind == FDY_KIND_ERROR) {
             out->code = env.error_code;
-            snprintf(out->reason, sizeof out->reason, "%s", env.error_reason ? env.error_reason : "");
+            snprintf(out->reason, sizeof out->reason, "%s",
+                     env.error_reason ? env.error_reason : "");
         } else if (mine) {
             FDY_CHECK_EQ(env.kind, want_kind);
             out->code = FOUNDRY_OK;
@@ -122,16 +123,16 @@ s_model(s_conn_t *c, const fdy_model_request_t *mr, const void *chunk, size_t ch
         s_result_t *out)
 {
     s_result_clear(out);
-    fdy_envelope_t env = { 0 };
+    fdy_envelope_t env = {0};
     env.kind = FDY_KIND_MODEL;
     env.request_id = ++c->request_id;
     uint8_t *env_buf = NULL, *body = NULL;
     size_t env_len = 0, body_len = 0;
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     FDY_CHECK_OK(fdy_codec_encode_envelope(&env, &env_buf, &env_len));
     FDY_CHECK_MSG(fdy_codec_model_request_encode(mr, &body, &body_len, &why) == FOUNDRY_OK,
                   "encode: %s", why.text);
-    fdy_slice_t frames[3] = { { env_buf, env_len }, { body, body_len }, { chunk, chunk_len } };
+    fdy_slice_t frames[3] = {{env_buf, env_len}, {body, body_len}, {chunk, chunk_len}};
     FDY_CHECK_OK(fdy_proc_dealer_send(c->dealer, frames, chunk ? 3 : 2));
     free(env_buf);
     free(body);
@@ -152,7 +153,7 @@ static foundry_err
 s_admin(s_conn_t *c, const char *command, const char *const *args, size_t count, fdy_table_t *out,
         char reason[256])
 {
-    fdy_envelope_t env = { 0 };
+    fdy_envelope_t env = {0};
     env.kind = FDY_KIND_ADMIN;
     env.request_id = ++c->request_id;
     env.command = command;
@@ -161,7 +162,7 @@ s_admin(s_conn_t *c, const char *command, const char *const *args, size_t count,
     uint8_t *buf = NULL;
     size_t len = 0;
     FDY_CHECK_OK(fdy_codec_encode_envelope(&env, &buf, &len));
-    fdy_slice_t frame = { buf, len };
+    fdy_slice_t frame = {buf, len};
     FDY_CHECK_OK(fdy_proc_dealer_send(c->dealer, &frame, 1));
     free(buf);
     FDY_CHECK_OK(fdy_proc_dealer_recv(c->dealer, REPLY_MS, c->arena, &env));
@@ -189,7 +190,7 @@ static long long
 s_cell_int(const fdy_table_t *t, size_t row, const char *column)
 {
     const fdy_slice_t *cell = s_cell(t, row, column);
-    char text[32] = { 0 };
+    char text[32] = {0};
     memcpy(text, cell->data, cell->len < 31 ? cell->len : 31);
     return strtoll(text, NULL, 10);
 }
@@ -244,9 +245,12 @@ s_chunk(const s_artifact_t *a, size_t index, size_t *len_out)
 static foundry_err
 s_begin(s_conn_t *c, const s_artifact_t *a, s_result_t *r)
 {
-    fdy_model_request_t mr = { .op = FDY_MODEL_UPLOAD_BEGIN, .artifact_hash = a->id,
-                               .size = a->size, .chunk_size = CHUNK,
-                               .chunk_hashes = a->hashes, .chunk_count = a->count };
+    fdy_model_request_t mr = {.op = FDY_MODEL_UPLOAD_BEGIN,
+                              .artifact_hash = a->id,
+                              .size = a->size,
+                              .chunk_size = CHUNK,
+                              .chunk_hashes = a->hashes,
+                              .chunk_count = a->count};
     return s_model(c, &mr, NULL, 0, r);
 }
 
@@ -254,8 +258,8 @@ static foundry_err
 s_send_chunk(s_conn_t *c, const s_artifact_t *a, size_t index, const void *data, size_t len,
              s_result_t *r)
 {
-    fdy_model_request_t mr = { .op = FDY_MODEL_UPLOAD_CHUNK, .artifact_hash = a->id,
-                               .index = (uint32_t) index };
+    fdy_model_request_t mr = {
+        .op = FDY_MODEL_UPLOAD_CHUNK, .artifact_hash = a->id, .index = (uint32_t) index};
     return s_model(c, &mr, data, len, r);
 }
 
@@ -263,9 +267,9 @@ s_send_chunk(s_conn_t *c, const s_artifact_t *a, size_t index, const void *data,
 static void
 s_upload(s_conn_t *c, const s_artifact_t *a)
 {
-    s_result_t r = { 0 };
+    s_result_t r = {0};
     FDY_CHECK_OK(s_begin(c, a, &r));
-    uint8_t have[8] = { 0 };
+    uint8_t have[8] = {0};
     memcpy(have, r.reply.have, r.reply.have_len < 8 ? r.reply.have_len : 8);
     for (size_t i = 0; i < a->count; i++) {
         if (have[i / 8] & (1u << (i % 8)))
@@ -287,7 +291,7 @@ typedef struct {
 static void
 s_keygen(fdy_proc_t *p, const char *name, s_key_t *k)
 {
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     FDY_CHECK_MSG(fdy_sign_keygen(fdy_proc_dir(p), name, k->pub, &why) == FOUNDRY_OK, "keygen: %s",
                   why.text);
     char path[512];
@@ -322,7 +326,7 @@ s_manifest(const s_spec_t *spec, const s_artifact_t *a, s_key_t *const *signers,
            s_signed_t *out)
 {
     memset(out, 0, sizeof *out);
-    fdy_model_manifest_t m = { 0 };
+    fdy_model_manifest_t m = {0};
     m.name = spec->name;
     m.version = spec->version;
     memcpy(m.artifact_hash, a->id, 32);
@@ -337,7 +341,7 @@ s_manifest(const s_spec_t *spec, const s_artifact_t *a, s_key_t *const *signers,
     m.rollback = spec->rollback;
     m.rollback_of = spec->rollback_of;
     m.release_version = spec->release_version;
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     FDY_CHECK_MSG(fdy_codec_model_manifest_encode(&m, &out->manifest, &out->manifest_len, &why) ==
                       FOUNDRY_OK,
                   "manifest: %s", why.text);
@@ -351,9 +355,8 @@ s_manifest(const s_spec_t *spec, const s_artifact_t *a, s_key_t *const *signers,
 static foundry_err
 s_publish(s_conn_t *c, const s_signed_t *s, s_result_t *r)
 {
-    fdy_model_request_t mr = { .op = FDY_MODEL_PUBLISH };
-    mr.signed_manifest = (fdy_model_signed_t){ s->manifest, s->manifest_len, s->sigs,
-                                               s->sig_count };
+    fdy_model_request_t mr = {.op = FDY_MODEL_PUBLISH};
+    mr.signed_manifest = (fdy_model_signed_t){s->manifest, s->manifest_len, s->sigs, s->sig_count};
     return s_model(c, &mr, NULL, 0, r);
 }
 
@@ -364,8 +367,8 @@ s_env(const char *name)
 {
     fdy_proc_t *p = fdy_proc_new(name);
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-models",
-                     "vision", NULL);
+    fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-models", "vision",
+                     NULL);
     fdy_proc_key_add(p, "other", "--role", "partner", "--tenant", "other", NULL);
     return p;
 }
@@ -375,7 +378,7 @@ s_trust(s_conn_t *admin, const char *name, const char *threshold, const s_key_t 
         size_t count)
 {
     char name_arg[96], threshold_arg[32], key_args[4][80];
-    const char *args[6] = { name_arg, threshold_arg };
+    const char *args[6] = {name_arg, threshold_arg};
     snprintf(name_arg, sizeof name_arg, "name=%s", name);
     snprintf(threshold_arg, sizeof threshold_arg, "threshold=%s", threshold);
     for (size_t i = 0; i < count; i++) {
@@ -400,7 +403,7 @@ test_models_upload_resume_and_bad_chunks(void)
     s_conn_t acme, other;
     s_open(p, "acme", &acme);
     s_open(p, "other", &other);
-    s_result_t r = { 0 };
+    s_result_t r = {0};
 
     /* No model grant: no upload at all. */
     S_REFUSED(s_begin(&other, &a, &r), &r, FOUNDRY_EDENIED, "no model grant");
@@ -445,7 +448,7 @@ test_models_upload_resume_and_bad_chunks(void)
     FDY_CHECK_EQ(r.reply.have[0], 0x07);
 
     /* key ls shows the grant. */
-    const char *ls_argv[] = { "key", "ls", NULL };
+    const char *ls_argv[] = {"key", "ls", NULL};
     fdy_json_t *keys = fdy_proc_ctl_json(p, ls_argv);
     bool shown = false;
     for (size_t i = 0; i < fdy_proc_json_count(keys); i++) {
@@ -480,15 +483,15 @@ test_models_publish_checks_and_release_log(void)
     s_conn_t acme, admin;
     s_open(p, "acme", &acme);
     s_open(p, "admin", &admin);
-    s_result_t r = { 0 };
+    s_result_t r = {0};
     s_upload(&acme, &a);
-    s_key_t *both[] = { &k1, &k2 }, *only_k1[] = { &k1 }, *stranger[] = { &k3 };
+    s_key_t *both[] = {&k1, &k2}, *only_k1[] = {&k1}, *stranger[] = {&k3};
     s_signed_t s;
 
-    s_spec_t v2 = { .name = "vision", .version = 2 };
+    s_spec_t v2 = {.name = "vision", .version = 2};
     s_manifest(&v2, &a, both, 2, &s);
     S_REFUSED(s_publish(&acme, &s, &r), &r, FOUNDRY_EDENIED, "no trust policy for model vision");
-    const s_key_t *policy[] = { &k1, &k2 };
+    const s_key_t *policy[] = {&k1, &k2};
     s_trust(&admin, "vision", "2", policy, 2);
     free(s.manifest);
 
@@ -510,7 +513,7 @@ test_models_publish_checks_and_release_log(void)
     S_REFUSED(s_publish(&acme, &s, &r), &r, FOUNDRY_ENOTFOUND,
               "artifact not uploaded: chunk 0 of 3 missing");
     free(s.manifest);
-    s_spec_t audio = { .name = "audio", .version = 1 };
+    s_spec_t audio = {.name = "audio", .version = 1};
     s_manifest(&audio, &a, both, 2, &s);
     S_REFUSED(s_publish(&acme, &s, &r), &r, FOUNDRY_EDENIED, "may not publish model audio");
     free(s.manifest);
@@ -522,11 +525,11 @@ test_models_publish_checks_and_release_log(void)
     FDY_CHECK_EQ(r.reply.version, 2);
     FDY_CHECK(r.reply.entry != NULL);
 
-    s_spec_t v1 = { .name = "vision", .version = 1 };
+    s_spec_t v1 = {.name = "vision", .version = 1};
     s_manifest(&v1, &a, both, 2, &s);
     S_REFUSED(s_publish(&acme, &s, &r), &r, FOUNDRY_EDENIED, "is not above the newest");
     free(s.manifest);
-    s_spec_t v3 = { .name = "vision", .version = 3 };
+    s_spec_t v3 = {.name = "vision", .version = 3};
     s_manifest(&v3, &a, both, 2, &s);
     FDY_CHECK_OK(s_publish(&acme, &s, &r));
     FDY_CHECK_EQ(r.reply.version, 3);
@@ -537,23 +540,23 @@ test_models_publish_checks_and_release_log(void)
 
     /* A signed rollback to 2 is a release of its own; an old rollback
      * number after a newer release is a replay, refused. */
-    s_spec_t back = { .name = "vision", .version = 2, .rollback = true, .rollback_of = 3,
-                      .release_version = 10 };
+    s_spec_t back = {
+        .name = "vision", .version = 2, .rollback = true, .rollback_of = 3, .release_version = 10};
     s_manifest(&back, &a, both, 2, &s);
     FDY_CHECK_OK(s_publish(&acme, &s, &r));
     FDY_CHECK_EQ(r.reply.version, 2);
     free(s.manifest);
-    s_spec_t v4 = { .name = "vision", .version = 4 };
+    s_spec_t v4 = {.name = "vision", .version = 4};
     s_manifest(&v4, &a, both, 2, &s);
     FDY_CHECK_OK(s_publish(&acme, &s, &r));
     free(s.manifest);
-    s_spec_t stale = { .name = "vision", .version = 3, .rollback = true, .rollback_of = 4,
-                       .release_version = 5 };
+    s_spec_t stale = {
+        .name = "vision", .version = 3, .rollback = true, .rollback_of = 4, .release_version = 5};
     s_manifest(&stale, &a, both, 2, &s);
     S_REFUSED(s_publish(&acme, &s, &r), &r, FOUNDRY_EDENIED, "a replayed rollback?");
     free(s.manifest);
-    s_spec_t bad_back = { .name = "vision", .version = 1, .rollback = true, .rollback_of = 4,
-                          .release_version = 11 };
+    s_spec_t bad_back = {
+        .name = "vision", .version = 1, .rollback = true, .rollback_of = 4, .release_version = 11};
     s_manifest(&bad_back, &a, both, 2, &s);
     S_REFUSED(s_publish(&acme, &s, &r), &r, FOUNDRY_EDENIED, "not an earlier accepted version");
     free(s.manifest);
@@ -565,18 +568,18 @@ test_models_publish_checks_and_release_log(void)
     FDY_CHECK_EQ(s_cell_int(&t, 0, "version"), 4);
     FDY_CHECK_EQ(s_cell_int(&t, 0, "log_index"), 4);
     FDY_CHECK_EQ(s_cell_int(&t, 0, "signatures"), 2);
-    const char *log_args[] = { "name=vision" };
+    const char *log_args[] = {"name=vision"};
     FDY_CHECK_OK(s_admin(&admin, "model.log", log_args, 1, &t, NULL));
     FDY_CHECK_EQ(t.row_count, 4);
     FDY_CHECK_EQ(s_cell_int(&t, 1, "version"), 3);
     FDY_CHECK_EQ(s_cell_int(&t, 2, "version"), 2);
     FDY_CHECK_EQ(s_cell_int(&t, 2, "rollback"), 1);
     FDY_CHECK_OK(s_admin(&admin, "model.release-key", NULL, 0, &t, NULL));
-    char release_hex[65] = { 0 };
+    char release_hex[65] = {0};
     memcpy(release_hex, s_cell(&t, 0, "key")->data, 64);
 
     /* The log a publisher reads verifies against the release key. */
-    fdy_model_request_t log = { .op = FDY_MODEL_LOG, .name = "vision", .from_index = 1 };
+    fdy_model_request_t log = {.op = FDY_MODEL_LOG, .name = "vision", .from_index = 1};
     FDY_CHECK_OK(s_model(&acme, &log, NULL, 0, &r));
     FDY_CHECK_EQ(r.reply.entry_count, 4);
     FDY_CHECK(r.reply.release_key != NULL);
@@ -584,8 +587,8 @@ test_models_publish_checks_and_release_log(void)
     for (size_t i = 0; i < 32; i++)
         snprintf(got_hex + 2 * i, 3, "%02x", r.reply.release_key[i]);
     FDY_CHECK_STR(got_hex, release_hex);
-    fdy_release_head_t head = { 0 };
-    fdy_reason_t why = { { 0 } };
+    fdy_release_head_t head = {0};
+    fdy_reason_t why = {{0}};
     fdy_arena_t *arena = fdy_arena_new(1 << 20);
     FDY_CHECK(arena);
     FDY_CHECK_MSG(fdy_release_verify(r.reply.release_key, "vision", r.reply.entries,
@@ -594,11 +597,11 @@ test_models_publish_checks_and_release_log(void)
     FDY_CHECK_EQ(head.index, 4);
     FDY_CHECK_EQ(head.version, 4);
     /* A log whose entries are reordered no longer verifies. */
-    fdy_model_signed_entry_t swapped[2] = { r.reply.entries[1], r.reply.entries[0] };
-    fdy_release_head_t fresh = { 0 };
-    FDY_CHECK_ERR(fdy_release_verify(r.reply.release_key, "vision", swapped, 2, &fresh, arena,
-                                     NULL, &why),
-                  FOUNDRY_EDENIED);
+    fdy_model_signed_entry_t swapped[2] = {r.reply.entries[1], r.reply.entries[0]};
+    fdy_release_head_t fresh = {0};
+    FDY_CHECK_ERR(
+        fdy_release_verify(r.reply.release_key, "vision", swapped, 2, &fresh, arena, NULL, &why),
+        FOUNDRY_EDENIED);
     /* A partner without the grant does not read it. */
     s_conn_t other;
     s_open(p, "other", &other);
@@ -633,22 +636,21 @@ test_models_fetch_only_for_targeted_sites(void)
     s_open(p, "admin", &admin);
     s_open(p, "robot-siheung", &siheung);
     s_open(p, "robot-pangyo", &pangyo);
-    s_result_t r = { 0 };
-    const s_key_t *policy[] = { &k1 };
+    s_result_t r = {0};
+    const s_key_t *policy[] = {&k1};
     s_trust(&admin, "vision", "1", policy, 1);
     /* A node never uploads. */
     S_REFUSED(s_begin(&siheung, &a, &r), &r, FOUNDRY_EDENIED, "no model grant");
     s_upload(&acme, &a);
-    const char *sites[] = { "siheung" };
-    s_spec_t spec = { .name = "vision", .version = 1, .sites = sites, .site_count = 1 };
-    s_key_t *signers[] = { &k1 };
+    const char *sites[] = {"siheung"};
+    s_spec_t spec = {.name = "vision", .version = 1, .sites = sites, .site_count = 1};
+    s_key_t *signers[] = {&k1};
     s_signed_t s;
     s_manifest(&spec, &a, signers, 1, &s);
     FDY_CHECK_OK(s_publish(&acme, &s, &r));
     free(s.manifest);
 
-    fdy_model_request_t fetch = { .op = FDY_MODEL_FETCH, .name = "vision", .version = 1,
-                                  .index = 2 };
+    fdy_model_request_t fetch = {.op = FDY_MODEL_FETCH, .name = "vision", .version = 1, .index = 2};
     FDY_CHECK_OK(s_model(&siheung, &fetch, NULL, 0, &r));
     FDY_CHECK_EQ(r.reply.index, 2);
     size_t len;
@@ -661,12 +663,12 @@ test_models_fetch_only_for_targeted_sites(void)
     S_REFUSED(s_model(&siheung, &fetch, NULL, 0, &r), &r, FOUNDRY_ENOTFOUND, "has no version 9");
 
     /* WATCH is for nodes; with no rollout there is nothing to do. */
-    fdy_model_request_t watch = { .op = FDY_MODEL_WATCH };
+    fdy_model_request_t watch = {.op = FDY_MODEL_WATCH};
     FDY_CHECK_OK(s_model(&siheung, &watch, NULL, 0, &r));
     FDY_CHECK_EQ(r.reply.notice_count, 0);
     S_REFUSED(s_model(&acme, &watch, NULL, 0, &r), &r, FOUNDRY_EDENIED, "only node keys");
-    fdy_model_request_t report = { .op = FDY_MODEL_REPORT, .name = "vision", .version = 1,
-                                   .state = "installed" };
+    fdy_model_request_t report = {
+        .op = FDY_MODEL_REPORT, .name = "vision", .version = 1, .state = "installed"};
     S_REFUSED(s_model(&acme, &report, NULL, 0, &r), &r, FOUNDRY_EDENIED, "only node keys");
 
     s_result_clear(&r);
@@ -691,12 +693,12 @@ test_models_upload_survives_broker_kill(void)
     s_conn_t acme, admin;
     s_open(p, "acme", &acme);
     s_open(p, "admin", &admin);
-    s_result_t r = { 0 };
+    s_result_t r = {0};
     fdy_table_t t;
     FDY_CHECK_OK(s_admin(&admin, "model.release-key", NULL, 0, &t, NULL));
-    char key_before[65] = { 0 };
+    char key_before[65] = {0};
     memcpy(key_before, s_cell(&t, 0, "key")->data, 64);
-    const s_key_t *policy[] = { &k1 };
+    const s_key_t *policy[] = {&k1};
     s_trust(&admin, "vision", "1", policy, 1);
     FDY_CHECK_OK(s_begin(&acme, &a, &r));
     size_t len;
@@ -715,8 +717,8 @@ test_models_upload_survives_broker_kill(void)
     FDY_CHECK_OK(s_begin(&acme, &a, &r));
     FDY_CHECK_EQ(r.reply.have[0], 0x03);
     s_upload(&acme, &a);
-    s_spec_t spec = { .name = "vision", .version = 1 };
-    s_key_t *signers[] = { &k1 };
+    s_spec_t spec = {.name = "vision", .version = 1};
+    s_key_t *signers[] = {&k1};
     s_signed_t s;
     s_manifest(&spec, &a, signers, 1, &s);
     FDY_CHECK_OK(s_publish(&acme, &s, &r));
@@ -742,7 +744,7 @@ s_blob_held(fdy_proc_t *p, const uint8_t hash[32])
     char dir[512];
     snprintf(dir, sizeof dir, "%s/blobs", fdy_proc_data_dir(p));
     fdy_blobs_t *blobs = NULL;
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     FDY_CHECK_MSG(fdy_blobs_open(dir, &blobs, &why) == FOUNDRY_OK, "blobs: %s", why.text);
     bool held = fdy_blobs_has(blobs, hash);
     fdy_blobs_close(&blobs);
@@ -753,7 +755,7 @@ static void
 test_models_interrupted_upload_is_collected(void)
 {
     fdy_proc_t *p = fdy_proc_new("models-gc");
-    static const char *const args[] = { "--set", "upload_gc_after=1s", NULL };
+    static const char *const args[] = {"--set", "upload_gc_after=1s", NULL};
     FDY_CHECK_OK(fdy_proc_broker_start(p, args));
     fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-models", "*",
                      NULL);
@@ -761,7 +763,7 @@ test_models_interrupted_upload_is_collected(void)
     s_artifact(7, &a);
     s_conn_t acme;
     s_open(p, "acme", &acme);
-    s_result_t r = { 0 };
+    s_result_t r = {0};
     FDY_CHECK_OK(s_begin(&acme, &a, &r));
     size_t len;
     const uint8_t *data = s_chunk(&a, 0, &len);
@@ -770,7 +772,7 @@ test_models_interrupted_upload_is_collected(void)
     /* Nobody finishes it: the upload is dropped and its chunk deleted. */
     int64_t deadline = fdy_clock_mono_ms() + 30000;
     while (s_blob_held(p, a.hashes) && fdy_clock_mono_ms() < deadline) {
-        struct timespec pause = { 0, 50 * 1000 * 1000 };
+        struct timespec pause = {0, 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
     FDY_CHECK_MSG(!s_blob_held(p, a.hashes), "the interrupted upload's chunk is still there");
@@ -789,11 +791,11 @@ int
 main(int argc, char **argv)
 {
     static const fdy_proc_test_t tests[] = {
-        { "upload_resume_and_bad_chunks", test_models_upload_resume_and_bad_chunks },
-        { "publish_checks_and_release_log", test_models_publish_checks_and_release_log },
-        { "fetch_only_for_targeted_sites", test_models_fetch_only_for_targeted_sites },
-        { "upload_survives_broker_kill", test_models_upload_survives_broker_kill },
-        { "interrupted_upload_is_collected", test_models_interrupted_upload_is_collected },
+        {"upload_resume_and_bad_chunks", test_models_upload_resume_and_bad_chunks},
+        {"publish_checks_and_release_log", test_models_publish_checks_and_release_log},
+        {"fetch_only_for_targeted_sites", test_models_fetch_only_for_targeted_sites},
+        {"upload_survives_broker_kill", test_models_upload_survives_broker_kill},
+        {"interrupted_upload_is_collected", test_models_interrupted_upload_is_collected},
     };
     return fdy_proc_run_tests("models", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

@@ -54,14 +54,14 @@ s_turn(fx_t *fx)
     fdy_commit_t commit;
     fdy_commit_init(&commit);
     fdy_models_service.collect(fx->models, &commit, 0);
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     if (fdy_commit_run(&commit, fx->store, &why) != FOUNDRY_OK)
         fail_msg("commit: %s", why.text);
     fdy_models_service.committed(fx->models, &commit, 0);
 }
 
-static const uint8_t s_peer_robot[] = { 0, 1, 2, 3, 4 };
-static const uint8_t s_peer_acme[] = { 9, 9, 9 };
+static const uint8_t s_peer_robot[] = {0, 1, 2, 3, 4};
+static const uint8_t s_peer_acme[] = {9, 9, 9};
 
 /* Hands one MODEL request to the service; returns what handle() said. */
 static foundry_err
@@ -70,19 +70,19 @@ s_request(fx_t *fx, const fdy_principal_t *who, const fdy_model_request_t *mr, c
 {
     uint8_t *body = NULL;
     size_t body_len = 0;
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     if (fdy_codec_model_request_encode(mr, &body, &body_len, &why) != FOUNDRY_OK)
         fail_msg("encode: %s", why.text);
-    fdy_envelope_t env = { .kind = FDY_KIND_MODEL, .request_id = ++fx->request_id };
-    fdy_slice_t frames[3] = { { NULL, 0 }, { body, body_len }, { chunk, chunk_len } };
+    fdy_envelope_t env = {.kind = FDY_KIND_MODEL, .request_id = ++fx->request_id};
+    fdy_slice_t frames[3] = {{NULL, 0}, {body, body_len}, {chunk, chunk_len}};
     bool robot = who == &fx->robot;
-    fdy_request_t req = { .who = who,
-                          .peer = { robot ? s_peer_robot : s_peer_acme,
-                                    robot ? sizeof s_peer_robot : sizeof s_peer_acme },
-                          .env = &env,
-                          .frames = frames,
-                          .frame_count = chunk ? 3 : 2,
-                          .now_ms = 1 };
+    fdy_request_t req = {.who = who,
+                         .peer = {robot ? s_peer_robot : s_peer_acme,
+                                  robot ? sizeof s_peer_robot : sizeof s_peer_acme},
+                         .env = &env,
+                         .frames = frames,
+                         .frame_count = chunk ? 3 : 2,
+                         .now_ms = 1};
     foundry_err err = fdy_models_service.handle(fx->models, &req, &why);
     if (reason_out)
         snprintf(reason_out, 256, "%s", why.text);
@@ -144,8 +144,8 @@ s_setup(void **state)
     fx_t *fx = calloc(1, sizeof *fx);
     snprintf(fx->dir, sizeof fx->dir, "/tmp/foundry-test-models.XXXXXX");
     assert_non_null(mkdtemp(fx->dir));
-    fdy_store_opts_t opts = { .dir = fx->dir, .dedupe_window_ms = 60000 };
-    fdy_reason_t why = { { 0 } };
+    fdy_store_opts_t opts = {.dir = fx->dir, .dedupe_window_ms = 60000};
+    fdy_reason_t why = {{0}};
     if (fdy_store_open(&opts, &fx->store, &why) != FOUNDRY_OK)
         fail_msg("store: %s", why.text);
     fx->cfg.data_dir = fx->dir;
@@ -153,10 +153,10 @@ s_setup(void **state)
     fx->cfg.max_model_size = 1u << 30;
     fx->cfg.upload_gc_after_ms = 3600000;
     fx->reply = fdy_reply_new(NULL);
-    fdy_service_deps_t deps = { .cfg = &fx->cfg, .store = fx->store, .reply = fx->reply };
+    fdy_service_deps_t deps = {.cfg = &fx->cfg, .store = fx->store, .reply = fx->reply};
     if (fdy_models_service.create(&deps, &fx->models, &why) != FOUNDRY_OK)
         fail_msg("create: %s", why.text);
-    fx->service = (fdy_service_t){ &fdy_models_service, fx->models };
+    fx->service = (fdy_service_t){&fdy_models_service, fx->models};
     snprintf(fx->admin.name, sizeof fx->admin.name, "admin");
     fx->admin.role = FDY_ROLE_ADMIN;
     snprintf(fx->acme.name, sizeof fx->acme.name, "acme");
@@ -210,24 +210,30 @@ s_release(fx_t *fx)
     char key_arg[80] = "key=";
     for (size_t i = 0; i < 32; i++)
         snprintf(key_arg + 4 + 2 * i, 3, "%02x", fx->pub[i]);
-    const char *args[] = { "name=vision", "threshold=1", key_arg };
-    fdy_admin_call_t call = { .caller = &fx->admin, .command = "model.trust", .args = args,
-                              .arg_count = 3, .arena = fx->arena };
+    const char *args[] = {"name=vision", "threshold=1", key_arg};
+    fdy_admin_call_t call = {.caller = &fx->admin,
+                             .command = "model.trust",
+                             .args = args,
+                             .arg_count = 3,
+                             .arena = fx->arena};
     fdy_admin_table_t table;
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     if (fdy_models_service.admin(fx->models, &call, &table, &why) != FOUNDRY_OK)
         fail_msg("model.trust: %s", why.text);
 
-    fdy_model_request_t begin = { .op = FDY_MODEL_UPLOAD_BEGIN, .artifact_hash = fx->id,
-                                  .size = sizeof fx->data, .chunk_size = CHUNK,
-                                  .chunk_hashes = fx->hashes, .chunk_count = 3 };
+    fdy_model_request_t begin = {.op = FDY_MODEL_UPLOAD_BEGIN,
+                                 .artifact_hash = fx->id,
+                                 .size = sizeof fx->data,
+                                 .chunk_size = CHUNK,
+                                 .chunk_hashes = fx->hashes,
+                                 .chunk_count = 3};
     assert_int_equal(s_request(fx, &fx->acme, &begin, NULL, 0, NULL), FOUNDRY_OK);
     assert_int_equal(fake_sent_count, 0); /* the reply waits for the commit */
     s_turn(fx);
     assert_int_equal(s_last()->kind, FDY_KIND_MODEL_REPLY);
     for (uint32_t i = 0; i < 3; i++) {
-        fdy_model_request_t chunk = { .op = FDY_MODEL_UPLOAD_CHUNK, .artifact_hash = fx->id,
-                                      .index = i };
+        fdy_model_request_t chunk = {
+            .op = FDY_MODEL_UPLOAD_CHUNK, .artifact_hash = fx->id, .index = i};
         assert_int_equal(s_request(fx, &fx->acme, &chunk, fx->data + i * CHUNK,
                                    fdy_artifact_chunk_len(sizeof fx->data, CHUNK, i), NULL),
                          FOUNDRY_OK);
@@ -236,10 +242,15 @@ s_release(fx_t *fx)
     s_turn(fx);
     assert_int_equal(fake_sent_count, before + 3);
 
-    const char *sites[] = { "siheung" };
-    fdy_model_manifest_t m = { .name = "vision", .version = 1, .size = sizeof fx->data,
-                               .chunk_size = CHUNK, .chunk_hashes = fx->hashes,
-                               .chunk_count = 3, .sites = sites, .site_count = 1 };
+    const char *sites[] = {"siheung"};
+    fdy_model_manifest_t m = {.name = "vision",
+                              .version = 1,
+                              .size = sizeof fx->data,
+                              .chunk_size = CHUNK,
+                              .chunk_hashes = fx->hashes,
+                              .chunk_count = 3,
+                              .sites = sites,
+                              .site_count = 1};
     memcpy(m.artifact_hash, fx->id, 32);
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -248,8 +259,8 @@ s_release(fx_t *fx)
     fdy_model_signature_t sig;
     memcpy(sig.key, fx->pub, 32);
     fdy_sign(fx->key, bytes, len, sig.sig);
-    fdy_model_request_t publish = { .op = FDY_MODEL_PUBLISH };
-    publish.signed_manifest = (fdy_model_signed_t){ bytes, len, &sig, 1 };
+    fdy_model_request_t publish = {.op = FDY_MODEL_PUBLISH};
+    publish.signed_manifest = (fdy_model_signed_t){bytes, len, &sig, 1};
     char reason[256];
     assert_int_equal(s_request(fx, &fx->acme, &publish, NULL, 0, reason), FOUNDRY_OK);
     s_turn(fx);
@@ -263,13 +274,13 @@ static void
 test_models_service_find_and_release(void **state)
 {
     fx_t *fx = *state;
-    fdy_service_deps_t deps = { .services = &fx->service, .service_count = 1 };
+    fdy_service_deps_t deps = {.services = &fx->service, .service_count = 1};
     assert_ptr_equal(fdy_models_find(&deps), fx->models);
-    fdy_service_deps_t none = { 0 };
+    fdy_service_deps_t none = {0};
     assert_null(fdy_models_find(&none));
     s_release(fx);
     fdy_models_release_t rel;
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     assert_int_equal(fdy_models_release(fx->models, "vision", 1, &rel, &why), FOUNDRY_OK);
     assert_int_equal(rel.log_index, 1);
     assert_int_equal(rel.manifest->chunk_count, 3);
@@ -277,12 +288,12 @@ test_models_service_find_and_release(void **state)
     assert_non_null(rel.signed_bytes);
     assert_int_equal(fdy_models_release(fx->models, "vision", 9, &rel, &why), FOUNDRY_ENOTFOUND);
     assert_non_null(strstr(why.text, "has no version 9"));
-    fdy_stats_t stats = { 0 };
+    fdy_stats_t stats = {0};
     fdy_models_service.stats(fx->models, &stats);
     bool manifests = false;
     for (size_t i = 0; i < stats.count; i++)
-        manifests = manifests ||
-                    (strcmp(stats.items[i].name, "model_manifests") == 0 && stats.items[i].value == 1);
+        manifests = manifests || (strcmp(stats.items[i].name, "model_manifests") == 0 &&
+                                  stats.items[i].value == 1);
     assert_true(manifests);
 }
 
@@ -291,16 +302,16 @@ test_models_service_watch_notify_report(void **state)
 {
     fx_t *fx = *state;
     s_release(fx);
-    fdy_models_hooks_t hooks = { .self = fx, .report = s_report, .node_seen = s_node_seen,
-                                 .pending = s_pending };
+    fdy_models_hooks_t hooks = {
+        .self = fx, .report = s_report, .node_seen = s_node_seen, .pending = s_pending};
     fdy_models_set_hooks(fx->models, &hooks);
-    fx->pending[0] = (fdy_models_pending_t){ .rollout_id = 7, .name = "vision", .version = 1 };
+    fx->pending[0] = (fdy_models_pending_t){.rollout_id = 7, .name = "vision", .version = 1};
     fx->pending_count = 1;
     assert_false(fdy_models_node_connected(fx->models, "robot-1"));
     assert_false(fdy_models_notify(fx->models, "robot-1", 7, "vision", 1, false));
 
-    const char *labels[] = { "camera=rgb" };
-    fdy_model_request_t watch = { .op = FDY_MODEL_WATCH, .labels = labels, .label_count = 1 };
+    const char *labels[] = {"camera=rgb"};
+    fdy_model_request_t watch = {.op = FDY_MODEL_WATCH, .labels = labels, .label_count = 1};
     assert_int_equal(s_request(fx, &fx->robot, &watch, NULL, 0, NULL), FOUNDRY_OK);
     assert_string_equal(fx->seen_node, "robot-1");
     assert_string_equal(fx->seen_site, "siheung");
@@ -309,11 +320,11 @@ test_models_service_watch_notify_report(void **state)
     const fake_sent_t *sent = s_last();
     assert_int_equal(sent->kind, FDY_KIND_MODEL_REPLY);
     fdy_model_reply_t reply;
-    fdy_reason_t why = { { 0 } };
+    fdy_reason_t why = {{0}};
     fdy_arena_reset(fx->arena, 1 << 20);
-    assert_int_equal(fdy_codec_model_reply_decode(sent->model, sent->model_len, fx->arena, &reply,
-                                                  &why),
-                     FOUNDRY_OK);
+    assert_int_equal(
+        fdy_codec_model_reply_decode(sent->model, sent->model_len, fx->arena, &reply, &why),
+        FOUNDRY_OK);
     assert_int_equal(reply.notice_count, 1);
     assert_int_equal(reply.notices[0].rollout_id, 7);
     assert_int_equal(reply.notices[0].entry_count, 1);
@@ -328,17 +339,20 @@ test_models_service_watch_notify_report(void **state)
     assert_int_equal(sent->request_id, 0);
     fdy_model_notice_t notice;
     fdy_arena_reset(fx->arena, 1 << 20);
-    assert_int_equal(fdy_codec_model_notice_decode(sent->model, sent->model_len, fx->arena,
-                                                   &notice, &why),
-                     FOUNDRY_OK);
+    assert_int_equal(
+        fdy_codec_model_notice_decode(sent->model, sent->model_len, fx->arena, &notice, &why),
+        FOUNDRY_OK);
     assert_true(notice.cancel);
     assert_false(fdy_models_notify(fx->models, "robot-1", 7, "vision", 5, false));
     assert_false(fdy_models_notify(fx->models, "robot-9", 7, "vision", 1, false));
 
     /* REPORT reaches the hook under the key's name, and gets no reply. */
     size_t before = fake_sent_count;
-    fdy_model_request_t report = { .op = FDY_MODEL_REPORT, .rollout_id = 7, .name = "vision",
-                                   .version = 1, .state = "installed" };
+    fdy_model_request_t report = {.op = FDY_MODEL_REPORT,
+                                  .rollout_id = 7,
+                                  .name = "vision",
+                                  .version = 1,
+                                  .state = "installed"};
     assert_int_equal(s_request(fx, &fx->robot, &report, NULL, 0, NULL), FOUNDRY_OK);
     assert_int_equal(fx->reports, 1);
     assert_string_equal(fx->report_node, "robot-1");
@@ -350,7 +364,7 @@ test_models_service_watch_notify_report(void **state)
     assert_int_equal(fx->reports, 1);
 
     /* Its connection goes: the hook hears it, and notices wait for WATCH. */
-    fdy_peer_t peer = { s_peer_robot, sizeof s_peer_robot };
+    fdy_peer_t peer = {s_peer_robot, sizeof s_peer_robot};
     fdy_models_service.peer_gone(fx->models, &peer);
     assert_int_equal(fx->seen_gone, 1);
     assert_false(fdy_models_node_connected(fx->models, "robot-1"));
@@ -362,8 +376,7 @@ test_models_service_fetch_after_release(void **state)
 {
     fx_t *fx = *state;
     s_release(fx);
-    fdy_model_request_t fetch = { .op = FDY_MODEL_FETCH, .name = "vision", .version = 1,
-                                  .index = 2 };
+    fdy_model_request_t fetch = {.op = FDY_MODEL_FETCH, .name = "vision", .version = 1, .index = 2};
     assert_int_equal(s_request(fx, &fx->robot, &fetch, NULL, 0, NULL), FOUNDRY_OK);
     const fake_sent_t *sent = s_last();
     assert_int_equal(sent->kind, FDY_KIND_MODEL_REPLY);

@@ -26,11 +26,11 @@
 static void
 s_write(fdy_store_t *store, const fdy_store_model_write_t *items, size_t count)
 {
-    fdy_store_models_t writes = { .items = items, .count = count };
+    fdy_store_models_t writes = {.items = items, .count = count};
     fdy_commit_t commit;
     fdy_commit_init(&commit);
     fdy_commit_add(&commit, &fdy_store_models_part, &writes);
-    fdy_reason_t reason = { { 0 } };
+    fdy_reason_t reason = {{0}};
     foundry_err err = fdy_commit_run(&commit, store, &reason);
     if (err != FOUNDRY_OK)
         fail_msg("commit: %s (%s)", foundry_strerror(err), reason.text);
@@ -41,7 +41,7 @@ s_check(const char *dir)
 {
     FILE *report = tmpfile();
     assert_non_null(report);
-    fdy_store_check_opts_t opts = { .dir = dir, .report = report };
+    fdy_store_check_opts_t opts = {.dir = dir, .report = report};
     fdy_store_check_result_t result;
     assert_int_equal(fdy_store_check(&opts, &result), FOUNDRY_OK);
     fclose(report);
@@ -78,9 +78,13 @@ s_upload(uint8_t hashes[3 * 32], uint8_t id[32], uint8_t have[1], fdy_store_mode
     for (size_t i = 0; i < 3 * 32; i++)
         hashes[i] = (uint8_t) (i * 7 + 1);
     have[0] = 0x05;
-    *up = (fdy_store_model_upload_t){ .size = 2 * CHUNK + CHUNK / 2, .chunk_size = CHUNK,
-                                      .created_ms = 1000, .touched_ms = 2000, .chunk_count = 3,
-                                      .chunk_hashes = hashes, .have = have };
+    *up = (fdy_store_model_upload_t){.size = 2 * CHUNK + CHUNK / 2,
+                                     .chunk_size = CHUNK,
+                                     .created_ms = 1000,
+                                     .touched_ms = 2000,
+                                     .chunk_count = 3,
+                                     .chunk_hashes = hashes,
+                                     .have = have};
     fdy_artifact_id(up->size, up->chunk_size, hashes, 3, id);
 }
 
@@ -90,8 +94,8 @@ test_store_models_round_trip(void **state)
     (void) state;
     char dir[FX_STORE_DIR_LEN];
     fdy_store_t *store = NULL;
-    fdy_reason_t reason = { { 0 } };
-    fdy_store_opts_t opts = { .dedupe_window_ms = 60000 };
+    fdy_reason_t reason = {{0}};
+    fdy_store_opts_t opts = {.dedupe_window_ms = 60000};
     fx_store_open_tmp(dir, "fdy-store-models", &opts, &store, &reason);
 
     uint8_t hashes[3 * 32], id[32], have[1];
@@ -100,7 +104,7 @@ test_store_models_round_trip(void **state)
     uint8_t *rec = NULL;
     size_t rec_len = 0;
     assert_int_equal(fdy_store_model_upload_encode(&up, &rec, &rec_len, &reason), FOUNDRY_OK);
-    fdy_trust_policy_t policy = { .name = "vision", .threshold = 2, .key_count = 2 };
+    fdy_trust_policy_t policy = {.name = "vision", .threshold = 2, .key_count = 2};
     memset(policy.keys[0], 0x11, 32);
     memset(policy.keys[1], 0x22, 32);
     uint8_t *trust = NULL;
@@ -108,26 +112,26 @@ test_store_models_round_trip(void **state)
     assert_int_equal(fdy_store_model_trust_encode(&policy, &trust, &trust_len, &reason),
                      FOUNDRY_OK);
     fdy_store_model_write_t writes[] = {
-        { FDY_STORE_MODEL_UPLOADS, id, 32, rec, rec_len },
-        { FDY_STORE_MODEL_TRUST, (const uint8_t *) "vision", 6, trust, trust_len },
-        { FDY_STORE_MODEL_TRUST, (const uint8_t *) "audio", 5, trust, trust_len },
+        {FDY_STORE_MODEL_UPLOADS, id, 32, rec, rec_len},
+        {FDY_STORE_MODEL_TRUST, (const uint8_t *) "vision", 6, trust, trust_len},
+        {FDY_STORE_MODEL_TRUST, (const uint8_t *) "audio", 5, trust, trust_len},
     };
     s_write(store, writes, 3);
-    fdy_store_model_write_t removal = { FDY_STORE_MODEL_TRUST, (const uint8_t *) "audio", 5,
-                                        NULL, 0 };
+    fdy_store_model_write_t removal = {FDY_STORE_MODEL_TRUST, (const uint8_t *) "audio", 5, NULL,
+                                       0};
     s_write(store, &removal, 1);
 
-    s_seen_t uploads = { 0 };
-    assert_int_equal(fdy_store_models_scan(store, FDY_STORE_MODEL_UPLOADS, s_seen, &uploads,
-                                           &reason),
-                     FOUNDRY_OK);
+    s_seen_t uploads = {0};
+    assert_int_equal(
+        fdy_store_models_scan(store, FDY_STORE_MODEL_UPLOADS, s_seen, &uploads, &reason),
+        FOUNDRY_OK);
     assert_int_equal(uploads.count, 1);
     assert_memory_equal(uploads.first_key, id, 32);
     assert_int_equal(uploads.have0, 0x05);
-    s_seen_t policies = { 0 };
-    assert_int_equal(fdy_store_models_scan(store, FDY_STORE_MODEL_TRUST, s_seen, &policies,
-                                           &reason),
-                     FOUNDRY_OK);
+    s_seen_t policies = {0};
+    assert_int_equal(
+        fdy_store_models_scan(store, FDY_STORE_MODEL_TRUST, s_seen, &policies, &reason),
+        FOUNDRY_OK);
     assert_int_equal(policies.count, 1);
     assert_memory_equal(policies.first_key, "vision", 6);
     fdy_trust_policy_t back;
@@ -149,8 +153,8 @@ test_store_models_check_names_damaged_records(void **state)
     (void) state;
     char dir[FX_STORE_DIR_LEN];
     fdy_store_t *store = NULL;
-    fdy_reason_t reason = { { 0 } };
-    fdy_store_opts_t opts = { .dedupe_window_ms = 60000 };
+    fdy_reason_t reason = {{0}};
+    fdy_store_opts_t opts = {.dedupe_window_ms = 60000};
     fx_store_open_tmp(dir, "fdy-store-models-bad", &opts, &store, &reason);
 
     uint8_t hashes[3 * 32], id[32], have[1];
@@ -162,14 +166,14 @@ test_store_models_check_names_damaged_records(void **state)
     /* Stored under another id: its hashes no longer name it. */
     uint8_t other[32];
     memset(other, 0xab, sizeof other);
-    static const uint8_t short_trust[] = { 1, 2, 0, 0 };
-    static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0x07, 0x01 };
+    static const uint8_t short_trust[] = {1, 2, 0, 0};
+    static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x07, 0x01};
     uint8_t log_key[FDY_STORE_MODEL_KEY_MAX];
     size_t log_key_len = fdy_store_model_log_key("vision", 1, log_key);
     fdy_store_model_write_t bad[] = {
-        { FDY_STORE_MODEL_UPLOADS, other, 32, rec, rec_len },
-        { FDY_STORE_MODEL_TRUST, (const uint8_t *) "vision", 6, short_trust, sizeof short_trust },
-        { FDY_STORE_MODEL_LOG, log_key, log_key_len, garbage, sizeof garbage },
+        {FDY_STORE_MODEL_UPLOADS, other, 32, rec, rec_len},
+        {FDY_STORE_MODEL_TRUST, (const uint8_t *) "vision", 6, short_trust, sizeof short_trust},
+        {FDY_STORE_MODEL_LOG, log_key, log_key_len, garbage, sizeof garbage},
     };
     s_write(store, bad, 3);
     fdy_store_close(&store);
@@ -189,7 +193,7 @@ test_store_models_log_key_round_trip(void **state)
     size_t len = fdy_store_model_log_key("vision.v2", 258, key);
     char name[FDY_MODEL_NAME_MAX + 1];
     uint64_t index = 0;
-    fdy_reason_t reason = { { 0 } };
+    fdy_reason_t reason = {{0}};
     assert_int_equal(fdy_store_model_log_key_parse(key, len, name, &index, &reason), FOUNDRY_OK);
     assert_string_equal(name, "vision.v2");
     assert_int_equal(index, 258);
