@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -751,11 +752,35 @@ s_blob_held(fdy_proc_t *p, const uint8_t hash[32])
     return held;
 }
 
+/* UPLOAD_BEGIN of size bytes in 16 MiB chunks with made-up hashes;
+ * expects want with needle in the reason. */
+static void
+s_declare(s_conn_t *c, uint64_t size, foundry_err want, const char *needle)
+{
+    size_t count = fdy_artifact_chunk_count(size, FDY_MODEL_CHUNK_MAX);
+    uint8_t *hashes = calloc(count, 32);
+    FDY_CHECK(hashes);
+    for (size_t i = 0; i < count; i++)
+        memcpy(hashes + i * 32, &i, sizeof i);
+    uint8_t id[32];
+    fdy_artifact_id(size, FDY_MODEL_CHUNK_MAX, hashes, count, id);
+    fdy_model_request_t mr = {.op = FDY_MODEL_UPLOAD_BEGIN, .artifact_hash = id, .size = size,
+                              .chunk_size = FDY_MODEL_CHUNK_MAX, .chunk_hashes = hashes,
+                              .chunk_count = count};
+    s_result_t r = {0};
+    S_REFUSED(s_model(c, &mr, NULL, 0, &r), &r, want, needle);
+    FDY_CHECK_MSG(want != FOUNDRY_ENOSPC || strstr(r.reason, "blob disk full"), "reason \"%s\"",
+                  r.reason);
+    s_result_clear(&r);
+    free(hashes);
+}
+
 static void
 test_models_interrupted_upload_is_collected(void)
 {
     fdy_proc_t *p = fdy_proc_new("models-gc");
-    static const char *const args[] = {"--set", "upload_gc_after=1s", NULL};
+    static const char *const args[] = {"--set", "upload_gc_after=1s", "--set",
+                                       "max_model_size=2TiB", NULL};
     FDY_CHECK_OK(fdy_proc_broker_start(p, args));
     fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-models", "*",
                      NULL);
@@ -779,6 +804,16 @@ test_models_interrupted_upload_is_collected(void)
     FDY_CHECK_OK(s_begin(&acme, &a, &r));
     FDY_CHECK_EQ(r.reply.have[0], 0);
     FDY_CHECK(fdy_proc_log_count(p, "MODEL-UPLOAD-EXPIRED") >= 1);
+
+    /* Announced sizes: over max_model_size, and more than the disk holds
+     * (the chunk hashes are made up: nothing is sent). */
+    s_declare(&acme, 3ull << 40, FOUNDRY_ETOOBIG, "max_model_size is");
+    struct statvfs vfs;
+    FDY_CHECK(statvfs(fdy_proc_data_dir(p), &vfs) == 0);
+    if ((uint64_t) vfs.f_bavail * vfs.f_frsize < (1ull << 40))
+        s_declare(&acme, 1ull << 40, FOUNDRY_ENOSPC, "artifact needs 1048576 MB");
+    else
+        fprintf(stderr, "note: over 1 TiB free, the ENOSPC check is not exercised\n");
 
     s_result_clear(&r);
     s_close(&acme);
