@@ -448,6 +448,17 @@ test_models_upload_resume_and_bad_chunks(void)
     FDY_CHECK_OK(s_begin(&acme, &a, &r));
     FDY_CHECK_EQ(r.reply.have[0], 0x07);
 
+    /* A grant names models by their grammar (or *). */
+    FDY_CHECK_OK(fdy_proc_key_generate(p, "sloppy"));
+    char sloppy_pub[512], sloppy_secret[512];
+    fdy_proc_key_paths(p, "sloppy", sloppy_pub, sloppy_secret);
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "add", sloppy_pub, "--role", "partner",
+                              "--allow-models", "Vision Model", NULL));
+    FDY_CHECK_RUN(&run, 2);
+    FDY_CHECK_MSG(strstr(run.err, "bad --allow-models 'Vision Model'"), "stderr: %s", run.err);
+    fdy_proc_run_clear(&run);
+
     /* key ls shows the grant. */
     const char *ls_argv[] = {"key", "ls", NULL};
     fdy_json_t *keys = fdy_proc_ctl_json(p, ls_argv);
@@ -764,8 +775,11 @@ s_declare(s_conn_t *c, uint64_t size, foundry_err want, const char *needle)
         memcpy(hashes + i * 32, &i, sizeof i);
     uint8_t id[32];
     fdy_artifact_id(size, FDY_MODEL_CHUNK_MAX, hashes, count, id);
-    fdy_model_request_t mr = {.op = FDY_MODEL_UPLOAD_BEGIN, .artifact_hash = id, .size = size,
-                              .chunk_size = FDY_MODEL_CHUNK_MAX, .chunk_hashes = hashes,
+    fdy_model_request_t mr = {.op = FDY_MODEL_UPLOAD_BEGIN,
+                              .artifact_hash = id,
+                              .size = size,
+                              .chunk_size = FDY_MODEL_CHUNK_MAX,
+                              .chunk_hashes = hashes,
                               .chunk_count = count};
     s_result_t r = {0};
     S_REFUSED(s_model(c, &mr, NULL, 0, &r), &r, want, needle);
