@@ -10,6 +10,7 @@
 #include "artifact.h"
 #include "clock.h"
 #include "codec_models.h"
+#include "keys.h"
 #include "model_blobs.h"
 #include "model_sign.h"
 #include "proc.h"
@@ -458,6 +459,19 @@ test_models_upload_resume_and_bad_chunks(void)
     FDY_CHECK_RUN(&run, 2);
     FDY_CHECK_MSG(strstr(run.err, "bad --allow-models 'Vision Model'"), "stderr: %s", run.err);
     fdy_proc_run_clear(&run);
+    /* The broker's registry holds to the same rule (key.add sent raw). */
+    char z85[FDY_Z85_KEY_LEN + 1], key_arg[64];
+    fdy_reason_t why = {{0}};
+    FDY_CHECK_OK(fdy_keys_load_public(sloppy_pub, z85, &why));
+    snprintf(key_arg, sizeof key_arg, "key=%s", z85);
+    const char *add_args[] = {"name=sloppy", key_arg, "role=partner", "allow_models=Vision Model"};
+    s_conn_t admin;
+    s_open(p, "admin", &admin);
+    fdy_table_t t;
+    char add_reason[256] = "";
+    FDY_CHECK_ERR(s_admin(&admin, "key.add", add_args, 4, &t, add_reason), FOUNDRY_EINVAL);
+    FDY_CHECK_MSG(strstr(add_reason, "not a model name"), "reason: %s", add_reason);
+    s_close(&admin);
 
     /* key ls shows the grant. */
     const char *ls_argv[] = {"key", "ls", NULL};
