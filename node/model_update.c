@@ -114,6 +114,14 @@ fdy_model_update_destroy(fdy_model_update_t **self_p)
     fdy_model_update_t *self = *self_p;
     if (!self)
         return;
+    /* Chunks stored since the last sync are trusted by name at the next
+     * start (resume): make them durable or they could be half on disk. */
+    if (self->stored_unsynced) {
+        fdy_reason_t reason;
+        fdy_reason_clear(&reason);
+        if (fdy_blobs_sync(self->env->blobs, &reason) != FOUNDRY_OK)
+            fdy_log_warn("MODEL-FAILED", "model %s: %s", self->name, reason.text);
+    }
     fdy_model_assembly_destroy(&self->assembly);
     fdy_model_check_destroy(&self->check);
     free(self->hashes);
