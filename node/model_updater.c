@@ -177,10 +177,10 @@ fdy_model_updater_new(const fdy_agent_cfg_t *cfg, fdy_model_updater_t **out,
         (uint32_t) cfg->model_fetch_window,
     };
     if (!self->trust)
-        fdy_log_warn("MODEL-NO-TRUST", "model_trust_file is not set: every model update will "
+        fdy_log_notice("MODEL-NO-TRUST", "model_trust_file is not set: every model update will "
                                        "be refused");
     else if (!self->has_release_key)
-        fdy_log_warn("MODEL-NO-TRUST", "model_release_key is not set: every model update will "
+        fdy_log_notice("MODEL-NO-TRUST", "model_release_key is not set: every model update will "
                                        "be refused");
     fdy_log_info("MODEL-UPDATES", "models in %s: %zu installed", self->models_dir,
                  self->held_count);
