@@ -408,7 +408,8 @@ s_on_notice(fdy_model_updater_t *self, const fdy_model_notice_t *notice)
     fdy_reason_clear(&why);
     foundry_err err =
         fdy_model_verify_notice(&ctx, notice, s_lookup, self, self->arena, &v, &why);
-    const char *name = err == FOUNDRY_EINVAL ? "unknown" : v.manifest.name;
+    /* A manifest that does not decode has no name: reported with "". */
+    const char *name = err == FOUNDRY_EINVAL ? "" : v.manifest.name;
     if (err != FOUNDRY_OK) {
         fdy_log_warn("MODEL-REFUSED", "rollout %" PRIu64 ": %s", notice->rollout_id, why.text);
         s_report(self, notice->rollout_id, name, v.manifest.version, FDY_MODEL_STATE_FAILED,

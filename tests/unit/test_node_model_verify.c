@@ -464,31 +464,44 @@ static void
 test_node_model_verify_takes_a_rollback_once(void **state)
 {
     fixture_t *fx = *state;
+    fdy_model_verified_t v;
     s_spec_t v1 = { .version = 1 };
     s_release(fx, &v1, 0);
-    fdy_model_verified_t v;
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_spec_t v2 = { .version = 2, .fill = 0x22 };
     s_release(fx, &v2, 1);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
-    s_hold(fx, &v);
-    /* Back to 1, signed as a rollback of 2. */
+    s_hold(fx, &v); /* version 2, log index 2 */
+    /* Back to 1, signed as a rollback of 2, release 3. */
     s_spec_t back = { .version = 1, .rollback = true, .rollback_of = 2, .release_version = 3 };
     s_release(fx, &back, 2);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     assert_true(v.manifest.rollback);
     assert_int_equal(v.head.release_version, 3);
-    s_hold(fx, &v); /* version 1, release_version 3 */
-    /* A second rollback notice of 2 claiming release 3 again: 2 is not installed. */
+    s_hold(fx, &v); /* version 1, seen 3 */
+    /* A rollback of 2 again while 1 is installed. */
     s_spec_t again = { .version = 1, .rollback = true, .rollback_of = 2, .release_version = 3,
                        .fill = 0x55 };
     s_release(fx, &again, 3);
     s_expect_refused(fx, "replaces version 2, but version 1 is installed");
-    /* A rollback of what is installed, with a release_version already seen. */
-    s_spec_t stale = { .version = 1, .rollback = true, .rollback_of = 1, .release_version = 3,
-                       .fill = 0x66 };
-    s_release(fx, &stale, 3);
-    s_expect_refused(fx, "replayed rollback");
+    /* Version 3, then a rollback of 3 to 2 (release 4): both taken. */
+    s_spec_t v3 = { .version = 3, .fill = 0x33 };
+    s_release(fx, &v3, 3);
+    assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
+    s_hold(fx, &v);
+    s_spec_t back2 = { .version = 2, .rollback = true, .rollback_of = 3, .release_version = 4,
+                       .fill = 0x22 };
+    s_release(fx, &back2, 5);
+    assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
+    s_hold(fx, &v); /* version 2, seen 4 */
+    /* The first rollback (of 2, release 3) logged once more: its
+     * rollback_of matches what is installed, but release 3 was passed. */
+    s_manifest(fx, &back);
+    fdy_sign_key_t *keys[] = { fx->alice, fx->bob, NULL };
+    s_sign(fx, keys);
+    s_publish(fx, fx->release, true, 1);
+    s_entries_after(fx, 6);
+    s_expect_refused(fx, "release_version 3, not above 4");
 }
 
 static void
