@@ -46,7 +46,7 @@ typedef struct {
     fdy_model_update_env_t env;
     fdy_model_program_t interlock, health;
     asked_t asked[ASKED_MAX];
-    size_t asked_count, in_flight, max_in_flight;
+    size_t asked_count, answered, in_flight, max_in_flight;
     uint64_t next_id;
     bool offline;
     char states[512]; /* every report's state, space-separated */
@@ -152,10 +152,10 @@ static const fdy_model_update_ops_t s_ops = { s_fetch, s_report, s_persist };
 
 /* Answers every FETCH asked and not answered yet, in order. */
 static void
-s_answer_all(fixture_t *fx, fdy_model_update_t *u, size_t *answered)
+s_answer_all(fixture_t *fx, fdy_model_update_t *u)
 {
-    while (*answered < fx->asked_count) {
-        asked_t a = fx->asked[(*answered)++];
+    while (fx->answered < fx->asked_count) {
+        asked_t a = fx->asked[fx->answered++];
         fx->in_flight--;
         size_t len = fdy_artifact_chunk_len(SIZE, CHUNK, a.index);
         assert_true(fdy_model_update_on_chunk(u, a.request_id, fx->data + a.index * CHUNK, len));
@@ -167,10 +167,9 @@ s_answer_all(fixture_t *fx, fdy_model_update_t *u, size_t *answered)
 static void
 s_run(fixture_t *fx, fdy_model_update_t *u)
 {
-    size_t answered = 0;
     int64_t deadline = fdy_clock_mono_ms() + 20000;
     while (!fdy_model_update_service(u, fdy_clock_mono_ms())) {
-        s_answer_all(fx, u, &answered);
+        s_answer_all(fx, u);
         assert_true(fdy_clock_mono_ms() < deadline);
         nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
     }
@@ -328,11 +327,10 @@ test_node_model_update_waits_for_the_interlock(void **state)
     s_script(fx, "interlock", body, &fx->interlock);
     fx->env.interlock = &fx->interlock;
     fdy_model_update_t *u = s_update(fx, NULL);
-    size_t answered = 0;
     int64_t deadline = fdy_clock_mono_ms() + 20000;
     while (!strstr(fx->states, "waiting-interlock")) {
         assert_false(fdy_model_update_service(u, fdy_clock_mono_ms()));
-        s_answer_all(fx, u, &answered);
+        s_answer_all(fx, u);
         assert_true(fdy_clock_mono_ms() < deadline);
         nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
     }
@@ -375,7 +373,7 @@ test_node_model_update_goes_back_when_unhealthy(void **state)
     fx->v.manifest.version = 3;
     memset(fx->v.manifest_hash, 0x43, 32);
     fx->states[0] = '\0';
-    fx->asked_count = 0;
+    fx->asked_count = fx->answered = 0;
     /* s_fetch checks the version: version 3 needs no fetch (chunks stored) */
     u = s_update(fx, &held);
     s_run(fx, u);

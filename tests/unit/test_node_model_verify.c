@@ -347,6 +347,7 @@ test_node_model_verify_refuses_a_replayed_notice(void **state)
     old.signed_manifest.signatures = old_sigs;
     fdy_model_verified_t v;
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
+    s_hold(fx, &v);
     s_spec_t v2 = { .version = 2, .fill = 0x22 };
     s_release(fx, &v2, 1);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
@@ -468,6 +469,7 @@ test_node_model_verify_takes_a_rollback_once(void **state)
     s_spec_t v1 = { .version = 1 };
     s_release(fx, &v1, 0);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
+    s_hold(fx, &v);
     s_spec_t v2 = { .version = 2, .fill = 0x22 };
     s_release(fx, &v2, 1);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
