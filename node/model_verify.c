@@ -85,6 +85,40 @@ s_hex8(const uint8_t *key, char out[9])
     out[8] = '\0';
 }
 
+/* The broker sends the log after the index of the node's last WATCH, so
+ * after an install the first entries may be ones the node verified
+ * already. Those are skipped; the one at the held index must be the very
+ * entry held (a rewritten log differs there), and the rest must extend it. */
+static foundry_err
+s_skip_held(const fdy_model_notice_t *notice, const fdy_release_head_t *head,
+            fdy_arena_t *arena, size_t *skip_out, fdy_reason_t *reason)
+{
+    *skip_out = 0;
+    for (size_t i = 0; i < notice->entry_count && head->index > 0; i++) {
+        const fdy_model_signed_entry_t *e = &notice->entries[i];
+        fdy_model_entry_t entry;
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        if (fdy_codec_model_entry_decode(e->entry, e->entry_len, arena, &entry, &why) !=
+            FOUNDRY_OK)
+            return fdy_reason_set(reason, FOUNDRY_EDENIED, "release-log entry does not decode: %s",
+                                  why.text);
+        if (entry.index > head->index)
+            break;
+        if (entry.index == head->index) {
+            uint8_t hash[FDY_MODEL_HASH_LEN];
+            fdy_release_hash(e->entry, e->entry_len, hash);
+            if (memcmp(hash, head->hash, sizeof hash) != 0)
+                return fdy_reason_set(reason, FOUNDRY_EDENIED,
+                                      "release log: entry %" PRIu64 " is not the one this node "
+                                      "verified (rewritten?)",
+                                      entry.index);
+        }
+        *skip_out = i + 1;
+    }
+    return FOUNDRY_OK;
+}
+
 /* The entries extend what is held, and the last one is this release. */
 static foundry_err
 s_logged(const fdy_model_verify_ctx_t *ctx, const fdy_model_notice_t *notice,
@@ -104,7 +138,11 @@ s_logged(const fdy_model_verify_ctx_t *ctx, const fdy_model_notice_t *notice,
                               "the broker's release key %s is not model_release_key %s", theirs,
                               ours);
     }
-    if (notice->entry_count == 0)
+    size_t skip = 0;
+    foundry_err err = s_skip_held(notice, head, arena, &skip, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (notice->entry_count == skip)
         return fdy_reason_set(reason, FOUNDRY_EDENIED,
                               "no release-log entry after index %" PRIu64
                               " names model %s %" PRIu64 " (replayed notice?)",
@@ -113,8 +151,8 @@ s_logged(const fdy_model_verify_ctx_t *ctx, const fdy_model_notice_t *notice,
     fdy_reason_t why;
     fdy_reason_clear(&why);
     fdy_release_head_t next = *head;
-    foundry_err err = fdy_release_verify(ctx->release_key, m->name, notice->entries,
-                                         notice->entry_count, &next, arena, &last, &why);
+    err = fdy_release_verify(ctx->release_key, m->name, notice->entries + skip,
+                             notice->entry_count - skip, &next, arena, &last, &why);
     if (err != FOUNDRY_OK)
         return fdy_reason_set(reason, FOUNDRY_EDENIED, "release log of %s: %s", m->name,
                               why.text);

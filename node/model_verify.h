@@ -3,7 +3,8 @@
  *  each refusal with its reason: the manifest decodes; it targets this
  *  node's site and labels; the agent's own trust policy for the name (k of
  *  n signatures); expiry; the release-log entries verify against the
- *  agent's release key, extend the head it holds, and the last names this
+ *  agent's release key, extend the head it holds (entries up to the head
+ *  are skipped, the one at the head must be the one held), and the last names this
  *  manifest (hash, version, rollback); anti-rollback. Pure: no files, no
  *  network, the clock passed in, so every attack is a unit test.
  */

@@ -352,9 +352,9 @@ test_node_model_verify_refuses_a_replayed_notice(void **state)
     s_release(fx, &v2, 1);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v); /* at version 2, log index 2 */
-    /* The version 1 notice again, entries and all. */
+    /* The version 1 notice again, entries and all: entry 1 is held already. */
     fx->notice = old;
-    s_expect_refused(fx, "release log");
+    s_expect_refused(fx, "no release-log entry after index 2");
     /* And without its entries. */
     fx->notice.entry_count = 0;
     s_expect_refused(fx, "no release-log entry after index 2");
@@ -382,6 +382,42 @@ test_node_model_verify_refuses_a_rewritten_log_entry(void **state)
     s_spec_t v2 = { .version = 2, .fill = 0x22 };
     s_release(fx, &v2, 1);
     s_expect_refused(fx, "release log");
+}
+
+static void
+test_node_model_verify_skips_entries_it_holds(void **state)
+{
+    fixture_t *fx = *state;
+    fdy_model_verified_t v;
+    s_spec_t v1 = { .version = 1 };
+    s_release(fx, &v1, 0);
+    assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
+    s_hold(fx, &v);
+    s_spec_t v2 = { .version = 2, .fill = 0x22 };
+    s_release(fx, &v2, 1);
+    assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
+    s_hold(fx, &v); /* holds 2 */
+    /* The broker still counts the node at index 0 (its last WATCH): the
+     * notice for version 3 carries the whole log. */
+    s_spec_t v3 = { .version = 3, .fill = 0x33 };
+    s_release(fx, &v3, 0);
+    assert_int_equal(fx->notice.entry_count, 3);
+    assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
+    assert_int_equal(v.head.index, 3);
+    s_hold(fx, &v);
+    /* A log rewritten below the head, sent from index 0 again: entry 3,
+     * the one held, differs. */
+    for (size_t i = 0; i < fx->log_count; i++)
+        free((void *) fx->log[i].entry);
+    fx->log_count = 0;
+    memset(fx->log_hash, 0, 32);
+    s_spec_t forged = { .version = 1, .fill = 0x44 };
+    s_release(fx, &forged, 0);
+    s_release(fx, &v2, 0);
+    s_release(fx, &v3, 0);
+    s_spec_t v4 = { .version = 4, .fill = 0x55 };
+    s_release(fx, &v4, 0);
+    s_expect_refused(fx, "entry 3 is not the one this node verified");
 }
 
 static void
@@ -542,6 +578,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_a_rewritten_log_entry,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_model_verify_skips_entries_it_holds, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_node_model_verify_refuses_an_entry_for_another_manifest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_another_site, setup,
