@@ -37,9 +37,9 @@ struct fdy_model_assembly {
 };
 
 foundry_err
-fdy_model_assembly_new(const char *model_dir, uint64_t version, uint64_t size,
-                       uint32_t chunk_size, const uint8_t *chunk_hashes, size_t chunk_count,
-                       fdy_blobs_t *blobs, fdy_model_assembly_t **out, fdy_reason_t *reason)
+fdy_model_assembly_new(const char *model_dir, uint64_t version, uint64_t size, uint32_t chunk_size,
+                       const uint8_t *chunk_hashes, size_t chunk_count, fdy_blobs_t *blobs,
+                       fdy_model_assembly_t **out, fdy_reason_t *reason)
 {
     *out = NULL;
     if (mkdir(model_dir, 0700) != 0 && errno != EEXIST)
@@ -47,8 +47,8 @@ fdy_model_assembly_new(const char *model_dir, uint64_t version, uint64_t size,
                               strerror(errno));
     fdy_model_assembly_t *self = fdy_xalloc(sizeof *self);
     if ((size_t) snprintf(self->dir, sizeof self->dir, "%s", model_dir) >= sizeof self->dir ||
-        (size_t) snprintf(self->tmp, sizeof self->tmp, "%s/.%" PRIu64 ".tmp", model_dir,
-                          version) >= sizeof self->tmp ||
+        (size_t) snprintf(self->tmp, sizeof self->tmp, "%s/.%" PRIu64 ".tmp", model_dir, version) >=
+            sizeof self->tmp ||
         (size_t) snprintf(self->path, sizeof self->path, "%s/%" PRIu64, model_dir, version) >=
             sizeof self->path) {
         free(self);
@@ -111,8 +111,7 @@ static foundry_err
 s_copy_chunk(fdy_model_assembly_t *self, size_t i, fdy_reason_t *reason)
 {
     uint64_t offset = (uint64_t) i * self->chunk_size;
-    uint64_t want = self->size - offset < self->chunk_size ? self->size - offset
-                                                           : self->chunk_size;
+    uint64_t want = self->size - offset < self->chunk_size ? self->size - offset : self->chunk_size;
     int fd = -1;
     foundry_err err =
         fdy_blobs_open_fd(self->blobs, self->hashes + i * FDY_MODEL_HASH_LEN, &fd, reason);
@@ -270,7 +269,8 @@ fdy_model_files_prune(const char *model_dir, uint64_t keep_a, uint64_t keep_b)
     struct dirent *d;
     while ((d = readdir(dir))) {
         const char *name = d->d_name;
-        bool tmp = name[0] == '.' && strlen(name) > 5 && strcmp(name + strlen(name) - 4, ".tmp") == 0;
+        bool tmp =
+            name[0] == '.' && strlen(name) > 5 && strcmp(name + strlen(name) - 4, ".tmp") == 0;
         char *end = NULL;
         unsigned long long v = strtoull(name, &end, 10);
         bool version_file = name[0] >= '1' && name[0] <= '9' && *end == '\0';

@@ -33,8 +33,8 @@ foundry_err fdy_model_assembly_new(const char *model_dir, uint64_t version, uint
  * FOUNDRY_OK, FOUNDRY_ENOTFOUND (a chunk is gone from the blob directory),
  * FOUNDRY_ECORRUPT (a stored chunk has the wrong length) or FOUNDRY_EIO
  * (disk full included), with reason; after an error destroy it. */
-foundry_err fdy_model_assembly_step(fdy_model_assembly_t *self, size_t max_chunks,
-                                    bool *done_out, fdy_reason_t *reason);
+foundry_err fdy_model_assembly_step(fdy_model_assembly_t *self, size_t max_chunks, bool *done_out,
+                                    fdy_reason_t *reason);
 
 /* Removes the temporary file if it was not finished. Accepts NULL. */
 void fdy_model_assembly_destroy(fdy_model_assembly_t **self_p);

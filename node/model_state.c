@@ -77,8 +77,7 @@ fdy_model_state_write_file(const char *dir, const char *name, const void *data, 
 }
 
 foundry_err
-fdy_model_state_save(const char *models_dir, const fdy_model_held_t *state,
-                     fdy_reason_t *reason)
+fdy_model_state_save(const char *models_dir, const fdy_model_held_t *state, fdy_reason_t *reason)
 {
     char dir[PATH_LEN];
     if ((size_t) snprintf(dir, sizeof dir, "%s/%s", models_dir, state->name) >= sizeof dir)
@@ -91,13 +90,14 @@ fdy_model_state_save(const char *models_dir, const fdy_model_held_t *state,
     fdy_blobs_hex(state->previous_manifest_hash, previous);
     fdy_blobs_hex(state->head.hash, log_hash);
     char text[1024];
-    int len = snprintf(text, sizeof text,
-                       "# foundry-node: the installed model (docs/node.md); written atomically\n"
-                       "version = %" PRIu64 "\nmanifest = %s\nprevious = %" PRIu64
-                       "\nprevious_manifest = %s\nlog_index = %" PRIu64 "\nlog_hash = %s\nlog_version = %" PRIu64
-                       "\nrelease_version = %" PRIu64 "\n",
-                       state->version, manifest, state->previous, previous, state->head.index, log_hash,
-                       state->head.version, state->head.release_version);
+    int len =
+        snprintf(text, sizeof text,
+                 "# foundry-node: the installed model (docs/node.md); written atomically\n"
+                 "version = %" PRIu64 "\nmanifest = %s\nprevious = %" PRIu64
+                 "\nprevious_manifest = %s\nlog_index = %" PRIu64
+                 "\nlog_hash = %s\nlog_version = %" PRIu64 "\nrelease_version = %" PRIu64 "\n",
+                 state->version, manifest, state->previous, previous, state->head.index, log_hash,
+                 state->head.version, state->head.release_version);
     return fdy_model_state_write_file(dir, STATE_FILE, text, (size_t) len, reason);
 }
 

@@ -37,8 +37,8 @@ typedef struct {
 /* Reads <models_dir>/NAME/state into *out (zeroed, name set first).
  * FOUNDRY_OK, FOUNDRY_ENOTFOUND (no file: nothing installed), FOUNDRY_EIO,
  * or FOUNDRY_EINVAL naming the file and line. */
-foundry_err fdy_model_state_load(const char *models_dir, const char *name,
-                                 fdy_model_held_t *out, fdy_reason_t *reason);
+foundry_err fdy_model_state_load(const char *models_dir, const char *name, fdy_model_held_t *out,
+                                 fdy_reason_t *reason);
 
 /* Writes state atomically (creating <models_dir>/NAME). FOUNDRY_OK or
  * FOUNDRY_EIO with reason. */

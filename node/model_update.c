@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROGRESS_EVERY_MS   1000
-#define ASSEMBLE_PER_TURN   4
-#define WINDOW_MAX          64
-#define PATH_LEN            4096
+#define PROGRESS_EVERY_MS 1000
+#define ASSEMBLE_PER_TURN 4
+#define WINDOW_MAX        64
+#define PATH_LEN          4096
 
 typedef enum {
     STEP_DOWNLOAD,
@@ -196,7 +196,7 @@ s_ask(fdy_model_update_t *self)
         if (self->ops->fetch(self->user, self->name, self->version, index, &id) != FOUNDRY_OK)
             return; /* not connected: asked again next turn */
         self->todo_count--;
-        self->fetches[self->fetch_count++] = (s_fetch_t){ id, index };
+        self->fetches[self->fetch_count++] = (s_fetch_t){id, index};
     }
 }
 
@@ -253,8 +253,8 @@ fdy_model_update_on_failed(fdy_model_update_t *self, uint64_t request_id, foundr
         self->todo[self->todo_count++] = index; /* lost on the way: ask again */
         return true;
     }
-    s_failf(self, "fetch of chunk %" PRIu32 " refused: %s: %s", index,
-             foundry_strerror(err), reason && *reason ? reason : "no reason given");
+    s_failf(self, "fetch of chunk %" PRIu32 " refused: %s: %s", index, foundry_strerror(err),
+            reason && *reason ? reason : "no reason given");
     return true;
 }
 
@@ -329,7 +329,7 @@ s_start_check(fdy_model_update_t *self, const fdy_model_program_t *program, fdy_
     snprintf(name, sizeof name, "FOUNDRY_MODEL_NAME=%s", self->name);
     snprintf(version, sizeof version, "FOUNDRY_MODEL_VERSION=%" PRIu64, self->version);
     snprintf(path, sizeof path, "FOUNDRY_MODEL_PATH=%s", self->version_path);
-    const char *vars[] = { name, version, path, NULL };
+    const char *vars[] = {name, version, path, NULL};
     return fdy_model_check_start(program, vars, FDY_MODEL_CHECK_TIMEOUT_MS, &self->check, reason);
 }
 
@@ -366,9 +366,9 @@ s_interlock(fdy_model_update_t *self, int64_t now_ms)
     /* Said once per reason, not at every re-check. */
     if (strcmp(why.text, self->waiting_reason) != 0) {
         memcpy(self->waiting_reason, why.text, sizeof self->waiting_reason);
-        fdy_log_notice("MODEL-WAITING", "model %s %" PRIu64 ": %s; checking again every %" PRIu64
-                       " ms", self->name, self->version, why.text,
-                       self->env->interlock_interval_ms);
+        fdy_log_notice("MODEL-WAITING",
+                       "model %s %" PRIu64 ": %s; checking again every %" PRIu64 " ms", self->name,
+                       self->version, why.text, self->env->interlock_interval_ms);
         s_report(self, FDY_MODEL_STATE_WAITING_INTERLOCK, why.text);
     }
     self->next_check_ms = now_ms + (int64_t) self->env->interlock_interval_ms;
@@ -470,23 +470,12 @@ bool
 fdy_model_update_service(fdy_model_update_t *self, int64_t now_ms)
 {
     switch (self->step) {
-    case STEP_DOWNLOAD:
-        s_download(self, now_ms);
-        break;
-    case STEP_ASSEMBLE:
-        s_assemble(self);
-        break;
-    case STEP_INTERLOCK:
-        s_interlock(self, now_ms);
-        break;
-    case STEP_SWITCH:
-        s_switch(self);
-        break;
-    case STEP_HEALTH:
-        s_health(self, now_ms);
-        break;
-    case STEP_DONE:
-        break;
+    case STEP_DOWNLOAD: s_download(self, now_ms); break;
+    case STEP_ASSEMBLE: s_assemble(self); break;
+    case STEP_INTERLOCK: s_interlock(self, now_ms); break;
+    case STEP_SWITCH: s_switch(self); break;
+    case STEP_HEALTH: s_health(self, now_ms); break;
+    case STEP_DONE: break;
     }
     return self->step == STEP_DONE;
 }
@@ -496,8 +485,9 @@ fdy_model_update_cancel(fdy_model_update_t *self)
 {
     if (self->step >= STEP_SWITCH)
         return; /* installed or about to be: it stays */
-    fdy_log_notice("MODEL-CANCELLED", "model %s %" PRIu64 ": rollout %" PRIu64
-                   " aborted; nothing installed", self->name, self->version, self->rollout_id);
+    fdy_log_notice("MODEL-CANCELLED",
+                   "model %s %" PRIu64 ": rollout %" PRIu64 " aborted; nothing installed",
+                   self->name, self->version, self->rollout_id);
     fdy_model_assembly_destroy(&self->assembly);
     fdy_model_check_destroy(&self->check);
     self->step = STEP_DONE;

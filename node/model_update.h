@@ -26,8 +26,8 @@ typedef struct {
     fdy_blobs_t *blobs;
     const fdy_model_program_t *interlock; /* NULL: always safe */
     uint64_t interlock_interval_ms;
-    const fdy_model_program_t *health;    /* NULL: healthy once installed */
-    uint32_t window;                      /* FETCHes in flight */
+    const fdy_model_program_t *health; /* NULL: healthy once installed */
+    uint32_t window;                   /* FETCHes in flight */
 } fdy_model_update_env_t;
 
 typedef struct {
@@ -62,8 +62,8 @@ bool fdy_model_update_service(fdy_model_update_t *self, int64_t now_ms);
 /* A FETCH answer: the chunk (borrowed for the call), or the failure
  * (err; a lost or timed-out request is asked again, a refusal fails the
  * update). Returns false when request_id is not this update's. */
-bool fdy_model_update_on_chunk(fdy_model_update_t *self, uint64_t request_id,
-                               const uint8_t *data, size_t len);
+bool fdy_model_update_on_chunk(fdy_model_update_t *self, uint64_t request_id, const uint8_t *data,
+                               size_t len);
 bool fdy_model_update_on_failed(fdy_model_update_t *self, uint64_t request_id, foundry_err err,
                                 const char *reason);
 

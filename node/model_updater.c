@@ -28,16 +28,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define PATH_LEN        4096
-#define LABELS_MAX      16
-#define UPDATES_MAX     32
-#define FINISHED_MAX    64
-#define WATCH_TIMEOUT   30000
-#define WATCH_RETRY_MS  30000
-#define FETCH_TIMEOUT   60000
-#define BUSY_WAIT_MS    2
-#define IDLE_WAIT_MS    100
-#define DECODE_BUDGET   FDY_DECODE_BUDGET(FDY_REPLY_MAX)
+#define PATH_LEN       4096
+#define LABELS_MAX     16
+#define UPDATES_MAX    32
+#define FINISHED_MAX   64
+#define WATCH_TIMEOUT  30000
+#define WATCH_RETRY_MS 30000
+#define FETCH_TIMEOUT  60000
+#define BUSY_WAIT_MS   2
+#define IDLE_WAIT_MS   100
+#define DECODE_BUDGET  FDY_DECODE_BUDGET(FDY_REPLY_MAX)
 
 /* A notice for a name whose update is still running, encoded. */
 typedef struct {
@@ -143,8 +143,7 @@ s_load_config(fdy_model_updater_t *self, const fdy_agent_cfg_t *cfg, fdy_reason_
 }
 
 foundry_err
-fdy_model_updater_new(const fdy_agent_cfg_t *cfg, fdy_model_updater_t **out,
-                      fdy_reason_t *reason)
+fdy_model_updater_new(const fdy_agent_cfg_t *cfg, fdy_model_updater_t **out, fdy_reason_t *reason)
 {
     *out = NULL;
     fdy_model_updater_t *self = fdy_xalloc(sizeof *self);
@@ -178,10 +177,10 @@ fdy_model_updater_new(const fdy_agent_cfg_t *cfg, fdy_model_updater_t **out,
     };
     if (!self->trust)
         fdy_log_notice("MODEL-NO-TRUST", "model_trust_file is not set: every model update will "
-                                       "be refused");
+                                         "be refused");
     else if (!self->has_release_key)
         fdy_log_notice("MODEL-NO-TRUST", "model_release_key is not set: every model update will "
-                                       "be refused");
+                                         "be refused");
     fdy_log_info("MODEL-UPDATES", "models in %s: %zu installed", self->models_dir,
                  self->held_count);
     *out = self;
@@ -238,8 +237,8 @@ s_persist(void *user, const fdy_model_held_t *state, fdy_reason_t *reason)
 /* ---- reports -------------------------------------------------------------------- */
 
 static bool
-s_send_report(fdy_model_updater_t *self, uint64_t rollout_id, const char *name,
-              uint64_t version, fdy_model_state_t state, uint64_t done_bytes, const char *reason)
+s_send_report(fdy_model_updater_t *self, uint64_t rollout_id, const char *name, uint64_t version,
+              fdy_model_state_t state, uint64_t done_bytes, const char *reason)
 {
     if (!self->client)
         return false;
@@ -288,8 +287,7 @@ s_report(void *user, uint64_t rollout_id, const char *name, uint64_t version,
         f = &self->finished[self->finished_next];
         self->finished_next = (self->finished_next + 1) % FINISHED_MAX;
     }
-    *f = (s_finished_t){ .rollout_id = rollout_id, .version = version, .state = state,
-                         .sent = sent };
+    *f = (s_finished_t){.rollout_id = rollout_id, .version = version, .state = state, .sent = sent};
     snprintf(f->name, sizeof f->name, "%s", name);
     snprintf(f->reason, sizeof f->reason, "%s", reason ? reason : "");
 }
@@ -301,8 +299,8 @@ s_resend_finished(fdy_model_updater_t *self)
     for (size_t i = 0; i < FINISHED_MAX; i++) {
         s_finished_t *f = &self->finished[i];
         if (f->rollout_id && !f->sent)
-            f->sent = s_send_report(self, f->rollout_id, f->name, f->version, f->state, 0,
-                                    f->reason);
+            f->sent =
+                s_send_report(self, f->rollout_id, f->name, f->version, f->state, 0, f->reason);
     }
 }
 
@@ -332,7 +330,7 @@ s_fetch(void *user, const char *name, uint64_t version, uint32_t index, uint64_t
     return err;
 }
 
-static const fdy_model_update_ops_t s_update_ops = { s_fetch, s_report, s_persist };
+static const fdy_model_update_ops_t s_update_ops = {s_fetch, s_report, s_persist};
 
 /* ---- notices ---------------------------------------------------------------------- */
 
@@ -406,14 +404,13 @@ s_on_notice(fdy_model_updater_t *self, const fdy_model_notice_t *notice)
     fdy_model_verified_t v;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    foundry_err err =
-        fdy_model_verify_notice(&ctx, notice, s_lookup, self, self->arena, &v, &why);
+    foundry_err err = fdy_model_verify_notice(&ctx, notice, s_lookup, self, self->arena, &v, &why);
     /* A manifest that does not decode has no name: reported with "". */
     const char *name = err == FOUNDRY_EINVAL ? "" : v.manifest.name;
     if (err != FOUNDRY_OK) {
         fdy_log_warn("MODEL-REFUSED", "rollout %" PRIu64 ": %s", notice->rollout_id, why.text);
-        s_report(self, notice->rollout_id, name, v.manifest.version, FDY_MODEL_STATE_FAILED,
-                 0, why.text);
+        s_report(self, notice->rollout_id, name, v.manifest.version, FDY_MODEL_STATE_FAILED, 0,
+                 why.text);
         return;
     }
     if (s_update_of(self, 0, name)) {
@@ -456,8 +453,8 @@ s_watch(fdy_model_updater_t *self, int64_t now_ms)
         return;
     fdy_model_installed_t installed[FDY_MODEL_INSTALLED_MAX];
     for (size_t i = 0; i < self->held_count; i++)
-        installed[i] = (fdy_model_installed_t){ self->held[i].name, self->held[i].version,
-                                                self->held[i].head.index };
+        installed[i] = (fdy_model_installed_t){self->held[i].name, self->held[i].version,
+                                               self->held[i].head.index};
     fdy_model_request_t req;
     memset(&req, 0, sizeof req);
     req.op = FDY_MODEL_WATCH;
@@ -542,8 +539,7 @@ s_drain(fdy_model_updater_t *self, int64_t now_ms)
             s_on_watch_reply(self, e.body, e.body_len);
         } else {
             for (size_t i = 0; i < self->update_count; i++)
-                if (fdy_model_update_on_chunk(self->updates[i], e.request_id, e.frame,
-                                              e.frame_len))
+                if (fdy_model_update_on_chunk(self->updates[i], e.request_id, e.frame, e.frame_len))
                     break;
         }
     }

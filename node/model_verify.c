@@ -62,8 +62,7 @@ s_trusted(const fdy_model_verify_ctx_t *ctx, const fdy_model_manifest_t *m,
 }
 
 static foundry_err
-s_unexpired(const fdy_model_verify_ctx_t *ctx, const fdy_model_manifest_t *m,
-            fdy_reason_t *reason)
+s_unexpired(const fdy_model_verify_ctx_t *ctx, const fdy_model_manifest_t *m, fdy_reason_t *reason)
 {
     if (m->expires_ms == 0 || m->expires_ms > ctx->now_ms)
         return FOUNDRY_OK;
@@ -72,8 +71,8 @@ s_unexpired(const fdy_model_verify_ctx_t *ctx, const fdy_model_manifest_t *m,
     char when[32] = "?";
     if (gmtime_r(&t, &tm))
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return fdy_reason_set(reason, FOUNDRY_EDENIED, "manifest of model %s %" PRIu64
-                          " expired at %s", m->name, m->version, when);
+    return fdy_reason_set(reason, FOUNDRY_EDENIED, "manifest of model %s %" PRIu64 " expired at %s",
+                          m->name, m->version, when);
 }
 
 static void
@@ -90,8 +89,8 @@ s_hex8(const uint8_t *key, char out[9])
  * already. Those are skipped; the one at the held index must be the very
  * entry held (a rewritten log differs there), and the rest must extend it. */
 static foundry_err
-s_skip_held(const fdy_model_notice_t *notice, const fdy_release_head_t *head,
-            fdy_arena_t *arena, size_t *skip_out, fdy_reason_t *reason)
+s_skip_held(const fdy_model_notice_t *notice, const fdy_release_head_t *head, fdy_arena_t *arena,
+            size_t *skip_out, fdy_reason_t *reason)
 {
     *skip_out = 0;
     for (size_t i = 0; i < notice->entry_count && head->index > 0; i++) {
@@ -99,8 +98,7 @@ s_skip_held(const fdy_model_notice_t *notice, const fdy_release_head_t *head,
         fdy_model_entry_t entry;
         fdy_reason_t why;
         fdy_reason_clear(&why);
-        if (fdy_codec_model_entry_decode(e->entry, e->entry_len, arena, &entry, &why) !=
-            FOUNDRY_OK)
+        if (fdy_codec_model_entry_decode(e->entry, e->entry_len, arena, &entry, &why) != FOUNDRY_OK)
             return fdy_reason_set(reason, FOUNDRY_EDENIED, "release-log entry does not decode: %s",
                                   why.text);
         if (entry.index > head->index)
@@ -144,8 +142,8 @@ s_logged(const fdy_model_verify_ctx_t *ctx, const fdy_model_notice_t *notice,
         return err;
     if (notice->entry_count == skip)
         return fdy_reason_set(reason, FOUNDRY_EDENIED,
-                              "no release-log entry after index %" PRIu64
-                              " names model %s %" PRIu64 " (replayed notice?)",
+                              "no release-log entry after index %" PRIu64 " names model %s %" PRIu64
+                              " (replayed notice?)",
                               head->index, m->name, m->version);
     fdy_model_entry_t last;
     fdy_reason_t why;
@@ -154,8 +152,7 @@ s_logged(const fdy_model_verify_ctx_t *ctx, const fdy_model_notice_t *notice,
     err = fdy_release_verify(ctx->release_key, m->name, notice->entries + skip,
                              notice->entry_count - skip, &next, arena, &last, &why);
     if (err != FOUNDRY_OK)
-        return fdy_reason_set(reason, FOUNDRY_EDENIED, "release log of %s: %s", m->name,
-                              why.text);
+        return fdy_reason_set(reason, FOUNDRY_EDENIED, "release log of %s: %s", m->name, why.text);
     if (memcmp(last.manifest_hash, hash, FDY_MODEL_HASH_LEN) != 0)
         return fdy_reason_set(reason, FOUNDRY_EDENIED,
                               "release-log entry %" PRIu64 " names another manifest than the "
@@ -209,8 +206,7 @@ fdy_model_verify_notice(const fdy_model_verify_ctx_t *ctx, const fdy_model_notic
     fdy_model_manifest_t *m = &out->manifest;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    if (fdy_codec_model_manifest_decode(s->manifest, s->manifest_len, arena, m, &why) !=
-        FOUNDRY_OK)
+    if (fdy_codec_model_manifest_decode(s->manifest, s->manifest_len, arena, m, &why) != FOUNDRY_OK)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "manifest does not decode: %s", why.text);
     fdy_release_hash(s->manifest, s->manifest_len, out->manifest_hash);
     foundry_err err = s_targets(ctx, m, reason);

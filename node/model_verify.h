@@ -34,7 +34,7 @@ typedef struct {
 
 /* The state held for a manifest's name, or NULL (nothing held). The
  * returned pointer is borrowed for the call. */
-typedef const fdy_model_held_t *(fdy_model_lookup_fn)(const char *name, void *user);
+typedef const fdy_model_held_t *(fdy_model_lookup_fn) (const char *name, void *user);
 
 typedef struct {
     fdy_model_manifest_t manifest; /* decoded into the arena */

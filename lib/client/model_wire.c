@@ -103,9 +103,8 @@ s_take_pending(fdy_model_wire_t *self, uint64_t request_id)
 
 /* Queues an event; the bytes are copied, frame (may be NULL) moved. */
 static void
-s_push(fdy_model_wire_t *self, foundry_model_wire_kind kind, uint64_t request_id,
-       foundry_err err, const char *reason, const uint8_t *body, size_t body_len,
-       zmq_msg_t *frame)
+s_push(fdy_model_wire_t *self, foundry_model_wire_kind kind, uint64_t request_id, foundry_err err,
+       const char *reason, const uint8_t *body, size_t body_len, zmq_msg_t *frame)
 {
     if (self->event_count == EVENTS_MAX) {
         /* The agent drains every turn: a full queue means it is stuck, and
@@ -168,8 +167,8 @@ fdy_model_wire_on_message(fdy_model_wire_t *self, const fdy_envelope_t *env, zmq
     if (env->kind == FDY_KIND_ERROR) {
         /* A REPORT is not pending (no answer unless refused): its refusal
          * is still worth handing on. */
-        s_push(self, FOUNDRY_MODEL_WIRE_FAILED, env->request_id, env->error_code,
-               env->error_reason, NULL, 0, NULL);
+        s_push(self, FOUNDRY_MODEL_WIRE_FAILED, env->request_id, env->error_code, env->error_reason,
+               NULL, 0, NULL);
         return;
     }
     if (!pending)
@@ -220,7 +219,7 @@ foundry_model_wire_send(foundry_client_t *client, const uint8_t *body, size_t bo
     foundry_err err = fdy_codec_encode_envelope(&env, &head, &head_len);
     if (err != FOUNDRY_OK)
         return fdy_client_fail(client, err, "model request envelope: %s", foundry_strerror(err));
-    fdy_slice_t frames[2] = { { head, head_len }, { body, body_len } };
+    fdy_slice_t frames[2] = {{head, head_len}, {body, body_len}};
     err = fdy_conn_send(fdy_client_conn(client), frames, 2);
     free(head);
     if (err != FOUNDRY_OK)
@@ -229,7 +228,7 @@ foundry_model_wire_send(foundry_client_t *client, const uint8_t *body, size_t bo
                                                         : foundry_strerror(err));
     if (expect_reply)
         self->pending[self->pending_count++] =
-            (s_pending_t){ id, fdy_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 30000) };
+            (s_pending_t){id, fdy_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 30000)};
     if (request_id_out)
         *request_id_out = id;
     return FOUNDRY_OK;

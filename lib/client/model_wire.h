@@ -43,8 +43,7 @@ bool fdy_model_wire_owns(const fdy_envelope_t *env);
 /* Takes one of those (env borrowed for the call). frame: the message's
  * second frame (a FETCH reply's chunk) or NULL; its content is moved out,
  * so the caller may close it afterwards as usual. */
-void fdy_model_wire_on_message(fdy_model_wire_t *self, const fdy_envelope_t *env,
-                               zmq_msg_t *frame);
+void fdy_model_wire_on_message(fdy_model_wire_t *self, const fdy_envelope_t *env, zmq_msg_t *frame);
 
 /* Fails what is pending after a reconnect (the broker may never answer
  * it: FOUNDRY_ECLOSED) or after timeout_ms without an answer

@@ -55,18 +55,18 @@ test_node_models_bad_options_stop_the_start(void)
     s_write(trust, "# model trust\nvision 2 abcd\n");
     char set_trust[PATH_LEN + 32];
     snprintf(set_trust, sizeof set_trust, "model_trust_file=%s", trust);
-    const char *bad_trust[] = { "--set", set_trust, NULL };
+    const char *bad_trust[] = {"--set", set_trust, NULL};
     s_expect_start_refused(p, "bad_trust", bad_trust, "model_trust_file");
 
-    const char *bad_key[] = { "--set", "model_release_key=0123", NULL };
+    const char *bad_key[] = {"--set", "model_release_key=0123", NULL};
     s_expect_start_refused(p, "bad_key", bad_key, "model_release_key");
 
-    const char *empty_health[] = { "--set", "model_health=", NULL };
+    const char *empty_health[] = {"--set", "model_health=", NULL};
     s_expect_start_refused(p, "empty_health", empty_health, "model_health");
 
     char models[PATH_LEN + 32];
     snprintf(models, sizeof models, "models_dir=%s/trust/models", fdy_proc_dir(p));
-    const char *bad_dir[] = { "--set", models, NULL };
+    const char *bad_dir[] = {"--set", models, NULL};
     s_expect_start_refused(p, "bad_dir", bad_dir, "cannot create");
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
@@ -94,8 +94,8 @@ test_node_models_without_trust_the_node_still_works(void)
     fdy_node_proc_pusher_open(&pusher, node.listen);
     fdy_node_proc_push_frames(&pusher, 0, 5);
     fdy_node_proc_pusher_close(&pusher);
-    fdy_node_proc_reader_t reader = { SITE, "telemetry-" SITE, NODE_KEY,
-                                      5 * FDY_NODE_PROC_LINES_PER_FRAME, NULL, 0, 0, 0, 1, 0 };
+    fdy_node_proc_reader_t reader = {
+        SITE, "telemetry-" SITE, NODE_KEY, 5 * FDY_NODE_PROC_LINES_PER_FRAME, NULL, 0, 0, 0, 1, 0};
     reader.seen = calloc(reader.range, 1);
     FDY_CHECK(reader.seen);
     fdy_node_proc_wait_all(p, &node, &reader, reader.range, 60000);

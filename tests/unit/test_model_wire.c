@@ -107,7 +107,7 @@ s_env(fdy_kind_t kind, uint64_t request_id)
     return env;
 }
 
-static const uint8_t BODY[] = { 0x08, 0x04, 0x42, 0x06, 'v', 'i', 's', 'i', 'o', 'n' };
+static const uint8_t BODY[] = {0x08, 0x04, 0x42, 0x06, 'v', 'i', 's', 'i', 'o', 'n'};
 
 /* ---- tests -------------------------------------------------------------------- */
 

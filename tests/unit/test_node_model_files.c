@@ -330,8 +330,8 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_model_files_switches_and_rolls_back, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_node_model_files_switch_needs_the_version_file,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_model_files_switch_needs_the_version_file, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_node_model_files_rollback_without_previous_clears_current, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_model_files_prunes_other_versions, setup,
@@ -341,8 +341,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_model_state_refuses_a_damaged_file, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_node_model_state_lists_every_model, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_node_model_state_lists_every_model, setup, teardown),
     };
     return cmocka_run_group_tests_name("node_model_files", tests, NULL, NULL);
 }

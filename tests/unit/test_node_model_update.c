@@ -26,9 +26,9 @@
 
 #include <cmocka.h>
 
-#define CHUNK  (64u * 1024u)
-#define SIZE   (3u * CHUNK + 17u)
-#define CHUNKS 4u
+#define CHUNK     (64u * 1024u)
+#define SIZE      (3u * CHUNK + 17u)
+#define CHUNKS    4u
 #define ASKED_MAX 64
 
 typedef struct {
@@ -85,7 +85,7 @@ setup(void **state)
     fdy_artifact_id(SIZE, CHUNK, fx->hashes, CHUNKS, m->artifact_hash);
     memset(fx->v.manifest_hash, 0x42, 32);
     fx->v.head.index = 2;
-    fx->env = (fdy_model_update_env_t){ fx->models, fx->blobs, NULL, 10, NULL, 2 };
+    fx->env = (fdy_model_update_env_t){fx->models, fx->blobs, NULL, 10, NULL, 2};
     fx->next_id = 1000;
     *state = fx;
     return 0;
@@ -118,7 +118,7 @@ s_fetch(void *user, const char *name, uint64_t version, uint32_t index, uint64_t
         return FOUNDRY_ETIMEDOUT;
     assert_true(fx->asked_count < ASKED_MAX);
     *request_id = fx->next_id++;
-    fx->asked[fx->asked_count++] = (asked_t){ *request_id, index };
+    fx->asked[fx->asked_count++] = (asked_t){*request_id, index};
     fx->in_flight++;
     if (fx->in_flight > fx->max_in_flight)
         fx->max_in_flight = fx->in_flight;
@@ -148,7 +148,7 @@ s_persist(void *user, const fdy_model_held_t *state, fdy_reason_t *reason)
     return fdy_model_state_save(fx->models, state, reason);
 }
 
-static const fdy_model_update_ops_t s_ops = { s_fetch, s_report, s_persist };
+static const fdy_model_update_ops_t s_ops = {s_fetch, s_report, s_persist};
 
 /* Answers every FETCH asked and not answered yet, in order. */
 static void
@@ -171,7 +171,7 @@ s_run(fixture_t *fx, fdy_model_update_t *u)
     while (!fdy_model_update_service(u, fdy_clock_mono_ms())) {
         s_answer_all(fx, u);
         assert_true(fdy_clock_mono_ms() < deadline);
-        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
 }
 
@@ -244,11 +244,10 @@ test_node_model_update_resumes_from_stored_chunks(void **state)
 {
     fixture_t *fx = *state;
     fdy_reason_t why;
-    assert_int_equal(fdy_blobs_put(fx->blobs, fx->hashes, fx->data, CHUNK, true, &why),
-                     FOUNDRY_OK);
-    assert_int_equal(fdy_blobs_put(fx->blobs, fx->hashes + 64, fx->data + 2 * CHUNK, CHUNK, true,
-                                   &why),
-                     FOUNDRY_OK);
+    assert_int_equal(fdy_blobs_put(fx->blobs, fx->hashes, fx->data, CHUNK, true, &why), FOUNDRY_OK);
+    assert_int_equal(
+        fdy_blobs_put(fx->blobs, fx->hashes + 64, fx->data + 2 * CHUNK, CHUNK, true, &why),
+        FOUNDRY_OK);
     fdy_model_update_t *u = s_update(fx, NULL);
     s_run(fx, u);
     fdy_model_update_destroy(&u);
@@ -322,8 +321,8 @@ test_node_model_update_waits_for_the_interlock(void **state)
 {
     fixture_t *fx = *state;
     char body[256];
-    snprintf(body, sizeof body,
-             "[ -e %s/safe ] && exit 0\necho \"robot arm moving\"\nexit 3", fx->dir);
+    snprintf(body, sizeof body, "[ -e %s/safe ] && exit 0\necho \"robot arm moving\"\nexit 3",
+             fx->dir);
     s_script(fx, "interlock", body, &fx->interlock);
     fx->env.interlock = &fx->interlock;
     fdy_model_update_t *u = s_update(fx, NULL);
@@ -332,14 +331,14 @@ test_node_model_update_waits_for_the_interlock(void **state)
         assert_false(fdy_model_update_service(u, fdy_clock_mono_ms()));
         s_answer_all(fx, u);
         assert_true(fdy_clock_mono_ms() < deadline);
-        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
     assert_string_equal(fx->last_reason, "interlock: exit status 3: robot arm moving");
     assert_int_equal(s_current(fx), 0);
     /* still waiting a few checks later, said once */
     for (int i = 0; i < 50; i++) {
         assert_false(fdy_model_update_service(u, fdy_clock_mono_ms()));
-        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
     }
     assert_non_null(strstr(fx->states, "verified waiting-interlock "));
     assert_null(strstr(strstr(fx->states, "waiting-interlock") + 1, "waiting-interlock"));

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#define NOW_MS 1800000000000ull
+#define NOW_MS      1800000000000ull
 #define ENTRIES_MAX 8
 
 typedef struct {
@@ -85,8 +85,8 @@ setup(void **state)
     fx->arena = fdy_arena_new(1u << 20);
     fx->labels[0] = "gpu=a100";
     fx->labels[1] = "line=3";
-    fx->ctx = (fdy_model_verify_ctx_t){ "siheung", fx->labels, 2, fx->trust, fx->release_pub,
-                                        NOW_MS };
+    fx->ctx =
+        (fdy_model_verify_ctx_t){"siheung", fx->labels, 2, fx->trust, fx->release_pub, NOW_MS};
     *state = fx;
     return 0;
 }
@@ -105,7 +105,7 @@ teardown(void **state)
     for (size_t i = 0; i < fx->log_count; i++)
         free((void *) fx->log[i].entry);
     free(fx->manifest);
-    const char *names[] = { "alice", "bob", "mallory", "release", "other" };
+    const char *names[] = {"alice", "bob", "mallory", "release", "other"};
     for (size_t i = 0; i < 5; i++) {
         char path[128];
         snprintf(path, sizeof path, "%s/%s.sign", fx->dir, names[i]);
@@ -125,7 +125,7 @@ typedef struct {
     bool rollback;
     uint64_t rollback_of;
     uint64_t release_version;
-    const char *site; /* NULL: every site */
+    const char *site;  /* NULL: every site */
     const char *label; /* NULL: none */
     uint64_t expires_ms;
     uint8_t fill; /* first chunk hash byte: another artifact */
@@ -146,10 +146,10 @@ s_manifest(fixture_t *fx, const s_spec_t *spec)
     m.size = 64u * 1024u + 10u;
     m.chunk_hashes = hashes;
     m.chunk_count = 2;
-    const char *sites[1] = { spec->site };
+    const char *sites[1] = {spec->site};
     m.sites = sites;
     m.site_count = spec->site ? 1 : 0;
-    const char *labels[1] = { spec->label };
+    const char *labels[1] = {spec->label};
     m.labels = labels;
     m.label_count = spec->label ? 1 : 0;
     m.created_ms = NOW_MS - 60000;
@@ -159,9 +159,9 @@ s_manifest(fixture_t *fx, const s_spec_t *spec)
     m.release_version = spec->release_version;
     free(fx->manifest);
     fx->manifest = NULL;
-    assert_int_equal(fdy_codec_model_manifest_encode(&m, &fx->manifest, &fx->manifest_len,
-                                                     &fx->reason),
-                     FOUNDRY_OK);
+    assert_int_equal(
+        fdy_codec_model_manifest_encode(&m, &fx->manifest, &fx->manifest_len, &fx->reason),
+        FOUNDRY_OK);
 }
 
 /* Signs fx->manifest with the given keys (NULL-terminated). */
@@ -173,8 +173,7 @@ s_sign(fixture_t *fx, fdy_sign_key_t *const *keys)
         fdy_sign_key_public(keys[n], fx->sigs[n].key);
         fdy_sign(keys[n], fx->manifest, fx->manifest_len, fx->sigs[n].sig);
     }
-    fx->notice.signed_manifest =
-        (fdy_model_signed_t){ fx->manifest, fx->manifest_len, fx->sigs, n };
+    fx->notice.signed_manifest = (fdy_model_signed_t){fx->manifest, fx->manifest_len, fx->sigs, n};
 }
 
 /* Appends fx->manifest to the broker's log, signed by key. */
@@ -184,8 +183,8 @@ s_publish(fixture_t *fx, const fdy_sign_key_t *key, bool rollback, uint64_t vers
     assert_true(fx->log_count < ENTRIES_MAX);
     fdy_model_signed_entry_t *e = &fx->log[fx->log_count];
     assert_int_equal(fdy_release_append(key, "vision", fx->log_count, fx->log_hash, version,
-                                        fx->manifest, fx->manifest_len, rollback,
-                                        NOW_MS - 1000, e, &fx->reason),
+                                        fx->manifest, fx->manifest_len, rollback, NOW_MS - 1000, e,
+                                        &fx->reason),
                      FOUNDRY_OK);
     fdy_release_hash(e->entry, e->entry_len, fx->log_hash);
     fx->log_count++;
@@ -207,7 +206,7 @@ static void
 s_release(fixture_t *fx, const s_spec_t *spec, uint64_t from)
 {
     s_manifest(fx, spec);
-    fdy_sign_key_t *keys[] = { fx->alice, fx->bob, NULL };
+    fdy_sign_key_t *keys[] = {fx->alice, fx->bob, NULL};
     s_sign(fx, keys);
     s_publish(fx, fx->release, spec->rollback, spec->version);
     s_entries_after(fx, from);
@@ -224,8 +223,7 @@ static foundry_err
 s_verify(fixture_t *fx, fdy_model_verified_t *v)
 {
     fdy_reason_clear(&fx->reason);
-    return fdy_model_verify_notice(&fx->ctx, &fx->notice, s_lookup, fx, fx->arena, v,
-                                   &fx->reason);
+    return fdy_model_verify_notice(&fx->ctx, &fx->notice, s_lookup, fx, fx->arena, v, &fx->reason);
 }
 
 /* The node installed v with its head: what the updater would persist. */
@@ -255,8 +253,8 @@ static void
 test_node_model_verify_accepts_a_good_notice(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3, .site = "siheung", .label = "gpu=a100",
-                      .expires_ms = NOW_MS + 60000 };
+    s_spec_t spec = {
+        .version = 3, .site = "siheung", .label = "gpu=a100", .expires_ms = NOW_MS + 60000};
     s_release(fx, &spec, 0);
     fdy_model_verified_t v;
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
@@ -272,14 +270,14 @@ static void
 test_node_model_verify_refuses_a_tampered_manifest(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3 };
+    s_spec_t spec = {.version = 3};
     s_release(fx, &spec, 0);
     /* The same signatures over a manifest that now says version 9. */
-    fdy_model_signature_t sigs[2] = { fx->sigs[0], fx->sigs[1] };
+    fdy_model_signature_t sigs[2] = {fx->sigs[0], fx->sigs[1]};
     spec.version = 9;
     s_manifest(fx, &spec);
     memcpy(fx->sigs, sigs, sizeof sigs);
-    fx->notice.signed_manifest = (fdy_model_signed_t){ fx->manifest, fx->manifest_len, fx->sigs, 2 };
+    fx->notice.signed_manifest = (fdy_model_signed_t){fx->manifest, fx->manifest_len, fx->sigs, 2};
     s_expect_refused(fx, "not trusted");
 }
 
@@ -287,9 +285,9 @@ static void
 test_node_model_verify_refuses_an_untrusted_key(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3 };
+    s_spec_t spec = {.version = 3};
     s_manifest(fx, &spec);
-    fdy_sign_key_t *keys[] = { fx->alice, fx->mallory, NULL };
+    fdy_sign_key_t *keys[] = {fx->alice, fx->mallory, NULL};
     s_sign(fx, keys);
     s_publish(fx, fx->release, false, 3);
     s_entries_after(fx, 0);
@@ -300,9 +298,9 @@ static void
 test_node_model_verify_refuses_one_of_two_signatures(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3 };
+    s_spec_t spec = {.version = 3};
     s_manifest(fx, &spec);
-    fdy_sign_key_t *keys[] = { fx->alice, NULL };
+    fdy_sign_key_t *keys[] = {fx->alice, NULL};
     s_sign(fx, keys);
     s_publish(fx, fx->release, false, 3);
     s_entries_after(fx, 0);
@@ -313,7 +311,7 @@ static void
 test_node_model_verify_refuses_an_expired_manifest(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3, .expires_ms = NOW_MS - 1 };
+    s_spec_t spec = {.version = 3, .expires_ms = NOW_MS - 1};
     s_release(fx, &spec, 0);
     s_expect_refused(fx, "expired at 2027-01-15T07:59:59Z");
 }
@@ -322,13 +320,13 @@ static void
 test_node_model_verify_refuses_an_older_version_without_rollback(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t v4 = { .version = 4 };
+    s_spec_t v4 = {.version = 4};
     s_release(fx, &v4, 0);
     fdy_model_verified_t v;
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v);
     /* A broker that logged version 3 after 4, with good signatures. */
-    s_spec_t v3 = { .version = 3 };
+    s_spec_t v3 = {.version = 3};
     s_release(fx, &v3, 1);
     s_expect_refused(fx, "version 3 is not above the installed version 4");
 }
@@ -337,18 +335,18 @@ static void
 test_node_model_verify_refuses_a_replayed_notice(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t v1 = { .version = 1 };
+    s_spec_t v1 = {.version = 1};
     s_release(fx, &v1, 0);
     fdy_model_notice_t old = fx->notice;
     uint8_t *old_manifest = malloc(fx->manifest_len);
     memcpy(old_manifest, fx->manifest, fx->manifest_len);
     old.signed_manifest.manifest = old_manifest;
-    fdy_model_signature_t old_sigs[2] = { fx->sigs[0], fx->sigs[1] };
+    fdy_model_signature_t old_sigs[2] = {fx->sigs[0], fx->sigs[1]};
     old.signed_manifest.signatures = old_sigs;
     fdy_model_verified_t v;
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v);
-    s_spec_t v2 = { .version = 2, .fill = 0x22 };
+    s_spec_t v2 = {.version = 2, .fill = 0x22};
     s_release(fx, &v2, 1);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v); /* at version 2, log index 2 */
@@ -365,7 +363,7 @@ static void
 test_node_model_verify_refuses_a_rewritten_log_entry(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t v1 = { .version = 1 };
+    s_spec_t v1 = {.version = 1};
     s_release(fx, &v1, 0);
     fdy_model_verified_t v;
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
@@ -376,10 +374,10 @@ test_node_model_verify_refuses_a_rewritten_log_entry(void **state)
         free((void *) fx->log[i].entry);
     fx->log_count = 0;
     memset(fx->log_hash, 0, 32);
-    s_spec_t forged = { .version = 1, .fill = 0x33 };
+    s_spec_t forged = {.version = 1, .fill = 0x33};
     s_manifest(fx, &forged);
     s_publish(fx, fx->release, false, 1);
-    s_spec_t v2 = { .version = 2, .fill = 0x22 };
+    s_spec_t v2 = {.version = 2, .fill = 0x22};
     s_release(fx, &v2, 1);
     s_expect_refused(fx, "release log");
 }
@@ -389,17 +387,17 @@ test_node_model_verify_skips_entries_it_holds(void **state)
 {
     fixture_t *fx = *state;
     fdy_model_verified_t v;
-    s_spec_t v1 = { .version = 1 };
+    s_spec_t v1 = {.version = 1};
     s_release(fx, &v1, 0);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v);
-    s_spec_t v2 = { .version = 2, .fill = 0x22 };
+    s_spec_t v2 = {.version = 2, .fill = 0x22};
     s_release(fx, &v2, 1);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v); /* holds 2 */
     /* The broker still counts the node at index 0 (its last WATCH): the
      * notice for version 3 carries the whole log. */
-    s_spec_t v3 = { .version = 3, .fill = 0x33 };
+    s_spec_t v3 = {.version = 3, .fill = 0x33};
     s_release(fx, &v3, 0);
     assert_int_equal(fx->notice.entry_count, 3);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
@@ -411,11 +409,11 @@ test_node_model_verify_skips_entries_it_holds(void **state)
         free((void *) fx->log[i].entry);
     fx->log_count = 0;
     memset(fx->log_hash, 0, 32);
-    s_spec_t forged = { .version = 1, .fill = 0x44 };
+    s_spec_t forged = {.version = 1, .fill = 0x44};
     s_release(fx, &forged, 0);
     s_release(fx, &v2, 0);
     s_release(fx, &v3, 0);
-    s_spec_t v4 = { .version = 4, .fill = 0x55 };
+    s_spec_t v4 = {.version = 4, .fill = 0x55};
     s_release(fx, &v4, 0);
     s_expect_refused(fx, "entry 3 is not the one this node verified");
 }
@@ -424,12 +422,12 @@ static void
 test_node_model_verify_refuses_an_entry_for_another_manifest(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t v2 = { .version = 2 };
+    s_spec_t v2 = {.version = 2};
     s_release(fx, &v2, 0);
     /* The signed manifest the notice carries is another one of version 2. */
-    s_spec_t other = { .version = 2, .fill = 0x44 };
+    s_spec_t other = {.version = 2, .fill = 0x44};
     s_manifest(fx, &other);
-    fdy_sign_key_t *keys[] = { fx->alice, fx->bob, NULL };
+    fdy_sign_key_t *keys[] = {fx->alice, fx->bob, NULL};
     s_sign(fx, keys);
     s_expect_refused(fx, "names another manifest");
 }
@@ -438,7 +436,7 @@ static void
 test_node_model_verify_refuses_another_site(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3, .site = "pangyo" };
+    s_spec_t spec = {.version = 3, .site = "pangyo"};
     s_release(fx, &spec, 0);
     s_expect_refused(fx, "does not target site siheung");
 }
@@ -447,7 +445,7 @@ static void
 test_node_model_verify_refuses_a_missing_label(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3, .label = "robot=ur10" };
+    s_spec_t spec = {.version = 3, .label = "robot=ur10"};
     s_release(fx, &spec, 0);
     s_expect_refused(fx, "needs label robot=ur10");
 }
@@ -456,9 +454,9 @@ static void
 test_node_model_verify_refuses_a_log_signed_by_another_key(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3 };
+    s_spec_t spec = {.version = 3};
     s_manifest(fx, &spec);
-    fdy_sign_key_t *keys[] = { fx->alice, fx->bob, NULL };
+    fdy_sign_key_t *keys[] = {fx->alice, fx->bob, NULL};
     s_sign(fx, keys);
     s_publish(fx, fx->other_release, false, 3);
     s_entries_after(fx, 0);
@@ -474,7 +472,7 @@ static void
 test_node_model_verify_refuses_without_trust_or_release_key(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3 };
+    s_spec_t spec = {.version = 3};
     s_release(fx, &spec, 0);
     fx->ctx.trust = NULL;
     s_expect_refused(fx, "no model_trust_file");
@@ -487,9 +485,9 @@ static void
 test_node_model_verify_refuses_an_undecodable_manifest(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3 };
+    s_spec_t spec = {.version = 3};
     s_release(fx, &spec, 0);
-    static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0x01 };
+    static const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
     fx->notice.signed_manifest.manifest = junk;
     fx->notice.signed_manifest.manifest_len = sizeof junk;
     fdy_model_verified_t v;
@@ -502,40 +500,40 @@ test_node_model_verify_takes_a_rollback_once(void **state)
 {
     fixture_t *fx = *state;
     fdy_model_verified_t v;
-    s_spec_t v1 = { .version = 1 };
+    s_spec_t v1 = {.version = 1};
     s_release(fx, &v1, 0);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v);
-    s_spec_t v2 = { .version = 2, .fill = 0x22 };
+    s_spec_t v2 = {.version = 2, .fill = 0x22};
     s_release(fx, &v2, 1);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v); /* version 2, log index 2 */
     /* Back to 1, signed as a rollback of 2, release 3. */
-    s_spec_t back = { .version = 1, .rollback = true, .rollback_of = 2, .release_version = 3 };
+    s_spec_t back = {.version = 1, .rollback = true, .rollback_of = 2, .release_version = 3};
     s_release(fx, &back, 2);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     assert_true(v.manifest.rollback);
     assert_int_equal(v.head.release_version, 3);
     s_hold(fx, &v); /* version 1, seen 3 */
     /* A rollback of 2 again while 1 is installed. */
-    s_spec_t again = { .version = 1, .rollback = true, .rollback_of = 2, .release_version = 3,
-                       .fill = 0x55 };
+    s_spec_t again = {
+        .version = 1, .rollback = true, .rollback_of = 2, .release_version = 3, .fill = 0x55};
     s_release(fx, &again, 3);
     s_expect_refused(fx, "replaces version 2, but version 1 is installed");
     /* Version 3, then a rollback of 3 to 2 (release 4): both taken. */
-    s_spec_t v3 = { .version = 3, .fill = 0x33 };
+    s_spec_t v3 = {.version = 3, .fill = 0x33};
     s_release(fx, &v3, 3);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v);
-    s_spec_t back2 = { .version = 2, .rollback = true, .rollback_of = 3, .release_version = 4,
-                       .fill = 0x22 };
+    s_spec_t back2 = {
+        .version = 2, .rollback = true, .rollback_of = 3, .release_version = 4, .fill = 0x22};
     s_release(fx, &back2, 5);
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
     s_hold(fx, &v); /* version 2, seen 4 */
     /* The first rollback (of 2, release 3) logged once more: its
      * rollback_of matches what is installed, but release 3 was passed. */
     s_manifest(fx, &back);
-    fdy_sign_key_t *keys[] = { fx->alice, fx->bob, NULL };
+    fdy_sign_key_t *keys[] = {fx->alice, fx->bob, NULL};
     s_sign(fx, keys);
     s_publish(fx, fx->release, true, 1);
     s_entries_after(fx, 6);
@@ -546,7 +544,7 @@ static void
 test_node_model_verify_knows_what_is_installed(void **state)
 {
     fixture_t *fx = *state;
-    s_spec_t spec = { .version = 3 };
+    s_spec_t spec = {.version = 3};
     s_release(fx, &spec, 0);
     fdy_model_verified_t v;
     assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
@@ -568,16 +566,16 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_an_untrusted_key, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_one_of_two_signatures,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_one_of_two_signatures, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_an_expired_manifest, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_node_model_verify_refuses_an_older_version_without_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_a_replayed_notice, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_a_rewritten_log_entry,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_a_rewritten_log_entry, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_skips_entries_it_holds, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
@@ -588,8 +586,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_a_log_signed_by_another_key,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(
-            test_node_model_verify_refuses_without_trust_or_release_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_without_trust_or_release_key,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_an_undecodable_manifest,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_takes_a_rollback_once, setup,
