@@ -70,6 +70,7 @@ struct fdy_model_update {
     int64_t next_check_ms;
     char waiting_reason[FDY_REASON_MAX];
     uint64_t old_version; /* what current held before the switch */
+    bool healthy;
 };
 
 fdy_model_update_t *
@@ -435,11 +436,21 @@ s_unhealthy(fdy_model_update_t *self, const char *what)
 }
 
 static void
+s_healthy(fdy_model_update_t *self)
+{
+    fdy_log_notice("MODEL-HEALTHY", "model %s %" PRIu64 " is healthy", self->name,
+                   self->version);
+    s_report(self, FDY_MODEL_STATE_HEALTHY, NULL);
+    self->step = STEP_DONE;
+    self->healthy = true;
+    fdy_model_files_prune(self->model_dir, self->held.version, self->held.previous);
+}
+
+static void
 s_health(fdy_model_update_t *self, int64_t now_ms)
 {
     if (!self->env->health) {
-        s_report(self, FDY_MODEL_STATE_HEALTHY, NULL);
-        self->step = STEP_DONE;
+        s_healthy(self);
         return;
     }
     if (!self->check) {
@@ -453,11 +464,7 @@ s_health(fdy_model_update_t *self, int64_t now_ms)
         return;
     if (fdy_model_check_ok(self->check)) {
         fdy_model_check_destroy(&self->check);
-        fdy_log_notice("MODEL-HEALTHY", "model %s %" PRIu64 " is healthy", self->name,
-                       self->version);
-        s_report(self, FDY_MODEL_STATE_HEALTHY, NULL);
-        self->step = STEP_DONE;
-        fdy_model_files_prune(self->model_dir, self->held.version, self->held.previous);
+        s_healthy(self);
         return;
     }
     char what[FDY_REASON_MAX];
@@ -503,6 +510,19 @@ const char *
 fdy_model_update_name(const fdy_model_update_t *self)
 {
     return self->name;
+}
+
+bool
+fdy_model_update_healthy(const fdy_model_update_t *self)
+{
+    return self->healthy;
+}
+
+const uint8_t *
+fdy_model_update_chunks(const fdy_model_update_t *self, size_t *count_out)
+{
+    *count_out = self->chunk_count;
+    return self->hashes;
 }
 
 bool

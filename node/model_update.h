@@ -73,6 +73,10 @@ void fdy_model_update_cancel(fdy_model_update_t *self);
 
 uint64_t fdy_model_update_rollout(const fdy_model_update_t *self);
 const char *fdy_model_update_name(const fdy_model_update_t *self);
+/* After the update is over: true when it ended healthy. */
+bool fdy_model_update_healthy(const fdy_model_update_t *self);
+/* Its chunk hashes (count * 32 bytes). Borrowed until destroy. */
+const uint8_t *fdy_model_update_chunks(const fdy_model_update_t *self, size_t *count_out);
 /* True while chunks are being fetched (the loop then turns faster). */
 bool fdy_model_update_downloading(const fdy_model_update_t *self);
 

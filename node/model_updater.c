@@ -545,6 +545,27 @@ s_drain(fdy_model_updater_t *self, int64_t now_ms)
     }
 }
 
+/* The chunks of a healthy install are in its version file now: removed
+ * from .blobs so the disk holds each model about once. Only when no other
+ * update runs, since identical chunks are stored once and another
+ * download may count on one. */
+static void
+s_drop_chunks(fdy_model_updater_t *self, const fdy_model_update_t *u)
+{
+    size_t count = 0;
+    const uint8_t *hashes = fdy_model_update_chunks(u, &count);
+    size_t failed = 0;
+    for (size_t i = 0; i < count; i++) {
+        fdy_reason_t why;
+        fdy_reason_clear(&why);
+        failed += fdy_blobs_remove(self->blobs, hashes + i * FDY_MODEL_HASH_LEN, &why) !=
+                  FOUNDRY_OK;
+    }
+    if (failed)
+        fdy_log_warn("MODEL-BLOBS", "%zu of %zu chunks of model %s not removed from .blobs",
+                     failed, count, fdy_model_update_name(u));
+}
+
 /* ---- the turn ------------------------------------------------------------------------- */
 
 /* A finished update's name may have a notice waiting behind it. */
@@ -599,6 +620,8 @@ fdy_model_updater_service(fdy_model_updater_t *self, int64_t now_ms)
         }
         char name[FDY_MODEL_NAME_MAX + 1];
         snprintf(name, sizeof name, "%s", fdy_model_update_name(u));
+        if (fdy_model_update_healthy(u) && self->update_count == 1)
+            s_drop_chunks(self, u);
         fdy_model_update_destroy(&u);
         self->updates[i] = self->updates[--self->update_count];
         s_start_waiting(self, name);

@@ -213,6 +213,10 @@ test_node_model_update_installs_within_its_window(void **state)
     fixture_t *fx = *state;
     fdy_model_update_t *u = s_update(fx, NULL);
     s_run(fx, u);
+    assert_true(fdy_model_update_healthy(u));
+    size_t count = 0;
+    assert_memory_equal(fdy_model_update_chunks(u, &count), fx->hashes, sizeof fx->hashes);
+    assert_int_equal(count, CHUNKS);
     fdy_model_update_destroy(&u);
     assert_int_equal(fx->asked_count, CHUNKS);
     assert_int_equal(fx->max_in_flight, 2);
@@ -376,6 +380,7 @@ test_node_model_update_goes_back_when_unhealthy(void **state)
     /* s_fetch checks the version: version 3 needs no fetch (chunks stored) */
     u = s_update(fx, &held);
     s_run(fx, u);
+    assert_false(fdy_model_update_healthy(u));
     fdy_model_update_destroy(&u);
     assert_int_equal(fx->asked_count, 0);
     assert_non_null(strstr(fx->states, "installed failed "));
