@@ -85,7 +85,8 @@ fdy_model_wire_owns(const fdy_envelope_t *env)
     if (env->kind == FDY_KIND_MODEL_NOTICE)
         return true;
     return (env->kind == FDY_KIND_MODEL_REPLY || env->kind == FDY_KIND_ERROR) &&
-           (env->request_id & FDY_MODEL_WIRE_BIT) && !(env->request_id & (3ull << 62));
+           (env->request_id & FDY_MODEL_WIRE_BIT) &&
+           !(env->request_id & FDY_MODEL_WIRE_OTHER_BITS);
 }
 
 /* Takes request_id out of the pending table. False when it is not there

@@ -1,7 +1,7 @@
 /*  model_wire.h: libfoundry's plumbing for MODEL requests (WATCH, FETCH,
  *  REPORT: docs/models-design.md) and what answers them: MODEL_REPLY (a
  *  FETCH reply with its chunk as a second frame), ERROR, and the
- *  MODEL_NOTICE pushes. Requests carry MODEL_WIRE_BIT in their request id,
+ *  MODEL_NOTICE pushes. Requests carry FDY_MODEL_WIRE_BIT in their request id,
  *  so their replies are told apart from those of the publisher API
  *  (model_client.c). Not thread-safe: the client's thread only.
  *
@@ -23,8 +23,11 @@
 #include <stdint.h>
 #include <zmq.h>
 
-/* Bit 61 of a request id: a model_wire request (62 is jobs, 63 subs). */
-#define FDY_MODEL_WIRE_BIT (1ull << 61)
+/* Bit 60 of a request id: a model_wire request (61 is the publisher
+ * API's, model_client.c; 62 jobs; 63 subs). */
+#define FDY_MODEL_WIRE_BIT (1ull << 60)
+/* The bits above it: requests of the other client modules. */
+#define FDY_MODEL_WIRE_OTHER_BITS (0xfull << 60 & ~FDY_MODEL_WIRE_BIT)
 /* Requests waiting for an answer, at most. */
 #define FDY_MODEL_WIRE_PENDING_MAX 256u
 

@@ -121,7 +121,7 @@ test_model_wire_sends_a_model_request(void **state)
     assert_int_equal(s_sent, 1);
     assert_int_equal(s_last_request_id, id);
     assert_true(id & FDY_MODEL_WIRE_BIT);
-    assert_false(id & (3ull << 62));
+    assert_false(id & FDY_MODEL_WIRE_OTHER_BITS);
     assert_memory_equal(s_last_body, BODY, sizeof BODY);
     assert_int_equal(foundry_model_wire_pending(CLIENT), 1);
     /* not connected: nothing kept */
@@ -142,7 +142,9 @@ test_model_wire_claims_only_its_replies(void **state)
     assert_true(fdy_model_wire_owns(&env));
     env = s_env(FDY_KIND_ERROR, FDY_MODEL_WIRE_BIT | 5);
     assert_true(fdy_model_wire_owns(&env));
-    env = s_env(FDY_KIND_MODEL_REPLY, 5); /* the publisher API's */
+    env = s_env(FDY_KIND_MODEL_REPLY, 5);
+    assert_false(fdy_model_wire_owns(&env));
+    env = s_env(FDY_KIND_MODEL_REPLY, (1ull << 61) | FDY_MODEL_WIRE_BIT | 5); /* publisher API */
     assert_false(fdy_model_wire_owns(&env));
     env = s_env(FDY_KIND_ERROR, (1ull << 62) | FDY_MODEL_WIRE_BIT | 5); /* jobs' */
     assert_false(fdy_model_wire_owns(&env));
