@@ -4,7 +4,7 @@
  *  interlock, installs and reports healthy; one signed by a key the node
  *  does not trust is refused with the reason and the installed model
  *  stays; one whose health check fails goes back to the previous version;
- *  a restarted node resumes. Also: model options that cannot be used stop
+ *  a restarted node resumes; an aborted rollout stops the node's update. Also: model options that cannot be used stop
  *  the start naming the option, and a node with no trust configured still
  *  runs and forwards telemetry.
  */
@@ -349,6 +349,20 @@ test_node_models_rollout_end_to_end(void)
     FDY_CHECK_MSG(strstr(reason, "health check failed") && strstr(reason, "accuracy 0.41") &&
                       strstr(reason, "back on version 1"),
                   "health reason: %s", reason);
+    FDY_CHECK_EQ(s_current(&node), 1);
+
+    /* Version 4 waits for the interlock, and the rollout is aborted: the
+     * node stops, nothing is installed. */
+    FDY_CHECK(unlink(safe) == 0);
+    s_write_model(model, 4);
+    s_push(p, "v1.onnx", "4", "alice.sign");
+    uint64_t r4 = s_rollout(p, "vision@4");
+    s_wait_state(p, &node, r4, "waiting-interlock", reason, sizeof reason);
+    char r4_text[32];
+    snprintf(r4_text, sizeof r4_text, "%llu", (unsigned long long) r4);
+    const char *abort_argv[] = {"rollout", "abort", r4_text, NULL};
+    s_ctl_ok(p, false, abort_argv);
+    fdy_node_proc_wait_log(&node, "MODEL-CANCELLED");
     FDY_CHECK_EQ(s_current(&node), 1);
     FDY_NODE_CHECK(&node, fdy_node_proc_stop(&node) == 0, "foundry-node did not stop cleanly");
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
