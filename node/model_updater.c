@@ -42,6 +42,7 @@
 /* A notice for a name whose update is still running, encoded. */
 typedef struct {
     char name[FDY_MODEL_NAME_MAX + 1];
+    uint64_t rollout_id;
     uint8_t *notice;
     size_t len;
 } s_waiting_t;
@@ -373,6 +374,7 @@ s_wait_behind(fdy_model_updater_t *self, const char *name, const fdy_model_notic
     else
         free(w->notice);
     snprintf(w->name, sizeof w->name, "%s", name);
+    w->rollout_id = notice->rollout_id;
     w->notice = bytes;
     w->len = len;
 }
@@ -384,6 +386,11 @@ s_on_notice(fdy_model_updater_t *self, const fdy_model_notice_t *notice)
         fdy_model_update_t *u = s_update_of(self, notice->rollout_id, NULL);
         if (u)
             fdy_model_update_cancel(u);
+        for (size_t i = 0; i < self->waiting_count; i++)
+            if (self->waiting[i].rollout_id == notice->rollout_id) {
+                free(self->waiting[i].notice);
+                self->waiting[i--] = self->waiting[--self->waiting_count];
+            }
         return;
     }
     if (s_update_of(self, notice->rollout_id, NULL))
