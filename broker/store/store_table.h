@@ -51,6 +51,7 @@ typedef struct {
  * store_audit.h, so the descriptor is declared here. */
 extern const fdy_store_table_t fdy_store_audit_table; /* "audit", "audit_meta" */
 extern const fdy_store_table_t fdy_store_jobs_table;  /* "jobs" (store_jobs.c) */
+extern const fdy_store_table_t fdy_store_models_table; /* "model_*" (store_models.c) */
 extern const fdy_store_table_t fdy_store_rollouts_table; /* "rollouts" (store_rollouts.c) */
 
 typedef struct fdy_store_stream fdy_store_stream_t; /* store_streams.h */
