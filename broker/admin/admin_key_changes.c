@@ -82,6 +82,8 @@ s_key_edit(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fd
             s_replace_list(call, "allow_sub=", p.allow_subscribe, &p.allow_subscribe_count, reason);
     if (err == FOUNDRY_OK)
         err = s_replace_list(call, "allow_jobs=", p.allow_jobs, &p.allow_jobs_count, reason);
+    if (err == FOUNDRY_OK)
+        err = s_replace_list(call, "allow_models=", p.allow_models, &p.allow_models_count, reason);
     if (err != FOUNDRY_OK)
         return err;
     const char *rate_msgs = fdy_admin_arg(call, "rate_msgs");
@@ -159,9 +161,9 @@ s_key_rm(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy_
 }
 
 static const fdy_admin_arg_spec_t s_key_edit_args[] = {
-    {"name", true, false},       {"site", false, false},       {"tenant", false, false},
-    {"allow", false, true},      {"allow_sub", false, true},   {"allow_jobs", false, true},
-    {"rate_msgs", false, false}, {"rate_bytes", false, false},
+    {"name", true, false},         {"site", false, false},      {"tenant", false, false},
+    {"allow", false, true},        {"allow_sub", false, true},  {"allow_jobs", false, true},
+    {"allow_models", false, true}, {"rate_msgs", false, false}, {"rate_bytes", false, false},
 };
 static const fdy_admin_arg_spec_t s_key_rotate_args[] = {{"name", true, false},
                                                          {"key", true, false}};

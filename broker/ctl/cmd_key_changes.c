@@ -21,6 +21,8 @@ typedef struct {
     size_t allow_sub_count;
     const char *allow_jobs[FDY_ALLOW_MAX];
     size_t allow_jobs_count;
+    const char *allow_models[FDY_ALLOW_MAX];
+    size_t allow_models_count;
     const char *rate_msgs;
     const char *rate_bytes;
 } key_changes_opts_t;
@@ -112,15 +114,17 @@ s_edit(const fdy_ctl_args_t *args)
 {
     const key_changes_opts_t *o = args->opts;
     if (!o->site && !o->tenant && !o->allow_count && !o->allow_sub_count && !o->allow_jobs_count &&
-        !o->rate_msgs && !o->rate_bytes)
+        !o->allow_models_count && !o->rate_msgs && !o->rate_bytes)
         return fdy_output_usage("key edit needs something to change: --allow-publish, "
-                                "--allow-subscribe, --allow-jobs, --site, --tenant, --rate-msgs "
-                                "or --rate-bytes");
+                                "--allow-subscribe, --allow-jobs, --allow-models, --site, "
+                                "--tenant, --rate-msgs or --rate-bytes");
     int status = s_check_list("--allow-publish", o->allow, o->allow_count, true);
     if (status == FDY_CTL_EXIT_OK)
         status = s_check_list("--allow-subscribe", o->allow_sub, o->allow_sub_count, true);
     if (status == FDY_CTL_EXIT_OK)
         status = s_check_list("--allow-jobs", o->allow_jobs, o->allow_jobs_count, false);
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_check_list("--allow-models", o->allow_models, o->allow_models_count, false);
     if (status == FDY_CTL_EXIT_OK)
         status = s_edit_publish_check(args);
     if (status != FDY_CTL_EXIT_OK)
@@ -137,6 +141,8 @@ s_edit(const fdy_ctl_args_t *args)
         err = s_add_list(&argv, "allow_sub", o->allow_sub, o->allow_sub_count);
     if (err == FOUNDRY_OK)
         err = s_add_list(&argv, "allow_jobs", o->allow_jobs, o->allow_jobs_count);
+    if (err == FOUNDRY_OK)
+        err = s_add_list(&argv, "allow_models", o->allow_models, o->allow_models_count);
     if (err == FOUNDRY_OK)
         err = fdy_ctl_argv_add(&argv, "rate_msgs", o->rate_msgs);
     if (err == FOUNDRY_OK)
@@ -328,6 +334,7 @@ enum {
     KC_ALLOW,
     KC_ALLOW_SUB,
     KC_ALLOW_JOBS,
+    KC_ALLOW_MODELS,
     KC_RATE_MSGS,
     KC_RATE_BYTES,
 };
@@ -341,6 +348,8 @@ static const fdy_ctl_flag_t s_flags[] = {
      "edit: the new read filters (replace the old; none: no reads); repeatable"},
     {"--allow-jobs", "SITE", KC_ALLOW_JOBS, true,
      "edit: the new job sites (replace the old; none: no job submits); repeatable"},
+    {"--allow-models", "NAME", KC_ALLOW_MODELS, true,
+     "edit: the new model names (replace the old; none: no models); repeatable"},
     {"--rate-msgs", "N", KC_RATE_MSGS, false, "messages/s it may publish (0: its role's)"},
     {"--rate-bytes", "SIZE", KC_RATE_BYTES, false, "bytes/s it may publish (0: its role's)"},
 };
@@ -364,6 +373,8 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case KC_ALLOW: return s_push(self->allow, &self->allow_count, flag->name, value);
     case KC_ALLOW_SUB: return s_push(self->allow_sub, &self->allow_sub_count, flag->name, value);
     case KC_ALLOW_JOBS: return s_push(self->allow_jobs, &self->allow_jobs_count, flag->name, value);
+    case KC_ALLOW_MODELS:
+        return s_push(self->allow_models, &self->allow_models_count, flag->name, value);
     case KC_RATE_MSGS: self->rate_msgs = value; break;
     case KC_RATE_BYTES: self->rate_bytes = value; break;
     default: break;
@@ -375,7 +386,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
     {
         .words = "key edit",
         .synopsis = "NAME [--allow-publish FILTER|none]... [--allow-subscribe FILTER|none]...\n"
-                    "                          [--allow-jobs SITE|none]... [--site SITE] "
+                    "                          [--allow-jobs SITE|none]... "
+                    "[--allow-models NAME|none]... [--site SITE] "
                     "[--tenant TENANT]\n"
                     "                          [--rate-msgs N] [--rate-bytes SIZE]",
         .summary = "change a key's grants, site, tenant or rates, keeping its key pair",
@@ -385,7 +397,7 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .min_pos = 1,
         .max_pos = 1,
         .flags = (const int[]){KC_SITE, KC_TENANT, KC_ALLOW, KC_ALLOW_SUB, KC_ALLOW_JOBS,
-                               KC_RATE_MSGS, KC_RATE_BYTES, 0},
+                               KC_ALLOW_MODELS, KC_RATE_MSGS, KC_RATE_BYTES, 0},
         .reach = FDY_CTL_REACH_BROKER,
         .run = s_edit,
     },

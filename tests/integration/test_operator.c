@@ -379,6 +379,22 @@ test_operator_key_changes(void)
     }
     FDY_CHECK(seen);
     fdy_proc_json_destroy(&keys);
+    /* model grants change in place too */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "acme", "--allow-models", "vision", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    keys = fdy_proc_ctl_json(p, ARGV("key", "ls"));
+    for (size_t i = 0; i < fdy_proc_json_count(keys); i++) {
+        const fdy_json_t *row = fdy_proc_json_at(keys, i);
+        if (strcmp(fdy_proc_json_str(fdy_proc_json_get(row, "name"), NULL), "acme") != 0)
+            continue;
+        char models[256], allow[256];
+        fdy_proc_row_str(row, "allow_models", models, sizeof models);
+        fdy_proc_row_str(row, "allow_publish", allow, sizeof allow);
+        FDY_CHECK_STR(models, "vision");
+        FDY_CHECK_STR(allow, "acme.b.>"); /* what was not given stays */
+    }
+    fdy_proc_json_destroy(&keys);
     /* publish rights no stream captures: refused with the stream add to run */
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "key", "edit", "acme", "--allow-publish", "zeta.>", NULL));
     s_check_fail_with(&run, 1, "`foundryctl stream add tenant-acme --subject 'zeta.>'`",
