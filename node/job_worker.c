@@ -195,6 +195,10 @@ s_flush_done(fdy_job_worker_t *self)
     fdy_reason_clear(&why);
     if (fdy_job_results_put(self->results, items, self->done_count, &why) != FOUNDRY_OK)
         fdy_log_err("JOB-OUTBOX", "%zu results not stored: %s", self->done_count, why.text);
+    else
+        for (size_t i = 0; i < self->done_count; i++)
+            fdy_log_info("JOB-DONE", "job %" PRIu64 " fence %" PRIu64 ": %s, stored in the outbox",
+                         items[i].job_id, items[i].fence, items[i].ok ? "succeeded" : "failed");
     for (size_t i = 0; i < self->done_count; i++) {
         s_done_t *d = &self->done_list[i];
         s_send_result(self, &d->r, 1);
@@ -387,18 +391,12 @@ s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
     }
     size_t count = self->run_count + fdy_job_pool_list(self->pool, ids + self->run_count,
                                                        fences + self->run_count, RUNS_MAX);
-    const uint64_t *stale = NULL;
-    size_t stale_count = 0;
-    foundry_err err = foundry_worker_heartbeat(self->client, ids, fences, count, &stale,
-                                               &stale_count);
-    if (err == FOUNDRY_ENOTFOUND) {
+    /* Never waits for the answer: while the broker is away the loop keeps
+     * reading handlers' output and storing their results. Stale leases in
+     * the answer come back as cancel offers (s_take). */
+    foundry_err err = foundry_worker_heartbeat_async(self->client, ids, fences, count);
+    if (err == FOUNDRY_ENOTFOUND)
         self->registered_at = 0; /* the broker forgot us: register again */
-        return;
-    }
-    for (size_t s = 0; err == FOUNDRY_OK && s < stale_count; s++) {
-        fdy_log_notice("JOB-STALE", "job %" PRIu64 ": the lease moved on; stopping it", stale[s]);
-        s_cancel(self, stale[s]);
-    }
 }
 
 void

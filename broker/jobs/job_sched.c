@@ -208,6 +208,11 @@ s_sweep_one(fdy_jobs_t *self, fdy_job_t *job, uint64_t wall)
 int64_t
 fdy_job_sched_tick(fdy_jobs_t *self, int64_t now_ms)
 {
+    /* The loop calls this every turn (thousands a second under load); the
+     * sweep's cost is bounded per TICK_MS instead. */
+    if (now_ms < self->next_tick_ms)
+        return self->dirty_count ? 0 : self->next_tick_ms - now_ms;
+    self->next_tick_ms = now_ms + TICK_MS;
     uint64_t wall = fdy_jobs_wall_ms();
     for (size_t i = 0; i < fdy_job_nodes_count(self->nodes);) {
         fdy_job_node_t *node = fdy_job_nodes_at(self->nodes, i);

@@ -60,6 +60,7 @@ typedef struct {
     fdy_jobs_offer_t *offers;
     size_t offer_count, offer_capacity, offer_committing;
     uint64_t sweep_next; /* the id the next lease/expiry sweep starts at */
+    int64_t next_tick_ms; /* upkeep runs every TICK_MS, not every loop turn */
     uint64_t lease_ms;
     fdy_arena_t *arena;
     /* counters */

@@ -63,6 +63,13 @@ struct fdy_job_client {
     fdy_arena_t *offer_arena;
     uint64_t *stale;
     size_t stale_count;
+    /* foundry_worker_heartbeat_async(): one in flight at a time; the jobs
+     * its answer names wait here to come out of foundry_worker_next() as
+     * cancel offers; forgotten: the broker no longer knew this node. */
+    bool heartbeat_in_flight;
+    bool forgotten;
+    uint64_t *stale_queue;
+    size_t stale_queued, stale_queue_cap;
 };
 
 fdy_job_client_t *
@@ -102,6 +109,7 @@ fdy_job_client_destroy(fdy_job_client_t **self_p)
     fdy_arena_destroy(&self->info_arena);
     fdy_arena_destroy(&self->offer_arena);
     free(self->stale);
+    free(self->stale_queue);
     free(self);
     *self_p = NULL;
 }
@@ -249,6 +257,40 @@ s_on_offer(fdy_job_client_t *self, const fdy_envelope_t *env)
         (s_blob_t){ copy, env->job_len };
 }
 
+/* An async heartbeat's answer: the jobs it names are queued as cancels. */
+static void
+s_on_heartbeat_answer(fdy_job_client_t *self, const fdy_envelope_t *env, foundry_err err)
+{
+    self->heartbeat_in_flight = false;
+    if (err == FOUNDRY_ENOTFOUND)
+        self->forgotten = true;
+    if (err != FOUNDRY_OK)
+        return;
+    fdy_arena_reset(self->info_arena, FDY_DECODE_BUDGET(env->job_len));
+    fdy_job_reply_t reply;
+    fdy_reason_t reason;
+    fdy_reason_clear(&reason);
+    if (fdy_codec_job_reply_decode(env->job, env->job_len, self->info_arena, &reply, &reason) !=
+        FOUNDRY_OK) {
+        fdy_log_warn_limited("CLIENT-BAD-REPLY", "heartbeat answer skipped: %s", reason.text);
+        return;
+    }
+    for (size_t i = 0; i < reply.job_count; i++) {
+        if (self->stale_queued == self->stale_queue_cap) {
+            size_t cap = self->stale_queue_cap ? 2 * self->stale_queue_cap : 16;
+            uint64_t *grown = realloc(self->stale_queue, cap * sizeof *grown);
+            if (!grown)
+                return; /* the next heartbeat names them again */
+            self->stale_queue = grown;
+            self->stale_queue_cap = cap;
+        }
+        self->stale_queue[self->stale_queued++] = reply.jobs[i].id;
+        fdy_log_notice("JOB-STALE", "job %llu: the lease moved on; stopping it",
+                       (unsigned long long) reply.jobs[i].id);
+    }
+    memset(&self->reply, 0, sizeof self->reply); /* its arena was reused */
+}
+
 void
 fdy_job_client_on_reply(fdy_job_client_t *self, const fdy_envelope_t *env)
 {
@@ -262,6 +304,11 @@ fdy_job_client_on_reply(fdy_job_client_t *self, const fdy_envelope_t *env)
     foundry_err err = env->kind == FDY_KIND_ERROR ? env->error_code : FOUNDRY_OK;
     const char *why = env->kind == FDY_KIND_ERROR && env->error_reason ? env->error_reason : "";
     uint64_t job_id = 0;
+    if (slot->async && slot->op == FDY_JOB_HEARTBEAT) {
+        s_free_slot(self, slot);
+        s_on_heartbeat_answer(self, env, err);
+        return;
+    }
     if (slot->async) {
         if (err == FOUNDRY_OK) {
             fdy_arena_reset(self->info_arena, FDY_DECODE_BUDGET(env->job_len));
@@ -611,6 +658,13 @@ foundry_worker_next(foundry_client_t *client, int timeout_ms, foundry_job_offer_
     int64_t deadline = fdy_clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
         fdy_client_pump(client, 0);
+        if (self->stale_queued) {
+            /* Leases the broker no longer holds for us: stop those runs. */
+            *offer_out = (foundry_job_offer_t){ .job_id = self->stale_queue[--self->stale_queued],
+                                                .cancel = 1,
+                                                .type = "" };
+            return FOUNDRY_OK;
+        }
         while (self->offer_count) {
             s_blob_t blob = self->offers[self->offer_head];
             self->offer_head = (self->offer_head + 1) % OFFERS_MAX;
@@ -717,6 +771,28 @@ foundry_worker_progress(foundry_client_t *client, uint64_t job_id, uint64_t fenc
     fdy_job_request_t req = { .op = FDY_JOB_PROGRESS, .job_id = job_id, .fence = fence,
                               .progress = text };
     return s_fire(self, &req);
+}
+
+foundry_err
+foundry_worker_heartbeat_async(foundry_client_t *client, const uint64_t *job_ids,
+                               const uint64_t *fences, size_t count)
+{
+    fdy_job_client_t *self = s_of(client);
+    if (!self || (count && (!job_ids || !fences)) || count > FDY_JOB_IDS_MAX)
+        return FOUNDRY_EINVAL;
+    if (self->forgotten) {
+        self->forgotten = false;
+        return fdy_client_fail(client, FOUNDRY_ENOTFOUND, "the broker does not know this node");
+    }
+    if (self->heartbeat_in_flight)
+        return FOUNDRY_OK; /* it is resent until answered */
+    fdy_job_request_t req = { .op = FDY_JOB_HEARTBEAT, .job_ids = job_ids, .fences = fences,
+                              .id_count = count };
+    s_slot_t *slot;
+    foundry_err err = s_request(self, &req, true, 0, &slot);
+    if (err == FOUNDRY_OK)
+        self->heartbeat_in_flight = true;
+    return err;
 }
 
 foundry_err

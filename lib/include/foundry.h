@@ -620,6 +620,16 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_heartbeat(
     foundry_client_t *client, const uint64_t *job_ids, const uint64_t *fences, size_t count,
     const uint64_t **stale_out, size_t *stale_count_out);
 
+/* The same without waiting, for a node's loop that must keep serving its
+ * handlers while the broker is away: sends the heartbeat unless one is
+ * still unanswered (that one is resent until it is). The answer arrives
+ * during later client calls: each job it names comes out of
+ * foundry_worker_next() as an offer with cancel set. Returns FOUNDRY_OK,
+ * FOUNDRY_EINVAL, or FOUNDRY_ENOTFOUND once after the broker answered that
+ * it no longer knows this node (register again). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_heartbeat_async(
+    foundry_client_t *client, const uint64_t *job_ids, const uint64_t *fences, size_t count);
+
 /* Reports a progress line for a running job (no reply unless refused). */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_progress(foundry_client_t *client,
                                                                      uint64_t job_id,

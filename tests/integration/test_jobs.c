@@ -688,6 +688,67 @@ test_jobs_lost_agent_requeued(void)
     fdy_proc_destroy(&p);
 }
 
+/* An agent SIGKILLed after its handler finished while the broker was down:
+ * the result sits in its outbox. Its lease expires, another agent runs the
+ * job again and succeeds; when the killed agent restarts it replays its
+ * old result from the outbox, and the broker refuses it by fencing: the
+ * job keeps the second attempt's result, completed once. */
+static void
+test_jobs_replayed_result_refused_by_fence(void)
+{
+    fdy_proc_t *p = fdy_proc_new("jobs_replay");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
+    char work[PATH_LEN];
+    s_script(p, "work.sh", "sleep 0.5; echo \"attempt $FOUNDRY_JOB_ATTEMPT fence $FOUNDRY_JOB_FENCE\"",
+             work);
+    char text[4096];
+    snprintf(text, sizeof text, "work exec 1 20s -- %s\n", work);
+    s_agent_t a;
+    s_agent_start(p, &a, "node-pangyo-1", "pangyo", text, NULL);
+    foundry_client_t *admin = s_client(p, "admin");
+    uint64_t id = s_submit(admin, "work", "pangyo", NULL, NULL);
+    uint64_t first_fence = s_wait_state(admin, id, FOUNDRY_JOB_RUNNING, 10000)->fence;
+    FDY_CHECK_OK(fdy_proc_broker_kill(p));
+    /* The handler ends while the broker is away; the agent keeps serving it
+     * (its heartbeats do not wait for answers) and stores the result. */
+    fdy_node_proc_wait_log(&a.proc, "JOB-DONE");
+    FDY_CHECK_EQ(fdy_node_proc_log_count(&a.proc, "JOB-RESULT-REFUSED"), 0u);
+    kill(a.proc.pid, SIGKILL);
+    FDY_CHECK(fdy_node_proc_wait(&a.proc, 5000) == 128 + SIGKILL);
+    FDY_CHECK_OK(fdy_proc_broker_restart(p));
+
+    s_agent_t b;
+    s_agent_start(p, &b, "node-pangyo-2", "pangyo", text, NULL);
+    const foundry_job_info_t *info = s_wait(admin, id, 30000);
+    FDY_CHECK_STR(info->state_name, "succeeded");
+    FDY_CHECK_STR(info->node, "node-pangyo-2");
+    FDY_CHECK(info->fence > first_fence);
+    uint64_t second_fence = info->fence;
+
+    /* The killed agent comes back with its outbox and replays. */
+    fdy_node_proc_start(&a.proc, -1, true);
+    fdy_node_proc_wait_log(&a.proc, "JOB-RESULT-REFUSED");
+    info = s_wait(admin, id, 5000);
+    FDY_CHECK_STR(info->state_name, "succeeded");
+    FDY_CHECK_STR(info->node, "node-pangyo-2");
+    FDY_CHECK_EQ(info->fence, second_fence);
+    char want[64];
+    snprintf(want, sizeof want, "fence %" PRIu64, second_fence);
+    char result[256];
+    snprintf(result, sizeof result, "%.*s", (int) info->result_len, (const char *) info->result);
+    FDY_CHECK_MSG(strstr(result, want) != NULL, "the result is not the second attempt's: %s",
+                  result);
+    size_t wins = 0;
+    for (size_t t = 0; t < info->attempt_count; t++)
+        wins += strcmp(info->attempts[t].state, "succeeded") == 0;
+    FDY_CHECK_EQ(wins, 1u);
+    foundry_client_close(&admin, 1000, NULL);
+    FDY_NODE_CHECK(&a.proc, fdy_node_proc_stop(&a.proc) == 0, "node stop");
+    FDY_NODE_CHECK(&b.proc, fdy_node_proc_stop(&b.proc) == 0, "node stop");
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 /* Worker mode: one process per type keeps its state between jobs, gets
  * each payload in the documented framing, reports progress; when it
  * crashes mid-job that job fails with the reason and the next job gets a
@@ -761,6 +822,7 @@ main(int argc, char **argv)
         {"jobs_fencing_refuses_stale_reports", test_jobs_fencing_refuses_stale_reports},
         {"jobs_survive_broker_kill", test_jobs_survive_broker_kill},
         {"jobs_lost_agent_requeued", test_jobs_lost_agent_requeued},
+        {"jobs_replayed_result_refused_by_fence", test_jobs_replayed_result_refused_by_fence},
         {"jobs_worker_mode", test_jobs_worker_mode},
     };
     return fdy_proc_run_tests("jobs", tests, sizeof tests / sizeof tests[0], argc, argv);
