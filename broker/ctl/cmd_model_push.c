@@ -194,9 +194,10 @@ static int
 s_manifest(fdy_ctl_conn_t *conn, const char *name, uint64_t version, uint8_t **out,
            size_t *len_out)
 {
-    char text[24];
-    snprintf(text, sizeof text, "%" PRIu64, version);
-    const char *argv[] = { name, text };
+    char name_arg[FDY_MODEL_NAME_MAX + 8], version_arg[32];
+    snprintf(name_arg, sizeof name_arg, "name=%s", name);
+    snprintf(version_arg, sizeof version_arg, "version=%" PRIu64, version);
+    const char *argv[] = { name_arg, version_arg };
     fdy_table_t table;
     int status = s_admin(conn, "model.manifest", argv, 2, &table);
     if (status != FDY_CTL_EXIT_OK)
@@ -240,7 +241,9 @@ s_facts(const fdy_ctl_args_t *args, const char *name, uint64_t to, rollback_fact
     int status = fdy_ctl_conn_open(args, &conn);
     if (status != FDY_CTL_EXIT_OK)
         return status;
-    const char *argv[] = { name };
+    char name_arg[FDY_MODEL_NAME_MAX + 8];
+    snprintf(name_arg, sizeof name_arg, "name=%s", name);
+    const char *argv[] = { name_arg };
     fdy_table_t table;
     status = s_admin(conn, "model.show", argv, 1, &table);
     if (status == FDY_CTL_EXIT_OK)

@@ -19,25 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Appends one positional admin argument (the argv owns a copy). */
-static foundry_err
-s_push_arg(fdy_ctl_argv_t *argv, const char *text)
-{
-    if (argv->argc == argv->cap) {
-        size_t cap = argv->cap ? argv->cap * 2 : 8;
-        char **grown = realloc(argv->argv, cap * sizeof *grown);
-        if (!grown)
-            return FOUNDRY_ENOMEM;
-        argv->argv = grown;
-        argv->cap = cap;
-    }
-    char *copy = strdup(text);
-    if (!copy)
-        return FOUNDRY_ENOMEM;
-    argv->argv[argv->argc++] = copy;
-    return FOUNDRY_OK;
-}
-
 static int
 s_check_name(const char *name)
 {
@@ -111,9 +92,9 @@ s_trust(const fdy_ctl_args_t *args)
     fdy_ctl_argv_t argv = {0};
     char text[24];
     snprintf(text, sizeof text, "%" PRIu64, threshold);
-    foundry_err err = s_push_arg(&argv, name);
+    foundry_err err = fdy_ctl_argv_add(&argv, "name", name);
     if (err == FOUNDRY_OK)
-        err = s_push_arg(&argv, text);
+        err = fdy_ctl_argv_add(&argv, "threshold", text);
     for (size_t i = 0; err == FOUNDRY_OK && i < o->signer_count; i++) {
         uint8_t key[FDY_MODEL_KEY_LEN];
         fdy_reason_t reason = {{0}};
@@ -125,12 +106,12 @@ s_trust(const fdy_ctl_args_t *args)
         char hex[2 * FDY_MODEL_KEY_LEN + 1];
         sodium_bin2hex(hex, sizeof hex, key, sizeof key);
         for (size_t j = 2; j < argv.argc; j++)
-            if (strcmp(argv.argv[j], hex) == 0) {
+            if (strcmp(argv.argv[j] + 4, hex) == 0) { /* "key=HEX" */
                 fdy_ctl_argv_free(&argv);
                 return fdy_output_usage("--signer %s: the same key is given twice",
                                         o->signers[i]);
             }
-        err = s_push_arg(&argv, hex);
+        err = fdy_ctl_argv_add(&argv, "key", hex);
     }
     if (err != FOUNDRY_OK) {
         fdy_ctl_argv_free(&argv);
@@ -166,9 +147,9 @@ s_show(const fdy_ctl_args_t *args)
     fdy_ctl_argv_t argv = {0};
     char text[24];
     snprintf(text, sizeof text, "%" PRIu64, version);
-    foundry_err err = s_push_arg(&argv, name);
+    foundry_err err = fdy_ctl_argv_add(&argv, "name", name);
     if (err == FOUNDRY_OK && version)
-        err = s_push_arg(&argv, text);
+        err = fdy_ctl_argv_add(&argv, "version", text);
     if (err != FOUNDRY_OK) {
         fdy_ctl_argv_free(&argv);
         return fdy_output_fail("out of memory");
@@ -277,7 +258,9 @@ s_log(const fdy_ctl_args_t *args)
     fdy_reason_t reason = {{0}};
     foundry_err err = FOUNDRY_OK;
     if (status == FDY_CTL_EXIT_OK) {
-        const char *argv[] = { name };
+        char arg[FDY_MODEL_NAME_MAX + 8];
+        snprintf(arg, sizeof arg, "name=%s", name);
+        const char *argv[] = { arg };
         err = fdy_ctl_conn_admin(conn, "model.log", argv, 1, &table, &reason);
         if (err == FOUNDRY_ENOTFOUND)
             status = fdy_output_fail("%s", reason.text[0] ? reason.text : "no such model");

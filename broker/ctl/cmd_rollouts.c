@@ -179,9 +179,11 @@ s_change(const fdy_ctl_args_t *args, const char *command)
     if (status != FDY_CTL_EXIT_OK)
         return status;
     fdy_ctl_argv_t argv = {0};
-    argv.argv = (char *[]){ (char *) args->pos[0] };
-    argv.argc = 1;
-    return fdy_ctl_conn_run(args, command, &argv, FDY_CTL_SHOW_ROW, NULL);
+    if (fdy_ctl_argv_add(&argv, "id", args->pos[0]) != FOUNDRY_OK)
+        return fdy_output_fail("out of memory");
+    status = fdy_ctl_conn_run(args, command, &argv, FDY_CTL_SHOW_ROW, NULL);
+    fdy_ctl_argv_free(&argv);
+    return status;
 }
 
 static int
@@ -223,7 +225,9 @@ s_status(const fdy_ctl_args_t *args)
             return status;
         }
     }
-    const char *argv[] = { args->pos[0] };
+    char id_arg[32];
+    snprintf(id_arg, sizeof id_arg, "id=%" PRIu64, id);
+    const char *argv[] = { id_arg };
     fdy_table_t table;
     fdy_reason_t reason = {{0}};
     foundry_err err = fdy_ctl_conn_admin(conn, "rollout.status", argv, 1, &table, &reason);
