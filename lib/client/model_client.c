@@ -456,6 +456,7 @@ s_upload(s_push_t *push)
     if (have_len)
         memcpy(have, reply.have, have_len);
     s_reply_done(self);
+    push->progress.done_bytes = 0; /* from here: bytes the broker holds */
     for (size_t i = 0; i < a->chunk_count; i++) {
         if (s_held(have, have_len, i)) {
             push->progress.chunks_held++;

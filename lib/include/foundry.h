@@ -761,7 +761,8 @@ FOUNDRY_EXPORT void foundry_model_push_opts_init(foundry_model_push_opts_t *opts
  *                    the newest (or a rollback that does not follow the
  *                    rules);
  *   FOUNDRY_ETOOBIG  over the broker's max_model_size;
- *   FOUNDRY_EFULL    the broker's blob disk or store is full;
+ *   FOUNDRY_ENOSPC   the broker's blob disk is full (the reason says how
+ *                    much is free and needed); FOUNDRY_EFULL its store;
  *   FOUNDRY_ENOTFOUND a rollback's artifact is no longer stored;
  *   FOUNDRY_ETIMEDOUT, FOUNDRY_ENOMEM, or another broker refusal.
  * foundry_client_last_error(client) gives the broker's reason (it names
