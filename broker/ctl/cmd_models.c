@@ -19,6 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The key files live in sodium_malloc memory, which needs sodium_init(). */
+static int
+s_sodium(void)
+{
+    if (sodium_init() < 0)
+        return fdy_output_fail("libsodium cannot be initialised");
+    return FDY_CTL_EXIT_OK;
+}
+
 static int
 s_check_name(const char *name)
 {
@@ -36,6 +45,9 @@ s_keygen(const fdy_ctl_args_t *args)
     const models_opts_t *o = args->opts;
     const char *name = args->pos[0];
     int status = s_check_name(name);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    status = s_sodium();
     if (status != FDY_CTL_EXIT_OK)
         return status;
     const char *dir = o->dir ? o->dir : ".";
@@ -89,6 +101,9 @@ s_trust(const fdy_ctl_args_t *args)
     if (!fdy_ctl_args_parse_u64(o->threshold, 1, o->signer_count, &threshold))
         return fdy_output_usage("--threshold must be 1..%zu (the number of --signer), not %s",
                                 o->signer_count, o->threshold);
+    status = s_sodium();
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     fdy_ctl_argv_t argv = {0};
     char text[24];
     snprintf(text, sizeof text, "%" PRIu64, threshold);
@@ -246,6 +261,8 @@ s_log(const fdy_ctl_args_t *args)
 {
     const char *name = args->pos[0];
     int status = s_check_name(name);
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_sodium();
     if (status != FDY_CTL_EXIT_OK)
         return status;
     fdy_ctl_conn_t *conn = NULL;

@@ -321,6 +321,11 @@ fdy_ctl_rollback_plan(const uint64_t *log_versions, size_t count, uint64_t curre
     if (to == current)
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "version %" PRIu64 " is the current version already", to);
+    if (to > current)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "version %" PRIu64 " is newer than the current %" PRIu64
+                              ": push it as a new version instead",
+                              to, current);
     bool seen = false;
     uint64_t highest = current > current_release_version ? current : current_release_version;
     for (size_t i = 0; i < count; i++) {

@@ -75,8 +75,8 @@ foundry_err fdy_ctl_rollout_argv(const fdy_ctl_rollout_opts_t *opts, fdy_ctl_arg
  * the model's release log (in order), the current (newest accepted)
  * version and that manifest's release_version: rollback_of = current,
  * release_version = one above every version and release_version seen.
- * FOUNDRY_EINVAL when `to` is the current version or never appears in
- * the log. */
+ * FOUNDRY_EINVAL when `to` is not below the current version or never
+ * appears in the log. */
 foundry_err fdy_ctl_rollback_plan(const uint64_t *log_versions, size_t count, uint64_t current,
                                   uint64_t current_release_version, uint64_t to,
                                   uint64_t *rollback_of_out, uint64_t *release_version_out,

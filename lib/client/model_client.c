@@ -511,13 +511,6 @@ s_publish(s_push_t *push, const fdy_model_manifest_t *base, fdy_sign_key_t *cons
     return err;
 }
 
-void
-foundry_model_push_opts_init(foundry_model_push_opts_t *opts)
-{
-    if (opts)
-        memset(opts, 0, sizeof *opts);
-}
-
 static fdy_model_client_t *
 s_of(foundry_client_t *client)
 {

@@ -67,9 +67,11 @@ s_check_rollback(const foundry_model_push_opts_t *opts, fdy_reason_t *reason)
     if (opts->file)
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
                               "a rollback re-releases an uploaded artifact: give no file");
-    if (opts->rollback_of == 0 || opts->rollback_of == opts->version)
+    if (opts->rollback_of <= opts->version)
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                              "rollback_of must name the newest version, not %llu",
+                              "a rollback brings back an older version: %llu is not below "
+                              "rollback_of %llu (the newest version)",
+                              (unsigned long long) opts->version,
                               (unsigned long long) opts->rollback_of);
     if (opts->release_version <= opts->rollback_of || opts->release_version <= opts->version)
         return fdy_reason_set(reason, FOUNDRY_EINVAL,
@@ -78,6 +80,13 @@ s_check_rollback(const foundry_model_push_opts_t *opts, fdy_reason_t *reason)
                               (unsigned long long) opts->version,
                               (unsigned long long) opts->rollback_of);
     return FOUNDRY_OK;
+}
+
+void
+foundry_model_push_opts_init(foundry_model_push_opts_t *opts)
+{
+    if (opts)
+        memset(opts, 0, sizeof *opts);
 }
 
 foundry_err

@@ -324,19 +324,32 @@ test_ctl_models_push_resume_log_rollback(void)
     FDY_CHECK_EQ(fdy_proc_row_int(row, "version"), 1);
     FDY_CHECK_EQ(fdy_proc_row_int(row, "rollback"), 1);
     fdy_proc_json_destroy(&json);
+    /* A rollback "forward" is a new version instead; then a second
+     * rollback, whose release version must be above the first one's. */
     const char *forward[] = { "model", "rollback", "detector", "--to", "2", "--sign", paths[1],
                               "--sign", paths[2], NULL };
-    json = s_json(p, forward);
+    s_refused(p, 1, "push it as a new version", forward);
+    s_push_argv(p, argv, paths, "detector.onnx", "3", true, "8");
+    json = s_json(p, argv);
     FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_one_row(json), "log_index"), 4);
     fdy_proc_json_destroy(&json);
+    const char *again[] = { "model", "rollback", "detector", "--to", "2", "--sign", paths[1],
+                            "--sign", paths[2], NULL };
+    json = s_json(p, again);
+    row = fdy_proc_one_row(json);
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "version"), 2);
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "log_index"), 5);
+    fdy_proc_json_destroy(&json);
     json = s_json(p, log);
-    FDY_CHECK_EQ(fdy_proc_json_count(json), 4);
+    FDY_CHECK_EQ(fdy_proc_json_count(json), 5);
     FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(json, 2), "rollback"), 1);
     FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(json, 2), "version"), 1);
+    FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(json, 4), "rollback"), 1);
+    FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(json, 4), "version"), 2);
     fdy_proc_json_destroy(&json);
     const char *never[] = { "model", "rollback", "detector", "--to", "9", "--sign", paths[1],
                             NULL };
-    s_refused(p, 1, "never released", never);
+    s_refused(p, 1, "no version 9", never);
 
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);

@@ -228,7 +228,10 @@ test_ctl_model_args_rollback_plan(void **state)
     assert_int_equal(release, 5);
     assert_refused(fdy_ctl_rollback_plan(first, 3, 3, 0, 3, &of, &release, &reason), &reason,
                    "current version already");
-    assert_refused(fdy_ctl_rollback_plan(first, 3, 3, 0, 9, &of, &release, &reason), &reason,
+    assert_refused(fdy_ctl_rollback_plan(first, 2, 2, 0, 3, &of, &release, &reason), &reason,
+                   "push it as a new version");
+    const uint64_t gaps[] = { 1, 5, 9 };
+    assert_refused(fdy_ctl_rollback_plan(gaps, 3, 9, 0, 3, &of, &release, &reason), &reason,
                    "never released");
 }
 

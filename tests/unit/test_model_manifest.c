@@ -126,6 +126,8 @@ test_model_manifest_refuses_bad_options(void **state)
     o = s_opts(keys, 1), o.file = NULL, o.rollback = 1, o.base_manifest = "x",
     o.base_manifest_len = 1, o.rollback_of = 9, o.release_version = 9;
     assert_refused(&o, "release_version 9 must be above");
+    o.rollback_of = 7, o.release_version = 9;
+    assert_refused(&o, "7 is not below rollback_of 7");
 }
 
 /* A signed manifest of the test artifact, as a publisher would send it. */
