@@ -3,9 +3,11 @@
  *  middle and pushed again (only the missing chunks are sent), refusals
  *  with the broker's reason (old version, too few signatures), ls and
  *  show, the release log verified against the release key (and refused
- *  against another key), a rollback and a second one, and the rollout
- *  commands' argument checks and errors. Files stay a few MiB.
+ *  against another key), rollbacks, a fleet-job rollout over two real
+ *  node agents followed with --wait, and the rollout commands' argument
+ *  checks and errors. Files stay a few MiB.
  */
+#include "node_proc.h"
 #include "proc.h"
 
 #include "clock.h"
@@ -397,12 +399,111 @@ test_ctl_models_bad_arguments(void)
     fdy_proc_destroy(&p);
 }
 
+/* A node agent at site that runs job type "calibrate" with /bin/cat. */
+static void
+s_node_start(fdy_proc_t *p, fdy_node_proc_t *node, const char *name, const char *site,
+             char *handlers, size_t size)
+{
+    snprintf(handlers, size, "%s/%s.jobs", fdy_proc_dir(p), name);
+    FILE *f = fopen(handlers, "w");
+    FDY_CHECK(f);
+    fputs("calibrate exec 1 10s -- /bin/cat\n", f);
+    FDY_CHECK(fclose(f) == 0);
+    fdy_proc_key_add(p, name, "--role", "node", "--site", site, NULL);
+    fdy_node_proc_init(node, p, name);
+    node->site = site;
+    node->key_name = name;
+    node->extra[0] = "--jobs";
+    node->extra[1] = handlers;
+    node->extra[2] = NULL;
+    fdy_node_proc_start(node, -1, true);
+}
+
+/* Waits (deadline) until `node ls` shows count connected agents. */
+static void
+s_wait_nodes(fdy_proc_t *p, size_t count)
+{
+    const char *argv[] = { "node", "ls", NULL };
+    int64_t deadline = fdy_clock_mono_ms() + WAIT_MS;
+    for (;;) {
+        fdy_json_t *json = s_json(p, argv);
+        size_t connected = 0;
+        for (size_t i = 0; i < fdy_proc_json_count(json); i++)
+            connected += fdy_proc_row_int(fdy_proc_json_at(json, i), "connected") == 1;
+        fdy_proc_json_destroy(&json);
+        if (connected >= count)
+            return;
+        FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "only %zu of %zu agents registered",
+                      connected, count);
+        fdy_proc_nap_ms(50);
+    }
+}
+
+static void
+test_ctl_models_fleet_job_rollout(void)
+{
+    fdy_proc_t *p = fdy_proc_new("ctl-rollout");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_node_proc_t a, b;
+    char handlers_a[700], handlers_b[700];
+    s_node_start(p, &a, "node-siheung", "siheung", handlers_a, sizeof handlers_a);
+    s_node_start(p, &b, "node-pangyo", "pangyo", handlers_b, sizeof handlers_b);
+    s_wait_nodes(p, 2);
+
+    /* --wait follows it to the end: one line per change, exit 0. */
+    const char *start[] = { "rollout", "start", "--job", "calibrate", "--data", "full",
+                            "--waves", "siheung;*", "--run-timeout", "30s", "--wait", "60s",
+                            NULL };
+    fdy_proc_run_t run;
+    s_run(p, 0, &run, start);
+    const char *last = run.out;
+    for (const char *at = run.out; *at; at++)
+        if (at[0] == '\n' && at[1])
+            last = at + 1;
+    FDY_CHECK_MSG(strncmp(last, "rollout 1 succeeded", 19) == 0, "last line \"%s\"", last);
+    FDY_CHECK_MSG(strstr(last, "healthy 2 failed 0"), "last line \"%s\"", last);
+    fdy_proc_run_clear(&run);
+
+    const char *status[] = { "rollout", "status", "1", NULL };
+    fdy_json_t *json = s_json(p, status);
+    FDY_CHECK_EQ(fdy_proc_json_count(json), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const fdy_json_t *row = fdy_proc_json_at(json, i);
+        char site[64], state[64];
+        fdy_proc_row_str(row, "site", site, sizeof site);
+        fdy_proc_row_str(row, "state", state, sizeof state);
+        FDY_CHECK_STR(state, "healthy");
+        FDY_CHECK_EQ(fdy_proc_row_int(row, "wave"), strcmp(site, "siheung") == 0 ? 1 : 2);
+    }
+    fdy_proc_json_destroy(&json);
+    const char *ls[] = { "rollout", "ls", NULL };
+    json = s_json(p, ls);
+    const fdy_json_t *row = fdy_proc_one_row(json);
+    char state[64];
+    fdy_proc_row_str(row, "state", state, sizeof state);
+    FDY_CHECK_STR(state, "succeeded");
+    FDY_CHECK_EQ(fdy_proc_row_int(row, "healthy"), 2);
+    fdy_proc_json_destroy(&json);
+    /* A finished rollout cannot be paused: the broker says why. */
+    const char *pause[] = { "rollout", "pause", "1", NULL };
+    fdy_proc_run_t refused;
+    s_run(p, 1, &refused, pause);
+    FDY_CHECK(strncmp(refused.err, "foundryctl: ", 12) == 0);
+    fdy_proc_run_clear(&refused);
+
+    FDY_NODE_CHECK(&a, fdy_node_proc_stop(&a) == 0, "node stop");
+    FDY_NODE_CHECK(&b, fdy_node_proc_stop(&b) == 0, "node stop");
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
     const fdy_proc_test_t tests[] = {
         { "push_resume_log_rollback", test_ctl_models_push_resume_log_rollback },
         { "bad_arguments", test_ctl_models_bad_arguments },
+        { "fleet_job_rollout", test_ctl_models_fleet_job_rollout },
     };
     return fdy_proc_run_tests("ctl_models", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
