@@ -193,7 +193,10 @@ foundry_err fdy_codec_model_reply_encode(const fdy_model_reply_t *reply, uint8_t
  * FOUNDRY_OK, FOUNDRY_EPROTO (does not unpack, unknown op, missing field),
  * FOUNDRY_EINVAL (bad syntax: name, label, hash length, chunk count not
  * matching size / chunk_size), FOUNDRY_ETOOBIG or FOUNDRY_ENOMEM, with
- * reason. */
+ * reason. A manifest also obeys the rollback rules: rollback_of is 0 unless
+ * rollback, and a rollback has version < rollback_of < release_version.
+ * REPORT may carry an empty name (a manifest that did not decode); a
+ * notice without cancel must carry its signed manifest and release key. */
 foundry_err fdy_codec_model_manifest_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                                             fdy_model_manifest_t *out, fdy_reason_t *reason);
 foundry_err fdy_codec_model_signed_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,

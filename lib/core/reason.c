@@ -52,6 +52,7 @@ foundry_strerror(foundry_err err)
     case FOUNDRY_EKIND: return "unknown message kind or command";
     case FOUNDRY_ERATE: return "rate limit exceeded";
     case FOUNDRY_ESTALE: return "stale fencing token: the lease has moved on";
+    case FOUNDRY_ENOSPC: return "no space left on disk";
     }
     return "unknown error";
 }

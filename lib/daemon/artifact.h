@@ -33,8 +33,10 @@ void fdy_artifact_id(uint64_t size, uint32_t chunk_size, const uint8_t *chunk_ha
 
 /* Reads the file at path once, hashing each chunk. Returns FOUNDRY_OK with
  * *size_out, *hashes_out (malloc'd chunk_count * 32 bytes, caller frees),
- * *count_out and id; FOUNDRY_EIO (unreadable, names path) or
- * FOUNDRY_EINVAL (chunk_size out of FDY_MODEL_CHUNK_MIN..MAX). progress
+ * *count_out and id; FOUNDRY_EIO (unreadable, names path),
+ * FOUNDRY_EINVAL (chunk_size out of FDY_MODEL_CHUNK_MIN..MAX),
+ * FOUNDRY_ETOOBIG (more than FDY_MODEL_CHUNKS_MAX chunks) or
+ * FOUNDRY_ENOMEM. progress
  * (may be NULL) is called after each chunk with bytes done so far. */
 typedef void(fdy_artifact_progress_fn)(uint64_t done, uint64_t total, void *user);
 foundry_err fdy_artifact_hash_file(const char *path, uint32_t chunk_size, uint64_t *size_out,

@@ -48,7 +48,9 @@ foundry_err fdy_blobs_put_trusted(fdy_blobs_t *self, const uint8_t hash[FDY_BLOB
                                   fdy_reason_t *reason);
 
 /* Makes every put since the last sync durable (fdatasync of each file
- * written, then of the directories). FOUNDRY_OK or FOUNDRY_EIO. */
+ * written, then of the directories). FOUNDRY_OK, FOUNDRY_ENOSPC or
+ * FOUNDRY_EIO; a blob whose fsync failed is removed (it may not hold its
+ * bytes after a crash), so the caller sends it again. */
 foundry_err fdy_blobs_sync(fdy_blobs_t *self, fdy_reason_t *reason);
 
 /* Reads the whole blob into buf (capacity cap); *len_out its length.

@@ -43,7 +43,10 @@ typedef struct {
 /* Verifies entries (in order) against release_key and head: each
  * signature, each index = previous + 1, each prev_hash = previous hash,
  * name the same. On FOUNDRY_OK *head is advanced to the last entry (and
- * *decoded_out, when not NULL, receives the last entry decoded into arena).
+ * *decoded_out, when not NULL, receives the last entry decoded into arena;
+ * arena may be NULL when decoded_out is). head->release_version rises to
+ * each non-rollback entry's version; a rollback's release_version is in
+ * its manifest, not its entry, so the caller raises it.
  * FOUNDRY_EDENIED with a reason naming the index ("entry 4: bad release
  * signature", "entry 5 does not extend the log held at 4 (rewritten?)"),
  * FOUNDRY_EPROTO for an entry that does not decode; *head unchanged. */

@@ -83,6 +83,7 @@ typedef enum {
     FOUNDRY_EKIND = 17,     /* unknown message kind or command */
     FOUNDRY_ERATE = 18,     /* over the publisher's rate limit: nothing stored */
     FOUNDRY_ESTALE = 19,    /* a job result, progress or heartbeat with an old fencing token */
+    FOUNDRY_ENOSPC = 20,    /* no space left on a disk (model blobs): nothing stored */
 } foundry_err;
 
 /* Returns a static, human-readable description of err (never NULL; unknown
