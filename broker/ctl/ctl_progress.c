@@ -70,6 +70,11 @@ fdy_ctl_progress_update(fdy_ctl_progress_t *self, const foundry_model_progress_t
     int64_t elapsed = now_ms - self->phase_start_ms;
     char line[160];
     if (self->tty) {
+        /* Ten redraws a second are plenty, whatever the chunk rate. */
+        bool finished = p->done_bytes >= p->total_bytes;
+        if (!new_phase && !finished && now_ms - self->last_ms < 100)
+            return;
+        self->last_ms = now_ms;
         fdy_ctl_progress_format(line, sizeof line, what, p->done_bytes, p->total_bytes, moved,
                                 elapsed, 30);
         fprintf(self->out, "\r%s\033[K", line);
