@@ -74,9 +74,94 @@ s_keygen(const fdy_ctl_args_t *args)
 
 /* ---- trust --------------------------------------------------------------- */
 
+/* One model.trust.ls row as a policy. */
+static int
+s_policy_of_row(const fdy_table_t *table, size_t row, fdy_trust_policy_t *policy)
+{
+    memset(policy, 0, sizeof *policy);
+    long cols[3] = { fdy_output_column(table, "name"), fdy_output_column(table, "threshold"),
+                     fdy_output_column(table, "keys") };
+    if (cols[0] < 0 || cols[1] < 0 || cols[2] < 0)
+        return fdy_output_fail("the broker's model.trust.ls reply lacks name, threshold or keys");
+    const fdy_slice_t *cells = &table->cells[row * table->column_count];
+    const fdy_slice_t *name = &cells[cols[0]], *keys = &cells[cols[2]];
+    uint64_t threshold = 0;
+    if (name->len == 0 || name->len > FDY_MODEL_NAME_MAX ||
+        fdy_output_parse_u64(cells[cols[1]].data, cells[cols[1]].len, &threshold) != FOUNDRY_OK)
+        return fdy_output_fail("the broker's model.trust.ls row %zu is malformed", row + 1);
+    memcpy(policy->name, name->data, name->len);
+    policy->threshold = (uint32_t) threshold;
+    for (size_t at = 0; at < keys->len;) {
+        while (at < keys->len && keys->data[at] == ' ')
+            at++;
+        size_t end = at;
+        while (end < keys->len && keys->data[end] != ' ')
+            end++;
+        if (end == at)
+            break;
+        size_t bin_len = 0;
+        if (policy->key_count == FDY_TRUST_KEYS_MAX ||
+            sodium_hex2bin(policy->keys[policy->key_count], FDY_MODEL_KEY_LEN,
+                           (const char *) keys->data + at, end - at, NULL, &bin_len, NULL) != 0 ||
+            bin_len != FDY_MODEL_KEY_LEN)
+            return fdy_output_fail("the broker's policy for %s has a bad key", policy->name);
+        policy->key_count++;
+        at = end;
+    }
+    return FDY_CTL_EXIT_OK;
+}
+
+/* `model trust ls --export FILE`: the policies in the agents'
+ * model_trust_file format ("-": stdout). */
+static int
+s_trust_export(const fdy_ctl_args_t *args, const char *path)
+{
+    fdy_ctl_conn_t *conn = NULL;
+    int status = fdy_ctl_conn_open(args, &conn);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    fdy_table_t table;
+    fdy_reason_t reason = {{0}};
+    foundry_err err = fdy_ctl_conn_admin(conn, "model.trust.ls", NULL, 0, &table, &reason);
+    if (err != FOUNDRY_OK) {
+        status = fdy_ctl_conn_report(conn, err, &reason);
+        fdy_ctl_conn_destroy(&conn);
+        return status;
+    }
+    fdy_trust_set_t *set = fdy_trust_set_new();
+    if (!set)
+        status = fdy_output_fail("out of memory");
+    for (size_t row = 0; status == FDY_CTL_EXIT_OK && row < table.row_count; row++) {
+        fdy_trust_policy_t policy;
+        status = s_policy_of_row(&table, row, &policy);
+        if (status == FDY_CTL_EXIT_OK && fdy_trust_set_put(set, &policy, &reason) != FOUNDRY_OK)
+            status = fdy_output_fail("policy of %s: %s", policy.name, reason.text);
+    }
+    char *text = NULL;
+    if (status == FDY_CTL_EXIT_OK && fdy_trust_set_format(set, &text) != FOUNDRY_OK)
+        status = fdy_output_fail("out of memory");
+    if (status == FDY_CTL_EXIT_OK) {
+        bool to_stdout = strcmp(path, "-") == 0;
+        FILE *out = to_stdout ? stdout : fopen(path, "w");
+        if (!out || fputs(text, out) < 0 || (!to_stdout && fclose(out) != 0))
+            status = fdy_output_fail("%s: cannot write it", path);
+        else if (!to_stdout)
+            fprintf(stderr, "wrote %zu trust policies to %s\n", table.row_count, path);
+    }
+    free(text);
+    fdy_trust_set_destroy(&set);
+    fdy_ctl_conn_destroy(&conn);
+    return status;
+}
+
 static int
 s_trust_ls(const fdy_ctl_args_t *args)
 {
+    const models_opts_t *o = args->opts;
+    if (o->export_file) {
+        int status = s_sodium();
+        return status == FDY_CTL_EXIT_OK ? s_trust_export(args, o->export_file) : status;
+    }
     return fdy_ctl_conn_run(args, "model.trust.ls", NULL, FDY_CTL_SHOW_TABLE, NULL);
 }
 
@@ -89,6 +174,8 @@ s_trust(const fdy_ctl_args_t *args)
      * when --signer is given. */
     if (strcmp(name, "ls") == 0 && o->signer_count == 0 && !o->threshold)
         return s_trust_ls(args);
+    if (o->export_file)
+        return fdy_output_usage("--export is for `model trust ls`");
     int status = strcmp(name, "*") == 0 ? FDY_CTL_EXIT_OK : s_check_name(name);
     if (status != FDY_CTL_EXIT_OK)
         return status;
@@ -334,6 +421,7 @@ enum {
     MODELS_WINDOW,
     MODELS_RELEASE_KEY,
     MODELS_TO,
+    MODELS_EXPORT,
 };
 
 static const fdy_ctl_flag_t s_flags[] = {
@@ -355,6 +443,8 @@ static const fdy_ctl_flag_t s_flags[] = {
     {"--release-key", "PUB", MODELS_RELEASE_KEY, false,
      "verify with this release key (file or hex), not the broker's word"},
     {"--to", "VERSION", MODELS_TO, false, "the earlier version to release again (required)"},
+    {"--export", "FILE", MODELS_EXPORT, false,
+     "trust ls: write the policies as an agent's model_trust_file (- for stdout)"},
 };
 
 static int
@@ -397,6 +487,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case MODELS_WINDOW: self->window = value; break;
     case MODELS_RELEASE_KEY: self->release_key = value; break;
     case MODELS_TO: self->to = value; break;
+    case MODELS_EXPORT: self->export_file = value; break;
     default: break;
     }
     return FDY_CTL_EXIT_OK;
@@ -418,14 +509,15 @@ static const fdy_ctl_cmd_t s_commands[] = {
     },
     {
         .words = "model trust",
-        .synopsis = "NAME --signer PUB... --threshold K | ls",
+        .synopsis = "NAME --signer PUB... --threshold K | ls [--export FILE]",
         .summary = "set which keys may sign a model and how many must (k of n), or list",
         .notes = "NAME '*' sets the policy of every model without one of its own.\n"
-                 "`model trust ls` lists every policy: name, threshold, keys.",
+                 "`model trust ls` lists every policy: name, threshold, keys; with --export\n"
+                 "FILE it writes them in the format of the agents' model_trust_file.",
         .pos_names = {"NAME"},
         .min_pos = 1,
         .max_pos = 1,
-        .flags = (const int[]){MODELS_SIGNER, MODELS_THRESHOLD, 0},
+        .flags = (const int[]){MODELS_SIGNER, MODELS_THRESHOLD, MODELS_EXPORT, 0},
         .reach = FDY_CTL_REACH_BROKER,
         .run = s_trust,
     },

@@ -31,6 +31,7 @@ typedef struct {
     const char *window;                     /* push --window N */
     const char *release_key;                /* log --release-key */
     const char *to;                         /* rollback --to VERSION */
+    const char *export_file;                /* trust ls --export FILE */
 } models_opts_t;
 
 /* `model push FILE` and `model rollback NAME`: FDY_CTL_EXIT_* statuses. */

@@ -11,6 +11,7 @@
 #include "proc.h"
 
 #include "clock.h"
+#include "model_sign.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -158,6 +159,27 @@ s_keys_and_trust(fdy_proc_t *p)
     json = s_json(p, ls);
     FDY_CHECK_EQ(fdy_proc_json_count(json), 1);
     fdy_proc_json_destroy(&json);
+
+    /* Exported as an agent's model_trust_file, it reads back the same. */
+    char policy_file[600];
+    s_path(p, "trust.policy", policy_file, sizeof policy_file);
+    const char *export[] = { "model", "trust", "ls", "--export", policy_file, NULL };
+    fdy_proc_run_t run;
+    s_run(p, 0, &run, export);
+    fdy_proc_run_clear(&run);
+    fdy_trust_set_t *set = NULL;
+    fdy_reason_t reason = { { 0 } };
+    FDY_CHECK_MSG(fdy_trust_set_load(policy_file, &set, &reason) == FOUNDRY_OK, "%s",
+                  reason.text);
+    const fdy_trust_policy_t *policy = fdy_trust_set_find(set, "detector");
+    FDY_CHECK(policy);
+    FDY_CHECK_EQ(policy->threshold, 2);
+    FDY_CHECK_EQ(policy->key_count, 2);
+    uint8_t alice[FDY_MODEL_KEY_LEN];
+    FDY_CHECK_OK(fdy_sign_public_load(a, alice, &reason));
+    FDY_CHECK(memcmp(policy->keys[0], alice, sizeof alice) == 0 ||
+              memcmp(policy->keys[1], alice, sizeof alice) == 0);
+    fdy_trust_set_destroy(&set);
 }
 
 /* Starts `foundryctl ARGV` with the admin credentials, its stderr on a
