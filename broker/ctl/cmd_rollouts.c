@@ -53,7 +53,8 @@ s_text(const fdy_table_t *table, size_t row, const char *column, char *buf, size
     if (col >= 0) {
         const fdy_slice_t *cell = &table->cells[row * table->column_count + (size_t) col];
         size_t len = cell->len < cap - 1 ? cell->len : cap - 1;
-        memcpy(buf, cell->data, len);
+        if (len) /* an empty cell may have no data pointer at all */
+            memcpy(buf, cell->data, len);
         buf[len] = '\0';
     }
     return buf;
