@@ -45,9 +45,9 @@ s_manifest(const uint8_t *data, size_t size)
         arena2 = s_arena(len);
         if (fdy_codec_model_manifest_decode(buf, len, arena2, &again, &reason) != FOUNDRY_OK)
             abort();
-        if (strcmp(m.name, again.name) != 0 || m.version != again.version ||
-            m.size != again.size || m.chunk_size != again.chunk_size ||
-            m.chunk_count != again.chunk_count || m.rollback != again.rollback ||
+        if (strcmp(m.name, again.name) != 0 || m.version != again.version || m.size != again.size ||
+            m.chunk_size != again.chunk_size || m.chunk_count != again.chunk_count ||
+            m.rollback != again.rollback ||
             memcmp(m.artifact_hash, again.artifact_hash, FDY_MODEL_HASH_LEN) != 0 ||
             (m.chunk_count &&
              memcmp(m.chunk_hashes, again.chunk_hashes, m.chunk_count * FDY_MODEL_HASH_LEN) != 0))
@@ -76,8 +76,7 @@ s_request(const uint8_t *data, size_t size)
         if (fdy_codec_model_request_decode(buf, len, arena2, &again, &reason) != FOUNDRY_OK)
             abort();
         if (req.op != again.op || req.chunk_count != again.chunk_count ||
-            req.installed_count != again.installed_count ||
-            req.label_count != again.label_count ||
+            req.installed_count != again.installed_count || req.label_count != again.label_count ||
             req.signed_manifest.signature_count != again.signed_manifest.signature_count ||
             req.signed_manifest.manifest_len != again.signed_manifest.manifest_len)
             abort();
@@ -102,8 +101,7 @@ s_others(const uint8_t *data, size_t size)
     fdy_arena_reset(arena, FDY_DECODE_BUDGET(size));
     fdy_reason_clear(&reason);
     fdy_model_signed_entry_t se;
-    s_refusal_named(fdy_codec_model_signed_entry_decode(data, size, arena, &se, &reason),
-                    &reason);
+    s_refusal_named(fdy_codec_model_signed_entry_decode(data, size, arena, &se, &reason), &reason);
     fdy_arena_reset(arena, FDY_DECODE_BUDGET(size));
     fdy_reason_clear(&reason);
     fdy_model_notice_t n;

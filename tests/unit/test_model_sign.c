@@ -329,6 +329,51 @@ test_model_sign_policy_file_errors_name_the_line(void **state)
              "/nonexistent/trust.conf");
 }
 
+static void
+test_model_sign_load_refuses_mismatched_halves(void **state)
+{
+    fixture_t *f = *state;
+    /* signer-0's secret with signer-1's public line: a damaged or spliced
+     * file, refused rather than signing under a key nobody trusts. */
+    char path[128], bad[128], line[512];
+    snprintf(path, sizeof path, "%s/signer-0.sign", f->dir);
+    snprintf(bad, sizeof bad, "%s/spliced.sign", f->dir);
+    FILE *in = fopen(path, "r");
+    FILE *out = fopen(bad, "w");
+    assert_int_equal(chmod(bad, 0600), 0);
+    while (fgets(line, sizeof line, in)) {
+        if (strncmp(line, "public", 6) == 0) {
+            fputs("public = ", out);
+            for (size_t i = 0; i < FDY_MODEL_KEY_LEN; i++)
+                fprintf(out, "%02x", f->pubs[1][i]);
+            fputs("\n", out);
+        } else {
+            fputs(line, out);
+        }
+    }
+    fclose(in);
+    fclose(out);
+    fdy_sign_key_t *key = NULL;
+    fdy_reason_t reason;
+    s_expect(fdy_sign_key_load(bad, &key, &reason), FOUNDRY_EINVAL, &reason, "do not match");
+    assert_null(key);
+    /* The broker's release key file is held to the same mode rule. */
+    assert_int_equal(chmod(path, 0640), 0);
+    s_expect(fdy_sign_key_load_or_create(path, &key, &reason), FOUNDRY_EAUTH, &reason, "chmod 600");
+}
+
+static void
+test_model_sign_trust_invalid_policy_denies(void **state)
+{
+    fixture_t *f = *state;
+    fdy_trust_policy_t p = s_policy(f);
+    p.threshold = 0; /* would pass anything if it were counted */
+    fdy_model_signature_t sig;
+    s_signature(f, 0, &sig);
+    fdy_reason_t reason;
+    s_expect(s_check(&p, &sig, 1, NULL, &reason), FOUNDRY_EDENIED, &reason, "invalid");
+}
+
 int
 main(void)
 {
@@ -342,6 +387,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_model_sign_trust_threshold, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_model_sign_trust_set, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_model_sign_policy_file_errors_name_the_line, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_model_sign_load_refuses_mismatched_halves, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_model_sign_trust_invalid_policy_denies, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests_name("model_sign", tests, NULL, NULL);
