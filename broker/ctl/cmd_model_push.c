@@ -106,8 +106,8 @@ fdy_cmd_model_push(const fdy_ctl_args_t *args)
     if (!o->name)
         return fdy_output_usage("model push: give --name NAME");
     if (!fdy_model_name_ok(o->name))
-        return fdy_output_usage("bad model name '%s': [a-z0-9][a-z0-9._-]*, at most %u",
-                                o->name, FDY_MODEL_NAME_MAX);
+        return fdy_output_usage("bad model name '%s': [a-z0-9][a-z0-9._-]*, at most %u", o->name,
+                                FDY_MODEL_NAME_MAX);
     uint64_t version = 0;
     if (!o->version)
         return fdy_output_usage("model push: give --model-version V");
@@ -159,7 +159,7 @@ typedef struct {
     uint64_t current_release_version; /* that manifest's release_version */
     uint64_t *log_versions;           /* every release-log entry's version */
     size_t log_count;
-    uint8_t *base;                    /* the SignedManifest of the target version */
+    uint8_t *base; /* the SignedManifest of the target version */
     size_t base_len;
 } rollback_facts_t;
 
@@ -183,7 +183,8 @@ s_cell_u64(const fdy_table_t *table, size_t row, const char *column, const char 
            uint64_t *out)
 {
     long col = fdy_output_column(table, column);
-    const fdy_slice_t *cell = col < 0 ? NULL : &table->cells[row * table->column_count + (size_t) col];
+    const fdy_slice_t *cell =
+        col < 0 ? NULL : &table->cells[row * table->column_count + (size_t) col];
     if (!cell || fdy_output_parse_u64(cell->data, cell->len, out) != FOUNDRY_OK)
         return fdy_output_fail("the broker's %s reply lacks a numeric %s", command, column);
     return FDY_CTL_EXIT_OK;
@@ -191,13 +192,12 @@ s_cell_u64(const fdy_table_t *table, size_t row, const char *column, const char 
 
 /* model.manifest NAME VERSION: the SignedManifest bytes, copied. */
 static int
-s_manifest(fdy_ctl_conn_t *conn, const char *name, uint64_t version, uint8_t **out,
-           size_t *len_out)
+s_manifest(fdy_ctl_conn_t *conn, const char *name, uint64_t version, uint8_t **out, size_t *len_out)
 {
     char name_arg[FDY_MODEL_NAME_MAX + 8], version_arg[32];
     snprintf(name_arg, sizeof name_arg, "name=%s", name);
     snprintf(version_arg, sizeof version_arg, "version=%" PRIu64, version);
-    const char *argv[] = { name_arg, version_arg };
+    const char *argv[] = {name_arg, version_arg};
     fdy_table_t table;
     int status = s_admin(conn, "model.manifest", argv, 2, &table);
     if (status != FDY_CTL_EXIT_OK)
@@ -243,7 +243,7 @@ s_facts(const fdy_ctl_args_t *args, const char *name, uint64_t to, rollback_fact
         return status;
     char name_arg[FDY_MODEL_NAME_MAX + 8];
     snprintf(name_arg, sizeof name_arg, "name=%s", name);
-    const char *argv[] = { name_arg };
+    const char *argv[] = {name_arg};
     fdy_table_t table;
     status = s_admin(conn, "model.show", argv, 1, &table);
     if (status == FDY_CTL_EXIT_OK)
@@ -291,7 +291,7 @@ fdy_cmd_model_rollback(const fdy_ctl_args_t *args)
     int status = s_expires(o, &opts.expires_ms);
     if (status != FDY_CTL_EXIT_OK)
         return status;
-    rollback_facts_t facts = { 0 };
+    rollback_facts_t facts = {0};
     status = s_facts(args, name, to, &facts);
     fdy_reason_t reason = {{0}};
     if (status == FDY_CTL_EXIT_OK &&
@@ -309,8 +309,8 @@ fdy_cmd_model_rollback(const fdy_ctl_args_t *args)
         opts.sign_key_count = o->sign_count;
         status = s_run_push(args, &opts, "rolled back to");
         if (status == FDY_CTL_EXIT_OK && !args->json)
-            printf("replaces version %" PRIu64 "; release version %" PRIu64 "\n",
-                   opts.rollback_of, opts.release_version);
+            printf("replaces version %" PRIu64 "; release version %" PRIu64 "\n", opts.rollback_of,
+                   opts.release_version);
     }
     free(facts.log_versions);
     free(facts.base);

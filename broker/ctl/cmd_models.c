@@ -65,8 +65,8 @@ s_keygen(const fdy_ctl_args_t *args)
         fdy_output_json_string(stdout, dir, strlen(dir));
         printf(",\"public_key\":\"%s\"}\n", hex);
     } else {
-        printf("wrote %s/%s.sign (secret: keep it off the broker) and %s/%s.sign.pub\n", dir,
-               name, dir, name);
+        printf("wrote %s/%s.sign (secret: keep it off the broker) and %s/%s.sign.pub\n", dir, name,
+               dir, name);
         printf("public key %s\n", hex);
     }
     return FDY_CTL_EXIT_OK;
@@ -79,8 +79,8 @@ static int
 s_policy_of_row(const fdy_table_t *table, size_t row, fdy_trust_policy_t *policy)
 {
     memset(policy, 0, sizeof *policy);
-    long cols[3] = { fdy_output_column(table, "name"), fdy_output_column(table, "threshold"),
-                     fdy_output_column(table, "keys") };
+    long cols[3] = {fdy_output_column(table, "name"), fdy_output_column(table, "threshold"),
+                    fdy_output_column(table, "keys")};
     if (cols[0] < 0 || cols[1] < 0 || cols[2] < 0)
         return fdy_output_fail("the broker's model.trust.ls reply lacks name, threshold or keys");
     const fdy_slice_t *cells = &table->cells[row * table->column_count];
@@ -210,8 +210,7 @@ s_trust(const fdy_ctl_args_t *args)
         for (size_t j = 2; j < argv.argc; j++)
             if (strcmp(argv.argv[j] + 4, hex) == 0) { /* "key=HEX" */
                 fdy_ctl_argv_free(&argv);
-                return fdy_output_usage("--signer %s: the same key is given twice",
-                                        o->signers[i]);
+                return fdy_output_usage("--signer %s: the same key is given twice", o->signers[i]);
             }
         err = fdy_ctl_argv_add(&argv, "key", hex);
     }
@@ -263,10 +262,10 @@ s_show(const fdy_ctl_args_t *args)
 
 /* ---- log: fetched, verified, printed ------------------------------------- */
 
-static const char *const s_log_columns[] = { "index", "version", "rollback", "time_ms",
-                                             "manifest_hash" };
-static const fdy_col_type_t s_log_types[] = { FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
-                                              FDY_COL_TEXT };
+static const char *const s_log_columns[] = {"index", "version", "rollback", "time_ms",
+                                            "manifest_hash"};
+static const fdy_col_type_t s_log_types[] = {FDY_COL_INT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
+                                             FDY_COL_TEXT};
 #define LOG_COLUMNS 5
 #define LOG_CELL    72 /* the longest cell: 64 hex digits */
 
@@ -290,8 +289,7 @@ s_release_key_get(const fdy_ctl_args_t *args, fdy_ctl_conn_t *conn, uint8_t key[
     long col = fdy_output_column(&table, "key");
     char hex[2 * FDY_MODEL_KEY_LEN + 1];
     size_t bin_len = 0;
-    if (col < 0 || table.row_count != 1 ||
-        table.cells[col].len != 2 * FDY_MODEL_KEY_LEN)
+    if (col < 0 || table.row_count != 1 || table.cells[col].len != 2 * FDY_MODEL_KEY_LEN)
         return fdy_output_fail("the broker's model.release-key reply has no key");
     memcpy(hex, table.cells[col].data, 2 * FDY_MODEL_KEY_LEN);
     hex[2 * FDY_MODEL_KEY_LEN] = '\0';
@@ -333,7 +331,7 @@ s_log_verify(const fdy_table_t *table, const char *name, const uint8_t key[FDY_M
             fdy_reason_set(bad_reason, FOUNDRY_EDENIED, "%s", why.text);
             return row;
         }
-        char (*c)[LOG_CELL] = cells + row * LOG_COLUMNS;
+        char(*c)[LOG_CELL] = cells + row * LOG_COLUMNS;
         snprintf(c[0], LOG_CELL, "%" PRIu64, entry.index);
         snprintf(c[1], LOG_CELL, "%" PRIu64, entry.version);
         snprintf(c[2], LOG_CELL, "%d", entry.rollback ? 1 : 0);
@@ -364,7 +362,7 @@ s_log(const fdy_ctl_args_t *args)
     if (status == FDY_CTL_EXIT_OK) {
         char arg[FDY_MODEL_NAME_MAX + 8];
         snprintf(arg, sizeof arg, "name=%s", name);
-        const char *argv[] = { arg };
+        const char *argv[] = {arg};
         err = fdy_ctl_conn_admin(conn, "model.log", argv, 1, &table, &reason);
         if (err == FOUNDRY_ENOTFOUND)
             status = fdy_output_fail("%s", reason.text[0] ? reason.text : "no such model");
@@ -372,7 +370,7 @@ s_log(const fdy_ctl_args_t *args)
             status = fdy_ctl_conn_report(conn, err, &reason);
     }
     fdy_arena_t *arena = NULL;
-    char (*cells)[LOG_CELL] = NULL;
+    char(*cells)[LOG_CELL] = NULL;
     fdy_slice_t *slices = NULL;
     if (status == FDY_CTL_EXIT_OK) {
         size_t rows = table.row_count;
@@ -386,10 +384,10 @@ s_log(const fdy_ctl_args_t *args)
         fdy_reason_t bad = {{0}};
         size_t good = s_log_verify(&table, name, key, arena, cells, &bad);
         for (size_t i = 0; i < good * LOG_COLUMNS; i++)
-            slices[i] = (fdy_slice_t){ (const uint8_t *) cells[i], strlen(cells[i]) };
+            slices[i] = (fdy_slice_t){(const uint8_t *) cells[i], strlen(cells[i])};
         /* What verified is printed either way: the operator sees where the
          * log stops being trustworthy. */
-        fdy_table_t out = { LOG_COLUMNS, s_log_columns, s_log_types, good, slices };
+        fdy_table_t out = {LOG_COLUMNS, s_log_columns, s_log_types, good, slices};
         if (fdy_output_table(stdout, &out, args->json) != FOUNDRY_OK)
             status = fdy_output_fail("out of memory");
         else if (bad.text[0])
@@ -541,9 +539,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .pos_names = {"FILE"},
         .min_pos = 1,
         .max_pos = 1,
-        .flags = (const int[]){MODELS_NAME, MODELS_VERSION, MODELS_SIGN, MODELS_SITE,
-                               MODELS_LABEL, MODELS_META, MODELS_EXPIRES, MODELS_CHUNK_SIZE,
-                               MODELS_WINDOW, 0},
+        .flags = (const int[]){MODELS_NAME, MODELS_VERSION, MODELS_SIGN, MODELS_SITE, MODELS_LABEL,
+                               MODELS_META, MODELS_EXPIRES, MODELS_CHUNK_SIZE, MODELS_WINDOW, 0},
         .reach = FDY_CTL_REACH_BROKER,
         .run = fdy_cmd_model_push,
     },

@@ -119,7 +119,7 @@ s_follow(const fdy_ctl_args_t *args, fdy_ctl_conn_t *conn, uint64_t id, uint64_t
             return fdy_output_fail("rollout %" PRIu64 " is still %s after --wait %s", id, state,
                                    ((const rollouts_opts_t *) args->opts)->wait);
         int64_t nap = left < WAIT_POLL_MS ? left : WAIT_POLL_MS;
-        struct timespec ts = { (time_t) (nap / 1000), (long) (nap % 1000) * 1000000L };
+        struct timespec ts = {(time_t) (nap / 1000), (long) (nap % 1000) * 1000000L};
         nanosleep(&ts, NULL);
     }
 }
@@ -228,7 +228,7 @@ s_status(const fdy_ctl_args_t *args)
     }
     char id_arg[32];
     snprintf(id_arg, sizeof id_arg, "id=%" PRIu64, id);
-    const char *argv[] = { id_arg };
+    const char *argv[] = {id_arg};
     fdy_table_t table;
     fdy_reason_t reason = {{0}};
     foundry_err err = fdy_ctl_conn_admin(conn, "rollout.status", argv, 1, &table, &reason);
@@ -325,11 +325,12 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
 static const fdy_ctl_cmd_t s_commands[] = {
     {
         .words = "rollout start",
-        .synopsis = "NAME@VERSION | --job TYPE [--data TEXT] [--run-timeout D]\n"
-                    "                          [--waves SPEC] [--rate N/m] [--soak D] [--success PCT]\n"
-                    "                          [--abort-failures N] [--abort-rate PCT]\n"
-                    "                          [--gate 'METRIC<VALUE']... [--site S]... [--label K=V]...\n"
-                    "                          [--wait D]",
+        .synopsis =
+            "NAME@VERSION | --job TYPE [--data TEXT] [--run-timeout D]\n"
+            "                          [--waves SPEC] [--rate N/m] [--soak D] [--success PCT]\n"
+            "                          [--abort-failures N] [--abort-rate PCT]\n"
+            "                          [--gate 'METRIC<VALUE']... [--site S]... [--label K=V]...\n"
+            "                          [--wait D]",
         .summary = "roll a model version (or a fleet job) out to the nodes, wave by wave",
         .notes = "Prints the rollout id. A wave advances when --success of its nodes are\n"
                  "healthy and every --gate held for --soak; a gate violation or too few healthy\n"
@@ -338,9 +339,9 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .pos_names = {"NAME@VERSION"},
         .min_pos = 0,
         .max_pos = 1,
-        .flags = (const int[]){RO_WAVES, RO_RATE, RO_SOAK, RO_SUCCESS, RO_ABORT_FAILURES,
-                               RO_ABORT_RATE, RO_GATE, RO_SITE, RO_LABEL, RO_JOB, RO_DATA,
-                               RO_RUN_TIMEOUT, RO_WAIT, 0},
+        .flags =
+            (const int[]){RO_WAVES, RO_RATE, RO_SOAK, RO_SUCCESS, RO_ABORT_FAILURES, RO_ABORT_RATE,
+                          RO_GATE, RO_SITE, RO_LABEL, RO_JOB, RO_DATA, RO_RUN_TIMEOUT, RO_WAIT, 0},
         .reach = FDY_CTL_REACH_BROKER,
         .run = s_start,
     },

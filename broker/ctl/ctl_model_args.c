@@ -54,8 +54,7 @@ fdy_ctl_model_ref_parse(const char *text, bool version_required,
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "bad version '%s' in '%s': a number > 0",
                               at + 1, text);
     if (!at && version_required)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "'%s' needs a version: NAME@VERSION",
-                              text);
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "'%s' needs a version: NAME@VERSION", text);
     memcpy(name_out, name, name_len + 1);
     *version_out = version;
     return FOUNDRY_OK;
@@ -188,8 +187,8 @@ fdy_ctl_pair_check(const char *what, const char *text, fdy_reason_t *reason)
     if (!eq || eq == text)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s '%s' is not key=value", what, text);
     if (strlen(text) > FDY_MODEL_TEXT_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s '%.32s...' is over %u bytes", what,
-                              text, FDY_MODEL_TEXT_MAX);
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s '%.32s...' is over %u bytes", what, text,
+                              FDY_MODEL_TEXT_MAX);
     return FOUNDRY_OK;
 }
 
@@ -278,8 +277,7 @@ fdy_ctl_rollout_argv(const fdy_ctl_rollout_opts_t *o, fdy_ctl_argv_t *argv, fdy_
         uint64_t n;
         if (!s_u64(o->abort_failures, strlen(o->abort_failures), &n))
             err = fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                 "--abort-failures needs a number >= 0, not %s",
-                                 o->abort_failures);
+                                 "--abort-failures needs a number >= 0, not %s", o->abort_failures);
         else
             err = s_add_u64(argv, "abort_failures", n);
     }

@@ -44,8 +44,8 @@ foundry_err fdy_ctl_pair_check(const char *what, const char *text, fdy_reason_t 
 
 /* The options of `rollout start`, as given (strings borrowed from argv). */
 typedef struct {
-    const char *model;          /* NAME@VERSION, or NULL with job */
-    const char *job;            /* a fleet job's type, or NULL with model */
+    const char *model; /* NAME@VERSION, or NULL with job */
+    const char *job;   /* a fleet job's type, or NULL with model */
     const char *waves;
     const char *rate;
     const char *soak;           /* a duration */
@@ -58,8 +58,8 @@ typedef struct {
     size_t site_count;
     const char *labels[FDY_CTL_ROLLOUT_LIST_MAX];
     size_t label_count;
-    const char *data;           /* fleet jobs: the payload */
-    const char *run_timeout;    /* fleet jobs: a duration */
+    const char *data;        /* fleet jobs: the payload */
+    const char *run_timeout; /* fleet jobs: a duration */
 } fdy_ctl_rollout_opts_t;
 
 /* Checks every option and appends the rollout.start arguments to *argv

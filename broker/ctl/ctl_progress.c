@@ -9,7 +9,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-static const char *const s_phase_names[] = { "hashing", "uploading", "publishing" };
+static const char *const s_phase_names[] = {"hashing", "uploading", "publishing"};
 
 void
 fdy_ctl_progress_init(fdy_ctl_progress_t *self, FILE *out, bool tty)
@@ -31,23 +31,22 @@ fdy_ctl_progress_format(char *buf, size_t cap, const char *what, uint64_t done, 
                       (double) total / 1e6);
     if (bar_width > 0 && at >= 0 && (size_t) at < cap) {
         int filled = (int) ((uint64_t) bar_width * pct / 100u);
-        at += snprintf(buf + at, cap - (size_t) at, " [%.*s%*s]", filled,
-                       "##################################################", bar_width - filled,
-                       "");
+        at +=
+            snprintf(buf + at, cap - (size_t) at, " [%.*s%*s]", filled,
+                     "##################################################", bar_width - filled, "");
     }
     if (elapsed_ms > 0 && moved > 0 && at >= 0 && (size_t) at < cap) {
         double rate = (double) moved * 1000.0 / (double) elapsed_ms; /* bytes/s */
         uint64_t left = total > done ? total - done : 0;
         uint64_t eta_s = (uint64_t) ((double) left / rate + 0.5);
-        snprintf(buf + at, cap - (size_t) at, " %.1f MB/s ETA %" PRIu64 ":%02" PRIu64,
-                 rate / 1e6, eta_s / 60, eta_s % 60);
+        snprintf(buf + at, cap - (size_t) at, " %.1f MB/s ETA %" PRIu64 ":%02" PRIu64, rate / 1e6,
+                 eta_s / 60, eta_s % 60);
     }
     return buf;
 }
 
 void
-fdy_ctl_progress_update(fdy_ctl_progress_t *self, const foundry_model_progress_t *p,
-                        int64_t now_ms)
+fdy_ctl_progress_update(fdy_ctl_progress_t *self, const foundry_model_progress_t *p, int64_t now_ms)
 {
     int phase = (int) p->phase;
     bool new_phase = phase != self->phase;
@@ -55,7 +54,8 @@ fdy_ctl_progress_update(fdy_ctl_progress_t *self, const foundry_model_progress_t
         fdy_ctl_progress_end(self);
         self->phase = phase;
         self->phase_start_ms = now_ms;
-        self->phase_start_bytes = p->phase == FOUNDRY_MODEL_UPLOADING ? p->sent_bytes : p->done_bytes;
+        self->phase_start_bytes =
+            p->phase == FOUNDRY_MODEL_UPLOADING ? p->sent_bytes : p->done_bytes;
         self->last_tenth = 0;
         self->last_ms = 0;
     }
@@ -90,8 +90,8 @@ fdy_ctl_progress_update(fdy_ctl_progress_t *self, const foundry_model_progress_t
         return; /* the end is said once */
     self->last_tenth = finished ? 10 : tenth;
     self->last_ms = now_ms;
-    fdy_ctl_progress_format(line, sizeof line, what, p->done_bytes, p->total_bytes, moved,
-                            elapsed, 0);
+    fdy_ctl_progress_format(line, sizeof line, what, p->done_bytes, p->total_bytes, moved, elapsed,
+                            0);
     if (p->phase == FOUNDRY_MODEL_UPLOADING)
         fprintf(self->out, "%s chunks %zu/%zu sent %zu held %zu\n", line,
                 p->chunks_sent + p->chunks_held, p->chunk_count, p->chunks_sent, p->chunks_held);

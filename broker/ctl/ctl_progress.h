@@ -14,14 +14,14 @@
 #include <stdio.h>
 
 typedef struct {
-    FILE *out;                 /* borrowed */
+    FILE *out; /* borrowed */
     bool tty;
-    int phase;                 /* the last phase shown; -1 none */
+    int phase; /* the last phase shown; -1 none */
     int64_t phase_start_ms;
-    int64_t last_ms;           /* when the last plain line was printed */
-    unsigned last_tenth;       /* tenths done at the last plain line */
+    int64_t last_ms;     /* when the last plain line was printed */
+    unsigned last_tenth; /* tenths done at the last plain line */
     uint64_t phase_start_bytes;
-    bool line_open;            /* a terminal line without its newline */
+    bool line_open; /* a terminal line without its newline */
 } fdy_ctl_progress_t;
 
 void fdy_ctl_progress_init(fdy_ctl_progress_t *self, FILE *out, bool tty);

@@ -34,12 +34,12 @@ typedef struct {
     uint32_t index;      /* UPLOAD_CHUNK: its chunk */
     uint8_t *body;       /* the encoded ModelRequest (frame 1) */
     size_t body_len;
-    uint8_t *chunk;      /* UPLOAD_CHUNK: the bytes (frame 2) */
+    uint8_t *chunk; /* UPLOAD_CHUNK: the bytes (frame 2) */
     size_t chunk_len;
-    uint64_t epoch;      /* connection epoch it was last sent on; 0: not sent */
+    uint64_t epoch; /* connection epoch it was last sent on; 0: not sent */
     bool done;
     foundry_err err;
-    uint8_t *reply;      /* the MODEL_REPLY body, copied */
+    uint8_t *reply; /* the MODEL_REPLY body, copied */
     size_t reply_len;
     char reason[FDY_REASON_MAX];
 } s_call_t;
@@ -154,9 +154,8 @@ s_send(fdy_model_client_t *self, s_call_t *call)
     size_t head_len = 0;
     if (fdy_codec_encode_envelope(&env, &head, &head_len) != FOUNDRY_OK)
         return;
-    fdy_slice_t frames[3] = { { head, head_len },
-                              { call->body, call->body_len },
-                              { call->chunk, call->chunk_len } };
+    fdy_slice_t frames[3] = {
+        {head, head_len}, {call->body, call->body_len}, {call->chunk, call->chunk_len}};
     if (fdy_conn_send(conn, frames, call->chunk ? 3 : 2) == FOUNDRY_OK)
         call->epoch = fdy_conn_epoch(conn);
     free(head);
@@ -176,8 +175,8 @@ s_send_due(fdy_model_client_t *self)
 /* Encodes req into a new call (chunk, when not NULL, is taken over on
  * success) and sends it. */
 static foundry_err
-s_start(fdy_model_client_t *self, const fdy_model_request_t *req, uint8_t *chunk,
-        size_t chunk_len, s_call_t **call_out)
+s_start(fdy_model_client_t *self, const fdy_model_request_t *req, uint8_t *chunk, size_t chunk_len,
+        s_call_t **call_out)
 {
     if (self->in_flight == CALLS)
         return fdy_client_fail(self->client, FOUNDRY_EINVAL, "model calls table full");
@@ -225,8 +224,8 @@ s_wait_any(fdy_model_client_t *self, int64_t progress_ms)
         int64_t left = deadline - fdy_clock_mono_ms();
         if (left <= 0)
             return fdy_client_fail(client, FOUNDRY_ETIMEDOUT,
-                                   "no answer to %zu model requests within %u ms",
-                                   self->in_flight, fdy_client_ack_timeout_ms(client));
+                                   "no answer to %zu model requests within %u ms", self->in_flight,
+                                   fdy_client_ack_timeout_ms(client));
         fdy_client_pump(client, left < 100 ? (int) left : 100);
     }
 }
@@ -314,9 +313,8 @@ s_hash(s_push_t *push, uint32_t chunk_size)
     fdy_reason_clear(&reason);
     fdy_model_artifact_t *a = &push->artifact;
     a->chunk_size = chunk_size;
-    foundry_err err = fdy_artifact_hash_file(push->opts->file, chunk_size, &a->size,
-                                             &push->hashes, &a->chunk_count, a->id, s_on_hashed,
-                                             push, &reason);
+    foundry_err err = fdy_artifact_hash_file(push->opts->file, chunk_size, &a->size, &push->hashes,
+                                             &a->chunk_count, a->id, s_on_hashed, push, &reason);
     if (err != FOUNDRY_OK)
         return fdy_client_fail(push->self->client, err, "%s",
                                reason.text[0] ? reason.text : foundry_strerror(err));
@@ -408,9 +406,8 @@ s_send_chunks(s_push_t *push, const uint8_t *have, size_t have_len)
             err = s_read_chunk(push, fd, index, &chunk, &len);
             if (err != FOUNDRY_OK)
                 break;
-            fdy_model_request_t req = { .op = FDY_MODEL_UPLOAD_CHUNK,
-                                        .artifact_hash = a->id,
-                                        .index = (uint32_t) index };
+            fdy_model_request_t req = {
+                .op = FDY_MODEL_UPLOAD_CHUNK, .artifact_hash = a->id, .index = (uint32_t) index};
             s_call_t *call;
             err = s_start(self, &req, chunk, len, &call);
             if (err != FOUNDRY_OK)
@@ -435,12 +432,12 @@ s_upload(s_push_t *push)
 {
     fdy_model_client_t *self = push->self;
     const fdy_model_artifact_t *a = &push->artifact;
-    fdy_model_request_t req = { .op = FDY_MODEL_UPLOAD_BEGIN,
-                                .artifact_hash = a->id,
-                                .size = a->size,
-                                .chunk_size = a->chunk_size,
-                                .chunk_hashes = a->chunk_hashes,
-                                .chunk_count = a->chunk_count };
+    fdy_model_request_t req = {.op = FDY_MODEL_UPLOAD_BEGIN,
+                               .artifact_hash = a->id,
+                               .size = a->size,
+                               .chunk_size = a->chunk_size,
+                               .chunk_hashes = a->chunk_hashes,
+                               .chunk_count = a->chunk_count};
     fdy_model_reply_t reply;
     foundry_err err = s_call(self, &req, &reply);
     if (err != FOUNDRY_OK) {
@@ -486,8 +483,8 @@ s_publish(s_push_t *push, const fdy_model_manifest_t *base, fdy_sign_key_t *cons
         return fdy_client_fail(self->client, err, "manifest: %s",
                                reason.text[0] ? reason.text : foundry_strerror(err));
     s_report(push, FOUNDRY_MODEL_PUBLISHING);
-    fdy_model_request_t req = { .op = FDY_MODEL_PUBLISH,
-                                .signed_manifest = fdy_model_signed_view(&signed_buf) };
+    fdy_model_request_t req = {.op = FDY_MODEL_PUBLISH,
+                               .signed_manifest = fdy_model_signed_view(&signed_buf)};
     fdy_model_reply_t reply;
     err = s_call(self, &req, &reply);
     fdy_model_signed_buf_free(&signed_buf);
@@ -497,11 +494,11 @@ s_publish(s_push_t *push, const fdy_model_manifest_t *base, fdy_sign_key_t *cons
     fdy_model_entry_t entry;
     if (err == FOUNDRY_OK) {
         fdy_reason_clear(&reason);
-        err = fdy_codec_model_entry_decode(reply.entry->entry, reply.entry->entry_len,
-                                           self->arena, &entry, &reason);
+        err = fdy_codec_model_entry_decode(reply.entry->entry, reply.entry->entry_len, self->arena,
+                                           &entry, &reason);
         if (err != FOUNDRY_OK)
-            err = fdy_client_fail(self->client, FOUNDRY_EPROTO, "bad release entry: %s",
-                                  reason.text);
+            err =
+                fdy_client_fail(self->client, FOUNDRY_EPROTO, "bad release entry: %s", reason.text);
     }
     if (err == FOUNDRY_OK) {
         pushed->version = reply.version ? reply.version : entry.version;
@@ -538,7 +535,7 @@ foundry_model_push(foundry_client_t *client, const foundry_model_push_opts_t *op
     if (err != FOUNDRY_OK)
         return fdy_client_fail(client, err, "%s", reason.text);
 
-    s_push_t push = { .self = self, .opts = opts, .progress_fn = progress, .user = user };
+    s_push_t push = {.self = self, .opts = opts, .progress_fn = progress, .user = user};
     push.window = opts->window ? opts->window : FOUNDRY_MODEL_WINDOW_DEFAULT;
     foundry_model_pushed_t pushed;
     memset(&pushed, 0, sizeof pushed);

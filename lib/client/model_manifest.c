@@ -25,8 +25,8 @@ s_check_pairs(const char *what, const char *const *items, size_t count, size_t m
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s '%s' is not key=value", what,
                                   items[i] ? items[i] : "(null)");
         if (strlen(items[i]) > FDY_MODEL_TEXT_MAX)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s '%.32s...' is over %u bytes",
-                                  what, items[i], FDY_MODEL_TEXT_MAX);
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s '%.32s...' is over %u bytes", what,
+                                  items[i], FDY_MODEL_TEXT_MAX);
     }
     return FOUNDRY_OK;
 }
@@ -52,8 +52,7 @@ s_check_rollback(const foundry_model_push_opts_t *opts, fdy_reason_t *reason)
     bool base = opts->base_manifest && opts->base_manifest_len;
     if (!opts->rollback) {
         if (base)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                  "a base manifest is only for a rollback");
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "a base manifest is only for a rollback");
         if (opts->rollback_of || opts->release_version)
             return fdy_reason_set(reason, FOUNDRY_EINVAL,
                                   "rollback_of and release_version are only for a rollback");
@@ -74,11 +73,10 @@ s_check_rollback(const foundry_model_push_opts_t *opts, fdy_reason_t *reason)
                               (unsigned long long) opts->version,
                               (unsigned long long) opts->rollback_of);
     if (opts->release_version <= opts->rollback_of || opts->release_version <= opts->version)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                              "release_version %llu must be above versions %llu and %llu",
-                              (unsigned long long) opts->release_version,
-                              (unsigned long long) opts->version,
-                              (unsigned long long) opts->rollback_of);
+        return fdy_reason_set(
+            reason, FOUNDRY_EINVAL, "release_version %llu must be above versions %llu and %llu",
+            (unsigned long long) opts->release_version, (unsigned long long) opts->version,
+            (unsigned long long) opts->rollback_of);
     return FOUNDRY_OK;
 }
 
@@ -114,8 +112,8 @@ fdy_model_opts_check(const foundry_model_push_opts_t *opts, fdy_reason_t *reason
                               opts->sign_key_count, FOUNDRY_MODEL_SIGNERS_MAX);
     foundry_err err = s_check_sites(opts, reason);
     if (err == FOUNDRY_OK)
-        err = s_check_pairs("labels", opts->labels, opts->label_count, FDY_MODEL_LABELS_MAX,
-                            reason);
+        err =
+            s_check_pairs("labels", opts->labels, opts->label_count, FDY_MODEL_LABELS_MAX, reason);
     if (err == FOUNDRY_OK)
         err = s_check_pairs("metadata items", opts->metadata, opts->metadata_count,
                             FDY_MODEL_META_MAX, reason);
@@ -144,8 +142,7 @@ fdy_model_base_decode(const foundry_model_push_opts_t *opts, fdy_arena_t *arena,
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "base manifest is of model %s, not %s",
                               base->name, opts->name);
     if (base->version != opts->version)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                              "base manifest is of version %llu, not %llu",
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "base manifest is of version %llu, not %llu",
                               (unsigned long long) base->version,
                               (unsigned long long) opts->version);
     memcpy(artifact->id, base->artifact_hash, FDY_MODEL_HASH_LEN);
@@ -157,9 +154,9 @@ fdy_model_base_decode(const foundry_model_push_opts_t *opts, fdy_arena_t *arena,
 }
 
 void
-fdy_model_manifest_fill(const foundry_model_push_opts_t *opts,
-                        const fdy_model_artifact_t *artifact, const fdy_model_manifest_t *base,
-                        uint64_t created_ms, fdy_model_manifest_t *out)
+fdy_model_manifest_fill(const foundry_model_push_opts_t *opts, const fdy_model_artifact_t *artifact,
+                        const fdy_model_manifest_t *base, uint64_t created_ms,
+                        fdy_model_manifest_t *out)
 {
     memset(out, 0, sizeof *out);
     out->name = opts->name;
@@ -241,8 +238,8 @@ fdy_model_manifest_sign(const fdy_model_manifest_t *m, const fdy_sign_key_t *con
                         size_t key_count, fdy_model_signed_buf_t *out, fdy_reason_t *reason)
 {
     memset(out, 0, sizeof *out);
-    foundry_err err = fdy_codec_model_manifest_encode(m, &out->manifest, &out->manifest_len,
-                                                      reason);
+    foundry_err err =
+        fdy_codec_model_manifest_encode(m, &out->manifest, &out->manifest_len, reason);
     if (err != FOUNDRY_OK)
         return err;
     out->signatures = calloc(key_count ? key_count : 1, sizeof *out->signatures);
@@ -269,7 +266,7 @@ fdy_model_signed_buf_free(fdy_model_signed_buf_t *self)
 fdy_model_signed_t
 fdy_model_signed_view(const fdy_model_signed_buf_t *self)
 {
-    fdy_model_signed_t view = { self->manifest, self->manifest_len, self->signatures,
-                                self->signature_count };
+    fdy_model_signed_t view = {self->manifest, self->manifest_len, self->signatures,
+                               self->signature_count};
     return view;
 }

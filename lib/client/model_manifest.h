@@ -45,9 +45,8 @@ foundry_err fdy_model_base_decode(const foundry_model_push_opts_t *opts, fdy_are
  * created_ms is the caller's wall clock. Pointers in *out borrow from
  * opts, artifact and base. */
 void fdy_model_manifest_fill(const foundry_model_push_opts_t *opts,
-                             const fdy_model_artifact_t *artifact,
-                             const fdy_model_manifest_t *base, uint64_t created_ms,
-                             fdy_model_manifest_t *out);
+                             const fdy_model_artifact_t *artifact, const fdy_model_manifest_t *base,
+                             uint64_t created_ms, fdy_model_manifest_t *out);
 
 /* Loads every key file of opts. On FOUNDRY_OK *keys_out (caller frees
  * with fdy_model_keys_free) holds sign_key_count keys; a public key given
@@ -60,9 +59,9 @@ void fdy_model_keys_free(fdy_sign_key_t ***keys_p, size_t count);
 
 /* A SignedManifest being built: owns its buffers. */
 typedef struct {
-    uint8_t *manifest;                  /* encoded ModelManifest */
+    uint8_t *manifest; /* encoded ModelManifest */
     size_t manifest_len;
-    fdy_model_signature_t *signatures;  /* one per key */
+    fdy_model_signature_t *signatures; /* one per key */
     size_t signature_count;
 } fdy_model_signed_buf_t;
 

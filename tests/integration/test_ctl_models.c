@@ -28,10 +28,10 @@
 
 extern char **environ;
 
-#define CHUNK_ARG  "64KiB"
-#define CHUNK      (64u * 1024u)
-#define CHUNKS     48u
-#define WAIT_MS    60000
+#define CHUNK_ARG "64KiB"
+#define CHUNK     (64u * 1024u)
+#define CHUNKS    48u
+#define WAIT_MS   60000
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -132,10 +132,10 @@ s_push_argv(const fdy_proc_t *p, const char **argv, char paths[3][600], const ch
 static void
 s_keys_and_trust(fdy_proc_t *p)
 {
-    const char *names[] = { "alice", "bob" };
+    const char *names[] = {"alice", "bob"};
     for (size_t i = 0; i < 2; i++) {
-        const char *argv[] = { "model", "keygen", names[i], "--dir", fdy_proc_dir(p), NULL };
-        fdy_proc_ctl_opts_t opts = { .no_auth = true };
+        const char *argv[] = {"model", "keygen", names[i], "--dir", fdy_proc_dir(p), NULL};
+        fdy_proc_ctl_opts_t opts = {.no_auth = true};
         fdy_proc_run_t run;
         FDY_CHECK_OK(fdy_proc_ctlv(p, &opts, argv, &run));
         FDY_CHECK_RUN(&run, 0);
@@ -149,13 +149,13 @@ s_keys_and_trust(fdy_proc_t *p)
     char a[600], b[600];
     s_path(p, "alice.sign.pub", a, sizeof a);
     s_path(p, "bob.sign.pub", b, sizeof b);
-    const char *argv[] = { "model", "trust", "detector", "--signer", a, "--signer", b,
-                           "--threshold", "2", NULL };
+    const char *argv[] = {"model",    "trust", "detector",    "--signer", a,
+                          "--signer", b,       "--threshold", "2",        NULL};
     fdy_json_t *json = s_json(p, argv);
     const fdy_json_t *row = fdy_proc_one_row(json);
     FDY_CHECK_EQ(fdy_proc_row_int(row, "threshold"), 2);
     fdy_proc_json_destroy(&json);
-    const char *ls[] = { "model", "trust", "ls", NULL };
+    const char *ls[] = {"model", "trust", "ls", NULL};
     json = s_json(p, ls);
     FDY_CHECK_EQ(fdy_proc_json_count(json), 1);
     fdy_proc_json_destroy(&json);
@@ -163,14 +163,13 @@ s_keys_and_trust(fdy_proc_t *p)
     /* Exported as an agent's model_trust_file, it reads back the same. */
     char policy_file[600];
     s_path(p, "trust.policy", policy_file, sizeof policy_file);
-    const char *export[] = { "model", "trust", "ls", "--export", policy_file, NULL };
+    const char *export[] = {"model", "trust", "ls", "--export", policy_file, NULL};
     fdy_proc_run_t run;
     s_run(p, 0, &run, export);
     fdy_proc_run_clear(&run);
     fdy_trust_set_t *set = NULL;
-    fdy_reason_t reason = { { 0 } };
-    FDY_CHECK_MSG(fdy_trust_set_load(policy_file, &set, &reason) == FOUNDRY_OK, "%s",
-                  reason.text);
+    fdy_reason_t reason = {{0}};
+    FDY_CHECK_MSG(fdy_trust_set_load(policy_file, &set, &reason) == FOUNDRY_OK, "%s", reason.text);
     const fdy_trust_policy_t *policy = fdy_trust_set_find(set, "detector");
     FDY_CHECK(policy);
     FDY_CHECK_EQ(policy->threshold, 2);
@@ -191,8 +190,8 @@ s_spawn(fdy_proc_t *p, const char *const *argv, int *err_fd)
     FDY_CHECK(ctl);
     char pub[512], secret[512];
     fdy_proc_key_paths(p, "admin", pub, secret);
-    const char *full[40] = { ctl, "--endpoint", fdy_proc_endpoint(p), "--key", secret,
-                             "--broker-key", fdy_proc_broker_key(p) };
+    const char *full[40] = {ctl,    "--endpoint",   fdy_proc_endpoint(p),  "--key",
+                            secret, "--broker-key", fdy_proc_broker_key(p)};
     size_t n = 7;
     for (size_t i = 0; argv[i] && n < 39; i++)
         full[n++] = argv[i];
@@ -222,7 +221,7 @@ s_saw_partial_upload(int fd)
     size_t len = 0;
     int64_t deadline = fdy_clock_mono_ms() + WAIT_MS;
     while (fdy_clock_mono_ms() < deadline) {
-        struct pollfd item = { fd, POLLIN, 0 };
+        struct pollfd item = {fd, POLLIN, 0};
         if (poll(&item, 1, 200) <= 0)
             continue;
         ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
@@ -235,9 +234,9 @@ s_saw_partial_upload(int fd)
             *nl = '\0';
             unsigned sent = 0, held = 0;
             const char *at = strstr(buf, " sent ");
-            if (strncmp(buf, "uploading", 9) == 0 && at && sscanf(at, " sent %u held %u", &sent,
-                                                                  &held) == 2 &&
-                sent > 0 && sent + held < CHUNKS)
+            if (strncmp(buf, "uploading", 9) == 0 && at &&
+                sscanf(at, " sent %u held %u", &sent, &held) == 2 && sent > 0 &&
+                sent + held < CHUNKS)
                 return true;
             len -= (size_t) (nl + 1 - buf);
             memmove(buf, nl + 1, len + 1);
@@ -274,7 +273,7 @@ test_ctl_models_push_resume_log_rollback(void)
     close(err_fd);
     FDY_CHECK_MSG(partial, "the first push never reported a partial upload");
     FDY_CHECK_MSG(WIFSIGNALED(wstatus), "the first push finished before it was killed");
-    const char *ls[] = { "model", "ls", NULL };
+    const char *ls[] = {"model", "ls", NULL};
     fdy_json_t *json = s_json(p, ls);
     FDY_CHECK_EQ(fdy_proc_json_count(json), 0); /* nothing published */
     fdy_proc_json_destroy(&json);
@@ -306,37 +305,37 @@ test_ctl_models_push_resume_log_rollback(void)
     FDY_CHECK_EQ(fdy_proc_row_int(row, "log_index"), 2);
     fdy_proc_json_destroy(&json);
 
-    const char *show[] = { "model", "show", "detector", NULL };
+    const char *show[] = {"model", "show", "detector", NULL};
     json = s_json(p, show);
     row = fdy_proc_one_row(json);
     FDY_CHECK_EQ(fdy_proc_row_int(row, "version"), 2);
     FDY_CHECK_EQ(fdy_proc_row_int(row, "signatures"), 2);
     FDY_CHECK_EQ(fdy_proc_row_int(row, "chunks"), CHUNKS);
     fdy_proc_json_destroy(&json);
-    const char *show_v1[] = { "model", "show", "detector@1", NULL };
+    const char *show_v1[] = {"model", "show", "detector@1", NULL};
     json = s_json(p, show_v1);
     FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_one_row(json), "version"), 1);
     fdy_proc_json_destroy(&json);
 
     /* The log verifies against the release key, and not against another. */
-    const char *release[] = { "model", "release-key", NULL };
+    const char *release[] = {"model", "release-key", NULL};
     json = s_json(p, release);
     char release_hex[80];
     fdy_proc_row_str(fdy_proc_one_row(json), "key", release_hex, sizeof release_hex);
     fdy_proc_json_destroy(&json);
-    const char *log[] = { "model", "log", "detector", "--release-key", release_hex, NULL };
+    const char *log[] = {"model", "log", "detector", "--release-key", release_hex, NULL};
     json = s_json(p, log);
     FDY_CHECK_EQ(fdy_proc_json_count(json), 2);
     FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(json, 1), "version"), 2);
     fdy_proc_json_destroy(&json);
     char alice_pub[600];
     s_path(p, "alice.sign.pub", alice_pub, sizeof alice_pub);
-    const char *bad_log[] = { "model", "log", "detector", "--release-key", alice_pub, NULL };
+    const char *bad_log[] = {"model", "log", "detector", "--release-key", alice_pub, NULL};
     s_refused(p, 1, "entry 1", bad_log);
 
     /* Rollback to 1, then to 2 again: each above every release version. */
-    const char *back[] = { "model", "rollback", "detector", "--to", "1", "--sign", paths[1],
-                           "--sign", paths[2], NULL };
+    const char *back[] = {"model",  "rollback", "detector", "--to",   "1",
+                          "--sign", paths[1],   "--sign",   paths[2], NULL};
     json = s_json(p, back);
     row = fdy_proc_one_row(json);
     FDY_CHECK_EQ(fdy_proc_row_int(row, "version"), 1);
@@ -350,15 +349,15 @@ test_ctl_models_push_resume_log_rollback(void)
     fdy_proc_json_destroy(&json);
     /* A rollback "forward" is a new version instead; then a second
      * rollback, whose release version must be above the first one's. */
-    const char *forward[] = { "model", "rollback", "detector", "--to", "2", "--sign", paths[1],
-                              "--sign", paths[2], NULL };
+    const char *forward[] = {"model",  "rollback", "detector", "--to",   "2",
+                             "--sign", paths[1],   "--sign",   paths[2], NULL};
     s_refused(p, 1, "push it as a new version", forward);
     s_push_argv(p, argv, paths, "detector.onnx", "3", true, "8");
     json = s_json(p, argv);
     FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_one_row(json), "log_index"), 4);
     fdy_proc_json_destroy(&json);
-    const char *again[] = { "model", "rollback", "detector", "--to", "2", "--sign", paths[1],
-                            "--sign", paths[2], NULL };
+    const char *again[] = {"model",  "rollback", "detector", "--to",   "2",
+                           "--sign", paths[1],   "--sign",   paths[2], NULL};
     json = s_json(p, again);
     row = fdy_proc_one_row(json);
     FDY_CHECK_EQ(fdy_proc_row_int(row, "version"), 2);
@@ -371,8 +370,7 @@ test_ctl_models_push_resume_log_rollback(void)
     FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(json, 4), "rollback"), 1);
     FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(json, 4), "version"), 2);
     fdy_proc_json_destroy(&json);
-    const char *never[] = { "model", "rollback", "detector", "--to", "9", "--sign", paths[1],
-                            NULL };
+    const char *never[] = {"model", "rollback", "detector", "--to", "9", "--sign", paths[1], NULL};
     s_refused(p, 1, "no version 9", never);
 
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
@@ -384,36 +382,37 @@ test_ctl_models_bad_arguments(void)
 {
     fdy_proc_t *p = fdy_proc_new("ctl-models-args");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    const char *bad_name[] = { "model", "push", "x.onnx", "--name", "Bad", "--model-version",
-                               "1", "--sign", "k.sign", NULL };
+    const char *bad_name[] = {"model",           "push", "x.onnx", "--name", "Bad",
+                              "--model-version", "1",    "--sign", "k.sign", NULL};
     s_refused(p, 2, "bad model name 'Bad'", bad_name);
-    const char *no_version[] = { "model", "push", "x.onnx", "--name", "det", "--sign", "k.sign",
-                                 NULL };
+    const char *no_version[] = {"model", "push",   "x.onnx", "--name",
+                                "det",   "--sign", "k.sign", NULL};
     s_refused(p, 2, "--model-version", no_version);
-    const char *bad_chunk[] = { "model", "push", "x.onnx", "--name", "det", "--model-version",
-                                "1", "--sign", "k.sign", "--chunk-size", "1KiB", NULL };
+    const char *bad_chunk[] = {
+        "model", "push",   "x.onnx", "--name",       "det",  "--model-version",
+        "1",     "--sign", "k.sign", "--chunk-size", "1KiB", NULL};
     s_refused(p, 2, "--chunk-size", bad_chunk);
-    const char *bad_label[] = { "model", "push", "x.onnx", "--label", "gpu", NULL };
+    const char *bad_label[] = {"model", "push", "x.onnx", "--label", "gpu", NULL};
     s_refused(p, 2, "--label 'gpu' is not key=value", bad_label);
-    const char *unversioned[] = { "rollout", "start", "detector", NULL };
+    const char *unversioned[] = {"rollout", "start", "detector", NULL};
     s_refused(p, 2, "needs a version", unversioned);
-    const char *bad_waves[] = { "rollout", "start", "detector@1", "--waves", "*;siheung", NULL };
+    const char *bad_waves[] = {"rollout", "start", "detector@1", "--waves", "*;siheung", NULL};
     s_refused(p, 2, "last wave", bad_waves);
-    const char *bad_gate[] = { "rollout", "start", "detector@1", "--gate", "errors=0", NULL };
+    const char *bad_gate[] = {"rollout", "start", "detector@1", "--gate", "errors=0", NULL};
     s_refused(p, 2, "use ==", bad_gate);
-    const char *both[] = { "rollout", "start", "detector@1", "--job", "recalibrate", NULL };
+    const char *both[] = {"rollout", "start", "detector@1", "--job", "recalibrate", NULL};
     s_refused(p, 2, "not both", both);
-    const char *bad_id[] = { "rollout", "pause", "x", NULL };
+    const char *bad_id[] = {"rollout", "pause", "x", NULL};
     s_refused(p, 2, "bad rollout id", bad_id);
 
     /* Runtime errors: exit 1 with the broker's reason. */
-    const char *missing[] = { "model", "show", "nosuch", NULL };
+    const char *missing[] = {"model", "show", "nosuch", NULL};
     s_refused(p, 1, "nosuch", missing);
-    const char *no_rollout[] = { "rollout", "status", "99", NULL };
+    const char *no_rollout[] = {"rollout", "status", "99", NULL};
     s_refused(p, 1, "99", no_rollout);
-    const char *no_model[] = { "rollout", "start", "nosuch@1", NULL };
+    const char *no_model[] = {"rollout", "start", "nosuch@1", NULL};
     s_refused(p, 1, "nosuch", no_model);
-    const char *rollouts[] = { "rollout", "ls", NULL };
+    const char *rollouts[] = {"rollout", "ls", NULL};
     fdy_json_t *json = s_json(p, rollouts);
     FDY_CHECK_EQ(fdy_proc_json_count(json), 0);
     fdy_proc_json_destroy(&json);
@@ -445,7 +444,7 @@ s_node_start(fdy_proc_t *p, fdy_node_proc_t *node, const char *name, const char 
 static void
 s_wait_nodes(fdy_proc_t *p, size_t count)
 {
-    const char *argv[] = { "node", "ls", NULL };
+    const char *argv[] = {"node", "ls", NULL};
     int64_t deadline = fdy_clock_mono_ms() + WAIT_MS;
     for (;;) {
         fdy_json_t *json = s_json(p, argv);
@@ -473,9 +472,9 @@ test_ctl_models_fleet_job_rollout(void)
     s_wait_nodes(p, 2);
 
     /* --wait follows it to the end: one line per change, exit 0. */
-    const char *start[] = { "rollout", "start", "--job", "calibrate", "--data", "full",
-                            "--waves", "siheung;*", "--run-timeout", "30s", "--wait", "60s",
-                            NULL };
+    const char *start[] = {"rollout", "start",   "--job",     "calibrate",     "--data",
+                           "full",    "--waves", "siheung;*", "--run-timeout", "30s",
+                           "--wait",  "60s",     NULL};
     fdy_proc_run_t run;
     s_run(p, 0, &run, start);
     const char *last = run.out;
@@ -486,7 +485,7 @@ test_ctl_models_fleet_job_rollout(void)
     FDY_CHECK_MSG(strstr(last, "healthy 2 failed 0"), "last line \"%s\"", last);
     fdy_proc_run_clear(&run);
 
-    const char *status[] = { "rollout", "status", "1", NULL };
+    const char *status[] = {"rollout", "status", "1", NULL};
     fdy_json_t *json = s_json(p, status);
     FDY_CHECK_EQ(fdy_proc_json_count(json), 2);
     for (size_t i = 0; i < 2; i++) {
@@ -498,7 +497,7 @@ test_ctl_models_fleet_job_rollout(void)
         FDY_CHECK_EQ(fdy_proc_row_int(row, "wave"), strcmp(site, "siheung") == 0 ? 1 : 2);
     }
     fdy_proc_json_destroy(&json);
-    const char *ls[] = { "rollout", "ls", NULL };
+    const char *ls[] = {"rollout", "ls", NULL};
     json = s_json(p, ls);
     const fdy_json_t *row = fdy_proc_one_row(json);
     char state[64];
@@ -507,7 +506,7 @@ test_ctl_models_fleet_job_rollout(void)
     FDY_CHECK_EQ(fdy_proc_row_int(row, "healthy"), 2);
     fdy_proc_json_destroy(&json);
     /* A finished rollout cannot be paused: the broker says why. */
-    const char *pause[] = { "rollout", "pause", "1", NULL };
+    const char *pause[] = {"rollout", "pause", "1", NULL};
     fdy_proc_run_t refused;
     s_run(p, 1, &refused, pause);
     FDY_CHECK(strncmp(refused.err, "foundryctl: ", 12) == 0);
@@ -523,9 +522,9 @@ int
 main(int argc, char **argv)
 {
     const fdy_proc_test_t tests[] = {
-        { "push_resume_log_rollback", test_ctl_models_push_resume_log_rollback },
-        { "bad_arguments", test_ctl_models_bad_arguments },
-        { "fleet_job_rollout", test_ctl_models_fleet_job_rollout },
+        {"push_resume_log_rollback", test_ctl_models_push_resume_log_rollback},
+        {"bad_arguments", test_ctl_models_bad_arguments},
+        {"fleet_job_rollout", test_ctl_models_fleet_job_rollout},
     };
     return fdy_proc_run_tests("ctl_models", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

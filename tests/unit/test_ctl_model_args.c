@@ -98,8 +98,8 @@ test_ctl_model_args_gates(void **state)
 {
     (void) state;
     fdy_reason_t reason = {{0}};
-    const char *good[] = { "inspection.reject_rate<0.02", "temp>=-5", "latency_ms<=250",
-                           "errors==0", "load>1e3" };
+    const char *good[] = {"inspection.reject_rate<0.02", "temp>=-5", "latency_ms<=250", "errors==0",
+                          "load>1e3"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         if (fdy_ctl_gate_check(good[i], &reason) != FOUNDRY_OK)
             fail_msg("gate %s refused: %s", good[i], reason.text);
@@ -123,7 +123,7 @@ static void
 test_ctl_model_args_rollout_model(void **state)
 {
     (void) state;
-    fdy_ctl_rollout_opts_t o = { 0 };
+    fdy_ctl_rollout_opts_t o = {0};
     o.model = "detector@7";
     o.waves = "seongnam-lab;siheung;*";
     o.rate = "5/m";
@@ -134,19 +134,14 @@ test_ctl_model_args_rollout_model(void **state)
     o.gates[o.gate_count++] = "inspection.reject_rate<0.02";
     o.sites[o.site_count++] = "siheung";
     o.labels[o.label_count++] = "line=3";
-    fdy_ctl_argv_t argv = { 0 };
+    fdy_ctl_argv_t argv = {0};
     fdy_reason_t reason = {{0}};
     assert_int_equal(fdy_ctl_rollout_argv(&o, &argv, &reason), FOUNDRY_OK);
-    const char *want[] = { "model=detector@7",
-                           "waves=seongnam-lab;siheung;*",
-                           "rate=5",
-                           "soak=30000",
-                           "success=90",
-                           "abort_failures=3",
-                           "abort_rate=20",
-                           "gate=inspection.reject_rate<0.02",
-                           "site=siheung",
-                           "label=line=3" };
+    const char *want[] = {"model=detector@7", "waves=seongnam-lab;siheung;*",
+                          "rate=5",           "soak=30000",
+                          "success=90",       "abort_failures=3",
+                          "abort_rate=20",    "gate=inspection.reject_rate<0.02",
+                          "site=siheung",     "label=line=3"};
     assert_argv(&argv, want, sizeof want / sizeof want[0]);
     fdy_ctl_argv_free(&argv);
 }
@@ -155,16 +150,15 @@ static void
 test_ctl_model_args_rollout_job(void **state)
 {
     (void) state;
-    fdy_ctl_rollout_opts_t o = { 0 };
+    fdy_ctl_rollout_opts_t o = {0};
     o.job = "recalibrate";
     o.data = "mode=full";
     o.run_timeout = "2m";
     o.waves = "10%;*";
-    fdy_ctl_argv_t argv = { 0 };
+    fdy_ctl_argv_t argv = {0};
     fdy_reason_t reason = {{0}};
     assert_int_equal(fdy_ctl_rollout_argv(&o, &argv, &reason), FOUNDRY_OK);
-    const char *want[] = { "job=recalibrate", "waves=10%;*", "data=mode=full",
-                           "timeout=120000" };
+    const char *want[] = {"job=recalibrate", "waves=10%;*", "data=mode=full", "timeout=120000"};
     assert_argv(&argv, want, sizeof want / sizeof want[0]);
     fdy_ctl_argv_free(&argv);
 }
@@ -174,35 +168,34 @@ test_ctl_model_args_rollout_refusals(void **state)
 {
     (void) state;
     fdy_reason_t reason = {{0}};
-    fdy_ctl_argv_t argv = { 0 };
-    fdy_ctl_rollout_opts_t none = { 0 };
+    fdy_ctl_argv_t argv = {0};
+    fdy_ctl_rollout_opts_t none = {0};
     assert_refused(fdy_ctl_rollout_argv(&none, &argv, &reason), &reason, "nothing to roll out");
     fdy_ctl_argv_free(&argv);
 
-    fdy_ctl_rollout_opts_t both = { .model = "detector@7", .job = "recalibrate" };
+    fdy_ctl_rollout_opts_t both = {.model = "detector@7", .job = "recalibrate"};
     assert_refused(fdy_ctl_rollout_argv(&both, &argv, &reason), &reason, "not both");
     fdy_ctl_argv_free(&argv);
 
-    fdy_ctl_rollout_opts_t data = { .model = "detector@7", .data = "x" };
+    fdy_ctl_rollout_opts_t data = {.model = "detector@7", .data = "x"};
     assert_refused(fdy_ctl_rollout_argv(&data, &argv, &reason), &reason, "fleet jobs");
     fdy_ctl_argv_free(&argv);
 
-    fdy_ctl_rollout_opts_t unversioned = { .model = "detector" };
-    assert_refused(fdy_ctl_rollout_argv(&unversioned, &argv, &reason), &reason,
-                   "needs a version");
+    fdy_ctl_rollout_opts_t unversioned = {.model = "detector"};
+    assert_refused(fdy_ctl_rollout_argv(&unversioned, &argv, &reason), &reason, "needs a version");
     fdy_ctl_argv_free(&argv);
 
-    fdy_ctl_rollout_opts_t soak = { .model = "detector@7", .soak = "soon" };
+    fdy_ctl_rollout_opts_t soak = {.model = "detector@7", .soak = "soon"};
     assert_refused(fdy_ctl_rollout_argv(&soak, &argv, &reason), &reason, "--soak");
     fdy_ctl_argv_free(&argv);
 
-    fdy_ctl_rollout_opts_t label = { .model = "detector@7" };
+    fdy_ctl_rollout_opts_t label = {.model = "detector@7"};
     label.labels[label.label_count++] = "gpu";
     assert_refused(fdy_ctl_rollout_argv(&label, &argv, &reason), &reason,
                    "--label 'gpu' is not key=value");
     fdy_ctl_argv_free(&argv);
 
-    fdy_ctl_rollout_opts_t gate = { .model = "detector@7" };
+    fdy_ctl_rollout_opts_t gate = {.model = "detector@7"};
     gate.gates[gate.gate_count++] = "errors=0";
     assert_refused(fdy_ctl_rollout_argv(&gate, &argv, &reason), &reason, "--gate 'errors=0'");
     fdy_ctl_argv_free(&argv);
@@ -214,23 +207,21 @@ test_ctl_model_args_rollback_plan(void **state)
     (void) state;
     fdy_reason_t reason = {{0}};
     uint64_t of = 0, release = 0;
-    const uint64_t first[] = { 1, 2, 3 };
-    assert_int_equal(fdy_ctl_rollback_plan(first, 3, 3, 0, 2, &of, &release, &reason),
-                     FOUNDRY_OK);
+    const uint64_t first[] = {1, 2, 3};
+    assert_int_equal(fdy_ctl_rollback_plan(first, 3, 3, 0, 2, &of, &release, &reason), FOUNDRY_OK);
     assert_int_equal(of, 3);
     assert_int_equal(release, 4);
     /* After that rollback the log names 2 again and the current manifest
      * carries release_version 4: the next rollback must go above it. */
-    const uint64_t second[] = { 1, 2, 3, 2 };
-    assert_int_equal(fdy_ctl_rollback_plan(second, 4, 2, 4, 1, &of, &release, &reason),
-                     FOUNDRY_OK);
+    const uint64_t second[] = {1, 2, 3, 2};
+    assert_int_equal(fdy_ctl_rollback_plan(second, 4, 2, 4, 1, &of, &release, &reason), FOUNDRY_OK);
     assert_int_equal(of, 2);
     assert_int_equal(release, 5);
     assert_refused(fdy_ctl_rollback_plan(first, 3, 3, 0, 3, &of, &release, &reason), &reason,
                    "current version already");
     assert_refused(fdy_ctl_rollback_plan(first, 2, 2, 0, 3, &of, &release, &reason), &reason,
                    "push it as a new version");
-    const uint64_t gaps[] = { 1, 5, 9 };
+    const uint64_t gaps[] = {1, 5, 9};
     assert_refused(fdy_ctl_rollback_plan(gaps, 3, 9, 0, 3, &of, &release, &reason), &reason,
                    "never released");
 }

@@ -22,8 +22,7 @@ test_ctl_progress_format(void **state)
 {
     (void) state;
     char line[160];
-    fdy_ctl_progress_format(line, sizeof line, "uploading", 5000000, 10000000, 4000000, 2000,
-                            10);
+    fdy_ctl_progress_format(line, sizeof line, "uploading", 5000000, 10000000, 4000000, 2000, 10);
     /* 4 MB in 2 s is 2 MB/s; 5 MB left take 2.5 s, shown rounded: 0:03. */
     assert_string_equal(line, "uploading  50% 5.0/10.0 MB [#####     ] 2.0 MB/s ETA 0:03");
     fdy_ctl_progress_format(line, sizeof line, "hashing", 0, 10000000, 0, 0, 0);
@@ -53,11 +52,11 @@ test_ctl_progress_plain_lines_per_tenth(void **state)
     fdy_ctl_progress_init(&bar, out, false);
     /* A resumed upload: 60 of 100 chunks held; the other 40 sent one per
      * millisecond, so the 1 s rule never fires. */
-    foundry_model_progress_t p = { .phase = FOUNDRY_MODEL_UPLOADING,
-                                   .total_bytes = 100 * 65536u,
-                                   .done_bytes = 60 * 65536u,
-                                   .chunk_count = 100,
-                                   .chunks_held = 60 };
+    foundry_model_progress_t p = {.phase = FOUNDRY_MODEL_UPLOADING,
+                                  .total_bytes = 100 * 65536u,
+                                  .done_bytes = 60 * 65536u,
+                                  .chunk_count = 100,
+                                  .chunks_held = 60};
     fdy_ctl_progress_update(&bar, &p, 1000);
     for (int i = 1; i <= 40; i++) {
         p.chunks_sent = (size_t) i;

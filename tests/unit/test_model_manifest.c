@@ -49,7 +49,7 @@ s_teardown(void **state)
 {
     fixture_t *f = *state;
     char path[192];
-    const char *files[] = { "alice.sign", "alice.sign.pub", "bob.sign", "bob.sign.pub" };
+    const char *files[] = {"alice.sign", "alice.sign.pub", "bob.sign", "bob.sign.pub"};
     for (size_t i = 0; i < 4; i++) {
         snprintf(path, sizeof path, "%s/%s", f->dir, files[i]);
         unlink(path);
@@ -59,9 +59,9 @@ s_teardown(void **state)
     return 0;
 }
 
-static const char *const s_sites[] = { "siheung", "pangyo" };
-static const char *const s_labels[] = { "line=3" };
-static const char *const s_meta[] = { "framework=onnx", "trained=2026-11-30" };
+static const char *const s_sites[] = {"siheung", "pangyo"};
+static const char *const s_labels[] = {"line=3"};
+static const char *const s_meta[] = {"framework=onnx", "trained=2026-11-30"};
 
 static foundry_model_push_opts_t
 s_opts(const char *const *keys, size_t key_count)
@@ -96,7 +96,7 @@ static void
 test_model_manifest_refuses_bad_options(void **state)
 {
     fixture_t *f = *state;
-    const char *keys[] = { f->key_a };
+    const char *keys[] = {f->key_a};
     foundry_model_push_opts_t o = s_opts(keys, 1);
     fdy_reason_t reason = {{0}};
     assert_int_equal(fdy_model_opts_check(&o, &reason), FOUNDRY_OK);
@@ -111,10 +111,10 @@ test_model_manifest_refuses_bad_options(void **state)
     assert_refused(&o, "window");
     o = s_opts(keys, 0);
     assert_refused(&o, "no signing key");
-    const char *bad_labels[] = { "gpu" };
+    const char *bad_labels[] = {"gpu"};
     o = s_opts(keys, 1), o.labels = bad_labels;
     assert_refused(&o, "labels 'gpu' is not key=value");
-    const char *bad_meta[] = { "=x" };
+    const char *bad_meta[] = {"=x"};
     o = s_opts(keys, 1), o.metadata = bad_meta, o.metadata_count = 1;
     assert_refused(&o, "metadata items '=x'");
     o = s_opts(keys, 1), o.file = NULL;
@@ -138,10 +138,10 @@ s_build(const foundry_model_push_opts_t *o, const fdy_model_manifest_t *base,
     static uint8_t hashes[3 * FDY_MODEL_HASH_LEN];
     for (size_t i = 0; i < sizeof hashes; i++)
         hashes[i] = (uint8_t) i;
-    fdy_model_artifact_t artifact = { .size = 2 * FDY_MODEL_CHUNK_MIN + 10,
-                                      .chunk_size = FDY_MODEL_CHUNK_MIN,
-                                      .chunk_hashes = hashes,
-                                      .chunk_count = 3 };
+    fdy_model_artifact_t artifact = {.size = 2 * FDY_MODEL_CHUNK_MIN + 10,
+                                     .chunk_size = FDY_MODEL_CHUNK_MIN,
+                                     .chunk_hashes = hashes,
+                                     .chunk_count = 3};
     fdy_artifact_id(artifact.size, artifact.chunk_size, hashes, 3, artifact.id);
     fdy_model_manifest_t m;
     fdy_model_manifest_fill(o, &artifact, base, 1700000000000ull, &m);
@@ -159,14 +159,14 @@ static void
 test_model_manifest_signed_by_every_key(void **state)
 {
     fixture_t *f = *state;
-    const char *keys[] = { f->key_a, f->key_b };
+    const char *keys[] = {f->key_a, f->key_b};
     foundry_model_push_opts_t o = s_opts(keys, 2);
     fdy_model_signed_buf_t buf;
     s_build(&o, NULL, &buf);
     assert_int_equal(buf.signature_count, 2);
 
     fdy_model_signed_t view = fdy_model_signed_view(&buf);
-    fdy_trust_policy_t policy = { .name = "detector", .threshold = 2, .key_count = 2 };
+    fdy_trust_policy_t policy = {.name = "detector", .threshold = 2, .key_count = 2};
     memcpy(policy.keys[0], f->pub_a, FDY_MODEL_KEY_LEN);
     memcpy(policy.keys[1], f->pub_b, FDY_MODEL_KEY_LEN);
     fdy_reason_t reason = {{0}};
@@ -184,9 +184,9 @@ test_model_manifest_signed_by_every_key(void **state)
     /* What travels decodes to what was asked for. */
     fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(buf.manifest_len));
     fdy_model_manifest_t m;
-    assert_int_equal(fdy_codec_model_manifest_decode(buf.manifest, buf.manifest_len, arena, &m,
-                                                     &reason),
-                     FOUNDRY_OK);
+    assert_int_equal(
+        fdy_codec_model_manifest_decode(buf.manifest, buf.manifest_len, arena, &m, &reason),
+        FOUNDRY_OK);
     assert_string_equal(m.name, "detector");
     assert_int_equal(m.version, 7);
     assert_int_equal(m.size, 2 * FDY_MODEL_CHUNK_MIN + 10);
@@ -208,14 +208,14 @@ static void
 test_model_manifest_key_twice_refused(void **state)
 {
     fixture_t *f = *state;
-    const char *keys[] = { f->key_a, f->key_a };
+    const char *keys[] = {f->key_a, f->key_a};
     foundry_model_push_opts_t o = s_opts(keys, 2);
     fdy_sign_key_t **loaded = NULL;
     fdy_reason_t reason = {{0}};
     assert_int_equal(fdy_model_keys_load(&o, &loaded, &reason), FOUNDRY_EINVAL);
     assert_non_null(strstr(reason.text, "same key"));
     assert_null(loaded);
-    const char *missing[] = { "/nonexistent/x.sign" };
+    const char *missing[] = {"/nonexistent/x.sign"};
     o = s_opts(missing, 1);
     assert_int_not_equal(fdy_model_keys_load(&o, &loaded, &reason), FOUNDRY_OK);
     assert_non_null(strstr(reason.text, "/nonexistent/x.sign"));
@@ -225,7 +225,7 @@ static void
 test_model_manifest_rollback_reuses_base(void **state)
 {
     fixture_t *f = *state;
-    const char *keys[] = { f->key_a };
+    const char *keys[] = {f->key_a};
     foundry_model_push_opts_t first = s_opts(keys, 1);
     first.version = 3;
     fdy_model_signed_buf_t base_buf;
@@ -265,11 +265,11 @@ test_model_manifest_rollback_reuses_base(void **state)
     assert_int_equal(m.rollback_of, 7);
     assert_int_equal(m.release_version, 8);
     assert_int_equal(m.version, 3);
-    assert_int_equal(m.site_count, 2);     /* the base's targets */
+    assert_int_equal(m.site_count, 2); /* the base's targets */
     assert_string_equal(m.sites[0], "siheung");
     assert_int_equal(m.label_count, 1);
     assert_int_equal(m.metadata_count, 2);
-    assert_int_equal(m.expires_ms, 0);     /* the caller's, not the base's */
+    assert_int_equal(m.expires_ms, 0); /* the caller's, not the base's */
     assert_memory_equal(m.chunk_hashes, artifact.chunk_hashes, 3 * FDY_MODEL_HASH_LEN);
 
     /* A base of another version is not the artifact asked for. */
@@ -290,8 +290,7 @@ main(void)
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_model_manifest_signed_by_every_key, s_setup,
                                         s_teardown),
-        cmocka_unit_test_setup_teardown(test_model_manifest_key_twice_refused, s_setup,
-                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_model_manifest_key_twice_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_model_manifest_rollback_reuses_base, s_setup,
                                         s_teardown),
     };
