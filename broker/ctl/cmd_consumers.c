@@ -125,7 +125,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case CONS_START: self->start = value; return s_check_start(value);
     case CONS_ACK_WAIT:
         self->ack_wait = self->ack_wait_text;
-        return fdy_ctl_args_check_duration("--ack-wait", value, self->ack_wait_text);
+        return fdy_ctl_args_duration_text("--ack-wait", value, self->ack_wait_text);
     case CONS_MAX_DELIVER:
         self->max_deliver = value;
         return fdy_ctl_args_check_count("--max-deliver", value);

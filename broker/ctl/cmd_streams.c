@@ -294,7 +294,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
         return fdy_ctl_args_check_filter("--subject", value);
     case STREAMS_MAX_AGE:
         self->max_age = self->max_age_text;
-        return fdy_ctl_args_check_duration("--max-age", value, self->max_age_text);
+        return fdy_ctl_args_duration_text("--max-age", value, self->max_age_text);
     case STREAMS_MAX_BYTES:
         self->max_bytes = value;
         if (fdy_config_parse_size(value, &n, &reason) != FOUNDRY_OK)

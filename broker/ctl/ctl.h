@@ -115,6 +115,8 @@ extern const fdy_ctl_group_t fdy_cmd_sub_group;       /* sub */
 extern const fdy_ctl_group_t fdy_cmd_audit_group;     /* audit ls|verify */
 extern const fdy_ctl_group_t fdy_cmd_store_group;     /* store check|salvage */
 extern const fdy_ctl_group_t fdy_cmd_jobs_group;      /* job ..., dlq ls|requeue, node ls */
+extern const fdy_ctl_group_t fdy_cmd_models_group;    /* model keygen|trust|push|ls|show|log|rollback ... */
+extern const fdy_ctl_group_t fdy_cmd_rollouts_group;  /* rollout start|pause|resume|abort|status|ls */
 
 /* ---- ctl_args.c: the command line engine -------------------------------- */
 
@@ -147,14 +149,16 @@ int fdy_ctl_args_check_count(const char *flag, const char *value);  /* a number 
 
 /* Durations everywhere: 250ms, 5s, 2m, 1h, 7d, or a bare number of
  * milliseconds. parse_ms stores the value in [min_ms, max_ms] in *ms_out;
- * check_duration writes it as "<N>ms" into text_out for the broker, which
- * wants a unit. Both print a usage error naming flag and return
- * FDY_CTL_EXIT_USAGE, or return FDY_CTL_EXIT_OK. */
+ * duration_text writes it as "<N>ms" into text_out for the broker, which
+ * wants a unit. check_duration (passed on as given, so it needs a unit, as
+ * the broker does) only checks. All print a usage error naming flag and
+ * return FDY_CTL_EXIT_USAGE, or return FDY_CTL_EXIT_OK. */
 #define FDY_CTL_DURATION_TEXT_MAX 24
 int fdy_ctl_args_parse_ms(const char *flag, const char *value, uint64_t min_ms, uint64_t max_ms,
                           uint64_t *ms_out);
-int fdy_ctl_args_check_duration(const char *flag, const char *value,
-                                char text_out[FDY_CTL_DURATION_TEXT_MAX]);
+int fdy_ctl_args_duration_text(const char *flag, const char *value,
+                               char text_out[FDY_CTL_DURATION_TEXT_MAX]);
+int fdy_ctl_args_check_duration(const char *flag, const char *value); /* 30s, 1h, 7d */
 
 /* ---- ctl_conn.c: where the broker is, and admin requests --------------- */
 

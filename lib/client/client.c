@@ -9,6 +9,7 @@
  */
 #include "client.h"
 #include "job_client.h"
+#include "model_client.h"
 #include "model_wire.h"
 
 #include "clock.h"
@@ -46,6 +47,7 @@ struct foundry_client {
     fdy_inflight_t *inflight;
     fdy_sub_registry_t *subs;
     fdy_job_client_t *jobs;
+    fdy_model_client_t *models;
     fdy_model_wire_t *model_wire;
     fdy_arena_t *arena;
     foundry_ack_fn *ack_fn;
@@ -168,6 +170,7 @@ s_destroy(foundry_client_t **self_p)
     fdy_inflight_destroy(&self->inflight);
     fdy_sub_registry_destroy(&self->subs); /* before the connection: it says goodbye on it */
     fdy_job_client_destroy(&self->jobs);
+    fdy_model_client_destroy(&self->models);
     fdy_model_wire_destroy(&self->model_wire);
     fdy_arena_destroy(&self->arena);
     fdy_conn_destroy(&self->conn);
@@ -243,8 +246,10 @@ foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_
     self->arena = fdy_arena_new(REPLY_BUDGET);
     self->subs = fdy_sub_registry_new(self);
     self->jobs = fdy_job_client_new(self);
+    self->models = fdy_model_client_new(self);
     self->model_wire = fdy_model_wire_new(self);
-    if (!self->inflight || !self->arena || !self->subs || !self->jobs || !self->model_wire) {
+    if (!self->inflight || !self->arena || !self->subs || !self->jobs || !self->models ||
+        !self->model_wire) {
         err = s_new_failed(FOUNDRY_ENOMEM, "out of memory");
         goto out;
     }
@@ -421,6 +426,13 @@ s_recv_one(foundry_client_t *self)
     } else if (parts != 1) {
         fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply of kind %d with %zu frames",
                              (int) env.kind, parts);
+    } else if (fdy_model_client_owns(&env)) {
+        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
+            self->refused = true;
+            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
+                    env.error_reason ? env.error_reason : "");
+        }
+        fdy_model_client_on_reply(self->models, &env);
     } else if (fdy_job_client_owns(&env)) {
         if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
             self->refused = true;
@@ -1047,6 +1059,12 @@ fdy_job_client_t *
 fdy_client_jobs(foundry_client_t *self)
 {
     return self->jobs;
+}
+
+fdy_model_client_t *
+fdy_client_models(foundry_client_t *self)
+{
+    return self->models;
 }
 
 fdy_model_wire_t *
