@@ -625,8 +625,8 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_heartbeat(
     const uint64_t **stale_out, size_t *stale_count_out);
 
 /* The same without waiting, for a node's loop that must keep serving its
- * handlers while the broker is away: sends the heartbeat unless one is
- * still unanswered (that one is resent until it is). The answer arrives
+ * handlers while the broker is away: sends the heartbeat unless four are
+ * still unanswered (those are resent until they are). The answer arrives
  * during later client calls: each job it names comes out of
  * foundry_worker_next() as an offer with cancel set. Returns FOUNDRY_OK,
  * FOUNDRY_EINVAL, or FOUNDRY_ENOTFOUND once after the broker answered that
