@@ -100,6 +100,15 @@ s_copy(MDB_env *env, int fd, FILE *progress_out, uint64_t source_bytes, fdy_reas
     pthread_t thread;
     bool started = progress_out && pthread_create(&thread, NULL, s_progress_run, &progress) == 0;
     int rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+    for (int tries = 0; rc == MDB_MAP_RESIZED && tries < 3; tries++) {
+        /* The broker grew the map since we opened it: adopt its size (no
+         * txn of ours is open) and copy again from the start. */
+        rc = mdb_env_set_mapsize(env, 0);
+        if (rc == 0 && (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0))
+            rc = errno;
+        if (rc == 0)
+            rc = mdb_env_copyfd2(env, fd, MDB_CP_COMPACT);
+    }
     if (started) {
         pthread_mutex_lock(&progress.mutex);
         progress.stop = true;
