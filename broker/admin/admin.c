@@ -284,6 +284,8 @@ s_run_one(admin_t *self, slot_t *slot)
         who.allow_subscribe_count = 0;
         memset(who.allow_jobs, 0, sizeof who.allow_jobs);
         who.allow_jobs_count = 0;
+        memset(who.allow_models, 0, sizeof who.allow_models);
+        who.allow_models_count = 0;
         fdy_arena_reset(self->reply_arena, REPLY_BUDGET);
         fdy_admin_call_t call = {
             .caller = &who,

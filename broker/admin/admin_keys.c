@@ -17,10 +17,12 @@
 static const char *const s_key_columns[] = {
     "name",    "role",       "site",       "tenant",    "allow_publish", "allow_subscribe",
     "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes", "allow_jobs",
+    "allow_models",
 };
 static const fdy_col_type_t s_key_types[] = {
     FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
     FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT, FDY_COL_TEXT,
+    FDY_COL_TEXT,
 };
 #define KEY_COLUMN_COUNT (sizeof s_key_columns / sizeof s_key_columns[0])
 
@@ -45,6 +47,8 @@ s_key_row(fdy_admin_table_t *table, const fdy_principal_t *p)
     ok = ok && fdy_admin_cell_int(table, &row[10], p->rate_bytes);
     ok = ok && fdy_admin_cell_join(table, &row[11], (const char *const *) p->allow_jobs,
                                    p->allow_jobs_count);
+    ok = ok && fdy_admin_cell_join(table, &row[12], (const char *const *) p->allow_models,
+                                   p->allow_models_count);
     return ok;
 }
 
@@ -115,6 +119,17 @@ s_key_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy
         const char *arg = call->args[i];
         bool publish = strncmp(arg, "allow=", 6) == 0;
         bool subscribe = strncmp(arg, "allow_sub=", 10) == 0;
+        if (strncmp(arg, "allow_models=", 13) == 0) {
+            if (p.allow_models_count == FDY_ALLOW_MAX)
+                return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'allow_models': more than %d",
+                                      FDY_ALLOW_MAX);
+            char *name = fdy_arena_alloc(call->arena, strlen(arg + 13) + 1);
+            if (!name)
+                return fdy_reason_set(reason, FOUNDRY_ENOMEM, "request too large");
+            memcpy(name, arg + 13, strlen(arg + 13) + 1);
+            p.allow_models[p.allow_models_count++] = name;
+            continue;
+        }
         if (strncmp(arg, "allow_jobs=", 11) == 0) {
             if (p.allow_jobs_count == FDY_ALLOW_MAX)
                 return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'allow_jobs': more than %d",
@@ -190,7 +205,8 @@ s_key_revoke(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
 static const fdy_admin_arg_spec_t s_key_add_args[] = {
     {"name", true, false},      {"key", true, false},     {"role", true, false},
     {"site", false, false},     {"tenant", false, false}, {"allow", false, true},
-    {"allow_sub", false, true}, {"allow_jobs", false, true}, {"rate_msgs", false, false}, {"rate_bytes", false, false},
+    {"allow_sub", false, true}, {"allow_jobs", false, true}, {"allow_models", false, true},
+    {"rate_msgs", false, false}, {"rate_bytes", false, false},
 };
 static const fdy_admin_arg_spec_t s_name_arg[] = {{"name", true, false}};
 #define ARG_COUNT(specs) (sizeof specs / sizeof specs[0])

@@ -147,13 +147,18 @@ s_help_all(FILE *out, const fdy_ctl_cli_t *cli, const char *family)
     fprintf(out, "Usage: foundryctl [OPTIONS] %s%sCOMMAND [ARGS]\n\nCommands:\n",
             family ? family : "", family ? " " : "");
     size_t family_len = family ? strlen(family) : 0;
+    int width = 13; /* the summaries line up after the longest command */
+    for (size_t g = 0; g < cli->group_count; g++)
+        for (size_t i = 0; i < cli->groups[g]->command_count; i++)
+            if ((int) strlen(cli->groups[g]->commands[i].words) > width)
+                width = (int) strlen(cli->groups[g]->commands[i].words);
     for (size_t g = 0; g < cli->group_count; g++) {
         for (size_t i = 0; i < cli->groups[g]->command_count; i++) {
             const fdy_ctl_cmd_t *cmd = &cli->groups[g]->commands[i];
             if (family &&
                 (strncmp(cmd->words, family, family_len) != 0 || cmd->words[family_len] != ' '))
                 continue;
-            fprintf(out, "  %-13s %s\n", cmd->words, cmd->summary);
+            fprintf(out, "  %-*s %s\n", width, cmd->words, cmd->summary);
         }
     }
     fputs("\nRun \"foundryctl COMMAND --help\" for a command's arguments and options.\n", out);

@@ -7,6 +7,7 @@
 #include "registry.h"
 
 #include "clock.h"
+#include "codec_models.h"
 #include "log.h"
 #include "subject.h"
 
@@ -334,6 +335,16 @@ s_validate(const fdy_principal_t *p, fdy_reason_t *reason)
         if (!site || (strcmp(site, "*") != 0 && fdy_site_validate(site, &why) != FOUNDRY_OK))
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "allow-jobs site \"%.80s\": %s",
                                   site ? site : "", why.text[0] ? why.text : "invalid");
+    }
+    if (p->allow_models_count > FDY_ALLOW_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "at most %d model names", FDY_ALLOW_MAX);
+    for (size_t i = 0; i < p->allow_models_count; i++) {
+        const char *name = p->allow_models[i];
+        if (!name || (strcmp(name, "*") != 0 && !fdy_model_name_ok(name)))
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "allow-models name \"%.80s\": not a model name "
+                                  "([a-z0-9][a-z0-9._-]*, at most 64) or *",
+                                  name ? name : "");
     }
     return FOUNDRY_OK;
 }
