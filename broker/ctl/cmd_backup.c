@@ -9,6 +9,7 @@
 #include "ctl.h"
 
 #include "backup_blobs.h"
+#include "backup_refs.h"
 #include "backup_store.h"
 #include "store.h"
 #include "store_check.h"
@@ -36,6 +37,7 @@ typedef struct {
     fdy_backup_store_result_t store;
     fdy_store_check_result_t check;
     fdy_backup_blobs_result_t blobs;
+    uint64_t manifests; /* model manifests in the snapshot */
 } backup_t;
 
 /* dir/name into out; false when it does not fit. */
@@ -94,10 +96,11 @@ s_write_info(const char *partial, const char *data_dir, const backup_t *b)
     fprintf(out,
             "# foundry backup: restore with docs/operations.md, \"Backup and restore\"\n"
             "created %s\nsource %s\nschema %d\nstore_bytes %llu\nstore_records %llu\n"
-            "streams %llu\nblobs %llu\nblob_bytes %llu\n",
+            "streams %llu\nmanifests %llu\nblobs %llu\nblob_bytes %llu\n",
             when, data_dir, FDY_STORE_SCHEMA, (unsigned long long) b->store.copy_bytes,
             (unsigned long long) b->check.records, (unsigned long long) b->check.streams,
-            (unsigned long long) b->blobs.copied, (unsigned long long) b->blobs.bytes);
+            (unsigned long long) b->manifests, (unsigned long long) b->blobs.copied,
+            (unsigned long long) b->blobs.bytes);
     bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
     int saved = errno;
     ok = fclose(out) == 0 && ok;
@@ -107,16 +110,12 @@ s_write_info(const char *partial, const char *data_dir, const backup_t *b)
 }
 
 /* The copy is only a backup if it can be opened: check every page and
- * record, as foundry-broker does at start. The check's reader leaves a
- * lock.mdb, which is no part of a backup. */
+ * record, as foundry-broker does at start. */
 static int
 s_check_copy(const char *partial, backup_t *b)
 {
     fdy_store_check_opts_t opts = {.dir = partial, .report = NULL, .progress = false};
     foundry_err err = fdy_store_check(&opts, &b->check);
-    char lock[PATH_MAX];
-    if (s_join(lock, partial, "lock.mdb"))
-        unlink(lock);
     if (err != FOUNDRY_OK || b->check.verdict != FDY_STORE_CHECK_CLEAN)
         return fdy_output_fail("the copied store failed its check: %s", b->check.reason);
     fprintf(stderr, "backup: copy checked: %llu records in %llu tables, %llu streams\n",
@@ -134,14 +133,35 @@ s_build(const char *data_dir, const char *partial, backup_t *b)
     int status = s_check_copy(partial, b);
     if (status != FDY_CTL_EXIT_OK)
         return status;
-    /* After the store: every blob its snapshot references was stored
-     * before the snapshot, and blobs are removed only once unreferenced. */
+    /* The blobs the snapshot references, read from the copy itself. Its
+     * reader (and the check's) leaves a lock.mdb, no part of a backup. */
+    fdy_backup_refs_t *refs = NULL;
+    foundry_err err = fdy_backup_refs_load(partial, &refs, &reason);
+    char lock[PATH_MAX];
+    if (s_join(lock, partial, "lock.mdb"))
+        unlink(lock);
+    if (err != FOUNDRY_OK)
+        return fdy_output_fail("models in the copied store: %s", reason.text);
+    /* After the store: every blob its snapshot references was stored (and
+     * fsynced) before the commit that references it, and the broker
+     * removes only unreferenced blobs. */
     char blobs_from[PATH_MAX], blobs_to[PATH_MAX];
-    if (!s_join(blobs_from, data_dir, "blobs") || !s_join(blobs_to, partial, "blobs"))
+    if (!s_join(blobs_from, data_dir, "blobs") || !s_join(blobs_to, partial, "blobs")) {
+        fdy_backup_refs_destroy(&refs);
         return fdy_output_fail("%s: path too long", data_dir);
-    if (fdy_backup_blobs_copy(blobs_from, blobs_to, NULL, NULL, stderr, &b->blobs, &reason) !=
-        FOUNDRY_OK)
+    }
+    err = fdy_backup_blobs_copy(blobs_from, blobs_to, fdy_backup_refs_want, refs, stderr, &b->blobs,
+                                &reason);
+    uint64_t missing = err == FOUNDRY_OK ? fdy_backup_refs_missing(refs, blobs_to, stderr) : 0;
+    b->manifests = fdy_backup_refs_manifests(refs);
+    fdy_backup_refs_destroy(&refs);
+    if (err != FOUNDRY_OK)
         return fdy_output_fail("blobs: %s", reason.text);
+    if (missing)
+        return fdy_output_fail("%llu blob(s) that models in the snapshot need are missing or "
+                               "damaged in %s (listed above): a restored broker could not serve "
+                               "them; nothing was kept",
+                               (unsigned long long) missing, blobs_from);
     return s_write_info(partial, data_dir, b);
 }
 
@@ -152,17 +172,20 @@ s_print(const fdy_ctl_args_t *args, const char *dir, const backup_t *b)
         printf("{\"dir\":");
         fdy_output_json_string(stdout, dir, strlen(dir));
         printf(",\"store_bytes\":%llu,\"source_bytes\":%llu,\"records\":%llu,\"streams\":%llu,"
-               "\"blobs\":%llu,\"blob_bytes\":%llu,\"blobs_damaged\":%llu}\n",
+               "\"manifests\":%llu,\"blobs\":%llu,\"blob_bytes\":%llu,\"blobs_damaged\":%llu,"
+               "\"blobs_skipped\":%llu}\n",
                (unsigned long long) b->store.copy_bytes, (unsigned long long) b->store.source_bytes,
                (unsigned long long) b->check.records, (unsigned long long) b->check.streams,
-               (unsigned long long) b->blobs.copied, (unsigned long long) b->blobs.bytes,
-               (unsigned long long) b->blobs.damaged);
+               (unsigned long long) b->manifests, (unsigned long long) b->blobs.copied,
+               (unsigned long long) b->blobs.bytes, (unsigned long long) b->blobs.damaged,
+               (unsigned long long) b->blobs.skipped);
         return;
     }
-    printf("backup %s: store %llu bytes (%llu records, %llu streams), %llu blobs (%llu bytes)\n",
+    printf("backup %s: store %llu bytes (%llu records, %llu streams, %llu model manifests), "
+           "%llu blobs (%llu bytes)\n",
            dir, (unsigned long long) b->store.copy_bytes, (unsigned long long) b->check.records,
-           (unsigned long long) b->check.streams, (unsigned long long) b->blobs.copied,
-           (unsigned long long) b->blobs.bytes);
+           (unsigned long long) b->check.streams, (unsigned long long) b->manifests,
+           (unsigned long long) b->blobs.copied, (unsigned long long) b->blobs.bytes);
 }
 
 static int
@@ -225,13 +248,15 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .summary = "hot backup of a broker's store and model blobs into a new directory",
         .notes = "Safe while the broker serves: the store is copied as one LMDB read\n"
                  "snapshot, compacted (free pages left out), into DIR/data.mdb, then\n"
-                 "checked page by page; then every blob file of <data-dir>/blobs goes to\n"
-                 "DIR/blobs, each checked against its BLAKE2b name; DIR/BACKUP says what\n"
+                 "checked page by page; then the blobs of <data-dir>/blobs its models\n"
+                 "reference (manifests' chunks, uploads' held chunks) go to DIR/blobs, each\n"
+                 "checked against its BLAKE2b name; DIR/BACKUP says what\n"
                  "it holds. Built as DIR.partial, renamed to DIR when whole. Run it on the\n"
                  "broker's host as a user that may read the data directory. Progress on\n"
                  "stderr, a summary on stdout. Keys (/etc/foundry/keys) are not included.\n"
                  "Restore: docs/operations.md, \"Backup and restore\".\n"
-                 "Exit 0 done, 1 failed (nothing left behind) or damaged blobs left out.",
+                 "Exit 0 done; 1 failed, nothing left behind (also when a blob a manifest\n"
+                 "needs is missing or damaged), or a damaged upload chunk was left out.",
         .pos_names = {"DIR"},
         .min_pos = 1,
         .max_pos = 1,

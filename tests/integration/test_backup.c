@@ -3,8 +3,9 @@
  *  backup is restored as docs/operations.md says (copy data.mdb and blobs/
  *  into a new broker's data directory) and the new broker must give back
  *  every message acknowledged before the backup began, in order and
- *  without a gap, every job with its state, the keys, and every blob with
- *  its bytes. Also: a damaged blob is left out and named, an existing
+ *  without a gap, every job with its state, the keys, and the model a lab
+ *  pushed with every chunk byte for byte (and no unreferenced blob). Also:
+ *  a damaged chunk of a model fails the backup, naming it, an existing
  *  target is refused, and no store in --data-dir is a clear error.
  */
 #include "proc.h"
@@ -21,13 +22,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ARGV(...)   ((const char *const[]){__VA_ARGS__, NULL})
-#define SUBJECT     "telemetry.siheung.line1.throughput"
-#define STREAM      "telemetry-siheung"
-#define PREFILL     300 /* acked before the backup starts */
-#define AFTER       50  /* acked after it ended, before the producer stops */
-#define DEADLINE_MS 60000
-#define BLOB_COUNT  5
+#define ARGV(...)    ((const char *const[]){__VA_ARGS__, NULL})
+#define SUBJECT      "telemetry.siheung.line1.throughput"
+#define STREAM       "telemetry-siheung"
+#define PREFILL      300 /* acked before the backup starts */
+#define AFTER        50  /* acked after it ended, before the producer stops */
+#define DEADLINE_MS  60000
+#define MODEL_NAME   "lab-detector"
+#define MODEL_CHUNK  (64u * 1024u)
+#define MODEL_LEN    (3u * MODEL_CHUNK + 8192u)
+#define MODEL_CHUNKS 4
 
 /* ---- the producer: records, never checks (a check would longjmp) -------- */
 
@@ -105,40 +109,98 @@ s_sh(const char *fmt, const char *a, const char *b)
     FDY_CHECK_MSG(system(cmd) == 0, "command failed: %s", cmd);
 }
 
-/* Stores BLOB_COUNT model-chunk-like blobs in the broker's blob directory
- * (the models service's layout, lib/daemon/model_blobs.h) and returns
- * their hashes. */
+/* A model the lab pushes: MODEL_CHUNKS chunks of 64 KiB, the last one
+ * short; the test knows each chunk's hash and bytes. */
 static void
-s_put_blobs(const char *data_dir, uint8_t hashes[BLOB_COUNT][FDY_BLOB_HASH_LEN])
+s_model_bytes(uint8_t *out)
+{
+    for (size_t i = 0; i < MODEL_LEN; i++)
+        out[i] = (uint8_t) (i * 31u + i / 4096u);
+}
+
+static size_t
+s_chunk(const uint8_t *model, size_t c, const uint8_t **start)
+{
+    *start = model + c * MODEL_CHUNK;
+    size_t left = MODEL_LEN - c * MODEL_CHUNK;
+    return left < MODEL_CHUNK ? left : MODEL_CHUNK;
+}
+
+/* Makes a signing key, trusts it for MODEL_NAME and pushes version 1
+ * through the broker with foundryctl; fills the chunk hashes. */
+static void
+s_push_model(fdy_proc_t *p, uint8_t hashes[MODEL_CHUNKS][FDY_BLOB_HASH_LEN])
+{
+    static uint8_t model[MODEL_LEN];
+    s_model_bytes(model);
+    char file[600], sign[600], pub[600];
+    snprintf(file, sizeof file, "%s/detector.onnx", fdy_proc_dir(p));
+    snprintf(sign, sizeof sign, "%s/lab-a.sign", fdy_proc_dir(p));
+    snprintf(pub, sizeof pub, "%s/lab-a.sign.pub", fdy_proc_dir(p));
+    FILE *f = fopen(file, "wb");
+    FDY_CHECK(f && fwrite(model, 1, MODEL_LEN, f) == MODEL_LEN);
+    fclose(f);
+    for (size_t c = 0; c < MODEL_CHUNKS; c++) {
+        const uint8_t *start;
+        size_t len = s_chunk(model, c, &start);
+        crypto_generichash(hashes[c], FDY_BLOB_HASH_LEN, start, len, NULL, 0);
+    }
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "model", "keygen", "lab-a", "--dir", fdy_proc_dir(p), NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "model", "trust", MODEL_NAME, "--signer", pub, "--threshold",
+                              "1", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "model", "push", file, "--name", MODEL_NAME,
+                              "--model-version", "1", "--sign", sign, "--chunk-size", "64KiB",
+                              NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+}
+
+/* A blob no model references (a chunk of a removed model the collector
+ * has not reached yet): a backup leaves it out. */
+static void
+s_put_stray_blob(const char *data_dir, uint8_t hash[FDY_BLOB_HASH_LEN])
 {
     char dir[600];
     snprintf(dir, sizeof dir, "%s/blobs", data_dir);
     fdy_blobs_t *blobs = NULL;
     fdy_reason_t reason = {0};
     FDY_CHECK_OK(fdy_blobs_open(dir, &blobs, &reason));
-    for (int i = 0; i < BLOB_COUNT; i++) {
-        char data[64];
-        int len = snprintf(data, sizeof data, "model chunk %d of the seongnam-lab", i);
-        crypto_generichash(hashes[i], FDY_BLOB_HASH_LEN, (const uint8_t *) data, (size_t) len, NULL,
-                           0);
-        FDY_CHECK_OK(fdy_blobs_put(blobs, hashes[i], data, (size_t) len, true, &reason));
-    }
+    static const char data[] = "a chunk no manifest references";
+    crypto_generichash(hash, FDY_BLOB_HASH_LEN, (const uint8_t *) data, sizeof data, NULL, 0);
+    FDY_CHECK_OK(fdy_blobs_put(blobs, hash, data, sizeof data, true, &reason));
     fdy_blobs_close(&blobs);
 }
 
-static void
-s_check_blobs(const char *data_dir, uint8_t hashes[BLOB_COUNT][FDY_BLOB_HASH_LEN])
+static bool
+s_blob_exists(const char *blobs_dir, const uint8_t hash[FDY_BLOB_HASH_LEN])
 {
+    char hex[2 * FDY_BLOB_HASH_LEN + 1], path[800];
+    fdy_blobs_hex(hash, hex);
+    snprintf(path, sizeof path, "%s/%.2s/%s", blobs_dir, hex, hex);
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Every chunk of the model is in data_dir/blobs with its bytes. */
+static void
+s_check_model_blobs(const char *data_dir, uint8_t hashes[MODEL_CHUNKS][FDY_BLOB_HASH_LEN])
+{
+    static uint8_t model[MODEL_LEN], got[MODEL_CHUNK];
+    s_model_bytes(model);
     char dir[600];
     snprintf(dir, sizeof dir, "%s/blobs", data_dir);
     fdy_blobs_t *blobs = NULL;
     fdy_reason_t reason = {0};
     FDY_CHECK_OK(fdy_blobs_open(dir, &blobs, &reason));
-    for (int i = 0; i < BLOB_COUNT; i++) {
-        char want[64], got[64];
-        int want_len = snprintf(want, sizeof want, "model chunk %d of the seongnam-lab", i);
-        size_t got_len = 0;
-        FDY_CHECK_OK(fdy_blobs_read(blobs, hashes[i], got, sizeof got, &got_len, &reason));
+    for (size_t c = 0; c < MODEL_CHUNKS; c++) {
+        const uint8_t *want;
+        size_t want_len = s_chunk(model, c, &want), got_len = 0;
+        FDY_CHECK_OK(fdy_blobs_read(blobs, hashes[c], got, sizeof got, &got_len, &reason));
         FDY_CHECK_EQ(got_len, want_len);
         FDY_CHECK(memcmp(got, want, got_len) == 0);
     }
@@ -187,8 +249,9 @@ test_backup_restores_messages_jobs_and_blobs(void)
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
     fdy_proc_key_add(p, "node-siheung", "--role", "node", "--site", "siheung", NULL);
     fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-jobs", "*", NULL);
-    uint8_t hashes[BLOB_COUNT][FDY_BLOB_HASH_LEN];
-    s_put_blobs(fdy_proc_data_dir(p), hashes);
+    uint8_t hashes[MODEL_CHUNKS][FDY_BLOB_HASH_LEN], stray[FDY_BLOB_HASH_LEN];
+    s_push_model(p, hashes);
+    s_put_stray_blob(fdy_proc_data_dir(p), stray);
 
     /* Jobs in two states: queued (no agent at pangyo) and cancelled. */
     foundry_client_t *acme = NULL;
@@ -210,11 +273,14 @@ test_backup_restores_messages_jobs_and_blobs(void)
     char backup[600];
     snprintf(backup, sizeof backup, "%s/backup-1", fdy_proc_dir(p));
     fdy_proc_run_t run;
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "backup", backup, "--data-dir", fdy_proc_data_dir(p), NULL));
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--json", "backup", backup, "--data-dir",
+                              fdy_proc_data_dir(p), NULL));
     FDY_CHECK_RUN(&run, 0);
     FDY_CHECK_MSG(strstr(run.err, "backup: store") && strstr(run.err, "copy checked"),
                   "no progress lines: %s", run.err);
-    FDY_CHECK(strstr(run.out, "5 blobs") != NULL);
+    FDY_CHECK_MSG(strstr(run.out, "\"manifests\":1,\"blobs\":4,") &&
+                      strstr(run.out, "\"blobs_skipped\":1"),
+                  "%s", run.out);
     fdy_proc_run_clear(&run);
     int64_t after = s_acked(&producer);
     s_wait_acked(&producer, after + AFTER);
@@ -284,7 +350,17 @@ test_backup_restores_messages_jobs_and_blobs(void)
     (void) foundry_client_close(&acme2, 1000, NULL);
     (void) foundry_client_close(&acme, 1000, NULL);
 
-    s_check_blobs(fdy_proc_data_dir(q), hashes);
+    /* The model, its chunks byte for byte, and not the stray blob. */
+    rows = fdy_proc_ctl_json(q, ARGV("model", "ls"));
+    FDY_CHECK_EQ(fdy_proc_json_count(rows), 1);
+    char name[64];
+    fdy_proc_row_str(fdy_proc_json_at(rows, 0), "name", name, sizeof name);
+    FDY_CHECK_STR(name, MODEL_NAME);
+    fdy_proc_json_destroy(&rows);
+    s_check_model_blobs(fdy_proc_data_dir(q), hashes);
+    char restored_blobs[700];
+    snprintf(restored_blobs, sizeof restored_blobs, "%s/blobs", fdy_proc_data_dir(q));
+    FDY_CHECK(!s_blob_exists(restored_blobs, stray));
     FDY_CHECK_EQ(fdy_proc_broker_stop(q), 0);
     fdy_proc_destroy(&q);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
@@ -296,35 +372,44 @@ test_backup_refuses_damage_and_bad_input(void)
 {
     fdy_proc_t *p = fdy_proc_new("backup-bad");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    uint8_t hashes[BLOB_COUNT][FDY_BLOB_HASH_LEN];
-    s_put_blobs(fdy_proc_data_dir(p), hashes);
-    /* One blob's bytes no longer match its name; a put's leftover
-     * temporary file is no blob. */
-    char hex[2 * FDY_BLOB_HASH_LEN + 1], path[800];
+    uint8_t hashes[MODEL_CHUNKS][FDY_BLOB_HASH_LEN], stray[FDY_BLOB_HASH_LEN];
+    s_push_model(p, hashes);
+    s_put_stray_blob(fdy_proc_data_dir(p), stray);
+    char backup[600], path[800], hex[2 * FDY_BLOB_HASH_LEN + 1];
+    struct stat st;
+    fdy_proc_run_t run;
+
+    /* A put's leftover temporary file is no blob: never copied. */
+    fdy_blobs_hex(hashes[0], hex);
+    snprintf(path, sizeof path, "%s/blobs/%.2s/.tmp-123", fdy_proc_data_dir(p), hex);
+    FILE *f = fopen(path, "w");
+    FDY_CHECK(f != NULL);
+    fclose(f);
+    snprintf(backup, sizeof backup, "%s/backup-ok", fdy_proc_dir(p));
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "backup", backup, "--data-dir", fdy_proc_data_dir(p), NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    snprintf(path, sizeof path, "%s/blobs/%.2s/.tmp-123", backup, hex);
+    FDY_CHECK(stat(path, &st) != 0);
+
+    /* A chunk of the model whose bytes no longer match its name: the
+     * backup could not serve the model, so it fails and keeps nothing. */
     fdy_blobs_hex(hashes[2], hex);
     snprintf(path, sizeof path, "%s/blobs/%.2s/%s", fdy_proc_data_dir(p), hex, hex);
-    FILE *f = fopen(path, "r+");
+    f = fopen(path, "r+");
     FDY_CHECK(f != NULL);
     fputc('X', f);
     fclose(f);
-    snprintf(path, sizeof path, "%s/blobs/%.2s/.tmp-123", fdy_proc_data_dir(p), hex);
-    f = fopen(path, "w");
-    FDY_CHECK(f != NULL);
-    fclose(f);
-
-    char backup[600];
     snprintf(backup, sizeof backup, "%s/backup-damaged", fdy_proc_dir(p));
-    fdy_proc_run_t run;
-    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "--json", "backup", backup, "--data-dir",
-                              fdy_proc_data_dir(p), NULL));
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "backup", backup, "--data-dir", fdy_proc_data_dir(p), NULL));
     FDY_CHECK_RUN(&run, 1);
-    FDY_CHECK_MSG(strstr(run.err, hex) && strstr(run.err, "damaged"), "%s", run.err);
-    FDY_CHECK(strstr(run.out, "\"blobs\":4") && strstr(run.out, "\"blobs_damaged\":1"));
+    FDY_CHECK_MSG(strstr(run.err, hex) && strstr(run.err, "damaged") &&
+                      strstr(run.err, "model " MODEL_NAME " v1") &&
+                      strstr(run.err, "nothing was kept"),
+                  "%s", run.err);
     fdy_proc_run_clear(&run);
-    snprintf(path, sizeof path, "%s/blobs/%.2s/%s", backup, hex, hex);
-    struct stat st;
-    FDY_CHECK(stat(path, &st) != 0);
-    snprintf(path, sizeof path, "%s/blobs/%.2s/.tmp-123", backup, hex);
+    FDY_CHECK(stat(backup, &st) != 0);
+    snprintf(path, sizeof path, "%s.partial", backup);
     FDY_CHECK(stat(path, &st) != 0);
 
     /* No store in --data-dir: named, and nothing left behind. */
