@@ -153,7 +153,7 @@ if "$ctl" model keygen --help >/dev/null 2>&1; then
         chmod 0600 "$dir/$name.sign"
         chmod 0644 "$dir/$name.sign.pub"
         ship "$dir/$name.sign" "release officer $name (offline)" "kept offline (0600)"
-        ship "$dir/$name.sign.pub" "operator workstation" "foundryctl model trust --key"
+        ship "$dir/$name.sign.pub" "operator workstation" "foundryctl model trust --signer"
     done
 else
     say "no model-signing keys: this foundryctl has no 'model keygen' (the model-update work is not in it yet)"
@@ -177,4 +177,11 @@ chmod 0600 "$out/DISTRIBUTION"
 
 printf '\nWhich file goes to which host (also in %s/DISTRIBUTION):\n' "$out"
 printf '  %s\n' "${table[@]}"
+if [ -d "$out/signing" ]; then
+    # Trust policies are admin commands the broker runs: once it serves.
+    printf '\nOnce the broker runs, trust the two signing keys (both must sign):\n'
+    printf '  foundryctl model trust '"'"'*'"'"' --signer %s --signer %s --threshold 2\n' \
+        "$out/signing/${signing_keys[0]}.sign.pub" "$out/signing/${signing_keys[1]}.sign.pub"
+    printf '  foundryctl model release-key    # goes into each agent'"'"'s model_release_key\n'
+fi
 say "done: ${#sites[@]} node keys, ${#partners[@]} partners, 1 admin registered in $data_dir"

@@ -47,6 +47,11 @@ done
 for tenant in sihwa-robotics gyeonggi-bio; do
     check_mode "$out/partners/$tenant/$tenant.key_secret" 600
 done
+# foundryctl has `model keygen`: the two model-signing keys are made.
+for name in lab-release-a lab-release-b; do
+    check_mode "$out/signing/$name.sign" 600
+    check_mode "$out/signing/$name.sign.pub" 644
+done
 # No secret file is readable by anyone but its owner.
 loose=$(find "$out" -type f -perm /077 ! -name '*.key' ! -name '*.sign.pub' -print)
 [ -z "$loose" ] || fail "files open to others: $loose"
@@ -76,6 +81,11 @@ for tenant in sihwa-robotics gyeonggi-bio; do
     printf '%s\n' "$keys" | grep -E "^$tenant +partner +.*$tenant" >/dev/null ||
         { printf '%s\n' "$keys"; fail "$tenant is not registered as a partner"; }
 done
+# The signing keys are usable: the admin trusts both for every model.
+"$ctl" --endpoint "$endpoint" --key "$out/admin/admin.key_secret" --broker-key "$out/admin/broker.key" \
+    model trust '*' --signer "$out/signing/lab-release-a.sign.pub" \
+    --signer "$out/signing/lab-release-b.sign.pub" --threshold 2 >/dev/null ||
+    fail "model trust with the provisioned signing keys failed"
 kill -TERM "$broker_pid"
 wait "$broker_pid" || fail "the broker did not stop cleanly"
 broker_pid=""

@@ -26,6 +26,7 @@
 
 #define DEFAULT_DATA_DIR "/var/lib/foundry"
 #define INFO_FILE        "BACKUP"
+#define RELEASE_KEY      "release.sign"
 
 typedef struct {
     const char *data_dir;
@@ -38,6 +39,7 @@ typedef struct {
     fdy_store_check_result_t check;
     fdy_backup_blobs_result_t blobs;
     uint64_t manifests; /* model manifests in the snapshot */
+    bool release_key;   /* <data_dir>/release.sign copied */
 } backup_t;
 
 /* dir/name into out; false when it does not fit. */
@@ -96,16 +98,48 @@ s_write_info(const char *partial, const char *data_dir, const backup_t *b)
     fprintf(out,
             "# foundry backup: restore with docs/operations.md, \"Backup and restore\"\n"
             "created %s\nsource %s\nschema %d\nstore_bytes %llu\nstore_records %llu\n"
-            "streams %llu\nmanifests %llu\nblobs %llu\nblob_bytes %llu\n",
+            "streams %llu\nmanifests %llu\nblobs %llu\nblob_bytes %llu\nrelease_key %s\n",
             when, data_dir, FDY_STORE_SCHEMA, (unsigned long long) b->store.copy_bytes,
             (unsigned long long) b->check.records, (unsigned long long) b->check.streams,
             (unsigned long long) b->manifests, (unsigned long long) b->blobs.copied,
-            (unsigned long long) b->blobs.bytes);
+            (unsigned long long) b->blobs.bytes, b->release_key ? RELEASE_KEY : "none");
     bool ok = fflush(out) == 0 && fsync(fileno(out)) == 0;
     int saved = errno;
     ok = fclose(out) == 0 && ok;
     if (!ok)
         return fdy_output_fail("%s: %s", path, strerror(saved));
+    return FDY_CTL_EXIT_OK;
+}
+
+/* <data_dir>/release.sign, the broker's release-log signing key when
+ * release_key_file is not set: the release log in the store is signed with
+ * it and every agent trusts its public half, so a restore needs it back.
+ * Absent (a broker that never started the models service): nothing to do. */
+static int
+s_copy_release_key(const char *data_dir, const char *partial, bool *copied)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+    *copied = false;
+    if (!s_join(from, data_dir, RELEASE_KEY) || !s_join(to, partial, RELEASE_KEY))
+        return fdy_output_fail("%s: path too long", data_dir);
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0 && errno == ENOENT)
+        return FDY_CTL_EXIT_OK;
+    if (in < 0)
+        return fdy_output_fail("%s: %s", from, strerror(errno));
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    char buf[4096];
+    ssize_t got = out >= 0 ? read(in, buf, sizeof buf) : -1;
+    bool ok = got > 0 && (size_t) got < sizeof buf && write(out, buf, (size_t) got) == got &&
+              fsync(out) == 0;
+    int saved = errno;
+    close(in);
+    if (out >= 0)
+        close(out);
+    if (!ok)
+        return fdy_output_fail("copying %s: %s", from, got >= 0 && saved == 0 ? "unexpected size"
+                                                                              : strerror(saved));
+    *copied = true;
     return FDY_CTL_EXIT_OK;
 }
 
@@ -162,6 +196,9 @@ s_build(const char *data_dir, const char *partial, backup_t *b)
                                "damaged in %s (listed above): a restored broker could not serve "
                                "them; nothing was kept",
                                (unsigned long long) missing, blobs_from);
+    status = s_copy_release_key(data_dir, partial, &b->release_key);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     return s_write_info(partial, data_dir, b);
 }
 
@@ -251,7 +288,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
                  "checked page by page; then the blobs of <data-dir>/blobs its models\n"
                  "reference (manifests' chunks, uploads' held chunks) go to DIR/blobs, each\n"
                  "checked against its BLAKE2b name; DIR/BACKUP says what\n"
-                 "it holds. Built as DIR.partial, renamed to DIR when whole. Run it on the\n"
+                 "it holds. The broker's release-log key <data-dir>/release.sign comes along.\n"
+                 "Built as DIR.partial, renamed to DIR when whole. Run it on the\n"
                  "broker's host as a user that may read the data directory. Progress on\n"
                  "stderr, a summary on stdout. Keys (/etc/foundry/keys) are not included.\n"
                  "Restore: docs/operations.md, \"Backup and restore\".\n"

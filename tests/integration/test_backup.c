@@ -234,6 +234,7 @@ s_restore(fdy_proc_t *p, const char *backup, fdy_proc_t *from)
     s_sh("rm -rf '%s' && mkdir -m 0700 '%s'", data, data);
     s_sh("cp '%s/data.mdb' '%s/data.mdb'", backup, data);
     s_sh("cp -a '%s/blobs' '%s/blobs'", backup, data);
+    s_sh("cp -p '%s/release.sign' '%s/release.sign'", backup, data);
     char from_clients[600], to_clients[600];
     snprintf(from_clients, sizeof from_clients, "%s/clients", fdy_proc_dir(from));
     snprintf(to_clients, sizeof to_clients, "%s/clients", fdy_proc_dir(p));
@@ -309,6 +310,13 @@ test_backup_restores_messages_jobs_and_blobs(void)
     FDY_CHECK(strstr(run.err, "already exists") != NULL);
     fdy_proc_run_clear(&run);
 
+    /* The release-log key the agents trust, to compare after the restore. */
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "model", "release-key", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    char release_key[256];
+    snprintf(release_key, sizeof release_key, "%s", run.out);
+    fdy_proc_run_clear(&run);
+
     /* Restore into a new broker. */
     fdy_proc_t *q = fdy_proc_new("backup-restored");
     s_restore(q, backup, p);
@@ -358,6 +366,10 @@ test_backup_restores_messages_jobs_and_blobs(void)
     FDY_CHECK_STR(name, MODEL_NAME);
     fdy_proc_json_destroy(&rows);
     s_check_model_blobs(fdy_proc_data_dir(q), hashes);
+    FDY_CHECK_OK(fdy_proc_ctl(q, &run, "model", "release-key", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_STR(run.out, release_key);
+    fdy_proc_run_clear(&run);
     char restored_blobs[700];
     snprintf(restored_blobs, sizeof restored_blobs, "%s/blobs", fdy_proc_data_dir(q));
     FDY_CHECK(!s_blob_exists(restored_blobs, stray));
