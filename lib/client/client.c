@@ -11,6 +11,7 @@
 #include "job_client.h"
 #include "model_client.h"
 #include "model_wire.h"
+#include "admin_client.h"
 
 #include "clock.h"
 #include "codec.h"
@@ -49,6 +50,7 @@ struct foundry_client {
     fdy_job_client_t *jobs;
     fdy_model_client_t *models;
     fdy_model_wire_t *model_wire;
+    fdy_admin_client_t *admin;
     fdy_arena_t *arena;
     foundry_ack_fn *ack_fn;
     void *ack_user;
@@ -172,6 +174,7 @@ s_destroy(foundry_client_t **self_p)
     fdy_job_client_destroy(&self->jobs);
     fdy_model_client_destroy(&self->models);
     fdy_model_wire_destroy(&self->model_wire);
+    fdy_admin_client_destroy(&self->admin);
     fdy_arena_destroy(&self->arena);
     fdy_conn_destroy(&self->conn);
     free(self);
@@ -248,8 +251,9 @@ foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_
     self->jobs = fdy_job_client_new(self);
     self->models = fdy_model_client_new(self);
     self->model_wire = fdy_model_wire_new(self);
+    self->admin = fdy_admin_client_new(self);
     if (!self->inflight || !self->arena || !self->subs || !self->jobs || !self->models ||
-        !self->model_wire) {
+        !self->model_wire || !self->admin) {
         err = s_new_failed(FOUNDRY_ENOMEM, "out of memory");
         goto out;
     }
@@ -426,6 +430,13 @@ s_recv_one(foundry_client_t *self)
     } else if (parts != 1) {
         fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply of kind %d with %zu frames",
                              (int) env.kind, parts);
+    } else if (fdy_admin_client_owns(&env)) {
+        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
+            self->refused = true;
+            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
+                    env.error_reason ? env.error_reason : "");
+        }
+        fdy_admin_client_on_reply(self->admin, &env);
     } else if (fdy_model_client_owns(&env)) {
         if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
             self->refused = true;
@@ -1071,6 +1082,12 @@ fdy_model_wire_t *
 fdy_client_model_wire(foundry_client_t *self)
 {
     return self->model_wire;
+}
+
+fdy_admin_client_t *
+fdy_client_admin(foundry_client_t *self)
+{
+    return self->admin;
 }
 
 bool

@@ -17,6 +17,7 @@ typedef struct fdy_sub_registry fdy_sub_registry_t;
 typedef struct fdy_job_client fdy_job_client_t;
 typedef struct fdy_model_client fdy_model_client_t;
 typedef struct fdy_model_wire fdy_model_wire_t;
+typedef struct fdy_admin_client fdy_admin_client_t;
 
 /* Does whatever is due (sends, resends, acks, deliveries, keepalives) and
  * waits up to timeout_ms for the broker when nothing arrived. Returns
@@ -30,6 +31,7 @@ fdy_sub_registry_t *fdy_client_subs(foundry_client_t *self);
 fdy_job_client_t *fdy_client_jobs(foundry_client_t *self);
 fdy_model_client_t *fdy_client_models(foundry_client_t *self);
 fdy_model_wire_t *fdy_client_model_wire(foundry_client_t *self);
+fdy_admin_client_t *fdy_client_admin(foundry_client_t *self);
 
 /* True inside the ack handler, where calls that pump are refused. */
 bool fdy_client_dispatching(const foundry_client_t *self);

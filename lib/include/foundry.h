@@ -785,6 +785,46 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_model_keygen(const char *di
                                                                   const char *name,
                                                                   char pub_hex_out[65]);
 
+/* ---- admin commands (docs/cli.md, docs/rollouts.md) ----------------------
+ *
+ * foundry_admin() sends one admin command, as foundryctl does, and returns
+ * the broker's reply table: rollouts (rollout.start, rollout.status,
+ * rollout.ls, rollout.pause/resume/abort), models (model.ls, ...), keys,
+ * streams. Arguments are the command's "key=value" items. Our key must be
+ * allowed to run the command (an admin key, for most of them).
+ *
+ *      const char *args[] = {"model=detector", "version=7", "waves=*"};
+ *      const foundry_admin_table_t *table;
+ *      err = foundry_admin(client, "rollout.start", args, 3, &table);
+ *      // table->columns[0] "id", table->cells[0] the rollout id as text
+ */
+
+/* A reply table, row-major: cells[row * column_count + column]. Every
+ * column name and cell is NUL-terminated; cell_lens gives each cell's
+ * length (a bytes column may hold a NUL). Numbers are decimal text. */
+typedef struct {
+    size_t column_count;
+    const char *const *columns;
+    size_t row_count;
+    const char *const *cells;
+    const size_t *cell_lens;
+} foundry_admin_table_t;
+
+/* Runs command with args (arg_count "key=value" strings, may be 0) and
+ * waits up to the client's ack_timeout_ms for the answer. On success
+ * *table_out (may be NULL) is the reply, borrowed until the next
+ * foundry_admin() call or the client's destruction. Returns FOUNDRY_OK,
+ * FOUNDRY_EINVAL (no command, a NULL arg, called from a handler),
+ * FOUNDRY_ETIMEDOUT, FOUNDRY_EAUTH, or the broker's refusal (FOUNDRY_EDENIED
+ * not allowed, FOUNDRY_ENOTFOUND, FOUNDRY_EKIND an unknown command, ...);
+ * foundry_client_last_error(client) gives its reason. One call at a time,
+ * on the client's thread, never from inside its handlers. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_admin(foundry_client_t *client,
+                                                           const char *command,
+                                                           const char *const *args,
+                                                           size_t arg_count,
+                                                           const foundry_admin_table_t **table_out);
+
 #ifdef __cplusplus
 }
 #endif

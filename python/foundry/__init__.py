@@ -9,6 +9,7 @@ from . import errors, telemetry
 from ._lib import lib as _libfoundry
 from .client import Ack, Client, Job, Message, Subscription
 from .errors import FoundryError
+from .models import Pushed, PushProgress, Rollout, RolloutNode, keygen_model
 
 
 def version():
@@ -16,5 +17,6 @@ def version():
     return _libfoundry.foundry_version().decode()
 
 
-__all__ = ["Ack", "Client", "FoundryError", "Job", "Message", "Subscription", "errors",
-           "telemetry", "version"]
+__all__ = ["Ack", "Client", "FoundryError", "Job", "Message", "PushProgress", "Pushed",
+           "Rollout", "RolloutNode", "Subscription", "errors", "keygen_model", "telemetry",
+           "version"]

@@ -206,3 +206,73 @@ _declare("foundry_job_submit", c_int, [c_void_p, P(JobSpec), P(c_uint64), P(c_in
 _declare("foundry_job_status", c_int, [c_void_p, c_uint64, P(P(JobInfo))])
 _declare("foundry_job_wait", c_int, [c_void_p, c_uint64, c_int, P(P(JobInfo))])
 _declare("foundry_job_cancel", c_int, [c_void_p, c_uint64])
+
+
+# ---- models and admin commands (foundry.h: foundry_model_*, foundry_admin)
+class ModelPushOpts(ctypes.Structure):
+    _fields_ = [
+        ("file", c_char_p),
+        ("name", c_char_p),
+        ("version", c_uint64),
+        ("chunk_size", c_uint32),
+        ("window", c_uint32),
+        ("sign_key_files", ctypes.POINTER(c_char_p)),
+        ("sign_key_count", c_size_t),
+        ("sites", ctypes.POINTER(c_char_p)),
+        ("site_count", c_size_t),
+        ("labels", ctypes.POINTER(c_char_p)),
+        ("label_count", c_size_t),
+        ("metadata", ctypes.POINTER(c_char_p)),
+        ("metadata_count", c_size_t),
+        ("expires_ms", c_uint64),
+        ("rollback", c_int),
+        ("rollback_of", c_uint64),
+        ("release_version", c_uint64),
+        ("base_manifest", c_void_p),
+        ("base_manifest_len", c_size_t),
+    ]
+
+
+class ModelProgress(ctypes.Structure):
+    _fields_ = [
+        ("phase", c_int),
+        ("done_bytes", c_uint64),
+        ("total_bytes", c_uint64),
+        ("sent_bytes", c_uint64),
+        ("chunk_count", c_size_t),
+        ("chunks_held", c_size_t),
+        ("chunks_sent", c_size_t),
+    ]
+
+
+class ModelPushed(ctypes.Structure):
+    _fields_ = [
+        ("version", c_uint64),
+        ("log_index", c_uint64),
+        ("artifact", ctypes.c_uint8 * 32),
+        ("size", c_uint64),
+        ("chunk_count", c_size_t),
+        ("chunks_held", c_size_t),
+        ("chunks_sent", c_size_t),
+        ("bytes_sent", c_uint64),
+    ]
+
+
+class AdminTable(ctypes.Structure):
+    _fields_ = [
+        ("column_count", c_size_t),
+        ("columns", ctypes.POINTER(c_char_p)),
+        ("row_count", c_size_t),
+        ("cells", ctypes.POINTER(c_void_p)),  # bytes: a cell may hold a NUL
+        ("cell_lens", ctypes.POINTER(c_size_t)),
+    ]
+
+
+PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.POINTER(ModelProgress), c_void_p)
+
+_declare("foundry_model_push_opts_init", None, [P(ModelPushOpts)])
+_declare("foundry_model_push", c_int,
+         [c_void_p, P(ModelPushOpts), PROGRESS_FN, c_void_p, P(ModelPushed)])
+_declare("foundry_model_keygen", c_int, [c_char_p, c_char_p, c_char_p])
+_declare("foundry_admin", c_int,
+         [c_void_p, c_char_p, P(c_char_p), c_size_t, P(P(AdminTable))])

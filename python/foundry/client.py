@@ -10,6 +10,7 @@ from typing import Callable, List, Optional
 
 from . import _lib
 from .errors import FoundryError, check, ETIMEDOUT, ECLOSED
+from .models import ModelsMixin
 
 _L = _lib.lib
 
@@ -104,14 +105,15 @@ def _job(info_p):
     )
 
 
-class Client:
+class Client(ModelsMixin):
     """A connection to a broker, authenticated by a CURVE key pair.
 
     endpoint: "tcp://host:7700" (or "host:7700"); secret_key_file: our
     NAME.key_secret (mode 0600); broker_key_file: the broker's public key.
     connect_timeout_ms / ack_timeout_ms as foundry_client_opts_t. A stopped
     broker raises at once (EIO, "connection refused at ..."), an unreachable
-    one after connect_timeout_ms (ETIMEDOUT)."""
+    one after connect_timeout_ms (ETIMEDOUT). Models and rollouts:
+    push_model, start_rollout, rollout, wait_rollout, ... (models.py)."""
 
     def __init__(self, endpoint, secret_key_file, broker_key_file, connect_timeout_ms=5000,
                  ack_timeout_ms=10000, max_in_flight=None):

@@ -23,6 +23,7 @@ EEXIST = 16
 EKIND = 17
 ERATE = 18
 ESTALE = 19
+ENOSPC = 20
 
 _NAMES = {v: k for k, v in globals().items() if k.isupper() and isinstance(v, int)}
 

@@ -82,8 +82,9 @@ class Broker:
                                                           done.stderr))
         return done
 
-    def node(self, name, site, jobs_text):
-        """A foundry-node at site taking the jobs of jobs_text."""
+    def node(self, name, site, jobs_text, settings=()):
+        """A foundry-node at site taking the jobs of jobs_text; settings:
+        more "key=value" for its --set (model_trust_file, ...)."""
         self.key(name, "--role", "node", "--site", site)
         jobs = os.path.join(self.root, name + ".jobs")
         with open(jobs, "w") as f:
@@ -93,7 +94,8 @@ class Broker:
             [_binary("FOUNDRY_NODE"), "--site", site, "--endpoint", self.endpoint, "--key",
              self.secret(name), "--broker-key", self.broker_key, "--data-dir",
              os.path.join(self.root, name), "--jobs", jobs, "--set", "connect_timeout=200ms",
-             "--set", "retry_max=500ms", "--set", "job_heartbeat=200ms"],
+             "--set", "retry_max=500ms", "--set", "job_heartbeat=200ms"]
+            + [arg for item in settings for arg in ("--set", item)],
             stdout=log, stderr=log)
         self.procs.append(proc)
         return proc
