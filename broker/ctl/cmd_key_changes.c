@@ -66,10 +66,17 @@ s_cell_copy(const fdy_table_t *table, size_t row, const char *column, char *out,
     snprintf(out, size, "%.*s", (int) cell->len, (const char *) cell->data);
 }
 
+/* What key edit learns of the key from the broker's key table. */
+typedef struct {
+    bool partner;
+    /* its allow_subscribe cell (filters joined by spaces), for read-back */
+    char reads[FDY_ALLOW_MAX * (FOUNDRY_SUBJECT_MAX + 1)];
+} edit_key_t;
+
 /* New publish rights for a partner need a stream, as at key add: the role
  * and tenant come from the broker's key table. */
 static int
-s_edit_publish_check(const fdy_ctl_args_t *args)
+s_edit_publish_check(const fdy_ctl_args_t *args, edit_key_t *key)
 {
     const key_changes_opts_t *o = args->opts;
     if (o->allow_count == 0 || strcmp(o->allow[0], "none") == 0)
@@ -83,7 +90,6 @@ s_edit_publish_check(const fdy_ctl_args_t *args)
     foundry_err err = fdy_ctl_conn_admin(conn, "key.ls", NULL, 0, &table, &reason);
     fdy_principal_t p;
     memset(&p, 0, sizeof p);
-    bool partner = false;
     if (err != FOUNDRY_OK)
         status = fdy_ctl_conn_report(conn, err, &reason);
     for (size_t row = 0; status == FDY_CTL_EXIT_OK && row < table.row_count; row++) {
@@ -92,12 +98,13 @@ s_edit_publish_check(const fdy_ctl_args_t *args)
         if (strcmp(name, args->pos[0]) != 0)
             continue;
         s_cell_copy(&table, row, "role", role, sizeof role);
-        partner = strcmp(role, "partner") == 0;
+        key->partner = strcmp(role, "partner") == 0;
         snprintf(p.name, sizeof p.name, "%s", name);
         s_cell_copy(&table, row, "tenant", p.tenant, sizeof p.tenant);
+        s_cell_copy(&table, row, "allow_subscribe", key->reads, sizeof key->reads);
     }
     fdy_ctl_conn_destroy(&conn);
-    if (status != FDY_CTL_EXIT_OK || !partner)
+    if (status != FDY_CTL_EXIT_OK || !key->partner)
         return status; /* an unknown key: key.edit says so */
     if (o->tenant)
         snprintf(p.tenant, sizeof p.tenant, "%s", o->tenant);
@@ -107,6 +114,43 @@ s_edit_publish_check(const fdy_ctl_args_t *args)
         p.allow_publish[i] = (char *) o->allow[i];
     p.allow_count = o->allow_count;
     return fdy_ctl_key_publish_check(args, &p, false, NULL);
+}
+
+/* A partner reads back what it may publish, as at key add: the read
+ * filters sent are the given ones (or the key's, split out of key->reads)
+ * plus every new publish filter none of them covers. *changed: whether
+ * allow_sub must be sent at all. */
+static int
+s_edit_reads(const key_changes_opts_t *o, edit_key_t *key, const char **reads, size_t *count,
+             bool *changed)
+{
+    *count = 0;
+    *changed = o->allow_sub_count > 0;
+    if (o->allow_sub_count && strcmp(o->allow_sub[0], "none") != 0) {
+        for (size_t i = 0; i < o->allow_sub_count; i++)
+            reads[(*count)++] = o->allow_sub[i];
+    } else if (!o->allow_sub_count) {
+        char *save = NULL;
+        for (char *f = strtok_r(key->reads, " ", &save); f && *count < FDY_ALLOW_MAX;
+             f = strtok_r(NULL, " ", &save))
+            reads[(*count)++] = f;
+    }
+    if (!key->partner || o->allow_count == 0 || strcmp(o->allow[0], "none") == 0)
+        return FDY_CTL_EXIT_OK;
+    for (size_t i = 0; i < o->allow_count; i++) {
+        bool covered = false;
+        for (size_t k = 0; k < *count && !covered; k++)
+            covered = fdy_ctl_filter_covers(reads[k], o->allow[i]);
+        if (covered)
+            continue;
+        if (*count == FDY_ALLOW_MAX)
+            return fdy_output_usage("at most %d --allow-subscribe filters, counting the "
+                                    "--allow-publish ones a partner reads back",
+                                    FDY_ALLOW_MAX);
+        reads[(*count)++] = o->allow[i];
+        *changed = true;
+    }
+    return FDY_CTL_EXIT_OK;
 }
 
 static int
@@ -125,8 +169,15 @@ s_edit(const fdy_ctl_args_t *args)
         status = s_check_list("--allow-jobs", o->allow_jobs, o->allow_jobs_count, false);
     if (status == FDY_CTL_EXIT_OK)
         status = s_check_list("--allow-models", o->allow_models, o->allow_models_count, false);
+    edit_key_t key;
+    memset(&key, 0, sizeof key);
     if (status == FDY_CTL_EXIT_OK)
-        status = s_edit_publish_check(args);
+        status = s_edit_publish_check(args, &key);
+    const char *reads[FDY_ALLOW_MAX];
+    size_t read_count = 0;
+    bool reads_changed = false;
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_edit_reads(o, &key, reads, &read_count, &reads_changed);
     if (status != FDY_CTL_EXIT_OK)
         return status;
     fdy_ctl_argv_t argv = {0};
@@ -137,8 +188,9 @@ s_edit(const fdy_ctl_args_t *args)
         err = fdy_ctl_argv_add(&argv, "tenant", o->tenant);
     if (err == FOUNDRY_OK)
         err = s_add_list(&argv, "allow", o->allow, o->allow_count);
-    if (err == FOUNDRY_OK)
-        err = s_add_list(&argv, "allow_sub", o->allow_sub, o->allow_sub_count);
+    if (err == FOUNDRY_OK && reads_changed)
+        err = read_count ? s_add_list(&argv, "allow_sub", reads, read_count)
+                         : fdy_ctl_argv_add(&argv, "allow_sub", "");
     if (err == FOUNDRY_OK)
         err = s_add_list(&argv, "allow_jobs", o->allow_jobs, o->allow_jobs_count);
     if (err == FOUNDRY_OK)
@@ -392,7 +444,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
                     "                          [--rate-msgs N] [--rate-bytes SIZE]",
         .summary = "change a key's grants, site, tenant or rates, keeping its key pair",
         .notes = "A list flag that is given replaces that list (none alone empties it); what\n"
-                 "is not given stays. In force at the key's next request. Prints the row.",
+                 "is not given stays. A partner may also read what --allow-publish gives it\n"
+                 "(as at key add). In force at the key's next request. Prints the row.",
         .pos_names = {"NAME"},
         .min_pos = 1,
         .max_pos = 1,

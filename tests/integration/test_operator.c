@@ -372,9 +372,13 @@ test_operator_key_changes(void)
         const fdy_json_t *row = fdy_proc_json_at(keys, i);
         if (strcmp(fdy_proc_json_str(fdy_proc_json_get(row, "name"), NULL), "acme") != 0)
             continue;
-        char allow[256];
+        char allow[256], reads[256];
         fdy_proc_row_str(row, "allow_publish", allow, sizeof allow);
         FDY_CHECK_STR(allow, "acme.b.>");
+        /* a partner reads back what it may publish, as after key add */
+        fdy_proc_row_str(row, "allow_subscribe", reads, sizeof reads);
+        FDY_CHECK_MSG(strstr(reads, "acme.a.>") && strstr(reads, "acme.b.>"),
+                      "read filters after key edit --allow-publish: %s", reads);
         seen = true;
     }
     FDY_CHECK(seen);
