@@ -48,9 +48,9 @@ s_expires(const models_opts_t *o, uint64_t *expires_ms)
     if (!o->expires)
         return FDY_CTL_EXIT_OK;
     uint64_t ms;
-    fdy_reason_t reason = {{0}};
-    if (fdy_config_parse_duration(o->expires, &ms, &reason) != FOUNDRY_OK || ms == 0)
-        return fdy_output_usage("--expires: %s", reason.text[0] ? reason.text : "must be > 0");
+    int status = fdy_ctl_args_parse_ms("--expires", o->expires, 1, UINT64_MAX / 2, &ms);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     *expires_ms = fdy_clock_wall_ns() / 1000000u + ms;
     return FDY_CTL_EXIT_OK;
 }

@@ -480,7 +480,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
         return s_add(self->meta, &self->meta_count, MODELS_META_MAX, flag->name, value);
     case MODELS_EXPIRES:
         self->expires = value;
-        return fdy_ctl_args_check_duration(flag->name, value);
+        return FDY_CTL_EXIT_OK; /* checked by s_expires: a bare number is ms */
     case MODELS_CHUNK_SIZE: self->chunk_size = value; break;
     case MODELS_WINDOW: self->window = value; break;
     case MODELS_RELEASE_KEY: self->release_key = value; break;

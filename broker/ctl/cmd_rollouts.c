@@ -38,10 +38,7 @@ s_wait_ms(const rollouts_opts_t *o, uint64_t *ms)
     *ms = 0;
     if (!o->wait)
         return FDY_CTL_EXIT_OK;
-    fdy_reason_t why = {{0}};
-    if (fdy_config_parse_duration(o->wait, ms, &why) != FOUNDRY_OK || *ms > INT32_MAX)
-        return fdy_output_usage("--wait: %s", why.text[0] ? why.text : "too long");
-    return FDY_CTL_EXIT_OK;
+    return fdy_ctl_args_parse_ms("--wait", o->wait, 0, INT32_MAX, ms);
 }
 
 /* A cell as text, copied into buf. */

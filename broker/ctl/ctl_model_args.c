@@ -211,7 +211,9 @@ s_add_duration(fdy_ctl_argv_t *argv, const char *flag, const char *key, const ch
     uint64_t ms;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    if (fdy_config_parse_duration(value, &ms, &why) != FOUNDRY_OK)
+    /* A bare number is milliseconds, as for every foundryctl duration. */
+    if (!s_u64(value, strlen(value), &ms) &&
+        fdy_config_parse_duration(value, &ms, &why) != FOUNDRY_OK)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "%s: %s", flag,
                               why.text[0] ? why.text : "bad duration");
     return s_add_u64(argv, key, ms);

@@ -161,6 +161,14 @@ test_ctl_model_args_rollout_job(void **state)
     const char *want[] = {"job=recalibrate", "waves=10%;*", "data=mode=full", "timeout=120000"};
     assert_argv(&argv, want, sizeof want / sizeof want[0]);
     fdy_ctl_argv_free(&argv);
+    /* a bare number is milliseconds, as for every foundryctl duration */
+    o.run_timeout = "1500";
+    o.waves = NULL;
+    o.data = NULL;
+    assert_int_equal(fdy_ctl_rollout_argv(&o, &argv, &reason), FOUNDRY_OK);
+    const char *bare[] = {"job=recalibrate", "timeout=1500"};
+    assert_argv(&argv, bare, sizeof bare / sizeof bare[0]);
+    fdy_ctl_argv_free(&argv);
 }
 
 static void
