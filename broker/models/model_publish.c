@@ -254,7 +254,7 @@ s_checks(fdy_models_t *self, const fdy_request_t *req, const fdy_model_request_t
     const fdy_trust_policy_t *policy = fdy_models_trust_find(self, m->name);
     if (!policy)
         return fdy_reason_set(reason, FOUNDRY_EDENIED,
-                              "no trust policy for model %s: foundryctl model trust %s --key "
+                              "no trust policy for model %s: foundryctl model trust %s --signer "
                               "... --threshold K",
                               m->name, m->name);
     foundry_err err = fdy_trust_check(policy, s, NULL, &why);
