@@ -2,8 +2,9 @@
  *  the real broker, real foundry-node agents at six sites and foundryctl:
  *  a large artifact in two waves (installed bytes hashed against the
  *  source, one agent held by its interlock until it opens); resume after
- *  an agent SIGKILL mid-download (its second run fetches only what it had
- *  not verified) and a broker SIGKILL mid-rollout; the attack matrix
+ *  a broker SIGKILL mid-upload (the push sent again sends only what the
+ *  broker lacks), an agent SIGKILL mid-download (its second run fetches
+ *  only what it had not verified) and broker SIGKILLs mid-rollout; the attack matrix
  *  through the real path (each refused with its reason, nothing installed,
  *  the previous model in place); health and telemetry gates that pause a
  *  rollout. test_node_models.c covers one agent's steps, test_models.c the
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PATH_LEN FDY_NODE_PROC_PATH_LEN
@@ -525,6 +527,64 @@ test_model_rollout_six_sites_two_waves(void)
 
 /* ---- resume ----------------------------------------------------------------------------- */
 
+/* The broker's model_chunks_stored status counter. */
+static int64_t
+s_chunks_stored(s_env_t *e)
+{
+    const char *argv[] = {"status", NULL};
+    fdy_json_t *json = fdy_proc_ctl_json(e->p, argv);
+    int64_t n = fdy_proc_row_int(fdy_proc_one_row(json), "model_chunks_stored");
+    fdy_proc_json_destroy(&json);
+    return n;
+}
+
+/* A push of file as vision@1 (64 KiB chunks, one in flight) that the
+ * broker's SIGKILL interrupts once it holds some chunks; pushed again, only
+ * the chunks it lacks are sent. */
+static void
+s_push_through_broker_kill(s_env_t *e, const char *file, int64_t chunks)
+{
+    const char *argv[32];
+    s_push_argv(e, argv, file, "1", "a", "65536", NULL, NULL);
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    argv[n++] = "--window";
+    argv[n++] = "1";
+    argv[n] = NULL;
+    int64_t before = s_chunks_stored(e);
+    fflush(NULL);
+    pid_t child = fork();
+    FDY_CHECK(child >= 0);
+    if (child == 0) { /* the push, in a child so the test can kill the broker under it */
+        fdy_proc_run_t run;
+        int status = fdy_proc_ctlv(e->p, NULL, argv, &run) == FOUNDRY_OK ? run.status : 99;
+        _exit(status);
+    }
+    int64_t deadline = fdy_clock_mono_ms() + WAIT_MS;
+    while (s_chunks_stored(e) < before + chunks / 8) {
+        FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "the push stored no chunks");
+        fdy_proc_nap_ms(10);
+    }
+    FDY_CHECK_OK(fdy_proc_broker_kill(e->p));
+    int wstatus = 0;
+    FDY_CHECK(waitpid(child, &wstatus, 0) == child);
+    FDY_CHECK_MSG(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 1,
+                  "the push the broker's kill interrupted exited %d, want 1 (it finished first?)",
+                  WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1);
+    FDY_CHECK_OK(fdy_proc_broker_restart(e->p));
+    argv[n - 2] = NULL; /* the default window */
+    fdy_json_t *json = fdy_proc_ctl_json(e->p, argv);
+    const fdy_json_t *row = fdy_proc_one_row(json);
+    int64_t held = fdy_proc_row_int(row, "chunks_held"), sent = fdy_proc_row_int(row, "chunks_sent");
+    FDY_CHECK_MSG(held >= chunks / 8 && sent < chunks && held + sent == chunks,
+                  "after the broker's kill: %" PRId64 " held, %" PRId64 " sent of %" PRId64, held,
+                  sent, chunks);
+    fprintf(stderr, "model_rollout: push after the broker's kill sent %" PRId64 " of %" PRId64
+                    " chunks\n", sent, chunks);
+    fdy_proc_json_destroy(&json);
+}
+
 /* The count of chunks the node's last MODEL-DOWNLOAD line says it fetches. */
 static size_t
 s_last_download_todo(const s_agent_t *a, size_t *total_out)
@@ -562,7 +622,7 @@ test_model_rollout_resume_after_agent_and_broker_kill(void)
     s_path(e.p, "resume.onnx", model, sizeof model);
     s_write_model(model, size, 7);
     FDY_CHECK(s_file_hash(model, source_hash));
-    s_push(&e, model, "1", "a", "65536");
+    s_push_through_broker_kill(&e, model, 256);
     uint64_t id = s_rollout(&e, "vision@1", NULL);
 
     /* SIGKILL once some chunks are in. */
@@ -609,10 +669,9 @@ test_model_rollout_resume_after_agent_and_broker_kill(void)
     FDY_CHECK(s_file_hash(path, hash));
     FDY_CHECK_STR(hash, source_hash);
 
-    /* A broker SIGKILL mid-upload is test_models_upload_survives_broker_kill
-     * (raw client) and a publisher killed mid-push test_ctl_models'
-     * push_resume: here the broker dies while a rollout's first wave runs
-     * and the second has not started. */
+    /* (A publisher killed mid-push: test_ctl_models' push_resume.) The
+     * broker dies while a rollout's first wave runs and the second has not
+     * started. */
     s_agent_t lab;
     s_agent_start(&e, &lab, "node-lab", "seongnam-lab", NULL, NULL, NULL, "1");
     s_write_model(model, size, 8);
