@@ -29,8 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define PATH_LEN FDY_NODE_PROC_PATH_LEN
-#define WAIT_MS  120000
+#define PATH_LEN    FDY_NODE_PROC_PATH_LEN
+#define WAIT_MS     120000
 #define SMALL_CHUNK 65536u
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -186,8 +186,8 @@ s_env_start(s_env_t *e, const char *name, const char *const *broker_extra)
         FDY_CHECK_OK(fdy_sign_public_load(pubs[i], key, &why));
         fdy_blobs_hex(key, e->hex[i]);
     }
-    const char *trust[] = {"model",    "trust",  "vision",   "--signer",    pubs[0], "--signer",
-                           pubs[1],    "--signer", pubs[2], "--threshold", "1",     NULL};
+    const char *trust[] = {"model", "trust",    "vision", "--signer",    pubs[0], "--signer",
+                           pubs[1], "--signer", pubs[2],  "--threshold", "1",     NULL};
     s_ctl_ok(e->p, trust);
     const char *release[] = {"model", "release-key", NULL};
     fdy_json_t *json = fdy_proc_ctl_json(e->p, release);
@@ -357,15 +357,15 @@ typedef struct {
 /* An agent named name at site: trust file text (NULL: alice, bob and
  * carol, threshold 1), an interlock and health script (or NULL). */
 static void
-s_agent_start(s_env_t *e, s_agent_t *a, const char *name, const char *site,
-              const char *trust_text, const char *interlock, const char *health,
-              const char *window)
+s_agent_start(s_env_t *e, s_agent_t *a, const char *name, const char *site, const char *trust_text,
+              const char *interlock, const char *health, const char *window)
 {
     snprintf(a->name, sizeof a->name, "%s", name);
     char trust[PATH_LEN], text[512];
     snprintf(trust, sizeof trust, "%s/%s.trust", fdy_proc_dir(e->p), name);
     if (!trust_text) {
-        snprintf(text, sizeof text, "vision 1 %.64s %.64s %.64s\n", e->hex[0], e->hex[1], e->hex[2]);
+        snprintf(text, sizeof text, "vision 1 %.64s %.64s %.64s\n", e->hex[0], e->hex[1],
+                 e->hex[2]);
         trust_text = text;
     }
     s_write(trust, trust_text);
@@ -576,12 +576,14 @@ s_push_through_broker_kill(s_env_t *e, const char *file, int64_t chunks)
     argv[n - 2] = NULL; /* the default window */
     fdy_json_t *json = fdy_proc_ctl_json(e->p, argv);
     const fdy_json_t *row = fdy_proc_one_row(json);
-    int64_t held = fdy_proc_row_int(row, "chunks_held"), sent = fdy_proc_row_int(row, "chunks_sent");
+    int64_t held = fdy_proc_row_int(row, "chunks_held"),
+            sent = fdy_proc_row_int(row, "chunks_sent");
     FDY_CHECK_MSG(held >= chunks / 8 && sent < chunks && held + sent == chunks,
                   "after the broker's kill: %" PRId64 " held, %" PRId64 " sent of %" PRId64, held,
                   sent, chunks);
-    fprintf(stderr, "model_rollout: push after the broker's kill sent %" PRId64 " of %" PRId64
-                    " chunks\n", sent, chunks);
+    fprintf(stderr,
+            "model_rollout: push after the broker's kill sent %" PRId64 " of %" PRId64 " chunks\n",
+            sent, chunks);
     fdy_proc_json_destroy(&json);
 }
 
@@ -697,8 +699,7 @@ test_model_rollout_resume_after_agent_and_broker_kill(void)
  * needle in the reason, nothing of it installed, `current` still at
  * installed. */
 static void
-s_expect_refused(s_env_t *e, s_agent_t *a, unsigned version, uint64_t installed,
-                 const char *needle)
+s_expect_refused(s_env_t *e, s_agent_t *a, unsigned version, uint64_t installed, const char *needle)
 {
     char target[32];
     snprintf(target, sizeof target, "vision@%u", version);
@@ -892,10 +893,8 @@ test_model_rollout_telemetry_gate_pauses_during_soak(void)
     s_write_model(model, 3 * SMALL_CHUNK, 1);
     s_push(&e, model, "1", "a", "65536");
     /* A soak far longer than the test: the gate must trip within it. */
-    const char *more[] = {"--waves", "seongnam-lab;siheung",
-                          "--soak",  "10m",
-                          "--gate",  "inspection.reject_rate<0.02",
-                          NULL};
+    const char *more[] = {"--waves", "seongnam-lab;siheung",        "--soak", "10m",
+                          "--gate",  "inspection.reject_rate<0.02", NULL};
     uint64_t id = s_rollout(&e, "vision@1", more);
     s_node_row_t row;
     s_wait_node(&e, id, "node-lab", "healthy", &row);
