@@ -7,7 +7,7 @@
  *  only what it had not verified) and broker SIGKILLs mid-rollout; the attack matrix
  *  through the real path (each refused with its reason, nothing installed,
  *  the previous model in place); health and telemetry gates that pause a
- *  rollout. test_node_models.c covers one agent's steps, test_models.c the
+ *  rollout; a fleet job over the six sites whose abort threshold trips. test_node_models.c covers one agent's steps, test_models.c the
  *  broker's refusals at upload and publish, test_ctl_models.c foundryctl.
  *
  *  FOUNDRY_TEST_MODEL_MB sets the large artifact's size (default 256 MiB,
@@ -355,12 +355,25 @@ typedef struct {
     char set[8][PATH_LEN + 64];
 } s_agent_t;
 
-/* An agent named name at site: trust file text (NULL: alice, bob and
- * carol, threshold 1), an interlock and health script (or NULL). */
+/* What an agent runs with; NULL fields (or opts NULL) take the default. */
+typedef struct {
+    const char *trust;     /* model_trust_file text (default: alice, bob, carol; threshold 1) */
+    const char *interlock; /* model_interlock program (default none) */
+    const char *health;    /* model_health program (default none) */
+    const char *window;    /* model_fetch_window (default 8) */
+    const char *jobs;      /* --jobs handler file (default none) */
+} s_agent_opts_t;
+
+/* An agent named name at site, with a node key of its own. */
 static void
-s_agent_start(s_env_t *e, s_agent_t *a, const char *name, const char *site, const char *trust_text,
-              const char *interlock, const char *health, const char *window)
+s_agent_start(s_env_t *e, s_agent_t *a, const char *name, const char *site,
+              const s_agent_opts_t *opts)
 {
+    static const s_agent_opts_t none = {0};
+    if (!opts)
+        opts = &none;
+    const char *trust_text = opts->trust, *interlock = opts->interlock, *health = opts->health,
+               *window = opts->window;
     snprintf(a->name, sizeof a->name, "%s", name);
     char trust[PATH_LEN], text[512];
     snprintf(trust, sizeof trust, "%s/%s.trust", fdy_proc_dir(e->p), name);
@@ -395,6 +408,12 @@ s_agent_start(s_env_t *e, s_agent_t *a, const char *name, const char *site, cons
         snprintf(a->set[s], sizeof a->set[s], "model_health=%s", health);
         a->proc.extra[n++] = "--set";
         a->proc.extra[n++] = a->set[s++];
+    }
+    if (opts->jobs) {
+        a->proc.extra[n++] = "--jobs";
+        a->proc.extra[n++] = opts->jobs;
+        a->proc.extra[n++] = "--set";
+        a->proc.extra[n++] = "job_heartbeat=200ms";
     }
     a->proc.extra[n] = NULL;
     fdy_node_proc_start(&a->proc, -1, true);
@@ -474,8 +493,8 @@ test_model_rollout_six_sites_two_waves(void)
     for (size_t i = 0; i < 6; i++) {
         char name[32];
         snprintf(name, sizeof name, "node-%s", s_sites[i]);
-        s_agent_start(&e, &agents[i], name, s_sites[i], NULL,
-                      strcmp(s_sites[i], "hanam") == 0 ? interlock : NULL, NULL, NULL);
+        s_agent_opts_t opts = {.interlock = strcmp(s_sites[i], "hanam") == 0 ? interlock : NULL};
+        s_agent_start(&e, &agents[i], name, s_sites[i], &opts);
     }
     char model[PATH_LEN], source_hash[2 * FDY_BLOB_HASH_LEN + 1];
     s_path(e.p, "large.onnx", model, sizeof model);
@@ -637,7 +656,8 @@ test_model_rollout_resume_after_agent_and_broker_kill(void)
     /* Window 1 and small chunks: the download is slow enough to be caught
      * in the middle, and every acknowledged chunk is on the agent's disk. */
     s_agent_t agent;
-    s_agent_start(&e, &agent, "node-siheung", "siheung", NULL, NULL, NULL, "1");
+    const s_agent_opts_t slow = {.window = "1"};
+    s_agent_start(&e, &agent, "node-siheung", "siheung", &slow);
     const uint64_t size = 16u << 20; /* 256 chunks */
     char model[PATH_LEN], source_hash[2 * FDY_BLOB_HASH_LEN + 1];
     s_path(e.p, "resume.onnx", model, sizeof model);
@@ -689,7 +709,7 @@ test_model_rollout_resume_after_agent_and_broker_kill(void)
      * broker dies while a rollout's first wave runs and the second has not
      * started. */
     s_agent_t lab;
-    s_agent_start(&e, &lab, "node-lab", "seongnam-lab", NULL, NULL, NULL, "1");
+    s_agent_start(&e, &lab, "node-lab", "seongnam-lab", &slow);
     s_write_model(model, size, 8);
     s_push(&e, model, "2", "a", "65536");
     const char *waves[] = {"--waves", "seongnam-lab;siheung", NULL};
@@ -764,7 +784,8 @@ test_model_rollout_attacks_refused(void)
     char trust[4 * FDY_MODEL_KEY_LEN + 16];
     snprintf(trust, sizeof trust, "vision 2 %.64s %.64s\n", e.hex[0], e.hex[1]);
     s_agent_t a;
-    s_agent_start(&e, &a, "node-siheung", "siheung", trust, NULL, NULL, NULL);
+    const s_agent_opts_t strict = {.trust = trust};
+    s_agent_start(&e, &a, "node-siheung", "siheung", &strict);
     char model[PATH_LEN];
     s_path(e.p, "attack.onnx", model, sizeof model);
     const uint64_t size = 4 * SMALL_CHUNK + 100;
@@ -863,7 +884,8 @@ test_model_rollout_health_gate_pauses_before_last_wave(void)
         char name[32];
         snprintf(name, sizeof name, "node-%s", s_sites[i]);
         bool fails = strcmp(s_sites[i], "bucheon") == 0 || strcmp(s_sites[i], "uijeongbu") == 0;
-        s_agent_start(&e, &agents[i], name, s_sites[i], NULL, NULL, fails ? bad : good, NULL);
+        s_agent_opts_t opts = {.health = fails ? bad : good};
+        s_agent_start(&e, &agents[i], name, s_sites[i], &opts);
     }
     char model[PATH_LEN];
     s_path(e.p, "v.onnx", model, sizeof model);
@@ -903,8 +925,8 @@ test_model_rollout_telemetry_gate_pauses_during_soak(void)
     s_env_t e;
     s_env_start(&e, "model_rollout_telemetry", NULL);
     s_agent_t agents[2];
-    s_agent_start(&e, &agents[0], "node-lab", "seongnam-lab", NULL, NULL, NULL, NULL);
-    s_agent_start(&e, &agents[1], "node-siheung", "siheung", NULL, NULL, NULL, NULL);
+    s_agent_start(&e, &agents[0], "node-lab", "seongnam-lab", NULL);
+    s_agent_start(&e, &agents[1], "node-siheung", "siheung", NULL);
     char model[PATH_LEN];
     s_path(e.p, "v.onnx", model, sizeof model);
     s_write_model(model, 3 * SMALL_CHUNK, 1);
@@ -935,6 +957,70 @@ test_model_rollout_telemetry_gate_pauses_during_soak(void)
     s_env_stop(&e);
 }
 
+/* ---- a fleet job ------------------------------------------------------------------------------ */
+
+static void
+test_model_rollout_fleet_job_aborts_at_threshold(void)
+{
+    s_env_t e;
+    s_env_start(&e, "model_rollout_fleet", NULL);
+    char ok[PATH_LEN], bad[PATH_LEN], ok_jobs[PATH_LEN], bad_jobs[PATH_LEN], text[PATH_LEN + 64];
+    s_path(e.p, "collect.sh", ok, sizeof ok);
+    s_path(e.p, "collect-fails.sh", bad, sizeof bad);
+    s_script(ok, "exit 0");
+    s_script(bad, "echo 'calibration log missing' >&2; exit 4");
+    s_path(e.p, "ok.jobs", ok_jobs, sizeof ok_jobs);
+    s_path(e.p, "bad.jobs", bad_jobs, sizeof bad_jobs);
+    snprintf(text, sizeof text, "collect exec 2 10s -- %s\n", ok);
+    s_write(ok_jobs, text);
+    snprintf(text, sizeof text, "collect exec 2 10s -- %s\n", bad);
+    s_write(bad_jobs, text);
+    /* Bucheon and Uijeongbu (wave 3 of 4, alone so that no healthy node of
+     * theirs is cut short) fail: two failures abort before the last wave. */
+    s_agent_t agents[6];
+    for (size_t i = 0; i < 6; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "node-%s", s_sites[i]);
+        bool fails = strcmp(s_sites[i], "bucheon") == 0 || strcmp(s_sites[i], "uijeongbu") == 0;
+        s_agent_opts_t opts = {.jobs = fails ? bad_jobs : ok_jobs};
+        s_agent_start(&e, &agents[i], name, s_sites[i], &opts);
+    }
+    const char *more[] = {
+        "--data",           "full", "--waves", "seongnam-lab;siheung;bucheon,uijeongbu;*",
+        "--abort-failures", "2",    NULL};
+    const char *argv[16] = {"rollout", "start", "--job", "collect"};
+    size_t n = 4;
+    for (size_t i = 0; more[i]; i++)
+        argv[n++] = more[i];
+    argv[n] = NULL;
+    fdy_json_t *json = fdy_proc_ctl_json(e.p, argv);
+    uint64_t id = (uint64_t) fdy_proc_row_int(fdy_proc_one_row(json), "id");
+    fdy_proc_json_destroy(&json);
+    s_rollout_row_t ls;
+    s_wait_rollout(&e, id, "aborted", &ls);
+    FDY_CHECK_STR(ls.wave, "3/4");
+    FDY_CHECK_EQ(ls.nodes, 6);
+    FDY_CHECK_EQ(ls.failed, 2);
+    FDY_CHECK_MSG(strstr(ls.reason, "abort_failures=2: 2 nodes failed"), "abort reason: %s",
+                  ls.reason);
+    for (size_t i = 0; i < 6; i++) {
+        s_node_row_t row;
+        s_node_row(&e, id, agents[i].name, &row);
+        if (strcmp(s_sites[i], "bucheon") == 0 || strcmp(s_sites[i], "uijeongbu") == 0) {
+            FDY_CHECK_STR(row.state, "failed");
+            FDY_CHECK_MSG(strstr(row.reason, "exit status 4"), "%s: %s", agents[i].name,
+                          row.reason);
+        } else if (strcmp(s_sites[i], "hanam") == 0 || strcmp(s_sites[i], "pangyo") == 0) {
+            FDY_CHECK_STR(row.state, "pending"); /* the last wave never started */
+            FDY_CHECK_EQ(row.wave, 4);
+        } else {
+            FDY_CHECK_STR(row.state, "healthy");
+        }
+    }
+    s_agents_stop(agents, 6);
+    s_env_stop(&e);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -952,6 +1038,8 @@ main(int argc, char **argv)
          test_model_rollout_health_gate_pauses_before_last_wave},
         {"model_rollout_telemetry_gate_pauses_during_soak",
          test_model_rollout_telemetry_gate_pauses_during_soak},
+        {"model_rollout_fleet_job_aborts_at_threshold",
+         test_model_rollout_fleet_job_aborts_at_threshold},
     };
     return fdy_proc_run_tests("model_rollout", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
