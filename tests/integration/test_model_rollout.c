@@ -1,14 +1,16 @@
 /*  test_model_rollout.c: model rollouts end to end at fleet scale, with
  *  the real broker, real foundry-node agents at six sites and foundryctl:
  *  a large artifact in two waves (installed bytes hashed against the
- *  source, one agent held by its interlock until it opens); resume after
- *  a broker SIGKILL mid-upload (the push sent again sends only what the
+ *  source, one agent held by its interlock until it opens); resume after a
+ *  broker SIGKILL mid-upload (the push run again sends only what the
  *  broker lacks), an agent SIGKILL mid-download (its second run fetches
- *  only what it had not verified) and broker SIGKILLs mid-rollout; the attack matrix
- *  through the real path (each refused with its reason, nothing installed,
- *  the previous model in place); health and telemetry gates that pause a
- *  rollout; a fleet job over the six sites whose abort threshold trips. test_node_models.c covers one agent's steps, test_models.c the
- *  broker's refusals at upload and publish, test_ctl_models.c foundryctl.
+ *  only what it had not stored) and broker SIGKILLs mid-rollout; the
+ *  attack matrix through the real path (each refused with its reason,
+ *  nothing installed, the previous model in place); health and telemetry
+ *  gates that pause a rollout; a fleet job over the six sites whose abort
+ *  threshold trips. test_node_models.c covers one agent's steps,
+ *  test_models.c the broker's refusals at upload and publish,
+ *  test_ctl_models.c foundryctl.
  *
  *  FOUNDRY_TEST_MODEL_MB sets the large artifact's size (default 256 MiB,
  *  32 MiB under sanitizers, less when the disk is short).
