@@ -67,6 +67,7 @@ static const fdy_service_ops_t *const s_services[] = {
     &fdy_streams_service,
     &fdy_audit_service,
     &fdy_jobs_service,
+    &fdy_metrics_service,
     &fdy_admin_service,
 };
 #define SERVICE_COUNT (sizeof s_services / sizeof s_services[0])

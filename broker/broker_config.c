@@ -109,6 +109,13 @@ static const fdy_option_t s_options[] = {
       offsetof(fdy_broker_cfg_t, check_store_at_start),
       "auto: check every page and record of the store at start unless the last stop was "
       "clean; always; never (a damaged store is refused)" },
+    { "metrics_listen", FDY_OPT_STRING, "127.0.0.1:9770", 0, 0, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, metrics_listen),
+      "HTTP HOST:PORT (IPv4) for /metrics, /api/status and the dashboard; off disables; "
+      "port 0 picks one (data_dir/metrics_url names it)" },
+    { "metrics_token", FDY_OPT_STRING, "", 0, 0, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, metrics_token),
+      "Token the HTTP pages require (Bearer header or ?token=); needed off loopback" },
 };
 
 static const fdy_flag_t s_flags[] = {

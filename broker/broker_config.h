@@ -43,6 +43,8 @@ typedef struct {
     char *check_store_at_start; /* "auto", "always" or "never" (start_check.h) */
     uint64_t max_job_payload;   /* largest job payload (ETOOBIG above) */
     uint64_t job_node_timeout_ms; /* a node silent this long is lost, its leases expire */
+    char *metrics_listen;       /* HTTP HOST:PORT of the metrics service, or "off" */
+    char *metrics_token;        /* "" or the token its pages require */
 } fdy_broker_cfg_t;
 
 /* The broker's config schema: options, flag aliases, and the checks that

@@ -1,0 +1,32 @@
+/*  metrics_pages.h: the pages the metrics service serves, rendered on the
+ *  broker's loop thread from the services' stats and the store's lists:
+ *  /metrics (Prometheus text format), /api/status (JSON) and / (the
+ *  dashboard, metrics_dashboard.c).
+ */
+#ifndef FDY_METRICS_PAGES_H_INCLUDED
+#define FDY_METRICS_PAGES_H_INCLUDED
+
+#include "http_server.h"
+#include "service.h"
+
+#include <stdint.h>
+
+/* What the pages read; all borrowed from the metrics service. */
+typedef struct {
+    fdy_service_deps_t deps;      /* services created before metrics, store, peers */
+    fdy_http_server_t *http;
+    int64_t start_ms;
+} fdy_metrics_source_t;
+
+/* Fills out for path ("/metrics", "/api/status", "/"); leaves out->body
+ * NULL for any other path (404). */
+void fdy_metrics_pages_render(const fdy_metrics_source_t *source, const char *path,
+                              fdy_http_response_t *out);
+
+/* The dashboard's HTML (with its script), a static string. */
+const char *fdy_metrics_dashboard_html(void);
+
+/* Monotonic ms (for uptime). */
+int64_t fdy_metrics_pages_now_ms(void);
+
+#endif
