@@ -45,6 +45,7 @@ typedef struct {
     uint64_t job_node_timeout_ms; /* a node silent this long is lost, its leases expire */
     char *metrics_listen;       /* HTTP HOST:PORT of the metrics service, or "off" */
     char *metrics_token;        /* "" or the token its pages require */
+    int log_format;             /* FDY_LOG_FORMAT_TEXT or _JSON */
 } fdy_broker_cfg_t;
 
 /* The broker's config schema: options, flag aliases, and the checks that

@@ -24,6 +24,7 @@ typedef struct {
     char *listen;                /* local PULL endpoint; unset: ipc://<data_dir>/telemetry.sock */
     bool stdin_input;            /* also read text samples from stdin */
     int log_level;               /* FDY_LOG_ERR .. FDY_LOG_DEBUG */
+    int log_format;              /* FDY_LOG_FORMAT_TEXT or _JSON */
     uint64_t outbox_max_entries; /* outbox bound, entries */
     uint64_t outbox_max_bytes;   /* outbox bound, entry bytes */
     char *outbox_policy;         /* "drop-oldest" or "drop-newest" */

@@ -316,6 +316,65 @@ test_metrics_listen_checked(void)
     fdy_proc_destroy(&p);
 }
 
+/* A request refused for node-siheung: the log line about it carries the
+ * principal; with log_format = json every line is one JSON object with
+ * ts, level, id and msg. */
+static void
+s_refused_request(fdy_proc_t *p)
+{
+    fdy_proc_key_add(p, "node-siheung", "--role", "node", "--site", "siheung", NULL);
+    foundry_client_t *node = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "node-siheung", NULL, &node));
+    foundry_job_spec_t spec;
+    foundry_job_spec_init(&spec);
+    spec.type = "not-for-nodes";
+    uint64_t id = 0;
+    FDY_CHECK(foundry_job_submit(node, &spec, &id, NULL) != FOUNDRY_OK);
+    foundry_client_close(&node, 1000, NULL);
+}
+
+static void
+test_metrics_log_lines_name_principal(void)
+{
+    fdy_proc_t *p = fdy_proc_new("log-text");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    s_refused_request(p);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    FDY_CHECK(fdy_proc_log_count(p, " principal=node-siheung") >= 1);
+    FDY_CHECK(fdy_proc_log_count(p, "Z NOTICE BROKER-READY serving on") == 1);
+    fdy_proc_destroy(&p);
+
+    p = fdy_proc_new("log-json");
+    const char *const json_args[] = {"--set", "log_format=json", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, json_args));
+    s_refused_request(p);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    FILE *log = fopen(fdy_proc_log_path(p), "r");
+    FDY_CHECK(log != NULL);
+    char line[8192];
+    size_t objects = 0, about_node = 0;
+    while (fgets(line, sizeof line, log)) {
+        if (strncmp(line, "====", 4) == 0 || line[0] != '{')
+            continue;   /* the harness's own lines */
+        fdy_json_t *json = fdy_proc_json_parse(line, strlen(line));
+        FDY_CHECK_MSG(json != NULL, "not JSON: %s", line);
+        char level[16], msg_id[64], ts[40];
+        fdy_proc_row_str(json, "level", level, sizeof level);
+        fdy_proc_row_str(json, "id", msg_id, sizeof msg_id);
+        fdy_proc_row_str(json, "ts", ts, sizeof ts);
+        FDY_CHECK(fdy_proc_json_str(fdy_proc_json_get(json, "msg"), NULL) != NULL);
+        FDY_CHECK_MSG(strlen(ts) == 24 && ts[23] == 'Z', "timestamp %s", ts);
+        const char *who = fdy_proc_json_str(fdy_proc_json_get(json, "principal"), NULL);
+        about_node += who && strcmp(who, "node-siheung") == 0;
+        objects++;
+        fdy_proc_json_destroy(&json);
+    }
+    fclose(log);
+    FDY_CHECK(objects >= 3);
+    FDY_CHECK(about_node >= 1);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -325,6 +384,7 @@ main(int argc, char **argv)
         {"metrics_bad_http_harms_nothing", test_metrics_bad_http_harms_nothing},
         {"metrics_token_required", test_metrics_token_required},
         {"metrics_listen_checked", test_metrics_listen_checked},
+        {"metrics_log_lines_name_principal", test_metrics_log_lines_name_principal},
     };
     return fdy_proc_run_tests("metrics", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
