@@ -112,6 +112,7 @@ extern const fdy_ctl_group_t fdy_cmd_sub_group;       /* sub */
 extern const fdy_ctl_group_t fdy_cmd_audit_group;     /* audit ls|verify */
 extern const fdy_ctl_group_t fdy_cmd_store_group;     /* store check|salvage */
 extern const fdy_ctl_group_t fdy_cmd_jobs_group;      /* job ..., dlq ls|requeue, node ls */
+extern const fdy_ctl_group_t fdy_cmd_top_group;       /* top, metrics sites */
 
 /* ---- ctl_args.c: the command line engine -------------------------------- */
 

@@ -15,6 +15,7 @@ static const fdy_ctl_group_t *const s_groups[] = {
     &fdy_cmd_keys_group,    &fdy_cmd_status_group,    &fdy_cmd_pub_group,
     &fdy_cmd_streams_group, &fdy_cmd_consumers_group, &fdy_cmd_sub_group,
     &fdy_cmd_audit_group,   &fdy_cmd_store_group,   &fdy_cmd_jobs_group,
+    &fdy_cmd_top_group,
 };
 
 enum { G_ENDPOINT = 1, G_KEY, G_BROKER_KEY, G_TIMEOUT, G_JSON };

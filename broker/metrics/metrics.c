@@ -132,6 +132,50 @@ s_tick(void *self_, int64_t now_ms)
     return due < 0 || due > TICK_MS ? TICK_MS : due;
 }
 
+/* ---- admin: metrics.sites (foundryctl top) ------------------------------------ */
+
+static const char *const s_site_columns[] = {"site", "nodes", "connections",
+                                             "telemetry_messages", "telemetry_bytes",
+                                             "telemetry_last_seq"};
+static const fdy_col_type_t s_site_types[] = {FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT,
+                                              FDY_COL_INT, FDY_COL_INT, FDY_COL_INT};
+
+static foundry_err
+s_sites(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
+{
+    metrics_t *self = self_;
+    fdy_metrics_site_t rows[FDY_METRICS_SITES_MAX];
+    size_t count = fdy_metrics_pages_sites(&self->source, rows);
+    foundry_err err = fdy_admin_table_begin(out, call->arena, s_site_columns, s_site_types,
+                                            sizeof s_site_columns / sizeof s_site_columns[0],
+                                            count, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    bool ok = true;
+    for (size_t i = 0; ok && i < count; i++) {
+        fdy_slice_t *row = fdy_admin_row_add(out);
+        ok = row && fdy_admin_cell_text(out, &row[0], rows[i].site)
+             && fdy_admin_cell_int(out, &row[1], rows[i].nodes)
+             && fdy_admin_cell_int(out, &row[2], rows[i].connections)
+             && fdy_admin_cell_int(out, &row[3], rows[i].telemetry_messages)
+             && fdy_admin_cell_int(out, &row[4], rows[i].telemetry_bytes)
+             && fdy_admin_cell_int(out, &row[5], rows[i].telemetry_last_seq);
+    }
+    return ok ? FOUNDRY_OK : fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
+}
+
+static const fdy_admin_command_t s_admin_commands[] = {
+    {.name = "metrics.sites", .args = NULL, .arg_count = 0, .fn = s_sites},
+};
+
+static foundry_err
+s_admin(void *self, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
+{
+    return fdy_admin_dispatch(self, s_admin_commands,
+                              sizeof s_admin_commands / sizeof s_admin_commands[0], call, out,
+                              reason);
+}
+
 static void
 s_stats(const void *self_, fdy_stats_t *out)
 {
@@ -142,13 +186,17 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "http_refused", fdy_http_server_refused(self->http));
 }
 
+static const char *const s_admin_prefixes[] = {"metrics.", NULL};
+
 const fdy_service_ops_t fdy_metrics_service = {
     .name = "metrics",
     .kinds = NULL,
     .kind_count = 0,
+    .admin_prefixes = s_admin_prefixes,
     .create = s_create,
     .destroy = s_destroy,
     .tick = s_tick,
+    .admin = s_admin,
     .stats = s_stats,
     .pollers = s_pollers,
     .ready = s_ready,

@@ -272,45 +272,57 @@ s_stat(const figures_t *f, const char *name)
 }
 
 /* One entry per configured site: its telemetry stream and its nodes. */
-static void
-s_render_sites(fdy_metrics_text_t *t, const fdy_metrics_source_t *src, const figures_t *f)
+static size_t
+s_sites(const fdy_metrics_source_t *src, const figures_t *f, fdy_metrics_site_t *rows)
 {
-    fdy_metrics_text_printf(t, "\"sites\":[");
+    size_t count = 0;
     const char *cursor = src->deps.cfg->sites ? src->deps.cfg->sites : "";
-    bool first = true;
-    while (*cursor) {
+    while (*cursor && count < FDY_METRICS_SITES_MAX) {
         cursor += strspn(cursor, " \t");
         size_t len = strcspn(cursor, " \t");
         if (len == 0)
             break;
-        char site[FDY_NAME_MAX];
-        snprintf(site, sizeof site, "%.*s", (int) len, cursor);
+        fdy_metrics_site_t *row = &rows[count++];
+        memset(row, 0, sizeof *row);
+        snprintf(row->site, sizeof row->site, "%.*s", (int) len, cursor);
         cursor += len;
         char stream[FDY_NAME_MAX + 16];   /* fits whatever the site; a long one matches none */
-        snprintf(stream, sizeof stream, "telemetry-%s", site);
-        uint64_t messages = 0, bytes = 0, last_seq = 0, nodes = 0, connections = 0;
+        snprintf(stream, sizeof stream, "telemetry-%s", row->site);
         for (size_t i = 0; i < f->stream_count; i++)
             if (strcmp(f->streams[i].name, stream) == 0) {
-                messages = f->streams[i].messages;
-                bytes = f->streams[i].bytes;
-                last_seq = f->streams[i].last_seq;
+                row->telemetry_messages = f->streams[i].messages;
+                row->telemetry_bytes = f->streams[i].bytes;
+                row->telemetry_last_seq = f->streams[i].last_seq;
             }
         for (size_t i = 0; i < f->row_count; i++)
-            if (strcmp(f->rows[i].site, site) == 0 && strcmp(f->rows[i].role, "node") == 0) {
-                nodes += f->rows[i].principals;
-                connections += f->rows[i].connections;
+            if (strcmp(f->rows[i].site, row->site) == 0 && strcmp(f->rows[i].role, "node") == 0) {
+                row->nodes += f->rows[i].principals;
+                row->connections += f->rows[i].connections;
             }
-        fdy_metrics_text_printf(t, "%s{\"site\":", first ? "" : ",");
-        fdy_metrics_text_json_string(t, site);
+    }
+    return count;
+}
+
+static void
+s_render_sites(fdy_metrics_text_t *t, const fdy_metrics_source_t *src, const figures_t *f)
+{
+    fdy_metrics_site_t *rows = fdy_xalloc(FDY_METRICS_SITES_MAX * sizeof *rows);
+    size_t count = s_sites(src, f, rows);
+    fdy_metrics_text_printf(t, "\"sites\":[");
+    for (size_t i = 0; i < count; i++) {
+        fdy_metrics_text_printf(t, "%s{\"site\":", i ? "," : "");
+        fdy_metrics_text_json_string(t, rows[i].site);
         fdy_metrics_text_printf(t, ",\"nodes\":%llu,\"connections\":%llu,"
                                    "\"telemetry_messages\":%llu,\"telemetry_bytes\":%llu,"
                                    "\"telemetry_last_seq\":%llu}",
-                                (unsigned long long) nodes, (unsigned long long) connections,
-                                (unsigned long long) messages, (unsigned long long) bytes,
-                                (unsigned long long) last_seq);
-        first = false;
+                                (unsigned long long) rows[i].nodes,
+                                (unsigned long long) rows[i].connections,
+                                (unsigned long long) rows[i].telemetry_messages,
+                                (unsigned long long) rows[i].telemetry_bytes,
+                                (unsigned long long) rows[i].telemetry_last_seq);
     }
     fdy_metrics_text_printf(t, "]");
+    free(rows);
 }
 
 static void
@@ -366,6 +378,17 @@ s_render_status(fdy_metrics_text_t *t, const fdy_metrics_source_t *src, const fi
                                 (unsigned long long) f->rows[i].connections);
     }
     fdy_metrics_text_printf(t, "]}\n");
+}
+
+size_t
+fdy_metrics_pages_sites(const fdy_metrics_source_t *src, fdy_metrics_site_t *rows)
+{
+    figures_t *f = fdy_xalloc(sizeof *f);
+    s_gather(src, f);
+    size_t count = s_sites(src, f, rows);
+    s_release(f);
+    free(f);
+    return count;
 }
 
 void

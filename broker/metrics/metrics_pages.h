@@ -18,6 +18,23 @@ typedef struct {
     int64_t start_ms;
 } fdy_metrics_source_t;
 
+/* One configured site, as the dashboard, /api/status and the admin
+ * command metrics.sites show it. */
+typedef struct {
+    char site[FDY_NAME_MAX];
+    uint64_t nodes;                /* node principals of the site connected now */
+    uint64_t connections;          /* their connections */
+    uint64_t telemetry_messages;   /* in stream telemetry-<site> */
+    uint64_t telemetry_bytes;
+    uint64_t telemetry_last_seq;   /* grows with every message: rates come from it */
+} fdy_metrics_site_t;
+
+#define FDY_METRICS_SITES_MAX 64
+
+/* Fills rows (at most FDY_METRICS_SITES_MAX), one per configured site in
+ * config order, and returns how many. */
+size_t fdy_metrics_pages_sites(const fdy_metrics_source_t *source, fdy_metrics_site_t *rows);
+
 /* Fills out for path ("/metrics", "/api/status", "/"); leaves out->body
  * NULL for any other path (404). */
 void fdy_metrics_pages_render(const fdy_metrics_source_t *source, const char *path,

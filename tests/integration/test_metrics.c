@@ -375,6 +375,72 @@ test_metrics_log_lines_name_principal(void)
     fdy_proc_destroy(&p);
 }
 
+/* foundryctl top --once: the same figures, one row per site sorted by
+ * site; metrics sites --json for scripts; a bad --interval is a usage error. */
+static void
+test_metrics_ctl_top_once(void)
+{
+    fdy_proc_t *p = fdy_proc_new("metrics-top");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_proc_key_add(p, "node-hanam", "--role", "node", "--site", "hanam", NULL);
+    foundry_client_t *node = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "node-hanam", NULL, &node));
+    for (int i = 0; i < 4; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "h-%d", i);
+        foundry_ack_t ack;
+        FDY_CHECK_OK(foundry_client_publish(node, "telemetry.hanam.line3.rate", "9", 1, id,
+                                            strlen(id), &ack));
+    }
+    foundry_client_t *admin = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &admin));
+    foundry_job_spec_t spec;
+    foundry_job_spec_init(&spec);
+    spec.type = "inspect";
+    uint64_t id = 0;
+    FDY_CHECK_OK(foundry_job_submit(admin, &spec, &id, NULL));
+
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "top", "--once", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(strstr(run.out, "queued 1") != NULL, "top: %s", run.out);
+    FDY_CHECK(strstr(run.out, "SITE") != NULL);
+    /* hanam: 1 node, 1 connection, 4 messages; sorted: bucheon < hanam < pangyo < siheung */
+    char want[128];
+    snprintf(want, sizeof want, "%-16s %6d %6d %12d", "hanam", 1, 1, 4);
+    FDY_CHECK_MSG(strstr(run.out, want) != NULL, "no '%s' in:\n%s", want, run.out);
+    const char *b = strstr(run.out, "\nbucheon "), *h = strstr(run.out, "\nhanam ");
+    const char *pg = strstr(run.out, "\npangyo "), *sh = strstr(run.out, "\nsiheung ");
+    FDY_CHECK(b && h && pg && sh && b < h && h < pg && pg < sh);
+    FDY_CHECK(strstr(run.out, "\033[") == NULL);   /* not a terminal: plain text */
+    fdy_proc_run_clear(&run);
+
+    fdy_json_t *json = fdy_proc_ctl_json(p, (const char *const[]){"metrics", "sites", NULL});
+    FDY_CHECK_EQ(fdy_proc_json_count(json), 6);
+    bool seen = false;
+    for (size_t i = 0; i < fdy_proc_json_count(json); i++) {
+        const fdy_json_t *row = fdy_proc_json_at(json, i);
+        char site[64];
+        fdy_proc_row_str(row, "site", site, sizeof site);
+        if (strcmp(site, "hanam") == 0) {
+            FDY_CHECK_EQ(fdy_proc_row_int(row, "telemetry_messages"), 4);
+            FDY_CHECK_EQ(fdy_proc_row_int(row, "nodes"), 1);
+            seen = true;
+        }
+    }
+    FDY_CHECK(seen);
+    fdy_proc_json_destroy(&json);
+
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "top", "--interval", "5", NULL));
+    FDY_CHECK_RUN(&run, 2);
+    FDY_CHECK(strstr(run.err, "--interval") != NULL);
+    fdy_proc_run_clear(&run);
+    foundry_client_close(&admin, 1000, NULL);
+    foundry_client_close(&node, 1000, NULL);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -385,6 +451,7 @@ main(int argc, char **argv)
         {"metrics_token_required", test_metrics_token_required},
         {"metrics_listen_checked", test_metrics_listen_checked},
         {"metrics_log_lines_name_principal", test_metrics_log_lines_name_principal},
+        {"metrics_ctl_top_once", test_metrics_ctl_top_once},
     };
     return fdy_proc_run_tests("metrics", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
