@@ -413,6 +413,12 @@ fdy_metrics_pages_render(const fdy_metrics_source_t *src, const char *path,
         s_render_stats(&t, f);
         s_render_streams(&t, src, f);
         s_render_principals(&t, f);
+        fdy_metrics_text_histogram(&t, "foundry_commit_fsync_seconds",
+                                   "Time each LMDB write transaction took to commit (its fsyncs)",
+                                   fdy_store_commit_latency(src->deps.store), 1000000.0);
+        fdy_metrics_text_histogram(&t, "foundry_commit_batch_records",
+                                   "Records written by each group commit (one fsync each)",
+                                   fdy_store_commit_batch(src->deps.store), 1.0);
         out->content_type = "text/plain; version=0.0.4; charset=utf-8";
     }
     else {

@@ -99,6 +99,24 @@ fdy_metrics_text_sample(fdy_metrics_text_t *self, const char *name, const char *
 }
 
 void
+fdy_metrics_text_histogram(fdy_metrics_text_t *self, const char *name, const char *help,
+                           const fdy_histogram_t *h, double scale)
+{
+    fdy_metrics_text_family(self, name, "histogram", help);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < h->bound_count; i++) {
+        cumulative += h->counts[i];
+        fdy_metrics_text_printf(self, "%s_bucket{le=\"%g\"} %llu\n", name,
+                                (double) h->bounds[i] / scale, (unsigned long long) cumulative);
+    }
+    cumulative += h->counts[h->bound_count];
+    fdy_metrics_text_printf(self, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+                            (unsigned long long) cumulative);
+    fdy_metrics_text_printf(self, "%s_sum %.6f\n%s_count %llu\n", name, (double) h->sum / scale,
+                            name, (unsigned long long) h->count);
+}
+
+void
 fdy_metrics_text_name(const char *name, char *out, size_t size)
 {
     int n = snprintf(out, size, "foundry_%s", name);

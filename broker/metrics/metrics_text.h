@@ -5,6 +5,7 @@
 #ifndef FDY_METRICS_TEXT_H_INCLUDED
 #define FDY_METRICS_TEXT_H_INCLUDED
 
+#include "histogram.h"
 #include "reason.h"
 
 #include <stddef.h>
@@ -29,6 +30,12 @@ void fdy_metrics_text_family(fdy_metrics_text_t *self, const char *name, const c
  * values are escaped (backslash, quote, newline). */
 void fdy_metrics_text_sample(fdy_metrics_text_t *self, const char *name,
                              const char *const *labels, uint64_t value);
+
+/* A whole histogram family: name_bucket{le=...} (cumulative), name_sum,
+ * name_count. scale divides bounds and sum (1000000: microseconds shown
+ * as seconds; 1: as they are). */
+void fdy_metrics_text_histogram(fdy_metrics_text_t *self, const char *name, const char *help,
+                                const fdy_histogram_t *h, double scale);
 
 /* Writes "foundry_" + name with every character outside [a-zA-Z0-9_]
  * turned into '_' into out (size bytes, truncated). */

@@ -156,6 +156,14 @@ test_metrics_counts_publishes(void)
     FDY_CHECK(strstr(body, "# TYPE foundry_published_total counter\n") != NULL);
     FDY_CHECK(strstr(body, "# TYPE foundry_map_size_max gauge\n") != NULL);
     FDY_CHECK(s_sample(body, "foundry_store_used_bytes") > 0);
+    /* every stored publish was one group commit with one fsync */
+    long long batches = s_sample(body, "foundry_commit_batch_records_count");
+    FDY_CHECK_MSG(batches >= n, "%lld group commits for %d publishes", batches, n);
+    FDY_CHECK_EQ(s_sample(body, "foundry_commit_batch_records_bucket{le=\"+Inf\"}"), batches);
+    long long syncs = s_sample(body, "foundry_commit_fsync_seconds_count");
+    FDY_CHECK(syncs >= batches);
+    FDY_CHECK_EQ(s_sample(body, "foundry_commit_fsync_seconds_bucket{le=\"+Inf\"}"), syncs);
+    FDY_CHECK(strstr(body, "# TYPE foundry_commit_fsync_seconds histogram\n") != NULL);
     free(body);
     /* the JSON status says the same */
     FDY_CHECK_EQ(s_request(p, "GET", "/api/status", NULL, &body), 200);
