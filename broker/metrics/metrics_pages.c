@@ -260,6 +260,24 @@ s_render_principals(fdy_metrics_text_t *t, const figures_t *f)
     }
 }
 
+/* Error replies by code: the reason label is foundry_strerror's text. */
+static void
+s_render_refusals(fdy_metrics_text_t *t, const fdy_metrics_source_t *src)
+{
+    fdy_metrics_text_family(t, "foundry_refused_total", "counter",
+                            "Requests refused with an error reply, by error code and reason");
+    for (int code = 1; code < FDY_REPLY_CODES_MAX; code++) {
+        uint64_t count = fdy_reply_errors_by_code(src->deps.reply, code);
+        if (count == 0)
+            continue;
+        char number[16];
+        snprintf(number, sizeof number, "%d", code);
+        const char *labels[] = {"code", number, "reason", foundry_strerror((foundry_err) code),
+                                NULL};
+        fdy_metrics_text_sample(t, "foundry_refused_total", labels, count);
+    }
+}
+
 /* ---- /api/status ------------------------------------------------------------------ */
 
 static uint64_t
@@ -413,6 +431,7 @@ fdy_metrics_pages_render(const fdy_metrics_source_t *src, const char *path,
         s_render_stats(&t, f);
         s_render_streams(&t, src, f);
         s_render_principals(&t, f);
+        s_render_refusals(&t, src);
         fdy_metrics_text_histogram(&t, "foundry_commit_fsync_seconds",
                                    "Time each LMDB write transaction took to commit (its fsyncs)",
                                    fdy_store_commit_latency(src->deps.store), 1000000.0);

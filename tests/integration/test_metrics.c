@@ -381,6 +381,19 @@ test_metrics_log_lines_name_principal(void)
     FDY_CHECK(objects >= 3);
     FDY_CHECK(about_node >= 1);
     fdy_proc_destroy(&p);
+
+    /* the refusal is counted by reason on /metrics */
+    p = fdy_proc_new("log-refused");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    s_refused_request(p);
+    char *body = NULL;
+    FDY_CHECK_EQ(s_request(p, "GET", "/metrics", NULL, &body), 200);
+    FDY_CHECK_MSG(strstr(body, "\nfoundry_refused_total{code=\"6\",reason=\"permission denied\"} 1\n")
+                      != NULL,
+                  "no refusal by reason in:\n%s", body);
+    free(body);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
 }
 
 /* foundryctl top --once: the same figures, one row per site sorted by
