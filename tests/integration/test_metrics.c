@@ -5,7 +5,7 @@
  *  half-sent while others are served), the token is enforced, and a
  *  non-loopback address without a token is refused at start.
  */
-#include "proc.h"
+#include "node_proc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,11 +22,8 @@
 #define DEADLINE_MS 10000
 
 static int
-s_connect(const fdy_proc_t *p)
+s_connect_to(const char *host, int port)
 {
-    char host[64];
-    int port = 0;
-    FDY_CHECK_MSG(fdy_proc_metrics_address(p, host, &port), "no data/metrics_url");
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     FDY_CHECK(fd >= 0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
@@ -34,6 +31,15 @@ s_connect(const fdy_proc_t *p)
     FDY_CHECK_MSG(connect(fd, (struct sockaddr *) &addr, sizeof addr) == 0, "connect: %s",
                   strerror(errno));
     return fd;
+}
+
+static int
+s_connect(const fdy_proc_t *p)
+{
+    char host[64];
+    int port = 0;
+    FDY_CHECK_MSG(fdy_proc_metrics_address(p, host, &port), "no data/metrics_url");
+    return s_connect_to(host, port);
 }
 
 static void
@@ -462,6 +468,69 @@ test_metrics_ctl_top_once(void)
     fdy_proc_destroy(&p);
 }
 
+/* The agent's own endpoint: GET /metrics of a node whose samples the
+ * broker acked shows them taken in, forwarded and acked, and it is
+ * connected. Its address is in <node data dir>/metrics_url. */
+static long long
+s_node_scrape(const fdy_node_proc_t *node, const char *series)
+{
+    char path[FDY_NODE_PROC_PATH_LEN + 16];
+    snprintf(path, sizeof path, "%s/metrics_url", node->data_dir);
+    FILE *f = fopen(path, "r");
+    FDY_CHECK_MSG(f != NULL, "no %s", path);
+    char host[64];
+    int port = 0;
+    FDY_CHECK(fscanf(f, "http://%63[0-9.]:%d/", host, &port) == 2);
+    fclose(f);
+    int fd = s_connect_to(host, port);
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    s_send_all(fd, req, strlen(req));
+    char *body = NULL;
+    FDY_CHECK_EQ(s_read_reply(fd, &body), 200);
+    long long value = s_sample(body, series);
+    free(body);
+    return value;
+}
+
+static void
+test_metrics_node_endpoint(void)
+{
+    fdy_proc_t *p = fdy_proc_new("metrics-node");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_proc_key_add(p, FDY_NODE_PROC_KEY, "--role", "node", "--site", FDY_NODE_PROC_SITE, NULL);
+    fdy_node_proc_t node;
+    fdy_node_proc_init(&node, p, "node");
+    node.extra[0] = "--set";
+    node.extra[1] = "metrics_listen=127.0.0.1:0";
+    node.extra[2] = NULL;
+    fdy_node_proc_start(&node, -1, true);
+    fdy_node_proc_pusher_t pusher;
+    fdy_node_proc_pusher_open(&pusher, node.listen);
+    fdy_node_proc_push_frames(&pusher, 0, 2);   /* 200 samples */
+    fdy_node_proc_pusher_close(&pusher);
+    /* deadline-bounded: until the broker acked what the node forwarded */
+    long long taken = 0, acked = 0;
+    for (int waited = 0; waited < 20000 && (taken < 200 || acked == 0
+                                            || s_node_scrape(&node, "foundry_node_outbox_entries") != 0);
+         waited += 50) {
+        fdy_proc_nap_ms(50);
+        taken = s_node_scrape(&node, "foundry_node_samples_in_total");
+        acked = s_node_scrape(&node, "foundry_node_acked_total");
+    }
+    FDY_NODE_CHECK(&node, taken == 200, "samples_in %lld", taken);
+    FDY_NODE_CHECK(&node, acked > 0, "acked %lld", acked);
+    FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_outbox_entries"), 0);
+    FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_forwarded_total"), acked);
+    FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_connected"), 1);
+    FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_bad_input_total{kind=\"line\"}"), 0);
+    FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_handler_runs_total{outcome=\"started\"}"), 0);
+    /* and the broker counts the node at its site */
+    FDY_CHECK_EQ(s_scrape(p, "foundry_principals_connected{role=\"node\",site=\"siheung\"}"), 1);
+    FDY_CHECK_EQ(fdy_node_proc_stop(&node), 0);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -473,6 +542,7 @@ main(int argc, char **argv)
         {"metrics_listen_checked", test_metrics_listen_checked},
         {"metrics_log_lines_name_principal", test_metrics_log_lines_name_principal},
         {"metrics_ctl_top_once", test_metrics_ctl_top_once},
+        {"metrics_node_endpoint", test_metrics_node_endpoint},
     };
     return fdy_proc_run_tests("metrics", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
