@@ -26,6 +26,7 @@ typedef struct {
 typedef struct {
     char site[64];
     uint64_t nodes, connections, messages, last_seq;
+    char node_names[256];
 } site_row_t;
 
 typedef struct {
@@ -111,7 +112,8 @@ s_print_status(FILE *out, const fdy_table_t *status)
 static void
 s_print_sites(FILE *out, const snapshot_t *now, const snapshot_t *before)
 {
-    fprintf(out, "\n%-16s %6s %6s %12s %10s\n", "SITE", "NODES", "CONNS", "TELEMETRY", "MSG/S");
+    fprintf(out, "\n%-16s %6s %6s %12s %10s  %s\n", "SITE", "NODES", "CONNS", "TELEMETRY", "MSG/S",
+            "CONNECTED NODES");
     for (size_t i = 0; i < now->count; i++) {
         const site_row_t *r = &now->rows[i];
         const site_row_t *was = s_find(before, r->site);
@@ -119,8 +121,9 @@ s_print_sites(FILE *out, const snapshot_t *now, const snapshot_t *before)
         if (was && now->at_ms > before->at_ms && r->last_seq >= was->last_seq)
             rate = (double) (r->last_seq - was->last_seq) * 1000.0
                    / (double) (now->at_ms - before->at_ms);
-        fprintf(out, "%-16s %6" PRIu64 " %6" PRIu64 " %12" PRIu64 " %10.1f\n", r->site, r->nodes,
-                r->connections, r->messages, rate);
+        fprintf(out, "%-16s %6" PRIu64 " %6" PRIu64 " %12" PRIu64 " %10.1f  %s\n", r->site,
+                r->nodes, r->connections, r->messages, rate,
+                r->node_names[0] ? r->node_names : "-");
     }
 }
 
@@ -141,6 +144,7 @@ s_snapshot(fdy_ctl_conn_t *conn, snapshot_t *snap, FILE *out, const snapshot_t *
         row->connections = s_cell_u64(&table, r, "connections");
         row->messages = s_cell_u64(&table, r, "telemetry_messages");
         row->last_seq = s_cell_u64(&table, r, "telemetry_last_seq");
+        s_cell_text(&table, r, "node_names", row->node_names, sizeof row->node_names);
     }
     qsort(snap->rows, snap->count, sizeof snap->rows[0], s_compare_sites);
     /* status last: its table is borrowed until the next request */
@@ -237,7 +241,7 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .synopsis = "",
         .summary = "one row per configured site: nodes connected, telemetry stored",
         .notes = "Columns: site nodes connections telemetry_messages telemetry_bytes\n"
-                 "telemetry_last_seq (a rate is its change over time).",
+                 "telemetry_last_seq (a rate is its change over time) node_names.",
         .reach = FDY_CTL_REACH_BROKER,
         .run = s_sites_cmd,
     },

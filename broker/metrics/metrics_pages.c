@@ -289,6 +289,28 @@ s_stat(const figures_t *f, const char *name)
     return 0;
 }
 
+/* The names of the site's connected node principals. */
+static void
+s_node_names(const fdy_metrics_source_t *src, fdy_metrics_site_t *row)
+{
+    size_t used = 0;
+    const fdy_service_deps_t *deps = &src->deps;
+    for (size_t i = 0; i < fdy_registry_count(deps->registry); i++) {
+        const fdy_principal_t *p = fdy_registry_at(deps->registry, i);
+        if (!p || p->revoked || p->role != FDY_ROLE_NODE || strcmp(p->site, row->site) != 0
+            || fdy_peers_principal_connections(deps->peers, p->name) == 0)
+            continue;
+        size_t len = strlen(p->name);
+        if (used + len + 5 >= sizeof row->node_names) {
+            snprintf(row->node_names + used, sizeof row->node_names - used, "%s...",
+                     used ? " " : "");
+            return;
+        }
+        used += (size_t) snprintf(row->node_names + used, sizeof row->node_names - used, "%s%s",
+                                  used ? " " : "", p->name);
+    }
+}
+
 /* One entry per configured site: its telemetry stream and its nodes. */
 static size_t
 s_sites(const fdy_metrics_source_t *src, const figures_t *f, fdy_metrics_site_t *rows)
@@ -317,6 +339,7 @@ s_sites(const fdy_metrics_source_t *src, const figures_t *f, fdy_metrics_site_t 
                 row->nodes += f->rows[i].principals;
                 row->connections += f->rows[i].connections;
             }
+        s_node_names(src, row);
     }
     return count;
 }
@@ -332,12 +355,14 @@ s_render_sites(fdy_metrics_text_t *t, const fdy_metrics_source_t *src, const fig
         fdy_metrics_text_json_string(t, rows[i].site);
         fdy_metrics_text_printf(t, ",\"nodes\":%llu,\"connections\":%llu,"
                                    "\"telemetry_messages\":%llu,\"telemetry_bytes\":%llu,"
-                                   "\"telemetry_last_seq\":%llu}",
+                                   "\"telemetry_last_seq\":%llu,\"node_names\":",
                                 (unsigned long long) rows[i].nodes,
                                 (unsigned long long) rows[i].connections,
                                 (unsigned long long) rows[i].telemetry_messages,
                                 (unsigned long long) rows[i].telemetry_bytes,
                                 (unsigned long long) rows[i].telemetry_last_seq);
+        fdy_metrics_text_json_string(t, rows[i].node_names);
+        fdy_metrics_text_printf(t, "}");
     }
     fdy_metrics_text_printf(t, "]");
     free(rows);

@@ -27,6 +27,8 @@ typedef struct {
     uint64_t telemetry_messages;   /* in stream telemetry-<site> */
     uint64_t telemetry_bytes;
     uint64_t telemetry_last_seq;   /* grows with every message: rates come from it */
+    char node_names[256];          /* the connected nodes' names, space-separated, sorted
+                                      as the registry lists them; "..." ends a cut list */
 } fdy_metrics_site_t;
 
 #define FDY_METRICS_SITES_MAX 64

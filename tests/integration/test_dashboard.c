@@ -119,6 +119,7 @@ test_dashboard_shows_sites_and_jobs(void)
               != NULL);
     FDY_CHECK(strstr(dom, "<tr id=\"site-hanam\"><td>hanam</td><td>0</td><td>0</td><td>0</td>")
               != NULL);
+    FDY_CHECK(strstr(dom, "<td>node-pangyo</td></tr>") != NULL);   /* the node by name */
     free(dom);
 
     /* The test changes the job count; the page shows it. */

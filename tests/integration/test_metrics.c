@@ -434,7 +434,7 @@ test_metrics_ctl_top_once(void)
     FDY_CHECK(strstr(run.out, "SITE") != NULL);
     /* hanam: 1 node, 1 connection, 4 messages; sorted: bucheon < hanam < pangyo < siheung */
     char want[128];
-    snprintf(want, sizeof want, "%-16s %6d %6d %12d", "hanam", 1, 1, 4);
+    snprintf(want, sizeof want, "%-16s %6d %6d %12d %10s  node-hanam\n", "hanam", 1, 1, 4, "0.0");
     FDY_CHECK_MSG(strstr(run.out, want) != NULL, "no '%s' in:\n%s", want, run.out);
     const char *b = strstr(run.out, "\nbucheon "), *h = strstr(run.out, "\nhanam ");
     const char *pg = strstr(run.out, "\npangyo "), *sh = strstr(run.out, "\nsiheung ");
@@ -452,6 +452,9 @@ test_metrics_ctl_top_once(void)
         if (strcmp(site, "hanam") == 0) {
             FDY_CHECK_EQ(fdy_proc_row_int(row, "telemetry_messages"), 4);
             FDY_CHECK_EQ(fdy_proc_row_int(row, "nodes"), 1);
+            char names[128];
+            fdy_proc_row_str(row, "node_names", names, sizeof names);
+            FDY_CHECK_STR(names, "node-hanam");
             seen = true;
         }
     }
