@@ -67,6 +67,8 @@ static const fdy_service_ops_t *const s_services[] = {
     &fdy_streams_service,
     &fdy_audit_service,
     &fdy_jobs_service,
+    &fdy_models_service,
+    &fdy_rollouts_service, /* after models: it registers hooks with it */
     &fdy_metrics_service,
     &fdy_admin_service,
 };

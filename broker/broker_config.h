@@ -43,6 +43,9 @@ typedef struct {
     char *check_store_at_start; /* "auto", "always" or "never" (start_check.h) */
     uint64_t max_job_payload;   /* largest job payload (ETOOBIG above) */
     uint64_t job_node_timeout_ms; /* a node silent this long is lost, its leases expire */
+    char *release_key_file;     /* signs the model release log; "" = <data_dir>/release.sign */
+    uint64_t max_model_size;    /* largest model artifact (ETOOBIG above) */
+    uint64_t upload_gc_after_ms; /* an idle upload is dropped, its unused chunks deleted */
     char *metrics_listen;       /* HTTP HOST:PORT of the metrics service, or "off" */
     char *metrics_token;        /* "" or the token its pages require */
     int log_format;             /* FDY_LOG_FORMAT_TEXT or _JSON */

@@ -17,6 +17,11 @@ packages=(
     gcc g++ libc6-dev binutils pkg-config meson ninja-build
     libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
     libsodium-dev liblmdb-dev libcmocka-dev lmdb-utils procps
+    # The Python binding's tests (pytest, against a real broker) and an
+    # offline `pip install --no-build-isolation ./python` (setuptools, wheel).
+    python3 python3-pytest python3-setuptools python3-wheel python3-pip
+    # foundryctl's terminal prompts are tested on a pseudo-terminal (script).
+    bsdutils
     libmicrohttpd-dev curl chromium chromium-driver
 )
 # Extra packages a caller needs on top (tests/fuzz/run: clang and its

@@ -19,6 +19,7 @@
 #include "job_worker.h"
 #include "keys.h"
 #include "log.h"
+#include "model_updater.h"
 #include "ready_file.h"
 #include "telemetry.h"
 #include "telemetry_in.h"
@@ -62,6 +63,7 @@ struct fdy_agent {
 
     foundry_client_t *client;
     fdy_job_worker_t *jobs; /* NULL: this node takes no jobs */
+    fdy_model_updater_t *models;
     int64_t next_connect_ms;
     int64_t connect_backoff_ms;
     bool unreachable_logged;
@@ -272,6 +274,8 @@ fdy_agent_new(const fdy_agent_cfg_t *cfg, fdy_agent_t **out, fdy_reason_t *reaso
     }
     err = fdy_job_worker_new(cfg, &self->jobs, reason);
     if (err == FOUNDRY_OK)
+        err = fdy_model_updater_new(cfg, &self->models, reason);
+    if (err == FOUNDRY_OK)
         err = s_bind(self, reason);
     if (err == FOUNDRY_OK)
         err = fdy_agent_metrics_new(cfg->metrics_listen, cfg->metrics_token, cfg->data_dir,
@@ -298,9 +302,11 @@ fdy_agent_destroy(fdy_agent_t **self_p)
     if (self->client) {
         self->closing = true;
         fdy_job_worker_detach(self->jobs);
+        fdy_model_updater_detach(self->models);
         (void) foundry_client_close(&self->client, 0, NULL);
     }
     fdy_job_worker_destroy(&self->jobs);
+    fdy_model_updater_destroy(&self->models);
     fdy_agent_metrics_destroy(&self->metrics);
     if (self->pull)
         zmq_close(self->pull);
@@ -425,6 +431,7 @@ s_connect(fdy_agent_t *self)
         self->unreachable_logged = false;
         self->connect_backoff_ms = RETRY_FIRST_MS;
         fdy_job_worker_attach(self->jobs, self->client);
+        fdy_model_updater_attach(self->models, self->client);
         return;
     }
     char why[FDY_REASON_MAX + 64];
@@ -442,7 +449,9 @@ s_connect(fdy_agent_t *self)
                         "the key with role node and --site %s)",
                         cfg->endpoint, why, cfg->site);
         self->auth_refused = true;
-    } else if (err == FOUNDRY_ETIMEDOUT) {
+    } else if (err == FOUNDRY_ETIMEDOUT ||
+               (err == FOUNDRY_EIO && strstr(why, "connection refused at"))) {
+        /* refused at once means no broker listening: unreachable, for us */
         if (!self->unreachable_logged)
             fdy_log_notice("NODE-BROKER-UNREACHABLE",
                            "%s; telemetry waits in the outbox, "
@@ -720,6 +729,8 @@ s_turn(fdy_agent_t *self, fdy_reason_t *reason)
         int jobs_wait = fdy_job_worker_service(self->jobs, now);
         wait = jobs_wait < wait ? jobs_wait : wait;
     }
+    int models_wait = fdy_model_updater_service(self->models, now);
+    wait = models_wait < wait ? models_wait : wait;
 
     foundry_err err = s_take_input(self, wait, reason);
     if (err != FOUNDRY_OK)
@@ -771,6 +782,7 @@ s_flush(fdy_agent_t *self, volatile sig_atomic_t *stop)
     if (self->client) {
         self->closing = true;
         fdy_job_worker_detach(self->jobs);
+        fdy_model_updater_detach(self->models);
         (void) foundry_client_close(&self->client, 0, NULL);
         s_write(self); /* acks that came in while closing */
     }

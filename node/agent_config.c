@@ -80,6 +80,31 @@ static const fdy_option_t s_options[] = {
     {"job_heartbeat", FDY_OPT_DURATION, "1s", 50, 60000, FDY_OPT_RESTART,
      offsetof(fdy_agent_cfg_t, job_heartbeat_ms),
      "Period of the lease heartbeat; keep it under a third of the broker's job_node_timeout_ms"},
+    {"models_dir", FDY_OPT_PATH, NULL, 0, 0, FDY_OPT_RESTART, offsetof(fdy_agent_cfg_t, models_dir),
+     "Installed models (NAME/VERSION, NAME/current) and downloaded chunks (.blobs); unset: "
+     "<data_dir>/models"},
+    {"model_trust_file", FDY_OPT_PATH, NULL, 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, model_trust_file),
+     "Model trust policies, one line a name: NAME THRESHOLD KEYHEX...; unset: every model "
+     "update is refused"},
+    {"model_release_key", FDY_OPT_STRING, NULL, 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, model_release_key),
+     "The broker's release key (foundryctl model release-key), 64 hex or a key file; unset: "
+     "every model update is refused"},
+    {"model_interlock", FDY_OPT_STRING, NULL, 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, model_interlock),
+     "Program (argv, no shell) asked before a model is switched: exit 0 = safe now; unset: "
+     "always safe"},
+    {"model_interlock_interval", FDY_OPT_DURATION, "5s", 100, 86400000, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, model_interlock_interval_ms),
+     "How often the interlock is asked again while it says no"},
+    {"model_health", FDY_OPT_STRING, NULL, 0, 0, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, model_health),
+     "Program (argv, no shell) run after a switch, with FOUNDRY_MODEL_NAME/VERSION/PATH: exit 0 "
+     "= healthy, else back to the previous version; unset: healthy once installed"},
+    {"model_fetch_window", FDY_OPT_UINT, "8", 1, 64, FDY_OPT_RESTART,
+     offsetof(fdy_agent_cfg_t, model_fetch_window),
+     "Model chunks requested from the broker and not yet received, at most"},
 };
 
 static const fdy_flag_t s_flags[] = {
@@ -122,6 +147,13 @@ s_finish(void *cfg_in, fdy_reason_t *reason)
         if (!cfg->listen)
             return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
         snprintf(cfg->listen, size, "ipc://%s/%s", cfg->data_dir, LISTEN_SOCKET);
+    }
+    if (!cfg->models_dir) {
+        size_t size = strlen(cfg->data_dir) + sizeof "/models";
+        cfg->models_dir = malloc(size);
+        if (!cfg->models_dir)
+            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+        snprintf(cfg->models_dir, size, "%s/models", cfg->data_dir);
     }
     /* A socket address holds ~107 bytes of path; libzmq's error for a
      * longer one names neither the option nor the limit. */

@@ -39,6 +39,13 @@ typedef struct {
     char *jobs;                  /* job handlers file (job_config.h); unset: takes no jobs */
     char *job_labels;            /* space-separated key=value labels it advertises */
     uint64_t job_heartbeat_ms;   /* lease heartbeat period */
+    char *models_dir;            /* installed models and .blobs; unset: <data_dir>/models */
+    char *model_trust_file;      /* trust policies (model_sign.h format); unset: refuse all */
+    char *model_release_key;     /* the broker's release key, hex or file; unset: refuse all */
+    char *model_interlock;       /* argv: exit 0 = safe to switch; unset: always safe */
+    uint64_t model_interlock_interval_ms; /* re-check period while the interlock says no */
+    char *model_health;          /* argv: exit 0 = healthy; unset: healthy once installed */
+    uint64_t model_fetch_window; /* FETCH requests in flight per download */
     /* derived by fdy_config_finish() */
     fdy_outbox_policy_t policy;
 } fdy_agent_cfg_t;
@@ -46,7 +53,8 @@ typedef struct {
 /* The node's config schema: options, flag aliases, and the checks that
  * span options, which also fill the derived values: site set and valid by
  * fdy_site_validate(), a known outbox policy (-> policy), listen defaulted
- * from data_dir (and an ipc path short enough for a socket address). Build
+ * from data_dir (and an ipc path short enough for a socket address),
+ * models_dir defaulted to <data_dir>/models. Build
  * a fdy_agent_cfg_t with fdy_config_init(), fdy_config_finish() and
  * fdy_config_fini() (config.h); main.c gets all of it from
  * fdy_daemon_main(). */

@@ -222,6 +222,11 @@ s_dispatch(admin_t *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
 {
     if (strncmp(call->command, "key.", 4) == 0) {
         fdy_admin_keys_t keys = {.registry = self->deps.registry};
+        foundry_err err = fdy_admin_dispatch(&keys, fdy_admin_key_changes_commands,
+                                             fdy_admin_key_changes_command_count, call, out,
+                                             reason);
+        if (err != FOUNDRY_EKIND)
+            return err;
         return fdy_admin_dispatch(&keys, fdy_admin_keys_commands, fdy_admin_keys_command_count,
                                   call, out, reason);
     }
@@ -284,6 +289,8 @@ s_run_one(admin_t *self, slot_t *slot)
         who.allow_subscribe_count = 0;
         memset(who.allow_jobs, 0, sizeof who.allow_jobs);
         who.allow_jobs_count = 0;
+        memset(who.allow_models, 0, sizeof who.allow_models);
+        who.allow_models_count = 0;
         fdy_arena_reset(self->reply_arena, REPLY_BUDGET);
         fdy_admin_call_t call = {
             .caller = &who,

@@ -17,10 +17,12 @@
 static const char *const s_key_columns[] = {
     "name",    "role",       "site",       "tenant",    "allow_publish", "allow_subscribe",
     "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes", "allow_jobs",
+    "allow_models",
 };
 static const fdy_col_type_t s_key_types[] = {
     FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
     FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT, FDY_COL_TEXT,
+    FDY_COL_TEXT,
 };
 #define KEY_COLUMN_COUNT (sizeof s_key_columns / sizeof s_key_columns[0])
 
@@ -45,13 +47,15 @@ s_key_row(fdy_admin_table_t *table, const fdy_principal_t *p)
     ok = ok && fdy_admin_cell_int(table, &row[10], p->rate_bytes);
     ok = ok && fdy_admin_cell_join(table, &row[11], (const char *const *) p->allow_jobs,
                                    p->allow_jobs_count);
+    ok = ok && fdy_admin_cell_join(table, &row[12], (const char *const *) p->allow_models,
+                                   p->allow_models_count);
     return ok;
 }
 
 /* The key's row as the registry holds it now, after any reload. */
-static foundry_err
-s_one_key_table(fdy_admin_keys_t *self, const fdy_admin_call_t *call, const char *name,
-                fdy_admin_table_t *table, fdy_reason_t *reason)
+foundry_err
+fdy_admin_keys_one_table(fdy_admin_keys_t *self, const fdy_admin_call_t *call, const char *name,
+                         fdy_admin_table_t *table, fdy_reason_t *reason)
 {
     const fdy_principal_t *p = fdy_registry_by_name(self->registry, name);
     if (!p)
@@ -115,6 +119,17 @@ s_key_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy
         const char *arg = call->args[i];
         bool publish = strncmp(arg, "allow=", 6) == 0;
         bool subscribe = strncmp(arg, "allow_sub=", 10) == 0;
+        if (strncmp(arg, "allow_models=", 13) == 0) {
+            if (p.allow_models_count == FDY_ALLOW_MAX)
+                return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'allow_models': more than %d",
+                                      FDY_ALLOW_MAX);
+            char *name = fdy_arena_alloc(call->arena, strlen(arg + 13) + 1);
+            if (!name)
+                return fdy_reason_set(reason, FOUNDRY_ENOMEM, "request too large");
+            memcpy(name, arg + 13, strlen(arg + 13) + 1);
+            p.allow_models[p.allow_models_count++] = name;
+            continue;
+        }
         if (strncmp(arg, "allow_jobs=", 11) == 0) {
             if (p.allow_jobs_count == FDY_ALLOW_MAX)
                 return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'allow_jobs': more than %d",
@@ -167,7 +182,7 @@ s_key_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy
     fdy_log_notice("ADMIN-KEY-ADD", "%s added key '%s' (%s, role %s, site '%s', tenant '%s')",
                    call->caller->name, p.name, fingerprint, fdy_role_name(p.role), p.site,
                    p.tenant);
-    return s_one_key_table(self, call, p.name, table, reason);
+    return fdy_admin_keys_one_table(self, call, p.name, table, reason);
 }
 
 static foundry_err
@@ -182,7 +197,7 @@ s_key_revoke(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
     if (err != FOUNDRY_OK)
         return err;
     fdy_log_notice("ADMIN-KEY-REVOKE", "%s revoked key '%.64s'", call->caller->name, name);
-    return s_one_key_table(self, call, name, table, reason);
+    return fdy_admin_keys_one_table(self, call, name, table, reason);
 }
 
 /* fdy_admin_dispatch() checks these before a row's fn runs, so the fns read
@@ -190,7 +205,8 @@ s_key_revoke(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
 static const fdy_admin_arg_spec_t s_key_add_args[] = {
     {"name", true, false},      {"key", true, false},     {"role", true, false},
     {"site", false, false},     {"tenant", false, false}, {"allow", false, true},
-    {"allow_sub", false, true}, {"allow_jobs", false, true}, {"rate_msgs", false, false}, {"rate_bytes", false, false},
+    {"allow_sub", false, true}, {"allow_jobs", false, true}, {"allow_models", false, true},
+    {"rate_msgs", false, false}, {"rate_bytes", false, false},
 };
 static const fdy_admin_arg_spec_t s_name_arg[] = {{"name", true, false}};
 #define ARG_COUNT(specs) (sizeof specs / sizeof specs[0])

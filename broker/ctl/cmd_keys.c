@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include "clock.h"
+#include "codec_models.h"
 #include "keys.h"
 #include "registry.h"
 #include "store.h"
@@ -24,7 +25,7 @@
 #define KEYS_MAP_SIZE      (64ull * 1024 * 1024)
 #define KEYS_MAP_SIZE_MAX  (16ull * 1024 * 1024 * 1024)
 #define KEYS_DEDUPE_WINDOW (2u * 60u * 1000u)
-#define KEYS_COLUMNS       12
+#define KEYS_COLUMNS       13
 
 /* The options of keygen, key add|ls|revoke and bootstrap. */
 typedef struct {
@@ -40,8 +41,11 @@ typedef struct {
     size_t allow_sub_count;
     const char *allow_jobs[FDY_ALLOW_MAX]; /* key add --allow-jobs, repeatable */
     size_t allow_jobs_count;
+    const char *allow_models[FDY_ALLOW_MAX]; /* key add --allow-models, repeatable */
+    size_t allow_models_count;
     const char *rate_msgs;  /* key add --rate-msgs N */
     const char *rate_bytes; /* key add --rate-bytes SIZE */
+    bool create_stream;     /* key add --create-stream (cmd_key_changes.c) */
 } keys_opts_t;
 
 /* As the broker's key.ls (broker/admin.c), so offline and online output
@@ -49,10 +53,12 @@ typedef struct {
 static const char *const s_key_columns[KEYS_COLUMNS] = {
     "name",    "role",       "site",       "tenant",    "allow_publish", "allow_subscribe",
     "revoked", "created_ns", "public_key", "rate_msgs", "rate_bytes", "allow_jobs",
+    "allow_models",
 };
 static const fdy_col_type_t s_key_types[KEYS_COLUMNS] = {
     FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT, FDY_COL_TEXT,
     FDY_COL_INT,  FDY_COL_INT,  FDY_COL_TEXT, FDY_COL_INT,  FDY_COL_INT, FDY_COL_TEXT,
+    FDY_COL_TEXT,
 };
 
 /* A table built from principals, owning its cells' text. */
@@ -108,7 +114,8 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
     size_t allow_len = s_list_len(p->allow_publish, p->allow_count);
     size_t sub_len = s_list_len(p->allow_subscribe, p->allow_subscribe_count);
     size_t jobs_len = s_list_len(p->allow_jobs, p->allow_jobs_count);
-    char *text = malloc(allow_len + 2 + 21 + sub_len + 21 + 21 + jobs_len);
+    size_t models_len = s_list_len(p->allow_models, p->allow_models_count);
+    char *text = malloc(allow_len + 2 + 21 + sub_len + 21 + 21 + jobs_len + models_len);
     if (!text)
         return FOUNDRY_ENOMEM;
     self->row_text[row] = text;
@@ -126,6 +133,8 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
     snprintf(rate_bytes, 21, "%" PRIu64, p->rate_bytes);
     char *allow_jobs = rate_bytes + 21;
     s_list_write(allow_jobs, p->allow_jobs, p->allow_jobs_count);
+    char *allow_models = allow_jobs + jobs_len;
+    s_list_write(allow_models, p->allow_models, p->allow_models_count);
 
     fdy_slice_t *cells = &self->cells[row * KEYS_COLUMNS];
     cells[0] = s_slice(p->name);
@@ -140,6 +149,7 @@ s_keys_table_row(keys_table_t *self, size_t row, const fdy_principal_t *p)
     cells[9] = s_slice(rate_msgs);
     cells[10] = s_slice(rate_bytes);
     cells[11] = s_slice(allow_jobs);
+    cells[12] = s_slice(allow_models);
     return FOUNDRY_OK;
 }
 
@@ -297,6 +307,16 @@ s_principal_from_args(const fdy_ctl_args_t *args, fdy_role_t role, fdy_principal
             return fdy_output_fail("out of memory");
         p->allow_jobs_count = i + 1;
     }
+    for (size_t i = 0; status == FDY_CTL_EXIT_OK && i < opts->allow_models_count; i++) {
+        if (strcmp(opts->allow_models[i], "*") != 0 && !fdy_model_name_ok(opts->allow_models[i]))
+            return fdy_output_usage("bad --allow-models '%s': not a model name "
+                                    "([a-z0-9][a-z0-9._-]*, at most 64) or *",
+                                    opts->allow_models[i]);
+        p->allow_models[i] = strdup(opts->allow_models[i]);
+        if (!p->allow_models[i])
+            return fdy_output_fail("out of memory");
+        p->allow_models_count = i + 1;
+    }
     if (status != FDY_CTL_EXIT_OK)
         return status;
     fdy_reason_t reason = {{0}};
@@ -370,6 +390,8 @@ s_add_online(const fdy_ctl_args_t *args, const fdy_principal_t *p)
         err = fdy_ctl_argv_add(&argv, "allow_sub", p->allow_subscribe[i]);
     for (size_t i = 0; err == FOUNDRY_OK && i < p->allow_jobs_count; i++)
         err = fdy_ctl_argv_add(&argv, "allow_jobs", p->allow_jobs[i]);
+    for (size_t i = 0; err == FOUNDRY_OK && i < p->allow_models_count; i++)
+        err = fdy_ctl_argv_add(&argv, "allow_models", p->allow_models[i]);
     char number[24];
     if (err == FOUNDRY_OK && p->rate_msgs) {
         snprintf(number, sizeof number, "%" PRIu32, p->rate_msgs);
@@ -399,7 +421,15 @@ s_add(const fdy_ctl_args_t *args)
     fdy_principal_t p;
     int status = s_principal_from_args(args, role, &p);
     if (status == FDY_CTL_EXIT_OK)
+        status = fdy_ctl_key_read_back(&p);
+    /* Online only: the checks ask the broker which streams it has. */
+    if (status == FDY_CTL_EXIT_OK && !opts->data_dir)
+        status = fdy_ctl_key_publish_check(args, &p, opts->create_stream,
+                                           ", or add the key with --create-stream");
+    if (status == FDY_CTL_EXIT_OK)
         status = opts->data_dir ? s_add_offline(args, &p, false) : s_add_online(args, &p);
+    if (status == FDY_CTL_EXIT_OK && !opts->data_dir)
+        fdy_ctl_key_added_notes(args, &p);
     fdy_principal_clear(&p);
     return status;
 }
@@ -567,6 +597,8 @@ enum {
     KEYS_RATE_MSGS,
     KEYS_RATE_BYTES,
     KEYS_ALLOW_JOBS,
+    KEYS_ALLOW_MODELS,
+    KEYS_CREATE_STREAM,
 };
 
 static const fdy_ctl_flag_t s_flags[] = {
@@ -580,6 +612,8 @@ static const fdy_ctl_flag_t s_flags[] = {
      "subject filter it may read (subscribe to); repeatable"},
     {"--allow-jobs", "SITE", KEYS_ALLOW_JOBS, true,
      "site it may submit jobs to (* any site); repeatable; none: no job submits"},
+    {"--allow-models", "NAME", KEYS_ALLOW_MODELS, true,
+     "model name it may upload and publish (* any name); repeatable; none: no models"},
     {"--name", "NAME", KEYS_NAME, false, "key name (default: the file name without .key)"},
     {"--rate-msgs", "N", KEYS_RATE_MSGS, false,
      "messages/s it may publish (default: its role's rate_msgs_<role>)"},
@@ -587,6 +621,8 @@ static const fdy_ctl_flag_t s_flags[] = {
      "bytes/s it may publish, e.g. 8MiB (default: its role's rate_bytes_<role>)"},
     {"--data-dir", "DIR", KEYS_DATA_DIR, false,
      "offline: work on the store in DIR, no broker needed"},
+    {"--create-stream", NULL, KEYS_CREATE_STREAM, false,
+     "partner: create stream tenant-<tenant> for publish filters no stream captures"},
 };
 
 /* Filters are checked when the principal is built (s_copy_filters), after
@@ -604,6 +640,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case KEYS_DATA_DIR: self->data_dir = value; break;
     case KEYS_RATE_MSGS: self->rate_msgs = value; break;
     case KEYS_RATE_BYTES: self->rate_bytes = value; break;
+    case KEYS_CREATE_STREAM: self->create_stream = true; break;
     case KEYS_ALLOW:
         if (self->allow_count == FDY_ALLOW_MAX)
             return fdy_output_usage("at most %d --allow-publish filters", FDY_ALLOW_MAX);
@@ -613,6 +650,11 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
         if (self->allow_jobs_count == FDY_ALLOW_MAX)
             return fdy_output_usage("at most %d --allow-jobs sites", FDY_ALLOW_MAX);
         self->allow_jobs[self->allow_jobs_count++] = value;
+        break;
+    case KEYS_ALLOW_MODELS:
+        if (self->allow_models_count == FDY_ALLOW_MAX)
+            return fdy_output_usage("at most %d --allow-models names", FDY_ALLOW_MAX);
+        self->allow_models[self->allow_models_count++] = value;
         break;
     case KEYS_ALLOW_SUB:
         if (self->allow_sub_count == FDY_ALLOW_MAX)
@@ -644,8 +686,10 @@ static const fdy_ctl_cmd_t s_commands[] = {
                     "                          [--allow-publish FILTER]... "
                     "[--allow-subscribe FILTER]...\n"
                     "                          [--allow-jobs SITE]... "
+                    "[--allow-models NAME]...\n"
+                    "                          "
                     "[--rate-msgs N] [--rate-bytes SIZE]\n"
-                    "                          [--name NAME] [--data-dir DIR]",
+                    "                          [--name NAME] [--data-dir DIR] [--create-stream]",
         .summary = "register a public key (NAME.key) with a role",
         .notes = "The key's name is the file name without .key unless --name is given.\n"
                  "With --data-dir the key is written to the store directly (no broker needed);\n"
@@ -655,12 +699,19 @@ static const fdy_ctl_cmd_t s_commands[] = {
                  "its --allow-subscribe filters.\n"
                  "Jobs: admins may submit anywhere, partner and node keys only to the\n"
                  "sites of their --allow-jobs (* for any site).\n"
+                 "Models: admins may publish any model, partner keys only the names of\n"
+                 "their --allow-models (* for any name); node keys never.\n"
+                 "A partner key's publish filters must be captured by a stream: else it is\n"
+                 "refused with the `stream add` to run, or --create-stream creates\n"
+                 "tenant-<tenant>. A partner key without grants and a node key for a site\n"
+                 "no stream holds get a note on stderr.\n"
                  "Prints the key's row, as key ls does.",
         .pos_names = {"PUBFILE"},
         .min_pos = 1,
         .max_pos = 1,
         .flags = (const int[]){KEYS_ROLE, KEYS_SITE, KEYS_TENANT, KEYS_ALLOW, KEYS_ALLOW_SUB,
-                               KEYS_ALLOW_JOBS, KEYS_RATE_MSGS, KEYS_RATE_BYTES, KEYS_NAME, KEYS_DATA_DIR, 0},
+                               KEYS_ALLOW_JOBS, KEYS_ALLOW_MODELS, KEYS_RATE_MSGS,
+                               KEYS_RATE_BYTES, KEYS_NAME, KEYS_DATA_DIR, KEYS_CREATE_STREAM, 0},
         .reach = FDY_CTL_REACH_DATA_DIR,
         .run = s_add,
     },

@@ -147,13 +147,18 @@ s_help_all(FILE *out, const fdy_ctl_cli_t *cli, const char *family)
     fprintf(out, "Usage: foundryctl [OPTIONS] %s%sCOMMAND [ARGS]\n\nCommands:\n",
             family ? family : "", family ? " " : "");
     size_t family_len = family ? strlen(family) : 0;
+    int width = 13; /* the summaries line up after the longest command */
+    for (size_t g = 0; g < cli->group_count; g++)
+        for (size_t i = 0; i < cli->groups[g]->command_count; i++)
+            if ((int) strlen(cli->groups[g]->commands[i].words) > width)
+                width = (int) strlen(cli->groups[g]->commands[i].words);
     for (size_t g = 0; g < cli->group_count; g++) {
         for (size_t i = 0; i < cli->groups[g]->command_count; i++) {
             const fdy_ctl_cmd_t *cmd = &cli->groups[g]->commands[i];
             if (family &&
                 (strncmp(cmd->words, family, family_len) != 0 || cmd->words[family_len] != ' '))
                 continue;
-            fprintf(out, "  %-13s %s\n", cmd->words, cmd->summary);
+            fprintf(out, "  %-*s %s\n", width, cmd->words, cmd->summary);
         }
     }
     fputs("\nRun \"foundryctl COMMAND --help\" for a command's arguments and options.\n", out);
@@ -209,6 +214,24 @@ fdy_ctl_args_check_filter(const char *flag, const char *value)
 }
 
 int
+fdy_ctl_args_parse_ms(const char *flag, const char *value, uint64_t min_ms, uint64_t max_ms,
+                      uint64_t *ms_out)
+{
+    uint64_t ms = 0;
+    fdy_reason_t reason = {{0}};
+    /* A bare number is milliseconds, as --timeout always took. */
+    if (!fdy_ctl_args_parse_u64(value, 0, UINT64_MAX, &ms) &&
+        fdy_config_parse_duration(value, &ms, &reason) != FOUNDRY_OK)
+        return fdy_output_usage("%s: %s", flag,
+                                reason.text[0] ? reason.text : "not a duration (250ms, 5s, 2m)");
+    if (ms < min_ms || ms > max_ms)
+        return fdy_output_usage("%s: %s is out of range (%llu ms to %llu ms)", flag, value,
+                                (unsigned long long) min_ms, (unsigned long long) max_ms);
+    *ms_out = ms;
+    return FDY_CTL_EXIT_OK;
+}
+
+int
 fdy_ctl_args_check_duration(const char *flag, const char *value)
 {
     uint64_t ms;
@@ -216,6 +239,17 @@ fdy_ctl_args_check_duration(const char *flag, const char *value)
     if (fdy_config_parse_duration(value, &ms, &reason) != FOUNDRY_OK)
         return fdy_output_usage("%s: %s", flag, reason.text[0] ? reason.text : "bad duration");
     return FDY_CTL_EXIT_OK;
+}
+
+int
+fdy_ctl_args_duration_text(const char *flag, const char *value,
+                           char text_out[FDY_CTL_DURATION_TEXT_MAX])
+{
+    uint64_t ms = 0;
+    int status = fdy_ctl_args_parse_ms(flag, value, 0, UINT64_MAX, &ms);
+    if (status == FDY_CTL_EXIT_OK)
+        snprintf(text_out, FDY_CTL_DURATION_TEXT_MAX, "%llums", (unsigned long long) ms);
+    return status;
 }
 
 int

@@ -68,7 +68,8 @@ s_spec_dup(const fdy_job_spec_t *spec)
 {
     size_t size = sizeof *spec + s_strings_size(spec->sites, spec->site_count) +
                   s_strings_size(spec->labels, spec->label_count) + strlen(spec->type) + 1 +
-                  strlen(spec->key ? spec->key : "") + 1 + spec->payload_len;
+                  strlen(spec->key ? spec->key : "") + 1 +
+                  strlen(spec->node ? spec->node : "") + 1 + spec->payload_len;
     fdy_job_spec_t *copy = fdy_xalloc(size);
     *copy = *spec;
     char **sites = (char **) (copy + 1);
@@ -82,6 +83,7 @@ s_spec_dup(const fdy_job_spec_t *spec)
     copy->labels = spec->label_count ? (const char *const *) labels : NULL;
     copy->type = s_put(&at, spec->type);
     copy->key = s_put(&at, spec->key);
+    copy->node = s_put(&at, spec->node);
     if (spec->payload_len)
         memcpy(at, spec->payload, spec->payload_len);
     copy->payload = spec->payload_len ? (const uint8_t *) at : NULL;

@@ -108,12 +108,20 @@ s_labels_ok(const fdy_job_t *job, const fdy_job_node_t *node, const char **missi
     return true;
 }
 
+/* A pinned job (a fleet-job rollout's) is for exactly one node. */
+static bool
+s_pin_ok(const fdy_job_t *job, const char *name)
+{
+    return !job->spec->node || !*job->spec->node || strcmp(job->spec->node, name) == 0;
+}
+
 static bool
 s_eligible(const fdy_job_t *job, void *user)
 {
     fdy_job_node_t *node = user;
     fdy_job_slot_t *slot = fdy_job_node_slot(node, job->spec->type);
-    return slot && slot->credit > 0 && s_site_ok(job, node->site) && s_labels_ok(job, node, NULL);
+    return slot && slot->credit > 0 && s_pin_ok(job, node->name) && s_site_ok(job, node->site) &&
+           s_labels_ok(job, node, NULL);
 }
 
 static bool
@@ -267,7 +275,7 @@ fdy_job_sched_waiting(fdy_jobs_t *self, const fdy_job_t *job, char *buf, size_t 
     const char *missing = NULL;
     for (size_t i = 0; i < fdy_job_nodes_count(self->nodes); i++) {
         fdy_job_node_t *node = fdy_job_nodes_at(self->nodes, i);
-        if (!s_site_ok(job, node->site))
+        if (!s_site_ok(job, node->site) || !s_pin_ok(job, node->name))
             continue;
         at_site = true;
         if (!fdy_job_node_slot(node, job->spec->type))
@@ -278,7 +286,9 @@ fdy_job_sched_waiting(fdy_jobs_t *self, const fdy_job_t *job, char *buf, size_t 
             return;
         }
     }
-    if (!at_site)
+    if (!at_site && job->spec->node && *job->spec->node)
+        snprintf(buf, size, "pinned node %s is not connected", job->spec->node);
+    else if (!at_site)
         snprintf(buf, size, "no node at %s", site);
     else if (!runs_type)
         snprintf(buf, size, "no node at %s runs type %s", site, job->spec->type);

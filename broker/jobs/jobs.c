@@ -401,6 +401,25 @@ s_list(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
     return FOUNDRY_OK;
 }
 
+static void
+s_cancel_job(fdy_jobs_t *self, fdy_job_t *job, const char *why)
+{
+    uint64_t now = fdy_jobs_wall_ms();
+    if (job->state == FDY_JOB_LEASED || job->state == FDY_JOB_RUNNING) {
+        fdy_job_node_t *node = job->node ? fdy_job_nodes_by_name(self->nodes, job->node) : NULL;
+        if (node && node->busy)
+            node->busy--;
+        fdy_job_sched_cancel_running(self, job);
+        fdy_job_end_attempt(job, "cancelled", why, now);
+    }
+    fdy_job_sched_dequeue(self, job);
+    job->state = FDY_JOB_CANCELLED;
+    job->updated_ms = now;
+    fdy_job_set_text(&job->error, why);
+    fdy_jobs_touch(self, job);
+    self->cancelled++;
+}
+
 static foundry_err
 s_cancel(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
          fdy_reason_t *reason)
@@ -411,20 +430,7 @@ s_cancel(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr
     if (fdy_job_state_final(job->state))
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "job %" PRIu64 " is already %s", job->id,
                               fdy_job_state_name(job->state));
-    uint64_t now = fdy_jobs_wall_ms();
-    if (job->state == FDY_JOB_LEASED || job->state == FDY_JOB_RUNNING) {
-        fdy_job_node_t *node = job->node ? fdy_job_nodes_by_name(self->nodes, job->node) : NULL;
-        if (node && node->busy)
-            node->busy--;
-        fdy_job_sched_cancel_running(self, job);
-        fdy_job_end_attempt(job, "cancelled", "cancelled by request", now);
-    }
-    fdy_job_sched_dequeue(self, job);
-    job->state = FDY_JOB_CANCELLED;
-    job->updated_ms = now;
-    fdy_job_set_text(&job->error, "cancelled by request");
-    fdy_jobs_touch(self, job);
-    self->cancelled++;
+    s_cancel_job(self, job, "cancelled by request");
     s_park(self, req, job->id, false, NULL);
     return FOUNDRY_OK;
 }
@@ -872,6 +878,69 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "jobs_dead", self->dead);
     fdy_stats_add(out, "jobs_stale_refused", self->stale_refused);
     fdy_stats_add(out, "job_nodes", fdy_job_nodes_count(self->nodes));
+}
+
+/* ---- for other services (jobs.h) ------------------------------------------------------ */
+
+fdy_jobs_t *
+fdy_jobs_find(const fdy_service_deps_t *deps)
+{
+    for (size_t i = 0; i < deps->service_count; i++)
+        if (deps->services[i].ops == &fdy_jobs_service)
+            return deps->services[i].self;
+    return NULL;
+}
+
+foundry_err
+fdy_jobs_submit_as_broker(fdy_jobs_t *self, const char *submitter, const fdy_job_spec_t *spec,
+                          uint64_t *job_id_out, fdy_reason_t *reason)
+{
+    foundry_err err = fdy_codec_job_spec_check(spec, self->deps.cfg->max_job_payload, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    fdy_job_spec_t copy = *spec;
+    s_defaults(&copy);
+    fdy_job_t *job = fdy_job_new(self->next_id, "admin", submitter, &copy, fdy_jobs_wall_ms());
+    s_put_job(self, job);
+    s_key_remember(self, job);
+    fdy_job_sched_enqueue(self, job);
+    fdy_jobs_touch(self, job);
+    self->submitted++;
+    *job_id_out = job->id;
+    return FOUNDRY_OK;
+}
+
+bool
+fdy_jobs_state(fdy_jobs_t *self, uint64_t id, const char **state_out, const char **error_out)
+{
+    fdy_job_t *job = fdy_jobs_get(self, id);
+    if (!job || job->removed)
+        return false;
+    *state_out = fdy_job_state_name(job->state);
+    *error_out = job->error ? job->error : "";
+    return true;
+}
+
+bool
+fdy_jobs_cancel(fdy_jobs_t *self, uint64_t id, const char *why)
+{
+    fdy_job_t *job = fdy_jobs_get(self, id);
+    if (!job || job->removed || fdy_job_state_final(job->state))
+        return false;
+    s_cancel_job(self, job, why);
+    return true;
+}
+
+int
+fdy_jobs_node_labels(fdy_jobs_t *self, const char *node, const char **labels_out, size_t max)
+{
+    fdy_job_node_t *n = fdy_job_nodes_by_name(self->nodes, node);
+    if (!n)
+        return -1;
+    size_t count = n->label_count < max ? n->label_count : max;
+    for (size_t i = 0; i < count; i++)
+        labels_out[i] = n->labels[i];
+    return (int) count;
 }
 
 const fdy_service_ops_t fdy_jobs_service = {

@@ -9,6 +9,7 @@
 #include "job.h"
 #include "job_nodes.h"
 #include "job_queue.h"
+#include "jobs.h"
 #include "service.h"
 #include "store_jobs.h"
 
@@ -35,7 +36,7 @@ typedef struct {
     bool cancel;
 } fdy_jobs_offer_t;
 
-typedef struct {
+typedef struct fdy_jobs {
     fdy_service_deps_t deps;
     fdy_job_t **jobs; /* by id - 1; NULL once removed */
     size_t job_capacity;

@@ -134,4 +134,8 @@ extern const fdy_commit_part_t fdy_store_audit_part;
  * removed). Not droppable: a submit or result is acked only once stored. */
 extern const fdy_commit_part_t fdy_store_jobs_part;
 
+/* data: fdy_store_rollouts_t (store_rollouts.h): each rollout's record
+ * replaced. Not droppable: a rollout's node starts go with its jobs. */
+extern const fdy_commit_part_t fdy_store_rollouts_part;
+
 #endif

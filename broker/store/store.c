@@ -48,6 +48,8 @@ static const fdy_store_table_t *const s_tables[] = {
     &s_meta_table,          &fdy_store_clock_table,     &fdy_store_messages_table,
     &fdy_store_streams_table, &fdy_store_keys_table,    &fdy_store_consumers_table,
     &fdy_store_audit_table,   &fdy_store_jobs_table,
+    &fdy_store_models_table,
+    &fdy_store_rollouts_table,
 };
 
 /* ---- helpers for the table modules ------------------------------------- */

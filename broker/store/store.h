@@ -513,6 +513,11 @@ const fdy_histogram_t *fdy_store_commit_batch(const fdy_store_t *self);
 foundry_err fdy_store_key_put(fdy_store_t *self, const char *name, const uint8_t *rec,
                               size_t len, fdy_reason_t *reason);
 
+/* Deletes the record of a key name and bumps the key generation, in one
+ * synchronous transaction. Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND,
+ * FOUNDRY_EINVAL, FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
+foundry_err fdy_store_key_del(fdy_store_t *self, const char *name, fdy_reason_t *reason);
+
 typedef foundry_err(fdy_store_key_fn)(const char *name, const uint8_t *rec, size_t len,
                                       void *user);
 

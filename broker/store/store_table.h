@@ -21,7 +21,7 @@
 #define FDY_STORE_MAX_DBS 4096
 /* Most databases one table registers, and most tables. */
 #define FDY_STORE_TABLE_DBS 4
-#define FDY_STORE_TABLES_MAX 8
+#define FDY_STORE_TABLES_MAX 16
 
 /* A table module: its named databases, opened (created unless read-only)
  * inside the open transaction of fdy_store_open in registration order
@@ -52,6 +52,8 @@ typedef struct {
  * store_audit.h, so the descriptor is declared here. */
 extern const fdy_store_table_t fdy_store_audit_table; /* "audit", "audit_meta" */
 extern const fdy_store_table_t fdy_store_jobs_table;  /* "jobs" (store_jobs.c) */
+extern const fdy_store_table_t fdy_store_models_table; /* "model_*" (store_models.c) */
+extern const fdy_store_table_t fdy_store_rollouts_table; /* "rollouts" (store_rollouts.c) */
 
 typedef struct fdy_store_stream fdy_store_stream_t; /* store_streams.h */
 

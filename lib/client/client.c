@@ -9,6 +9,8 @@
  */
 #include "client.h"
 #include "job_client.h"
+#include "model_client.h"
+#include "model_wire.h"
 
 #include "clock.h"
 #include "codec.h"
@@ -45,6 +47,8 @@ struct foundry_client {
     fdy_inflight_t *inflight;
     fdy_sub_registry_t *subs;
     fdy_job_client_t *jobs;
+    fdy_model_client_t *models;
+    fdy_model_wire_t *model_wire;
     fdy_arena_t *arena;
     foundry_ack_fn *ack_fn;
     void *ack_user;
@@ -166,6 +170,8 @@ s_destroy(foundry_client_t **self_p)
     fdy_inflight_destroy(&self->inflight);
     fdy_sub_registry_destroy(&self->subs); /* before the connection: it says goodbye on it */
     fdy_job_client_destroy(&self->jobs);
+    fdy_model_client_destroy(&self->models);
+    fdy_model_wire_destroy(&self->model_wire);
     fdy_arena_destroy(&self->arena);
     fdy_conn_destroy(&self->conn);
     free(self);
@@ -240,7 +246,10 @@ foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_
     self->arena = fdy_arena_new(REPLY_BUDGET);
     self->subs = fdy_sub_registry_new(self);
     self->jobs = fdy_job_client_new(self);
-    if (!self->inflight || !self->arena || !self->subs || !self->jobs) {
+    self->models = fdy_model_client_new(self);
+    self->model_wire = fdy_model_wire_new(self);
+    if (!self->inflight || !self->arena || !self->subs || !self->jobs || !self->models ||
+        !self->model_wire) {
         err = s_new_failed(FOUNDRY_ENOMEM, "out of memory");
         goto out;
     }
@@ -257,6 +266,10 @@ foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_
     }
     fdy_keypair_destroy(&keypair); /* libzmq holds its own copy now */
     err = fdy_conn_wait_up(self->conn, (int) opts->connect_timeout_ms, &reason);
+    if (err == FOUNDRY_EIO) { /* "connection refused at E" names it already */
+        s_new_failed(err, "%s", reason.text);
+        goto out;
+    }
     if (err != FOUNDRY_OK) {
         s_new_failed(err, "%s: %s", opts->endpoint, reason.text);
         goto out;
@@ -402,9 +415,24 @@ s_recv_one(foundry_client_t *self)
         else
             fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a DELIVER of %zu frames, not 2",
                                  parts);
+    } else if (fdy_model_wire_owns(&env) && parts <= 2) {
+        /* A FETCH reply carries its chunk as the second frame. */
+        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
+            self->refused = true;
+            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
+                    env.error_reason ? env.error_reason : "");
+        }
+        fdy_model_wire_on_message(self->model_wire, &env, parts == 2 ? &body : NULL);
     } else if (parts != 1) {
         fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply of kind %d with %zu frames",
                              (int) env.kind, parts);
+    } else if (fdy_model_client_owns(&env)) {
+        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
+            self->refused = true;
+            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
+                    env.error_reason ? env.error_reason : "");
+        }
+        fdy_model_client_on_reply(self->models, &env);
     } else if (fdy_job_client_owns(&env)) {
         if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
             self->refused = true;
@@ -565,6 +593,7 @@ s_follow_conn(foundry_client_t *self)
         self->refused = false; /* the broker's ZAP handler accepted our key again */
         fdy_sub_on_reconnect(self->subs);
         fdy_job_client_service(self->jobs, fdy_clock_mono_ms(), true);
+        fdy_model_wire_service(self->model_wire, fdy_clock_mono_ms(), true);
     }
     if (fdy_conn_state(self->conn) == FDY_CONN_AUTH_FAILED && !self->refused) {
         self->refused = true;
@@ -618,6 +647,7 @@ s_pump(foundry_client_t *self, int timeout_ms)
     s_resend_stale(self, now_ms);
     fdy_sub_service(self->subs, now_ms);
     fdy_job_client_service(self->jobs, now_ms, false);
+    fdy_model_wire_service(self->model_wire, now_ms, false);
     int handled = s_drain(self);
     if (handled > 0 || timeout_ms <= 0)
         return handled;
@@ -639,6 +669,7 @@ s_pump(foundry_client_t *self, int timeout_ms)
     s_resend_stale(self, now_ms);
     fdy_sub_service(self->subs, now_ms);
     fdy_job_client_service(self->jobs, now_ms, false);
+    fdy_model_wire_service(self->model_wire, now_ms, false);
     return s_drain(self);
 }
 
@@ -1028,6 +1059,18 @@ fdy_job_client_t *
 fdy_client_jobs(foundry_client_t *self)
 {
     return self->jobs;
+}
+
+fdy_model_client_t *
+fdy_client_models(foundry_client_t *self)
+{
+    return self->models;
+}
+
+fdy_model_wire_t *
+fdy_client_model_wire(foundry_client_t *self)
+{
+    return self->model_wire;
 }
 
 bool

@@ -15,6 +15,8 @@
 
 typedef struct fdy_sub_registry fdy_sub_registry_t;
 typedef struct fdy_job_client fdy_job_client_t;
+typedef struct fdy_model_client fdy_model_client_t;
+typedef struct fdy_model_wire fdy_model_wire_t;
 
 /* Does whatever is due (sends, resends, acks, deliveries, keepalives) and
  * waits up to timeout_ms for the broker when nothing arrived. Returns
@@ -26,6 +28,8 @@ void fdy_client_pump(foundry_client_t *self, int timeout_ms);
 fdy_conn_t *fdy_client_conn(foundry_client_t *self);
 fdy_sub_registry_t *fdy_client_subs(foundry_client_t *self);
 fdy_job_client_t *fdy_client_jobs(foundry_client_t *self);
+fdy_model_client_t *fdy_client_models(foundry_client_t *self);
+fdy_model_wire_t *fdy_client_model_wire(foundry_client_t *self);
 
 /* True inside the ack handler, where calls that pump are refused. */
 bool fdy_client_dispatching(const foundry_client_t *self);

@@ -836,6 +836,7 @@ fdy_principal_clear(fdy_principal_t *p)
         free(p->allow_publish[i]);
         free(p->allow_subscribe[i]);
         free(p->allow_jobs[i]);
+        free(p->allow_models[i]);
     }
     memset(p, 0, sizeof *p);
 }
@@ -864,7 +865,9 @@ fdy_codec_encode_principal(const fdy_principal_t *p, uint8_t **buf_out, size_t *
         p->allow_subscribe_count > FDY_ALLOW_MAX ||
         !s_strings_ok((const char *const *) p->allow_subscribe, p->allow_subscribe_count) ||
         p->allow_jobs_count > FDY_ALLOW_MAX ||
-        !s_strings_ok((const char *const *) p->allow_jobs, p->allow_jobs_count))
+        !s_strings_ok((const char *const *) p->allow_jobs, p->allow_jobs_count) ||
+        p->allow_models_count > FDY_ALLOW_MAX ||
+        !s_strings_ok((const char *const *) p->allow_models, p->allow_models_count))
         return FOUNDRY_EINVAL;
 
     Foundry__KeyRecord pb = FOUNDRY__KEY_RECORD__INIT;
@@ -884,6 +887,8 @@ fdy_codec_encode_principal(const fdy_principal_t *p, uint8_t **buf_out, size_t *
     pb.rate_bytes = p->rate_bytes;
     pb.n_allow_jobs = p->allow_jobs_count;
     pb.allow_jobs = p->allow_jobs_count ? (char **) p->allow_jobs : NULL;
+    pb.n_allow_models = p->allow_models_count;
+    pb.allow_models = p->allow_models_count ? (char **) p->allow_models : NULL;
 
     size_t size = foundry__key_record__get_packed_size(&pb);
     uint8_t *buf = malloc(size ? size : 1);
@@ -930,7 +935,7 @@ fdy_codec_decode_principal(const uint8_t *buf, size_t len, fdy_principal_t *p)
         !s_copy_name(p->site, sizeof p->site, pb->site, true) ||
         !s_copy_name(p->tenant, sizeof p->tenant, pb->tenant, true) ||
         pb->n_allow_publish > FDY_ALLOW_MAX || pb->n_allow_subscribe > FDY_ALLOW_MAX ||
-        pb->n_allow_jobs > FDY_ALLOW_MAX) {
+        pb->n_allow_jobs > FDY_ALLOW_MAX || pb->n_allow_models > FDY_ALLOW_MAX) {
         err = FOUNDRY_EPROTO;
         goto out;
     }
@@ -972,6 +977,21 @@ fdy_codec_decode_principal(const uint8_t *buf, size_t len, fdy_principal_t *p)
             goto out;
         }
         p->allow_jobs_count = i + 1;
+    }
+    for (size_t i = 0; i < pb->n_allow_models; i++) {
+        /* A model name or "*", matched by strcmp; the registry checks the
+         * name grammar when the key is added. */
+        size_t name_len = strlen(pb->allow_models[i]);
+        if (name_len == 0 || name_len >= FDY_NAME_MAX) {
+            err = FOUNDRY_EPROTO;
+            goto out;
+        }
+        p->allow_models[i] = strdup(pb->allow_models[i]);
+        if (!p->allow_models[i]) {
+            err = FOUNDRY_ENOMEM;
+            goto out;
+        }
+        p->allow_models_count = i + 1;
     }
     p->revoked = pb->revoked;
     p->created_ns = pb->created_ns;

@@ -316,6 +316,8 @@ typedef struct {
     uint64_t rate_bytes; /* publish limit, bytes/s; 0 = the role's default */
     char *allow_jobs[FDY_ALLOW_MAX]; /* malloc'd sites it may submit jobs to; "*" any */
     size_t allow_jobs_count;
+    char *allow_models[FDY_ALLOW_MAX]; /* malloc'd model names it may publish; "*" any */
+    size_t allow_models_count;
 } fdy_principal_t;
 
 /* Encodes p as a KeyRecord. Caller owns *buf_out (free()). */

@@ -93,6 +93,10 @@ fdy_codec_job_spec_check(const fdy_job_spec_t *spec, size_t payload_max, fdy_rea
     if (!s_text_ok(spec->key, FDY_JOB_KEY_MAX))
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "idempotency key longer than %u bytes",
                               FDY_JOB_KEY_MAX);
+    if (spec->node && *spec->node && !s_name_ok(spec->node, strlen(spec->node), FDY_NAME_MAX - 1))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "pinned node '%.80s' must be 1..%u of [A-Za-z0-9_.-]", spec->node,
+                              FDY_NAME_MAX - 1);
     if (spec->backoff_factor > 100)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "back-off factor %u exceeds 100",
                               spec->backoff_factor);
@@ -122,6 +126,7 @@ s_spec_to_pb(const fdy_job_spec_t *spec, Foundry__JobSpec *pb)
     pb->idempotency_key = (char *) (spec->key ? spec->key : "");
     pb->deadline_ms = spec->deadline_ms;
     pb->result_ttl_ms = spec->result_ttl_ms;
+    pb->node = (char *) (spec->node ? spec->node : "");
 }
 
 static char *
@@ -313,6 +318,7 @@ s_spec_from_pb(const Foundry__JobSpec *pb, fdy_job_spec_t *spec)
     spec->key = pb->idempotency_key;
     spec->deadline_ms = pb->deadline_ms;
     spec->result_ttl_ms = pb->result_ttl_ms;
+    spec->node = pb->node;
 }
 
 static bool

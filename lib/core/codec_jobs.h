@@ -60,6 +60,7 @@ typedef struct {
     const char *key; /* idempotency key, "" or NULL: none */
     uint64_t deadline_ms;
     uint32_t result_ttl_ms;
+    const char *node; /* pinned to this node key name; "" or NULL: any node */
 } fdy_job_spec_t;
 
 typedef struct {

@@ -150,7 +150,10 @@ FOUNDRY_EXPORT void foundry_client_opts_init(foundry_client_opts_t *opts);
  * Returns FOUNDRY_OK and sets *client_out (caller owns; close with
  * foundry_client_close()), or:
  *   FOUNDRY_EINVAL    missing or bad option;
- *   FOUNDRY_EIO       a key file cannot be read;
+ *   FOUNDRY_EIO       a key file cannot be read, or nothing listens at the
+ *                     endpoint: reported as soon as the connect is refused,
+ *                     "connection refused at ENDPOINT" (an unreachable host
+ *                     still takes connect_timeout_ms, then ETIMEDOUT);
  *   FOUNDRY_EAUTH     a secret key file is readable by others, or the broker
  *                     refused our key (socket-monitor handshake failure), or
  *                     every handshake is dropped (broker_key_file is not the
@@ -636,6 +639,151 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_progress(foundry_cli
                                                                      uint64_t job_id,
                                                                      uint64_t fence,
                                                                      const char *text);
+
+/* ---- models: signed model artifacts for the sites (docs/models.md) ------
+ *
+ * A model is a file of any size, published under a name and a version
+ * that only goes up. foundry_model_push() cuts the file into chunks and
+ * hashes each once (BLAKE2b-256; the artifact id covers the chunk hashes),
+ * uploads only the chunks the broker does not hold yet (a push that was
+ * interrupted continues where it stopped when it is run again), keeping a
+ * window of chunks in flight, each acknowledged only once it is on the
+ * broker's disk; then it builds the manifest (name, version, artifact,
+ * target sites and labels, metadata, expiry), signs it with one or more
+ * Ed25519 model-signing keys (NAME.sign files made by
+ * foundry_model_keygen() or `foundryctl model keygen`), and publishes it.
+ * The broker accepts it only when the name has a trust policy and enough
+ * of its trusted keys signed (k of n), and appends it to the model's
+ * hash-chained release log. A partner key may push only the model names
+ * its grant lists (foundryctl key add --allow-models NAME...).
+ *
+ *      const char *keys[] = {"acme-release.sign"};
+ *      foundry_model_push_opts_t opts;
+ *      foundry_model_push_opts_init(&opts);
+ *      opts.file = "detector.onnx";
+ *      opts.name = "detector";
+ *      opts.version = 7;
+ *      opts.sign_key_files = keys;
+ *      opts.sign_key_count = 1;
+ *      foundry_model_pushed_t pushed;
+ *      err = foundry_model_push(client, &opts, NULL, NULL, &pushed);
+ *
+ * A rollback re-releases the artifact of an earlier version: give that
+ * version's SignedManifest (as the broker accepted it, `foundryctl model
+ * rollback` fetches it) as base_manifest, set rollback, rollback_of (the
+ * newest version now) and a release_version above every version and
+ * release_version the model has seen. Nothing is uploaded then.
+ *
+ * These calls run on the client's thread like the rest of the client and
+ * must not be called from inside its handlers. */
+
+/* Chunk size bounds and defaults, in bytes; chunks in flight. */
+#define FOUNDRY_MODEL_CHUNK_MIN     (64u * 1024u)
+#define FOUNDRY_MODEL_CHUNK_DEFAULT (1024u * 1024u)
+#define FOUNDRY_MODEL_CHUNK_MAX     (16u * 1024u * 1024u)
+#define FOUNDRY_MODEL_WINDOW_DEFAULT 8u
+#define FOUNDRY_MODEL_WINDOW_MAX     64u
+/* Longest model name, [a-z0-9][a-z0-9._-]*; most signing keys. */
+#define FOUNDRY_MODEL_NAME_MAX 64u
+#define FOUNDRY_MODEL_SIGNERS_MAX 16u
+
+/* What to push. Initialise with foundry_model_push_opts_init(). Every
+ * pointer is borrowed for the duration of the push. */
+typedef struct {
+    const char *file;                    /* the artifact; NULL with base_manifest */
+    const char *name;                    /* model name */
+    uint64_t version;                    /* > 0, above the newest accepted (unless rollback) */
+    uint32_t chunk_size;                 /* FOUNDRY_MODEL_CHUNK_MIN..MAX; 0: 1 MiB */
+    uint32_t window;                     /* chunks in flight, 1..64; 0: 8 */
+    const char *const *sign_key_files;   /* NAME.sign files, 1..FOUNDRY_MODEL_SIGNERS_MAX */
+    size_t sign_key_count;
+    const char *const *sites;            /* target sites; none: every site */
+    size_t site_count;
+    const char *const *labels;           /* "key=value" a node must carry, all of them */
+    size_t label_count;
+    const char *const *metadata;         /* free-form "key=value" items */
+    size_t metadata_count;
+    uint64_t expires_ms;                 /* wall-clock ms after which it is refused; 0 never */
+    int rollback;                        /* 1: a signed rollback (needs base_manifest) */
+    uint64_t rollback_of;                /* rollback: the newest version, which it replaces */
+    uint64_t release_version;            /* rollback: above every version seen */
+    const void *base_manifest;           /* rollback: an encoded SignedManifest whose artifact */
+    size_t base_manifest_len;            /*   (and sites, labels, metadata unless given) it reuses */
+} foundry_model_push_opts_t;
+
+typedef enum {
+    FOUNDRY_MODEL_HASHING = 0,   /* reading the file once, hashing each chunk */
+    FOUNDRY_MODEL_UPLOADING = 1, /* sending the chunks the broker lacks */
+    FOUNDRY_MODEL_PUBLISHING = 2 /* the signed manifest is on its way */
+} foundry_model_phase;
+
+/* A push's progress, for a progress bar. Borrowed for the callback. */
+typedef struct {
+    foundry_model_phase phase;
+    uint64_t done_bytes;   /* hashing: bytes hashed; uploading: bytes the broker holds */
+    uint64_t total_bytes;  /* the artifact's size */
+    uint64_t sent_bytes;   /* uploading: bytes sent and acknowledged by this push */
+    size_t chunk_count;    /* the artifact's chunks */
+    size_t chunks_held;    /* chunks the broker already held when the upload began */
+    size_t chunks_sent;    /* chunks this push sent and the broker acknowledged */
+} foundry_model_progress_t;
+
+/* Called on the client's thread from inside foundry_model_push(), after
+ * each hashed or acknowledged chunk and at each phase change. It must not
+ * call into the client. */
+typedef void(foundry_model_progress_fn)(const foundry_model_progress_t *progress, void *user);
+
+/* What a push did. */
+typedef struct {
+    uint64_t version;        /* the version the broker accepted */
+    uint64_t log_index;      /* its entry in the model's release log */
+    uint8_t artifact[32];    /* the artifact id */
+    uint64_t size;           /* artifact bytes */
+    size_t chunk_count;
+    size_t chunks_held;      /* already on the broker: not sent (resume, shared chunks) */
+    size_t chunks_sent;      /* sent by this push */
+    uint64_t bytes_sent;
+} foundry_model_pushed_t;
+
+/* Sets every field to 0 / NULL (the defaults). */
+FOUNDRY_EXPORT void foundry_model_push_opts_init(foundry_model_push_opts_t *opts);
+
+/* Pushes a model and waits until the broker accepted its manifest; every
+ * blocking step waits up to the client's ack_timeout_ms for an answer
+ * (the upload as a whole may take longer: the deadline restarts with
+ * every acknowledged chunk). progress (may be NULL) follows it. On
+ * success *pushed_out (may be NULL) says what was done. Returns:
+ *   FOUNDRY_OK;
+ *   FOUNDRY_EINVAL   a bad option (name, version, chunk size, window,
+ *                    no signing key, too many sites, labels or metadata,
+ *                    a label or item without "=", rollback fields);
+ *   FOUNDRY_EIO      the file or a key file cannot be read;
+ *   FOUNDRY_EAUTH    a key file is readable by group or others, or the
+ *                    broker refused our key;
+ *   FOUNDRY_EDENIED  no grant for the name, no trust policy for it, too
+ *                    few trusted signatures, expired, version not above
+ *                    the newest (or a rollback that does not follow the
+ *                    rules);
+ *   FOUNDRY_ETOOBIG  over the broker's max_model_size;
+ *   FOUNDRY_ENOSPC   the broker's blob disk is full (the reason says how
+ *                    much is free and needed); FOUNDRY_EFULL its store;
+ *   FOUNDRY_ENOTFOUND a rollback's artifact is no longer stored;
+ *   FOUNDRY_ETIMEDOUT, FOUNDRY_ENOMEM, or another broker refusal.
+ * foundry_client_last_error(client) gives the broker's reason (it names
+ * the chunk, key or version at fault). What was uploaded before an error
+ * stays on the broker: pushing again sends only the rest. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_model_push(
+    foundry_client_t *client, const foundry_model_push_opts_t *opts,
+    foundry_model_progress_fn *progress, void *user, foundry_model_pushed_t *pushed_out);
+
+/* Makes a model-signing key pair: dir/NAME.sign (secret, mode 0600, never
+ * overwritten) and dir/NAME.sign.pub; pub_hex_out (may be NULL, 65
+ * bytes) gets the public key as 64 hex digits. No client needed.
+ * Returns FOUNDRY_OK, FOUNDRY_EINVAL (bad name), FOUNDRY_EEXIST (a file
+ * exists: nothing written) or FOUNDRY_EIO. Thread-safe. */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_model_keygen(const char *dir,
+                                                                  const char *name,
+                                                                  char pub_hex_out[65]);
 
 #ifdef __cplusplus
 }

@@ -299,8 +299,9 @@ const fdy_json_t *fdy_proc_one_row(const fdy_json_t *json);
  * integer. */
 int64_t fdy_proc_row_int(const fdy_json_t *row, const char *key);
 
-/* Copies text column key of row into out (size bytes, truncated); fails
- * the test when it is missing or not a string. */
+/* Copies text column key of row into out (size bytes, truncated); a list
+ * column (a JSON array of strings) is joined with single spaces. Fails the
+ * test when it is missing or not a string or list. */
 void fdy_proc_row_str(const fdy_json_t *row, const char *key, char *out, size_t size);
 
 /* ---- misc ------------------------------------------------------------------- */

@@ -45,7 +45,7 @@ void
 fdy_reply_send_frame(fdy_reply_t *self, const fdy_peer_t *to, const fdy_envelope_t *env,
                      uint8_t *frame, size_t len, zmq_free_fn *free_fn, void *hint)
 {
-    (void) self, (void) len;
+    (void) self;
     if (frame)
         free_fn(frame, hint);
     if (fake_sent_count == FAKE_SENT_MAX)
@@ -58,6 +58,11 @@ fdy_reply_send_frame(fdy_reply_t *self, const fdy_peer_t *to, const fdy_envelope
     sent->error_code = env->error_code;
     snprintf(sent->error_reason, sizeof sent->error_reason, "%s",
              env->error_reason ? env->error_reason : "");
+    if ((env->kind == FDY_KIND_MODEL_REPLY || env->kind == FDY_KIND_MODEL_NOTICE) && env->model) {
+        sent->model_len = env->model_len < sizeof sent->model ? env->model_len : sizeof sent->model;
+        memcpy(sent->model, env->model, sent->model_len);
+    }
+    sent->frame_len = len;
     if (env->kind == FDY_KIND_PUBLISH_ACK) {
         sent->ack_count = env->ack.count;
         for (size_t i = 0; i < env->ack.count && i < FAKE_SEQS_MAX; i++)

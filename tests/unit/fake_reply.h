@@ -24,6 +24,9 @@ typedef struct {
     size_t duplicate_count;
     size_t error_count;           /* per-message errors in an ack */
     char stream[64];              /* the ack's first stream */
+    uint8_t model[8192];          /* MODEL_REPLY, MODEL_NOTICE: the body (cut at 8 KiB) */
+    size_t model_len;
+    size_t frame_len;             /* the body frame sent with it, if any */
 } fake_sent_t;
 
 /* Everything sent since the last fake_reply_clear(), in order. */

@@ -1309,6 +1309,9 @@ s_principal_fill(fdy_principal_t *p)
     p->allow_publish[0] = strdup("jobs.siheung.>");
     p->allow_publish[1] = strdup("models.*.status");
     p->allow_count = 2;
+    p->allow_models[0] = strdup("vision");
+    p->allow_models[1] = strdup("*");
+    p->allow_models_count = 2;
     p->revoked = true;
     p->created_ns = 1;
     p->revoked_ns = UINT64_MAX;
@@ -1332,6 +1335,9 @@ test_codec_principal_round_trip(void **state)
     assert_int_equal(out.allow_count, 2);
     assert_string_equal(out.allow_publish[0], "jobs.siheung.>");
     assert_string_equal(out.allow_publish[1], "models.*.status");
+    assert_int_equal(out.allow_models_count, 2);
+    assert_string_equal(out.allow_models[0], "vision");
+    assert_string_equal(out.allow_models[1], "*");
     assert_true(out.revoked);
     assert_true(out.created_ns == 1);
     assert_true(out.revoked_ns == UINT64_MAX);
