@@ -161,6 +161,8 @@ test_metrics_counts_publishes(void)
     FDY_CHECK_EQ(s_request(p, "GET", "/metrics", NULL, &body), 200);
     FDY_CHECK(strstr(body, "# TYPE foundry_published_total counter\n") != NULL);
     FDY_CHECK(strstr(body, "# TYPE foundry_map_size_max gauge\n") != NULL);
+    FDY_CHECK(strstr(body, "# TYPE foundry_rollouts_running gauge\n") != NULL);
+    FDY_CHECK(s_sample(body, "foundry_model_bytes_stored") == 0);
     FDY_CHECK(s_sample(body, "foundry_store_used_bytes") > 0);
     /* every stored publish was one group commit with one fsync */
     long long batches = s_sample(body, "foundry_commit_batch_records_count");
