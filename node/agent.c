@@ -227,6 +227,25 @@ s_metrics_fill(void *user, fdy_agent_metric_t *out, size_t max)
     if (count > max)
         count = max;
     memcpy(out, figures, count * sizeof *out);
+    /* Install state: each model's installed version, and updates under way. */
+    if (self->models) {
+        if (count < max)
+            out[count++] = (fdy_agent_metric_t){"model_updates", false,
+                                                "Model updates downloading or installing, waiting",
+                                                "phase", "running",
+                                                fdy_model_updater_running(self->models)};
+        if (count < max)
+            out[count++] = (fdy_agent_metric_t){"model_updates", false,
+                                                "Model updates downloading or installing, waiting",
+                                                "phase", "waiting",
+                                                fdy_model_updater_waiting(self->models)};
+        const fdy_model_held_t *held = NULL;
+        size_t n = fdy_model_updater_held(self->models, &held);
+        for (size_t i = 0; i < n && count < max; i++)
+            out[count++] = (fdy_agent_metric_t){"model_version", false,
+                                                "Installed release version of each model",
+                                                "model", held[i].name, held[i].version};
+    }
     return count;
 }
 

@@ -529,6 +529,9 @@ test_metrics_node_endpoint(void)
     FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_connected"), 1);
     FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_bad_input_total{kind=\"line\"}"), 0);
     FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_handler_runs_total{outcome=\"started\"}"), 0);
+    /* install state: nothing installed, no update under way */
+    FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_model_updates{phase=\"running\"}"), 0);
+    FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_model_updates{phase=\"waiting\"}"), 0);
     /* and the broker counts the node at its site */
     FDY_CHECK_EQ(s_scrape(p, "foundry_principals_connected{role=\"node\",site=\"siheung\"}"), 1);
     FDY_CHECK_EQ(fdy_node_proc_stop(&node), 0);
