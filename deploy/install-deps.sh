@@ -15,6 +15,8 @@ packages=(
     libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
     libsodium-dev liblmdb-dev libcmocka-dev lmdb-utils procps
 )
+# deploy/demo.sh: jq reads foundryctl --json for its live view and checks.
+packages+=(jq)
 # Extra packages a caller needs on top (tests/fuzz/run: clang and its
 # libFuzzer runtime).
 packages+=("$@")
