@@ -407,11 +407,14 @@ declare -A labels=(
     [siheung]="gpu=a100 line=press" [bucheon]="gpu=l40s line=assembly" [uijeongbu]="gpu=a100"
     [hanam]="gpu=l40s line=paint" [pangyo]="gpu=h100" [seongnam-lab]="robot=ur10 gpu=h100"
 )
+# Jobs take a moment on a terminal, so the view shows them queued and running.
+job_seconds=1
+[ "$live" = 1 ] && job_seconds=3
 for s in "${sites[@]}"; do
     type=infer
     [ "$s" = seongnam-lab ] && type=inspect
-    printf '# type mode slots timeout -- argv\n%s exec 2 30s env=DEMO_SITE=%s env=DEMO_RUNS=%s -- %s\n' \
-        "$type" "$s" "$dir/runs" "$root/deploy/demo_job.sh" >"$dir/jobs-$s.conf"
+    printf '# type mode slots timeout -- argv\n%s exec 2 30s env=DEMO_SITE=%s env=DEMO_RUNS=%s env=DEMO_JOB_SECONDS=%s -- %s\n' \
+        "$type" "$s" "$dir/runs" "$job_seconds" "$root/deploy/demo_job.sh" >"$dir/jobs-$s.conf"
     start_site "$s"
 done
 connected() { [ "$(ctl --json node ls 2>/dev/null | jq '[.[] | select(.connected == 1 or .connected == true)] | length')" = "${#sites[@]}" ]; }
