@@ -63,7 +63,7 @@ live=0
 [ "$once" = 0 ] && [ -t 1 ] && live=1
 
 # ---- output: events, checks ------------------------------------------------------
-dir="" broker_pid="" monitor_pid="" finished=0
+dir="" broker_pid="" monitor_pid="" finished=0 finished_by=""
 declare -A node_pid gen_pid
 events=/dev/null
 checks=()
@@ -198,7 +198,9 @@ print_checks() {
     for c in "${checks[@]}"; do
         printf '  %-5s %s\n' "${c%%|*}" "${c#*|}"
     done
-    if [ "$failed" -eq 0 ]; then
+    if [ "$finished_by" = interrupt ]; then
+        printf '  interrupted after %d checks (%d failed)\n' "${#checks[@]}" "$failed"
+    elif [ "$failed" -eq 0 ]; then
         printf '  all %d checks passed\n' "${#checks[@]}"
     else
         printf '  %d of %d checks FAILED\n' "$failed" "${#checks[@]}"
@@ -211,8 +213,13 @@ finish() {
     [ "$finished" = 1 ] && exit "$rc"
     finished=1
     trap - INT TERM
-    [ "$live" = 1 ] && [ -n "$monitor_pid" ] && { kill "$monitor_pid" 2>/dev/null; wait "$monitor_pid" 2>/dev/null; monitor_pid=""; printf '\033[?25h'; }
-    [ "$rc" = 130 ] && printf '\ndemo: interrupted\n'
+    if [ -n "$monitor_pid" ]; then
+        kill "$monitor_pid" 2>/dev/null
+        wait "$monitor_pid" 2>/dev/null
+        monitor_pid=""
+        [ "$live" = 1 ] && printf '\033[?25h' # the cursor back
+    fi
+    [ "$rc" = 130 ] && finished_by=interrupt && printf '\ndemo: interrupted\n'
     [ "${#checks[@]}" -gt 0 ] && print_checks
     if [ "$rc" = 0 ] && [ "$keep" = 1 ] && [ -n "$broker_pid" ]; then
         print_keep
@@ -321,7 +328,8 @@ monitor() {
         else
             printf '%s\n' "$view" | sed 's/^/  | /'
         fi
-        sleep $((live ? 1 : 5))
+        sleep $((live ? 1 : 5)) &
+        wait $! # so TERM ends it at once
     done
 }
 
