@@ -155,10 +155,13 @@ start_site() {
 
 # wait_for SECONDS WHAT COMMAND...: until COMMAND succeeds.
 wait_for() {
-    local limit=$((SECONDS + $1)) what=$2
+    local seconds=$1 what=$2 limit=$((SECONDS + $1))
     shift 2
     until "$@"; do
-        [ "$SECONDS" -lt "$limit" ] || return 1
+        if [ "$SECONDS" -ge "$limit" ]; then
+            event "gave up waiting for $what after $seconds s"
+            return 1
+        fi
         sleep 0.2
     done
 }
