@@ -137,19 +137,25 @@ gen() {
     done
 }
 
-# start_site SITE: its generator into a FIFO, its agent reading the FIFO.
+# start_site SITE: its simulator writing into a FIFO, its agent reading it.
 start_site() {
-    local site=$1 first=1 g=$dir/gen/$1
-    [ -s "$g.count" ] && first=$(($(cat "$g.count") + 1))
-    rm -f "$g.fifo" "$g.stop"
+    local g=$dir/gen/$1
     mkfifo "$g.fifo"
-    gen "$site" "$first" >"$g.fifo" &
-    gen_pid[$site]=$!
+    gen "$1" 1 >"$g.fifo" &
+    gen_pid[$1]=$!
+    start_node "$1"
+}
+
+# start_node SITE: the agent, stdin from the site's FIFO. A restarted agent
+# opens the FIFO while its simulator still holds the other end, so what the
+# simulator wrote and the killed agent did not read is read by the new one.
+start_node() {
+    local site=$1
     "$node_bin" --site "$site" --endpoint "$endpoint" --key "$dir/keys/node-$site.key_secret" \
         --broker-key "$broker_key" --data-dir "$dir/node-$site" --stdin \
         --jobs "$dir/jobs-$site.conf" --labels "${labels[$site]}" \
         --set "model_trust_file=$dir/model-trust" --set "model_release_key=$release_key" \
-        --log-level notice <"$g.fifo" >>"$dir/node-$site.log" 2>&1 &
+        --log-level notice <"$dir/gen/$site.fifo" >>"$dir/node-$site.log" 2>&1 &
     node_pid[$site]=$!
 }
 
@@ -497,21 +503,27 @@ event "rollout $rollout_id of $model@1 started: waves seongnam-lab;* with gate l
 # hanam gets SIGKILL, the broker goes on, and hanam restarts on the same
 # data directory: its outbox replays, and the checks find every sample once.
 g=$dir/gen/$victim
+outbox_entries() { mdb_stat -s entries "$dir/node-$victim/outbox" 2>/dev/null | awk '/Entries:/ {print $2; exit}'; }
 kill -STOP "$broker_pid"
 event "broker stalled (SIGSTOP) for a moment: the agents keep telemetry in their outboxes"
 sleep 1.5
+# Hold the simulator, and let the agent commit what it read (its outbox
+# stops growing), so the kill finds the backlog in the outbox.
 : >"$g.pause"
-wait_for 10 "generator paused" test -e "$g.paused"
-sleep 0.5 # the agent takes what is in its input pipe and commits it
+wait_for 10 "$victim's simulator to pause" test -e "$g.paused"
+last=-1
+backlog=$(outbox_entries)
+while [ "${backlog:-0}" != "$last" ]; do
+    sleep 0.3
+    last=$backlog
+    backlog=$(outbox_entries)
+done
 kill -KILL "${node_pid[$victim]}"
 wait "${node_pid[$victim]}" 2>/dev/null
-kill "${gen_pid[$victim]}" 2>/dev/null
-wait "${gen_pid[$victim]}" 2>/dev/null
-backlog=$(mdb_stat -s entries "$dir/node-$victim/outbox" 2>/dev/null | awk '/Entries:/ {print $2; exit}')
-event "agent $victim killed (SIGKILL) with ${backlog:-?} entries in its outbox"
+event "agent $victim killed (SIGKILL) with ${backlog:-?} unacknowledged entries in its outbox"
 kill -CONT "$broker_pid"
-rm -f "$g.pause" "$g.paused"
-start_site "$victim"
+start_node "$victim"
+rm -f "$g.pause"
 event "agent $victim restarted (pid ${node_pid[$victim]}) on the same data directory"
 
 # ---- 8. wait for the rollout -----------------------------------------------------------
