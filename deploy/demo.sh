@@ -608,6 +608,13 @@ else
     check FAIL "partner acme could not read telemetry.pangyo.> (see $dir/ctl.log)"
 fi
 
+# The job grants hold: acme may not send work to a site outside its grant.
+if ctl_as acme job submit infer --site hanam --data 'not allowed' >/dev/null 2>"$dir/refused.txt"; then
+    check FAIL "partner acme submitted a job to hanam, outside its grant"
+else
+    check ok "partner acme refused at hanam, outside its job grant: $(head -c 100 "$dir/refused.txt")"
+fi
+
 # Jobs: each succeeded at its site with the handler's result, ran exactly
 # once (one attempt, one handler run), and its partner reads the result.
 while read -r id partner type site data; do
