@@ -35,6 +35,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -69,6 +70,7 @@ static const fdy_service_ops_t *const s_services[] = {
     &fdy_jobs_service,
     &fdy_models_service,
     &fdy_rollouts_service, /* after models: it registers hooks with it */
+    &fdy_metrics_service,
     &fdy_admin_service,
 };
 #define SERVICE_COUNT (sizeof s_services / sizeof s_services[0])
@@ -126,13 +128,20 @@ s_open_store(fdy_broker_t *self, fdy_reason_t *reason)
         .dedupe_window_ms = self->cfg->dedupe_window_ms,
         .dedupe_index_max = self->cfg->dedupe_index_max,
     };
+    /* The lock comes first, so a second broker on the directory is refused
+     * before it checks, opens (a read-write open may migrate) or loads the
+     * store the first one serves. A directory that does not exist yet is
+     * nobody's: it is locked once the open has created it. */
+    struct stat dir_st;
+    bool locked = stat(self->cfg->data_dir, &dir_st) == 0;
+    foundry_err err = locked ? s_lock_data_dir(self, reason) : FOUNDRY_OK;
     /* Before the open: the check forks, and the child must not inherit an
      * open environment. */
-    foundry_err err = fdy_start_check_run(self->cfg->data_dir, self->cfg->check_store_at_start,
-                                          reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_start_check_run(self->cfg->data_dir, self->cfg->check_store_at_start, reason);
     if (err == FOUNDRY_OK)
         err = fdy_store_open(&opts, &self->store, reason);
-    if (err == FOUNDRY_OK)
+    if (err == FOUNDRY_OK && !locked)
         err = s_lock_data_dir(self, reason);
     if (err != FOUNDRY_OK)
         return err;

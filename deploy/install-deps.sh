@@ -10,10 +10,19 @@ set -euo pipefail
 # Tests: cmocka, g++ (the public header is compiled as C++), binutils (nm -D
 # checks the exported symbols), lmdb-utils (mdb_stat/mdb_dump for debugging a
 # store), libc6-dev (headers), procps (ps/pgrep in the scripts' diagnostics).
+# Metrics: libmicrohttpd-dev (the broker's and agent's HTTP endpoint), curl
+# (scrapes in tests and docs), chromium and chromium-driver (the dashboard
+# test loads the page in headless Chromium).
 packages=(
     gcc g++ libc6-dev binutils pkg-config meson ninja-build
     libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
     libsodium-dev liblmdb-dev libcmocka-dev lmdb-utils procps
+    # The Python binding's tests (pytest, against a real broker) and an
+    # offline `pip install --no-build-isolation ./python` (setuptools, wheel).
+    python3 python3-pytest python3-setuptools python3-wheel python3-pip
+    # foundryctl's terminal prompts are tested on a pseudo-terminal (script).
+    bsdutils
+    libmicrohttpd-dev curl chromium chromium-driver
 )
 # deploy/demo.sh: jq reads foundryctl --json for its live view and checks.
 packages+=(jq)

@@ -6,6 +6,9 @@
  */
 #include "agent.h"
 #include "daemon.h"
+#include "env_args.h"
+
+#include <stdio.h>
 
 /* Adapters only: the spec's callbacks take void pointers (and a void **
  * must not be written through as a fdy_agent_t **). */
@@ -39,6 +42,9 @@ static const fdy_daemon_spec_t s_spec = {
              "telemetry.<site>.<metric>. Text lines: <metric> <value> [unit] [ts_ns]\n"
              "[key=value ...] (docs/node.md).\n",
     .epilog = "site must be set; listen defaults to ipc://<data_dir>/telemetry.sock.\n"
+              "FOUNDRY_ENDPOINT, FOUNDRY_KEY and FOUNDRY_BROKER_KEY, when set, count as\n"
+              "--endpoint, --key and --broker-key given before the other flags (so after\n"
+              "--config); --endpoint host:port means tcp://host:port.\n"
               "SIGTERM or SIGINT (or the end of stdin with --stdin) stops: inputs close, acks\n"
               "are awaited for shutdown_flush, and what is unacknowledged stays in the outbox.\n",
     .schema = &fdy_agent_config_schema,
@@ -51,5 +57,13 @@ static const fdy_daemon_spec_t s_spec = {
 int
 main(int argc, char **argv)
 {
-    return fdy_daemon_main(argc, argv, &s_spec);
+    int args_count = 0;
+    char **args = fdy_env_args_build(argc, argv, &args_count);
+    if (!args) {
+        fputs("foundry-node: out of memory\n", stderr);
+        return FDY_DAEMON_EXIT_FAILURE;
+    }
+    int status = fdy_daemon_main(args_count, args, &s_spec);
+    fdy_env_args_free(args, args_count);
+    return status;
 }

@@ -222,6 +222,11 @@ s_dispatch(admin_t *self, const fdy_admin_call_t *call, fdy_admin_table_t *out,
 {
     if (strncmp(call->command, "key.", 4) == 0) {
         fdy_admin_keys_t keys = {.registry = self->deps.registry};
+        foundry_err err = fdy_admin_dispatch(&keys, fdy_admin_key_changes_commands,
+                                             fdy_admin_key_changes_command_count, call, out,
+                                             reason);
+        if (err != FOUNDRY_EKIND)
+            return err;
         return fdy_admin_dispatch(&keys, fdy_admin_keys_commands, fdy_admin_keys_command_count,
                                   call, out, reason);
     }
@@ -329,8 +334,11 @@ s_run(void *self_, int64_t now_ms)
 {
     admin_t *self = self_;
     (void) now_ms;
-    for (size_t i = 0; i < self->slot_count; i++)
+    for (size_t i = 0; i < self->slot_count; i++) {
+        fdy_log_set_principal(self->slots[i].principal);   /* lines about it name the caller */
         s_run_one(self, &self->slots[i]);
+        fdy_log_set_principal(NULL);
+    }
     self->slot_count = 0;
     return false;
 }

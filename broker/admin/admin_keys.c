@@ -53,9 +53,9 @@ s_key_row(fdy_admin_table_t *table, const fdy_principal_t *p)
 }
 
 /* The key's row as the registry holds it now, after any reload. */
-static foundry_err
-s_one_key_table(fdy_admin_keys_t *self, const fdy_admin_call_t *call, const char *name,
-                fdy_admin_table_t *table, fdy_reason_t *reason)
+foundry_err
+fdy_admin_keys_one_table(fdy_admin_keys_t *self, const fdy_admin_call_t *call, const char *name,
+                         fdy_admin_table_t *table, fdy_reason_t *reason)
 {
     const fdy_principal_t *p = fdy_registry_by_name(self->registry, name);
     if (!p)
@@ -182,7 +182,7 @@ s_key_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy
     fdy_log_notice("ADMIN-KEY-ADD", "%s added key '%s' (%s, role %s, site '%s', tenant '%s')",
                    call->caller->name, p.name, fingerprint, fdy_role_name(p.role), p.site,
                    p.tenant);
-    return s_one_key_table(self, call, p.name, table, reason);
+    return fdy_admin_keys_one_table(self, call, p.name, table, reason);
 }
 
 static foundry_err
@@ -197,7 +197,7 @@ s_key_revoke(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table,
     if (err != FOUNDRY_OK)
         return err;
     fdy_log_notice("ADMIN-KEY-REVOKE", "%s revoked key '%.64s'", call->caller->name, name);
-    return s_one_key_table(self, call, name, table, reason);
+    return fdy_admin_keys_one_table(self, call, name, table, reason);
 }
 
 /* fdy_admin_dispatch() checks these before a row's fn runs, so the fns read

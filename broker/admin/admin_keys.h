@@ -22,4 +22,19 @@ typedef struct {
 extern const fdy_admin_command_t fdy_admin_keys_commands[];
 extern const size_t fdy_admin_keys_command_count;
 
+/* Answers with the one-row key table of `name` as the registry holds it
+ * now. FOUNDRY_ENOTFOUND or FOUNDRY_ENOMEM, with reason. */
+foundry_err fdy_admin_keys_one_table(fdy_admin_keys_t *self, const fdy_admin_call_t *call,
+                                     const char *name, fdy_admin_table_t *table,
+                                     fdy_reason_t *reason);
+
+/* admin_key_changes.c: key.edit name= [site=] [tenant=] [allow=]...
+ * [allow_sub=]... [allow_jobs=]... [rate_msgs=] [rate_bytes=] (a list that
+ * is given replaces the key's list; one empty value clears it), key.rotate
+ * name= key= (a new public key, same name and grants: the old key is
+ * refused at once, also on open connections), key.rm name= (a revoked
+ * key's record). Each answers with the key's row (key.rm: as it was). */
+extern const fdy_admin_command_t fdy_admin_key_changes_commands[];
+extern const size_t fdy_admin_key_changes_command_count;
+
 #endif

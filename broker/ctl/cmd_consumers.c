@@ -12,7 +12,8 @@
 typedef struct {
     const char *filter;          /* --filter */
     const char *start;           /* --start first|last|new|seq:N|time:NS */
-    const char *ack_wait;        /* --ack-wait, a duration */
+    const char *ack_wait;        /* --ack-wait, a duration: ack_wait_text */
+    char ack_wait_text[FDY_CTL_DURATION_TEXT_MAX];
     const char *max_deliver;     /* --max-deliver, a number */
     const char *max_ack_pending; /* --max-ack-pending, a number */
 } consumers_opts_t;
@@ -77,6 +78,10 @@ s_info(const fdy_ctl_args_t *args)
 static int
 s_rm(const fdy_ctl_args_t *args)
 {
+    int status = fdy_ctl_prompt_confirm(args, "delete consumer %s of stream %s and its cursor?",
+                                        args->pos[1], args->pos[0]);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     return s_simple(args, "consumer.rm", FDY_CTL_SHOW_RECORD);
 }
 
@@ -119,8 +124,8 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case CONS_FILTER: self->filter = value; return fdy_ctl_args_check_filter("--filter", value);
     case CONS_START: self->start = value; return s_check_start(value);
     case CONS_ACK_WAIT:
-        self->ack_wait = value;
-        return fdy_ctl_args_check_duration("--ack-wait", value);
+        self->ack_wait = self->ack_wait_text;
+        return fdy_ctl_args_duration_text("--ack-wait", value, self->ack_wait_text);
     case CONS_MAX_DELIVER:
         self->max_deliver = value;
         return fdy_ctl_args_check_count("--max-deliver", value);
@@ -179,7 +184,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .words = "consumer rm",
         .synopsis = "STREAM NAME",
         .summary = "delete a consumer and its cursor",
-        .notes = "Clients bound to it are unsubscribed. Prints the consumer as it was.",
+        .notes = "Clients bound to it are unsubscribed. Prints the consumer as it was.\n"
+                 "On a terminal it asks first; --yes does not.",
         .pos_names = {"STREAM", "NAME"},
         .min_pos = 2,
         .max_pos = 2,

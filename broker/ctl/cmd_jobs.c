@@ -283,20 +283,16 @@ s_submit(const fdy_ctl_args_t *args)
         spec.max_attempts = (uint32_t) value;
     }
     if (o->timeout) {
-        int status = fdy_ctl_args_check_duration("--run-timeout", o->timeout);
+        int status = fdy_ctl_args_parse_ms("--run-timeout", o->timeout, 0, UINT32_MAX, &value);
         if (status != FDY_CTL_EXIT_OK)
             return status;
-        fdy_reason_t why = {{0}};
-        if (fdy_config_parse_duration(o->timeout, &value, &why) != FOUNDRY_OK ||
-            value > UINT32_MAX)
-            return fdy_output_usage("--run-timeout: %s", why.text);
         spec.timeout_ms = (uint32_t) value;
     }
     uint64_t wait_ms = 0;
     if (o->wait) {
-        fdy_reason_t why = {{0}};
-        if (fdy_config_parse_duration(o->wait, &wait_ms, &why) != FOUNDRY_OK || wait_ms > INT32_MAX)
-            return fdy_output_usage("--wait: %s", why.text[0] ? why.text : "too long");
+        int status = fdy_ctl_args_parse_ms("--wait", o->wait, 0, INT32_MAX, &wait_ms);
+        if (status != FDY_CTL_EXIT_OK)
+            return status;
     }
     if (o->data && o->data_file)
         return fdy_output_usage("give --data or --data-file, not both");

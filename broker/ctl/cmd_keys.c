@@ -45,6 +45,7 @@ typedef struct {
     size_t allow_models_count;
     const char *rate_msgs;  /* key add --rate-msgs N */
     const char *rate_bytes; /* key add --rate-bytes SIZE */
+    bool create_stream;     /* key add --create-stream (cmd_key_changes.c) */
 } keys_opts_t;
 
 /* As the broker's key.ls (broker/admin.c), so offline and online output
@@ -420,7 +421,15 @@ s_add(const fdy_ctl_args_t *args)
     fdy_principal_t p;
     int status = s_principal_from_args(args, role, &p);
     if (status == FDY_CTL_EXIT_OK)
+        status = fdy_ctl_key_read_back(&p);
+    /* Online only: the checks ask the broker which streams it has. */
+    if (status == FDY_CTL_EXIT_OK && !opts->data_dir)
+        status = fdy_ctl_key_publish_check(args, &p, opts->create_stream,
+                                           ", or add the key with --create-stream");
+    if (status == FDY_CTL_EXIT_OK)
         status = opts->data_dir ? s_add_offline(args, &p, false) : s_add_online(args, &p);
+    if (status == FDY_CTL_EXIT_OK && !opts->data_dir)
+        fdy_ctl_key_added_notes(args, &p);
     fdy_principal_clear(&p);
     return status;
 }
@@ -589,6 +598,7 @@ enum {
     KEYS_RATE_BYTES,
     KEYS_ALLOW_JOBS,
     KEYS_ALLOW_MODELS,
+    KEYS_CREATE_STREAM,
 };
 
 static const fdy_ctl_flag_t s_flags[] = {
@@ -611,6 +621,8 @@ static const fdy_ctl_flag_t s_flags[] = {
      "bytes/s it may publish, e.g. 8MiB (default: its role's rate_bytes_<role>)"},
     {"--data-dir", "DIR", KEYS_DATA_DIR, false,
      "offline: work on the store in DIR, no broker needed"},
+    {"--create-stream", NULL, KEYS_CREATE_STREAM, false,
+     "partner: create stream tenant-<tenant> for publish filters no stream captures"},
 };
 
 /* Filters are checked when the principal is built (s_copy_filters), after
@@ -628,6 +640,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case KEYS_DATA_DIR: self->data_dir = value; break;
     case KEYS_RATE_MSGS: self->rate_msgs = value; break;
     case KEYS_RATE_BYTES: self->rate_bytes = value; break;
+    case KEYS_CREATE_STREAM: self->create_stream = true; break;
     case KEYS_ALLOW:
         if (self->allow_count == FDY_ALLOW_MAX)
             return fdy_output_usage("at most %d --allow-publish filters", FDY_ALLOW_MAX);
@@ -676,7 +689,7 @@ static const fdy_ctl_cmd_t s_commands[] = {
                     "[--allow-models NAME]...\n"
                     "                          "
                     "[--rate-msgs N] [--rate-bytes SIZE]\n"
-                    "                          [--name NAME] [--data-dir DIR]",
+                    "                          [--name NAME] [--data-dir DIR] [--create-stream]",
         .summary = "register a public key (NAME.key) with a role",
         .notes = "The key's name is the file name without .key unless --name is given.\n"
                  "With --data-dir the key is written to the store directly (no broker needed);\n"
@@ -688,13 +701,17 @@ static const fdy_ctl_cmd_t s_commands[] = {
                  "sites of their --allow-jobs (* for any site).\n"
                  "Models: admins may publish any model, partner keys only the names of\n"
                  "their --allow-models (* for any name); node keys never.\n"
+                 "A partner key's publish filters must be captured by a stream: else it is\n"
+                 "refused with the `stream add` to run, or --create-stream creates\n"
+                 "tenant-<tenant>. A partner key without grants and a node key for a site\n"
+                 "no stream holds get a note on stderr.\n"
                  "Prints the key's row, as key ls does.",
         .pos_names = {"PUBFILE"},
         .min_pos = 1,
         .max_pos = 1,
         .flags = (const int[]){KEYS_ROLE, KEYS_SITE, KEYS_TENANT, KEYS_ALLOW, KEYS_ALLOW_SUB,
                                KEYS_ALLOW_JOBS, KEYS_ALLOW_MODELS, KEYS_RATE_MSGS,
-                               KEYS_RATE_BYTES, KEYS_NAME, KEYS_DATA_DIR, 0},
+                               KEYS_RATE_BYTES, KEYS_NAME, KEYS_DATA_DIR, KEYS_CREATE_STREAM, 0},
         .reach = FDY_CTL_REACH_DATA_DIR,
         .run = s_add,
     },

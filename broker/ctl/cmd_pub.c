@@ -1,14 +1,18 @@
-/*  cmd_pub.c: `foundryctl pub SUBJECT [TEXT]`. Publishes through the public
- *  client library, as a partner would: TEXT is one message; without it every
- *  stdin line is one message, pipelined (publish_async), and each ack is
- *  printed in input order, "STREAM SEQ", whatever order acks arrive in.
+/*  cmd_pub.c: `foundryctl pub SUBJECT [TEXT | --file F [--lines]]`.
+ *  Publishes through the public client library, as a partner would: TEXT or
+ *  a whole file is one message; without them every stdin line (with
+ *  --lines, every line of F) is one message, pipelined (publish_async), and
+ *  each ack is printed in input order, "STREAM SEQ", whatever order acks
+ *  arrive in.
  *  Not a load generator: it takes the library's default window and batching.
  */
 #include "ctl.h"
 
+#include "codec.h"
 #include "subject.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -17,7 +21,9 @@
 
 /* pub's options. */
 typedef struct {
-    const char *msg_id; /* --id, only with TEXT */
+    const char *msg_id; /* --id, only for one message (TEXT or --file) */
+    const char *file;   /* --file F: F is the message ("-": stdin) */
+    bool lines;         /* --lines: each line of F is a message */
 } pub_opts_t;
 
 /* The outcome of one input line, kept until every earlier line is printed. */
@@ -200,6 +206,7 @@ s_settle(pub_t *self)
 /* ---- stdin lines -------------------------------------------------------- */
 
 typedef struct {
+    int fd;
     char *buf;
     size_t cap;
     size_t start; /* first unconsumed byte */
@@ -242,13 +249,13 @@ s_next_line(line_reader_t *in, pub_t *pub, int *status, char **line, size_t *len
             in->buf = grown;
             in->cap = cap;
         }
-        struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+        struct pollfd pfd = {.fd = in->fd, .events = POLLIN};
         if (poll(&pfd, 1, 0) == 0) {
             *status = s_settle(pub);
             if (*status != FDY_CTL_EXIT_OK)
                 return 0;
         }
-        ssize_t got = read(STDIN_FILENO, in->buf + in->end, in->cap - in->end);
+        ssize_t got = read(in->fd, in->buf + in->end, in->cap - in->end);
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0)
@@ -260,9 +267,9 @@ s_next_line(line_reader_t *in, pub_t *pub, int *status, char **line, size_t *len
 }
 
 static int
-s_publish_lines(pub_t *pub, const char *subject)
+s_publish_lines(pub_t *pub, const char *subject, int fd, const char *source)
 {
-    line_reader_t in = {0};
+    line_reader_t in = {.fd = fd};
     int status = FDY_CTL_EXIT_OK;
     for (;;) {
         char *line;
@@ -271,7 +278,7 @@ s_publish_lines(pub_t *pub, const char *subject)
         if (status != FDY_CTL_EXIT_OK)
             break;
         if (got < 0) {
-            status = fdy_output_fail("reading stdin: %s", strerror(errno));
+            status = fdy_output_fail("reading %s: %s", source, strerror(errno));
             break;
         }
         if (got == 0)
@@ -320,11 +327,11 @@ s_publish_lines(pub_t *pub, const char *subject)
 /* ---- one message -------------------------------------------------------- */
 
 static int
-s_publish_one(pub_t *pub, const char *subject, const char *text, const char *msg_id)
+s_publish_one(pub_t *pub, const char *subject, const char *data, size_t len, const char *msg_id)
 {
     foundry_ack_t ack;
     memset(&ack, 0, sizeof ack);
-    foundry_err err = foundry_client_publish(pub->client, subject, text, strlen(text), msg_id,
+    foundry_err err = foundry_client_publish(pub->client, subject, data, len, msg_id,
                                              msg_id ? strlen(msg_id) : 0, &ack);
     if (err == FOUNDRY_OK) {
         s_print_ack(pub, ack.stream ? ack.stream : "", ack.seq, ack.duplicate != 0);
@@ -352,23 +359,49 @@ s_pub(const fdy_ctl_args_t *args)
     if (fdy_subject_validate(subject, &reason) != FOUNDRY_OK)
         return fdy_output_usage("bad subject '%s': %s", subject,
                                 reason.text[0] ? reason.text : "invalid");
-    if (opts->msg_id && !text)
-        return fdy_output_usage("--id needs TEXT: it names one message, stdin gives many");
+    if (text && opts->file)
+        return fdy_output_usage("give TEXT or --file, not both");
+    if (opts->lines && !opts->file)
+        return fdy_output_usage("--lines needs --file (stdin is read one message per line "
+                                "already)");
+    bool one_message = text || (opts->file && !opts->lines);
+    if (opts->msg_id && !one_message)
+        return fdy_output_usage("--id needs TEXT or --file: it names one message, lines are many");
     if (opts->msg_id && (strlen(opts->msg_id) == 0 || strlen(opts->msg_id) > FOUNDRY_MSG_ID_MAX))
         return fdy_output_usage("--id must be 1 to %d bytes", FOUNDRY_MSG_ID_MAX);
+
+    /* Read before connecting: a missing or oversized file costs no
+     * connection and is reported as what it is. */
+    char *file_data = NULL;
+    size_t file_len = 0;
+    int line_fd = STDIN_FILENO;
+    if (opts->file && !opts->lines) {
+        int status = fdy_ctl_file_read(opts->file, FDY_PAYLOAD_MAX, &file_data, &file_len);
+        if (status != FDY_CTL_EXIT_OK)
+            return status;
+    } else if (opts->file && strcmp(opts->file, "-") != 0) {
+        line_fd = open(opts->file, O_RDONLY | O_CLOEXEC);
+        if (line_fd < 0)
+            return fdy_output_fail("%s: %s", opts->file, strerror(errno));
+    }
+    if (!one_message && line_fd == STDIN_FILENO && isatty(STDIN_FILENO))
+        fdy_output_note("reading messages from stdin, one per line; end with Ctrl-D");
 
     fdy_ctl_conn_settings_t settings;
     pub_t pub = {.settings = &settings, .json = args->json};
     int status = fdy_ctl_conn_client(args, &settings, &pub.client);
     if (status != FDY_CTL_EXIT_OK)
-        return status;
+        goto out;
 
     if (text) {
-        status = s_publish_one(&pub, subject, text, opts->msg_id);
+        status = s_publish_one(&pub, subject, text, strlen(text), opts->msg_id);
+    } else if (file_data || one_message) {
+        status = s_publish_one(&pub, subject, file_data ? file_data : "", file_len, opts->msg_id);
     } else if (foundry_client_set_ack_handler(pub.client, s_on_ack, &pub) != FOUNDRY_OK) {
         status = fdy_output_fail("%s", foundry_client_last_error(pub.client));
     } else {
-        status = s_publish_lines(&pub, subject);
+        status = s_publish_lines(&pub, subject, line_fd,
+                                 line_fd == STDIN_FILENO ? "stdin" : opts->file);
     }
     /* Everything that matters was flushed above; on an error path waiting
      * longer would only delay the exit. */
@@ -376,40 +409,54 @@ s_pub(const fdy_ctl_args_t *args)
         status = status ? status : FDY_CTL_EXIT_FAIL;
     (void) foundry_client_close(&pub.client, 0, NULL);
     s_pub_free(&pub);
+out:
+    free(file_data);
+    if (line_fd != STDIN_FILENO)
+        close(line_fd);
     return status;
 }
 
 /* ---- the group ---------------------------------------------------------- */
 
-enum { PUB_ID = 1 };
+enum { PUB_ID = 1, PUB_FILE, PUB_LINES };
 
 static const fdy_ctl_flag_t s_flags[] = {
     {"--id", "ID", PUB_ID, false,
      "producer message id, 1-64 bytes, for dedupe (default: generated)"},
+    {"--file", "FILE", PUB_FILE, false,
+     "publish the whole of FILE as one message (\"-\": stdin), up to 4 MiB"},
+    {"--lines", NULL, PUB_LINES, false, "with --file: each line of FILE is one message"},
 };
 
 static int
 s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
 {
     pub_opts_t *self = opts;
-    if (flag->id == PUB_ID)
-        self->msg_id = value;
+    switch (flag->id) {
+    case PUB_ID: self->msg_id = value; break;
+    case PUB_FILE: self->file = value; break;
+    case PUB_LINES: self->lines = true; break;
+    default: break;
+    }
     return FDY_CTL_EXIT_OK;
 }
 
 static const fdy_ctl_cmd_t s_commands[] = {
     {
         .words = "pub",
-        .synopsis = "SUBJECT [TEXT] [--id ID]",
-        .summary = "publish TEXT, or one message per stdin line",
-        .notes = "Prints \"STREAM SEQ\" for each acknowledged message, in input order\n"
+        .synopsis = "SUBJECT [TEXT | --file FILE [--lines]] [--id ID]",
+        .summary = "publish TEXT or a file, or one message per stdin line",
+        .notes = "TEXT, or --file FILE, is one message (a file's bytes as they are, binary\n"
+                 "too). Without either, each line of stdin is one message (on a terminal it\n"
+                 "says so; end with Ctrl-D); --file FILE --lines reads the lines of FILE.\n"
+                 "Prints \"STREAM SEQ\" for each acknowledged message, in input order\n"
                  "(\"STREAM SEQ duplicate\" when the broker had the id already; --json: one\n"
                  "object per line). A refused message is reported on stderr with its line\n"
-                 "number and the exit status is 1. --id only with TEXT.",
+                 "number and the exit status is 1. --id only for one message.",
         .pos_names = {"SUBJECT", "TEXT"},
         .min_pos = 1,
         .max_pos = 2,
-        .flags = (const int[]){PUB_ID, 0},
+        .flags = (const int[]){PUB_ID, PUB_FILE, PUB_LINES, 0},
         .reach = FDY_CTL_REACH_BROKER,
         .run = s_pub,
     },

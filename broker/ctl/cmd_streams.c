@@ -23,9 +23,11 @@ typedef struct {
     uint64_t count;                             /* read --count; 0 = to the end */
     const char *subjects[STREAMS_SUBJECTS_MAX]; /* --subject, repeatable */
     size_t subject_count;
-    const char *max_age;   /* --max-age, a duration */
+    const char *max_age;   /* --max-age, a duration: max_age_text */
+    char max_age_text[FDY_CTL_DURATION_TEXT_MAX];
     const char *max_bytes; /* --max-bytes, a size */
     const char *max_msgs;  /* --max-msgs, a number */
+    fdy_ctl_decode_t decode; /* read --decode */
 } streams_opts_t;
 
 static int
@@ -58,7 +60,7 @@ s_read(const fdy_ctl_args_t *args)
     if (status != FDY_CTL_EXIT_OK)
         return status;
 
-    fdy_output_msgs_t msgs;
+    fdy_output_msgs_t msgs = {.decode = (int) opts->decode};
     uint64_t from = opts->from_seq ? opts->from_seq : 1;
     uint64_t left = opts->count; /* 0: to the end of the stream */
     uint64_t page = STREAMS_PAGE_MAX;
@@ -166,11 +168,49 @@ s_stream_command(const fdy_ctl_args_t *args, const char *command, bool limits)
     return status;
 }
 
+/* A subject goes to the first stream, by creation order, whose filter
+ * matches: a new stream whose every filter an existing stream covers
+ * would never get a message, which is a typo rather than a wish. */
+static int
+s_check_shadowed(const fdy_ctl_args_t *args)
+{
+    const streams_opts_t *opts = args->opts;
+    if (opts->subject_count == 0)
+        return FDY_CTL_EXIT_OK;
+    fdy_ctl_conn_t *conn = NULL;
+    int status = fdy_ctl_conn_open(args, &conn);
+    size_t covered = 0;
+    char stream[FOUNDRY_STREAM_NAME_MAX + 1] = "", filter[FOUNDRY_SUBJECT_MAX + 1] = "";
+    const char *first_covered = NULL;
+    for (size_t i = 0; status == FDY_CTL_EXIT_OK && i < opts->subject_count; i++) {
+        bool found = false;
+        status = fdy_ctl_streams_capturing(conn, opts->subjects[i], stream, sizeof stream, filter,
+                                           sizeof filter, &found);
+        if (status != FDY_CTL_EXIT_OK || !found)
+            continue;
+        covered++;
+        first_covered = opts->subjects[i];
+        if (covered < opts->subject_count)
+            fdy_output_note("subjects matching %s go to stream %s (its filter %s), not to %s",
+                            opts->subjects[i], stream, filter, args->pos[0]);
+    }
+    fdy_ctl_conn_destroy(&conn);
+    if (status == FDY_CTL_EXIT_OK && covered == opts->subject_count)
+        status = fdy_output_fail("stream %s would never get a message: stream %s already captures "
+                                 "%s (its filter %s), and a subject goes to the first stream, by "
+                                 "creation order, that matches",
+                                 args->pos[0], stream, first_covered, filter);
+    return status;
+}
+
 /* Without --subject the stream is reachable only by name: a dead-letter
  * stream created ahead of need, with limits of its own. */
 static int
 s_add(const fdy_ctl_args_t *args)
 {
+    int status = s_check_shadowed(args);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     return s_stream_command(args, "stream.add", true);
 }
 
@@ -193,6 +233,10 @@ s_edit(const fdy_ctl_args_t *args)
 static int
 s_rm(const fdy_ctl_args_t *args)
 {
+    int status = fdy_ctl_prompt_confirm(
+        args, "delete stream %s with all its messages and consumers?", args->pos[0]);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     return s_stream_command(args, "stream.rm", false);
 }
 
@@ -205,10 +249,14 @@ enum {
     STREAMS_MAX_AGE,
     STREAMS_MAX_BYTES,
     STREAMS_MAX_MSGS,
+    STREAMS_DECODE,
 };
 
 static const fdy_ctl_flag_t s_flags[] = {
     {"--from", "SEQ", STREAMS_FROM, false, "first sequence to read (default 1)"},
+    {"--decode", "KIND", STREAMS_DECODE, false,
+     "telemetry: show telemetry batches as samples; auto (default): binary payloads under "
+     "telemetry.>; none: never"},
     /* The same text as sub's --count (cmd_sub.c): docs/cli.md and scripts
      * know them as one option. */
     {"--count", "N", STREAMS_COUNT, false,
@@ -238,14 +286,15 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
         if (!fdy_ctl_args_parse_u64(value, 1, UINT64_MAX, &self->count))
             return fdy_output_usage("--count needs a number >= 1, not %s", value);
         return FDY_CTL_EXIT_OK;
+    case STREAMS_DECODE: return fdy_ctl_decode_parse(value, &self->decode);
     case STREAMS_SUBJECT:
         if (self->subject_count == STREAMS_SUBJECTS_MAX)
             return fdy_output_usage("at most %d --subject filters", STREAMS_SUBJECTS_MAX);
         self->subjects[self->subject_count++] = value;
         return fdy_ctl_args_check_filter("--subject", value);
     case STREAMS_MAX_AGE:
-        self->max_age = value;
-        return fdy_ctl_args_check_duration("--max-age", value);
+        self->max_age = self->max_age_text;
+        return fdy_ctl_args_duration_text("--max-age", value, self->max_age_text);
     case STREAMS_MAX_BYTES:
         self->max_bytes = value;
         if (fdy_config_parse_size(value, &n, &reason) != FOUNDRY_OK)
@@ -283,7 +332,7 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .pos_names = {"STREAM"},
         .min_pos = 1,
         .max_pos = 1,
-        .flags = (const int[]){STREAMS_FROM, STREAMS_COUNT, 0},
+        .flags = (const int[]){STREAMS_FROM, STREAMS_COUNT, STREAMS_DECODE, 0},
         .reach = FDY_CTL_REACH_BROKER,
         .run = s_read,
     },
@@ -334,7 +383,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .words = "stream rm",
         .synopsis = "NAME",
         .summary = "delete a stream, its messages and its consumers",
-        .notes = "Subscriptions bound to its consumers end. Prints the stream as it was.",
+        .notes = "Subscriptions bound to its consumers end. Prints the stream as it was.\n"
+                 "On a terminal it asks first; --yes does not.",
         .pos_names = {"NAME"},
         .min_pos = 1,
         .max_pos = 1,

@@ -22,6 +22,7 @@ typedef struct {
     int64_t wait_ms;      /* --wait: stop after this long without a message; -1 = never */
     uint32_t credit;      /* --credit; 0 = the library's default */
     bool no_ack;          /* --no-ack */
+    fdy_ctl_decode_t decode; /* --decode */
 } sub_opts_t;
 
 /* Receive in slices this long so a signal or --wait is noticed promptly. */
@@ -38,7 +39,7 @@ s_on_signal(int signo)
 }
 
 static void
-s_print(const foundry_msg_t *msg, bool durable, bool json)
+s_print(const foundry_msg_t *msg, bool durable, bool json, fdy_ctl_decode_t decode)
 {
     if (json) {
         fputs("{\"stream\":", stdout);
@@ -50,15 +51,19 @@ s_print(const foundry_msg_t *msg, bool durable, bool json)
         fdy_output_json_bytes(stdout, msg->data, msg->len);
         fputs(",\"publisher\":", stdout);
         fdy_output_json_string(stdout, msg->publisher, strlen(msg->publisher));
-        printf(",\"timestamp_ns\":%" PRIu64 ",\"stored_ns\":%" PRIu64 "}\n", msg->timestamp_ns,
+        printf(",\"timestamp_ns\":%" PRIu64 ",\"stored_ns\":%" PRIu64, msg->timestamp_ns,
                msg->stored_ns);
+        fdy_ctl_payload_json_samples(stdout, decode, msg->subject, strlen(msg->subject),
+                                     msg->data, msg->len);
+        fputs("}\n", stdout);
         return;
     }
     if (durable)
         printf("%" PRIu64 " ", msg->seq);
     fputs(msg->subject, stdout);
     fputc(' ', stdout);
-    fdy_output_payload(stdout, msg->data, msg->len);
+    fdy_ctl_payload_human(stdout, decode, msg->subject, strlen(msg->subject), msg->data,
+                          msg->len);
     fputc('\n', stdout);
 }
 
@@ -125,7 +130,7 @@ s_loop(const fdy_ctl_args_t *args, foundry_client_t *client, foundry_sub_t *sub,
             return fdy_ctl_conn_report_refused(foundry_client_last_error(client));
         if (err != FOUNDRY_OK)
             return fdy_output_fail("%s", foundry_client_last_error(client));
-        s_print(msg, durable, args->json);
+        s_print(msg, durable, args->json, opts->decode);
         received++;
         last_ms = fdy_clock_mono_ms();
         if (durable && !opts->no_ack) {
@@ -197,7 +202,7 @@ out:
 
 /* ---- the group ---------------------------------------------------------- */
 
-enum { SUB_COUNT = 1, SUB_STREAM, SUB_CONSUMER, SUB_WAIT, SUB_CREDIT, SUB_NO_ACK };
+enum { SUB_COUNT = 1, SUB_STREAM, SUB_CONSUMER, SUB_WAIT, SUB_CREDIT, SUB_NO_ACK, SUB_DECODE };
 
 static const fdy_ctl_flag_t s_flags[] = {
     /* The same text as stream read's --count (cmd_streams.c): docs/cli.md
@@ -206,9 +211,13 @@ static const fdy_ctl_flag_t s_flags[] = {
      "at most N messages (stream read: default to the end; sub: default no limit)"},
     {"--stream", "STREAM", SUB_STREAM, false, "durable: the stream of the consumer"},
     {"--consumer", "NAME", SUB_CONSUMER, false, "durable: the consumer to bind to"},
-    {"--wait", "MS", SUB_WAIT, false, "stop after MS ms without a message (default: never)"},
+    {"--wait", "DURATION", SUB_WAIT, false,
+     "stop after DURATION (5s; a bare number is ms) without a message (default: never)"},
     {"--credit", "N", SUB_CREDIT, false,
      "messages the broker may send ahead (durable: unacked) (default 1000)"},
+    {"--decode", "KIND", SUB_DECODE, false,
+     "telemetry: show telemetry batches as samples; auto (default): binary payloads under "
+     "telemetry.>; none: never"},
     {"--no-ack", NULL, SUB_NO_ACK, false,
      "durable: do not ack (redelivered after the consumer's ack wait)"},
 };
@@ -233,11 +242,15 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case SUB_STREAM: self->stream = value; break;
     case SUB_CONSUMER: self->consumer = value; break;
     case SUB_NO_ACK: self->no_ack = true; break;
+    case SUB_DECODE: return fdy_ctl_decode_parse(value, &self->decode);
     case SUB_WAIT:
-        if (!fdy_ctl_args_parse_u64(value, 0, INT_MAX, &n))
-            return fdy_output_usage("--wait needs a number of milliseconds, not %s", value);
+    {
+        int status = fdy_ctl_args_parse_ms("--wait", value, 0, INT_MAX, &n);
+        if (status != FDY_CTL_EXIT_OK)
+            return status;
         self->wait_ms = (int64_t) n;
         break;
+    }
     case SUB_CREDIT:
         if (!fdy_ctl_args_parse_u64(value, 1, UINT32_MAX, &n))
             return fdy_output_usage("--credit needs a number from 1 to %u, not %s", UINT32_MAX,
@@ -271,7 +284,8 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .min_pos = 0,
         .max_pos = 1,
         .flags =
-            (const int[]){SUB_COUNT, SUB_WAIT, SUB_CREDIT, SUB_STREAM, SUB_CONSUMER, SUB_NO_ACK, 0},
+            (const int[]){SUB_COUNT, SUB_WAIT, SUB_CREDIT, SUB_STREAM, SUB_CONSUMER, SUB_NO_ACK,
+                          SUB_DECODE, 0},
         .reach = FDY_CTL_REACH_BROKER,
         .run = s_sub,
     },

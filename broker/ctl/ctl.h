@@ -32,6 +32,8 @@ typedef struct {
     const char *broker_key_file; /* --broker-key, else env FOUNDRY_BROKER_KEY */
     int timeout_ms;              /* --timeout, FDY_CTL_TIMEOUT_DEFAULT_MS */
     bool json;                   /* --json */
+    bool yes;                    /* --yes: destructive commands do not ask */
+    const char *context;         /* --context, else env FOUNDRY_CONTEXT */
     /* Borrowed, valid for the run: the option struct of the command's
      * group (its own type, private to its cmd_*.c), filled by its
      * opts_set(). */
@@ -104,6 +106,7 @@ typedef struct {
 
 /* The groups, one per cmd_*.c; main.c lists them. */
 extern const fdy_ctl_group_t fdy_cmd_keys_group;      /* keygen, key add|ls|revoke, bootstrap */
+extern const fdy_ctl_group_t fdy_cmd_key_changes_group; /* key edit|rotate|rm */
 extern const fdy_ctl_group_t fdy_cmd_status_group;    /* status */
 extern const fdy_ctl_group_t fdy_cmd_pub_group;       /* pub */
 extern const fdy_ctl_group_t fdy_cmd_streams_group;   /* stream ls|read|info|add|edit|rm */
@@ -114,6 +117,8 @@ extern const fdy_ctl_group_t fdy_cmd_store_group;     /* store check|salvage */
 extern const fdy_ctl_group_t fdy_cmd_jobs_group;      /* job ..., dlq ls|requeue, node ls */
 extern const fdy_ctl_group_t fdy_cmd_models_group;    /* model keygen|trust|push|ls|show|log|rollback ... */
 extern const fdy_ctl_group_t fdy_cmd_rollouts_group;  /* rollout start|pause|resume|abort|status|ls */
+extern const fdy_ctl_group_t fdy_cmd_backup_group;    /* backup */
+extern const fdy_ctl_group_t fdy_cmd_top_group;       /* top, metrics sites */
 
 /* ---- ctl_args.c: the command line engine -------------------------------- */
 
@@ -141,20 +146,55 @@ int fdy_ctl_args_run(const fdy_ctl_cli_t *cli, int argc, char **argv, fdy_ctl_ar
  * others print a usage error naming flag and return FDY_CTL_EXIT_USAGE, or
  * return FDY_CTL_EXIT_OK; the value is passed on as given. */
 bool fdy_ctl_args_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
-int fdy_ctl_args_check_filter(const char *flag, const char *value);   /* a subject filter */
+int fdy_ctl_args_check_filter(const char *flag, const char *value); /* a subject filter */
+int fdy_ctl_args_check_count(const char *flag, const char *value);  /* a number >= 0 */
+
+/* Durations everywhere: 250ms, 5s, 2m, 1h, 7d, or a bare number of
+ * milliseconds. parse_ms stores the value in [min_ms, max_ms] in *ms_out;
+ * duration_text writes it as "<N>ms" into text_out for the broker, which
+ * wants a unit. check_duration (passed on as given, so it needs a unit, as
+ * the broker does) only checks. All print a usage error naming flag and
+ * return FDY_CTL_EXIT_USAGE, or return FDY_CTL_EXIT_OK. */
+#define FDY_CTL_DURATION_TEXT_MAX 24
+int fdy_ctl_args_parse_ms(const char *flag, const char *value, uint64_t min_ms, uint64_t max_ms,
+                          uint64_t *ms_out);
+int fdy_ctl_args_duration_text(const char *flag, const char *value,
+                               char text_out[FDY_CTL_DURATION_TEXT_MAX]);
 int fdy_ctl_args_check_duration(const char *flag, const char *value); /* 30s, 1h, 7d */
-int fdy_ctl_args_check_count(const char *flag, const char *value);    /* a number >= 0 */
 
 /* ---- ctl_conn.c: where the broker is, and admin requests --------------- */
 
-/* Where the broker is and who we are, from flags or the environment.
- * Strings borrowed from argv or environ. */
+#define FDY_CTL_SETTING_MAX 1024
+
+/* Where the broker is and who we are, from flags, the FOUNDRY_* variables
+ * or a stored context (ctl_context.c), in that order. Strings borrowed
+ * from argv or environ, or the context_* buffers here: copy the struct
+ * only with fdy_ctl_conn_settings_copy(). */
 typedef struct {
     const char *endpoint;
     const char *key_file;
     const char *broker_key_file;
     int timeout_ms;
+    char context_name[64];                     /* "" when no context was used */
+    char context_endpoint[FDY_CTL_SETTING_MAX]; /* also the expanded host:port */
+    char context_key[FDY_CTL_SETTING_MAX];
+    char context_broker_key[FDY_CTL_SETTING_MAX];
 } fdy_ctl_conn_settings_t;
+
+/* Copies settings, re-pointing strings that live in src's buffers. */
+void fdy_ctl_conn_settings_copy(fdy_ctl_conn_settings_t *dst, const fdy_ctl_conn_settings_t *src);
+
+/* "host:port" -> "tcp://host:port" into out; an endpoint with a scheme as
+ * it is. Returns FDY_CTL_EXIT_OK, or a usage error when too long. */
+int fdy_ctl_endpoint_expand(const char *endpoint, char out[FDY_CTL_SETTING_MAX]);
+
+/* ---- ctl_context.c: stored contexts --------------------------------------- */
+
+/* Fills the settings flags and variables left NULL from context `chosen`
+ * (NULL: the one `context use` chose, if any). Returns FDY_CTL_EXIT_OK
+ * (also when no context is in use), or a usage error for a missing one. */
+int fdy_ctl_context_fill(const char *chosen, fdy_ctl_conn_settings_t *settings);
+extern const fdy_ctl_group_t fdy_cmd_context_group; /* context add|use|ls|rm */
 
 /* Fills *out from the flags, falling back on FOUNDRY_ENDPOINT, FOUNDRY_KEY
  * and FOUNDRY_BROKER_KEY. Returns FDY_CTL_EXIT_OK, or prints a usage error
@@ -225,6 +265,9 @@ int fdy_ctl_conn_report(const fdy_ctl_conn_t *self, foundry_err err, const fdy_r
 
 /* The messages for the two errors every connecting command shares. */
 int fdy_ctl_conn_report_timeout(const char *endpoint, int timeout_ms);
+/* A connect that failed with FOUNDRY_EIO: "connection refused at E (is the
+ * broker running?)" when nothing listens, else detail. */
+int fdy_ctl_conn_report_io(const char *endpoint, const char *detail);
 /* detail: the transport's reason (may be NULL). A ZAP refusal or a revoked
  * key prints "the broker refused our key (unknown or revoked)"; a handshake
  * that failed otherwise (typically a wrong --broker-key) says so. */
@@ -248,6 +291,73 @@ typedef struct fdy_store fdy_store_t; /* store.h */
  * the timeout or the store could not be read. */
 int fdy_ctl_confirm_wait(fdy_store_t *store, const char *data_dir, uint64_t generation,
                          int timeout_ms, const char *done, const char *pending);
+
+/* ---- ctl_streams_check.c: what existing streams capture ----------------- */
+
+/* True when every subject filter `inner` matches is matched by `outer`
+ * (both valid filters): "a.>" covers "a.b.*", "*.b" covers "x.b". */
+bool fdy_ctl_filter_covers(const char *outer, const char *inner);
+
+/* Finds a stream with a filter covering `filter` (stream.ls on conn):
+ * *found, its name and that filter. Returns an FDY_CTL_EXIT_* status,
+ * having printed any error. */
+int fdy_ctl_streams_capturing(fdy_ctl_conn_t *conn, const char *filter, char *stream_out,
+                              size_t stream_size, char *filter_out, size_t filter_size,
+                              bool *found);
+
+/* ---- cmd_key_changes.c: checks around key add -------------------------- */
+
+/* Before a partner key with publish rights is added: each filter must be
+ * captured by a stream, else the stream tenant-<tenant> is created for the
+ * missing ones (create_stream) or the change is refused with the exact
+ * `stream add` to run, followed by alternative (", or ...", may be NULL).
+ * Returns an FDY_CTL_EXIT_* status, having printed any error. Used by key
+ * add and key edit. */
+int fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t *p,
+                              bool create_stream, const char *alternative);
+/* A partner reads back what it publishes: each --allow-publish filter not
+ * within its allow-subscribe list is added to that list (copied). Returns
+ * an FDY_CTL_EXIT_* status, having printed any error. */
+int fdy_ctl_key_read_back(fdy_principal_t *p);
+/* After a key was added: notes (stderr) for a partner key without grants
+ * and a node key for a site no stream holds. Never fails. */
+void fdy_ctl_key_added_notes(const fdy_ctl_args_t *args, const fdy_principal_t *p);
+
+/* ---- ctl_telemetry.c: typed telemetry for readers ---------------------- */
+
+typedef enum {
+    FDY_CTL_DECODE_AUTO = 0,  /* binary payloads under telemetry.> that decode */
+    FDY_CTL_DECODE_TELEMETRY, /* every payload that decodes as a Batch */
+    FDY_CTL_DECODE_NONE,      /* never: payloads as they are */
+} fdy_ctl_decode_t;
+
+/* --decode telemetry|auto|none. Usage error otherwise. */
+int fdy_ctl_decode_parse(const char *value, fdy_ctl_decode_t *out);
+/* A payload for a human: its samples in the node's text format ("metric
+ * value [unit] [ts_ns] [k=v]...", "; " between samples) when it decodes
+ * under mode, else as fdy_output_payload(). */
+void fdy_ctl_payload_human(FILE *out, fdy_ctl_decode_t mode, const char *subject,
+                           size_t subject_len, const uint8_t *data, size_t len);
+/* JSON: `,"samples":[{"metric":..,"value":..,"unit":..,"timestamp_ns":..,
+ * "labels":{..}}]` when it decodes under mode, else nothing. */
+void fdy_ctl_payload_json_samples(FILE *out, fdy_ctl_decode_t mode, const char *subject,
+                                  size_t subject_len, const uint8_t *data, size_t len);
+
+/* ---- ctl_prompt.c: confirming destructive commands --------------------- */
+
+/* Asks the question (printf format, "Delete stream S?") on stderr and
+ * reads the answer from the terminal, when stdin is one and --yes was not
+ * given; otherwise returns FDY_CTL_EXIT_OK at once. Returns
+ * FDY_CTL_EXIT_OK for y/yes, else prints "not confirmed" and returns
+ * FDY_CTL_EXIT_FAIL. */
+int fdy_ctl_prompt_confirm(const fdy_ctl_args_t *args, const char *fmt, ...) FDY_PRINTF(2, 3);
+
+/* ---- ctl_file.c: whole input files ---------------------------------------- */
+
+/* Reads all of path ("-": stdin) into *data_out (caller frees; NULL-safe
+ * length *len_out). A file over max_len bytes is refused by name. Returns
+ * an FDY_CTL_EXIT_* status, having printed any error. */
+int fdy_ctl_file_read(const char *path, size_t max_len, char **data_out, size_t *len_out);
 
 /* ---- output.c: everything foundryctl prints (formats: output.c) -------- */
 
@@ -280,6 +390,7 @@ foundry_err fdy_output_record(FILE *out, const fdy_table_t *table, size_t row, b
 typedef struct {
     bool json;
     size_t printed;
+    int decode; /* an fdy_ctl_decode_t: typed telemetry shown as samples */
 } fdy_output_msgs_t;
 
 void fdy_output_msgs_begin(FILE *out, fdy_output_msgs_t *msgs, bool json);

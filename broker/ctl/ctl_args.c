@@ -214,6 +214,24 @@ fdy_ctl_args_check_filter(const char *flag, const char *value)
 }
 
 int
+fdy_ctl_args_parse_ms(const char *flag, const char *value, uint64_t min_ms, uint64_t max_ms,
+                      uint64_t *ms_out)
+{
+    uint64_t ms = 0;
+    fdy_reason_t reason = {{0}};
+    /* A bare number is milliseconds, as --timeout always took. */
+    if (!fdy_ctl_args_parse_u64(value, 0, UINT64_MAX, &ms) &&
+        fdy_config_parse_duration(value, &ms, &reason) != FOUNDRY_OK)
+        return fdy_output_usage("%s: %s", flag,
+                                reason.text[0] ? reason.text : "not a duration (250ms, 5s, 2m)");
+    if (ms < min_ms || ms > max_ms)
+        return fdy_output_usage("%s: %s is out of range (%llu ms to %llu ms)", flag, value,
+                                (unsigned long long) min_ms, (unsigned long long) max_ms);
+    *ms_out = ms;
+    return FDY_CTL_EXIT_OK;
+}
+
+int
 fdy_ctl_args_check_duration(const char *flag, const char *value)
 {
     uint64_t ms;
@@ -221,6 +239,17 @@ fdy_ctl_args_check_duration(const char *flag, const char *value)
     if (fdy_config_parse_duration(value, &ms, &reason) != FOUNDRY_OK)
         return fdy_output_usage("%s: %s", flag, reason.text[0] ? reason.text : "bad duration");
     return FDY_CTL_EXIT_OK;
+}
+
+int
+fdy_ctl_args_duration_text(const char *flag, const char *value,
+                           char text_out[FDY_CTL_DURATION_TEXT_MAX])
+{
+    uint64_t ms = 0;
+    int status = fdy_ctl_args_parse_ms(flag, value, 0, UINT64_MAX, &ms);
+    if (status == FDY_CTL_EXIT_OK)
+        snprintf(text_out, FDY_CTL_DURATION_TEXT_MAX, "%llums", (unsigned long long) ms);
+    return status;
 }
 
 int

@@ -34,6 +34,36 @@ s_setting(const char *flag_value, const char *env_name)
     return value && *value ? value : NULL;
 }
 
+static void
+s_repoint(const char **field, const fdy_ctl_conn_settings_t *src, fdy_ctl_conn_settings_t *dst)
+{
+    if (*field == src->context_endpoint)
+        *field = dst->context_endpoint;
+    else if (*field == src->context_key)
+        *field = dst->context_key;
+    else if (*field == src->context_broker_key)
+        *field = dst->context_broker_key;
+}
+
+void
+fdy_ctl_conn_settings_copy(fdy_ctl_conn_settings_t *dst, const fdy_ctl_conn_settings_t *src)
+{
+    *dst = *src;
+    s_repoint(&dst->endpoint, src, dst);
+    s_repoint(&dst->key_file, src, dst);
+    s_repoint(&dst->broker_key_file, src, dst);
+}
+
+int
+fdy_ctl_endpoint_expand(const char *endpoint, char out[FDY_CTL_SETTING_MAX])
+{
+    int n = strstr(endpoint, "://") ? snprintf(out, FDY_CTL_SETTING_MAX, "%s", endpoint)
+                                    : snprintf(out, FDY_CTL_SETTING_MAX, "tcp://%s", endpoint);
+    if (n < 0 || n >= FDY_CTL_SETTING_MAX)
+        return fdy_output_usage("endpoint is longer than %d bytes", FDY_CTL_SETTING_MAX - 1);
+    return FDY_CTL_EXIT_OK;
+}
+
 int
 fdy_ctl_conn_settings(const fdy_ctl_args_t *args, fdy_ctl_conn_settings_t *out)
 {
@@ -42,13 +72,27 @@ fdy_ctl_conn_settings(const fdy_ctl_args_t *args, fdy_ctl_conn_settings_t *out)
     out->key_file = s_setting(args->key_file, "FOUNDRY_KEY");
     out->broker_key_file = s_setting(args->broker_key_file, "FOUNDRY_BROKER_KEY");
     out->timeout_ms = args->timeout_ms;
+    /* A context fills only what flags and variables left open. */
+    int status = fdy_ctl_context_fill(s_setting(args->context, "FOUNDRY_CONTEXT"), out);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
     if (!out->endpoint)
-        return fdy_output_usage("no broker endpoint: give --endpoint or set FOUNDRY_ENDPOINT");
+        return fdy_output_usage("no broker endpoint: give --endpoint, set FOUNDRY_ENDPOINT or "
+                                "add a context (foundryctl context add)");
     if (!out->key_file)
         return fdy_output_usage("no key: give --key SECRETFILE or set FOUNDRY_KEY");
     if (!out->broker_key_file)
         return fdy_output_usage(
             "no broker key: give --broker-key PUBFILE or set FOUNDRY_BROKER_KEY");
+    /* host:port is tcp://host:port; the expansion lives in our own buffer */
+    if (!strstr(out->endpoint, "://")) {
+        char expanded[FDY_CTL_SETTING_MAX];
+        status = fdy_ctl_endpoint_expand(out->endpoint, expanded);
+        if (status != FDY_CTL_EXIT_OK)
+            return status;
+        memcpy(out->context_endpoint, expanded, sizeof expanded);
+        out->endpoint = out->context_endpoint;
+    }
     return FDY_CTL_EXIT_OK;
 }
 
@@ -91,6 +135,16 @@ fdy_ctl_conn_report_timeout(const char *endpoint, int timeout_ms)
 }
 
 int
+fdy_ctl_conn_report_io(const char *endpoint, const char *detail)
+{
+    static const char refused[] = "connection refused";
+    if (detail && strncmp(detail, refused, sizeof refused - 1) == 0)
+        return fdy_output_fail("%s (is the broker running?)", detail);
+    return fdy_output_fail("cannot connect to %s: %s", endpoint,
+                           detail && *detail ? detail : foundry_strerror(FOUNDRY_EIO));
+}
+
+int
 fdy_ctl_conn_report_refused(const char *detail)
 {
     static const char zap_refusal[] = "the broker refused our key";
@@ -112,7 +166,7 @@ fdy_ctl_conn_open(const fdy_ctl_args_t *args, fdy_ctl_conn_t **out)
     fdy_ctl_conn_t *self = calloc(1, sizeof *self);
     if (!self)
         return fdy_output_fail("out of memory");
-    self->settings = settings;
+    fdy_ctl_conn_settings_copy(&self->settings, &settings);
     char broker_public[FDY_Z85_KEY_LEN + 1];
     status = s_load_keys(&settings, &self->keypair, broker_public);
     if (status != FDY_CTL_EXIT_OK)
@@ -146,7 +200,9 @@ fdy_ctl_conn_open(const fdy_ctl_args_t *args, fdy_ctl_conn_t **out)
         goto out;
     }
     err = fdy_conn_wait_up(self->conn, settings.timeout_ms, &reason);
-    if (err == FOUNDRY_ETIMEDOUT)
+    if (err == FOUNDRY_EIO)
+        status = fdy_ctl_conn_report_io(settings.endpoint, reason.text);
+    else if (err == FOUNDRY_ETIMEDOUT)
         status = fdy_ctl_conn_report_timeout(settings.endpoint, settings.timeout_ms);
     else if (err == FOUNDRY_EAUTH)
         status = fdy_ctl_conn_report_refused(reason.text);
@@ -319,6 +375,8 @@ fdy_ctl_conn_client(const fdy_ctl_args_t *args, fdy_ctl_conn_settings_t *setting
         return fdy_ctl_conn_report_refused(foundry_client_last_error(NULL));
     if (err == FOUNDRY_EINVAL) /* all we pass that can be bad is the endpoint */
         return fdy_output_usage("%s", foundry_client_last_error(NULL));
+    if (err == FOUNDRY_EIO)
+        return fdy_ctl_conn_report_io(settings_out->endpoint, foundry_client_last_error(NULL));
     if (err != FOUNDRY_OK)
         return fdy_output_fail("cannot connect to %s: %s", settings_out->endpoint,
                                foundry_client_last_error(NULL));

@@ -39,7 +39,10 @@
  *    ("[]" when empty), one object per line, no other whitespace. A single
  *    record (status, key add, key revoke, bootstrap) is one object on one
  *    line. INT cells are JSON numbers (a cell that is not a decimal integer
- *    becomes a string); TEXT cells are strings; BYTES cells are strings when
+ *    becomes a string); list cells (a TEXT column whose name starts with
+ *    "allow_", or is filters, consumers, labels, slots, sites or
+ *    principals: the broker joins them with single spaces) are arrays of
+ *    strings, [] when empty; other TEXT cells are strings; BYTES cells are strings when
  *    valid UTF-8 (PLAN.md; control characters included, escaped), else
  *    {"base64":"..."} (standard alphabet, padded). Strings escape '"', '\'
  *    and control characters (\n \r \t \b \f; other C0, DEL, C1 as \u00XX);
@@ -488,6 +491,44 @@ s_json_base64(FILE *out, const uint8_t *data, size_t len)
     fputs("\"}", out);
 }
 
+/* Columns the broker sends as space-joined lists. By name, since the wire
+ * has no list type: a new list column is added here (and in docs/cli.md). */
+static bool
+s_list_column(const char *name)
+{
+    static const char *const lists[] = {"filters", "consumers", "labels",
+                                        "slots",   "sites",     "principals"};
+    if (strncmp(name, "allow_", 6) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (strcmp(name, lists[i]) == 0)
+            return true;
+    return false;
+}
+
+static void
+s_json_list(FILE *out, const fdy_slice_t *cell)
+{
+    fputc('[', out);
+    size_t at = 0;
+    bool first = true;
+    while (at < cell->len) {
+        while (at < cell->len && cell->data[at] == ' ')
+            at++;
+        size_t end = at;
+        while (end < cell->len && cell->data[end] != ' ')
+            end++;
+        if (end > at) {
+            if (!first)
+                fputc(',', out);
+            s_json_text(out, cell->data + at, end - at);
+            first = false;
+        }
+        at = end;
+    }
+    fputc(']', out);
+}
+
 static void
 s_json_cell(FILE *out, fdy_col_type_t type, const fdy_slice_t *cell)
 {
@@ -506,18 +547,30 @@ fdy_output_json_bytes(FILE *out, const uint8_t *data, size_t len)
     s_json_cell(out, FDY_COL_BYTES, &cell);
 }
 
+/* The members of row's object, without the braces. */
+static void s_json_members(FILE *out, const fdy_table_t *table, size_t row);
+
 static void
 s_json_object(FILE *out, const fdy_table_t *table, size_t row)
 {
     fputc('{', out);
+    s_json_members(out, table, row);
+    fputc('}', out);
+}
+
+static void
+s_json_members(FILE *out, const fdy_table_t *table, size_t row)
+{
     for (size_t col = 0; col < table->column_count; col++) {
         if (col > 0)
             fputc(',', out);
         s_json_text(out, (const uint8_t *) table->columns[col], strlen(table->columns[col]));
         fputc(':', out);
-        s_json_cell(out, table->types[col], s_cell(table, row, col));
+        if (table->types[col] == FDY_COL_TEXT && s_list_column(table->columns[col]))
+            s_json_list(out, s_cell(table, row, col));
+        else
+            s_json_cell(out, table->types[col], s_cell(table, row, col));
     }
-    fputc('}', out);
 }
 
 /* ---- entry points ------------------------------------------------------- */
@@ -561,7 +614,7 @@ void
 fdy_output_msgs_begin(FILE *out, fdy_output_msgs_t *msgs, bool json)
 {
     msgs->json = json;
-    msgs->printed = 0;
+    msgs->printed = 0; /* decode stays as the caller set it */
     if (!json)
         fputs("SEQ SUBJECT PAYLOAD\n", out);
 }
@@ -572,16 +625,24 @@ fdy_output_msgs_rows(FILE *out, fdy_output_msgs_t *msgs, const fdy_table_t *tabl
 {
     if (table->row_count == 0)
         return FOUNDRY_OK;
-    if (msgs->json) {
-        for (size_t row = 0; row < table->row_count; row++) {
-            fputs(msgs->printed++ == 0 ? "[\n" : ",\n", out);
-            s_json_object(out, table, row);
-        }
-        return FOUNDRY_OK;
-    }
     long seq = fdy_output_column(table, "seq");
     long subject = fdy_output_column(table, "subject");
     long payload = fdy_output_column(table, "payload");
+    if (msgs->json) {
+        for (size_t row = 0; row < table->row_count; row++) {
+            fputs(msgs->printed++ == 0 ? "[\n" : ",\n", out);
+            fputc('{', out);
+            s_json_members(out, table, row);
+            if (subject >= 0 && payload >= 0) {
+                const fdy_slice_t *s = s_cell(table, row, (size_t) subject);
+                const fdy_slice_t *d = s_cell(table, row, (size_t) payload);
+                fdy_ctl_payload_json_samples(out, (fdy_ctl_decode_t) msgs->decode,
+                                             (const char *) s->data, s->len, d->data, d->len);
+            }
+            fputc('}', out);
+        }
+        return FOUNDRY_OK;
+    }
     if (seq < 0 || subject < 0 || payload < 0)
         return fdy_reason_set(reason, FOUNDRY_EPROTO,
                               "the broker's stream.read reply lacks seq, subject or payload");
@@ -592,8 +653,11 @@ fdy_output_msgs_rows(FILE *out, fdy_output_msgs_t *msgs, const fdy_table_t *tabl
         cell = s_cell(table, row, (size_t) subject);
         fwrite(cell->data, 1, cell->len, out);
         fputc(' ', out);
+        const fdy_slice_t *subject_cell = cell;
         cell = s_cell(table, row, (size_t) payload);
-        fdy_output_payload(out, cell->data, cell->len);
+        fdy_ctl_payload_human(out, (fdy_ctl_decode_t) msgs->decode,
+                              (const char *) subject_cell->data, subject_cell->len, cell->data,
+                              cell->len);
         fputc('\n', out);
         msgs->printed++;
     }

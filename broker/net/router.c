@@ -198,8 +198,13 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra, int64_t now_ms)
         err = fdy_codec_decode_envelope(zmq_msg_data(envelope), len, self->envelope_arena, &env,
                                         &why);
     }
-    if (!p || p->revoked) {
-        const char *text = p ? "key revoked" : "unknown principal";
+    /* A connection made with a key since rotated away (key rotate) is the
+     * old key's, not this principal's. Absent metadata (no ZAP): nothing
+     * to compare. */
+    const char *proved_key = zmq_msg_gets(envelope, "X-Public-Key");
+    bool rotated = p && proved_key && strcmp(proved_key, p->public_key) != 0;
+    if (!p || p->revoked || rotated) {
+        const char *text = !p ? "unknown principal" : rotated ? "key replaced" : "key revoked";
         fdy_log_warn_limited("REQUEST-AUTH", "principal '%.64s': %s", user_id ? user_id : "",
                              text);
         s_audit_refusal(self, envelope, user_id, p, text, now_ms);
@@ -208,6 +213,7 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra, int64_t now_ms)
         return;
     }
     fdy_peers_note_active(self->peers, p->name, now_ms);
+    fdy_log_set_principal(p->name);   /* every line about this request names it */
     /* State made under this routing id by another connection or principal
      * ends here, before this request is served or anything is sent to it. */
     fdy_peers_bind(self->peers, &peer, zmq_msg_get(envelope, ZMQ_SRCFD), p->name);
@@ -306,6 +312,7 @@ s_recv_request(fdy_router_t *self, int64_t now_ms, bool *got_out)
     }
     *got_out = true;
     s_handle_request(self, first, extra, now_ms);
+    fdy_log_set_principal(NULL);
     return FOUNDRY_OK;
 }
 

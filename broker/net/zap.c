@@ -17,6 +17,9 @@
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ZAP_VERSION "1.0"
+/* The metadata property carrying the proved public key (Z85); libzmq
+ * attaches it to every message of the connection. */
+#define ZAP_KEY_PROPERTY "X-Public-Key"
 /* version, request id, domain, address, routing id, mechanism, credentials */
 #define ZAP_FRAMES_MAX 7
 #define CURVE_KEY_BYTES 32
@@ -119,7 +122,7 @@ s_frame_text(zmq_msg_t *frame, char *out, size_t out_size)
  * malformed one, or it stops serving. request_id may be NULL. */
 static foundry_err
 s_reply(fdy_zap_t *self, zmq_msg_t *request_id, const char *status, const char *text,
-        const char *user_id)
+        const char *user_id, const char *public_z85)
 {
     bool ok = zmq_send(self->socket, ZAP_VERSION, strlen(ZAP_VERSION), ZMQ_SNDMORE) >= 0;
     if (ok && request_id)
@@ -130,7 +133,20 @@ s_reply(fdy_zap_t *self, zmq_msg_t *request_id, const char *status, const char *
     ok = ok && zmq_send(self->socket, status, strlen(status), ZMQ_SNDMORE) >= 0;
     ok = ok && zmq_send(self->socket, text, strlen(text), ZMQ_SNDMORE) >= 0;
     ok = ok && zmq_send(self->socket, user_id, strlen(user_id), ZMQ_SNDMORE) >= 0;
-    ok = ok && zmq_send(self->socket, "", 0, 0) >= 0;
+    /* Metadata (ZMTP property list): the public key the peer proved, so the
+     * router can tell a connection made with a key since rotated away. */
+    uint8_t metadata[1 + sizeof ZAP_KEY_PROPERTY + 4 + FDY_Z85_KEY_LEN];
+    size_t metadata_len = 0;
+    if (public_z85 && strlen(public_z85) == FDY_Z85_KEY_LEN) {
+        size_t name_len = sizeof ZAP_KEY_PROPERTY - 1;
+        metadata[0] = (uint8_t) name_len;
+        memcpy(metadata + 1, ZAP_KEY_PROPERTY, name_len);
+        uint8_t *at = metadata + 1 + name_len;
+        at[0] = 0, at[1] = 0, at[2] = 0, at[3] = FDY_Z85_KEY_LEN;
+        memcpy(at + 4, public_z85, FDY_Z85_KEY_LEN);
+        metadata_len = 1 + name_len + 4 + FDY_Z85_KEY_LEN;
+    }
+    ok = ok && zmq_send(self->socket, metadata, metadata_len, 0) >= 0;
     if (!ok) {
         fdy_log_err("ZAP-SOCKET", "ZAP reply failed: %s", zmq_strerror(errno));
         return FOUNDRY_EIO;
@@ -150,7 +166,7 @@ s_refuse(fdy_zap_t *self, zmq_msg_t *request_id, const char *status, const char 
                                  .key = fingerprint, .peer = address, .reason = why};
         fdy_refusals_add(self->refusals, &refusal, fdy_clock_mono_ms());
     }
-    return s_reply(self, request_id, status, why, "");
+    return s_reply(self, request_id, status, why, "", NULL);
 }
 
 static foundry_err
@@ -195,7 +211,7 @@ s_decide(fdy_zap_t *self, zmq_msg_t *frames, size_t count)
     self->accepted++;
     fdy_log_info("AUTH-OK", "key %s from %s is '%s' (%s)", fingerprint, address, p->name,
                  fdy_role_name(p->role));
-    return s_reply(self, &frames[1], "200", "OK", p->name);
+    return s_reply(self, &frames[1], "200", "OK", p->name, public_z85);
 }
 
 /* Receives one request (all its frames) and answers it. *got_out is false

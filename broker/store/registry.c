@@ -413,3 +413,53 @@ fdy_registry_revoke(fdy_registry_t *self, const char *name, fdy_reason_t *reason
     copy.revoked_ns = fdy_clock_wall_ns();
     return s_store(self, &copy, reason);
 }
+
+foundry_err
+fdy_registry_replace(fdy_registry_t *self, const fdy_principal_t *p, fdy_reason_t *reason)
+{
+    foundry_err err = s_validate(p, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    err = fdy_registry_refresh(self);
+    if (err != FOUNDRY_OK)
+        return fdy_reason_set(reason, err, "reading the key store failed");
+    const fdy_principal_t *old = fdy_registry_by_name(self, p->name);
+    if (!old)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key named \"%.80s\"", p->name);
+    if (old->revoked)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "key \"%s\" is revoked: add a new key instead", p->name);
+    const fdy_principal_t *other = fdy_registry_by_key(self, p->public_key);
+    if (other && strcmp(other->name, p->name) != 0)
+        return fdy_reason_set(reason, FOUNDRY_EEXIST,
+                              "public key already registered as \"%s\"", other->name);
+    fdy_principal_t copy = *p;
+    copy.created_ns = old->created_ns;
+    return s_store(self, &copy, reason);
+}
+
+foundry_err
+fdy_registry_remove(fdy_registry_t *self, const char *name, fdy_reason_t *reason)
+{
+    foundry_err err = fdy_registry_refresh(self);
+    if (err != FOUNDRY_OK)
+        return fdy_reason_set(reason, err, "reading the key store failed");
+    const fdy_principal_t *p = fdy_registry_by_name(self, name);
+    if (!p)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key named \"%.80s\"",
+                              name ? name : "");
+    if (!p->revoked)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "key \"%.80s\" is not revoked: revoke it first (key revoke %.80s)",
+                              name, name);
+    err = fdy_store_key_del(self->store, name, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    fdy_reason_t why;
+    err = s_reload(self, &why);
+    if (err != FOUNDRY_OK)
+        return fdy_reason_set(reason, err == FOUNDRY_ENOMEM ? err : FOUNDRY_ESTORE,
+                              "key \"%.80s\" removed, but reloading the key store failed: %s",
+                              name, why.text);
+    return FOUNDRY_OK;
+}

@@ -56,6 +56,20 @@ foundry_err fdy_registry_add(fdy_registry_t *self, const fdy_principal_t *p,
  * Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND, FOUNDRY_EFULL or FOUNDRY_ESTORE. */
 foundry_err fdy_registry_revoke(fdy_registry_t *self, const char *name, fdy_reason_t *reason);
 
+/* Replaces the record of p->name (copied) with p, keeping its creation
+ * time: new grants (key edit) or a new public key (key rotate; the old
+ * key is refused at its next handshake and request). Validates as add.
+ * Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND, FOUNDRY_EINVAL (also for a revoked
+ * key), FOUNDRY_EEXIST (the public key belongs to another name),
+ * FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
+foundry_err fdy_registry_replace(fdy_registry_t *self, const fdy_principal_t *p,
+                                 fdy_reason_t *reason);
+
+/* Deletes the record of a revoked key (key rm). Returns FOUNDRY_OK,
+ * FOUNDRY_ENOTFOUND, FOUNDRY_EINVAL (not revoked), FOUNDRY_EFULL or
+ * FOUNDRY_ESTORE, with reason. */
+foundry_err fdy_registry_remove(fdy_registry_t *self, const char *name, fdy_reason_t *reason);
+
 /* Iteration, by name order: count and the i-th principal (borrowed). */
 size_t fdy_registry_count(const fdy_registry_t *self);
 const fdy_principal_t *fdy_registry_at(const fdy_registry_t *self, size_t index);

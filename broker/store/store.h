@@ -20,6 +20,7 @@
 #ifndef FDY_STORE_H_INCLUDED
 #define FDY_STORE_H_INCLUDED
 
+#include "histogram.h"
 #include "reason.h"
 
 #include <stdbool.h>
@@ -497,6 +498,12 @@ typedef struct {
 
 foundry_err fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out);
 
+/* Group commits since open: how long each one's commit (fsyncs) took in
+ * microseconds, and how many records each wrote (commits through
+ * fdy_commit_run). Borrowed, valid until fdy_store_close(). */
+const fdy_histogram_t *fdy_store_commit_latency(const fdy_store_t *self);
+const fdy_histogram_t *fdy_store_commit_batch(const fdy_store_t *self);
+
 /* ---- key store (opaque records, encoded by the registry) ------------- */
 
 /* Writes (or replaces) the record of a key name, in a frame with a
@@ -505,6 +512,11 @@ foundry_err fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out);
  * over 1 MiB), FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
 foundry_err fdy_store_key_put(fdy_store_t *self, const char *name, const uint8_t *rec,
                               size_t len, fdy_reason_t *reason);
+
+/* Deletes the record of a key name and bumps the key generation, in one
+ * synchronous transaction. Returns FOUNDRY_OK, FOUNDRY_ENOTFOUND,
+ * FOUNDRY_EINVAL, FOUNDRY_EFULL or FOUNDRY_ESTORE, with reason. */
+foundry_err fdy_store_key_del(fdy_store_t *self, const char *name, fdy_reason_t *reason);
 
 typedef foundry_err(fdy_store_key_fn)(const char *name, const uint8_t *rec, size_t len,
                                       void *user);

@@ -170,6 +170,34 @@ fdy_store_key_put(fdy_store_t *self, const char *name, const uint8_t *rec, size_
     return fdy_store_write(self, s_key_put_txn, &kp, reason);
 }
 
+static foundry_err
+s_key_del_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+{
+    const char *name = ctx;
+    (void) skip_commit;
+    MDB_val k = {strlen(name), (void *) name};
+    int rc = mdb_del(txn, s_keys_dbi(self), &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no key named \"%.80s\"", name);
+    if (rc != 0)
+        return fdy_kv_err(rc, reason, "delete key record");
+    uint64_t generation;
+    foundry_err err = fdy_store_meta_get(self, txn, S_META_KEY_GENERATION, &generation, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    return fdy_store_meta_put(self, txn, S_META_KEY_GENERATION, generation + 1, reason);
+}
+
+foundry_err
+fdy_store_key_del(fdy_store_t *self, const char *name, fdy_reason_t *reason)
+{
+    size_t name_len = name ? strlen(name) : 0;
+    if (name_len == 0 || name_len > S_KEY_NAME_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "key name must be 1..%d bytes",
+                              S_KEY_NAME_MAX);
+    return fdy_store_write(self, s_key_del_txn, (void *) name, reason);
+}
+
 typedef struct {
     fdy_store_key_fn *fn;
     void *user;

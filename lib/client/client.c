@@ -266,6 +266,10 @@ foundry_client_new(const foundry_client_opts_t *opts, foundry_client_t **client_
     }
     fdy_keypair_destroy(&keypair); /* libzmq holds its own copy now */
     err = fdy_conn_wait_up(self->conn, (int) opts->connect_timeout_ms, &reason);
+    if (err == FOUNDRY_EIO) { /* "connection refused at E" names it already */
+        s_new_failed(err, "%s", reason.text);
+        goto out;
+    }
     if (err != FOUNDRY_OK) {
         s_new_failed(err, "%s: %s", opts->endpoint, reason.text);
         goto out;

@@ -23,6 +23,7 @@
 #define RESEND_MS    3000
 #define INFO_BUDGET  FDY_DECODE_BUDGET(FDY_REPLY_MAX)
 #define OFFERS_MAX   4096
+#define HEARTBEATS_IN_FLIGHT_MAX 4u
 
 typedef struct {
     uint64_t request_id; /* 0: free */
@@ -63,10 +64,11 @@ struct fdy_job_client {
     fdy_arena_t *offer_arena;
     uint64_t *stale;
     size_t stale_count;
-    /* foundry_worker_heartbeat_async(): one in flight at a time; the jobs
-     * its answer names wait here to come out of foundry_worker_next() as
-     * cancel offers; forgotten: the broker no longer knew this node. */
-    bool heartbeat_in_flight;
+    /* foundry_worker_heartbeat_async(): a few in flight at most (a slow
+     * answer must not stop the renewals); the jobs an answer names wait
+     * here to come out of foundry_worker_next() as cancel offers;
+     * forgotten: the broker no longer knew this node. */
+    unsigned heartbeats_in_flight;
     bool forgotten;
     uint64_t *stale_queue;
     size_t stale_queued, stale_queue_cap;
@@ -261,7 +263,8 @@ s_on_offer(fdy_job_client_t *self, const fdy_envelope_t *env)
 static void
 s_on_heartbeat_answer(fdy_job_client_t *self, const fdy_envelope_t *env, foundry_err err)
 {
-    self->heartbeat_in_flight = false;
+    if (self->heartbeats_in_flight)
+        self->heartbeats_in_flight--;
     if (err == FOUNDRY_ENOTFOUND)
         self->forgotten = true;
     if (err != FOUNDRY_OK)
@@ -784,14 +787,14 @@ foundry_worker_heartbeat_async(foundry_client_t *client, const uint64_t *job_ids
         self->forgotten = false;
         return fdy_client_fail(client, FOUNDRY_ENOTFOUND, "the broker does not know this node");
     }
-    if (self->heartbeat_in_flight)
-        return FOUNDRY_OK; /* it is resent until answered */
+    if (self->heartbeats_in_flight >= HEARTBEATS_IN_FLIGHT_MAX)
+        return FOUNDRY_OK; /* those are resent until answered */
     fdy_job_request_t req = { .op = FDY_JOB_HEARTBEAT, .job_ids = job_ids, .fences = fences,
                               .id_count = count };
     s_slot_t *slot;
     foundry_err err = s_request(self, &req, true, 0, &slot);
     if (err == FOUNDRY_OK)
-        self->heartbeat_in_flight = true;
+        self->heartbeats_in_flight++;
     return err;
 }
 

@@ -6,6 +6,7 @@
 #include "conn.h"
 
 #include "clock.h"
+#include "conn_probe.h"
 #include "log.h"
 
 #include <errno.h>
@@ -22,7 +23,12 @@
 
 #define MONITOR_EVENTS                                                                             \
     (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |    \
-     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+     ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                \
+     ZMQ_EVENT_CONNECT_RETRIED)
+
+/* How long wait_up's probe of a failed connect may take: the connect is
+ * refused within a round trip, anything slower is not a refusal. */
+#define PROBE_MAX_MS 500
 
 struct fdy_conn {
     void *ctx;
@@ -31,6 +37,8 @@ struct fdy_conn {
     fdy_conn_state_t state;
     uint64_t epoch;
     unsigned no_detail; /* handshakes failed without detail since the last success */
+    bool retried;       /* a connect attempt failed since wait_up last looked */
+    char *endpoint;     /* for the probe of a failed connect */
     char failure[128];  /* why the last handshake failed, for reasons */
 };
 
@@ -155,6 +163,11 @@ fdy_conn_new(const fdy_conn_opts_t *opts, fdy_conn_t **out, fdy_reason_t *reason
                              "bad endpoint \"%s\": %s", opts->endpoint, zmq_strerror(errno));
         goto out;
     }
+    self->endpoint = strdup(opts->endpoint);
+    if (!self->endpoint) {
+        err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
+        goto out;
+    }
     self->state = FDY_CONN_CONNECTING;
     *out = self;
     self = NULL;
@@ -180,6 +193,7 @@ fdy_conn_destroy(fdy_conn_t **self_p)
         while (zmq_ctx_term(self->ctx) != 0 && errno == EINTR) {
         }
     }
+    free(self->endpoint);
     free(self);
     *self_p = NULL;
 }
@@ -233,6 +247,7 @@ s_on_event(fdy_conn_t *self, uint16_t event, uint32_t value)
             s_refused(self);
         }
         break;
+    case ZMQ_EVENT_CONNECT_RETRIED: self->retried = true; break;
     default: break;
     }
 }
@@ -331,6 +346,16 @@ fdy_conn_wait_up(fdy_conn_t *self, int timeout_ms, fdy_reason_t *reason)
         int wait = s_remaining(timeout_ms, deadline);
         if (wait == 0)
             break;
+        /* libzmq's connect failed and it will retry without saying why: a
+         * refusal (no broker listening) is final enough to report now; an
+         * unreachable host keeps us waiting for the timeout. */
+        if (self->retried && self->state == FDY_CONN_CONNECTING) {
+            self->retried = false;
+            if (fdy_conn_probe_refused(self->endpoint, wait < PROBE_MAX_MS ? wait : PROBE_MAX_MS))
+                return fdy_reason_set(reason, FOUNDRY_EIO, "connection refused at %s",
+                                      self->endpoint);
+            continue;
+        }
         zmq_pollitem_t item = {self->monitor, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, wait) < 0 && errno != EINTR)
             return fdy_reason_set(reason, FOUNDRY_EIO, "zmq_poll: %s", zmq_strerror(errno));

@@ -39,7 +39,9 @@ foundry_err fdy_conn_new(const fdy_conn_opts_t *opts, fdy_conn_t **out, fdy_reas
 void fdy_conn_destroy(fdy_conn_t **self_p);
 
 /* Waits until the state is UP, for up to timeout_ms. Returns FOUNDRY_OK,
- * FOUNDRY_EAUTH (key refused) or FOUNDRY_ETIMEDOUT (broker unreachable),
+ * FOUNDRY_EAUTH (key refused), FOUNDRY_EIO "connection refused at E" as
+ * soon as a connect attempt was refused (nothing listens there), or
+ * FOUNDRY_ETIMEDOUT (no handshake in time: host unreachable, or silent),
  * with reason. */
 foundry_err fdy_conn_wait_up(fdy_conn_t *self, int timeout_ms, fdy_reason_t *reason);
 

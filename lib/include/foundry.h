@@ -150,7 +150,10 @@ FOUNDRY_EXPORT void foundry_client_opts_init(foundry_client_opts_t *opts);
  * Returns FOUNDRY_OK and sets *client_out (caller owns; close with
  * foundry_client_close()), or:
  *   FOUNDRY_EINVAL    missing or bad option;
- *   FOUNDRY_EIO       a key file cannot be read;
+ *   FOUNDRY_EIO       a key file cannot be read, or nothing listens at the
+ *                     endpoint: reported as soon as the connect is refused,
+ *                     "connection refused at ENDPOINT" (an unreachable host
+ *                     still takes connect_timeout_ms, then ETIMEDOUT);
  *   FOUNDRY_EAUTH     a secret key file is readable by others, or the broker
  *                     refused our key (socket-monitor handshake failure), or
  *                     every handshake is dropped (broker_key_file is not the
@@ -622,8 +625,8 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_heartbeat(
     const uint64_t **stale_out, size_t *stale_count_out);
 
 /* The same without waiting, for a node's loop that must keep serving its
- * handlers while the broker is away: sends the heartbeat unless one is
- * still unanswered (that one is resent until it is). The answer arrives
+ * handlers while the broker is away: sends the heartbeat unless four are
+ * still unanswered (those are resent until they are). The answer arrives
  * during later client calls: each job it names comes out of
  * foundry_worker_next() as an offer with cancel set. Returns FOUNDRY_OK,
  * FOUNDRY_EINVAL, or FOUNDRY_ENOTFOUND once after the broker answered that

@@ -252,27 +252,36 @@ fdy_proc_run_tests(const char *group, const fdy_proc_test_t *tests, size_t count
 /* ---- child processes -------------------------------------------------------- */
 
 /* Builds the environment for a child: ours without FOUNDRY_ENDPOINT,
- * FOUNDRY_KEY and FOUNDRY_BROKER_KEY (so tests say what they mean), plus
+ * FOUNDRY_KEY, FOUNDRY_BROKER_KEY, FOUNDRY_CONTEXT and XDG_CONFIG_HOME (so
+ * tests say what they mean, and a developer's foundryctl contexts stay
+ * out: XDG_CONFIG_HOME points nowhere unless extra sets it), plus
  * `extra`. The strings are borrowed; free only the array. */
 static char **
 s_child_env(const char *const *extra)
 {
+    static char no_config[] = "XDG_CONFIG_HOME=/nonexistent/foundry-tests";
     size_t n = 0, k = 0;
+    bool extra_config = false;
     while (environ[n])
         n++;
-    while (extra && extra[k])
-        k++;
-    char **env = calloc(n + k + 1, sizeof *env);
+    for (; extra && extra[k]; k++)
+        if (strncmp(extra[k], "XDG_CONFIG_HOME=", 16) == 0)
+            extra_config = true;
+    char **env = calloc(n + k + 2, sizeof *env);
     if (!env)
         return NULL;
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         if (strncmp(environ[i], "FOUNDRY_ENDPOINT=", 17) == 0 ||
             strncmp(environ[i], "FOUNDRY_KEY=", 12) == 0 ||
-            strncmp(environ[i], "FOUNDRY_BROKER_KEY=", 19) == 0)
+            strncmp(environ[i], "FOUNDRY_BROKER_KEY=", 19) == 0 ||
+            strncmp(environ[i], "FOUNDRY_CONTEXT=", 16) == 0 ||
+            strncmp(environ[i], "XDG_CONFIG_HOME=", 16) == 0)
             continue;
         env[at++] = environ[i];
     }
+    if (!extra_config)
+        env[at++] = no_config;
     for (size_t i = 0; i < k; i++)
         env[at++] = (char *) extra[i];
     env[at] = NULL;
@@ -434,6 +443,17 @@ fdy_proc_log_path(const fdy_proc_t *self)
     return self->log_path;
 }
 
+bool
+fdy_proc_metrics_address(const fdy_proc_t *self, char host_out[64], int *port_out)
+{
+    char path[PATH_LEN];
+    s_path(path, self->data_dir, "metrics_url");
+    char *text = s_read_file(path, NULL);
+    bool ok = text && sscanf(text, "http://%63[0-9.]:%d/", host_out, port_out) == 2;
+    free(text);
+    return ok;
+}
+
 void
 fdy_proc_key_paths(const fdy_proc_t *self, const char *name, char public_out[512],
                    char secret_out[512])
@@ -519,6 +539,10 @@ s_start_once(fdy_proc_t *self, int *exit_out)
     argv[argc++] = bind_copy;
     argv[argc++] = "--log-level";
     argv[argc++] = "info";
+    /* Many brokers run at once on one machine: never the default 9770
+     * (a test's own --set after this one wins). */
+    argv[argc++] = "--set";
+    argv[argc++] = "metrics_listen=127.0.0.1:0";
     for (char **arg = self->extra; arg && *arg && argc < ARGS_MAX - 1; arg++)
         argv[argc++] = *arg;
     argv[argc] = NULL;
@@ -1536,7 +1560,22 @@ fdy_proc_row_int(const fdy_json_t *row, const char *key)
 void
 fdy_proc_row_str(const fdy_json_t *row, const char *key, char *out, size_t size)
 {
-    const char *text = fdy_proc_json_str(fdy_proc_json_get(row, key), NULL);
+    const fdy_json_t *value = fdy_proc_json_get(row, key);
+    if (fdy_proc_json_type(value) == FDY_JSON_ARRAY) {
+        /* a list column (allow_publish, filters): joined as the broker sends it */
+        size_t used = 0;
+        out[0] = '\0';
+        for (size_t i = 0; i < fdy_proc_json_count(value); i++) {
+            const char *item = fdy_proc_json_str(fdy_proc_json_at(value, i), NULL);
+            FDY_CHECK_MSG(item, "list column \"%s\" holds a non-string", key);
+            int n = snprintf(out + used, size - used, "%s%s", i ? " " : "", item);
+            if (n < 0 || (size_t) n >= size - used)
+                break;
+            used += (size_t) n;
+        }
+        return;
+    }
+    const char *text = fdy_proc_json_str(value, NULL);
     FDY_CHECK_MSG(text, "row has no text column \"%s\"", key);
     snprintf(out, size, "%s", text);
 }

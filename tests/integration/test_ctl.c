@@ -95,9 +95,17 @@ s_int(const fdy_json_t *object, const char *key)
     return value;
 }
 
+/* A text column, or a list column (a JSON array) joined with spaces. */
 static const char *
 s_str(const fdy_json_t *object, const char *key)
 {
+    static char joined[4][2048];
+    static unsigned next;
+    if (fdy_proc_json_type(fdy_proc_json_get(object, key)) == FDY_JSON_ARRAY) {
+        char *out = joined[next++ % 4];
+        fdy_proc_row_str(object, key, out, sizeof joined[0]);
+        return out;
+    }
     const char *value = fdy_proc_json_str(fdy_proc_json_get(object, key), NULL);
     FDY_CHECK_MSG(value, "\"%s\" is not a string", key);
     return value;
@@ -200,6 +208,11 @@ test_ctl_key_add_ls_revoke(void)
     FDY_CHECK_STR(s_str(lab, "site"), "seongnam-lab");
     FDY_CHECK_STR(s_str(lab, "tenant"), "");
     FDY_CHECK_STR(s_str(lab, "allow_publish"), "lab.> x.*.y");
+    /* a list column is a JSON array of its items */
+    const fdy_json_t *allow = fdy_proc_json_get(lab, "allow_publish");
+    FDY_CHECK_EQ(fdy_proc_json_type(allow), FDY_JSON_ARRAY);
+    FDY_CHECK_EQ(fdy_proc_json_count(allow), 2);
+    FDY_CHECK_STR(fdy_proc_json_str(fdy_proc_json_at(allow, 1), NULL), "x.*.y");
     FDY_CHECK_EQ(s_int(lab, "revoked"), 0);
     FDY_CHECK(s_int(lab, "created_ns") > 0);
     char z85[FDY_Z85_KEY_LEN + 1];

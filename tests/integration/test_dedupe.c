@@ -145,13 +145,14 @@ test_dedupe_partner_cannot_suppress_or_probe_node_ids(void)
     fdy_proc_t *p = fdy_proc_new("dedupe-partner");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
     fdy_proc_key_add(p, "siheung-n", "--role", "node", "--site", "siheung", NULL);
-    fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-publish",
-                     "acme.>", "--allow-publish", "telemetry.siheung.acme.>", "--allow-subscribe",
-                     "telemetry.siheung.robot1.>", NULL);
+    /* the stream first: key add refuses publish rights no stream captures */
     fdy_proc_run_t run;
     FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "add", "acme", "--subject", "acme.>", NULL));
     FDY_CHECK_RUN(&run, 0);
     fdy_proc_run_clear(&run);
+    fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-publish",
+                     "acme.>", "--allow-publish", "telemetry.siheung.acme.>", "--allow-subscribe",
+                     "telemetry.siheung.robot1.>", NULL);
     foundry_client_t *node = NULL, *partner = NULL;
     FDY_CHECK_OK(fdy_proc_client_new(p, "siheung-n", NULL, &node));
     FDY_CHECK_OK(fdy_proc_client_new(p, "acme", NULL, &partner));

@@ -697,8 +697,9 @@ test_streams_bad_subjects_filters_names(void)
                   ARGV("stream", "add",
                        "a234567890123456789012345678901234567890123456789012345678901234",
                        "--subject", "bad.>"));
+    /* a bare number is milliseconds (docs/cli.md); an unknown unit is not */
     s_ctl_refused(p, -2, "age|duration|unit",
-                  ARGV("stream", "add", "bad", "--subject", "bad.>", "--max-age", "5"));
+                  ARGV("stream", "add", "bad", "--subject", "bad.>", "--max-age", "5 weeks"));
     s_ctl_refused(p, -2, "bytes|size",
                   ARGV("stream", "add", "bad", "--subject", "bad.>", "--max-bytes", "lots"));
     s_ctl_refused(p, -2, "msgs|number",
@@ -706,7 +707,7 @@ test_streams_bad_subjects_filters_names(void)
     s_ctl_refused(p, -2, "start", ARGV("consumer", "add", "good", "bad", "--start", "sideways"));
     s_ctl_refused(p, -2, "start", ARGV("consumer", "add", "good", "bad", "--start", "seq:x"));
     s_ctl_refused(p, -2, "wait|duration|unit",
-                  ARGV("consumer", "add", "good", "bad", "--ack-wait", "10"));
+                  ARGV("consumer", "add", "good", "bad", "--ack-wait", "10 ages"));
     s_ctl_refused(p, -2, "name", ARGV("consumer", "add", "good", "bad name"));
 
     /* Unknown streams and consumers: a runtime error naming them. */
