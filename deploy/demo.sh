@@ -284,8 +284,10 @@ Talk to it with foundryctl ($ctl_bin):
   FOUNDRY_KEY=$dir/keys/acme.key_secret foundryctl job submit infer --site siheung --data 'hello' --wait 20s
   foundryctl rollout ls
   foundryctl model log $model
+  foundryctl top
 Logs: $dir/*.log.  Stop it all: $dir/stop.sh
 EOF
+    [ -n "$dashboard" ] && printf 'Dashboard: %s  (Prometheus: %s/metrics)\n' "${dashboard%/}/" "${dashboard%/}"
 }
 
 # ---- live status view ----------------------------------------------------------
@@ -310,7 +312,7 @@ snapshot() { # snapshot PREV_FILE: prints the view; updates PREV_FILE
         | ($now | tonumber) as $t
         | [$sites | split(" ")[] as $s
             | ($streams | map(select(.name == "telemetry-" + $s)) | first // {}) as $st
-            | ($jobs | map(select((.sites // "" | tostring | split(" ") | index($s)) != null))) as $j
+            | ($jobs | map(select((.sites // [] | if type == "array" then . else tostring | split(" ") end | index($s)) != null))) as $j
             | ($status | map(select(.site == $s)) | first // {}) as $r
             | {site: $s,
                nodes: ($nodes | map(select(.site == $s and (.connected == 1 or .connected == true or .connected == "yes"))) | length),
@@ -339,6 +341,7 @@ monitor() {
         if [ "$live" = 1 ]; then
             printf '\033[H\033[J'
             bold "Foundry demo: broker $endpoint, data $dir (Ctrl-C stops)"
+            [ -n "$dashboard" ] && printf 'dashboard %s\n' "$dashboard"
             printf '\n%s\n\n' "$view"
             tail -n 12 "$events"
         else
@@ -386,8 +389,13 @@ event "keys: admin, broker, one node key per site, partners acme and orbit, the 
 ctl keygen admin --out "$k" >/dev/null || die "keygen admin"
 ctl bootstrap --data-dir "$dir/broker" "$k/admin.key" >/dev/null || die "bootstrap the admin key"
 
+# The metrics endpoint and dashboard (docs/operations.md, "Monitoring") on a
+# free loopback port, when this build has them.
+metrics_args=()
+"$broker_bin" --help-config 2>/dev/null | grep -q '^#* *metrics_listen' &&
+    metrics_args=(--set 'metrics_listen=127.0.0.1:0')
 "$broker_bin" --data-dir "$dir/broker" --keys "$dir/broker-keys" --bind 'tcp://127.0.0.1:*' \
-    --log-level notice </dev/null >>"$dir/broker.log" 2>&1 &
+    "${metrics_args[@]}" --log-level notice </dev/null >>"$dir/broker.log" 2>&1 &
 broker_pid=$!
 broker_ready() {
     kill -0 "$broker_pid" 2>/dev/null || die "the broker exited during start-up (see $dir/broker.log)"
@@ -398,7 +406,10 @@ wait_for 20 "broker ready" broker_ready || die "the broker wrote no ready file w
 endpoint=$(sed -n 's/^endpoint //p' "$dir/broker/ready" | head -n 1)
 broker_key=$(sed -n 's/^broker_key //p' "$dir/broker/ready" | head -n 1)
 export FOUNDRY_ENDPOINT=$endpoint FOUNDRY_BROKER_KEY=$broker_key FOUNDRY_KEY=$k/admin.key_secret
-event "broker pid $broker_pid serves $endpoint (CURVE)"
+dashboard=""
+[ "${#metrics_args[@]}" -gt 0 ] && wait_for 10 "the metrics URL" test -s "$dir/broker/metrics_url" &&
+    dashboard=$(head -n 1 "$dir/broker/metrics_url")
+event "broker pid $broker_pid serves $endpoint (CURVE)${dashboard:+, dashboard $dashboard}"
 
 for s in "${sites[@]}"; do
     ctl keygen "node-$s" --out "$k" >/dev/null &&
@@ -547,20 +558,11 @@ event "rollout $rollout_id: $(ctl --json rollout ls | jq -r --arg id "$rollout_i
 for s in "${sites[@]}"; do : >"$dir/gen/$s.pause"; done
 for s in "${sites[@]}"; do wait_for 10 "$s paused" test -e "$dir/gen/$s.paused"; done
 
-# seqs SITE: the demo_seq values in telemetry-SITE, one a line. The typed
-# batches print as hex; a label demo_seq is the bytes 0a 08 "demo_seq" 12,
-# then the value's length and its ASCII digits.
+# seqs SITE: the demo_seq label of every sample stored in telemetry-SITE,
+# one a line (foundryctl decodes the typed batches: a samples array each).
 seqs() {
-    ctl stream read "telemetry-$1" 2>/dev/null | awk '
-        { p = $0
-          while ((i = index(p, "0a0864656d6f5f73657112")) > 0) {
-              p = substr(p, i + 22)
-              len = ("0x" substr(p, 1, 2)) + 0
-              v = ""
-              for (j = 0; j < len; j++) v = v substr(p, 4 + 2 * j, 1)
-              print v
-              p = substr(p, 3 + 2 * len)
-          } }'
+    ctl --json stream read "telemetry-$1" --decode telemetry 2>/dev/null |
+        jq -r '.[] | .samples[]? | .labels.demo_seq // empty'
 }
 all_stored() {
     local s want got
@@ -606,6 +608,16 @@ if out=$(ctl_as acme sub 'telemetry.pangyo.>' --count 2 --wait 5000 2>>"$dir/ctl
     check ok "partner acme reads pangyo's live telemetry with its read grant"
 else
     check FAIL "partner acme could not read telemetry.pangyo.> (see $dir/ctl.log)"
+fi
+
+# The dashboard's data: /api/status over HTTP lists the six sites.
+if [ -n "$dashboard" ] && command -v curl >/dev/null; then
+    n=$(curl -sf --max-time 5 "${dashboard%/}/api/status" | jq '[.sites[]?] | length' 2>/dev/null)
+    if [ "${n:-0}" -ge "${#sites[@]}" ]; then
+        check ok "the dashboard's /api/status at $dashboard lists the $n sites"
+    else
+        check FAIL "the dashboard's /api/status at $dashboard: ${n:-no answer} sites"
+    fi
 fi
 
 # The job grants hold: acme may not send work to a site outside its grant.
