@@ -267,6 +267,7 @@ print_keep() {
     } >"$dir/stop.sh"
     chmod +x "$dir/stop.sh"
     {
+        echo "export PATH=$(dirname "$ctl_bin"):\$PATH"
         echo "export FOUNDRY_ENDPOINT=$endpoint"
         echo "export FOUNDRY_BROKER_KEY=$broker_key"
         echo "export FOUNDRY_KEY=$dir/keys/admin.key_secret"
@@ -275,7 +276,7 @@ print_keep() {
     bold "==== the network keeps running (broker pid $broker_pid, agents and equipment simulators too)"
     cat <<EOF
 Talk to it with foundryctl ($ctl_bin):
-  . $dir/env.sh        # FOUNDRY_ENDPOINT, FOUNDRY_BROKER_KEY, FOUNDRY_KEY (admin)
+  . $dir/env.sh        # PATH, FOUNDRY_ENDPOINT, FOUNDRY_BROKER_KEY, FOUNDRY_KEY (admin)
   foundryctl status
   foundryctl node ls
   foundryctl stream ls
