@@ -24,6 +24,8 @@ packages=(
     bsdutils
     libmicrohttpd-dev curl chromium chromium-driver
 )
+# deploy/demo.sh: jq reads foundryctl --json for its live view and checks.
+packages+=(jq)
 # Extra packages a caller needs on top (tests/fuzz/run: clang and its
 # libFuzzer runtime).
 packages+=("$@")
