@@ -70,6 +70,7 @@ static const fdy_service_ops_t *const s_services[] = {
     &fdy_jobs_service,
     &fdy_models_service,
     &fdy_rollouts_service, /* after models: it registers hooks with it */
+    &fdy_metrics_service,
     &fdy_admin_service,
 };
 #define SERVICE_COUNT (sizeof s_services / sizeof s_services[0])

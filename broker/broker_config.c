@@ -30,6 +30,9 @@ static const fdy_option_t s_options[] = {
     { "log_level", FDY_OPT_LOGLEVEL, "notice", 0, 0, FDY_OPT_RESTART,
       offsetof(fdy_broker_cfg_t, log_level),
       "err, warn, notice, info or debug" },
+    { "log_format", FDY_OPT_LOGFORMAT, "text", 0, 0, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, log_format),
+      "text (time level id message key=value) or json (one object per line)" },
     { "map_size", FDY_OPT_SIZE, "64MiB", 1 * MIB, 1024 * GIB, FDY_OPT_RESTART,
       offsetof(fdy_broker_cfg_t, map_size),
       "Initial LMDB map size; doubled on demand up to map_size_max" },
@@ -119,6 +122,13 @@ static const fdy_option_t s_options[] = {
       offsetof(fdy_broker_cfg_t, check_store_at_start),
       "auto: check every page and record of the store at start unless the last stop was "
       "clean; always; never (a damaged store is refused)" },
+    { "metrics_listen", FDY_OPT_STRING, "127.0.0.1:9770", 0, 0, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, metrics_listen),
+      "HTTP HOST:PORT (IPv4) for /metrics, /api/status and the dashboard; off disables; "
+      "port 0 picks one (data_dir/metrics_url names it)" },
+    { "metrics_token", FDY_OPT_STRING, "", 0, 0, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, metrics_token),
+      "Token the HTTP pages require (Bearer header or ?token=); needed off loopback" },
 };
 
 static const fdy_flag_t s_flags[] = {

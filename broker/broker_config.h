@@ -46,6 +46,9 @@ typedef struct {
     char *release_key_file;     /* signs the model release log; "" = <data_dir>/release.sign */
     uint64_t max_model_size;    /* largest model artifact (ETOOBIG above) */
     uint64_t upload_gc_after_ms; /* an idle upload is dropped, its unused chunks deleted */
+    char *metrics_listen;       /* HTTP HOST:PORT of the metrics service, or "off" */
+    char *metrics_token;        /* "" or the token its pages require */
+    int log_format;             /* FDY_LOG_FORMAT_TEXT or _JSON */
 } fdy_broker_cfg_t;
 
 /* The broker's config schema: options, flag aliases, and the checks that

@@ -142,6 +142,7 @@ extern const fdy_service_ops_t fdy_audit_service;   /* broker/audit/audit.c */
 extern const fdy_service_ops_t fdy_jobs_service;    /* broker/jobs/jobs.c */
 extern const fdy_service_ops_t fdy_models_service;  /* broker/models/models.c */
 extern const fdy_service_ops_t fdy_rollouts_service; /* broker/rollouts/rollouts.c */
+extern const fdy_service_ops_t fdy_metrics_service; /* broker/metrics/metrics.c */
 extern const fdy_service_ops_t fdy_admin_service;   /* broker/admin/admin.c */
 
 #endif

@@ -10,6 +10,9 @@ set -euo pipefail
 # Tests: cmocka, g++ (the public header is compiled as C++), binutils (nm -D
 # checks the exported symbols), lmdb-utils (mdb_stat/mdb_dump for debugging a
 # store), libc6-dev (headers), procps (ps/pgrep in the scripts' diagnostics).
+# Metrics: libmicrohttpd-dev (the broker's and agent's HTTP endpoint), curl
+# (scrapes in tests and docs), chromium and chromium-driver (the dashboard
+# test loads the page in headless Chromium).
 packages=(
     gcc g++ libc6-dev binutils pkg-config meson ninja-build
     libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
@@ -19,7 +22,10 @@ packages=(
     python3 python3-pytest python3-setuptools python3-wheel python3-pip
     # foundryctl's terminal prompts are tested on a pseudo-terminal (script).
     bsdutils
+    libmicrohttpd-dev curl chromium chromium-driver
 )
+# deploy/demo.sh: jq reads foundryctl --json for its live view and checks.
+packages+=(jq)
 # Extra packages a caller needs on top (tests/fuzz/run: clang and its
 # libFuzzer runtime).
 packages+=("$@")

@@ -13,6 +13,8 @@
  */
 #include "agent.h"
 
+#include "agent_metrics.h"
+
 #include "clock.h"
 #include "job_worker.h"
 #include "keys.h"
@@ -84,6 +86,7 @@ struct fdy_agent {
     bool disk_full_logged;   /* in a full-disk episode, reported */
     uint64_t disk_full_lost; /* samples lost to the disk at its start */
     int64_t next_stats_ms;
+    fdy_agent_metrics_t *metrics; /* NULL: metrics_listen is off */
 };
 
 /* ---- libfoundry's diagnostics go to our log ------------------------------- */
@@ -176,6 +179,76 @@ s_write_ready(fdy_agent_t *self, fdy_reason_t *reason)
     return err;
 }
 
+/* ---- metrics (agent_metrics.c renders them) -------------------------------------- */
+
+static size_t
+s_metrics_fill(void *user, fdy_agent_metric_t *out, size_t max)
+{
+    fdy_agent_t *self = user;
+    fdy_outbox_stats_t outbox;
+    fdy_outbox_stats(self->outbox, &outbox);
+    fdy_telemetry_in_stats_t intake;
+    fdy_telemetry_in_stats(self->intake, &intake);
+    fdy_job_worker_stats_t jobs = {0};
+    if (self->jobs)
+        fdy_job_worker_stats(self->jobs, &jobs);
+    const fdy_agent_metric_t figures[] = {
+        {"connected", false, "1 while connected to the broker", NULL, NULL,
+         self->client ? 1 : 0},
+        {"outbox_entries", false, "Messages waiting in the outbox (not yet acked)", NULL, NULL,
+         outbox.entries},
+        {"outbox_bytes", false, "Bytes of the messages in the outbox", NULL, NULL, outbox.bytes},
+        {"outbox_dropped_samples", true, "Samples dropped by the outbox policy (full outbox)",
+         NULL, NULL, outbox.dropped_samples},
+        {"outbox_lost_samples", true, "Samples lost to failed commits or a full disk", NULL,
+         NULL, outbox.lost_samples},
+        {"outbox_disk_full", false, "1 while the outbox refuses entries for disk space", NULL,
+         NULL, outbox.disk_full ? 1 : 0},
+        {"samples_in", true, "Telemetry samples taken in (parsed and valid)", NULL, NULL,
+         intake.samples},
+        {"bad_input", true, "Input refused, by kind", "kind", "line", intake.bad_lines},
+        {"bad_input", true, "Input refused, by kind", "kind", "frame", intake.bad_frames},
+        {"bad_input", true, "Input refused, by kind", "kind", "sample", intake.bad_samples},
+        {"forwarded", true, "Messages handed to the broker connection", NULL, NULL,
+         self->forwarded},
+        {"acked", true, "Messages the broker acknowledged", NULL, NULL, self->acked},
+        {"rejected", true, "Messages the broker refused for good (removed)", NULL, NULL,
+         self->rejected},
+        {"handler_runs", true, "Job handler runs, by outcome", "outcome", "started",
+         jobs.started},
+        {"handler_runs", true, "Job handler runs, by outcome", "outcome", "succeeded",
+         jobs.succeeded},
+        {"handler_runs", true, "Job handler runs, by outcome", "outcome", "failed", jobs.failed},
+        {"handlers_running", false, "Job handlers running now", NULL, NULL, jobs.running},
+        {"job_results_refused", true, "Job results the broker refused as stale", NULL, NULL,
+         jobs.results_refused},
+    };
+    size_t count = sizeof figures / sizeof figures[0];
+    if (count > max)
+        count = max;
+    memcpy(out, figures, count * sizeof *out);
+    /* Install state: each model's installed version, and updates under way. */
+    if (self->models) {
+        if (count < max)
+            out[count++] = (fdy_agent_metric_t){"model_updates", false,
+                                                "Model updates downloading or installing, waiting",
+                                                "phase", "running",
+                                                fdy_model_updater_running(self->models)};
+        if (count < max)
+            out[count++] = (fdy_agent_metric_t){"model_updates", false,
+                                                "Model updates downloading or installing, waiting",
+                                                "phase", "waiting",
+                                                fdy_model_updater_waiting(self->models)};
+        const fdy_model_held_t *held = NULL;
+        size_t n = fdy_model_updater_held(self->models, &held);
+        for (size_t i = 0; i < n && count < max; i++)
+            out[count++] = (fdy_agent_metric_t){"model_version", false,
+                                                "Installed release version of each model",
+                                                "model", held[i].name, held[i].version};
+    }
+    return count;
+}
+
 foundry_err
 fdy_agent_new(const fdy_agent_cfg_t *cfg, fdy_agent_t **out, fdy_reason_t *reason)
 {
@@ -224,6 +297,9 @@ fdy_agent_new(const fdy_agent_cfg_t *cfg, fdy_agent_t **out, fdy_reason_t *reaso
     if (err == FOUNDRY_OK)
         err = s_bind(self, reason);
     if (err == FOUNDRY_OK)
+        err = fdy_agent_metrics_new(cfg->metrics_listen, cfg->metrics_token, cfg->data_dir,
+                                    s_metrics_fill, self, &self->metrics, reason);
+    if (err == FOUNDRY_OK)
         err = s_write_ready(self, reason);
 out:
     if (err != FOUNDRY_OK) {
@@ -250,6 +326,7 @@ fdy_agent_destroy(fdy_agent_t **self_p)
     }
     fdy_job_worker_destroy(&self->jobs);
     fdy_model_updater_destroy(&self->models);
+    fdy_agent_metrics_destroy(&self->metrics);
     if (self->pull)
         zmq_close(self->pull);
     if (self->zmq_ctx)
@@ -591,11 +668,18 @@ s_read_stdin(fdy_agent_t *self)
 static foundry_err
 s_take_input(fdy_agent_t *self, int wait_ms, fdy_reason_t *reason)
 {
-    zmq_pollitem_t items[2] = {
+    zmq_pollitem_t items[3] = {
         {self->pull, 0, ZMQ_POLLIN, 0},
         {NULL, STDIN_FILENO, ZMQ_POLLIN, 0},
     };
     int count = self->stdin_open ? 2 : 1;
+    int metrics_at = -1;
+    if (self->metrics) {
+        metrics_at = count++;
+        items[metrics_at] = (zmq_pollitem_t){NULL, fdy_agent_metrics_fd(self->metrics), ZMQ_POLLIN, 0};
+        int due = fdy_agent_metrics_due_ms(self->metrics);
+        wait_ms = due < wait_ms ? due : wait_ms;
+    }
     int ready = zmq_poll(items, count, wait_ms);
     if (ready < 0) {
         if (errno == EINTR)
@@ -606,8 +690,11 @@ s_take_input(fdy_agent_t *self, int wait_ms, fdy_reason_t *reason)
     if (items[0].revents & ZMQ_POLLIN)
         err = s_drain_pull(self, reason);
     /* POLLHUP and POLLERR come back as readable: read() then says EOF. */
-    if (count == 2 && items[1].revents)
+    if (self->stdin_open && items[1].revents)
         s_read_stdin(self);
+    /* Input or not: libmicrohttpd also has timeouts to run. */
+    if (self->metrics)
+        fdy_agent_metrics_run(self->metrics);
     return err;
 }
 

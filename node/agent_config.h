@@ -24,6 +24,7 @@ typedef struct {
     char *listen;                /* local PULL endpoint; unset: ipc://<data_dir>/telemetry.sock */
     bool stdin_input;            /* also read text samples from stdin */
     int log_level;               /* FDY_LOG_ERR .. FDY_LOG_DEBUG */
+    int log_format;              /* FDY_LOG_FORMAT_TEXT or _JSON */
     uint64_t outbox_max_entries; /* outbox bound, entries */
     uint64_t outbox_max_bytes;   /* outbox bound, entry bytes */
     char *outbox_policy;         /* "drop-oldest" or "drop-newest" */
@@ -33,6 +34,8 @@ typedef struct {
     uint64_t retry_max_ms;       /* back-off cap between connection attempts and resends */
     uint64_t shutdown_flush_ms;  /* how long a stop waits for acks */
     uint64_t stats_interval_ms;  /* NODE-STATS line period; 0 = never */
+    char *metrics_listen;        /* HTTP HOST:PORT of /metrics, or "off" */
+    char *metrics_token;         /* "" or the token /metrics requires */
     char *jobs;                  /* job handlers file (job_config.h); unset: takes no jobs */
     char *job_labels;            /* space-separated key=value labels it advertises */
     uint64_t job_heartbeat_ms;   /* lease heartbeat period */

@@ -60,6 +60,7 @@ struct fdy_job_worker {
     size_t answered_count;
     int64_t next_heartbeat_ms;
     uint64_t done, refused;
+    uint64_t started, succeeded, failed; /* handler runs, for the metrics endpoint */
 };
 
 static void s_flush_done(fdy_job_worker_t *self);
@@ -232,6 +233,10 @@ s_finish(fdy_job_worker_t *self, const fdy_job_result_t *r)
     if (self->done_count == DONE_MAX)
         s_flush_done(self);
     s_done_t *d = &self->done_list[self->done_count++];
+    if (r->ok)
+        self->succeeded++;
+    else
+        self->failed++;
     d->result = NULL;
     if (r->result_len) {
         d->result = fdy_xalloc(r->result_len);
@@ -280,8 +285,10 @@ s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
         fdy_reason_clear(&why);
         if (fdy_job_pool_start(self->pool, h, offer, &why) != FOUNDRY_OK)
             s_fail_offer(self, offer, why.text);
-        else
+        else {
+            self->started++;
             self->next_heartbeat_ms = 0;
+        }
         return;
     }
     if (self->run_count == RUNS_MAX) {
@@ -296,6 +303,7 @@ s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
         return;
     }
     self->runs[self->run_count++] = run;
+    self->started++;
     self->next_heartbeat_ms = 0; /* tells the broker it runs, at once */
 }
 
@@ -450,4 +458,18 @@ fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
         s_heartbeat(self, now_ms);
     s_flush_answered(self);
     return self->run_count || fdy_job_pool_count(self->pool) ? BUSY_WAIT_MS : IDLE_WAIT_MS;
+}
+
+void
+fdy_job_worker_stats(const fdy_job_worker_t *self, fdy_job_worker_stats_t *out)
+{
+    uint64_t ids[PENDING_MAX], fences[PENDING_MAX];
+    *out = (fdy_job_worker_stats_t){
+        .started = self->started,
+        .succeeded = self->succeeded,
+        .failed = self->failed,
+        .results_refused = self->refused,
+        .running = self->run_count
+                   + (self->pool ? fdy_job_pool_list(self->pool, ids, fences, PENDING_MAX) : 0),
+    };
 }

@@ -31,4 +31,15 @@ void fdy_job_worker_detach(fdy_job_worker_t *self);
  * until it needs the next turn. */
 int fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms);
 
+/* Handler runs since start: started, finished ok or not, running now, and
+ * results the broker refused as stale. */
+typedef struct {
+    uint64_t started;
+    uint64_t succeeded;
+    uint64_t failed;
+    uint64_t running;
+    uint64_t results_refused;
+} fdy_job_worker_stats_t;
+void fdy_job_worker_stats(const fdy_job_worker_t *self, fdy_job_worker_stats_t *out);
+
 #endif

@@ -635,3 +635,22 @@ fdy_model_updater_service(fdy_model_updater_t *self, int64_t now_ms)
     }
     return busy ? BUSY_WAIT_MS : IDLE_WAIT_MS;
 }
+
+size_t
+fdy_model_updater_held(const fdy_model_updater_t *self, const fdy_model_held_t **held_out)
+{
+    *held_out = self->held;
+    return self->held_count;
+}
+
+size_t
+fdy_model_updater_running(const fdy_model_updater_t *self)
+{
+    return self->update_count;
+}
+
+size_t
+fdy_model_updater_waiting(const fdy_model_updater_t *self)
+{
+    return self->waiting_count;
+}

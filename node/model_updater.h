@@ -9,6 +9,7 @@
 #define FDY_MODEL_UPDATER_H_INCLUDED
 
 #include "agent_config.h"
+#include "model_state.h"
 #include "foundry.h"
 
 #include <stdint.h>
@@ -33,5 +34,12 @@ void fdy_model_updater_detach(fdy_model_updater_t *self);
 /* One turn: WATCH when due, answers and notices, every update's step.
  * Returns the ms until it needs the next turn. */
 int fdy_model_updater_service(fdy_model_updater_t *self, int64_t now_ms);
+
+/* For the agent's metrics: the models installed now (borrowed, valid
+ * until the next fdy_model_updater_service()), and the updates downloading
+ * or installing, and waiting for a slot. */
+size_t fdy_model_updater_held(const fdy_model_updater_t *self, const fdy_model_held_t **held_out);
+size_t fdy_model_updater_running(const fdy_model_updater_t *self);
+size_t fdy_model_updater_waiting(const fdy_model_updater_t *self);
 
 #endif

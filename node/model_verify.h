@@ -1,5 +1,5 @@
 /*  model_verify.h: the checks an agent makes on a model notice before it
- *  fetches a byte (docs/models-design.md, "Node agent"), in this order,
+ *  fetches a byte (docs/models.md, "What an agent verifies"), in this order,
  *  each refusal with its reason: the manifest decodes; it targets this
  *  node's site and labels; the agent's own trust policy for the name (k of
  *  n signatures); expiry; the release-log entries verify against the

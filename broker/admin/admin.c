@@ -334,8 +334,11 @@ s_run(void *self_, int64_t now_ms)
 {
     admin_t *self = self_;
     (void) now_ms;
-    for (size_t i = 0; i < self->slot_count; i++)
+    for (size_t i = 0; i < self->slot_count; i++) {
+        fdy_log_set_principal(self->slots[i].principal);   /* lines about it name the caller */
         s_run_one(self, &self->slots[i]);
+        fdy_log_set_principal(NULL);
+    }
     self->slot_count = 0;
     return false;
 }

@@ -2,7 +2,7 @@
  *  and the model group's options and command table (push and rollback,
  *  which go through libfoundry, are cmd_model_push.c's). keygen works
  *  offline; the others are the models service's admin commands
- *  (docs/models-design.md). `model log` does not take the broker's word
+ *  (docs/models.md). `model log` does not take the broker's word
  *  for the release log: it verifies every entry's signature and hash
  *  chain itself and fails naming the first bad entry.
  */

@@ -1,5 +1,5 @@
 /*  cmd_rollouts.c: `foundryctl rollout start|pause|resume|abort|status|ls`,
- *  the rollouts service's admin commands (docs/models-design.md). Options
+ *  the rollouts service's admin commands (docs/rollouts.md). Options
  *  are checked and turned into rollout.start's key=value arguments by
  *  ctl_model_args.c. `--wait` follows a rollout with plain lines, one per
  *  change, until it ends (succeeded: exit 0; aborted, or still going at the

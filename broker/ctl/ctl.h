@@ -118,6 +118,7 @@ extern const fdy_ctl_group_t fdy_cmd_jobs_group;      /* job ..., dlq ls|requeue
 extern const fdy_ctl_group_t fdy_cmd_models_group;    /* model keygen|trust|push|ls|show|log|rollback ... */
 extern const fdy_ctl_group_t fdy_cmd_rollouts_group;  /* rollout start|pause|resume|abort|status|ls */
 extern const fdy_ctl_group_t fdy_cmd_backup_group;    /* backup */
+extern const fdy_ctl_group_t fdy_cmd_top_group;       /* top, metrics sites */
 
 /* ---- ctl_args.c: the command line engine -------------------------------- */
 

@@ -18,6 +18,7 @@ static const fdy_ctl_group_t *const s_groups[] = {
     &fdy_cmd_models_group,  &fdy_cmd_rollouts_group,
     &fdy_cmd_context_group,
     &fdy_cmd_backup_group,
+    &fdy_cmd_top_group,
 };
 
 enum { G_ENDPOINT = 1, G_KEY, G_BROKER_KEY, G_TIMEOUT, G_JSON, G_YES, G_CONTEXT };

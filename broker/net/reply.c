@@ -13,6 +13,7 @@
 struct fdy_reply {
     void *socket;
     uint64_t errors;
+    uint64_t errors_by_code[FDY_REPLY_CODES_MAX]; /* the metrics endpoint's by-reason figures */
 };
 
 fdy_reply_t *
@@ -34,6 +35,12 @@ uint64_t
 fdy_reply_errors(const fdy_reply_t *self)
 {
     return self->errors;
+}
+
+uint64_t
+fdy_reply_errors_by_code(const fdy_reply_t *self, int code)
+{
+    return code >= 0 && code < FDY_REPLY_CODES_MAX ? self->errors_by_code[code] : 0;
 }
 
 static void
@@ -100,5 +107,7 @@ fdy_reply_error(fdy_reply_t *self, const fdy_peer_t *to, uint64_t request_id,
                           .error_code = code,
                           .error_reason = reason && *reason ? reason : foundry_strerror(code)};
     self->errors++;
+    self->errors_by_code[(int) code >= 0 && (int) code < FDY_REPLY_CODES_MAX
+                             ? (int) code : FDY_REPLY_CODES_MAX - 1]++;
     fdy_reply_send(self, to, &env);
 }

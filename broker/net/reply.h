@@ -35,5 +35,9 @@ void fdy_reply_send_frame(fdy_reply_t *self, const fdy_peer_t *to, const fdy_env
 
 /* Error replies sent since start. */
 uint64_t fdy_reply_errors(const fdy_reply_t *self);
+/* Of those, the ones with error code `code` (foundry_err; codes past the
+ * table count in its last slot). 0 for a code out of range. */
+#define FDY_REPLY_CODES_MAX 64
+uint64_t fdy_reply_errors_by_code(const fdy_reply_t *self, int code);
 
 #endif

@@ -213,6 +213,7 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra, int64_t now_ms)
         return;
     }
     fdy_peers_note_active(self->peers, p->name, now_ms);
+    fdy_log_set_principal(p->name);   /* every line about this request names it */
     /* State made under this routing id by another connection or principal
      * ends here, before this request is served or anything is sent to it. */
     fdy_peers_bind(self->peers, &peer, zmq_msg_get(envelope, ZMQ_SRCFD), p->name);
@@ -311,6 +312,7 @@ s_recv_request(fdy_router_t *self, int64_t now_ms, bool *got_out)
     }
     *got_out = true;
     s_handle_request(self, first, extra, now_ms);
+    fdy_log_set_principal(NULL);
     return FOUNDRY_OK;
 }
 

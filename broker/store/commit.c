@@ -140,6 +140,7 @@ typedef struct {
     fdy_store_t *store;
     uint64_t now_ns;
     fdy_commit_slot_t *failed; /* the part whose write failed, if one did */
+    size_t writes;             /* records the last attempt wrote */
 } s_run_t;
 
 static foundry_err
@@ -162,6 +163,7 @@ s_txn(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
             return err;
         }
     }
+    r->writes = writes;
     if (writes == 0) {
         /* Only duplicates, whose originals are durable already: no fsync. */
         *skip_commit = true;
@@ -227,7 +229,7 @@ fdy_commit_run(fdy_commit_t *self, fdy_store_t *store, fdy_reason_t *reason)
         return err;
     /* The store's time, not the wall clock: a clock step must not make a
      * resend new again, trim a stream at once or store time backwards. */
-    s_run_t r = { self, store, fdy_store_now_ns(store), NULL };
+    s_run_t r = { self, store, fdy_store_now_ns(store), NULL, 0 };
     for (;;) {
         bool any = false;
         for (size_t i = 0; i < self->count; i++)
@@ -237,6 +239,8 @@ fdy_commit_run(fdy_commit_t *self, fdy_store_t *store, fdy_reason_t *reason)
         fdy_reason_clear(&why);
         err = fdy_kv_write(store->kv, s_txn, &r, &why);
         if (err == FOUNDRY_OK) {
+            if (r.writes > 0)
+                fdy_histogram_observe(&store->commit_batch, r.writes);
             fdy_store_dedupe_keep(store);
             s_trim_hints(store, r.now_ns);
         }

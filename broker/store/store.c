@@ -297,6 +297,8 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "store: dedupe window too large");
 
     fdy_store_t *self = calloc(1, sizeof *self);
+    if (self)
+        fdy_histogram_init(&self->commit_batch, fdy_histogram_batch, fdy_histogram_batch_count);
     if (!self)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
     self->read_only = opts->read_only;
@@ -413,6 +415,18 @@ s_stats_stream(const MDB_val *k, const MDB_val *v, void *user, fdy_reason_t *rea
     out->streams++;
     out->messages += c.messages;
     return FOUNDRY_OK;
+}
+
+const fdy_histogram_t *
+fdy_store_commit_latency(const fdy_store_t *self)
+{
+    return fdy_kv_commit_latency(self->kv);
+}
+
+const fdy_histogram_t *
+fdy_store_commit_batch(const fdy_store_t *self)
+{
+    return &self->commit_batch;
 }
 
 foundry_err

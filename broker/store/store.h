@@ -20,6 +20,7 @@
 #ifndef FDY_STORE_H_INCLUDED
 #define FDY_STORE_H_INCLUDED
 
+#include "histogram.h"
 #include "reason.h"
 
 #include <stdbool.h>
@@ -496,6 +497,12 @@ typedef struct {
 } fdy_store_stats_t;
 
 foundry_err fdy_store_stats(fdy_store_t *self, fdy_store_stats_t *out);
+
+/* Group commits since open: how long each one's commit (fsyncs) took in
+ * microseconds, and how many records each wrote (commits through
+ * fdy_commit_run). Borrowed, valid until fdy_store_close(). */
+const fdy_histogram_t *fdy_store_commit_latency(const fdy_store_t *self);
+const fdy_histogram_t *fdy_store_commit_batch(const fdy_store_t *self);
 
 /* ---- key store (opaque records, encoded by the registry) ------------- */
 

@@ -9,6 +9,7 @@
 
 #include "bytes.h"
 #include "kv.h"
+#include "histogram.h"
 #include "store.h"
 
 #include <lmdb.h>
@@ -105,6 +106,8 @@ struct fdy_store {
     /* A copy of a record being dead-lettered (grows, kept). */
     uint8_t *copy;
     size_t copy_capacity;
+    /* Records written per group commit (commit.c), for the metrics endpoint. */
+    fdy_histogram_t commit_batch;
 };
 
 /* The index-th database of a registered table (a programmer error if the

@@ -1,5 +1,5 @@
 /*  model_wire.h: libfoundry's plumbing for MODEL requests (WATCH, FETCH,
- *  REPORT: docs/models-design.md) and what answers them: MODEL_REPLY (a
+ *  REPORT: docs/protocol.md) and what answers them: MODEL_REPLY (a
  *  FETCH reply with its chunk as a second frame), ERROR, and the
  *  MODEL_NOTICE pushes. Requests carry FDY_MODEL_WIRE_BIT in their request id,
  *  so their replies are told apart from those of the publisher API

@@ -13,10 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 int fdy_log_threshold = -1;
 static fdy_log_sink_fn *s_sink;
 static void *s_sink_user;
+/* The stderr sink's format: its user pointer points at one of these. */
+static const int s_formats[] = {FDY_LOG_FORMAT_TEXT, FDY_LOG_FORMAT_JSON};
+/* Per thread, so a client library thread never tags another's lines. */
+static _Thread_local const char *s_principal;
 
 /* Rate limiter slots, keyed by message id pointer hash. A collision only
  * makes two ids share one budget. Every thread that logs shares them
@@ -52,17 +57,100 @@ s_level_name(int level)
     }
 }
 
+void
+fdy_log_set_principal(const char *name)
+{
+    s_principal = name;
+}
+
+foundry_err
+fdy_log_format_parse(const char *text, int *format_out)
+{
+    if (strcmp(text, "text") == 0)
+        *format_out = FDY_LOG_FORMAT_TEXT;
+    else if (strcmp(text, "json") == 0)
+        *format_out = FDY_LOG_FORMAT_JSON;
+    else
+        return FOUNDRY_EINVAL;
+    return FOUNDRY_OK;
+}
+
+/* 2026-12-02T18:15:00.123Z */
+static void
+s_timestamp(char out[32])
+{
+    uint64_t ns = fdy_clock_wall_ns();
+    time_t secs = (time_t) (ns / 1000000000u);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03uZ", (unsigned) (ns / 1000000u % 1000u));
+}
+
+/* JSON string body (no quotes) into out, truncated to fit. */
+static void
+s_json_escape(const char *text, char *out, size_t size)
+{
+    size_t used = 0;
+    for (const unsigned char *p = (const unsigned char *) text; *p && used + 7 < size; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[used++] = '\\';
+            out[used++] = (char) *p;
+        }
+        else if (*p < 0x20)
+            used += (size_t) snprintf(out + used, size - used, "\\u%04x", *p);
+        else
+            out[used++] = (char) *p;
+    }
+    out[used] = '\0';
+}
+
+static void
+s_level_lower(int level, char out[8])
+{
+    const char *name = s_level_name(level);
+    size_t i = 0;
+    for (; name[i] && i < 7; i++)
+        out[i] = (char) (name[i] | 0x20);
+    out[i] = '\0';
+}
+
+/* One write per line, so lines from several threads never interleave. */
 static void
 s_stderr_sink(int level, const char *id, const char *line, void *user)
 {
-    (void) user;
-    fprintf(stderr, "%s %s %s\n", s_level_name(level), id, line);
+    int format = user ? *(const int *) user : FDY_LOG_FORMAT_TEXT;
+    char ts[32];
+    s_timestamp(ts);
+    char out[4096];
+    if (format == FDY_LOG_FORMAT_JSON) {
+        char msg[2600], who[400], lower[8];
+        s_json_escape(line, msg, sizeof msg);
+        s_level_lower(level, lower);
+        if (s_principal)
+            s_json_escape(s_principal, who, sizeof who);
+        snprintf(out, sizeof out, "{\"ts\":\"%s\",\"level\":\"%s\",\"id\":\"%s\",\"msg\":\"%s\"%s%s%s}\n",
+                 ts, lower, id, msg, s_principal ? ",\"principal\":\"" : "",
+                 s_principal ? who : "", s_principal ? "\"" : "");
+    }
+    else {
+        snprintf(out, sizeof out, "%s %s %s %s%s%s\n", ts, s_level_name(level), id, line,
+                 s_principal ? " principal=" : "", s_principal ? s_principal : "");
+    }
+    fputs(out, stderr);
 }
 
 void
 fdy_log_to_stderr(int max_level)
 {
-    fdy_log_set_sink(s_stderr_sink, max_level, NULL);
+    fdy_log_to_stderr_as(max_level, FDY_LOG_FORMAT_TEXT);
+}
+
+void
+fdy_log_to_stderr_as(int max_level, int format)
+{
+    fdy_log_set_sink(s_stderr_sink, max_level,
+                     (void *) &s_formats[format == FDY_LOG_FORMAT_JSON ? 1 : 0]);
 }
 
 foundry_err

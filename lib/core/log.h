@@ -24,8 +24,28 @@ extern int fdy_log_threshold;
  * thread-safe: see above. */
 void fdy_log_set_sink(fdy_log_sink_fn *fn, int max_level, void *user);
 
-/* Daemons: one line per message on stderr, "LEVEL ID text", for journald. */
+/* Daemons: one line per message on stderr, for journald, in the text
+ * format (fdy_log_to_stderr_as with FDY_LOG_FORMAT_TEXT). */
 void fdy_log_to_stderr(int max_level);
+
+/* Line formats (log_format = text | json):
+ *   text: 2026-12-02T18:15:00.123Z NOTICE BROKER-READY serving on ... principal=name
+ *   json: {"ts":"2026-12-02T18:15:00.123Z","level":"notice","id":"BROKER-READY",
+ *          "msg":"serving on ...","principal":"name"}
+ * The timestamp is UTC wall time in ms; principal= / "principal" is there
+ * only on lines logged while a request is being handled (see
+ * fdy_log_set_principal). Ids are stable (docs/log-ids.md). */
+#define FDY_LOG_FORMAT_TEXT 0
+#define FDY_LOG_FORMAT_JSON 1
+void fdy_log_to_stderr_as(int max_level, int format);
+
+/* Parses "text" or "json". Returns FOUNDRY_OK or FOUNDRY_EINVAL. */
+foundry_err fdy_log_format_parse(const char *text, int *format_out);
+
+/* The principal every line logged on this thread is about, until the next
+ * call (NULL: none). name is borrowed and must stay valid until then; the
+ * router sets it around each request's dispatch. Per thread. */
+void fdy_log_set_principal(const char *name);
 
 /* Parses "err", "warn", "notice", "info", "debug" (or 3..7).
  * Returns FOUNDRY_OK or FOUNDRY_EINVAL. */

@@ -40,6 +40,7 @@ s_type_name(fdy_opt_type_t type)
     case FDY_OPT_DURATION: return "duration";
     case FDY_OPT_BOOL: return "bool";
     case FDY_OPT_LOGLEVEL: return "log level";
+    case FDY_OPT_LOGFORMAT: return "log format";
     }
     return "?";
 }
@@ -332,6 +333,11 @@ s_apply(const fdy_option_t *opt, void *cfg, const char *value, fdy_reason_t *why
         *(int *) field = level;
         return FOUNDRY_OK;
     }
+    case FDY_OPT_LOGFORMAT:
+        if (fdy_log_format_parse(value, (int *) field) != FOUNDRY_OK)
+            return fdy_reason_set(why, FOUNDRY_EINVAL, "'%s' is not a log format (text, json)",
+                                  value);
+        return FOUNDRY_OK;
     default:
         return fdy_reason_set(why, FOUNDRY_EINVAL, "option has an unknown type %d",
                               (int) opt->type);

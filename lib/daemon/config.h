@@ -32,6 +32,7 @@ typedef enum {
     FDY_OPT_DURATION, /* uint64_t milliseconds; accepts 250ms, 30s, 2m, 1h */
     FDY_OPT_BOOL,     /* bool; true/false, yes/no, on/off, 1/0 */
     FDY_OPT_LOGLEVEL, /* int; err, warn, notice, info, debug */
+    FDY_OPT_LOGFORMAT, /* int; text or json (FDY_LOG_FORMAT_*) */
 } fdy_opt_type_t;
 
 /* Option flags. */

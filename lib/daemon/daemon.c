@@ -72,6 +72,16 @@ s_log_level(const fdy_config_schema_t *schema, const void *cfg)
     return FDY_LOG_NOTICE;
 }
 
+/* The schema's log_format option, when it has one. */
+static int
+s_log_format(const fdy_config_schema_t *schema, const void *cfg)
+{
+    for (size_t i = 0; i < schema->option_count; i++)
+        if (schema->options[i].type == FDY_OPT_LOGFORMAT)
+            return *(const int *) ((const char *) cfg + schema->options[i].offset);
+    return FDY_LOG_FORMAT_TEXT;
+}
+
 /* Returns -1 to go on, or an exit status. */
 static int
 s_build_config(const fdy_daemon_spec_t *spec, const fdy_daemon_args_t *args, void *cfg)
@@ -93,7 +103,7 @@ s_build_config(const fdy_daemon_spec_t *spec, const fdy_daemon_args_t *args, voi
 static int
 s_run(const fdy_daemon_spec_t *spec, const void *cfg)
 {
-    fdy_log_to_stderr(s_log_level(spec->schema, cfg));
+    fdy_log_to_stderr_as(s_log_level(spec->schema, cfg), s_log_format(spec->schema, cfg));
     s_stop = 0; /* before the handler goes in: no signal can be lost */
     s_install_signals();
     void *daemon = NULL;
@@ -199,7 +209,7 @@ fdy_daemon_main(int argc, char **argv, const fdy_daemon_spec_t *spec)
         status = FDY_DAEMON_EXIT_OK;
     }
     if (status < 0 && use.tool) {
-        fdy_log_to_stderr(s_log_level(schema, cfg));
+        fdy_log_to_stderr_as(s_log_level(schema, cfg), s_log_format(schema, cfg));
         status = use.tool->run(cfg, use.value);
     }
     if (status < 0)

@@ -7,6 +7,7 @@
 #include "kv.h"
 
 #include "bytes.h"
+#include "clock.h"
 #include "kv_check.h"
 #include "log.h"
 
@@ -35,6 +36,7 @@ struct fdy_kv {
     /* A reset read transaction kept for reuse (MDB_NOTLS lets it renew). */
     MDB_txn *rtxn;
     bool rtxn_busy;
+    fdy_histogram_t commit_us; /* how long each commit (its fsyncs) took */
 };
 
 /* ---- errors and accessors ------------------------------------------------ */
@@ -125,6 +127,12 @@ uint64_t
 fdy_kv_map_size_max(const fdy_kv_t *self)
 {
     return self->map_size_max;
+}
+
+const fdy_histogram_t *
+fdy_kv_commit_latency(const fdy_kv_t *self)
+{
+    return &self->commit_us;
 }
 
 uint64_t
@@ -254,6 +262,7 @@ fdy_kv_open(const fdy_kv_opts_t *opts, fdy_kv_t **out, fdy_reason_t *reason)
     if (!self)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");
     self->lock_fd = -1;
+    fdy_histogram_init(&self->commit_us, fdy_histogram_latency_us, fdy_histogram_latency_us_count);
     self->read_only = opts->read_only;
     self->map_size_max = s_page_round(max);
     self->dir = strdup(opts->dir);
@@ -328,9 +337,11 @@ fdy_kv_commit(fdy_kv_t *self, MDB_txn *txn, fdy_reason_t *reason)
 {
     /* The durability point: LMDB writes the pages, fdatasyncs, then writes
      * and syncs the meta page. */
+    uint64_t start_ns = fdy_clock_mono_ns();
     int rc = mdb_txn_commit(txn);
     if (rc != 0)
         return s_err(self, rc, reason, "commit");
+    fdy_histogram_observe(&self->commit_us, (fdy_clock_mono_ns() - start_ns) / 1000u);
     self->commits++;
     return FOUNDRY_OK;
 }

@@ -11,6 +11,7 @@
 #ifndef FDY_KV_H_INCLUDED
 #define FDY_KV_H_INCLUDED
 
+#include "histogram.h"
 #include "reason.h"
 
 #include <lmdb.h>
@@ -60,6 +61,9 @@ bool fdy_kv_read_only(const fdy_kv_t *self);
 uint64_t fdy_kv_map_size_max(const fdy_kv_t *self);
 /* Write transactions committed since open (fdy_kv_write, fdy_kv_commit). */
 uint64_t fdy_kv_commits(const fdy_kv_t *self);
+/* How long each of those commits took (mdb_txn_commit: page writes and
+ * fsyncs), in microseconds. Borrowed, valid until fdy_kv_close(). */
+const fdy_histogram_t *fdy_kv_commit_latency(const fdy_kv_t *self);
 
 /* Maps an LMDB error once: MDB_MAP_FULL, ENOSPC and EDQUOT ->
  * FOUNDRY_EFULL, anything else -> FOUNDRY_ESTORE; the reason is "<what>:

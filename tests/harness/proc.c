@@ -443,6 +443,17 @@ fdy_proc_log_path(const fdy_proc_t *self)
     return self->log_path;
 }
 
+bool
+fdy_proc_metrics_address(const fdy_proc_t *self, char host_out[64], int *port_out)
+{
+    char path[PATH_LEN];
+    s_path(path, self->data_dir, "metrics_url");
+    char *text = s_read_file(path, NULL);
+    bool ok = text && sscanf(text, "http://%63[0-9.]:%d/", host_out, port_out) == 2;
+    free(text);
+    return ok;
+}
+
 void
 fdy_proc_key_paths(const fdy_proc_t *self, const char *name, char public_out[512],
                    char secret_out[512])
@@ -528,6 +539,10 @@ s_start_once(fdy_proc_t *self, int *exit_out)
     argv[argc++] = bind_copy;
     argv[argc++] = "--log-level";
     argv[argc++] = "info";
+    /* Many brokers run at once on one machine: never the default 9770
+     * (a test's own --set after this one wins). */
+    argv[argc++] = "--set";
+    argv[argc++] = "metrics_listen=127.0.0.1:0";
     for (char **arg = self->extra; arg && *arg && argc < ARGS_MAX - 1; arg++)
         argv[argc++] = *arg;
     argv[argc] = NULL;

@@ -129,6 +129,10 @@ const char *fdy_proc_dir(const fdy_proc_t *self);
 const char *fdy_proc_data_dir(const fdy_proc_t *self);
 const char *fdy_proc_broker_key(const fdy_proc_t *self); /* keys/broker.key */
 const char *fdy_proc_log_path(const fdy_proc_t *self);
+/* The running broker's metrics endpoint, from data/metrics_url (the
+ * harness starts every broker with metrics_listen=127.0.0.1:0). False when
+ * the file is missing (metrics off). */
+bool fdy_proc_metrics_address(const fdy_proc_t *self, char host_out[64], int *port_out);
 /* Lines of the file at path that contain needle (0 when unreadable). */
 size_t fdy_proc_file_count(const char *path, const char *needle);
 /* Lines of the broker's log that contain needle. */

@@ -2,7 +2,7 @@
  *  commands take (broker/ctl/ctl_model_args.c): NAME@VERSION, wave specs,
  *  rates, percentages and gates are refused with a reason naming what is
  *  wrong; the rollout options become exactly the rollout.start arguments
- *  of docs/models-design.md; a rollback plan names the current version
+ *  of docs/rollouts.md; a rollback plan names the current version
  *  and a release version above every one seen.
  */
 #include <setjmp.h>
