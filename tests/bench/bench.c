@@ -46,6 +46,8 @@ typedef struct {
     bool agents_set;
     bool models;                          /* --models: the model rollout (models_bench.c) */
     size_t size_mb;                       /* --size: its artifact, MiB */
+    size_t model_window;                  /* --model-window: its chunks in flight */
+    size_t model_chunk;                   /* --chunk-size: its chunk bytes */
     bool random_ids;                      /* --random-ids: UUID-like message ids, not the library's */
     size_t consumers;                     /* --consumers: its reading consumers */
     uint32_t credit;                      /* --credit: its subscriptions' credit */
@@ -304,6 +306,8 @@ s_usage(FILE *out)
                  "                      messages and BLAKE2b speed; scaled down when the disk\n"
                  "                      lacks about (2 + agents) x the size\n"
                  "  --size MiB          model artifact size (default 1024)\n"
+                 "  --model-window N    model push: chunks in flight (default: the library's)\n"
+                 "  --chunk-size BYTES  model push: chunk size (default: the library's)\n"
                  "  --keep              keep the temporary directory\n"
                  "  --help              this text\n");
 }
@@ -341,6 +345,8 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         {"agents", required_argument, NULL, 'A'},
         {"models", no_argument, NULL, 'M'},
         {"size", required_argument, NULL, 'S'},
+        {"model-window", required_argument, NULL, 'W'},
+        {"chunk-size", required_argument, NULL, 'K'},
         {"random-ids", no_argument, NULL, 'U'},
         {"consumers", required_argument, NULL, 'C'},
         {"credit", required_argument, NULL, 'R'},
@@ -399,6 +405,16 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
             opts->agents_set = true;
             break;
         case 'M': opts->models = true; break;
+        case 'W':
+            if (s_parse_size(optarg, 1, &opts->model_window) ||
+                opts->model_window > FOUNDRY_MODEL_WINDOW_MAX)
+                return 2;
+            break;
+        case 'K':
+            if (s_parse_size(optarg, FOUNDRY_MODEL_CHUNK_MIN, &opts->model_chunk) ||
+                opts->model_chunk > FOUNDRY_MODEL_CHUNK_MAX)
+                return 2;
+            break;
         case 'S':
             if (s_parse_size(optarg, 16, &opts->size_mb) || opts->size_mb > (1u << 20)) {
                 fprintf(stderr, "foundry-bench: --size must be 16..1048576 (MiB)\n");
@@ -565,6 +581,8 @@ main(int argc, char **argv)
         fdy_models_bench_opts_t models = {
             .size = (uint64_t) opts.size_mb << 20,
             .agents = opts.agents,
+            .chunk_size = (uint32_t) opts.model_chunk,
+            .window = (uint32_t) opts.model_window,
             .load_start = load_start,
         };
         if (fdy_models_bench_run(&env, opts.ctl, &models) != FOUNDRY_OK)

@@ -155,6 +155,28 @@ s_peak_rss_kib(pid_t pid)
     return fdy_bench_env_peak_rss_kib(&probe);
 }
 
+/* CPU time (user + system) a process has used, ms; 0 when unknown. pid 0:
+ * this process. A figure per MiB does not depend on how busy the shared
+ * machine is, as the wall-clock rates do. */
+static double
+s_cpu_ms(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, pid ? "/proc/%ld/stat" : "/proc/self/stat", (long) pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0.0;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')'); /* the command may hold spaces */
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                     &stime) != 2)
+        return 0.0;
+    return (double) (utime + stime) * 1000.0 / (double) sysconf(_SC_CLK_TCK);
+}
+
 /* True when agent i runs version 1 of the model, the whole file. */
 static bool
 s_installed(const fdy_bench_env_t *env, size_t i, uint64_t size)
@@ -332,8 +354,11 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
     s_push_clock_t clock = {0};
     uint64_t pushed_ns = 0;
     double load_push = fdy_bench_env_load_average();
+    double client_cpu0 = s_cpu_ms(0), broker_cpu0 = s_cpu_ms(env->broker_pid);
     if (err == FOUNDRY_OK)
         err = s_push(env, artifact, &opts, &clock, &pushed_ns);
+    double client_cpu = s_cpu_ms(0) - client_cpu0;
+    double broker_push_cpu = s_cpu_ms(env->broker_pid) - broker_cpu0;
     double push_s = (double) (pushed_ns - clock.start_ns) / 1e9;
     double hash_s = clock.hashed_ns ? (double) (clock.hashed_ns - clock.start_ns) / 1e9 : 0.0;
     double upload_mbs = push_s > 0 ? size_mb / push_s : 0.0;
@@ -344,9 +369,18 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
                "%.0f MiB/s after it); broker peak RSS %.1f MiB (load %.2f at start, %.2f now)\n",
                size_mb, push_s, upload_mbs, hash_s, upload_only_mbs, (double) rss_push / 1024.0,
                load_push, fdy_bench_env_load_average());
+    if (err == FOUNDRY_OK)
+        printf("upload cpu %.2f ms/MiB in the client (hashing, reading, CURVE), %.2f ms/MiB in "
+               "the broker: %.2f ms/MiB, a bound of %.0f MiB/s on 2 idle cores\n",
+               client_cpu / size_mb, broker_push_cpu / size_mb,
+               (client_cpu + broker_push_cpu) / size_mb,
+               2000.0 * size_mb / (client_cpu + broker_push_cpu));
 
     /* Rollout: one wave, every node. */
     double load_rollout = fdy_bench_env_load_average();
+    double broker_cpu1 = s_cpu_ms(env->broker_pid), agents_cpu0 = 0.0;
+    for (size_t i = 0; i < agents; i++)
+        agents_cpu0 += pids[i] > 0 ? s_cpu_ms(pids[i]) : 0.0;
     uint64_t r0 = fdy_bench_env_now_ns(), r1 = r0;
     if (err == FOUNDRY_OK) {
         const char *args[] = {"rollout", "start", MODEL_NAME "@1", "--waves", "*",
@@ -355,6 +389,10 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
         r1 = fdy_bench_env_now_ns();
     }
     double rollout_s = (double) (r1 - r0) / 1e9;
+    double broker_rollout_cpu = s_cpu_ms(env->broker_pid) - broker_cpu1, agents_cpu = 0.0;
+    for (size_t i = 0; i < agents; i++)
+        agents_cpu += pids[i] > 0 ? s_cpu_ms(pids[i]) : 0.0;
+    agents_cpu -= agents_cpu0;
     double rollout_mbs = rollout_s > 0 ? size_mb * (double) agents / rollout_s : 0.0;
     size_t installed = 0;
     for (size_t i = 0; i < agents; i++)
@@ -370,6 +408,13 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
                "start, %.2f now)\n",
                agents, size_mb, rollout_s, rollout_mbs, rollout_mbs / (double) agents, installed,
                agents, load_rollout, fdy_bench_env_load_average());
+        double installed_mb = size_mb * (double) agents;
+        printf("rollout cpu %.2f ms/MiB installed in the broker (reading blobs, CURVE), %.2f "
+               "ms/MiB in the agents (CURVE, hashing, writing): %.2f ms/MiB, a bound of %.0f "
+               "MiB/s on 2 idle cores\n",
+               broker_rollout_cpu / installed_mb, agents_cpu / installed_mb,
+               (broker_rollout_cpu + agents_cpu) / installed_mb,
+               2000.0 * installed_mb / (broker_rollout_cpu + agents_cpu));
         printf("memory     broker peak RSS (VmHWM) %.1f MiB (limit 200), largest agent %.1f MiB\n",
                (double) rss_kib / 1024.0, (double) agent_rss / 1024.0);
         printf("disk       %.0f MiB used by the run (source, broker blobs, agents)\n",
@@ -392,12 +437,16 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
            "\"chunk_size\":%u,\"window\":%u,"
            "\"upload_mib_per_s\":%.1f,\"upload_seconds\":%.3f,\"hash_pass_seconds\":%.3f,"
            "\"rollout_aggregate_mib_per_s\":%.1f,\"rollout_seconds\":%.3f,"
-           "\"installed\":%zu,\"curve_1mib_mib_per_s\":%.1f,\"blake2b_mib_per_s\":%.1f,"
+           "\"installed\":%zu,\"upload_client_cpu_ms_per_mib\":%.3f,"
+           "\"upload_broker_cpu_ms_per_mib\":%.3f,\"rollout_broker_cpu_ms_per_mib\":%.3f,"
+           "\"rollout_agents_cpu_ms_per_mib\":%.3f,\"curve_1mib_mib_per_s\":%.1f,\"blake2b_mib_per_s\":%.1f,"
            "\"broker_peak_rss_kib\":%" PRIu64 ",\"agent_peak_rss_kib\":%" PRIu64 ","
            "\"load_average_start\":%.2f,\"load_average_push\":%.2f,"
            "\"load_average_rollout\":%.2f,\"load_average_end\":%.2f,\"ok\":%s}\n",
            opts.size, agents, opts.chunk_size, opts.window, upload_mbs, push_s, hash_s,
-           rollout_mbs, rollout_s, installed, curve_mbs, hash_mbs, rss_kib, agent_rss,
+           rollout_mbs, rollout_s, installed, client_cpu / size_mb, broker_push_cpu / size_mb,
+           broker_rollout_cpu / (size_mb * (double) agents),
+           agents_cpu / (size_mb * (double) agents), curve_mbs, hash_mbs, rss_kib, agent_rss,
            opts.load_start, load_push, load_rollout, fdy_bench_env_load_average(),
            err == FOUNDRY_OK ? "true" : "false");
     return err;
