@@ -385,7 +385,7 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
     if (err == FOUNDRY_OK) {
         const char *args[] = {"rollout", "start", MODEL_NAME "@1", "--waves", "*",
                               "--wait",  "30m",   NULL};
-        err = fdy_bench_env_ctl(env, ctl, args);
+        err = fdy_bench_env_ctl_wait(env, ctl, args, 31ull * 60 * 1000);
         r1 = fdy_bench_env_now_ns();
     }
     double rollout_s = (double) (r1 - r0) / 1e9;
