@@ -64,11 +64,11 @@ s_fit_size(const char *dir, uint64_t want, size_t agents)
     if (fits >= want)
         return want;
     uint64_t size = fits & ~((1ull << 20) - 1);
-    fdy_bench_env_fail("note: %.0f MiB free in %s, and a %.0f MiB artifact needs about %" PRIu64
-                       "x that (source, broker blobs, chunks and version file of %zu agents): scaled down to "
-                       "%.0f MiB",
-                       (double) free_bytes / MIB, dir, (double) want / MIB, copies, agents,
-                       (double) size / MIB);
+    fdy_bench_env_fail(
+        "note: %.0f MiB free in %s, and a %.0f MiB artifact needs about %" PRIu64
+        "x that (source, broker blobs, chunks and version file of %zu agents): scaled down to "
+        "%.0f MiB",
+        (double) free_bytes / MIB, dir, (double) want / MIB, copies, agents, (double) size / MIB);
     return size;
 }
 
@@ -140,9 +140,9 @@ s_start_agent(const fdy_bench_env_t *env, const char *node, size_t i, const char
         FILE *out = freopen(log, "a", stdout);
         (void) out;
         dup2(1, 2);
-        execl(node, node, "--site", site, "--endpoint", env->endpoint, "--key", key,
-              "--broker-key", env->broker_key, "--data-dir", dir, "--set", set_trust, "--set",
-              set_key, "--log-level", "notice", (char *) NULL);
+        execl(node, node, "--site", site, "--endpoint", env->endpoint, "--key", key, "--broker-key",
+              env->broker_key, "--data-dir", dir, "--set", set_trust, "--set", set_key,
+              "--log-level", "notice", (char *) NULL);
         _exit(127);
     }
     return pid;
@@ -174,8 +174,8 @@ s_cpu_ms(pid_t pid)
     line[n] = '\0';
     const char *p = strrchr(line, ')'); /* the command may hold spaces */
     unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                     &stime) != 2)
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return 0.0;
     return (double) (utime + stime) * 1000.0 / (double) sysconf(_SC_CLK_TCK);
 }
@@ -223,8 +223,8 @@ s_provision(fdy_bench_env_t *env, const char *ctl, size_t agents, char *trust_pa
         return err;
     }
     snprintf(pub_file, sizeof pub_file, "%s/bench-release.sign.pub", env->client_dir);
-    const char *trust_args[] = {"model",       "trust", MODEL_NAME, "--signer", pub_file,
-                                "--threshold", "1",     NULL};
+    const char *trust_args[] = {"model",  "trust",       MODEL_NAME, "--signer",
+                                pub_file, "--threshold", "1",        NULL};
     if ((err = fdy_bench_env_ctl(env, ctl, trust_args)) != FOUNDRY_OK)
         return err;
     /* The broker made its release key at start; agents need its public half. */
@@ -386,8 +386,8 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
         agents_cpu0 += pids[i] > 0 ? s_cpu_ms(pids[i]) : 0.0;
     uint64_t r0 = fdy_bench_env_now_ns(), r1 = r0;
     if (err == FOUNDRY_OK) {
-        const char *args[] = {"rollout", "start", MODEL_NAME "@1", "--waves", "*",
-                              "--wait",  "30m",   NULL};
+        const char *args[] = {"rollout", "start",  MODEL_NAME "@1", "--waves",
+                              "*",       "--wait", "30m",           NULL};
         err = fdy_bench_env_ctl_wait(env, ctl, args, 31ull * 60 * 1000);
         r1 = fdy_bench_env_now_ns();
     }
@@ -427,7 +427,8 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
             err = FOUNDRY_EIO;
         }
         if (rss_kib > 200u * 1024u) {
-            fdy_bench_env_fail("broker peak RSS %.1f MiB is over 200 MiB", (double) rss_kib / 1024.0);
+            fdy_bench_env_fail("broker peak RSS %.1f MiB is over 200 MiB",
+                               (double) rss_kib / 1024.0);
             err = FOUNDRY_EIO;
         }
     }
@@ -442,12 +443,13 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
            "\"rollout_aggregate_mib_per_s\":%.1f,\"rollout_seconds\":%.3f,"
            "\"installed\":%zu,\"upload_client_cpu_ms_per_mib\":%.3f,"
            "\"upload_broker_cpu_ms_per_mib\":%.3f,\"rollout_broker_cpu_ms_per_mib\":%.3f,"
-           "\"rollout_agents_cpu_ms_per_mib\":%.3f,\"curve_1mib_mib_per_s\":%.1f,\"blake2b_mib_per_s\":%.1f,"
+           "\"rollout_agents_cpu_ms_per_mib\":%.3f,\"curve_1mib_mib_per_s\":%.1f,\"blake2b_mib_per_"
+           "s\":%.1f,"
            "\"broker_peak_rss_kib\":%" PRIu64 ",\"agent_peak_rss_kib\":%" PRIu64 ","
            "\"load_average_start\":%.2f,\"load_average_push\":%.2f,"
            "\"load_average_rollout\":%.2f,\"load_average_end\":%.2f,\"ok\":%s}\n",
-           opts.size, agents, opts.chunk_size, opts.window, upload_mbs, push_s, hash_s,
-           rollout_mbs, rollout_s, installed, client_cpu / size_mb, broker_push_cpu / size_mb,
+           opts.size, agents, opts.chunk_size, opts.window, upload_mbs, push_s, hash_s, rollout_mbs,
+           rollout_s, installed, client_cpu / size_mb, broker_push_cpu / size_mb,
            broker_rollout_cpu / (size_mb * (double) agents),
            agents_cpu / (size_mb * (double) agents), curve_mbs, hash_mbs, rss_kib, agent_rss,
            opts.load_start, load_push, load_rollout, fdy_bench_env_load_average(),

@@ -9,8 +9,8 @@
 #include "bench_env.h"
 
 typedef struct {
-    uint64_t size;   /* artifact bytes (scaled down when the disk is short) */
-    size_t agents;   /* node agents, one site each */
+    uint64_t size;       /* artifact bytes (scaled down when the disk is short) */
+    size_t agents;       /* node agents, one site each */
     uint32_t chunk_size; /* 0: the library's default */
     uint32_t window;     /* 0: the library's default */
     double load_start;
