@@ -4,7 +4,13 @@
 #include <malloc.h>
 #include <stdbool.h>
 
-#define MMAP_THRESHOLD (256 * 1024)
+/* Above a 1 MiB model chunk (the default) with its CURVE box: those
+ * buffers come and go thousands of times a second during a rollout, and
+ * mapping each one afresh (page faults, zeroing, munmap) cost the broker
+ * about a third of its CPU per MiB served (docs/operations.md, "Model
+ * rollout"). What a flood of 1 MiB publishes leaves in the heap goes back
+ * at the trim after the peer leaves (test_bounds). */
+#define MMAP_THRESHOLD (2 * 1024 * 1024)
 #define TRIM_EVERY_MS 1000
 
 static bool s_trim_pending;

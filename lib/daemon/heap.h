@@ -10,8 +10,9 @@
 
 #include <stdint.h>
 
-/* Fixes the mmap threshold at 256 KiB: bigger buffers (large messages)
- * are mapped on their own and unmapped when freed. Call once at start. */
+/* Fixes the mmap threshold at 2 MiB: bigger buffers (large messages,
+ * model chunks above the default size) are mapped on their own and
+ * unmapped when freed. Call once at start. */
 void fdy_heap_bound(void);
 
 /* Something big went away (a peer with its queues): trim the heap at the

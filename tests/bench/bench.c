@@ -11,6 +11,7 @@
 #include "fanout.h"
 #include "noisy.h"
 #include "jobs_bench.h"
+#include "models_bench.h"
 
 #include "foundry.h"
 
@@ -42,6 +43,11 @@ typedef struct {
     bool noisy;                           /* --noisy: the noisy-neighbour benchmark (noisy.c) */
     bool jobs;                            /* --jobs: the jobs benchmark (jobs_bench.c) */
     size_t agents;                        /* --agents: its node agents */
+    bool agents_set;
+    bool models;                          /* --models: the model rollout (models_bench.c) */
+    size_t size_mb;                       /* --size: its artifact, MiB */
+    size_t model_window;                  /* --model-window: its chunks in flight */
+    size_t model_chunk;                   /* --chunk-size: its chunk bytes */
     bool random_ids;                      /* --random-ids: UUID-like message ids, not the library's */
     size_t consumers;                     /* --consumers: its reading consumers */
     uint32_t credit;                      /* --credit: its subscriptions' credit */
@@ -293,7 +299,15 @@ s_usage(FILE *out)
                  "  --jobs              instead: --count jobs (default here 100000) through\n"
                  "                      --agents foundry-node agents running the worker-mode\n"
                  "                      job_echo_worker, pipelined submits, durable transitions\n"
-                 "  --agents N          jobs agents (default 4)\n"
+                 "  --agents N          jobs agents (default 4), model agents (default 6)\n"
+                 "  --models            instead: push a --size MiB signed model (random bytes)\n"
+                 "                      and roll it out to --agents foundry-node agents, one\n"
+                 "                      site each, in one wave; next to raw CURVE 1 MiB\n"
+                 "                      messages and BLAKE2b speed; scaled down when the disk\n"
+                 "                      lacks about (2 + 2 x agents) x the size\n"
+                 "  --size MiB          model artifact size (default 1024)\n"
+                 "  --model-window N    model push: chunks in flight (default: the library's)\n"
+                 "  --chunk-size BYTES  model push: chunk size (default: the library's)\n"
                  "  --keep              keep the temporary directory\n"
                  "  --help              this text\n");
 }
@@ -329,6 +343,10 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         {"noisy", no_argument, NULL, 'N'},
         {"jobs", no_argument, NULL, 'J'},
         {"agents", required_argument, NULL, 'A'},
+        {"models", no_argument, NULL, 'M'},
+        {"size", required_argument, NULL, 'S'},
+        {"model-window", required_argument, NULL, 'W'},
+        {"chunk-size", required_argument, NULL, 'K'},
         {"random-ids", no_argument, NULL, 'U'},
         {"consumers", required_argument, NULL, 'C'},
         {"credit", required_argument, NULL, 'R'},
@@ -384,6 +402,24 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         case 'A':
             if (s_parse_size(optarg, 1, &opts->agents) || opts->agents > 16)
                 return 2;
+            opts->agents_set = true;
+            break;
+        case 'M': opts->models = true; break;
+        case 'W':
+            if (s_parse_size(optarg, 1, &opts->model_window) ||
+                opts->model_window > FOUNDRY_MODEL_WINDOW_MAX)
+                return 2;
+            break;
+        case 'K':
+            if (s_parse_size(optarg, FOUNDRY_MODEL_CHUNK_MIN, &opts->model_chunk) ||
+                opts->model_chunk > FOUNDRY_MODEL_CHUNK_MAX)
+                return 2;
+            break;
+        case 'S':
+            if (s_parse_size(optarg, 16, &opts->size_mb) || opts->size_mb > (1u << 20)) {
+                fprintf(stderr, "foundry-bench: --size must be 16..1048576 (MiB)\n");
+                return 2;
+            }
             break;
         case 'U': opts->random_ids = true; break;
         case 'C':
@@ -411,8 +447,12 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
     }
     if (opts->jobs && !count_set)
         opts->count = 100000;
+    if (opts->models && !opts->agents_set)
+        opts->agents = 6;
     if (!baseline_set)
         opts->baseline_count = opts->count;
+    if (opts->models && !baseline_set)
+        opts->baseline_count = 0; /* it measures its own 1 MiB CURVE reference */
     return -1; /* go on */
 }
 
@@ -446,6 +486,7 @@ main(int argc, char **argv)
         .payload_size = 256,
         .consumers = 4,
         .agents = 4,
+        .size_mb = 1024,
     };
     int parsed = s_parse_args(argc, argv, &opts);
     if (parsed >= 0)
@@ -536,6 +577,18 @@ main(int argc, char **argv)
             failures++;
         goto out;
     }
+    if (opts.models) {
+        fdy_models_bench_opts_t models = {
+            .size = (uint64_t) opts.size_mb << 20,
+            .agents = opts.agents,
+            .chunk_size = (uint32_t) opts.model_chunk,
+            .window = (uint32_t) opts.model_window,
+            .load_start = load_start,
+        };
+        if (fdy_models_bench_run(&env, opts.ctl, &models) != FOUNDRY_OK)
+            failures++;
+        goto out;
+    }
     if (opts.noisy) {
         fdy_noisy_opts_t noisy = {
             .count = opts.window1_count ? opts.window1_count : 2000,
@@ -589,12 +642,12 @@ out:
         ratio = durable.msgs_per_s / baseline.msgs_per_s;
         printf("ratio      durable / baseline: %.3f\n", ratio);
     }
-    if (rss_kib && !opts.fanout && !opts.noisy) /* those runs printed it with more detail */
+    if (rss_kib && !opts.fanout && !opts.noisy && !opts.models) /* those runs printed it with more detail */
         printf("broker     peak RSS (VmHWM): %.1f MiB\n", (double) rss_kib / 1024.0);
     double load_end = fdy_bench_env_load_average();
     printf("machine    load average %.2f at start, %.2f at end\n", load_start, load_end);
     fdy_bench_env_remove(&env, opts.keep);
-    if (!opts.fanout && !opts.noisy && !opts.jobs) /* not their figures */
+    if (!opts.fanout && !opts.noisy && !opts.jobs && !opts.models) /* not their figures */
         s_print_json(&opts, &durable, &window1, &baseline, ratio, rss_kib, load_start, load_end,
                      failures);
     free(payload);

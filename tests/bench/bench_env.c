@@ -393,6 +393,13 @@ fdy_bench_env_remove(fdy_bench_env_t *env, bool keep)
 foundry_err
 fdy_bench_env_ctl(const fdy_bench_env_t *env, const char *ctl, const char *const *args)
 {
+    return fdy_bench_env_ctl_wait(env, ctl, args, 60000);
+}
+
+foundry_err
+fdy_bench_env_ctl_wait(const fdy_bench_env_t *env, const char *ctl, const char *const *args,
+                       uint64_t timeout_ms)
+{
     char *argv[32];
     size_t n = 0;
     argv[n++] = (char *) ctl;
@@ -420,7 +427,7 @@ fdy_bench_env_ctl(const fdy_bench_env_t *env, const char *ctl, const char *const
         execv(argv[0], argv);
         _exit(127);
     }
-    uint64_t deadline = fdy_bench_env_now_ns() + 60000000000ull;
+    uint64_t deadline = fdy_bench_env_now_ns() + timeout_ms * 1000000ull;
     int status = 0;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);

@@ -43,6 +43,11 @@ foundry_err fdy_bench_env_start(fdy_bench_env_t *env, const char *broker, const 
 foundry_err fdy_bench_env_ctl(const fdy_bench_env_t *env, const char *ctl,
                               const char *const *args);
 
+/* The same, waiting up to timeout_ms (a command that follows something
+ * long, such as `rollout start --wait`). */
+foundry_err fdy_bench_env_ctl_wait(const fdy_bench_env_t *env, const char *ctl,
+                                   const char *const *args, uint64_t timeout_ms);
+
 /* Runs `ctl keygen NAME --out <client_dir>` (offline). */
 foundry_err fdy_bench_env_keygen(const fdy_bench_env_t *env, const char *ctl, const char *name);
 
