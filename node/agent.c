@@ -16,6 +16,7 @@
 #include "agent_metrics.h"
 
 #include "clock.h"
+#include "files.h"
 #include "job_worker.h"
 #include "keys.h"
 #include "log.h"
@@ -100,26 +101,6 @@ s_client_log(foundry_log_level level, const char *id, const char *line, void *us
 }
 
 /* ---- setting up ---------------------------------------------------------- */
-
-static foundry_err
-s_mkdirs(const char *path, fdy_reason_t *reason)
-{
-    char buf[PATH_LEN];
-    if ((size_t) snprintf(buf, sizeof buf, "%s", path) >= sizeof buf)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "data_dir is too long");
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create %s: %s", buf,
-                                  strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create %s: %s", buf, strerror(errno));
-    return FOUNDRY_OK;
-}
 
 /* Both key files are read once here, so a missing file or a secret key
  * others may read stops the start with a clear reason instead of turning
@@ -263,7 +244,7 @@ fdy_agent_new(const fdy_agent_cfg_t *cfg, fdy_agent_t **out, fdy_reason_t *reaso
 
     foundry_err err = s_check_keys(cfg, reason);
     if (err == FOUNDRY_OK)
-        err = s_mkdirs(cfg->data_dir, reason);
+        err = fdy_dirs_make(cfg->data_dir, reason);
     if (err != FOUNDRY_OK)
         goto out;
     char outbox_dir[PATH_LEN];
