@@ -129,12 +129,6 @@ s_spec_to_pb(const fdy_job_spec_t *spec, Foundry__JobSpec *pb)
     pb->node = (char *) (spec->node ? spec->node : "");
 }
 
-static char *
-s_str(const char *s)
-{
-    return (char *) (s ? s : "");
-}
-
 /* The protobuf view of one record; what it allocates is in *attempts and
  * *attempt_ptrs (free both). */
 static foundry_err
@@ -147,23 +141,23 @@ s_record_to_pb(const fdy_job_record_t *rec, Foundry__JobRecord *pb, Foundry__Job
     *attempt_ptrs = NULL;
     s_spec_to_pb(&rec->spec, spec);
     pb->id = rec->id;
-    pb->tenant = s_str(rec->tenant);
-    pb->submitter = s_str(rec->submitter);
+    pb->tenant = fdy_codec_str(rec->tenant);
+    pb->submitter = fdy_codec_str(rec->submitter);
     pb->spec = spec;
-    pb->state = s_str(rec->state);
+    pb->state = fdy_codec_str(rec->state);
     pb->attempt = rec->attempt;
     pb->fence = rec->fence;
     pb->created_ms = rec->created_ms;
     pb->updated_ms = rec->updated_ms;
     pb->not_before_ms = rec->not_before_ms;
     pb->lease_until_ms = rec->lease_until_ms;
-    pb->node = s_str(rec->node);
+    pb->node = fdy_codec_str(rec->node);
     pb->result.data = (uint8_t *) rec->result;
     pb->result.len = rec->result ? rec->result_len : 0;
-    pb->error = s_str(rec->error);
-    pb->log_tail = s_str(rec->log_tail);
-    pb->progress = s_str(rec->progress);
-    pb->waiting = s_str(rec->waiting);
+    pb->error = fdy_codec_str(rec->error);
+    pb->log_tail = fdy_codec_str(rec->log_tail);
+    pb->progress = fdy_codec_str(rec->progress);
+    pb->waiting = fdy_codec_str(rec->waiting);
     if (rec->attempt_count == 0)
         return FOUNDRY_OK;
     *attempts = calloc(rec->attempt_count, sizeof **attempts);
@@ -177,27 +171,15 @@ s_record_to_pb(const fdy_job_record_t *rec, Foundry__JobRecord *pb, Foundry__Job
         *p = ainit;
         p->attempt = a->attempt;
         p->fence = a->fence;
-        p->node = s_str(a->node);
+        p->node = fdy_codec_str(a->node);
         p->started_ms = a->started_ms;
         p->ended_ms = a->ended_ms;
-        p->state = s_str(a->state);
-        p->error = s_str(a->error);
+        p->state = fdy_codec_str(a->state);
+        p->error = fdy_codec_str(a->error);
         (*attempt_ptrs)[i] = p;
     }
     pb->n_attempts = rec->attempt_count;
     pb->attempts = *attempt_ptrs;
-    return FOUNDRY_OK;
-}
-
-static foundry_err
-s_pack(const ProtobufCMessage *msg, uint8_t **buf_out, size_t *len_out)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return FOUNDRY_ENOMEM;
-    *len_out = protobuf_c_message_pack(msg, buf);
-    *buf_out = buf;
     return FOUNDRY_OK;
 }
 
@@ -221,21 +203,21 @@ fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, si
     pb.ok = req->ok;
     pb.result.data = (uint8_t *) req->result;
     pb.result.len = req->result ? req->result_len : 0;
-    pb.error = s_str(req->error);
-    pb.log_tail = s_str(req->log_tail);
+    pb.error = fdy_codec_str(req->error);
+    pb.log_tail = fdy_codec_str(req->log_tail);
     pb.credit = req->credit;
-    pb.name = s_str(req->name);
+    pb.name = fdy_codec_str(req->name);
     pb.n_labels = req->label_count;
     pb.labels = (char **) req->labels;
     pb.n_types = req->type_count;
     pb.types = (char **) req->types;
-    pb.state = s_str(req->state);
-    pb.progress = s_str(req->progress);
+    pb.state = fdy_codec_str(req->state);
+    pb.progress = fdy_codec_str(req->progress);
     pb.n_job_ids = req->id_count;
     pb.job_ids = (uint64_t *) req->job_ids;
     pb.n_fences = req->id_count;
     pb.fences = (uint64_t *) req->fences;
-    return s_pack(&pb.base, buf_out, len_out);
+    return fdy_codec_pack(&pb.base, buf_out, len_out);
 }
 
 foundry_err
@@ -249,7 +231,7 @@ fdy_codec_job_record_encode(const fdy_job_record_t *rec, uint8_t **buf_out, size
     Foundry__JobAttempt *attempts, **ptrs;
     foundry_err err = s_record_to_pb(rec, &pb, &spec, &attempts, &ptrs);
     if (err == FOUNDRY_OK)
-        err = s_pack(&pb.base, buf_out, len_out);
+        err = fdy_codec_pack(&pb.base, buf_out, len_out);
     free(attempts);
     free(ptrs);
     return err;
@@ -281,7 +263,7 @@ fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out, size
     pb.n_jobs = n;
     pb.jobs = rec_ptrs;
     if (err == FOUNDRY_OK)
-        err = s_pack(&pb.base, buf_out, len_out);
+        err = fdy_codec_pack(&pb.base, buf_out, len_out);
     for (size_t i = 0; i < n && attempts && attempt_ptrs; i++) {
         free(attempts[i]);
         free(attempt_ptrs[i]);
