@@ -5,6 +5,7 @@
 #include "codec_jobs.h"
 
 #include "codec_internal.h"
+#include "names.h"
 #include "jobs.pb-c.h"
 #include "subject.h"
 
@@ -27,16 +28,7 @@ s_text_ok(const char *s, size_t max)
 static bool
 s_name_ok(const char *s, size_t len, size_t max)
 {
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || c == '.';
-        if (!ok)
-            return false;
-    }
-    return true;
+    return fdy_name_ok(s, len, max, true);
 }
 
 bool

@@ -6,6 +6,7 @@
 #include "keys.h"
 
 #include "files.h"
+#include "names.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,16 +33,7 @@ struct fdy_keypair {
 static bool
 s_name_valid(const char *name)
 {
-    size_t len = strlen(name);
-    if (len == 0 || len >= FDY_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
+    return fdy_name_ok(name, strlen(name), FDY_NAME_MAX - 1, true);
 }
 
 /* A Z85 CURVE key: 40 characters of the Z85 alphabet that decode. */

@@ -6,6 +6,7 @@
 #include "model_sign.h"
 
 #include "files.h"
+#include "names.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,15 +45,7 @@ static bool
 s_key_name_ok(const char *name)
 {
     size_t len = name ? strlen(name) : 0;
-    if (len == 0 || len > FDY_MODEL_NAME_MAX || name[0] == '.')
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
+    return name && name[0] != '.' && fdy_name_ok(name, len, FDY_MODEL_NAME_MAX, true);
 }
 
 /* A key file's text: fdy_file_read_secret() plus a refusal of binary data,
