@@ -622,6 +622,61 @@ test_rollouts_label_filter_excludes_nodes(void)
     s_finish(&a, agents, 2, &p);
 }
 
+/* Whether rollout.ls lists id. */
+static bool
+s_listed(s_admin_t *a, uint64_t id)
+{
+    const fdy_table_t *t = s_admin(a, "rollout.ls", NULL, 0);
+    for (size_t r = 0; r < t->row_count; r++)
+        if ((uint64_t) s_cell_int(t, r, "id") == id)
+            return true;
+    return false;
+}
+
+static void
+test_rollouts_ended_removed_after_keep_newest_stays(void)
+{
+    fdy_proc_t *p = fdy_proc_new("rollouts-keep");
+    const char *const args_keep[] = {"--set", "job_node_timeout_ms=1500", "--set",
+                                     "rollout_keep_ended=1s", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, args_keep));
+    char text[PATH_LEN + 64];
+    s_update_handler(p, "ok.sh", "exit 0", 2, "10s", text);
+    s_agent_t agents[1] = {{.labels = NULL}};
+    s_agent_start(p, &agents[0], "ha-1", "hanam", text);
+    s_admin_t a = {0};
+    s_admin_open(&a, p);
+    const char *args[] = {"job=update"};
+    s_ls_t ls;
+    uint64_t first = s_start(&a, args, 1);
+    s_wait_state(&a, first, "succeeded", &ls);
+    uint64_t second = s_start(&a, args, 1);
+    s_wait_state(&a, second, "succeeded", &ls);
+    /* A second after its end the first is removed; the newest stays. */
+    int64_t deadline = fdy_clock_mono_ms() + WAIT_MS;
+    while (s_listed(&a, first)) {
+        FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "rollout %" PRIu64 " still listed", first);
+        fdy_proc_nap_ms(100);
+    }
+    FDY_CHECK_EQ(s_admin_id_try(&a, "rollout.status", first), FOUNDRY_ENOTFOUND);
+    fdy_proc_nap_ms(1500);
+    FDY_CHECK(s_listed(&a, second));
+    const fdy_table_t *status = s_admin(&a, "status", NULL, 0);
+    FDY_CHECK_EQ(s_cell_int(status, 0, "rollouts_removed"), 1);
+    /* The removal is durable, and ids go on after the newest. */
+    s_admin_close(&a);
+    FDY_CHECK_OK(fdy_proc_broker_kill(p));
+    FDY_CHECK_OK(fdy_proc_broker_restart(p));
+    s_admin_open(&a, p);
+    FDY_CHECK(!s_listed(&a, first));
+    FDY_CHECK(s_listed(&a, second));
+    uint64_t third = s_start(&a, args, 1);
+    FDY_CHECK_MSG(third > second, "rollout id %" PRIu64 " after %" PRIu64, third, second);
+    s_wait_state(&a, third, "succeeded", &ls);
+
+    s_finish(&a, agents, 1, &p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -635,6 +690,8 @@ main(int argc, char **argv)
          test_rollouts_pause_resume_survive_broker_kill},
         {"rollouts_gate_violation_pauses_with_metric_value_node",
          test_rollouts_gate_violation_pauses_with_metric_value_node},
+        {"rollouts_ended_removed_after_keep_newest_stays",
+         test_rollouts_ended_removed_after_keep_newest_stays},
     };
     return fdy_proc_run_tests("rollouts", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
