@@ -2,7 +2,9 @@
  *  figures: every service's stats (merged by name, as `status` does), the
  *  connection and error counters, the streams with their consumers (depth
  *  and lag, as last saved), and the connected principals by role and site
- *  (registry x peers). Bounded: at most STREAMS_MAX streams are listed.
+ *  (registry x peers), and the services' labeled tables (traffic by kind
+ *  and site, jobs by state and type). Bounded: at most STREAMS_MAX streams
+ *  are listed, and each table caps its label values.
  */
 #include "metrics_pages.h"
 
@@ -22,6 +24,7 @@
 
 #define STREAMS_MAX 1024
 #define SITE_ROWS_MAX 64
+#define TABLES_MAX 32
 
 /* How to present a stats name: Prometheus type and help. Names not listed
  * (a new service's, the rollouts service's) are rendered as untyped. */
@@ -107,6 +110,8 @@ typedef struct {
     size_t stream_total;  /* those listed (and freed) */
     principal_row_t rows[SITE_ROWS_MAX];
     size_t row_count;
+    const fdy_labeled_t *tables[TABLES_MAX]; /* the services' labeled families */
+    size_t table_count;
 } figures_t;
 
 static void
@@ -124,6 +129,8 @@ s_merge(figures_t *f, const fdy_stats_t *part, const char *owner)
             fdy_stats_add(&f->stats, part->items[i].name, part->items[i].value);
         }
     }
+    for (size_t i = 0; i < part->table_count && f->table_count < TABLES_MAX; i++)
+        f->tables[f->table_count++] = part->tables[i];
 }
 
 static void
@@ -157,6 +164,7 @@ s_gather(const fdy_metrics_source_t *src, figures_t *f)
     for (size_t i = 0; i < deps->service_count; i++) {
         const fdy_service_t *s = &deps->services[i];
         part.count = 0;
+        part.table_count = 0;
         if (s->ops->stats)
             s->ops->stats(s->self, &part);
         s_merge(f, &part, s->ops->name);
@@ -164,6 +172,7 @@ s_gather(const fdy_metrics_source_t *src, figures_t *f)
     /* the metrics service's own: it is not in deps->services */
     if (src->http) {
         part.count = 0;
+        part.table_count = 0;
         fdy_stats_add(&part, "http_requests", fdy_http_server_requests(src->http));
         fdy_stats_add(&part, "http_refused", fdy_http_server_refused(src->http));
         s_merge(f, &part, "metrics");
@@ -210,6 +219,47 @@ s_render_stats(fdy_metrics_text_t *t, const figures_t *f)
         fdy_metrics_text_family(t, name, kind ? (kind->counter ? "counter" : "gauge") : "untyped",
                                 kind ? kind->help : help);
         fdy_metrics_text_sample(t, name, NULL, stat->value);
+    }
+}
+
+/* One table's rows of family index `family`: every fixed value times
+ * every value of its set (and "other" once used), zeros included, so a
+ * series exists before its first increment. */
+static void
+s_render_table_rows(fdy_metrics_text_t *t, const fdy_labeled_t *table, size_t family)
+{
+    const char *name = table->families[family].name;
+    size_t rows = fdy_labeled_rows(table);
+    for (size_t x = 0; x < table->fixed_count; x++) {
+        for (size_t r = 0; r < rows; r++) {
+            uint32_t index = fdy_labeled_row_index(table, r);
+            const char *labels[] = {table->fixed_label, table->fixed_values[x], table->label,
+                                    fdy_labeled_values_at(table->values, index), NULL};
+            fdy_metrics_text_sample(t, name, labels, fdy_labeled_get(table, family, x, index));
+        }
+    }
+}
+
+/* The labeled families: one HELP and TYPE per name, then the rows of
+ * every table that fills it (each service's kind keeps rows apart). */
+static void
+s_render_tables(fdy_metrics_text_t *t, const figures_t *f)
+{
+    for (size_t i = 0; i < f->table_count; i++) {
+        for (size_t fam = 0; fam < f->tables[i]->family_count; fam++) {
+            const fdy_labeled_family_t *family = &f->tables[i]->families[fam];
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                for (size_t k = 0; k < f->tables[j]->family_count && !seen; k++)
+                    seen = strcmp(f->tables[j]->families[k].name, family->name) == 0;
+            if (seen)
+                continue;
+            fdy_metrics_text_family(t, family->name, family->type, family->help);
+            for (size_t j = i; j < f->table_count; j++)
+                for (size_t k = 0; k < f->tables[j]->family_count; k++)
+                    if (strcmp(f->tables[j]->families[k].name, family->name) == 0)
+                        s_render_table_rows(t, f->tables[j], k);
+        }
     }
 }
 
@@ -466,6 +516,7 @@ fdy_metrics_pages_render(const fdy_metrics_source_t *src, const char *path,
     fdy_metrics_text_t t = {0};
     if (metrics) {
         s_render_stats(&t, f);
+        s_render_tables(&t, f);
         s_render_streams(&t, src, f);
         s_render_principals(&t, f);
         s_render_refusals(&t, src);
