@@ -55,7 +55,7 @@ static const stat_kind_t s_kinds[] = {
     {"audit_suppressed", true, "Refused authentications not recorded (rate limit)"},
     {"audit_dropped", true, "Audit entries lost"},
     {"audit_trimmed", true, "Audit entries trimmed by age or size"},
-    {"jobs", false, "Jobs known (not yet expired)"},
+    {"jobs", false, "Jobs known (not yet expired); on /metrics as foundry_jobs{state,type}"},
     {"jobs_queued", false, "Jobs waiting for a node (queued or backing off)"},
     {"jobs_submitted", true, "Jobs submitted"},
     {"jobs_succeeded", true, "Jobs that succeeded"},
@@ -202,6 +202,17 @@ s_release(figures_t *f)
 
 /* ---- /metrics ------------------------------------------------------------------ */
 
+/* True when a labeled table renders a family called name. */
+static bool
+s_table_has(const figures_t *f, const char *name)
+{
+    for (size_t i = 0; i < f->table_count; i++)
+        for (size_t k = 0; k < f->tables[i]->family_count; k++)
+            if (strcmp(f->tables[i]->families[k].name, name) == 0)
+                return true;
+    return false;
+}
+
 static void
 s_render_stats(fdy_metrics_text_t *t, const figures_t *f)
 {
@@ -213,6 +224,10 @@ s_render_stats(fdy_metrics_text_t *t, const figures_t *f)
         char help[160];
         if (kind && kind->counter)
             strcat(name, "_total");
+        /* A labeled family of the same name is its breakdown (the stat
+         * "jobs" is sum(foundry_jobs)): one family per name. */
+        if (s_table_has(f, name))
+            continue;
         if (!kind)
             snprintf(help, sizeof help, "Counter '%s' of the %s service (its stats)", stat->name,
                      f->owner[i]);
