@@ -69,7 +69,7 @@ void fdy_labeled_init(fdy_labeled_t *self, const fdy_labeled_family_t *families,
                       size_t family_count, const char *fixed_label,
                       const char *const *fixed_values, size_t fixed_count, const char *label,
                       const fdy_labeled_values_t *values);
-/* Adds n to one cell. An index past FDY_LABELED_OTHER counts as other. */
+/* Adds n to one cell. An index not in the value set counts as other. */
 void fdy_labeled_add(fdy_labeled_t *self, size_t family, size_t fixed, uint32_t index,
                      uint64_t n);
 /* Zeroes every count (a gauge about to be recomputed). */

@@ -151,7 +151,7 @@ test_labeled_table_counts_cells(void **state)
 }
 
 /* Once anything falls into "other" it is one more row, counted there; an
- * index past it counts there too. */
+ * index not in the set counts there too, so no count is left unrendered. */
 static void
 test_labeled_table_other_row(void **state)
 {
@@ -166,6 +166,9 @@ test_labeled_table_other_row(void **state)
     fdy_labeled_add(table, 0, 1, late, 4);
     fdy_labeled_add(table, 0, 1, FDY_LABELED_OTHER + 1000, 1);
     assert_int_equal(fdy_labeled_get(table, 0, 1, FDY_LABELED_OTHER), 5);
+    fdy_labeled_values_clear(values);   /* index 0 is no value now: counted as other */
+    fdy_labeled_add(table, 0, 1, 0, 2);
+    assert_int_equal(fdy_labeled_get(table, 0, 1, FDY_LABELED_OTHER), 7);
     assert_int_equal(fdy_labeled_get(table, 0, 1, 0), 0);
 }
 
