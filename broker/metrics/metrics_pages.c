@@ -239,27 +239,46 @@ s_render_stats(fdy_metrics_text_t *t, const figures_t *f)
 
 /* One table's rows of family index `family`: every fixed value times
  * every value of its set (and "other" once used), zeros included, so a
- * series exists before its first increment. */
+ * series exists before its first increment. As Prometheus samples, or
+ * (json) as {"<fixed label>":...,"<label>":...,"value":N} objects after
+ * *first rows already written. */
 static void
-s_render_table_rows(fdy_metrics_text_t *t, const fdy_labeled_t *table, size_t family)
+s_render_table_rows(fdy_metrics_text_t *t, const fdy_labeled_t *table, size_t family, bool json,
+                    size_t *written)
 {
     const char *name = table->families[family].name;
     size_t rows = fdy_labeled_rows(table);
     for (size_t x = 0; x < table->fixed_count; x++) {
         for (size_t r = 0; r < rows; r++) {
             uint32_t index = fdy_labeled_row_index(table, r);
-            const char *labels[] = {table->fixed_label, table->fixed_values[x], table->label,
-                                    fdy_labeled_values_at(table->values, index), NULL};
-            fdy_metrics_text_sample(t, name, labels, fdy_labeled_get(table, family, x, index));
+            const char *value = fdy_labeled_values_at(table->values, index);
+            uint64_t count = fdy_labeled_get(table, family, x, index);
+            if (!json) {
+                const char *labels[] = {table->fixed_label, table->fixed_values[x], table->label,
+                                        value, NULL};
+                fdy_metrics_text_sample(t, name, labels, count);
+                continue;
+            }
+            fdy_metrics_text_printf(t, "%s{", (*written)++ ? "," : "");
+            fdy_metrics_text_json_string(t, table->fixed_label);
+            fdy_metrics_text_printf(t, ":");
+            fdy_metrics_text_json_string(t, table->fixed_values[x]);
+            fdy_metrics_text_printf(t, ",");
+            fdy_metrics_text_json_string(t, table->label);
+            fdy_metrics_text_printf(t, ":");
+            fdy_metrics_text_json_string(t, value);
+            fdy_metrics_text_printf(t, ",\"value\":%llu}", (unsigned long long) count);
         }
     }
 }
 
-/* The labeled families: one HELP and TYPE per name, then the rows of
- * every table that fills it (each service's kind keeps rows apart). */
+/* The labeled families, each name once (with HELP and TYPE, or as a JSON
+ * member), then the rows of every table that fills it: each service's
+ * kind keeps its rows apart. */
 static void
-s_render_tables(fdy_metrics_text_t *t, const figures_t *f)
+s_render_tables(fdy_metrics_text_t *t, const figures_t *f, bool json)
 {
+    size_t families = 0;
     for (size_t i = 0; i < f->table_count; i++) {
         for (size_t fam = 0; fam < f->tables[i]->family_count; fam++) {
             const fdy_labeled_family_t *family = &f->tables[i]->families[fam];
@@ -269,11 +288,20 @@ s_render_tables(fdy_metrics_text_t *t, const figures_t *f)
                     seen = strcmp(f->tables[j]->families[k].name, family->name) == 0;
             if (seen)
                 continue;
-            fdy_metrics_text_family(t, family->name, family->type, family->help);
+            if (json) {
+                fdy_metrics_text_printf(t, "%s", families++ ? "," : "");
+                fdy_metrics_text_json_string(t, family->name);
+                fdy_metrics_text_printf(t, ":[");
+            } else {
+                fdy_metrics_text_family(t, family->name, family->type, family->help);
+            }
+            size_t written = 0;
             for (size_t j = i; j < f->table_count; j++)
                 for (size_t k = 0; k < f->tables[j]->family_count; k++)
                     if (strcmp(f->tables[j]->families[k].name, family->name) == 0)
-                        s_render_table_rows(t, f->tables[j], k);
+                        s_render_table_rows(t, f->tables[j], k, json, &written);
+            if (json)
+                fdy_metrics_text_printf(t, "]");
         }
     }
 }
@@ -487,7 +515,9 @@ s_render_status(fdy_metrics_text_t *t, const fdy_metrics_source_t *src, const fi
                                 (unsigned long long) f->streams[i].bytes,
                                 f->streams[i].consumer_count);
     }
-    fdy_metrics_text_printf(t, "],\"principals\":[");
+    fdy_metrics_text_printf(t, "],\"families\":{");
+    s_render_tables(t, f, true);
+    fdy_metrics_text_printf(t, "},\"principals\":[");
     for (size_t i = 0; i < f->row_count; i++) {
         fdy_metrics_text_printf(t, "%s{\"role\":", i ? "," : "");
         fdy_metrics_text_json_string(t, f->rows[i].role);
@@ -531,7 +561,7 @@ fdy_metrics_pages_render(const fdy_metrics_source_t *src, const char *path,
     fdy_metrics_text_t t = {0};
     if (metrics) {
         s_render_stats(&t, f);
-        s_render_tables(&t, f);
+        s_render_tables(&t, f, false);
         s_render_streams(&t, src, f);
         s_render_principals(&t, f);
         s_render_refusals(&t, src);

@@ -227,6 +227,24 @@ test_metrics_traffic_by_kind_and_site(void)
     FDY_CHECK_EQ(s_count(body, "# HELP foundry_messages_out_total "), 1);
     FDY_CHECK_EQ(s_count(body, "# TYPE foundry_jobs gauge\n"), 1);
     free(body);
+    /* /api/status carries the same rows under families */
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/api/status", NULL, &body), 200);
+    fdy_json_t *json = fdy_proc_json_parse(body, strlen(body));
+    FDY_CHECK_MSG(json != NULL, "not JSON: %.200s", body);
+    const fdy_json_t *rows =
+        fdy_proc_json_get(fdy_proc_json_get(json, "families"), "foundry_messages_in_total");
+    long long telemetry_in = -1;
+    for (size_t i = 0; i < fdy_proc_json_count(rows); i++) {
+        const fdy_json_t *row = fdy_proc_json_at(rows, i);
+        char kind[32], site[64];
+        fdy_proc_row_str(row, "kind", kind, sizeof kind);
+        fdy_proc_row_str(row, "site", site, sizeof site);
+        if (strcmp(kind, "telemetry") == 0 && strcmp(site, "siheung") == 0)
+            telemetry_in = fdy_proc_row_int(row, "value");
+    }
+    FDY_CHECK_EQ(telemetry_in, n);
+    fdy_proc_json_destroy(&json);
+    free(body);
 
     foundry_sub_close(&sub);
     foundry_client_close(&worker, 1000, NULL);
