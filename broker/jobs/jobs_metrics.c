@@ -32,8 +32,8 @@ fdy_jobs_metrics_new(const fdy_service_deps_t *deps)
     fdy_jobs_metrics_t *self = fdy_xalloc(sizeof *self);
     fdy_traffic_init(&self->traffic, fdy_traffic_jobs,
                      deps->peers ? fdy_peers_sites(deps->peers) : NULL);
-    while (self->state_count < FDY_LABELED_FIXED_MAX
-           && strcmp(fdy_job_state_name((fdy_job_state_t) self->state_count), "?") != 0) {
+    while (self->state_count < FDY_LABELED_FIXED_MAX &&
+           strcmp(fdy_job_state_name((fdy_job_state_t) self->state_count), "?") != 0) {
         self->states[self->state_count] = fdy_job_state_name((fdy_job_state_t) self->state_count);
         self->state_count++;
     }

@@ -70,7 +70,7 @@ fdy_labeled_add(fdy_labeled_t *self, size_t family, size_t fixed, uint32_t index
 {
     assert(family < self->family_count && fixed < self->fixed_count);
     if (index >= self->values->count)
-        index = FDY_LABELED_OTHER;   /* so every count is on a rendered row */
+        index = FDY_LABELED_OTHER; /* so every count is on a rendered row */
     self->counts[family][fixed][index] += n;
 }
 

@@ -15,18 +15,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FDY_LABELED_VALUES_MAX 64   /* distinct values of a bounded label */
-#define FDY_LABELED_OTHER FDY_LABELED_VALUES_MAX   /* the index they share after that */
-#define FDY_LABELED_OTHER_NAME "other"
-#define FDY_LABELED_VALUE_LEN 64    /* longer values are cut (with NUL) */
-#define FDY_LABELED_FIXED_MAX 8     /* values of the fixed label */
+#define FDY_LABELED_VALUES_MAX   64                     /* distinct values of a bounded label */
+#define FDY_LABELED_OTHER        FDY_LABELED_VALUES_MAX /* the index they share after that */
+#define FDY_LABELED_OTHER_NAME   "other"
+#define FDY_LABELED_VALUE_LEN    64 /* longer values are cut (with NUL) */
+#define FDY_LABELED_FIXED_MAX    8  /* values of the fixed label */
 #define FDY_LABELED_FAMILIES_MAX 4
 
 /* A bounded set of label values. Zero-initialised it is empty. */
 typedef struct {
     char values[FDY_LABELED_VALUES_MAX][FDY_LABELED_VALUE_LEN];
     size_t count;
-    uint64_t overflowed;  /* lookups that got FDY_LABELED_OTHER for a value not in the set */
+    uint64_t overflowed; /* lookups that got FDY_LABELED_OTHER for a value not in the set */
 } fdy_labeled_values_t;
 
 /* Empties self (indexes handed out before mean nothing afterwards). */
@@ -52,13 +52,13 @@ typedef struct {
 
 /* A grid of counts: families x fixed values x (values + "other"). */
 typedef struct {
-    const fdy_labeled_family_t *families;  /* static, family_count of them */
+    const fdy_labeled_family_t *families; /* static, family_count of them */
     size_t family_count;
-    const char *fixed_label;               /* static, e.g. "kind" */
-    const char *const *fixed_values;       /* static, fixed_count of them */
+    const char *fixed_label;         /* static, e.g. "kind" */
+    const char *const *fixed_values; /* static, fixed_count of them */
     size_t fixed_count;
-    const char *label;                     /* static, e.g. "site" */
-    const fdy_labeled_values_t *values;    /* borrowed, outlives the table */
+    const char *label;                  /* static, e.g. "site" */
+    const fdy_labeled_values_t *values; /* borrowed, outlives the table */
     uint64_t counts[FDY_LABELED_FAMILIES_MAX][FDY_LABELED_FIXED_MAX][FDY_LABELED_VALUES_MAX + 1];
 } fdy_labeled_t;
 
@@ -66,12 +66,10 @@ typedef struct {
  * outlive self; family_count and fixed_count must be within the limits
  * above (a programmer error: asserted). */
 void fdy_labeled_init(fdy_labeled_t *self, const fdy_labeled_family_t *families,
-                      size_t family_count, const char *fixed_label,
-                      const char *const *fixed_values, size_t fixed_count, const char *label,
-                      const fdy_labeled_values_t *values);
+                      size_t family_count, const char *fixed_label, const char *const *fixed_values,
+                      size_t fixed_count, const char *label, const fdy_labeled_values_t *values);
 /* Adds n to one cell. An index not in the value set counts as other. */
-void fdy_labeled_add(fdy_labeled_t *self, size_t family, size_t fixed, uint32_t index,
-                     uint64_t n);
+void fdy_labeled_add(fdy_labeled_t *self, size_t family, size_t fixed, uint32_t index, uint64_t n);
 /* Zeroes every count (a gauge about to be recomputed). */
 void fdy_labeled_reset(fdy_labeled_t *self);
 /* One cell's count. */

@@ -115,8 +115,8 @@ s_request_on(int fd, const char *method, const char *path, const char *headers, 
 }
 
 int
-fdy_scrape_request(const fdy_proc_t *p, const char *method, const char *path,
-                   const char *headers, char **body_out)
+fdy_scrape_request(const fdy_proc_t *p, const char *method, const char *path, const char *headers,
+                   char **body_out)
 {
     return s_request_on(fdy_scrape_connect(p), method, path, headers, body_out);
 }

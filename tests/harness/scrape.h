@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #define FDY_SCRAPE_DEADLINE_MS 10000
-#define FDY_SCRAPE_REPLY_MAX (4u * 1024u * 1024u)
+#define FDY_SCRAPE_REPLY_MAX   (4u * 1024u * 1024u)
 
 /* Reads host and port from a metrics_url file ("http://HOST:PORT/").
  * False when the file is missing or says something else. */

@@ -72,7 +72,7 @@ test_labeled_index_is_stable(void **state)
     assert_int_equal(fdy_labeled_values_index(values, ""), none);
     assert_int_equal(fdy_labeled_values_find(values, "hanam"), hanam);
     assert_int_equal(fdy_labeled_values_find(values, "pangyo"), FDY_LABELED_OTHER);
-    assert_int_equal(values->count, 3);   /* find never adds */
+    assert_int_equal(values->count, 3); /* find never adds */
     assert_string_equal(fdy_labeled_values_at(values, hanam), "hanam");
     assert_string_equal(fdy_labeled_values_at(values, none), "");
     assert_string_equal(fdy_labeled_values_at(values, 40), "");
@@ -120,9 +120,9 @@ test_labeled_long_value_cut_consistently(void **state)
     assert_int_equal(index, 0);
     assert_int_equal(strlen(fdy_labeled_values_at(values, index)), FDY_LABELED_VALUE_LEN - 1);
     assert_int_equal(fdy_labeled_values_index(values, longer), index);
-    longer[FDY_LABELED_VALUE_LEN - 1] = '\0';   /* its cut is the same value */
+    longer[FDY_LABELED_VALUE_LEN - 1] = '\0'; /* its cut is the same value */
     assert_int_equal(fdy_labeled_values_index(values, longer), index);
-    longer[FDY_LABELED_VALUE_LEN - 2] = '\0';   /* one shorter is another */
+    longer[FDY_LABELED_VALUE_LEN - 2] = '\0'; /* one shorter is another */
     assert_int_equal(fdy_labeled_values_index(values, longer), 1);
 }
 
@@ -140,7 +140,7 @@ test_labeled_table_counts_cells(void **state)
     assert_int_equal(fdy_labeled_get(table, 1, 1, none), 3);
     assert_int_equal(fdy_labeled_get(table, 1, 0, none), 0);
     assert_int_equal(fdy_labeled_get(table, 0, 1, siheung), 0);
-    assert_int_equal(fdy_labeled_get(table, 2, 0, siheung), 0);   /* no such family */
+    assert_int_equal(fdy_labeled_get(table, 2, 0, siheung), 0); /* no such family */
     /* rows: the set's values, no "other" while it is unused */
     assert_int_equal(fdy_labeled_rows(table), 2);
     assert_int_equal(fdy_labeled_row_index(table, 0), siheung);
@@ -166,7 +166,7 @@ test_labeled_table_other_row(void **state)
     fdy_labeled_add(table, 0, 1, late, 4);
     fdy_labeled_add(table, 0, 1, FDY_LABELED_OTHER + 1000, 1);
     assert_int_equal(fdy_labeled_get(table, 0, 1, FDY_LABELED_OTHER), 5);
-    fdy_labeled_values_clear(values);   /* index 0 is no value now: counted as other */
+    fdy_labeled_values_clear(values); /* index 0 is no value now: counted as other */
     fdy_labeled_add(table, 0, 1, 0, 2);
     assert_int_equal(fdy_labeled_get(table, 0, 1, FDY_LABELED_OTHER), 7);
     assert_int_equal(fdy_labeled_get(table, 0, 1, 0), 0);
@@ -178,8 +178,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_labeled_index_is_stable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_labeled_cap_overflows_to_other, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_labeled_other_value_joins_bucket, s_setup,
-                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_labeled_other_value_joins_bucket, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_labeled_long_value_cut_consistently, s_setup,
                                         s_teardown),
         cmocka_unit_test_setup_teardown(test_labeled_table_counts_cells, s_setup, s_teardown),
