@@ -153,6 +153,7 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     self->queue = fdy_job_queue_new();
     self->nodes = fdy_job_nodes_new();
     self->arena = fdy_arena_new(FDY_DECODE_BUDGET(FDY_JOB_FRAME_MAX));
+    self->metrics = fdy_jobs_metrics_new(deps);
     self->lease_ms = deps->cfg->job_node_timeout_ms;
     if (!self->keys || !self->arena) {
         fdy_log_err("JOBS-START", "out of memory");
@@ -192,6 +193,7 @@ s_destroy(void **self_p)
     free(self->parked);
     free(self->offers);
     fdy_arena_destroy(&self->arena);
+    fdy_jobs_metrics_destroy(&self->metrics);
     free(self);
     *self_p = NULL;
 }
@@ -493,6 +495,7 @@ s_register(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *
         return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys register for jobs");
     fdy_job_node_t *node = fdy_job_nodes_register(self->nodes, req->who, &req->peer, jr,
                                                   req->now_ms, fdy_jobs_wall_ms());
+    node->site_index = req->site;
     /* Leases it still holds count against its slots. */
     for (size_t i = 0; i < self->job_capacity; i++) {
         fdy_job_t *job = self->jobs[i];
@@ -698,6 +701,7 @@ s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
                                      reason);
     if (err != FOUNDRY_OK)
         return err;
+    fdy_jobs_metrics_request(self->metrics, req, (int) jr.op);
     switch (jr.op) {
     case FDY_JOB_SUBMIT: return s_submit(self, req, &jr, reason);
     case FDY_JOB_STATUS: return s_status(self, req, &jr, reason);
@@ -799,6 +803,7 @@ s_send_offers(fdy_jobs_t *self, size_t count)
             fdy_reply_send(self->deps.reply, &to, &env);
             if (!o->cancel)
                 self->offered++;
+            fdy_jobs_metrics_offer(self->metrics, node->site_index, len);
         }
         free(buf);
         free(tries);
@@ -878,6 +883,7 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "jobs_dead", self->dead);
     fdy_stats_add(out, "jobs_stale_refused", self->stale_refused);
     fdy_stats_add(out, "job_nodes", fdy_job_nodes_count(self->nodes));
+    fdy_jobs_metrics_stats(self->metrics, self, out);
 }
 
 /* ---- for other services (jobs.h) ------------------------------------------------------ */

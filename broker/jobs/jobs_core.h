@@ -10,6 +10,7 @@
 #include "job_nodes.h"
 #include "job_queue.h"
 #include "jobs.h"
+#include "jobs_metrics.h"
 #include "service.h"
 #include "store_jobs.h"
 
@@ -64,6 +65,7 @@ typedef struct fdy_jobs {
     int64_t next_tick_ms; /* upkeep runs every TICK_MS, not every loop turn */
     uint64_t lease_ms;
     fdy_arena_t *arena;
+    fdy_jobs_metrics_t *metrics; /* labeled counters (jobs_metrics.c) */
     /* counters */
     uint64_t submitted, succeeded, failed_attempts, dead, cancelled, expired, stale_refused,
         offered, nodes_lost;
