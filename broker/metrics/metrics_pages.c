@@ -74,6 +74,7 @@ static const stat_kind_t s_kinds[] = {
     {"rollouts_aborted", true, "Rollouts aborted"},
     {"rollouts_succeeded", true, "Rollouts that reached every wave"},
     {"rollout_nodes_started", true, "Node installs a rollout started"},
+    {"rollouts_removed", true, "Ended rollouts removed after rollout_keep_ended"},
     {"http_requests", true, "HTTP requests answered by the metrics endpoint"},
     {"http_refused", true, "HTTP requests refused (method, token, path)"},
 };
