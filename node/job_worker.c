@@ -170,6 +170,35 @@ s_send_result(fdy_job_worker_t *self, const fdy_job_result_t *r, uint32_t slots)
     self->pending[self->pending_count++] = (s_pending_t){ token, r->job_id, r->fence };
 }
 
+/* The turn's outcomes, FOUNDRY_JOBS_BATCH_MAX per request, each handing
+ * its slot back. What is not sent stays in the outbox for the next attach. */
+static void
+s_send_results(fdy_job_worker_t *self)
+{
+    foundry_worker_result_t batch[FOUNDRY_JOBS_BATCH_MAX];
+    uint64_t tokens[FOUNDRY_JOBS_BATCH_MAX];
+    for (size_t at = 0; self->client && at < self->done_count;) {
+        size_t n = 0;
+        while (at + n < self->done_count && n < FOUNDRY_JOBS_BATCH_MAX &&
+               self->pending_count + n < PENDING_MAX) {
+            const fdy_job_result_t *r = &self->done_list[at + n].r;
+            batch[n++] = (foundry_worker_result_t){ r->job_id, r->fence,    r->ok, r->result,
+                                                    r->result_len, r->error, r->log_tail, 1 };
+        }
+        if (n == 0)
+            return;
+        if (foundry_worker_results(self->client, batch, n, tokens) != FOUNDRY_OK) {
+            fdy_log_warn_limited("JOB-RESULT-FAILED", "%zu results: %s", n,
+                                 foundry_client_last_error(self->client));
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            self->pending[self->pending_count++] =
+                (s_pending_t){ tokens[i], batch[i].job_id, batch[i].fence };
+        at += n;
+    }
+}
+
 static void
 s_replay_one(const fdy_job_result_t *r, void *user)
 {
@@ -200,9 +229,9 @@ s_flush_done(fdy_job_worker_t *self)
         for (size_t i = 0; i < self->done_count; i++)
             fdy_log_info("JOB-DONE", "job %" PRIu64 " fence %" PRIu64 ": %s, stored in the outbox",
                          items[i].job_id, items[i].fence, items[i].ok ? "succeeded" : "failed");
+    s_send_results(self);
     for (size_t i = 0; i < self->done_count; i++) {
         s_done_t *d = &self->done_list[i];
-        s_send_result(self, &d->r, 1);
         free(d->result);
         free(d->error);
         free(d->log_tail);

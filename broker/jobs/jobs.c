@@ -769,7 +769,7 @@ s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
     if (req->frame_count != 2)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "JOB needs exactly one body frame, not %zu",
                               req->frame_count - 1);
-    fdy_arena_reset(self->arena, FDY_DECODE_BUDGET(req->frames[1].len));
+    fdy_arena_reset(self->arena, FDY_JOB_DECODE_BUDGET(req->frames[1].len));
     fdy_job_request_t jr;
     foundry_err err =
         fdy_codec_job_request_decode(req->frames[1].data, req->frames[1].len, self->arena, &jr,

@@ -27,6 +27,9 @@
 #define FDY_JOB_IDS_MAX       1024u  /* heartbeat: jobs named */
 #define FDY_JOB_LIST_MAX      1000u  /* JOB_LIST: jobs per reply */
 #define FDY_JOB_BATCH_MAX     1024u  /* jobs of one SUBMIT or RESULT batch */
+/* Decoding budget for an n-byte job body: a batch's items cost their
+ * structs beyond their bytes, which for small items is more than 8x. */
+#define FDY_JOB_DECODE_BUDGET(n) (FDY_DECODE_BUDGET(n) + FDY_JOB_BATCH_MAX * 512u)
 /* A JOB request's body frame: a payload plus a bounded spec. */
 #define FDY_JOB_FRAME_MAX     (FDY_JOB_PAYLOAD_MAX + 64u * 1024u)
 
