@@ -489,6 +489,18 @@ fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
     return self->run_count || fdy_job_pool_count(self->pool) ? BUSY_WAIT_MS : IDLE_WAIT_MS;
 }
 
+bool
+fdy_job_worker_has_offers(fdy_job_worker_t *self)
+{
+    return self && self->client && foundry_worker_pending(self->client) > 0;
+}
+
+size_t
+fdy_job_worker_fds(const fdy_job_worker_t *self, int *fds, size_t max)
+{
+    return self ? fdy_job_pool_fds(self->pool, fds, max) : 0;
+}
+
 void
 fdy_job_worker_stats(const fdy_job_worker_t *self, fdy_job_worker_stats_t *out)
 {

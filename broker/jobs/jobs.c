@@ -803,8 +803,10 @@ s_turn_full(const void *self_)
 static void
 s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
 {
-    (void) now_ms;
     fdy_jobs_t *self = self_;
+    /* Slots this turn's results freed take their next jobs now: the leases
+     * join the results in this commit instead of waiting for the next. */
+    (void) fdy_job_sched_offer(self, now_ms);
     self->added = false;
     self->write_count = 0;
     self->parked_committing = self->parked_count;

@@ -878,6 +878,17 @@ foundry_worker_next(foundry_client_t *client, int timeout_ms, foundry_job_offer_
     }
 }
 
+size_t
+foundry_worker_pending(foundry_client_t *client)
+{
+    fdy_job_client_t *self = s_of(client);
+    if (!self)
+        return 0;
+    fdy_client_pump(client, 0);
+    return self->offer_count + self->stale_queued +
+           (self->offer_batch.job_count - self->offer_batch_at);
+}
+
 foundry_err
 foundry_worker_result(foundry_client_t *client, uint64_t job_id, uint64_t fence, int ok,
                       const void *result, size_t result_len, const char *error,

@@ -606,6 +606,12 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_next(foundry_client_
                                                                  int timeout_ms,
                                                                  foundry_job_offer_t *offer_out);
 
+/* Offers received and not yet taken by foundry_worker_next(), after
+ * taking what is ready on the socket without waiting. An event loop asks
+ * this right before it sleeps on foundry_client_fd(): that descriptor
+ * only signals what arrives after the socket was read to its end. */
+FOUNDRY_EXPORT size_t foundry_worker_pending(foundry_client_t *client);
+
 /* Reports an attempt's outcome (pipelined; resent after a reconnect). The
  * broker stores it only if fence is still the job's current token. done(token,
  * err, ...) through the job handler: FOUNDRY_OK stored, FOUNDRY_ESTALE the
