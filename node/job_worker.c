@@ -211,8 +211,8 @@ s_copy_text(const char *text)
     return fdy_xstrdup(text ? text : "");
 }
 
-/* The turn's outcomes: stored in one transaction (one fsync), then sent,
- * each handing its slot back. */
+/* The turn's outcomes: stored in one transaction (one fsync), with the
+ * removal of the answered ones, then sent, each handing its slot back. */
 static void
 s_flush_done(fdy_job_worker_t *self)
 {
@@ -223,12 +223,16 @@ s_flush_done(fdy_job_worker_t *self)
         items[i] = self->done_list[i].r;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    if (fdy_job_results_put(self->results, items, self->done_count, &why) != FOUNDRY_OK)
+    if (fdy_job_results_update(self->results, items, self->done_count, self->answered_ids,
+                               self->answered_fences, self->answered_count,
+                               &why) != FOUNDRY_OK) {
         fdy_log_err("JOB-OUTBOX", "%zu results not stored: %s", self->done_count, why.text);
-    else
+    } else {
+        self->answered_count = 0;
         for (size_t i = 0; i < self->done_count; i++)
             fdy_log_info("JOB-DONE", "job %" PRIu64 " fence %" PRIu64 ": %s, stored in the outbox",
                          items[i].job_id, items[i].fence, items[i].ok ? "succeeded" : "failed");
+    }
     s_send_results(self);
     for (size_t i = 0; i < self->done_count; i++) {
         s_done_t *d = &self->done_list[i];

@@ -796,7 +796,9 @@ foundry_worker_next(foundry_client_t *client, int timeout_ms, foundry_job_offer_
     memset(offer_out, 0, sizeof *offer_out);
     int64_t deadline = fdy_clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
-        fdy_client_pump(client, 0);
+        /* Offers already here go first, without a trip to the socket each. */
+        if (self->offer_count == 0 && self->offer_batch_at >= self->offer_batch.job_count)
+            fdy_client_pump(client, 0);
         if (self->stale_queued) {
             /* Leases the broker no longer holds for us: stop those runs. */
             *offer_out = (foundry_job_offer_t){ .job_id = self->stale_queue[--self->stale_queued],
