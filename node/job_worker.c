@@ -25,6 +25,7 @@
 #define BUSY_WAIT_MS  10
 #define IDLE_WAIT_MS  100
 #define LABEL_WORDS   16
+#define FRESH_MAX     1024 /* ids one heartbeat may name */
 
 typedef struct {
     uint64_t token, job_id, fence;
@@ -59,6 +60,10 @@ struct fdy_job_worker {
     uint64_t answered_ids[PENDING_MAX], answered_fences[PENDING_MAX]; /* to remove, together */
     size_t answered_count;
     int64_t next_heartbeat_ms;
+    /* Attempts started since the last heartbeat: named at once by a
+     * heartbeat of their own (the periodic one names every attempt). */
+    uint64_t fresh_ids[FRESH_MAX], fresh_fences[FRESH_MAX];
+    size_t fresh_count;
     uint64_t done, refused;
     uint64_t started, succeeded, failed; /* handler runs, for the metrics endpoint */
 };
@@ -301,6 +306,19 @@ s_cancel(fdy_job_worker_t *self, uint64_t job_id)
     fdy_job_pool_cancel(self->pool, job_id);
 }
 
+/* The broker hears that it runs at once, from the next turn's heartbeat. */
+static void
+s_started(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
+{
+    self->started++;
+    if (self->fresh_count == FRESH_MAX) {
+        self->next_heartbeat_ms = 0; /* the full one names them all */
+        return;
+    }
+    self->fresh_ids[self->fresh_count] = offer->job_id;
+    self->fresh_fences[self->fresh_count++] = offer->fence;
+}
+
 static void
 s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
 {
@@ -318,10 +336,8 @@ s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
         fdy_reason_clear(&why);
         if (fdy_job_pool_start(self->pool, h, offer, &why) != FOUNDRY_OK)
             s_fail_offer(self, offer, why.text);
-        else {
-            self->started++;
-            self->next_heartbeat_ms = 0;
-        }
+        else
+            s_started(self, offer);
         return;
     }
     if (self->run_count == RUNS_MAX) {
@@ -336,8 +352,7 @@ s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
         return;
     }
     self->runs[self->run_count++] = run;
-    self->started++;
-    self->next_heartbeat_ms = 0; /* tells the broker it runs, at once */
+    s_started(self, offer);
 }
 
 static void
@@ -422,9 +437,18 @@ s_register(fdy_job_worker_t *self)
 static void
 s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
 {
-    if (now_ms < self->next_heartbeat_ms)
+    if (now_ms < self->next_heartbeat_ms) {
+        /* Between the periodic ones: only the attempts that just started,
+         * so a busy node does not name all it runs every turn. */
+        if (self->fresh_count &&
+            foundry_worker_heartbeat_async(self->client, self->fresh_ids, self->fresh_fences,
+                                           self->fresh_count) == FOUNDRY_ENOTFOUND)
+            self->registered_at = 0;
+        self->fresh_count = 0;
         return;
+    }
     self->next_heartbeat_ms = now_ms + (int64_t) self->cfg->job_heartbeat_ms;
+    self->fresh_count = 0;
     uint64_t ids[2 * RUNS_MAX], fences[2 * RUNS_MAX];
     for (size_t i = 0; i < self->run_count; i++) {
         ids[i] = fdy_job_run_id(self->runs[i]);
