@@ -83,11 +83,12 @@ fdy_jobs_reply_batch(fdy_jobs_t *self, const fdy_jobs_parked_t *p)
 
 /* ---- offers ------------------------------------------------------------------ */
 
-/* The offer's record (borrowed from the job; *tries freed by the caller),
- * or false when it no longer stands (cancelled, expired, node gone). */
+/* The offer's record, borrowed from the job: only what a node acts on (id,
+ * fence, attempt, type, payload, timeout; state "cancelled" for a kill
+ * order). False when it no longer stands (cancelled, expired, node gone). */
 static bool
 s_offer_record(fdy_jobs_t *self, const fdy_jobs_offer_t *o, fdy_job_node_t **node_out,
-               fdy_job_record_t *rec, fdy_job_attempt_t **tries)
+               fdy_job_record_t *rec)
 {
     fdy_job_t *job = fdy_jobs_get(self, o->job_id);
     fdy_job_node_t *node = fdy_job_nodes_by_name(self->nodes, o->node);
@@ -95,13 +96,17 @@ s_offer_record(fdy_jobs_t *self, const fdy_jobs_offer_t *o, fdy_job_node_t **nod
         return false;
     if (!o->cancel && job->state != FDY_JOB_LEASED)
         return false; /* cancelled or expired before its offer could leave */
-    fdy_job_to_record(job, !o->cancel, rec, tries);
-    rec->attempts = NULL;
-    rec->attempt_count = 0;
-    rec->result = NULL;
-    rec->result_len = 0;
-    if (o->cancel)
-        rec->state = "cancelled";
+    memset(rec, 0, sizeof *rec);
+    rec->id = job->id;
+    rec->spec.type = job->spec->type;
+    rec->spec.timeout_ms = job->spec->timeout_ms;
+    if (!o->cancel) {
+        rec->spec.payload = job->spec->payload;
+        rec->spec.payload_len = job->spec->payload_len;
+    }
+    rec->state = o->cancel ? "cancelled" : fdy_job_state_name(job->state);
+    rec->attempt = job->attempt;
+    rec->fence = job->fence;
     *node_out = node;
     return true;
 }
@@ -127,14 +132,12 @@ void
 fdy_jobs_send_offers(fdy_jobs_t *self, size_t count)
 {
     fdy_job_record_t *recs = fdy_xalloc(OFFERS_PER_MESSAGE * sizeof *recs);
-    fdy_job_attempt_t **tries = fdy_xalloc(OFFERS_PER_MESSAGE * sizeof *tries);
     size_t held = 0, bytes = 0;
     fdy_job_node_t *batch_node = NULL;
     for (size_t i = 0; i <= count; i++) {
         fdy_job_node_t *node = NULL;
         fdy_job_record_t rec;
-        fdy_job_attempt_t *t = NULL;
-        bool ok = i < count && s_offer_record(self, &self->offers[i], &node, &rec, &t);
+        bool ok = i < count && s_offer_record(self, &self->offers[i], &node, &rec);
         /* The batch held so far leaves when the next offer is another
          * node's, when it is full, and at the end. */
         if (held && (i == count || (ok && node != batch_node) || held == OFFERS_PER_MESSAGE ||
@@ -142,8 +145,6 @@ fdy_jobs_send_offers(fdy_jobs_t *self, size_t count)
             fdy_job_reply_t reply = { 0, false, recs, held, NULL, 0 };
             fdy_peer_t to = { batch_node->peer, batch_node->peer_len };
             fdy_jobs_send_body(self, &to, FDY_KIND_JOB_OFFERS, 0, &reply);
-            for (size_t h = 0; h < held; h++)
-                free(tries[h]);
             held = 0;
             bytes = 0;
         }
@@ -153,16 +154,13 @@ fdy_jobs_send_offers(fdy_jobs_t *self, size_t count)
             self->offered++;
         if (!node->offer_batches) {
             s_send_one(self, node, &rec);
-            free(t);
             continue;
         }
         batch_node = node;
-        recs[held] = rec;
-        tries[held++] = t;
+        recs[held++] = rec;
         bytes += rec.spec.payload_len + 256;
     }
     free(recs);
-    free(tries);
     if (count && self->offer_count > count)
         memmove(self->offers, self->offers + count,
                 (self->offer_count - count) * sizeof *self->offers);
