@@ -189,7 +189,7 @@ s_destroy(void **self_p)
     free(self->delayed);
     free(self->dirty);
     free(self->writes);
-    free(self->write_bufs);
+    free(self->records);
     free(self->written);
     for (size_t i = 0; i < self->parked_count; i++)
         s_parked_free(&self->parked[i]);
@@ -817,29 +817,30 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
     size_t capacity = self->write_capacity;
     self->writes = fdy_xgrow(self->writes, &capacity, n, sizeof *self->writes);
     capacity = self->write_capacity;
-    self->write_bufs = fdy_xgrow(self->write_bufs, &capacity, n, sizeof *self->write_bufs);
-    capacity = self->write_capacity;
     self->written = fdy_xgrow(self->written, &capacity, n, sizeof *self->written);
     self->write_capacity = capacity;
+    /* Every record of the commit packed into one reused buffer; the
+     * writes point into it once it no longer moves. */
+    size_t used = 0;
+    fdy_job_attempt_t tries[FDY_JOB_ATTEMPTS_MAX];
     for (size_t i = 0; i < n; i++) {
         fdy_job_t *job = self->dirty[i];
         job->dirty = false;
-        uint8_t *buf = NULL;
-        size_t len = 0;
+        size_t at = used;
         if (!job->removed) {
             fdy_job_record_t rec;
-            fdy_job_attempt_t *tries;
-            fdy_job_to_record(job, true, &rec, &tries);
-            if (fdy_codec_job_record_encode(&rec, &buf, &len) != FOUNDRY_OK) {
+            fdy_job_to_record_in(job, true, &rec, tries);
+            if (fdy_codec_job_record_append(&rec, &self->records, &used, &self->records_cap) !=
+                FOUNDRY_OK) {
                 fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": out of memory", job->id);
                 abort();
             }
-            free(tries);
         }
-        self->writes[i] = (fdy_store_job_write_t){ job->id, buf, len };
-        self->write_bufs[i] = buf;
+        self->writes[i] = (fdy_store_job_write_t){ job->id, NULL, used - at };
         self->written[i] = job;
     }
+    for (size_t i = 0, at = 0; i < n; at += self->writes[i].len, i++)
+        self->writes[i].record = self->writes[i].len ? self->records + at : NULL;
     if (self->dirty_count > n)
         memmove(self->dirty, self->dirty + n, (self->dirty_count - n) * sizeof *self->dirty);
     self->dirty_count -= n;
@@ -857,7 +858,6 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
     foundry_err err = self->added ? fdy_commit_result(commit, &self->part) : FOUNDRY_OK;
     const char *why = self->added ? fdy_commit_reason(commit, &self->part) : "";
     for (size_t i = 0; i < self->write_count; i++) {
-        free(self->write_bufs[i]);
         fdy_job_t *job = self->written[i];
         if (err == FOUNDRY_OK && job->removed) {
             s_drop_job(self, job);

@@ -63,7 +63,8 @@ typedef struct fdy_jobs {
     size_t dirty_count, dirty_capacity;
     /* The commit in flight: its writes and their buffers. */
     fdy_store_job_write_t *writes;
-    uint8_t **write_bufs;
+    uint8_t *records; /* the writes' records, packed one after another */
+    size_t records_cap;
     fdy_job_t **written;
     size_t write_count, write_capacity;
     fdy_store_jobs_t part;

@@ -316,6 +316,54 @@ fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, si
     return err;
 }
 
+foundry_err
+fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len,
+                            size_t *cap)
+{
+    assert(rec && buf && len && cap);
+    if (rec->attempt_count > FDY_JOB_ATTEMPTS_MAX)
+        return FOUNDRY_EINVAL;
+    /* The attempts on the stack: s_record_to_pb's arrays are for any count. */
+    Foundry__JobAttempt attempts[FDY_JOB_ATTEMPTS_MAX];
+    Foundry__JobAttempt *ptrs[FDY_JOB_ATTEMPTS_MAX];
+    fdy_job_record_t bare = *rec;
+    bare.attempt_count = 0;
+    Foundry__JobRecord pb;
+    Foundry__JobSpec spec;
+    Foundry__JobAttempt *none, **none_ptrs;
+    foundry_err err = s_record_to_pb(&bare, &pb, &spec, &none, &none_ptrs);
+    if (err != FOUNDRY_OK)
+        return err;
+    for (size_t i = 0; i < rec->attempt_count; i++) {
+        const fdy_job_attempt_t *a = &rec->attempts[i];
+        Foundry__JobAttempt init = FOUNDRY__JOB_ATTEMPT__INIT;
+        attempts[i] = init;
+        attempts[i].attempt = a->attempt;
+        attempts[i].fence = a->fence;
+        attempts[i].node = s_str(a->node);
+        attempts[i].started_ms = a->started_ms;
+        attempts[i].ended_ms = a->ended_ms;
+        attempts[i].state = s_str(a->state);
+        attempts[i].error = s_str(a->error);
+        ptrs[i] = &attempts[i];
+    }
+    pb.n_attempts = rec->attempt_count;
+    pb.attempts = rec->attempt_count ? ptrs : NULL;
+    size_t size = protobuf_c_message_get_packed_size(&pb.base);
+    if (*len + size > *cap) {
+        size_t grown = *cap ? *cap : 65536;
+        while (grown < *len + size)
+            grown *= 2;
+        uint8_t *bigger = realloc(*buf, grown);
+        if (!bigger)
+            return FOUNDRY_ENOMEM;
+        *buf = bigger;
+        *cap = grown;
+    }
+    *len += protobuf_c_message_pack(&pb.base, *buf + *len);
+    return FOUNDRY_OK;
+}
+
 /* Appends a varint at *at (room for 10 bytes checked by the caller). */
 static size_t
 s_put_varint(uint8_t *at, uint64_t value)

@@ -183,6 +183,13 @@ foundry_err fdy_codec_job_record_encode(const fdy_job_record_t *rec, uint8_t **b
 foundry_err fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out,
                                        size_t *len_out);
 
+/* Appends rec, packed, at *buf + *len (capacity *cap, grown as needed;
+ * the caller frees *buf and may reuse it): many records in one buffer,
+ * with no allocation per record. FOUNDRY_OK, FOUNDRY_EINVAL (more than
+ * FDY_JOB_ATTEMPTS_MAX attempts) or FOUNDRY_ENOMEM. */
+foundry_err fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len,
+                                        size_t *cap);
+
 /* A SUBMIT batch built one job at a time (the caller's spec need not
  * outlive the call): appends spec to the JobRequest in *buf (len *len,
  * capacity *cap; all zero to start a batch, the first append also sets
