@@ -73,10 +73,10 @@ fdy_jobs_reply_batch(fdy_jobs_t *self, const fdy_jobs_parked_t *p)
     fdy_job_outcome_t *outs = fdy_xalloc(p->item_count * sizeof *outs);
     for (size_t i = 0; i < p->item_count; i++) {
         const fdy_jobs_item_t *it = &p->items[i];
-        outs[i] = (fdy_job_outcome_t){ it->job_id, it->duplicate, it->code, it->error };
+        outs[i] = (fdy_job_outcome_t){it->job_id, it->duplicate, it->code, it->error};
     }
-    fdy_job_reply_t reply = { 0, false, NULL, 0, outs, p->item_count };
-    fdy_peer_t to = { p->peer, p->peer_len };
+    fdy_job_reply_t reply = {0, false, NULL, 0, outs, p->item_count};
+    fdy_peer_t to = {p->peer, p->peer_len};
     fdy_jobs_send_body(self, &to, FDY_KIND_JOB_REPLY, p->request_id, &reply);
     free(outs);
 }
@@ -123,7 +123,7 @@ s_send_one(fdy_jobs_t *self, fdy_job_node_t *node, const fdy_job_record_t *rec)
     env.kind = FDY_KIND_JOB_OFFER;
     env.job = buf;
     env.job_len = len;
-    fdy_peer_t to = { node->peer, node->peer_len };
+    fdy_peer_t to = {node->peer, node->peer_len};
     fdy_reply_send(self->deps.reply, &to, &env);
     free(buf);
 }
@@ -142,8 +142,8 @@ fdy_jobs_send_offers(fdy_jobs_t *self, size_t count)
          * node's, when it is full, and at the end. */
         if (held && (i == count || (ok && node != batch_node) || held == OFFERS_PER_MESSAGE ||
                      bytes >= OFFER_BYTES_MAX)) {
-            fdy_job_reply_t reply = { 0, false, recs, held, NULL, 0 };
-            fdy_peer_t to = { batch_node->peer, batch_node->peer_len };
+            fdy_job_reply_t reply = {0, false, recs, held, NULL, 0};
+            fdy_peer_t to = {batch_node->peer, batch_node->peer_len};
             fdy_jobs_send_body(self, &to, FDY_KIND_JOB_OFFERS, 0, &reply);
             held = 0;
             bytes = 0;

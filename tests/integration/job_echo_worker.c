@@ -47,8 +47,8 @@ s_flush(s_buf_t *out)
 }
 
 static void
-s_reply(s_buf_t *out, char status, const uint8_t ids[16], const char *prefix,
-        const void *data, size_t len)
+s_reply(s_buf_t *out, char status, const uint8_t ids[16], const char *prefix, const void *data,
+        size_t len)
 {
     size_t prefix_len = strlen(prefix);
     uint32_t body = (uint32_t) (1 + 16 + prefix_len + len);
@@ -107,8 +107,8 @@ main(void)
             if (in.len - off < 4)
                 break;
             const uint8_t *at = in.data + off;
-            uint32_t len = (uint32_t) at[0] << 24 | (uint32_t) at[1] << 16 |
-                           (uint32_t) at[2] << 8 | at[3];
+            uint32_t len =
+                (uint32_t) at[0] << 24 | (uint32_t) at[1] << 16 | (uint32_t) at[2] << 8 | at[3];
             if (len < 17 || len > 64u * 1024u * 1024u)
                 return 3;
             if (in.len - off < 4u + len) {

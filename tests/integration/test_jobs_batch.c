@@ -77,8 +77,8 @@ test_jobs_batch_refuses_only_the_bad_job(void)
 {
     fdy_proc_t *p = fdy_proc_new("jobs_batch_submit");
     FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
-    fdy_proc_key_add(p, "partner-daegu", "--role", "partner", "--tenant", "daegu",
-                     "--allow-jobs", "daegu-fab", NULL);
+    fdy_proc_key_add(p, "partner-daegu", "--role", "partner", "--tenant", "daegu", "--allow-jobs",
+                     "daegu-fab", NULL);
     foundry_client_t *c = s_client(p, "partner-daegu");
     s_answers_t answers = {0};
     foundry_client_set_job_handler(c, s_on_answer, &answers);
