@@ -25,7 +25,9 @@
 #define DEFAULT_BACKOFF_FACTOR 2u
 #define DEFAULT_BACKOFF_MAX_MS 60000u
 #define DEFAULT_RESULT_TTL_MS  (24u * 3600u * 1000u)
-/* A commit carries at most this many job writes; the rest wait a turn. */
+/* A turn takes no more requests once this many job writes wait (the
+ * commit then carries them all: a reply or an offer leaves only after the
+ * commit that wrote its jobs, so none is ever left for the next one). */
 #define WRITES_PER_TURN 16384
 
 static const fdy_kind_t s_kinds[] = { FDY_KIND_JOB };
@@ -813,7 +815,7 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
     self->offer_committing = self->offer_count;
     if (self->dirty_count == 0)
         return;
-    size_t n = self->dirty_count < WRITES_PER_TURN ? self->dirty_count : WRITES_PER_TURN;
+    size_t n = self->dirty_count;
     size_t capacity = self->write_capacity;
     self->writes = fdy_xgrow(self->writes, &capacity, n, sizeof *self->writes);
     capacity = self->write_capacity;
@@ -841,9 +843,7 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
     }
     for (size_t i = 0, at = 0; i < n; at += self->writes[i].len, i++)
         self->writes[i].record = self->writes[i].len ? self->records + at : NULL;
-    if (self->dirty_count > n)
-        memmove(self->dirty, self->dirty + n, (self->dirty_count - n) * sizeof *self->dirty);
-    self->dirty_count -= n;
+    self->dirty_count = 0;
     self->write_count = n;
     self->part = (fdy_store_jobs_t){ self->writes, n };
     fdy_commit_add(commit, &fdy_store_jobs_part, &self->part);
