@@ -7,6 +7,7 @@
 #include "job_worker.h"
 
 #include "clock.h"
+#include "codec_jobs.h"
 #include "job_config.h"
 #include "job_pool.h"
 #include "job_results.h"
@@ -26,6 +27,9 @@
 #define IDLE_WAIT_MS  100
 #define LABEL_WORDS   16
 #define FRESH_MAX     1024 /* ids one heartbeat may name */
+/* A results batch is sent once its results hold this many bytes: well
+ * under the broker's frame limit, whatever 256 results carry. */
+#define RESULT_BATCH_BYTES (4u * 1024u * 1024u)
 
 typedef struct {
     uint64_t token, job_id, fence;
@@ -183,10 +187,11 @@ s_send_results(fdy_job_worker_t *self)
     foundry_worker_result_t batch[FOUNDRY_JOBS_BATCH_MAX];
     uint64_t tokens[FOUNDRY_JOBS_BATCH_MAX];
     for (size_t at = 0; self->client && at < self->done_count;) {
-        size_t n = 0;
+        size_t n = 0, bytes = 0;
         while (at + n < self->done_count && n < FOUNDRY_JOBS_BATCH_MAX &&
-               self->pending_count + n < PENDING_MAX) {
+               self->pending_count + n < PENDING_MAX && bytes < RESULT_BATCH_BYTES) {
             const fdy_job_result_t *r = &self->done_list[at + n].r;
+            bytes += r->result_len + strlen(r->error) + strlen(r->log_tail) + 64;
             batch[n++] = (foundry_worker_result_t){ r->job_id, r->fence,    r->ok, r->result,
                                                     r->result_len, r->error, r->log_tail, 1 };
         }
@@ -271,6 +276,19 @@ s_finish(fdy_job_worker_t *self, const fdy_job_result_t *r)
     if (self->done_count == DONE_MAX)
         s_flush_done(self);
     s_done_t *d = &self->done_list[self->done_count++];
+    char why[96];
+    fdy_job_result_t big;
+    if (r->ok && r->result_len > FDY_JOB_RESULT_MAX) {
+        /* The broker would refuse it: the attempt fails with the reason. */
+        snprintf(why, sizeof why, "result of %zu bytes exceeds %u", r->result_len,
+                 FDY_JOB_RESULT_MAX);
+        big = *r;
+        big.ok = false;
+        big.result = NULL;
+        big.result_len = 0;
+        big.error = why;
+        r = &big;
+    }
     if (r->ok)
         self->succeeded++;
     else

@@ -4,10 +4,12 @@
  *  has no grant for) is refused alone with its reason while the others are
  *  stored; a RESULT batch from a node key in which a stale and an unknown
  *  result are refused alone while the current one is stored; and offers
- *  that reach a node as JOB_OFFERS, each taken once.
+ *  that reach a node as JOB_OFFERS, each taken once; and a real agent
+ *  whose worker answers one job with a result over the limit: that attempt
+ *  fails with the reason while the results sent with it are stored.
  */
 #include "clock.h"
-#include "proc.h"
+#include "node_proc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -217,12 +219,70 @@ test_jobs_batch_results_refused_alone(void)
     fdy_proc_destroy(&p);
 }
 
+/* A worker-mode agent gets three jobs at once; the echo of the middle one
+ * (a 1 MiB payload, answered with a prefix) is over the 1 MiB result limit.
+ * That attempt fails with the reason; the others, reported in the same
+ * turn, are stored. */
+static void
+test_jobs_batch_oversize_result_fails_alone(void)
+{
+    const char *worker = getenv("FOUNDRY_JOB_ECHO_WORKER");
+    FDY_CHECK_MSG(worker && *worker, "FOUNDRY_JOB_ECHO_WORKER is not set");
+    fdy_proc_t *p = fdy_proc_new("jobs_batch_oversize");
+    const char *args[] = {"--set", "max_job_payload=2MiB", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, args));
+    foundry_client_t *admin = s_client(p, "admin");
+    static char big[1024 * 1024];
+    memset(big, 'b', sizeof big);
+    uint64_t ids[3];
+    for (size_t i = 0; i < 3; i++) {
+        foundry_job_spec_t spec;
+        foundry_job_spec_init(&spec);
+        spec.type = "echo";
+        spec.max_attempts = 1;
+        spec.payload = i == 1 ? (const void *) big : (const void *) "small";
+        spec.payload_len = i == 1 ? sizeof big : 5;
+        FDY_CHECK_OK(foundry_job_submit(admin, &spec, &ids[i], NULL));
+    }
+    char handlers[FDY_NODE_PROC_PATH_LEN];
+    snprintf(handlers, sizeof handlers, "%s/echo.jobs", fdy_proc_dir(p));
+    FILE *f = fopen(handlers, "w");
+    FDY_CHECK(f != NULL);
+    fprintf(f, "echo worker 3 20s -- %s\n", worker);
+    fclose(f);
+    fdy_proc_key_add(p, "node-iksan", "--role", "node", "--site", "iksan", NULL);
+    fdy_node_proc_t node;
+    fdy_node_proc_init(&node, p, "node-iksan");
+    node.site = "iksan";
+    node.key_name = "node-iksan";
+    node.extra[0] = "--jobs";
+    node.extra[1] = handlers;
+    node.extra[2] = NULL;
+    fdy_node_proc_start(&node, -1, true);
+    const foundry_job_info_t *info = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        FDY_CHECK_OK(foundry_job_wait(admin, ids[i], 30000, &info));
+        if (i == 1) {
+            FDY_CHECK_STR(info->state_name, "dead");
+            FDY_CHECK_MSG(strstr(info->error, "exceeds 1048576") != NULL, "%s", info->error);
+        } else {
+            FDY_CHECK_STR(info->state_name, "succeeded");
+            FDY_CHECK_EQ(info->attempt, 1u);
+        }
+    }
+    foundry_client_close(&admin, 1000, NULL);
+    FDY_NODE_CHECK(&node, fdy_node_proc_stop(&node) == 0, "node stop");
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
     const fdy_proc_test_t tests[] = {
         {"jobs_batch_refuses_only_the_bad_job", test_jobs_batch_refuses_only_the_bad_job},
         {"jobs_batch_results_refused_alone", test_jobs_batch_results_refused_alone},
+        {"jobs_batch_oversize_result_fails_alone", test_jobs_batch_oversize_result_fails_alone},
     };
     return fdy_proc_run_tests("jobs_batch", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
