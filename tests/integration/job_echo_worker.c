@@ -91,39 +91,49 @@ s_serve(s_buf_t *out, const uint8_t *body, uint32_t len, unsigned long *served)
     return -1;
 }
 
-int
-main(void)
+/* Serves what stdin brings until it ends (0) or a frame says stop. */
+static int
+s_run(s_buf_t *in, s_buf_t *out)
 {
     unsigned long served = 0;
-    s_buf_t in = {0}, out = {0};
     size_t off = 0;
     for (;;) {
-        s_reserve(&in, 65536);
-        ssize_t n = read(0, in.data + in.len, in.cap - in.len);
+        s_reserve(in, 65536);
+        ssize_t n = read(0, in->data + in->len, in->cap - in->len);
         if (n <= 0)
             return 0; /* stdin closed: the node is stopping */
-        in.len += (size_t) n;
+        in->len += (size_t) n;
         for (;;) {
-            if (in.len - off < 4)
+            if (in->len - off < 4)
                 break;
-            const uint8_t *at = in.data + off;
+            const uint8_t *at = in->data + off;
             uint32_t len =
                 (uint32_t) at[0] << 24 | (uint32_t) at[1] << 16 | (uint32_t) at[2] << 8 | at[3];
             if (len < 17 || len > 64u * 1024u * 1024u)
                 return 3;
-            if (in.len - off < 4u + len) {
-                s_reserve(&in, 4u + len); /* a frame larger than what is free */
+            if (in->len - off < 4u + len) {
+                s_reserve(in, 4u + len); /* a frame larger than what is free */
                 break;
             }
-            int status = s_serve(&out, in.data + off + 4, len, &served);
+            int status = s_serve(out, in->data + off + 4, len, &served);
             if (status >= 0)
                 return status;
             off += 4u + len;
         }
-        s_flush(&out);
+        s_flush(out);
         /* Keep the unfinished frame at the front. */
-        memmove(in.data, in.data + off, in.len - off);
-        in.len -= off;
+        memmove(in->data, in->data + off, in->len - off);
+        in->len -= off;
         off = 0;
     }
+}
+
+int
+main(void)
+{
+    s_buf_t in = {0}, out = {0};
+    int status = s_run(&in, &out);
+    free(in.data);
+    free(out.data);
+    return status;
 }
