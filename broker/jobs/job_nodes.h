@@ -35,6 +35,7 @@ typedef struct {
     int64_t last_seen_ms;   /* monotonic */
     uint64_t last_seen_wall_ms;
     bool connected;
+    bool offer_batches; /* takes its offers as JOB_OFFERS */
 } fdy_job_node_t;
 
 typedef struct fdy_job_nodes fdy_job_nodes_t;

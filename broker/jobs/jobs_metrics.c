@@ -50,16 +50,17 @@ fdy_jobs_metrics_destroy(fdy_jobs_metrics_t **self_p)
 }
 
 void
-fdy_jobs_metrics_request(fdy_jobs_metrics_t *self, const fdy_request_t *req, int op)
+fdy_jobs_metrics_request(fdy_jobs_metrics_t *self, const fdy_request_t *req, int op,
+                         size_t jobs)
 {
     if (op == FDY_JOB_SUBMIT || op == FDY_JOB_RESULT)
-        fdy_traffic_in(&self->traffic, req->site, 1, req->frames[1].len);
+        fdy_traffic_in(&self->traffic, req->site, jobs ? jobs : 1, req->frames[1].len);
 }
 
 void
-fdy_jobs_metrics_offer(fdy_jobs_metrics_t *self, uint32_t site, size_t len)
+fdy_jobs_metrics_offer(fdy_jobs_metrics_t *self, uint32_t site, size_t offers, size_t len)
 {
-    fdy_traffic_out(&self->traffic, site, 1, len);
+    fdy_traffic_out(&self->traffic, site, offers, len);
 }
 
 void

@@ -995,6 +995,8 @@ foundry_client_close(foundry_client_t **client_p, int flush_timeout_ms, size_t *
     /* Subscriptions the application left open: their acks must reach the
      * broker before the socket closes without lingering. */
     fdy_sub_leave_all(self->subs, (int) self->ack_timeout_ms);
+    /* An open submit batch leaves now, as a single submit would have. */
+    fdy_job_client_service(self->jobs, fdy_clock_mono_ms(), false);
     size_t unacked = foundry_client_unacked(self);
     self->closing = true;
     if (unacked > 0) {
