@@ -163,12 +163,15 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
         fdy_log_err("JOBS-START", "out of memory");
         abort();
     }
-    foundry_err err = fdy_store_jobs_scan(deps->store, s_load_one, self, reason);
+    uint64_t next_id = 1;
+    foundry_err err = fdy_store_jobs_scan(deps->store, s_load_one, self, &next_id, reason);
     if (err != FOUNDRY_OK) {
         void *p = self;
         fdy_jobs_service.destroy(&p);
         return err;
     }
+    if (next_id > self->next_id)
+        self->next_id = next_id; /* never an id a removed job had */
     if (self->live)
         fdy_log_info("JOBS-LOADED", "%zu jobs loaded, %zu queued", self->live,
                      fdy_job_queue_size(self->queue) + self->delayed_count);

@@ -95,10 +95,21 @@ test_jobs_table_round_trip_and_check(void **state)
     fdy_store_job_write_t removal = {.id = 2};
     s_write(store, &removal, 1);
     s_seen_t seen = {{0}, 0};
-    assert_int_equal(fdy_store_jobs_scan(store, s_collect, &seen, &reason), FOUNDRY_OK);
+    uint64_t next_id = 0;
+    assert_int_equal(fdy_store_jobs_scan(store, s_collect, &seen, &next_id, &reason), FOUNDRY_OK);
     assert_int_equal(seen.count, 2);
     assert_int_equal(seen.ids[0], 1);
     assert_int_equal(seen.ids[1], 3);
+    assert_int_equal(next_id, 4);
+    /* With every job removed, ids still go on after the newest ever
+     * written (the high-water mark, not a job: scans do not show it). */
+    fdy_store_job_write_t all_gone[] = {{.id = 1}, {.id = 3}};
+    s_write(store, all_gone, 2);
+    seen.count = 0;
+    assert_int_equal(fdy_store_jobs_scan(store, s_collect, &seen, &next_id, &reason), FOUNDRY_OK);
+    assert_int_equal(seen.count, 0);
+    assert_int_equal(next_id, 4);
+    s_write(store, writes, 3);
     fdy_store_close(&store);
     fdy_store_check_result_t clean = s_check(dir);
     assert_int_equal(clean.verdict, FDY_STORE_CHECK_CLEAN);
