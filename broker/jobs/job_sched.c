@@ -246,15 +246,18 @@ fdy_job_sched_tick(fdy_jobs_t *self, int64_t now_ms)
         i++;
     }
     size_t swept = 0;
-    if (self->sweep_next == 0 || self->sweep_next > self->job_capacity)
-        self->sweep_next = 1;
-    while (swept < SWEEP_PER_TICK && swept < self->job_capacity) {
+    /* A round over the window of ids held, a slice a tick. */
+    uint64_t first = fdy_job_index_first(&self->jobs), end = fdy_job_index_end(&self->jobs);
+    size_t span = (size_t) (end - first);
+    if (self->sweep_next < first || self->sweep_next >= end)
+        self->sweep_next = first;
+    while (swept < SWEEP_PER_TICK && swept < span) {
         fdy_job_t *job = fdy_jobs_get(self, self->sweep_next);
         if (job)
             s_sweep_one(self, job, wall);
         swept++;
-        if (++self->sweep_next > self->job_capacity)
-            self->sweep_next = 1;
+        if (++self->sweep_next >= end)
+            self->sweep_next = first;
     }
     return self->dirty_count ? 0 : TICK_MS;
 }

@@ -43,9 +43,7 @@ fdy_jobs_wall_ms(void)
 fdy_job_t *
 fdy_jobs_get(fdy_jobs_t *self, uint64_t id)
 {
-    if (id == 0 || id > self->job_capacity)
-        return NULL;
-    return self->jobs[id - 1];
+    return fdy_job_index_get(&self->jobs, id);
 }
 
 void
@@ -62,13 +60,7 @@ fdy_jobs_touch(fdy_jobs_t *self, fdy_job_t *job)
 static void
 s_put_job(fdy_jobs_t *self, fdy_job_t *job)
 {
-    if (job->id > self->job_capacity) {
-        size_t capacity = self->job_capacity;
-        self->jobs = fdy_xgrow(self->jobs, &capacity, job->id, sizeof *self->jobs);
-        self->job_capacity = capacity;
-    }
-    self->jobs[job->id - 1] = job;
-    self->live++;
+    fdy_job_index_put(&self->jobs, job);
     if (job->id >= self->next_id)
         self->next_id = job->id + 1;
 }
@@ -109,8 +101,7 @@ s_drop_job(fdy_jobs_t *self, fdy_job_t *job)
 {
     fdy_job_sched_dequeue(self, job);
     s_key_forget(self, job);
-    self->jobs[job->id - 1] = NULL;
-    self->live--;
+    (void) fdy_job_index_take(&self->jobs, job->id);
     fdy_job_destroy(&job);
 }
 
@@ -172,8 +163,9 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     }
     if (next_id > self->next_id)
         self->next_id = next_id; /* never an id a removed job had */
-    if (self->live)
-        fdy_log_info("JOBS-LOADED", "%zu jobs loaded, %zu queued", self->live,
+    if (fdy_job_index_count(&self->jobs))
+        fdy_log_info("JOBS-LOADED", "%zu jobs loaded, %zu queued",
+                     fdy_job_index_count(&self->jobs),
                      fdy_job_queue_size(self->queue) + self->delayed_count);
     *self_out = self;
     return FOUNDRY_OK;
@@ -186,9 +178,12 @@ s_destroy(void **self_p)
     if (!self)
         return;
     /* Every change was committed in its turn: nothing is left to save. */
-    for (size_t i = 0; i < self->job_capacity; i++)
-        fdy_job_destroy(&self->jobs[i]);
-    free(self->jobs);
+    for (uint64_t id = fdy_job_index_first(&self->jobs); id < fdy_job_index_end(&self->jobs);
+         id++) {
+        fdy_job_t *job = fdy_job_index_get(&self->jobs, id);
+        fdy_job_destroy(&job);
+    }
+    fdy_job_index_fini(&self->jobs);
     zhashx_destroy(&self->keys);
     fdy_job_queue_destroy(&self->queue);
     fdy_job_nodes_destroy(&self->nodes);
@@ -458,8 +453,9 @@ s_list(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
     fdy_job_t **found = fdy_xalloc(FDY_JOB_LIST_MAX * sizeof *found);
     size_t count = 0;
     /* Newest first: that is what a submitter asks about. */
-    for (size_t i = self->job_capacity; i > 0 && count < FDY_JOB_LIST_MAX; i--) {
-        fdy_job_t *job = self->jobs[i - 1];
+    for (uint64_t id = fdy_job_index_end(&self->jobs);
+         id > fdy_job_index_first(&self->jobs) && count < FDY_JOB_LIST_MAX; id--) {
+        fdy_job_t *job = fdy_job_index_get(&self->jobs, id - 1);
         if (!job || job->removed || (filter && job->state != want))
             continue;
         if (req->who->role != FDY_ROLE_ADMIN && strcmp(job->tenant, req->who->tenant) != 0)
@@ -565,8 +561,9 @@ s_register(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *
                                                   req->now_ms, fdy_jobs_wall_ms());
     node->site_index = req->site;
     /* Leases it still holds count against its slots. */
-    for (size_t i = 0; i < self->job_capacity; i++) {
-        fdy_job_t *job = self->jobs[i];
+    for (uint64_t id = fdy_job_index_first(&self->jobs); id < fdy_job_index_end(&self->jobs);
+         id++) {
+        fdy_job_t *job = fdy_job_index_get(&self->jobs, id);
         if (job && (job->state == FDY_JOB_LEASED || job->state == FDY_JOB_RUNNING) &&
             job->node && strcmp(job->node, node->name) == 0) {
             fdy_job_slot_t *slot = fdy_job_node_slot(node, job->spec->type);
@@ -922,7 +919,7 @@ static void
 s_stats(const void *self_, fdy_stats_t *out)
 {
     const fdy_jobs_t *self = self_;
-    fdy_stats_add(out, "jobs", self->live);
+    fdy_stats_add(out, "jobs", fdy_job_index_count(&self->jobs));
     fdy_stats_add(out, "jobs_queued", fdy_job_queue_size(self->queue) + self->delayed_count);
     fdy_stats_add(out, "jobs_submitted", self->submitted);
     fdy_stats_add(out, "jobs_succeeded", self->succeeded);

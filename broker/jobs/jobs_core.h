@@ -7,6 +7,7 @@
 #define FDY_JOBS_CORE_H_INCLUDED
 
 #include "job.h"
+#include "job_index.h"
 #include "job_nodes.h"
 #include "job_queue.h"
 #include "jobs.h"
@@ -51,10 +52,8 @@ typedef struct {
 
 typedef struct fdy_jobs {
     fdy_service_deps_t deps;
-    fdy_job_t **jobs; /* by id - 1; NULL once removed */
-    size_t job_capacity;
+    fdy_job_index_t jobs; /* by id */
     uint64_t next_id;
-    size_t live;
     zhashx_t *keys; /* "tenant\x1f" key -> job id, for idempotent submits */
     fdy_job_queue_t *queue;
     fdy_job_t **delayed; /* failed attempts waiting for their back-off */

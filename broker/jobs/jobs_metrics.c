@@ -68,8 +68,9 @@ fdy_jobs_metrics_stats(fdy_jobs_metrics_t *self, const fdy_jobs_t *jobs, fdy_sta
 {
     fdy_labeled_values_clear(&self->types);
     fdy_labeled_reset(&self->by_state);
-    for (size_t i = 0; i < jobs->job_capacity; i++) {
-        const fdy_job_t *job = jobs->jobs[i];
+    for (uint64_t id = fdy_job_index_first(&jobs->jobs); id < fdy_job_index_end(&jobs->jobs);
+         id++) {
+        const fdy_job_t *job = fdy_job_index_get(&jobs->jobs, id);
         if (!job || job->removed || (size_t) job->state >= self->state_count)
             continue;
         uint32_t type = fdy_labeled_values_index(&self->types, job->spec->type);
