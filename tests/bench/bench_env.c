@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -53,6 +54,14 @@ fdy_bench_env_fail(const char *fmt, ...)
 
 /* ---- processes -------------------------------------------------------- */
 
+void
+fdy_bench_env_child_init(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == 1)
+        _exit(127); /* the bench died before the line above */
+}
+
 /* Starts argv[0] with argv. Its stdout goes to /dev/null when quiet (the
  * report on our stdout stays clean); stderr is shared so failures show. */
 static int
@@ -64,6 +73,7 @@ s_spawn(char *const argv[], bool quiet, pid_t *pid_out)
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        fdy_bench_env_child_init();
         int null_fd = open("/dev/null", O_RDWR);
         if (null_fd >= 0) {
             dup2(null_fd, STDIN_FILENO);
@@ -418,6 +428,7 @@ fdy_bench_env_ctl_wait(const fdy_bench_env_t *env, const char *ctl, const char *
     if (pid < 0)
         return FOUNDRY_EIO;
     if (pid == 0) {
+        fdy_bench_env_child_init();
         int null_fd = open("/dev/null", O_RDWR);
         if (null_fd >= 0) {
             dup2(null_fd, STDIN_FILENO);

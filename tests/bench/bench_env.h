@@ -71,6 +71,11 @@ const char *fdy_bench_env_default_binary(const char *relative, char *buf, size_t
  * are not comparable, so the report says how busy it was. */
 double fdy_bench_env_load_average(void);
 
+/* In a child right after fork(): it gets SIGTERM when the bench dies
+ * (killed or Ctrl-C), so no broker or agent outlives it. Async-signal
+ * safe. */
+void fdy_bench_env_child_init(void);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t fdy_bench_env_now_ns(void);
 

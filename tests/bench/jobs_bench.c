@@ -63,6 +63,7 @@ s_start_agent(const fdy_bench_env_t *env, const char *node, size_t i, const char
     fclose(f);
     pid_t pid = fork();
     if (pid == 0) {
+        fdy_bench_env_child_init();
         FILE *out = freopen(log, "a", stdout);
         (void) out;
         dup2(1, 2);
