@@ -70,6 +70,10 @@ static const fdy_option_t s_options[] = {
     { "upload_gc_after", FDY_OPT_DURATION, "24h", 1000, 365ull * 24 * 3600 * 1000,
       FDY_OPT_RESTART, offsetof(fdy_broker_cfg_t, upload_gc_after_ms),
       "An upload idle this long is dropped and its chunks no manifest uses are deleted" },
+    { "rollout_keep_ended", FDY_OPT_DURATION, "30d", 1000, 3650ull * 24 * 3600 * 1000,
+      FDY_OPT_RESTART, offsetof(fdy_broker_cfg_t, rollout_keep_ended_ms),
+      "An ended rollout (succeeded or aborted) is removed this long after its last change; "
+      "the newest is always kept" },
     { "max_batch_bytes", FDY_OPT_SIZE, "8MiB", 1 * KIB, FDY_BATCH_FRAME_MAX, FDY_OPT_RESTART,
       offsetof(fdy_broker_cfg_t, max_batch_bytes),
       "Largest batch frame of a publish request (ETOOBIG above)" },

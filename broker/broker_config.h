@@ -45,6 +45,7 @@ typedef struct {
     uint64_t job_node_timeout_ms; /* a node silent this long is lost, its leases expire */
     char *release_key_file;     /* signs the model release log; "" = <data_dir>/release.sign */
     uint64_t max_model_size;    /* largest model artifact (ETOOBIG above) */
+    uint64_t rollout_keep_ended_ms; /* an ended rollout is removed after this */
     uint64_t upload_gc_after_ms; /* an idle upload is dropped, its unused chunks deleted */
     char *metrics_listen;       /* HTTP HOST:PORT of the metrics service, or "off" */
     char *metrics_token;        /* "" or the token its pages require */

@@ -12,6 +12,7 @@
 #include "admin_table.h"
 #include "broker_config.h"
 #include "codec.h"
+#include "labeled.h"
 #include "registry.h"
 #include "store.h"
 
@@ -63,6 +64,8 @@ typedef struct {
     const fdy_slice_t *frames;  /* frames[0] the envelope, then the frames after it */
     size_t frame_count;
     int64_t now_ms;
+    uint32_t site;              /* who's site as an index into fdy_peers_sites(), resolved
+                                   once per connection: the traffic metrics' site label */
 } fdy_request_t;
 
 /* A named counter for status (and, later, the metrics endpoint). name is a
@@ -73,14 +76,23 @@ typedef struct {
 } fdy_stat_t;
 
 #define FDY_STATS_MAX 64
+#define FDY_STATS_TABLES_MAX 16
 typedef struct {
     fdy_stat_t items[FDY_STATS_MAX];
     size_t count;
+    /* Labeled families (metrics endpoint only): borrowed, valid until the
+     * service's next turn. Families of the same name from several services
+     * are rendered as one. */
+    const fdy_labeled_t *tables[FDY_STATS_TABLES_MAX];
+    size_t table_count;
 } fdy_stats_t;
 
 /* Appends one counter; past FDY_STATS_MAX it is dropped (a programmer
  * error caught by the admin unit test). */
 void fdy_stats_add(fdy_stats_t *self, const char *name, uint64_t value);
+/* Appends a table of labeled counters (borrowed, see above); past
+ * FDY_STATS_TABLES_MAX it is dropped. */
+void fdy_stats_add_table(fdy_stats_t *self, const fdy_labeled_t *table);
 
 struct fdy_service_ops {
     const char *name;                    /* "streams", "admin", later "jobs", "models" */

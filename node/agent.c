@@ -16,6 +16,8 @@
 #include "agent_metrics.h"
 
 #include "clock.h"
+#include "files.h"
+#include "job_config.h"
 #include "job_worker.h"
 #include "keys.h"
 #include "log.h"
@@ -100,26 +102,6 @@ s_client_log(foundry_log_level level, const char *id, const char *line, void *us
 }
 
 /* ---- setting up ---------------------------------------------------------- */
-
-static foundry_err
-s_mkdirs(const char *path, fdy_reason_t *reason)
-{
-    char buf[PATH_LEN];
-    if ((size_t) snprintf(buf, sizeof buf, "%s", path) >= sizeof buf)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "data_dir is too long");
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create %s: %s", buf,
-                                  strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create %s: %s", buf, strerror(errno));
-    return FOUNDRY_OK;
-}
 
 /* Both key files are read once here, so a missing file or a secret key
  * others may read stops the start with a clear reason instead of turning
@@ -263,7 +245,7 @@ fdy_agent_new(const fdy_agent_cfg_t *cfg, fdy_agent_t **out, fdy_reason_t *reaso
 
     foundry_err err = s_check_keys(cfg, reason);
     if (err == FOUNDRY_OK)
-        err = s_mkdirs(cfg->data_dir, reason);
+        err = fdy_dirs_make(cfg->data_dir, reason);
     if (err != FOUNDRY_OK)
         goto out;
     char outbox_dir[PATH_LEN];
@@ -668,7 +650,7 @@ s_read_stdin(fdy_agent_t *self)
 static foundry_err
 s_take_input(fdy_agent_t *self, int wait_ms, fdy_reason_t *reason)
 {
-    zmq_pollitem_t items[3] = {
+    zmq_pollitem_t items[4 + FDY_JOB_HANDLERS_MAX] = {
         {self->pull, 0, ZMQ_POLLIN, 0},
         {NULL, STDIN_FILENO, ZMQ_POLLIN, 0},
     };
@@ -680,6 +662,18 @@ s_take_input(fdy_agent_t *self, int wait_ms, fdy_reason_t *reason)
         int due = fdy_agent_metrics_due_ms(self->metrics);
         wait_ms = due < wait_ms ? due : wait_ms;
     }
+    /* Offers and worker answers end the wait at once: a job then waits
+     * for no tick. The client's descriptor is edge-triggered: offers read
+     * off the socket already are checked for just before the wait. */
+    if (fdy_job_worker_has_offers(self->jobs))
+        wait_ms = 0;
+    int client_fd = self->client ? foundry_client_fd(self->client) : -1;
+    if (client_fd >= 0 && self->jobs)
+        items[count++] = (zmq_pollitem_t){NULL, client_fd, ZMQ_POLLIN, 0};
+    int fds[FDY_JOB_HANDLERS_MAX];
+    size_t fd_count = fdy_job_worker_fds(self->jobs, fds, FDY_JOB_HANDLERS_MAX);
+    for (size_t i = 0; i < fd_count; i++)
+        items[count++] = (zmq_pollitem_t){NULL, fds[i], ZMQ_POLLIN, 0};
     int ready = zmq_poll(items, count, wait_ms);
     if (ready < 0) {
         if (errno == EINTR)

@@ -187,6 +187,18 @@ fdy_job_pool_list(const fdy_job_pool_t *self, uint64_t *ids, uint64_t *fences, s
     return n;
 }
 
+size_t
+fdy_job_pool_fds(const fdy_job_pool_t *self, int *fds, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < FDY_JOB_HANDLERS_MAX && n < max; i++) {
+        int fd = self->procs[i] && self->count ? fdy_job_process_answer_fd(self->procs[i]) : -1;
+        if (fd >= 0)
+            fds[n++] = fd;
+    }
+    return n;
+}
+
 uint32_t
 fdy_job_pool_busy(const fdy_job_pool_t *self, const char *type)
 {

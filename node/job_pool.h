@@ -42,5 +42,7 @@ void fdy_job_pool_service(fdy_job_pool_t *self, int64_t now_ms, fdy_job_pool_don
 size_t fdy_job_pool_count(const fdy_job_pool_t *self);
 size_t fdy_job_pool_list(const fdy_job_pool_t *self, uint64_t *ids, uint64_t *fences, size_t max);
 uint32_t fdy_job_pool_busy(const fdy_job_pool_t *self, const char *type);
+/* The answer descriptors of the running worker processes (at most max). */
+size_t fdy_job_pool_fds(const fdy_job_pool_t *self, int *fds, size_t max);
 
 #endif

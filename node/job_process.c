@@ -215,6 +215,12 @@ fdy_job_process_next(fdy_job_process_t *self, fdy_job_process_msg_t *out)
     return true;
 }
 
+int
+fdy_job_process_answer_fd(const fdy_job_process_t *self)
+{
+    return self->running ? self->child.out_fd : -1;
+}
+
 uint64_t
 fdy_job_process_generation(const fdy_job_process_t *self)
 {

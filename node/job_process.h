@@ -53,6 +53,9 @@ bool fdy_job_process_next(fdy_job_process_t *self, fdy_job_process_msg_t *out);
 /* Increments each time the process ended (died or was killed): the jobs
  * sent before then are lost. */
 uint64_t fdy_job_process_generation(const fdy_job_process_t *self);
+/* The descriptor its answers arrive on (-1 when it does not run), for the
+ * agent's poll: a node wakes for an answer instead of its next tick. */
+int fdy_job_process_answer_fd(const fdy_job_process_t *self);
 /* Why it last ended ("exit status 1", "killed by signal 9", "bad frame"). */
 const char *fdy_job_process_last_exit(const fdy_job_process_t *self);
 /* The tail of its stderr. */

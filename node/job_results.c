@@ -80,8 +80,9 @@ s_field(uint8_t *at, const void *data, size_t len)
 typedef struct {
     fdy_job_results_t *self;
     const fdy_job_result_t *items;
-    const uint64_t *job_ids, *fences;
     size_t count;
+    const uint64_t *job_ids, *fences;
+    size_t id_count;
 } s_op_t;
 
 static foundry_err
@@ -123,16 +124,15 @@ foundry_err
 fdy_job_results_put(fdy_job_results_t *self, const fdy_job_result_t *items, size_t count,
                     fdy_reason_t *reason)
 {
-    s_op_t op = { self, items, NULL, NULL, count };
+    s_op_t op = { self, items, count, NULL, NULL, 0 };
     return fdy_kv_write(self->kv, s_put, &op, reason);
 }
 
 static foundry_err
-s_remove(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+s_remove_ids(s_op_t *op, MDB_txn *txn, size_t *removed_out, fdy_reason_t *reason)
 {
-    s_op_t *op = ctx;
     size_t removed = 0;
-    for (size_t i = 0; i < op->count; i++) {
+    for (size_t i = 0; i < op->id_count; i++) {
         uint8_t key[16];
         s_key(key, op->job_ids[i], op->fences[i]);
         MDB_val k = { sizeof key, key };
@@ -142,16 +142,46 @@ s_remove(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
         else if (rc != MDB_NOTFOUND)
             return fdy_kv_err(rc, reason, "results: remove");
     }
-    *skip_commit = removed == 0;
+    *removed_out = removed;
     return FOUNDRY_OK;
+}
+
+static foundry_err
+s_remove(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+{
+    size_t removed = 0;
+    foundry_err err = s_remove_ids(ctx, txn, &removed, reason);
+    *skip_commit = removed == 0;
+    return err;
 }
 
 foundry_err
 fdy_job_results_remove(fdy_job_results_t *self, const uint64_t *job_ids, const uint64_t *fences,
                        size_t count, fdy_reason_t *reason)
 {
-    s_op_t op = { self, NULL, job_ids, fences, count };
+    s_op_t op = { self, NULL, 0, job_ids, fences, count };
     return fdy_kv_write(self->kv, s_remove, &op, reason);
+}
+
+static foundry_err
+s_update(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
+{
+    s_op_t *op = ctx;
+    size_t removed = 0;
+    foundry_err err = s_put(txn, ctx, skip_commit, reason);
+    if (err == FOUNDRY_OK)
+        err = s_remove_ids(op, txn, &removed, reason);
+    *skip_commit = op->count == 0 && removed == 0;
+    return err;
+}
+
+foundry_err
+fdy_job_results_update(fdy_job_results_t *self, const fdy_job_result_t *items, size_t count,
+                       const uint64_t *job_ids, const uint64_t *fences, size_t id_count,
+                       fdy_reason_t *reason)
+{
+    s_op_t op = { self, items, count, job_ids, fences, id_count };
+    return fdy_kv_write(self->kv, s_update, &op, reason);
 }
 
 /* Reads one length-prefixed field; false when the value is too short. */

@@ -39,6 +39,12 @@ foundry_err fdy_job_results_put(fdy_job_results_t *self, const fdy_job_result_t 
 foundry_err fdy_job_results_remove(fdy_job_results_t *self, const uint64_t *job_ids,
                                    const uint64_t *fences, size_t count, fdy_reason_t *reason);
 
+/* Both in one transaction (one fsync): stores the count results and
+ * removes those of (job_ids[i], fences[i]) the broker answered. */
+foundry_err fdy_job_results_update(fdy_job_results_t *self, const fdy_job_result_t *items,
+                                   size_t count, const uint64_t *job_ids, const uint64_t *fences,
+                                   size_t id_count, fdy_reason_t *reason);
+
 /* Calls fn for each stored result (borrowed for the call), in key order. */
 typedef void(fdy_job_result_fn)(const fdy_job_result_t *r, void *user);
 foundry_err fdy_job_results_each(fdy_job_results_t *self, fdy_job_result_fn *fn, void *user,

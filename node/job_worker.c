@@ -7,6 +7,7 @@
 #include "job_worker.h"
 
 #include "clock.h"
+#include "codec_jobs.h"
 #include "job_config.h"
 #include "job_pool.h"
 #include "job_results.h"
@@ -25,6 +26,10 @@
 #define BUSY_WAIT_MS  10
 #define IDLE_WAIT_MS  100
 #define LABEL_WORDS   16
+#define FRESH_MAX     1024 /* ids one heartbeat may name */
+/* A results batch is sent once its results hold this many bytes: well
+ * under the broker's frame limit, whatever 256 results carry. */
+#define RESULT_BATCH_BYTES (4u * 1024u * 1024u)
 
 typedef struct {
     uint64_t token, job_id, fence;
@@ -59,6 +64,10 @@ struct fdy_job_worker {
     uint64_t answered_ids[PENDING_MAX], answered_fences[PENDING_MAX]; /* to remove, together */
     size_t answered_count;
     int64_t next_heartbeat_ms;
+    /* Attempts started since the last heartbeat: named at once by a
+     * heartbeat of their own (the periodic one names every attempt). */
+    uint64_t fresh_ids[FRESH_MAX], fresh_fences[FRESH_MAX];
+    size_t fresh_count;
     uint64_t done, refused;
     uint64_t started, succeeded, failed; /* handler runs, for the metrics endpoint */
 };
@@ -170,6 +179,36 @@ s_send_result(fdy_job_worker_t *self, const fdy_job_result_t *r, uint32_t slots)
     self->pending[self->pending_count++] = (s_pending_t){ token, r->job_id, r->fence };
 }
 
+/* The turn's outcomes, FOUNDRY_JOBS_BATCH_MAX per request, each handing
+ * its slot back. What is not sent stays in the outbox for the next attach. */
+static void
+s_send_results(fdy_job_worker_t *self)
+{
+    foundry_worker_result_t batch[FOUNDRY_JOBS_BATCH_MAX];
+    uint64_t tokens[FOUNDRY_JOBS_BATCH_MAX];
+    for (size_t at = 0; self->client && at < self->done_count;) {
+        size_t n = 0, bytes = 0;
+        while (at + n < self->done_count && n < FOUNDRY_JOBS_BATCH_MAX &&
+               self->pending_count + n < PENDING_MAX && bytes < RESULT_BATCH_BYTES) {
+            const fdy_job_result_t *r = &self->done_list[at + n].r;
+            bytes += r->result_len + strlen(r->error) + strlen(r->log_tail) + 64;
+            batch[n++] = (foundry_worker_result_t){ r->job_id, r->fence,    r->ok, r->result,
+                                                    r->result_len, r->error, r->log_tail, 1 };
+        }
+        if (n == 0)
+            return;
+        if (foundry_worker_results(self->client, batch, n, tokens) != FOUNDRY_OK) {
+            fdy_log_warn_limited("JOB-RESULT-FAILED", "%zu results: %s", n,
+                                 foundry_client_last_error(self->client));
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            self->pending[self->pending_count++] =
+                (s_pending_t){ tokens[i], batch[i].job_id, batch[i].fence };
+        at += n;
+    }
+}
+
 static void
 s_replay_one(const fdy_job_result_t *r, void *user)
 {
@@ -182,8 +221,8 @@ s_copy_text(const char *text)
     return fdy_xstrdup(text ? text : "");
 }
 
-/* The turn's outcomes: stored in one transaction (one fsync), then sent,
- * each handing its slot back. */
+/* The turn's outcomes: stored in one transaction (one fsync), with the
+ * removal of the answered ones, then sent, each handing its slot back. */
 static void
 s_flush_done(fdy_job_worker_t *self)
 {
@@ -194,15 +233,19 @@ s_flush_done(fdy_job_worker_t *self)
         items[i] = self->done_list[i].r;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    if (fdy_job_results_put(self->results, items, self->done_count, &why) != FOUNDRY_OK)
+    if (fdy_job_results_update(self->results, items, self->done_count, self->answered_ids,
+                               self->answered_fences, self->answered_count,
+                               &why) != FOUNDRY_OK) {
         fdy_log_err("JOB-OUTBOX", "%zu results not stored: %s", self->done_count, why.text);
-    else
+    } else {
+        self->answered_count = 0;
         for (size_t i = 0; i < self->done_count; i++)
             fdy_log_info("JOB-DONE", "job %" PRIu64 " fence %" PRIu64 ": %s, stored in the outbox",
                          items[i].job_id, items[i].fence, items[i].ok ? "succeeded" : "failed");
+    }
+    s_send_results(self);
     for (size_t i = 0; i < self->done_count; i++) {
         s_done_t *d = &self->done_list[i];
-        s_send_result(self, &d->r, 1);
         free(d->result);
         free(d->error);
         free(d->log_tail);
@@ -233,6 +276,19 @@ s_finish(fdy_job_worker_t *self, const fdy_job_result_t *r)
     if (self->done_count == DONE_MAX)
         s_flush_done(self);
     s_done_t *d = &self->done_list[self->done_count++];
+    char why[96];
+    fdy_job_result_t big;
+    if (r->ok && r->result_len > FDY_JOB_RESULT_MAX) {
+        /* The broker would refuse it: the attempt fails with the reason. */
+        snprintf(why, sizeof why, "result of %zu bytes exceeds %u", r->result_len,
+                 FDY_JOB_RESULT_MAX);
+        big = *r;
+        big.ok = false;
+        big.result = NULL;
+        big.result_len = 0;
+        big.error = why;
+        r = &big;
+    }
     if (r->ok)
         self->succeeded++;
     else
@@ -268,6 +324,19 @@ s_cancel(fdy_job_worker_t *self, uint64_t job_id)
     fdy_job_pool_cancel(self->pool, job_id);
 }
 
+/* The broker hears that it runs at once, from the next turn's heartbeat. */
+static void
+s_started(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
+{
+    self->started++;
+    if (self->fresh_count == FRESH_MAX) {
+        self->next_heartbeat_ms = 0; /* the full one names them all */
+        return;
+    }
+    self->fresh_ids[self->fresh_count] = offer->job_id;
+    self->fresh_fences[self->fresh_count++] = offer->fence;
+}
+
 static void
 s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
 {
@@ -285,10 +354,8 @@ s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
         fdy_reason_clear(&why);
         if (fdy_job_pool_start(self->pool, h, offer, &why) != FOUNDRY_OK)
             s_fail_offer(self, offer, why.text);
-        else {
-            self->started++;
-            self->next_heartbeat_ms = 0;
-        }
+        else
+            s_started(self, offer);
         return;
     }
     if (self->run_count == RUNS_MAX) {
@@ -303,8 +370,7 @@ s_take(fdy_job_worker_t *self, const foundry_job_offer_t *offer)
         return;
     }
     self->runs[self->run_count++] = run;
-    self->started++;
-    self->next_heartbeat_ms = 0; /* tells the broker it runs, at once */
+    s_started(self, offer);
 }
 
 static void
@@ -389,9 +455,18 @@ s_register(fdy_job_worker_t *self)
 static void
 s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
 {
-    if (now_ms < self->next_heartbeat_ms)
+    if (now_ms < self->next_heartbeat_ms) {
+        /* Between the periodic ones: only the attempts that just started,
+         * so a busy node does not name all it runs every turn. */
+        if (self->fresh_count &&
+            foundry_worker_heartbeat_async(self->client, self->fresh_ids, self->fresh_fences,
+                                           self->fresh_count) == FOUNDRY_ENOTFOUND)
+            self->registered_at = 0;
+        self->fresh_count = 0;
         return;
+    }
     self->next_heartbeat_ms = now_ms + (int64_t) self->cfg->job_heartbeat_ms;
+    self->fresh_count = 0;
     uint64_t ids[2 * RUNS_MAX], fences[2 * RUNS_MAX];
     for (size_t i = 0; i < self->run_count; i++) {
         ids[i] = fdy_job_run_id(self->runs[i]);
@@ -458,6 +533,18 @@ fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
         s_heartbeat(self, now_ms);
     s_flush_answered(self);
     return self->run_count || fdy_job_pool_count(self->pool) ? BUSY_WAIT_MS : IDLE_WAIT_MS;
+}
+
+bool
+fdy_job_worker_has_offers(fdy_job_worker_t *self)
+{
+    return self && self->client && foundry_worker_pending(self->client) > 0;
+}
+
+size_t
+fdy_job_worker_fds(const fdy_job_worker_t *self, int *fds, size_t max)
+{
+    return self ? fdy_job_pool_fds(self->pool, fds, max) : 0;
 }
 
 void

@@ -31,6 +31,14 @@ void fdy_job_worker_detach(fdy_job_worker_t *self);
  * until it needs the next turn. */
 int fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms);
 
+/* Descriptors worth waking for (worker processes' answers; at most max),
+ * so the agent's wait ends when an attempt finishes. Accepts NULL. */
+size_t fdy_job_worker_fds(const fdy_job_worker_t *self, int *fds, size_t max);
+
+/* True when offers wait to be taken (read off the socket now): the
+ * agent then does not sleep. Accepts NULL. */
+bool fdy_job_worker_has_offers(fdy_job_worker_t *self);
+
 /* Handler runs since start: started, finished ok or not, running now, and
  * results the broker refused as stale. */
 typedef struct {

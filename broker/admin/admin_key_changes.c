@@ -86,22 +86,9 @@ s_key_edit(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fd
         err = s_replace_list(call, "allow_models=", p.allow_models, &p.allow_models_count, reason);
     if (err != FOUNDRY_OK)
         return err;
-    const char *rate_msgs = fdy_admin_arg(call, "rate_msgs");
-    const char *rate_bytes = fdy_admin_arg(call, "rate_bytes");
-    fdy_reason_t why;
-    uint64_t value = 0;
-    if (rate_msgs) {
-        if (fdy_config_parse_uint(rate_msgs, &value, &why) != FOUNDRY_OK || value > UINT32_MAX)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                  "arg 'rate_msgs': '%.32s' is not a number of messages/s",
-                                  rate_msgs);
-        p.rate_msgs = (uint32_t) value;
-    }
-    if (rate_bytes) {
-        if (fdy_config_parse_size(rate_bytes, &value, &why) != FOUNDRY_OK)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'rate_bytes': %s", why.text);
-        p.rate_bytes = value;
-    }
+    err = fdy_admin_keys_rates(call, &p, reason);
+    if (err != FOUNDRY_OK)
+        return err;
     char key_name[FDY_NAME_MAX];
     snprintf(key_name, sizeof key_name, "%s", p.name);
     err = fdy_registry_replace(self->registry, &p, reason);

@@ -54,6 +54,28 @@ s_key_row(fdy_admin_table_t *table, const fdy_principal_t *p)
 
 /* The key's row as the registry holds it now, after any reload. */
 foundry_err
+fdy_admin_keys_rates(const fdy_admin_call_t *call, fdy_principal_t *p, fdy_reason_t *reason)
+{
+    const char *rate_msgs = fdy_admin_arg(call, "rate_msgs");
+    const char *rate_bytes = fdy_admin_arg(call, "rate_bytes");
+    fdy_reason_t why;
+    uint64_t value = 0;
+    if (rate_msgs) {
+        if (fdy_config_parse_uint(rate_msgs, &value, &why) != FOUNDRY_OK || value > UINT32_MAX)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "arg 'rate_msgs': '%.32s' is not a number of messages/s",
+                                  rate_msgs);
+        p->rate_msgs = (uint32_t) value;
+    }
+    if (rate_bytes) {
+        if (fdy_config_parse_size(rate_bytes, &value, &why) != FOUNDRY_OK)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'rate_bytes': %s", why.text);
+        p->rate_bytes = value;
+    }
+    return FOUNDRY_OK;
+}
+
+foundry_err
 fdy_admin_keys_one_table(fdy_admin_keys_t *self, const fdy_admin_call_t *call, const char *name,
                          fdy_admin_table_t *table, fdy_reason_t *reason)
 {
@@ -157,22 +179,9 @@ s_key_add(void *ctx, const fdy_admin_call_t *call, fdy_admin_table_t *table, fdy
         else
             p.allow_subscribe[(*count)++] = filter;
     }
-    const char *rate_msgs = fdy_admin_arg(call, "rate_msgs");
-    const char *rate_bytes = fdy_admin_arg(call, "rate_bytes");
-    fdy_reason_t why;
-    uint64_t value = 0;
-    if (rate_msgs) {
-        if (fdy_config_parse_uint(rate_msgs, &value, &why) != FOUNDRY_OK || value > UINT32_MAX)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                  "arg 'rate_msgs': '%.32s' is not a number of messages/s",
-                                  rate_msgs);
-        p.rate_msgs = (uint32_t) value;
-    }
-    if (rate_bytes) {
-        if (fdy_config_parse_size(rate_bytes, &value, &why) != FOUNDRY_OK)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "arg 'rate_bytes': %s", why.text);
-        p.rate_bytes = value;
-    }
+    err = fdy_admin_keys_rates(call, &p, reason);
+    if (err != FOUNDRY_OK)
+        return err;
     p.created_ns = fdy_clock_wall_ns();
     err = fdy_registry_add(self->registry, &p, reason);
     if (err != FOUNDRY_OK)

@@ -28,6 +28,12 @@ foundry_err fdy_admin_keys_one_table(fdy_admin_keys_t *self, const fdy_admin_cal
                                      const char *name, fdy_admin_table_t *table,
                                      fdy_reason_t *reason);
 
+/* Reads the optional rate_msgs= (messages/s) and rate_bytes= (a size) of
+ * key.add and key.edit into p; an absent argument leaves p's value. Returns
+ * FOUNDRY_OK or FOUNDRY_EINVAL naming the argument. */
+foundry_err fdy_admin_keys_rates(const fdy_admin_call_t *call, fdy_principal_t *p,
+                                 fdy_reason_t *reason);
+
 /* admin_key_changes.c: key.edit name= [site=] [tenant=] [allow=]...
  * [allow_sub=]... [allow_jobs=]... [rate_msgs=] [rate_bytes=] (a list that
  * is given replaces the key's list; one empty value clears it), key.rotate

@@ -8,6 +8,7 @@
 #include "backup_store.h"
 
 #include "clock.h"
+#include "files.h"
 #include "kv.h"
 
 #include <errno.h>
@@ -64,20 +65,6 @@ s_progress_run(void *arg)
     }
     pthread_mutex_unlock(&self->mutex);
     return NULL;
-}
-
-static foundry_err
-s_fsync_dir(const char *dir, fdy_reason_t *reason)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "%s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    if (rc != 0)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "%s: fsync: %s", dir, strerror(saved));
-    return FOUNDRY_OK;
 }
 
 static uint64_t
@@ -163,8 +150,8 @@ fdy_backup_store_copy(const char *data_dir, const char *dest_dir, FILE *progress
     if (err == FOUNDRY_OK && fstat(fd, &st) == 0)
         out->copy_bytes = (uint64_t) st.st_size;
     close(fd);
-    if (err == FOUNDRY_OK)
-        err = s_fsync_dir(dest_dir, reason);
+    if (err == FOUNDRY_OK && fdy_dir_fsync(dest_dir) != 0)
+        err = fdy_reason_set(reason, FOUNDRY_EIO, "%s: fsync: %s", dest_dir, strerror(errno));
     if (err != FOUNDRY_OK) {
         unlink(dest);
         return err;

@@ -11,6 +11,7 @@
 #include "backup_blobs.h"
 #include "backup_refs.h"
 #include "backup_store.h"
+#include "files.h"
 #include "store.h"
 #include "store_check.h"
 
@@ -63,16 +64,6 @@ static void
 s_remove_tree(const char *path)
 {
     nftw(path, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int
-s_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = fd >= 0 ? fsync(fd) : -1;
-    if (fd >= 0)
-        close(fd);
-    return rc;
 }
 
 /* DIR/BACKUP: what the backup holds and where it came from, for the
@@ -250,7 +241,7 @@ s_backup(const fdy_ctl_args_t *args)
     if (status == FDY_CTL_EXIT_OK) {
         /* The rename is durable once DIR's parent is synced. */
         char parent[PATH_MAX];
-        if (!s_join(parent, dir, "..") || s_fsync_dir(parent) != 0)
+        if (!s_join(parent, dir, "..") || fdy_dir_fsync(parent) != 0)
             return fdy_output_fail("%s: fsync of its directory: %s", dir, strerror(errno));
     }
     if (status != FDY_CTL_EXIT_OK) {

@@ -407,26 +407,24 @@ static const fdy_ctl_flag_t s_flags[] = {
 };
 
 static int
-s_push(const char **list, size_t *count, const char *flag, const char *value)
-{
-    if (*count == FDY_ALLOW_MAX)
-        return fdy_output_usage("at most %d %s", FDY_ALLOW_MAX, flag);
-    list[(*count)++] = value;
-    return FDY_CTL_EXIT_OK;
-}
-
-static int
 s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
 {
     key_changes_opts_t *self = opts;
     switch (flag->id) {
     case KC_SITE: self->site = value; break;
     case KC_TENANT: self->tenant = value; break;
-    case KC_ALLOW: return s_push(self->allow, &self->allow_count, flag->name, value);
-    case KC_ALLOW_SUB: return s_push(self->allow_sub, &self->allow_sub_count, flag->name, value);
-    case KC_ALLOW_JOBS: return s_push(self->allow_jobs, &self->allow_jobs_count, flag->name, value);
+    case KC_ALLOW:
+        return fdy_ctl_args_list_add(self->allow, &self->allow_count, FDY_ALLOW_MAX, flag->name,
+                                     value);
+    case KC_ALLOW_SUB:
+        return fdy_ctl_args_list_add(self->allow_sub, &self->allow_sub_count, FDY_ALLOW_MAX,
+                                     flag->name, value);
+    case KC_ALLOW_JOBS:
+        return fdy_ctl_args_list_add(self->allow_jobs, &self->allow_jobs_count, FDY_ALLOW_MAX,
+                                     flag->name, value);
     case KC_ALLOW_MODELS:
-        return s_push(self->allow_models, &self->allow_models_count, flag->name, value);
+        return fdy_ctl_args_list_add(self->allow_models, &self->allow_models_count, FDY_ALLOW_MAX,
+                                     flag->name, value);
     case KC_RATE_MSGS: self->rate_msgs = value; break;
     case KC_RATE_BYTES: self->rate_bytes = value; break;
     default: break;

@@ -446,15 +446,6 @@ static const fdy_ctl_flag_t s_flags[] = {
 };
 
 static int
-s_add(const char **list, size_t *count, size_t max, const char *flag, const char *value)
-{
-    if (*count == max)
-        return fdy_output_usage("at most %zu %s", max, flag);
-    list[(*count)++] = value;
-    return FDY_CTL_EXIT_OK;
-}
-
-static int
 s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
 {
     models_opts_t *self = opts;
@@ -462,22 +453,27 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     switch (flag->id) {
     case MODELS_DIR: self->dir = value; break;
     case MODELS_SIGNER:
-        return s_add(self->signers, &self->signer_count, MODELS_LIST_MAX, flag->name, value);
+        return fdy_ctl_args_list_add(self->signers, &self->signer_count, MODELS_LIST_MAX,
+                                     flag->name, value);
     case MODELS_THRESHOLD: self->threshold = value; break;
     case MODELS_NAME: self->name = value; break;
     case MODELS_VERSION: self->version = value; break;
     case MODELS_SIGN:
-        return s_add(self->sign, &self->sign_count, MODELS_LIST_MAX, flag->name, value);
+        return fdy_ctl_args_list_add(self->sign, &self->sign_count, MODELS_LIST_MAX, flag->name,
+                                     value);
     case MODELS_SITE:
-        return s_add(self->sites, &self->site_count, MODELS_LIST_MAX, flag->name, value);
+        return fdy_ctl_args_list_add(self->sites, &self->site_count, MODELS_LIST_MAX, flag->name,
+                                     value);
     case MODELS_LABEL:
         if (fdy_ctl_pair_check("--label", value, &reason) != FOUNDRY_OK)
             return fdy_output_usage("%s", reason.text);
-        return s_add(self->labels, &self->label_count, MODELS_LIST_MAX, flag->name, value);
+        return fdy_ctl_args_list_add(self->labels, &self->label_count, MODELS_LIST_MAX, flag->name,
+                                     value);
     case MODELS_META:
         if (fdy_ctl_pair_check("--meta", value, &reason) != FOUNDRY_OK)
             return fdy_output_usage("%s", reason.text);
-        return s_add(self->meta, &self->meta_count, MODELS_META_MAX, flag->name, value);
+        return fdy_ctl_args_list_add(self->meta, &self->meta_count, MODELS_META_MAX, flag->name,
+                                     value);
     case MODELS_EXPIRES:
         self->expires = value;
         return FDY_CTL_EXIT_OK; /* checked by s_expires: a bare number is ms */

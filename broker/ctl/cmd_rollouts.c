@@ -287,15 +287,6 @@ static const fdy_ctl_flag_t s_flags[] = {
 };
 
 static int
-s_add(const char **list, size_t *count, const char *flag, const char *value)
-{
-    if (*count == FDY_CTL_ROLLOUT_LIST_MAX)
-        return fdy_output_usage("at most %d %s", FDY_CTL_ROLLOUT_LIST_MAX, flag);
-    list[(*count)++] = value;
-    return FDY_CTL_EXIT_OK;
-}
-
-static int
 s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
 {
     rollouts_opts_t *self = opts;
@@ -307,9 +298,15 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
     case RO_SUCCESS: s->success = value; break;
     case RO_ABORT_FAILURES: s->abort_failures = value; break;
     case RO_ABORT_RATE: s->abort_rate = value; break;
-    case RO_GATE: return s_add(s->gates, &s->gate_count, flag->name, value);
-    case RO_SITE: return s_add(s->sites, &s->site_count, flag->name, value);
-    case RO_LABEL: return s_add(s->labels, &s->label_count, flag->name, value);
+    case RO_GATE:
+        return fdy_ctl_args_list_add(s->gates, &s->gate_count, FDY_CTL_ROLLOUT_LIST_MAX, flag->name,
+                                     value);
+    case RO_SITE:
+        return fdy_ctl_args_list_add(s->sites, &s->site_count, FDY_CTL_ROLLOUT_LIST_MAX, flag->name,
+                                     value);
+    case RO_LABEL:
+        return fdy_ctl_args_list_add(s->labels, &s->label_count, FDY_CTL_ROLLOUT_LIST_MAX,
+                                     flag->name, value);
     case RO_JOB: s->job = value; break;
     case RO_DATA: s->data = value; break;
     case RO_RUN_TIMEOUT: s->run_timeout = value; break;

@@ -148,6 +148,10 @@ int fdy_ctl_args_run(const fdy_ctl_cli_t *cli, int argc, char **argv, fdy_ctl_ar
 bool fdy_ctl_args_parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 int fdy_ctl_args_check_filter(const char *flag, const char *value); /* a subject filter */
 int fdy_ctl_args_check_count(const char *flag, const char *value);  /* a number >= 0 */
+/* Appends value to a repeatable flag's list of at most max (a usage error
+ * naming flag beyond it). */
+int fdy_ctl_args_list_add(const char **list, size_t *count, size_t max, const char *flag,
+                          const char *value);
 
 /* Durations everywhere: 250ms, 5s, 2m, 1h, 7d, or a bare number of
  * milliseconds. parse_ms stores the value in [min_ms, max_ms] in *ms_out;

@@ -261,6 +261,16 @@ fdy_ctl_args_check_count(const char *flag, const char *value)
     return FDY_CTL_EXIT_OK;
 }
 
+int
+fdy_ctl_args_list_add(const char **list, size_t *count, size_t max, const char *flag,
+                      const char *value)
+{
+    if (*count >= max)
+        return fdy_output_usage("at most %zu %s", max, flag);
+    list[(*count)++] = value;
+    return FDY_CTL_EXIT_OK;
+}
+
 /* ---- parsing ------------------------------------------------------------ */
 
 /* A flag as seen in argv, with its value, kept in order until the command

@@ -196,9 +196,45 @@ fdy_job_from_record(const fdy_job_record_t *rec)
     return self;
 }
 
+static void s_record_fields(const fdy_job_t *self, bool payload, fdy_job_record_t *rec);
+
+static void
+s_tries_into(const fdy_job_t *self, fdy_job_attempt_t *tries)
+{
+    for (size_t i = 0; i < self->try_count; i++) {
+        const fdy_job_try_t *t = &self->tries[i];
+        tries[i] = (fdy_job_attempt_t){t->attempt,  t->fence, t->node, t->started_ms,
+                                       t->ended_ms, t->state, t->error};
+    }
+}
+
+void
+fdy_job_to_record_in(const fdy_job_t *self, bool payload, fdy_job_record_t *rec,
+                     fdy_job_attempt_t *tries)
+{
+    s_record_fields(self, payload, rec);
+    s_tries_into(self, tries);
+    rec->attempts = self->try_count ? tries : NULL;
+    rec->attempt_count = self->try_count;
+}
+
 void
 fdy_job_to_record(const fdy_job_t *self, bool payload, fdy_job_record_t *rec,
                   fdy_job_attempt_t **tries_out)
+{
+    s_record_fields(self, payload, rec);
+    *tries_out = NULL;
+    if (!self->try_count)
+        return;
+    fdy_job_attempt_t *tries = fdy_xalloc(self->try_count * sizeof *tries);
+    s_tries_into(self, tries);
+    rec->attempts = tries;
+    rec->attempt_count = self->try_count;
+    *tries_out = tries;
+}
+
+static void
+s_record_fields(const fdy_job_t *self, bool payload, fdy_job_record_t *rec)
 {
     memset(rec, 0, sizeof *rec);
     rec->id = self->id;
@@ -224,18 +260,6 @@ fdy_job_to_record(const fdy_job_t *self, bool payload, fdy_job_record_t *rec,
     rec->error = self->error;
     rec->log_tail = self->log_tail;
     rec->progress = self->progress;
-    *tries_out = NULL;
-    if (!self->try_count)
-        return;
-    fdy_job_attempt_t *tries = fdy_xalloc(self->try_count * sizeof *tries);
-    for (size_t i = 0; i < self->try_count; i++) {
-        const fdy_job_try_t *t = &self->tries[i];
-        tries[i] = (fdy_job_attempt_t){t->attempt,  t->fence, t->node, t->started_ms,
-                                       t->ended_ms, t->state, t->error};
-    }
-    rec->attempts = tries;
-    rec->attempt_count = self->try_count;
-    *tries_out = tries;
 }
 
 /* ---- state steps ------------------------------------------------------------ */

@@ -87,6 +87,11 @@ fdy_job_t *fdy_job_from_record(const fdy_job_record_t *rec);
 void fdy_job_to_record(const fdy_job_t *self, bool payload, fdy_job_record_t *rec,
                        fdy_job_attempt_t **tries_out);
 
+/* As fdy_job_to_record, with the attempts in tries (room for
+ * FDY_JOB_ATTEMPTS_MAX): no allocation. */
+void fdy_job_to_record_in(const fdy_job_t *self, bool payload, fdy_job_record_t *rec,
+                          fdy_job_attempt_t *tries);
+
 /* Replaces an owned string (NULL or "" clears it), cut to FDY_JOB_TEXT_MAX. */
 void fdy_job_set_text(char **field, const char *value);
 

@@ -79,6 +79,7 @@ fdy_job_nodes_register(fdy_job_nodes_t *self, const fdy_principal_t *who,
         snprintf(s->type, sizeof s->type, "%s", req->types[i]);
         s->credit = req->credit;
     }
+    n->offer_batches = req->offer_batches;
     n->last_seen_ms = now_ms;
     n->last_seen_wall_ms = wall_ms;
     n->connected = n->peer_len > 0;

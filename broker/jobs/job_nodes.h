@@ -24,6 +24,7 @@ typedef struct {
 typedef struct {
     char name[FDY_NAME_MAX];
     char site[FDY_NAME_MAX];
+    uint32_t site_index;    /* fdy_request_t.site of its registration (traffic metrics) */
     uint8_t peer[FDY_JOB_PEER_MAX];
     size_t peer_len;
     char labels[FDY_JOB_LABELS_MAX][FDY_JOB_LABEL_MAX + 1];
@@ -34,6 +35,7 @@ typedef struct {
     int64_t last_seen_ms;   /* monotonic */
     uint64_t last_seen_wall_ms;
     bool connected;
+    bool offer_batches; /* takes its offers as JOB_OFFERS */
 } fdy_job_node_t;
 
 typedef struct fdy_job_nodes fdy_job_nodes_t;

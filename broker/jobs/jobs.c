@@ -25,10 +25,14 @@
 #define DEFAULT_BACKOFF_FACTOR 2u
 #define DEFAULT_BACKOFF_MAX_MS 60000u
 #define DEFAULT_RESULT_TTL_MS  (24u * 3600u * 1000u)
-/* A commit carries at most this many job writes; the rest wait a turn. */
+/* A turn takes no more requests once this many job writes wait (the
+ * commit then carries them all: a reply or an offer leaves only after the
+ * commit that wrote its jobs, so none is ever left for the next one). */
 #define WRITES_PER_TURN 16384
 
 static const fdy_kind_t s_kinds[] = { FDY_KIND_JOB };
+
+static void s_parked_free(fdy_jobs_parked_t *p);
 
 uint64_t
 fdy_jobs_wall_ms(void)
@@ -153,17 +157,21 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     self->queue = fdy_job_queue_new();
     self->nodes = fdy_job_nodes_new();
     self->arena = fdy_arena_new(FDY_DECODE_BUDGET(FDY_JOB_FRAME_MAX));
+    self->metrics = fdy_jobs_metrics_new(deps);
     self->lease_ms = deps->cfg->job_node_timeout_ms;
     if (!self->keys || !self->arena) {
         fdy_log_err("JOBS-START", "out of memory");
         abort();
     }
-    foundry_err err = fdy_store_jobs_scan(deps->store, s_load_one, self, reason);
+    uint64_t next_id = 1;
+    foundry_err err = fdy_store_jobs_scan(deps->store, s_load_one, self, &next_id, reason);
     if (err != FOUNDRY_OK) {
         void *p = self;
         fdy_jobs_service.destroy(&p);
         return err;
     }
+    if (next_id > self->next_id)
+        self->next_id = next_id; /* never an id a removed job had */
     if (self->live)
         fdy_log_info("JOBS-LOADED", "%zu jobs loaded, %zu queued", self->live,
                      fdy_job_queue_size(self->queue) + self->delayed_count);
@@ -187,30 +195,34 @@ s_destroy(void **self_p)
     free(self->delayed);
     free(self->dirty);
     free(self->writes);
-    free(self->write_bufs);
+    free(self->records);
     free(self->written);
+    for (size_t i = 0; i < self->parked_count; i++)
+        s_parked_free(&self->parked[i]);
     free(self->parked);
     free(self->offers);
     fdy_arena_destroy(&self->arena);
+    fdy_jobs_metrics_destroy(&self->metrics);
     free(self);
     *self_p = NULL;
 }
 
 /* ---- replies ------------------------------------------------------------------ */
 
-static void
-s_send_reply(fdy_jobs_t *self, const fdy_peer_t *to, uint64_t request_id,
-             const fdy_job_reply_t *reply)
+size_t
+fdy_jobs_send_body(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind, uint64_t request_id,
+                   const fdy_job_reply_t *reply)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     if (fdy_codec_job_reply_encode(reply, &buf, &len) != FOUNDRY_OK) {
-        fdy_reply_error(self->deps.reply, to, request_id, 0, FOUNDRY_ENOMEM, "job reply");
-        return;
+        if (kind == FDY_KIND_JOB_REPLY)
+            fdy_reply_error(self->deps.reply, to, request_id, 0, FOUNDRY_ENOMEM, "job reply");
+        return 0;
     }
     fdy_envelope_t env;
     memset(&env, 0, sizeof env);
-    env.kind = FDY_KIND_JOB_REPLY;
+    env.kind = kind;
     env.request_id = request_id;
     env.job = buf;
     env.job_len = len ? len : 0;
@@ -223,11 +235,19 @@ s_send_reply(fdy_jobs_t *self, const fdy_peer_t *to, uint64_t request_id,
     }
     fdy_reply_send(self->deps.reply, to, &env);
     free(buf);
+    return env.job_len;
 }
 
 static void
-s_park(fdy_jobs_t *self, const fdy_request_t *req, uint64_t job_id, bool duplicate,
-       fdy_job_t *created)
+s_send_reply(fdy_jobs_t *self, const fdy_peer_t *to, uint64_t request_id,
+             const fdy_job_reply_t *reply)
+{
+    fdy_jobs_send_body(self, to, FDY_KIND_JOB_REPLY, request_id, reply);
+}
+
+void
+fdy_jobs_park(fdy_jobs_t *self, const fdy_request_t *req, const fdy_jobs_item_t *single,
+              fdy_jobs_item_t *items, size_t item_count)
 {
     self->parked = fdy_xgrow(self->parked, &self->parked_capacity, self->parked_count + 1,
                              sizeof *self->parked);
@@ -236,9 +256,46 @@ s_park(fdy_jobs_t *self, const fdy_request_t *req, uint64_t job_id, bool duplica
     p->peer_len = req->peer.len <= sizeof p->peer ? req->peer.len : 0;
     memcpy(p->peer, req->peer.id, p->peer_len);
     p->request_id = req->env->request_id;
-    p->job_id = job_id;
-    p->duplicate = duplicate;
-    p->created = created;
+    if (single) {
+        p->job_id = single->job_id;
+        p->duplicate = single->duplicate;
+        p->created = single->created;
+    }
+    p->items = items;
+    p->item_count = item_count;
+}
+
+static void
+s_park(fdy_jobs_t *self, const fdy_request_t *req, uint64_t job_id, bool duplicate,
+       fdy_job_t *created)
+{
+    fdy_jobs_item_t item = { job_id, duplicate, FOUNDRY_OK, NULL, created };
+    fdy_jobs_park(self, req, &item, NULL, 0);
+}
+
+static void
+s_parked_free(fdy_jobs_parked_t *p)
+{
+    for (size_t i = 0; i < p->item_count; i++)
+        free(p->items[i].error);
+    free(p->items);
+    p->items = NULL;
+    p->item_count = 0;
+}
+
+/* True when job is a new job of a parked submit (dropped if the commit fails). */
+static bool
+s_parked_created(const fdy_jobs_t *self, const fdy_job_t *job)
+{
+    for (size_t p = 0; p < self->parked_committing; p++) {
+        const fdy_jobs_parked_t *pk = &self->parked[p];
+        if (pk->created == job)
+            return true;
+        for (size_t i = 0; i < pk->item_count; i++)
+            if (pk->items[i].created == job)
+                return true;
+    }
+    return false;
 }
 
 /* ---- who may do what ------------------------------------------------------------ */
@@ -309,36 +366,49 @@ s_defaults(fdy_job_spec_t *spec)
         spec->result_ttl_ms = DEFAULT_RESULT_TTL_MS;
 }
 
-static foundry_err
-s_submit(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
-         fdy_reason_t *reason)
+foundry_err
+fdy_jobs_submit_one(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_spec_t *in,
+                    fdy_jobs_item_t *item, fdy_reason_t *reason)
 {
-    foundry_err err =
-        fdy_codec_job_spec_check(&jr->spec, self->deps.cfg->max_job_payload, reason);
+    memset(item, 0, sizeof *item);
+    foundry_err err = fdy_codec_job_spec_check(in, self->deps.cfg->max_job_payload, reason);
     if (err == FOUNDRY_OK)
-        err = s_may_submit(req->who, &jr->spec, reason);
+        err = s_may_submit(req->who, in, reason);
     if (err != FOUNDRY_OK)
         return err;
     const char *tenant = req->who->tenant[0] ? req->who->tenant : req->who->name;
-    if (jr->spec.key && *jr->spec.key) {
-        char *name = s_key_name(tenant, jr->spec.key);
+    if (in->key && *in->key) {
+        char *name = s_key_name(tenant, in->key);
         uint64_t known = (uintptr_t) zhashx_lookup(self->keys, name);
         free(name);
         if (known && fdy_jobs_get(self, known)) {
-            s_park(self, req, known, true, NULL);
+            item->job_id = known;
+            item->duplicate = true;
             return FOUNDRY_OK;
         }
     }
-    fdy_job_spec_t spec = jr->spec;
+    fdy_job_spec_t spec = *in;
     s_defaults(&spec);
     fdy_job_t *job = fdy_job_new(self->next_id, tenant, req->who->name, &spec, fdy_jobs_wall_ms());
     s_put_job(self, job);
     s_key_remember(self, job);
     fdy_job_sched_enqueue(self, job);
     fdy_jobs_touch(self, job);
-    s_park(self, req, job->id, false, job);
+    item->job_id = job->id;
+    item->created = job;
     self->submitted++;
     return FOUNDRY_OK;
+}
+
+static foundry_err
+s_submit(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+         fdy_reason_t *reason)
+{
+    fdy_jobs_item_t item;
+    foundry_err err = fdy_jobs_submit_one(self, req, &jr->spec, &item, reason);
+    if (err == FOUNDRY_OK)
+        fdy_jobs_park(self, req, &item, NULL, 0);
+    return err;
 }
 
 static void
@@ -355,7 +425,7 @@ s_reply_jobs(fdy_jobs_t *self, const fdy_request_t *req, fdy_job_t *const *jobs,
             recs[i].waiting = waiting[i];
         }
     }
-    fdy_job_reply_t reply = { count == 1 ? jobs[0]->id : 0, false, recs, count };
+    fdy_job_reply_t reply = { count == 1 ? jobs[0]->id : 0, false, recs, count, NULL, 0 };
     s_send_reply(self, &req->peer, req->env->request_id, &reply);
     for (size_t i = 0; i < count; i++)
         free(tries[i]);
@@ -465,9 +535,9 @@ s_retry(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
 
 /* ---- node operations ----------------------------------------------------------------- */
 
-static foundry_err
-s_node_of(fdy_jobs_t *self, const fdy_request_t *req, fdy_job_node_t **node_out,
-          fdy_reason_t *reason)
+foundry_err
+fdy_jobs_node_of(fdy_jobs_t *self, const fdy_request_t *req, fdy_job_node_t **node_out,
+                 fdy_reason_t *reason)
 {
     if (req->who->role != FDY_ROLE_NODE)
         return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys take jobs");
@@ -493,6 +563,7 @@ s_register(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *
         return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys register for jobs");
     fdy_job_node_t *node = fdy_job_nodes_register(self->nodes, req->who, &req->peer, jr,
                                                   req->now_ms, fdy_jobs_wall_ms());
+    node->site_index = req->site;
     /* Leases it still holds count against its slots. */
     for (size_t i = 0; i < self->job_capacity; i++) {
         fdy_job_t *job = self->jobs[i];
@@ -505,7 +576,7 @@ s_register(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *
     }
     fdy_log_info("JOB-NODE", "node %s at %s registered: %zu types, %zu labels", node->name,
                  node->site, node->slot_count, node->label_count);
-    fdy_job_reply_t reply = { 0, false, NULL, 0 };
+    fdy_job_reply_t reply = { 0, false, NULL, 0, NULL, 0 };
     s_send_reply(self, &req->peer, req->env->request_id, &reply);
     return FOUNDRY_OK;
 }
@@ -523,7 +594,7 @@ s_credit(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr
          fdy_reason_t *reason)
 {
     fdy_job_node_t *node;
-    foundry_err err = s_node_of(self, req, &node, reason);
+    foundry_err err = fdy_jobs_node_of(self, req, &node, reason);
     if (err != FOUNDRY_OK)
         return err;
     for (size_t i = 0; i < jr->type_count; i++)
@@ -572,18 +643,12 @@ s_reported(const fdy_job_t *job, const char *node, uint64_t fence)
     return false;
 }
 
-static foundry_err
-s_result(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
-         fdy_reason_t *reason)
+foundry_err
+fdy_jobs_result_one(fdy_jobs_t *self, const fdy_request_t *req, fdy_job_node_t *node,
+                    const fdy_job_result_item_t *jr, fdy_jobs_item_t *item, fdy_reason_t *reason)
 {
-    /* No registration needed: a result resent right after a broker restart
-     * arrives before the node registers again, and the lease names the
-     * node's key anyway. */
-    if (req->who->role != FDY_ROLE_NODE)
-        return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys report job results");
-    fdy_job_node_t *node = NULL;
-    (void) s_node_of(self, req, &node, reason);
-    fdy_reason_clear(reason);
+    memset(item, 0, sizeof *item);
+    item->job_id = jr->job_id;
     fdy_job_t *job;
     foundry_err err = s_fenced(self, req->who->name, jr->job_id, jr->fence, &job, reason);
     fdy_job_t *any = fdy_jobs_get(self, jr->job_id);
@@ -592,7 +657,7 @@ s_result(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr
     if (err == FOUNDRY_ESTALE && s_reported(any, req->who->name, jr->fence)) {
         /* A resend of the result this attempt already reported (its answer
          * was lost with a connection): answered as stored, changes nothing. */
-        s_park(self, req, any->id, true, NULL);
+        item->duplicate = true;
         return FOUNDRY_OK;
     }
     if (err != FOUNDRY_OK)
@@ -618,8 +683,30 @@ s_result(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr
         fdy_job_sched_attempt_failed(self, job, "failed",
                                      jr->error && *jr->error ? jr->error : "handler failed", now);
     }
-    s_park(self, req, job->id, false, NULL);
     return FOUNDRY_OK;
+}
+
+static foundry_err
+s_result(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *jr,
+         fdy_reason_t *reason)
+{
+    /* No registration needed: a result resent right after a broker restart
+     * arrives before the node registers again, and the lease names the
+     * node's key anyway. */
+    if (req->who->role != FDY_ROLE_NODE)
+        return fdy_reason_set(reason, FOUNDRY_EDENIED, "only node keys report job results");
+    fdy_job_node_t *node = NULL;
+    (void) fdy_jobs_node_of(self, req, &node, reason);
+    fdy_reason_clear(reason);
+    if (jr->result_count)
+        return fdy_jobs_result_batch(self, req, jr, node, reason);
+    fdy_job_result_item_t one = { jr->job_id, jr->fence,    jr->ok,       jr->result,
+                                  jr->result_len, jr->error, jr->log_tail, jr->credit };
+    fdy_jobs_item_t item;
+    foundry_err err = fdy_jobs_result_one(self, req, node, &one, &item, reason);
+    if (err == FOUNDRY_OK)
+        fdy_jobs_park(self, req, &item, NULL, 0);
+    return err;
 }
 
 static foundry_err
@@ -627,7 +714,7 @@ s_progress(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t *
            fdy_reason_t *reason)
 {
     fdy_job_node_t *node;
-    foundry_err err = s_node_of(self, req, &node, reason);
+    foundry_err err = fdy_jobs_node_of(self, req, &node, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_job_t *job;
@@ -648,7 +735,7 @@ s_heartbeat(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t 
             fdy_reason_t *reason)
 {
     fdy_job_node_t *node;
-    foundry_err err = s_node_of(self, req, &node, reason);
+    foundry_err err = fdy_jobs_node_of(self, req, &node, reason);
     if (err != FOUNDRY_OK)
         return err;
     uint64_t now = fdy_jobs_wall_ms();
@@ -675,7 +762,7 @@ s_heartbeat(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t 
                                                 .spec = none, .state = "stale" };
         stale[stale_count++] = NULL;
     }
-    fdy_job_reply_t reply = { 0, false, recs, stale_count };
+    fdy_job_reply_t reply = { 0, false, recs, stale_count, NULL, 0 };
     s_send_reply(self, &req->peer, req->env->request_id, &reply);
     free(stale);
     free(recs);
@@ -691,15 +778,19 @@ s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
     if (req->frame_count != 2)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "JOB needs exactly one body frame, not %zu",
                               req->frame_count - 1);
-    fdy_arena_reset(self->arena, FDY_DECODE_BUDGET(req->frames[1].len));
+    fdy_arena_reset(self->arena, FDY_JOB_DECODE_BUDGET(req->frames[1].len));
     fdy_job_request_t jr;
     foundry_err err =
         fdy_codec_job_request_decode(req->frames[1].data, req->frames[1].len, self->arena, &jr,
                                      reason);
     if (err != FOUNDRY_OK)
         return err;
+    fdy_jobs_metrics_request(self->metrics, req, (int) jr.op,
+                             jr.op == FDY_JOB_SUBMIT ? jr.spec_count : jr.result_count);
     switch (jr.op) {
-    case FDY_JOB_SUBMIT: return s_submit(self, req, &jr, reason);
+    case FDY_JOB_SUBMIT:
+        return jr.spec_count ? fdy_jobs_submit_batch(self, req, &jr, reason)
+                             : s_submit(self, req, &jr, reason);
     case FDY_JOB_STATUS: return s_status(self, req, &jr, reason);
     case FDY_JOB_CANCEL: return s_cancel(self, req, &jr, reason);
     case FDY_JOB_LIST: return s_list(self, req, &jr, reason);
@@ -723,90 +814,49 @@ s_turn_full(const void *self_)
 static void
 s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
 {
-    (void) now_ms;
     fdy_jobs_t *self = self_;
+    /* Slots this turn's results freed take their next jobs now: the leases
+     * join the results in this commit instead of waiting for the next. */
+    (void) fdy_job_sched_offer(self, now_ms);
     self->added = false;
     self->write_count = 0;
     self->parked_committing = self->parked_count;
     self->offer_committing = self->offer_count;
     if (self->dirty_count == 0)
         return;
-    size_t n = self->dirty_count < WRITES_PER_TURN ? self->dirty_count : WRITES_PER_TURN;
+    size_t n = self->dirty_count;
     size_t capacity = self->write_capacity;
     self->writes = fdy_xgrow(self->writes, &capacity, n, sizeof *self->writes);
     capacity = self->write_capacity;
-    self->write_bufs = fdy_xgrow(self->write_bufs, &capacity, n, sizeof *self->write_bufs);
-    capacity = self->write_capacity;
     self->written = fdy_xgrow(self->written, &capacity, n, sizeof *self->written);
     self->write_capacity = capacity;
+    /* Every record of the commit packed into one reused buffer; the
+     * writes point into it once it no longer moves. */
+    size_t used = 0;
+    fdy_job_attempt_t tries[FDY_JOB_ATTEMPTS_MAX];
     for (size_t i = 0; i < n; i++) {
         fdy_job_t *job = self->dirty[i];
         job->dirty = false;
-        uint8_t *buf = NULL;
-        size_t len = 0;
+        size_t at = used;
         if (!job->removed) {
             fdy_job_record_t rec;
-            fdy_job_attempt_t *tries;
-            fdy_job_to_record(job, true, &rec, &tries);
-            if (fdy_codec_job_record_encode(&rec, &buf, &len) != FOUNDRY_OK) {
+            fdy_job_to_record_in(job, true, &rec, tries);
+            if (fdy_codec_job_record_append(&rec, &self->records, &used, &self->records_cap) !=
+                FOUNDRY_OK) {
                 fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": out of memory", job->id);
                 abort();
             }
-            free(tries);
         }
-        self->writes[i] = (fdy_store_job_write_t){ job->id, buf, len };
-        self->write_bufs[i] = buf;
+        self->writes[i] = (fdy_store_job_write_t){ job->id, NULL, used - at };
         self->written[i] = job;
     }
-    if (self->dirty_count > n)
-        memmove(self->dirty, self->dirty + n, (self->dirty_count - n) * sizeof *self->dirty);
-    self->dirty_count -= n;
+    for (size_t i = 0, at = 0; i < n; at += self->writes[i].len, i++)
+        self->writes[i].record = self->writes[i].len ? self->records + at : NULL;
+    self->dirty_count = 0;
     self->write_count = n;
     self->part = (fdy_store_jobs_t){ self->writes, n };
     fdy_commit_add(commit, &fdy_store_jobs_part, &self->part);
     self->added = true;
-}
-
-static void
-s_send_offers(fdy_jobs_t *self, size_t count)
-{
-    for (size_t i = 0; i < count; i++) {
-        const fdy_jobs_offer_t *o = &self->offers[i];
-        fdy_job_t *job = fdy_jobs_get(self, o->job_id);
-        fdy_job_node_t *node = fdy_job_nodes_by_name(self->nodes, o->node);
-        if (!job || !node || !node->connected || job->fence != o->fence)
-            continue;
-        if (!o->cancel && job->state != FDY_JOB_LEASED)
-            continue; /* cancelled or expired before its offer could leave */
-        fdy_job_record_t rec;
-        fdy_job_attempt_t *tries;
-        fdy_job_to_record(job, !o->cancel, &rec, &tries);
-        rec.attempts = NULL;
-        rec.attempt_count = 0;
-        rec.result = NULL;
-        rec.result_len = 0;
-        if (o->cancel)
-            rec.state = "cancelled";
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        if (fdy_codec_job_record_encode(&rec, &buf, &len) == FOUNDRY_OK) {
-            fdy_envelope_t env;
-            memset(&env, 0, sizeof env);
-            env.kind = FDY_KIND_JOB_OFFER;
-            env.job = buf;
-            env.job_len = len;
-            fdy_peer_t to = { node->peer, node->peer_len };
-            fdy_reply_send(self->deps.reply, &to, &env);
-            if (!o->cancel)
-                self->offered++;
-        }
-        free(buf);
-        free(tries);
-    }
-    if (count && self->offer_count > count)
-        memmove(self->offers, self->offers + count,
-                (self->offer_count - count) * sizeof *self->offers);
-    self->offer_count -= count;
 }
 
 static void
@@ -817,18 +867,13 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
     foundry_err err = self->added ? fdy_commit_result(commit, &self->part) : FOUNDRY_OK;
     const char *why = self->added ? fdy_commit_reason(commit, &self->part) : "";
     for (size_t i = 0; i < self->write_count; i++) {
-        free(self->write_bufs[i]);
         fdy_job_t *job = self->written[i];
         if (err == FOUNDRY_OK && job->removed) {
             s_drop_job(self, job);
-        } else if (err != FOUNDRY_OK) {
+        } else if (err != FOUNDRY_OK && !s_parked_created(self, job)) {
             /* A new job whose submit is refused below is dropped there;
              * every other change is written again next turn. */
-            bool created = false;
-            for (size_t p = 0; p < self->parked_committing && !created; p++)
-                created = self->parked[p].created == job;
-            if (!created)
-                fdy_jobs_touch(self, job);
+            fdy_jobs_touch(self, job);
         }
     }
     self->write_count = 0;
@@ -838,11 +883,17 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
         if (err != FOUNDRY_OK) {
             if (p->created)
                 s_drop_job(self, p->created);
+            for (size_t j = 0; j < p->item_count; j++)
+                if (p->items[j].created)
+                    s_drop_job(self, p->items[j].created);
             fdy_reply_error(self->deps.reply, &to, p->request_id, 0, err, why);
-            continue;
+        } else if (p->items) {
+            fdy_jobs_reply_batch(self, p);
+        } else {
+            fdy_job_reply_t reply = { p->job_id, p->duplicate, NULL, 0, NULL, 0 };
+            s_send_reply(self, &to, p->request_id, &reply);
         }
-        fdy_job_reply_t reply = { p->job_id, p->duplicate, NULL, 0 };
-        s_send_reply(self, &to, p->request_id, &reply);
+        s_parked_free(p);
     }
     if (self->parked_committing && self->parked_count > self->parked_committing)
         memmove(self->parked, self->parked + self->parked_committing,
@@ -850,7 +901,7 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
     self->parked_count -= self->parked_committing;
     self->parked_committing = 0;
     if (err == FOUNDRY_OK)
-        s_send_offers(self, self->offer_committing);
+        fdy_jobs_send_offers(self, self->offer_committing);
     self->offer_committing = 0;
     self->added = false;
 }
@@ -878,6 +929,7 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "jobs_dead", self->dead);
     fdy_stats_add(out, "jobs_stale_refused", self->stale_refused);
     fdy_stats_add(out, "job_nodes", fdy_job_nodes_count(self->nodes));
+    fdy_jobs_metrics_stats(self->metrics, self, out);
 }
 
 /* ---- for other services (jobs.h) ------------------------------------------------------ */

@@ -10,6 +10,7 @@
 #include "job_nodes.h"
 #include "job_queue.h"
 #include "jobs.h"
+#include "jobs_metrics.h"
 #include "service.h"
 #include "store_jobs.h"
 
@@ -17,7 +18,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* A reply that waits for the turn's commit. */
+/* How one job of a request went, until the commit decides its answer. */
+typedef struct {
+    uint64_t job_id;
+    bool duplicate;
+    foundry_err code; /* refused before the commit: nothing of it changed */
+    char *error;      /* owned; why it was refused */
+    fdy_job_t *created; /* SUBMIT of a new job: rolled back if the commit fails */
+} fdy_jobs_item_t;
+
+/* A reply that waits for the turn's commit: one job's, or (items) a
+ * batch's outcomes in its order. */
 typedef struct {
     uint8_t peer[FDY_JOB_PEER_MAX];
     size_t peer_len;
@@ -25,6 +36,8 @@ typedef struct {
     uint64_t job_id;
     bool duplicate;
     fdy_job_t *created; /* SUBMIT of a new job: rolled back if the commit fails */
+    fdy_jobs_item_t *items; /* owned */
+    size_t item_count;
 } fdy_jobs_parked_t;
 
 /* An offer (or, with cancel, a kill order) that leaves after the commit
@@ -51,7 +64,8 @@ typedef struct fdy_jobs {
     size_t dirty_count, dirty_capacity;
     /* The commit in flight: its writes and their buffers. */
     fdy_store_job_write_t *writes;
-    uint8_t **write_bufs;
+    uint8_t *records; /* the writes' records, packed one after another */
+    size_t records_cap;
     fdy_job_t **written;
     size_t write_count, write_capacity;
     fdy_store_jobs_t part;
@@ -64,6 +78,7 @@ typedef struct fdy_jobs {
     int64_t next_tick_ms; /* upkeep runs every TICK_MS, not every loop turn */
     uint64_t lease_ms;
     fdy_arena_t *arena;
+    fdy_jobs_metrics_t *metrics; /* labeled counters (jobs_metrics.c) */
     /* counters */
     uint64_t submitted, succeeded, failed_attempts, dead, cancelled, expired, stale_refused,
         offered, nodes_lost;
@@ -75,6 +90,42 @@ fdy_job_t *fdy_jobs_get(fdy_jobs_t *self, uint64_t id);
 void fdy_jobs_touch(fdy_jobs_t *self, fdy_job_t *job);
 /* Wall-clock ms: what job times are in, so deadlines survive restarts. */
 uint64_t fdy_jobs_wall_ms(void);
+
+/* One SUBMIT's job (spec) into *item: a new job, or the one its key
+ * names. A refusal returns its error with reason, and changes nothing. */
+foundry_err fdy_jobs_submit_one(fdy_jobs_t *self, const fdy_request_t *req,
+                                const fdy_job_spec_t *spec, fdy_jobs_item_t *item,
+                                fdy_reason_t *reason);
+/* One result of node `node` (may be NULL: not registered) into *item:
+ * stored, or (duplicate) a resend of the one stored. A refusal (stale
+ * fence, no such job) returns its error with reason. */
+foundry_err fdy_jobs_result_one(fdy_jobs_t *self, const fdy_request_t *req, fdy_job_node_t *node,
+                                const fdy_job_result_item_t *r, fdy_jobs_item_t *item,
+                                fdy_reason_t *reason);
+/* Parks a request's answer until the commit; items (may be NULL) moves in. */
+void fdy_jobs_park(fdy_jobs_t *self, const fdy_request_t *req, const fdy_jobs_item_t *single,
+                   fdy_jobs_item_t *items, size_t item_count);
+/* The registered node of a node key, refreshed (peer, last seen). */
+foundry_err fdy_jobs_node_of(fdy_jobs_t *self, const fdy_request_t *req,
+                             fdy_job_node_t **node_out, fdy_reason_t *reason);
+
+/* ---- jobs_batch.c ---- */
+
+/* A SUBMIT or RESULT of a batch: each job stored or refused alone. */
+foundry_err fdy_jobs_submit_batch(fdy_jobs_t *self, const fdy_request_t *req,
+                                  const fdy_job_request_t *jr, fdy_reason_t *reason);
+foundry_err fdy_jobs_result_batch(fdy_jobs_t *self, const fdy_request_t *req,
+                                  const fdy_job_request_t *jr, fdy_job_node_t *node,
+                                  fdy_reason_t *reason);
+/* The answer of a parked batch (after its commit succeeded). */
+void fdy_jobs_reply_batch(fdy_jobs_t *self, const fdy_jobs_parked_t *p);
+/* Sends the first count offers of self->offers: a node that takes
+ * JOB_OFFERS gets its consecutive ones in one message. */
+void fdy_jobs_send_offers(fdy_jobs_t *self, size_t count);
+/* Sends an encoded JobReply as kind (JOB_REPLY, JOB_OFFERS) to peer; the
+ * body's bytes, 0 when it could not be encoded. */
+size_t fdy_jobs_send_body(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind,
+                        uint64_t request_id, const fdy_job_reply_t *reply);
 
 /* ---- job_sched.c ---- */
 

@@ -2,7 +2,9 @@
  *  figures: every service's stats (merged by name, as `status` does), the
  *  connection and error counters, the streams with their consumers (depth
  *  and lag, as last saved), and the connected principals by role and site
- *  (registry x peers). Bounded: at most STREAMS_MAX streams are listed.
+ *  (registry x peers), and the services' labeled tables (traffic by kind
+ *  and site, jobs by state and type). Bounded: at most STREAMS_MAX streams
+ *  are listed, and each table caps its label values.
  */
 #include "metrics_pages.h"
 
@@ -22,6 +24,7 @@
 
 #define STREAMS_MAX 1024
 #define SITE_ROWS_MAX 64
+#define TABLES_MAX 32
 
 /* How to present a stats name: Prometheus type and help. Names not listed
  * (a new service's, the rollouts service's) are rendered as untyped. */
@@ -52,7 +55,7 @@ static const stat_kind_t s_kinds[] = {
     {"audit_suppressed", true, "Refused authentications not recorded (rate limit)"},
     {"audit_dropped", true, "Audit entries lost"},
     {"audit_trimmed", true, "Audit entries trimmed by age or size"},
-    {"jobs", false, "Jobs known (not yet expired)"},
+    {"jobs", false, "Jobs known (not yet expired); on /metrics as foundry_jobs{state,type}"},
     {"jobs_queued", false, "Jobs waiting for a node (queued or backing off)"},
     {"jobs_submitted", true, "Jobs submitted"},
     {"jobs_succeeded", true, "Jobs that succeeded"},
@@ -71,6 +74,7 @@ static const stat_kind_t s_kinds[] = {
     {"rollouts_aborted", true, "Rollouts aborted"},
     {"rollouts_succeeded", true, "Rollouts that reached every wave"},
     {"rollout_nodes_started", true, "Node installs a rollout started"},
+    {"rollouts_removed", true, "Ended rollouts removed after rollout_keep_ended"},
     {"http_requests", true, "HTTP requests answered by the metrics endpoint"},
     {"http_refused", true, "HTTP requests refused (method, token, path)"},
 };
@@ -107,6 +111,8 @@ typedef struct {
     size_t stream_total;  /* those listed (and freed) */
     principal_row_t rows[SITE_ROWS_MAX];
     size_t row_count;
+    const fdy_labeled_t *tables[TABLES_MAX]; /* the services' labeled families */
+    size_t table_count;
 } figures_t;
 
 static void
@@ -124,6 +130,8 @@ s_merge(figures_t *f, const fdy_stats_t *part, const char *owner)
             fdy_stats_add(&f->stats, part->items[i].name, part->items[i].value);
         }
     }
+    for (size_t i = 0; i < part->table_count && f->table_count < TABLES_MAX; i++)
+        f->tables[f->table_count++] = part->tables[i];
 }
 
 static void
@@ -157,6 +165,7 @@ s_gather(const fdy_metrics_source_t *src, figures_t *f)
     for (size_t i = 0; i < deps->service_count; i++) {
         const fdy_service_t *s = &deps->services[i];
         part.count = 0;
+        part.table_count = 0;
         if (s->ops->stats)
             s->ops->stats(s->self, &part);
         s_merge(f, &part, s->ops->name);
@@ -164,6 +173,7 @@ s_gather(const fdy_metrics_source_t *src, figures_t *f)
     /* the metrics service's own: it is not in deps->services */
     if (src->http) {
         part.count = 0;
+        part.table_count = 0;
         fdy_stats_add(&part, "http_requests", fdy_http_server_requests(src->http));
         fdy_stats_add(&part, "http_refused", fdy_http_server_refused(src->http));
         s_merge(f, &part, "metrics");
@@ -193,6 +203,17 @@ s_release(figures_t *f)
 
 /* ---- /metrics ------------------------------------------------------------------ */
 
+/* True when a labeled table renders a family called name. */
+static bool
+s_table_has(const figures_t *f, const char *name)
+{
+    for (size_t i = 0; i < f->table_count; i++)
+        for (size_t k = 0; k < f->tables[i]->family_count; k++)
+            if (strcmp(f->tables[i]->families[k].name, name) == 0)
+                return true;
+    return false;
+}
+
 static void
 s_render_stats(fdy_metrics_text_t *t, const figures_t *f)
 {
@@ -204,12 +225,85 @@ s_render_stats(fdy_metrics_text_t *t, const figures_t *f)
         char help[160];
         if (kind && kind->counter)
             strcat(name, "_total");
+        /* A labeled family of the same name is its breakdown (the stat
+         * "jobs" is sum(foundry_jobs)): one family per name. */
+        if (s_table_has(f, name))
+            continue;
         if (!kind)
             snprintf(help, sizeof help, "Counter '%s' of the %s service (its stats)", stat->name,
                      f->owner[i]);
         fdy_metrics_text_family(t, name, kind ? (kind->counter ? "counter" : "gauge") : "untyped",
                                 kind ? kind->help : help);
         fdy_metrics_text_sample(t, name, NULL, stat->value);
+    }
+}
+
+/* One table's rows of family index `family`: every fixed value times
+ * every value of its set (and "other" once used), zeros included, so a
+ * series exists before its first increment. As Prometheus samples, or
+ * (json) as {"<fixed label>":...,"<label>":...,"value":N} objects after
+ * *first rows already written. */
+static void
+s_render_table_rows(fdy_metrics_text_t *t, const fdy_labeled_t *table, size_t family, bool json,
+                    size_t *written)
+{
+    const char *name = table->families[family].name;
+    size_t rows = fdy_labeled_rows(table);
+    for (size_t x = 0; x < table->fixed_count; x++) {
+        for (size_t r = 0; r < rows; r++) {
+            uint32_t index = fdy_labeled_row_index(table, r);
+            const char *value = fdy_labeled_values_at(table->values, index);
+            uint64_t count = fdy_labeled_get(table, family, x, index);
+            if (!json) {
+                const char *labels[] = {table->fixed_label, table->fixed_values[x], table->label,
+                                        value, NULL};
+                fdy_metrics_text_sample(t, name, labels, count);
+                continue;
+            }
+            fdy_metrics_text_printf(t, "%s{", (*written)++ ? "," : "");
+            fdy_metrics_text_json_string(t, table->fixed_label);
+            fdy_metrics_text_printf(t, ":");
+            fdy_metrics_text_json_string(t, table->fixed_values[x]);
+            fdy_metrics_text_printf(t, ",");
+            fdy_metrics_text_json_string(t, table->label);
+            fdy_metrics_text_printf(t, ":");
+            fdy_metrics_text_json_string(t, value);
+            fdy_metrics_text_printf(t, ",\"value\":%llu}", (unsigned long long) count);
+        }
+    }
+}
+
+/* The labeled families, each name once (with HELP and TYPE, or as a JSON
+ * member), then the rows of every table that fills it: each service's
+ * kind keeps its rows apart. */
+static void
+s_render_tables(fdy_metrics_text_t *t, const figures_t *f, bool json)
+{
+    size_t families = 0;
+    for (size_t i = 0; i < f->table_count; i++) {
+        for (size_t fam = 0; fam < f->tables[i]->family_count; fam++) {
+            const fdy_labeled_family_t *family = &f->tables[i]->families[fam];
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                for (size_t k = 0; k < f->tables[j]->family_count && !seen; k++)
+                    seen = strcmp(f->tables[j]->families[k].name, family->name) == 0;
+            if (seen)
+                continue;
+            if (json) {
+                fdy_metrics_text_printf(t, "%s", families++ ? "," : "");
+                fdy_metrics_text_json_string(t, family->name);
+                fdy_metrics_text_printf(t, ":[");
+            } else {
+                fdy_metrics_text_family(t, family->name, family->type, family->help);
+            }
+            size_t written = 0;
+            for (size_t j = i; j < f->table_count; j++)
+                for (size_t k = 0; k < f->tables[j]->family_count; k++)
+                    if (strcmp(f->tables[j]->families[k].name, family->name) == 0)
+                        s_render_table_rows(t, f->tables[j], k, json, &written);
+            if (json)
+                fdy_metrics_text_printf(t, "]");
+        }
     }
 }
 
@@ -422,7 +516,9 @@ s_render_status(fdy_metrics_text_t *t, const fdy_metrics_source_t *src, const fi
                                 (unsigned long long) f->streams[i].bytes,
                                 f->streams[i].consumer_count);
     }
-    fdy_metrics_text_printf(t, "],\"principals\":[");
+    fdy_metrics_text_printf(t, "],\"families\":{");
+    s_render_tables(t, f, true);
+    fdy_metrics_text_printf(t, "},\"principals\":[");
     for (size_t i = 0; i < f->row_count; i++) {
         fdy_metrics_text_printf(t, "%s{\"role\":", i ? "," : "");
         fdy_metrics_text_json_string(t, f->rows[i].role);
@@ -466,6 +562,7 @@ fdy_metrics_pages_render(const fdy_metrics_source_t *src, const char *path,
     fdy_metrics_text_t t = {0};
     if (metrics) {
         s_render_stats(&t, f);
+        s_render_tables(&t, f, false);
         s_render_streams(&t, src, f);
         s_render_principals(&t, f);
         s_render_refusals(&t, src);

@@ -82,6 +82,7 @@ fdy_model_fetch(fdy_models_t *self, const fdy_request_t *req, const fdy_model_re
     reply.index = mr->index;
     /* The node verifies the hash itself: no second hash here. */
     fdy_models_send_reply(self, &req->peer, req->env->request_id, &reply, buf, len);
+    fdy_traffic_out(&self->traffic, req->site, 1, len);
     return FOUNDRY_OK;
 }
 

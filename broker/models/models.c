@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "commit.h"
 #include "log.h"
+#include "peers.h"
 #include "release_log.h"
 #include "reply.h"
 #include "xalloc.h"
@@ -321,6 +322,8 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
 {
     fdy_models_t *self = fdy_xalloc(sizeof *self);
     self->deps = *deps;
+    fdy_traffic_init(&self->traffic, fdy_traffic_models,
+                     deps->peers ? fdy_peers_sites(deps->peers) : NULL);
     self->trust = s_table(s_free_policy);
     self->models = s_table(s_free_model);
     self->uploads = s_table(s_free_upload);
@@ -379,6 +382,8 @@ s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
                               chunk ? "UPLOAD_CHUNK" : "request",
                               chunk ? "a ModelRequest and the chunk" : "one ModelRequest",
                               req->frame_count - 1);
+    if (chunk)
+        fdy_traffic_in(&self->traffic, req->site, 1, req->frames[2].len);
     bool publisher = mr.op == FDY_MODEL_UPLOAD_BEGIN || chunk || mr.op == FDY_MODEL_PUBLISH;
     if (publisher && !fdy_models_granted(req->who, NULL))
         return fdy_reason_set(reason, FOUNDRY_EDENIED,
@@ -643,6 +648,7 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "model_manifests", self->manifest_count);
     fdy_stats_add(out, "model_publishes", self->publishes);
     fdy_stats_add(out, "model_publishes_refused", self->publishes_refused);
+    fdy_stats_add_table(out, &self->traffic);
 }
 
 const fdy_service_ops_t fdy_models_service = {

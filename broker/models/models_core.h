@@ -16,6 +16,7 @@
 #include "models.h"
 #include "service.h"
 #include "store_models.h"
+#include "traffic.h"
 
 #include <czmq.h>
 #include <stdbool.h>
@@ -145,6 +146,7 @@ struct fdy_models {
     foundry_err sync_err;
     char sync_reason[256];
     int64_t gc_next_ms;
+    fdy_labeled_t traffic; /* upload chunks in, download chunks out, by site */
     /* counters */
     uint64_t chunks_received, publishes, publishes_refused, uploads_expired, blobs_removed,
         manifest_count;

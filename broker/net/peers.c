@@ -28,6 +28,7 @@ typedef struct binding {
     size_t len;
     int fd;
     char principal[FDY_NAME_MAX];
+    uint32_t site;        /* the principal's site in self->sites */
     struct binding *next; /* hash chain */
 } binding_t;
 
@@ -42,6 +43,7 @@ struct fdy_peers {
     size_t bound;
     fdy_peers_gone_fn *gone;
     void *gone_user;
+    fdy_labeled_values_t sites; /* every site a connection's principal had */
 };
 
 fdy_peers_t *
@@ -137,15 +139,16 @@ fdy_peers_disconnected(fdy_peers_t *self, int fd)
     s_drop_fd(self, fd);
 }
 
-void
-fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *who)
+uint32_t
+fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *who,
+               const char *site)
 {
     if (peer->len > ROUTING_MAX)
-        return;   /* libzmq never makes one */
+        return fdy_labeled_values_index(&self->sites, site);   /* libzmq never makes one */
     binding_t **at = s_find(self, peer->id, peer->len);
     binding_t *b = *at;
     if (b && b->fd == fd && strcmp(b->principal, who) == 0)
-        return;   /* the common case: nothing changed */
+        return b->site;   /* the common case: nothing changed */
     if (b) {
         /* Same routing id, another connection or principal: what was made
          * under the old one ends before this request is served. */
@@ -162,13 +165,22 @@ fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *wh
     }
     b->fd = fd;
     snprintf(b->principal, sizeof b->principal, "%s", who);
+    b->site = fdy_labeled_values_index(&self->sites, site);
+    uint32_t site_index = b->site;
     if (fd < 0)
-        return;
+        return site_index;
     if ((size_t) fd >= self->fd_cap)
         self->by_fd = fdy_xgrow(self->by_fd, &self->fd_cap, (size_t) fd + 1, sizeof *self->by_fd);
     if (self->by_fd[fd] && self->by_fd[fd] != b)
         s_drop_fd(self, fd);   /* another routing id on a number we missed closing */
     self->by_fd[fd] = b;
+    return site_index;
+}
+
+const fdy_labeled_values_t *
+fdy_peers_sites(const fdy_peers_t *self)
+{
+    return &self->sites;
 }
 
 size_t

@@ -11,6 +11,7 @@
 #ifndef FDY_PEERS_H_INCLUDED
 #define FDY_PEERS_H_INCLUDED
 
+#include "labeled.h"
 #include "service.h"
 
 #include <stdint.h>
@@ -41,11 +42,19 @@ void fdy_peers_disconnected(fdy_peers_t *self, int fd);
 size_t fdy_peers_principal_connections(const fdy_peers_t *self, const char *name);
 
 /* Notes that a request from routing id `peer` came over connection fd
- * (ZMQ_SRCFD; -1 when unknown) as principal `who` (borrowed for the call).
- * Calls the gone callback first for this routing id if it was last seen
- * on another connection or as another principal, and for another routing
- * id still recorded on fd. Cheap: called for every request. */
-void fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *who);
+ * (ZMQ_SRCFD; -1 when unknown) as principal `who` of `site` (both borrowed
+ * for the call; site "" for a principal without one). Calls the gone
+ * callback first for this routing id if it was last seen on another
+ * connection or as another principal, and for another routing id still
+ * recorded on fd. Returns the site's index in fdy_peers_sites(), looked
+ * up when the binding is made, not per request. Cheap: called for every
+ * request. */
+uint32_t fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *who,
+                        const char *site);
+/* The sites of the principals seen on connections (borrowed, valid while
+ * self lives): the site label of the traffic metrics. Bounded: past
+ * FDY_LABELED_VALUES_MAX sites the rest count as "other". */
+const fdy_labeled_values_t *fdy_peers_sites(const fdy_peers_t *self);
 
 /* Routing ids bound now (for tests and status). */
 size_t fdy_peers_bound(const fdy_peers_t *self);

@@ -216,7 +216,8 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra, int64_t now_ms)
     fdy_log_set_principal(p->name);   /* every line about this request names it */
     /* State made under this routing id by another connection or principal
      * ends here, before this request is served or anything is sent to it. */
-    fdy_peers_bind(self->peers, &peer, zmq_msg_get(envelope, ZMQ_SRCFD), p->name);
+    uint32_t site = fdy_peers_bind(self->peers, &peer, zmq_msg_get(envelope, ZMQ_SRCFD),
+                                   p->name, p->site);
     for (size_t i = 0; i < self->watcher_count; i++)
         self->watchers[i]->ops->peer_seen(self->watchers[i]->self, &peer, p, now_ms);
     /* A kind no service takes (replies among them) is EKIND however its body
@@ -261,6 +262,7 @@ s_handle_request(fdy_router_t *self, size_t first, size_t extra, int64_t now_ms)
         .frames = self->slices,
         .frame_count = frame_count,
         .now_ms = now_ms,
+        .site = site,
     };
     err = service->ops->handle(service->self, &req, &why);
     if (err != FOUNDRY_OK) {

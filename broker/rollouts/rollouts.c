@@ -290,7 +290,8 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
         size_t len = 0;
         fdy_reason_t why;
         fdy_reason_clear(&why);
-        if (fdy_store_rollouts_encode(&item->rollout.rec, &buf, &len, &why) != FOUNDRY_OK) {
+        if (!item->removing &&
+            fdy_store_rollouts_encode(&item->rollout.rec, &buf, &len, &why) != FOUNDRY_OK) {
             fdy_log_err("ROLLOUT-ENCODE", "rollout %" PRIu64 ": %s", item->rollout.rec.id,
                         why.text);
             item->rollout.dirty = false;
@@ -317,6 +318,29 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
     self->added = true;
 }
 
+/* Drops the rollouts whose removal the commit just stored. */
+static void
+s_forget_removed(fdy_rollouts_t *self)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->item_count; i++) {
+        fdy_rollouts_item_t *item = self->items[i];
+        bool written = false;
+        for (size_t w = 0; w < self->write_count && !written; w++)
+            written = self->written[w] == item;
+        if (item->removing && written) {
+            fdy_log_info("ROLLOUT-REMOVED", "rollout %" PRIu64 " (%s) removed: ended over "
+                         "rollout_keep_ended ago", item->rollout.rec.id,
+                         fdy_rollout_state_name(item->rollout.rec.state));
+            self->removed++;
+            fdy_rollouts_item_destroy(&item);
+            continue;
+        }
+        self->items[kept++] = item;
+    }
+    self->item_count = kept;
+}
+
 static void
 s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
 {
@@ -331,6 +355,8 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
     if (err != FOUNDRY_OK && self->added)
         fdy_log_limited(FDY_LOG_WARN, "ROLLOUT-COMMIT", "rollout changes not stored: %s",
                         fdy_commit_reason(commit, &self->part));
+    if (err == FOUNDRY_OK)
+        s_forget_removed(self);
     self->write_count = 0;
     self->added = false;
 }
@@ -376,6 +402,24 @@ s_step_one(fdy_rollouts_t *self, fdy_rollouts_item_t *item, uint64_t now)
     return next;
 }
 
+/* Ended rollouts are kept rollout_keep_ended after their last change, then
+ * removed. The newest is always kept: its id is where ids go on after a
+ * restart, so an id is never given twice (agents report under it). */
+static void
+s_mark_expired(fdy_rollouts_t *self, uint64_t now)
+{
+    uint64_t keep = self->deps.cfg->rollout_keep_ended_ms;
+    for (size_t i = 0; i + 1 < self->item_count; i++) {
+        fdy_rollouts_item_t *item = self->items[i];
+        const fdy_rollout_record_t *rec = &item->rollout.rec;
+        if (item->removing || !item->settled || rec->state <= FDY_ROLLOUT_PAUSED ||
+            rec->updated_ms + keep > now)
+            continue;
+        item->removing = true;
+        item->rollout.dirty = true;
+    }
+}
+
 static int64_t
 s_tick(void *self_, int64_t now_ms)
 {
@@ -388,6 +432,7 @@ s_tick(void *self_, int64_t now_ms)
         if (due < next)
             next = due;
     }
+    s_mark_expired(self, now);
     for (size_t i = 0; i < self->item_count; i++)
         if (self->items[i]->rollout.dirty)
             return 0; /* a commit is owed: come back at once */
@@ -409,6 +454,7 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "rollouts_aborted", self->aborted);
     fdy_stats_add(out, "rollouts_succeeded", self->succeeded);
     fdy_stats_add(out, "rollout_nodes_started", self->nodes_started);
+    fdy_stats_add(out, "rollouts_removed", self->removed);
 }
 
 const fdy_service_ops_t fdy_rollouts_service = {

@@ -37,6 +37,7 @@ typedef struct {
     fdy_rollout_t rollout;
     fdy_rollout_gate_scan_t scan;
     bool settled; /* ended, and no cancel is owed any more */
+    bool removing; /* kept past rollout_keep_ended: its removal is owed or in the commit */
 } fdy_rollouts_item_t;
 
 typedef struct {
@@ -57,6 +58,7 @@ typedef struct {
     fdy_arena_t *arena; /* telemetry decoding */
     /* counters */
     uint64_t started, aborted, succeeded, nodes_started, reports, reports_ignored, gate_pauses;
+    uint64_t removed;
 } fdy_rollouts_t;
 
 /* Wall-clock ms: what rollout times are in. */

@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "codec_models.h"
 #include "log.h"
+#include "names.h"
 #include "subject.h"
 
 #include <stdlib.h>
@@ -271,16 +272,9 @@ static bool
 s_word_valid(const char *text, bool dot_ok, bool empty_ok)
 {
     size_t len = strnlen(text, FDY_NAME_MAX);
-    if (len >= FDY_NAME_MAX || (len == 0 && !empty_ok))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || (dot_ok && c == '.');
-        if (!ok)
-            return false;
-    }
-    return true;
+    if (len == 0)
+        return empty_ok;
+    return fdy_name_ok(text, len, FDY_NAME_MAX - 1, dot_ok);
 }
 
 static foundry_err

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "names.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -136,17 +137,7 @@ fdy_store_scan(fdy_store_t *self, MDB_dbi dbi, fdy_store_scan_fn *fn, void *user
 bool
 fdy_store_name_valid(const char *name, size_t max)
 {
-    size_t len = name ? strlen(name) : 0;
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
+    return name && fdy_name_ok(name, strlen(name), max, false);
 }
 
 foundry_err

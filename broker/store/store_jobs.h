@@ -1,6 +1,6 @@
 /*  store_jobs.h: the jobs table. A job is stored as one opaque record (the
  *  jobs service encodes it, lib/core/codec_jobs.h) under its id; the store
- *  only remembers and hands them back at start-up. Writes travel as the
+ *  only remembers and hands them back at start-up, with the next job id. Writes travel as the
  *  fdy_store_jobs_part of the turn's commit (commit.h).
  */
 #ifndef FDY_STORE_JOBS_H_INCLUDED
@@ -28,9 +28,12 @@ typedef struct {
 typedef foundry_err(fdy_store_job_fn)(uint64_t id, const uint8_t *record, size_t len, void *user,
                                       fdy_reason_t *reason);
 
-/* Calls fn for every stored job in id order, in one read transaction.
- * Returns FOUNDRY_OK, FOUNDRY_ESTORE or what fn returned, with reason. */
+/* Calls fn for every stored job in id order, in one read transaction, and
+ * sets *next_id_out (may be NULL) to the first id never given: past every
+ * stored job and past the high-water mark commits keep, so ids of removed
+ * jobs are not given again. Returns FOUNDRY_OK, FOUNDRY_ESTORE or what fn
+ * returned, with reason. */
 foundry_err fdy_store_jobs_scan(fdy_store_t *store, fdy_store_job_fn *fn, void *user,
-                                fdy_reason_t *reason);
+                                uint64_t *next_id_out, fdy_reason_t *reason);
 
 #endif

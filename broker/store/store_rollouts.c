@@ -331,6 +331,10 @@ s_put_one(MDB_txn *txn, MDB_dbi dbi, uint64_t id, const uint8_t *record, size_t 
     uint8_t key_bytes[8];
     fdy_bytes_put_be64(key_bytes, id);
     MDB_val key = {sizeof key_bytes, key_bytes};
+    if (!record) {
+        int rc = mdb_del(txn, dbi, &key, NULL);
+        return rc == 0 || rc == MDB_NOTFOUND ? FOUNDRY_OK : fdy_kv_err(rc, reason, "rollouts: remove");
+    }
     MDB_val value = {len, (void *) record};
     int rc = mdb_put(txn, dbi, &key, &value, 0);
     return rc == 0 ? FOUNDRY_OK : fdy_kv_err(rc, reason, "rollouts: write");

@@ -66,10 +66,10 @@ foundry_err fdy_store_rollouts_decode(const uint8_t *buf, size_t len, fdy_rollou
 /* Frees what rec owns and zeroes it. */
 void fdy_store_rollouts_record_clear(fdy_rollout_record_t *rec);
 
-/* One write: a rollout's encoded record. */
+/* One write: a rollout's encoded record, or its removal (record NULL). */
 typedef struct {
     uint64_t id;
-    const uint8_t *record; /* borrowed until the commit is done with */
+    const uint8_t *record; /* borrowed until the commit is done with; NULL: remove */
     size_t len;
 } fdy_store_rollout_write_t;
 

@@ -11,9 +11,11 @@
 #include "commit.h"
 #include "consumers.h"
 #include "log.h"
+#include "peers.h"
 #include "publish.h"
 #include "subs.h"
 #include "tail.h"
+#include "traffic.h"
 #include "xalloc.h"
 
 #include <stdlib.h>
@@ -44,6 +46,7 @@ typedef struct {
     bool trim_backlog;
     int64_t next_release_pages_ms;
     int64_t next_reader_check_ms;
+    fdy_labeled_t traffic; /* publishes in, deliveries out, by site */
 } streams_t;
 
 /* ---- subscription owners ---------------------------------------------------- */
@@ -129,6 +132,9 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     self->subs = fdy_subs_new(deps->reply, deps->store, deps->registry, &limits);
     self->consumers = fdy_consumers_new(deps->store, self->subs);
     self->tail = fdy_tail_new(deps->store, self->subs);
+    fdy_traffic_init(&self->traffic, fdy_traffic_telemetry,
+                     deps->peers ? fdy_peers_sites(deps->peers) : NULL);
+    fdy_subs_count_traffic(self->subs, &self->traffic);
     fdy_subs_add_owner(self->subs, true, &s_durable_owner, self->consumers);
     fdy_subs_add_owner(self->subs, false, &s_tail_owner, self->tail);
     *self_out = self;
@@ -157,9 +163,17 @@ s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
 {
     streams_t *self = self_;
     const fdy_envelope_t *env = req->env;
-    if (env->kind == FDY_KIND_PUBLISH)
-        return fdy_publish_add(self->publish, &req->peer, req->who, env->request_id, env->count,
-                               req->frames, req->frame_count, reason);
+    if (env->kind == FDY_KIND_PUBLISH) {
+        foundry_err err = fdy_publish_add(self->publish, &req->peer, req->who, env->request_id,
+                                          env->count, req->frames, req->frame_count, reason);
+        if (err == FOUNDRY_OK) {
+            uint64_t bytes = 0;
+            for (size_t i = 1; i < req->frame_count; i++)
+                bytes += req->frames[i].len;
+            fdy_traffic_in(&self->traffic, req->site, env->count, bytes);
+        }
+        return err;
+    }
     fdy_subs_handle(self->subs, req->peer.id, req->peer.len, req->who, env, req->now_ms);
     return FOUNDRY_OK;
 }
@@ -313,6 +327,7 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "deliveries", subs.deliveries);
     fdy_stats_add(out, "dropped", subs.dropped);
     fdy_stats_add(out, "send_queue_pauses", subs.send_queue_pauses);
+    fdy_stats_add_table(out, &self->traffic);
 }
 
 static const fdy_kind_t s_kinds[] = {

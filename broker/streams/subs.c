@@ -12,6 +12,7 @@
 #include "frames.h"
 #include "clock.h"
 #include "log.h"
+#include "traffic.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -61,6 +62,7 @@ struct fdy_subs {
     fdy_reply_t *reply;
     fdy_store_t *store;
     fdy_registry_t *registry;
+    fdy_labeled_t *traffic; /* deliveries by site; NULL: not counted */
     owner_t owners[2]; /* [0] ephemeral (tail), [1] durable (consumers) */
     fdy_subs_limits_t limits;
     /* Every operation on the table is O(1): a dense array for iteration
@@ -112,6 +114,12 @@ fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry,
     self->key_generation = fdy_registry_generation(registry);
     self->frames = fdy_frames_new();
     return self;
+}
+
+void
+fdy_subs_count_traffic(fdy_subs_t *self, fdy_labeled_t *traffic)
+{
+    self->traffic = traffic;
 }
 
 /* Gives back sub's unsent frame buffer. */
@@ -453,6 +461,8 @@ fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
         sub->credit_bytes = bytes < sub->credit_bytes ? sub->credit_bytes - bytes : 0;
     }
     self->stats.deliveries++;
+    if (self->traffic)
+        fdy_traffic_out(self->traffic, sub->site, 1, size);
     if (sub->out_used >= FDY_FRAME_TARGET || sub->out_count >= FDY_BATCH_MSGS_MAX)
         s_flush_one(self, sub);
 }
@@ -561,6 +571,9 @@ s_subscribe(fdy_subs_t *self, const uint8_t *routing, size_t routing_len, const 
     memcpy(sub->routing, routing, routing_len);
     sub->routing_len = routing_len;
     snprintf(sub->principal, sizeof sub->principal, "%s", p->name);
+    /* The router added p's site to the set when it bound this connection. */
+    sub->site = self->traffic ? fdy_labeled_values_find(self->traffic->values, p->site)
+                              : FDY_LABELED_OTHER;
     /* What one connection may be owed at once is bounded too, whatever
      * it asks for: that bounds what the broker queues for a client that
      * stops reading. */

@@ -9,6 +9,7 @@
 #define FDY_SUBS_H_INCLUDED
 
 #include "codec.h"
+#include "labeled.h"
 #include "registry.h"
 #include "reply.h"
 #include "store.h"
@@ -40,6 +41,7 @@ typedef struct fdy_sub {
     uint8_t routing[FDY_SUBS_ROUTING_MAX];
     size_t routing_len;
     char principal[FDY_NAME_MAX];
+    uint32_t site;                  /* its principal's, in the traffic table's site set */
     struct fdy_subs_conn *conn;     /* its connection's record (liveness, cap) */
     struct fdy_sub *conn_next;      /* the connection's list */
     struct fdy_sub *next_by_id;     /* id hash chain */
@@ -109,6 +111,10 @@ typedef struct {
 fdy_subs_t *fdy_subs_new(fdy_reply_t *reply, fdy_store_t *store, fdy_registry_t *registry,
                          const fdy_subs_limits_t *limits);
 void fdy_subs_destroy(fdy_subs_t **self_p);
+
+/* Counts every delivery in traffic (borrowed, outlives the table; see
+ * broker/metrics/traffic.h) from now on. */
+void fdy_subs_count_traffic(fdy_subs_t *self, fdy_labeled_t *traffic);
 
 /* The owner of durable (SUBSCRIBE with a stream) or ephemeral
  * subscriptions. ops and owner are borrowed and outlive the table. */

@@ -366,6 +366,18 @@ s_handle_reply(foundry_client_t *self, const fdy_envelope_t *env)
                              (unsigned long long) env->request_id, reason.text);
 }
 
+/* A service's reply that is EAUTH means the broker refused our key: the
+ * client stops retrying and says so, whichever service the request was for. */
+static void
+s_note_refusal(foundry_client_t *self, const fdy_envelope_t *env)
+{
+    if (env->kind == FDY_KIND_ERROR && env->error_code == FOUNDRY_EAUTH) {
+        self->refused = true;
+        s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
+                env->error_reason ? env->error_reason : "");
+    }
+}
+
 /* Receives one message from the broker if one is ready and routes it:
  * DELIVER (two frames: envelope and batch) to its subscription,
  * subscription replies to sub.c, the rest to the publish path. The frames
@@ -421,42 +433,22 @@ s_recv_one(foundry_client_t *self)
                                  parts);
     } else if (fdy_model_wire_owns(&env) && parts <= 2) {
         /* A FETCH reply carries its chunk as the second frame. */
-        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
-            self->refused = true;
-            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
-                    env.error_reason ? env.error_reason : "");
-        }
+        s_note_refusal(self, &env);
         fdy_model_wire_on_message(self->model_wire, &env, parts == 2 ? &body : NULL);
     } else if (parts != 1) {
         fdy_log_warn_limited("CLIENT-BAD-REPLY", "skipped a reply of kind %d with %zu frames",
                              (int) env.kind, parts);
     } else if (fdy_admin_client_owns(&env)) {
-        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
-            self->refused = true;
-            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
-                    env.error_reason ? env.error_reason : "");
-        }
+        s_note_refusal(self, &env);
         fdy_admin_client_on_reply(self->admin, &env);
     } else if (fdy_model_client_owns(&env)) {
-        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
-            self->refused = true;
-            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
-                    env.error_reason ? env.error_reason : "");
-        }
+        s_note_refusal(self, &env);
         fdy_model_client_on_reply(self->models, &env);
     } else if (fdy_job_client_owns(&env)) {
-        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
-            self->refused = true;
-            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
-                    env.error_reason ? env.error_reason : "");
-        }
+        s_note_refusal(self, &env);
         fdy_job_client_on_reply(self->jobs, &env);
     } else if (fdy_sub_owns(&env)) {
-        if (env.kind == FDY_KIND_ERROR && env.error_code == FOUNDRY_EAUTH) {
-            self->refused = true;
-            s_error(self, FOUNDRY_EAUTH, "the broker refused our key: %s",
-                    env.error_reason ? env.error_reason : "");
-        }
+        s_note_refusal(self, &env);
         fdy_sub_on_reply(self->subs, &env);
     } else {
         s_handle_reply(self, &env);
@@ -1003,6 +995,8 @@ foundry_client_close(foundry_client_t **client_p, int flush_timeout_ms, size_t *
     /* Subscriptions the application left open: their acks must reach the
      * broker before the socket closes without lingering. */
     fdy_sub_leave_all(self->subs, (int) self->ack_timeout_ms);
+    /* An open submit batch leaves now, as a single submit would have. */
+    fdy_job_client_service(self->jobs, fdy_clock_mono_ms(), false);
     size_t unacked = foundry_client_unacked(self);
     self->closing = true;
     if (unacked > 0) {

@@ -24,6 +24,8 @@
 #define INFO_BUDGET  FDY_DECODE_BUDGET(FDY_REPLY_MAX)
 #define OFFERS_MAX   4096
 #define HEARTBEATS_IN_FLIGHT_MAX 4u
+/* An open submit batch is sent once it holds this many bytes. */
+#define BATCH_BYTES_MAX (1024u * 1024u)
 
 typedef struct {
     uint64_t request_id; /* 0: free */
@@ -32,6 +34,8 @@ typedef struct {
     size_t body_len;
     int64_t sent_ms; /* 0: not sent yet (or must be sent again) */
     uint64_t token;
+    uint64_t *tokens; /* a batch's, one per job in its order; owned */
+    size_t token_count;
     bool async;
     /* A blocking call's answer. */
     bool done;
@@ -41,12 +45,19 @@ typedef struct {
 typedef struct {
     uint8_t *data;
     size_t len;
+    bool batch; /* JOB_OFFERS: a JobReply of leased jobs */
 } s_blob_t;
 
 struct fdy_job_client {
     foundry_client_t *client; /* borrowed: it owns us */
     s_slot_t *slots;
     size_t in_flight;
+    size_t jobs_waiting; /* jobs unanswered: in slots (a batch counts each) and in the open batch */
+    /* The open submit batch: a JobRequest being built, and its tokens. */
+    uint8_t *batch;
+    size_t batch_len, batch_cap;
+    uint64_t batch_tokens[FOUNDRY_JOBS_BATCH_MAX];
+    size_t batch_count;
     uint64_t next_id;
     int64_t next_resend_ms;
     char key_prefix[24];
@@ -62,6 +73,9 @@ struct fdy_job_client {
     s_blob_t offers[OFFERS_MAX];
     size_t offer_head, offer_count;
     fdy_arena_t *offer_arena;
+    /* The JOB_OFFERS being handed out, decoded in offer_arena. */
+    fdy_job_reply_t offer_batch;
+    size_t offer_batch_at;
     uint64_t *stale;
     size_t stale_count;
     /* foundry_worker_heartbeat_async(): a few in flight at most (a slow
@@ -103,8 +117,11 @@ fdy_job_client_destroy(fdy_job_client_t **self_p)
     fdy_job_client_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; self->slots && i < SLOTS; i++)
+    for (size_t i = 0; self->slots && i < SLOTS; i++) {
         free(self->slots[i].body);
+        free(self->slots[i].tokens);
+    }
+    free(self->batch);
     free(self->slots);
     for (size_t i = 0; i < self->offer_count; i++)
         free(self->offers[(self->offer_head + i) % OFFERS_MAX].data);
@@ -154,9 +171,58 @@ s_slot(fdy_job_client_t *self, uint64_t request_id)
 static void
 s_free_slot(fdy_job_client_t *self, s_slot_t *slot)
 {
+    self->jobs_waiting -= slot->tokens ? slot->token_count : 1;
     free(slot->body);
+    free(slot->tokens);
     memset(slot, 0, sizeof *slot);
     self->in_flight--;
+}
+
+/* Takes a free slot for body (owned from now on) and sends it. NULL when
+ * every slot waits (cannot happen within the windows: SLOTS is twice
+ * FOUNDRY_JOBS_IN_FLIGHT_MAX). */
+static s_slot_t *
+s_take_slot(fdy_job_client_t *self, fdy_job_op_t op, uint8_t *body, size_t body_len, bool async,
+            uint64_t token)
+{
+    s_slot_t *slot = NULL;
+    uint64_t id = 0;
+    for (size_t tries = 0; tries < SLOTS && !slot; tries++) {
+        id = JOB_BIT | self->next_id++;
+        slot = &self->slots[(id & ~JOB_BIT) % SLOTS];
+        if (slot->request_id != 0)
+            slot = NULL; /* still waiting on an old request */
+    }
+    if (!slot)
+        return NULL;
+    *slot = (s_slot_t){ id, op, body, body_len, 0, token, NULL, 0, async, false, FOUNDRY_OK };
+    self->in_flight++;
+    self->jobs_waiting++;
+    s_send(self, slot);
+    return slot;
+}
+
+/* Sends the open submit batch as one request (a single job as itself). */
+static void
+s_send_batch(fdy_job_client_t *self)
+{
+    if (self->batch_count == 0)
+        return;
+    uint64_t *tokens = malloc(self->batch_count * sizeof *tokens);
+    if (!tokens)
+        return; /* stays open; the next pump tries again */
+    memcpy(tokens, self->batch_tokens, self->batch_count * sizeof *tokens);
+    s_slot_t *slot = s_take_slot(self, FDY_JOB_SUBMIT, self->batch, self->batch_len, true, 0);
+    if (!slot) {
+        free(tokens);
+        return;
+    }
+    self->jobs_waiting--; /* s_take_slot counted one; the batch's jobs are counted already */
+    slot->tokens = tokens;
+    slot->token_count = self->batch_count;
+    self->batch = NULL;
+    self->batch_len = self->batch_cap = 0;
+    self->batch_count = 0;
 }
 
 /* Encodes req, takes a slot (pumping while the window is full) and sends.
@@ -180,15 +246,11 @@ s_request(fdy_job_client_t *self, const fdy_job_request_t *req, bool async, uint
     foundry_err err = fdy_codec_job_request_encode(req, &body, &body_len);
     if (err != FOUNDRY_OK)
         return fdy_client_fail(client, err, "job request: %s", foundry_strerror(err));
-    s_slot_t *slot;
-    uint64_t id;
-    do {
-        id = JOB_BIT | self->next_id++;
-        slot = &self->slots[(id & ~JOB_BIT) % SLOTS];
-    } while (slot->request_id != 0); /* a slot still waiting on an old request */
-    *slot = (s_slot_t){ id, req->op, body, body_len, 0, token, async, false, FOUNDRY_OK };
-    self->in_flight++;
-    s_send(self, slot);
+    s_slot_t *slot = s_take_slot(self, req->op, body, body_len, async, token);
+    if (!slot) {
+        free(body);
+        return fdy_client_fail(client, FOUNDRY_EFULL, "no free job request slot");
+    }
     *slot_out = slot;
     return FOUNDRY_OK;
 }
@@ -236,7 +298,8 @@ s_call(fdy_job_client_t *self, const fdy_job_request_t *req)
 bool
 fdy_job_client_owns(const fdy_envelope_t *env)
 {
-    if (env->kind == FDY_KIND_JOB_REPLY || env->kind == FDY_KIND_JOB_OFFER)
+    if (env->kind == FDY_KIND_JOB_REPLY || env->kind == FDY_KIND_JOB_OFFER ||
+        env->kind == FDY_KIND_JOB_OFFERS)
         return true;
     return env->kind == FDY_KIND_ERROR && (env->request_id & JOB_BIT) &&
            !(env->request_id & (1ull << 63));
@@ -256,7 +319,48 @@ s_on_offer(fdy_job_client_t *self, const fdy_envelope_t *env)
         return;
     memcpy(copy, env->job, env->job_len);
     self->offers[(self->offer_head + self->offer_count++) % OFFERS_MAX] =
-        (s_blob_t){ copy, env->job_len };
+        (s_blob_t){ copy, env->job_len, env->kind == FDY_KIND_JOB_OFFERS };
+}
+
+/* A batch's answer: one outcome per job, each to the job handler with its
+ * own token (the whole batch's error when it was refused as a whole). */
+static void
+s_on_batch_answer(fdy_job_client_t *self, s_slot_t *slot, const fdy_envelope_t *env,
+                  foundry_err err, const char *why)
+{
+    uint64_t *tokens = slot->tokens;
+    size_t count = slot->token_count;
+    slot->tokens = NULL;
+    slot->token_count = 0;
+    self->jobs_waiting -= count - 1; /* s_free_slot takes the last one */
+    s_free_slot(self, slot);
+    fdy_job_reply_t reply;
+    memset(&reply, 0, sizeof reply);
+    fdy_reason_t reason;
+    fdy_reason_clear(&reason);
+    if (err == FOUNDRY_OK) {
+        fdy_arena_reset(self->info_arena, FDY_JOB_DECODE_BUDGET(env->job_len));
+        if (fdy_codec_job_reply_decode(env->job, env->job_len, self->info_arena, &reply,
+                                       &reason) != FOUNDRY_OK) {
+            err = FOUNDRY_EPROTO;
+            why = reason.text;
+        } else if (reply.outcome_count != count) {
+            err = FOUNDRY_EPROTO;
+            fdy_reason_set(&reason, FOUNDRY_EPROTO, "a batch answer of %zu outcomes for %zu jobs",
+                           reply.outcome_count, count);
+            why = reason.text;
+        }
+    }
+    memset(&self->reply, 0, sizeof self->reply); /* its arena was reused */
+    for (size_t i = 0; i < count && self->fn; i++) {
+        if (err != FOUNDRY_OK) {
+            self->fn(tokens[i], err, 0, why, self->user);
+            continue;
+        }
+        const fdy_job_outcome_t *o = &reply.outcomes[i];
+        self->fn(tokens[i], o->code, o->job_id, o->error ? o->error : "", self->user);
+    }
+    free(tokens);
 }
 
 /* An async heartbeat's answer: the jobs it names are queued as cancels. */
@@ -297,7 +401,7 @@ s_on_heartbeat_answer(fdy_job_client_t *self, const fdy_envelope_t *env, foundry
 void
 fdy_job_client_on_reply(fdy_job_client_t *self, const fdy_envelope_t *env)
 {
-    if (env->kind == FDY_KIND_JOB_OFFER) {
+    if (env->kind == FDY_KIND_JOB_OFFER || env->kind == FDY_KIND_JOB_OFFERS) {
         s_on_offer(self, env);
         return;
     }
@@ -307,6 +411,10 @@ fdy_job_client_on_reply(fdy_job_client_t *self, const fdy_envelope_t *env)
     foundry_err err = env->kind == FDY_KIND_ERROR ? env->error_code : FOUNDRY_OK;
     const char *why = env->kind == FDY_KIND_ERROR && env->error_reason ? env->error_reason : "";
     uint64_t job_id = 0;
+    if (slot->tokens) {
+        s_on_batch_answer(self, slot, env, err, why);
+        return;
+    }
     if (slot->async && slot->op == FDY_JOB_HEARTBEAT) {
         s_free_slot(self, slot);
         s_on_heartbeat_answer(self, env, err);
@@ -347,6 +455,7 @@ fdy_job_client_on_reply(fdy_job_client_t *self, const fdy_envelope_t *env)
 void
 fdy_job_client_service(fdy_job_client_t *self, int64_t now_ms, bool reconnected)
 {
+    s_send_batch(self);
     if (self->in_flight == 0 || (!reconnected && now_ms < self->next_resend_ms))
         return;
     self->next_resend_ms = now_ms + RESEND_MS / 4;
@@ -521,11 +630,36 @@ foundry_job_submit_async(foundry_client_t *client, const foundry_job_spec_t *spe
     if (err != FOUNDRY_OK)
         return err;
     uint64_t token = self->key_counter;
-    s_slot_t *slot;
-    err = s_request(self, &req, true, token, &slot);
-    if (err == FOUNDRY_OK && token_out)
+    if (self->jobs_waiting == 0) {
+        /* Nothing to wait for: sent alone, at once. */
+        s_slot_t *slot;
+        err = s_request(self, &req, true, token, &slot);
+        if (err == FOUNDRY_OK && token_out)
+            *token_out = token;
+        return err;
+    }
+    if (self->jobs_waiting >= FOUNDRY_JOBS_IN_FLIGHT_MAX) {
+        if (fdy_client_dispatching(client))
+            return fdy_client_fail(client, FOUNDRY_EINVAL, "job window full inside a handler");
+        s_send_batch(self);
+        int64_t deadline = fdy_clock_mono_ms() + fdy_client_ack_timeout_ms(client);
+        while (self->jobs_waiting >= FOUNDRY_JOBS_IN_FLIGHT_MAX) {
+            if (fdy_clock_mono_ms() >= deadline)
+                return fdy_client_fail(client, FOUNDRY_ETIMEDOUT, "%zu job requests unanswered",
+                                       self->jobs_waiting);
+            fdy_client_pump(client, 50);
+        }
+    }
+    if (fdy_codec_job_batch_append(&self->batch, &self->batch_len, &self->batch_cap, &req.spec) !=
+        FOUNDRY_OK)
+        return fdy_client_fail(client, FOUNDRY_ENOMEM, "job batch: out of memory");
+    self->batch_tokens[self->batch_count++] = token;
+    self->jobs_waiting++;
+    if (self->batch_count == FOUNDRY_JOBS_BATCH_MAX || self->batch_len >= BATCH_BYTES_MAX)
+        s_send_batch(self);
+    if (token_out)
         *token_out = token;
-    return err;
+    return FOUNDRY_OK;
 }
 
 foundry_err
@@ -535,11 +669,12 @@ foundry_job_flush(foundry_client_t *client, int timeout_ms)
     if (!self)
         return FOUNDRY_EINVAL;
     int64_t deadline = fdy_clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
-    while (self->in_flight > 0) {
+    s_send_batch(self);
+    while (self->in_flight > 0 || self->batch_count > 0) {
         int64_t left = deadline - fdy_clock_mono_ms();
         if (left <= 0)
             return fdy_client_fail(client, FOUNDRY_ETIMEDOUT, "%zu job requests unanswered",
-                                   self->in_flight);
+                                   self->jobs_waiting);
         fdy_client_pump(client, left < 100 ? (int) left : 100);
     }
     return FOUNDRY_OK;
@@ -647,7 +782,8 @@ foundry_worker_register(foundry_client_t *client, const char *const *labels, siz
                               .label_count = labels ? label_count : 0,
                               .types = types,
                               .type_count = types ? type_count : 0,
-                              .credit = slots };
+                              .credit = slots,
+                              .offer_batches = true };
     return s_call(self, &req);
 }
 
@@ -660,7 +796,9 @@ foundry_worker_next(foundry_client_t *client, int timeout_ms, foundry_job_offer_
     memset(offer_out, 0, sizeof *offer_out);
     int64_t deadline = fdy_clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
-        fdy_client_pump(client, 0);
+        /* Offers already here go first, without a trip to the socket each. */
+        if (self->offer_count == 0 && self->offer_batch_at >= self->offer_batch.job_count)
+            fdy_client_pump(client, 0);
         if (self->stale_queued) {
             /* Leases the broker no longer holds for us: stop those runs. */
             *offer_out = (foundry_job_offer_t){ .job_id = self->stale_queue[--self->stale_queued],
@@ -668,11 +806,38 @@ foundry_worker_next(foundry_client_t *client, int timeout_ms, foundry_job_offer_
                                                 .type = "" };
             return FOUNDRY_OK;
         }
+        if (self->offer_batch_at < self->offer_batch.job_count) {
+            /* The records live in offer_arena until the next batch is decoded. */
+            const fdy_job_record_t *rec = &self->offer_batch.jobs[self->offer_batch_at++];
+            *offer_out = (foundry_job_offer_t){ rec->id,
+                                                rec->fence,
+                                                rec->attempt,
+                                                strcmp(rec->state ? rec->state : "", "cancelled") == 0,
+                                                rec->spec.type,
+                                                rec->spec.payload,
+                                                rec->spec.payload_len,
+                                                rec->spec.timeout_ms };
+            return FOUNDRY_OK;
+        }
         while (self->offer_count) {
             s_blob_t blob = self->offers[self->offer_head];
             self->offer_head = (self->offer_head + 1) % OFFERS_MAX;
             self->offer_count--;
-            fdy_arena_reset(self->offer_arena, FDY_DECODE_BUDGET(blob.len));
+            fdy_arena_reset(self->offer_arena, FDY_JOB_DECODE_BUDGET(blob.len));
+            memset(&self->offer_batch, 0, sizeof self->offer_batch);
+            self->offer_batch_at = 0;
+            if (blob.batch) {
+                fdy_reason_t why;
+                fdy_reason_clear(&why);
+                if (fdy_codec_job_reply_decode(blob.data, blob.len, self->offer_arena,
+                                               &self->offer_batch, &why) != FOUNDRY_OK) {
+                    fdy_log_warn_limited("CLIENT-BAD-OFFER", "skipped a batch of job offers: %s",
+                                         why.text);
+                    memset(&self->offer_batch, 0, sizeof self->offer_batch);
+                }
+                free(blob.data); /* decoding copied what the records point to */
+                break;
+            }
             fdy_job_record_t rec;
             fdy_reason_t reason;
             fdy_reason_clear(&reason);
@@ -706,11 +871,24 @@ foundry_worker_next(foundry_client_t *client, int timeout_ms, foundry_job_offer_
                                                 rec.spec.timeout_ms };
             return FOUNDRY_OK;
         }
+        if (self->offer_batch_at < self->offer_batch.job_count)
+            continue; /* a batch was just decoded */
         int64_t left = deadline - fdy_clock_mono_ms();
         if (left <= 0)
             return FOUNDRY_ETIMEDOUT;
         fdy_client_pump(client, left < 100 ? (int) left : 100);
     }
+}
+
+size_t
+foundry_worker_pending(foundry_client_t *client)
+{
+    fdy_job_client_t *self = s_of(client);
+    if (!self)
+        return 0;
+    fdy_client_pump(client, 0);
+    return self->offer_count + self->stale_queued +
+           (self->offer_batch.job_count - self->offer_batch_at);
 }
 
 foundry_err
@@ -739,6 +917,48 @@ foundry_worker_result(foundry_client_t *client, uint64_t job_id, uint64_t fence,
     if (err == FOUNDRY_OK && token_out)
         *token_out = token;
     return err;
+}
+
+foundry_err
+foundry_worker_results(foundry_client_t *client, const foundry_worker_result_t *results,
+                       size_t count, uint64_t *tokens_out)
+{
+    fdy_job_client_t *self = s_of(client);
+    if (!self || !results || count == 0 || count > FOUNDRY_JOBS_BATCH_MAX)
+        return self ? fdy_client_fail(client, FOUNDRY_EINVAL, "%zu job results: 1..%d per call",
+                                      count, FOUNDRY_JOBS_BATCH_MAX)
+                    : FOUNDRY_EINVAL;
+    fdy_job_result_item_t items[FOUNDRY_JOBS_BATCH_MAX];
+    uint64_t *tokens = malloc(count * sizeof *tokens);
+    if (!tokens)
+        return fdy_client_fail(client, FOUNDRY_ENOMEM, "job results: out of memory");
+    for (size_t i = 0; i < count; i++) {
+        const foundry_worker_result_t *r = &results[i];
+        if (r->result_len > FDY_JOB_RESULT_MAX) {
+            free(tokens);
+            return fdy_client_fail(client, FOUNDRY_ETOOBIG, "job result of %zu bytes exceeds %u",
+                                   r->result_len, FDY_JOB_RESULT_MAX);
+        }
+        items[i] = (fdy_job_result_item_t){ r->job_id,  r->fence,
+                                            r->ok != 0, r->result,
+                                            r->result ? r->result_len : 0,
+                                            r->error,   r->log_tail,
+                                            r->slots };
+        tokens[i] = (r->job_id << 8) ^ r->fence;
+    }
+    fdy_job_request_t req = { .op = FDY_JOB_RESULT, .results = items, .result_count = count };
+    s_slot_t *slot;
+    foundry_err err = s_request(self, &req, true, 0, &slot);
+    if (err != FOUNDRY_OK) {
+        free(tokens);
+        return err;
+    }
+    slot->tokens = tokens;
+    slot->token_count = count;
+    self->jobs_waiting += count - 1;
+    if (tokens_out)
+        memcpy(tokens_out, tokens, count * sizeof *tokens);
+    return FOUNDRY_OK;
 }
 
 /* A request nobody answers unless it is refused: sent once, not kept. */

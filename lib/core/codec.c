@@ -37,6 +37,7 @@ static const fdy_kind_info_t s_kinds[] = {
     [FDY_KIND_MODEL] = {FDY_KIND_MODEL, "MODEL", false, true},
     [FDY_KIND_MODEL_REPLY] = {FDY_KIND_MODEL_REPLY, "MODEL_REPLY", true, false},
     [FDY_KIND_MODEL_NOTICE] = {FDY_KIND_MODEL_NOTICE, "MODEL_NOTICE", true, false},
+    [FDY_KIND_JOB_OFFERS] = {FDY_KIND_JOB_OFFERS, "JOB_OFFERS", true, false},
 };
 
 const fdy_kind_info_t *
@@ -447,6 +448,7 @@ fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_out, size_t *
         break;
     case FDY_KIND_JOB_REPLY:
     case FDY_KIND_JOB_OFFER:
+    case FDY_KIND_JOB_OFFERS:
         if (!env->job || env->job_len == 0) {
             err = FOUNDRY_EINVAL;
             break;
@@ -756,6 +758,7 @@ fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
         return FOUNDRY_OK;
     case FDY_KIND_JOB_REPLY:
     case FDY_KIND_JOB_OFFER:
+    case FDY_KIND_JOB_OFFERS:
         if (pb->job.len == 0)
             return fdy_reason_set(reason, FOUNDRY_EPROTO, "%s without its body",
                                   fdy_codec_kind_info(env_out->kind)->name);

@@ -67,6 +67,7 @@ typedef enum {
     FDY_KIND_MODEL = 17,
     FDY_KIND_MODEL_REPLY = 18,
     FDY_KIND_MODEL_NOTICE = 19,
+    FDY_KIND_JOB_OFFERS = 20,
 } fdy_kind_t;
 
 /* What the codec and the broker need to know about a kind, in one row per
@@ -220,7 +221,7 @@ typedef struct {
     /* DELIVER of an ephemeral subscription: messages dropped for it so far
      * (a running total, not a delta). */
     uint64_t dropped;
-    /* JOB_REPLY, JOB_OFFER: the encoded jobs.proto body (codec_jobs.h). A
+    /* JOB_REPLY, JOB_OFFER, JOB_OFFERS: the encoded jobs.proto body (codec_jobs.h). A
      * JOB request carries its body in frame 1 instead. */
     const uint8_t *job;
     size_t job_len;

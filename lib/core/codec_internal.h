@@ -1,6 +1,7 @@
 /*  codec_internal.h: helpers shared by the codecs: codec.c (protobuf-c
  *  encoding and envelope decoding), codec_wire.c (hand-written record
- *  parsing) and telemetry.c (the telemetry schema). Not for use outside them.
+ *  parsing), codec_jobs.c and codec_models.c (the jobs and models services'
+ *  messages) and telemetry.c (the telemetry schema). Not for use outside them.
  */
 #ifndef FDY_CODEC_INTERNAL_H_INCLUDED
 #define FDY_CODEC_INTERNAL_H_INCLUDED
@@ -21,6 +22,18 @@ bool fdy_codec_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *val
 /* count * size bytes from the arena, NULL for count 0, an overflowing
  * product, or an exhausted budget. */
 void *fdy_codec_arena_array(fdy_arena_t *arena, size_t count, size_t size);
+
+/* Packs msg into a new malloc'd buffer (*buf_out: caller frees; never NULL
+ * on FOUNDRY_OK, also for an empty message). FOUNDRY_ENOMEM otherwise. */
+foundry_err fdy_codec_pack(const ProtobufCMessage *msg, uint8_t **buf_out, size_t *len_out);
+
+/* A C string for a proto3 string field: NULL becomes "" (protobuf-c needs a
+ * string; the field is not written when empty). */
+static inline char *
+fdy_codec_str(const char *s)
+{
+    return (char *) (s ? s : "");
+}
 
 /* protobuf-c allocates through this, so every byte an untrusted frame makes
  * us allocate is counted against the arena budget. `exhausted` tells a NULL

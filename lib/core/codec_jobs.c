@@ -5,6 +5,7 @@
 #include "codec_jobs.h"
 
 #include "codec_internal.h"
+#include "names.h"
 #include "jobs.pb-c.h"
 #include "subject.h"
 
@@ -27,16 +28,7 @@ s_text_ok(const char *s, size_t max)
 static bool
 s_name_ok(const char *s, size_t len, size_t max)
 {
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '-' || c == '.';
-        if (!ok)
-            return false;
-    }
-    return true;
+    return fdy_name_ok(s, len, max, true);
 }
 
 bool
@@ -103,6 +95,18 @@ fdy_codec_job_spec_check(const fdy_job_spec_t *spec, size_t payload_max, fdy_rea
     return FOUNDRY_OK;
 }
 
+foundry_err
+fdy_codec_job_result_check(const fdy_job_result_item_t *item, fdy_reason_t *reason)
+{
+    if (item->result_len > FDY_JOB_RESULT_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job result of %zu bytes exceeds %u",
+                              item->result_len, FDY_JOB_RESULT_MAX);
+    if (!s_text_ok(item->error, FDY_JOB_TEXT_MAX) || !s_text_ok(item->log_tail, FDY_JOB_TEXT_MAX))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "a job text field is not UTF-8 or over %u",
+                              FDY_JOB_TEXT_MAX);
+    return FOUNDRY_OK;
+}
+
 /* ---- encoding ------------------------------------------------------------ */
 
 static void
@@ -129,12 +133,6 @@ s_spec_to_pb(const fdy_job_spec_t *spec, Foundry__JobSpec *pb)
     pb->node = (char *) (spec->node ? spec->node : "");
 }
 
-static char *
-s_str(const char *s)
-{
-    return (char *) (s ? s : "");
-}
-
 /* The protobuf view of one record; what it allocates is in *attempts and
  * *attempt_ptrs (free both). */
 static foundry_err
@@ -147,23 +145,23 @@ s_record_to_pb(const fdy_job_record_t *rec, Foundry__JobRecord *pb, Foundry__Job
     *attempt_ptrs = NULL;
     s_spec_to_pb(&rec->spec, spec);
     pb->id = rec->id;
-    pb->tenant = s_str(rec->tenant);
-    pb->submitter = s_str(rec->submitter);
+    pb->tenant = fdy_codec_str(rec->tenant);
+    pb->submitter = fdy_codec_str(rec->submitter);
     pb->spec = spec;
-    pb->state = s_str(rec->state);
+    pb->state = fdy_codec_str(rec->state);
     pb->attempt = rec->attempt;
     pb->fence = rec->fence;
     pb->created_ms = rec->created_ms;
     pb->updated_ms = rec->updated_ms;
     pb->not_before_ms = rec->not_before_ms;
     pb->lease_until_ms = rec->lease_until_ms;
-    pb->node = s_str(rec->node);
+    pb->node = fdy_codec_str(rec->node);
     pb->result.data = (uint8_t *) rec->result;
     pb->result.len = rec->result ? rec->result_len : 0;
-    pb->error = s_str(rec->error);
-    pb->log_tail = s_str(rec->log_tail);
-    pb->progress = s_str(rec->progress);
-    pb->waiting = s_str(rec->waiting);
+    pb->error = fdy_codec_str(rec->error);
+    pb->log_tail = fdy_codec_str(rec->log_tail);
+    pb->progress = fdy_codec_str(rec->progress);
+    pb->waiting = fdy_codec_str(rec->waiting);
     if (rec->attempt_count == 0)
         return FOUNDRY_OK;
     *attempts = calloc(rec->attempt_count, sizeof **attempts);
@@ -177,11 +175,11 @@ s_record_to_pb(const fdy_job_record_t *rec, Foundry__JobRecord *pb, Foundry__Job
         *p = ainit;
         p->attempt = a->attempt;
         p->fence = a->fence;
-        p->node = s_str(a->node);
+        p->node = fdy_codec_str(a->node);
         p->started_ms = a->started_ms;
         p->ended_ms = a->ended_ms;
-        p->state = s_str(a->state);
-        p->error = s_str(a->error);
+        p->state = fdy_codec_str(a->state);
+        p->error = fdy_codec_str(a->error);
         (*attempt_ptrs)[i] = p;
     }
     pb->n_attempts = rec->attempt_count;
@@ -189,15 +187,62 @@ s_record_to_pb(const fdy_job_record_t *rec, Foundry__JobRecord *pb, Foundry__Job
     return FOUNDRY_OK;
 }
 
-static foundry_err
-s_pack(const ProtobufCMessage *msg, uint8_t **buf_out, size_t *len_out)
+/* The batch parts of a request; what it allocates is in *parts (s_batch_free). */
+typedef struct {
+    Foundry__JobSpec *specs;
+    Foundry__JobSpec **spec_ptrs;
+    Foundry__JobResult *results;
+    Foundry__JobResult **result_ptrs;
+} s_batch_pb_t;
+
+static void
+s_batch_free(s_batch_pb_t *parts)
 {
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return FOUNDRY_ENOMEM;
-    *len_out = protobuf_c_message_pack(msg, buf);
-    *buf_out = buf;
+    free(parts->specs);
+    free(parts->spec_ptrs);
+    free(parts->results);
+    free(parts->result_ptrs);
+}
+
+static foundry_err
+s_batch_to_pb(const fdy_job_request_t *req, Foundry__JobRequest *pb, s_batch_pb_t *parts)
+{
+    memset(parts, 0, sizeof *parts);
+    if (req->spec_count) {
+        parts->specs = calloc(req->spec_count, sizeof *parts->specs);
+        parts->spec_ptrs = calloc(req->spec_count, sizeof *parts->spec_ptrs);
+        if (!parts->specs || !parts->spec_ptrs)
+            return FOUNDRY_ENOMEM;
+        for (size_t i = 0; i < req->spec_count; i++) {
+            s_spec_to_pb(&req->specs[i], &parts->specs[i]);
+            parts->spec_ptrs[i] = &parts->specs[i];
+        }
+        pb->n_specs = req->spec_count;
+        pb->specs = parts->spec_ptrs;
+    }
+    if (req->result_count) {
+        parts->results = calloc(req->result_count, sizeof *parts->results);
+        parts->result_ptrs = calloc(req->result_count, sizeof *parts->result_ptrs);
+        if (!parts->results || !parts->result_ptrs)
+            return FOUNDRY_ENOMEM;
+        for (size_t i = 0; i < req->result_count; i++) {
+            const fdy_job_result_item_t *r = &req->results[i];
+            Foundry__JobResult init = FOUNDRY__JOB_RESULT__INIT;
+            Foundry__JobResult *p = &parts->results[i];
+            *p = init;
+            p->job_id = r->job_id;
+            p->fence = r->fence;
+            p->ok = r->ok;
+            p->result.data = (uint8_t *) r->result;
+            p->result.len = r->result ? r->result_len : 0;
+            p->error = fdy_codec_str(r->error);
+            p->log_tail = fdy_codec_str(r->log_tail);
+            p->credit = r->credit;
+            parts->result_ptrs[i] = p;
+        }
+        pb->n_results = req->result_count;
+        pb->results = parts->result_ptrs;
+    }
     return FOUNDRY_OK;
 }
 
@@ -207,12 +252,13 @@ fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, si
     assert(req && buf_out && len_out);
     *buf_out = NULL;
     *len_out = 0;
-    if (req->op < FDY_JOB_SUBMIT || req->op > FDY_JOB_RETRY || req->id_count > FDY_JOB_IDS_MAX)
+    if (req->op < FDY_JOB_SUBMIT || req->op > FDY_JOB_RETRY || req->id_count > FDY_JOB_IDS_MAX ||
+        req->spec_count > FDY_JOB_BATCH_MAX || req->result_count > FDY_JOB_BATCH_MAX)
         return FOUNDRY_EINVAL;
     Foundry__JobRequest pb = FOUNDRY__JOB_REQUEST__INIT;
     Foundry__JobSpec spec;
     pb.op = (Foundry__JobOp) req->op;
-    if (req->op == FDY_JOB_SUBMIT) {
+    if (req->op == FDY_JOB_SUBMIT && req->spec_count == 0) {
         s_spec_to_pb(&req->spec, &spec);
         pb.spec = &spec;
     }
@@ -221,21 +267,119 @@ fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, si
     pb.ok = req->ok;
     pb.result.data = (uint8_t *) req->result;
     pb.result.len = req->result ? req->result_len : 0;
-    pb.error = s_str(req->error);
-    pb.log_tail = s_str(req->log_tail);
+    pb.error = fdy_codec_str(req->error);
+    pb.log_tail = fdy_codec_str(req->log_tail);
     pb.credit = req->credit;
-    pb.name = s_str(req->name);
+    pb.name = fdy_codec_str(req->name);
     pb.n_labels = req->label_count;
     pb.labels = (char **) req->labels;
     pb.n_types = req->type_count;
     pb.types = (char **) req->types;
-    pb.state = s_str(req->state);
-    pb.progress = s_str(req->progress);
+    pb.state = fdy_codec_str(req->state);
+    pb.progress = fdy_codec_str(req->progress);
     pb.n_job_ids = req->id_count;
     pb.job_ids = (uint64_t *) req->job_ids;
     pb.n_fences = req->id_count;
     pb.fences = (uint64_t *) req->fences;
-    return s_pack(&pb.base, buf_out, len_out);
+    pb.offer_batches = req->offer_batches;
+    s_batch_pb_t parts;
+    foundry_err err = s_batch_to_pb(req, &pb, &parts);
+    if (err == FOUNDRY_OK)
+        err = fdy_codec_pack(&pb.base, buf_out, len_out);
+    s_batch_free(&parts);
+    return err;
+}
+
+foundry_err
+fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len,
+                            size_t *cap)
+{
+    assert(rec && buf && len && cap);
+    if (rec->attempt_count > FDY_JOB_ATTEMPTS_MAX)
+        return FOUNDRY_EINVAL;
+    /* The attempts on the stack: s_record_to_pb's arrays are for any count. */
+    Foundry__JobAttempt attempts[FDY_JOB_ATTEMPTS_MAX];
+    Foundry__JobAttempt *ptrs[FDY_JOB_ATTEMPTS_MAX];
+    fdy_job_record_t bare = *rec;
+    bare.attempt_count = 0;
+    Foundry__JobRecord pb;
+    Foundry__JobSpec spec;
+    Foundry__JobAttempt *none, **none_ptrs;
+    foundry_err err = s_record_to_pb(&bare, &pb, &spec, &none, &none_ptrs);
+    if (err != FOUNDRY_OK)
+        return err;
+    for (size_t i = 0; i < rec->attempt_count; i++) {
+        const fdy_job_attempt_t *a = &rec->attempts[i];
+        Foundry__JobAttempt init = FOUNDRY__JOB_ATTEMPT__INIT;
+        attempts[i] = init;
+        attempts[i].attempt = a->attempt;
+        attempts[i].fence = a->fence;
+        attempts[i].node = fdy_codec_str(a->node);
+        attempts[i].started_ms = a->started_ms;
+        attempts[i].ended_ms = a->ended_ms;
+        attempts[i].state = fdy_codec_str(a->state);
+        attempts[i].error = fdy_codec_str(a->error);
+        ptrs[i] = &attempts[i];
+    }
+    pb.n_attempts = rec->attempt_count;
+    pb.attempts = rec->attempt_count ? ptrs : NULL;
+    size_t size = protobuf_c_message_get_packed_size(&pb.base);
+    if (*len + size > *cap) {
+        size_t grown = *cap ? *cap : 65536;
+        while (grown < *len + size)
+            grown *= 2;
+        uint8_t *bigger = realloc(*buf, grown);
+        if (!bigger)
+            return FOUNDRY_ENOMEM;
+        *buf = bigger;
+        *cap = grown;
+    }
+    *len += protobuf_c_message_pack(&pb.base, *buf + *len);
+    return FOUNDRY_OK;
+}
+
+/* Appends a varint at *at (room for 10 bytes checked by the caller). */
+static size_t
+s_put_varint(uint8_t *at, uint64_t value)
+{
+    size_t n = 0;
+    while (value >= 0x80) {
+        at[n++] = (uint8_t) (value | 0x80);
+        value >>= 7;
+    }
+    at[n++] = (uint8_t) value;
+    return n;
+}
+
+foundry_err
+fdy_codec_job_batch_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_job_spec_t *spec)
+{
+    Foundry__JobSpec pb;
+    s_spec_to_pb(spec, &pb);
+    size_t spec_len = protobuf_c_message_get_packed_size(&pb.base);
+    /* JobRequest: op (field 1, varint) once, then specs (field 17, length
+     * delimited) one by one: fields may come in any order on the wire. */
+    size_t need = *len + 2 + 2 + 10 + spec_len;
+    if (need > *cap) {
+        size_t grown = *cap ? *cap : 4096;
+        while (grown < need)
+            grown *= 2;
+        uint8_t *bigger = realloc(*buf, grown);
+        if (!bigger)
+            return FOUNDRY_ENOMEM;
+        *buf = bigger;
+        *cap = grown;
+    }
+    uint8_t *at = *buf + *len;
+    if (*len == 0) {
+        *at++ = (1u << 3) | 0u;
+        *at++ = (uint8_t) FOUNDRY__JOB_OP__JOB_SUBMIT;
+    }
+    at += s_put_varint(at, (17u << 3) | 2u);
+    at += s_put_varint(at, spec_len);
+    at += protobuf_c_message_pack(&pb.base, at);
+    *len = (size_t) (at - *buf);
+    return FOUNDRY_OK;
 }
 
 foundry_err
@@ -249,7 +393,7 @@ fdy_codec_job_record_encode(const fdy_job_record_t *rec, uint8_t **buf_out, size
     Foundry__JobAttempt *attempts, **ptrs;
     foundry_err err = s_record_to_pb(rec, &pb, &spec, &attempts, &ptrs);
     if (err == FOUNDRY_OK)
-        err = s_pack(&pb.base, buf_out, len_out);
+        err = fdy_codec_pack(&pb.base, buf_out, len_out);
     free(attempts);
     free(ptrs);
     return err;
@@ -280,8 +424,27 @@ fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out, size
     }
     pb.n_jobs = n;
     pb.jobs = rec_ptrs;
+    size_t m = reply->outcome_count;
+    Foundry__JobOutcome *outs = m ? calloc(m, sizeof *outs) : NULL;
+    Foundry__JobOutcome **out_ptrs = m ? calloc(m, sizeof *out_ptrs) : NULL;
+    if (m && (!outs || !out_ptrs))
+        err = FOUNDRY_ENOMEM;
+    for (size_t i = 0; i < m && err == FOUNDRY_OK; i++) {
+        const fdy_job_outcome_t *o = &reply->outcomes[i];
+        Foundry__JobOutcome init = FOUNDRY__JOB_OUTCOME__INIT;
+        outs[i] = init;
+        outs[i].job_id = o->job_id;
+        outs[i].duplicate = o->duplicate;
+        outs[i].error_code = (int32_t) o->code;
+        outs[i].error = fdy_codec_str(o->error);
+        out_ptrs[i] = &outs[i];
+    }
+    pb.n_outcomes = m;
+    pb.outcomes = out_ptrs;
     if (err == FOUNDRY_OK)
-        err = s_pack(&pb.base, buf_out, len_out);
+        err = fdy_codec_pack(&pb.base, buf_out, len_out);
+    free(outs);
+    free(out_ptrs);
     for (size_t i = 0; i < n && attempts && attempt_ptrs; i++) {
         free(attempts[i]);
         free(attempt_ptrs[i]);
@@ -330,6 +493,52 @@ s_texts_ok(const char *const *texts, size_t count, size_t max)
     return true;
 }
 
+/* The batch of a SUBMIT (specs) or RESULT (results): shape only; each
+ * item is checked by the broker, so one bad job is refused alone. */
+static foundry_err
+s_batch_from_pb(const Foundry__JobRequest *pb, fdy_arena_t *arena, fdy_job_request_t *out,
+                fdy_reason_t *reason)
+{
+    if (pb->n_specs > FDY_JOB_BATCH_MAX || pb->n_results > FDY_JOB_BATCH_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "a job batch of more than %u jobs",
+                              FDY_JOB_BATCH_MAX);
+    if (pb->n_specs && (out->op != FDY_JOB_SUBMIT || pb->spec))
+        return fdy_reason_set(reason, FOUNDRY_EPROTO,
+                              "a batch of specs needs a SUBMIT without a single spec");
+    if (pb->n_results && (out->op != FDY_JOB_RESULT || pb->job_id))
+        return fdy_reason_set(reason, FOUNDRY_EPROTO,
+                              "a batch of results needs a RESULT without a single job_id");
+    if (pb->n_specs) {
+        fdy_job_spec_t *specs = fdy_codec_arena_array(arena, pb->n_specs, sizeof *specs);
+        if (!specs)
+            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job batch: decoding budget");
+        for (size_t i = 0; i < pb->n_specs; i++)
+            s_spec_from_pb(pb->specs[i], &specs[i]);
+        out->specs = specs;
+        out->spec_count = pb->n_specs;
+    }
+    if (pb->n_results) {
+        fdy_job_result_item_t *items =
+            fdy_codec_arena_array(arena, pb->n_results, sizeof *items);
+        if (!items)
+            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job batch: decoding budget");
+        for (size_t i = 0; i < pb->n_results; i++) {
+            const Foundry__JobResult *r = pb->results[i];
+            items[i] = (fdy_job_result_item_t){r->job_id,
+                                               r->fence,
+                                               r->ok,
+                                               r->result.len ? r->result.data : NULL,
+                                               r->result.len,
+                                               r->error,
+                                               r->log_tail,
+                                               r->credit};
+        }
+        out->results = items;
+        out->result_count = pb->n_results;
+    }
+    return FOUNDRY_OK;
+}
+
 foundry_err
 fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                              fdy_job_request_t *out, fdy_reason_t *reason)
@@ -347,7 +556,10 @@ fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     if (pb->op < FOUNDRY__JOB_OP__JOB_SUBMIT || pb->op > FOUNDRY__JOB_OP__JOB_RETRY)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown job operation %d", (int) pb->op);
     out->op = (fdy_job_op_t) pb->op;
-    if (out->op == FDY_JOB_SUBMIT) {
+    foundry_err berr = s_batch_from_pb(pb, arena, out, reason);
+    if (berr != FOUNDRY_OK)
+        return berr;
+    if (out->op == FDY_JOB_SUBMIT && out->spec_count == 0) {
         if (!pb->spec)
             return fdy_reason_set(reason, FOUNDRY_EPROTO, "job submit without its spec");
         s_spec_from_pb(pb->spec, &out->spec);
@@ -394,6 +606,7 @@ fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     out->job_ids = pb->job_ids;
     out->fences = pb->fences;
     out->id_count = pb->n_job_ids;
+    out->offer_batches = pb->offer_batches;
     return FOUNDRY_OK;
 }
 
@@ -472,6 +685,21 @@ fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
         return fdy_codec_unpack_failed(&ctx, "job reply", len, reason);
     out->job_id = pb->job_id;
     out->duplicate = pb->duplicate;
+    if (pb->n_outcomes) {
+        fdy_job_outcome_t *outs = fdy_codec_arena_array(arena, pb->n_outcomes, sizeof *outs);
+        if (!outs)
+            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job reply: decoding budget");
+        for (size_t i = 0; i < pb->n_outcomes; i++) {
+            const Foundry__JobOutcome *o = pb->outcomes[i];
+            /* A code this side does not know still means refused. */
+            foundry_err code = (foundry_err) o->error_code;
+            if (o->error_code < 0 || o->error_code > FOUNDRY_ENOSPC)
+                code = FOUNDRY_EPROTO;
+            outs[i] = (fdy_job_outcome_t){o->job_id, o->duplicate, code, o->error};
+        }
+        out->outcomes = outs;
+        out->outcome_count = pb->n_outcomes;
+    }
     if (pb->n_jobs == 0)
         return FOUNDRY_OK;
     fdy_job_record_t *jobs = fdy_codec_arena_array(arena, pb->n_jobs, sizeof *jobs);

@@ -26,6 +26,10 @@
 #define FDY_JOB_ATTEMPTS_MAX  64u    /* attempt history kept per job */
 #define FDY_JOB_IDS_MAX       1024u  /* heartbeat: jobs named */
 #define FDY_JOB_LIST_MAX      1000u  /* JOB_LIST: jobs per reply */
+#define FDY_JOB_BATCH_MAX     1024u  /* jobs of one SUBMIT or RESULT batch */
+/* Decoding budget for an n-byte job body: a batch's items cost their
+ * structs beyond their bytes, which for small items is more than 8x. */
+#define FDY_JOB_DECODE_BUDGET(n) (FDY_DECODE_BUDGET(n) + FDY_JOB_BATCH_MAX * 512u)
 /* A JOB request's body frame: a payload plus a bounded spec. */
 #define FDY_JOB_FRAME_MAX     (FDY_JOB_PAYLOAD_MAX + 64u * 1024u)
 
@@ -63,6 +67,27 @@ typedef struct {
     const char *node; /* pinned to this node key name; "" or NULL: any node */
 } fdy_job_spec_t;
 
+/* One result of a RESULT batch. Not checked by the decoder: the broker
+ * refuses a bad one alone (fdy_codec_job_result_check). */
+typedef struct {
+    uint64_t job_id;
+    uint64_t fence;
+    bool ok;
+    const uint8_t *result;
+    size_t result_len;
+    const char *error;
+    const char *log_tail;
+    uint32_t credit;
+} fdy_job_result_item_t;
+
+/* How one job of a batch went (JobOutcome). */
+typedef struct {
+    uint64_t job_id;
+    bool duplicate;
+    foundry_err code; /* FOUNDRY_OK: stored */
+    const char *error;
+} fdy_job_outcome_t;
+
 typedef struct {
     fdy_job_op_t op;
     fdy_job_spec_t spec;  /* SUBMIT */
@@ -84,6 +109,13 @@ typedef struct {
     const uint64_t *job_ids; /* HEARTBEAT: the jobs it runs, with their fences */
     const uint64_t *fences;
     size_t id_count;
+    /* SUBMIT of a batch: the specs, not checked by the decoder (the broker
+     * refuses a bad one alone, fdy_codec_job_spec_check). */
+    const fdy_job_spec_t *specs;
+    size_t spec_count;
+    const fdy_job_result_item_t *results; /* RESULT of a batch */
+    size_t result_count;
+    bool offer_batches; /* REGISTER: the node takes JOB_OFFERS */
 } fdy_job_request_t;
 
 typedef struct {
@@ -124,6 +156,8 @@ typedef struct {
     bool duplicate;
     const fdy_job_record_t *jobs;
     size_t job_count;
+    const fdy_job_outcome_t *outcomes; /* a batch's, in its order */
+    size_t outcome_count;
 } fdy_job_reply_t;
 
 /* Checks a spec (type syntax, sites, "key=value" labels, sizes up to
@@ -131,6 +165,11 @@ typedef struct {
  * reason. */
 foundry_err fdy_codec_job_spec_check(const fdy_job_spec_t *spec, size_t payload_max,
                                      fdy_reason_t *reason);
+
+/* Checks one result of a RESULT batch (size, texts), as the decoder
+ * checks a single RESULT. FOUNDRY_OK, FOUNDRY_EINVAL or FOUNDRY_ETOOBIG
+ * with reason. */
+foundry_err fdy_codec_job_result_check(const fdy_job_result_item_t *item, fdy_reason_t *reason);
 
 /* True when a "key=value" label or selector item is well formed. */
 bool fdy_codec_job_label_ok(const char *label);
@@ -143,6 +182,20 @@ foundry_err fdy_codec_job_record_encode(const fdy_job_record_t *rec, uint8_t **b
                                         size_t *len_out);
 foundry_err fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out,
                                        size_t *len_out);
+
+/* Appends rec, packed, at *buf + *len (capacity *cap, grown as needed;
+ * the caller frees *buf and may reuse it): many records in one buffer,
+ * with no allocation per record. FOUNDRY_OK, FOUNDRY_EINVAL (more than
+ * FDY_JOB_ATTEMPTS_MAX attempts) or FOUNDRY_ENOMEM. */
+foundry_err fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len,
+                                        size_t *cap);
+
+/* A SUBMIT batch built one job at a time (the caller's spec need not
+ * outlive the call): appends spec to the JobRequest in *buf (len *len,
+ * capacity *cap; all zero to start a batch, the first append also sets
+ * the op). Caller frees *buf. FOUNDRY_OK or FOUNDRY_ENOMEM. */
+foundry_err fdy_codec_job_batch_append(uint8_t **buf, size_t *len, size_t *cap,
+                                       const fdy_job_spec_t *spec);
 
 /* Decoders of untrusted bytes into arena (budget FDY_DECODE_BUDGET(len)).
  * Pointers in *out borrow from the arena. FOUNDRY_OK, FOUNDRY_EPROTO (does

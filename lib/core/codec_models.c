@@ -23,12 +23,6 @@
 /* Encoding builds the protobuf view in a scratch arena, freed in one call. */
 #define ENCODE_BUDGET (SIZE_MAX / 4)
 
-static char *
-s_str(const char *s)
-{
-    return (char *) (s ? s : "");
-}
-
 static ProtobufCBinaryData
 s_bytes(const uint8_t *data, size_t len)
 {
@@ -110,18 +104,6 @@ s_notice_to_pb(fdy_arena_t *a, const fdy_model_notice_t *n)
     return pb;
 }
 
-static foundry_err
-s_pack(const ProtobufCMessage *msg, uint8_t **buf_out, size_t *len_out)
-{
-    size_t len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return FOUNDRY_ENOMEM;
-    *len_out = protobuf_c_message_pack(msg, buf);
-    *buf_out = buf;
-    return FOUNDRY_OK;
-}
-
 /* Every encoder: check, build in a scratch arena, pack. A failed check is
  * the caller's bad value, so it is EINVAL whatever the decoder would say. */
 typedef const ProtobufCMessage *(builder_fn) (fdy_arena_t *a, const void *in);
@@ -137,7 +119,7 @@ s_encode(foundry_err check, builder_fn *build, const void *in, uint8_t **buf_out
     if (!a)
         return FOUNDRY_ENOMEM;
     const ProtobufCMessage *msg = build(a, in);
-    foundry_err err = msg ? s_pack(msg, buf_out, len_out) : FOUNDRY_ENOMEM;
+    foundry_err err = msg ? fdy_codec_pack(msg, buf_out, len_out) : FOUNDRY_ENOMEM;
     fdy_arena_destroy(&a);
     return err;
 }
@@ -150,7 +132,7 @@ s_build_manifest(fdy_arena_t *a, const void *in)
     if (!pb)
         return NULL;
     foundry__model_manifest__init(pb);
-    pb->name = s_str(m->name);
+    pb->name = fdy_codec_str(m->name);
     pb->version = m->version;
     pb->artifact_hash = s_bytes(m->artifact_hash, FDY_MODEL_HASH_LEN);
     pb->size = m->size;
@@ -188,7 +170,7 @@ s_build_entry(fdy_arena_t *a, const void *in)
     if (!pb)
         return NULL;
     foundry__release_entry__init(pb);
-    pb->name = s_str(e->name);
+    pb->name = fdy_codec_str(e->name);
     pb->index = e->index;
     pb->prev_hash = s_bytes(e->prev_hash, FDY_MODEL_HASH_LEN);
     pb->version = e->version;
@@ -224,7 +206,7 @@ s_build_request(fdy_arena_t *a, const void *in)
     pb->index = r->index;
     if (r->signed_manifest.manifest && !(pb->signed_ = s_signed_to_pb(a, &r->signed_manifest)))
         return NULL;
-    pb->name = s_str(r->name);
+    pb->name = fdy_codec_str(r->name);
     pb->version = r->version;
     size_t n = r->installed_count;
     Foundry__ModelInstalled *inst = fdy_codec_arena_array(a, n, sizeof *inst);
@@ -233,7 +215,7 @@ s_build_request(fdy_arena_t *a, const void *in)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         foundry__model_installed__init(&inst[i]);
-        inst[i].name = s_str(r->installed[i].name);
+        inst[i].name = fdy_codec_str(r->installed[i].name);
         inst[i].version = r->installed[i].version;
         inst[i].log_index = r->installed[i].log_index;
         ptrs[i] = &inst[i];
@@ -241,9 +223,9 @@ s_build_request(fdy_arena_t *a, const void *in)
     pb->n_installed = n;
     pb->installed = ptrs;
     pb->rollout_id = r->rollout_id;
-    pb->state = s_str(r->state);
+    pb->state = fdy_codec_str(r->state);
     pb->done_bytes = r->done_bytes;
-    pb->reason = s_str(r->reason);
+    pb->reason = fdy_codec_str(r->reason);
     pb->from_index = r->from_index;
     pb->n_labels = r->label_count;
     pb->labels = (char **) r->labels;

@@ -26,6 +26,18 @@ fdy_codec_arena_array(fdy_arena_t *arena, size_t count, size_t size)
     return fdy_arena_alloc(arena, count * size);
 }
 
+foundry_err
+fdy_codec_pack(const ProtobufCMessage *msg, uint8_t **buf_out, size_t *len_out)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return FOUNDRY_ENOMEM;
+    *len_out = protobuf_c_message_pack(msg, buf);
+    *buf_out = buf;
+    return FOUNDRY_OK;
+}
+
 /* proto3 strings must be UTF-8 (other languages' decoders refuse the whole
  * record otherwise), and a NUL would make the C string we see differ from
  * the bytes we store. */

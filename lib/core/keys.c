@@ -5,6 +5,9 @@
  */
 #include "keys.h"
 
+#include "files.h"
+#include "names.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,16 +33,7 @@ struct fdy_keypair {
 static bool
 s_name_valid(const char *name)
 {
-    size_t len = strlen(name);
-    if (len == 0 || len >= FDY_NAME_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
+    return fdy_name_ok(name, strlen(name), FDY_NAME_MAX - 1, true);
 }
 
 /* A Z85 CURVE key: 40 characters of the Z85 alphabet that decode. */
@@ -62,70 +56,6 @@ s_z85_key_valid(const char *text, size_t len)
     sodium_memzero(copy, sizeof copy); /* may be a secret key */
     sodium_memzero(key, sizeof key);
     return ok;
-}
-
-/* mkdir -p with mode 0700 for the directories we create; existing ones are
- * left as they are. */
-static foundry_err
-s_make_dirs(const char *dir, fdy_reason_t *reason)
-{
-    char path[PATH_MAX];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof path)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "bad key directory '%s'", dir);
-    memcpy(path, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char saved = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create directory %s: %s", path,
-                                  strerror(errno));
-        path[i] = saved;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fdy_reason_set(reason, FOUNDRY_EIO, "%s is not a directory", dir);
-    return FOUNDRY_OK;
-}
-
-static foundry_err
-s_write_all(int fd, const char *text, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FOUNDRY_EIO;
-        text += n;
-        len -= (size_t) n;
-    }
-    return FOUNDRY_OK;
-}
-
-/* Creates path exclusively with mode and writes text, fsynced. The mode is
- * given to open() itself, so the file never exists with wider permissions,
- * and fchmod() then undoes the umask for the public file. */
-static foundry_err
-s_create_file(const char *path, mode_t mode, const char *text, size_t len, fdy_reason_t *reason)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return fdy_reason_set(reason, FOUNDRY_EEXIST, "%s already exists; not overwriting",
-                                  path);
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create %s: %s", path, strerror(errno));
-    }
-    foundry_err err = FOUNDRY_OK;
-    if (fchmod(fd, mode) != 0 || s_write_all(fd, text, len) != FOUNDRY_OK || fsync(fd) != 0)
-        err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot write %s: %s", path, strerror(errno));
-    if (close(fd) != 0 && err == FOUNDRY_OK)
-        err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot write %s: %s", path, strerror(errno));
-    if (err != FOUNDRY_OK)
-        unlink(path);
-    return err;
 }
 
 /* The zcert header czmq writes, so the files look like any other zcert. */
@@ -159,16 +89,6 @@ s_format_cert(char *out, size_t size, const char *public_z85, const char *secret
                     date, public_z85);
 }
 
-static void
-s_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void) fsync(fd); /* best effort: the files are already synced */
-        close(fd);
-    }
-}
-
 foundry_err
 fdy_keys_generate(const char *dir, const char *name, fdy_reason_t *reason)
 {
@@ -178,7 +98,7 @@ fdy_keys_generate(const char *dir, const char *name, fdy_reason_t *reason)
                               name ? name : "(null)", FDY_NAME_MAX - 1);
     if (sodium_init() < 0)
         return fdy_reason_set(reason, FOUNDRY_EIO, "libsodium failed to initialise");
-    foundry_err err = s_make_dirs(dir, reason);
+    foundry_err err = fdy_dirs_make(dir, reason);
     if (err != FOUNDRY_OK)
         return err;
 
@@ -210,81 +130,20 @@ fdy_keys_generate(const char *dir, const char *name, fdy_reason_t *reason)
         goto out;
     }
     int len = s_format_cert(secret_text, TEXT_MAX, public_z85, secret_z85);
-    err = s_create_file(secret_path, 0600, secret_text, (size_t) len, reason);
+    err = fdy_file_create(secret_path, 0600, secret_text, (size_t) len, reason);
     if (err != FOUNDRY_OK)
         goto out;
     char public_text[TEXT_MAX];
     len = s_format_cert(public_text, sizeof public_text, public_z85, NULL);
-    err = s_create_file(public_path, 0644, public_text, (size_t) len, reason);
+    err = fdy_file_create(public_path, 0644, public_text, (size_t) len, reason);
     if (err != FOUNDRY_OK) {
         unlink(secret_path); /* never leave half a key pair */
         goto out;
     }
-    s_fsync_dir(dir);
+    (void) fdy_dir_fsync(dir); /* best effort: the files are already synced */
 out:
     sodium_free(secret_text); /* wipes before freeing */
     sodium_free(keys);
-    return err;
-}
-
-/* Reads a whole key file into sodium_malloc memory (it may hold a secret),
- * NUL ended. If check_mode, refuses files group or others can access. */
-static foundry_err
-s_read_file(const char *path, bool check_mode, char **text_out, size_t *len_out,
-            fdy_reason_t *reason)
-{
-    *text_out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot open %s: %s", path, strerror(errno));
-    foundry_err err = FOUNDRY_OK;
-    char *text = NULL;
-    struct stat st;
-    /* fstat on the open descriptor: the file checked is the file read. */
-    if (fstat(fd, &st) != 0) {
-        err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot stat %s: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        err = fdy_reason_set(reason, FOUNDRY_EIO, "%s is not a regular file", path);
-        goto out;
-    }
-    if (check_mode && (st.st_mode & 077)) {
-        err = fdy_reason_set(reason, FOUNDRY_EAUTH,
-                             "secret key file %s is accessible by group or others (mode %04o); "
-                             "run: chmod 600 %s",
-                             path, (unsigned) (st.st_mode & 07777), path);
-        goto out;
-    }
-    if (st.st_size > (off_t) KEY_FILE_MAX) {
-        err = fdy_reason_set(reason, FOUNDRY_EINVAL, "%s is too big to be a key file", path);
-        goto out;
-    }
-    text = sodium_malloc(KEY_FILE_MAX + 1);
-    if (!text) {
-        err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "cannot allocate secure memory");
-        goto out;
-    }
-    size_t len = 0;
-    while (len < KEY_FILE_MAX) {
-        ssize_t n = read(fd, text + len, KEY_FILE_MAX - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        len += (size_t) n;
-    }
-    text[len] = '\0';
-    *text_out = text;
-    *len_out = len;
-    text = NULL;
-out:
-    sodium_free(text);
-    close(fd);
     return err;
 }
 
@@ -384,7 +243,7 @@ fdy_keys_load_public(const char *path, char out[FDY_Z85_KEY_LEN + 1], fdy_reason
         return fdy_reason_set(reason, FOUNDRY_EIO, "libsodium failed to initialise");
     char *text = NULL;
     size_t len = 0;
-    foundry_err err = s_read_file(path, false, &text, &len, reason);
+    foundry_err err = fdy_file_read_secret(path, false, KEY_FILE_MAX, &text, &len, reason);
     if (err == FOUNDRY_OK)
         err = s_parse_cert(path, text, len, out, NULL, reason);
     sodium_free(text);
@@ -402,7 +261,7 @@ fdy_keys_load_secret(const char *path, fdy_keypair_t **out, fdy_reason_t *reason
     char *text = NULL;
     size_t len = 0;
     fdy_keypair_t *self = NULL;
-    foundry_err err = s_read_file(path, true, &text, &len, reason);
+    foundry_err err = fdy_file_read_secret(path, true, KEY_FILE_MAX, &text, &len, reason);
     if (err != FOUNDRY_OK)
         goto out;
     self = calloc(1, sizeof *self);

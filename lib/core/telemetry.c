@@ -6,6 +6,7 @@
 #include "telemetry.h"
 
 #include "codec_internal.h"
+#include "names.h"
 #include "subject.h"
 #include "telemetry.pb-c.h"
 #include "utf8.h"
@@ -52,8 +53,7 @@ s_all_digits(const char *text)
 static bool
 s_label_key_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.';
+    return fdy_name_char(c, true);
 }
 
 static foundry_err

@@ -5,6 +5,9 @@
  */
 #include "model_sign.h"
 
+#include "files.h"
+#include "names.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -42,129 +45,21 @@ static bool
 s_key_name_ok(const char *name)
 {
     size_t len = name ? strlen(name) : 0;
-    if (len == 0 || len > FDY_MODEL_NAME_MAX || name[0] == '.')
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
+    return name && name[0] != '.' && fdy_name_ok(name, len, FDY_MODEL_NAME_MAX, true);
 }
 
-static int
-s_write_all(int fd, const char *text, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        text += n;
-        len -= (size_t) n;
-    }
-    return 0;
-}
-
-/* Creates path exclusively with mode (given to open() itself, so the file
- * never exists with wider permissions) and writes text, fsynced. */
+/* A key file's text: fdy_file_read_secret() plus a refusal of binary data,
+ * which the text parsers below cannot see past a NUL. */
 static foundry_err
-s_create_file(const char *path, mode_t mode, const char *text, size_t len, fdy_reason_t *reason)
+s_read_text(const char *path, bool check_mode, char **text_out, fdy_reason_t *reason)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0) {
-        if (errno == EEXIST)
-            return fdy_reason_set(reason, FOUNDRY_EEXIST, "%s already exists; not overwriting",
-                                  path);
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create %s: %s", path, strerror(errno));
-    }
-    foundry_err err = FOUNDRY_OK;
-    if (fchmod(fd, mode) != 0 || s_write_all(fd, text, len) != 0 || fsync(fd) != 0)
-        err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot write %s: %s", path, strerror(errno));
-    if (close(fd) != 0 && err == FOUNDRY_OK)
-        err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot write %s: %s", path, strerror(errno));
-    if (err != FOUNDRY_OK)
-        unlink(path);
-    return err;
-}
-
-static void
-s_fsync_parent(const char *path)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void) fsync(fd); /* best effort: the file itself is synced */
-        close(fd);
-    }
-}
-
-/* Reads a whole small file into sodium_malloc memory (it may hold a
- * secret), NUL ended. check_mode refuses files group or others can access;
- * the check is on the open descriptor, so the file checked is the file read. */
-static foundry_err
-s_read_file(const char *path, bool check_mode, size_t max, char **text_out, fdy_reason_t *reason)
-{
-    *text_out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot open %s: %s", path, strerror(errno));
-    foundry_err err = FOUNDRY_OK;
-    char *text = NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        err = fdy_reason_set(reason, FOUNDRY_EIO, "%s is not a readable regular file", path);
-        goto out;
-    }
-    if (check_mode && (st.st_mode & 077)) {
-        err = fdy_reason_set(reason, FOUNDRY_EAUTH,
-                             "secret key file %s is accessible by group or others (mode %04o); "
-                             "run: chmod 600 %s",
-                             path, (unsigned) (st.st_mode & 07777), path);
-        goto out;
-    }
-    if ((uint64_t) st.st_size > max) {
-        err = fdy_reason_set(reason, FOUNDRY_EINVAL, "%s is over %zu bytes", path, max);
-        goto out;
-    }
-    text = sodium_malloc(max + 1);
-    if (!text) {
-        err = fdy_reason_set(reason, FOUNDRY_ENOMEM, "cannot allocate secure memory");
-        goto out;
-    }
     size_t len = 0;
-    while (len < max) {
-        ssize_t n = read(fd, text + len, max - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        len += (size_t) n;
-    }
-    text[len] = '\0';
-    if (strlen(text) != len) {
+    foundry_err err = fdy_file_read_secret(path, check_mode, KEY_FILE_MAX, text_out, &len, reason);
+    if (err == FOUNDRY_OK && strlen(*text_out) != len) {
+        fdy_file_secret_free(*text_out);
+        *text_out = NULL;
         err = fdy_reason_set(reason, FOUNDRY_EINVAL, "%s holds binary data", path);
-        goto out;
     }
-    *text_out = text;
-    text = NULL;
-out:
-    sodium_free(text);
-    close(fd);
     return err;
 }
 
@@ -236,7 +131,7 @@ s_write_secret(const char *path, uint8_t pub_out[FDY_MODEL_KEY_LEN], fdy_reason_
     sodium_bin2hex(text + len, (size_t) (TEXT_MAX - len), secret, crypto_sign_SECRETKEYBYTES);
     len += SECRET_HEX_LEN;
     text[len++] = '\n';
-    err = s_create_file(path, 0600, text, (size_t) len, reason);
+    err = fdy_file_create(path, 0600, text, (size_t) len, reason);
 out:
     sodium_free(secret);
     sodium_free(text);
@@ -280,12 +175,12 @@ fdy_sign_keygen(const char *dir, const char *name, uint8_t pub_out[FDY_MODEL_KEY
     int len = snprintf(text, sizeof text,
                        "# Foundry model-signing public key (Ed25519) of %s.\npublic = %s\n", name,
                        pub_hex);
-    err = s_create_file(public_path, 0644, text, (size_t) len, reason);
+    err = fdy_file_create(public_path, 0644, text, (size_t) len, reason);
     if (err != FOUNDRY_OK) {
         unlink(secret_path); /* never leave half a key pair */
         return err;
     }
-    s_fsync_parent(public_path);
+    (void) fdy_dir_fsync_parent(public_path);
     if (pub_out)
         memcpy(pub_out, pub, sizeof pub);
     return FOUNDRY_OK;
@@ -299,7 +194,7 @@ fdy_sign_key_load(const char *path, fdy_sign_key_t **out, fdy_reason_t *reason)
     if (err != FOUNDRY_OK)
         return err;
     char *text = NULL;
-    err = s_read_file(path, true, KEY_FILE_MAX, &text, reason);
+    err = s_read_text(path, true, &text, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_sign_key_t *self = calloc(1, sizeof *self);
@@ -357,7 +252,7 @@ fdy_sign_key_load_or_create(const char *path, fdy_sign_key_t **out, fdy_reason_t
         if (err != FOUNDRY_OK && err != FOUNDRY_EEXIST)
             return err;
         if (err == FOUNDRY_OK)
-            s_fsync_parent(path);
+            (void) fdy_dir_fsync_parent(path);
     }
     return fdy_sign_key_load(path, out, reason);
 }
@@ -388,7 +283,7 @@ fdy_sign_public_load(const char *path_or_hex, uint8_t out[FDY_MODEL_KEY_LEN], fd
     if (len == PUBLIC_HEX_LEN && s_hex_decode(path_or_hex, len, out, FDY_MODEL_KEY_LEN))
         return FOUNDRY_OK;
     char *text = NULL;
-    foundry_err err = s_read_file(path_or_hex, false, KEY_FILE_MAX, &text, reason);
+    foundry_err err = s_read_text(path_or_hex, false, &text, reason);
     if (err != FOUNDRY_OK)
         return err;
     const char *hex;

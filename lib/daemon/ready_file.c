@@ -5,6 +5,7 @@
  */
 #include "ready_file.h"
 
+#include "files.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,21 +16,6 @@
 #include <unistd.h>
 
 #define S_MODE 0600
-
-static foundry_err
-s_write_all(int fd, const char *text, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return FOUNDRY_EIO;
-        text += n;
-        len -= (size_t) n;
-    }
-    return FOUNDRY_OK;
-}
 
 foundry_err
 fdy_ready_file_write(const char *path, const char *text, fdy_reason_t *reason)
@@ -44,7 +30,7 @@ fdy_ready_file_write(const char *path, const char *text, fdy_reason_t *reason)
     /* open() honours the umask only to narrow, and keeps the mode of a
      * leftover file: set it outright. */
     errno = 0;
-    bool ok = fchmod(fd, S_MODE) == 0 && s_write_all(fd, text, strlen(text)) == FOUNDRY_OK &&
+    bool ok = fchmod(fd, S_MODE) == 0 && fdy_write_all(fd, text, strlen(text)) == FOUNDRY_OK &&
               fsync(fd) == 0;
     int failure = ok ? 0 : errno;
     if (close(fd) != 0 && ok) {

@@ -419,6 +419,8 @@ FOUNDRY_EXPORT int foundry_client_fd(foundry_client_t *client);
 
 /* Most in-flight (unanswered) job requests of one client. */
 #define FOUNDRY_JOBS_IN_FLIGHT_MAX 8192
+/* Jobs per pipelined submit batch, and results per foundry_worker_results(). */
+#define FOUNDRY_JOBS_BATCH_MAX 256
 
 typedef enum {
     FOUNDRY_JOB_QUEUED = 0,    /* waiting for an eligible node (or its back-off) */
@@ -518,13 +520,17 @@ typedef void(foundry_job_submitted_fn)(uint64_t token, foundry_err err, uint64_t
 FOUNDRY_EXPORT void foundry_client_set_job_handler(foundry_client_t *client,
                                                    foundry_job_submitted_fn *fn, void *user);
 
-/* Pipelined submit: sends and returns at once, with up to
- * FOUNDRY_JOBS_IN_FLIGHT_MAX unanswered (beyond that it pumps the client
- * until one is answered, up to ack_timeout_ms: FOUNDRY_ETIMEDOUT). The
- * outcome goes to the job handler; unanswered submits are resent after a
- * reconnect with the same idempotency key, so each is stored once.
- * *token_out (may be NULL) identifies it. Errors as foundry_job_submit for
- * what is checked before sending. */
+/* Pipelined submit: returns at once, with up to FOUNDRY_JOBS_IN_FLIGHT_MAX
+ * unanswered (beyond that it pumps the client until one is answered, up to
+ * ack_timeout_ms: FOUNDRY_ETIMEDOUT). With nothing unanswered it is sent at
+ * once; while earlier submits are unanswered it joins the open batch (one
+ * request of up to FOUNDRY_JOBS_BATCH_MAX jobs), which is sent when full or
+ * at the client's next call that waits or polls (foundry_job_flush,
+ * foundry_client_poll, ...) or closes. Each job of a batch is stored or
+ * refused alone. The outcome goes to the job handler; unanswered submits
+ * are resent after a reconnect with the same idempotency key, so each is
+ * stored once. *token_out (may be NULL) identifies it. Errors as
+ * foundry_job_submit for what is checked before sending. */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_job_submit_async(
     foundry_client_t *client, const foundry_job_spec_t *spec, uint64_t *token_out);
 
@@ -600,6 +606,12 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_next(foundry_client_
                                                                  int timeout_ms,
                                                                  foundry_job_offer_t *offer_out);
 
+/* Offers received and not yet taken by foundry_worker_next(), after
+ * taking what is ready on the socket without waiting. An event loop asks
+ * this right before it sleeps on foundry_client_fd(): that descriptor
+ * only signals what arrives after the socket was read to its end. */
+FOUNDRY_EXPORT size_t foundry_worker_pending(foundry_client_t *client);
+
 /* Reports an attempt's outcome (pipelined; resent after a reconnect). The
  * broker stores it only if fence is still the job's current token. done(token,
  * err, ...) through the job handler: FOUNDRY_OK stored, FOUNDRY_ESTALE the
@@ -609,6 +621,29 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_result(
     foundry_client_t *client, uint64_t job_id, uint64_t fence, int ok, const void *result,
     size_t result_len, const char *error, const char *log_tail, uint32_t slots,
     uint64_t *token_out);
+
+/* One attempt's outcome for foundry_worker_results(): the arguments of
+ * foundry_worker_result(). */
+typedef struct {
+    uint64_t job_id;
+    uint64_t fence;
+    int ok;
+    const void *result;
+    size_t result_len;
+    const char *error;
+    const char *log_tail;
+    uint32_t slots;
+} foundry_worker_result_t;
+
+/* Reports up to FOUNDRY_JOBS_BATCH_MAX outcomes in one request: each is
+ * stored or refused alone, exactly as foundry_worker_result() would, and
+ * answered through the job handler with its own token (tokens_out[i], may
+ * be NULL). Returns FOUNDRY_OK, FOUNDRY_EINVAL (count 0 or over the
+ * maximum), FOUNDRY_ETOOBIG (a result over its limit: nothing sent),
+ * FOUNDRY_ETIMEDOUT (window full). */
+FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_results(
+    foundry_client_t *client, const foundry_worker_result_t *results, size_t count,
+    uint64_t *tokens_out);
 
 /* Hands back `slots` free slots of type (no reply). */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_credit(foundry_client_t *client,

@@ -9,6 +9,7 @@
  *  is missing or cannot start here, and says so.
  */
 #include "proc.h"
+#include "scrape.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,15 +70,6 @@ s_load_until(fdy_proc_t *p, const char *url, const char *want)
 }
 
 static void
-s_url(const fdy_proc_t *p, const char *suffix, char *out, size_t size)
-{
-    char host[64];
-    int port = 0;
-    FDY_CHECK(fdy_proc_metrics_address(p, host, &port));
-    snprintf(out, size, "http://%s:%d/%s", host, port, suffix);
-}
-
-static void
 s_submit(foundry_client_t *c)
 {
     foundry_job_spec_t spec;
@@ -103,7 +95,7 @@ test_dashboard_shows_sites_and_jobs(void)
                                             strlen(id), &ack));
     }
     char url[256];
-    s_url(p, "", url, sizeof url);
+    fdy_scrape_url(p, "", url, sizeof url);
 
     /* Before: no job submitted. The rows come from the script's fetch. */
     char *dom = s_load_until(p, url, "id=\"jobs-submitted\">0<");
@@ -162,7 +154,7 @@ test_dashboard_with_token(void)
     const char *const extra[] = {"--set", "metrics_token=dash-token-1", NULL};
     FDY_CHECK_OK(fdy_proc_broker_start(p, extra));
     char url[256];
-    s_url(p, "?token=dash-token-1", url, sizeof url);
+    fdy_scrape_url(p, "?token=dash-token-1", url, sizeof url);
     char *dom = s_load_until(p, url, "id=\"site-siheung\"");
     free(dom);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);

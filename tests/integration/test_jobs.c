@@ -652,6 +652,40 @@ test_jobs_survive_broker_kill(void)
     fdy_proc_destroy(&p);
 }
 
+/* A job removed after its result TTL leaves its id behind: after a
+ * restart with no job stored, the next job still gets a newer id (a
+ * node's outbox may hold a result for the old one). */
+static void
+test_jobs_ids_not_reused_after_removal_and_restart(void)
+{
+    fdy_proc_t *p = fdy_proc_new("jobs_ids");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
+    foundry_client_t *admin = s_client(p, "admin");
+    foundry_job_spec_t spec;
+    foundry_job_spec_init(&spec);
+    spec.type = "nobody-runs-this";
+    spec.result_ttl_ms = 200;
+    uint64_t first = 0, second = 0;
+    FDY_CHECK_OK(foundry_job_submit(admin, &spec, &first, NULL));
+    FDY_CHECK_OK(foundry_job_cancel(admin, first));
+    int64_t deadline = fdy_clock_mono_ms() + 10000;
+    const foundry_job_info_t *info = NULL;
+    while (foundry_job_status(admin, first, &info) != FOUNDRY_ENOTFOUND) {
+        FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "job %" PRIu64 " not removed", first);
+        usleep(50 * 1000);
+    }
+    foundry_client_close(&admin, 1000, NULL);
+    FDY_CHECK_OK(fdy_proc_broker_kill(p));
+    FDY_CHECK_OK(fdy_proc_broker_restart(p));
+    admin = s_client(p, "admin");
+    FDY_CHECK_OK(foundry_job_submit(admin, &spec, &second, NULL));
+    FDY_CHECK_MSG(second > first, "job id %" PRIu64 " given again (first was %" PRIu64 ")", second,
+                  first);
+    foundry_client_close(&admin, 1000, NULL);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 /* An agent SIGKILLed while running jobs: its leases expire and the jobs
  * run on the other agent, each succeeding once. */
 static void
@@ -821,6 +855,8 @@ main(int argc, char **argv)
         {"jobs_waiting_reasons_and_bad_input", test_jobs_waiting_reasons_and_bad_input},
         {"jobs_fencing_refuses_stale_reports", test_jobs_fencing_refuses_stale_reports},
         {"jobs_survive_broker_kill", test_jobs_survive_broker_kill},
+        {"jobs_ids_not_reused_after_removal_and_restart",
+         test_jobs_ids_not_reused_after_removal_and_restart},
         {"jobs_lost_agent_requeued", test_jobs_lost_agent_requeued},
         {"jobs_replayed_result_refused_by_fence", test_jobs_replayed_result_refused_by_fence},
         {"jobs_worker_mode", test_jobs_worker_mode},

@@ -1,130 +1,22 @@
-/*  test_metrics.c: the broker's metrics endpoint over real HTTP (a tiny
- *  client on a plain TCP socket, no library): the figures match what the
- *  test did (publishes, a job, a connected node), bad HTTP gets an error
+/*  test_metrics.c: the broker's metrics endpoint over real HTTP (the
+ *  harness's scrape.c, a plain TCP socket): the figures match what the
+ *  test did (publishes, a job, a connected node, traffic by kind and site,
+ *  jobs by state and type), bad HTTP gets an error
  *  and harms nothing (wrong method, oversized headers, a request left
  *  half-sent while others are served), the token is enforced, and a
  *  non-loopback address without a token is refused at start.
  */
+#include "clock.h"
 #include "node_proc.h"
+#include "scrape.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#define REPLY_MAX (4u * 1024u * 1024u)
 #define DEADLINE_MS 10000
-
-static int
-s_connect_to(const char *host, int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    FDY_CHECK(fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
-    FDY_CHECK(inet_pton(AF_INET, host, &addr.sin_addr) == 1);
-    FDY_CHECK_MSG(connect(fd, (struct sockaddr *) &addr, sizeof addr) == 0, "connect: %s",
-                  strerror(errno));
-    return fd;
-}
-
-static int
-s_connect(const fdy_proc_t *p)
-{
-    char host[64];
-    int port = 0;
-    FDY_CHECK_MSG(fdy_proc_metrics_address(p, host, &port), "no data/metrics_url");
-    return s_connect_to(host, port);
-}
-
-static void
-s_send_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;   /* the server may close on an oversized request: read what it said */
-        data += n;
-        len -= (size_t) n;
-    }
-}
-
-/* Reads until the server closes (every request says Connection: close).
- * Returns the HTTP status (0 when the reply is not HTTP); *body_out is
- * the malloc'd body (caller frees). */
-static int
-s_read_reply(int fd, char **body_out)
-{
-    char *buf = malloc(REPLY_MAX + 1);
-    FDY_CHECK(buf != NULL);
-    size_t len = 0;
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int ready = poll(&pfd, 1, DEADLINE_MS);
-        FDY_CHECK_MSG(ready > 0, "no HTTP reply within %d ms", DEADLINE_MS);
-        ssize_t n = recv(fd, buf + len, REPLY_MAX - len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || len + (size_t) n >= REPLY_MAX) {
-            if (n > 0)
-                len += (size_t) n;
-            break;
-        }
-        len += (size_t) n;
-    }
-    buf[len] = '\0';
-    close(fd);
-    int status = 0;
-    sscanf(buf, "HTTP/1.%*d %d", &status);
-    const char *body = strstr(buf, "\r\n\r\n");
-    *body_out = strdup(body ? body + 4 : "");
-    free(buf);
-    return status;
-}
-
-/* One request; returns the status, *body_out the body (caller frees). */
-static int
-s_request(const fdy_proc_t *p, const char *method, const char *path, const char *headers,
-          char **body_out)
-{
-    int fd = s_connect(p);
-    char req[1024];
-    snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n",
-             method, path, headers ? headers : "");
-    s_send_all(fd, req, strlen(req));
-    return s_read_reply(fd, body_out);
-}
-
-/* The value of the sample line that starts with `series ` (name and
- * labels exactly), or -1 when there is none. */
-static long long
-s_sample(const char *text, const char *series)
-{
-    size_t len = strlen(series);
-    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-        if (strncmp(line, series, len) == 0 && line[len] == ' ')
-            return strtoll(line + len + 1, NULL, 10);
-    }
-    return -1;
-}
-
-static long long
-s_scrape(const fdy_proc_t *p, const char *series)
-{
-    char *body = NULL;
-    int status = s_request(p, "GET", "/metrics", NULL, &body);
-    FDY_CHECK_EQ(status, 200);
-    long long value = s_sample(body, series);
-    free(body);
-    return value;
-}
 
 /* ---- tests ------------------------------------------------------------------------ */
 
@@ -135,7 +27,7 @@ test_metrics_counts_publishes(void)
 {
     fdy_proc_t *p = fdy_proc_new("metrics-pub");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    FDY_CHECK_EQ(s_scrape(p, "foundry_published_total"), 0);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_published_total"), 0);
     fdy_proc_key_add(p, "node-siheung", "--role", "node", "--site", "siheung", NULL);
     foundry_client_t *node = NULL;
     FDY_CHECK_OK(fdy_proc_client_new(p, "node-siheung", NULL, &node));
@@ -151,30 +43,30 @@ test_metrics_counts_publishes(void)
     foundry_ack_t ack;
     FDY_CHECK_OK(foundry_client_publish(node, "telemetry.siheung.robot1.temp", "21.5", 4, "m-0", 3,
                                         &ack));
-    FDY_CHECK_EQ(s_scrape(p, "foundry_published_total"), n);
-    FDY_CHECK_EQ(s_scrape(p, "foundry_duplicates_total"), 1);
-    FDY_CHECK_EQ(s_scrape(p, "foundry_stream_messages{stream=\"telemetry-siheung\"}"), n);
-    FDY_CHECK_EQ(s_scrape(p, "foundry_stream_messages{stream=\"telemetry-pangyo\"}"), 0);
-    FDY_CHECK_EQ(s_scrape(p, "foundry_principals_connected{role=\"node\",site=\"siheung\"}"), 1);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_published_total"), n);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_duplicates_total"), 1);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_stream_messages{stream=\"telemetry-siheung\"}"), n);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_stream_messages{stream=\"telemetry-pangyo\"}"), 0);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_principals_connected{role=\"node\",site=\"siheung\"}"), 1);
 
     char *body = NULL;
-    FDY_CHECK_EQ(s_request(p, "GET", "/metrics", NULL, &body), 200);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/metrics", NULL, &body), 200);
     FDY_CHECK(strstr(body, "# TYPE foundry_published_total counter\n") != NULL);
     FDY_CHECK(strstr(body, "# TYPE foundry_map_size_max gauge\n") != NULL);
     FDY_CHECK(strstr(body, "# TYPE foundry_rollouts_running gauge\n") != NULL);
-    FDY_CHECK(s_sample(body, "foundry_model_bytes_stored") == 0);
-    FDY_CHECK(s_sample(body, "foundry_store_used_bytes") > 0);
+    FDY_CHECK(fdy_scrape_sample(body, "foundry_model_bytes_stored") == 0);
+    FDY_CHECK(fdy_scrape_sample(body, "foundry_store_used_bytes") > 0);
     /* every stored publish was one group commit with one fsync */
-    long long batches = s_sample(body, "foundry_commit_batch_records_count");
+    long long batches = fdy_scrape_sample(body, "foundry_commit_batch_records_count");
     FDY_CHECK_MSG(batches >= n, "%lld group commits for %d publishes", batches, n);
-    FDY_CHECK_EQ(s_sample(body, "foundry_commit_batch_records_bucket{le=\"+Inf\"}"), batches);
-    long long syncs = s_sample(body, "foundry_commit_fsync_seconds_count");
+    FDY_CHECK_EQ(fdy_scrape_sample(body, "foundry_commit_batch_records_bucket{le=\"+Inf\"}"), batches);
+    long long syncs = fdy_scrape_sample(body, "foundry_commit_fsync_seconds_count");
     FDY_CHECK(syncs >= batches);
-    FDY_CHECK_EQ(s_sample(body, "foundry_commit_fsync_seconds_bucket{le=\"+Inf\"}"), syncs);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, "foundry_commit_fsync_seconds_bucket{le=\"+Inf\"}"), syncs);
     FDY_CHECK(strstr(body, "# TYPE foundry_commit_fsync_seconds histogram\n") != NULL);
     free(body);
     /* the JSON status says the same */
-    FDY_CHECK_EQ(s_request(p, "GET", "/api/status", NULL, &body), 200);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/api/status", NULL, &body), 200);
     fdy_json_t *json = fdy_proc_json_parse(body, strlen(body));
     FDY_CHECK_MSG(json != NULL, "not JSON: %.200s", body);
     const fdy_json_t *sites = fdy_proc_json_get(json, "sites");
@@ -204,7 +96,7 @@ test_metrics_jobs_gauge(void)
 {
     fdy_proc_t *p = fdy_proc_new("metrics-jobs");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
-    FDY_CHECK_EQ(s_scrape(p, "foundry_jobs_queued"), 0);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_jobs_queued"), 0);
     foundry_client_t *admin = NULL;
     FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &admin));
     foundry_job_spec_t spec;
@@ -212,9 +104,182 @@ test_metrics_jobs_gauge(void)
     spec.type = "inspect";
     uint64_t id = 0;
     FDY_CHECK_OK(foundry_job_submit(admin, &spec, &id, NULL));
-    FDY_CHECK_EQ(s_scrape(p, "foundry_jobs_submitted_total"), 1);
-    FDY_CHECK_EQ(s_scrape(p, "foundry_jobs_queued"), 1);
-    FDY_CHECK_EQ(s_scrape(p, "foundry_jobs"), 1);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_jobs_submitted_total"), 1);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_jobs_queued"), 1);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_jobs{state=\"queued\",type=\"inspect\"}"), 1);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_jobs"), -1);   /* only by state and type */
+    foundry_client_close(&admin, 1000, NULL);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
+static long long
+s_count(const char *text, const char *needle)
+{
+    long long count = 0;
+    for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
+        count++;
+    return count;
+}
+
+static void
+s_submit_type(foundry_client_t *c, const char *type)
+{
+    foundry_job_spec_t spec;
+    foundry_job_spec_init(&spec);
+    spec.type = type;
+    uint64_t id = 0;
+    foundry_err err = foundry_job_submit(c, &spec, &id, NULL);
+    FDY_CHECK_MSG(err == FOUNDRY_OK, "submit %s: %s", type, foundry_client_last_error(c));
+}
+
+#define IN_TELEMETRY(site) "foundry_messages_in_total{kind=\"telemetry\",site=\"" site "\"}"
+#define OUT_TELEMETRY(site) "foundry_messages_out_total{kind=\"telemetry\",site=\"" site "\"}"
+#define IN_JOBS(site) "foundry_messages_in_total{kind=\"jobs\",site=\"" site "\"}"
+#define OUT_JOBS(site) "foundry_messages_out_total{kind=\"jobs\",site=\"" site "\"}"
+#define JOBS(state, type) "foundry_jobs{state=\"" state "\",type=\"" type "\"}"
+
+/* Traffic by kind and by the site of the authenticated key (never a
+ * message field): N publishes from a siheung node are telemetry in at
+ * siheung, their deliveries to the admin (a key without a site) telemetry
+ * out at site ""; submits of two types by the admin are jobs in at "";
+ * the offer to a bucheon worker is jobs out at bucheon and its result jobs
+ * in at bucheon; foundry_jobs counts the jobs now by state and type. */
+static void
+test_metrics_traffic_by_kind_and_site(void)
+{
+    fdy_proc_t *p = fdy_proc_new("metrics-traffic");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    fdy_proc_key_add(p, "node-siheung", "--role", "node", "--site", "siheung", NULL);
+    fdy_proc_key_add(p, "node-bucheon", "--role", "node", "--site", "bucheon", NULL);
+    foundry_client_t *admin = NULL, *node = NULL, *worker = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &admin));
+    FDY_CHECK_OK(fdy_proc_client_new(p, "node-siheung", NULL, &node));
+    FDY_CHECK_OK(fdy_proc_client_new(p, "node-bucheon", NULL, &worker));
+
+    foundry_sub_opts_t opts;
+    foundry_sub_opts_init(&opts);
+    opts.filter = "telemetry.siheung.>";
+    foundry_sub_t *sub = NULL;
+    FDY_CHECK_OK(foundry_client_subscribe(admin, &opts, &sub));
+    const int n = 12;
+    const char payload[] = "joint=3 angle=41.25";
+    const long long payload_len = (long long) sizeof payload - 1;
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "t-%d", i);
+        foundry_ack_t ack;
+        FDY_CHECK_OK(foundry_client_publish(node, "telemetry.siheung.robot1.joint", payload,
+                                            (size_t) payload_len, id, strlen(id), &ack));
+    }
+    for (int got = 0; got < n; got++) {
+        const foundry_msg_t *msg = NULL;
+        FDY_CHECK_OK(foundry_sub_receive(sub, 10000, &msg));
+    }
+
+    const char *types[] = {"calibrate"};
+    FDY_CHECK_OK(foundry_worker_register(worker, NULL, 0, types, 1, 1));
+    for (int i = 0; i < 3; i++)
+        s_submit_type(admin, "inspect");   /* no node runs it: stays queued */
+    s_submit_type(admin, "calibrate");
+    s_submit_type(admin, "calibrate");
+    foundry_job_offer_t offer;
+    FDY_CHECK_OK(foundry_worker_next(worker, 10000, &offer));
+    uint64_t token = 0;
+    /* slots 0: no slot back, so the second calibrate job is never offered */
+    FDY_CHECK_OK(foundry_worker_result(worker, offer.job_id, offer.fence, 1, "ok", 2, NULL, NULL,
+                                       0, &token));
+    FDY_CHECK_OK(foundry_job_flush(worker, 5000));
+    int64_t deadline = fdy_clock_mono_ms() + DEADLINE_MS;
+    while (fdy_scrape_value(p, JOBS("succeeded", "calibrate")) != 1)
+        FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "the calibrate job never succeeded");
+
+    char *body = NULL;
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/metrics", NULL, &body), 200);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, IN_TELEMETRY("siheung")), n);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, OUT_TELEMETRY("")), n);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, IN_TELEMETRY("")), 0);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, OUT_TELEMETRY("siheung")), 0);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, OUT_TELEMETRY("bucheon")), 0);
+    long long bytes_in = fdy_scrape_sample(
+        body, "foundry_bytes_in_total{kind=\"telemetry\",site=\"siheung\"}");
+    long long bytes_out = fdy_scrape_sample(
+        body, "foundry_bytes_out_total{kind=\"telemetry\",site=\"\"}");
+    FDY_CHECK_MSG(bytes_in >= n * payload_len, "bytes in %lld for %d messages", bytes_in, n);
+    FDY_CHECK_MSG(bytes_out >= n * payload_len, "bytes out %lld for %d messages", bytes_out, n);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, IN_JOBS("")), 5);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, IN_JOBS("bucheon")), 1);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, OUT_JOBS("bucheon")), 1);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, OUT_JOBS("")), 0);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, IN_JOBS("siheung")), 0);
+    FDY_CHECK(fdy_scrape_sample(body, "foundry_bytes_out_total{kind=\"jobs\",site=\"bucheon\"}")
+              > 0);
+    FDY_CHECK_EQ(fdy_scrape_sample(body,
+                                   "foundry_messages_in_total{kind=\"models\",site=\"siheung\"}"),
+                 0);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("queued", "inspect")), 3);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("queued", "calibrate")), 1);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("succeeded", "calibrate")), 1);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("running", "inspect")), 0);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("queued", "other")), -1);   /* under the cap */
+    /* one HELP and TYPE per family, however many services fill it */
+    FDY_CHECK_EQ(s_count(body, "# TYPE foundry_messages_in_total counter\n"), 1);
+    FDY_CHECK_EQ(s_count(body, "# HELP foundry_messages_out_total "), 1);
+    FDY_CHECK_EQ(s_count(body, "# TYPE foundry_jobs gauge\n"), 1);
+    free(body);
+    /* /api/status carries the same rows under families */
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/api/status", NULL, &body), 200);
+    fdy_json_t *json = fdy_proc_json_parse(body, strlen(body));
+    FDY_CHECK_MSG(json != NULL, "not JSON: %.200s", body);
+    const fdy_json_t *rows =
+        fdy_proc_json_get(fdy_proc_json_get(json, "families"), "foundry_messages_in_total");
+    long long telemetry_in = -1;
+    for (size_t i = 0; i < fdy_proc_json_count(rows); i++) {
+        const fdy_json_t *row = fdy_proc_json_at(rows, i);
+        char kind[32], site[64];
+        fdy_proc_row_str(row, "kind", kind, sizeof kind);
+        fdy_proc_row_str(row, "site", site, sizeof site);
+        if (strcmp(kind, "telemetry") == 0 && strcmp(site, "siheung") == 0)
+            telemetry_in = fdy_proc_row_int(row, "value");
+    }
+    FDY_CHECK_EQ(telemetry_in, n);
+    fdy_proc_json_destroy(&json);
+    free(body);
+
+    foundry_sub_close(&sub);
+    foundry_client_close(&worker, 1000, NULL);
+    foundry_client_close(&node, 1000, NULL);
+    foundry_client_close(&admin, 1000, NULL);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
+/* A tenant submitting ever new job types: the first 64 get a row each,
+ * the rest share type="other", so the scrape and the broker's memory stay
+ * bounded. */
+static void
+test_metrics_job_types_capped(void)
+{
+    fdy_proc_t *p = fdy_proc_new("metrics-types");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    foundry_client_t *admin = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &admin));
+    const int types = 70;
+    for (int i = 0; i < types; i++) {
+        char type[16];
+        snprintf(type, sizeof type, "random-%02d", i);
+        s_submit_type(admin, type);
+    }
+    s_submit_type(admin, "other");   /* a type named like the bucket joins it */
+    char *body = NULL;
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/metrics", NULL, &body), 200);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("queued", "random-00")), 1);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("queued", "random-63")), 1);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("queued", "random-64")), -1);
+    FDY_CHECK_EQ(fdy_scrape_sample(body, JOBS("queued", "other")), types - 64 + 1);
+    FDY_CHECK_EQ(s_count(body, "\nfoundry_jobs{state=\"queued\","), 65);
+    FDY_CHECK_EQ(s_count(body, "\nfoundry_jobs{state=\"dead\","), 65);
+    free(body);
     foundry_client_close(&admin, 1000, NULL);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
@@ -229,32 +294,32 @@ test_metrics_bad_http_harms_nothing(void)
     fdy_proc_t *p = fdy_proc_new("metrics-bad");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
     char *body = NULL;
-    FDY_CHECK_EQ(s_request(p, "DELETE", "/metrics", NULL, &body), 405);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "DELETE", "/metrics", NULL, &body), 405);
     FDY_CHECK(strstr(body, "read-only") != NULL);
     free(body);
-    FDY_CHECK_EQ(s_request(p, "POST", "/metrics", "Content-Length: 0\r\n", &body), 405);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "POST", "/metrics", "Content-Length: 0\r\n", &body), 405);
     free(body);
-    FDY_CHECK_EQ(s_request(p, "GET", "/nothing-here", NULL, &body), 404);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/nothing-here", NULL, &body), 404);
     free(body);
 
     /* 256 KiB of headers: far past the connection's memory limit */
-    int fd = s_connect(p);
+    int fd = fdy_scrape_connect(p);
     const char *line = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ";
-    s_send_all(fd, line, strlen(line));
+    fdy_scrape_send_all(fd, line, strlen(line));
     char *big = malloc(256 * 1024);
     FDY_CHECK(big != NULL);
     memset(big, 'a', 256 * 1024);
-    s_send_all(fd, big, 256 * 1024);
+    fdy_scrape_send_all(fd, big, 256 * 1024);
     free(big);
-    s_send_all(fd, "\r\n\r\n", 4);
-    int status = s_read_reply(fd, &body);
+    fdy_scrape_send_all(fd, "\r\n\r\n", 4);
+    int status = fdy_scrape_read_reply(fd, &body);
     FDY_CHECK_MSG(status == 0 || status >= 400, "oversized headers answered %d", status);
     free(body);
 
     /* not HTTP at all */
-    fd = s_connect(p);
-    s_send_all(fd, "\x16\x03\x01\x02\x00garbage\r\n\r\n", 16);
-    status = s_read_reply(fd, &body);
+    fd = fdy_scrape_connect(p);
+    fdy_scrape_send_all(fd, "\x16\x03\x01\x02\x00garbage\r\n\r\n", 16);
+    status = fdy_scrape_read_reply(fd, &body);
     FDY_CHECK_MSG(status == 0 || status >= 400, "garbage answered %d", status);
     free(body);
 
@@ -262,8 +327,8 @@ test_metrics_bad_http_harms_nothing(void)
      * publisher and a scraper are served */
     int partial[4];
     for (int i = 0; i < 4; i++) {
-        partial[i] = s_connect(p);
-        s_send_all(partial[i], "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ", 40);
+        partial[i] = fdy_scrape_connect(p);
+        fdy_scrape_send_all(partial[i], "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ", 40);
     }
     foundry_client_t *admin = NULL;
     FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &admin));
@@ -274,8 +339,8 @@ test_metrics_bad_http_harms_nothing(void)
         FDY_CHECK_OK(foundry_client_publish(admin, "telemetry.hanam.line.rate", "1", 1, id,
                                             strlen(id), &ack));
     }
-    FDY_CHECK_EQ(s_scrape(p, "foundry_published_total"), 5);
-    FDY_CHECK(s_scrape(p, "foundry_http_refused_total") >= 3);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_published_total"), 5);
+    FDY_CHECK(fdy_scrape_value(p, "foundry_http_refused_total") >= 3);
     for (int i = 0; i < 4; i++)
         close(partial[i]);
     foundry_client_close(&admin, 1000, NULL);
@@ -292,18 +357,18 @@ test_metrics_token_required(void)
     const char *const extra[] = {"--set", "metrics_token=s3cret-token", NULL};
     FDY_CHECK_OK(fdy_proc_broker_start(p, extra));
     char *body = NULL;
-    FDY_CHECK_EQ(s_request(p, "GET", "/metrics", NULL, &body), 401);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/metrics", NULL, &body), 401);
     free(body);
-    FDY_CHECK_EQ(s_request(p, "GET", "/metrics", "Authorization: Bearer wrong-token\r\n", &body),
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/metrics", "Authorization: Bearer wrong-token\r\n", &body),
                  401);
     free(body);
-    FDY_CHECK_EQ(s_request(p, "GET", "/metrics?token=s3cret-tokeX", NULL, &body), 401);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/metrics?token=s3cret-tokeX", NULL, &body), 401);
     free(body);
-    FDY_CHECK_EQ(s_request(p, "GET", "/metrics", "Authorization: Bearer s3cret-token\r\n", &body),
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/metrics", "Authorization: Bearer s3cret-token\r\n", &body),
                  200);
-    FDY_CHECK(s_sample(body, "foundry_published_total") == 0);
+    FDY_CHECK(fdy_scrape_sample(body, "foundry_published_total") == 0);
     free(body);
-    FDY_CHECK_EQ(s_request(p, "GET", "/api/status?token=s3cret-token", NULL, &body), 200);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/api/status?token=s3cret-token", NULL, &body), 200);
     free(body);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
@@ -395,7 +460,7 @@ test_metrics_log_lines_name_principal(void)
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
     s_refused_request(p);
     char *body = NULL;
-    FDY_CHECK_EQ(s_request(p, "GET", "/metrics", NULL, &body), 200);
+    FDY_CHECK_EQ(fdy_scrape_request(p, "GET", "/metrics", NULL, &body), 200);
     FDY_CHECK_MSG(strstr(body, "\nfoundry_refused_total{code=\"6\",reason=\"permission denied\"} 1\n")
                       != NULL,
                   "no refusal by reason in:\n%s", body);
@@ -481,18 +546,12 @@ s_node_scrape(const fdy_node_proc_t *node, const char *series)
 {
     char path[FDY_NODE_PROC_PATH_LEN + 16];
     snprintf(path, sizeof path, "%s/metrics_url", node->data_dir);
-    FILE *f = fopen(path, "r");
-    FDY_CHECK_MSG(f != NULL, "no %s", path);
     char host[64];
     int port = 0;
-    FDY_CHECK(fscanf(f, "http://%63[0-9.]:%d/", host, &port) == 2);
-    fclose(f);
-    int fd = s_connect_to(host, port);
-    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    s_send_all(fd, req, strlen(req));
+    FDY_CHECK_MSG(fdy_scrape_address(path, host, &port), "no address in %s", path);
     char *body = NULL;
-    FDY_CHECK_EQ(s_read_reply(fd, &body), 200);
-    long long value = s_sample(body, series);
+    FDY_CHECK_EQ(fdy_scrape_request_to(host, port, "GET", "/metrics", NULL, &body), 200);
+    long long value = fdy_scrape_sample(body, series);
     free(body);
     return value;
 }
@@ -533,7 +592,7 @@ test_metrics_node_endpoint(void)
     FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_model_updates{phase=\"running\"}"), 0);
     FDY_CHECK_EQ(s_node_scrape(&node, "foundry_node_model_updates{phase=\"waiting\"}"), 0);
     /* and the broker counts the node at its site */
-    FDY_CHECK_EQ(s_scrape(p, "foundry_principals_connected{role=\"node\",site=\"siheung\"}"), 1);
+    FDY_CHECK_EQ(fdy_scrape_value(p, "foundry_principals_connected{role=\"node\",site=\"siheung\"}"), 1);
     FDY_CHECK_EQ(fdy_node_proc_stop(&node), 0);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
@@ -545,6 +604,8 @@ main(int argc, char **argv)
     static const fdy_proc_test_t tests[] = {
         {"metrics_counts_publishes", test_metrics_counts_publishes},
         {"metrics_jobs_gauge", test_metrics_jobs_gauge},
+        {"metrics_traffic_by_kind_and_site", test_metrics_traffic_by_kind_and_site},
+        {"metrics_job_types_capped", test_metrics_job_types_capped},
         {"metrics_bad_http_harms_nothing", test_metrics_bad_http_harms_nothing},
         {"metrics_token_required", test_metrics_token_required},
         {"metrics_listen_checked", test_metrics_listen_checked},

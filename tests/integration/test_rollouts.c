@@ -33,6 +33,17 @@ s_script(fdy_proc_t *p, const char *name, const char *body, char *path_out)
     FDY_CHECK(chmod(path_out, 0755) == 0);
 }
 
+/* An agent's handler line for job type "update": a script with body,
+ * run as `exec` with slots and timeout. */
+static void
+s_update_handler(fdy_proc_t *p, const char *name, const char *body, int slots,
+                 const char *timeout, char text_out[PATH_LEN + 64])
+{
+    char script[PATH_LEN];
+    s_script(p, name, body, script);
+    snprintf(text_out, PATH_LEN + 64, "update exec %d %s -- %s\n", slots, timeout, script);
+}
+
 typedef struct {
     fdy_node_proc_t proc;
     char handlers[PATH_LEN];
@@ -139,6 +150,37 @@ s_admin(s_admin_t *a, const char *command, const char *const *args, size_t count
     FDY_CHECK_MSG(err == FOUNDRY_OK, "%s: %s (%s)", command, foundry_strerror(err),
                   a->reply.error_reason ? a->reply.error_reason : "");
     return &a->reply.table;
+}
+
+/* A rollout command on rollout id: "id=N" is its one argument. */
+static foundry_err
+s_admin_id_try(s_admin_t *a, const char *command, uint64_t id)
+{
+    char id_arg[32];
+    snprintf(id_arg, sizeof id_arg, "id=%" PRIu64, id);
+    const char *args[] = {id_arg};
+    return s_admin_try(a, command, args, 1);
+}
+
+static const fdy_table_t *
+s_admin_id(s_admin_t *a, const char *command, uint64_t id)
+{
+    foundry_err err = s_admin_id_try(a, command, id);
+    FDY_CHECK_MSG(err == FOUNDRY_OK, "%s: %s (%s)", command, foundry_strerror(err),
+                  a->reply.error_reason ? a->reply.error_reason : "");
+    return &a->reply.table;
+}
+
+/* The end of a test: the admin connection, the agents, then the broker
+ * (its stop must be clean). */
+static void
+s_finish(s_admin_t *a, s_agent_t *agents, size_t count, fdy_proc_t **p)
+{
+    s_admin_close(a);
+    fdy_arena_destroy(&a->arena);
+    s_agents_stop(agents, count);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(*p), 0);
+    fdy_proc_destroy(p);
 }
 
 /* The cell of row in column `name` as text (cut to size). */
@@ -334,17 +376,10 @@ test_rollouts_waves_then_abort_at_failing_site(void)
     /* The node's state carries its job's end and error. */
     FDY_CHECK_MSG(strstr(ha.reason, "dead: exit status 3") != NULL, "ha-1: %s", ha.reason);
     /* An ended rollout takes no more admin changes. */
-    char id_arg[32];
-    snprintf(id_arg, sizeof id_arg, "id=%" PRIu64, id);
-    const char *id_args[] = {id_arg};
-    FDY_CHECK_EQ(s_admin_try(&a, "rollout.resume", id_args, 1), FOUNDRY_EINVAL);
+    FDY_CHECK_EQ(s_admin_id_try(&a, "rollout.resume", id), FOUNDRY_EINVAL);
     FDY_CHECK(strstr(a.reply.error_reason, "is aborted, not paused") != NULL);
 
-    s_admin_close(&a);
-    fdy_arena_destroy(&a.arena);
-    s_agents_stop(agents, 5);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_finish(&a, agents, 5, &p);
 }
 
 static void
@@ -352,9 +387,8 @@ test_rollouts_rate_limit_shows_in_status(void)
 {
     fdy_proc_t *p = fdy_proc_new("rollouts-rate");
     FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
-    char ok[PATH_LEN], text[PATH_LEN + 64];
-    s_script(p, "ok.sh", "exit 0", ok);
-    snprintf(text, sizeof text, "update exec 2 10s -- %s\n", ok);
+    char text[PATH_LEN + 64];
+    s_update_handler(p, "ok.sh", "exit 0", 2, "10s", text);
     s_agent_t agents[2] = {{.labels = NULL}};
     s_agent_start(p, &agents[0], "bu-1", "bucheon", text);
     s_agent_start(p, &agents[1], "bu-2", "bucheon", text);
@@ -374,10 +408,7 @@ test_rollouts_rate_limit_shows_in_status(void)
     s_ls(&a, id, &ls);
     FDY_CHECK_STR(ls.state, "running");
     FDY_CHECK(strstr(ls.reason, "rate 1/min") != NULL);
-    char id_arg[32];
-    snprintf(id_arg, sizeof id_arg, "id=%" PRIu64, id);
-    const char *id_args[] = {id_arg};
-    const fdy_table_t *t = s_admin(&a, "rollout.abort", id_args, 1);
+    const fdy_table_t *t = s_admin_id(&a, "rollout.abort", id);
     char state[32];
     s_cell(t, 0, "state", state, sizeof state);
     FDY_CHECK_STR(state, "aborted");
@@ -386,11 +417,7 @@ test_rollouts_rate_limit_shows_in_status(void)
     s_node(&a, id, "bu-2", &second);
     FDY_CHECK_STR(second.state, "pending");
 
-    s_admin_close(&a);
-    fdy_arena_destroy(&a.arena);
-    s_agents_stop(agents, 2);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_finish(&a, agents, 2, &p);
 }
 
 static void
@@ -398,9 +425,8 @@ test_rollouts_pause_resume_survive_broker_kill(void)
 {
     fdy_proc_t *p = fdy_proc_new("rollouts-kill");
     FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
-    char work[PATH_LEN], text[PATH_LEN + 64];
-    s_script(p, "work.sh", "sleep 1; exit 0", work);
-    snprintf(text, sizeof text, "update exec 2 20s -- %s\n", work);
+    char text[PATH_LEN + 64];
+    s_update_handler(p, "work.sh", "sleep 1; exit 0", 2, "20s", text);
     s_agent_t agents[3] = {{.labels = NULL}};
     s_agent_start(p, &agents[0], "si-1", "siheung", text);
     s_agent_start(p, &agents[1], "si-2", "siheung", text);
@@ -409,15 +435,12 @@ test_rollouts_pause_resume_survive_broker_kill(void)
     s_admin_open(&a, p);
     const char *args[] = {"job=update", "waves=siheung;bucheon"};
     uint64_t id = s_start(&a, args, 2);
-    char id_arg[32];
-    snprintf(id_arg, sizeof id_arg, "id=%" PRIu64, id);
-    const char *id_args[] = {id_arg};
 
     /* Pause while wave 1 runs: its nodes finish, wave 2 does not start. */
     s_node_row_t row;
     s_wait_node(&a, id, "si-1", "started running", &row);
     s_wait_node(&a, id, "si-2", "started running", &row);
-    s_admin(&a, "rollout.pause", id_args, 1);
+    s_admin_id(&a, "rollout.pause", id);
     /* Each node's job was pinned to it: it ran there and nowhere else,
      * though both nodes take jobs of the type at that site. */
     foundry_client_t *c = NULL;
@@ -453,7 +476,7 @@ test_rollouts_pause_resume_survive_broker_kill(void)
     FDY_CHECK_STR(ls.wave, "1/2");
 
     /* Resume; SIGKILL again while wave 2's job runs; the rollout ends. */
-    const fdy_table_t *t = s_admin(&a, "rollout.resume", id_args, 1);
+    const fdy_table_t *t = s_admin_id(&a, "rollout.resume", id);
     char state[32];
     s_cell(t, 0, "state", state, sizeof state);
     FDY_CHECK_STR(state, "running");
@@ -470,11 +493,7 @@ test_rollouts_pause_resume_survive_broker_kill(void)
     FDY_CHECK_STR(row.state, "healthy");
     FDY_CHECK_EQ(row.wave, 2);
 
-    s_admin_close(&a);
-    fdy_arena_destroy(&a.arena);
-    s_agents_stop(agents, 3);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_finish(&a, agents, 3, &p);
 }
 
 static void
@@ -482,9 +501,8 @@ test_rollouts_gate_violation_pauses_with_metric_value_node(void)
 {
     fdy_proc_t *p = fdy_proc_new("rollouts-gate");
     FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
-    char ok[PATH_LEN], text[PATH_LEN + 64];
-    s_script(p, "ok.sh", "exit 0", ok);
-    snprintf(text, sizeof text, "update exec 2 10s -- %s\n", ok);
+    char text[PATH_LEN + 64];
+    s_update_handler(p, "ok.sh", "exit 0", 2, "10s", text);
     s_agent_t agents[3] = {{.labels = NULL}};
     s_agent_start(p, &agents[0], "si-1", "siheung", text);
     s_agent_start(p, &agents[1], "si-2", "siheung", text);
@@ -526,18 +544,11 @@ test_rollouts_gate_violation_pauses_with_metric_value_node(void)
     s_node(&a, id, "bu-1", &row);
     FDY_CHECK_STR(row.state, "pending");
     FDY_CHECK_STR(row.reason, "waits for wave 2 of 2");
-    char id_arg[32];
-    snprintf(id_arg, sizeof id_arg, "id=%" PRIu64, id);
-    const char *id_args[] = {id_arg};
-    s_admin(&a, "rollout.abort", id_args, 1);
+    s_admin_id(&a, "rollout.abort", id);
     s_ls(&a, id, &ls);
     FDY_CHECK_STR(ls.state, "aborted");
 
-    s_admin_close(&a);
-    fdy_arena_destroy(&a.arena);
-    s_agents_stop(agents, 3);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_finish(&a, agents, 3, &p);
 }
 
 static void
@@ -545,9 +556,8 @@ test_rollouts_pinned_job_waits_for_its_node(void)
 {
     fdy_proc_t *p = fdy_proc_new("rollouts-pin");
     FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
-    char ok[PATH_LEN], text[PATH_LEN + 64];
-    s_script(p, "ok.sh", "exit 0", ok);
-    snprintf(text, sizeof text, "update exec 4 10s -- %s\n", ok);
+    char text[PATH_LEN + 64];
+    s_update_handler(p, "ok.sh", "exit 0", 4, "10s", text);
     /* ui-2's key exists, its agent is not running yet. */
     s_agent_t agents[2] = {{.labels = NULL}};
     s_agent_start(p, &agents[0], "ui-1", "uijeongbu", text);
@@ -574,11 +584,7 @@ test_rollouts_pinned_job_waits_for_its_node(void)
     s_wait_state(&a, id, "succeeded", &ls);
     FDY_CHECK_EQ(ls.healthy, 2);
 
-    s_admin_close(&a);
-    fdy_arena_destroy(&a.arena);
-    s_agents_stop(agents, 2);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    s_finish(&a, agents, 2, &p);
 }
 
 static void
@@ -586,9 +592,8 @@ test_rollouts_label_filter_excludes_nodes(void)
 {
     fdy_proc_t *p = fdy_proc_new("rollouts-labels");
     FDY_CHECK_OK(fdy_proc_broker_start(p, s_broker_args));
-    char ok[PATH_LEN], text[PATH_LEN + 64];
-    s_script(p, "ok.sh", "exit 0", ok);
-    snprintf(text, sizeof text, "update exec 2 10s -- %s\n", ok);
+    char text[PATH_LEN + 64];
+    s_update_handler(p, "ok.sh", "exit 0", 2, "10s", text);
     s_agent_t agents[2] = {{.labels = "gpu=a100 line=3"}, {.labels = "gpu=none"}};
     /* pa-1's agent comes after the start: the rollout waits for its labels. */
     fdy_proc_key_add(p, "pa-1", "--role", "node", "--site", "pangyo", NULL);
@@ -614,11 +619,62 @@ test_rollouts_label_filter_excludes_nodes(void)
     s_node(&a, id, "pa-1", &row);
     FDY_CHECK_STR(row.state, "healthy");
 
+    s_finish(&a, agents, 2, &p);
+}
+
+/* Whether rollout.ls lists id. */
+static bool
+s_listed(s_admin_t *a, uint64_t id)
+{
+    const fdy_table_t *t = s_admin(a, "rollout.ls", NULL, 0);
+    for (size_t r = 0; r < t->row_count; r++)
+        if ((uint64_t) s_cell_int(t, r, "id") == id)
+            return true;
+    return false;
+}
+
+static void
+test_rollouts_ended_removed_after_keep_newest_stays(void)
+{
+    fdy_proc_t *p = fdy_proc_new("rollouts-keep");
+    const char *const args_keep[] = {"--set", "job_node_timeout_ms=1500", "--set",
+                                     "rollout_keep_ended=1s", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, args_keep));
+    char text[PATH_LEN + 64];
+    s_update_handler(p, "ok.sh", "exit 0", 2, "10s", text);
+    s_agent_t agents[1] = {{.labels = NULL}};
+    s_agent_start(p, &agents[0], "ha-1", "hanam", text);
+    s_admin_t a = {0};
+    s_admin_open(&a, p);
+    const char *args[] = {"job=update"};
+    s_ls_t ls;
+    uint64_t first = s_start(&a, args, 1);
+    s_wait_state(&a, first, "succeeded", &ls);
+    uint64_t second = s_start(&a, args, 1);
+    s_wait_state(&a, second, "succeeded", &ls);
+    /* A second after its end the first is removed; the newest stays. */
+    int64_t deadline = fdy_clock_mono_ms() + WAIT_MS;
+    while (s_listed(&a, first)) {
+        FDY_CHECK_MSG(fdy_clock_mono_ms() < deadline, "rollout %" PRIu64 " still listed", first);
+        fdy_proc_nap_ms(100);
+    }
+    FDY_CHECK_EQ(s_admin_id_try(&a, "rollout.status", first), FOUNDRY_ENOTFOUND);
+    fdy_proc_nap_ms(1500);
+    FDY_CHECK(s_listed(&a, second));
+    const fdy_table_t *status = s_admin(&a, "status", NULL, 0);
+    FDY_CHECK_EQ(s_cell_int(status, 0, "rollouts_removed"), 1);
+    /* The removal is durable, and ids go on after the newest. */
     s_admin_close(&a);
-    fdy_arena_destroy(&a.arena);
-    s_agents_stop(agents, 2);
-    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
-    fdy_proc_destroy(&p);
+    FDY_CHECK_OK(fdy_proc_broker_kill(p));
+    FDY_CHECK_OK(fdy_proc_broker_restart(p));
+    s_admin_open(&a, p);
+    FDY_CHECK(!s_listed(&a, first));
+    FDY_CHECK(s_listed(&a, second));
+    uint64_t third = s_start(&a, args, 1);
+    FDY_CHECK_MSG(third > second, "rollout id %" PRIu64 " after %" PRIu64, third, second);
+    s_wait_state(&a, third, "succeeded", &ls);
+
+    s_finish(&a, agents, 1, &p);
 }
 
 int
@@ -634,6 +690,8 @@ main(int argc, char **argv)
          test_rollouts_pause_resume_survive_broker_kill},
         {"rollouts_gate_violation_pauses_with_metric_value_node",
          test_rollouts_gate_violation_pauses_with_metric_value_node},
+        {"rollouts_ended_removed_after_keep_newest_stays",
+         test_rollouts_ended_removed_after_keep_newest_stays},
     };
     return fdy_proc_run_tests("rollouts", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

@@ -1559,7 +1559,7 @@ test_codec_envelope_encode_refuses_bad_subscription_kinds(void **state)
     assert_int_equal(fdy_codec_encode_envelope(&env, &buf, &len), FOUNDRY_EINVAL);
     env.ack_seqs = NULL;
     assert_int_equal(fdy_codec_encode_envelope(&env, &buf, &len), FOUNDRY_EINVAL);
-    env = (fdy_envelope_t){.kind = FDY_KIND_MODEL_NOTICE + 1, .subscription = 1};
+    env = (fdy_envelope_t){.kind = FDY_KIND_JOB_OFFERS + 1, .subscription = 1};
     assert_int_equal(fdy_codec_encode_envelope(&env, &buf, &len), FOUNDRY_EINVAL);
     assert_null(buf);
 }
@@ -1664,8 +1664,8 @@ test_codec_envelope_refuses_malformed_subscription_kinds(void **state)
     pbw_uint(w, 12, 9);
     s_expect(fx, w, FOUNDRY_EPROTO, "ACK acks as varint");
     /* Kinds past the last one stay unknown. */
-    pbw_env(w, 1, FDY_KIND_MODEL_NOTICE + 1);
-    s_expect(fx, w, FOUNDRY_EKIND, "kind 17");
+    pbw_env(w, 1, FDY_KIND_JOB_OFFERS + 1);
+    s_expect(fx, w, FOUNDRY_EKIND, "kind 21");
     pbw_destroy(&sub);
     pbw_destroy(&w);
 }

@@ -1,7 +1,9 @@
 /*  test_codec_jobs.c: the jobs codec (lib/core/codec_jobs.c): records and
  *  requests survive a round trip, and the decoder refuses what the broker
  *  must never see: bad types, sites and label selectors, oversized
- *  payloads, unknown operations, heartbeats with mismatched ids and fences.
+ *  payloads, unknown operations, heartbeats with mismatched ids and fences;
+ *  batches (specs built one by one, results, outcomes) keep every item and
+ *  leave a bad one for the broker to refuse alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -144,6 +146,127 @@ test_codec_jobs_refuses_malformed_requests(void **state)
     fdy_arena_destroy(&arena);
 }
 
+
+/* A SUBMIT batch built one spec at a time decodes to the same specs, in
+ * order; a bad spec in it is kept for the broker to refuse alone. */
+static void
+test_codec_jobs_batch_append_round_trip(void **state)
+{
+    (void) state;
+    uint8_t *buf = NULL;
+    size_t len = 0, cap = 0;
+    fdy_job_spec_t spec = s_spec();
+    for (uint32_t i = 0; i < 300; i++) {
+        spec.priority = i;
+        spec.type = i == 7 ? "bad type" : "inspect";
+        assert_int_equal(fdy_codec_job_batch_append(&buf, &len, &cap, &spec), FOUNDRY_OK);
+    }
+    fdy_arena_t *arena = fdy_arena_new(FDY_JOB_DECODE_BUDGET(len));
+    fdy_job_request_t out;
+    fdy_reason_t reason;
+    assert_int_equal(fdy_codec_job_request_decode(buf, len, arena, &out, &reason), FOUNDRY_OK);
+    assert_int_equal(out.op, FDY_JOB_SUBMIT);
+    assert_int_equal(out.spec_count, 300);
+    for (uint32_t i = 0; i < 300; i++) {
+        assert_int_equal(out.specs[i].priority, i);
+        assert_int_equal(out.specs[i].payload_len, 6);
+        assert_memory_equal(out.specs[i].payload, "line-3", 6);
+        assert_string_equal(out.specs[i].sites[1], "pangyo");
+        assert_string_equal(out.specs[i].key, "order-17");
+    }
+    assert_string_equal(out.specs[7].type, "bad type");
+    assert_int_equal(fdy_codec_job_spec_check(&out.specs[7], 1024, &reason), FOUNDRY_EINVAL);
+    assert_int_equal(fdy_codec_job_spec_check(&out.specs[8], 1024, &reason), FOUNDRY_OK);
+    fdy_arena_destroy(&arena);
+    free(buf);
+}
+
+static void
+test_codec_jobs_result_batch_and_outcomes_round_trip(void **state)
+{
+    (void) state;
+    fdy_job_result_item_t items[3] = {
+        {11, 1, true, (const uint8_t *) "done", 4, NULL, "tail", 1},
+        {12, 2, false, NULL, 0, "torch cold", NULL, 1},
+        {13, 3, true, NULL, 0, NULL, NULL, 0},
+    };
+    fdy_job_request_t req = {.op = FDY_JOB_RESULT, .results = items, .result_count = 3};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fdy_codec_job_request_encode(&req, &buf, &len), FOUNDRY_OK);
+    fdy_arena_t *arena = fdy_arena_new(FDY_JOB_DECODE_BUDGET(len));
+    fdy_job_request_t out;
+    fdy_reason_t reason;
+    assert_int_equal(fdy_codec_job_request_decode(buf, len, arena, &out, &reason), FOUNDRY_OK);
+    free(buf);
+    assert_int_equal(out.result_count, 3);
+    assert_int_equal(out.results[0].job_id, 11);
+    assert_memory_equal(out.results[0].result, "done", 4);
+    assert_string_equal(out.results[0].log_tail, "tail");
+    assert_false(out.results[1].ok);
+    assert_string_equal(out.results[1].error, "torch cold");
+    assert_int_equal(out.results[2].fence, 3);
+    assert_int_equal(out.results[2].credit, 0);
+    assert_int_equal(fdy_codec_job_result_check(&out.results[0], &reason), FOUNDRY_OK);
+    fdy_job_result_item_t huge = {1, 1, true, NULL, FDY_JOB_RESULT_MAX + 1, NULL, NULL, 0};
+    assert_int_equal(fdy_codec_job_result_check(&huge, &reason), FOUNDRY_ETOOBIG);
+
+    fdy_job_outcome_t outs[2] = {{21, false, FOUNDRY_OK, NULL},
+                                 {0, false, FOUNDRY_ESTALE, "job 22: fence 1 is stale"}};
+    fdy_job_reply_t reply = {0, false, NULL, 0, outs, 2};
+    assert_int_equal(fdy_codec_job_reply_encode(&reply, &buf, &len), FOUNDRY_OK);
+    fdy_arena_reset(arena, FDY_JOB_DECODE_BUDGET(len));
+    fdy_job_reply_t back;
+    assert_int_equal(fdy_codec_job_reply_decode(buf, len, arena, &back, &reason), FOUNDRY_OK);
+    free(buf);
+    assert_int_equal(back.outcome_count, 2);
+    assert_int_equal(back.outcomes[0].job_id, 21);
+    assert_int_equal(back.outcomes[0].code, FOUNDRY_OK);
+    assert_int_equal(back.outcomes[1].code, FOUNDRY_ESTALE);
+    assert_string_equal(back.outcomes[1].error, "job 22: fence 1 is stale");
+    fdy_arena_destroy(&arena);
+}
+
+/* Batches only where they belong, and never over the limit. */
+static void
+test_codec_jobs_refuses_misplaced_batches(void **state)
+{
+    (void) state;
+    fdy_arena_t *arena = fdy_arena_new(FDY_JOB_DECODE_BUDGET(64));
+    fdy_job_request_t out;
+    fdy_reason_t reason;
+    /* RESULT (op 7) carrying a spec batch entry (field 17: an empty spec). */
+    const uint8_t specs_in_result[] = {0x08, 0x07, 0x8a, 0x01, 0x00};
+    /* SUBMIT (op 1) carrying a result batch entry (field 18). */
+    const uint8_t results_in_submit[] = {0x08, 0x01, 0x92, 0x01, 0x02, 0x08, 0x05};
+    /* SUBMIT with a single spec (field 2) and a batch entry. */
+    const uint8_t both[] = {0x08, 0x01, 0x12, 0x00, 0x8a, 0x01, 0x00};
+    assert_int_equal(fdy_codec_job_request_decode(specs_in_result, sizeof specs_in_result, arena,
+                                                  &out, &reason),
+                     FOUNDRY_EPROTO);
+    assert_non_null(strstr(reason.text, "batch of specs"));
+    assert_int_equal(fdy_codec_job_request_decode(results_in_submit, sizeof results_in_submit,
+                                                  arena, &out, &reason),
+                     FOUNDRY_EPROTO);
+    assert_non_null(strstr(reason.text, "batch of results"));
+    assert_int_equal(fdy_codec_job_request_decode(both, sizeof both, arena, &out, &reason),
+                     FOUNDRY_EPROTO);
+    fdy_arena_destroy(&arena);
+
+    fdy_job_result_item_t one = {1, 1, true, NULL, 0, NULL, NULL, 0};
+    fdy_job_result_item_t *many = calloc(FDY_JOB_BATCH_MAX + 1, sizeof *many);
+    assert_non_null(many);
+    for (size_t i = 0; i <= FDY_JOB_BATCH_MAX; i++)
+        many[i] = one;
+    fdy_job_request_t req = {.op = FDY_JOB_RESULT, .results = many,
+                             .result_count = FDY_JOB_BATCH_MAX + 1};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fdy_codec_job_request_encode(&req, &buf, &len), FOUNDRY_EINVAL);
+    assert_null(buf);
+    free(many);
+}
+
 int
 main(void)
 {
@@ -151,6 +274,9 @@ main(void)
         cmocka_unit_test(test_codec_jobs_record_round_trip),
         cmocka_unit_test(test_codec_jobs_refuses_bad_specs),
         cmocka_unit_test(test_codec_jobs_refuses_malformed_requests),
+        cmocka_unit_test(test_codec_jobs_batch_append_round_trip),
+        cmocka_unit_test(test_codec_jobs_result_batch_and_outcomes_round_trip),
+        cmocka_unit_test(test_codec_jobs_refuses_misplaced_batches),
     };
     return cmocka_run_group_tests_name("codec_jobs", tests, NULL, NULL);
 }

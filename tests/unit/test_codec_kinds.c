@@ -18,7 +18,7 @@
 
 /* Every kind proto/foundry.proto defines, by value. */
 #define KIND_FIRST FDY_KIND_PUBLISH
-#define KIND_LAST  FDY_KIND_MODEL_NOTICE
+#define KIND_LAST  FDY_KIND_JOB_OFFERS
 
 static void
 test_codec_kind_info_names_every_kind(void **state)
@@ -39,6 +39,7 @@ test_codec_kind_info_names_every_kind(void **state)
     assert_string_equal(fdy_codec_kind_info(FDY_KIND_UNSUBSCRIBE)->name, "UNSUBSCRIBE");
     assert_string_equal(fdy_codec_kind_info(FDY_KIND_JOB_OFFER)->name, "JOB_OFFER");
     assert_string_equal(fdy_codec_kind_info(FDY_KIND_MODEL_NOTICE)->name, "MODEL_NOTICE");
+    assert_string_equal(fdy_codec_kind_info(FDY_KIND_JOB_OFFERS)->name, "JOB_OFFERS");
 }
 
 static void
@@ -48,7 +49,8 @@ test_codec_kind_info_reply_kinds(void **state)
     for (int k = KIND_FIRST; k <= KIND_LAST; k++) {
         bool want = k == FDY_KIND_PUBLISH_ACK || k == FDY_KIND_ERROR || k == FDY_KIND_ADMIN_REPLY ||
                     k == FDY_KIND_PONG || k == FDY_KIND_JOB_REPLY || k == FDY_KIND_JOB_OFFER ||
-                    k == FDY_KIND_MODEL_REPLY || k == FDY_KIND_MODEL_NOTICE;
+                    k == FDY_KIND_MODEL_REPLY || k == FDY_KIND_MODEL_NOTICE ||
+                    k == FDY_KIND_JOB_OFFERS;
         if (fdy_codec_kind_info((fdy_kind_t) k)->reply != want)
             fail_msg("kind %d (%s): reply is %d", k, fdy_codec_kind_info((fdy_kind_t) k)->name,
                      !want);
@@ -91,7 +93,7 @@ test_codec_kind_info_drives_the_codec(void **state)
     assert_int_equal(fdy_codec_encode_envelope(&env, &buf, &len), FOUNDRY_EINVAL);
     assert_null(buf);
 
-    /* version 1, kind 20, request_id 7: what a newer peer might send. */
+    /* version 1, kind 21, request_id 7: what a newer peer might send. */
     const uint8_t newer[] = {0x08, 0x01, 0x10, KIND_LAST + 1, 0x18, 0x07};
     fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(sizeof newer));
     assert_non_null(arena);

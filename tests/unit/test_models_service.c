@@ -4,13 +4,15 @@
  *  fdy_models_find, fdy_models_release, the hooks (node_seen with the
  *  node's labels and key identity, pending notices in the WATCH reply,
  *  report), fdy_models_notify while watching and not after peer_gone, and
- *  replies that leave only after the turn's commit.
+ *  replies that leave only after the turn's commit, and its traffic
+ *  counted by the requester's site.
  */
 #include "artifact.h"
 #include "commit.h"
 #include "fake_reply.h"
 #include "model_sign.h"
 #include "models.h"
+#include "peers.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +30,7 @@ typedef struct {
     char dir[64];
     fdy_store_t *store;
     fdy_reply_t *reply;
+    fdy_peers_t *peers;
     fdy_broker_cfg_t cfg;
     fdy_service_t service;
     void *models;
@@ -76,18 +79,39 @@ s_request(fx_t *fx, const fdy_principal_t *who, const fdy_model_request_t *mr, c
     fdy_envelope_t env = {.kind = FDY_KIND_MODEL, .request_id = ++fx->request_id};
     fdy_slice_t frames[3] = {{NULL, 0}, {body, body_len}, {chunk, chunk_len}};
     bool robot = who == &fx->robot;
+    fdy_peer_t peer = {robot ? s_peer_robot : s_peer_acme,
+                       robot ? sizeof s_peer_robot : sizeof s_peer_acme};
     fdy_request_t req = {.who = who,
-                         .peer = {robot ? s_peer_robot : s_peer_acme,
-                                  robot ? sizeof s_peer_robot : sizeof s_peer_acme},
+                         .peer = peer,
                          .env = &env,
                          .frames = frames,
                          .frame_count = chunk ? 3 : 2,
-                         .now_ms = 1};
+                         .now_ms = 1,
+                         .site = fdy_peers_bind(fx->peers, &peer, -1, who->name, who->site)};
     foundry_err err = fdy_models_service.handle(fx->models, &req, &why);
     if (reason_out)
         snprintf(reason_out, 256, "%s", why.text);
     free(body);
     return err;
+}
+
+/* A traffic count the models service reports: family (e.g.
+ * "foundry_messages_out_total") for site, from its stats' tables. */
+static uint64_t
+s_traffic(fx_t *fx, const char *family, const char *site)
+{
+    fdy_stats_t stats = {0};
+    fdy_models_service.stats(fx->models, &stats);
+    for (size_t i = 0; i < stats.table_count; i++) {
+        const fdy_labeled_t *t = stats.tables[i];
+        for (size_t f = 0; f < t->family_count; f++)
+            if (strcmp(t->families[f].name, family) == 0) {
+                assert_string_equal(t->fixed_values[0], "models");
+                return fdy_labeled_get(t, f, 0, fdy_labeled_values_find(t->values, site));
+            }
+    }
+    fail_msg("no family %s", family);
+    return 0;
 }
 
 static const fake_sent_t *
@@ -153,7 +177,9 @@ s_setup(void **state)
     fx->cfg.max_model_size = 1u << 30;
     fx->cfg.upload_gc_after_ms = 3600000;
     fx->reply = fdy_reply_new(NULL);
-    fdy_service_deps_t deps = {.cfg = &fx->cfg, .store = fx->store, .reply = fx->reply};
+    fx->peers = fdy_peers_new();
+    fdy_service_deps_t deps = {.cfg = &fx->cfg, .store = fx->store, .reply = fx->reply,
+                               .peers = fx->peers};
     if (fdy_models_service.create(&deps, &fx->models, &why) != FOUNDRY_OK)
         fail_msg("create: %s", why.text);
     fx->service = (fdy_service_t){&fdy_models_service, fx->models};
@@ -192,6 +218,7 @@ s_teardown(void **state)
     fdy_models_service.destroy(&fx->models);
     fdy_store_close(&fx->store);
     fdy_reply_destroy(&fx->reply);
+    fdy_peers_destroy(&fx->peers);
     fdy_sign_key_destroy(&fx->key);
     fdy_arena_destroy(&fx->arena);
     char cmd[128];
@@ -386,6 +413,15 @@ test_models_service_fetch_after_release(void **state)
     char reason[256];
     assert_int_equal(s_request(fx, &pangyo, &fetch, NULL, 0, reason), FOUNDRY_EDENIED);
     assert_non_null(strstr(reason, "not released to site pangyo"));
+    /* traffic by the requester's site: the partner's three upload chunks
+     * in (no site), the one chunk sent to the siheung node out; the
+     * refused fetch sent nothing */
+    assert_int_equal(s_traffic(fx, "foundry_messages_in_total", ""), 3);
+    assert_int_equal(s_traffic(fx, "foundry_bytes_in_total", ""), sizeof fx->data);
+    assert_int_equal(s_traffic(fx, "foundry_messages_out_total", "siheung"), 1);
+    assert_int_equal(s_traffic(fx, "foundry_bytes_out_total", "siheung"), 100);
+    assert_int_equal(s_traffic(fx, "foundry_messages_in_total", "siheung"), 0);
+    assert_int_equal(s_traffic(fx, "foundry_messages_out_total", ""), 0);
 }
 
 int

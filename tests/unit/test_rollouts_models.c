@@ -88,6 +88,7 @@ typedef struct {
     char dir[FX_STORE_DIR_LEN];
     fdy_store_t *store;
     fdy_registry_t *registry;
+    fdy_broker_cfg_t cfg;
     fdy_service_deps_t deps;
     void *service;
     fdy_arena_t *arena;
@@ -129,7 +130,8 @@ s_setup(void **state)
     s_add_node(fx, "si-1", "siheung");
     s_add_node(fx, "si-2", "siheung");
     s_add_node(fx, "ha-1", "hanam"); /* not among the manifest's sites */
-    fx->deps = (fdy_service_deps_t){.store = fx->store, .registry = fx->registry};
+    fx->cfg.rollout_keep_ended_ms = 30ull * 24 * 3600 * 1000;
+    fx->deps = (fdy_service_deps_t){.cfg = &fx->cfg, .store = fx->store, .registry = fx->registry};
     fx->arena = fdy_arena_new(1u << 20);
     snprintf(fx->admin.name, sizeof fx->admin.name, "ops");
     fx->admin.role = FDY_ROLE_ADMIN;

@@ -27,25 +27,7 @@ static void
 s_write(fdy_store_t *store, const fdy_store_model_write_t *items, size_t count)
 {
     fdy_store_models_t writes = {.items = items, .count = count};
-    fdy_commit_t commit;
-    fdy_commit_init(&commit);
-    fdy_commit_add(&commit, &fdy_store_models_part, &writes);
-    fdy_reason_t reason = {{0}};
-    foundry_err err = fdy_commit_run(&commit, store, &reason);
-    if (err != FOUNDRY_OK)
-        fail_msg("commit: %s (%s)", foundry_strerror(err), reason.text);
-}
-
-static fdy_store_check_result_t
-s_check(const char *dir)
-{
-    FILE *report = tmpfile();
-    assert_non_null(report);
-    fdy_store_check_opts_t opts = {.dir = dir, .report = report};
-    fdy_store_check_result_t result;
-    assert_int_equal(fdy_store_check(&opts, &result), FOUNDRY_OK);
-    fclose(report);
-    return result;
+    fx_store_commit_one(store, &fdy_store_models_part, &writes);
 }
 
 typedef struct {
@@ -141,7 +123,7 @@ test_store_models_round_trip(void **state)
     assert_memory_equal(back.keys[1], policy.keys[1], 32);
 
     fdy_store_close(&store);
-    assert_int_equal(s_check(dir).verdict, FDY_STORE_CHECK_CLEAN);
+    assert_int_equal(fx_store_check(dir).verdict, FDY_STORE_CHECK_CLEAN);
     fx_store_rm(dir, &store);
     free(rec);
     free(trust);
@@ -177,7 +159,7 @@ test_store_models_check_names_damaged_records(void **state)
     };
     s_write(store, bad, 3);
     fdy_store_close(&store);
-    fdy_store_check_result_t damaged = s_check(dir);
+    fdy_store_check_result_t damaged = fx_store_check(dir);
     assert_int_equal(damaged.verdict, FDY_STORE_CHECK_DAMAGED);
     assert_int_equal(damaged.damaged, 3);
     assert_non_null(strstr(damaged.reason, "trust vision: not a trust record"));

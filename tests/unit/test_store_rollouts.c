@@ -116,18 +116,6 @@ s_collect(uint64_t id, const fdy_rollout_record_t *rec, const char *bad, void *u
     return FOUNDRY_OK;
 }
 
-static fdy_store_check_result_t
-s_check(const char *dir)
-{
-    FILE *report = tmpfile();
-    assert_non_null(report);
-    fdy_store_check_opts_t opts = {.dir = dir, .report = report};
-    fdy_store_check_result_t result;
-    assert_int_equal(fdy_store_check(&opts, &result), FOUNDRY_OK);
-    fclose(report);
-    return result;
-}
-
 static void
 test_store_rollouts_table_part_put_scan_and_check(void **state)
 {
@@ -160,7 +148,7 @@ test_store_rollouts_table_part_put_scan_and_check(void **state)
     assert_int_equal(seen.ids[0], 1);
     assert_int_equal(seen.ids[1], 3);
     fdy_store_close(&store);
-    assert_int_equal(s_check(dir).verdict, FDY_STORE_CHECK_CLEAN);
+    assert_int_equal(fx_store_check(dir).verdict, FDY_STORE_CHECK_CLEAN);
 
     /* Rollout 1's record under id 7 and garbage as 9: both found. */
     fdy_store_opts_t reopen = {.dir = dir, .dedupe_window_ms = 60000};
@@ -169,15 +157,13 @@ test_store_rollouts_table_part_put_scan_and_check(void **state)
     static const uint8_t garbage[] = {0x01, 0x02};
     fdy_store_rollout_write_t bad[] = {{7, buf, len}, {9, garbage, sizeof garbage}};
     fdy_store_rollouts_t bad_part = {bad, 2};
-    fdy_commit_init(&commit);
-    fdy_commit_add(&commit, &fdy_store_rollouts_part, &bad_part);
-    assert_int_equal(fdy_commit_run(&commit, store, &reason), FOUNDRY_OK);
+    fx_store_commit_one(store, &fdy_store_rollouts_part, &bad_part);
     s_seen_t again = {{0}, 0, 0};
     assert_int_equal(fdy_store_rollouts_scan(store, s_collect, &again, &reason), FOUNDRY_OK);
     assert_int_equal(again.count, 2);
     assert_int_equal(again.bad, 2);
     fdy_store_close(&store);
-    fdy_store_check_result_t damaged = s_check(dir);
+    fdy_store_check_result_t damaged = fx_store_check(dir);
     assert_int_equal(damaged.verdict, FDY_STORE_CHECK_DAMAGED);
     assert_int_equal(damaged.damaged, 2);
     assert_non_null(strstr(damaged.reason, "rollout 7: record names rollout 1"));

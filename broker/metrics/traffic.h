@@ -1,0 +1,28 @@
+/*  traffic.h: the traffic families each service fills for the metrics
+ *  endpoint: foundry_messages_in_total, foundry_messages_out_total,
+ *  foundry_bytes_in_total and foundry_bytes_out_total, labeled by kind
+ *  (the service's kind of traffic) and site (the authenticated principal's
+ *  site, "" for principals without one). One table per service; the site
+ *  index comes from the request (fdy_request_t.site) or was kept from it.
+ */
+#ifndef FDY_TRAFFIC_H_INCLUDED
+#define FDY_TRAFFIC_H_INCLUDED
+
+#include "labeled.h"
+
+#include <stdint.h>
+
+/* Kinds, the values of the label kind. */
+extern const char *const fdy_traffic_telemetry[]; /* publishes in, deliveries out */
+extern const char *const fdy_traffic_jobs[];      /* submits and results in, offers out */
+extern const char *const fdy_traffic_models[];    /* upload chunks in, download chunks out */
+
+/* Describes t for one kind (one of the arrays above) over sites
+ * (fdy_peers_sites(), borrowed, outlives t; NULL: none known). */
+void fdy_traffic_init(fdy_labeled_t *t, const char *const *kind, const fdy_labeled_values_t *sites);
+/* `messages` messages of `bytes` bytes in all (their frames after the
+ * envelope) received from, or sent to, a principal of site index `site`. */
+void fdy_traffic_in(fdy_labeled_t *t, uint32_t site, uint64_t messages, uint64_t bytes);
+void fdy_traffic_out(fdy_labeled_t *t, uint32_t site, uint64_t messages, uint64_t bytes);
+
+#endif
