@@ -81,8 +81,8 @@ static const fdy_option_t s_options[] = {
      offsetof(fdy_agent_cfg_t, job_heartbeat_ms),
      "Period of the lease heartbeat; keep it under a third of the broker's job_node_timeout_ms"},
     {"models_dir", FDY_OPT_PATH, NULL, 0, 0, FDY_OPT_RESTART, offsetof(fdy_agent_cfg_t, models_dir),
-     "Installed models (NAME/VERSION, NAME/current) and downloaded chunks (.blobs); unset: "
-     "<data_dir>/models"},
+     "Installed models (NAME/VERSION, NAME/current) and downloads in progress (NAME/.VERSION.tmp); "
+     "unset: <data_dir>/models"},
     {"model_trust_file", FDY_OPT_PATH, NULL, 0, 0, FDY_OPT_RESTART,
      offsetof(fdy_agent_cfg_t, model_trust_file),
      "Model trust policies, one line a name: NAME THRESHOLD KEYHEX...; unset: every model "

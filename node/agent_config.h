@@ -39,7 +39,7 @@ typedef struct {
     char *jobs;                  /* job handlers file (job_config.h); unset: takes no jobs */
     char *job_labels;            /* space-separated key=value labels it advertises */
     uint64_t job_heartbeat_ms;   /* lease heartbeat period */
-    char *models_dir;            /* installed models and .blobs; unset: <data_dir>/models */
+    char *models_dir;            /* installed models, downloads; unset: <data_dir>/models */
     char *model_trust_file;      /* trust policies (model_sign.h format); unset: refuse all */
     char *model_release_key;     /* the broker's release key, hex or file; unset: refuse all */
     char *model_interlock;       /* argv: exit 0 = safe to switch; unset: always safe */

@@ -1,6 +1,6 @@
 /*  model_files.h: a model's files under <models_dir>/NAME: one file per
- *  version (NAME/VERSION, the artifact, assembled from its chunks in the
- *  blob directory), and two symlinks, `current` (what runs) and `previous`
+ *  version (NAME/VERSION, the artifact: model_assembly.h writes it), and
+ *  two symlinks, `current` (what runs) and `previous`
  *  (what a failed health check goes back to), each replaced by an atomic
  *  rename. Everything that becomes visible was fsynced first, with its
  *  directory. Not for deciding what to install (model_update.c).
@@ -9,35 +9,11 @@
 #define FDY_MODEL_FILES_H_INCLUDED
 
 #include "codec_models.h"
-#include "model_blobs.h"
 #include "reason.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/* Assembling NAME/VERSION from its chunks a few at a time, so a large
- * model never holds up the agent's loop. */
-typedef struct fdy_model_assembly fdy_model_assembly_t;
-
-/* Starts writing model_dir/.VERSION.tmp (model_dir created). The chunk
- * hashes are copied. Returns FOUNDRY_OK and *out (caller owns;
- * fdy_model_assembly_destroy()), or FOUNDRY_EIO with reason. */
-foundry_err fdy_model_assembly_new(const char *model_dir, uint64_t version, uint64_t size,
-                                   uint32_t chunk_size, const uint8_t *chunk_hashes,
-                                   size_t chunk_count, fdy_blobs_t *blobs,
-                                   fdy_model_assembly_t **out, fdy_reason_t *reason);
-
-/* Appends up to max_chunks more chunks. When the last is written: fsync,
- * rename to model_dir/VERSION, directory fsync, and *done_out = true.
- * FOUNDRY_OK, FOUNDRY_ENOTFOUND (a chunk is gone from the blob directory),
- * FOUNDRY_ECORRUPT (a stored chunk has the wrong length) or FOUNDRY_EIO
- * (disk full included), with reason; after an error destroy it. */
-foundry_err fdy_model_assembly_step(fdy_model_assembly_t *self, size_t max_chunks, bool *done_out,
-                                    fdy_reason_t *reason);
-
-/* Removes the temporary file if it was not finished. Accepts NULL. */
-void fdy_model_assembly_destroy(fdy_model_assembly_t **self_p);
 
 /* Points model_dir/current at VERSION and model_dir/previous at what
  * current pointed at before (unless that is VERSION itself). The file

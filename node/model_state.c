@@ -194,7 +194,7 @@ fdy_model_state_each(const char *models_dir, fdy_model_state_fn *fn, void *user,
     struct dirent *d;
     while ((d = readdir(dir))) {
         if (!fdy_model_name_ok(d->d_name))
-            continue; /* ".blobs", ".", "..", strays */
+            continue; /* ".", "..", an old ".blobs", strays */
         fdy_model_held_t state;
         fdy_reason_t why;
         fdy_reason_clear(&why);

@@ -1,14 +1,15 @@
 /*  model_update.c: one release's way from verified notice to healthy
  *  (model_update.h), as a small state machine stepped by the loop. A
- *  chunk is hashed once, on arrival, and stored without fsync; the turn's
- *  chunks are then made durable together (fdy_blobs_sync), so a restart
- *  resumes from what is in the blob directory and never trusts a chunk
- *  that could be half on disk.
+ *  chunk is hashed once, on arrival, and written straight into the
+ *  version's temporary file (model_assembly.h), which one fsync makes
+ *  durable at the end; a restart resumes from that file, checking each
+ *  chunk in it again rather than trusting one that could be half on disk.
  */
 #include "model_update.h"
 
 #include "artifact.h"
 #include "log.h"
+#include "model_assembly.h"
 #include "model_files.h"
 #include "xalloc.h"
 
@@ -19,9 +20,11 @@
 #include <string.h>
 
 #define PROGRESS_EVERY_MS 1000
-#define ASSEMBLE_PER_TURN 4
-#define WINDOW_MAX        64
-#define PATH_LEN          4096
+/* Bytes of a kept temporary file hashed again per turn (at least one
+ * chunk): a few ms, so a resumed 1 GiB model never stalls the loop. */
+#define RESUME_BYTES_PER_TURN (4u << 20)
+#define WINDOW_MAX            64
+#define PATH_LEN              4096
 
 typedef enum {
     STEP_DOWNLOAD,
@@ -62,7 +65,7 @@ struct fdy_model_update {
     s_fetch_t fetches[WINDOW_MAX];
     size_t fetch_count;
     uint64_t done_bytes;
-    bool stored_unsynced;
+    bool resumed; /* what the temporary file held is checked */
     int64_t next_progress_ms;
 
     fdy_model_assembly_t *assembly;
@@ -115,15 +118,9 @@ fdy_model_update_destroy(fdy_model_update_t **self_p)
     fdy_model_update_t *self = *self_p;
     if (!self)
         return;
-    /* Chunks stored since the last sync are trusted by name at the next
-     * start (resume): make them durable or they could be half on disk. */
-    if (self->stored_unsynced) {
-        fdy_reason_t reason;
-        fdy_reason_clear(&reason);
-        if (fdy_blobs_sync(self->env->blobs, &reason) != FOUNDRY_OK)
-            fdy_log_warn("MODEL-FAILED", "model %s: %s", self->name, reason.text);
-    }
-    fdy_model_assembly_destroy(&self->assembly);
+    /* Stopped mid-download: the temporary file stays for the next start
+     * to resume from (it checks every chunk in it again). */
+    fdy_model_assembly_destroy(&self->assembly, true);
     fdy_model_check_destroy(&self->check);
     free(self->hashes);
     free(self->todo);
@@ -145,7 +142,7 @@ s_fail(fdy_model_update_t *self, const char *reason)
     fdy_log_warn("MODEL-FAILED", "model %s %" PRIu64 " (rollout %" PRIu64 "): %s", self->name,
                  self->version, self->rollout_id, reason);
     s_report(self, FDY_MODEL_STATE_FAILED, reason);
-    fdy_model_assembly_destroy(&self->assembly);
+    fdy_model_assembly_destroy(&self->assembly, false);
     fdy_model_check_destroy(&self->check);
     self->step = STEP_DONE;
 }
@@ -178,13 +175,14 @@ s_plan(fdy_model_update_t *self)
     self->todo = fdy_xalloc((self->chunk_count ? self->chunk_count : 1) * sizeof *self->todo);
     /* Back to front, so popping from the end asks in index order. */
     for (size_t i = self->chunk_count; i-- > 0;) {
-        if (fdy_blobs_has(self->env->blobs, self->hashes + i * FDY_MODEL_HASH_LEN))
+        if (fdy_model_assembly_has(self->assembly, i))
             self->done_bytes += s_chunk_len(self, i);
         else
             self->todo[self->todo_count++] = (uint32_t) i;
     }
     fdy_log_info("MODEL-DOWNLOAD", "model %s %" PRIu64 ": %zu of %zu chunks to fetch", self->name,
                  self->version, self->todo_count, self->chunk_count);
+    self->resumed = true;
 }
 
 static void
@@ -220,25 +218,17 @@ fdy_model_update_on_chunk(fdy_model_update_t *self, uint64_t request_id, const u
     uint32_t index = 0;
     if (self->step != STEP_DOWNLOAD || !s_take_fetch(self, request_id, &index))
         return false;
-    size_t want = s_chunk_len(self, index);
-    if (len != want) {
-        s_failf(self, "chunk %" PRIu32 " is %zu bytes, the manifest says %zu", index, len, want);
-        return true;
-    }
-    const uint8_t *expected = self->hashes + (size_t) index * FDY_MODEL_HASH_LEN;
-    uint8_t hash[FDY_MODEL_HASH_LEN];
-    fdy_artifact_hash_chunk(data, len, hash);
-    if (memcmp(hash, expected, FDY_MODEL_HASH_LEN) != 0) {
-        s_failf(self, "chunk %" PRIu32 " hash mismatch", index);
-        return true;
-    }
     fdy_reason_t reason;
     fdy_reason_clear(&reason);
-    if (fdy_blobs_put_trusted(self->env->blobs, hash, data, len, false, &reason) != FOUNDRY_OK) {
+    foundry_err err = fdy_model_assembly_put(self->assembly, index, data, len, &reason);
+    if (err == FOUNDRY_EINVAL) {
+        s_fail(self, reason.text); /* wrong length or hash */
+        return true;
+    }
+    if (err != FOUNDRY_OK) {
         s_failf(self, "storing chunk %" PRIu32 ": %s", index, reason.text);
         return true;
     }
-    self->stored_unsynced = true;
     self->done_bytes += len;
     return true;
 }
@@ -272,17 +262,29 @@ s_download(fdy_model_update_t *self, int64_t now_ms)
             s_fail(self, "artifact id does not match the manifest's chunks");
             return;
         }
-        s_plan(self);
-        self->next_progress_ms = now_ms; /* the first report at once */
-    }
-    if (self->stored_unsynced) {
         fdy_reason_t reason;
         fdy_reason_clear(&reason);
-        if (fdy_blobs_sync(self->env->blobs, &reason) != FOUNDRY_OK) {
-            s_failf(self, "storing chunks: %s", reason.text);
+        if (fdy_model_assembly_new(self->model_dir, self->version, self->size, self->chunk_size,
+                                   self->hashes, self->chunk_count, &self->assembly,
+                                   &reason) != FOUNDRY_OK) {
+            s_failf(self, "writing %s: %s", self->version_path, reason.text);
             return;
         }
-        self->stored_unsynced = false;
+    }
+    if (!self->resumed) {
+        fdy_reason_t reason;
+        fdy_reason_clear(&reason);
+        bool done = false;
+        size_t slice = self->chunk_size ? RESUME_BYTES_PER_TURN / self->chunk_size : 1;
+        if (fdy_model_assembly_resume(self->assembly, slice ? slice : 1, &done, &reason) !=
+            FOUNDRY_OK) {
+            s_failf(self, "resuming %s: %s", self->version_path, reason.text);
+            return;
+        }
+        if (!done)
+            return;
+        s_plan(self);
+        self->next_progress_ms = now_ms; /* the first report at once */
     }
     if (now_ms >= self->next_progress_ms) {
         s_report(self, FDY_MODEL_STATE_DOWNLOADING, NULL);
@@ -295,26 +297,17 @@ s_download(fdy_model_update_t *self, int64_t now_ms)
     self->step = STEP_ASSEMBLE;
 }
 
+/* Every chunk is in, checked: one fsync, then the file gets its name. */
 static void
 s_assemble(fdy_model_update_t *self)
 {
     fdy_reason_t reason;
     fdy_reason_clear(&reason);
-    foundry_err err = FOUNDRY_OK;
-    if (!self->assembly)
-        err = fdy_model_assembly_new(self->model_dir, self->version, self->size, self->chunk_size,
-                                     self->hashes, self->chunk_count, self->env->blobs,
-                                     &self->assembly, &reason);
-    bool done = false;
-    if (err == FOUNDRY_OK)
-        err = fdy_model_assembly_step(self->assembly, ASSEMBLE_PER_TURN, &done, &reason);
-    if (err != FOUNDRY_OK) {
+    if (fdy_model_assembly_finish(self->assembly, &reason) != FOUNDRY_OK) {
         s_failf(self, "assembling %s: %s", self->version_path, reason.text);
         return;
     }
-    if (!done)
-        return;
-    fdy_model_assembly_destroy(&self->assembly);
+    fdy_model_assembly_destroy(&self->assembly, false);
     fdy_log_info("MODEL-VERIFIED", "model %s %" PRIu64 " assembled at %s", self->name,
                  self->version, self->version_path);
     s_report(self, FDY_MODEL_STATE_VERIFIED, NULL);
@@ -495,7 +488,7 @@ fdy_model_update_cancel(fdy_model_update_t *self)
     fdy_log_notice("MODEL-CANCELLED",
                    "model %s %" PRIu64 ": rollout %" PRIu64 " aborted; nothing installed",
                    self->name, self->version, self->rollout_id);
-    fdy_model_assembly_destroy(&self->assembly);
+    fdy_model_assembly_destroy(&self->assembly, false);
     fdy_model_check_destroy(&self->check);
     self->step = STEP_DONE;
 }
@@ -516,13 +509,6 @@ bool
 fdy_model_update_healthy(const fdy_model_update_t *self)
 {
     return self->healthy;
-}
-
-const uint8_t *
-fdy_model_update_chunks(const fdy_model_update_t *self, size_t *count_out)
-{
-    *count_out = self->chunk_count;
-    return self->hashes;
 }
 
 bool

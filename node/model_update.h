@@ -1,7 +1,7 @@
 /*  model_update.h: one verified model release on its way in, for one
- *  rollout: download the chunks the blob directory lacks (a window of
- *  FETCHes; resumes after a restart), check each chunk and the artifact
- *  id, assemble NAME/VERSION, wait for the interlock, switch `current`,
+ *  rollout: download its chunks (a window of FETCHes; resumes after a
+ *  restart from the temporary file), check each chunk and the artifact id,
+ *  write them into NAME/VERSION, wait for the interlock, switch `current`,
  *  persist, run the health check, and go back to `previous` if it fails.
  *  Each step is a REPORT through ops. Non-blocking: driven by
  *  fdy_model_update_service() from the agent's loop. Not for verifying the
@@ -11,7 +11,6 @@
 #define FDY_MODEL_UPDATE_H_INCLUDED
 
 #include "codec_models.h"
-#include "model_blobs.h"
 #include "model_check.h"
 #include "model_state.h"
 #include "model_verify.h"
@@ -23,7 +22,6 @@
 /* What the agent gives every update. Borrowed; outlives the update. */
 typedef struct {
     const char *models_dir;
-    fdy_blobs_t *blobs;
     const fdy_model_program_t *interlock; /* NULL: always safe */
     uint64_t interlock_interval_ms;
     const fdy_model_program_t *health; /* NULL: healthy once installed */
@@ -51,8 +49,9 @@ fdy_model_update_t *fdy_model_update_new(const fdy_model_update_env_t *env,
                                          const fdy_model_update_ops_t *ops, void *user,
                                          uint64_t rollout_id, const fdy_model_verified_t *v,
                                          const fdy_model_held_t *held);
-/* Kills a running check, removes an unfinished temporary file. Accepts
- * NULL. */
+/* Kills a running check. An unfinished download's temporary file stays
+ * for the next start to resume from (a failed or cancelled update removed
+ * it already). Accepts NULL. */
 void fdy_model_update_destroy(fdy_model_update_t **self_p);
 
 /* One step. Returns true once the update is over (healthy, failed or
@@ -75,8 +74,6 @@ uint64_t fdy_model_update_rollout(const fdy_model_update_t *self);
 const char *fdy_model_update_name(const fdy_model_update_t *self);
 /* After the update is over: true when it ended healthy. */
 bool fdy_model_update_healthy(const fdy_model_update_t *self);
-/* Its chunk hashes (count * 32 bytes). Borrowed until destroy. */
-const uint8_t *fdy_model_update_chunks(const fdy_model_update_t *self, size_t *count_out);
 /* True while chunks are being fetched (the loop then turns faster). */
 bool fdy_model_update_downloading(const fdy_model_update_t *self);
 

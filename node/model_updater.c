@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PATH_LEN       4096
 #define LABELS_MAX     16
@@ -60,7 +61,6 @@ typedef struct {
 struct fdy_model_updater {
     const fdy_agent_cfg_t *cfg;
     char models_dir[PATH_LEN];
-    fdy_blobs_t *blobs;
     fdy_trust_set_t *trust;
     uint8_t release_key[FDY_MODEL_KEY_LEN];
     bool has_release_key;
@@ -143,6 +143,39 @@ s_load_config(fdy_model_updater_t *self, const fdy_agent_cfg_t *cfg, fdy_reason_
     return FOUNDRY_OK;
 }
 
+/* Agents before this one downloaded chunks into <models_dir>/.blobs and
+ * copied them into the version file; now they go straight into it. What
+ * such an agent left there is never used again: removed. */
+static void
+s_drop_old_blobs(const char *models_dir)
+{
+    char dir[PATH_LEN];
+    struct stat st;
+    if ((size_t) snprintf(dir, sizeof dir, "%s/.blobs", models_dir) >= sizeof dir ||
+        lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return; /* none, or not a directory of ours (a symlink is left alone) */
+    fdy_blobs_t *blobs = NULL;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    uint64_t removed = 0, bytes = 0;
+    if (fdy_blobs_open(dir, &blobs, &why) == FOUNDRY_OK)
+        (void) fdy_blobs_gc(blobs, 0, NULL, NULL, 0, &removed, &bytes, &why);
+    fdy_blobs_close(&blobs);
+    for (unsigned i = 0; i < 256; i++) {
+        char sub[PATH_LEN + 4];
+        snprintf(sub, sizeof sub, "%s/%02x", dir, i);
+        (void) rmdir(sub);
+    }
+    if (rmdir(dir) != 0)
+        fdy_log_warn("MODEL-BLOBS", "%s (chunks an earlier agent downloaded) not removed: %s", dir,
+                     why.text[0] ? why.text : strerror(errno));
+    else
+        fdy_log_info("MODEL-BLOBS",
+                     "%s removed: %" PRIu64 " chunks (%" PRIu64 " bytes) an earlier agent "
+                     "downloaded, which downloads no longer use",
+                     dir, removed, bytes);
+}
+
 foundry_err
 fdy_model_updater_new(const fdy_agent_cfg_t *cfg, fdy_model_updater_t **out, fdy_reason_t *reason)
 {
@@ -150,17 +183,11 @@ fdy_model_updater_new(const fdy_agent_cfg_t *cfg, fdy_model_updater_t **out, fdy
     fdy_model_updater_t *self = fdy_xalloc(sizeof *self);
     self->cfg = cfg;
     snprintf(self->models_dir, sizeof self->models_dir, "%s", cfg->models_dir);
-    char blob_dir[PATH_LEN];
-    foundry_err err = FOUNDRY_OK;
-    if ((size_t) snprintf(blob_dir, sizeof blob_dir, "%s/.blobs", cfg->models_dir) >=
-        sizeof blob_dir)
-        err = fdy_reason_set(reason, FOUNDRY_EINVAL, "models_dir is too long");
-    if (err == FOUNDRY_OK)
-        err = s_load_config(self, cfg, reason);
+    foundry_err err = s_load_config(self, cfg, reason);
     if (err == FOUNDRY_OK)
         err = s_mkdir(self->models_dir, reason);
     if (err == FOUNDRY_OK)
-        err = fdy_blobs_open(blob_dir, &self->blobs, reason);
+        s_drop_old_blobs(self->models_dir);
     if (err == FOUNDRY_OK)
         err = fdy_model_state_each(self->models_dir, s_hold, self, reason);
     self->arena = fdy_arena_new(DECODE_BUDGET);
@@ -170,7 +197,6 @@ fdy_model_updater_new(const fdy_agent_cfg_t *cfg, fdy_model_updater_t **out, fdy
     }
     self->env = (fdy_model_update_env_t){
         self->models_dir,
-        self->blobs,
         self->has_interlock ? &self->interlock : NULL,
         cfg->model_interlock_interval_ms,
         self->has_health ? &self->health : NULL,
@@ -198,7 +224,6 @@ fdy_model_updater_destroy(fdy_model_updater_t **self_p)
         fdy_model_update_destroy(&self->updates[i]);
     for (size_t i = 0; i < self->waiting_count; i++)
         free(self->waiting[i].notice);
-    fdy_blobs_close(&self->blobs);
     fdy_trust_set_destroy(&self->trust);
     fdy_model_program_fini(&self->interlock);
     fdy_model_program_fini(&self->health);
@@ -552,27 +577,6 @@ s_drain(fdy_model_updater_t *self, int64_t now_ms)
     }
 }
 
-/* The chunks of a healthy install are in its version file now: removed
- * from .blobs so the disk holds each model about once. Only when no other
- * update runs, since identical chunks are stored once and another
- * download may count on one. */
-static void
-s_drop_chunks(fdy_model_updater_t *self, const fdy_model_update_t *u)
-{
-    size_t count = 0;
-    const uint8_t *hashes = fdy_model_update_chunks(u, &count);
-    size_t failed = 0;
-    for (size_t i = 0; i < count; i++) {
-        fdy_reason_t why;
-        fdy_reason_clear(&why);
-        failed += fdy_blobs_remove(self->blobs, hashes + i * FDY_MODEL_HASH_LEN, &why) !=
-                  FOUNDRY_OK;
-    }
-    if (failed)
-        fdy_log_warn("MODEL-BLOBS", "%zu of %zu chunks of model %s not removed from .blobs",
-                     failed, count, fdy_model_update_name(u));
-}
-
 /* ---- the turn ------------------------------------------------------------------------- */
 
 /* A finished update's name may have a notice waiting behind it. */
@@ -627,8 +631,6 @@ fdy_model_updater_service(fdy_model_updater_t *self, int64_t now_ms)
         }
         char name[FDY_MODEL_NAME_MAX + 1];
         snprintf(name, sizeof name, "%s", fdy_model_update_name(u));
-        if (fdy_model_update_healthy(u) && self->update_count == 1)
-            s_drop_chunks(self, u);
         fdy_model_update_destroy(&u);
         self->updates[i] = self->updates[--self->update_count];
         s_start_waiting(self, name);

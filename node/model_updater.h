@@ -16,7 +16,8 @@
 
 typedef struct fdy_model_updater fdy_model_updater_t;
 
-/* Opens <models_dir>/.blobs, reads every model's state, loads the trust
+/* Makes models_dir (removing the chunk directory .blobs that agents before
+ * this one left there), reads every model's state, loads the trust
  * file and release key and parses the interlock and health programs.
  * FOUNDRY_OK and *out (caller owns), or the error with reason naming the
  * option (a trust file that does not parse, a bad key). Without a trust

@@ -304,7 +304,7 @@ s_usage(FILE *out)
                  "                      and roll it out to --agents foundry-node agents, one\n"
                  "                      site each, in one wave; next to raw CURVE 1 MiB\n"
                  "                      messages and BLAKE2b speed; scaled down when the disk\n"
-                 "                      lacks about (2 + 2 x agents) x the size\n"
+                 "                      lacks about (2 + agents) x the size\n"
                  "  --size MiB          model artifact size (default 1024)\n"
                  "  --model-window N    model push: chunks in flight (default: the library's)\n"
                  "  --chunk-size BYTES  model push: chunk size (default: the library's)\n"

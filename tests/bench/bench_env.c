@@ -280,6 +280,10 @@ s_start_broker(const char *broker, const char *const *sets, size_t set_count, fd
     argv[n++] = "tcp://127.0.0.1:*";
     argv[n++] = "--log-level";
     argv[n++] = "warn";
+    /* Other brokers (tests, benches) may run on this machine: never the
+     * default metrics port 9770, which the second one could not bind. */
+    argv[n++] = "--set";
+    argv[n++] = "metrics_listen=127.0.0.1:0";
     for (size_t i = 0; i < set_count; i++) {
         argv[n++] = "--set";
         argv[n++] = (char *) sets[i];

@@ -55,9 +55,8 @@ s_on_progress(const foundry_model_progress_t *progress, void *user)
 /* ---- preparation -------------------------------------------------------------- */
 
 /* The size that fits: the source file, the broker's blobs and, per agent,
- * its downloaded chunks and the version file assembled from them (the
- * chunks go once it is healthy), plus 10%. Prints why when it scales
- * down. */
+ * the version file it writes its chunks into, plus 10%. Prints why when it
+ * scales down. */
 static uint64_t
 s_fit_size(const char *dir, uint64_t want, size_t agents)
 {
@@ -65,16 +64,16 @@ s_fit_size(const char *dir, uint64_t want, size_t agents)
     if (statvfs(dir, &vfs) != 0)
         return want;
     uint64_t free_bytes = (uint64_t) vfs.f_bavail * vfs.f_frsize;
-    uint64_t copies = 2 + 2 * (uint64_t) agents;
+    uint64_t copies = 2 + (uint64_t) agents;
     uint64_t fits = free_bytes / copies / 11 * 10;
     if (fits >= want)
         return want;
     uint64_t size = fits & ~((1ull << 20) - 1);
-    fdy_bench_env_fail(
-        "note: %.0f MiB free in %s, and a %.0f MiB artifact needs about %" PRIu64
-        "x that (source, broker blobs, chunks and version file of %zu agents): scaled down to "
-        "%.0f MiB",
-        (double) free_bytes / MIB, dir, (double) want / MIB, copies, agents, (double) size / MIB);
+    fdy_bench_env_fail("note: %.0f MiB free in %s, and a %.0f MiB artifact needs about %" PRIu64
+                       "x that (source, broker blobs, version file of %zu agents): scaled down to "
+                       "%.0f MiB",
+                       (double) free_bytes / MIB, dir, (double) want / MIB, copies, agents,
+                       (double) size / MIB);
     return size;
 }
 

@@ -15,12 +15,13 @@
  *  FOUNDRY_TEST_MODEL_MB sets the large artifact's size (default 256 MiB,
  *  32 MiB under sanitizers, less when the disk is short).
  */
+#define _GNU_SOURCE /* lseek's SEEK_DATA: which chunks an agent has written */
 #include "clock.h"
 #include "model_blobs.h"
 #include "model_sign.h"
 #include "node_proc.h"
 
-#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <sodium.h>
@@ -454,7 +455,7 @@ static const char *const s_sites[6] = {"siheung", "bucheon", "uijeongbu",
 
 /* The artifact's size: FOUNDRY_TEST_MODEL_MB or the default, scaled down
  * while the disk under dir cannot hold 2.5 times what the test writes
- * (source, broker blobs, and each agent's chunks plus version file). */
+ * (source, broker blobs, and each agent's version file). */
 static uint64_t
 s_model_size(const char *dir)
 {
@@ -466,7 +467,7 @@ s_model_size(const char *dir)
     struct statvfs vfs;
     FDY_CHECK(statvfs(dir, &vfs) == 0);
     uint64_t free_mb = (uint64_t) vfs.f_bavail * vfs.f_frsize >> 20;
-    const uint64_t copies = 2 + 6 * 2;
+    const uint64_t copies = 2 + 6;
     uint64_t want = mb;
     while (mb > 1 && mb * copies * 5 / 2 > free_mb)
         mb /= 2;
@@ -609,21 +610,24 @@ s_push_through_broker_kill(s_env_t *e, const char *file, int64_t chunks)
     fdy_proc_json_destroy(&json);
 }
 
-/* Chunks in the agent's blob directory. */
+/* Chunks (of chunk bytes) written into the agent's temporary file for
+ * vision 1: the file is sparse until a chunk lands at its offset. */
 static size_t
-s_blob_count(const s_agent_t *a)
+s_tmp_chunk_count(const s_agent_t *a, uint64_t size, uint64_t chunk)
 {
+    char path[PATH_LEN + 64];
+    snprintf(path, sizeof path, "%s/models/vision/.1.tmp", a->proc.data_dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
     size_t count = 0;
-    for (unsigned i = 0; i < 256; i++) {
-        char dir[PATH_LEN + 64];
-        snprintf(dir, sizeof dir, "%s/models/.blobs/%02x", a->proc.data_dir, i);
-        DIR *d = opendir(dir);
-        if (!d)
-            continue;
-        for (struct dirent *de; (de = readdir(d)) != NULL;)
-            count += strlen(de->d_name) == 2 * FDY_BLOB_HASH_LEN; /* not temporaries */
-        closedir(d);
+    for (uint64_t at = 0; at < size; at += chunk) {
+        off_t data = lseek(fd, (off_t) at, SEEK_DATA);
+        if (data < 0)
+            break; /* no data from here on */
+        count += (uint64_t) data < at + chunk;
     }
+    close(fd);
     return count;
 }
 
@@ -668,10 +672,10 @@ test_model_rollout_resume_after_agent_and_broker_kill(void)
     s_push_through_broker_kill(&e, model, 256);
     uint64_t id = s_rollout(&e, "vision@1", NULL);
 
-    /* SIGKILL once some chunks are in its blob directory (watched there,
+    /* SIGKILL once some chunks are in its temporary file (watched there,
      * not through reports, which go about once a second). */
     int64_t deadline = fdy_clock_mono_ms() + WAIT_MS;
-    while (s_blob_count(&agent) < 256 / 8) {
+    while (s_tmp_chunk_count(&agent, size, SMALL_CHUNK) < 256 / 8) {
         FDY_NODE_CHECK(&agent.proc, fdy_clock_mono_ms() < deadline, "no chunks downloaded");
         fdy_proc_nap_ms(2);
     }

@@ -86,15 +86,26 @@ test_node_models_without_trust_the_node_still_works(void)
     fdy_proc_key_add(p, NODE_KEY, "--role", "node", "--site", SITE, NULL);
     fdy_node_proc_t node;
     fdy_node_proc_init(&node, p, "node");
+    /* A chunk an earlier agent left in its blob directory (downloads no
+     * longer use one). */
+    char path[PATH_LEN + 200];
+    const char *dirs[] = {"", "/models", "/models/.blobs", "/models/.blobs/ab"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", node.data_dir, dirs[i]);
+        FDY_CHECK_MSG(mkdir(path, 0700) == 0, "mkdir %s", path);
+    }
+    snprintf(path, sizeof path, "%s/models/.blobs/ab/ab%062d", node.data_dir, 0);
+    s_write(path, "an old chunk");
     fdy_node_proc_start(&node, -1, true);
     fdy_node_proc_wait_log(&node, "MODEL-NO-TRUST");
-    /* models_dir and its blob directory are made, 0700 */
-    char path[PATH_LEN + 32];
+    /* models_dir stays 0700; the old blob directory is gone, said once */
     struct stat st;
-    snprintf(path, sizeof path, "%s/models/.blobs", node.data_dir);
-    FDY_CHECK_MSG(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "%s is missing", path);
     snprintf(path, sizeof path, "%s/models", node.data_dir);
     FDY_CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0700);
+    snprintf(path, sizeof path, "%s/models/.blobs", node.data_dir);
+    FDY_CHECK_MSG(access(path, F_OK) != 0, "%s is still there", path);
+    FDY_NODE_CHECK(&node, fdy_node_proc_log_count(&node, "MODEL-BLOBS") == 1,
+                   "no MODEL-BLOBS line for the removed .blobs");
     /* telemetry goes on as ever */
     fdy_node_proc_pusher_t pusher;
     fdy_node_proc_pusher_open(&pusher, node.listen);

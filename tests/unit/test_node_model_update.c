@@ -1,10 +1,12 @@
 /*  test_node_model_update.c: node/model_update.c, one release from
- *  verified notice to healthy, in a temporary models_dir with real blobs,
- *  real files and real interlock/health programs (small sh scripts run
+ *  verified notice to healthy, in a temporary models_dir with real
+ *  files and real interlock/health programs (small sh scripts run
  *  without a shell by the agent); the broker is the test, answering
- *  FETCHes through the ops table. Covers the window, resume, bad chunks,
- *  refused and lost fetches, the interlock's waiting, a failed health
- *  check going back to the previous version, and a cancel.
+ *  FETCHes through the ops table. Covers the window, resume from the
+ *  temporary file an agent stop left (a damaged chunk there fetched
+ *  again), bad chunks, refused and lost fetches, the interlock's waiting, a
+ *  failed health check going back to the previous version, and a cancel
+ *  (the temporary file removed, as after a failure; kept after a stop).
  */
 #include "model_update.h"
 
@@ -39,7 +41,6 @@ typedef struct {
 typedef struct {
     char dir[64];
     char models[96];
-    fdy_blobs_t *blobs;
     uint8_t *data;
     uint8_t hashes[CHUNKS * 32];
     fdy_model_verified_t v;
@@ -65,10 +66,6 @@ setup(void **state)
     assert_non_null(mkdtemp(fx->dir));
     snprintf(fx->models, sizeof fx->models, "%s/models", fx->dir);
     assert_int_equal(mkdir(fx->models, 0700), 0);
-    char blobs[128];
-    snprintf(blobs, sizeof blobs, "%s/.blobs", fx->models);
-    fdy_reason_t why;
-    assert_int_equal(fdy_blobs_open(blobs, &fx->blobs, &why), FOUNDRY_OK);
     fx->data = malloc(SIZE);
     for (size_t i = 0; i < SIZE; i++)
         fx->data[i] = (uint8_t) (i * 13 + i / 509);
@@ -85,7 +82,7 @@ setup(void **state)
     fdy_artifact_id(SIZE, CHUNK, fx->hashes, CHUNKS, m->artifact_hash);
     memset(fx->v.manifest_hash, 0x42, 32);
     fx->v.head.index = 2;
-    fx->env = (fdy_model_update_env_t){fx->models, fx->blobs, NULL, 10, NULL, 2};
+    fx->env = (fdy_model_update_env_t){fx->models, NULL, 10, NULL, 2};
     fx->next_id = 1000;
     *state = fx;
     return 0;
@@ -95,7 +92,6 @@ static int
 teardown(void **state)
 {
     fixture_t *fx = *state;
-    fdy_blobs_close(&fx->blobs);
     fdy_model_program_fini(&fx->interlock);
     fdy_model_program_fini(&fx->health);
     char cmd[160];
@@ -113,7 +109,7 @@ s_fetch(void *user, const char *name, uint64_t version, uint32_t index, uint64_t
 {
     fixture_t *fx = user;
     assert_string_equal(name, "vision");
-    assert_int_equal(version, 2);
+    assert_int_equal(version, fx->v.manifest.version);
     if (fx->offline)
         return FOUNDRY_ETIMEDOUT;
     assert_true(fx->asked_count < ASKED_MAX);
@@ -214,9 +210,6 @@ test_node_model_update_installs_within_its_window(void **state)
     fdy_model_update_t *u = s_update(fx, NULL);
     s_run(fx, u);
     assert_true(fdy_model_update_healthy(u));
-    size_t count = 0;
-    assert_memory_equal(fdy_model_update_chunks(u, &count), fx->hashes, sizeof fx->hashes);
-    assert_int_equal(count, CHUNKS);
     fdy_model_update_destroy(&u);
     assert_int_equal(fx->asked_count, CHUNKS);
     assert_int_equal(fx->max_in_flight, 2);
@@ -243,22 +236,92 @@ test_node_model_update_installs_within_its_window(void **state)
     assert_memory_equal(held.manifest_hash, fx->v.manifest_hash, 32);
 }
 
+static bool
+s_tmp_exists(const fixture_t *fx)
+{
+    char path[160];
+    snprintf(path, sizeof path, "%s/vision/.2.tmp", fx->models);
+    return access(path, F_OK) == 0;
+}
+
+/* Steps u until it has asked for want chunks in all. */
 static void
-test_node_model_update_resumes_from_stored_chunks(void **state)
+s_until_asked(fixture_t *fx, fdy_model_update_t *u, size_t want)
+{
+    int64_t deadline = fdy_clock_mono_ms() + 20000;
+    while (fx->asked_count < want) {
+        assert_false(fdy_model_update_service(u, fdy_clock_mono_ms()));
+        assert_true(fdy_clock_mono_ms() < deadline);
+    }
+}
+
+static void
+test_node_model_update_resumes_from_the_temporary_file(void **state)
 {
     fixture_t *fx = *state;
-    fdy_reason_t why;
-    assert_int_equal(fdy_blobs_put(fx->blobs, fx->hashes, fx->data, CHUNK, true, &why), FOUNDRY_OK);
-    assert_int_equal(
-        fdy_blobs_put(fx->blobs, fx->hashes + 64, fx->data + 2 * CHUNK, CHUNK, true, &why),
-        FOUNDRY_OK);
+    /* A first run gets chunks 0, 1 and 2 (window 2: asked 0 1, then 2 3),
+     * and the agent stops with chunk 3 in flight. */
     fdy_model_update_t *u = s_update(fx, NULL);
+    s_until_asked(fx, u, 2);
+    s_answer_all(fx, u);
+    s_until_asked(fx, u, 4);
+    assert_int_equal(fx->asked[2].index, 2);
+    fx->in_flight--;
+    assert_true(fdy_model_update_on_chunk(u, fx->asked[2].request_id, fx->data + 2 * CHUNK, CHUNK));
+    fdy_model_update_destroy(&u);
+    assert_true(s_tmp_exists(fx)); /* kept for the next start */
+    /* A crash had left chunk 1 damaged on disk. */
+    char path[160];
+    snprintf(path, sizeof path, "%s/vision/.2.tmp", fx->models);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, CHUNK + 10, SEEK_SET), 0);
+    assert_int_equal(fputc(0x5a ^ fx->data[CHUNK + 10], f), 0x5a ^ fx->data[CHUNK + 10]);
+    fclose(f);
+
+    /* The next start checks the file again and fetches only 1 and 3. */
+    fx->asked_count = fx->answered = 0;
+    fx->in_flight = 0;
+    fx->states[0] = '\0';
+    u = s_update(fx, NULL);
     s_run(fx, u);
+    assert_true(fdy_model_update_healthy(u));
     fdy_model_update_destroy(&u);
     assert_int_equal(fx->asked_count, 2);
     assert_int_equal(fx->asked[0].index, 1);
     assert_int_equal(fx->asked[1].index, 3);
     assert_int_equal(s_current(fx), 2);
+    assert_int_equal(fx->last_done, SIZE);
+    assert_false(s_tmp_exists(fx));
+    /* the damaged byte was replaced */
+    snprintf(path, sizeof path, "%s/vision/2", fx->models);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *back = malloc(SIZE);
+    assert_int_equal(fread(back, 1, SIZE, f), SIZE);
+    fclose(f);
+    assert_memory_equal(back, fx->data, SIZE);
+    free(back);
+}
+
+/* The first report of a resumed download counts what the file held. */
+static void
+test_node_model_update_reports_resumed_bytes(void **state)
+{
+    fixture_t *fx = *state;
+    fdy_model_update_t *u = s_update(fx, NULL);
+    s_until_asked(fx, u, 2);
+    s_answer_all(fx, u);
+    fdy_model_update_destroy(&u);
+    fx->asked_count = fx->answered = 0;
+    fx->in_flight = 0;
+    fx->states[0] = '\0';
+    u = s_update(fx, NULL);
+    s_until_asked(fx, u, 1);
+    assert_string_equal(fx->states, "downloading ");
+    assert_int_equal(fx->last_done, 2 * CHUNK);
+    assert_int_equal(fx->asked[0].index, 2);
+    fdy_model_update_destroy(&u);
 }
 
 static void
@@ -284,7 +347,7 @@ test_node_model_update_refuses_a_bad_chunk(void **state)
     assert_non_null(strstr(fx->states, "failed "));
     assert_string_equal(fx->last_reason, "chunk 0 hash mismatch");
     assert_int_equal(s_current(fx), 0);
-    assert_false(fdy_blobs_has(fx->blobs, fx->hashes));
+    assert_false(s_tmp_exists(fx)); /* a failed download leaves nothing */
 }
 
 static void
@@ -377,12 +440,13 @@ test_node_model_update_goes_back_when_unhealthy(void **state)
     memset(fx->v.manifest_hash, 0x43, 32);
     fx->states[0] = '\0';
     fx->asked_count = fx->answered = 0;
-    /* s_fetch checks the version: version 3 needs no fetch (chunks stored) */
+    /* s_fetch checks the version: version 3 is fetched whole (no chunk
+     * store outside version files) */
     u = s_update(fx, &held);
     s_run(fx, u);
     assert_false(fdy_model_update_healthy(u));
     fdy_model_update_destroy(&u);
-    assert_int_equal(fx->asked_count, 0);
+    assert_int_equal(fx->asked_count, CHUNKS);
     assert_non_null(strstr(fx->states, "installed failed "));
     assert_string_equal(fx->last_reason,
                         "health check failed (exit status 1: accuracy 0.41 on vision); back on "
@@ -403,7 +467,10 @@ test_node_model_update_stops_on_cancel(void **state)
     fdy_model_update_t *u = s_update(fx, NULL);
     assert_false(fdy_model_update_service(u, fdy_clock_mono_ms()));
     assert_true(fdy_model_update_downloading(u));
+    s_answer_all(fx, u);
+    assert_true(s_tmp_exists(fx));
     fdy_model_update_cancel(u);
+    assert_false(s_tmp_exists(fx));
     assert_true(fdy_model_update_service(u, fdy_clock_mono_ms()));
     fdy_model_update_destroy(&u);
     assert_null(strstr(fx->states, "failed"));
@@ -433,8 +500,10 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_node_model_update_installs_within_its_window, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_node_model_update_resumes_from_stored_chunks, setup,
+        cmocka_unit_test_setup_teardown(test_node_model_update_reports_resumed_bytes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_node_model_update_resumes_from_the_temporary_file,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_model_update_refuses_a_bad_chunk, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_model_update_refuses_a_chunk_of_the_wrong_length,
