@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "files.h"
+#include "heap.h"
 #include "job_config.h"
 #include "job_worker.h"
 #include "keys.h"
@@ -235,6 +236,7 @@ foundry_err
 fdy_agent_new(const fdy_agent_cfg_t *cfg, fdy_agent_t **out, fdy_reason_t *reason)
 {
     *out = NULL;
+    fdy_heap_bound(); /* model chunks and their CURVE boxes reuse heap pages */
     fdy_agent_t *self = calloc(1, sizeof *self);
     if (!self)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "out of memory");

@@ -64,7 +64,9 @@ fdy_model_fetch(fdy_models_t *self, const fdy_request_t *req, const fdy_model_re
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u of an artifact of %zu chunks",
                               mr->index, m->chunk_count);
     size_t len = fdy_artifact_chunk_len(m->size, m->chunk_size, mr->index);
-    uint8_t *buf = fdy_xalloc(len ? len : 1);
+    /* Not zeroed: the read fills it (zeroing 1 MiB per FETCH cost the
+     * broker's loop about 7% of a rollout). */
+    uint8_t *buf = fdy_xrealloc(NULL, len ? len : 1);
     size_t got = 0;
     foundry_err err = fdy_blobs_read(self->blobs, m->chunk_hashes + (size_t) mr->index * 32, buf,
                                      len, &got, reason);

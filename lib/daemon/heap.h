@@ -12,7 +12,10 @@
 
 /* Fixes the mmap threshold at 2 MiB: bigger buffers (large messages,
  * model chunks above the default size) are mapped on their own and
- * unmapped when freed. Call once at start. */
+ * unmapped when freed. And the trim threshold at 64 MiB, so a freed 1 MiB
+ * buffer's pages serve the next one instead of being returned and faulted
+ * in again; fdy_heap_maintain()'s trims return them after a burst. Call
+ * once at start (broker and agent). */
 void fdy_heap_bound(void);
 
 /* Something big went away (a peer with its queues): trim the heap at the
