@@ -14,6 +14,7 @@
 #include "log.h"
 #include "model_blobs.h"
 #include "model_check.h"
+#include "model_log_fill.h"
 #include "model_sign.h"
 #include "model_state.h"
 #include "model_update.h"
@@ -83,6 +84,8 @@ struct fdy_model_updater {
     uint64_t watch_request; /* 0: none in flight */
     int64_t next_watch_ms;
     bool watch_refused_logged;
+    fdy_model_log_fill_t *fill; /* a notice waiting for the log entries it lacks */
+    uint64_t fill_request;      /* its LOG in flight; 0: none */
     fdy_arena_t *arena;
 };
 
@@ -224,6 +227,7 @@ fdy_model_updater_destroy(fdy_model_updater_t **self_p)
         fdy_model_update_destroy(&self->updates[i]);
     for (size_t i = 0; i < self->waiting_count; i++)
         free(self->waiting[i].notice);
+    fdy_model_log_fill_destroy(&self->fill);
     fdy_trust_set_destroy(&self->trust);
     fdy_model_program_fini(&self->interlock);
     fdy_model_program_fini(&self->health);
@@ -404,6 +408,109 @@ s_wait_behind(fdy_model_updater_t *self, const char *name, const fdy_model_notic
     w->len = len;
 }
 
+/* ---- release-log entries a notice lacks ------------------------------------------- */
+
+static void
+s_send_log(fdy_model_updater_t *self)
+{
+    fdy_model_request_t req;
+    memset(&req, 0, sizeof req);
+    req.op = FDY_MODEL_LOG;
+    req.name = fdy_model_log_fill_name(self->fill);
+    req.from_index = fdy_model_log_fill_next(self->fill);
+    uint8_t *body = NULL;
+    size_t len = 0;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_codec_model_request_encode(&req, &body, &len, &why) != FOUNDRY_OK)
+        return;
+    if (foundry_model_wire_send(self->client, body, len, true, WATCH_TIMEOUT,
+                                &self->fill_request) != FOUNDRY_OK)
+        self->fill_request = 0; /* not connected yet: next turn */
+    free(body);
+}
+
+/* The fill failed: its rollout hears why. */
+static void
+s_fill_failed(fdy_model_updater_t *self, const char *reason)
+{
+    fdy_log_warn("MODEL-REFUSED", "rollout %" PRIu64 ": %s", fdy_model_log_fill_rollout(self->fill),
+                 reason);
+    s_report(self, fdy_model_log_fill_rollout(self->fill), fdy_model_log_fill_name(self->fill), 0,
+             FDY_MODEL_STATE_FAILED, 0, reason);
+    fdy_model_log_fill_destroy(&self->fill);
+    self->fill_request = 0;
+}
+
+/* True when the notice starts after the entry this node holds next:
+ * the gap is asked for with LOG (model_log_fill.h) and the notice comes
+ * back to s_on_notice once it is filled. */
+static bool
+s_fill_started(fdy_model_updater_t *self, const fdy_model_notice_t *notice)
+{
+    const char *name = NULL;
+    uint64_t first = 0;
+    if (!fdy_model_log_first(notice, self->arena, &name, &first))
+        return false;
+    const fdy_model_held_t *held = s_lookup(name, self);
+    uint64_t held_index = held ? held->head.index : 0;
+    if (first <= held_index + 1)
+        return false;
+    if (self->fill) {
+        if (fdy_model_log_fill_rollout(self->fill) != notice->rollout_id)
+            s_report(self, notice->rollout_id, name, 0, FDY_MODEL_STATE_FAILED, 0,
+                     "this node is fetching the release log of another update; the next "
+                     "notice is tried again");
+        return true;
+    }
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    self->fill = fdy_model_log_fill_new(notice, name, held_index, &why);
+    if (!self->fill) {
+        fdy_log_warn("MODEL-NOTICE-DROPPED", "notice for %s: %s", name, why.text);
+        return true;
+    }
+    fdy_log_notice("MODEL-LOG-FETCH",
+                   "rollout %" PRIu64 ": the notice's release log of %s starts at entry %" PRIu64
+                   ", this node holds %" PRIu64 ": fetching the %" PRIu64 " entries between",
+                   notice->rollout_id, name, first, held_index, first - held_index - 1);
+    s_send_log(self);
+    return true;
+}
+
+static void s_on_notice(fdy_model_updater_t *self, const fdy_model_notice_t *notice);
+
+static void
+s_on_log_reply(fdy_model_updater_t *self, const uint8_t *body, size_t len)
+{
+    self->fill_request = 0;
+    fdy_arena_reset(self->arena, DECODE_BUDGET);
+    fdy_model_reply_t reply;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    if (fdy_codec_model_reply_decode(body, len, self->arena, &reply, &why) != FOUNDRY_OK ||
+        fdy_model_log_fill_add(self->fill, reply.entries, reply.entry_count, self->arena, &why) !=
+            FOUNDRY_OK) {
+        s_fill_failed(self, why.text);
+        return;
+    }
+    if (fdy_model_log_fill_next(self->fill)) {
+        s_send_log(self);
+        return;
+    }
+    fdy_arena_reset(self->arena, DECODE_BUDGET);
+    fdy_model_notice_t notice;
+    if (fdy_model_log_fill_notice(self->fill, self->arena, &notice, &why) != FOUNDRY_OK) {
+        s_fill_failed(self, why.text);
+        return;
+    }
+    /* Verified whole, the filled entries first; they live in the fill. */
+    fdy_model_log_fill_t *fill = self->fill;
+    self->fill = NULL;
+    s_on_notice(self, &notice);
+    fdy_model_log_fill_destroy(&fill);
+}
+
 static void
 s_on_notice(fdy_model_updater_t *self, const fdy_model_notice_t *notice)
 {
@@ -425,6 +532,8 @@ s_on_notice(fdy_model_updater_t *self, const fdy_model_notice_t *notice)
         f->sent = s_send_report(self, f->rollout_id, f->name, f->version, f->state, 0, f->reason);
         return;
     }
+    if (s_fill_started(self, notice))
+        return;
     fdy_model_verify_ctx_t ctx = {
         self->cfg->site,
         self->labels,
@@ -538,6 +647,12 @@ s_on_watch_reply(fdy_model_updater_t *self, const uint8_t *body, size_t len)
 static void
 s_on_failed(fdy_model_updater_t *self, const foundry_model_wire_event_t *e, int64_t now_ms)
 {
+    if (self->fill && e->request_id && e->request_id == self->fill_request) {
+        self->fill_request = 0; /* asked again next turn, unless refused */
+        if (e->err != FOUNDRY_ECLOSED && e->err != FOUNDRY_ETIMEDOUT)
+            s_fill_failed(self, e->reason);
+        return;
+    }
     if (e->request_id && e->request_id == self->watch_request) {
         self->watch_request = 0;
         self->watched_epoch = 0;
@@ -569,6 +684,8 @@ s_drain(fdy_model_updater_t *self, int64_t now_ms)
         } else if (e.request_id == self->watch_request) {
             self->watch_request = 0;
             s_on_watch_reply(self, e.body, e.body_len);
+        } else if (self->fill && e.request_id == self->fill_request) {
+            s_on_log_reply(self, e.body, e.body_len);
         } else {
             for (size_t i = 0; i < self->update_count; i++)
                 if (fdy_model_update_on_chunk(self->updates[i], e.request_id, e.frame, e.frame_len))
@@ -620,6 +737,8 @@ fdy_model_updater_service(fdy_model_updater_t *self, int64_t now_ms)
     if (self->client) {
         s_watch(self, now_ms);
         s_drain(self, now_ms);
+        if (self->fill && !self->fill_request)
+            s_send_log(self);
     }
     bool busy = false;
     for (size_t i = 0; i < self->update_count;) {

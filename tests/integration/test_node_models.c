@@ -4,11 +4,15 @@
  *  interlock, installs and reports healthy; one signed by a key the node
  *  does not trust is refused with the reason and the installed model
  *  stays; one whose health check fails goes back to the previous version;
- *  a restarted node resumes; an aborted rollout stops the node's update. Also: model options that cannot be used stop
+ *  a restarted node resumes; an aborted rollout stops the node's update;
+ *  a node more releases behind than a notice carries fetches the gap of
+ *  the release log and installs. Also: model options that cannot be used stop
  *  the start naming the option, and a node with no trust configured still
  *  runs and forwards telemetry.
  */
 #include "clock.h"
+#include "codec_models.h"
+#include "foundry.h"
 #include "model_blobs.h"
 #include "model_sign.h"
 #include "node_proc.h"
@@ -242,6 +246,35 @@ s_current(const fdy_node_proc_t *node)
     return n > 0 ? strtoull(target, NULL, 10) : 0;
 }
 
+/* The broker trusts alice and bob for vision (threshold 1), the node
+ * (its trust file node_trust, PATH_LEN bytes) only alice; release_hex is
+ * the broker's release key. The keys must exist (model keygen). */
+static void
+s_trust_setup(fdy_proc_t *p, char *release_hex, size_t release_size, char *node_trust)
+{
+    char alice_pub[PATH_LEN], bob_pub[PATH_LEN];
+    s_path(p, "alice.sign.pub", alice_pub, sizeof alice_pub);
+    s_path(p, "bob.sign.pub", bob_pub, sizeof bob_pub);
+    const char *trust[] = {"model",    "trust", "vision",      "--signer", alice_pub,
+                           "--signer", bob_pub, "--threshold", "1",        NULL};
+    s_ctl_ok(p, false, trust);
+    const char *release[] = {"model", "release-key", NULL};
+    fdy_json_t *json = fdy_proc_ctl_json(p, release);
+    fdy_proc_row_str(fdy_proc_one_row(json), "key", release_hex, release_size);
+    fdy_proc_json_destroy(&json);
+
+    /* The node's own trust file: alice only. */
+    uint8_t alice[FDY_MODEL_KEY_LEN];
+    fdy_reason_t why;
+    FDY_CHECK_OK(fdy_sign_public_load(alice_pub, alice, &why));
+    char alice_hex[2 * FDY_MODEL_KEY_LEN + 1];
+    fdy_blobs_hex(alice, alice_hex);
+    char text[256];
+    s_path(p, "node-trust", node_trust, PATH_LEN);
+    snprintf(text, sizeof text, "vision 1 %s\n", alice_hex);
+    s_write(node_trust, text);
+}
+
 static void
 test_node_models_rollout_end_to_end(void)
 {
@@ -267,29 +300,11 @@ test_node_models_rollout_end_to_end(void)
         FDY_CHECK_RUN(&run, 0);
         fdy_proc_run_clear(&run);
     }
-    char alice_pub[PATH_LEN], bob_pub[PATH_LEN];
-    s_path(p, "alice.sign.pub", alice_pub, sizeof alice_pub);
-    s_path(p, "bob.sign.pub", bob_pub, sizeof bob_pub);
-    const char *trust[] = {"model",    "trust", "vision",      "--signer", alice_pub,
-                           "--signer", bob_pub, "--threshold", "1",        NULL};
-    s_ctl_ok(p, false, trust);
-    const char *release[] = {"model", "release-key", NULL};
-    fdy_json_t *json = fdy_proc_ctl_json(p, release);
-    char release_hex[80];
-    fdy_proc_row_str(fdy_proc_one_row(json), "key", release_hex, sizeof release_hex);
-    fdy_proc_json_destroy(&json);
+    char release_hex[80], node_trust[PATH_LEN];
+    s_trust_setup(p, release_hex, sizeof release_hex, node_trust);
 
     /* The node: its own trust file, the release key, an interlock that
      * says no until a file exists, a health check that fails version 3. */
-    uint8_t alice[FDY_MODEL_KEY_LEN];
-    fdy_reason_t why;
-    FDY_CHECK_OK(fdy_sign_public_load(alice_pub, alice, &why));
-    char alice_hex[2 * FDY_MODEL_KEY_LEN + 1];
-    fdy_blobs_hex(alice, alice_hex);
-    char node_trust[PATH_LEN], text[256];
-    s_path(p, "node-trust", node_trust, sizeof node_trust);
-    snprintf(text, sizeof text, "vision 1 %s\n", alice_hex);
-    s_write(node_trust, text);
     char interlock[PATH_LEN], health[PATH_LEN], safe[PATH_LEN];
     s_path(p, "interlock.sh", interlock, sizeof interlock);
     s_path(p, "health.sh", health, sizeof health);
@@ -380,6 +395,81 @@ test_node_models_rollout_end_to_end(void)
     fdy_proc_destroy(&p);
 }
 
+/* A node that joins once vision has had more releases than one notice
+ * carries (FDY_MODEL_ENTRIES_MAX): the notice starts after entry 1, the
+ * node fetches the missing entry with LOG, verifies the whole chain and
+ * installs. Before, it was refused ("entries missing") for good. */
+#define FAR_RELEASES (FDY_MODEL_ENTRIES_MAX + 1)
+
+static void
+test_node_models_node_far_behind_fetches_the_log_gap(void)
+{
+    fdy_proc_t *p = fdy_proc_new("node_models_gap");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    const char *names[] = {"alice", "bob"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *argv[] = {"model", "keygen", names[i], "--dir", fdy_proc_dir(p), NULL};
+        s_ctl_ok(p, true, argv);
+    }
+    char release_hex[80], node_trust[PATH_LEN];
+    s_trust_setup(p, release_hex, sizeof release_hex, node_trust);
+
+    /* FAR_RELEASES versions of one small artifact (stored once), pushed
+     * in-process: a process a push would make the test slow. */
+    char model[PATH_LEN], key[PATH_LEN];
+    s_path(p, "v.onnx", model, sizeof model);
+    s_write_model(model, 9);
+    s_path(p, "alice.sign", key, sizeof key);
+    foundry_client_t *admin = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &admin));
+    const char *keys[] = {key};
+    const char *sites[] = {SITE};
+    foundry_model_pushed_t pushed;
+    for (uint64_t v = 1; v <= FAR_RELEASES; v++) {
+        foundry_model_push_opts_t push;
+        foundry_model_push_opts_init(&push);
+        push.file = model;
+        push.name = "vision";
+        push.version = v;
+        push.chunk_size = 65536;
+        push.sign_key_files = keys;
+        push.sign_key_count = 1;
+        push.sites = sites;
+        push.site_count = 1;
+        foundry_err err = foundry_model_push(admin, &push, NULL, NULL, &pushed);
+        FDY_CHECK_MSG(err == FOUNDRY_OK, "push %llu: %s: %s", (unsigned long long) v,
+                      foundry_strerror(err), foundry_client_last_error(admin));
+    }
+    FDY_CHECK_EQ(pushed.log_index, FAR_RELEASES);
+    (void) foundry_client_close(&admin, 1000, NULL);
+
+    fdy_proc_key_add(p, NODE_KEY, "--role", "node", "--site", SITE, NULL);
+    char set_trust[PATH_LEN + 32], set_key[128];
+    snprintf(set_trust, sizeof set_trust, "model_trust_file=%s", node_trust);
+    snprintf(set_key, sizeof set_key, "model_release_key=%s", release_hex);
+    fdy_node_proc_t node;
+    fdy_node_proc_init(&node, p, "node");
+    const char *extra[] = {"--set", set_trust, "--set", set_key, NULL};
+    for (size_t i = 0; extra[i]; i++)
+        node.extra[i] = extra[i];
+    fdy_node_proc_start(&node, -1, true);
+
+    char target[32], reason[256];
+    snprintf(target, sizeof target, "vision@%u", FAR_RELEASES);
+    uint64_t id = s_rollout(p, target);
+    s_wait_state(p, &node, id, "healthy", reason, sizeof reason);
+    FDY_NODE_CHECK(&node, s_current(&node) == FAR_RELEASES, "current is %llu",
+                   (unsigned long long) s_current(&node));
+    FDY_NODE_CHECK(&node, fdy_node_proc_log_count(&node, "MODEL-LOG-FETCH") == 1,
+                   "want one MODEL-LOG-FETCH line");
+    char installed[PATH_LEN + 64];
+    snprintf(installed, sizeof installed, "%s/models/vision/%u", node.data_dir, FAR_RELEASES);
+    FDY_CHECK(s_same_file(installed, model));
+    FDY_CHECK_EQ(fdy_node_proc_stop(&node), 0);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -392,6 +482,8 @@ main(int argc, char **argv)
         {"node_models_without_trust_the_node_still_works",
          test_node_models_without_trust_the_node_still_works},
         {"node_models_rollout_end_to_end", test_node_models_rollout_end_to_end},
+        {"node_models_node_far_behind_fetches_the_log_gap",
+         test_node_models_node_far_behind_fetches_the_log_gap},
     };
     return fdy_proc_run_tests("node_models", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

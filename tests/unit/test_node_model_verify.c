@@ -4,11 +4,14 @@
  *  attack is refused with its reason (tampered manifest, untrusted key,
  *  1 of 2 signatures, expired, older version without a rollback, replayed
  *  notice, rewritten log entry, another site, a missing label, a foreign
- *  release key, a replayed rollback).
+ *  release key, a replayed rollback); and a notice whose entries start
+ *  after what the node holds, verified once the gap is filled from LOG
+ *  pages (model_log_fill.c), a rewritten or misordered gap refused.
  */
 #include "model_verify.h"
 
 #include "codec_models.h"
+#include "model_log_fill.h"
 #include "model_sign.h"
 #include "release_log.h"
 
@@ -24,7 +27,7 @@
 #include <cmocka.h>
 
 #define NOW_MS      1800000000000ull
-#define ENTRIES_MAX 8
+#define ENTRIES_MAX 12
 
 typedef struct {
     char dir[64];
@@ -556,10 +559,106 @@ test_node_model_verify_knows_what_is_installed(void **state)
     assert_true(v.installed_already);
 }
 
+/* Six releases; the notice carries only entries 4 to 6 (as one to a node
+ * more than FDY_MODEL_ENTRIES_MAX behind would). */
+static void
+s_six_releases_notice_from_4(fixture_t *fx)
+{
+    for (uint64_t v = 1; v <= 6; v++) {
+        s_spec_t spec = {.version = v, .site = "siheung", .expires_ms = NOW_MS + 60000};
+        s_release(fx, &spec, 3);
+    }
+}
+
+static void
+test_node_model_verify_fills_a_log_gap_from_log_pages(void **state)
+{
+    fixture_t *fx = *state;
+    s_six_releases_notice_from_4(fx);
+    s_expect_refused(fx, "entries missing");
+
+    const char *name = NULL;
+    uint64_t first = 0;
+    assert_true(fdy_model_log_first(&fx->notice, fx->arena, &name, &first));
+    assert_string_equal(name, "vision");
+    assert_int_equal(first, 4);
+    fdy_model_log_fill_t *fill = fdy_model_log_fill_new(&fx->notice, name, 0, &fx->reason);
+    assert_non_null(fill);
+    assert_int_equal(fdy_model_log_fill_next(fill), 1);
+    fdy_model_notice_t filled;
+    assert_int_equal(fdy_model_log_fill_notice(fill, fx->arena, &filled, &fx->reason),
+                     FOUNDRY_EINVAL);
+    /* Two LOG pages: 1-2, then 3-6 (its overlap with the notice ends it). */
+    assert_int_equal(fdy_model_log_fill_add(fill, fx->log, 2, fx->arena, &fx->reason), FOUNDRY_OK);
+    assert_int_equal(fdy_model_log_fill_next(fill), 3);
+    assert_int_equal(fdy_model_log_fill_add(fill, fx->log + 2, 4, fx->arena, &fx->reason),
+                     FOUNDRY_OK);
+    assert_int_equal(fdy_model_log_fill_next(fill), 0);
+    assert_int_equal(fdy_model_log_fill_rollout(fill), 7);
+    assert_int_equal(fdy_model_log_fill_notice(fill, fx->arena, &filled, &fx->reason), FOUNDRY_OK);
+    assert_int_equal(filled.entry_count, 6);
+    fx->notice = filled;
+    fdy_model_verified_t v;
+    assert_int_equal(s_verify(fx, &v), FOUNDRY_OK);
+    assert_int_equal(v.manifest.version, 6);
+    assert_int_equal(v.head.index, 6);
+    fdy_model_log_fill_destroy(&fill);
+    assert_null(fill);
+}
+
+static void
+test_node_model_verify_refuses_a_rewritten_or_misordered_gap(void **state)
+{
+    fixture_t *fx = *state;
+    s_six_releases_notice_from_4(fx);
+    fdy_model_log_fill_t *fill = fdy_model_log_fill_new(&fx->notice, "vision", 0, &fx->reason);
+    assert_non_null(fill);
+    /* A page that skips entry 1, and an empty page before the gap is filled. */
+    assert_int_equal(fdy_model_log_fill_add(fill, fx->log + 1, 2, fx->arena, &fx->reason),
+                     FOUNDRY_EDENIED);
+    assert_non_null(strstr(fx->reason.text, "wanted 1"));
+    assert_int_equal(fdy_model_log_fill_add(fill, NULL, 0, fx->arena, &fx->reason),
+                     FOUNDRY_EDENIED);
+    assert_non_null(strstr(fx->reason.text, "no entry 1"));
+
+    /* Entry 2 rewritten (signed by another key): the fill takes it, the
+     * verification of the whole refuses it. */
+    fdy_model_signed_entry_t forged = fx->log[1];
+    fdy_sign(fx->other_release, forged.entry, forged.entry_len, forged.sig);
+    fdy_model_signed_entry_t page[3] = {fx->log[0], forged, fx->log[2]};
+    assert_int_equal(fdy_model_log_fill_add(fill, page, 3, fx->arena, &fx->reason), FOUNDRY_OK);
+    assert_int_equal(fdy_model_log_fill_next(fill), 0);
+    fdy_model_notice_t filled;
+    assert_int_equal(fdy_model_log_fill_notice(fill, fx->arena, &filled, &fx->reason), FOUNDRY_OK);
+    fx->notice = filled;
+    s_expect_refused(fx, "entry 2");
+    fdy_model_log_fill_destroy(&fill);
+}
+
+/* A node holding entry 3 and a notice from 4: no gap. */
+static void
+test_node_model_verify_sees_no_gap_after_the_held_entry(void **state)
+{
+    fixture_t *fx = *state;
+    s_six_releases_notice_from_4(fx);
+    const char *name = NULL;
+    uint64_t first = 0;
+    assert_true(fdy_model_log_first(&fx->notice, fx->arena, &name, &first));
+    assert_false(first > 3 + 1);
+    fx->notice.cancel = true;
+    assert_false(fdy_model_log_first(&fx->notice, fx->arena, &name, &first));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_node_model_verify_fills_a_log_gap_from_log_pages,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_node_model_verify_refuses_a_rewritten_or_misordered_gap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_model_verify_sees_no_gap_after_the_held_entry,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_accepts_a_good_notice, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_node_model_verify_refuses_a_tampered_manifest, setup,
