@@ -7,6 +7,7 @@
 #include "model_assembly.h"
 
 #include "artifact.h"
+#include "files.h"
 #include "model_state.h"
 #include "xalloc.h"
 
@@ -138,23 +139,6 @@ s_hole(const fdy_model_assembly_t *self, uint64_t start, size_t len)
     return (uint64_t) data >= start + len;
 }
 
-static foundry_err
-s_read_at(const fdy_model_assembly_t *self, uint8_t *buf, size_t len, uint64_t offset,
-          fdy_reason_t *reason)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(self->fd, buf + got, len - got, (off_t) (offset + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return fdy_reason_set(reason, FOUNDRY_EIO, "reading %s: %s", self->tmp,
-                                  n < 0 ? strerror(errno) : "file shrank");
-        got += (size_t) n;
-    }
-    return FOUNDRY_OK;
-}
-
 foundry_err
 fdy_model_assembly_resume(fdy_model_assembly_t *self, size_t max_chunks, bool *done_out,
                           fdy_reason_t *reason)
@@ -170,9 +154,9 @@ fdy_model_assembly_resume(fdy_model_assembly_t *self, size_t max_chunks, bool *d
             continue;
         if (!self->buf)
             self->buf = fdy_xalloc(self->chunk_size);
-        foundry_err err = s_read_at(self, self->buf, len, offset, reason);
-        if (err != FOUNDRY_OK)
-            return err;
+        if (fdy_pread_all(self->fd, self->buf, len, (off_t) offset) != FOUNDRY_OK)
+            return fdy_reason_set(reason, FOUNDRY_EIO, "reading %s: %s", self->tmp,
+                                  errno ? strerror(errno) : "file shrank");
         uint8_t hash[FDY_MODEL_HASH_LEN];
         fdy_artifact_hash_chunk(self->buf, len, hash);
         if (memcmp(hash, self->hashes + i * FDY_MODEL_HASH_LEN, sizeof hash) == 0)
@@ -194,23 +178,6 @@ fdy_model_assembly_has(const fdy_model_assembly_t *self, size_t index)
 
 /* ---- writing ----------------------------------------------------------------- */
 
-static foundry_err
-s_write_at(const fdy_model_assembly_t *self, const uint8_t *data, size_t len, uint64_t offset,
-           fdy_reason_t *reason)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pwrite(self->fd, data + done, len - done, (off_t) (offset + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return fdy_reason_set(reason, FOUNDRY_EIO, "writing %s: %s", self->tmp,
-                                  n < 0 ? strerror(errno) : "short write");
-        done += (size_t) n;
-    }
-    return FOUNDRY_OK;
-}
-
 foundry_err
 fdy_model_assembly_put(fdy_model_assembly_t *self, size_t index, const uint8_t *data, size_t len,
                        fdy_reason_t *reason)
@@ -226,10 +193,10 @@ fdy_model_assembly_put(fdy_model_assembly_t *self, size_t index, const uint8_t *
     fdy_artifact_hash_chunk(data, len, hash);
     if (memcmp(hash, self->hashes + index * FDY_MODEL_HASH_LEN, sizeof hash) != 0)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %zu hash mismatch", index);
-    foundry_err err = s_write_at(self, data, len, (uint64_t) index * self->chunk_size, reason);
-    if (err == FOUNDRY_OK)
-        s_mark(self, index);
-    return err;
+    if (fdy_pwrite_all(self->fd, data, len, (off_t) index * self->chunk_size) != FOUNDRY_OK)
+        return fdy_reason_set(reason, FOUNDRY_EIO, "writing %s: %s", self->tmp, strerror(errno));
+    s_mark(self, index);
+    return FOUNDRY_OK;
 }
 
 foundry_err

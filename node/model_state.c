@@ -5,6 +5,7 @@
  */
 #include "model_state.h"
 
+#include "files.h"
 #include "log.h"
 #include "model_blobs.h"
 
@@ -24,14 +25,8 @@
 foundry_err
 fdy_model_state_sync_dir(const char *dir, fdy_reason_t *reason)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "cannot open %s: %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int error = errno;
-    close(fd);
-    if (rc != 0)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "fsync %s: %s", dir, strerror(error));
+    if (fdy_dir_fsync(dir) != 0)
+        return fdy_reason_set(reason, FOUNDRY_EIO, "fsync %s: %s", dir, strerror(errno));
     return FOUNDRY_OK;
 }
 

@@ -13,6 +13,7 @@
 #include "client.h"
 #include "clock.h"
 #include "codec_models.h"
+#include "files.h"
 #include "model_manifest.h"
 
 #include <errno.h>
@@ -339,22 +340,15 @@ s_read_chunk(s_push_t *push, int fd, size_t index, uint8_t **out, size_t *len_ou
     uint8_t *buf = malloc(len ? len : 1);
     if (!buf)
         return fdy_client_fail(push->self->client, FOUNDRY_ENOMEM, "out of memory for a chunk");
-    off_t offset = (off_t) index * (off_t) a->chunk_size;
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, buf + got, len - got, offset + (off_t) got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            free(buf);
-            if (n == 0)
-                return fdy_client_fail(push->self->client, FOUNDRY_EIO,
-                                       "%s: shorter than when it was hashed (changed?)",
-                                       push->opts->file);
-            return fdy_client_fail(push->self->client, FOUNDRY_EIO, "%s: %s", push->opts->file,
-                                   strerror(errno));
-        }
-        got += (size_t) n;
+    if (fdy_pread_all(fd, buf, len, (off_t) index * (off_t) a->chunk_size) != FOUNDRY_OK) {
+        int error = errno;
+        free(buf);
+        if (error == 0)
+            return fdy_client_fail(push->self->client, FOUNDRY_EIO,
+                                   "%s: shorter than when it was hashed (changed?)",
+                                   push->opts->file);
+        return fdy_client_fail(push->self->client, FOUNDRY_EIO, "%s: %s", push->opts->file,
+                               strerror(error));
     }
     *out = buf;
     *len_out = len;

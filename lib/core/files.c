@@ -30,6 +30,46 @@ fdy_write_all(int fd, const void *data, size_t len)
 }
 
 foundry_err
+fdy_pwrite_all(int fd, const void *data, size_t len, off_t offset)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return FOUNDRY_EIO;
+        }
+        p += n;
+        len -= (size_t) n;
+        offset += (off_t) n;
+    }
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_pread_all(int fd, void *buf, size_t len, off_t offset)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(fd, p, len, offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = 0;
+            return FOUNDRY_EIO;
+        }
+        p += n;
+        len -= (size_t) n;
+        offset += (off_t) n;
+    }
+    return FOUNDRY_OK;
+}
+
+foundry_err
 fdy_file_create(const char *path, mode_t mode, const void *data, size_t len, fdy_reason_t *reason)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);

@@ -17,6 +17,14 @@
  * FOUNDRY_OK or FOUNDRY_EIO with errno set. */
 foundry_err fdy_write_all(int fd, const void *data, size_t len);
 
+/* pwrite() of all of data at offset, retrying short writes and EINTR.
+ * FOUNDRY_OK or FOUNDRY_EIO with errno set. */
+foundry_err fdy_pwrite_all(int fd, const void *data, size_t len, off_t offset);
+
+/* pread() of exactly len bytes at offset, retrying short reads and EINTR.
+ * FOUNDRY_OK, or FOUNDRY_EIO with errno set (0 when the file ends first). */
+foundry_err fdy_pread_all(int fd, void *buf, size_t len, off_t offset);
+
 /* Creates path exclusively with mode and writes data, fsynced. The mode is
  * given to open() itself, so the file never exists with wider permissions;
  * fchmod() then undoes the umask. A symlink is not followed. Returns

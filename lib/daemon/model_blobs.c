@@ -7,6 +7,7 @@
 #include "model_blobs.h"
 
 #include "artifact.h"
+#include "files.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -93,33 +94,11 @@ s_rel_path(const uint8_t hash[FDY_BLOB_HASH_LEN], char out[3 + HEX_LEN + 1])
 
 /* ---- open and close ------------------------------------------------------ */
 
-/* mkdir -p, mode 0700 for what we create; existing directories untouched. */
-static foundry_err
-s_make_dirs(const char *dir, fdy_reason_t *reason)
-{
-    char path[PATH_MAX];
-    size_t len = strlen(dir);
-    if (len == 0 || len >= sizeof path)
-        return fdy_reason_set(reason, FOUNDRY_EIO, "bad blob directory '%.80s'", dir);
-    memcpy(path, dir, len + 1);
-    for (size_t i = 1; i <= len; i++) {
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        char saved = path[i];
-        path[i] = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST)
-            return fdy_reason_set(reason, FOUNDRY_EIO, "cannot create directory %s: %s", path,
-                                  strerror(errno));
-        path[i] = saved;
-    }
-    return FOUNDRY_OK;
-}
-
 foundry_err
 fdy_blobs_open(const char *dir, fdy_blobs_t **out, fdy_reason_t *reason)
 {
     *out = NULL;
-    foundry_err err = s_make_dirs(dir, reason);
+    foundry_err err = fdy_dirs_make(dir, reason);
     if (err != FOUNDRY_OK)
         return err;
     fdy_blobs_t *self = calloc(1, sizeof *self);
@@ -182,23 +161,6 @@ s_write_error(const fdy_blobs_t *self, const char *rel, int errnum, fdy_reason_t
                               rel, strerror(errnum));
     return fdy_reason_set(reason, FOUNDRY_EIO, "cannot write blob %s/%s: %s", self->dir, rel,
                           strerror(errnum));
-}
-
-static int
-s_write_all(int fd, const uint8_t *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno;
-        if (n == 0)
-            return EIO;
-        data += n;
-        len -= (size_t) n;
-    }
-    return 0;
 }
 
 /* The subdirectory ab/ of a hash; a new one makes the top directory dirty. */
@@ -268,7 +230,7 @@ s_put(fdy_blobs_t *self, const uint8_t hash[FDY_BLOB_HASH_LEN], const char *rel,
     int fd = openat(self->dirfd, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return s_write_error(self, temp, errno, reason);
-    int errnum = s_write_all(fd, data, len);
+    int errnum = fdy_write_all(fd, data, len) == FOUNDRY_OK ? 0 : errno;
     if (errnum == 0 && sync && fdatasync(fd) != 0)
         errnum = errno;
     if (close(fd) != 0 && errnum == 0)

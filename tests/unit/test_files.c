@@ -1,9 +1,11 @@
 /*  test_files.c: the shared careful file operations (lib/core/files.h):
  *  exclusive creation with its mode under any umask and no overwrite,
- *  mkdir -p, and the secret-file reader's refusals (mode, size, kind).
+ *  mkdir -p, the secret-file reader's refusals (mode, size, kind), and
+ *  positional full reads and writes (a read past the end says so).
  */
 #include "files.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -130,6 +132,33 @@ read_secret_refuses_open_mode_size_and_kind(void **state)
     assert_non_null(strstr(reason.text, "cannot open"));
 }
 
+static void
+pread_pwrite_all_at_offsets(void **state)
+{
+    fixture_t *fx = *state;
+    char path[128];
+    s_path(fx, "data", path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(fdy_pwrite_all(fd, "world", 5, 6), FOUNDRY_OK);
+    assert_int_equal(fdy_pwrite_all(fd, "hello ", 6, 0), FOUNDRY_OK);
+    char buf[12] = {0};
+    assert_int_equal(fdy_pread_all(fd, buf, 11, 0), FOUNDRY_OK);
+    assert_string_equal(buf, "hello world");
+    assert_int_equal(fdy_pread_all(fd, buf, 5, 6), FOUNDRY_OK);
+    assert_memory_equal(buf, "world", 5);
+    /* Past the end: EIO with errno 0, so callers can say the file is short. */
+    errno = EINVAL;
+    assert_int_equal(fdy_pread_all(fd, buf, 6, 6), FOUNDRY_EIO);
+    assert_int_equal(errno, 0);
+    close(fd);
+    /* A closed descriptor: EIO with its errno. */
+    assert_int_equal(fdy_pread_all(fd, buf, 1, 0), FOUNDRY_EIO);
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(fdy_pwrite_all(fd, "x", 1, 0), FOUNDRY_EIO);
+    assert_int_equal(errno, EBADF);
+}
+
 int
 main(void)
 {
@@ -138,6 +167,7 @@ main(void)
         cmocka_unit_test_setup_teardown(dirs_make_creates_the_missing_levels, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(read_secret_refuses_open_mode_size_and_kind, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(pread_pwrite_all_at_offsets, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
