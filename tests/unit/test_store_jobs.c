@@ -1,7 +1,7 @@
 /*  test_store_jobs.c: the jobs table on a real store: records written by
  *  the jobs commit part come back by id, a removal removes, and the store
  *  check (store_check.c) names a job record that no longer decodes or that
- *  names another job.
+ *  names another job, and a high-water mark of the wrong size.
  */
 #include "codec_jobs.h"
 #include "commit.h"
@@ -116,11 +116,46 @@ test_jobs_table_round_trip_and_check(void **state)
     free(r3);
 }
 
+/* A high-water mark that is not 8 bytes is the store check's finding;
+ * the scan then gives ids after the newest job, never an error. */
+static void
+test_jobs_bad_high_water_mark_is_found_and_ids_follow_the_jobs(void **state)
+{
+    (void) state;
+    char dir[FX_STORE_DIR_LEN];
+    fdy_store_t *store = NULL;
+    fdy_reason_t reason = {{0}};
+    fdy_store_opts_t opts = {.dedupe_window_ms = 60000};
+    fx_store_open_tmp(dir, "fdy-store-jobs-mark", &opts, &store, &reason);
+    size_t len5 = 0;
+    uint8_t *r5 = s_record(5, &len5);
+    static const uint8_t short_mark[] = {0x00, 0x00, 0x01};
+    /* Key 0 is the mark: written last, so it replaces the good one. */
+    fdy_store_job_write_t writes[] = {{5, r5, len5}};
+    s_write(store, writes, 1);
+    fdy_store_job_write_t bad_mark = {0, short_mark, sizeof short_mark};
+    s_write(store, &bad_mark, 1);
+    s_seen_t seen = {{0}, 0};
+    uint64_t next_id = 0;
+    assert_int_equal(fdy_store_jobs_scan(store, s_collect, &seen, &next_id, &reason), FOUNDRY_OK);
+    assert_int_equal(seen.count, 1);
+    assert_int_equal(seen.ids[0], 5);
+    assert_int_equal(next_id, 6);
+    fdy_store_close(&store);
+    fdy_store_check_result_t damaged = fx_store_check(dir);
+    assert_int_equal(damaged.verdict, FDY_STORE_CHECK_DAMAGED);
+    assert_int_equal(damaged.damaged, 1);
+    assert_non_null(strstr(damaged.reason, "jobs high-water mark of 3 bytes, not 8"));
+    fx_store_rm(dir, &store);
+    free(r5);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jobs_table_round_trip_and_check),
+        cmocka_unit_test(test_jobs_bad_high_water_mark_is_found_and_ids_follow_the_jobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
