@@ -5,8 +5,11 @@
  *  service's stats plus the connection counters. Only the admin role runs
  *  commands. Every request, refused or run, gets an audit log entry that
  *  is durable before its reply is sent (its own synchronous transaction).
+ *  A call that carries a token and ran is remembered (admin_replay.h): the
+ *  same token from the same principal gets that answer again, not a rerun.
  */
 #include "admin_keys.h"
+#include "admin_replay.h"
 #include "admin_table.h"
 #include "peers.h"
 #include "reply.h"
@@ -45,6 +48,8 @@ typedef struct {
     slot_t slots[ADMIN_PER_TURN];
     size_t slot_count;
     fdy_arena_t *reply_arena;
+    fdy_admin_replay_t *replay;
+    uint64_t replayed;
     int64_t start_ms;
     /* status's columns: the reply points at them until it is sent */
     const char *status_columns[2 + FDY_STATS_MAX];
@@ -76,6 +81,12 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     for (size_t i = 0; i < ADMIN_PER_TURN; i++)
         self->slots[i].arena = s_arena_new(FDY_DECODE_BUDGET(FDY_ENVELOPE_MAX));
     self->reply_arena = s_arena_new(REPLY_BUDGET);
+    self->replay = fdy_admin_replay_new(FDY_ADMIN_REPLAY_ENTRIES, FDY_ADMIN_REPLAY_BYTES,
+                                        FDY_ADMIN_REPLAY_ENTRY_MAX, FDY_ADMIN_REPLAY_AGE_MS);
+    if (!self->replay) {
+        fdy_log_err("OUT-OF-MEMORY", "admin replay table: out of memory; aborting");
+        abort();
+    }
     self->start_ms = fdy_clock_mono_ms();
     *self_out = self;
     return FOUNDRY_OK;
@@ -90,6 +101,7 @@ s_destroy(void **self_p)
     for (size_t i = 0; i < ADMIN_PER_TURN; i++)
         fdy_arena_destroy(&self->slots[i].arena);
     fdy_arena_destroy(&self->reply_arena);
+    fdy_admin_replay_destroy(&self->replay);
     free(self);
     *self_p = NULL;
 }
@@ -172,6 +184,7 @@ s_status(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_
     s_merge(&all, &part);
     part.count = 0;
     fdy_stats_add(&part, "errors", fdy_reply_errors(self->deps.reply));
+    fdy_stats_add(&part, "admin_replayed", self->replayed);
     s_merge(&all, &part);
     for (size_t i = 0; i < self->service_count; i++) {
         part.count = 0;
@@ -258,6 +271,64 @@ s_audit(admin_t *self, const slot_t *slot, const char *who, foundry_err result,
     return fdy_store_audit_append(self->deps.store, &entry, 1, reason);
 }
 
+/* ---- answers remembered for tokens ----------------------------------------- */
+
+/* Answers slot from the replay table when its token was seen; true if so. */
+static bool
+s_replayed(admin_t *self, const slot_t *slot, const fdy_peer_t *to)
+{
+    fdy_admin_answer_t answer;
+    if (slot->env.admin_token_len != FDY_ADMIN_TOKEN_LEN ||
+        !fdy_admin_replay_find(self->replay, slot->principal, slot->env.admin_token,
+                               fdy_clock_mono_ms(), &answer))
+        return false;
+    self->replayed++;
+    fdy_log_info("ADMIN-REPLAYED", "'%s' sent %s again: answered as the first time, not run",
+                 slot->principal, slot->env.command);
+    if (answer.err != FOUNDRY_OK) {
+        fdy_reply_error(self->deps.reply, to, slot->env.request_id, 0, answer.err, answer.reason);
+        return true;
+    }
+    fdy_envelope_t reply;
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    fdy_arena_reset(self->reply_arena, REPLY_BUDGET);
+    if (fdy_codec_decode_envelope(answer.reply, answer.reply_len, self->reply_arena, &reply, &why)
+        != FOUNDRY_OK) {   /* we encoded it: only memory fails */
+        fdy_reply_error(self->deps.reply, to, slot->env.request_id, 0, FOUNDRY_ENOMEM,
+                        "out of memory for a remembered answer");
+        return true;
+    }
+    reply.request_id = slot->env.request_id;
+    fdy_reply_send(self->deps.reply, to, &reply);
+    return true;
+}
+
+/* Remembers what a call with a token answered. A big table is a read (a
+ * page of messages): it is not kept, and a resend runs it again. */
+static void
+s_remember(admin_t *self, const slot_t *slot, foundry_err err, const char *why,
+           const fdy_envelope_t *reply)
+{
+    if (slot->env.admin_token_len != FDY_ADMIN_TOKEN_LEN)
+        return;
+    fdy_admin_answer_t answer = {.err = err, .reason = why};
+    uint8_t *buf = NULL;
+    if (err == FOUNDRY_OK) {
+        size_t cells = reply->table.row_count * reply->table.column_count;
+        size_t bytes = 0;
+        for (size_t i = 0; i < cells && bytes <= FDY_ADMIN_REPLAY_ENTRY_MAX; i++)
+            bytes += reply->table.cells[i].len;
+        if (bytes > FDY_ADMIN_REPLAY_ENTRY_MAX ||
+            fdy_codec_encode_envelope(reply, &buf, &answer.reply_len) != FOUNDRY_OK)
+            return;
+        answer.reply = buf;
+    }
+    fdy_admin_replay_put(self->replay, slot->principal, slot->env.admin_token,
+                         fdy_clock_mono_ms(), &answer);
+    free(buf);
+}
+
 /* Runs one parked command (unless the caller may not), writes its audit
  * entry, then answers it. */
 static void
@@ -268,6 +339,7 @@ s_run_one(admin_t *self, slot_t *slot)
     fdy_reason_clear(&why);
     fdy_admin_table_t table;
     foundry_err err;
+    bool ran = false;
     char fingerprint[9] = "";
     /* The registry may have reloaded since the request arrived. */
     const fdy_principal_t *p = fdy_registry_by_name(self->deps.registry, slot->principal);
@@ -278,7 +350,10 @@ s_run_one(admin_t *self, slot_t *slot)
     } else if (p->role != FDY_ROLE_ADMIN) {
         err = fdy_reason_set(&why, FOUNDRY_EDENIED, "%s '%s' may not run admin commands",
                              fdy_role_name(p->role), p->name);
+    } else if (s_replayed(self, slot, &to)) {
+        return;
     } else {
+        ran = true;
         /* key.add and key.revoke reload the registry, which frees p: the
          * commands get a copy, without the filters that would still point
          * into the registry. */
@@ -319,6 +394,8 @@ s_run_one(admin_t *self, slot_t *slot)
                                  "%s", slot->env.command, audit_why.text);
     }
     if (err != FOUNDRY_OK) {
+        if (ran)
+            s_remember(self, slot, err, why.text, NULL);
         fdy_reply_error(self->deps.reply, &to, slot->env.request_id, 0, err, why.text);
         return;
     }
@@ -326,6 +403,7 @@ s_run_one(admin_t *self, slot_t *slot)
     fdy_envelope_t reply = {.version = FDY_PROTOCOL_VERSION, .kind = FDY_KIND_ADMIN_REPLY,
                             .request_id = slot->env.request_id};
     fdy_admin_table_end(&table, &reply.table);
+    s_remember(self, slot, FOUNDRY_OK, "", &reply);
     fdy_reply_send(self->deps.reply, &to, &reply);
 }
 

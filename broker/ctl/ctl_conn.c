@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "keys.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,6 +238,10 @@ fdy_ctl_conn_admin(fdy_ctl_conn_t *self, const char *command, const char *const 
     memset(table_out, 0, sizeof *table_out);
     fdy_reason_clear(reason);
     fdy_arena_reset(self->arena, CTL_REPLY_BUDGET);
+    /* A token makes a resend after a reconnect safe: the broker answers it
+     * with the first answer instead of running the command again. */
+    uint8_t token[FDY_ADMIN_TOKEN_LEN];
+    randombytes_buf(token, sizeof token);
     fdy_envelope_t request = {
         .version = FDY_PROTOCOL_VERSION,
         .kind = FDY_KIND_ADMIN,
@@ -244,6 +249,8 @@ fdy_ctl_conn_admin(fdy_ctl_conn_t *self, const char *command, const char *const 
         .command = command,
         .args = argv,
         .arg_count = argc,
+        .admin_token = token,
+        .admin_token_len = sizeof token,
     };
     fdy_envelope_t reply;
     memset(&reply, 0, sizeof reply);

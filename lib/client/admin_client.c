@@ -2,13 +2,18 @@
  *  bindings and programs that manage rollouts and the like without
  *  foundryctl. One call at a time, blocking: the ADMIN envelope goes out
  *  with a request id carrying ADMIN_BIT, and the reply's table is copied
- *  into one allocation the caller borrows until the next call.
+ *  into one allocation the caller borrows until the next call. Each call
+ *  carries a random token and goes out again, unchanged, when the
+ *  connection comes back before its answer: the broker answers a token it
+ *  has seen with the first answer, so a lost reply never runs a command
+ *  twice.
  */
 #include "admin_client.h"
 
 #include "client.h"
 #include "clock.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,9 @@ struct fdy_admin_client {
     foundry_client_t *client; /* borrowed: it owns us */
     uint64_t next_id;
     uint64_t waiting_id; /* 0: no call waiting */
+    uint8_t *frame;      /* the waiting call's envelope, for a resend */
+    size_t frame_len;
+    uint64_t sent_epoch; /* the connection it last went out on */
     bool done;
     foundry_err err;
     char reason[FDY_REASON_MAX];
@@ -47,6 +55,7 @@ fdy_admin_client_destroy(fdy_admin_client_t **self_p)
     if (!self)
         return;
     free(self->table);
+    free(self->frame);
     free(self);
     *self_p = NULL;
 }
@@ -123,9 +132,13 @@ fdy_admin_client_on_reply(fdy_admin_client_t *self, const fdy_envelope_t *env)
         snprintf(self->reason, sizeof self->reason, "out of memory for an admin reply");
 }
 
+/* Encodes the call, with a fresh token, into self->frame. */
 static foundry_err
-s_send(fdy_admin_client_t *self, const char *command, const char *const *args, size_t arg_count)
+s_encode(fdy_admin_client_t *self, const char *command, const char *const *args,
+         size_t arg_count)
 {
+    uint8_t token[FDY_ADMIN_TOKEN_LEN];
+    randombytes_buf(token, sizeof token);
     fdy_envelope_t env;
     memset(&env, 0, sizeof env);
     env.version = FDY_PROTOCOL_VERSION;
@@ -134,22 +147,39 @@ s_send(fdy_admin_client_t *self, const char *command, const char *const *args, s
     env.command = command;
     env.args = args;
     env.arg_count = arg_count;
-    uint8_t *head = NULL;
-    size_t head_len = 0;
-    foundry_err err = fdy_codec_encode_envelope(&env, &head, &head_len);
+    env.admin_token = token;
+    env.admin_token_len = sizeof token;
+    free(self->frame);
+    self->frame = NULL;
+    foundry_err err = fdy_codec_encode_envelope(&env, &self->frame, &self->frame_len);
     if (err != FOUNDRY_OK)
         return fdy_client_fail(self->client, err, "admin %s: %s", command,
                                foundry_strerror(err));
-    fdy_slice_t frame = { head, head_len };
-    err = fdy_conn_send(fdy_client_conn(self->client), &frame, 1);
-    free(head);
-    if (err != FOUNDRY_OK)
-        return fdy_client_fail(self->client, FOUNDRY_ETIMEDOUT,
-                               "admin %s: not connected to the broker", command);
     self->waiting_id = env.request_id;
     self->done = false;
     self->reason[0] = '\0';
     return FOUNDRY_OK;
+}
+
+/* Sends self->frame; FOUNDRY_ETIMEDOUT while the connection is down. */
+static foundry_err
+s_send(fdy_admin_client_t *self)
+{
+    fdy_conn_t *conn = fdy_client_conn(self->client);
+    fdy_slice_t frame = { self->frame, self->frame_len };
+    if (fdy_conn_send(conn, &frame, 1) != FOUNDRY_OK)
+        return FOUNDRY_ETIMEDOUT;
+    self->sent_epoch = fdy_conn_epoch(conn);
+    return FOUNDRY_OK;
+}
+
+static foundry_err
+s_give_up(fdy_admin_client_t *self, foundry_err err)
+{
+    self->waiting_id = 0;
+    free(self->frame);
+    self->frame = NULL;
+    return err;
 }
 
 foundry_err
@@ -171,28 +201,28 @@ foundry_admin(foundry_client_t *client, const char *command, const char *const *
     if (fdy_client_dispatching(client))
         return fdy_client_fail(client, FOUNDRY_EINVAL, "foundry_admin inside a handler");
     int64_t deadline = fdy_clock_mono_ms() + fdy_client_ack_timeout_ms(client);
-    /* Not connected yet (just after a reconnect): try again until the deadline. */
-    foundry_err err;
-    while ((err = s_send(self, command, args, arg_count)) == FOUNDRY_ETIMEDOUT) {
-        if (fdy_clock_mono_ms() >= deadline)
-            return err;
-        fdy_client_pump(client, 50);
-    }
+    foundry_err err = s_encode(self, command, args, arg_count);
     if (err != FOUNDRY_OK)
         return err;
+    bool sent = false;
     while (!self->done) {
-        if (fdy_client_refused(client)) {
-            self->waiting_id = 0;
-            return fdy_client_fail(client, FOUNDRY_EAUTH, "the broker refused our key");
-        }
+        if (fdy_client_refused(client))
+            return s_give_up(self, fdy_client_fail(client, FOUNDRY_EAUTH,
+                                                   "the broker refused our key"));
+        fdy_conn_t *conn = fdy_client_conn(client);
+        /* Not connected yet, or connected again since it went out (the
+         * broker side of that connection, with our answer, may be gone). */
+        if (fdy_conn_state(conn) == FDY_CONN_UP && (!sent || fdy_conn_epoch(conn) != self->sent_epoch))
+            sent = s_send(self) == FOUNDRY_OK || sent;
         int64_t left = deadline - fdy_clock_mono_ms();
-        if (left <= 0) {
-            self->waiting_id = 0;
-            return fdy_client_fail(client, FOUNDRY_ETIMEDOUT, "no answer to admin %s", command);
-        }
-        fdy_client_pump(client, left < 100 ? (int) left : 100);
+        if (left <= 0)
+            return s_give_up(self, fdy_client_fail(client, FOUNDRY_ETIMEDOUT,
+                                                   sent ? "no answer to admin %s"
+                                                        : "admin %s: not connected to the broker",
+                                                   command));
+        fdy_client_pump(client, left < 50 ? (int) left : 50);
     }
-    self->waiting_id = 0;
+    s_give_up(self, FOUNDRY_OK);
     if (self->err != FOUNDRY_OK)
         return fdy_client_fail(client, self->err, "%s", self->reason);
     if (table_out)

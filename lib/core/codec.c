@@ -417,7 +417,9 @@ fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_out, size_t *
         break;
     }
     case FDY_KIND_ADMIN: {
-        if (!env->command || !s_strings_ok(env->args, env->arg_count)) {
+        if (!env->command || !s_strings_ok(env->args, env->arg_count) ||
+            (env->admin_token_len != 0 && env->admin_token_len != FDY_ADMIN_TOKEN_LEN) ||
+            (env->admin_token_len && !env->admin_token)) {
             err = FOUNDRY_EINVAL;
             break;
         }
@@ -426,6 +428,8 @@ fdy_codec_encode_envelope(const fdy_envelope_t *env, uint8_t **buf_out, size_t *
         parts.admin.command = (char *) env->command;
         parts.admin.n_args = env->arg_count;
         parts.admin.args = (char **) env->args;
+        parts.admin.token.data = (uint8_t *) env->admin_token;
+        parts.admin.token.len = env->admin_token_len;
         pb.admin = &parts.admin;
         break;
     }
@@ -739,6 +743,11 @@ fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_t *arena,
         env_out->command = pb->admin->command;
         env_out->args = (const char *const *) pb->admin->args;
         env_out->arg_count = pb->admin->n_args;
+        if (pb->admin->token.len != 0 && pb->admin->token.len != FDY_ADMIN_TOKEN_LEN)
+            return fdy_reason_set(reason, FOUNDRY_EPROTO, "ADMIN token of %zu bytes (want 0 or %d)",
+                                  pb->admin->token.len, FDY_ADMIN_TOKEN_LEN);
+        env_out->admin_token = pb->admin->token.data;
+        env_out->admin_token_len = pb->admin->token.len;
         return FOUNDRY_OK;
     case FDY_KIND_ADMIN_REPLY:
         if (!pb->admin_reply)

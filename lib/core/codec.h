@@ -192,6 +192,9 @@ typedef struct {
     const fdy_slice_t *cells;
 } fdy_table_t;
 
+/* Bytes of an ADMIN request's token (empty tokens are allowed too). */
+#define FDY_ADMIN_TOKEN_LEN 16
+
 /* A decoded or to-be-encoded envelope. Only the part named by kind is
  * meaningful. Pointers are borrowed (arena when decoded). */
 typedef struct {
@@ -205,6 +208,10 @@ typedef struct {
     const char *command;            /* ADMIN */
     const char *const *args;        /* ADMIN */
     size_t arg_count;               /* ADMIN */
+    /* ADMIN: empty, or FDY_ADMIN_TOKEN_LEN bytes naming this call, so a
+     * resend after a reconnect gets the first answer instead of a rerun. */
+    const uint8_t *admin_token;
+    size_t admin_token_len;
     fdy_table_t table;              /* ADMIN_REPLY */
     /* SUBSCRIBE: durable (stream + consumer) or ephemeral (filter only). */
     const char *sub_stream;

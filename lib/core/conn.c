@@ -475,6 +475,35 @@ fdy_conn_recv(fdy_conn_t *self, int timeout_ms, fdy_arena_t *arena, fdy_envelope
     }
 }
 
+/* Sends frame once the handshake is done, within deadline. */
+static foundry_err
+s_send_when_up(fdy_conn_t *self, const fdy_slice_t *frame, int timeout_ms, int64_t deadline,
+               fdy_reason_t *reason)
+{
+    /* ZMQ_IMMEDIATE refuses to queue before the handshake: wait for it
+     * within the same deadline rather than failing at once. */
+    for (;;) {
+        foundry_err err = fdy_conn_send(self, frame, 1);
+        if (err == FOUNDRY_OK)
+            return FOUNDRY_OK;
+        if (err != FOUNDRY_ETIMEDOUT)
+            return fdy_reason_set(reason, err, "cannot send the request");
+        fdy_conn_process_events(self);
+        if (self->state == FDY_CONN_AUTH_FAILED)
+            return s_auth_failed(self, reason);
+        int wait = s_remaining(timeout_ms, deadline);
+        if (wait == 0)
+            return fdy_reason_set(reason, FOUNDRY_ETIMEDOUT,
+                                  "could not send to the broker within %d ms", timeout_ms);
+        zmq_pollitem_t items[2] = {
+            {self->socket, 0, ZMQ_POLLOUT, 0},
+            {self->monitor, 0, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll(items, 2, wait) < 0 && errno != EINTR)
+            return fdy_reason_set(reason, FOUNDRY_EIO, "zmq_poll: %s", zmq_strerror(errno));
+    }
+}
+
 foundry_err
 fdy_conn_request(fdy_conn_t *self, const fdy_envelope_t *env, int timeout_ms, fdy_arena_t *arena,
                  fdy_envelope_t *reply_out, fdy_reason_t *reason)
@@ -488,45 +517,46 @@ fdy_conn_request(fdy_conn_t *self, const fdy_envelope_t *env, int timeout_ms, fd
         goto out;
     }
     fdy_slice_t frame = {buf, len};
-    /* ZMQ_IMMEDIATE refuses to queue before the handshake: wait for it
-     * within the same deadline rather than failing at once. */
-    for (;;) {
-        err = fdy_conn_send(self, &frame, 1);
+    err = s_send_when_up(self, &frame, timeout_ms, deadline, reason);
+    uint64_t sent_epoch = self->epoch;
+    while (err == FOUNDRY_OK) {
+        err = s_recv_ready(self, arena, reply_out, reason);
+        if (err == FOUNDRY_OK) {
+            if (reply_out->request_id == env->request_id)
+                break;
+            /* A late reply to an earlier request that timed out: skip it. */
+            fdy_log_debug("CONN-REPLY-SKIPPED", "skipped a reply to request %llu",
+                          (unsigned long long) reply_out->request_id);
+            continue;
+        }
         if (err != FOUNDRY_ETIMEDOUT)
-            break;
+            break; /* one request at a time: an undecodable reply is ours */
+        err = FOUNDRY_OK;
         fdy_conn_process_events(self);
         if (self->state == FDY_CONN_AUTH_FAILED) {
             err = s_auth_failed(self, reason);
-            goto out;
+            break;
+        }
+        /* Connected again: the broker side of the old connection, with our
+         * request or its answer, is gone. The same frame goes again. */
+        if (self->state == FDY_CONN_UP && self->epoch != sent_epoch) {
+            fdy_log_info("CONN-RESENT", "connected again before the answer: request %llu sent again",
+                         (unsigned long long) env->request_id);
+            err = s_send_when_up(self, &frame, timeout_ms, deadline, reason);
+            sent_epoch = self->epoch;
+            continue;
         }
         int wait = s_remaining(timeout_ms, deadline);
         if (wait == 0) {
-            err = fdy_reason_set(reason, FOUNDRY_ETIMEDOUT,
-                                 "could not send to the broker within %d ms", timeout_ms);
-            goto out;
+            err = fdy_reason_set(reason, FOUNDRY_ETIMEDOUT, "no reply within %d ms", timeout_ms);
+            break;
         }
         zmq_pollitem_t items[2] = {
-            {self->socket, 0, ZMQ_POLLOUT, 0},
+            {self->socket, 0, ZMQ_POLLIN, 0},
             {self->monitor, 0, ZMQ_POLLIN, 0},
         };
-        if (zmq_poll(items, 2, wait) < 0 && errno != EINTR) {
+        if (zmq_poll(items, 2, wait) < 0 && errno != EINTR)
             err = fdy_reason_set(reason, FOUNDRY_EIO, "zmq_poll: %s", zmq_strerror(errno));
-            goto out;
-        }
-    }
-    if (err != FOUNDRY_OK) {
-        fdy_reason_set(reason, err, "cannot send the request");
-        goto out;
-    }
-    for (;;) {
-        err = fdy_conn_recv(self, s_remaining(timeout_ms, deadline), arena, reply_out, reason);
-        if (err != FOUNDRY_OK)
-            goto out; /* one request at a time: an undecodable reply is ours */
-        if (reply_out->request_id == env->request_id)
-            break;
-        /* A late reply to an earlier request that timed out: skip it. */
-        fdy_log_debug("CONN-REPLY-SKIPPED", "skipped a reply to request %llu",
-                      (unsigned long long) reply_out->request_id);
     }
 out:
     free(buf);

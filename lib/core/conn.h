@@ -79,8 +79,11 @@ foundry_err fdy_conn_recv(fdy_conn_t *self, int timeout_ms, fdy_arena_t *arena,
                           fdy_envelope_t *env_out, fdy_reason_t *reason);
 
 /* Sends env (one frame) and waits for the reply with the same request_id,
- * ignoring others, for up to timeout_ms. Returns FOUNDRY_OK with the reply in
- * *reply_out (which may itself be kind ERROR), or as fdy_conn_send/recv. */
+ * ignoring others, for up to timeout_ms. When the connection comes back
+ * before the reply, the same frame is sent again, so env must be safe to
+ * send twice (an ADMIN request with a token). Returns FOUNDRY_OK with the
+ * reply in *reply_out (which may itself be kind ERROR), or as
+ * fdy_conn_send/recv. */
 foundry_err fdy_conn_request(fdy_conn_t *self, const fdy_envelope_t *env, int timeout_ms,
                              fdy_arena_t *arena, fdy_envelope_t *reply_out,
                              fdy_reason_t *reason);

@@ -853,7 +853,10 @@ typedef struct {
  * FOUNDRY_ETIMEDOUT, FOUNDRY_EAUTH, or the broker's refusal (FOUNDRY_EDENIED
  * not allowed, FOUNDRY_ENOTFOUND, FOUNDRY_EKIND an unknown command, ...);
  * foundry_client_last_error(client) gives its reason. One call at a time,
- * on the client's thread, never from inside its handlers. */
+ * on the client's thread, never from inside its handlers. When the
+ * connection comes back before the answer, the call goes again with the
+ * same token, and the broker answers it without running it twice
+ * (docs/protocol.md, "Sending an ADMIN request again"). */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_admin(foundry_client_t *client,
                                                            const char *command,
                                                            const char *const *args,

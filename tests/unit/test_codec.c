@@ -752,6 +752,23 @@ test_codec_envelope_round_trip_simple_kinds(void **state)
     s_round_trip(fx, &status, &out);
     assert_string_equal(out.command, "status");
     assert_int_equal(out.arg_count, 0);
+    assert_int_equal(out.admin_token_len, 0);
+
+    uint8_t token[FDY_ADMIN_TOKEN_LEN];
+    for (size_t i = 0; i < sizeof token; i++)
+        token[i] = (uint8_t) (0xa0 + i);
+    fdy_envelope_t tokened = {.kind = FDY_KIND_ADMIN, .request_id = 12, .command = "status",
+                              .admin_token = token, .admin_token_len = sizeof token};
+    s_round_trip(fx, &tokened, &out);
+    assert_int_equal(out.admin_token_len, sizeof token);
+    assert_memory_equal(out.admin_token, token, sizeof token);
+
+    /* A token of another length is refused on both sides. */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    tokened.admin_token_len = 8;
+    assert_int_equal(fdy_codec_encode_envelope(&tokened, &buf, &len), FOUNDRY_EINVAL);
+    assert_null(buf);
 }
 
 static void
@@ -1010,6 +1027,12 @@ test_codec_envelope_refuses_missing_fields(void **state)
     pbw_str(sub, 2, "arg=1");
     pbw_sub(w, 7, sub);
     s_expect(fx, w, FOUNDRY_EPROTO, "ADMIN without command");
+    pbw_env(w, 1, FDY_KIND_ADMIN);
+    sub->len = 0;
+    pbw_str(sub, 1, "status");
+    pbw_bytes(sub, 3, "short", 5);
+    pbw_sub(w, 7, sub);
+    s_expect(fx, w, FOUNDRY_EPROTO, "ADMIN token of 5 bytes");
     pbw_env(w, 1, FDY_KIND_ADMIN_REPLY);
     s_expect(fx, w, FOUNDRY_EPROTO, "ADMIN_REPLY without table");
 
