@@ -1,6 +1,6 @@
 /*  cmd_top.c: `foundryctl top`, a live view of the network: the broker's
  *  status counters and one row per site (metrics.sites: nodes, telemetry
- *  and its rate), refreshed every --interval on a terminal, or printed as
+ *  and its rate, job results and model bytes sent there), refreshed every --interval on a terminal, or printed as
  *  plain snapshots (--once: one) when stdout is not one; and `metrics
  *  sites`, that table alone. Only asks.
  */
@@ -25,7 +25,7 @@ typedef struct {
 
 typedef struct {
     char site[64];
-    uint64_t nodes, connections, messages, last_seq;
+    uint64_t nodes, connections, messages, last_seq, jobs_results, model_bytes;
     char node_names[256];
 } site_row_t;
 
@@ -112,8 +112,8 @@ s_print_status(FILE *out, const fdy_table_t *status)
 static void
 s_print_sites(FILE *out, const snapshot_t *now, const snapshot_t *before)
 {
-    fprintf(out, "\n%-16s %6s %6s %12s %10s  %s\n", "SITE", "NODES", "CONNS", "TELEMETRY", "MSG/S",
-            "CONNECTED NODES");
+    fprintf(out, "\n%-16s %6s %6s %12s %10s %10s %10s  %s\n", "SITE", "NODES", "CONNS",
+            "TELEMETRY", "MSG/S", "JOBS DONE", "MODEL MiB", "CONNECTED NODES");
     for (size_t i = 0; i < now->count; i++) {
         const site_row_t *r = &now->rows[i];
         const site_row_t *was = s_find(before, r->site);
@@ -121,8 +121,10 @@ s_print_sites(FILE *out, const snapshot_t *now, const snapshot_t *before)
         if (was && now->at_ms > before->at_ms && r->last_seq >= was->last_seq)
             rate = (double) (r->last_seq - was->last_seq) * 1000.0
                    / (double) (now->at_ms - before->at_ms);
-        fprintf(out, "%-16s %6" PRIu64 " %6" PRIu64 " %12" PRIu64 " %10.1f  %s\n", r->site,
-                r->nodes, r->connections, r->messages, rate,
+        fprintf(out,
+                "%-16s %6" PRIu64 " %6" PRIu64 " %12" PRIu64 " %10.1f %10" PRIu64 " %10.1f  %s\n",
+                r->site, r->nodes, r->connections, r->messages, rate, r->jobs_results,
+                (double) r->model_bytes / (1024.0 * 1024.0),
                 r->node_names[0] ? r->node_names : "-");
     }
 }
@@ -144,6 +146,8 @@ s_snapshot(fdy_ctl_conn_t *conn, snapshot_t *snap, FILE *out, const snapshot_t *
         row->connections = s_cell_u64(&table, r, "connections");
         row->messages = s_cell_u64(&table, r, "telemetry_messages");
         row->last_seq = s_cell_u64(&table, r, "telemetry_last_seq");
+        row->jobs_results = s_cell_u64(&table, r, "jobs_results");
+        row->model_bytes = s_cell_u64(&table, r, "model_bytes");
         s_cell_text(&table, r, "node_names", row->node_names, sizeof row->node_names);
     }
     qsort(snap->rows, snap->count, sizeof snap->rows[0], s_compare_sites);

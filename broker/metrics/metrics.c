@@ -134,12 +134,12 @@ s_tick(void *self_, int64_t now_ms)
 
 /* ---- admin: metrics.sites (foundryctl top) ------------------------------------ */
 
-static const char *const s_site_columns[] = {"site", "nodes", "connections",
-                                             "telemetry_messages", "telemetry_bytes",
-                                             "telemetry_last_seq", "node_names"};
-static const fdy_col_type_t s_site_types[] = {FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT,
-                                              FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
-                                              FDY_COL_TEXT};
+static const char *const s_site_columns[] = {
+    "site",         "nodes",        "connections", "telemetry_messages", "telemetry_bytes",
+    "telemetry_last_seq", "jobs_offered", "jobs_results", "model_bytes", "node_names"};
+static const fdy_col_type_t s_site_types[] = {FDY_COL_TEXT, FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
+                                              FDY_COL_INT,  FDY_COL_INT, FDY_COL_INT, FDY_COL_INT,
+                                              FDY_COL_INT,  FDY_COL_TEXT};
 
 static foundry_err
 s_sites(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_reason_t *reason)
@@ -161,7 +161,10 @@ s_sites(void *self_, const fdy_admin_call_t *call, fdy_admin_table_t *out, fdy_r
              && fdy_admin_cell_int(out, &row[3], rows[i].telemetry_messages)
              && fdy_admin_cell_int(out, &row[4], rows[i].telemetry_bytes)
              && fdy_admin_cell_int(out, &row[5], rows[i].telemetry_last_seq)
-             && fdy_admin_cell_text(out, &row[6], rows[i].node_names);
+             && fdy_admin_cell_int(out, &row[6], rows[i].jobs_offered)
+             && fdy_admin_cell_int(out, &row[7], rows[i].jobs_results)
+             && fdy_admin_cell_int(out, &row[8], rows[i].model_bytes)
+             && fdy_admin_cell_text(out, &row[9], rows[i].node_names);
     }
     return ok ? FOUNDRY_OK : fdy_reason_set(reason, FOUNDRY_ENOMEM, "reply too large");
 }

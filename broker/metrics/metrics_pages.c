@@ -7,6 +7,7 @@
  *  are listed, and each table caps its label values.
  */
 #include "metrics_pages.h"
+#include "traffic.h"
 
 #include "metrics_text.h"
 
@@ -440,6 +441,13 @@ s_sites(const fdy_metrics_source_t *src, const figures_t *f, fdy_metrics_site_t 
                 row->telemetry_bytes = f->streams[i].bytes;
                 row->telemetry_last_seq = f->streams[i].last_seq;
             }
+        fdy_traffic_site_t jobs = {0}, models = {0};
+        for (size_t i = 0; i < f->table_count; i++)
+            if (!fdy_traffic_read(f->tables[i], fdy_traffic_jobs, row->site, &jobs))
+                fdy_traffic_read(f->tables[i], fdy_traffic_models, row->site, &models);
+        row->jobs_offered = jobs.messages_out;
+        row->jobs_results = jobs.messages_in;
+        row->model_bytes = models.bytes_out;
         for (size_t i = 0; i < f->row_count; i++)
             if (strcmp(f->rows[i].site, row->site) == 0 && strcmp(f->rows[i].role, "node") == 0) {
                 row->nodes += f->rows[i].principals;
@@ -461,12 +469,16 @@ s_render_sites(fdy_metrics_text_t *t, const fdy_metrics_source_t *src, const fig
         fdy_metrics_text_json_string(t, rows[i].site);
         fdy_metrics_text_printf(t, ",\"nodes\":%llu,\"connections\":%llu,"
                                    "\"telemetry_messages\":%llu,\"telemetry_bytes\":%llu,"
-                                   "\"telemetry_last_seq\":%llu,\"node_names\":",
+                                   "\"telemetry_last_seq\":%llu,\"jobs_offered\":%llu,"
+                                   "\"jobs_results\":%llu,\"model_bytes\":%llu,\"node_names\":",
                                 (unsigned long long) rows[i].nodes,
                                 (unsigned long long) rows[i].connections,
                                 (unsigned long long) rows[i].telemetry_messages,
                                 (unsigned long long) rows[i].telemetry_bytes,
-                                (unsigned long long) rows[i].telemetry_last_seq);
+                                (unsigned long long) rows[i].telemetry_last_seq,
+                                (unsigned long long) rows[i].jobs_offered,
+                                (unsigned long long) rows[i].jobs_results,
+                                (unsigned long long) rows[i].model_bytes);
         fdy_metrics_text_json_string(t, rows[i].node_names);
         fdy_metrics_text_printf(t, "}");
     }

@@ -27,6 +27,9 @@ typedef struct {
     uint64_t telemetry_messages;   /* in stream telemetry-<site> */
     uint64_t telemetry_bytes;
     uint64_t telemetry_last_seq;   /* grows with every message: rates come from it */
+    uint64_t jobs_offered;         /* job offers sent to the site's nodes */
+    uint64_t jobs_results;         /* results the site's nodes sent */
+    uint64_t model_bytes;          /* model chunk bytes sent to the site's nodes */
     char node_names[256];          /* the connected nodes' names, space-separated, sorted
                                       as the registry lists them; "..." ends a cut list */
 } fdy_metrics_site_t;

@@ -3,6 +3,8 @@
  */
 #include "traffic.h"
 
+#include <string.h>
+
 enum { MESSAGES_IN, MESSAGES_OUT, BYTES_IN, BYTES_OUT, FAMILIES };
 
 static const fdy_labeled_family_t s_families[FAMILIES] = {
@@ -41,4 +43,20 @@ fdy_traffic_out(fdy_labeled_t *t, uint32_t site, uint64_t messages, uint64_t byt
 {
     fdy_labeled_add(t, MESSAGES_OUT, 0, site, messages);
     fdy_labeled_add(t, BYTES_OUT, 0, site, bytes);
+}
+
+bool
+fdy_traffic_read(const fdy_labeled_t *t, const char *const *kind, const char *site,
+                 fdy_traffic_site_t *sum)
+{
+    if (t->families != s_families || t->fixed_values != kind)
+        return false;
+    uint32_t index = fdy_labeled_values_find(t->values, site);
+    if (index == FDY_LABELED_OTHER) /* never counted, or among "other" */
+        return true;
+    sum->messages_in += fdy_labeled_get(t, MESSAGES_IN, 0, index);
+    sum->messages_out += fdy_labeled_get(t, MESSAGES_OUT, 0, index);
+    sum->bytes_in += fdy_labeled_get(t, BYTES_IN, 0, index);
+    sum->bytes_out += fdy_labeled_get(t, BYTES_OUT, 0, index);
+    return true;
 }

@@ -10,6 +10,7 @@
 
 #include "labeled.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Kinds, the values of the label kind. */
@@ -24,5 +25,15 @@ void fdy_traffic_init(fdy_labeled_t *t, const char *const *kind, const fdy_label
  * envelope) received from, or sent to, a principal of site index `site`. */
 void fdy_traffic_in(fdy_labeled_t *t, uint32_t site, uint64_t messages, uint64_t bytes);
 void fdy_traffic_out(fdy_labeled_t *t, uint32_t site, uint64_t messages, uint64_t bytes);
+
+/* What t counted for one site (by name) of its kind: zeros when t is not
+ * a traffic table, or the site never sent or got any. */
+typedef struct {
+    uint64_t messages_in, messages_out, bytes_in, bytes_out;
+} fdy_traffic_site_t;
+/* Adds t's counts for site into *sum; false (nothing added) when t is not
+ * a table of kind (fdy_traffic_jobs, ...). */
+bool fdy_traffic_read(const fdy_labeled_t *t, const char *const *kind, const char *site,
+                      fdy_traffic_site_t *sum);
 
 #endif

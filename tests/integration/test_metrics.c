@@ -243,6 +243,23 @@ test_metrics_traffic_by_kind_and_site(void)
             telemetry_in = fdy_proc_row_int(row, "value");
     }
     FDY_CHECK_EQ(telemetry_in, n);
+    /* ... and per site, the jobs the dashboard and top show: one offer to
+     * bucheon's worker and its one result; nothing for siheung. */
+    const fdy_json_t *sites = fdy_proc_json_get(json, "sites");
+    int seen = 0;
+    for (size_t i = 0; i < fdy_proc_json_count(sites); i++) {
+        const fdy_json_t *row = fdy_proc_json_at(sites, i);
+        char site[64];
+        fdy_proc_row_str(row, "site", site, sizeof site);
+        bool bucheon = strcmp(site, "bucheon") == 0;
+        if (!bucheon && strcmp(site, "siheung") != 0)
+            continue;
+        FDY_CHECK_EQ(fdy_proc_row_int(row, "jobs_offered"), bucheon ? 1 : 0);
+        FDY_CHECK_EQ(fdy_proc_row_int(row, "jobs_results"), bucheon ? 1 : 0);
+        FDY_CHECK_EQ(fdy_proc_row_int(row, "model_bytes"), 0);
+        seen++;
+    }
+    FDY_CHECK_EQ(seen, 2);
     fdy_proc_json_destroy(&json);
     free(body);
 
@@ -501,7 +518,8 @@ test_metrics_ctl_top_once(void)
     FDY_CHECK(strstr(run.out, "SITE") != NULL);
     /* hanam: 1 node, 1 connection, 4 messages; sorted: bucheon < hanam < pangyo < siheung */
     char want[128];
-    snprintf(want, sizeof want, "%-16s %6d %6d %12d %10s  node-hanam\n", "hanam", 1, 1, 4, "0.0");
+    snprintf(want, sizeof want, "%-16s %6d %6d %12d %10s %10d %10s  node-hanam\n", "hanam", 1, 1, 4,
+             "0.0", 0, "0.0");
     FDY_CHECK_MSG(strstr(run.out, want) != NULL, "no '%s' in:\n%s", want, run.out);
     const char *b = strstr(run.out, "\nbucheon "), *h = strstr(run.out, "\nhanam ");
     const char *pg = strstr(run.out, "\npangyo "), *sh = strstr(run.out, "\nsiheung ");

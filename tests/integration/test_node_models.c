@@ -353,6 +353,18 @@ test_node_models_rollout_end_to_end(void)
     char installed[PATH_LEN + 32];
     snprintf(installed, sizeof installed, "%s/models/vision/1", node.data_dir);
     FDY_CHECK_MSG(s_same_file(installed, model), "%s differs from what was pushed", installed);
+    /* What top and the dashboard show of it: the model bytes sent to the site. */
+    fdy_json_t *sites = fdy_proc_ctl_json(p, (const char *const[]){"metrics", "sites", NULL});
+    int64_t sent = -1;
+    for (size_t i = 0; i < fdy_proc_json_count(sites); i++) {
+        char site[64];
+        fdy_proc_row_str(fdy_proc_json_at(sites, i), "site", site, sizeof site);
+        if (strcmp(site, SITE) == 0)
+            sent = fdy_proc_row_int(fdy_proc_json_at(sites, i), "model_bytes");
+    }
+    fdy_proc_json_destroy(&sites);
+    FDY_CHECK_MSG(sent >= MODEL_SIZE, "model_bytes for %s: %lld, want >= %d", SITE,
+                  (long long) sent, (int) MODEL_SIZE);
 
     /* Version 2, signed by bob: the broker takes it, the node does not. */
     s_write_model(model, 2);
