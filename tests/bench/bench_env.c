@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,18 +186,62 @@ s_path(char *out, const char *dir, const char *name)
     return 0;
 }
 
+/* A run's directory holds OWNER_FILE (its pid) while it runs; --keep
+ * removes the file, so a kept directory is never taken for a stale one. */
+#define OWNER_FILE "bench.pid"
+
+/* Removes what killed runs left in tmp (a models run leaves gigabytes):
+ * directories whose OWNER_FILE names a process that is gone. */
+static void
+s_remove_stale(const char *tmp)
+{
+    DIR *dir = opendir(tmp);
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (strncmp(entry->d_name, "foundry-bench.", 14) != 0)
+            continue;
+        char path[PATH_MAX], owner[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", tmp, entry->d_name) >= (int) sizeof path ||
+            snprintf(owner, sizeof owner, "%s/" OWNER_FILE, path) >= (int) sizeof owner)
+            continue;
+        FILE *f = fopen(owner, "r");
+        long pid = 0;
+        bool read = f && fscanf(f, "%ld", &pid) == 1;
+        if (f)
+            fclose(f);
+        if (!read || pid <= 0)
+            continue; /* no owner file: kept with --keep, or not ours */
+        if (kill((pid_t) pid, 0) == 0 || errno != ESRCH)
+            continue; /* its run goes on (or is not ours to ask) */
+        printf("removed    %s, left by a run that was killed (pid %ld)\n", path, pid);
+        s_remove_tree(path, 0);
+    }
+    closedir(dir);
+}
+
 static int
 s_make_dirs(fdy_bench_env_t *env)
 {
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp)
         tmp = "/tmp";
+    s_remove_stale(tmp);
     if (snprintf(env->dir, sizeof env->dir, "%s/foundry-bench.XXXXXX", tmp) >=
         (int) sizeof env->dir)
         return -1;
     if (!mkdtemp(env->dir)) {
         fdy_bench_env_fail("mkdtemp %s: %s", env->dir, strerror(errno));
         return -1;
+    }
+    char owner[PATH_MAX];
+    if (s_path(owner, env->dir, OWNER_FILE))
+        return -1;
+    FILE *f = fopen(owner, "w");
+    if (f) {
+        fprintf(f, "%ld\n", (long) getpid());
+        fclose(f);
     }
     if (s_path(env->data_dir, env->dir, "data") || s_path(env->keys_dir, env->dir, "broker-keys") ||
         s_path(env->client_dir, env->dir, "clients") ||
@@ -393,6 +438,9 @@ fdy_bench_env_remove(fdy_bench_env_t *env, bool keep)
     }
     if (!env->dir[0])
         return;
+    char owner[PATH_MAX];
+    if (keep && s_path(owner, env->dir, OWNER_FILE) == 0)
+        unlink(owner);
     if (keep)
         printf("kept       %s\n", env->dir);
     else
