@@ -61,45 +61,53 @@ s_call(fdy_proc_t *p, const char *name, const uint8_t *frame, size_t len, uint64
     return kind;
 }
 
+/* Sends stream.add NAME with token (NULL: none) as principal who on a
+ * connection of its own and checks the answer: want FOUNDRY_OK is an
+ * ADMIN_REPLY, anything else an ERROR with that code. */
+static void
+s_expect(fdy_proc_t *p, const char *who, const char *name, const uint8_t *token,
+         uint64_t request_id, foundry_err want)
+{
+    size_t len = 0;
+    foundry_err code;
+    uint8_t *frame = s_stream_add(name, token, request_id, &len);
+    fdy_kind_t kind = s_call(p, who, frame, len, request_id, &code);
+    free(frame);
+    FDY_CHECK_EQ(kind, want == FOUNDRY_OK ? FDY_KIND_ADMIN_REPLY : FDY_KIND_ERROR);
+    FDY_CHECK_EQ(code, want);
+}
+
 static void
 test_admin_resend_same_token_answered_once(void)
 {
     fdy_proc_t *p = fdy_proc_new("admin-token");
     FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
     fdy_proc_key_add(p, "ops2", "--role", "admin", NULL);
-    uint8_t token[FDY_ADMIN_TOKEN_LEN], other[FDY_ADMIN_TOKEN_LEN];
+    uint8_t token[FDY_ADMIN_TOKEN_LEN], other[FDY_ADMIN_TOKEN_LEN], third[FDY_ADMIN_TOKEN_LEN];
     memset(token, 0x5a, sizeof token);
     memset(other, 0x3c, sizeof other);
-    size_t len = 0;
-    foundry_err code;
+    memset(third, 0x77, sizeof third);
 
-    uint8_t *first = s_stream_add("once", token, 7, &len);
-    FDY_CHECK_EQ(s_call(p, "admin", first, len, 7, &code), FDY_KIND_ADMIN_REPLY);
+    s_expect(p, "admin", "once", token, 7, FOUNDRY_OK);
     /* The same call again, on a new connection: the first answer, not a rerun. */
-    FDY_CHECK_EQ(s_call(p, "admin", first, len, 7, &code), FDY_KIND_ADMIN_REPLY);
+    s_expect(p, "admin", "once", token, 7, FOUNDRY_OK);
     FDY_CHECK_EQ(fdy_proc_log_count(p, "ADMIN-REPLAYED"), 1);
-    free(first);
 
     /* A new token, no token, or the token from another admin: it runs, and the stream exists. */
-    uint8_t *fresh = s_stream_add("once", other, 8, &len);
-    FDY_CHECK_EQ(s_call(p, "admin", fresh, len, 8, &code), FDY_KIND_ERROR);
-    FDY_CHECK_EQ(code, FOUNDRY_EEXIST);
-    free(fresh);
-    uint8_t *bare = s_stream_add("once", NULL, 9, &len);
-    FDY_CHECK_EQ(s_call(p, "admin", bare, len, 9, &code), FDY_KIND_ERROR);
-    FDY_CHECK_EQ(code, FOUNDRY_EEXIST);
-    free(bare);
-    uint8_t *theirs = s_stream_add("once", token, 10, &len);
-    FDY_CHECK_EQ(s_call(p, "ops2", theirs, len, 10, &code), FDY_KIND_ERROR);
-    FDY_CHECK_EQ(code, FOUNDRY_EEXIST);
-    free(theirs);
+    s_expect(p, "admin", "once", other, 8, FOUNDRY_EEXIST);
+    s_expect(p, "admin", "once", NULL, 9, FOUNDRY_EEXIST);
+    s_expect(p, "ops2", "once", token, 10, FOUNDRY_EEXIST);
+    FDY_CHECK_EQ(fdy_proc_log_count(p, "ADMIN-REPLAYED"), 1);
 
-    /* An error is remembered too: the resend of a refused call gets the refusal. */
-    uint8_t *refused = s_stream_add("once", other, 11, &len);
-    FDY_CHECK_EQ(s_call(p, "admin", refused, len, 11, &code), FDY_KIND_ERROR);
-    FDY_CHECK_EQ(code, FOUNDRY_EEXIST);
-    free(refused);
+    /* A refusal is remembered too: with the stream gone, a resend of the
+     * refused call still gets its refusal, while a new call creates it. */
+    fdy_proc_run_t run;
+    FDY_CHECK_OK(fdy_proc_ctl(p, &run, "stream", "rm", "once", NULL));
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    s_expect(p, "admin", "once", other, 11, FOUNDRY_EEXIST);
     FDY_CHECK_EQ(fdy_proc_log_count(p, "ADMIN-REPLAYED"), 2);
+    s_expect(p, "admin", "once", third, 12, FOUNDRY_OK);
 
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
