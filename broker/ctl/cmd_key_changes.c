@@ -25,6 +25,7 @@ typedef struct {
     size_t allow_models_count;
     const char *rate_msgs;
     const char *rate_bytes;
+    const char *data_dir; /* rotate, rm: work offline on the store */
 } key_changes_opts_t;
 
 /* A list flag given as "none" alone clears the list: "allow=" on the wire. */
@@ -215,6 +216,9 @@ s_rotate(const fdy_ctl_args_t *args)
         return reason.text[0] ? fdy_output_fail("%s", reason.text)
                               : fdy_output_fail("cannot read public key %s: %s", args->pos[1],
                                                 foundry_strerror(err));
+    const key_changes_opts_t *o = args->opts;
+    if (o->data_dir)
+        return fdy_ctl_key_rotate_offline(args, o->data_dir, args->pos[0], public_key);
     fdy_ctl_argv_t argv = {0};
     err = fdy_ctl_argv_add(&argv, "name", args->pos[0]);
     if (err == FOUNDRY_OK)
@@ -232,6 +236,9 @@ s_rm(const fdy_ctl_args_t *args)
     int status = fdy_ctl_prompt_confirm(args, "forget revoked key %s for good?", args->pos[0]);
     if (status != FDY_CTL_EXIT_OK)
         return status;
+    const key_changes_opts_t *o = args->opts;
+    if (o->data_dir)
+        return fdy_ctl_key_rm_offline(args, o->data_dir, args->pos[0]);
     fdy_ctl_argv_t argv = {0};
     status = fdy_ctl_argv_add(&argv, "name", args->pos[0]) == FOUNDRY_OK
                  ? fdy_ctl_conn_run(args, "key.rm", &argv, FDY_CTL_SHOW_ROW, NULL)
@@ -389,6 +396,7 @@ enum {
     KC_ALLOW_MODELS,
     KC_RATE_MSGS,
     KC_RATE_BYTES,
+    KC_DATA_DIR,
 };
 
 static const fdy_ctl_flag_t s_flags[] = {
@@ -404,6 +412,8 @@ static const fdy_ctl_flag_t s_flags[] = {
      "edit: the new model names (replace the old; none: no models); repeatable"},
     {"--rate-msgs", "N", KC_RATE_MSGS, false, "messages/s it may publish (0: its role's)"},
     {"--rate-bytes", "SIZE", KC_RATE_BYTES, false, "bytes/s it may publish (0: its role's)"},
+    {"--data-dir", "DIR", KC_DATA_DIR, false,
+     "rotate, rm: offline: work on the store in DIR, no broker needed"},
 };
 
 static int
@@ -427,6 +437,7 @@ s_opts_set(void *opts, const fdy_ctl_flag_t *flag, const char *value)
                                      flag->name, value);
     case KC_RATE_MSGS: self->rate_msgs = value; break;
     case KC_RATE_BYTES: self->rate_bytes = value; break;
+    case KC_DATA_DIR: self->data_dir = value; break;
     default: break;
     }
     return FDY_CTL_EXIT_OK;
@@ -457,11 +468,14 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .synopsis = "NAME NEWPUBFILE",
         .summary = "give a key a new public key, keeping its name and grants",
         .notes = "The old public key is refused at once: new handshakes, and the next\n"
-                 "request of connections made with it. Prints the row.",
+                 "request of connections made with it. Prints the row. With --data-dir the\n"
+                 "store is changed directly (no broker needed, or an admin key that is\n"
+                 "lost); a running broker applies it before the command returns.",
         .pos_names = {"NAME", "NEWPUBFILE"},
         .min_pos = 2,
         .max_pos = 2,
-        .reach = FDY_CTL_REACH_BROKER,
+        .flags = (const int[]){KC_DATA_DIR, 0},
+        .reach = FDY_CTL_REACH_DATA_DIR,
         .run = s_rotate,
     },
     {
@@ -469,11 +483,12 @@ static const fdy_ctl_cmd_t s_commands[] = {
         .synopsis = "NAME",
         .summary = "forget a revoked key (its name may then be registered again)",
         .notes = "Only a revoked key: revoke it first. On a terminal it asks first; --yes\n"
-                 "does not. Prints the row as it was.",
+                 "does not. Prints the row as it was. --data-dir: on the store directly.",
         .pos_names = {"NAME"},
         .min_pos = 1,
         .max_pos = 1,
-        .reach = FDY_CTL_REACH_BROKER,
+        .flags = (const int[]){KC_DATA_DIR, 0},
+        .reach = FDY_CTL_REACH_DATA_DIR,
         .run = s_rm,
     },
 };

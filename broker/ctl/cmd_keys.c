@@ -227,15 +227,22 @@ s_offline_open(const char *dir, bool create, bool read_only, offline_t *out)
  * before we return, or a client of a revoked key could still get one
  * message in (ctl_confirm.c). --timeout bounds the wait. */
 static int
+s_confirm_in(const fdy_ctl_args_t *args, const char *data_dir, offline_t *off, const char *where,
+             const char *verb, const char *name)
+{
+    char done[FDY_NAME_MAX + 64], pending[FDY_NAME_MAX + 64];
+    snprintf(done, sizeof done, "key %.*s is %s the store", FDY_NAME_MAX, name, where);
+    snprintf(pending, sizeof pending, "it %s the key at its next key store refresh", verb);
+    return fdy_ctl_confirm_wait(off->store, data_dir, fdy_registry_generation(off->registry),
+                                args->timeout_ms, done, pending);
+}
+
+static int
 s_confirm(const fdy_ctl_args_t *args, offline_t *off, const char *where, const char *verb,
           const char *name)
 {
     const keys_opts_t *opts = args->opts;
-    char done[FDY_NAME_MAX + 64], pending[FDY_NAME_MAX + 64];
-    snprintf(done, sizeof done, "key %.*s is %s the store", FDY_NAME_MAX, name, where);
-    snprintf(pending, sizeof pending, "it %s the key at its next key store refresh", verb);
-    return fdy_ctl_confirm_wait(off->store, opts->data_dir, fdy_registry_generation(off->registry),
-                                args->timeout_ms, done, pending);
+    return s_confirm_in(args, opts->data_dir, off, where, verb, name);
 }
 
 static int
@@ -511,6 +518,81 @@ s_revoke_offline(const fdy_ctl_args_t *args, const char *name)
         status = s_print_one(p, args->json);
     if (status == FDY_CTL_EXIT_OK)
         status = s_confirm(args, &off, "revoked in", "refuses", name);
+    s_offline_close(&off);
+    return status;
+}
+
+/* key rotate --data-dir: the broker's key.rotate on the store itself. */
+int
+fdy_ctl_key_rotate_offline(const fdy_ctl_args_t *args, const char *data_dir, const char *name,
+                           const char *public_key)
+{
+    offline_t off;
+    int status = s_offline_open(data_dir, false, false, &off);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    fdy_reason_t reason = {{0}};
+    const fdy_principal_t *old = fdy_registry_by_name(off.registry, name);
+    foundry_err err = FOUNDRY_OK;
+    if (!old) {
+        status = fdy_output_fail("no key named %s", name);
+    } else if (strcmp(old->public_key, public_key) == 0) {
+        status = fdy_output_fail("key %s already has that public key: rotate to a new one", name);
+    } else {
+        fdy_principal_t p = *old; /* lists borrowed from the registry through the replace */
+        snprintf(p.public_key, sizeof p.public_key, "%s", public_key);
+        err = fdy_registry_replace(off.registry, &p, &reason);
+        if (err != FOUNDRY_OK)
+            status = fdy_output_fail("cannot rotate key %s: %s", name,
+                                     reason.text[0] ? reason.text : foundry_strerror(err));
+    }
+    const fdy_principal_t *now = fdy_registry_by_name(off.registry, name);
+    if (status == FDY_CTL_EXIT_OK)
+        status = now ? s_print_one(now, args->json)
+                     : fdy_output_fail("key %s vanished while rotating it", name);
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_confirm_in(args, data_dir, &off, "rotated in", "refuses the old public of",
+                              name);
+    s_offline_close(&off);
+    return status;
+}
+
+/* key rm --data-dir: the broker's key.rm on the store itself. */
+int
+fdy_ctl_key_rm_offline(const fdy_ctl_args_t *args, const char *data_dir, const char *name)
+{
+    offline_t off;
+    int status = s_offline_open(data_dir, false, false, &off);
+    if (status != FDY_CTL_EXIT_OK)
+        return status;
+    /* The row as it was, built from a copy before the removal frees the
+     * record (the lists are rendered into the table's own text). */
+    const fdy_principal_t *p = fdy_registry_by_name(off.registry, name);
+    fdy_principal_t copy;
+    const fdy_principal_t *row = &copy;
+    keys_table_t table;
+    bool built = false;
+    if (p)
+        copy = *p;
+    if (!p)
+        status = fdy_output_fail("no key named %s", name);
+    else if (s_keys_table_build(&table, &row, 1) != FOUNDRY_OK)
+        status = fdy_output_fail("out of memory");
+    else
+        built = true;
+    fdy_reason_t reason = {{0}};
+    foundry_err err =
+        status == FDY_CTL_EXIT_OK ? fdy_registry_remove(off.registry, name, &reason) : FOUNDRY_OK;
+    if (err != FOUNDRY_OK)
+        status = fdy_output_fail("cannot remove key %s: %s", name,
+                                 reason.text[0] ? reason.text : foundry_strerror(err));
+    if (status == FDY_CTL_EXIT_OK &&
+        fdy_output_record(stdout, &table.table, 0, false, args->json) != FOUNDRY_OK)
+        status = fdy_output_fail("out of memory");
+    if (built)
+        s_keys_table_free(&table);
+    if (status == FDY_CTL_EXIT_OK)
+        status = s_confirm_in(args, data_dir, &off, "removed from", "forgets", name);
     s_offline_close(&off);
     return status;
 }

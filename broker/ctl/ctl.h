@@ -323,6 +323,12 @@ int fdy_ctl_key_publish_check(const fdy_ctl_args_t *args, const fdy_principal_t 
  * within its allow-subscribe list is added to that list (copied). Returns
  * an FDY_CTL_EXIT_* status, having printed any error. */
 int fdy_ctl_key_read_back(fdy_principal_t *p);
+/* key rotate|rm --data-dir (cmd_keys.c): the change made on the store in
+ * data_dir, printed as the broker's row, then waited for as key revoke
+ * --data-dir waits (a running broker applies it before we return). */
+int fdy_ctl_key_rotate_offline(const fdy_ctl_args_t *args, const char *data_dir, const char *name,
+                               const char *public_key);
+int fdy_ctl_key_rm_offline(const fdy_ctl_args_t *args, const char *data_dir, const char *name);
 /* After a key was added: notes (stderr) for a partner key without grants
  * and a node key for a site no stream holds. Never fails. */
 void fdy_ctl_key_added_notes(const fdy_ctl_args_t *args, const fdy_principal_t *p);

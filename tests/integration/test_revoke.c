@@ -8,6 +8,7 @@
 #include "proc.h"
 
 #include "clock.h"
+#include "keys.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -322,12 +323,88 @@ test_revoke_offline_ends_subscriptions(void)
     fdy_proc_destroy(&p);
 }
 
+static foundry_err
+s_publish_one(foundry_client_t *client, const char *id)
+{
+    foundry_ack_t ack;
+    return foundry_client_publish(client, SUBJECT, "1", 1, id, strlen(id), &ack);
+}
+
+/* key rotate and key rm with --data-dir, while the broker runs: the old
+ * public key's next request is refused once rotate returned, the new one
+ * publishes; rm refuses a key not revoked (and prints no row), then
+ * forgets a revoked one. */
+static void
+test_revoke_offline_rotate_and_rm(void)
+{
+    fdy_proc_t *p = fdy_proc_new("revoke-rotate");
+    FDY_CHECK_OK(fdy_proc_broker_start(p, NULL));
+    s_add_offline(p, "hanam-x");
+    foundry_client_t *old = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "hanam-x", NULL, &old));
+    FDY_CHECK_OK(s_publish_one(old, "before"));
+
+    FDY_CHECK_OK(fdy_proc_key_generate(p, "hanam-x-new"));
+    char pub[512], sec[512];
+    fdy_proc_key_paths(p, "hanam-x-new", pub, sec);
+    const char *rotate[] = {"key", "rotate", "hanam-x", pub, "--data-dir", fdy_proc_data_dir(p),
+                            NULL};
+    fdy_proc_run_t run;
+    s_ctl(p, &run, rotate);
+    FDY_CHECK_RUN(&run, 0);
+    char public_key[64];
+    fdy_reason_t why = {{0}};
+    FDY_CHECK_OK(fdy_keys_load_public(pub, public_key, &why));
+    FDY_CHECK_MSG(s_contains(run.out, public_key), "rotate printed: %s", run.out);
+    fdy_proc_run_clear(&run);
+    FDY_CHECK_ERR(s_publish_one(old, "after"), FOUNDRY_EAUTH);
+    foundry_client_t *fresh = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "hanam-x-new", NULL, &fresh));
+    FDY_CHECK_OK(s_publish_one(fresh, "new-key"));
+    /* The same key again is refused, as the broker's key.rotate refuses it. */
+    s_ctl(p, &run, rotate);
+    FDY_CHECK_RUN(&run, 1);
+    FDY_CHECK_MSG(s_contains(run.err, "already has that public key"), "stderr: %s", run.err);
+    fdy_proc_run_clear(&run);
+
+    const char *rm[] = {"key", "rm", "hanam-x", "--data-dir", fdy_proc_data_dir(p), NULL};
+    s_ctl(p, &run, rm);
+    FDY_CHECK_RUN(&run, 1);
+    FDY_CHECK_MSG(s_contains(run.err, "revoked"), "stderr: %s", run.err);
+    FDY_CHECK_MSG(!s_contains(run.out, "hanam-x"), "a row for a refused rm: %s", run.out);
+    fdy_proc_run_clear(&run);
+    const char *revoke[] = {"key", "revoke", "hanam-x", "--data-dir", fdy_proc_data_dir(p), NULL};
+    s_ctl(p, &run, revoke);
+    FDY_CHECK_RUN(&run, 0);
+    fdy_proc_run_clear(&run);
+    s_ctl(p, &run, rm);
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(s_contains(run.out, "hanam-x"), "rm printed: %s", run.out);
+    fdy_proc_run_clear(&run);
+    const char *ls[] = {"key", "ls", "--data-dir", fdy_proc_data_dir(p), NULL};
+    s_ctl(p, &run, ls);
+    FDY_CHECK_RUN(&run, 0);
+    FDY_CHECK_MSG(!s_contains(run.out, "hanam-x"), "key ls after rm: %s", run.out);
+    fdy_proc_run_clear(&run);
+    const char *rm_none[] = {"key", "rm", "nosuch", "--data-dir", fdy_proc_data_dir(p), NULL};
+    s_ctl(p, &run, rm_none);
+    FDY_CHECK_RUN(&run, 1);
+    FDY_CHECK_MSG(s_contains(run.err, "no key named nosuch"), "stderr: %s", run.err);
+    fdy_proc_run_clear(&run);
+
+    (void) foundry_client_close(&fresh, 1000, NULL);
+    (void) foundry_client_close(&old, 1000, NULL);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
     static const fdy_proc_test_t tests[] = {
         {"offline_refuses_the_next_publish", test_revoke_offline_refuses_the_next_publish},
         {"offline_ends_subscriptions", test_revoke_offline_ends_subscriptions},
+        {"offline_rotate_and_rm", test_revoke_offline_rotate_and_rm},
         {"offline_stopped_broker_times_out", test_revoke_offline_stopped_broker_times_out},
         {"offline_without_broker_returns_at_once",
          test_revoke_offline_without_broker_returns_at_once},
