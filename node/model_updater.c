@@ -1,7 +1,8 @@
 /*  model_updater.c: the agent's side of model rollouts (model_updater.h).
  *  It keeps what the node holds of each model (model_state.h), one
  *  update per model name at a time (a notice for a name that is busy
- *  waits behind it), and the final report of each rollout it finished, so
+ *  waits behind it; so does one that lacks release-log entries while
+ *  another's are fetched), and the final report of each rollout it finished, so
  *  a notice repeated after a reconnect is answered with that report
  *  instead of being acted on twice. Messages go through libfoundry's
  *  model_wire (lib/client/model_wire.h) on the agent's one connection.
@@ -41,12 +42,15 @@
 #define IDLE_WAIT_MS   100
 #define DECODE_BUDGET  FDY_DECODE_BUDGET(FDY_REPLY_MAX)
 
-/* A notice for a name whose update is still running, encoded. */
+/* A notice for a name whose update is still running, or (for_fill) one
+ * that lacks release-log entries while another notice's are fetched,
+ * encoded. */
 typedef struct {
     char name[FDY_MODEL_NAME_MAX + 1];
     uint64_t rollout_id;
     uint8_t *notice;
     size_t len;
+    bool for_fill;
 } s_waiting_t;
 
 /* The last report of a rollout this node finished. */
@@ -378,8 +382,9 @@ s_update_of(fdy_model_updater_t *self, uint64_t rollout_id, const char *name)
 
 /* Keeps notice for when name's running update is over (a newer notice
  * for the same name replaces an older one waiting). */
-static void
-s_wait_behind(fdy_model_updater_t *self, const char *name, const fdy_model_notice_t *notice)
+static bool
+s_wait_behind(fdy_model_updater_t *self, const char *name, const fdy_model_notice_t *notice,
+              bool for_fill)
 {
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -387,7 +392,7 @@ s_wait_behind(fdy_model_updater_t *self, const char *name, const fdy_model_notic
     fdy_reason_clear(&why);
     if (fdy_codec_model_notice_encode(notice, &bytes, &len, &why) != FOUNDRY_OK) {
         fdy_log_warn("MODEL-NOTICE-DROPPED", "notice for %s: %s", name, why.text);
-        return;
+        return false;
     }
     s_waiting_t *w = NULL;
     for (size_t i = 0; i < self->waiting_count && !w; i++)
@@ -396,7 +401,7 @@ s_wait_behind(fdy_model_updater_t *self, const char *name, const fdy_model_notic
     if (!w && self->waiting_count == UPDATES_MAX) {
         free(bytes);
         fdy_log_warn("MODEL-NOTICE-DROPPED", "notice for %s: too many waiting", name);
-        return;
+        return false;
     }
     if (!w)
         w = &self->waiting[self->waiting_count++];
@@ -406,6 +411,29 @@ s_wait_behind(fdy_model_updater_t *self, const char *name, const fdy_model_notic
     w->rollout_id = notice->rollout_id;
     w->notice = bytes;
     w->len = len;
+    w->for_fill = for_fill;
+    return true;
+}
+
+static void s_on_notice_bytes(fdy_model_updater_t *self, const uint8_t *bytes, size_t len);
+
+/* The fill ended: the notices that waited for it go on, oldest first,
+ * until one of them starts a fill of its own. */
+static void
+s_start_fill_waiting(fdy_model_updater_t *self)
+{
+    for (size_t i = 0; i < self->waiting_count && !self->fill;) {
+        if (!self->waiting[i].for_fill) {
+            i++;
+            continue;
+        }
+        s_waiting_t w = self->waiting[i];
+        memmove(&self->waiting[i], &self->waiting[i + 1],
+                (self->waiting_count - i - 1) * sizeof self->waiting[0]);
+        self->waiting_count--;
+        s_on_notice_bytes(self, w.notice, w.len);
+        free(w.notice);
+    }
 }
 
 /* ---- release-log entries a notice lacks ------------------------------------------- */
@@ -440,6 +468,7 @@ s_fill_failed(fdy_model_updater_t *self, const char *reason)
              FDY_MODEL_STATE_FAILED, 0, reason);
     fdy_model_log_fill_destroy(&self->fill);
     self->fill_request = 0;
+    s_start_fill_waiting(self);
 }
 
 /* True when the notice starts after the entry this node holds next:
@@ -457,10 +486,17 @@ s_fill_started(fdy_model_updater_t *self, const fdy_model_notice_t *notice)
     if (first <= held_index + 1)
         return false;
     if (self->fill) {
-        if (fdy_model_log_fill_rollout(self->fill) != notice->rollout_id)
+        /* One fetch at a time: this one waits for it, then goes on. */
+        if (fdy_model_log_fill_rollout(self->fill) == notice->rollout_id)
+            return true; /* the same notice again */
+        if (s_wait_behind(self, name, notice, true))
+            fdy_log_notice("MODEL-LOG-WAIT",
+                           "rollout %" PRIu64 ": %s lacks release-log entries; it waits for the "
+                           "fetch of rollout %" PRIu64 "'s",
+                           notice->rollout_id, name, fdy_model_log_fill_rollout(self->fill));
+        else
             s_report(self, notice->rollout_id, name, 0, FDY_MODEL_STATE_FAILED, 0,
-                     "this node is fetching the release log of another update; the next "
-                     "notice is tried again");
+                     "too many notices waiting on this node; the next notice is tried again");
         return true;
     }
     fdy_reason_t why;
@@ -509,6 +545,7 @@ s_on_log_reply(fdy_model_updater_t *self, const uint8_t *body, size_t len)
     self->fill = NULL;
     s_on_notice(self, &notice);
     fdy_model_log_fill_destroy(&fill);
+    s_start_fill_waiting(self);
 }
 
 static void
@@ -555,7 +592,7 @@ s_on_notice(fdy_model_updater_t *self, const fdy_model_notice_t *notice)
         return;
     }
     if (s_update_of(self, 0, name)) {
-        s_wait_behind(self, name, notice);
+        s_wait_behind(self, name, notice, false);
         return;
     }
     if (self->update_count == UPDATES_MAX) {
@@ -701,7 +738,7 @@ static void
 s_start_waiting(fdy_model_updater_t *self, const char *name)
 {
     for (size_t i = 0; i < self->waiting_count; i++) {
-        if (strcmp(self->waiting[i].name, name) != 0)
+        if (strcmp(self->waiting[i].name, name) != 0 || self->waiting[i].for_fill)
             continue;
         s_waiting_t w = self->waiting[i];
         self->waiting[i] = self->waiting[--self->waiting_count];

@@ -246,8 +246,8 @@ s_current(const fdy_node_proc_t *node)
     return n > 0 ? strtoull(target, NULL, 10) : 0;
 }
 
-/* The broker trusts alice and bob for vision (threshold 1), the node
- * (its trust file node_trust, PATH_LEN bytes) only alice; release_hex is
+/* The broker trusts alice and bob for vision and lidar (threshold 1), the
+ * node (its trust file node_trust, PATH_LEN bytes) only alice; release_hex is
  * the broker's release key. The keys must exist (model keygen). */
 static void
 s_trust_setup(fdy_proc_t *p, char *release_hex, size_t release_size, char *node_trust)
@@ -255,9 +255,12 @@ s_trust_setup(fdy_proc_t *p, char *release_hex, size_t release_size, char *node_
     char alice_pub[PATH_LEN], bob_pub[PATH_LEN];
     s_path(p, "alice.sign.pub", alice_pub, sizeof alice_pub);
     s_path(p, "bob.sign.pub", bob_pub, sizeof bob_pub);
-    const char *trust[] = {"model",    "trust", "vision",      "--signer", alice_pub,
-                           "--signer", bob_pub, "--threshold", "1",        NULL};
-    s_ctl_ok(p, false, trust);
+    const char *models[] = {"vision", "lidar"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *trust[] = {"model",    "trust", models[i],     "--signer", alice_pub,
+                               "--signer", bob_pub, "--threshold", "1",        NULL};
+        s_ctl_ok(p, false, trust);
+    }
     const char *release[] = {"model", "release-key", NULL};
     fdy_json_t *json = fdy_proc_ctl_json(p, release);
     fdy_proc_row_str(fdy_proc_one_row(json), "key", release_hex, release_size);
@@ -269,9 +272,9 @@ s_trust_setup(fdy_proc_t *p, char *release_hex, size_t release_size, char *node_
     FDY_CHECK_OK(fdy_sign_public_load(alice_pub, alice, &why));
     char alice_hex[2 * FDY_MODEL_KEY_LEN + 1];
     fdy_blobs_hex(alice, alice_hex);
-    char text[256];
+    char text[512];
     s_path(p, "node-trust", node_trust, PATH_LEN);
-    snprintf(text, sizeof text, "vision 1 %s\n", alice_hex);
+    snprintf(text, sizeof text, "vision 1 %s\nlidar 1 %s\n", alice_hex, alice_hex);
     s_write(node_trust, text);
 }
 
@@ -407,11 +410,28 @@ test_node_models_rollout_end_to_end(void)
     fdy_proc_destroy(&p);
 }
 
-/* A node that joins once vision has had more releases than one notice
- * carries (FDY_MODEL_ENTRIES_MAX): the notice starts after entry 1, the
- * node fetches the missing entry with LOG, verifies the whole chain and
- * installs. Before, it was refused ("entries missing") for good. */
+/* A node that joins once vision and lidar have each had more releases
+ * than one notice carries (FDY_MODEL_ENTRIES_MAX): each notice starts
+ * after entry 1, the node fetches the missing entry with LOG, verifies
+ * the whole chain and installs. Before, it was refused ("entries
+ * missing") for good. The two rollouts start together: the second notice
+ * waits for the first one's fetch (one at a time) instead of failing. */
 #define FAR_RELEASES (FDY_MODEL_ENTRIES_MAX + 1)
+
+/* rollout.start model=TARGET in-process: both start within milliseconds. */
+static uint64_t
+s_rollout_now(foundry_client_t *admin, const char *target)
+{
+    char arg[96];
+    snprintf(arg, sizeof arg, "model=%s", target);
+    const char *args[] = {arg};
+    const foundry_admin_table_t *table = NULL;
+    foundry_err err = foundry_admin(admin, "rollout.start", args, 1, &table);
+    FDY_CHECK_MSG(err == FOUNDRY_OK, "rollout.start %s: %s", target,
+                  foundry_client_last_error(admin));
+    FDY_CHECK(table && table->row_count == 1 && strcmp(table->columns[0], "id") == 0);
+    return strtoull(table->cells[0], NULL, 10);
+}
 
 static void
 test_node_models_node_far_behind_fetches_the_log_gap(void)
@@ -426,8 +446,8 @@ test_node_models_node_far_behind_fetches_the_log_gap(void)
     char release_hex[80], node_trust[PATH_LEN];
     s_trust_setup(p, release_hex, sizeof release_hex, node_trust);
 
-    /* FAR_RELEASES versions of one small artifact (stored once), pushed
-     * in-process: a process a push would make the test slow. */
+    /* FAR_RELEASES versions of one small artifact (stored once) for each
+     * model, pushed in-process: a process a push would make the test slow. */
     char model[PATH_LEN], key[PATH_LEN];
     s_path(p, "v.onnx", model, sizeof model);
     s_write_model(model, 9);
@@ -436,24 +456,27 @@ test_node_models_node_far_behind_fetches_the_log_gap(void)
     FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &admin));
     const char *keys[] = {key};
     const char *sites[] = {SITE};
+    const char *models[] = {"vision", "lidar"};
     foundry_model_pushed_t pushed;
     for (uint64_t v = 1; v <= FAR_RELEASES; v++) {
-        foundry_model_push_opts_t push;
-        foundry_model_push_opts_init(&push);
-        push.file = model;
-        push.name = "vision";
-        push.version = v;
-        push.chunk_size = 65536;
-        push.sign_key_files = keys;
-        push.sign_key_count = 1;
-        push.sites = sites;
-        push.site_count = 1;
-        foundry_err err = foundry_model_push(admin, &push, NULL, NULL, &pushed);
-        FDY_CHECK_MSG(err == FOUNDRY_OK, "push %llu: %s: %s", (unsigned long long) v,
-                      foundry_strerror(err), foundry_client_last_error(admin));
+        for (size_t m = 0; m < 2; m++) {
+            foundry_model_push_opts_t push;
+            foundry_model_push_opts_init(&push);
+            push.file = model;
+            push.name = models[m];
+            push.version = v;
+            push.chunk_size = 65536;
+            push.sign_key_files = keys;
+            push.sign_key_count = 1;
+            push.sites = sites;
+            push.site_count = 1;
+            foundry_err err = foundry_model_push(admin, &push, NULL, NULL, &pushed);
+            FDY_CHECK_MSG(err == FOUNDRY_OK, "push %s %llu: %s: %s", models[m],
+                          (unsigned long long) v, foundry_strerror(err),
+                          foundry_client_last_error(admin));
+        }
     }
     FDY_CHECK_EQ(pushed.log_index, FAR_RELEASES);
-    (void) foundry_client_close(&admin, 1000, NULL);
 
     fdy_proc_key_add(p, NODE_KEY, "--role", "node", "--site", SITE, NULL);
     char set_trust[PATH_LEN + 32], set_key[128];
@@ -466,17 +489,26 @@ test_node_models_node_far_behind_fetches_the_log_gap(void)
         node.extra[i] = extra[i];
     fdy_node_proc_start(&node, -1, true);
 
-    char target[32], reason[256];
-    snprintf(target, sizeof target, "vision@%u", FAR_RELEASES);
-    uint64_t id = s_rollout(p, target);
-    s_wait_state(p, &node, id, "healthy", reason, sizeof reason);
+    char target[2][32], reason[256];
+    uint64_t id[2];
+    for (size_t m = 0; m < 2; m++) {
+        snprintf(target[m], sizeof target[m], "%s@%u", models[m], FAR_RELEASES);
+        id[m] = s_rollout_now(admin, target[m]);
+    }
+    (void) foundry_client_close(&admin, 1000, NULL);
+    for (size_t m = 0; m < 2; m++)
+        s_wait_state(p, &node, id[m], "healthy", reason, sizeof reason);
     FDY_NODE_CHECK(&node, s_current(&node) == FAR_RELEASES, "current is %llu",
                    (unsigned long long) s_current(&node));
-    FDY_NODE_CHECK(&node, fdy_node_proc_log_count(&node, "MODEL-LOG-FETCH") == 1,
-                   "want one MODEL-LOG-FETCH line");
-    char installed[PATH_LEN + 64];
-    snprintf(installed, sizeof installed, "%s/models/vision/%u", node.data_dir, FAR_RELEASES);
-    FDY_CHECK(s_same_file(installed, model));
+    FDY_NODE_CHECK(&node, fdy_node_proc_log_count(&node, "MODEL-LOG-FETCH") == 2,
+                   "want two MODEL-LOG-FETCH lines, one per model");
+    for (size_t m = 0; m < 2; m++) {
+        char installed[PATH_LEN + 64];
+        snprintf(installed, sizeof installed, "%s/models/%s/%u", node.data_dir, models[m],
+                 FAR_RELEASES);
+        FDY_CHECK_MSG(s_same_file(installed, model), "%s differs from what was pushed",
+                      installed);
+    }
     FDY_CHECK_EQ(fdy_node_proc_stop(&node), 0);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
