@@ -108,22 +108,30 @@ s_drop_job(fdy_jobs_t *self, fdy_job_t *job)
 /* ---- loading -------------------------------------------------------------- */
 
 static foundry_err
-s_load_one(uint64_t id, const uint8_t *record, size_t len, void *user, fdy_reason_t *reason)
+s_load_one(uint64_t id, const uint8_t *record, size_t len, const uint8_t *state, size_t state_len,
+           void *user, fdy_reason_t *reason)
 {
     fdy_jobs_t *self = user;
-    fdy_arena_reset(self->arena, FDY_DECODE_BUDGET(len));
+    (void) reason;
+    fdy_arena_reset(self->arena, FDY_DECODE_BUDGET(len) +
+                                     FDY_JOB_ATTEMPTS_MAX * sizeof(fdy_job_attempt_t));
     fdy_job_record_t rec;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    if (fdy_codec_job_record_decode(record, len, self->arena, &rec, &why) != FOUNDRY_OK ||
-        rec.id != id) {
+    foundry_err err = record ? fdy_codec_job_record_decode(record, len, self->arena, &rec, &why)
+                             : fdy_reason_set(&why, FOUNDRY_ECORRUPT, "a state record without its job");
+    if (err == FOUNDRY_OK && rec.id != id)
+        err = fdy_reason_set(&why, FOUNDRY_ECORRUPT, "id mismatch");
+    /* The state record, when there is one, holds what changed since. */
+    if (err == FOUNDRY_OK && state)
+        err = fdy_store_job_state_decode(state, state_len, self->arena, &rec, &why);
+    if (err != FOUNDRY_OK) {
         /* One bad record must not stop the broker: it is reported and skipped. */
-        fdy_log_err("JOB-RECORD-BAD", "job %" PRIu64 " not loaded: %s", id,
-                    why.text[0] ? why.text : "id mismatch");
-        (void) reason;
+        fdy_log_err("JOB-RECORD-BAD", "job %" PRIu64 " not loaded: %s", id, why.text);
         return FOUNDRY_OK;
     }
     fdy_job_t *job = fdy_job_from_record(&rec);
+    job->stored = true;
     s_put_job(self, job);
     s_key_remember(self, job);
     if (job->state == FDY_JOB_QUEUED || job->state == FDY_JOB_FAILED)
@@ -196,6 +204,8 @@ s_destroy(void **self_p)
         s_parked_free(&self->parked[i]);
     free(self->parked);
     free(self->offers);
+    free(self->offer_order);
+    free(self->offer_recs);
     fdy_arena_destroy(&self->arena);
     fdy_jobs_metrics_destroy(&self->metrics);
     free(self);
@@ -836,15 +846,20 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
         job->dirty = false;
         size_t at = used;
         if (!job->removed) {
+            /* The whole record once; after it is stored, only what changes. */
             fdy_job_record_t rec;
             fdy_job_to_record_in(job, true, &rec, tries);
-            if (fdy_codec_job_record_append(&rec, &self->records, &used, &self->records_cap) !=
-                FOUNDRY_OK) {
-                fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": out of memory", job->id);
+            foundry_err err =
+                job->stored
+                    ? fdy_store_job_state_append(&rec, &self->records, &used, &self->records_cap)
+                    : fdy_codec_job_record_append(&rec, &self->records, &used, &self->records_cap);
+            if (err != FOUNDRY_OK) {
+                fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": %s", job->id, foundry_strerror(err));
                 abort();
             }
         }
-        self->writes[i] = (fdy_store_job_write_t){ job->id, NULL, used - at };
+        self->writes[i] = (fdy_store_job_write_t){ job->id, NULL, used - at,
+                                                   job->stored && !job->removed };
         self->written[i] = job;
     }
     for (size_t i = 0, at = 0; i < n; at += self->writes[i].len, i++)
@@ -867,6 +882,8 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
         fdy_job_t *job = self->written[i];
         if (err == FOUNDRY_OK && job->removed) {
             s_drop_job(self, job);
+        } else if (err == FOUNDRY_OK) {
+            job->stored = true;
         } else if (err != FOUNDRY_OK && !s_parked_created(self, job)) {
             /* A new job whose submit is refused below is dropped there;
              * every other change is written again next turn. */

@@ -13,6 +13,7 @@
 #include "jobs.h"
 #include "jobs_metrics.h"
 #include "service.h"
+#include "store_job_state.h"
 #include "store_jobs.h"
 
 #include <czmq.h>
@@ -50,6 +51,12 @@ typedef struct {
     bool cancel;
 } fdy_jobs_offer_t;
 
+/* An offer's place in the send order (jobs_batch.c). */
+typedef struct {
+    const char *node; /* borrowed from the offer */
+    size_t at;        /* its index in offers */
+} fdy_jobs_offer_slot_t;
+
 typedef struct fdy_jobs {
     fdy_service_deps_t deps;
     fdy_job_index_t jobs; /* by id */
@@ -73,6 +80,9 @@ typedef struct fdy_jobs {
     size_t parked_count, parked_capacity, parked_committing;
     fdy_jobs_offer_t *offers;
     size_t offer_count, offer_capacity, offer_committing;
+    fdy_jobs_offer_slot_t *offer_order; /* send order of the committed offers (jobs_batch.c) */
+    size_t offer_order_capacity;
+    fdy_job_record_t *offer_recs; /* one JOB_OFFERS message's records, reused */
     uint64_t sweep_next; /* the id the next lease/expiry sweep starts at */
     int64_t next_tick_ms; /* upkeep runs every TICK_MS, not every loop turn */
     uint64_t lease_ms;

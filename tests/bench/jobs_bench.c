@@ -75,6 +75,24 @@ s_start_agent(const fdy_bench_env_t *env, const char *node, size_t i, const char
     return pid;
 }
 
+/* CPU ms used so far by each part of the system: a per-job figure does
+ * not depend on how busy the shared machine is. The workers started with
+ * the first jobs, so before that they count 0. */
+typedef struct {
+    double broker, client, agents, workers;
+} s_cpu_t;
+
+static void
+s_cpu_sample(const fdy_bench_env_t *env, const pid_t *pids, size_t agents, s_cpu_t *out)
+{
+    *out = (s_cpu_t){fdy_bench_env_cpu_ms(env->broker_pid), fdy_bench_env_cpu_ms(0), 0.0, 0.0};
+    for (size_t i = 0; i < agents; i++)
+        if (pids[i] > 0) {
+            out->agents += fdy_bench_env_cpu_ms(pids[i]);
+            out->workers += fdy_bench_env_children_cpu_ms(pids[i]);
+        }
+}
+
 static int
 s_cmp_u64(const void *a, const void *b)
 {
@@ -153,6 +171,8 @@ fdy_jobs_bench_run(const fdy_bench_env_t *env, const char *ctl, const fdy_jobs_b
         nanosleep(&nap, NULL); /* a start-up grace, not a synchronisation: offers wait anyway */
         foundry_client_set_job_handler(client, s_on_submitted, &submits);
     }
+    s_cpu_t cpu0, cpu1;
+    s_cpu_sample(env, pids, agents, &cpu0);
     uint64_t start_ns = fdy_bench_env_now_ns(), submitted_ns = 0, done_ns = 0;
     foundry_job_spec_t spec;
     foundry_job_spec_init(&spec);
@@ -182,6 +202,7 @@ fdy_jobs_bench_run(const fdy_bench_env_t *env, const char *ctl, const fdy_jobs_b
         (void) perr;
     }
     done_ns = fdy_bench_env_now_ns();
+    s_cpu_sample(env, pids, agents, &cpu1);
     if (err == FOUNDRY_OK) {
         uint64_t lat[SAMPLES];
         size_t n = 0, bad = 0;
@@ -204,6 +225,14 @@ fdy_jobs_bench_run(const fdy_bench_env_t *env, const char *ctl, const fdy_jobs_b
                opts->count, agents, opts->slots, opts->payload_size,
                (double) (submitted_ns - start_ns) / 1e9, seconds, rate,
                n ? lat[n / 2] : 0, n ? lat[(n * 99) / 100] : 0, n);
+        double per_job = 1000.0 / (double) opts->count; /* ms in total -> us per job */
+        double broker = (cpu1.broker - cpu0.broker) * per_job,
+               submitter = (cpu1.client - cpu0.client) * per_job,
+               nodes = (cpu1.agents - cpu0.agents) * per_job,
+               workers = (cpu1.workers - cpu0.workers) * per_job;
+        printf("jobs cpu   us per job: broker %.1f, submitter %.1f, agents %.1f, workers %.1f; "
+               "total %.1f\n",
+               broker, submitter, nodes, workers, broker + submitter + nodes + workers);
         if (opts->baseline_msgs_per_s > 0)
             printf("ratio      jobs/s / raw CURVE msgs/s: %.4f\n",
                    rate / opts->baseline_msgs_per_s);

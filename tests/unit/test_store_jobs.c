@@ -22,18 +22,23 @@
 
 typedef struct {
     uint64_t ids[8];
+    bool whole[8];     /* it came with its whole record */
+    size_t state_len[8]; /* and a state record of this size (0: none) */
     size_t count;
 } s_seen_t;
 
 static foundry_err
-s_collect(uint64_t id, const uint8_t *record, size_t len, void *user, fdy_reason_t *reason)
+s_collect(uint64_t id, const uint8_t *record, size_t len, const uint8_t *state, size_t state_len,
+          void *user, fdy_reason_t *reason)
 {
-    (void) record;
     (void) len;
     (void) reason;
     s_seen_t *seen = user;
-    if (seen->count < 8)
+    if (seen->count < 8) {
+        seen->whole[seen->count] = record != NULL;
+        seen->state_len[seen->count] = state ? state_len : 0;
         seen->ids[seen->count++] = id;
+    }
     return FOUNDRY_OK;
 }
 
@@ -72,11 +77,11 @@ test_jobs_table_round_trip_and_check(void **state)
 
     size_t len1 = 0, len2 = 0, len3 = 0;
     uint8_t *r1 = s_record(1, &len1), *r2 = s_record(2, &len2), *r3 = s_record(3, &len3);
-    fdy_store_job_write_t writes[] = {{1, r1, len1}, {2, r2, len2}, {3, r3, len3}};
+    fdy_store_job_write_t writes[] = {{1, r1, len1, false}, {2, r2, len2, false}, {3, r3, len3, false}};
     s_write(store, writes, 3);
     fdy_store_job_write_t removal = {.id = 2};
     s_write(store, &removal, 1);
-    s_seen_t seen = {{0}, 0};
+    s_seen_t seen = {0};
     uint64_t next_id = 0;
     assert_int_equal(fdy_store_jobs_scan(store, s_collect, &seen, &next_id, &reason), FOUNDRY_OK);
     assert_int_equal(seen.count, 2);
@@ -102,7 +107,7 @@ test_jobs_table_round_trip_and_check(void **state)
     if (fdy_store_open(&reopen, &store, &reason) != FOUNDRY_OK)
         fail_msg("reopen: %s", reason.text);
     static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x07, 0x01};
-    fdy_store_job_write_t bad[] = {{7, r3, len3}, {9, garbage, sizeof garbage}};
+    fdy_store_job_write_t bad[] = {{7, r3, len3, false}, {9, garbage, sizeof garbage, false}};
     s_write(store, bad, 2);
     fdy_store_close(&store);
     fdy_store_check_result_t damaged = fx_store_check(dir);
@@ -131,11 +136,11 @@ test_jobs_bad_high_water_mark_is_found_and_ids_follow_the_jobs(void **state)
     uint8_t *r5 = s_record(5, &len5);
     static const uint8_t short_mark[] = {0x00, 0x00, 0x01};
     /* Key 0 is the mark: written last, so it replaces the good one. */
-    fdy_store_job_write_t writes[] = {{5, r5, len5}};
+    fdy_store_job_write_t writes[] = {{5, r5, len5, false}};
     s_write(store, writes, 1);
-    fdy_store_job_write_t bad_mark = {0, short_mark, sizeof short_mark};
+    fdy_store_job_write_t bad_mark = {0, short_mark, sizeof short_mark, false};
     s_write(store, &bad_mark, 1);
-    s_seen_t seen = {{0}, 0};
+    s_seen_t seen = {0};
     uint64_t next_id = 0;
     assert_int_equal(fdy_store_jobs_scan(store, s_collect, &seen, &next_id, &reason), FOUNDRY_OK);
     assert_int_equal(seen.count, 1);
