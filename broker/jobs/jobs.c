@@ -68,9 +68,11 @@ s_put_job(fdy_jobs_t *self, fdy_job_t *job)
 static char *
 s_key_name(const char *tenant, const char *key)
 {
-    size_t len = strlen(tenant) + strlen(key) + 2;
-    char *name = fdy_xalloc(len);
-    snprintf(name, len, "%s\x1f%s", tenant, key);
+    size_t tenant_len = strlen(tenant), key_len = strlen(key);
+    char *name = fdy_xalloc(tenant_len + key_len + 2);
+    memcpy(name, tenant, tenant_len);
+    name[tenant_len] = '\x1f';
+    memcpy(name + tenant_len + 1, key, key_len + 1);
     return name;
 }
 

@@ -127,7 +127,13 @@ foundry_err
 fdy_jobs_bench_run(const fdy_bench_env_t *env, const char *ctl, const fdy_jobs_bench_opts_t *opts)
 {
     char node[PATH_MAX], worker[PATH_MAX];
-    if (!fdy_bench_env_default_binary("node/foundry-node", node, sizeof node) ||
+    /* FOUNDRY_NODE (as for the integration tests) may name another agent
+     * binary, e.g. a wrapper that profiles it. */
+    const char *node_env = getenv("FOUNDRY_NODE");
+    if (node_env && *node_env)
+        snprintf(node, sizeof node, "%s", node_env);
+    if ((!(node_env && *node_env) &&
+         !fdy_bench_env_default_binary("node/foundry-node", node, sizeof node)) ||
         !fdy_bench_env_default_binary("tests/job_echo_worker", worker, sizeof worker)) {
         fdy_bench_env_fail("cannot find foundry-node and job_echo_worker in the build tree");
         return FOUNDRY_EIO;
