@@ -207,7 +207,7 @@ s_destroy(void **self_p)
     free(self->parked);
     free(self->offers);
     free(self->offer_order);
-    free(self->offer_recs);
+    free(self->offer_body);
     fdy_arena_destroy(&self->arena);
     fdy_jobs_metrics_destroy(&self->metrics);
     free(self);
@@ -215,6 +215,19 @@ s_destroy(void **self_p)
 }
 
 /* ---- replies ------------------------------------------------------------------ */
+
+void
+fdy_jobs_send_encoded(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind, uint64_t request_id,
+                      const uint8_t *body, size_t len)
+{
+    fdy_envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.kind = kind;
+    env.request_id = request_id;
+    env.job = body;
+    env.job_len = len;
+    fdy_reply_send(self->deps.reply, to, &env);
+}
 
 size_t
 fdy_jobs_send_body(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind, uint64_t request_id,
@@ -227,22 +240,15 @@ fdy_jobs_send_body(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind, uint
             fdy_reply_error(self->deps.reply, to, request_id, 0, FOUNDRY_ENOMEM, "job reply");
         return 0;
     }
-    fdy_envelope_t env;
-    memset(&env, 0, sizeof env);
-    env.kind = kind;
-    env.request_id = request_id;
-    env.job = buf;
-    env.job_len = len ? len : 0;
     /* An empty reply still needs a body: a zero job_id field packs to
      * nothing, so such replies carry one byte of an empty JobReply. */
-    uint8_t empty[2] = { 0x08, 0x00 };
-    if (len == 0) {
-        env.job = empty;
-        env.job_len = sizeof empty;
-    }
-    fdy_reply_send(self->deps.reply, to, &env);
+    static const uint8_t empty[2] = { 0x08, 0x00 };
+    if (len == 0)
+        fdy_jobs_send_encoded(self, to, kind, request_id, empty, sizeof empty);
+    else
+        fdy_jobs_send_encoded(self, to, kind, request_id, buf, len);
     free(buf);
-    return env.job_len;
+    return len ? len : sizeof empty;
 }
 
 static void

@@ -152,10 +152,8 @@ fdy_jobs_send_offers(fdy_jobs_t *self, size_t count)
     for (size_t i = 0; i < count; i++)
         self->offer_order[i] = (fdy_jobs_offer_slot_t){self->offers[i].node, i};
     qsort(self->offer_order, count, sizeof *self->offer_order, s_cmp_offer);
-    if (!self->offer_recs)
-        self->offer_recs = fdy_xalloc(OFFERS_PER_MESSAGE * sizeof *self->offer_recs);
-    fdy_job_record_t *recs = self->offer_recs;
-    size_t held = 0, bytes = 0;
+    size_t held = 0;
+    self->offer_body_len = 0;
     fdy_job_node_t *batch_node = NULL;
     for (size_t i = 0; i <= count; i++) {
         fdy_job_node_t *node = NULL;
@@ -165,14 +163,14 @@ fdy_jobs_send_offers(fdy_jobs_t *self, size_t count)
         /* The batch held so far leaves when the next offer is another
          * node's, when it is full, and at the end. */
         if (held && (i == count || (ok && node != batch_node) || held == OFFERS_PER_MESSAGE ||
-                     bytes >= OFFER_BYTES_MAX)) {
-            fdy_job_reply_t reply = {0, false, recs, held, NULL, 0};
+                     self->offer_body_len >= OFFER_BYTES_MAX)) {
             fdy_peer_t to = {batch_node->peer, batch_node->peer_len};
-            size_t sent = fdy_jobs_send_body(self, &to, FDY_KIND_JOB_OFFERS, 0, &reply);
-            if (sent)
-                fdy_jobs_metrics_offer(self->metrics, batch_node->site_index, held, sent);
+            fdy_jobs_send_encoded(self, &to, FDY_KIND_JOB_OFFERS, 0, self->offer_body,
+                                  self->offer_body_len);
+            fdy_jobs_metrics_offer(self->metrics, batch_node->site_index, held,
+                                   self->offer_body_len);
             held = 0;
-            bytes = 0;
+            self->offer_body_len = 0;
         }
         if (!ok)
             continue;
@@ -182,9 +180,13 @@ fdy_jobs_send_offers(fdy_jobs_t *self, size_t count)
             s_send_one(self, node, &rec);
             continue;
         }
+        if (fdy_codec_job_offer_append(&self->offer_body, &self->offer_body_len,
+                                       &self->offer_body_cap, &rec) != FOUNDRY_OK) {
+            fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": out of memory", rec.id);
+            abort();
+        }
         batch_node = node;
-        recs[held++] = rec;
-        bytes += rec.spec.payload_len + 256;
+        held++;
     }
     if (self->offer_count > count)
         memmove(self->offers, self->offers + count,

@@ -267,6 +267,58 @@ test_codec_jobs_refuses_misplaced_batches(void **state)
     free(many);
 }
 
+/* The hand-packed JOB_OFFERS body is byte for byte what protobuf-c packs
+ * for the same offers (big ids, fences and payloads, an empty payload, a
+ * kill order, a zero timeout), and decodes back. */
+static void
+test_codec_jobs_offer_append_matches_the_packer(void **state)
+{
+    (void) state;
+    static uint8_t big[300];
+    memset(big, 'p', sizeof big);
+    fdy_job_record_t recs[4];
+    memset(recs, 0, sizeof recs);
+    recs[0] = (fdy_job_record_t){.id = 1, .state = "leased", .attempt = 1, .fence = 1};
+    recs[0].spec.type = "echo";
+    recs[0].spec.payload = big;
+    recs[0].spec.payload_len = sizeof big;
+    recs[0].spec.timeout_ms = 60000;
+    recs[1] = (fdy_job_record_t){.id = 1ull << 40, .state = "leased", .attempt = 300,
+                                 .fence = UINT64_MAX};
+    recs[1].spec.type = "t";
+    recs[2] = (fdy_job_record_t){.id = 77, .state = "cancelled", .attempt = 2, .fence = 5};
+    recs[2].spec.type = "inspect";
+    recs[2].spec.timeout_ms = 127;
+    recs[3] = (fdy_job_record_t){.id = 128, .state = "leased", .attempt = 1, .fence = 128};
+    recs[3].spec.type = "x";
+    recs[3].spec.payload = big;
+    recs[3].spec.payload_len = 127;
+    uint8_t *mine = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(fdy_codec_job_offer_append(&mine, &len, &cap, &recs[i]), FOUNDRY_OK);
+    fdy_job_reply_t reply = {0, false, recs, 4, NULL, 0};
+    uint8_t *packed = NULL;
+    size_t packed_len = 0;
+    assert_int_equal(fdy_codec_job_reply_encode(&reply, &packed, &packed_len), FOUNDRY_OK);
+    assert_int_equal(len, packed_len);
+    assert_memory_equal(mine, packed, len);
+
+    fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(len));
+    fdy_job_reply_t back;
+    fdy_reason_t reason = {{0}};
+    assert_int_equal(fdy_codec_job_reply_decode(mine, len, arena, &back, &reason), FOUNDRY_OK);
+    assert_int_equal(back.job_count, 4);
+    assert_int_equal(back.jobs[1].id, 1ull << 40);
+    assert_int_equal(back.jobs[1].fence, UINT64_MAX);
+    assert_string_equal(back.jobs[2].state, "cancelled");
+    assert_int_equal(back.jobs[0].spec.payload_len, sizeof big);
+    assert_int_equal(back.jobs[0].spec.timeout_ms, 60000);
+    fdy_arena_destroy(&arena);
+    free(mine);
+    free(packed);
+}
+
 int
 main(void)
 {
@@ -277,6 +329,7 @@ main(void)
         cmocka_unit_test(test_codec_jobs_batch_append_round_trip),
         cmocka_unit_test(test_codec_jobs_result_batch_and_outcomes_round_trip),
         cmocka_unit_test(test_codec_jobs_refuses_misplaced_batches),
+        cmocka_unit_test(test_codec_jobs_offer_append_matches_the_packer),
     };
     return cmocka_run_group_tests_name("codec_jobs", tests, NULL, NULL);
 }
