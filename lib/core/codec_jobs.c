@@ -338,19 +338,6 @@ fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *
     return FOUNDRY_OK;
 }
 
-/* Appends a varint at *at (room for 10 bytes checked by the caller). */
-static size_t
-s_put_varint(uint8_t *at, uint64_t value)
-{
-    size_t n = 0;
-    while (value >= 0x80) {
-        at[n++] = (uint8_t) (value | 0x80);
-        value >>= 7;
-    }
-    at[n++] = (uint8_t) value;
-    return n;
-}
-
 foundry_err
 fdy_codec_job_batch_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_job_spec_t *spec)
 {
@@ -375,56 +362,11 @@ fdy_codec_job_batch_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_jo
         *at++ = (1u << 3) | 0u;
         *at++ = (uint8_t) FOUNDRY__JOB_OP__JOB_SUBMIT;
     }
-    at += s_put_varint(at, (17u << 3) | 2u);
-    at += s_put_varint(at, spec_len);
+    at = fdy_codec_put_varint(at, (17u << 3) | 2u);
+    at = fdy_codec_put_varint(at, spec_len);
     at += protobuf_c_message_pack(&pb.base, at);
     *len = (size_t) (at - *buf);
     return FOUNDRY_OK;
-}
-
-static size_t
-s_varint_size(uint64_t value)
-{
-    size_t n = 1;
-    while (value >= 0x80) {
-        value >>= 7;
-        n++;
-    }
-    return n;
-}
-
-/* The bytes of a field: a varint one when value is not 0, a
- * length-delimited one when len is not 0 (proto3 leaves out zeros). */
-static size_t
-s_varint_field_size(uint64_t value)
-{
-    return value ? 1 + s_varint_size(value) : 0;
-}
-
-static size_t
-s_bytes_field_size(size_t len)
-{
-    return len ? 1 + s_varint_size(len) + len : 0;
-}
-
-static uint8_t *
-s_put_varint_field(uint8_t *at, uint32_t field, uint64_t value)
-{
-    if (!value)
-        return at;
-    *at++ = (uint8_t) (field << 3);
-    return at + s_put_varint(at, value);
-}
-
-static uint8_t *
-s_put_bytes_field(uint8_t *at, uint32_t field, const void *data, size_t len)
-{
-    if (!len)
-        return at;
-    *at++ = (uint8_t) ((field << 3) | 2u);
-    at += s_put_varint(at, len);
-    memcpy(at, data, len);
-    return at + len;
 }
 
 foundry_err
@@ -438,12 +380,12 @@ fdy_codec_job_offer_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_jo
     const char *state = rec->state ? rec->state : "";
     size_t type_len = strlen(type), state_len = strlen(state);
     size_t payload_len = rec->spec.payload ? rec->spec.payload_len : 0;
-    size_t spec_len = s_bytes_field_size(type_len) + s_bytes_field_size(payload_len) +
-                      s_varint_field_size(rec->spec.timeout_ms);
-    size_t rec_len = s_varint_field_size(rec->id) + 1 + s_varint_size(spec_len) + spec_len +
-                     s_bytes_field_size(state_len) + s_varint_field_size(rec->attempt) +
-                     s_varint_field_size(rec->fence);
-    size_t need = *len + 1 + s_varint_size(rec_len) + rec_len;
+    size_t spec_len = fdy_codec_bytes_field_size(type_len) + fdy_codec_bytes_field_size(payload_len) +
+                      fdy_codec_uint_field_size(rec->spec.timeout_ms);
+    size_t rec_len = fdy_codec_uint_field_size(rec->id) + 1 + fdy_codec_varint_size(spec_len) + spec_len +
+                     fdy_codec_bytes_field_size(state_len) + fdy_codec_uint_field_size(rec->attempt) +
+                     fdy_codec_uint_field_size(rec->fence);
+    size_t need = *len + 1 + fdy_codec_varint_size(rec_len) + rec_len;
     if (need > *cap) {
         size_t grown = *cap ? *cap : 65536;
         while (grown < need)
@@ -456,16 +398,16 @@ fdy_codec_job_offer_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_jo
     }
     uint8_t *at = *buf + *len;
     *at++ = (3u << 3) | 2u;
-    at += s_put_varint(at, rec_len);
-    at = s_put_varint_field(at, 1, rec->id);
+    at = fdy_codec_put_varint(at, rec_len);
+    at = fdy_codec_put_uint_field(at, 1u << 3, rec->id);
     *at++ = (4u << 3) | 2u; /* the spec, present even when empty */
-    at += s_put_varint(at, spec_len);
-    at = s_put_bytes_field(at, 1, type, type_len);
-    at = s_put_bytes_field(at, 2, rec->spec.payload, payload_len);
-    at = s_put_varint_field(at, 6, rec->spec.timeout_ms);
-    at = s_put_bytes_field(at, 5, state, state_len);
-    at = s_put_varint_field(at, 6, rec->attempt);
-    at = s_put_varint_field(at, 7, rec->fence);
+    at = fdy_codec_put_varint(at, spec_len);
+    at = fdy_codec_put_bytes_field(at, (1u << 3) | 2u, type, type_len);
+    at = fdy_codec_put_bytes_field(at, (2u << 3) | 2u, rec->spec.payload, payload_len);
+    at = fdy_codec_put_uint_field(at, 6u << 3, rec->spec.timeout_ms);
+    at = fdy_codec_put_bytes_field(at, (5u << 3) | 2u, state, state_len);
+    at = fdy_codec_put_uint_field(at, 6u << 3, rec->attempt);
+    at = fdy_codec_put_uint_field(at, 7u << 3, rec->fence);
     assert((size_t) (at - *buf) == need);
     *len = need;
     return FOUNDRY_OK;
