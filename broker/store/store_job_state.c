@@ -11,8 +11,8 @@
 #include "store_job_state.h"
 
 #include "bytes.h"
+#include "xalloc.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #define FIXED_HEAD (1u + 4u + 8u * 4u)
@@ -64,16 +64,7 @@ fdy_store_job_state_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *l
             return FOUNDRY_EINVAL;
         size += FIXED_TRY + s_text_size(a->node) + s_text_size(a->state) + s_text_size(a->error);
     }
-    if (*len + size > *cap) {
-        size_t grown = *cap ? *cap : 65536;
-        while (grown < *len + size)
-            grown *= 2;
-        uint8_t *bigger = realloc(*buf, grown);
-        if (!bigger)
-            return FOUNDRY_ENOMEM;
-        *buf = bigger;
-        *cap = grown;
-    }
+    *buf = fdy_xgrow(*buf, cap, *len + size, 1);
     uint8_t *at = *buf + *len;
     *at++ = FDY_STORE_JOB_STATE_VERSION;
     fdy_bytes_put_le32(at, rec->attempt);
@@ -107,46 +98,14 @@ fdy_store_job_state_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *l
 
 /* ---- decoding ------------------------------------------------------------- */
 
-typedef struct {
-    const uint8_t *at, *end;
-    bool bad;
-} s_reader_t;
-
-static const uint8_t *
-s_take(s_reader_t *r, size_t n)
-{
-    if (r->bad || (size_t) (r->end - r->at) < n) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *start = r->at;
-    r->at += n;
-    return start;
-}
-
-static uint32_t
-s_u32(s_reader_t *r)
-{
-    const uint8_t *p = s_take(r, 4);
-    return p ? fdy_bytes_get_le32(p) : 0;
-}
-
-static uint64_t
-s_u64(s_reader_t *r)
-{
-    const uint8_t *p = s_take(r, 8);
-    return p ? fdy_bytes_get_le64(p) : 0;
-}
-
 /* A text: NULL when absent, or bytes that end in their only NUL. */
 static const char *
-s_text(s_reader_t *r)
+s_text(fdy_bytes_in_t *r)
 {
-    const uint8_t *p = s_take(r, 2);
-    size_t n = p ? fdy_bytes_get_le16(p) : 0;
+    size_t n = fdy_bytes_take_le16(r);
     if (n == 0)
         return NULL;
-    const uint8_t *text = n <= FDY_JOB_TEXT_MAX + 1u ? s_take(r, n) : NULL;
+    const uint8_t *text = n <= FDY_JOB_TEXT_MAX + 1u ? fdy_bytes_take(r, n) : NULL;
     if (!text || memchr(text, '\0', n) != text + n - 1) {
         r->bad = true;
         return NULL;
@@ -158,21 +117,21 @@ foundry_err
 fdy_store_job_state_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                            fdy_job_record_t *rec, fdy_reason_t *reason)
 {
-    s_reader_t r = {buf, buf + len, false};
-    const uint8_t *version = s_take(&r, 1);
+    fdy_bytes_in_t r = {buf, len, false};
+    const uint8_t *version = fdy_bytes_take(&r, 1);
     if (!version || *version != FDY_STORE_JOB_STATE_VERSION)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "job state record of %zu bytes: %s", len,
                               version ? "unknown version" : "empty");
     fdy_job_record_t out = *rec;
-    out.attempt = s_u32(&r);
-    out.fence = s_u64(&r);
-    out.updated_ms = s_u64(&r);
-    out.not_before_ms = s_u64(&r);
-    out.lease_until_ms = s_u64(&r);
+    out.attempt = fdy_bytes_take_le32(&r);
+    out.fence = fdy_bytes_take_le64(&r);
+    out.updated_ms = fdy_bytes_take_le64(&r);
+    out.not_before_ms = fdy_bytes_take_le64(&r);
+    out.lease_until_ms = fdy_bytes_take_le64(&r);
     out.state = s_text(&r);
     out.node = s_text(&r);
-    out.result_len = s_u32(&r);
-    out.result = out.result_len <= FDY_JOB_RESULT_MAX ? s_take(&r, out.result_len) : NULL;
+    out.result_len = fdy_bytes_take_le32(&r);
+    out.result = out.result_len <= FDY_JOB_RESULT_MAX ? fdy_bytes_take(&r, out.result_len) : NULL;
     if (!out.result_len || !out.result)
         out.result = NULL;
     if (out.result_len > FDY_JOB_RESULT_MAX)
@@ -180,8 +139,7 @@ fdy_store_job_state_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     out.error = s_text(&r);
     out.log_tail = s_text(&r);
     out.progress = s_text(&r);
-    const uint8_t *count = s_take(&r, 1);
-    out.attempt_count = count ? *count : 0;
+    out.attempt_count = fdy_bytes_take_u8(&r);
     out.attempts = NULL;
     if (out.attempt_count > FDY_JOB_ATTEMPTS_MAX)
         r.bad = true;
@@ -193,15 +151,15 @@ fdy_store_job_state_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     }
     for (size_t i = 0; !r.bad && i < out.attempt_count; i++) {
         fdy_job_attempt_t *a = &tries[i];
-        a->attempt = s_u32(&r);
-        a->fence = s_u64(&r);
-        a->started_ms = s_u64(&r);
-        a->ended_ms = s_u64(&r);
+        a->attempt = fdy_bytes_take_le32(&r);
+        a->fence = fdy_bytes_take_le64(&r);
+        a->started_ms = fdy_bytes_take_le64(&r);
+        a->ended_ms = fdy_bytes_take_le64(&r);
         a->node = s_text(&r);
         a->state = s_text(&r);
         a->error = s_text(&r);
     }
-    if (r.bad || r.at != r.end)
+    if (r.bad || r.left)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "job state record of %zu bytes: %s", len,
                               r.bad ? "truncated or out of bounds" : "bytes after its end");
     out.attempts = tries;

@@ -21,9 +21,10 @@
 /* Appends the state fields of rec (state, attempt, fence, updated_ms,
  * not_before_ms, lease_until_ms, node, result, error, log_tail, progress,
  * attempts) at *buf + *len (capacity *cap, grown as needed; the caller
- * frees *buf and may reuse it). FOUNDRY_OK, FOUNDRY_EINVAL (a text over
- * FDY_JOB_TEXT_MAX, a result over FDY_JOB_RESULT_MAX, more than
- * FDY_JOB_ATTEMPTS_MAX attempts) or FOUNDRY_ENOMEM. */
+ * frees *buf and may reuse it; out of memory aborts, as in the daemons).
+ * FOUNDRY_OK or FOUNDRY_EINVAL (a text over FDY_JOB_TEXT_MAX, a result
+ * over FDY_JOB_RESULT_MAX, more than FDY_JOB_ATTEMPTS_MAX attempts), with
+ * *len unchanged. */
 foundry_err fdy_store_job_state_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len,
                                        size_t *cap);
 

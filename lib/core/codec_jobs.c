@@ -290,6 +290,24 @@ fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, si
     return err;
 }
 
+/* Room for need bytes in *buf (capacity *cap, doubled from first): false
+ * when out of memory, *buf then unchanged. */
+static bool
+s_reserve(uint8_t **buf, size_t *cap, size_t need, size_t first)
+{
+    if (need <= *cap)
+        return true;
+    size_t grown = *cap ? *cap : first;
+    while (grown < need)
+        grown *= 2;
+    uint8_t *bigger = realloc(*buf, grown);
+    if (!bigger)
+        return false;
+    *buf = bigger;
+    *cap = grown;
+    return true;
+}
+
 foundry_err
 fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len,
                             size_t *cap)
@@ -324,16 +342,8 @@ fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *
     pb.n_attempts = rec->attempt_count;
     pb.attempts = rec->attempt_count ? ptrs : NULL;
     size_t size = protobuf_c_message_get_packed_size(&pb.base);
-    if (*len + size > *cap) {
-        size_t grown = *cap ? *cap : 65536;
-        while (grown < *len + size)
-            grown *= 2;
-        uint8_t *bigger = realloc(*buf, grown);
-        if (!bigger)
-            return FOUNDRY_ENOMEM;
-        *buf = bigger;
-        *cap = grown;
-    }
+    if (!s_reserve(buf, cap, *len + size, 65536))
+        return FOUNDRY_ENOMEM;
     *len += protobuf_c_message_pack(&pb.base, *buf + *len);
     return FOUNDRY_OK;
 }
@@ -346,17 +356,8 @@ fdy_codec_job_batch_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_jo
     size_t spec_len = protobuf_c_message_get_packed_size(&pb.base);
     /* JobRequest: op (field 1, varint) once, then specs (field 17, length
      * delimited) one by one: fields may come in any order on the wire. */
-    size_t need = *len + 2 + 2 + 10 + spec_len;
-    if (need > *cap) {
-        size_t grown = *cap ? *cap : 4096;
-        while (grown < need)
-            grown *= 2;
-        uint8_t *bigger = realloc(*buf, grown);
-        if (!bigger)
-            return FOUNDRY_ENOMEM;
-        *buf = bigger;
-        *cap = grown;
-    }
+    if (!s_reserve(buf, cap, *len + 2 + 2 + 10 + spec_len, 4096))
+        return FOUNDRY_ENOMEM;
     uint8_t *at = *buf + *len;
     if (*len == 0) {
         *at++ = (1u << 3) | 0u;
@@ -386,16 +387,8 @@ fdy_codec_job_offer_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_jo
                      fdy_codec_bytes_field_size(state_len) + fdy_codec_uint_field_size(rec->attempt) +
                      fdy_codec_uint_field_size(rec->fence);
     size_t need = *len + 1 + fdy_codec_varint_size(rec_len) + rec_len;
-    if (need > *cap) {
-        size_t grown = *cap ? *cap : 65536;
-        while (grown < need)
-            grown *= 2;
-        uint8_t *bigger = realloc(*buf, grown);
-        if (!bigger)
-            return FOUNDRY_ENOMEM;
-        *buf = bigger;
-        *cap = grown;
-    }
+    if (!s_reserve(buf, cap, need, 65536))
+        return FOUNDRY_ENOMEM;
     uint8_t *at = *buf + *len;
     *at++ = (3u << 3) | 2u;
     at = fdy_codec_put_varint(at, rec_len);
