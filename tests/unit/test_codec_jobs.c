@@ -267,6 +267,60 @@ test_codec_jobs_refuses_misplaced_batches(void **state)
     free(many);
 }
 
+/* The hand-packed stored record and SUBMIT batch (codec_jobs_pack.c) are
+ * byte for byte what protobuf-c packs: every field set, large varints,
+ * two-byte tags (attempts, progress, waiting), empty and absent texts. */
+static void
+test_codec_jobs_hand_packed_record_and_batch_match_the_packer(void **state)
+{
+    (void) state;
+    static const char *const sites[] = {"siheung", "pangyo"};
+    static const char *const labels[] = {"gpu=a100", "robot=ur10"};
+    fdy_job_attempt_t tries[2] = {{1, 1, "node-a", 10, 20, "lost", "lease expired"},
+                                  {2, 1ull << 35, "node-b", 1ull << 42, 0, "running", ""}};
+    fdy_job_record_t rec = {.id = 300, .tenant = "acme", .submitter = "acme-ops",
+                            .state = "running", .attempt = 2, .fence = UINT64_MAX,
+                            .created_ms = 1700000000000ull, .updated_ms = 1700000000500ull,
+                            .not_before_ms = 7, .lease_until_ms = 1700000006000ull,
+                            .node = "node-b", .result = (const uint8_t *) "r\0s", .result_len = 3,
+                            .error = "exit status 1", .log_tail = "tail", .attempts = tries,
+                            .attempt_count = 2, .progress = "40%", .waiting = "busy"};
+    rec.spec = (fdy_job_spec_t){.type = "inspect", .payload = (const uint8_t *) "line-3",
+                                .payload_len = 6, .sites = sites, .site_count = 2,
+                                .labels = labels, .label_count = 2, .priority = 200,
+                                .timeout_ms = 30000, .max_attempts = 3,
+                                .backoff_initial_ms = 1000, .backoff_factor = 2,
+                                .backoff_max_ms = 60000, .key = "order-17",
+                                .deadline_ms = 1800000000000ull, .result_ttl_ms = 86400000,
+                                .node = "node-b"};
+    fdy_job_record_t bare = {.id = 1, .state = "queued"};
+    bare.spec.type = "t";
+    uint8_t *mine = NULL, *packed = NULL;
+    size_t len = 0, cap = 0, packed_len = 0;
+    const fdy_job_record_t *cases[] = {&rec, &bare};
+    for (size_t i = 0; i < 2; i++) {
+        len = 0;
+        assert_int_equal(fdy_codec_job_record_append(cases[i], &mine, &len, &cap), FOUNDRY_OK);
+        assert_int_equal(fdy_codec_job_record_encode(cases[i], &packed, &packed_len), FOUNDRY_OK);
+        assert_int_equal(len, packed_len);
+        assert_memory_equal(mine, packed, len);
+        free(packed);
+    }
+    free(mine);
+
+    fdy_job_spec_t specs[3] = {rec.spec, s_spec(), bare.spec};
+    mine = NULL;
+    len = cap = 0;
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(fdy_codec_job_batch_append(&mine, &len, &cap, &specs[i]), FOUNDRY_OK);
+    fdy_job_request_t req = {.op = FDY_JOB_SUBMIT, .specs = specs, .spec_count = 3};
+    assert_int_equal(fdy_codec_job_request_encode(&req, &packed, &packed_len), FOUNDRY_OK);
+    assert_int_equal(len, packed_len);
+    assert_memory_equal(mine, packed, len);
+    free(packed);
+    free(mine);
+}
+
 /* The hand-packed JOB_OFFERS body is byte for byte what protobuf-c packs
  * for the same offers (big ids, fences and payloads, an empty payload, a
  * kill order, a zero timeout), and decodes back. */
@@ -330,6 +384,7 @@ main(void)
         cmocka_unit_test(test_codec_jobs_result_batch_and_outcomes_round_trip),
         cmocka_unit_test(test_codec_jobs_refuses_misplaced_batches),
         cmocka_unit_test(test_codec_jobs_offer_append_matches_the_packer),
+        cmocka_unit_test(test_codec_jobs_hand_packed_record_and_batch_match_the_packer),
     };
     return cmocka_run_group_tests_name("codec_jobs", tests, NULL, NULL);
 }
