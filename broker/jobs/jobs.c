@@ -120,8 +120,9 @@ s_load_one(uint64_t id, const uint8_t *record, size_t len, const uint8_t *state,
     fdy_job_record_t rec;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    foundry_err err = record ? fdy_codec_job_record_decode(record, len, self->arena, &rec, &why)
-                             : fdy_reason_set(&why, FOUNDRY_ECORRUPT, "a state record without its job");
+    foundry_err err =
+        record ? fdy_codec_job_record_decode(record, len, self->arena, &rec, &why)
+               : fdy_reason_set(&why, FOUNDRY_ECORRUPT, "a state record without its job");
     if (err == FOUNDRY_OK && rec.id != id)
         err = fdy_reason_set(&why, FOUNDRY_ECORRUPT, "id mismatch");
     /* The state record, when there is one, holds what changed since. */

@@ -50,8 +50,9 @@ s_check_state(uint64_t id, const MDB_val *value, fdy_reason_t *reason)
     fdy_arena_destroy(&arena);
     return err;
 }
-/* The store check: every record decodes as a JobRecord whose id is its
- * key. */
+
+/* The store check: every whole record decodes as a JobRecord whose id is
+ * its key, every state record as a state record. */
 static foundry_err
 s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB_val *value,
         fdy_reason_t *reason)

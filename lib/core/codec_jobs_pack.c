@@ -156,8 +156,7 @@ s_reserve(uint8_t **buf, size_t *cap, size_t need)
 }
 
 foundry_err
-fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len,
-                            size_t *cap)
+fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len, size_t *cap)
 {
     assert(rec && buf && len && cap);
     if (rec->attempt_count > FDY_JOB_ATTEMPTS_MAX)
@@ -178,8 +177,8 @@ fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *
 static void
 s_offer(s_pack_t *p, const fdy_job_record_t *rec)
 {
-    fdy_job_record_t offer = {.id = rec->id, .state = rec->state, .attempt = rec->attempt,
-                              .fence = rec->fence};
+    fdy_job_record_t offer = {
+        .id = rec->id, .state = rec->state, .attempt = rec->attempt, .fence = rec->fence};
     offer.spec.type = rec->spec.type;
     offer.spec.payload = rec->spec.payload;
     offer.spec.payload_len = rec->spec.payload_len;

@@ -448,8 +448,9 @@ fdy_codec_put_uint_field(uint8_t *out, uint8_t tag, uint64_t value)
 size_t
 fdy_codec_delivery_size(const fdy_delivery_t *d)
 {
-    return fdy_codec_bytes_field_size(d->stream ? strlen(d->stream) : 0) + fdy_codec_uint_field_size(d->seq) +
-           fdy_codec_uint_field_size(d->delivery_count) + fdy_codec_uint_field_size(d->stored_ns) +
+    return fdy_codec_bytes_field_size(d->stream ? strlen(d->stream) : 0) +
+           fdy_codec_uint_field_size(d->seq) + fdy_codec_uint_field_size(d->delivery_count) +
+           fdy_codec_uint_field_size(d->stored_ns) +
            fdy_codec_bytes_field_size(d->publisher ? strlen(d->publisher) : 0) +
            fdy_codec_bytes_field_size(d->message_len) + fdy_codec_bytes_field_size(d->ext_len);
 }

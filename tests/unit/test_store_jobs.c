@@ -26,7 +26,7 @@
 
 typedef struct {
     uint64_t ids[8];
-    bool whole[8];     /* it came with its whole record */
+    bool whole[8];       /* it came with its whole record */
     size_t state_len[8]; /* and a state record of this size (0: none) */
     size_t count;
 } s_seen_t;
@@ -81,7 +81,8 @@ test_jobs_table_round_trip_and_check(void **state)
 
     size_t len1 = 0, len2 = 0, len3 = 0;
     uint8_t *r1 = s_record(1, &len1), *r2 = s_record(2, &len2), *r3 = s_record(3, &len3);
-    fdy_store_job_write_t writes[] = {{1, r1, len1, false}, {2, r2, len2, false}, {3, r3, len3, false}};
+    fdy_store_job_write_t writes[] = {
+        {1, r1, len1, false}, {2, r2, len2, false}, {3, r3, len3, false}};
     s_write(store, writes, 3);
     fdy_store_job_write_t removal = {.id = 2};
     s_write(store, &removal, 1);
@@ -186,8 +187,8 @@ test_jobs_state_records_pair_with_their_jobs(void **state)
     size_t len1, len2, len3, slen1, slen3;
     uint8_t *r1 = s_record(1, &len1), *r2 = s_record(2, &len2), *r3 = s_record(3, &len3);
     uint8_t *s1 = s_state_record("leased", 1, &slen1), *s3 = s_state_record("succeeded", 4, &slen3);
-    fdy_store_job_write_t whole[] = {{1, r1, len1, false}, {2, r2, len2, false},
-                                     {3, r3, len3, false}};
+    fdy_store_job_write_t whole[] = {
+        {1, r1, len1, false}, {2, r2, len2, false}, {3, r3, len3, false}};
     s_write(store, whole, 3);
     fdy_store_job_write_t states[] = {{1, s1, slen1, true}, {3, s3, slen3, true}};
     s_write(store, states, 2);
