@@ -5,6 +5,7 @@
  */
 #include "job.h"
 
+#include "names.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -98,8 +99,8 @@ fdy_job_new(uint64_t id, const char *tenant, const char *submitter, const fdy_jo
 {
     fdy_job_t *self = fdy_xalloc(sizeof *self);
     self->id = id;
-    snprintf(self->tenant, sizeof self->tenant, "%s", tenant ? tenant : "");
-    snprintf(self->submitter, sizeof self->submitter, "%s", submitter ? submitter : "");
+    fdy_name_copy(self->tenant, sizeof self->tenant, tenant);
+    fdy_name_copy(self->submitter, sizeof self->submitter, submitter);
     self->spec = s_spec_dup(spec);
     self->state = FDY_JOB_QUEUED;
     self->created_ms = now_ms;

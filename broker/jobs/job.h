@@ -62,6 +62,7 @@ struct fdy_job {
     uint32_t bucket;
     bool queued;
     bool dirty;
+    bool stored;  /* its whole record is committed: changes write its state record */
     bool removed; /* result expired: deleted at the next commit */
 };
 

@@ -9,6 +9,7 @@
 #include "jobs_core.h"
 
 #include "log.h"
+#include "names.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
@@ -77,7 +78,7 @@ fdy_job_sched_cancel_running(fdy_jobs_t *self, fdy_job_t *job)
                              sizeof *self->offers);
     fdy_jobs_offer_t *o = &self->offers[self->offer_count++];
     memset(o, 0, sizeof *o);
-    snprintf(o->node, sizeof o->node, "%s", job->node);
+    fdy_name_copy(o->node, sizeof o->node, job->node);
     o->job_id = job->id;
     o->fence = job->fence;
     o->cancel = true;
@@ -162,7 +163,7 @@ fdy_job_sched_offer(fdy_jobs_t *self, int64_t now_ms)
                                      sizeof *self->offers);
             fdy_jobs_offer_t *o = &self->offers[self->offer_count++];
             memset(o, 0, sizeof *o);
-            snprintf(o->node, sizeof o->node, "%s", node->name);
+            fdy_name_copy(o->node, sizeof o->node, node->name);
             o->job_id = job->id;
             o->fence = job->fence;
             offered++;

@@ -68,9 +68,11 @@ s_put_job(fdy_jobs_t *self, fdy_job_t *job)
 static char *
 s_key_name(const char *tenant, const char *key)
 {
-    size_t len = strlen(tenant) + strlen(key) + 2;
-    char *name = fdy_xalloc(len);
-    snprintf(name, len, "%s\x1f%s", tenant, key);
+    size_t tenant_len = strlen(tenant), key_len = strlen(key);
+    char *name = fdy_xalloc(tenant_len + key_len + 2);
+    memcpy(name, tenant, tenant_len);
+    name[tenant_len] = '\x1f';
+    memcpy(name + tenant_len + 1, key, key_len + 1);
     return name;
 }
 
@@ -108,22 +110,31 @@ s_drop_job(fdy_jobs_t *self, fdy_job_t *job)
 /* ---- loading -------------------------------------------------------------- */
 
 static foundry_err
-s_load_one(uint64_t id, const uint8_t *record, size_t len, void *user, fdy_reason_t *reason)
+s_load_one(uint64_t id, const uint8_t *record, size_t len, const uint8_t *state, size_t state_len,
+           void *user, fdy_reason_t *reason)
 {
     fdy_jobs_t *self = user;
-    fdy_arena_reset(self->arena, FDY_DECODE_BUDGET(len));
+    (void) reason;
+    fdy_arena_reset(self->arena, FDY_DECODE_BUDGET(len) +
+                                     FDY_JOB_ATTEMPTS_MAX * sizeof(fdy_job_attempt_t));
     fdy_job_record_t rec;
     fdy_reason_t why;
     fdy_reason_clear(&why);
-    if (fdy_codec_job_record_decode(record, len, self->arena, &rec, &why) != FOUNDRY_OK ||
-        rec.id != id) {
+    foundry_err err =
+        record ? fdy_codec_job_record_decode(record, len, self->arena, &rec, &why)
+               : fdy_reason_set(&why, FOUNDRY_ECORRUPT, "a state record without its job");
+    if (err == FOUNDRY_OK && rec.id != id)
+        err = fdy_reason_set(&why, FOUNDRY_ECORRUPT, "id mismatch");
+    /* The state record, when there is one, holds what changed since. */
+    if (err == FOUNDRY_OK && state)
+        err = fdy_store_job_state_decode(state, state_len, self->arena, &rec, &why);
+    if (err != FOUNDRY_OK) {
         /* One bad record must not stop the broker: it is reported and skipped. */
-        fdy_log_err("JOB-RECORD-BAD", "job %" PRIu64 " not loaded: %s", id,
-                    why.text[0] ? why.text : "id mismatch");
-        (void) reason;
+        fdy_log_err("JOB-RECORD-BAD", "job %" PRIu64 " not loaded: %s", id, why.text);
         return FOUNDRY_OK;
     }
     fdy_job_t *job = fdy_job_from_record(&rec);
+    job->stored = true;
     s_put_job(self, job);
     s_key_remember(self, job);
     if (job->state == FDY_JOB_QUEUED || job->state == FDY_JOB_FAILED)
@@ -196,6 +207,8 @@ s_destroy(void **self_p)
         s_parked_free(&self->parked[i]);
     free(self->parked);
     free(self->offers);
+    free(self->offer_order);
+    free(self->offer_body);
     fdy_arena_destroy(&self->arena);
     fdy_jobs_metrics_destroy(&self->metrics);
     free(self);
@@ -203,6 +216,19 @@ s_destroy(void **self_p)
 }
 
 /* ---- replies ------------------------------------------------------------------ */
+
+void
+fdy_jobs_send_encoded(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind, uint64_t request_id,
+                      const uint8_t *body, size_t len)
+{
+    fdy_envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.kind = kind;
+    env.request_id = request_id;
+    env.job = body;
+    env.job_len = len;
+    fdy_reply_send(self->deps.reply, to, &env);
+}
 
 size_t
 fdy_jobs_send_body(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind, uint64_t request_id,
@@ -215,22 +241,15 @@ fdy_jobs_send_body(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind, uint
             fdy_reply_error(self->deps.reply, to, request_id, 0, FOUNDRY_ENOMEM, "job reply");
         return 0;
     }
-    fdy_envelope_t env;
-    memset(&env, 0, sizeof env);
-    env.kind = kind;
-    env.request_id = request_id;
-    env.job = buf;
-    env.job_len = len ? len : 0;
     /* An empty reply still needs a body: a zero job_id field packs to
      * nothing, so such replies carry one byte of an empty JobReply. */
-    uint8_t empty[2] = { 0x08, 0x00 };
-    if (len == 0) {
-        env.job = empty;
-        env.job_len = sizeof empty;
-    }
-    fdy_reply_send(self->deps.reply, to, &env);
+    static const uint8_t empty[2] = { 0x08, 0x00 };
+    if (len == 0)
+        fdy_jobs_send_encoded(self, to, kind, request_id, empty, sizeof empty);
+    else
+        fdy_jobs_send_encoded(self, to, kind, request_id, buf, len);
     free(buf);
-    return env.job_len;
+    return len ? len : sizeof empty;
 }
 
 static void
@@ -836,15 +855,20 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
         job->dirty = false;
         size_t at = used;
         if (!job->removed) {
+            /* The whole record once; after it is stored, only what changes. */
             fdy_job_record_t rec;
             fdy_job_to_record_in(job, true, &rec, tries);
-            if (fdy_codec_job_record_append(&rec, &self->records, &used, &self->records_cap) !=
-                FOUNDRY_OK) {
-                fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": out of memory", job->id);
+            foundry_err err =
+                job->stored
+                    ? fdy_store_job_state_append(&rec, &self->records, &used, &self->records_cap)
+                    : fdy_codec_job_record_append(&rec, &self->records, &used, &self->records_cap);
+            if (err != FOUNDRY_OK) {
+                fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": %s", job->id, foundry_strerror(err));
                 abort();
             }
         }
-        self->writes[i] = (fdy_store_job_write_t){ job->id, NULL, used - at };
+        self->writes[i] = (fdy_store_job_write_t){ job->id, NULL, used - at,
+                                                   job->stored && !job->removed };
         self->written[i] = job;
     }
     for (size_t i = 0, at = 0; i < n; at += self->writes[i].len, i++)
@@ -867,6 +891,8 @@ s_committed(void *self_, const fdy_commit_t *commit, int64_t now_ms)
         fdy_job_t *job = self->written[i];
         if (err == FOUNDRY_OK && job->removed) {
             s_drop_job(self, job);
+        } else if (err == FOUNDRY_OK) {
+            job->stored = true;
         } else if (err != FOUNDRY_OK && !s_parked_created(self, job)) {
             /* A new job whose submit is refused below is dropped there;
              * every other change is written again next turn. */

@@ -129,42 +129,66 @@ s_send_one(fdy_jobs_t *self, fdy_job_node_t *node, const fdy_job_record_t *rec)
     free(buf);
 }
 
+/* Offer order, node by node: the scheduler deals jobs round-robin, so
+ * consecutive offers are for different nodes, and sent in that order each
+ * message would carry one. Sorted by node name, ties by position, so a
+ * node's own offers and kill orders keep their order. */
+static int
+s_cmp_offer(const void *a, const void *b)
+{
+    const fdy_jobs_offer_slot_t *x = a, *y = b;
+    int c = strcmp(x->node, y->node);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
 void
 fdy_jobs_send_offers(fdy_jobs_t *self, size_t count)
 {
-    fdy_job_record_t *recs = fdy_xalloc(OFFERS_PER_MESSAGE * sizeof *recs);
-    size_t held = 0, bytes = 0;
+    if (count == 0)
+        return;
+    size_t cap = self->offer_order_capacity;
+    self->offer_order = fdy_xgrow(self->offer_order, &cap, count, sizeof *self->offer_order);
+    self->offer_order_capacity = cap;
+    for (size_t i = 0; i < count; i++)
+        self->offer_order[i] = (fdy_jobs_offer_slot_t){self->offers[i].node, i};
+    qsort(self->offer_order, count, sizeof *self->offer_order, s_cmp_offer);
+    size_t held = 0;
+    self->offer_body_len = 0;
     fdy_job_node_t *batch_node = NULL;
     for (size_t i = 0; i <= count; i++) {
         fdy_job_node_t *node = NULL;
         fdy_job_record_t rec;
-        bool ok = i < count && s_offer_record(self, &self->offers[i], &node, &rec);
+        const fdy_jobs_offer_t *o = i < count ? &self->offers[self->offer_order[i].at] : NULL;
+        bool ok = o && s_offer_record(self, o, &node, &rec);
         /* The batch held so far leaves when the next offer is another
          * node's, when it is full, and at the end. */
         if (held && (i == count || (ok && node != batch_node) || held == OFFERS_PER_MESSAGE ||
-                     bytes >= OFFER_BYTES_MAX)) {
-            fdy_job_reply_t reply = {0, false, recs, held, NULL, 0};
+                     self->offer_body_len >= OFFER_BYTES_MAX)) {
             fdy_peer_t to = {batch_node->peer, batch_node->peer_len};
-            size_t sent = fdy_jobs_send_body(self, &to, FDY_KIND_JOB_OFFERS, 0, &reply);
-            if (sent)
-                fdy_jobs_metrics_offer(self->metrics, batch_node->site_index, held, sent);
+            fdy_jobs_send_encoded(self, &to, FDY_KIND_JOB_OFFERS, 0, self->offer_body,
+                                  self->offer_body_len);
+            fdy_jobs_metrics_offer(self->metrics, batch_node->site_index, held,
+                                   self->offer_body_len);
             held = 0;
-            bytes = 0;
+            self->offer_body_len = 0;
         }
         if (!ok)
             continue;
-        if (!self->offers[i].cancel)
+        if (!o->cancel)
             self->offered++;
         if (!node->offer_batches) {
             s_send_one(self, node, &rec);
             continue;
         }
+        if (fdy_codec_job_offer_append(&self->offer_body, &self->offer_body_len,
+                                       &self->offer_body_cap, &rec) != FOUNDRY_OK) {
+            fdy_log_err("JOBS-ENCODE", "job %" PRIu64 ": out of memory", rec.id);
+            abort();
+        }
         batch_node = node;
-        recs[held++] = rec;
-        bytes += rec.spec.payload_len + 256;
+        held++;
     }
-    free(recs);
-    if (count && self->offer_count > count)
+    if (self->offer_count > count)
         memmove(self->offers, self->offers + count,
                 (self->offer_count - count) * sizeof *self->offers);
     self->offer_count -= count;

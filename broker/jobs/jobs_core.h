@@ -13,6 +13,7 @@
 #include "jobs.h"
 #include "jobs_metrics.h"
 #include "service.h"
+#include "store_job_state.h"
 #include "store_jobs.h"
 
 #include <czmq.h>
@@ -50,6 +51,12 @@ typedef struct {
     bool cancel;
 } fdy_jobs_offer_t;
 
+/* An offer's place in the send order (jobs_batch.c). */
+typedef struct {
+    const char *node; /* borrowed from the offer */
+    size_t at;        /* its index in offers */
+} fdy_jobs_offer_slot_t;
+
 typedef struct fdy_jobs {
     fdy_service_deps_t deps;
     fdy_job_index_t jobs; /* by id */
@@ -73,6 +80,10 @@ typedef struct fdy_jobs {
     size_t parked_count, parked_capacity, parked_committing;
     fdy_jobs_offer_t *offers;
     size_t offer_count, offer_capacity, offer_committing;
+    fdy_jobs_offer_slot_t *offer_order; /* send order of the committed offers (jobs_batch.c) */
+    size_t offer_order_capacity;
+    uint8_t *offer_body; /* one JOB_OFFERS message's body, reused */
+    size_t offer_body_len, offer_body_cap;
     uint64_t sweep_next; /* the id the next lease/expiry sweep starts at */
     int64_t next_tick_ms; /* upkeep runs every TICK_MS, not every loop turn */
     uint64_t lease_ms;
@@ -121,6 +132,10 @@ void fdy_jobs_reply_batch(fdy_jobs_t *self, const fdy_jobs_parked_t *p);
 /* Sends the first count offers of self->offers: a node that takes
  * JOB_OFFERS gets its consecutive ones in one message. */
 void fdy_jobs_send_offers(fdy_jobs_t *self, size_t count);
+/* Sends body (an encoded JobReply, len bytes, at least one) as kind to
+ * peer. */
+void fdy_jobs_send_encoded(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind,
+                           uint64_t request_id, const uint8_t *body, size_t len);
 /* Sends an encoded JobReply as kind (JOB_REPLY, JOB_OFFERS) to peer; the
  * body's bytes, 0 when it could not be encoded. */
 size_t fdy_jobs_send_body(fdy_jobs_t *self, const fdy_peer_t *to, fdy_kind_t kind,

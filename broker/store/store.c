@@ -25,12 +25,14 @@
 #define S_DEFAULT_DEDUPE_WINDOW_MS 120000ull
 #define S_DEFAULT_DEDUPE_INDEX_MAX 40000000ull
 
-/* Schema 5: no dedupe database, the records are the durable index and it
- * is kept in memory (store_dedupe.h); 4: key records with a checksum
+/* Schema 6: a job's changes go to a state record next to its whole
+ * record (store_jobs.c; 5's jobs are read as they are); 5: no dedupe
+ * database, the records are the durable index and it is kept in memory
+ * (store_dedupe.h); 4: key records with a checksum
  * (store_keys.h); 3: dedupe keys
  * scoped by stream and principal (store_messages.h); 2: one message
  * database per stream, stream records with limits, consumers, dedupe keyed
- * by the producer id alone. 2 to 4 are migrated at the first read-write
+ * by the producer id alone. 2 to 5 are migrated at the first read-write
  * open, each table's migrate bringing its records up; schema 1 (one "msgs"
  * database) is refused. */
 #define S_SCHEMA FDY_STORE_SCHEMA
@@ -326,7 +328,8 @@ fdy_store_open(const fdy_store_opts_t *opts, fdy_store_t **out, fdy_reason_t *re
         fdy_log_notice("STORE-MIGRATED",
                        "store %s: schema %llu migrated to %d: %llu key records given checksums, "
                        "old dedupe database of %llu entries deleted (the index is rebuilt "
-                       "from the message records)",
+                       "from the message records), job records kept as they are (state records "
+                       "are added as jobs change)",
                        self->dir, (unsigned long long) self->migrate_from, S_SCHEMA,
                        (unsigned long long) self->migrated_keys,
                        (unsigned long long) self->migrated_dedupe);

@@ -28,13 +28,15 @@
 
 typedef struct fdy_store fdy_store_t;
 
-/* The layout version this build writes (meta "schema"): 5, no dedupe
+/* The layout version this build writes (meta "schema"): 6, a job's
+ * transitions write a small state record next to its whole record (5's
+ * job records are read as they are: nothing to convert); 5, no dedupe
  * database (the message records are the durable dedupe index, looked up
  * through a hash index in memory); 4, key records with a checksum; 3,
  * dedupe keys scoped by stream and principal; 2, one message database per
- * stream. 2 to 4 are migrated by the first read-write open;
+ * stream. 2 to 5 are migrated by the first read-write open;
  * docs/architecture.md has the layout. */
-#define FDY_STORE_SCHEMA 5
+#define FDY_STORE_SCHEMA 6
 
 typedef struct {
     const char *dir;           /* data directory; created (0700) if missing */

@@ -1,8 +1,11 @@
 /*  store_jobs.c: the "jobs" database (store_jobs.h): key the job id (u64,
- *  big-endian, so LMDB order is id order), value the record as the jobs
- *  service encoded it. No format of its own: the record is a JobRecord
- *  (proto/jobs.proto), checked by its decoder when it is loaded. Key 0 (no
- *  job has id 0) holds the ids' high-water mark: the next id, 8 bytes
+ *  big-endian, so LMDB order is id order), value the whole record as the
+ *  jobs service encoded it, a JobRecord (proto/jobs.proto), checked by its
+ *  decoder when it is loaded; key the id and 's' (9 bytes, so it sorts
+ *  right after its job's), value the job's state record
+ *  (store_job_state.h), which overrides the whole record's state fields.
+ *  Stores of schema 5 and before have only whole records. Key 0 (no job
+ *  has id 0) holds the ids' high-water mark: the next id, 8 bytes
  *  big-endian, raised by every commit that writes a newer job.
  */
 #include "store_jobs.h"
@@ -11,6 +14,7 @@
 #include "bytes.h"
 #include "codec_jobs.h"
 #include "commit.h"
+#include "store_job_state.h"
 #include "store_table.h"
 
 #include <inttypes.h>
@@ -19,14 +23,44 @@ static const char *const s_dbs[] = { "jobs", NULL };
 
 /* The key of the high-water mark. */
 #define HIGH_WATER_ID 0
-/* The store check: every record decodes as a JobRecord whose id is its
- * key. */
+/* The last byte of a state record's key, after the job id. */
+#define STATE_SUFFIX 's'
+
+static bool
+s_is_state_key(const MDB_val *key)
+{
+    return key->mv_size == 9 && ((const uint8_t *) key->mv_data)[8] == STATE_SUFFIX;
+}
+
+/* The store check of a state record: it decodes. Whether its job exists
+ * is the loader's to see (it is skipped and logged). */
+static foundry_err
+s_check_state(uint64_t id, const MDB_val *value, fdy_reason_t *reason)
+{
+    fdy_arena_t *arena = fdy_arena_new(FDY_JOB_ATTEMPTS_MAX * sizeof(fdy_job_attempt_t));
+    if (!arena)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job %" PRIu64 ": out of memory", id);
+    fdy_job_record_t rec = {.id = id};
+    fdy_reason_t why;
+    fdy_reason_clear(&why);
+    foundry_err err =
+        fdy_store_job_state_decode(value->mv_data, value->mv_size, arena, &rec, &why);
+    if (err != FOUNDRY_OK)
+        err = fdy_reason_set(reason, FOUNDRY_ECORRUPT, "job %" PRIu64 ": %s", id, why.text);
+    fdy_arena_destroy(&arena);
+    return err;
+}
+
+/* The store check: every whole record decodes as a JobRecord whose id is
+ * its key, every state record as a state record. */
 static foundry_err
 s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB_val *value,
         fdy_reason_t *reason)
 {
     (void) store;
     (void) db_index;
+    if (s_is_state_key(key))
+        return s_check_state(fdy_bytes_get_be64(key->mv_data), value, reason);
     if (key->mv_size != 8)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "job key of %zu bytes, not 8",
                               key->mv_size);
@@ -54,16 +88,44 @@ s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB
 
 const fdy_store_table_t fdy_store_jobs_table = { .name = "jobs", .dbs = s_dbs, .check = s_check };
 
+/* The scan holds a job's whole record until it sees whether a state
+ * record follows (both stay valid for the scan's read transaction). */
 typedef struct {
     fdy_store_job_fn *fn;
     void *user;
     uint64_t next_id;
+    uint64_t held_id; /* 0: none held */
+    MDB_val held;
 } s_scan_t;
+
+static foundry_err
+s_flush(s_scan_t *scan, const MDB_val *state, fdy_reason_t *reason)
+{
+    if (!scan->held_id)
+        return FOUNDRY_OK;
+    uint64_t id = scan->held_id;
+    scan->held_id = 0;
+    return scan->fn(id, scan->held.mv_data, scan->held.mv_size, state ? state->mv_data : NULL,
+                    state ? state->mv_size : 0, scan->user, reason);
+}
 
 static foundry_err
 s_scan_one(const MDB_val *key, const MDB_val *value, void *user, fdy_reason_t *reason)
 {
     s_scan_t *scan = user;
+    if (s_is_state_key(key)) {
+        uint64_t id = fdy_bytes_get_be64(key->mv_data);
+        if (id == scan->held_id)
+            return s_flush(scan, value, reason);
+        foundry_err err = s_flush(scan, NULL, reason);
+        /* A state record without its job: the loader reports it. */
+        return err == FOUNDRY_OK ? scan->fn(id, NULL, 0, value->mv_data, value->mv_size,
+                                            scan->user, reason)
+                                 : err;
+    }
+    foundry_err err = s_flush(scan, NULL, reason);
+    if (err != FOUNDRY_OK)
+        return err;
     if (key->mv_size != 8)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "jobs: key of %zu bytes", key->mv_size);
     uint64_t id = fdy_bytes_get_be64(key->mv_data);
@@ -74,16 +136,20 @@ s_scan_one(const MDB_val *key, const MDB_val *value, void *user, fdy_reason_t *r
     }
     if (id >= scan->next_id)
         scan->next_id = id + 1;
-    return scan->fn(id, value->mv_data, value->mv_size, scan->user, reason);
+    scan->held_id = id;
+    scan->held = *value;
+    return FOUNDRY_OK;
 }
 
 foundry_err
 fdy_store_jobs_scan(fdy_store_t *store, fdy_store_job_fn *fn, void *user, uint64_t *next_id_out,
                     fdy_reason_t *reason)
 {
-    s_scan_t scan = { fn, user, 1 };
+    s_scan_t scan = { fn, user, 1, 0, { 0, NULL } };
     foundry_err err = fdy_store_scan(store, fdy_store_dbi(store, &fdy_store_jobs_table, 0),
                                      s_scan_one, &scan, reason);
+    if (err == FOUNDRY_OK)
+        err = s_flush(&scan, NULL, reason);
     if (next_id_out)
         *next_id_out = scan.next_id;
     return err;
@@ -119,18 +185,24 @@ s_write(void *data, fdy_store_t *store, MDB_txn *txn, uint64_t now_ns, size_t *w
     MDB_dbi dbi = fdy_store_dbi(store, &fdy_store_jobs_table, 0);
     uint64_t newest = 0;
     for (size_t i = 0; i < d->count; i++) {
-        if (d->items[i].len && d->items[i].id > newest)
-            newest = d->items[i].id;
-        uint8_t key_bytes[8];
-        fdy_bytes_put_be64(key_bytes, d->items[i].id);
-        MDB_val key = { sizeof key_bytes, key_bytes };
-        int rc;
-        if (d->items[i].len == 0) {
-            rc = mdb_del(txn, dbi, &key, NULL);
+        const fdy_store_job_write_t *w = &d->items[i];
+        if (w->len && !w->state && w->id > newest)
+            newest = w->id;
+        uint8_t key_bytes[9];
+        fdy_bytes_put_be64(key_bytes, w->id);
+        key_bytes[8] = STATE_SUFFIX;
+        MDB_val key = { w->state ? 9 : 8, key_bytes };
+        int rc = 0;
+        if (w->len == 0) {
+            /* A removal takes both records. */
+            for (size_t size = 8; size <= 9 && (rc == 0 || rc == MDB_NOTFOUND); size++) {
+                key.mv_size = size;
+                rc = mdb_del(txn, dbi, &key, NULL);
+            }
             if (rc == MDB_NOTFOUND)
                 rc = 0;
         } else {
-            MDB_val value = { d->items[i].len, (void *) d->items[i].record };
+            MDB_val value = { w->len, (void *) w->record };
             rc = mdb_put(txn, dbi, &key, &value, 0);
         }
         if (rc != 0)

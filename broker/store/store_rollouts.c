@@ -128,59 +128,12 @@ fdy_store_rollouts_encode(const fdy_rollout_record_t *rec, uint8_t **buf_out, si
 
 /* ---- reading ----------------------------------------------------------- */
 
-typedef struct {
-    const uint8_t *at;
-    size_t left;
-    bool bad;
-} s_in_t;
-
-static const uint8_t *
-s_take(s_in_t *in, size_t n)
-{
-    if (in->bad || in->left < n) {
-        in->bad = true;
-        return NULL;
-    }
-    const uint8_t *at = in->at;
-    in->at += n;
-    in->left -= n;
-    return at;
-}
-
-static uint8_t
-s_get8(s_in_t *in)
-{
-    const uint8_t *p = s_take(in, 1);
-    return p ? p[0] : 0;
-}
-
-static uint16_t
-s_get16(s_in_t *in)
-{
-    const uint8_t *p = s_take(in, 2);
-    return p ? fdy_bytes_get_le16(p) : 0;
-}
-
-static uint32_t
-s_get32(s_in_t *in)
-{
-    const uint8_t *p = s_take(in, 4);
-    return p ? fdy_bytes_get_le32(p) : 0;
-}
-
-static uint64_t
-s_get64(s_in_t *in)
-{
-    const uint8_t *p = s_take(in, 8);
-    return p ? fdy_bytes_get_le64(p) : 0;
-}
-
 /* A string of len bytes into buf (size bytes with its NUL); bad when it is
  * too long or holds a NUL. */
 static void
-s_get_str(s_in_t *in, size_t len, char *buf, size_t size)
+s_get_str(fdy_bytes_in_t *in, size_t len, char *buf, size_t size)
 {
-    const uint8_t *p = s_take(in, len);
+    const uint8_t *p = fdy_bytes_take(in, len);
     if (!p || len >= size || memchr(p, 0, len)) {
         in->bad = true;
         buf[0] = '\0';
@@ -195,28 +148,28 @@ fdy_store_rollouts_decode(const uint8_t *buf, size_t len, fdy_rollout_record_t *
                           fdy_reason_t *reason)
 {
     memset(out, 0, sizeof *out);
-    s_in_t in = {buf, len, false};
-    uint8_t version = s_get8(&in);
+    fdy_bytes_in_t in = {buf, len, false};
+    uint8_t version = fdy_bytes_take_u8(&in);
     if (in.bad || version != RECORD_VERSION)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "rollout record version %u, not %u",
                               version, RECORD_VERSION);
-    out->id = s_get64(&in);
-    out->state = s_get8(&in);
-    out->pause = s_get8(&in);
-    out->wave = s_get32(&in);
-    out->wave_done_ms = s_get64(&in);
-    out->soak_from_ms = s_get64(&in);
-    out->last_start_ms = s_get64(&in);
-    out->created_ms = s_get64(&in);
-    out->updated_ms = s_get64(&in);
-    s_get_str(&in, s_get16(&in), out->reason, sizeof out->reason);
-    size_t args = s_get16(&in);
+    out->id = fdy_bytes_take_le64(&in);
+    out->state = fdy_bytes_take_u8(&in);
+    out->pause = fdy_bytes_take_u8(&in);
+    out->wave = fdy_bytes_take_le32(&in);
+    out->wave_done_ms = fdy_bytes_take_le64(&in);
+    out->soak_from_ms = fdy_bytes_take_le64(&in);
+    out->last_start_ms = fdy_bytes_take_le64(&in);
+    out->created_ms = fdy_bytes_take_le64(&in);
+    out->updated_ms = fdy_bytes_take_le64(&in);
+    s_get_str(&in, fdy_bytes_take_le16(&in), out->reason, sizeof out->reason);
+    size_t args = fdy_bytes_take_le16(&in);
     if (in.bad || args > FDY_ROLLOUT_ARGS_MAX)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "rollout record: bad header or %zu args",
                               args);
     out->args = fdy_xalloc((args ? args : 1) * sizeof *out->args);
     for (size_t i = 0; i < args && !in.bad; i++) {
-        uint32_t arg_len = s_get32(&in);
+        uint32_t arg_len = fdy_bytes_take_le32(&in);
         if (arg_len > FDY_ROLLOUT_ARG_MAX) {
             in.bad = true;
             break;
@@ -225,7 +178,7 @@ fdy_store_rollouts_decode(const uint8_t *buf, size_t len, fdy_rollout_record_t *
         out->arg_count = i + 1;
         s_get_str(&in, arg_len, out->args[i], arg_len + 1);
     }
-    uint32_t nodes = s_get32(&in);
+    uint32_t nodes = fdy_bytes_take_le32(&in);
     if (in.bad || nodes > FDY_ROLLOUT_NODES_MAX || nodes > in.left / 50)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
                               "rollout %" PRIu64 ": bad arguments or node count", out->id);
@@ -233,17 +186,17 @@ fdy_store_rollouts_decode(const uint8_t *buf, size_t len, fdy_rollout_record_t *
     out->node_count = nodes;
     for (size_t i = 0; i < nodes && !in.bad; i++) {
         fdy_rollout_node_t *n = &out->nodes[i];
-        s_get_str(&in, s_get8(&in), n->name, sizeof n->name);
-        s_get_str(&in, s_get8(&in), n->site, sizeof n->site);
-        n->wave = s_get32(&in);
-        n->state = s_get8(&in);
-        n->flags = s_get8(&in);
-        n->job_id = s_get64(&in);
-        n->done_bytes = s_get64(&in);
-        n->total_bytes = s_get64(&in);
-        n->started_ms = s_get64(&in);
-        n->updated_ms = s_get64(&in);
-        s_get_str(&in, s_get16(&in), n->reason, sizeof n->reason);
+        s_get_str(&in, fdy_bytes_take_u8(&in), n->name, sizeof n->name);
+        s_get_str(&in, fdy_bytes_take_u8(&in), n->site, sizeof n->site);
+        n->wave = fdy_bytes_take_le32(&in);
+        n->state = fdy_bytes_take_u8(&in);
+        n->flags = fdy_bytes_take_u8(&in);
+        n->job_id = fdy_bytes_take_le64(&in);
+        n->done_bytes = fdy_bytes_take_le64(&in);
+        n->total_bytes = fdy_bytes_take_le64(&in);
+        n->started_ms = fdy_bytes_take_le64(&in);
+        n->updated_ms = fdy_bytes_take_le64(&in);
+        s_get_str(&in, fdy_bytes_take_le16(&in), n->reason, sizeof n->reason);
         if (!in.bad && n->name[0] == '\0')
             in.bad = true;
     }

@@ -19,6 +19,18 @@ bool fdy_codec_text_ok(const uint8_t *s, size_t len);
  * 64 bits. */
 bool fdy_codec_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *value);
 
+/* Hand-written proto3 (codec_wire.c's deliveries, codec_jobs.c's
+ * offers): a varint's size and bytes, and a field's (tag, then a varint
+ * or length and bytes; nothing for a zero value or an empty field, as
+ * proto3 leaves them out). The writers return the byte after what they
+ * wrote; the caller made room. */
+size_t fdy_codec_varint_size(uint64_t value);
+uint8_t *fdy_codec_put_varint(uint8_t *out, uint64_t value);
+size_t fdy_codec_bytes_field_size(size_t len);
+size_t fdy_codec_uint_field_size(uint64_t value);
+uint8_t *fdy_codec_put_bytes_field(uint8_t *out, uint8_t tag, const void *data, size_t len);
+uint8_t *fdy_codec_put_uint_field(uint8_t *out, uint8_t tag, uint64_t value);
+
 /* count * size bytes from the arena, NULL for count 0, an overflowing
  * product, or an exhausted budget. */
 void *fdy_codec_arena_array(fdy_arena_t *arena, size_t count, size_t size);

@@ -190,6 +190,15 @@ foundry_err fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **b
 foundry_err fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len,
                                         size_t *cap);
 
+/* A JOB_OFFERS body (a JobReply) built one offer at a time: appends rec
+ * to its jobs in *buf (len *len, capacity *cap; all zero to start; the
+ * caller frees *buf and may reuse it). Only the fields an offer carries
+ * are written: id, spec type, payload and timeout_ms, state, attempt,
+ * fence; the bytes are those fdy_codec_job_reply_encode gives for the
+ * same records. FOUNDRY_OK or FOUNDRY_ENOMEM. */
+foundry_err fdy_codec_job_offer_append(uint8_t **buf, size_t *len, size_t *cap,
+                                       const fdy_job_record_t *rec);
+
 /* A SUBMIT batch built one job at a time (the caller's spec need not
  * outlive the call): appends spec to the JobRequest in *buf (len *len,
  * capacity *cap; all zero to start a batch, the first append also sets

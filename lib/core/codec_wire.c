@@ -391,8 +391,8 @@ fdy_codec_batch_put_prefix(size_t record_len, uint8_t *out)
  * with no descriptor walk. The bytes are canonical proto3 (fields in order,
  * defaults omitted), so any protobuf decoder reads them. */
 
-static size_t
-s_varint_size(uint64_t value)
+size_t
+fdy_codec_varint_size(uint64_t value)
 {
     size_t n = 1;
     while (value >= 0x80) {
@@ -402,8 +402,8 @@ s_varint_size(uint64_t value)
     return n;
 }
 
-static uint8_t *
-s_put_varint(uint8_t *out, uint64_t value)
+uint8_t *
+fdy_codec_put_varint(uint8_t *out, uint64_t value)
 {
     while (value >= 0x80) {
         *out++ = (uint8_t) (value | 0x80);
@@ -413,58 +413,59 @@ s_put_varint(uint8_t *out, uint64_t value)
     return out;
 }
 
-static size_t
-s_bytes_field_size(size_t len)
+size_t
+fdy_codec_bytes_field_size(size_t len)
 {
-    return len ? 1 + s_varint_size(len) + len : 0;
+    return len ? 1 + fdy_codec_varint_size(len) + len : 0;
 }
 
-static size_t
-s_uint_field_size(uint64_t value)
+size_t
+fdy_codec_uint_field_size(uint64_t value)
 {
-    return value ? 1 + s_varint_size(value) : 0;
+    return value ? 1 + fdy_codec_varint_size(value) : 0;
 }
 
-static uint8_t *
-s_put_bytes_field(uint8_t *out, uint8_t tag, const void *data, size_t len)
+uint8_t *
+fdy_codec_put_bytes_field(uint8_t *out, uint8_t tag, const void *data, size_t len)
 {
     if (len == 0)
         return out;
     *out++ = tag;
-    out = s_put_varint(out, len);
+    out = fdy_codec_put_varint(out, len);
     memcpy(out, data, len);
     return out + len;
 }
 
-static uint8_t *
-s_put_uint_field(uint8_t *out, uint8_t tag, uint64_t value)
+uint8_t *
+fdy_codec_put_uint_field(uint8_t *out, uint8_t tag, uint64_t value)
 {
     if (value == 0)
         return out;
     *out++ = tag;
-    return s_put_varint(out, value);
+    return fdy_codec_put_varint(out, value);
 }
 
 size_t
 fdy_codec_delivery_size(const fdy_delivery_t *d)
 {
-    return s_bytes_field_size(d->stream ? strlen(d->stream) : 0) + s_uint_field_size(d->seq) +
-           s_uint_field_size(d->delivery_count) + s_uint_field_size(d->stored_ns) +
-           s_bytes_field_size(d->publisher ? strlen(d->publisher) : 0) +
-           s_bytes_field_size(d->message_len) + s_bytes_field_size(d->ext_len);
+    return fdy_codec_bytes_field_size(d->stream ? strlen(d->stream) : 0) +
+           fdy_codec_uint_field_size(d->seq) + fdy_codec_uint_field_size(d->delivery_count) +
+           fdy_codec_uint_field_size(d->stored_ns) +
+           fdy_codec_bytes_field_size(d->publisher ? strlen(d->publisher) : 0) +
+           fdy_codec_bytes_field_size(d->message_len) + fdy_codec_bytes_field_size(d->ext_len);
 }
 
 size_t
 fdy_codec_delivery_write(const fdy_delivery_t *d, uint8_t *out)
 {
     uint8_t *w = out;
-    w = s_put_bytes_field(w, 0x0a, d->stream, d->stream ? strlen(d->stream) : 0);
-    w = s_put_uint_field(w, 0x10, d->seq);
-    w = s_put_uint_field(w, 0x18, d->delivery_count);
-    w = s_put_uint_field(w, 0x20, d->stored_ns);
-    w = s_put_bytes_field(w, 0x2a, d->publisher, d->publisher ? strlen(d->publisher) : 0);
-    w = s_put_bytes_field(w, 0x32, d->message, d->message_len);
-    w = s_put_bytes_field(w, 0x3a, d->ext, d->ext_len);
+    w = fdy_codec_put_bytes_field(w, 0x0a, d->stream, d->stream ? strlen(d->stream) : 0);
+    w = fdy_codec_put_uint_field(w, 0x10, d->seq);
+    w = fdy_codec_put_uint_field(w, 0x18, d->delivery_count);
+    w = fdy_codec_put_uint_field(w, 0x20, d->stored_ns);
+    w = fdy_codec_put_bytes_field(w, 0x2a, d->publisher, d->publisher ? strlen(d->publisher) : 0);
+    w = fdy_codec_put_bytes_field(w, 0x32, d->message, d->message_len);
+    w = fdy_codec_put_bytes_field(w, 0x3a, d->ext, d->ext_len);
     return (size_t) (w - out);
 }
 

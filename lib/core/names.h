@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 static inline bool
 fdy_name_char(char c, bool dot_ok)
@@ -26,6 +27,17 @@ fdy_name_ok(const char *s, size_t len, size_t max, bool dot_ok)
         if (!fdy_name_char(s[i], dot_ok))
             return false;
     return true;
+}
+
+/* Copies a name (NULL: "") into dst[size], cut to fit and always
+ * terminated: snprintf(dst, size, "%s", src) without its cost, for names
+ * copied once per job. */
+static inline void
+fdy_name_copy(char *dst, size_t size, const char *src)
+{
+    size_t len = src ? strnlen(src, size - 1) : 0;
+    memcpy(dst, src ? src : "", len);
+    dst[len] = '\0';
 }
 
 #endif

@@ -76,6 +76,15 @@ double fdy_bench_env_load_average(void);
  * safe. */
 void fdy_bench_env_child_init(void);
 
+/* CPU time (user + system) a process has used, ms; 0 when unknown. pid 0:
+ * this process. A figure per unit does not depend on how busy the shared
+ * machine is, as the wall-clock rates do. */
+double fdy_bench_env_cpu_ms(pid_t pid);
+
+/* As fdy_bench_env_cpu_ms, summed over pid's direct children (a node
+ * agent's handler processes); 0 when unknown. */
+double fdy_bench_env_children_cpu_ms(pid_t pid);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t fdy_bench_env_now_ns(void);
 

@@ -267,6 +267,112 @@ test_codec_jobs_refuses_misplaced_batches(void **state)
     free(many);
 }
 
+/* The hand-packed stored record and SUBMIT batch (codec_jobs_pack.c) are
+ * byte for byte what protobuf-c packs: every field set, large varints,
+ * two-byte tags (attempts, progress, waiting), empty and absent texts. */
+static void
+test_codec_jobs_hand_packed_record_and_batch_match_the_packer(void **state)
+{
+    (void) state;
+    static const char *const sites[] = {"siheung", "pangyo"};
+    static const char *const labels[] = {"gpu=a100", "robot=ur10"};
+    fdy_job_attempt_t tries[2] = {{1, 1, "node-a", 10, 20, "lost", "lease expired"},
+                                  {2, 1ull << 35, "node-b", 1ull << 42, 0, "running", ""}};
+    fdy_job_record_t rec = {.id = 300, .tenant = "acme", .submitter = "acme-ops",
+                            .state = "running", .attempt = 2, .fence = UINT64_MAX,
+                            .created_ms = 1700000000000ull, .updated_ms = 1700000000500ull,
+                            .not_before_ms = 7, .lease_until_ms = 1700000006000ull,
+                            .node = "node-b", .result = (const uint8_t *) "r\0s", .result_len = 3,
+                            .error = "exit status 1", .log_tail = "tail", .attempts = tries,
+                            .attempt_count = 2, .progress = "40%", .waiting = "busy"};
+    rec.spec = (fdy_job_spec_t){.type = "inspect", .payload = (const uint8_t *) "line-3",
+                                .payload_len = 6, .sites = sites, .site_count = 2,
+                                .labels = labels, .label_count = 2, .priority = 200,
+                                .timeout_ms = 30000, .max_attempts = 3,
+                                .backoff_initial_ms = 1000, .backoff_factor = 2,
+                                .backoff_max_ms = 60000, .key = "order-17",
+                                .deadline_ms = 1800000000000ull, .result_ttl_ms = 86400000,
+                                .node = "node-b"};
+    fdy_job_record_t bare = {.id = 1, .state = "queued"};
+    bare.spec.type = "t";
+    uint8_t *mine = NULL, *packed = NULL;
+    size_t len = 0, cap = 0, packed_len = 0;
+    const fdy_job_record_t *cases[] = {&rec, &bare};
+    for (size_t i = 0; i < 2; i++) {
+        len = 0;
+        assert_int_equal(fdy_codec_job_record_append(cases[i], &mine, &len, &cap), FOUNDRY_OK);
+        assert_int_equal(fdy_codec_job_record_encode(cases[i], &packed, &packed_len), FOUNDRY_OK);
+        assert_int_equal(len, packed_len);
+        assert_memory_equal(mine, packed, len);
+        free(packed);
+    }
+    free(mine);
+
+    fdy_job_spec_t specs[3] = {rec.spec, s_spec(), bare.spec};
+    mine = NULL;
+    len = cap = 0;
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(fdy_codec_job_batch_append(&mine, &len, &cap, &specs[i]), FOUNDRY_OK);
+    fdy_job_request_t req = {.op = FDY_JOB_SUBMIT, .specs = specs, .spec_count = 3};
+    assert_int_equal(fdy_codec_job_request_encode(&req, &packed, &packed_len), FOUNDRY_OK);
+    assert_int_equal(len, packed_len);
+    assert_memory_equal(mine, packed, len);
+    free(packed);
+    free(mine);
+}
+
+/* The hand-packed JOB_OFFERS body is byte for byte what protobuf-c packs
+ * for the same offers (big ids, fences and payloads, an empty payload, a
+ * kill order, a zero timeout), and decodes back. */
+static void
+test_codec_jobs_offer_append_matches_the_packer(void **state)
+{
+    (void) state;
+    static uint8_t big[300];
+    memset(big, 'p', sizeof big);
+    fdy_job_record_t recs[4];
+    memset(recs, 0, sizeof recs);
+    recs[0] = (fdy_job_record_t){.id = 1, .state = "leased", .attempt = 1, .fence = 1};
+    recs[0].spec.type = "echo";
+    recs[0].spec.payload = big;
+    recs[0].spec.payload_len = sizeof big;
+    recs[0].spec.timeout_ms = 60000;
+    recs[1] = (fdy_job_record_t){.id = 1ull << 40, .state = "leased", .attempt = 300,
+                                 .fence = UINT64_MAX};
+    recs[1].spec.type = "t";
+    recs[2] = (fdy_job_record_t){.id = 77, .state = "cancelled", .attempt = 2, .fence = 5};
+    recs[2].spec.type = "inspect";
+    recs[2].spec.timeout_ms = 127;
+    recs[3] = (fdy_job_record_t){.id = 128, .state = "leased", .attempt = 1, .fence = 128};
+    recs[3].spec.type = "x";
+    recs[3].spec.payload = big;
+    recs[3].spec.payload_len = 127;
+    uint8_t *mine = NULL;
+    size_t len = 0, cap = 0;
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(fdy_codec_job_offer_append(&mine, &len, &cap, &recs[i]), FOUNDRY_OK);
+    fdy_job_reply_t reply = {0, false, recs, 4, NULL, 0};
+    uint8_t *packed = NULL;
+    size_t packed_len = 0;
+    assert_int_equal(fdy_codec_job_reply_encode(&reply, &packed, &packed_len), FOUNDRY_OK);
+    assert_int_equal(len, packed_len);
+    assert_memory_equal(mine, packed, len);
+
+    fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(len));
+    fdy_job_reply_t back;
+    fdy_reason_t reason = {{0}};
+    assert_int_equal(fdy_codec_job_reply_decode(mine, len, arena, &back, &reason), FOUNDRY_OK);
+    assert_int_equal(back.job_count, 4);
+    assert_int_equal(back.jobs[1].id, 1ull << 40);
+    assert_int_equal(back.jobs[1].fence, UINT64_MAX);
+    assert_string_equal(back.jobs[2].state, "cancelled");
+    assert_int_equal(back.jobs[0].spec.payload_len, sizeof big);
+    assert_int_equal(back.jobs[0].spec.timeout_ms, 60000);
+    fdy_arena_destroy(&arena);
+    free(mine);
+    free(packed);
+}
+
 int
 main(void)
 {
@@ -277,6 +383,8 @@ main(void)
         cmocka_unit_test(test_codec_jobs_batch_append_round_trip),
         cmocka_unit_test(test_codec_jobs_result_batch_and_outcomes_round_trip),
         cmocka_unit_test(test_codec_jobs_refuses_misplaced_batches),
+        cmocka_unit_test(test_codec_jobs_offer_append_matches_the_packer),
+        cmocka_unit_test(test_codec_jobs_hand_packed_record_and_batch_match_the_packer),
     };
     return cmocka_run_group_tests_name("codec_jobs", tests, NULL, NULL);
 }

@@ -1,0 +1,227 @@
+/*  codec_jobs_pack.c: the job messages written once or more per job,
+ *  packed by hand (codec_jobs.h): the broker's stored JobRecord and
+ *  JOB_OFFERS bodies, libfoundry's SUBMIT batches. The bytes are those protobuf-c packs (fields in
+ *  number order, proto3 zeros left out, a present submessage always
+ *  written), so every decoder reads them; only its per-field descriptor
+ *  walk is gone. Decoding stays with protobuf-c (codec_jobs.c).
+ */
+#include "codec_internal.h"
+#include "codec_jobs.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A packing cursor: with at NULL it only counts, so one function gives a
+ * message's size first and then its bytes. */
+typedef struct {
+    uint8_t *at;
+    size_t n;
+} s_pack_t;
+
+enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
+
+static void
+s_raw(s_pack_t *p, const void *data, size_t len)
+{
+    if (p->at && len)
+        memcpy(p->at + p->n, data, len);
+    p->n += len;
+}
+
+static void
+s_varint(s_pack_t *p, uint64_t value)
+{
+    if (p->at)
+        p->n = (size_t) (fdy_codec_put_varint(p->at + p->n, value) - p->at);
+    else
+        p->n += fdy_codec_varint_size(value);
+}
+
+static void
+s_tag(s_pack_t *p, uint32_t field, uint32_t wire)
+{
+    s_varint(p, ((uint64_t) field << 3) | wire);
+}
+
+static void
+s_uint(s_pack_t *p, uint32_t field, uint64_t value)
+{
+    if (!value)
+        return;
+    s_tag(p, field, WIRE_VARINT);
+    s_varint(p, value);
+}
+
+/* A bytes or string field; an element of a repeated one (always) is
+ * written even when empty. */
+static void
+s_bytes(s_pack_t *p, uint32_t field, const void *data, size_t len, bool always)
+{
+    if (!len && !always)
+        return;
+    s_tag(p, field, WIRE_LEN);
+    s_varint(p, len);
+    s_raw(p, data, len);
+}
+
+static void
+s_str(s_pack_t *p, uint32_t field, const char *text)
+{
+    s_bytes(p, field, text, text ? strlen(text) : 0, false);
+}
+
+static void
+s_spec(s_pack_t *p, const fdy_job_spec_t *spec)
+{
+    s_str(p, 1, spec->type);
+    s_bytes(p, 2, spec->payload, spec->payload ? spec->payload_len : 0, false);
+    for (size_t i = 0; i < spec->site_count; i++)
+        s_bytes(p, 3, spec->sites[i], strlen(spec->sites[i]), true);
+    for (size_t i = 0; i < spec->label_count; i++)
+        s_bytes(p, 4, spec->labels[i], strlen(spec->labels[i]), true);
+    s_uint(p, 5, spec->priority);
+    s_uint(p, 6, spec->timeout_ms);
+    s_uint(p, 7, spec->max_attempts);
+    s_uint(p, 8, spec->backoff_initial_ms);
+    s_uint(p, 9, spec->backoff_factor);
+    s_uint(p, 10, spec->backoff_max_ms);
+    s_str(p, 11, spec->key);
+    s_uint(p, 12, spec->deadline_ms);
+    s_uint(p, 13, spec->result_ttl_ms);
+    s_str(p, 14, spec->node);
+}
+
+static void
+s_attempt(s_pack_t *p, const fdy_job_attempt_t *a)
+{
+    s_uint(p, 1, a->attempt);
+    s_uint(p, 2, a->fence);
+    s_str(p, 3, a->node);
+    s_uint(p, 4, a->started_ms);
+    s_uint(p, 5, a->ended_ms);
+    s_str(p, 6, a->state);
+    s_str(p, 7, a->error);
+}
+
+static void
+s_record(s_pack_t *p, const fdy_job_record_t *rec)
+{
+    s_uint(p, 1, rec->id);
+    s_str(p, 2, rec->tenant);
+    s_str(p, 3, rec->submitter);
+    s_pack_t count = {NULL, 0};
+    s_spec(&count, &rec->spec);
+    s_tag(p, 4, WIRE_LEN); /* the spec, present even when empty */
+    s_varint(p, count.n);
+    s_spec(p, &rec->spec);
+    s_str(p, 5, rec->state);
+    s_uint(p, 6, rec->attempt);
+    s_uint(p, 7, rec->fence);
+    s_uint(p, 8, rec->created_ms);
+    s_uint(p, 9, rec->updated_ms);
+    s_uint(p, 10, rec->not_before_ms);
+    s_uint(p, 11, rec->lease_until_ms);
+    s_str(p, 12, rec->node);
+    s_bytes(p, 13, rec->result, rec->result ? rec->result_len : 0, false);
+    s_str(p, 14, rec->error);
+    s_str(p, 15, rec->log_tail);
+    for (size_t i = 0; i < rec->attempt_count; i++) {
+        count = (s_pack_t){NULL, 0};
+        s_attempt(&count, &rec->attempts[i]);
+        s_tag(p, 16, WIRE_LEN);
+        s_varint(p, count.n);
+        s_attempt(p, &rec->attempts[i]);
+    }
+    s_str(p, 17, rec->progress);
+    s_str(p, 18, rec->waiting);
+}
+
+/* Room for need bytes in *buf (capacity *cap, doubled from 64 KiB): false
+ * when out of memory, *buf then unchanged. */
+static bool
+s_reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t grown = *cap ? *cap : 65536;
+    while (grown < need)
+        grown *= 2;
+    uint8_t *bigger = realloc(*buf, grown);
+    if (!bigger)
+        return false;
+    *buf = bigger;
+    *cap = grown;
+    return true;
+}
+
+foundry_err
+fdy_codec_job_record_append(const fdy_job_record_t *rec, uint8_t **buf, size_t *len, size_t *cap)
+{
+    assert(rec && buf && len && cap);
+    if (rec->attempt_count > FDY_JOB_ATTEMPTS_MAX)
+        return FOUNDRY_EINVAL;
+    s_pack_t count = {NULL, 0};
+    s_record(&count, rec);
+    if (!s_reserve(buf, cap, *len + count.n))
+        return FOUNDRY_ENOMEM;
+    s_pack_t out = {*buf + *len, 0};
+    s_record(&out, rec);
+    assert(out.n == count.n);
+    *len += out.n;
+    return FOUNDRY_OK;
+}
+
+/* The JobRecord of an offer: only what a node acts on (id, spec type,
+ * payload and timeout, state, attempt, fence). */
+static void
+s_offer(s_pack_t *p, const fdy_job_record_t *rec)
+{
+    fdy_job_record_t offer = {
+        .id = rec->id, .state = rec->state, .attempt = rec->attempt, .fence = rec->fence};
+    offer.spec.type = rec->spec.type;
+    offer.spec.payload = rec->spec.payload;
+    offer.spec.payload_len = rec->spec.payload_len;
+    offer.spec.timeout_ms = rec->spec.timeout_ms;
+    s_record(p, &offer);
+}
+
+foundry_err
+fdy_codec_job_offer_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_job_record_t *rec)
+{
+    assert(rec && buf && len && cap);
+    /* JobReply.jobs (field 3), one record at a time. */
+    s_pack_t count = {NULL, 0};
+    s_offer(&count, rec);
+    size_t need = *len + 1 + fdy_codec_varint_size(count.n) + count.n;
+    if (!s_reserve(buf, cap, need))
+        return FOUNDRY_ENOMEM;
+    s_pack_t out = {*buf + *len, 0};
+    s_tag(&out, 3, WIRE_LEN);
+    s_varint(&out, count.n);
+    s_offer(&out, rec);
+    assert(*len + out.n == need);
+    *len = need;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_codec_job_batch_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_job_spec_t *spec)
+{
+    assert(buf && len && cap && spec);
+    /* JobRequest: op (field 1) once, then specs (field 17) one by one:
+     * fields may come in any order on the wire. */
+    s_pack_t count = {NULL, 0};
+    s_spec(&count, spec);
+    size_t need = *len + 2 + 2 + fdy_codec_varint_size(count.n) + count.n;
+    if (!s_reserve(buf, cap, need))
+        return FOUNDRY_ENOMEM;
+    s_pack_t out = {*buf + *len, 0};
+    if (*len == 0)
+        s_uint(&out, 1, FDY_JOB_SUBMIT);
+    s_tag(&out, 17, WIRE_LEN);
+    s_varint(&out, count.n);
+    s_spec(&out, spec);
+    *len += out.n;
+    return FOUNDRY_OK;
+}
