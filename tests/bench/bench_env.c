@@ -346,6 +346,25 @@ fdy_bench_env_peak_rss_kib(const fdy_bench_env_t *env)
 }
 
 double
+fdy_bench_env_cpu_ms(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, pid ? "/proc/%ld/stat" : "/proc/self/stat", (long) pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0.0;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')'); /* the command may hold spaces */
+    unsigned long long utime = 0, stime = 0;
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return 0.0;
+    return (double) (utime + stime) * 1000.0 / (double) sysconf(_SC_CLK_TCK);
+}
+
+double
 fdy_bench_env_load_average(void)
 {
     double load = -1.0;

@@ -67,6 +67,11 @@ void fdy_bench_env_remove(fdy_bench_env_t *env, bool keep);
  * buf and returns it, or NULL. */
 const char *fdy_bench_env_default_binary(const char *relative, char *buf, size_t size);
 
+/* CPU time (user + system) a process has used, ms; 0 when unknown. pid 0:
+ * this process. A figure per unit of work does not depend on how busy the
+ * shared machine is, as the wall-clock rates do. */
+double fdy_bench_env_cpu_ms(pid_t pid);
+
 /* The 1-minute load average, -1 when unknown: figures from a busy machine
  * are not comparable, so the report says how busy it was. */
 double fdy_bench_env_load_average(void);

@@ -164,28 +164,6 @@ s_peak_rss_kib(pid_t pid)
     return fdy_bench_env_peak_rss_kib(&probe);
 }
 
-/* CPU time (user + system) a process has used, ms; 0 when unknown. pid 0:
- * this process. A figure per MiB does not depend on how busy the shared
- * machine is, as the wall-clock rates do. */
-static double
-s_cpu_ms(pid_t pid)
-{
-    char path[64], line[1024];
-    snprintf(path, sizeof path, pid ? "/proc/%ld/stat" : "/proc/self/stat", (long) pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0.0;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    const char *p = strrchr(line, ')'); /* the command may hold spaces */
-    unsigned long long utime = 0, stime = 0;
-    if (!p ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-        return 0.0;
-    return (double) (utime + stime) * 1000.0 / (double) sysconf(_SC_CLK_TCK);
-}
-
 /* True when agent i runs version 1 of the model, the whole file. */
 static bool
 s_installed(const fdy_bench_env_t *env, size_t i, uint64_t size)
@@ -363,11 +341,12 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
     s_push_clock_t clock = {0};
     uint64_t pushed_ns = 0;
     double load_push = fdy_bench_env_load_average();
-    double client_cpu0 = s_cpu_ms(0), broker_cpu0 = s_cpu_ms(env->broker_pid);
+    double client_cpu0 = fdy_bench_env_cpu_ms(0);
+    double broker_cpu0 = fdy_bench_env_cpu_ms(env->broker_pid);
     if (err == FOUNDRY_OK)
         err = s_push(env, artifact, &opts, &clock, &pushed_ns);
-    double client_cpu = s_cpu_ms(0) - client_cpu0;
-    double broker_push_cpu = s_cpu_ms(env->broker_pid) - broker_cpu0;
+    double client_cpu = fdy_bench_env_cpu_ms(0) - client_cpu0;
+    double broker_push_cpu = fdy_bench_env_cpu_ms(env->broker_pid) - broker_cpu0;
     double push_s = (double) (pushed_ns - clock.start_ns) / 1e9;
     double hash_s = clock.hashed_ns ? (double) (clock.hashed_ns - clock.start_ns) / 1e9 : 0.0;
     double upload_mbs = push_s > 0 ? size_mb / push_s : 0.0;
@@ -387,9 +366,9 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
 
     /* Rollout: one wave, every node. */
     double load_rollout = fdy_bench_env_load_average();
-    double broker_cpu1 = s_cpu_ms(env->broker_pid), agents_cpu0 = 0.0;
+    double broker_cpu1 = fdy_bench_env_cpu_ms(env->broker_pid), agents_cpu0 = 0.0;
     for (size_t i = 0; i < agents; i++)
-        agents_cpu0 += pids[i] > 0 ? s_cpu_ms(pids[i]) : 0.0;
+        agents_cpu0 += pids[i] > 0 ? fdy_bench_env_cpu_ms(pids[i]) : 0.0;
     uint64_t r0 = fdy_bench_env_now_ns(), r1 = r0;
     if (err == FOUNDRY_OK) {
         const char *args[] = {"rollout", "start",  MODEL_NAME "@1", "--waves",
@@ -398,9 +377,10 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
         r1 = fdy_bench_env_now_ns();
     }
     double rollout_s = (double) (r1 - r0) / 1e9;
-    double broker_rollout_cpu = s_cpu_ms(env->broker_pid) - broker_cpu1, agents_cpu = 0.0;
+    double broker_rollout_cpu = fdy_bench_env_cpu_ms(env->broker_pid) - broker_cpu1;
+    double agents_cpu = 0.0;
     for (size_t i = 0; i < agents; i++)
-        agents_cpu += pids[i] > 0 ? s_cpu_ms(pids[i]) : 0.0;
+        agents_cpu += pids[i] > 0 ? fdy_bench_env_cpu_ms(pids[i]) : 0.0;
     agents_cpu -= agents_cpu0;
     double rollout_mbs = rollout_s > 0 ? size_mb * (double) agents / rollout_s : 0.0;
     size_t installed = 0;
