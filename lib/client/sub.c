@@ -1162,14 +1162,14 @@ foundry_sub_ack_upto(foundry_sub_t *sub, uint64_t seq)
     if (seq >= low && seq - low < sub->unacked.cap) {
         /* Acked every few messages: the seqs since the last time are fewer
          * than the slots, so look them up rather than walk the table. */
-        for (uint64_t s = low; s <= seq; s++) {
+        for (uint64_t s = low;; s++) { /* ends at seq, even at UINT64_MAX */
             fdy_unacked_entry_t *entry = fdy_unacked_find(&sub->unacked, s);
-            if (!entry)
-                continue;
-            if (s_ack_entry(sub, entry) != FOUNDRY_OK)
+            if (entry && s_ack_entry(sub, entry) != FOUNDRY_OK)
                 return client ? fdy_client_fail(client, FOUNDRY_ENOMEM, "out of memory")
                               : FOUNDRY_ENOMEM;
-            matched++;
+            matched += entry != NULL;
+            if (s == seq)
+                break;
         }
     } else {
         for (size_t i = 0; i < sub->unacked.cap;) {
