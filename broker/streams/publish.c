@@ -185,7 +185,9 @@ s_add_message(fdy_publish_t *self, const fdy_principal_t *publisher, pub_request
     fdy_reason_t why;
     fdy_msg_t msg;
     fdy_arena_reset(self->scratch, FDY_DECODE_BUDGET(record->len));
-    foundry_err err = fdy_codec_decode_msg(record->data, record->len, self->scratch, &msg, &why);
+    /* A view: the bytes stay in the request frame, only the text is copied. */
+    foundry_err err =
+        fdy_codec_decode_msg_view(record->data, record->len, self->scratch, &msg, &why);
     if (err == FOUNDRY_ENOMEM)
         err = fdy_reason_set(&why, FOUNDRY_EPROTO, "message record too complex to decode");
     if (err != FOUNDRY_OK) {
@@ -231,8 +233,8 @@ s_add_message(fdy_publish_t *self, const fdy_principal_t *publisher, pub_request
         s_refuse(self, outcome, FOUNDRY_ENOSTREAM, why.text);
         return;
     }
-    /* The id was decoded into the scratch arena, reset for the next record:
-     * keep a copy until the commit. */
+    /* A copy of the id in its own slot until the commit, wherever the
+     * decode left it. */
     uint8_t *id = self->ids + self->item_count * FOUNDRY_MSG_ID_MAX;
     size_t id_len = msg.id_len <= FOUNDRY_MSG_ID_MAX ? msg.id_len : FOUNDRY_MSG_ID_MAX;
     memcpy(id, msg.id, id_len);

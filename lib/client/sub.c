@@ -93,11 +93,15 @@ struct foundry_sub {
 
     s_node_t *head; /* frames not fully handed out, oldest first */
     s_node_t *tail;
+    /* The frame of the message handed out last once it left the queue
+     * (fully handed out, or dropped by a resubscribe): msg's payload, id
+     * and message bytes point into it until the next take or the close. */
+    s_node_t *held;
     s_node_t *spare;
     size_t spare_count;
     size_t queued; /* messages in the queue */
 
-    fdy_arena_t *arena; /* the message handed out last */
+    fdy_arena_t *arena; /* the text fields of the message handed out last */
     foundry_msg_t msg;
 
     fdy_unacked_t unacked; /* durable: handed out, not acked */
@@ -367,10 +371,26 @@ s_node_get(foundry_sub_t *sub, uint32_t count)
     return node;
 }
 
-/* Drops every queued frame (their durable messages are redelivered). */
+/* The message handed out last is no longer needed. */
+static void
+s_release_held(foundry_sub_t *sub)
+{
+    if (sub->held)
+        s_node_recycle(sub, sub->held);
+    sub->held = NULL;
+}
+
+/* Drops every queued frame (their durable messages are redelivered). A
+ * frame the application's current message points into stays, held. */
 static void
 s_queue_clear(foundry_sub_t *sub)
 {
+    if (sub->head && sub->head->next_index > 0) {
+        s_release_held(sub); /* the current message is in the head */
+        sub->held = sub->head;
+        sub->head = sub->head->next;
+        sub->held->next = NULL;
+    }
     while (sub->head) {
         s_node_t *node = sub->head;
         sub->head = node->next;
@@ -683,6 +703,7 @@ fdy_sub_on_deliver(fdy_sub_registry_t *self, const fdy_envelope_t *env, zmq_msg_
 static foundry_err
 s_take(foundry_sub_t *sub)
 {
+    s_release_held(sub);
     s_node_t *node = sub->head;
     fdy_slice_t record = node->slices[node->next_index++];
     sub->queued--;
@@ -690,16 +711,19 @@ s_take(foundry_sub_t *sub)
     fdy_delivery_t d;
     fdy_msg_t m;
     fdy_reason_t reason;
+    /* Views: the bytes stay in the frame, which outlives the message
+     * (held below once the queue is done with it); only the text fields
+     * are copied, NUL-ended, into the arena. */
     foundry_err err =
-        fdy_codec_decode_delivery(record.data, record.len, sub->arena, &d, &reason);
+        fdy_codec_decode_delivery_view(record.data, record.len, sub->arena, &d, &reason);
     if (err == FOUNDRY_OK)
-        err = fdy_codec_decode_msg(d.message, d.message_len, sub->arena, &m, &reason);
-    /* Both decodes copied what they keep into the arena. */
+        err = fdy_codec_decode_msg_view(d.message, d.message_len, sub->arena, &m, &reason);
     if (node->next_index == node->count) {
         sub->head = node->next;
         if (!sub->head)
             sub->tail = NULL;
-        s_node_recycle(sub, node);
+        node->next = NULL;
+        sub->held = node;
     }
     if (err != FOUNDRY_OK) {
         fdy_log_warn_limited("CLIENT-DELIVER-BAD", "subscription %llu: skipped a delivery: %s",
@@ -913,6 +937,7 @@ static void
 s_sub_free(foundry_sub_t *sub)
 {
     s_queue_clear(sub);
+    s_release_held(sub);
     while (sub->spare) {
         s_node_t *node = sub->spare;
         sub->spare = node->next;
@@ -1055,7 +1080,9 @@ foundry_sub_receive(foundry_sub_t *sub, int timeout_ms, const foundry_msg_t **ms
     if (client && fdy_client_dispatching(client))
         return fdy_client_fail(client, FOUNDRY_EINVAL,
                                "foundry_sub_receive inside the ack handler");
-    int64_t deadline = fdy_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    /* Read from the clock only once the queue is empty: a receive served
+     * from the queue (most of them at full rate) needs no time. */
+    int64_t deadline = 0;
     bool pumped = false;
     for (;;) {
         if (sub->queued > 0) {
@@ -1082,6 +1109,8 @@ foundry_sub_receive(foundry_sub_t *sub, int timeout_ms, const foundry_msg_t **ms
         /* Nothing left here: the broker must have every ack and credit
          * before we wait, or it may be waiting for them too. */
         (void) s_flush(sub);
+        if (!pumped)
+            deadline = fdy_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         if (pumped && (timeout_ms == 0 || (timeout_ms > 0 && s_left_ms(deadline) == 0)))
             return fdy_client_fail(client, FOUNDRY_ETIMEDOUT, "no message within %d ms",
                                    timeout_ms);
@@ -1129,18 +1158,35 @@ foundry_sub_ack_upto(foundry_sub_t *sub, uint64_t seq)
      * would also ack messages still in our queue that the application has
      * not seen. */
     size_t matched = 0;
-    for (size_t i = 0; i < sub->unacked.cap;) {
-        fdy_unacked_entry_t *entry = fdy_unacked_at(&sub->unacked, i);
-        if (entry->seq == 0 || entry->seq > seq) {
-            i++;
-            continue;
+    uint64_t low = fdy_unacked_low(&sub->unacked);
+    if (seq >= low && seq - low < sub->unacked.cap) {
+        /* Acked every few messages: the seqs since the last time are fewer
+         * than the slots, so look them up rather than walk the table. */
+        for (uint64_t s = low;; s++) { /* ends at seq, even at UINT64_MAX */
+            fdy_unacked_entry_t *entry = fdy_unacked_find(&sub->unacked, s);
+            if (entry && s_ack_entry(sub, entry) != FOUNDRY_OK)
+                return client ? fdy_client_fail(client, FOUNDRY_ENOMEM, "out of memory")
+                              : FOUNDRY_ENOMEM;
+            matched += entry != NULL;
+            if (s == seq)
+                break;
         }
-        /* Removal shifts a later entry (or none) into slot i: look again. */
-        if (s_ack_entry(sub, entry) != FOUNDRY_OK)
-            return client ? fdy_client_fail(client, FOUNDRY_ENOMEM, "out of memory")
-                          : FOUNDRY_ENOMEM;
-        matched++;
+    } else {
+        for (size_t i = 0; i < sub->unacked.cap;) {
+            fdy_unacked_entry_t *entry = fdy_unacked_at(&sub->unacked, i);
+            if (entry->seq == 0 || entry->seq > seq) {
+                i++;
+                continue;
+            }
+            /* Removal shifts a later entry (or none) into slot i: look again. */
+            if (s_ack_entry(sub, entry) != FOUNDRY_OK)
+                return client ? fdy_client_fail(client, FOUNDRY_ENOMEM, "out of memory")
+                              : FOUNDRY_ENOMEM;
+            matched++;
+        }
     }
+    if (seq < UINT64_MAX)
+        fdy_unacked_raise_low(&sub->unacked, seq + 1); /* nothing up to seq is left */
     if (matched == 0 && (seq == 0 || sub->max_seq == 0))
         return client ? fdy_client_fail(client, FOUNDRY_EINVAL,
                                         "nothing up to seq %llu was delivered to this "

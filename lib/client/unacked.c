@@ -35,6 +35,7 @@ fdy_unacked_clear(fdy_unacked_t *self)
     self->slots = NULL;
     self->cap = 0;
     self->count = 0;
+    self->low = 0;
 }
 
 fdy_unacked_entry_t *
@@ -77,6 +78,8 @@ fdy_unacked_add(fdy_unacked_t *self, uint64_t seq, uint32_t bytes, uint16_t gen)
         self->slots = slots;
         self->cap = cap;
     }
+    if (seq < self->low)
+        self->low = seq;
     fdy_unacked_entry_t entry = {seq, bytes, 1, gen};
     s_put(self->slots, self->cap, &entry);
     self->count++;
@@ -106,4 +109,17 @@ fdy_unacked_entry_t *
 fdy_unacked_at(const fdy_unacked_t *self, size_t i)
 {
     return &self->slots[i];
+}
+
+uint64_t
+fdy_unacked_low(const fdy_unacked_t *self)
+{
+    return self->low > 1 ? self->low : 1;
+}
+
+void
+fdy_unacked_raise_low(fdy_unacked_t *self, uint64_t seq)
+{
+    if (seq > self->low)
+        self->low = seq;
 }

@@ -25,6 +25,7 @@ typedef struct {
     fdy_unacked_entry_t *slots; /* cap entries, cap a power of two, or NULL */
     size_t cap;
     size_t count;
+    uint64_t low; /* no entry has a smaller seq (a bound, not the minimum) */
 } fdy_unacked_t;
 
 /* Frees the table and zeroes it. */
@@ -45,5 +46,13 @@ void fdy_unacked_remove(fdy_unacked_t *self, fdy_unacked_entry_t *entry);
 
 /* Slot i (0 <= i < cap): an entry, or one with seq 0 (empty). Borrowed. */
 fdy_unacked_entry_t *fdy_unacked_at(const fdy_unacked_t *self, size_t i);
+
+/* A seq no entry is below (at least 1): a cumulative ack up to S need only
+ * look up the seqs from here to S when they are fewer than the slots. */
+uint64_t fdy_unacked_low(const fdy_unacked_t *self);
+
+/* Tells the table that no entry is below seq any more (every one was
+ * removed); a later add below it lowers the bound again. */
+void fdy_unacked_raise_low(fdy_unacked_t *self, uint64_t seq);
 
 #endif

@@ -139,6 +139,14 @@ foundry_err fdy_codec_check_msg(const fdy_msg_t *msg, fdy_reason_t *reason);
 foundry_err fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                                  fdy_msg_t *msg_out, fdy_reason_t *reason);
 
+/* The same checks, without copying the bytes fields: id, payload,
+ * correlation id and header values point into buf (borrowed, valid as long
+ * as buf); only the text fields (subject, target, header keys) are copied
+ * into arena, NUL-ended. For hot paths that keep buf alive at least as
+ * long as the result (the broker's publish path, a subscription's frame). */
+foundry_err fdy_codec_decode_msg_view(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                      fdy_msg_t *msg_out, fdy_reason_t *reason);
+
 /* ---- the batch frame ------------------------------------------------ */
 
 /* One record of a batch frame: a borrowed slice of the frame. */
@@ -281,6 +289,12 @@ size_t fdy_codec_delivery_write(const fdy_delivery_t *d, uint8_t *out);
  * FOUNDRY_EPROTO, FOUNDRY_ETOOBIG or FOUNDRY_ENOMEM, with reason. */
 foundry_err fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                                       fdy_delivery_t *out, fdy_reason_t *reason);
+
+/* The same checks, without copying message and ext: they point into buf
+ * (borrowed, valid as long as buf); stream and publisher are NUL-ended
+ * copies in arena. */
+foundry_err fdy_codec_decode_delivery_view(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                           fdy_delivery_t *out, fdy_reason_t *reason);
 
 /* Finds the subject of an encoded Message without unpacking it: a borrowed
  * slice of buf (not NUL-ended). For records that were validated when they

@@ -1,6 +1,7 @@
 /*  codec_wire.c: the hand-written parts of the wire format, on the hot
  *  paths: decoding Message records and Delivery records without protobuf-c
- *  (each parsed in place and copied into the arena), splitting and building
+ *  (each parsed in place; copied into the arena, or for the _view forms
+ *  only their text fields), splitting and building
  *  batch frames, and encoding deliveries with no heap allocation. It never
  *  includes the generated *.pb-c.h: codec.c owns everything protobuf-c does.
  */
@@ -50,13 +51,21 @@ fdy_codec_text_ok(const uint8_t *s, size_t len)
 bool
 fdy_codec_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *value)
 {
-    *value = 0;
-    for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
-        uint8_t byte = buf[(*pos)++];
-        *value |= (uint64_t) (byte & 0x7f) << shift;
-        if (!(byte & 0x80))
+    /* In locals: through the pointers, every byte would be a load and a
+     * store the compiler may not fold (they may alias buf). */
+    size_t at = *pos;
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && at < len; shift += 7) {
+        uint8_t byte = buf[at++];
+        v |= (uint64_t) (byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *pos = at;
+            *value = v;
             return true;
+        }
     }
+    *pos = at;
+    *value = v;
     return false;
 }
 
@@ -69,19 +78,34 @@ typedef struct {
     fdy_slice_t bytes;
 } s_wire_field_t;
 
+/* fdy_codec_varint with the one-byte case inline: every tag and most
+ * lengths of a record are one byte. */
+static inline bool
+s_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *value)
+{
+    size_t at = *pos;
+    if (at < len && buf[at] < 0x80) {
+        *value = buf[at];
+        *pos = at + 1;
+        return true;
+    }
+    return fdy_codec_varint(buf, len, pos, value);
+}
+
 /* Reads the next field at *pos. False when it does not parse: a bad tag or
  * varint, truncation, a group or reserved wire type, field number 0. */
 static bool
 s_wire_next(const uint8_t *buf, size_t len, size_t *pos, s_wire_field_t *f)
 {
     uint64_t tag;
-    *f = (s_wire_field_t){0};
-    if (!fdy_codec_varint(buf, len, pos, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffffu)
+    f->value = 0;
+    f->bytes = (fdy_slice_t){0};
+    if (!s_varint(buf, len, pos, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffffu)
         return false;
     f->field = tag >> 3;
     f->wire = (unsigned) (tag & 7);
     switch (f->wire) {
-    case 0: return fdy_codec_varint(buf, len, pos, &f->value);
+    case 0: return s_varint(buf, len, pos, &f->value);
     case 1:
     case 5: {
         size_t width = f->wire == 1 ? 8 : 4;
@@ -91,7 +115,7 @@ s_wire_next(const uint8_t *buf, size_t len, size_t *pos, s_wire_field_t *f)
         return true;
     }
     case 2:
-        if (!fdy_codec_varint(buf, len, pos, &f->value) || f->value > len - *pos)
+        if (!s_varint(buf, len, pos, &f->value) || f->value > len - *pos)
             return false;
         f->bytes = (fdy_slice_t){.data = buf + *pos, .len = (size_t) f->value};
         *pos += (size_t) f->value;
@@ -170,9 +194,22 @@ s_decode_header(const fdy_slice_t *wire, size_t index, fdy_slice_t *key, fdy_sli
  * groups, and field numbers beyond 2^29 - 1 (protobuf-c would truncate
  * those). A differential run against protobuf-c over millions of mutated
  * records found no other difference. */
-foundry_err
-fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_msg_t *msg_out,
-                     fdy_reason_t *reason)
+/* Bytes a decode returns: a copy in the arena, or with copy false the
+ * slice of the record itself. NULL when the budget is used up. */
+static const uint8_t *
+s_arena_bytes(fdy_arena_t *arena, const fdy_slice_t *bytes, bool copy)
+{
+    if (!copy)
+        return bytes->data;
+    uint8_t *out = fdy_arena_alloc(arena, bytes->len);
+    if (out)
+        memcpy(out, bytes->data, bytes->len);
+    return out;
+}
+
+static foundry_err
+s_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena, bool copy, fdy_msg_t *msg_out,
+             fdy_reason_t *reason)
 {
     assert(arena && msg_out);
     memset(msg_out, 0, sizeof *msg_out);
@@ -256,18 +293,14 @@ fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_msg
         return err;
     /* Everything returned lives in the arena, like every decode's result. */
     const char *target_text = s_arena_text(arena, &target);
-    uint8_t *id_copy = fdy_arena_alloc(arena, id.len);
-    uint8_t *payload_copy = payload.len ? fdy_arena_alloc(arena, payload.len) : NULL;
-    uint8_t *correlation_copy = correlation.len ? fdy_arena_alloc(arena, correlation.len) : NULL;
+    const uint8_t *id_copy = s_arena_bytes(arena, &id, copy);
+    const uint8_t *payload_copy = payload.len ? s_arena_bytes(arena, &payload, copy) : NULL;
+    const uint8_t *correlation_copy =
+        correlation.len ? s_arena_bytes(arena, &correlation, copy) : NULL;
     fdy_header_t *headers = fdy_codec_arena_array(arena, header_count, sizeof *headers);
     if (!target_text || !id_copy || (payload.len && !payload_copy) ||
         (correlation.len && !correlation_copy) || (header_count && !headers))
         return s_wire_budget(len, reason);
-    memcpy(id_copy, id.data, id.len);
-    if (payload.len)
-        memcpy(payload_copy, payload.data, payload.len);
-    if (correlation.len)
-        memcpy(correlation_copy, correlation.data, correlation.len);
     if (header_count) {
         /* Second walk over the headers, which parsed the first time. */
         size_t h = 0;
@@ -281,11 +314,9 @@ fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_msg
             fdy_slice_t key, value;
             s_decode_header(&f.bytes, h, &key, &value, reason);
             headers[h].key = s_arena_text(arena, &key);
-            uint8_t *value_copy = value.len ? fdy_arena_alloc(arena, value.len) : NULL;
+            const uint8_t *value_copy = value.len ? s_arena_bytes(arena, &value, copy) : NULL;
             if (!headers[h].key || (value.len && !value_copy))
                 return s_wire_budget(len, reason);
-            if (value.len)
-                memcpy(value_copy, value.data, value.len);
             headers[h].value = value_copy;
             headers[h].value_len = value.len;
             h++;
@@ -307,6 +338,20 @@ fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_msg
     msg_out->headers = headers;
     msg_out->header_count = header_count;
     return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_codec_decode_msg(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_msg_t *msg_out,
+                     fdy_reason_t *reason)
+{
+    return s_decode_msg(buf, len, arena, true, msg_out, reason);
+}
+
+foundry_err
+fdy_codec_decode_msg_view(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_msg_t *msg_out,
+                          fdy_reason_t *reason)
+{
+    return s_decode_msg(buf, len, arena, false, msg_out, reason);
 }
 
 /* ---- the batch frame -------------------------------------------------- */
@@ -485,9 +530,9 @@ s_arena_copy(fdy_arena_t *arena, const uint8_t *data, size_t len)
 /* Delivery records are parsed by hand too: a subscriber decodes one per
  * message, and protobuf-c's generic unpack costs more than the rest of the
  * receive path. Same wire rules as fdy_codec_decode_msg(). */
-foundry_err
-fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_delivery_t *out,
-                          fdy_reason_t *reason)
+static foundry_err
+s_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena, bool copy,
+                  fdy_delivery_t *out, fdy_reason_t *reason)
 {
     assert(arena && out);
     memset(out, 0, sizeof *out);
@@ -535,8 +580,11 @@ fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena, fd
     /* Copied: the result lives as long as the arena, like every decode. */
     uint8_t *stream_copy = s_arena_copy(arena, stream->data, stream->len);
     uint8_t *publisher_copy = s_arena_copy(arena, publisher->data, publisher->len);
-    uint8_t *message_copy = s_arena_copy(arena, fields[6].data, fields[6].len);
-    uint8_t *ext_copy = fields[7].len ? s_arena_copy(arena, fields[7].data, fields[7].len) : NULL;
+    const uint8_t *message_copy =
+        copy ? s_arena_copy(arena, fields[6].data, fields[6].len) : fields[6].data;
+    const uint8_t *ext_copy = NULL;
+    if (fields[7].len)
+        ext_copy = copy ? s_arena_copy(arena, fields[7].data, fields[7].len) : fields[7].data;
     if (!stream_copy || !publisher_copy || !message_copy || (fields[7].len && !ext_copy))
         return fdy_reason_set(reason, FOUNDRY_ENOMEM,
                               "delivery record of %zu bytes exceeds its decoding memory budget",
@@ -551,6 +599,20 @@ fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena, fd
     out->ext = ext_copy;
     out->ext_len = fields[7].len;
     return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_t *arena, fdy_delivery_t *out,
+                          fdy_reason_t *reason)
+{
+    return s_decode_delivery(buf, len, arena, true, out, reason);
+}
+
+foundry_err
+fdy_codec_decode_delivery_view(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                               fdy_delivery_t *out, fdy_reason_t *reason)
+{
+    return s_decode_delivery(buf, len, arena, false, out, reason);
 }
 
 bool

@@ -63,6 +63,10 @@ typedef struct {
     double publish_per_s;
     double p50_ms, p99_ms, max_ms;
     uint64_t peak_anon_kib;
+    /* CPU (user + system) from the first publish to the last delivery, ms:
+     * the broker's, and this process's (producer and consumers with their
+     * libzmq threads). Per delivery, it hardly depends on the load. */
+    double broker_cpu_ms, clients_cpu_ms;
 } s_figures_t;
 
 struct s_shared {
@@ -397,6 +401,8 @@ s_phase(const fdy_bench_env_t *env, const char *ctl, const fdy_fanout_opts_t *op
             err = FOUNDRY_EIO;
             goto out;
         }
+    double broker_cpu0 = fdy_bench_env_cpu_ms(env->broker_pid);
+    double clients_cpu0 = fdy_bench_env_cpu_ms(0);
     atomic_store(&shared.go, true);
     if (pthread_create(&producer_thread, NULL, s_producer, &shared) != 0) {
         err = FOUNDRY_EIO;
@@ -425,8 +431,11 @@ s_phase(const fdy_bench_env_t *env, const char *ctl, const fdy_fanout_opts_t *op
                     phase->tag, slowest, phase->count, shared.acks);
             next_report += step;
         }
-        if (done || failed)
+        if (done || failed) {
+            out->broker_cpu_ms = fdy_bench_env_cpu_ms(env->broker_pid) - broker_cpu0;
+            out->clients_cpu_ms = fdy_bench_env_cpu_ms(0) - clients_cpu0;
             break;
+        }
         if (fdy_bench_env_now_ns() - began > (uint64_t) RUN_DEADLINE_S * 1000000000ull) {
             fdy_bench_env_fail("%s: no end after %d s (slowest reader has %zu)", phase->tag,
                                RUN_DEADLINE_S, slowest);
@@ -466,6 +475,11 @@ s_print_phase(const char *what, const s_phase_t *phase, const s_figures_t *f, si
            f->deliveries, f->seconds, f->per_s, f->publish_per_s);
     printf("fanout     %s: end-to-end latency p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", what,
            f->p50_ms, f->p99_ms, f->max_ms);
+    double n = f->deliveries ? (double) f->deliveries : 1.0;
+    printf("fanout     %s: cpu per delivery: broker %.2f us, clients (producer + consumers) "
+           "%.2f us, together %.2f us\n",
+           what, 1000.0 * f->broker_cpu_ms / n, 1000.0 * f->clients_cpu_ms / n,
+           1000.0 * (f->broker_cpu_ms + f->clients_cpu_ms) / n);
 }
 
 foundry_err
@@ -517,12 +531,15 @@ fdy_fanout_run(const fdy_bench_env_t *env, const char *ctl, const fdy_fanout_opt
            "\"e2e_p50_ms\":%.3f,\"e2e_p99_ms\":%.3f,\"e2e_max_ms\":%.3f,"
            "\"paced_msgs_per_s\":%.0f,\"paced_count\":%zu,\"paced_e2e_p50_ms\":%.3f,"
            "\"paced_e2e_p99_ms\":%.3f,\"paced_e2e_max_ms\":%.3f,"
+           "\"broker_cpu_us_per_delivery\":%.3f,\"clients_cpu_us_per_delivery\":%.3f,"
            "\"baseline_msgs_per_s\":%.0f,\"ratio_to_baseline\":%.3f,"
            "\"broker_peak_rss_kib\":%" PRIu64 ",\"broker_peak_anon_rss_kib\":%" PRIu64 ","
            "\"load_average_start\":%.2f,\"load_average_end\":%.2f,\"failures\":0}\n",
            opts->payload_size, opts->count, opts->consumers, opts->stalled ? "true" : "false",
            opts->credit, max.deliveries, max.seconds, max.per_s, max.publish_per_s, max.p50_ms,
            max.p99_ms, max.max_ms, rate, count, paced.p50_ms, paced.p99_ms, paced.max_ms,
+           max.deliveries ? 1000.0 * max.broker_cpu_ms / (double) max.deliveries : 0.0,
+           max.deliveries ? 1000.0 * max.clients_cpu_ms / (double) max.deliveries : 0.0,
            opts->baseline_msgs_per_s, ratio, hwm_kib, anon_kib, opts->load_start, load_end);
     return FOUNDRY_OK;
 }

@@ -341,8 +341,8 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
     s_push_clock_t clock = {0};
     uint64_t pushed_ns = 0;
     double load_push = fdy_bench_env_load_average();
-    double client_cpu0 = fdy_bench_env_cpu_ms(0),
-           broker_cpu0 = fdy_bench_env_cpu_ms(env->broker_pid);
+    double client_cpu0 = fdy_bench_env_cpu_ms(0);
+    double broker_cpu0 = fdy_bench_env_cpu_ms(env->broker_pid);
     if (err == FOUNDRY_OK)
         err = s_push(env, artifact, &opts, &clock, &pushed_ns);
     double client_cpu = fdy_bench_env_cpu_ms(0) - client_cpu0;
@@ -377,8 +377,8 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
         r1 = fdy_bench_env_now_ns();
     }
     double rollout_s = (double) (r1 - r0) / 1e9;
-    double broker_rollout_cpu = fdy_bench_env_cpu_ms(env->broker_pid) - broker_cpu1,
-           agents_cpu = 0.0;
+    double broker_rollout_cpu = fdy_bench_env_cpu_ms(env->broker_pid) - broker_cpu1;
+    double agents_cpu = 0.0;
     for (size_t i = 0; i < agents; i++)
         agents_cpu += pids[i] > 0 ? fdy_bench_env_cpu_ms(pids[i]) : 0.0;
     agents_cpu -= agents_cpu0;

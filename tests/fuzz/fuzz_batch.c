@@ -1,6 +1,7 @@
-/*  fuzz_batch.c: fdy_codec_split_batch() then fdy_codec_decode_msg() on each
- *  record, as the broker handles frame 1 of a PUBLISH. Input: 2 bytes of
- *  record count (little-endian), then the batch frame.
+/*  fuzz_batch.c: fdy_codec_split_batch() then fdy_codec_decode_msg_view() on
+ *  each record, as the broker handles frame 1 of a PUBLISH; the copying
+ *  fdy_codec_decode_msg() must give the same verdict, id and payload. Input:
+ *  2 bytes of record count (little-endian), then the batch frame.
  */
 #include "codec.h"
 
@@ -42,11 +43,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fdy_arena_t *arena = fdy_arena_new(FDY_DECODE_BUDGET(len));
     for (uint32_t i = 0; arena && i < count; i++) {
-        fdy_msg_t msg;
-        err = fdy_codec_decode_msg(slices[i].data, slices[i].len, arena, &msg, &reason);
+        fdy_msg_t msg, copy;
+        err = fdy_codec_decode_msg_view(slices[i].data, slices[i].len, arena, &msg, &reason);
         if (err == FOUNDRY_OK && (strlen(msg.subject) == 0 || msg.id_len == 0))
             abort();
         if (err != FOUNDRY_OK && reason.text[0] == '\0')
+            abort();
+        fdy_reason_t copy_reason;
+        foundry_err copy_err =
+            fdy_codec_decode_msg(slices[i].data, slices[i].len, arena, &copy, &copy_reason);
+        if (copy_err != err && copy_err != FOUNDRY_ENOMEM)
+            abort(); /* the copy may run out of the arena the view did not need */
+        if (copy_err == FOUNDRY_OK &&
+            (strcmp(msg.subject, copy.subject) != 0 || msg.id_len != copy.id_len ||
+             memcmp(msg.id, copy.id, msg.id_len) != 0 || msg.payload_len != copy.payload_len ||
+             (msg.payload_len && memcmp(msg.payload, copy.payload, msg.payload_len) != 0) ||
+             msg.payload_frame != copy.payload_frame))
             abort();
     }
     fdy_arena_destroy(&arena);

@@ -49,6 +49,8 @@ s_check_model(const fdy_unacked_t *table, const model_t *model)
             continue;
         }
         assert_non_null(entry);
+        /* The bound a cumulative ack starts from is below every entry. */
+        assert_true(seq >= fdy_unacked_low(table));
         assert_int_equal(entry->seq, seq);
         assert_int_equal(entry->deliveries, model->deliveries[seq]);
         assert_int_equal(entry->gen, model->gen[seq]);
@@ -90,8 +92,22 @@ test_client_sub_unacked_matches_model(void **state)
             break;
         }
         default:
-            if (r % 64 == 7)
+            if (r % 64 == 7) {
                 gen++; /* a resubscribe */
+            } else if (r % 64 == 15) {
+                /* A cumulative ack: everything up to seq goes, and the
+                 * table learns that nothing below seq + 1 is left. */
+                for (uint64_t s = 1; s <= seq; s++) {
+                    fdy_unacked_entry_t *entry = fdy_unacked_find(&table, s);
+                    assert_true((entry != NULL) == (model->deliveries[s] != 0));
+                    if (entry) {
+                        fdy_unacked_remove(&table, entry);
+                        model->deliveries[s] = 0;
+                        model->count--;
+                    }
+                }
+                fdy_unacked_raise_low(&table, seq + 1);
+            }
             break;
         }
         if (round % 5000 == 0)

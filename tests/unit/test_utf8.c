@@ -281,6 +281,42 @@ test_utf8_every_code_point(void **state)
     }
 }
 
+/* The validator takes 8 ASCII bytes at a time: every byte value at every
+ * position of a longer ASCII string, and characters of 2 to 4 bytes
+ * straddling each word boundary, give the reference's answer. */
+static void
+test_utf8_word_at_a_time_matches_reference(void **state)
+{
+    (void) state;
+    enum { LEN = 24 };
+    for (size_t f = 0; f < sizeof s_flag_sets / sizeof s_flag_sets[0]; f++) {
+        unsigned flags = s_flag_sets[f];
+        for (size_t at = 0; at < LEN; at++)
+            for (unsigned v = 0; v < 256; v++) {
+                uint8_t s[LEN];
+                memset(s, 'a', sizeof s);
+                s[at] = (uint8_t) v;
+                bool got = fdy_utf8_valid(s, LEN, flags), want = s_reference(s, LEN, flags);
+                if (got != want)
+                    fail_msg("byte %02x at %zu of %d (flags %u): validator %d, reference %d", v, at,
+                             LEN, flags, got, want);
+            }
+    }
+    const char *chars[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    for (size_t c = 0; c < 3; c++) {
+        size_t n = strlen(chars[c]);
+        for (size_t at = 0; at + n <= LEN; at++) {
+            uint8_t s[LEN];
+            memset(s, 'a', sizeof s);
+            memcpy(s + at, chars[c], n);
+            if (!fdy_utf8_valid(s, LEN, ALL_FLAGS))
+                fail_msg("a %zu-byte character at %zu is refused", n, at);
+            if (fdy_utf8_valid(s, at + n - 1, 0))
+                fail_msg("a %zu-byte character cut at %zu is accepted", n, at + n - 1);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -295,6 +331,7 @@ main(void)
         cmocka_unit_test(test_utf8_nul_and_c0_flags),
         cmocka_unit_test(test_utf8_matches_reference_up_to_three_bytes),
         cmocka_unit_test(test_utf8_every_code_point),
+        cmocka_unit_test(test_utf8_word_at_a_time_matches_reference),
     };
     return cmocka_run_group_tests_name("utf8", tests, NULL, NULL);
 }
