@@ -4,6 +4,7 @@
  *  is that a blob's final name appears only by rename() of a complete file,
  *  so a reader never sees a partial blob under a real name.
  */
+#define _GNU_SOURCE /* sync_file_range */
 #include "model_blobs.h"
 
 #include "artifact.h"
@@ -33,6 +34,7 @@ struct fdy_blobs {
     size_t pending_cap;
     bool subdir_dirty[SUBDIR_COUNT]; /* holds an unsynced rename */
     bool top_dirty;                  /* holds an unsynced new subdirectory */
+    bool subdir_made[SUBDIR_COUNT];  /* known to exist: no mkdirat per blob */
     unsigned temp_seq;
     /* Where the last bounded gc stopped: subdirectory and last name seen. */
     unsigned gc_subdir;
@@ -165,16 +167,17 @@ s_write_error(const fdy_blobs_t *self, const char *rel, int errnum, fdy_reason_t
 
 /* The subdirectory ab/ of a hash; a new one makes the top directory dirty. */
 static foundry_err
-s_subdir(fdy_blobs_t *self, const char *rel, fdy_reason_t *reason)
+s_subdir(fdy_blobs_t *self, uint8_t index, const char *rel, fdy_reason_t *reason)
 {
+    if (self->subdir_made[index])
+        return FOUNDRY_OK;
     char sub[3] = {rel[0], rel[1], '\0'};
-    if (mkdirat(self->dirfd, sub, 0700) == 0) {
+    if (mkdirat(self->dirfd, sub, 0700) == 0)
         self->top_dirty = true;
-        return FOUNDRY_OK;
-    }
-    if (errno == EEXIST)
-        return FOUNDRY_OK;
-    return s_write_error(self, sub, errno, reason);
+    else if (errno != EEXIST)
+        return s_write_error(self, sub, errno, reason);
+    self->subdir_made[index] = true;
+    return FOUNDRY_OK;
 }
 
 static foundry_err
@@ -221,18 +224,30 @@ static foundry_err
 s_put(fdy_blobs_t *self, const uint8_t hash[FDY_BLOB_HASH_LEN], const char *rel, const void *data,
       size_t len, bool sync, fdy_reason_t *reason)
 {
-    foundry_err err = s_subdir(self, rel, reason);
+    foundry_err err = s_subdir(self, hash[0], rel, reason);
     if (err != FOUNDRY_OK)
         return err;
     char temp[3 + sizeof TEMP_PREFIX + HEX_LEN + 32];
     snprintf(temp, sizeof temp, "%.2s/" TEMP_PREFIX "%s-%ld-%u", rel, rel + 3, (long) getpid(),
              self->temp_seq++);
     int fd = openat(self->dirfd, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT) { /* the subdirectory went since we made it */
+        self->subdir_made[hash[0]] = false;
+        err = s_subdir(self, hash[0], rel, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+        fd = openat(self->dirfd, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
     if (fd < 0)
         return s_write_error(self, temp, errno, reason);
     int errnum = fdy_write_all(fd, data, len) == FOUNDRY_OK ? 0 : errno;
     if (errnum == 0 && sync && fdatasync(fd) != 0)
         errnum = errno;
+    /* Unsynced: start the writeback now, so the disk works while the
+     * next chunks are hashed and fdy_blobs_sync() mostly just waits.
+     * Only a hint: fdatasync() there is what makes the blob durable. */
+    if (errnum == 0 && !sync)
+        (void) sync_file_range(fd, 0, (off_t) len, SYNC_FILE_RANGE_WRITE);
     if (close(fd) != 0 && errnum == 0)
         errnum = errno;
     if (errnum == 0 && renameat(self->dirfd, temp, self->dirfd, rel) != 0)
