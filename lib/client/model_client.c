@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Bits 63 (subscriptions) and 62 (jobs) belong to the other modules. */
@@ -421,8 +422,11 @@ s_send_chunks(s_push_t *push, const uint8_t *have, size_t have_len)
     return err;
 }
 
+/* UPLOAD_BEGIN with every hash, then the chunks the broker lacks. After
+ * a stream (streamed) that is normally none, and what the broker holds
+ * was counted already. */
 static foundry_err
-s_upload(s_push_t *push)
+s_upload(s_push_t *push, bool streamed)
 {
     fdy_model_client_t *self = push->self;
     const fdy_model_artifact_t *a = &push->artifact;
@@ -450,13 +454,163 @@ s_upload(s_push_t *push)
     push->progress.done_bytes = 0; /* from here: bytes the broker holds */
     for (size_t i = 0; i < a->chunk_count; i++) {
         if (s_held(have, have_len, i)) {
-            push->progress.chunks_held++;
+            push->progress.chunks_held += !streamed;
             push->progress.done_bytes += fdy_artifact_chunk_len(a->size, a->chunk_size, i);
         }
     }
     s_report(push, FOUNDRY_MODEL_UPLOADING);
     err = s_send_chunks(push, have, have_len);
     free(have);
+    return err;
+}
+
+/* ---- a streamed push (docs/models.md "Streamed push") -------------------- */
+
+/* STREAM_BEGIN for the stream of chunk 0 (hash first): *have_out is what
+ * the stream holds (caller frees); *first_known: hash the file first. */
+static foundry_err
+s_stream_begin(s_push_t *push, const uint8_t stream_id[32], uint8_t **have_out,
+               size_t *have_len_out, bool *first_known)
+{
+    fdy_model_client_t *self = push->self;
+    const fdy_model_artifact_t *a = &push->artifact;
+    fdy_model_request_t req = {.op = FDY_MODEL_STREAM_BEGIN,
+                               .artifact_hash = stream_id,
+                               .size = a->size,
+                               .chunk_size = a->chunk_size,
+                               .chunk_hashes = push->hashes,
+                               .chunk_count = 1};
+    fdy_model_reply_t reply;
+    foundry_err err = s_call(self, &req, &reply);
+    if (err == FOUNDRY_OK && reply.have_len) {
+        *have_out = malloc(reply.have_len);
+        if (*have_out)
+            memcpy(*have_out, reply.have, reply.have_len);
+        else
+            err = fdy_client_fail(self->client, FOUNDRY_ENOMEM, "out of memory");
+    }
+    *have_len_out = *have_out ? reply.have_len : 0;
+    *first_known = err == FOUNDRY_OK && reply.first_known;
+    s_reply_done(self);
+    return err;
+}
+
+/* Reads and hashes chunk index into a new buffer. */
+static foundry_err
+s_read_hashed(s_push_t *push, int fd, size_t index, uint8_t **out, size_t *len_out)
+{
+    foundry_err err = s_read_chunk(push, fd, index, out, len_out);
+    if (err == FOUNDRY_OK)
+        fdy_artifact_hash_chunk(*out, *len_out, push->hashes + index * FDY_MODEL_HASH_LEN);
+    return err;
+}
+
+/* Sends each chunk the stream lacks as soon as it is hashed, with the
+ * window of the upload; the bytes sent are the bytes hashed. */
+static foundry_err
+s_stream_chunks(s_push_t *push, int fd, const uint8_t stream_id[32], uint8_t *first,
+                const uint8_t *have, size_t have_len)
+{
+    fdy_model_client_t *self = push->self;
+    const fdy_model_artifact_t *a = &push->artifact;
+    foundry_err err = FOUNDRY_OK;
+    size_t next = 0;
+    int64_t progress_ms = fdy_clock_mono_ms();
+    while (err == FOUNDRY_OK && (next < a->chunk_count || self->in_flight > 0)) {
+        while (err == FOUNDRY_OK && next < a->chunk_count && self->in_flight < push->window) {
+            size_t index = next++;
+            uint8_t *chunk = first;
+            size_t len = fdy_artifact_chunk_len(a->size, a->chunk_size, 0);
+            first = NULL;
+            if (index > 0)
+                err = s_read_hashed(push, fd, index, &chunk, &len);
+            if (err != FOUNDRY_OK)
+                break;
+            if (s_held(have, have_len, index)) {
+                free(chunk); /* hashed for the artifact id; UPLOAD_BEGIN checks it */
+                continue;
+            }
+            fdy_model_request_t req = {.op = FDY_MODEL_STREAM_CHUNK,
+                                       .artifact_hash = stream_id,
+                                       .index = (uint32_t) index,
+                                       .chunk_hashes = push->hashes + index * FDY_MODEL_HASH_LEN,
+                                       .chunk_count = 1};
+            s_call_t *call;
+            err = s_start(self, &req, chunk, len, &call);
+            if (err != FOUNDRY_OK)
+                free(chunk);
+        }
+        if (err != FOUNDRY_OK || self->in_flight == 0)
+            break;
+        err = s_wait_any(self, progress_ms);
+        if (err == FOUNDRY_OK) {
+            progress_ms = fdy_clock_mono_ms();
+            err = s_collect(push);
+        }
+    }
+    free(first);
+    s_drop_all(self); /* in flight, stored or not: the next run asks */
+    return err;
+}
+
+/* A fresh push: chunk 0 names the stream, the others follow as they are
+ * hashed, and UPLOAD_BEGIN then finds them held. *streamed false: hash
+ * first instead (an empty or odd file, whose errors s_hash() words, or a
+ * first chunk the broker holds for another artifact). */
+static foundry_err
+s_stream(s_push_t *push, uint32_t chunk_size, bool *streamed)
+{
+    *streamed = false;
+    fdy_model_client_t *self = push->self;
+    fdy_model_artifact_t *a = &push->artifact;
+    int fd = open(push->opts->file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+        chunk_size < FOUNDRY_MODEL_CHUNK_MIN || chunk_size > FOUNDRY_MODEL_CHUNK_MAX ||
+        fdy_artifact_chunk_count((uint64_t) st.st_size, chunk_size) > FDY_MODEL_CHUNKS_MAX) {
+        if (fd >= 0)
+            close(fd);
+        return FOUNDRY_OK;
+    }
+    a->size = (uint64_t) st.st_size;
+    a->chunk_size = chunk_size;
+    a->chunk_count = fdy_artifact_chunk_count(a->size, chunk_size);
+    push->hashes = malloc(a->chunk_count * FDY_MODEL_HASH_LEN);
+    uint8_t *first = NULL, *have = NULL;
+    size_t len = 0, have_len = 0;
+    bool first_known = false;
+    uint8_t stream_id[FDY_MODEL_HASH_LEN];
+    foundry_err err = push->hashes ? s_read_hashed(push, fd, 0, &first, &len)
+                                   : fdy_client_fail(self->client, FOUNDRY_ENOMEM, "out of memory");
+    if (err == FOUNDRY_OK) {
+        fdy_artifact_stream_id(a->size, chunk_size, push->hashes, stream_id);
+        err = s_stream_begin(push, stream_id, &have, &have_len, &first_known);
+    }
+    if (err == FOUNDRY_OK && !first_known) {
+        *streamed = true;
+        push->progress.total_bytes = a->size;
+        push->progress.chunk_count = a->chunk_count;
+        for (size_t i = 0; i < a->chunk_count; i++) {
+            if (s_held(have, have_len, i)) {
+                push->progress.chunks_held++;
+                push->progress.done_bytes += fdy_artifact_chunk_len(a->size, chunk_size, i);
+            }
+        }
+        s_report(push, FOUNDRY_MODEL_UPLOADING);
+        err = s_stream_chunks(push, fd, stream_id, first, have, have_len);
+        first = NULL;
+    }
+    free(first);
+    free(have);
+    close(fd);
+    if (err == FOUNDRY_OK && *streamed) {
+        fdy_artifact_id(a->size, chunk_size, push->hashes, a->chunk_count, a->id);
+        a->chunk_hashes = push->hashes;
+    } else {
+        free(push->hashes);
+        push->hashes = NULL;
+        push->progress = (foundry_model_progress_t){0};
+    }
     return err;
 }
 
@@ -545,9 +699,13 @@ foundry_model_push(foundry_client_t *client, const foundry_model_push_opts_t *op
         push.progress.total_bytes = push.artifact.size;
         push.progress.chunk_count = push.artifact.chunk_count;
     } else {
-        err = s_hash(&push, opts->chunk_size ? opts->chunk_size : FOUNDRY_MODEL_CHUNK_DEFAULT);
+        uint32_t chunk_size = opts->chunk_size ? opts->chunk_size : FOUNDRY_MODEL_CHUNK_DEFAULT;
+        bool streamed = false;
+        err = s_stream(&push, chunk_size, &streamed);
+        if (err == FOUNDRY_OK && !streamed)
+            err = s_hash(&push, chunk_size);
         if (err == FOUNDRY_OK)
-            err = s_upload(&push);
+            err = s_upload(&push, streamed);
     }
     if (err == FOUNDRY_OK)
         err = s_publish(&push, rollback ? &base : NULL, keys, &pushed);
