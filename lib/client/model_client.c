@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ typedef struct {
     uint32_t index;      /* UPLOAD_CHUNK: its chunk */
     uint8_t *body;       /* the encoded ModelRequest (frame 1) */
     size_t body_len;
-    uint8_t *chunk; /* UPLOAD_CHUNK: the bytes (frame 2) */
+    uint8_t *chunk; /* a chunk call: the bytes (frame 2), from s_chunk_new() */
     size_t chunk_len;
     uint64_t epoch; /* connection epoch it was last sent on; 0: not sent */
     bool done;
@@ -53,6 +54,37 @@ struct fdy_model_client {
     uint64_t next_id;
     fdy_arena_t *arena; /* the last decoded reply */
 };
+
+/* A chunk's bytes, shared by its call (kept for a resend) and libzmq,
+ * which sends them without a copy and lets go on its I/O thread. */
+#define CHUNK_HEAD 64 /* the count, then the bytes on a cache line of their own */
+
+static uint8_t *
+s_chunk_new(size_t len)
+{
+    uint8_t *base = malloc(CHUNK_HEAD + (len ? len : 1));
+    if (!base)
+        return NULL;
+    atomic_init((atomic_uint *) (void *) base, 1u);
+    return base + CHUNK_HEAD;
+}
+
+static void
+s_chunk_unref(uint8_t *data)
+{
+    if (!data)
+        return;
+    uint8_t *base = data - CHUNK_HEAD;
+    if (atomic_fetch_sub((atomic_uint *) (void *) base, 1u) == 1u)
+        free(base);
+}
+
+static void
+s_chunk_sent(void *data, void *hint)
+{
+    (void) hint;
+    s_chunk_unref(data);
+}
 
 fdy_model_client_t *
 fdy_model_client_new(foundry_client_t *client)
@@ -74,7 +106,7 @@ static void
 s_call_free(fdy_model_client_t *self, s_call_t *call)
 {
     free(call->body);
-    free(call->chunk);
+    s_chunk_unref(call->chunk);
     free(call->reply);
     memset(call, 0, sizeof *call);
     self->in_flight--;
@@ -158,7 +190,15 @@ s_send(fdy_model_client_t *self, s_call_t *call)
         return;
     fdy_slice_t frames[3] = {
         {head, head_len}, {call->body, call->body_len}, {call->chunk, call->chunk_len}};
-    if (fdy_conn_send(conn, frames, call->chunk ? 3 : 2) == FOUNDRY_OK)
+    foundry_err err;
+    if (call->chunk) {
+        atomic_fetch_add((atomic_uint *) (void *) (call->chunk - CHUNK_HEAD), 1u);
+        void *hints[3] = {NULL, NULL, call->chunk};
+        err = fdy_conn_send_zero_copy(conn, frames, hints, 3, s_chunk_sent);
+    } else {
+        err = fdy_conn_send(conn, frames, 2);
+    }
+    if (err == FOUNDRY_OK)
         call->epoch = fdy_conn_epoch(conn);
     free(head);
 }
@@ -338,12 +378,12 @@ s_read_chunk(s_push_t *push, int fd, size_t index, uint8_t **out, size_t *len_ou
 {
     const fdy_model_artifact_t *a = &push->artifact;
     size_t len = fdy_artifact_chunk_len(a->size, a->chunk_size, index);
-    uint8_t *buf = malloc(len ? len : 1);
+    uint8_t *buf = s_chunk_new(len);
     if (!buf)
         return fdy_client_fail(push->self->client, FOUNDRY_ENOMEM, "out of memory for a chunk");
     if (fdy_pread_all(fd, buf, len, (off_t) index * (off_t) a->chunk_size) != FOUNDRY_OK) {
         int error = errno;
-        free(buf);
+        s_chunk_unref(buf);
         if (error == 0)
             return fdy_client_fail(push->self->client, FOUNDRY_EIO,
                                    "%s: shorter than when it was hashed (changed?)",
@@ -406,7 +446,7 @@ s_send_chunks(s_push_t *push, const uint8_t *have, size_t have_len)
             s_call_t *call;
             err = s_start(self, &req, chunk, len, &call);
             if (err != FOUNDRY_OK)
-                free(chunk);
+                s_chunk_unref(chunk);
         }
         if (err != FOUNDRY_OK || self->in_flight == 0)
             break;
@@ -527,7 +567,7 @@ s_stream_chunks(s_push_t *push, int fd, const uint8_t stream_id[32], uint8_t *fi
             if (err != FOUNDRY_OK)
                 break;
             if (s_held(have, have_len, index)) {
-                free(chunk); /* hashed for the artifact id; UPLOAD_BEGIN checks it */
+                s_chunk_unref(chunk); /* hashed for the artifact id; UPLOAD_BEGIN checks it */
                 continue;
             }
             fdy_model_request_t req = {.op = FDY_MODEL_STREAM_CHUNK,
@@ -538,7 +578,7 @@ s_stream_chunks(s_push_t *push, int fd, const uint8_t stream_id[32], uint8_t *fi
             s_call_t *call;
             err = s_start(self, &req, chunk, len, &call);
             if (err != FOUNDRY_OK)
-                free(chunk);
+                s_chunk_unref(chunk);
         }
         if (err != FOUNDRY_OK || self->in_flight == 0)
             break;
@@ -548,7 +588,7 @@ s_stream_chunks(s_push_t *push, int fd, const uint8_t stream_id[32], uint8_t *fi
             err = s_collect(push);
         }
     }
-    free(first);
+    s_chunk_unref(first);
     s_drop_all(self); /* in flight, stored or not: the next run asks */
     return err;
 }
@@ -600,7 +640,7 @@ s_stream(s_push_t *push, uint32_t chunk_size, bool *streamed)
         err = s_stream_chunks(push, fd, stream_id, first, have, have_len);
         first = NULL;
     }
-    free(first);
+    s_chunk_unref(first);
     free(have);
     close(fd);
     if (err == FOUNDRY_OK && *streamed) {
