@@ -90,8 +90,8 @@ fdy_model_stream_chunk(fdy_models_t *self, const fdy_request_t *req, const fdy_m
     if (!up || up->removed || !up->stream) {
         char hex[2 * FDY_MODEL_HASH_LEN + 1];
         fdy_blobs_hex(mr->artifact_hash, hex);
-        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND,
-                              "no stream %.16s: STREAM_BEGIN first", hex);
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream %.16s: STREAM_BEGIN first",
+                              hex);
     }
     if (mr->index >= up->chunk_count)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u of an artifact of %zu chunks",

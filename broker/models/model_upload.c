@@ -115,8 +115,7 @@ s_adopt_held(fdy_models_t *self, fdy_model_upload_t *up)
 }
 
 foundry_err
-fdy_model_upload_disk_check(fdy_models_t *self, const fdy_model_upload_t *up,
-                            fdy_reason_t *reason)
+fdy_model_upload_disk_check(fdy_models_t *self, const fdy_model_upload_t *up, fdy_reason_t *reason)
 {
     uint64_t needed = 0;
     for (size_t c = 0; c < up->chunk_count; c++)
@@ -211,7 +210,8 @@ fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req, const fdy_m
                               "chunk %u is %zu bytes, manifest says %zu", mr->index, bytes->len,
                               expected);
     const uint8_t *hash = up->hashes + (size_t) mr->index * FDY_MODEL_HASH_LEN;
-    if (!(up->have[mr->index / 8] & (1u << (mr->index % 8))) && !fdy_model_chunk_referenced(self, hash)) {
+    if (!(up->have[mr->index / 8] & (1u << (mr->index % 8))) &&
+        !fdy_model_chunk_referenced(self, hash)) {
         uint8_t got[FDY_MODEL_HASH_LEN];
         fdy_artifact_hash_chunk(bytes->data, bytes->len, got);
         if (memcmp(got, hash, sizeof got) != 0)

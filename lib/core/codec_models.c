@@ -594,7 +594,8 @@ fdy_codec_model_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *aren
                                          "model request", &err, reason);
     if (!pb)
         return err;
-    if (pb->op < FOUNDRY__MODEL_OP__MODEL_UPLOAD_BEGIN || pb->op > FOUNDRY__MODEL_OP__MODEL_STREAM_CHUNK)
+    if (pb->op < FOUNDRY__MODEL_OP__MODEL_UPLOAD_BEGIN ||
+        pb->op > FOUNDRY__MODEL_OP__MODEL_STREAM_CHUNK)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown model operation %d", (int) pb->op);
     out->op = (fdy_model_op_t) pb->op;
     err = s_optional_from_pb(&pb->artifact_hash, FDY_MODEL_HASH_LEN, "artifact hash",

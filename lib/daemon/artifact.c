@@ -75,7 +75,8 @@ fdy_artifact_id(uint64_t size, uint32_t chunk_size, const uint8_t *chunk_hashes,
 }
 
 void
-fdy_artifact_stream_id(uint64_t size, uint32_t chunk_size, const uint8_t first[FDY_ARTIFACT_HASH_LEN],
+fdy_artifact_stream_id(uint64_t size, uint32_t chunk_size,
+                       const uint8_t first[FDY_ARTIFACT_HASH_LEN],
                        uint8_t out[FDY_ARTIFACT_HASH_LEN])
 {
     s_named(STREAM_DOMAIN, size, chunk_size, first, 1, out);

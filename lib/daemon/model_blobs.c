@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #define TEMP_PREFIX  ".tmp-"
-#define DIRECT_ALIGN 4096u            /* O_DIRECT: buffer, offset and length */
-#define BOUNCE_LEN   (1024u * 1024u)  /* the aligned copy a direct write goes through */
+#define DIRECT_ALIGN 4096u           /* O_DIRECT: buffer, offset and length */
+#define BOUNCE_LEN   (1024u * 1024u) /* the aligned copy a direct write goes through */
 #define SUBDIR_COUNT 256
 #define HEX_LEN      (2 * FDY_BLOB_HASH_LEN)
 
@@ -38,8 +38,8 @@ struct fdy_blobs {
     bool top_dirty;                  /* holds an unsynced new subdirectory */
     bool subdir_made[SUBDIR_COUNT];  /* known to exist: no mkdirat per blob */
     unsigned temp_seq;
-    uint8_t *bounce;    /* BOUNCE_LEN, DIRECT_ALIGN-aligned; NULL until the first put */
-    bool direct_off;    /* the filesystem refused O_DIRECT: plain writes from then on */
+    uint8_t *bounce; /* BOUNCE_LEN, DIRECT_ALIGN-aligned; NULL until the first put */
+    bool direct_off; /* the filesystem refused O_DIRECT: plain writes from then on */
     /* Where the last bounded gc stopped: subdirectory and last name seen. */
     unsigned gc_subdir;
     char gc_after[NAME_MAX + 1];

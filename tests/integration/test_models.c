@@ -394,7 +394,6 @@ s_trust(s_conn_t *admin, const char *name, const char *threshold, const s_key_t 
     FDY_CHECK_EQ(t.row_count, 1);
 }
 
-
 /* ---- streamed pushes (STREAM_BEGIN, STREAM_CHUNK) ------------------------------------ */
 
 static void
@@ -890,7 +889,6 @@ test_models_interrupted_upload_is_collected(void)
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
     fdy_proc_destroy(&p);
 }
-
 
 /* A push that sends chunks while it hashes them: each chunk is checked
  * against its own hash, the stream survives a SIGKILL and resumes, and

@@ -122,14 +122,13 @@ test_model_blobs_put_has_read(void **state)
     assert_int_equal(fdy_blobs_open_fd(f->blobs, hash, &fd, &reason), FOUNDRY_ENOTFOUND);
 }
 
-
 /* Lengths around the O_DIRECT alignment and the 1 MiB bounce buffer. */
 static void
 test_model_blobs_lengths_round_trip(void **state)
 {
     fixture_t *f = *state;
-    const size_t lengths[] = {77, 4096, 3 * 4096 + 77, 1024 * 1024, 1024 * 1024 + 1,
-                              300 * 4096 + 4095};
+    const size_t lengths[] = {
+        77, 4096, 3 * 4096 + 77, 1024 * 1024, 1024 * 1024 + 1, 300 * 4096 + 4095};
     size_t max = 300 * 4096 + 4095;
     uint8_t *data = malloc(max), *back = malloc(max);
     assert_non_null(data);
