@@ -63,17 +63,17 @@ fdy_model_chunk_ref(fdy_models_t *self, const uint8_t hash[32], uint64_t len, in
     }
 }
 
-static bool
-s_referenced(fdy_models_t *self, const uint8_t hash[32])
+bool
+fdy_model_chunk_referenced(fdy_models_t *self, const uint8_t hash[32])
 {
     char hex[2 * FDY_MODEL_HASH_LEN + 1];
     fdy_blobs_hex(hash, hex);
     return zhashx_lookup(self->chunks, hex) != NULL;
 }
 
-static fdy_model_upload_t *
-s_upload_new(const uint8_t id[32], uint64_t size, uint32_t chunk_size, const uint8_t *hashes,
-             size_t chunk_count)
+fdy_model_upload_t *
+fdy_model_upload_new(const uint8_t id[32], uint64_t size, uint32_t chunk_size,
+                     const uint8_t *hashes, size_t chunk_count)
 {
     fdy_model_upload_t *up = fdy_xalloc(sizeof *up);
     memcpy(up->id, id, sizeof up->id);
@@ -81,14 +81,17 @@ s_upload_new(const uint8_t id[32], uint64_t size, uint32_t chunk_size, const uin
     up->chunk_size = chunk_size;
     up->chunk_count = chunk_count;
     up->hashes = fdy_xalloc(chunk_count * FDY_MODEL_HASH_LEN);
-    memcpy(up->hashes, hashes, chunk_count * FDY_MODEL_HASH_LEN);
+    if (hashes)
+        memcpy(up->hashes, hashes, chunk_count * FDY_MODEL_HASH_LEN);
+    else
+        memset(up->hashes, 0, chunk_count * FDY_MODEL_HASH_LEN);
     up->have_len = (chunk_count + 7) / 8;
     up->have = fdy_xalloc(up->have_len);
     return up;
 }
 
-static void
-s_upload_insert(fdy_models_t *self, fdy_model_upload_t *up)
+void
+fdy_model_upload_insert(fdy_models_t *self, fdy_model_upload_t *up)
 {
     char hex[2 * FDY_MODEL_HASH_LEN + 1];
     fdy_blobs_hex(up->id, hex);
@@ -102,7 +105,7 @@ s_adopt_held(fdy_models_t *self, fdy_model_upload_t *up)
 {
     for (size_t c = 0; c < up->chunk_count; c++) {
         const uint8_t *hash = up->hashes + c * FDY_MODEL_HASH_LEN;
-        if ((up->have[c / 8] & (1u << (c % 8))) || !s_referenced(self, hash))
+        if ((up->have[c / 8] & (1u << (c % 8))) || !fdy_model_chunk_referenced(self, hash))
             continue;
         up->have[c / 8] |= (uint8_t) (1u << (c % 8));
         up->held++;
@@ -111,8 +114,8 @@ s_adopt_held(fdy_models_t *self, fdy_model_upload_t *up)
     }
 }
 
-static foundry_err
-s_disk_check(fdy_models_t *self, const fdy_model_upload_t *up, fdy_reason_t *reason)
+foundry_err
+fdy_model_upload_disk_check(fdy_models_t *self, const fdy_model_upload_t *up, fdy_reason_t *reason)
 {
     uint64_t needed = 0;
     for (size_t c = 0; c < up->chunk_count; c++)
@@ -159,12 +162,12 @@ fdy_model_upload_begin(fdy_models_t *self, const fdy_request_t *req, const fdy_m
     if (up && up->removed) {
         up->removed = false; /* its expiry is not committed yet: it lives on */
     } else if (!up) {
-        up = s_upload_new(id, mr->size, mr->chunk_size, mr->chunk_hashes, mr->chunk_count);
+        up = fdy_model_upload_new(id, mr->size, mr->chunk_size, mr->chunk_hashes, mr->chunk_count);
         up->created_ms = fdy_models_wall_ms();
         created = true;
     }
     s_adopt_held(self, up);
-    foundry_err err = s_disk_check(self, up, reason);
+    foundry_err err = fdy_model_upload_disk_check(self, up, reason);
     if (err != FOUNDRY_OK) {
         if (created) {
             for (size_t c = 0; c < up->chunk_count; c++)
@@ -175,7 +178,7 @@ fdy_model_upload_begin(fdy_models_t *self, const fdy_request_t *req, const fdy_m
         return err;
     }
     if (created)
-        s_upload_insert(self, up);
+        fdy_model_upload_insert(self, up);
     up->touched_ms = fdy_models_wall_ms();
     up->dirty = true;
     fdy_models_parked_t *p = fdy_models_park(self, req, FDY_MODELS_PARK_BEGIN);
@@ -207,28 +210,40 @@ fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req, const fdy_m
                               "chunk %u is %zu bytes, manifest says %zu", mr->index, bytes->len,
                               expected);
     const uint8_t *hash = up->hashes + (size_t) mr->index * FDY_MODEL_HASH_LEN;
-    if (!(up->have[mr->index / 8] & (1u << (mr->index % 8))) && !s_referenced(self, hash)) {
+    if (!(up->have[mr->index / 8] & (1u << (mr->index % 8))) &&
+        !fdy_model_chunk_referenced(self, hash)) {
         uint8_t got[FDY_MODEL_HASH_LEN];
         fdy_artifact_hash_chunk(bytes->data, bytes->len, got);
         if (memcmp(got, hash, sizeof got) != 0)
             return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u hash mismatch", mr->index);
-        /* A blob no durable record names may be what a crash left of an
-         * unsynced write: it is written again, never trusted. */
-        foundry_err err = fdy_blobs_remove(self->blobs, hash, reason);
-        if (err == FOUNDRY_OK)
-            err = fdy_blobs_put_trusted(self->blobs, hash, bytes->data, bytes->len, false, reason);
-        if (err != FOUNDRY_OK) {
-            fdy_log_warn_limited("MODEL-BLOB-WRITE", "chunk %u: %s", mr->index, reason->text);
+        foundry_err err = fdy_model_upload_store(self, hash, mr->index, bytes, reason);
+        if (err != FOUNDRY_OK)
             return err;
-        }
-        self->blobs_unsynced = true;
-        self->chunks_received++;
     }
     up->touched_ms = fdy_models_wall_ms();
     up->dirty = true;
     fdy_models_parked_t *p = fdy_models_park(self, req, FDY_MODELS_PARK_CHUNK);
     memcpy(p->upload, up->id, sizeof p->upload);
+    memcpy(p->hash, hash, sizeof p->hash);
     p->index = mr->index;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_model_upload_store(fdy_models_t *self, const uint8_t hash[32], uint32_t index,
+                       const fdy_slice_t *bytes, fdy_reason_t *reason)
+{
+    /* A blob no durable record names may be what a crash left of an
+     * unsynced write: it is written again, never trusted. */
+    foundry_err err = fdy_blobs_remove(self->blobs, hash, reason);
+    if (err == FOUNDRY_OK)
+        err = fdy_blobs_put_trusted(self->blobs, hash, bytes->data, bytes->len, false, reason);
+    if (err != FOUNDRY_OK) {
+        fdy_log_warn_limited("MODEL-BLOB-WRITE", "chunk %u: %s", index, reason->text);
+        return err;
+    }
+    self->blobs_unsynced = true;
+    self->chunks_received++;
     return FOUNDRY_OK;
 }
 
@@ -244,18 +259,15 @@ fdy_model_upload_load(fdy_models_t *self, const uint8_t *key, size_t key_len, co
         key_len == FDY_MODEL_HASH_LEN
             ? fdy_store_model_upload_decode(value, len, &rec, &why)
             : fdy_reason_set(&why, FOUNDRY_ECORRUPT, "upload key of %zu bytes", key_len);
-    uint8_t id[FDY_MODEL_HASH_LEN];
-    if (err == FOUNDRY_OK) {
-        fdy_artifact_id(rec.size, rec.chunk_size, rec.chunk_hashes, rec.chunk_count, id);
-        if (memcmp(id, key, sizeof id) != 0)
-            err = fdy_reason_set(&why, FOUNDRY_ECORRUPT, "chunk hashes do not give its id");
-    }
+    if (err == FOUNDRY_OK)
+        err = fdy_store_model_upload_check_id(&rec, key, &why);
     if (err != FOUNDRY_OK) {
         fdy_log_err("MODEL-RECORD-BAD", "upload not loaded: %s", why.text);
         return FOUNDRY_OK;
     }
     fdy_model_upload_t *up =
-        s_upload_new(id, rec.size, rec.chunk_size, rec.chunk_hashes, rec.chunk_count);
+        fdy_model_upload_new(key, rec.size, rec.chunk_size, rec.chunk_hashes, rec.chunk_count);
+    up->stream = rec.stream;
     memcpy(up->have, rec.have, up->have_len);
     up->created_ms = rec.created_ms;
     up->touched_ms = rec.touched_ms;
@@ -267,14 +279,14 @@ fdy_model_upload_load(fdy_models_t *self, const uint8_t *key, size_t key_len, co
         fdy_model_chunk_ref(self, up->hashes + c * FDY_MODEL_HASH_LEN,
                             fdy_artifact_chunk_len(up->size, up->chunk_size, c), 1);
     }
-    s_upload_insert(self, up);
+    fdy_model_upload_insert(self, up);
     return FOUNDRY_OK;
 }
 
 static bool
 s_keep_blob(const uint8_t hash[FDY_BLOB_HASH_LEN], void *user)
 {
-    return s_referenced(user, hash);
+    return fdy_model_chunk_referenced(user, hash);
 }
 
 int64_t

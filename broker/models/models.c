@@ -376,15 +376,18 @@ s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
                                                      self->arena, &mr, reason);
     if (err != FOUNDRY_OK)
         return err;
-    bool chunk = mr.op == FDY_MODEL_UPLOAD_CHUNK;
+    bool chunk = mr.op == FDY_MODEL_UPLOAD_CHUNK || mr.op == FDY_MODEL_STREAM_CHUNK;
     if (req->frame_count != (chunk ? 3u : 2u))
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "MODEL %s takes %s, not %zu frames",
-                              chunk ? "UPLOAD_CHUNK" : "request",
+                              mr.op == FDY_MODEL_STREAM_CHUNK ? "STREAM_CHUNK"
+                              : chunk                         ? "UPLOAD_CHUNK"
+                                                              : "request",
                               chunk ? "a ModelRequest and the chunk" : "one ModelRequest",
                               req->frame_count - 1);
     if (chunk)
         fdy_traffic_in(&self->traffic, req->site, 1, req->frames[2].len);
-    bool publisher = mr.op == FDY_MODEL_UPLOAD_BEGIN || chunk || mr.op == FDY_MODEL_PUBLISH;
+    bool publisher = mr.op == FDY_MODEL_UPLOAD_BEGIN || mr.op == FDY_MODEL_STREAM_BEGIN || chunk ||
+                     mr.op == FDY_MODEL_PUBLISH;
     if (publisher && !fdy_models_granted(req->who, NULL))
         return fdy_reason_set(reason, FOUNDRY_EDENIED,
                               "%s '%s' has no model grant (key add --allow-models NAME...)",
@@ -397,6 +400,8 @@ s_handle(void *self_, const fdy_request_t *req, fdy_reason_t *reason)
     case FDY_MODEL_WATCH: return fdy_model_watch(self, req, &mr, reason);
     case FDY_MODEL_REPORT: return fdy_model_report(self, req, &mr, reason);
     case FDY_MODEL_LOG: return fdy_model_log(self, req, &mr, reason);
+    case FDY_MODEL_STREAM_BEGIN: return fdy_model_stream_begin(self, req, &mr, reason);
+    case FDY_MODEL_STREAM_CHUNK: return fdy_model_stream_chunk(self, req, &mr, reason);
     }
     return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown model operation");
 }
@@ -442,6 +447,7 @@ s_hold_chunks(fdy_models_t *self)
         fdy_model_upload_t *up = fdy_model_upload_find(self, p->upload);
         if (!up || (up->have[p->index / 8] & (1u << (p->index % 8))))
             continue;
+        memcpy(up->hashes + (size_t) p->index * FDY_MODEL_HASH_LEN, p->hash, sizeof p->hash);
         up->have[p->index / 8] |= (uint8_t) (1u << (p->index % 8));
         up->held++;
         up->dirty = true;
@@ -483,7 +489,7 @@ s_collect(void *self_, fdy_commit_t *commit, int64_t now_ms)
         if (!up->removed) {
             fdy_store_model_upload_t rec = {up->size,       up->chunk_size,  up->created_ms,
                                             up->touched_ms, up->chunk_count, up->hashes,
-                                            up->have};
+                                            up->have,       up->stream};
             fdy_reason_t why;
             if (fdy_store_model_upload_encode(&rec, &buf, &len, &why) != FOUNDRY_OK) {
                 fdy_log_err("MODELS-ENCODE", "%s", why.text);
@@ -510,6 +516,7 @@ s_reply_begin(fdy_models_t *self, const fdy_peer_t *to, const fdy_models_parked_
     uint8_t none = 0;
     reply.have = up ? up->have : &none;
     reply.have_len = up ? up->have_len : 0;
+    reply.first_known = p->first_known && up && up->held == 0;
     fdy_models_send_reply(self, to, p->request_id, &reply, NULL, 0);
 }
 

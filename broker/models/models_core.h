@@ -75,6 +75,8 @@ typedef struct {
     bool durable;                    /* its record is committed */
     bool dirty;                      /* its record must be written by the next commit */
     bool removed;                    /* the next commit deletes it, then it is freed */
+    bool stream;                     /* a streamed push's (model_stream.c): keyed by its stream
+                                      * id; hashes[i] means something only while bit i is held */
 } fdy_model_upload_t;
 
 /* A node key that WATCHes. */
@@ -103,6 +105,8 @@ typedef struct {
     uint32_t index;                     /* CHUNK: chunk; PUBLISH: log index */
     bool created;                       /* BEGIN made the upload; PUBLISH appended */
     bool newly_held;                    /* CHUNK set a bit (undone if the commit fails) */
+    bool first_known;                   /* stream BEGIN: chunk 0 is held for another artifact */
+    uint8_t hash[FDY_MODEL_HASH_LEN];   /* CHUNK: the chunk's hash, recorded at the commit */
     fdy_model_t *model;                 /* PUBLISH */
     uint64_t version;                   /* PUBLISH */
 } fdy_models_parked_t;
@@ -182,6 +186,23 @@ foundry_err fdy_model_upload_begin(fdy_models_t *self, const fdy_request_t *req,
 foundry_err fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req,
                                    const fdy_model_request_t *mr, fdy_reason_t *reason);
 fdy_model_upload_t *fdy_model_upload_find(fdy_models_t *self, const uint8_t id[32]);
+/* A new upload record in memory, nothing held; hashes NULL: all zero (a
+ * stream's). Caller owns it until fdy_model_upload_insert(). */
+fdy_model_upload_t *fdy_model_upload_new(const uint8_t id[32], uint64_t size, uint32_t chunk_size,
+                                         const uint8_t *hashes, size_t chunk_count);
+/* Takes ownership: the upload is in self->uploads under its id. */
+void fdy_model_upload_insert(fdy_models_t *self, fdy_model_upload_t *up);
+/* FOUNDRY_ENOSPC (reason says how much) when the blob disk cannot take
+ * the chunks up does not hold. */
+foundry_err fdy_model_upload_disk_check(fdy_models_t *self, const fdy_model_upload_t *up,
+                                        fdy_reason_t *reason);
+/* True when some durable record (an upload's held bit, an accepted
+ * manifest) names the chunk: its blob is fsynced and trusted. */
+bool fdy_model_chunk_referenced(fdy_models_t *self, const uint8_t hash[32]);
+/* Writes a chunk that no durable record names yet as an unsynced blob
+ * (the turn's commit fsyncs it). bytes were checked against hash. */
+foundry_err fdy_model_upload_store(fdy_models_t *self, const uint8_t hash[32], uint32_t index,
+                                   const fdy_slice_t *bytes, fdy_reason_t *reason);
 /* Adds (delta 1) or drops (delta -1) a durable reference to a chunk. */
 void fdy_model_chunk_ref(fdy_models_t *self, const uint8_t hash[32], uint64_t len, int delta);
 /* Loads an upload record at start. */
@@ -190,6 +211,12 @@ foundry_err fdy_model_upload_load(fdy_models_t *self, const uint8_t *key, size_t
 /* Expires idle uploads and collects unreferenced blobs, bounded. */
 int64_t fdy_model_upload_tick(fdy_models_t *self, int64_t now_ms);
 void fdy_model_upload_free(fdy_model_upload_t **self_p);
+
+/* ---- model_stream.c: a push that sends chunks while it hashes them ---- */
+foundry_err fdy_model_stream_begin(fdy_models_t *self, const fdy_request_t *req,
+                                   const fdy_model_request_t *mr, fdy_reason_t *reason);
+foundry_err fdy_model_stream_chunk(fdy_models_t *self, const fdy_request_t *req,
+                                   const fdy_model_request_t *mr, fdy_reason_t *reason);
 
 /* ---- model_publish.c ---- */
 foundry_err fdy_model_publish(fdy_models_t *self, const fdy_request_t *req,

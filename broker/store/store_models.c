@@ -18,6 +18,7 @@
 
 #define TRUST_FORMAT  1u
 #define UPLOAD_FORMAT 1u
+#define STREAM_FORMAT 2u /* a streamed push's record: hashes of held chunks only */
 #define UPLOAD_HEADER (1u + 8u + 4u + 8u + 8u + 4u)
 
 static const char *const s_dbs[] = {"model_trust", "model_manifests", "model_log", "model_uploads",
@@ -117,7 +118,7 @@ fdy_store_model_upload_encode(const fdy_store_model_upload_t *up, uint8_t **buf_
     if (!buf)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "upload record: out of memory");
     uint8_t *p = buf;
-    *p++ = UPLOAD_FORMAT;
+    *p++ = up->stream ? STREAM_FORMAT : UPLOAD_FORMAT;
     fdy_bytes_put_le64(p, up->size);
     p += 8;
     fdy_bytes_put_le32(p, up->chunk_size);
@@ -143,8 +144,9 @@ fdy_store_model_upload_decode(const uint8_t *buf, size_t len, fdy_store_model_up
                               fdy_reason_t *reason)
 {
     memset(out, 0, sizeof *out);
-    if (len < UPLOAD_HEADER || buf[0] != UPLOAD_FORMAT)
+    if (len < UPLOAD_HEADER || (buf[0] != UPLOAD_FORMAT && buf[0] != STREAM_FORMAT))
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "not an upload record (%zu bytes)", len);
+    out->stream = buf[0] == STREAM_FORMAT;
     const uint8_t *p = buf + 1;
     out->size = fdy_bytes_get_le64(p);
     out->chunk_size = fdy_bytes_get_le32(p + 8);
@@ -162,6 +164,28 @@ fdy_store_model_upload_decode(const uint8_t *buf, size_t len, fdy_store_model_up
                               len, out->chunk_count);
     out->chunk_hashes = buf + UPLOAD_HEADER;
     out->have = out->chunk_hashes + out->chunk_count * FDY_MODEL_HASH_LEN;
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_store_model_upload_check_id(const fdy_store_model_upload_t *up, const uint8_t key[32],
+                                fdy_reason_t *reason)
+{
+    uint8_t id[FDY_MODEL_HASH_LEN];
+    if (!up->stream) {
+        fdy_artifact_id(up->size, up->chunk_size, up->chunk_hashes, up->chunk_count, id);
+        if (memcmp(id, key, sizeof id) != 0)
+            return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                                  "upload record: its chunk hashes do not give its artifact id");
+        return FOUNDRY_OK;
+    }
+    /* A stream's id covers chunk 0's hash, known once chunk 0 is held. */
+    if (up->chunk_count == 0 || !(up->have[0] & 1u))
+        return FOUNDRY_OK;
+    fdy_artifact_stream_id(up->size, up->chunk_size, up->chunk_hashes, id);
+    if (memcmp(id, key, sizeof id) != 0)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "stream record: its chunk 0 does not give its stream id");
     return FOUNDRY_OK;
 }
 
@@ -237,12 +261,7 @@ s_check_upload(const MDB_val *key, const MDB_val *value, fdy_reason_t *reason)
     foundry_err err = fdy_store_model_upload_decode(value->mv_data, value->mv_size, &up, reason);
     if (err != FOUNDRY_OK)
         return err;
-    uint8_t id[FDY_MODEL_HASH_LEN];
-    fdy_artifact_id(up.size, up.chunk_size, up.chunk_hashes, up.chunk_count, id);
-    if (memcmp(id, key->mv_data, sizeof id) != 0)
-        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
-                              "upload record: its chunk hashes do not give its artifact id");
-    return FOUNDRY_OK;
+    return fdy_store_model_upload_check_id(&up, key->mv_data, reason);
 }
 
 static foundry_err

@@ -56,9 +56,11 @@ typedef struct {
     size_t chunk_count;
     const uint8_t *chunk_hashes; /* chunk_count * 32 */
     const uint8_t *have;         /* (chunk_count + 7) / 8 bytes, bit i = chunk i held */
+    bool stream;                 /* a streamed push's: keyed by its stream id, and only the
+                                  * hashes of held chunks mean anything */
 } fdy_store_model_upload_t;
 
-/* The upload record: u8 format (1), u64le size, u32le chunk_size, u64le
+/* The upload record: u8 format (1; 2 for a stream), u64le size, u32le chunk_size, u64le
  * created, u64le touched, u32le chunk count, the hashes, the bitmap.
  * Caller owns *buf_out. */
 foundry_err fdy_store_model_upload_encode(const fdy_store_model_upload_t *up, uint8_t **buf_out,
@@ -67,6 +69,11 @@ foundry_err fdy_store_model_upload_encode(const fdy_store_model_upload_t *up, ui
  * does not match size and chunk size). */
 foundry_err fdy_store_model_upload_decode(const uint8_t *buf, size_t len,
                                           fdy_store_model_upload_t *out, fdy_reason_t *reason);
+/* FOUNDRY_OK when key (32 bytes) is the record's id: the artifact id of
+ * its hashes, or for a stream the stream id of its size, chunk size and
+ * chunk 0 (when held); else FOUNDRY_ECORRUPT. */
+foundry_err fdy_store_model_upload_check_id(const fdy_store_model_upload_t *up,
+                                            const uint8_t key[32], fdy_reason_t *reason);
 
 /* One write: value NULL (len 0) removes the record. */
 typedef struct {

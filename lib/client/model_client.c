@@ -19,9 +19,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Bits 63 (subscriptions) and 62 (jobs) belong to the other modules. */
@@ -35,7 +37,7 @@ typedef struct {
     uint32_t index;      /* UPLOAD_CHUNK: its chunk */
     uint8_t *body;       /* the encoded ModelRequest (frame 1) */
     size_t body_len;
-    uint8_t *chunk; /* UPLOAD_CHUNK: the bytes (frame 2) */
+    uint8_t *chunk; /* a chunk call: the bytes (frame 2), from s_chunk_new() */
     size_t chunk_len;
     uint64_t epoch; /* connection epoch it was last sent on; 0: not sent */
     bool done;
@@ -52,6 +54,37 @@ struct fdy_model_client {
     uint64_t next_id;
     fdy_arena_t *arena; /* the last decoded reply */
 };
+
+/* A chunk's bytes, shared by its call (kept for a resend) and libzmq,
+ * which sends them without a copy and lets go on its I/O thread. */
+#define CHUNK_HEAD 64 /* the count, then the bytes on a cache line of their own */
+
+static uint8_t *
+s_chunk_new(size_t len)
+{
+    uint8_t *base = malloc(CHUNK_HEAD + (len ? len : 1));
+    if (!base)
+        return NULL;
+    atomic_init((atomic_uint *) (void *) base, 1u);
+    return base + CHUNK_HEAD;
+}
+
+static void
+s_chunk_unref(uint8_t *data)
+{
+    if (!data)
+        return;
+    uint8_t *base = data - CHUNK_HEAD;
+    if (atomic_fetch_sub((atomic_uint *) (void *) base, 1u) == 1u)
+        free(base);
+}
+
+static void
+s_chunk_sent(void *data, void *hint)
+{
+    (void) hint;
+    s_chunk_unref(data);
+}
 
 fdy_model_client_t *
 fdy_model_client_new(foundry_client_t *client)
@@ -73,7 +106,7 @@ static void
 s_call_free(fdy_model_client_t *self, s_call_t *call)
 {
     free(call->body);
-    free(call->chunk);
+    s_chunk_unref(call->chunk);
     free(call->reply);
     memset(call, 0, sizeof *call);
     self->in_flight--;
@@ -157,7 +190,15 @@ s_send(fdy_model_client_t *self, s_call_t *call)
         return;
     fdy_slice_t frames[3] = {
         {head, head_len}, {call->body, call->body_len}, {call->chunk, call->chunk_len}};
-    if (fdy_conn_send(conn, frames, call->chunk ? 3 : 2) == FOUNDRY_OK)
+    foundry_err err;
+    if (call->chunk) {
+        atomic_fetch_add((atomic_uint *) (void *) (call->chunk - CHUNK_HEAD), 1u);
+        void *hints[3] = {NULL, NULL, call->chunk};
+        err = fdy_conn_send_zero_copy(conn, frames, hints, 3, s_chunk_sent);
+    } else {
+        err = fdy_conn_send(conn, frames, 2);
+    }
+    if (err == FOUNDRY_OK)
         call->epoch = fdy_conn_epoch(conn);
     free(head);
 }
@@ -337,12 +378,12 @@ s_read_chunk(s_push_t *push, int fd, size_t index, uint8_t **out, size_t *len_ou
 {
     const fdy_model_artifact_t *a = &push->artifact;
     size_t len = fdy_artifact_chunk_len(a->size, a->chunk_size, index);
-    uint8_t *buf = malloc(len ? len : 1);
+    uint8_t *buf = s_chunk_new(len);
     if (!buf)
         return fdy_client_fail(push->self->client, FOUNDRY_ENOMEM, "out of memory for a chunk");
     if (fdy_pread_all(fd, buf, len, (off_t) index * (off_t) a->chunk_size) != FOUNDRY_OK) {
         int error = errno;
-        free(buf);
+        s_chunk_unref(buf);
         if (error == 0)
             return fdy_client_fail(push->self->client, FOUNDRY_EIO,
                                    "%s: shorter than when it was hashed (changed?)",
@@ -405,7 +446,7 @@ s_send_chunks(s_push_t *push, const uint8_t *have, size_t have_len)
             s_call_t *call;
             err = s_start(self, &req, chunk, len, &call);
             if (err != FOUNDRY_OK)
-                free(chunk);
+                s_chunk_unref(chunk);
         }
         if (err != FOUNDRY_OK || self->in_flight == 0)
             break;
@@ -421,8 +462,11 @@ s_send_chunks(s_push_t *push, const uint8_t *have, size_t have_len)
     return err;
 }
 
+/* UPLOAD_BEGIN with every hash, then the chunks the broker lacks. After
+ * a stream (streamed) that is normally none, and what the broker holds
+ * was counted already. */
 static foundry_err
-s_upload(s_push_t *push)
+s_upload(s_push_t *push, bool streamed)
 {
     fdy_model_client_t *self = push->self;
     const fdy_model_artifact_t *a = &push->artifact;
@@ -450,13 +494,163 @@ s_upload(s_push_t *push)
     push->progress.done_bytes = 0; /* from here: bytes the broker holds */
     for (size_t i = 0; i < a->chunk_count; i++) {
         if (s_held(have, have_len, i)) {
-            push->progress.chunks_held++;
+            push->progress.chunks_held += !streamed;
             push->progress.done_bytes += fdy_artifact_chunk_len(a->size, a->chunk_size, i);
         }
     }
     s_report(push, FOUNDRY_MODEL_UPLOADING);
     err = s_send_chunks(push, have, have_len);
     free(have);
+    return err;
+}
+
+/* ---- a streamed push (docs/models.md "Streamed push") -------------------- */
+
+/* STREAM_BEGIN for the stream of chunk 0 (hash first): *have_out is what
+ * the stream holds (caller frees); *first_known: hash the file first. */
+static foundry_err
+s_stream_begin(s_push_t *push, const uint8_t stream_id[32], uint8_t **have_out,
+               size_t *have_len_out, bool *first_known)
+{
+    fdy_model_client_t *self = push->self;
+    const fdy_model_artifact_t *a = &push->artifact;
+    fdy_model_request_t req = {.op = FDY_MODEL_STREAM_BEGIN,
+                               .artifact_hash = stream_id,
+                               .size = a->size,
+                               .chunk_size = a->chunk_size,
+                               .chunk_hashes = push->hashes,
+                               .chunk_count = 1};
+    fdy_model_reply_t reply;
+    foundry_err err = s_call(self, &req, &reply);
+    if (err == FOUNDRY_OK && reply.have_len) {
+        *have_out = malloc(reply.have_len);
+        if (*have_out)
+            memcpy(*have_out, reply.have, reply.have_len);
+        else
+            err = fdy_client_fail(self->client, FOUNDRY_ENOMEM, "out of memory");
+    }
+    *have_len_out = *have_out ? reply.have_len : 0;
+    *first_known = err == FOUNDRY_OK && reply.first_known;
+    s_reply_done(self);
+    return err;
+}
+
+/* Reads and hashes chunk index into a new buffer. */
+static foundry_err
+s_read_hashed(s_push_t *push, int fd, size_t index, uint8_t **out, size_t *len_out)
+{
+    foundry_err err = s_read_chunk(push, fd, index, out, len_out);
+    if (err == FOUNDRY_OK)
+        fdy_artifact_hash_chunk(*out, *len_out, push->hashes + index * FDY_MODEL_HASH_LEN);
+    return err;
+}
+
+/* Sends each chunk the stream lacks as soon as it is hashed, with the
+ * window of the upload; the bytes sent are the bytes hashed. */
+static foundry_err
+s_stream_chunks(s_push_t *push, int fd, const uint8_t stream_id[32], uint8_t *first,
+                const uint8_t *have, size_t have_len)
+{
+    fdy_model_client_t *self = push->self;
+    const fdy_model_artifact_t *a = &push->artifact;
+    foundry_err err = FOUNDRY_OK;
+    size_t next = 0;
+    int64_t progress_ms = fdy_clock_mono_ms();
+    while (err == FOUNDRY_OK && (next < a->chunk_count || self->in_flight > 0)) {
+        while (err == FOUNDRY_OK && next < a->chunk_count && self->in_flight < push->window) {
+            size_t index = next++;
+            uint8_t *chunk = first;
+            size_t len = fdy_artifact_chunk_len(a->size, a->chunk_size, 0);
+            first = NULL;
+            if (index > 0)
+                err = s_read_hashed(push, fd, index, &chunk, &len);
+            if (err != FOUNDRY_OK)
+                break;
+            if (s_held(have, have_len, index)) {
+                s_chunk_unref(chunk); /* hashed for the artifact id; UPLOAD_BEGIN checks it */
+                continue;
+            }
+            fdy_model_request_t req = {.op = FDY_MODEL_STREAM_CHUNK,
+                                       .artifact_hash = stream_id,
+                                       .index = (uint32_t) index,
+                                       .chunk_hashes = push->hashes + index * FDY_MODEL_HASH_LEN,
+                                       .chunk_count = 1};
+            s_call_t *call;
+            err = s_start(self, &req, chunk, len, &call);
+            if (err != FOUNDRY_OK)
+                s_chunk_unref(chunk);
+        }
+        if (err != FOUNDRY_OK || self->in_flight == 0)
+            break;
+        err = s_wait_any(self, progress_ms);
+        if (err == FOUNDRY_OK) {
+            progress_ms = fdy_clock_mono_ms();
+            err = s_collect(push);
+        }
+    }
+    s_chunk_unref(first);
+    s_drop_all(self); /* in flight, stored or not: the next run asks */
+    return err;
+}
+
+/* A fresh push: chunk 0 names the stream, the others follow as they are
+ * hashed, and UPLOAD_BEGIN then finds them held. *streamed false: hash
+ * first instead (an empty or odd file, whose errors s_hash() words, or a
+ * first chunk the broker holds for another artifact). */
+static foundry_err
+s_stream(s_push_t *push, uint32_t chunk_size, bool *streamed)
+{
+    *streamed = false;
+    fdy_model_client_t *self = push->self;
+    fdy_model_artifact_t *a = &push->artifact;
+    int fd = open(push->opts->file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+        chunk_size < FOUNDRY_MODEL_CHUNK_MIN || chunk_size > FOUNDRY_MODEL_CHUNK_MAX ||
+        fdy_artifact_chunk_count((uint64_t) st.st_size, chunk_size) > FDY_MODEL_CHUNKS_MAX) {
+        if (fd >= 0)
+            close(fd);
+        return FOUNDRY_OK;
+    }
+    a->size = (uint64_t) st.st_size;
+    a->chunk_size = chunk_size;
+    a->chunk_count = fdy_artifact_chunk_count(a->size, chunk_size);
+    push->hashes = malloc(a->chunk_count * FDY_MODEL_HASH_LEN);
+    uint8_t *first = NULL, *have = NULL;
+    size_t len = 0, have_len = 0;
+    bool first_known = false;
+    uint8_t stream_id[FDY_MODEL_HASH_LEN];
+    foundry_err err = push->hashes ? s_read_hashed(push, fd, 0, &first, &len)
+                                   : fdy_client_fail(self->client, FOUNDRY_ENOMEM, "out of memory");
+    if (err == FOUNDRY_OK) {
+        fdy_artifact_stream_id(a->size, chunk_size, push->hashes, stream_id);
+        err = s_stream_begin(push, stream_id, &have, &have_len, &first_known);
+    }
+    if (err == FOUNDRY_OK && !first_known) {
+        *streamed = true;
+        push->progress.total_bytes = a->size;
+        push->progress.chunk_count = a->chunk_count;
+        for (size_t i = 0; i < a->chunk_count; i++) {
+            if (s_held(have, have_len, i)) {
+                push->progress.chunks_held++;
+                push->progress.done_bytes += fdy_artifact_chunk_len(a->size, chunk_size, i);
+            }
+        }
+        s_report(push, FOUNDRY_MODEL_UPLOADING);
+        err = s_stream_chunks(push, fd, stream_id, first, have, have_len);
+        first = NULL;
+    }
+    s_chunk_unref(first);
+    free(have);
+    close(fd);
+    if (err == FOUNDRY_OK && *streamed) {
+        fdy_artifact_id(a->size, chunk_size, push->hashes, a->chunk_count, a->id);
+        a->chunk_hashes = push->hashes;
+    } else {
+        free(push->hashes);
+        push->hashes = NULL;
+        push->progress = (foundry_model_progress_t){0};
+    }
     return err;
 }
 
@@ -545,9 +739,13 @@ foundry_model_push(foundry_client_t *client, const foundry_model_push_opts_t *op
         push.progress.total_bytes = push.artifact.size;
         push.progress.chunk_count = push.artifact.chunk_count;
     } else {
-        err = s_hash(&push, opts->chunk_size ? opts->chunk_size : FOUNDRY_MODEL_CHUNK_DEFAULT);
+        uint32_t chunk_size = opts->chunk_size ? opts->chunk_size : FOUNDRY_MODEL_CHUNK_DEFAULT;
+        bool streamed = false;
+        err = s_stream(&push, chunk_size, &streamed);
+        if (err == FOUNDRY_OK && !streamed)
+            err = s_hash(&push, chunk_size);
         if (err == FOUNDRY_OK)
-            err = s_upload(&push);
+            err = s_upload(&push, streamed);
     }
     if (err == FOUNDRY_OK)
         err = s_publish(&push, rollback ? &base : NULL, keys, &pushed);

@@ -266,6 +266,7 @@ s_build_reply(fdy_arena_t *a, const void *in)
         return NULL;
     pb->release_key = s_bytes(r->release_key, FDY_MODEL_KEY_LEN);
     pb->version = r->version;
+    pb->first_known = r->first_known;
     return &pb->base;
 }
 
@@ -593,7 +594,8 @@ fdy_codec_model_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *aren
                                          "model request", &err, reason);
     if (!pb)
         return err;
-    if (pb->op < FOUNDRY__MODEL_OP__MODEL_UPLOAD_BEGIN || pb->op > FOUNDRY__MODEL_OP__MODEL_LOG)
+    if (pb->op < FOUNDRY__MODEL_OP__MODEL_UPLOAD_BEGIN ||
+        pb->op > FOUNDRY__MODEL_OP__MODEL_STREAM_CHUNK)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown model operation %d", (int) pb->op);
     out->op = (fdy_model_op_t) pb->op;
     err = s_optional_from_pb(&pb->artifact_hash, FDY_MODEL_HASH_LEN, "artifact hash",
@@ -663,6 +665,7 @@ fdy_codec_model_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     out->have_len = pb->have.len;
     out->index = pb->index;
     out->version = pb->version;
+    out->first_known = pb->first_known;
     if (pb->entry) {
         fdy_model_signed_entry_t *entry = fdy_arena_alloc(arena, sizeof *entry);
         if (!entry)

@@ -42,6 +42,8 @@ typedef enum {
     FDY_MODEL_WATCH = 5,
     FDY_MODEL_REPORT = 6,
     FDY_MODEL_LOG = 7,
+    FDY_MODEL_STREAM_BEGIN = 8, /* a push that sends chunks while it hashes them */
+    FDY_MODEL_STREAM_CHUNK = 9,
 } fdy_model_op_t;
 
 /* A node's states during a rollout, in the order they normally pass. */
@@ -167,6 +169,7 @@ typedef struct {
     size_t entry_count;
     const uint8_t *release_key;   /* 32 bytes, or NULL */
     uint64_t version;
+    bool first_known;             /* STREAM_BEGIN: chunk 0 is held for another artifact */
 } fdy_model_reply_t;
 
 /* Encoders: caller owns *buf_out (free()). FOUNDRY_OK, FOUNDRY_EINVAL (a

@@ -236,7 +236,7 @@ s_entries_check(const fdy_model_signed_entry_t *entries, size_t count, fdy_reaso
 foundry_err
 fdy_codec_models_check_request(const fdy_model_request_t *r, fdy_reason_t *reason)
 {
-    if (r->op < FDY_MODEL_UPLOAD_BEGIN || r->op > FDY_MODEL_LOG)
+    if (r->op < FDY_MODEL_UPLOAD_BEGIN || r->op > FDY_MODEL_STREAM_CHUNK)
         return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown model operation %d", (int) r->op);
     foundry_err err = FOUNDRY_OK;
     const char *texts[][2] = {{"report state", r->state}, {"report reason", r->reason}};
@@ -285,6 +285,17 @@ fdy_codec_models_check_request(const fdy_model_request_t *r, fdy_reason_t *reaso
         return err;
     }
     case FDY_MODEL_LOG: return s_name_check("model", r->name, reason);
+    case FDY_MODEL_STREAM_BEGIN:
+    case FDY_MODEL_STREAM_CHUNK:
+        /* The stream id and the one chunk hash; size and chunk size are
+         * the broker's to judge against its limits. */
+        if (!r->artifact_hash)
+            return fdy_reason_set(reason, FOUNDRY_EPROTO, "stream without its stream id");
+        if (r->chunk_count != 1)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "a stream request carries one chunk hash, not %zu",
+                                  r->chunk_count);
+        return FOUNDRY_OK;
     }
     return FOUNDRY_OK;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #define ARTIFACT_DOMAIN "foundry-artifact-v1"
+#define STREAM_DOMAIN   "foundry-stream-v1"
 
 size_t
 fdy_artifact_chunk_count(uint64_t size, uint32_t chunk_size)
@@ -44,24 +45,41 @@ fdy_artifact_hash_chunk(const void *data, size_t len, uint8_t out[FDY_ARTIFACT_H
     crypto_generichash(out, FDY_ARTIFACT_HASH_LEN, data, len, NULL, 0);
 }
 
-void
-fdy_artifact_id(uint64_t size, uint32_t chunk_size, const uint8_t *chunk_hashes, size_t chunk_count,
-                uint8_t out[FDY_ARTIFACT_HASH_LEN])
+/* BLAKE2b over domain, u64le size, u32le chunk size, then the hashes. */
+static void
+s_named(const char *domain, uint64_t size, uint32_t chunk_size, const uint8_t *chunk_hashes,
+        size_t chunk_count, uint8_t out[FDY_ARTIFACT_HASH_LEN])
 {
-    uint8_t header[sizeof ARTIFACT_DOMAIN - 1 + 8 + 4];
-    memcpy(header, ARTIFACT_DOMAIN, sizeof ARTIFACT_DOMAIN - 1);
-    uint8_t *p = header + sizeof ARTIFACT_DOMAIN - 1;
+    size_t domain_len = strlen(domain);
+    uint8_t header[32 + 8 + 4];
+    memcpy(header, domain, domain_len);
+    uint8_t *p = header + domain_len;
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t) (size >> (8 * i));
     for (int i = 0; i < 4; i++)
         p[8 + i] = (uint8_t) (chunk_size >> (8 * i));
     crypto_generichash_state state;
     crypto_generichash_init(&state, NULL, 0, FDY_ARTIFACT_HASH_LEN);
-    crypto_generichash_update(&state, header, sizeof header);
+    crypto_generichash_update(&state, header, domain_len + 8 + 4);
     if (chunk_count > 0)
         crypto_generichash_update(&state, chunk_hashes,
                                   (unsigned long long) chunk_count * FDY_ARTIFACT_HASH_LEN);
     crypto_generichash_final(&state, out, FDY_ARTIFACT_HASH_LEN);
+}
+
+void
+fdy_artifact_id(uint64_t size, uint32_t chunk_size, const uint8_t *chunk_hashes, size_t chunk_count,
+                uint8_t out[FDY_ARTIFACT_HASH_LEN])
+{
+    s_named(ARTIFACT_DOMAIN, size, chunk_size, chunk_hashes, chunk_count, out);
+}
+
+void
+fdy_artifact_stream_id(uint64_t size, uint32_t chunk_size,
+                       const uint8_t first[FDY_ARTIFACT_HASH_LEN],
+                       uint8_t out[FDY_ARTIFACT_HASH_LEN])
+{
+    s_named(STREAM_DOMAIN, size, chunk_size, first, 1, out);
 }
 
 /* Fills buf with up to len bytes, short only at the end of the file. */

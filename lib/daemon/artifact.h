@@ -31,6 +31,13 @@ void fdy_artifact_hash_chunk(const void *data, size_t len, uint8_t out[FDY_ARTIF
 void fdy_artifact_id(uint64_t size, uint32_t chunk_size, const uint8_t *chunk_hashes,
                      size_t chunk_count, uint8_t out[FDY_ARTIFACT_HASH_LEN]);
 
+/* A streamed push's id (docs/models.md "Streamed push"): what a push knows
+ * before it has hashed the whole file, from the size, chunk size and the
+ * hash of chunk 0, so running the same push again finds its stream. */
+void fdy_artifact_stream_id(uint64_t size, uint32_t chunk_size,
+                            const uint8_t first[FDY_ARTIFACT_HASH_LEN],
+                            uint8_t out[FDY_ARTIFACT_HASH_LEN]);
+
 /* Reads the file at path once, hashing each chunk. Returns FOUNDRY_OK with
  * *size_out, *hashes_out (malloc'd chunk_count * 32 bytes, caller frees),
  * *count_out and id; FOUNDRY_EIO (unreadable, names path),

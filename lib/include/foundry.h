@@ -678,11 +678,11 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_progress(foundry_cli
 /* ---- models: signed model artifacts for the sites (docs/models.md) ------
  *
  * A model is a file of any size, published under a name and a version
- * that only goes up. foundry_model_push() cuts the file into chunks and
- * hashes each once (BLAKE2b-256; the artifact id covers the chunk hashes),
- * uploads only the chunks the broker does not hold yet (a push that was
- * interrupted continues where it stopped when it is run again), keeping a
- * window of chunks in flight, each acknowledged only once it is on the
+ * that only goes up. foundry_model_push() cuts the file into chunks,
+ * reads and hashes each once (BLAKE2b-256; the artifact id covers the
+ * chunk hashes) and sends it as soon as it is hashed, only the chunks the
+ * broker does not hold yet (a push that was interrupted continues where it
+ * stopped when it is run again), keeping a window of chunks in flight, each acknowledged only once it is on the
  * broker's disk; then it builds the manifest (name, version, artifact,
  * target sites and labels, metadata, expiry), signs it with one or more
  * Ed25519 model-signing keys (NAME.sign files made by
@@ -747,7 +747,8 @@ typedef struct {
 } foundry_model_push_opts_t;
 
 typedef enum {
-    FOUNDRY_MODEL_HASHING = 0,   /* reading the file once, hashing each chunk */
+    FOUNDRY_MODEL_HASHING = 0,   /* hashing the whole file first: only when the broker holds
+                                  * chunk 0 for another artifact (docs/models.md) */
     FOUNDRY_MODEL_UPLOADING = 1, /* sending the chunks the broker lacks */
     FOUNDRY_MODEL_PUBLISHING = 2 /* the signed manifest is on its way */
 } foundry_model_phase;

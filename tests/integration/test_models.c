@@ -394,6 +394,46 @@ s_trust(s_conn_t *admin, const char *name, const char *threshold, const s_key_t 
     FDY_CHECK_EQ(t.row_count, 1);
 }
 
+/* ---- streamed pushes (STREAM_BEGIN, STREAM_CHUNK) ------------------------------------ */
+
+static void
+s_stream_id(const s_artifact_t *a, uint8_t id[32])
+{
+    fdy_artifact_stream_id(a->size, CHUNK, a->hashes, id);
+}
+
+static foundry_err
+s_stream_begin(s_conn_t *c, const s_artifact_t *a, s_result_t *r)
+{
+    uint8_t id[32];
+    s_stream_id(a, id);
+    fdy_model_request_t mr = {.op = FDY_MODEL_STREAM_BEGIN,
+                              .artifact_hash = id,
+                              .size = a->size,
+                              .chunk_size = CHUNK,
+                              .chunk_hashes = a->hashes,
+                              .chunk_count = 1};
+    return s_model(c, &mr, NULL, 0, r);
+}
+
+/* Chunk index of a's stream: data (len bytes) sent as the chunk whose
+ * hash is a's. */
+static foundry_err
+s_stream_chunk(s_conn_t *c, const s_artifact_t *a, size_t index, const void *data, size_t len,
+               s_result_t *r)
+{
+    uint8_t id[32];
+    s_stream_id(a, id);
+    fdy_model_request_t mr = {.op = FDY_MODEL_STREAM_CHUNK,
+                              .artifact_hash = id,
+                              .index = (uint32_t) index,
+                              .chunk_hashes = a->hashes + index * 32,
+                              .chunk_count = 1};
+    return s_model(c, &mr, data, len, r);
+}
+
+static bool s_blob_held(fdy_proc_t *p, const uint8_t hash[32]);
+
 /* ---- tests --------------------------------------------------------------------------- */
 
 static void
@@ -850,6 +890,158 @@ test_models_interrupted_upload_is_collected(void)
     fdy_proc_destroy(&p);
 }
 
+/* A push that sends chunks while it hashes them: each chunk is checked
+ * against its own hash, the stream survives a SIGKILL and resumes, and
+ * UPLOAD_BEGIN finds every streamed chunk held. */
+static void
+test_models_stream_checks_and_resumes(void)
+{
+    fdy_proc_t *p = s_env("models-stream");
+    s_key_t k1;
+    s_keygen(p, "k1", &k1);
+    s_artifact_t a;
+    s_artifact(8, &a);
+    s_conn_t acme, other, admin;
+    s_open(p, "acme", &acme);
+    s_open(p, "other", &other);
+    s_open(p, "admin", &admin);
+    s_result_t r = {0};
+    size_t len;
+    const uint8_t *data = s_chunk(&a, 0, &len);
+
+    S_REFUSED(s_stream_begin(&other, &a, &r), &r, FOUNDRY_EDENIED, "no model grant");
+    S_REFUSED(s_stream_chunk(&acme, &a, 0, data, len, &r), &r, FOUNDRY_ENOTFOUND,
+              "STREAM_BEGIN first");
+    uint8_t wrong[32];
+    memset(wrong, 7, sizeof wrong);
+    fdy_model_request_t forged = {.op = FDY_MODEL_STREAM_BEGIN,
+                                  .artifact_hash = wrong,
+                                  .size = a.size,
+                                  .chunk_size = CHUNK,
+                                  .chunk_hashes = a.hashes,
+                                  .chunk_count = 1};
+    S_REFUSED(s_model(&acme, &forged, NULL, 0, &r), &r, FOUNDRY_EINVAL,
+              "stream id is not that of its size, chunk size and chunk 0");
+
+    FDY_CHECK_OK(s_stream_begin(&acme, &a, &r));
+    FDY_CHECK_EQ(r.reply.have_len, 1);
+    FDY_CHECK_EQ(r.reply.have[0], 0);
+    FDY_CHECK(!r.reply.first_known);
+
+    /* Chunk 1's hash with one byte of its bytes changed: refused, and
+     * nothing is stored under either hash. */
+    uint8_t *bad = malloc(CHUNK);
+    FDY_CHECK(bad);
+    memcpy(bad, a.data + CHUNK, CHUNK);
+    bad[100] ^= 0xff;
+    S_REFUSED(s_stream_chunk(&acme, &a, 1, bad, CHUNK, &r), &r, FOUNDRY_EINVAL,
+              "chunk 1: its bytes do not match its hash");
+    uint8_t bad_hash[32];
+    fdy_artifact_hash_chunk(bad, CHUNK, bad_hash);
+    FDY_CHECK(!s_blob_held(p, a.hashes + 32));
+    FDY_CHECK(!s_blob_held(p, bad_hash));
+    free(bad);
+
+    FDY_CHECK_OK(s_stream_chunk(&acme, &a, 0, data, len, &r));
+    FDY_CHECK_EQ(r.reply.index, 0);
+    data = s_chunk(&a, 2, &len);
+    FDY_CHECK_OK(s_stream_chunk(&acme, &a, 2, data, len, &r));
+    s_close(&acme);
+
+    /* Acknowledged streamed chunks survive a SIGKILL: the stream resumes. */
+    FDY_CHECK_OK(fdy_proc_broker_kill(p));
+    FDY_CHECK_OK(fdy_proc_broker_restart(p));
+    s_open(p, "acme", &acme);
+    s_close(&admin);
+    s_open(p, "admin", &admin);
+    FDY_CHECK_OK(s_stream_begin(&acme, &a, &r));
+    FDY_CHECK_EQ(r.reply.have[0], 0x05);
+    data = s_chunk(&a, 1, &len);
+    FDY_CHECK_OK(s_stream_chunk(&acme, &a, 1, data, len, &r));
+
+    /* The artifact's upload holds what the stream holds: nothing to send. */
+    FDY_CHECK_OK(s_begin(&acme, &a, &r));
+    FDY_CHECK_EQ(r.reply.have[0], 0x07);
+    const s_key_t *policy[] = {&k1};
+    s_trust(&admin, "vision", "1", policy, 1);
+    s_spec_t spec = {.name = "vision", .version = 1};
+    s_key_t *signers[] = {&k1};
+    s_signed_t sm;
+    s_manifest(&spec, &a, signers, 1, &sm);
+    FDY_CHECK_OK(s_publish(&acme, &sm, &r));
+    free(sm.manifest);
+
+    /* The same size and chunk 0 but another chunk 2: the same stream id,
+     * whose record says every index is held; UPLOAD_BEGIN, which goes by
+     * hash, asks for chunk 2. */
+    s_artifact_t b;
+    s_artifact(8, &b);
+    b.data[2 * CHUNK] ^= 1;
+    fdy_artifact_hash_chunk(b.data + 2 * CHUNK, fdy_artifact_chunk_len(b.size, CHUNK, 2),
+                            b.hashes + 64);
+    fdy_artifact_id(b.size, CHUNK, b.hashes, b.count, b.id);
+    FDY_CHECK_OK(s_stream_begin(&acme, &b, &r));
+    FDY_CHECK_EQ(r.reply.have[0], 0x07);
+    FDY_CHECK_OK(s_begin(&acme, &b, &r));
+    FDY_CHECK_EQ(r.reply.have[0], 0x03);
+    /* A new artifact of another size sharing chunk 0 with a released one:
+     * the broker says so, and the pusher hashes first to find what it
+     * need not send. */
+    b.size -= CHUNK / 4;
+    fdy_artifact_hash_chunk(b.data + 2 * CHUNK, fdy_artifact_chunk_len(b.size, CHUNK, 2),
+                            b.hashes + 64);
+    fdy_artifact_id(b.size, CHUNK, b.hashes, b.count, b.id);
+    FDY_CHECK_OK(s_stream_begin(&acme, &b, &r));
+    FDY_CHECK(r.reply.first_known);
+    FDY_CHECK_EQ(r.reply.have[0], 0);
+
+    s_result_clear(&r);
+    s_close(&acme);
+    s_close(&other);
+    s_close(&admin);
+    s_artifact_free(&a);
+    s_artifact_free(&b);
+    fdy_sign_key_destroy(&k1.secret);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
+/* A stream nobody finishes is dropped when idle, its chunks with it. */
+static void
+test_models_idle_stream_is_collected(void)
+{
+    fdy_proc_t *p = fdy_proc_new("models-stream-gc");
+    static const char *const args[] = {"--set", "upload_gc_after=1s", NULL};
+    FDY_CHECK_OK(fdy_proc_broker_start(p, args));
+    fdy_proc_key_add(p, "acme", "--role", "partner", "--tenant", "acme", "--allow-models", "*",
+                     NULL);
+    s_artifact_t a;
+    s_artifact(9, &a);
+    s_conn_t acme;
+    s_open(p, "acme", &acme);
+    s_result_t r = {0};
+    FDY_CHECK_OK(s_stream_begin(&acme, &a, &r));
+    size_t len;
+    const uint8_t *data = s_chunk(&a, 1, &len);
+    FDY_CHECK_OK(s_stream_chunk(&acme, &a, 1, data, len, &r));
+    FDY_CHECK(s_blob_held(p, a.hashes + 32));
+    int64_t deadline = fdy_clock_mono_ms() + 30000;
+    while (s_blob_held(p, a.hashes + 32) && fdy_clock_mono_ms() < deadline) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    FDY_CHECK_MSG(!s_blob_held(p, a.hashes + 32), "the idle stream's chunk is still there");
+    FDY_CHECK_OK(s_stream_begin(&acme, &a, &r));
+    FDY_CHECK_EQ(r.reply.have[0], 0);
+    FDY_CHECK(fdy_proc_log_count(p, "MODEL-UPLOAD-EXPIRED") >= 1);
+
+    s_result_clear(&r);
+    s_close(&acme);
+    s_artifact_free(&a);
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -859,6 +1051,8 @@ main(int argc, char **argv)
         {"fetch_only_for_targeted_sites", test_models_fetch_only_for_targeted_sites},
         {"upload_survives_broker_kill", test_models_upload_survives_broker_kill},
         {"interrupted_upload_is_collected", test_models_interrupted_upload_is_collected},
+        {"stream_checks_and_resumes", test_models_stream_checks_and_resumes},
+        {"idle_stream_is_collected", test_models_idle_stream_is_collected},
     };
     return fdy_proc_run_tests("models", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

@@ -632,6 +632,20 @@ test_codec_models_request_refusals(void **state)
     s_field_bytes(&b, 2, hash, 16); /* the artifact hash, now too short */
     s_expect(s_decode_request(&b, &reason), FOUNDRY_EINVAL, &reason, "artifact hash is 16 bytes");
 
+    /* STREAM requests carry their stream id and exactly one chunk hash. */
+    b.len = 0;
+    s_field_varint(&b, 1, FDY_MODEL_STREAM_CHUNK);
+    s_field_bytes(&b, 2, hash, sizeof hash);
+    s_expect(s_decode_request(&b, &reason), FOUNDRY_EINVAL, &reason, "one chunk hash, not 0");
+    s_field_bytes(&b, 5, hash, sizeof hash);
+    s_expect(s_decode_request(&b, &reason), FOUNDRY_OK, &reason, "");
+    s_field_bytes(&b, 5, hash, sizeof hash);
+    s_expect(s_decode_request(&b, &reason), FOUNDRY_EINVAL, &reason, "one chunk hash, not 2");
+    b.len = 0;
+    s_field_varint(&b, 1, FDY_MODEL_STREAM_BEGIN);
+    s_field_bytes(&b, 5, hash, sizeof hash);
+    s_expect(s_decode_request(&b, &reason), FOUNDRY_EPROTO, &reason, "without its stream id");
+
     b.len = 0; /* UPLOAD_BEGIN without an artifact hash */
     s_field_varint(&b, 1, FDY_MODEL_UPLOAD_BEGIN);
     s_field_varint(&b, 4, CHUNK);

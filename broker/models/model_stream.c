@@ -1,0 +1,130 @@
+/*  model_stream.c: a push that sends chunks while it hashes them
+ *  (STREAM_BEGIN, STREAM_CHUNK; docs/models.md "Streamed push"). The
+ *  stream's record is an upload record keyed by the stream id, whose held
+ *  bits reference their chunks like any upload's, so the UPLOAD_BEGIN that
+ *  follows finds every streamed chunk held, a second run of the push skips
+ *  what the first stored, and the collector drops the record and its
+ *  chunks when the stream goes idle. Not for the artifact's own upload.
+ */
+#include "models_core.h"
+
+#include "artifact.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static bool
+s_held(const fdy_model_upload_t *up, size_t index)
+{
+    return (up->have[index / 8] & (1u << (index % 8))) != 0;
+}
+
+static foundry_err
+s_shape_check(fdy_models_t *self, const fdy_model_request_t *mr, fdy_reason_t *reason)
+{
+    if (mr->chunk_size < FDY_MODEL_CHUNK_MIN || mr->chunk_size > FDY_MODEL_CHUNK_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk_size %u is outside %u..%u",
+                              mr->chunk_size, FDY_MODEL_CHUNK_MIN, FDY_MODEL_CHUNK_MAX);
+    if (mr->size == 0)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "an artifact of 0 bytes");
+    if (mr->size > self->deps.cfg->max_model_size)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG,
+                              "artifact of %" PRIu64 " bytes: max_model_size is %" PRIu64, mr->size,
+                              self->deps.cfg->max_model_size);
+    if (fdy_artifact_chunk_count(mr->size, mr->chunk_size) > FDY_MODEL_CHUNKS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "%" PRIu64 " bytes make more than %u chunks",
+                              mr->size, FDY_MODEL_CHUNKS_MAX);
+    uint8_t id[FDY_MODEL_HASH_LEN];
+    fdy_artifact_stream_id(mr->size, mr->chunk_size, mr->chunk_hashes, id);
+    if (memcmp(id, mr->artifact_hash, sizeof id) != 0)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                              "the stream id is not that of its size, chunk size and chunk 0");
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_model_stream_begin(fdy_models_t *self, const fdy_request_t *req, const fdy_model_request_t *mr,
+                       fdy_reason_t *reason)
+{
+    foundry_err err = s_shape_check(self, mr, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    fdy_model_upload_t *up = fdy_model_upload_find(self, mr->artifact_hash);
+    bool created = false;
+    if (up && !up->stream)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "the stream id names an artifact's upload");
+    if (up && up->removed) {
+        up->removed = false; /* its expiry is not committed yet: it lives on */
+    } else if (!up) {
+        up = fdy_model_upload_new(mr->artifact_hash, mr->size, mr->chunk_size, NULL,
+                                  fdy_artifact_chunk_count(mr->size, mr->chunk_size));
+        up->stream = true;
+        up->created_ms = fdy_models_wall_ms();
+        created = true;
+    }
+    err = fdy_model_upload_disk_check(self, up, reason);
+    if (err != FOUNDRY_OK) {
+        if (created)
+            fdy_model_upload_free(&up);
+        return err;
+    }
+    if (created)
+        fdy_model_upload_insert(self, up);
+    up->touched_ms = fdy_models_wall_ms();
+    up->dirty = true;
+    fdy_models_parked_t *p = fdy_models_park(self, req, FDY_MODELS_PARK_BEGIN);
+    memcpy(p->upload, up->id, sizeof p->upload);
+    p->created = created;
+    /* A new version that shares chunks with an old one: the pusher does
+     * better hashing first, so UPLOAD_BEGIN can say which it need not send. */
+    p->first_known = fdy_model_chunk_referenced(self, mr->chunk_hashes);
+    return FOUNDRY_OK;
+}
+
+foundry_err
+fdy_model_stream_chunk(fdy_models_t *self, const fdy_request_t *req, const fdy_model_request_t *mr,
+                       fdy_reason_t *reason)
+{
+    fdy_model_upload_t *up = fdy_model_upload_find(self, mr->artifact_hash);
+    if (!up || up->removed || !up->stream) {
+        char hex[2 * FDY_MODEL_HASH_LEN + 1];
+        fdy_blobs_hex(mr->artifact_hash, hex);
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "no stream %.16s: STREAM_BEGIN first",
+                              hex);
+    }
+    if (mr->index >= up->chunk_count)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u of an artifact of %zu chunks",
+                              mr->index, up->chunk_count);
+    const fdy_slice_t *bytes = &req->frames[2];
+    size_t expected = fdy_artifact_chunk_len(up->size, up->chunk_size, mr->index);
+    if (bytes->len != expected)
+        return fdy_reason_set(reason, bytes->len > expected ? FOUNDRY_ETOOBIG : FOUNDRY_EINVAL,
+                              "chunk %u is %zu bytes, the stream's size says %zu", mr->index,
+                              bytes->len, expected);
+    const uint8_t *hash = mr->chunk_hashes;
+    if (s_held(up, mr->index)) {
+        if (memcmp(up->hashes + (size_t) mr->index * FDY_MODEL_HASH_LEN, hash,
+                   FDY_MODEL_HASH_LEN) != 0)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "chunk %u: this stream holds other bytes there", mr->index);
+    } else if (!fdy_model_chunk_referenced(self, hash)) {
+        /* The one hashing pass: the bytes must be what the pusher says,
+         * or nothing is stored. */
+        uint8_t got[FDY_MODEL_HASH_LEN];
+        fdy_artifact_hash_chunk(bytes->data, bytes->len, got);
+        if (memcmp(got, hash, sizeof got) != 0)
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "chunk %u: its bytes do not match its hash", mr->index);
+        foundry_err err = fdy_model_upload_store(self, hash, mr->index, bytes, reason);
+        if (err != FOUNDRY_OK)
+            return err;
+    }
+    up->touched_ms = fdy_models_wall_ms();
+    up->dirty = true;
+    fdy_models_parked_t *p = fdy_models_park(self, req, FDY_MODELS_PARK_CHUNK);
+    memcpy(p->upload, up->id, sizeof p->upload);
+    memcpy(p->hash, hash, sizeof p->hash);
+    p->index = mr->index;
+    return FOUNDRY_OK;
+}
