@@ -8,6 +8,7 @@
 #include "model_blobs.h"
 
 #include "artifact.h"
+#include "direct_write.h"
 #include "files.h"
 
 #include <dirent.h>
@@ -22,8 +23,6 @@
 #include <unistd.h>
 
 #define TEMP_PREFIX  ".tmp-"
-#define DIRECT_ALIGN 4096u           /* O_DIRECT: buffer, offset and length */
-#define BOUNCE_LEN   (1024u * 1024u) /* the aligned copy a direct write goes through */
 #define SUBDIR_COUNT 256
 #define HEX_LEN      (2 * FDY_BLOB_HASH_LEN)
 
@@ -38,8 +37,9 @@ struct fdy_blobs {
     bool top_dirty;                  /* holds an unsynced new subdirectory */
     bool subdir_made[SUBDIR_COUNT];  /* known to exist: no mkdirat per blob */
     unsigned temp_seq;
-    uint8_t *bounce; /* BOUNCE_LEN, DIRECT_ALIGN-aligned; NULL until the first put */
-    bool direct_off; /* the filesystem refused O_DIRECT: plain writes from then on */
+    /* Blob bytes go past the page cache: a buffered write costs more
+     * than the copy, and the turn's fdatasync() has less to wait for. */
+    fdy_direct_writer_t *writer;
     /* Where the last bounded gc stopped: subdirectory and last name seen. */
     unsigned gc_subdir;
     char gc_after[NAME_MAX + 1];
@@ -112,6 +112,7 @@ fdy_blobs_open(const char *dir, fdy_blobs_t **out, fdy_reason_t *reason)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "blob directory: out of memory");
     self->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     self->dir = strdup(dir);
+    self->writer = fdy_direct_writer_new(); /* NULL: plain writes, slower only */
     if (self->dirfd < 0 || !self->dir) {
         err = fdy_reason_set(reason, FOUNDRY_EIO, "cannot open blob directory %s: %s", dir,
                              strerror(errno));
@@ -131,7 +132,7 @@ fdy_blobs_close(fdy_blobs_t **self_p)
     if (self->dirfd >= 0)
         close(self->dirfd);
     free(self->pending);
-    free(self->bounce);
+    fdy_direct_writer_destroy(&self->writer);
     free(self->dir);
     free(self);
     *self_p = NULL;
@@ -223,43 +224,6 @@ s_fsync_at(fdy_blobs_t *self, const char *rel, int flags, bool data_only, fdy_re
     return rc == 0 ? FOUNDRY_OK : s_write_error(self, rel, errnum, reason);
 }
 
-/* Writes data to the new file fd; 0 or an errno. The aligned part goes
- * with O_DIRECT through the bounce buffer: a page-cache write allocates a
- * fresh page for every 4 KiB, which costs more than the copy itself
- * (about 1.5 ms per MiB on a virtual machine whose host backs freed pages
- * lazily), and the turn's fdatasync() has less left to wait for. The tail
- * and any filesystem without O_DIRECT take plain writes. */
-static int
-s_write_data(fdy_blobs_t *self, int fd, const uint8_t *data, size_t len)
-{
-    size_t aligned = len - len % DIRECT_ALIGN, done = 0;
-    if (!self->direct_off && aligned > 0 && !self->bounce &&
-        posix_memalign((void **) &self->bounce, DIRECT_ALIGN, BOUNCE_LEN) != 0)
-        self->bounce = NULL;
-    int flags = fcntl(fd, F_GETFL);
-    bool direct = !self->direct_off && aligned > 0 && self->bounce && flags >= 0;
-    if (direct && fcntl(fd, F_SETFL, flags | O_DIRECT) != 0) {
-        self->direct_off = true; /* a filesystem without O_DIRECT (tmpfs) */
-        direct = false;
-    }
-    while (direct && done < aligned) {
-        size_t n = aligned - done < BOUNCE_LEN ? aligned - done : BOUNCE_LEN;
-        memcpy(self->bounce, data + done, n);
-        if (fdy_pwrite_all(fd, self->bounce, n, (off_t) done) != FOUNDRY_OK) {
-            if (errno != EINVAL)
-                return errno ? errno : EIO;
-            self->direct_off = true; /* alignment the device refuses: stay plain */
-            break;
-        }
-        done += n;
-    }
-    if (direct && fcntl(fd, F_SETFL, flags) != 0)
-        return errno;
-    if (done < len && fdy_pwrite_all(fd, data + done, len - done, (off_t) done) != FOUNDRY_OK)
-        return errno ? errno : EIO;
-    return 0;
-}
-
 /* Writes rel's temporary file, renames it into place, and when sync makes
  * both durable at once. */
 static foundry_err
@@ -282,7 +246,7 @@ s_put(fdy_blobs_t *self, const uint8_t hash[FDY_BLOB_HASH_LEN], const char *rel,
     }
     if (fd < 0)
         return s_write_error(self, temp, errno, reason);
-    int errnum = s_write_data(self, fd, data, len);
+    int errnum = fdy_direct_pwrite(self->writer, fd, data, len, 0);
     if (errnum == 0 && sync && fdatasync(fd) != 0)
         errnum = errno;
     /* Unsynced: start the writeback now, so the disk works while the
