@@ -437,7 +437,7 @@ static const fdy_ctl_flag_t s_flags[] = {
     {"--expires", "DURATION", MODELS_EXPIRES, false,
      "refuse the manifest after DURATION from now, e.g. 30d (default: never)"},
     {"--chunk-size", "SIZE", MODELS_CHUNK_SIZE, false, "chunk size, 64KiB..16MiB (default 1MiB)"},
-    {"--window", "N", MODELS_WINDOW, false, "chunks in flight, 1..64 (default 8)"},
+    {"--window", "N", MODELS_WINDOW, false, "chunks in flight, 1..64 (default: 32 MiB of chunks)"},
     {"--release-key", "PUB", MODELS_RELEASE_KEY, false,
      "verify with this release key (file or hex), not the broker's word"},
     {"--to", "VERSION", MODELS_TO, false, "the earlier version to release again (required)"},

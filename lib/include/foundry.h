@@ -712,11 +712,14 @@ FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err foundry_worker_progress(foundry_cli
  * These calls run on the client's thread like the rest of the client and
  * must not be called from inside its handlers. */
 
-/* Chunk size bounds and defaults, in bytes; chunks in flight. */
+/* Chunk size bounds and defaults, in bytes; chunks in flight. The default
+ * window keeps about FOUNDRY_MODEL_INFLIGHT_DEFAULT bytes in flight: 32
+ * chunks of the default size, 2 of the largest, at most the maximum. */
 #define FOUNDRY_MODEL_CHUNK_MIN     (64u * 1024u)
 #define FOUNDRY_MODEL_CHUNK_DEFAULT (1024u * 1024u)
 #define FOUNDRY_MODEL_CHUNK_MAX     (16u * 1024u * 1024u)
-#define FOUNDRY_MODEL_WINDOW_DEFAULT 8u
+#define FOUNDRY_MODEL_WINDOW_DEFAULT 32u
+#define FOUNDRY_MODEL_INFLIGHT_DEFAULT (32u * 1024u * 1024u)
 #define FOUNDRY_MODEL_WINDOW_MAX     64u
 /* Longest model name, [a-z0-9][a-z0-9._-]*; most signing keys. */
 #define FOUNDRY_MODEL_NAME_MAX 64u
@@ -729,7 +732,7 @@ typedef struct {
     const char *name;                    /* model name */
     uint64_t version;                    /* > 0, above the newest accepted (unless rollback) */
     uint32_t chunk_size;                 /* FOUNDRY_MODEL_CHUNK_MIN..MAX; 0: 1 MiB */
-    uint32_t window;                     /* chunks in flight, 1..64; 0: 8 */
+    uint32_t window;                     /* chunks in flight, 1..64; 0: 32 MiB of chunks */
     const char *const *sign_key_files;   /* NAME.sign files, 1..FOUNDRY_MODEL_SIGNERS_MAX */
     size_t sign_key_count;
     const char *const *sites;            /* target sites; none: every site */
