@@ -14,12 +14,6 @@
 #include <inttypes.h>
 #include <string.h>
 
-static bool
-s_held(const fdy_model_upload_t *up, size_t index)
-{
-    return (up->have[index / 8] & (1u << (index % 8))) != 0;
-}
-
 static foundry_err
 s_shape_check(fdy_models_t *self, const fdy_model_request_t *mr, fdy_reason_t *reason)
 {
@@ -96,35 +90,5 @@ fdy_model_stream_chunk(fdy_models_t *self, const fdy_request_t *req, const fdy_m
     if (mr->index >= up->chunk_count)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u of an artifact of %zu chunks",
                               mr->index, up->chunk_count);
-    const fdy_slice_t *bytes = &req->frames[2];
-    size_t expected = fdy_artifact_chunk_len(up->size, up->chunk_size, mr->index);
-    if (bytes->len != expected)
-        return fdy_reason_set(reason, bytes->len > expected ? FOUNDRY_ETOOBIG : FOUNDRY_EINVAL,
-                              "chunk %u is %zu bytes, the stream's size says %zu", mr->index,
-                              bytes->len, expected);
-    const uint8_t *hash = mr->chunk_hashes;
-    if (s_held(up, mr->index)) {
-        if (memcmp(up->hashes + (size_t) mr->index * FDY_MODEL_HASH_LEN, hash,
-                   FDY_MODEL_HASH_LEN) != 0)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                  "chunk %u: this stream holds other bytes there", mr->index);
-    } else if (!fdy_model_chunk_referenced(self, hash)) {
-        /* The one hashing pass: the bytes must be what the pusher says,
-         * or nothing is stored. */
-        uint8_t got[FDY_MODEL_HASH_LEN];
-        fdy_artifact_hash_chunk(bytes->data, bytes->len, got);
-        if (memcmp(got, hash, sizeof got) != 0)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL,
-                                  "chunk %u: its bytes do not match its hash", mr->index);
-        foundry_err err = fdy_model_upload_store(self, hash, mr->index, bytes, reason);
-        if (err != FOUNDRY_OK)
-            return err;
-    }
-    up->touched_ms = fdy_models_wall_ms();
-    up->dirty = true;
-    fdy_models_parked_t *p = fdy_models_park(self, req, FDY_MODELS_PARK_CHUNK);
-    memcpy(p->upload, up->id, sizeof p->upload);
-    memcpy(p->hash, hash, sizeof p->hash);
-    p->index = mr->index;
-    return FOUNDRY_OK;
+    return fdy_model_upload_take(self, req, up, mr->index, mr->chunk_hashes, true, reason);
 }

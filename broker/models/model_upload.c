@@ -203,20 +203,38 @@ fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req, const fdy_m
     if (mr->index >= up->chunk_count)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u of an artifact of %zu chunks",
                               mr->index, up->chunk_count);
+    return fdy_model_upload_take(self, req, up, mr->index,
+                                 up->hashes + (size_t) mr->index * FDY_MODEL_HASH_LEN, false,
+                                 reason);
+}
+
+foundry_err
+fdy_model_upload_take(fdy_models_t *self, const fdy_request_t *req, fdy_model_upload_t *up,
+                      uint32_t index, const uint8_t hash[32], bool streamed, fdy_reason_t *reason)
+{
     const fdy_slice_t *bytes = &req->frames[2];
-    size_t expected = fdy_artifact_chunk_len(up->size, up->chunk_size, mr->index);
+    size_t expected = fdy_artifact_chunk_len(up->size, up->chunk_size, index);
     if (bytes->len != expected)
         return fdy_reason_set(reason, bytes->len > expected ? FOUNDRY_ETOOBIG : FOUNDRY_EINVAL,
-                              "chunk %u is %zu bytes, manifest says %zu", mr->index, bytes->len,
-                              expected);
-    const uint8_t *hash = up->hashes + (size_t) mr->index * FDY_MODEL_HASH_LEN;
-    if (!(up->have[mr->index / 8] & (1u << (mr->index % 8))) &&
-        !fdy_model_chunk_referenced(self, hash)) {
+                              "chunk %u is %zu bytes, %s says %zu", index, bytes->len,
+                              streamed ? "the stream's size" : "manifest", expected);
+    if (up->have[index / 8] & (1u << (index % 8))) {
+        /* Held: an upload names its hashes up front, a stream learnt this
+         * one from the chunk that filled the slot. */
+        if (memcmp(up->hashes + (size_t) index * FDY_MODEL_HASH_LEN, hash, FDY_MODEL_HASH_LEN))
+            return fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                  "chunk %u: this stream holds other bytes there", index);
+    } else if (!fdy_model_chunk_referenced(self, hash)) {
+        /* The one hashing pass: the bytes must be what the pusher says,
+         * or nothing is stored. */
         uint8_t got[FDY_MODEL_HASH_LEN];
         fdy_artifact_hash_chunk(bytes->data, bytes->len, got);
         if (memcmp(got, hash, sizeof got) != 0)
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u hash mismatch", mr->index);
-        foundry_err err = fdy_model_upload_store(self, hash, mr->index, bytes, reason);
+            return streamed ? fdy_reason_set(reason, FOUNDRY_EINVAL,
+                                             "chunk %u: its bytes do not match its hash", index)
+                            : fdy_reason_set(reason, FOUNDRY_EINVAL, "chunk %u hash mismatch",
+                                             index);
+        foundry_err err = fdy_model_upload_store(self, hash, index, bytes, reason);
         if (err != FOUNDRY_OK)
             return err;
     }
@@ -225,7 +243,7 @@ fdy_model_upload_chunk(fdy_models_t *self, const fdy_request_t *req, const fdy_m
     fdy_models_parked_t *p = fdy_models_park(self, req, FDY_MODELS_PARK_CHUNK);
     memcpy(p->upload, up->id, sizeof p->upload);
     memcpy(p->hash, hash, sizeof p->hash);
-    p->index = mr->index;
+    p->index = index;
     return FOUNDRY_OK;
 }
 

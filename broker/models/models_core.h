@@ -199,6 +199,12 @@ foundry_err fdy_model_upload_disk_check(fdy_models_t *self, const fdy_model_uplo
 /* True when some durable record (an upload's held bit, an accepted
  * manifest) names the chunk: its blob is fsynced and trusted. */
 bool fdy_model_chunk_referenced(fdy_models_t *self, const uint8_t hash[32]);
+/* A chunk's bytes (req's frame 2) for slot index of up: length checked,
+ * hashed and stored unless held or stored already, then parked until the
+ * turn's commit holds it. streamed picks the stream's refusal texts. */
+foundry_err fdy_model_upload_take(fdy_models_t *self, const fdy_request_t *req,
+                                  fdy_model_upload_t *up, uint32_t index, const uint8_t hash[32],
+                                  bool streamed, fdy_reason_t *reason);
 /* Writes a chunk that no durable record names yet as an unsynced blob
  * (the turn's commit fsyncs it). bytes were checked against hash. */
 foundry_err fdy_model_upload_store(fdy_models_t *self, const uint8_t hash[32], uint32_t index,

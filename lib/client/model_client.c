@@ -396,6 +396,16 @@ s_read_chunk(s_push_t *push, int fd, size_t index, uint8_t **out, size_t *len_ou
     return FOUNDRY_OK;
 }
 
+/* Reads and hashes chunk index into a new buffer. */
+static foundry_err
+s_read_hashed(s_push_t *push, int fd, size_t index, uint8_t **out, size_t *len_out)
+{
+    foundry_err err = s_read_chunk(push, fd, index, out, len_out);
+    if (err == FOUNDRY_OK)
+        fdy_artifact_hash_chunk(*out, *len_out, push->hashes + index * FDY_MODEL_HASH_LEN);
+    return err;
+}
+
 /* Takes the answers of done chunk calls: the first refusal ends the upload. */
 static foundry_err
 s_collect(s_push_t *push)
@@ -419,30 +429,69 @@ s_collect(s_push_t *push)
     return err;
 }
 
+/* Where the chunks a windowed send takes come from: the file, and what the
+ * broker holds already. A stream's chunks carry their hashes. */
+typedef struct {
+    int fd;
+    const uint8_t *have;
+    size_t have_len;
+    const uint8_t *stream_id; /* NULL: an upload's UPLOAD_CHUNKs */
+    uint8_t *first;           /* a stream's chunk 0, read and hashed already */
+} s_source_t;
+
+/* The call for chunk index into *req and *chunk; *chunk NULL: the broker
+ * holds it, nothing to send. A stream hashes every chunk, held or not:
+ * the artifact id needs them all. */
 static foundry_err
-s_send_chunks(s_push_t *push, const uint8_t *have, size_t have_len)
+s_next_chunk(s_push_t *push, s_source_t *src, size_t index, fdy_model_request_t *req,
+             uint8_t **chunk, size_t *len)
+{
+    const fdy_model_artifact_t *a = &push->artifact;
+    *chunk = NULL;
+    bool held = s_held(src->have, src->have_len, index);
+    if (!src->stream_id) {
+        *req = (fdy_model_request_t){
+            .op = FDY_MODEL_UPLOAD_CHUNK, .artifact_hash = a->id, .index = (uint32_t) index};
+        return held ? FOUNDRY_OK : s_read_chunk(push, src->fd, index, chunk, len);
+    }
+    foundry_err err = FOUNDRY_OK;
+    if (index == 0) {
+        *chunk = src->first;
+        *len = fdy_artifact_chunk_len(a->size, a->chunk_size, 0);
+        src->first = NULL;
+    } else {
+        err = s_read_hashed(push, src->fd, index, chunk, len);
+    }
+    if (err == FOUNDRY_OK && held) {
+        s_chunk_unref(*chunk); /* hashed for the artifact id; UPLOAD_BEGIN checks it */
+        *chunk = NULL;
+    }
+    *req = (fdy_model_request_t){.op = FDY_MODEL_STREAM_CHUNK,
+                                 .artifact_hash = src->stream_id,
+                                 .index = (uint32_t) index,
+                                 .chunk_hashes = push->hashes + index * FDY_MODEL_HASH_LEN,
+                                 .chunk_count = 1};
+    return err;
+}
+
+/* Sends every chunk src does not hold, with the push's window in flight;
+ * the first refusal ends it. */
+static foundry_err
+s_send_chunks(s_push_t *push, s_source_t *src)
 {
     fdy_model_client_t *self = push->self;
     const fdy_model_artifact_t *a = &push->artifact;
-    int fd = open(push->opts->file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return fdy_client_fail(self->client, FOUNDRY_EIO, "%s: %s", push->opts->file,
-                               strerror(errno));
     foundry_err err = FOUNDRY_OK;
     size_t next = 0;
     int64_t progress_ms = fdy_clock_mono_ms();
     while (err == FOUNDRY_OK && (next < a->chunk_count || self->in_flight > 0)) {
         while (err == FOUNDRY_OK && next < a->chunk_count && self->in_flight < push->window) {
-            size_t index = next++;
-            if (s_held(have, have_len, index))
-                continue;
+            fdy_model_request_t req;
             uint8_t *chunk = NULL;
             size_t len = 0;
-            err = s_read_chunk(push, fd, index, &chunk, &len);
-            if (err != FOUNDRY_OK)
-                break;
-            fdy_model_request_t req = {
-                .op = FDY_MODEL_UPLOAD_CHUNK, .artifact_hash = a->id, .index = (uint32_t) index};
+            err = s_next_chunk(push, src, next++, &req, &chunk, &len);
+            if (err != FOUNDRY_OK || !chunk)
+                continue;
             s_call_t *call;
             err = s_start(self, &req, chunk, len, &call);
             if (err != FOUNDRY_OK)
@@ -456,9 +505,10 @@ s_send_chunks(s_push_t *push, const uint8_t *have, size_t have_len)
             err = s_collect(push);
         }
     }
+    s_chunk_unref(src->first);
+    src->first = NULL;
     /* Chunks still in flight may be stored or not: the next push asks. */
     s_drop_all(self);
-    close(fd);
     return err;
 }
 
@@ -499,7 +549,16 @@ s_upload(s_push_t *push, bool streamed)
         }
     }
     s_report(push, FOUNDRY_MODEL_UPLOADING);
-    err = s_send_chunks(push, have, have_len);
+    s_source_t src = {.fd = open(push->opts->file, O_RDONLY | O_CLOEXEC),
+                      .have = have,
+                      .have_len = have_len};
+    if (src.fd < 0)
+        err = fdy_client_fail(self->client, FOUNDRY_EIO, "%s: %s", push->opts->file,
+                              strerror(errno));
+    else
+        err = s_send_chunks(push, &src);
+    if (src.fd >= 0)
+        close(src.fd);
     free(have);
     return err;
 }
@@ -532,64 +591,6 @@ s_stream_begin(s_push_t *push, const uint8_t stream_id[32], uint8_t **have_out,
     *have_len_out = *have_out ? reply.have_len : 0;
     *first_known = err == FOUNDRY_OK && reply.first_known;
     s_reply_done(self);
-    return err;
-}
-
-/* Reads and hashes chunk index into a new buffer. */
-static foundry_err
-s_read_hashed(s_push_t *push, int fd, size_t index, uint8_t **out, size_t *len_out)
-{
-    foundry_err err = s_read_chunk(push, fd, index, out, len_out);
-    if (err == FOUNDRY_OK)
-        fdy_artifact_hash_chunk(*out, *len_out, push->hashes + index * FDY_MODEL_HASH_LEN);
-    return err;
-}
-
-/* Sends each chunk the stream lacks as soon as it is hashed, with the
- * window of the upload; the bytes sent are the bytes hashed. */
-static foundry_err
-s_stream_chunks(s_push_t *push, int fd, const uint8_t stream_id[32], uint8_t *first,
-                const uint8_t *have, size_t have_len)
-{
-    fdy_model_client_t *self = push->self;
-    const fdy_model_artifact_t *a = &push->artifact;
-    foundry_err err = FOUNDRY_OK;
-    size_t next = 0;
-    int64_t progress_ms = fdy_clock_mono_ms();
-    while (err == FOUNDRY_OK && (next < a->chunk_count || self->in_flight > 0)) {
-        while (err == FOUNDRY_OK && next < a->chunk_count && self->in_flight < push->window) {
-            size_t index = next++;
-            uint8_t *chunk = first;
-            size_t len = fdy_artifact_chunk_len(a->size, a->chunk_size, 0);
-            first = NULL;
-            if (index > 0)
-                err = s_read_hashed(push, fd, index, &chunk, &len);
-            if (err != FOUNDRY_OK)
-                break;
-            if (s_held(have, have_len, index)) {
-                s_chunk_unref(chunk); /* hashed for the artifact id; UPLOAD_BEGIN checks it */
-                continue;
-            }
-            fdy_model_request_t req = {.op = FDY_MODEL_STREAM_CHUNK,
-                                       .artifact_hash = stream_id,
-                                       .index = (uint32_t) index,
-                                       .chunk_hashes = push->hashes + index * FDY_MODEL_HASH_LEN,
-                                       .chunk_count = 1};
-            s_call_t *call;
-            err = s_start(self, &req, chunk, len, &call);
-            if (err != FOUNDRY_OK)
-                s_chunk_unref(chunk);
-        }
-        if (err != FOUNDRY_OK || self->in_flight == 0)
-            break;
-        err = s_wait_any(self, progress_ms);
-        if (err == FOUNDRY_OK) {
-            progress_ms = fdy_clock_mono_ms();
-            err = s_collect(push);
-        }
-    }
-    s_chunk_unref(first);
-    s_drop_all(self); /* in flight, stored or not: the next run asks */
     return err;
 }
 
@@ -637,7 +638,14 @@ s_stream(s_push_t *push, uint32_t chunk_size, bool *streamed)
             }
         }
         s_report(push, FOUNDRY_MODEL_UPLOADING);
-        err = s_stream_chunks(push, fd, stream_id, first, have, have_len);
+        /* Each chunk leaves as soon as it is hashed: the bytes sent are
+         * the bytes hashed, and no pass over the file comes first. */
+        s_source_t src = {.fd = fd,
+                          .have = have,
+                          .have_len = have_len,
+                          .stream_id = stream_id,
+                          .first = first};
+        err = s_send_chunks(push, &src);
         first = NULL;
     }
     s_chunk_unref(first);
