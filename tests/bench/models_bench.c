@@ -42,12 +42,15 @@
 typedef struct {
     uint64_t start_ns;
     uint64_t hashed_ns; /* the hashing pass ended (upload began) */
+    bool hashing_seen;  /* a hash-first push; a streamed one has no such pass */
 } s_push_clock_t;
 
 static void
 s_on_progress(const foundry_model_progress_t *progress, void *user)
 {
     s_push_clock_t *clock = user;
+    if (progress->phase == FOUNDRY_MODEL_HASHING)
+        clock->hashing_seen = true;
     if (progress->phase != FOUNDRY_MODEL_HASHING && !clock->hashed_ns)
         clock->hashed_ns = fdy_bench_env_now_ns();
 }
@@ -348,14 +351,23 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
     double client_cpu = fdy_bench_env_cpu_ms(0) - client_cpu0;
     double broker_push_cpu = fdy_bench_env_cpu_ms(env->broker_pid) - broker_cpu0;
     double push_s = (double) (pushed_ns - clock.start_ns) / 1e9;
-    double hash_s = clock.hashed_ns ? (double) (clock.hashed_ns - clock.start_ns) / 1e9 : 0.0;
+    double hash_s = clock.hashing_seen && clock.hashed_ns
+                        ? (double) (clock.hashed_ns - clock.start_ns) / 1e9
+                        : 0.0;
     double upload_mbs = push_s > 0 ? size_mb / push_s : 0.0;
     double upload_only_mbs = push_s > hash_s ? size_mb / (push_s - hash_s) : 0.0;
     uint64_t rss_push = s_peak_rss_kib(env->broker_pid);
-    if (err == FOUNDRY_OK)
-        printf("upload     %.0f MiB pushed in %.2f s = %.0f MiB/s (hashing pass %.2f s, upload "
-               "%.0f MiB/s after it); broker peak RSS %.1f MiB (load %.2f at start, %.2f now)\n",
-               size_mb, push_s, upload_mbs, hash_s, upload_only_mbs, (double) rss_push / 1024.0,
+    if (err == FOUNDRY_OK && clock.hashing_seen)
+        printf("upload     %.0f MiB pushed in %.2f s = %.0f MiB/s, %.0f MB/s (hashing pass %.2f "
+               "s, upload %.0f MiB/s after it); broker peak RSS %.1f MiB (load %.2f at start, "
+               "%.2f now)\n",
+               size_mb, push_s, upload_mbs, upload_mbs * MIB / 1e6, hash_s, upload_only_mbs,
+               (double) rss_push / 1024.0, load_push, fdy_bench_env_load_average());
+    else if (err == FOUNDRY_OK)
+        printf("upload     %.0f MiB pushed in %.2f s = %.0f MiB/s, %.0f MB/s (streamed: each "
+               "chunk sent as it was hashed, no hashing pass); broker peak RSS %.1f MiB (load "
+               "%.2f at start, %.2f now)\n",
+               size_mb, push_s, upload_mbs, upload_mbs * MIB / 1e6, (double) rss_push / 1024.0,
                load_push, fdy_bench_env_load_average());
     if (err == FOUNDRY_OK)
         printf("upload cpu %.2f ms/MiB in the client (hashing, reading, CURVE), %.2f ms/MiB in "
@@ -392,10 +404,11 @@ fdy_models_bench_run(fdy_bench_env_t *env, const char *ctl, const fdy_models_ben
         agent_rss = kib > agent_rss ? kib : agent_rss;
     }
     if (err == FOUNDRY_OK) {
-        printf("rollout    %zu agents x %.0f MiB installed and healthy in %.2f s = %.0f MiB/s "
-               "aggregate (%.0f MiB/s per agent); %zu of %zu verified on disk (load %.2f at "
-               "start, %.2f now)\n",
-               agents, size_mb, rollout_s, rollout_mbs, rollout_mbs / (double) agents, installed,
+        printf("rollout    %zu agents x %.0f MiB installed and healthy in %.2f s = %.0f MiB/s, "
+               "%.0f MB/s aggregate (%.0f MiB/s per agent); %zu of %zu verified on disk (load "
+               "%.2f at start, %.2f now)\n",
+               agents, size_mb, rollout_s, rollout_mbs, rollout_mbs * MIB / 1e6,
+               rollout_mbs / (double) agents, installed,
                agents, load_rollout, fdy_bench_env_load_average());
         double installed_mb = size_mb * (double) agents;
         printf("rollout cpu %.2f ms/MiB installed in the broker (reading blobs, CURVE), %.2f "
