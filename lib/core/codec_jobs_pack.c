@@ -1,9 +1,9 @@
 /*  codec_jobs_pack.c: the job messages written once or more per job,
- *  packed by hand (codec_jobs.h): the broker's stored JobRecord and
- *  JOB_OFFERS bodies, libfoundry's SUBMIT batches. The bytes are those protobuf-c packs (fields in
- *  number order, proto3 zeros left out, a present submessage always
- *  written), so every decoder reads them; only its per-field descriptor
- *  walk is gone. Decoding stays with protobuf-c (codec_jobs.c).
+ *  packed by hand (codec_jobs.h): the broker's stored JobRecord, its
+ *  JobReply bodies (JOB_REPLY, JOB_OFFERS), libfoundry's SUBMIT batches.
+ *  The bytes are those protobuf-c packs (fields in number order, proto3
+ *  zeros left out, a present submessage always written), so every decoder
+ *  reads them; only its per-field descriptor walk and allocations are gone.
  */
 #include "codec_internal.h"
 #include "codec_jobs.h"
@@ -135,6 +135,57 @@ s_record(s_pack_t *p, const fdy_job_record_t *rec)
     }
     s_str(p, 17, rec->progress);
     s_str(p, 18, rec->waiting);
+}
+
+/* A JobOutcome: error_code is an int32, so a negative one would take ten
+ * bytes, sign-extended, as protobuf-c writes it. */
+static void
+s_outcome(s_pack_t *p, const fdy_job_outcome_t *o)
+{
+    s_uint(p, 1, o->job_id);
+    s_uint(p, 2, o->duplicate ? 1 : 0);
+    s_uint(p, 3, (uint64_t) (int64_t) (int32_t) o->code);
+    s_str(p, 4, o->error);
+}
+
+static void
+s_reply(s_pack_t *p, const fdy_job_reply_t *reply)
+{
+    s_uint(p, 1, reply->job_id);
+    s_uint(p, 2, reply->duplicate ? 1 : 0);
+    for (size_t i = 0; i < reply->job_count; i++) {
+        s_pack_t count = {NULL, 0};
+        s_record(&count, &reply->jobs[i]);
+        s_tag(p, 3, WIRE_LEN);
+        s_varint(p, count.n);
+        s_record(p, &reply->jobs[i]);
+    }
+    for (size_t i = 0; i < reply->outcome_count; i++) {
+        s_pack_t count = {NULL, 0};
+        s_outcome(&count, &reply->outcomes[i]);
+        s_tag(p, 4, WIRE_LEN);
+        s_varint(p, count.n);
+        s_outcome(p, &reply->outcomes[i]);
+    }
+}
+
+foundry_err
+fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out, size_t *len_out)
+{
+    assert(reply && buf_out && len_out);
+    *buf_out = NULL;
+    *len_out = 0;
+    s_pack_t count = {NULL, 0};
+    s_reply(&count, reply);
+    uint8_t *buf = malloc(count.n ? count.n : 1); /* never NULL on success */
+    if (!buf)
+        return FOUNDRY_ENOMEM;
+    s_pack_t out = {buf, 0};
+    s_reply(&out, reply);
+    assert(out.n == count.n);
+    *buf_out = buf;
+    *len_out = out.n;
+    return FOUNDRY_OK;
 }
 
 /* Room for need bytes in *buf (capacity *cap, doubled from 64 KiB): false

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "codec_jobs.h"
+#include "codec_jobs_ref.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -354,7 +355,7 @@ test_codec_jobs_offer_append_matches_the_packer(void **state)
     fdy_job_reply_t reply = {0, false, recs, 4, NULL, 0};
     uint8_t *packed = NULL;
     size_t packed_len = 0;
-    assert_int_equal(fdy_codec_job_reply_encode(&reply, &packed, &packed_len), FOUNDRY_OK);
+    assert_int_equal(fdy_codec_job_reply_encode_pb(&reply, &packed, &packed_len), FOUNDRY_OK);
     assert_int_equal(len, packed_len);
     assert_memory_equal(mine, packed, len);
 
@@ -373,6 +374,46 @@ test_codec_jobs_offer_append_matches_the_packer(void **state)
     free(packed);
 }
 
+/* The hand-packed JobReply (codec_jobs_pack.c) is byte for byte what
+ * protobuf-c packs: empty, a single answer, a batch's outcomes (stored,
+ * duplicate, refused with a reason, all zero), records with history. */
+static void
+test_codec_jobs_reply_encode_matches_the_packer(void **state)
+{
+    (void) state;
+    fdy_job_outcome_t outs[4] = {{1ull << 40, false, FOUNDRY_OK, NULL},
+                                 {7, true, FOUNDRY_OK, ""},
+                                 {0, false, FOUNDRY_EINVAL, "job type 'x y' must be 1..64"},
+                                 {0, false, FOUNDRY_OK, NULL}};
+    fdy_job_attempt_t tries[1] = {{1, 1, "node-a", 10, 20, "lost", "lease expired"}};
+    fdy_job_record_t recs[2];
+    memset(recs, 0, sizeof recs);
+    recs[0] = (fdy_job_record_t){.id = 42, .tenant = "acme", .state = "running", .attempt = 1,
+                                 .fence = 1, .attempts = tries, .attempt_count = 1,
+                                 .waiting = "every eligible node is busy"};
+    recs[0].spec = s_spec();
+    recs[1] = (fdy_job_record_t){.id = 9, .fence = 3, .state = "stale"};
+    recs[1].spec.type = "-";
+    const fdy_job_reply_t cases[] = {
+        {0, false, NULL, 0, NULL, 0},
+        {300, true, NULL, 0, NULL, 0},
+        {0, false, NULL, 0, outs, 4},
+        {5, false, recs, 2, outs, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t *mine = NULL, *packed = NULL;
+        size_t len = 0, packed_len = 0;
+        assert_int_equal(fdy_codec_job_reply_encode(&cases[i], &mine, &len), FOUNDRY_OK);
+        assert_non_null(mine);
+        assert_int_equal(fdy_codec_job_reply_encode_pb(&cases[i], &packed, &packed_len),
+                         FOUNDRY_OK);
+        assert_int_equal(len, packed_len);
+        assert_memory_equal(mine, packed, len);
+        free(mine);
+        free(packed);
+    }
+}
+
 int
 main(void)
 {
@@ -385,6 +426,7 @@ main(void)
         cmocka_unit_test(test_codec_jobs_refuses_misplaced_batches),
         cmocka_unit_test(test_codec_jobs_offer_append_matches_the_packer),
         cmocka_unit_test(test_codec_jobs_hand_packed_record_and_batch_match_the_packer),
+        cmocka_unit_test(test_codec_jobs_reply_encode_matches_the_packer),
     };
     return cmocka_run_group_tests_name("codec_jobs", tests, NULL, NULL);
 }

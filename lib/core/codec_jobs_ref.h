@@ -1,0 +1,40 @@
+/*  codec_jobs_ref.h: what the jobs codec's hand-written parts share with
+ *  its protobuf-c parts (codec_jobs.c): the checks of a decoded JobRequest,
+ *  and the protobuf-c encoder and decoder the hand-written ones replaced,
+ *  kept as the reference the unit tests and the fuzz target hold them to
+ *  (and for the one shape the hand decoder leaves to protobuf-c). Not for
+ *  use outside lib/core and the tests.
+ */
+#ifndef FDY_CODEC_JOBS_REF_H_INCLUDED
+#define FDY_CODEC_JOBS_REF_H_INCLUDED
+
+#include "codec_jobs.h"
+
+/* A JobRequest as it came off the wire, before any check: what a decoder
+ * fills and fdy_codec_job_request_check() judges. Pointers borrow from
+ * the decoder's arena. */
+typedef struct {
+    int32_t op;            /* as sent, maybe no known operation */
+    bool has_spec;         /* the single spec (field 2) was sent */
+    size_t fence_count;    /* fences sent (req.id_count: ids sent) */
+    bool batch_no_memory;  /* the batch's items did not fit the budget */
+    fdy_job_request_t req; /* the rest; req.op unused */
+} fdy_job_request_raw_t;
+
+/* Judges raw exactly as the broker always has (same order, codes and
+ * reasons) and on success fills *out from it. FOUNDRY_OK, FOUNDRY_EPROTO,
+ * FOUNDRY_EINVAL, FOUNDRY_ETOOBIG or FOUNDRY_ENOMEM with reason. */
+foundry_err fdy_codec_job_request_check(const fdy_job_request_raw_t *raw, fdy_job_request_t *out,
+                                        fdy_reason_t *reason);
+
+/* fdy_codec_job_request_decode() through protobuf-c's unpack, with the
+ * same checks; the same contract. */
+foundry_err fdy_codec_job_request_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                            fdy_job_request_t *out, fdy_reason_t *reason);
+
+/* fdy_codec_job_reply_encode() through protobuf-c's packer; the same
+ * contract and the same bytes. */
+foundry_err fdy_codec_job_reply_encode_pb(const fdy_job_reply_t *reply, uint8_t **buf_out,
+                                          size_t *len_out);
+
+#endif
