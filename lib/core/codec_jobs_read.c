@@ -41,13 +41,13 @@ s_next(s_in_t *in, s_field_t *f)
 {
     const uint8_t *at = in->at;
     size_t rem = (size_t) (in->end - at);
-    size_t max = rem < 5 ? rem : 5;
     if ((at[0] & 0xf8) == 0)
         return false; /* protobuf-c refuses a one-byte tag 0, not a longer one */
     uint32_t tag = (uint32_t) (at[0] & 0x7f) >> 3;
     size_t used = 1;
     f->wire = at[0] & 7;
     if (at[0] & 0x80) {
+        size_t max = rem < 5 ? rem : 5;
         unsigned shift = 4;
         for (used = 1; used < max && (at[used] & 0x80); used++, shift += 7)
             tag |= (uint32_t) (at[used] & 0x7f) << shift;
@@ -77,6 +77,24 @@ s_next(s_in_t *in, s_field_t *f)
             return false;
         break;
     case WIRE_LEN: {
+        /* The usual lengths, in one or two bytes, first. */
+        if (rem && at[0] < 0x80) {
+            if (at[0] > rem - 1)
+                return false;
+            f->data = at + 1;
+            f->len = at[0];
+            f->raw_len = 1 + f->len;
+            break;
+        }
+        if (rem >= 2 && at[1] < 0x80) {
+            size_t value = (size_t) (at[0] & 0x7f) | (size_t) at[1] << 7;
+            if (value > rem - 2)
+                return false;
+            f->data = at + 2;
+            f->len = value;
+            f->raw_len = 2 + value;
+            break;
+        }
         /* protobuf-c keeps the low 32 bits of a 5-byte length. */
         size_t hmax = rem < 5 ? rem : 5, i = 0;
         uint32_t value = 0;
@@ -128,6 +146,8 @@ s_wire_ok(const s_field_t *f, const char *table, size_t size)
 static uint64_t
 s_u64(const uint8_t *data, size_t len)
 {
+    if (len == 1)
+        return data[0];
     uint64_t value = 0;
     for (size_t i = 0; i < len; i++)
         value |= (uint64_t) (data[i] & 0x7f) << (7 * i);
@@ -163,17 +183,32 @@ s_u32(const s_field_t *f, uint32_t *value)
     return true;
 }
 
-/* A string: a C copy in the arena, cut at a NUL as protobuf-c's is. */
+/* A decoding: the arena, and one block of it the copies of texts and
+ * bytes are cut from. A copy of n bytes takes n + 1 at most, and its field
+ * at least n + 2 on the wire, so a block as big as the request holds all. */
+typedef struct {
+    fdy_pb_ctx_t pb;
+    uint8_t *block;
+    size_t left;
+} s_ctx_t;
+
+static void *
+s_cut(s_ctx_t *ctx, size_t size)
+{
+    assert(size <= ctx->left);
+    void *at = ctx->block;
+    ctx->block += size;
+    ctx->left -= size;
+    return at;
+}
+
+/* A string: a C copy, cut at a NUL as protobuf-c's is. */
 static bool
-s_str(fdy_pb_ctx_t *ctx, const s_field_t *f, const char **out)
+s_str(s_ctx_t *ctx, const s_field_t *f, const char **out)
 {
     if (f->wire != WIRE_LEN)
         return false;
-    char *s = fdy_arena_alloc(ctx->arena, f->len + 1);
-    if (!s) {
-        ctx->exhausted = true;
-        return false;
-    }
+    char *s = s_cut(ctx, f->len + 1);
     memcpy(s, f->data, f->len);
     s[f->len] = '\0';
     *out = s;
@@ -181,7 +216,7 @@ s_str(fdy_pb_ctx_t *ctx, const s_field_t *f, const char **out)
 }
 
 static bool
-s_bytes(fdy_pb_ctx_t *ctx, const s_field_t *f, const uint8_t **out, size_t *len)
+s_bytes(s_ctx_t *ctx, const s_field_t *f, const uint8_t **out, size_t *len)
 {
     if (f->wire != WIRE_LEN)
         return false;
@@ -189,11 +224,7 @@ s_bytes(fdy_pb_ctx_t *ctx, const s_field_t *f, const uint8_t **out, size_t *len)
     *len = f->len;
     if (!f->len)
         return true;
-    uint8_t *copy = fdy_arena_alloc(ctx->arena, f->len);
-    if (!copy) {
-        ctx->exhausted = true;
-        return false;
-    }
+    uint8_t *copy = s_cut(ctx, f->len);
     memcpy(copy, f->data, f->len);
     *out = copy;
     return true;
@@ -201,14 +232,14 @@ s_bytes(fdy_pb_ctx_t *ctx, const s_field_t *f, const uint8_t **out, size_t *len)
 
 /* Room for a repeated field's count items, none for zero. */
 static bool
-s_array(fdy_pb_ctx_t *ctx, size_t count, size_t size, void **out)
+s_array(s_ctx_t *ctx, size_t count, size_t size, void **out)
 {
     *out = NULL;
     if (!count)
         return true;
-    *out = fdy_codec_arena_array(ctx->arena, count, size);
+    *out = fdy_codec_arena_array(ctx->pb.arena, count, size);
     if (!*out)
-        ctx->exhausted = true;
+        ctx->pb.exhausted = true;
     return *out != NULL;
 }
 
@@ -249,39 +280,70 @@ s_packed(const s_field_t *f, uint64_t *values, size_t *n)
     return true;
 }
 
-/* A JobSpec's body into *spec; with spec NULL only its shape is read. */
+/* The shape of a message: every field well formed, known ones of their
+ * wire type. */
 static bool
-s_spec(fdy_pb_ctx_t *ctx, const uint8_t *data, size_t len, fdy_job_spec_t *spec)
+s_shape(const uint8_t *data, size_t len, const char *table, size_t size)
 {
     s_in_t in = {data, data + len};
     s_field_t f;
-    size_t sites = 0, labels = 0;
-    while (in.at < in.end) {
-        if (!s_next(&in, &f) || !s_wire_ok(&f, s_spec_wire, sizeof s_spec_wire))
+    while (in.at < in.end)
+        if (!s_next(&in, &f) || !s_wire_ok(&f, table, size))
             return false;
-        sites += f.number == 3;
-        labels += f.number == 4;
-    }
+    return true;
+}
+
+/* How many fields numbered `number` from `from` on, up to the first
+ * malformed one (where the caller's own pass stops too). */
+static size_t
+s_occurrences(const uint8_t *from, const uint8_t *end, uint32_t number)
+{
+    s_in_t in = {from, end};
+    s_field_t f;
+    size_t n = 0;
+    while (in.at < in.end && s_next(&in, &f))
+        n += f.number == number;
+    return n;
+}
+
+/* A JobSpec's body into *spec, in one pass: the sites and labels arrays
+ * are sized when the first of each comes (so never overrun: this pass
+ * stops where the count did). With spec NULL only its shape is read. */
+static bool
+s_spec(s_ctx_t *ctx, const uint8_t *data, size_t len, fdy_job_spec_t *spec)
+{
     if (!spec)
-        return true;
+        return s_shape(data, len, s_spec_wire, sizeof s_spec_wire);
     memset(spec, 0, sizeof *spec);
     spec->type = spec->key = spec->node = "";
-    const char **site_v, **label_v;
-    if (!s_array(ctx, sites, sizeof *site_v, (void **) &site_v) ||
-        !s_array(ctx, labels, sizeof *label_v, (void **) &label_v))
-        return false;
-    spec->sites = site_v;
-    spec->labels = label_v;
-    in.at = data;
+    const char **sites = NULL, **labels = NULL;
+    s_in_t in = {data, data + len};
+    s_field_t f;
     bool ok = true;
     while (ok && in.at < in.end) {
-        (void) s_next(&in, &f); /* its shape was read above */
+        const uint8_t *field_at = in.at;
+        if (!s_next(&in, &f))
+            return false;
         uint64_t v = 0;
         switch (f.number) {
         case 1: ok = s_str(ctx, &f, &spec->type); break;
         case 2: ok = s_bytes(ctx, &f, &spec->payload, &spec->payload_len); break;
-        case 3: ok = s_str(ctx, &f, &site_v[spec->site_count++]); break;
-        case 4: ok = s_str(ctx, &f, &label_v[spec->label_count++]); break;
+        case 3:
+            if (!sites) {
+                ok = s_array(ctx, s_occurrences(field_at, in.end, 3), sizeof *sites,
+                             (void **) &sites);
+                spec->sites = sites;
+            }
+            ok = ok && s_str(ctx, &f, &sites[spec->site_count++]);
+            break;
+        case 4:
+            if (!labels) {
+                ok = s_array(ctx, s_occurrences(field_at, in.end, 4), sizeof *labels,
+                             (void **) &labels);
+                spec->labels = labels;
+            }
+            ok = ok && s_str(ctx, &f, &labels[spec->label_count++]);
+            break;
         case 5: ok = s_u32(&f, &spec->priority); break;
         case 6: ok = s_u32(&f, &spec->timeout_ms); break;
         case 7: ok = s_u32(&f, &spec->max_attempts); break;
@@ -301,23 +363,21 @@ s_spec(fdy_pb_ctx_t *ctx, const uint8_t *data, size_t len, fdy_job_spec_t *spec)
     return ok;
 }
 
-/* A JobResult's body into *item; with item NULL only its shape is read. */
+/* A JobResult's body into *item, in one pass; with item NULL only its
+ * shape is read. */
 static bool
-s_result(fdy_pb_ctx_t *ctx, const uint8_t *data, size_t len, fdy_job_result_item_t *item)
+s_result(s_ctx_t *ctx, const uint8_t *data, size_t len, fdy_job_result_item_t *item)
 {
-    s_in_t in = {data, data + len};
-    s_field_t f;
-    while (in.at < in.end)
-        if (!s_next(&in, &f) || !s_wire_ok(&f, s_result_wire, sizeof s_result_wire))
-            return false;
     if (!item)
-        return true;
-    in.at = data;
+        return s_shape(data, len, s_result_wire, sizeof s_result_wire);
     memset(item, 0, sizeof *item);
     item->error = item->log_tail = "";
+    s_in_t in = {data, data + len};
+    s_field_t f;
     bool ok = true;
     while (ok && in.at < in.end) {
-        (void) s_next(&in, &f); /* its shape was read above */
+        if (!s_next(&in, &f))
+            return false;
         switch (f.number) {
         case 1: ok = s_uint(&f, &item->job_id); break;
         case 2: ok = s_uint(&f, &item->fence); break;
@@ -363,7 +423,7 @@ s_count(const uint8_t *buf, size_t len, s_counts_t *n)
 
 /* The second pass: every field of the request into raw. */
 static bool
-s_fill(fdy_pb_ctx_t *ctx, const uint8_t *buf, size_t len, const s_counts_t *n,
+s_fill(s_ctx_t *ctx, const uint8_t *buf, size_t len, const s_counts_t *n,
        fdy_job_request_raw_t *raw)
 {
     fdy_job_request_t *req = &raw->req;
@@ -380,11 +440,11 @@ s_fill(fdy_pb_ctx_t *ctx, const uint8_t *buf, size_t len, const s_counts_t *n,
     fdy_job_spec_t *specs = NULL;
     fdy_job_result_item_t *results = NULL;
     if (n->specs && n->specs <= FDY_JOB_BATCH_MAX) {
-        specs = fdy_codec_arena_array(ctx->arena, n->specs, sizeof *specs);
+        specs = fdy_codec_arena_array(ctx->pb.arena, n->specs, sizeof *specs);
         raw->batch_no_memory = !specs;
     }
     if (n->results && n->results <= FDY_JOB_BATCH_MAX) {
-        results = fdy_codec_arena_array(ctx->arena, n->results, sizeof *results);
+        results = fdy_codec_arena_array(ctx->pb.arena, n->results, sizeof *results);
         raw->batch_no_memory = raw->batch_no_memory || !results;
     }
     req->labels = labels;
@@ -451,17 +511,20 @@ fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     if (len > FDY_JOB_FRAME_MAX)
         return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job request of %zu bytes exceeds %u", len,
                               FDY_JOB_FRAME_MAX);
-    fdy_pb_ctx_t ctx = {arena, false};
+    s_ctx_t ctx = {{arena, false}, NULL, 0};
     s_counts_t n;
     if (!s_count(buf, len, &n))
-        return fdy_codec_unpack_failed(&ctx, "job request", len, reason);
+        return fdy_codec_unpack_failed(&ctx.pb, "job request", len, reason);
     /* A spec sent twice is merged field by field under protobuf's rules,
      * which no sender of ours does: protobuf-c itself decodes that. */
     if (n.specs_sent > 1)
         return fdy_codec_job_request_decode_pb(buf, len, arena, out, reason);
+    ctx.left = len;
+    ctx.block = len ? fdy_arena_alloc(arena, len) : NULL;
+    ctx.pb.exhausted = len && !ctx.block;
     fdy_job_request_raw_t raw;
     memset(&raw, 0, sizeof raw);
-    if (!s_fill(&ctx, buf, len, &n, &raw))
-        return fdy_codec_unpack_failed(&ctx, "job request", len, reason);
+    if (ctx.pb.exhausted || !s_fill(&ctx, buf, len, &n, &raw))
+        return fdy_codec_unpack_failed(&ctx.pb, "job request", len, reason);
     return fdy_codec_job_request_check(&raw, out, reason);
 }

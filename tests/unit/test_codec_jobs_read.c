@@ -195,6 +195,15 @@ test_codec_jobs_read_matches_protobuf_c_on_every_request(void **state)
     fdy_job_request_t submit = {.op = FDY_JOB_SUBMIT, .spec = spec};
     s_encoded(&submit, true);
 
+    /* Lengths of two bytes (every change of them too) and of three. */
+    static uint8_t big[20000];
+    memset(big, 'b', sizeof big);
+    fdy_job_request_t two = {.op = FDY_JOB_SUBMIT,
+                             .spec = {.type = "t", .payload = big, .payload_len = 300}};
+    s_encoded(&two, true);
+    two.spec.payload_len = sizeof big;
+    s_encoded(&two, false);
+
     fdy_job_spec_t specs[3] = {spec, {.type = "t"}, {.type = "bad type!", .backoff_factor = 101}};
     fdy_job_request_t batch = {.op = FDY_JOB_SUBMIT, .specs = specs, .spec_count = 3};
     s_encoded(&batch, true);
