@@ -73,7 +73,7 @@ struct fdy_job_worker {
 };
 
 static void s_flush_done(fdy_job_worker_t *self);
-static void s_flush_answered(fdy_job_worker_t *self);
+static void s_flush_answered(fdy_job_worker_t *self, bool now);
 
 /* ---- setup ---------------------------------------------------------------- */
 
@@ -125,7 +125,7 @@ fdy_job_worker_destroy(fdy_job_worker_t **self_p)
         fdy_job_run_destroy(&self->runs[i]);
     fdy_job_pool_destroy(&self->pool);
     s_flush_done(self); /* stored for the next start, even without a client */
-    s_flush_answered(self);
+    s_flush_answered(self, true);
     fdy_job_results_close(&self->results);
     fdy_job_config_fini(&self->handlers);
     free(self->label_text);
@@ -255,10 +255,18 @@ s_flush_done(fdy_job_worker_t *self)
     self->done_count = 0;
 }
 
+/* Removes the answered results from the outbox. While attempts run, their
+ * outcomes' transaction takes these removals along (s_flush_done), so they
+ * wait for it, not costing a commit and an fsync of their own; unless now,
+ * or half the room is used. A removal lost to a crash only means a resend
+ * the broker answers as a duplicate. */
 static void
-s_flush_answered(fdy_job_worker_t *self)
+s_flush_answered(fdy_job_worker_t *self, bool now)
 {
     if (self->answered_count == 0)
+        return;
+    if (!now && (self->run_count || fdy_job_pool_count(self->pool)) &&
+        self->answered_count < PENDING_MAX / 2)
         return;
     fdy_reason_t why;
     fdy_reason_clear(&why);
@@ -531,7 +539,7 @@ fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
     s_flush_done(self);
     if (self->client && self->registered_at)
         s_heartbeat(self, now_ms);
-    s_flush_answered(self);
+    s_flush_answered(self, false);
     return self->run_count || fdy_job_pool_count(self->pool) ? BUSY_WAIT_MS : IDLE_WAIT_MS;
 }
 
