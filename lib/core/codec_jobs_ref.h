@@ -8,6 +8,7 @@
 #ifndef FDY_CODEC_JOBS_REF_H_INCLUDED
 #define FDY_CODEC_JOBS_REF_H_INCLUDED
 
+#include "codec_fields.h"
 #include "codec_jobs.h"
 
 /* A JobRequest as it came off the wire, before any check: what a decoder
@@ -31,6 +32,13 @@ foundry_err fdy_codec_job_request_check(const fdy_job_request_raw_t *raw, fdy_jo
  * same checks; the same contract. */
 foundry_err fdy_codec_job_request_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                                             fdy_job_request_t *out, fdy_reason_t *reason);
+
+/* The hand decoders' JobSpec reader (codec_jobs_read.c): the body of a
+ * spec (len bytes at data) into *spec, texts and bytes from ctx; with spec
+ * NULL only its shape is read. False when protobuf-c would not unpack it
+ * or the budget ran out (ctx's exhausted). */
+bool fdy_codec_job_spec_read(fdy_field_ctx_t *ctx, const uint8_t *data, size_t len,
+                             fdy_job_spec_t *spec);
 
 /* fdy_codec_job_reply_encode() through protobuf-c's packer; the same
  * contract and the same bytes. */
