@@ -6,8 +6,8 @@
 
 #include "codec_internal.h"
 #include "codec_jobs_ref.h"
-#include "names.h"
 #include "jobs.pb-c.h"
+#include "names.h"
 #include "subject.h"
 
 #include <assert.h>
@@ -327,8 +327,7 @@ fdy_codec_job_reply_encode_pb(const fdy_job_reply_t *reply, uint8_t **buf_out, s
     if (n && (!recs || !rec_ptrs || !specs || !attempts || !attempt_ptrs))
         err = FOUNDRY_ENOMEM;
     for (size_t i = 0; i < n && err == FOUNDRY_OK; i++) {
-        err = s_record_to_pb(&reply->jobs[i], &recs[i], &specs[i], &attempts[i],
-                             &attempt_ptrs[i]);
+        err = s_record_to_pb(&reply->jobs[i], &recs[i], &specs[i], &attempts[i], &attempt_ptrs[i]);
         rec_ptrs[i] = &recs[i];
     }
     pb.n_jobs = n;
@@ -423,18 +422,12 @@ s_request_from_pb(const Foundry__JobRequest *pb, fdy_arena_t *arena, fdy_job_req
     }
     req->spec_count = pb->n_specs;
     if (pb->n_results && pb->n_results <= FDY_JOB_BATCH_MAX) {
-        fdy_job_result_item_t *items =
-            fdy_codec_arena_array(arena, pb->n_results, sizeof *items);
+        fdy_job_result_item_t *items = fdy_codec_arena_array(arena, pb->n_results, sizeof *items);
         for (size_t i = 0; items && i < pb->n_results; i++) {
             const Foundry__JobResult *r = pb->results[i];
-            items[i] = (fdy_job_result_item_t){r->job_id,
-                                               r->fence,
-                                               r->ok,
-                                               r->result.len ? r->result.data : NULL,
-                                               r->result.len,
-                                               r->error,
-                                               r->log_tail,
-                                               r->credit};
+            items[i] = (fdy_job_result_item_t){
+                r->job_id,     r->fence, r->ok,       r->result.len ? r->result.data : NULL,
+                r->result.len, r->error, r->log_tail, r->credit};
         }
         req->results = items;
         raw->batch_no_memory = raw->batch_no_memory || !items;
@@ -539,19 +532,14 @@ fdy_codec_job_request_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *are
     return fdy_codec_job_request_check(&raw, out, reason);
 }
 
-static foundry_err
-s_record_from_pb(const Foundry__JobRecord *pb, fdy_arena_t *arena, fdy_job_record_t *out,
-                 fdy_reason_t *reason)
+/* pb's record as the checks take it (fdy_codec_job_record_check): no spec
+ * is a NULL type; the attempts are copied only when the checks can accept
+ * their number. */
+static void
+s_record_from_pb(const Foundry__JobRecord *pb, fdy_arena_t *arena, fdy_job_record_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (pb->id == 0 || !pb->spec)
-        return fdy_reason_set(reason, FOUNDRY_EPROTO, "job record without id or spec");
     s_spec_from_pb(pb->spec, &out->spec);
-    foundry_err err = fdy_codec_job_spec_check(&out->spec, FDY_JOB_PAYLOAD_MAX, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    if (pb->result.len > FDY_JOB_RESULT_MAX || pb->n_attempts > FDY_JOB_ATTEMPTS_MAX)
-        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job record result or history too big");
     out->id = pb->id;
     out->tenant = pb->tenant;
     out->submitter = pb->submitter;
@@ -569,25 +557,37 @@ s_record_from_pb(const Foundry__JobRecord *pb, fdy_arena_t *arena, fdy_job_recor
     out->log_tail = pb->log_tail;
     out->progress = pb->progress;
     out->waiting = pb->waiting;
-    if (pb->n_attempts) {
+    out->attempt_count = pb->n_attempts;
+    if (pb->n_attempts && pb->n_attempts <= FDY_JOB_ATTEMPTS_MAX) {
         fdy_job_attempt_t *attempts =
             fdy_codec_arena_array(arena, pb->n_attempts, sizeof *attempts);
-        if (!attempts)
-            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job record: decoding budget");
-        for (size_t i = 0; i < pb->n_attempts; i++) {
+        for (size_t i = 0; attempts && i < pb->n_attempts; i++) {
             const Foundry__JobAttempt *a = pb->attempts[i];
-            attempts[i] = (fdy_job_attempt_t){a->attempt, a->fence,      a->node, a->started_ms,
+            attempts[i] = (fdy_job_attempt_t){a->attempt,  a->fence, a->node, a->started_ms,
                                               a->ended_ms, a->state, a->error};
         }
         out->attempts = attempts;
-        out->attempt_count = pb->n_attempts;
     }
+}
+
+foundry_err
+fdy_codec_job_record_check(const fdy_job_record_t *rec, fdy_reason_t *reason)
+{
+    if (rec->id == 0 || !rec->spec.type)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "job record without id or spec");
+    foundry_err err = fdy_codec_job_spec_check(&rec->spec, FDY_JOB_PAYLOAD_MAX, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (rec->result_len > FDY_JOB_RESULT_MAX || rec->attempt_count > FDY_JOB_ATTEMPTS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job record result or history too big");
+    if (rec->attempt_count && !rec->attempts)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job record: decoding budget");
     return FOUNDRY_OK;
 }
 
 foundry_err
-fdy_codec_job_record_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
-                            fdy_job_record_t *out, fdy_reason_t *reason)
+fdy_codec_job_record_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                               fdy_job_record_t *out, fdy_reason_t *reason)
 {
     assert(arena && out);
     memset(out, 0, sizeof *out);
@@ -598,12 +598,13 @@ fdy_codec_job_record_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     Foundry__JobRecord *pb = foundry__job_record__unpack(&allocator, len, buf);
     if (!pb)
         return fdy_codec_unpack_failed(&ctx, "job record", len, reason);
-    return s_record_from_pb(pb, arena, out, reason);
+    s_record_from_pb(pb, arena, out);
+    return fdy_codec_job_record_check(out, reason);
 }
 
 foundry_err
-fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
-                           fdy_job_reply_t *out, fdy_reason_t *reason)
+fdy_codec_job_reply_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                              fdy_job_reply_t *out, fdy_reason_t *reason)
 {
     assert(arena && out);
     memset(out, 0, sizeof *out);
@@ -620,11 +621,8 @@ fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
             return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job reply: decoding budget");
         for (size_t i = 0; i < pb->n_outcomes; i++) {
             const Foundry__JobOutcome *o = pb->outcomes[i];
-            /* A code this side does not know still means refused. */
-            foundry_err code = (foundry_err) o->error_code;
-            if (o->error_code < 0 || o->error_code > FOUNDRY_ENOSPC)
-                code = FOUNDRY_EPROTO;
-            outs[i] = (fdy_job_outcome_t){o->job_id, o->duplicate, code, o->error};
+            outs[i] = (fdy_job_outcome_t){o->job_id, o->duplicate,
+                                          fdy_codec_job_outcome_code(o->error_code), o->error};
         }
         out->outcomes = outs;
         out->outcome_count = pb->n_outcomes;
@@ -635,7 +633,8 @@ fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     if (!jobs)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job reply: decoding budget");
     for (size_t i = 0; i < pb->n_jobs; i++) {
-        foundry_err err = s_record_from_pb(pb->jobs[i], arena, &jobs[i], reason);
+        s_record_from_pb(pb->jobs[i], arena, &jobs[i]);
+        foundry_err err = fdy_codec_job_record_check(&jobs[i], reason);
         if (err != FOUNDRY_OK)
             return err;
     }

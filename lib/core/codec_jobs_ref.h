@@ -40,6 +40,27 @@ foundry_err fdy_codec_job_request_decode_pb(const uint8_t *buf, size_t len, fdy_
 bool fdy_codec_job_spec_read(fdy_field_ctx_t *ctx, const uint8_t *data, size_t len,
                              fdy_job_spec_t *spec);
 
+/* Judges a decoded record as the broker and nodes always have: no spec
+ * is a NULL spec.type; attempt_count is the attempts sent, attempts NULL
+ * when they did not fit the budget. FOUNDRY_OK, FOUNDRY_EPROTO,
+ * FOUNDRY_EINVAL, FOUNDRY_ETOOBIG or FOUNDRY_ENOMEM with reason. */
+foundry_err fdy_codec_job_record_check(const fdy_job_record_t *rec, fdy_reason_t *reason);
+
+/* An outcome's error_code as this side takes it: one it does not know
+ * still means refused. */
+static inline foundry_err
+fdy_codec_job_outcome_code(int32_t code)
+{
+    return code < 0 || code > FOUNDRY_ENOSPC ? FOUNDRY_EPROTO : (foundry_err) code;
+}
+
+/* fdy_codec_job_record_decode() and fdy_codec_job_reply_decode() through
+ * protobuf-c's unpack, with the same checks; the same contracts. */
+foundry_err fdy_codec_job_record_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                           fdy_job_record_t *out, fdy_reason_t *reason);
+foundry_err fdy_codec_job_reply_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                          fdy_job_reply_t *out, fdy_reason_t *reason);
+
 /* fdy_codec_job_reply_encode() through protobuf-c's packer; the same
  * contract and the same bytes. */
 foundry_err fdy_codec_job_reply_encode_pb(const fdy_job_reply_t *reply, uint8_t **buf_out,
