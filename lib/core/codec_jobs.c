@@ -248,7 +248,7 @@ s_batch_to_pb(const fdy_job_request_t *req, Foundry__JobRequest *pb, s_batch_pb_
 }
 
 foundry_err
-fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, size_t *len_out)
+fdy_codec_job_request_encode_pb(const fdy_job_request_t *req, uint8_t **buf_out, size_t *len_out)
 {
     assert(req && buf_out && len_out);
     *buf_out = NULL;

@@ -1,6 +1,7 @@
 /*  codec_jobs_pack.c: the job messages written once or more per job,
  *  packed by hand (codec_jobs.h): the broker's stored JobRecord, its
- *  JobReply bodies (JOB_REPLY, JOB_OFFERS), libfoundry's SUBMIT batches.
+ *  JobReply bodies (JOB_REPLY, JOB_OFFERS), every JobRequest (libfoundry's
+ *  SUBMIT batches, a node's RESULT batches).
  *  The bytes are those protobuf-c packs (fields in number order, proto3
  *  zeros left out, a present submessage always written), so every decoder
  *  reads them; only its per-field descriptor walk and allocations are gone.
@@ -279,6 +280,102 @@ fdy_codec_job_offer_append(uint8_t **buf, size_t *len, size_t *cap, const fdy_jo
     s_offer(&out, rec, &spec_len);
     assert(*len + out.n == need);
     *len = need;
+    return FOUNDRY_OK;
+}
+
+/* A packed repeated uint64 (proto3's default for repeated scalars). */
+static void
+s_packed(s_pack_t *p, uint32_t field, const uint64_t *values, size_t count)
+{
+    if (!count)
+        return;
+    size_t body = 0;
+    for (size_t i = 0; i < count; i++) {
+        s_pack_t one = {NULL, 0};
+        s_varint(&one, values[i]);
+        body += one.n;
+    }
+    s_tag(p, field, WIRE_LEN);
+    s_varint(p, body);
+    for (size_t i = 0; i < count; i++)
+        s_varint(p, values[i]);
+}
+
+static void
+s_result(s_pack_t *p, const fdy_job_result_item_t *r)
+{
+    s_uint(p, 1, r->job_id);
+    s_uint(p, 2, r->fence);
+    s_uint(p, 3, r->ok ? 1 : 0);
+    s_bytes(p, 4, r->result, r->result ? r->result_len : 0, false);
+    s_str(p, 5, r->error);
+    s_str(p, 6, r->log_tail);
+    s_uint(p, 7, r->credit);
+}
+
+static void
+s_request(s_pack_t *p, const fdy_job_request_t *req)
+{
+    s_uint(p, 1, (uint64_t) req->op);
+    if (req->op == FDY_JOB_SUBMIT && req->spec_count == 0) {
+        s_pack_t count = {NULL, 0};
+        s_spec(&count, &req->spec);
+        s_tag(p, 2, WIRE_LEN);
+        s_varint(p, count.n);
+        s_spec(p, &req->spec);
+    }
+    s_uint(p, 3, req->job_id);
+    s_uint(p, 4, req->fence);
+    s_uint(p, 5, req->ok ? 1 : 0);
+    s_bytes(p, 6, req->result, req->result ? req->result_len : 0, false);
+    s_str(p, 7, req->error);
+    s_str(p, 8, req->log_tail);
+    s_uint(p, 9, req->credit);
+    s_str(p, 10, req->name);
+    for (size_t i = 0; i < req->label_count; i++)
+        s_bytes(p, 11, req->labels[i], strlen(req->labels[i]), true);
+    for (size_t i = 0; i < req->type_count; i++)
+        s_bytes(p, 12, req->types[i], strlen(req->types[i]), true);
+    s_str(p, 13, req->state);
+    s_str(p, 14, req->progress);
+    s_packed(p, 15, req->job_ids, req->id_count);
+    s_packed(p, 16, req->fences, req->id_count);
+    for (size_t i = 0; i < req->spec_count; i++) {
+        s_pack_t count = {NULL, 0};
+        s_spec(&count, &req->specs[i]);
+        s_tag(p, 17, WIRE_LEN);
+        s_varint(p, count.n);
+        s_spec(p, &req->specs[i]);
+    }
+    for (size_t i = 0; i < req->result_count; i++) {
+        s_pack_t count = {NULL, 0};
+        s_result(&count, &req->results[i]);
+        s_tag(p, 18, WIRE_LEN);
+        s_varint(p, count.n);
+        s_result(p, &req->results[i]);
+    }
+    s_uint(p, 19, req->offer_batches ? 1 : 0);
+}
+
+foundry_err
+fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, size_t *len_out)
+{
+    assert(req && buf_out && len_out);
+    *buf_out = NULL;
+    *len_out = 0;
+    if (req->op < FDY_JOB_SUBMIT || req->op > FDY_JOB_RETRY || req->id_count > FDY_JOB_IDS_MAX ||
+        req->spec_count > FDY_JOB_BATCH_MAX || req->result_count > FDY_JOB_BATCH_MAX)
+        return FOUNDRY_EINVAL;
+    s_pack_t count = {NULL, 0};
+    s_request(&count, req);
+    uint8_t *buf = malloc(count.n ? count.n : 1); /* never NULL on success */
+    if (!buf)
+        return FOUNDRY_ENOMEM;
+    s_pack_t out = {buf, 0};
+    s_request(&out, req);
+    assert(out.n == count.n);
+    *buf_out = buf;
+    *len_out = out.n;
     return FOUNDRY_OK;
 }
 

@@ -61,8 +61,10 @@ foundry_err fdy_codec_job_record_decode_pb(const uint8_t *buf, size_t len, fdy_a
 foundry_err fdy_codec_job_reply_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                                           fdy_job_reply_t *out, fdy_reason_t *reason);
 
-/* fdy_codec_job_reply_encode() through protobuf-c's packer; the same
- * contract and the same bytes. */
+/* fdy_codec_job_reply_encode() and fdy_codec_job_request_encode() through
+ * protobuf-c's packer; the same contracts and the same bytes. */
+foundry_err fdy_codec_job_request_encode_pb(const fdy_job_request_t *req, uint8_t **buf_out,
+                                            size_t *len_out);
 foundry_err fdy_codec_job_reply_encode_pb(const fdy_job_reply_t *reply, uint8_t **buf_out,
                                           size_t *len_out);
 
