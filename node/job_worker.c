@@ -25,6 +25,9 @@
 #define PENDING_MAX   FOUNDRY_JOBS_IN_FLIGHT_MAX
 #define BUSY_WAIT_MS  10
 #define IDLE_WAIT_MS  100
+/* How long answered results may wait for the next outcomes' transaction
+ * before they are removed in one of their own. */
+#define ANSWERED_WAIT_MS 500
 #define LABEL_WORDS   16
 #define FRESH_MAX     1024 /* ids one heartbeat may name */
 /* A results batch is sent once its results hold this many bytes: well
@@ -63,6 +66,7 @@ struct fdy_job_worker {
     size_t done_count;
     uint64_t answered_ids[PENDING_MAX], answered_fences[PENDING_MAX]; /* to remove, together */
     size_t answered_count;
+    int64_t answered_since_ms; /* when the oldest of them was answered */
     int64_t next_heartbeat_ms;
     /* Attempts started since the last heartbeat: named at once by a
      * heartbeat of their own (the periodic one names every attempt). */
@@ -73,7 +77,7 @@ struct fdy_job_worker {
 };
 
 static void s_flush_done(fdy_job_worker_t *self);
-static void s_flush_answered(fdy_job_worker_t *self, bool now);
+static void s_flush_answered(fdy_job_worker_t *self, bool force, int64_t now_ms);
 
 /* ---- setup ---------------------------------------------------------------- */
 
@@ -125,7 +129,7 @@ fdy_job_worker_destroy(fdy_job_worker_t **self_p)
         fdy_job_run_destroy(&self->runs[i]);
     fdy_job_pool_destroy(&self->pool);
     s_flush_done(self); /* stored for the next start, even without a client */
-    s_flush_answered(self, true);
+    s_flush_answered(self, true, 0);
     fdy_job_results_close(&self->results);
     fdy_job_config_fini(&self->handlers);
     free(self->label_text);
@@ -156,7 +160,9 @@ s_on_answer(uint64_t token, foundry_err err, uint64_t job_id, const char *reason
             return;
         }
         if (self->answered_count < PENDING_MAX) {
-            /* Removed with the others of this turn, in one transaction. */
+            /* Removed with the next outcomes, in their transaction. */
+            if (self->answered_count == 0)
+                self->answered_since_ms = fdy_clock_mono_ms();
             self->answered_ids[self->answered_count] = p.job_id;
             self->answered_fences[self->answered_count++] = p.fence;
         }
@@ -255,17 +261,18 @@ s_flush_done(fdy_job_worker_t *self)
     self->done_count = 0;
 }
 
-/* Removes the answered results from the outbox. While attempts run, their
- * outcomes' transaction takes these removals along (s_flush_done), so they
- * wait for it, not costing a commit and an fsync of their own; unless now,
- * or half the room is used. A removal lost to a crash only means a resend
- * the broker answers as a duplicate. */
+/* Removes the answered results from the outbox. The next outcomes'
+ * transaction takes these removals along (s_flush_done), so under load
+ * they wait for it rather than cost a commit and an fsync of their own:
+ * alone only when forced, after ANSWERED_WAIT_MS, or at half the room. A
+ * removal lost to a crash only means a resend the broker answers as a
+ * duplicate. */
 static void
-s_flush_answered(fdy_job_worker_t *self, bool now)
+s_flush_answered(fdy_job_worker_t *self, bool force, int64_t now_ms)
 {
     if (self->answered_count == 0)
         return;
-    if (!now && (self->run_count || fdy_job_pool_count(self->pool)) &&
+    if (!force && now_ms - self->answered_since_ms < ANSWERED_WAIT_MS &&
         self->answered_count < PENDING_MAX / 2)
         return;
     fdy_reason_t why;
@@ -539,7 +546,7 @@ fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
     s_flush_done(self);
     if (self->client && self->registered_at)
         s_heartbeat(self, now_ms);
-    s_flush_answered(self, false);
+    s_flush_answered(self, false, fdy_clock_mono_ms());
     return self->run_count || fdy_job_pool_count(self->pool) ? BUSY_WAIT_MS : IDLE_WAIT_MS;
 }
 
