@@ -467,12 +467,62 @@ s_register(fdy_job_worker_t *self)
     return err;
 }
 
+typedef struct {
+    uint64_t id, fence;
+} s_attempt_key_t;
+
+static int
+s_cmp_attempt(const void *a_, const void *b_)
+{
+    const s_attempt_key_t *a = a_, *b = b_;
+    if (a->id != b->id)
+        return a->id < b->id ? -1 : 1;
+    return a->fence < b->fence ? -1 : a->fence > b->fence;
+}
+
+/* The attempts running now, into ids and fences (room for 2 * RUNS_MAX). */
+static size_t
+s_running(const fdy_job_worker_t *self, uint64_t *ids, uint64_t *fences)
+{
+    for (size_t i = 0; i < self->run_count; i++) {
+        ids[i] = fdy_job_run_id(self->runs[i]);
+        fences[i] = fdy_job_run_fence(self->runs[i]);
+    }
+    return self->run_count +
+           fdy_job_pool_list(self->pool, ids + self->run_count, fences + self->run_count, RUNS_MAX);
+}
+
+/* Drops from the fresh list the attempts that ended in the turn they
+ * started (a fast handler's usual case): their result is on its way, and
+ * naming them would only earn a "stale" answer and a cancel offer. */
+static void
+s_fresh_still_running(fdy_job_worker_t *self)
+{
+    s_attempt_key_t running[2 * RUNS_MAX];
+    uint64_t ids[2 * RUNS_MAX], fences[2 * RUNS_MAX];
+    size_t n = s_running(self, ids, fences);
+    for (size_t i = 0; i < n; i++)
+        running[i] = (s_attempt_key_t){ ids[i], fences[i] };
+    qsort(running, n, sizeof *running, s_cmp_attempt);
+    size_t kept = 0;
+    for (size_t i = 0; i < self->fresh_count; i++) {
+        s_attempt_key_t key = { self->fresh_ids[i], self->fresh_fences[i] };
+        if (n && bsearch(&key, running, n, sizeof *running, s_cmp_attempt)) {
+            self->fresh_ids[kept] = key.id;
+            self->fresh_fences[kept++] = key.fence;
+        }
+    }
+    self->fresh_count = kept;
+}
+
 static void
 s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
 {
     if (now_ms < self->next_heartbeat_ms) {
         /* Between the periodic ones: only the attempts that just started,
          * so a busy node does not name all it runs every turn. */
+        if (self->fresh_count)
+            s_fresh_still_running(self);
         if (self->fresh_count &&
             foundry_worker_heartbeat_async(self->client, self->fresh_ids, self->fresh_fences,
                                            self->fresh_count) == FOUNDRY_ENOTFOUND)
@@ -483,12 +533,7 @@ s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
     self->next_heartbeat_ms = now_ms + (int64_t) self->cfg->job_heartbeat_ms;
     self->fresh_count = 0;
     uint64_t ids[2 * RUNS_MAX], fences[2 * RUNS_MAX];
-    for (size_t i = 0; i < self->run_count; i++) {
-        ids[i] = fdy_job_run_id(self->runs[i]);
-        fences[i] = fdy_job_run_fence(self->runs[i]);
-    }
-    size_t count = self->run_count + fdy_job_pool_list(self->pool, ids + self->run_count,
-                                                       fences + self->run_count, RUNS_MAX);
+    size_t count = s_running(self, ids, fences);
     /* Never waits for the answer: while the broker is away the loop keeps
      * reading handlers' output and storing their results. Stale leases in
      * the answer come back as cancel offers (s_take). */

@@ -760,10 +760,9 @@ s_heartbeat(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t 
     fdy_job_spec_t none = { .type = "-" };
     size_t stale_count = 0;
     for (size_t i = 0; i < jr->id_count; i++) {
-        fdy_reason_t why;
-        fdy_reason_clear(&why);
         fdy_job_t *job;
-        if (s_fenced(self, node->name, jr->job_ids[i], jr->fences[i], &job, &why) ==
+        /* No reason: the answer names only the id, the fence and "stale". */
+        if (s_fenced(self, node->name, jr->job_ids[i], jr->fences[i], &job, NULL) ==
             FOUNDRY_OK) {
             job->lease_until_ms = now + self->lease_ms;
             if (job->state == FDY_JOB_LEASED) {
