@@ -85,8 +85,45 @@ typedef struct {
     size_t id_count;
 } s_op_t;
 
+/* Puts and removals go in key order through one cursor: LMDB then finds
+ * most keys on the page the cursor is on, without a descent from the root
+ * (mdb_cursor_set). The keys' order: id, then fence. */
+static int
+s_cmp_key(uint64_t id_a, uint64_t fence_a, uint64_t id_b, uint64_t fence_b)
+{
+    if (id_a != id_b)
+        return id_a < id_b ? -1 : 1;
+    return fence_a < fence_b ? -1 : fence_a > fence_b;
+}
+
+static int
+s_cmp_item(const void *a_, const void *b_)
+{
+    const fdy_job_result_t *const *a = a_, *const *b = b_;
+    int c = s_cmp_key((*a)->job_id, (*a)->fence, (*b)->job_id, (*b)->fence);
+    return c ? c : (*a < *b ? -1 : *a > *b); /* a key twice: the later one wins */
+}
+
+typedef struct {
+    uint64_t id, fence;
+} s_id_t;
+
+static int
+s_cmp_id(const void *a_, const void *b_)
+{
+    const s_id_t *a = a_, *b = b_;
+    return s_cmp_key(a->id, a->fence, b->id, b->fence);
+}
+
 static foundry_err
-s_put_one(fdy_job_results_t *self, MDB_txn *txn, const fdy_job_result_t *r, fdy_reason_t *reason)
+s_cursor(fdy_job_results_t *self, MDB_txn *txn, MDB_cursor **cursor, fdy_reason_t *reason)
+{
+    int rc = mdb_cursor_open(txn, self->dbi, cursor);
+    return rc ? fdy_kv_err(rc, reason, "results: cursor") : FOUNDRY_OK;
+}
+
+static foundry_err
+s_put_one(MDB_cursor *cursor, const fdy_job_result_t *r, fdy_reason_t *reason)
 {
     const char *texts[] = { r->error ? r->error : "", r->log_tail ? r->log_tail : "",
                             r->type ? r->type : "" };
@@ -96,7 +133,7 @@ s_put_one(fdy_job_results_t *self, MDB_txn *txn, const fdy_job_result_t *r, fdy_
     uint8_t key[16];
     s_key(key, r->job_id, r->fence);
     MDB_val k = { sizeof key, key }, v = { size, NULL };
-    int rc = mdb_put(txn, self->dbi, &k, &v, MDB_RESERVE);
+    int rc = mdb_cursor_put(cursor, &k, &v, MDB_RESERVE);
     if (rc)
         return fdy_kv_err(rc, reason, "results: put");
     uint8_t *at = v.mv_data;
@@ -112,12 +149,20 @@ s_put(MDB_txn *txn, void *ctx, bool *skip_commit, fdy_reason_t *reason)
 {
     s_op_t *op = ctx;
     *skip_commit = op->count == 0;
-    for (size_t i = 0; i < op->count; i++) {
-        foundry_err err = s_put_one(op->self, txn, &op->items[i], reason);
-        if (err != FOUNDRY_OK)
-            return err;
-    }
-    return FOUNDRY_OK;
+    if (op->count == 0)
+        return FOUNDRY_OK;
+    const fdy_job_result_t **order = fdy_xalloc(op->count * sizeof *order);
+    for (size_t i = 0; i < op->count; i++)
+        order[i] = &op->items[i];
+    qsort(order, op->count, sizeof *order, s_cmp_item);
+    MDB_cursor *cursor = NULL;
+    foundry_err err = s_cursor(op->self, txn, &cursor, reason);
+    for (size_t i = 0; i < op->count && err == FOUNDRY_OK; i++)
+        err = s_put_one(cursor, order[i], reason);
+    if (cursor)
+        mdb_cursor_close(cursor);
+    free(order);
+    return err;
 }
 
 foundry_err
@@ -131,19 +176,33 @@ fdy_job_results_put(fdy_job_results_t *self, const fdy_job_result_t *items, size
 static foundry_err
 s_remove_ids(s_op_t *op, MDB_txn *txn, size_t *removed_out, fdy_reason_t *reason)
 {
+    *removed_out = 0;
+    if (op->id_count == 0)
+        return FOUNDRY_OK;
+    s_id_t *ids = fdy_xalloc(op->id_count * sizeof *ids);
+    for (size_t i = 0; i < op->id_count; i++)
+        ids[i] = (s_id_t){ op->job_ids[i], op->fences[i] };
+    qsort(ids, op->id_count, sizeof *ids, s_cmp_id);
+    MDB_cursor *cursor = NULL;
+    foundry_err err = s_cursor(op->self, txn, &cursor, reason);
     size_t removed = 0;
-    for (size_t i = 0; i < op->id_count; i++) {
+    for (size_t i = 0; i < op->id_count && err == FOUNDRY_OK; i++) {
         uint8_t key[16];
-        s_key(key, op->job_ids[i], op->fences[i]);
-        MDB_val k = { sizeof key, key };
-        int rc = mdb_del(txn, op->self->dbi, &k, NULL);
+        s_key(key, ids[i].id, ids[i].fence);
+        MDB_val k = { sizeof key, key }, v;
+        int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET);
+        if (rc == 0)
+            rc = mdb_cursor_del(cursor, 0);
         if (rc == 0)
             removed++;
         else if (rc != MDB_NOTFOUND)
-            return fdy_kv_err(rc, reason, "results: remove");
+            err = fdy_kv_err(rc, reason, "results: remove");
     }
+    if (cursor)
+        mdb_cursor_close(cursor);
+    free(ids);
     *removed_out = removed;
-    return FOUNDRY_OK;
+    return err;
 }
 
 static foundry_err

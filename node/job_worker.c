@@ -25,6 +25,9 @@
 #define PENDING_MAX   FOUNDRY_JOBS_IN_FLIGHT_MAX
 #define BUSY_WAIT_MS  10
 #define IDLE_WAIT_MS  100
+/* How long answered results may wait for the next outcomes' transaction
+ * before they are removed in one of their own. */
+#define ANSWERED_WAIT_MS 500
 #define LABEL_WORDS   16
 #define FRESH_MAX     1024 /* ids one heartbeat may name */
 /* A results batch is sent once its results hold this many bytes: well
@@ -63,6 +66,7 @@ struct fdy_job_worker {
     size_t done_count;
     uint64_t answered_ids[PENDING_MAX], answered_fences[PENDING_MAX]; /* to remove, together */
     size_t answered_count;
+    int64_t answered_since_ms; /* when the oldest of them was answered */
     int64_t next_heartbeat_ms;
     /* Attempts started since the last heartbeat: named at once by a
      * heartbeat of their own (the periodic one names every attempt). */
@@ -73,7 +77,7 @@ struct fdy_job_worker {
 };
 
 static void s_flush_done(fdy_job_worker_t *self);
-static void s_flush_answered(fdy_job_worker_t *self);
+static void s_flush_answered(fdy_job_worker_t *self, bool force, int64_t now_ms);
 
 /* ---- setup ---------------------------------------------------------------- */
 
@@ -125,7 +129,7 @@ fdy_job_worker_destroy(fdy_job_worker_t **self_p)
         fdy_job_run_destroy(&self->runs[i]);
     fdy_job_pool_destroy(&self->pool);
     s_flush_done(self); /* stored for the next start, even without a client */
-    s_flush_answered(self);
+    s_flush_answered(self, true, 0);
     fdy_job_results_close(&self->results);
     fdy_job_config_fini(&self->handlers);
     free(self->label_text);
@@ -156,7 +160,9 @@ s_on_answer(uint64_t token, foundry_err err, uint64_t job_id, const char *reason
             return;
         }
         if (self->answered_count < PENDING_MAX) {
-            /* Removed with the others of this turn, in one transaction. */
+            /* Removed with the next outcomes, in their transaction. */
+            if (self->answered_count == 0)
+                self->answered_since_ms = fdy_clock_mono_ms();
             self->answered_ids[self->answered_count] = p.job_id;
             self->answered_fences[self->answered_count++] = p.fence;
         }
@@ -255,10 +261,19 @@ s_flush_done(fdy_job_worker_t *self)
     self->done_count = 0;
 }
 
+/* Removes the answered results from the outbox. The next outcomes'
+ * transaction takes these removals along (s_flush_done), so under load
+ * they wait for it rather than cost a commit and an fsync of their own:
+ * alone only when forced, after ANSWERED_WAIT_MS, or at half the room. A
+ * removal lost to a crash only means a resend the broker answers as a
+ * duplicate. */
 static void
-s_flush_answered(fdy_job_worker_t *self)
+s_flush_answered(fdy_job_worker_t *self, bool force, int64_t now_ms)
 {
     if (self->answered_count == 0)
+        return;
+    if (!force && now_ms - self->answered_since_ms < ANSWERED_WAIT_MS &&
+        self->answered_count < PENDING_MAX / 2)
         return;
     fdy_reason_t why;
     fdy_reason_clear(&why);
@@ -452,12 +467,62 @@ s_register(fdy_job_worker_t *self)
     return err;
 }
 
+typedef struct {
+    uint64_t id, fence;
+} s_attempt_key_t;
+
+static int
+s_cmp_attempt(const void *a_, const void *b_)
+{
+    const s_attempt_key_t *a = a_, *b = b_;
+    if (a->id != b->id)
+        return a->id < b->id ? -1 : 1;
+    return a->fence < b->fence ? -1 : a->fence > b->fence;
+}
+
+/* The attempts running now, into ids and fences (room for 2 * RUNS_MAX). */
+static size_t
+s_running(const fdy_job_worker_t *self, uint64_t *ids, uint64_t *fences)
+{
+    for (size_t i = 0; i < self->run_count; i++) {
+        ids[i] = fdy_job_run_id(self->runs[i]);
+        fences[i] = fdy_job_run_fence(self->runs[i]);
+    }
+    return self->run_count +
+           fdy_job_pool_list(self->pool, ids + self->run_count, fences + self->run_count, RUNS_MAX);
+}
+
+/* Drops from the fresh list the attempts that ended in the turn they
+ * started (a fast handler's usual case): their result is on its way, and
+ * naming them would only earn a "stale" answer and a cancel offer. */
+static void
+s_fresh_still_running(fdy_job_worker_t *self)
+{
+    s_attempt_key_t running[2 * RUNS_MAX];
+    uint64_t ids[2 * RUNS_MAX], fences[2 * RUNS_MAX];
+    size_t n = s_running(self, ids, fences);
+    for (size_t i = 0; i < n; i++)
+        running[i] = (s_attempt_key_t){ ids[i], fences[i] };
+    qsort(running, n, sizeof *running, s_cmp_attempt);
+    size_t kept = 0;
+    for (size_t i = 0; i < self->fresh_count; i++) {
+        s_attempt_key_t key = { self->fresh_ids[i], self->fresh_fences[i] };
+        if (n && bsearch(&key, running, n, sizeof *running, s_cmp_attempt)) {
+            self->fresh_ids[kept] = key.id;
+            self->fresh_fences[kept++] = key.fence;
+        }
+    }
+    self->fresh_count = kept;
+}
+
 static void
 s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
 {
     if (now_ms < self->next_heartbeat_ms) {
         /* Between the periodic ones: only the attempts that just started,
          * so a busy node does not name all it runs every turn. */
+        if (self->fresh_count)
+            s_fresh_still_running(self);
         if (self->fresh_count &&
             foundry_worker_heartbeat_async(self->client, self->fresh_ids, self->fresh_fences,
                                            self->fresh_count) == FOUNDRY_ENOTFOUND)
@@ -468,12 +533,7 @@ s_heartbeat(fdy_job_worker_t *self, int64_t now_ms)
     self->next_heartbeat_ms = now_ms + (int64_t) self->cfg->job_heartbeat_ms;
     self->fresh_count = 0;
     uint64_t ids[2 * RUNS_MAX], fences[2 * RUNS_MAX];
-    for (size_t i = 0; i < self->run_count; i++) {
-        ids[i] = fdy_job_run_id(self->runs[i]);
-        fences[i] = fdy_job_run_fence(self->runs[i]);
-    }
-    size_t count = self->run_count + fdy_job_pool_list(self->pool, ids + self->run_count,
-                                                       fences + self->run_count, RUNS_MAX);
+    size_t count = s_running(self, ids, fences);
     /* Never waits for the answer: while the broker is away the loop keeps
      * reading handlers' output and storing their results. Stale leases in
      * the answer come back as cancel offers (s_take). */
@@ -531,7 +591,7 @@ fdy_job_worker_service(fdy_job_worker_t *self, int64_t now_ms)
     s_flush_done(self);
     if (self->client && self->registered_at)
         s_heartbeat(self, now_ms);
-    s_flush_answered(self);
+    s_flush_answered(self, false, fdy_clock_mono_ms());
     return self->run_count || fdy_job_pool_count(self->pool) ? BUSY_WAIT_MS : IDLE_WAIT_MS;
 }
 

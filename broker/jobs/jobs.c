@@ -65,36 +65,18 @@ s_put_job(fdy_jobs_t *self, fdy_job_t *job)
         self->next_id = job->id + 1;
 }
 
-static char *
-s_key_name(const char *tenant, const char *key)
-{
-    size_t tenant_len = strlen(tenant), key_len = strlen(key);
-    char *name = fdy_xalloc(tenant_len + key_len + 2);
-    memcpy(name, tenant, tenant_len);
-    name[tenant_len] = '\x1f';
-    memcpy(name + tenant_len + 1, key, key_len + 1);
-    return name;
-}
-
 static void
 s_key_remember(fdy_jobs_t *self, const fdy_job_t *job)
 {
-    if (!job->spec->key || !*job->spec->key)
-        return;
-    char *name = s_key_name(job->tenant, job->spec->key);
-    if (zhashx_insert(self->keys, name, (void *) (uintptr_t) job->id) != 0)
-        free(name); /* known already: the first job keeps the key */
+    if (job->spec->key && *job->spec->key)
+        fdy_job_keys_put(self->keys, job->tenant, job->spec->key, job->id);
 }
 
 static void
 s_key_forget(fdy_jobs_t *self, const fdy_job_t *job)
 {
-    if (!job->spec->key || !*job->spec->key)
-        return;
-    char *name = s_key_name(job->tenant, job->spec->key);
-    if ((uintptr_t) zhashx_lookup(self->keys, name) == job->id)
-        zhashx_delete(self->keys, name);
-    free(name);
+    if (job->spec->key && *job->spec->key)
+        fdy_job_keys_remove(self->keys, job->tenant, job->spec->key, job->id);
 }
 
 /* Forgets a job entirely (rolled-back submit, expired result). */
@@ -152,10 +134,7 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     fdy_jobs_t *self = fdy_xalloc(sizeof *self);
     self->deps = *deps;
     self->next_id = 1;
-    self->keys = zhashx_new();
-    /* Keys are malloc'd by s_key_name and owned by the hash. */
-    zhashx_set_key_duplicator(self->keys, NULL);
-    zhashx_set_key_destructor(self->keys, (zhashx_destructor_fn *) zstr_free);
+    self->keys = fdy_job_keys_new();
     self->queue = fdy_job_queue_new();
     self->nodes = fdy_job_nodes_new();
     self->arena = fdy_arena_new(FDY_DECODE_BUDGET(FDY_JOB_FRAME_MAX));
@@ -195,7 +174,7 @@ s_destroy(void **self_p)
         fdy_job_destroy(&job);
     }
     fdy_job_index_fini(&self->jobs);
-    zhashx_destroy(&self->keys);
+    fdy_job_keys_destroy(&self->keys);
     fdy_job_queue_destroy(&self->queue);
     fdy_job_nodes_destroy(&self->nodes);
     free(self->delayed);
@@ -392,9 +371,7 @@ fdy_jobs_submit_one(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_sp
         return err;
     const char *tenant = req->who->tenant[0] ? req->who->tenant : req->who->name;
     if (in->key && *in->key) {
-        char *name = s_key_name(tenant, in->key);
-        uint64_t known = (uintptr_t) zhashx_lookup(self->keys, name);
-        free(name);
+        uint64_t known = fdy_job_keys_get(self->keys, tenant, in->key);
         if (known && fdy_jobs_get(self, known)) {
             item->job_id = known;
             item->duplicate = true;
@@ -760,10 +737,9 @@ s_heartbeat(fdy_jobs_t *self, const fdy_request_t *req, const fdy_job_request_t 
     fdy_job_spec_t none = { .type = "-" };
     size_t stale_count = 0;
     for (size_t i = 0; i < jr->id_count; i++) {
-        fdy_reason_t why;
-        fdy_reason_clear(&why);
         fdy_job_t *job;
-        if (s_fenced(self, node->name, jr->job_ids[i], jr->fences[i], &job, &why) ==
+        /* No reason: the answer names only the id, the fence and "stale". */
+        if (s_fenced(self, node->name, jr->job_ids[i], jr->fences[i], &job, NULL) ==
             FOUNDRY_OK) {
             job->lease_until_ms = now + self->lease_ms;
             if (job->state == FDY_JOB_LEASED) {

@@ -8,6 +8,7 @@
 
 #include "job.h"
 #include "job_index.h"
+#include "job_keys.h"
 #include "job_nodes.h"
 #include "job_queue.h"
 #include "jobs.h"
@@ -61,7 +62,7 @@ typedef struct fdy_jobs {
     fdy_service_deps_t deps;
     fdy_job_index_t jobs; /* by id */
     uint64_t next_id;
-    zhashx_t *keys; /* "tenant\x1f" key -> job id, for idempotent submits */
+    fdy_job_keys_t *keys; /* (tenant, key) -> job id, for idempotent submits */
     fdy_job_queue_t *queue;
     fdy_job_t **delayed; /* failed attempts waiting for their back-off */
     size_t delayed_count, delayed_capacity;

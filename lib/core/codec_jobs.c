@@ -5,8 +5,9 @@
 #include "codec_jobs.h"
 
 #include "codec_internal.h"
-#include "names.h"
+#include "codec_jobs_ref.h"
 #include "jobs.pb-c.h"
+#include "names.h"
 #include "subject.h"
 
 #include <assert.h>
@@ -247,7 +248,7 @@ s_batch_to_pb(const fdy_job_request_t *req, Foundry__JobRequest *pb, s_batch_pb_
 }
 
 foundry_err
-fdy_codec_job_request_encode(const fdy_job_request_t *req, uint8_t **buf_out, size_t *len_out)
+fdy_codec_job_request_encode_pb(const fdy_job_request_t *req, uint8_t **buf_out, size_t *len_out)
 {
     assert(req && buf_out && len_out);
     *buf_out = NULL;
@@ -308,7 +309,7 @@ fdy_codec_job_record_encode(const fdy_job_record_t *rec, uint8_t **buf_out, size
 }
 
 foundry_err
-fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out, size_t *len_out)
+fdy_codec_job_reply_encode_pb(const fdy_job_reply_t *reply, uint8_t **buf_out, size_t *len_out)
 {
     assert(reply && buf_out && len_out);
     *buf_out = NULL;
@@ -326,8 +327,7 @@ fdy_codec_job_reply_encode(const fdy_job_reply_t *reply, uint8_t **buf_out, size
     if (n && (!recs || !rec_ptrs || !specs || !attempts || !attempt_ptrs))
         err = FOUNDRY_ENOMEM;
     for (size_t i = 0; i < n && err == FOUNDRY_OK; i++) {
-        err = s_record_to_pb(&reply->jobs[i], &recs[i], &specs[i], &attempts[i],
-                             &attempt_ptrs[i]);
+        err = s_record_to_pb(&reply->jobs[i], &recs[i], &specs[i], &attempts[i], &attempt_ptrs[i]);
         rec_ptrs[i] = &recs[i];
     }
     pb.n_jobs = n;
@@ -401,55 +401,121 @@ s_texts_ok(const char *const *texts, size_t count, size_t max)
     return true;
 }
 
-/* The batch of a SUBMIT (specs) or RESULT (results): shape only; each
- * item is checked by the broker, so one bad job is refused alone. */
-static foundry_err
-s_batch_from_pb(const Foundry__JobRequest *pb, fdy_arena_t *arena, fdy_job_request_t *out,
-                fdy_reason_t *reason)
+/* pb's view as the checks take it. Batch items are copied only when the
+ * checks can accept their number, as before; a batch that does not fit
+ * the budget is refused by the checks, in their order. */
+static void
+s_request_from_pb(const Foundry__JobRequest *pb, fdy_arena_t *arena, fdy_job_request_raw_t *raw)
 {
-    if (pb->n_specs > FDY_JOB_BATCH_MAX || pb->n_results > FDY_JOB_BATCH_MAX)
+    memset(raw, 0, sizeof *raw);
+    raw->op = (int32_t) pb->op;
+    raw->has_spec = pb->spec != NULL;
+    fdy_job_request_t *req = &raw->req;
+    if (pb->spec)
+        s_spec_from_pb(pb->spec, &req->spec);
+    if (pb->n_specs && pb->n_specs <= FDY_JOB_BATCH_MAX) {
+        fdy_job_spec_t *specs = fdy_codec_arena_array(arena, pb->n_specs, sizeof *specs);
+        for (size_t i = 0; specs && i < pb->n_specs; i++)
+            s_spec_from_pb(pb->specs[i], &specs[i]);
+        req->specs = specs;
+        raw->batch_no_memory = !specs;
+    }
+    req->spec_count = pb->n_specs;
+    if (pb->n_results && pb->n_results <= FDY_JOB_BATCH_MAX) {
+        fdy_job_result_item_t *items = fdy_codec_arena_array(arena, pb->n_results, sizeof *items);
+        for (size_t i = 0; items && i < pb->n_results; i++) {
+            const Foundry__JobResult *r = pb->results[i];
+            items[i] = (fdy_job_result_item_t){
+                r->job_id,     r->fence, r->ok,       r->result.len ? r->result.data : NULL,
+                r->result.len, r->error, r->log_tail, r->credit};
+        }
+        req->results = items;
+        raw->batch_no_memory = raw->batch_no_memory || !items;
+    }
+    req->result_count = pb->n_results;
+    req->job_id = pb->job_id;
+    req->fence = pb->fence;
+    req->ok = pb->ok;
+    req->result = pb->result.len ? pb->result.data : NULL;
+    req->result_len = pb->result.len;
+    req->error = pb->error;
+    req->log_tail = pb->log_tail;
+    req->credit = pb->credit;
+    req->name = pb->name;
+    req->labels = (const char *const *) pb->labels;
+    req->label_count = pb->n_labels;
+    req->types = (const char *const *) pb->types;
+    req->type_count = pb->n_types;
+    req->state = pb->state;
+    req->progress = pb->progress;
+    req->job_ids = pb->job_ids;
+    req->id_count = pb->n_job_ids;
+    req->fences = pb->fences;
+    raw->fence_count = pb->n_fences;
+    req->offer_batches = pb->offer_batches;
+}
+
+foundry_err
+fdy_codec_job_request_check(const fdy_job_request_raw_t *raw, fdy_job_request_t *out,
+                            fdy_reason_t *reason)
+{
+    const fdy_job_request_t *req = &raw->req;
+    memset(out, 0, sizeof *out);
+    if (raw->op < FDY_JOB_SUBMIT || raw->op > FDY_JOB_RETRY)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown job operation %d", (int) raw->op);
+    fdy_job_op_t op = (fdy_job_op_t) raw->op;
+    /* The batch of a SUBMIT (specs) or RESULT (results): shape only; each
+     * item is checked by the broker, so one bad job is refused alone. */
+    if (req->spec_count > FDY_JOB_BATCH_MAX || req->result_count > FDY_JOB_BATCH_MAX)
         return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "a job batch of more than %u jobs",
                               FDY_JOB_BATCH_MAX);
-    if (pb->n_specs && (out->op != FDY_JOB_SUBMIT || pb->spec))
+    if (req->spec_count && (op != FDY_JOB_SUBMIT || raw->has_spec))
         return fdy_reason_set(reason, FOUNDRY_EPROTO,
                               "a batch of specs needs a SUBMIT without a single spec");
-    if (pb->n_results && (out->op != FDY_JOB_RESULT || pb->job_id))
+    if (req->result_count && (op != FDY_JOB_RESULT || req->job_id))
         return fdy_reason_set(reason, FOUNDRY_EPROTO,
                               "a batch of results needs a RESULT without a single job_id");
-    if (pb->n_specs) {
-        fdy_job_spec_t *specs = fdy_codec_arena_array(arena, pb->n_specs, sizeof *specs);
-        if (!specs)
-            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job batch: decoding budget");
-        for (size_t i = 0; i < pb->n_specs; i++)
-            s_spec_from_pb(pb->specs[i], &specs[i]);
-        out->specs = specs;
-        out->spec_count = pb->n_specs;
+    if (raw->batch_no_memory)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job batch: decoding budget");
+    if (op == FDY_JOB_SUBMIT && req->spec_count == 0) {
+        if (!raw->has_spec)
+            return fdy_reason_set(reason, FOUNDRY_EPROTO, "job submit without its spec");
+        foundry_err err = fdy_codec_job_spec_check(&req->spec, FDY_JOB_PAYLOAD_MAX, reason);
+        if (err != FOUNDRY_OK)
+            return err;
     }
-    if (pb->n_results) {
-        fdy_job_result_item_t *items =
-            fdy_codec_arena_array(arena, pb->n_results, sizeof *items);
-        if (!items)
-            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job batch: decoding budget");
-        for (size_t i = 0; i < pb->n_results; i++) {
-            const Foundry__JobResult *r = pb->results[i];
-            items[i] = (fdy_job_result_item_t){r->job_id,
-                                               r->fence,
-                                               r->ok,
-                                               r->result.len ? r->result.data : NULL,
-                                               r->result.len,
-                                               r->error,
-                                               r->log_tail,
-                                               r->credit};
-        }
-        out->results = items;
-        out->result_count = pb->n_results;
-    }
+    if (req->result_len > FDY_JOB_RESULT_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job result of %zu bytes exceeds %u",
+                              req->result_len, FDY_JOB_RESULT_MAX);
+    const char *texts[] = {req->error, req->log_tail, req->name, req->state, req->progress};
+    if (!s_texts_ok(texts, sizeof texts / sizeof texts[0], FDY_JOB_TEXT_MAX))
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "a job text field is not UTF-8 or over %u",
+                              FDY_JOB_TEXT_MAX);
+    if (req->label_count > FDY_JOB_LABELS_MAX || req->type_count > FDY_JOB_LABELS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EINVAL, "more than %u labels or types",
+                              FDY_JOB_LABELS_MAX);
+    for (size_t i = 0; i < req->label_count; i++)
+        if (!fdy_codec_job_label_ok(req->labels[i]))
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "node label '%.80s' is not key=value",
+                                  req->labels[i]);
+    for (size_t i = 0; i < req->type_count; i++)
+        if (!s_name_ok(req->types[i], strlen(req->types[i]), FDY_JOB_TYPE_MAX))
+            return fdy_reason_set(reason, FOUNDRY_EINVAL, "job type '%.80s' is invalid",
+                                  req->types[i]);
+    if (req->id_count != raw->fence_count || req->id_count > FDY_JOB_IDS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "heartbeat with %zu ids and %zu fences",
+                              req->id_count, raw->fence_count);
+    *out = *req;
+    out->op = op;
+    /* Only a single SUBMIT carries the single spec. */
+    if (op != FDY_JOB_SUBMIT || req->spec_count)
+        memset(&out->spec, 0, sizeof out->spec);
     return FOUNDRY_OK;
 }
 
 foundry_err
-fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
-                             fdy_job_request_t *out, fdy_reason_t *reason)
+fdy_codec_job_request_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                fdy_job_request_t *out, fdy_reason_t *reason)
 {
     assert(arena && out);
     memset(out, 0, sizeof *out);
@@ -461,76 +527,19 @@ fdy_codec_job_request_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     Foundry__JobRequest *pb = foundry__job_request__unpack(&allocator, len, buf);
     if (!pb)
         return fdy_codec_unpack_failed(&ctx, "job request", len, reason);
-    if (pb->op < FOUNDRY__JOB_OP__JOB_SUBMIT || pb->op > FOUNDRY__JOB_OP__JOB_RETRY)
-        return fdy_reason_set(reason, FOUNDRY_EPROTO, "unknown job operation %d", (int) pb->op);
-    out->op = (fdy_job_op_t) pb->op;
-    foundry_err berr = s_batch_from_pb(pb, arena, out, reason);
-    if (berr != FOUNDRY_OK)
-        return berr;
-    if (out->op == FDY_JOB_SUBMIT && out->spec_count == 0) {
-        if (!pb->spec)
-            return fdy_reason_set(reason, FOUNDRY_EPROTO, "job submit without its spec");
-        s_spec_from_pb(pb->spec, &out->spec);
-        foundry_err err = fdy_codec_job_spec_check(&out->spec, FDY_JOB_PAYLOAD_MAX, reason);
-        if (err != FOUNDRY_OK)
-            return err;
-    }
-    if (pb->result.len > FDY_JOB_RESULT_MAX)
-        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job result of %zu bytes exceeds %u",
-                              pb->result.len, FDY_JOB_RESULT_MAX);
-    const char *texts[] = {pb->error, pb->log_tail, pb->name, pb->state, pb->progress};
-    if (!s_texts_ok(texts, sizeof texts / sizeof texts[0], FDY_JOB_TEXT_MAX))
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "a job text field is not UTF-8 or over %u",
-                              FDY_JOB_TEXT_MAX);
-    if (pb->n_labels > FDY_JOB_LABELS_MAX || pb->n_types > FDY_JOB_LABELS_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EINVAL, "more than %u labels or types",
-                              FDY_JOB_LABELS_MAX);
-    for (size_t i = 0; i < pb->n_labels; i++)
-        if (!fdy_codec_job_label_ok(pb->labels[i]))
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "node label '%.80s' is not key=value",
-                                  pb->labels[i]);
-    for (size_t i = 0; i < pb->n_types; i++)
-        if (!s_name_ok(pb->types[i], strlen(pb->types[i]), FDY_JOB_TYPE_MAX))
-            return fdy_reason_set(reason, FOUNDRY_EINVAL, "job type '%.80s' is invalid",
-                                  pb->types[i]);
-    if (pb->n_job_ids != pb->n_fences || pb->n_job_ids > FDY_JOB_IDS_MAX)
-        return fdy_reason_set(reason, FOUNDRY_EPROTO, "heartbeat with %zu ids and %zu fences",
-                              pb->n_job_ids, pb->n_fences);
-    out->job_id = pb->job_id;
-    out->fence = pb->fence;
-    out->ok = pb->ok;
-    out->result = pb->result.len ? pb->result.data : NULL;
-    out->result_len = pb->result.len;
-    out->error = pb->error;
-    out->log_tail = pb->log_tail;
-    out->credit = pb->credit;
-    out->name = pb->name;
-    out->labels = (const char *const *) pb->labels;
-    out->label_count = pb->n_labels;
-    out->types = (const char *const *) pb->types;
-    out->type_count = pb->n_types;
-    out->state = pb->state;
-    out->progress = pb->progress;
-    out->job_ids = pb->job_ids;
-    out->fences = pb->fences;
-    out->id_count = pb->n_job_ids;
-    out->offer_batches = pb->offer_batches;
-    return FOUNDRY_OK;
+    fdy_job_request_raw_t raw;
+    s_request_from_pb(pb, arena, &raw);
+    return fdy_codec_job_request_check(&raw, out, reason);
 }
 
-static foundry_err
-s_record_from_pb(const Foundry__JobRecord *pb, fdy_arena_t *arena, fdy_job_record_t *out,
-                 fdy_reason_t *reason)
+/* pb's record as the checks take it (fdy_codec_job_record_check): no spec
+ * is a NULL type; the attempts are copied only when the checks can accept
+ * their number. */
+static void
+s_record_from_pb(const Foundry__JobRecord *pb, fdy_arena_t *arena, fdy_job_record_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (pb->id == 0 || !pb->spec)
-        return fdy_reason_set(reason, FOUNDRY_EPROTO, "job record without id or spec");
     s_spec_from_pb(pb->spec, &out->spec);
-    foundry_err err = fdy_codec_job_spec_check(&out->spec, FDY_JOB_PAYLOAD_MAX, reason);
-    if (err != FOUNDRY_OK)
-        return err;
-    if (pb->result.len > FDY_JOB_RESULT_MAX || pb->n_attempts > FDY_JOB_ATTEMPTS_MAX)
-        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job record result or history too big");
     out->id = pb->id;
     out->tenant = pb->tenant;
     out->submitter = pb->submitter;
@@ -548,25 +557,37 @@ s_record_from_pb(const Foundry__JobRecord *pb, fdy_arena_t *arena, fdy_job_recor
     out->log_tail = pb->log_tail;
     out->progress = pb->progress;
     out->waiting = pb->waiting;
-    if (pb->n_attempts) {
+    out->attempt_count = pb->n_attempts;
+    if (pb->n_attempts && pb->n_attempts <= FDY_JOB_ATTEMPTS_MAX) {
         fdy_job_attempt_t *attempts =
             fdy_codec_arena_array(arena, pb->n_attempts, sizeof *attempts);
-        if (!attempts)
-            return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job record: decoding budget");
-        for (size_t i = 0; i < pb->n_attempts; i++) {
+        for (size_t i = 0; attempts && i < pb->n_attempts; i++) {
             const Foundry__JobAttempt *a = pb->attempts[i];
-            attempts[i] = (fdy_job_attempt_t){a->attempt, a->fence,      a->node, a->started_ms,
+            attempts[i] = (fdy_job_attempt_t){a->attempt,  a->fence, a->node, a->started_ms,
                                               a->ended_ms, a->state, a->error};
         }
         out->attempts = attempts;
-        out->attempt_count = pb->n_attempts;
     }
+}
+
+foundry_err
+fdy_codec_job_record_check(const fdy_job_record_t *rec, fdy_reason_t *reason)
+{
+    if (rec->id == 0 || !rec->spec.type)
+        return fdy_reason_set(reason, FOUNDRY_EPROTO, "job record without id or spec");
+    foundry_err err = fdy_codec_job_spec_check(&rec->spec, FDY_JOB_PAYLOAD_MAX, reason);
+    if (err != FOUNDRY_OK)
+        return err;
+    if (rec->result_len > FDY_JOB_RESULT_MAX || rec->attempt_count > FDY_JOB_ATTEMPTS_MAX)
+        return fdy_reason_set(reason, FOUNDRY_ETOOBIG, "job record result or history too big");
+    if (rec->attempt_count && !rec->attempts)
+        return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job record: decoding budget");
     return FOUNDRY_OK;
 }
 
 foundry_err
-fdy_codec_job_record_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
-                            fdy_job_record_t *out, fdy_reason_t *reason)
+fdy_codec_job_record_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                               fdy_job_record_t *out, fdy_reason_t *reason)
 {
     assert(arena && out);
     memset(out, 0, sizeof *out);
@@ -577,12 +598,13 @@ fdy_codec_job_record_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     Foundry__JobRecord *pb = foundry__job_record__unpack(&allocator, len, buf);
     if (!pb)
         return fdy_codec_unpack_failed(&ctx, "job record", len, reason);
-    return s_record_from_pb(pb, arena, out, reason);
+    s_record_from_pb(pb, arena, out);
+    return fdy_codec_job_record_check(out, reason);
 }
 
 foundry_err
-fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
-                           fdy_job_reply_t *out, fdy_reason_t *reason)
+fdy_codec_job_reply_decode_pb(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                              fdy_job_reply_t *out, fdy_reason_t *reason)
 {
     assert(arena && out);
     memset(out, 0, sizeof *out);
@@ -599,11 +621,8 @@ fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
             return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job reply: decoding budget");
         for (size_t i = 0; i < pb->n_outcomes; i++) {
             const Foundry__JobOutcome *o = pb->outcomes[i];
-            /* A code this side does not know still means refused. */
-            foundry_err code = (foundry_err) o->error_code;
-            if (o->error_code < 0 || o->error_code > FOUNDRY_ENOSPC)
-                code = FOUNDRY_EPROTO;
-            outs[i] = (fdy_job_outcome_t){o->job_id, o->duplicate, code, o->error};
+            outs[i] = (fdy_job_outcome_t){o->job_id, o->duplicate,
+                                          fdy_codec_job_outcome_code(o->error_code), o->error};
         }
         out->outcomes = outs;
         out->outcome_count = pb->n_outcomes;
@@ -614,7 +633,8 @@ fdy_codec_job_reply_decode(const uint8_t *buf, size_t len, fdy_arena_t *arena,
     if (!jobs)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job reply: decoding budget");
     for (size_t i = 0; i < pb->n_jobs; i++) {
-        foundry_err err = s_record_from_pb(pb->jobs[i], arena, &jobs[i], reason);
+        s_record_from_pb(pb->jobs[i], arena, &jobs[i]);
+        foundry_err err = fdy_codec_job_record_check(&jobs[i], reason);
         if (err != FOUNDRY_OK)
             return err;
     }

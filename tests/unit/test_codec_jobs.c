@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "codec_jobs.h"
+#include "codec_jobs_ref.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -314,7 +315,7 @@ test_codec_jobs_hand_packed_record_and_batch_match_the_packer(void **state)
     for (size_t i = 0; i < 3; i++)
         assert_int_equal(fdy_codec_job_batch_append(&mine, &len, &cap, &specs[i]), FOUNDRY_OK);
     fdy_job_request_t req = {.op = FDY_JOB_SUBMIT, .specs = specs, .spec_count = 3};
-    assert_int_equal(fdy_codec_job_request_encode(&req, &packed, &packed_len), FOUNDRY_OK);
+    assert_int_equal(fdy_codec_job_request_encode_pb(&req, &packed, &packed_len), FOUNDRY_OK);
     assert_int_equal(len, packed_len);
     assert_memory_equal(mine, packed, len);
     free(packed);
@@ -354,7 +355,7 @@ test_codec_jobs_offer_append_matches_the_packer(void **state)
     fdy_job_reply_t reply = {0, false, recs, 4, NULL, 0};
     uint8_t *packed = NULL;
     size_t packed_len = 0;
-    assert_int_equal(fdy_codec_job_reply_encode(&reply, &packed, &packed_len), FOUNDRY_OK);
+    assert_int_equal(fdy_codec_job_reply_encode_pb(&reply, &packed, &packed_len), FOUNDRY_OK);
     assert_int_equal(len, packed_len);
     assert_memory_equal(mine, packed, len);
 
@@ -373,6 +374,89 @@ test_codec_jobs_offer_append_matches_the_packer(void **state)
     free(packed);
 }
 
+/* The hand-packed JobReply (codec_jobs_pack.c) is byte for byte what
+ * protobuf-c packs: empty, a single answer, a batch's outcomes (stored,
+ * duplicate, refused with a reason, all zero), records with history. */
+static void
+test_codec_jobs_reply_encode_matches_the_packer(void **state)
+{
+    (void) state;
+    fdy_job_outcome_t outs[4] = {{1ull << 40, false, FOUNDRY_OK, NULL},
+                                 {7, true, FOUNDRY_OK, ""},
+                                 {0, false, FOUNDRY_EINVAL, "job type 'x y' must be 1..64"},
+                                 {0, false, FOUNDRY_OK, NULL}};
+    fdy_job_attempt_t tries[1] = {{1, 1, "node-a", 10, 20, "lost", "lease expired"}};
+    fdy_job_record_t recs[2];
+    memset(recs, 0, sizeof recs);
+    recs[0] = (fdy_job_record_t){.id = 42, .tenant = "acme", .state = "running", .attempt = 1,
+                                 .fence = 1, .attempts = tries, .attempt_count = 1,
+                                 .waiting = "every eligible node is busy"};
+    recs[0].spec = s_spec();
+    recs[1] = (fdy_job_record_t){.id = 9, .fence = 3, .state = "stale"};
+    recs[1].spec.type = "-";
+    const fdy_job_reply_t cases[] = {
+        {0, false, NULL, 0, NULL, 0},
+        {300, true, NULL, 0, NULL, 0},
+        {0, false, NULL, 0, outs, 4},
+        {5, false, recs, 2, outs, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t *mine = NULL, *packed = NULL;
+        size_t len = 0, packed_len = 0;
+        assert_int_equal(fdy_codec_job_reply_encode(&cases[i], &mine, &len), FOUNDRY_OK);
+        assert_non_null(mine);
+        assert_int_equal(fdy_codec_job_reply_encode_pb(&cases[i], &packed, &packed_len),
+                         FOUNDRY_OK);
+        assert_int_equal(len, packed_len);
+        assert_memory_equal(mine, packed, len);
+        free(mine);
+        free(packed);
+    }
+}
+
+/* The hand-packed JobRequest is byte for byte what protobuf-c packs, for
+ * every operation: a single submit (an empty spec too), batches of specs
+ * and of results, heartbeat ids and fences (packed), a registration. */
+static void
+test_codec_jobs_request_encode_matches_the_packer(void **state)
+{
+    (void) state;
+    static const char *const labels[] = {"gpu=a100", ""};
+    static const char *const types[] = {"inspect", "echo"};
+    fdy_job_spec_t specs[2] = {s_spec(), {.type = "t"}};
+    fdy_job_result_item_t items[3] = {{7, 1, true, (const uint8_t *) "echo", 4, "", NULL, 1},
+                                      {1ull << 40, UINT64_MAX, false, NULL, 0, "exit 1", "tail", 0},
+                                      {0, 0, false, NULL, 0, NULL, NULL, 0}};
+    uint64_t ids[3] = {1, 300, 1ull << 60}, fences[3] = {0, 2, UINT64_MAX};
+    const fdy_job_request_t cases[] = {
+        {.op = FDY_JOB_SUBMIT, .spec = s_spec()},
+        {.op = FDY_JOB_SUBMIT},
+        {.op = FDY_JOB_SUBMIT, .specs = specs, .spec_count = 2},
+        {.op = FDY_JOB_RESULT, .job_id = 5, .fence = 2, .ok = true,
+         .result = (const uint8_t *) "r", .result_len = 1, .error = "e", .log_tail = "l",
+         .credit = 1},
+        {.op = FDY_JOB_RESULT, .results = items, .result_count = 3},
+        {.op = FDY_JOB_HEARTBEAT, .job_ids = ids, .fences = fences, .id_count = 3},
+        {.op = FDY_JOB_REGISTER, .name = "node-a", .labels = labels, .label_count = 2,
+         .types = types, .type_count = 2, .credit = 256, .offer_batches = true},
+        {.op = FDY_JOB_PROGRESS, .job_id = 9, .fence = 1, .progress = "40%"},
+        {.op = FDY_JOB_LIST, .state = "queued"},
+        {.op = FDY_JOB_RETRY, .job_id = 1ull << 33},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t *mine = NULL, *packed = NULL;
+        size_t len = 0, packed_len = 0;
+        assert_int_equal(fdy_codec_job_request_encode(&cases[i], &mine, &len), FOUNDRY_OK);
+        assert_non_null(mine);
+        assert_int_equal(fdy_codec_job_request_encode_pb(&cases[i], &packed, &packed_len),
+                         FOUNDRY_OK);
+        assert_int_equal(len, packed_len);
+        assert_memory_equal(mine, packed, len);
+        free(mine);
+        free(packed);
+    }
+}
+
 int
 main(void)
 {
@@ -385,6 +469,8 @@ main(void)
         cmocka_unit_test(test_codec_jobs_refuses_misplaced_batches),
         cmocka_unit_test(test_codec_jobs_offer_append_matches_the_packer),
         cmocka_unit_test(test_codec_jobs_hand_packed_record_and_batch_match_the_packer),
+        cmocka_unit_test(test_codec_jobs_reply_encode_matches_the_packer),
+        cmocka_unit_test(test_codec_jobs_request_encode_matches_the_packer),
     };
     return cmocka_run_group_tests_name("codec_jobs", tests, NULL, NULL);
 }

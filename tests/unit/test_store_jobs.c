@@ -69,6 +69,27 @@ s_write(fdy_store_t *store, const fdy_store_job_write_t *items, size_t count)
     fx_store_commit_one(store, &fdy_store_jobs_part, &jobs);
 }
 
+/* Per job id below 1000: seen whole, and the size of its state record. */
+typedef struct {
+    bool whole[1000];
+    size_t state_len[1000];
+    size_t count;
+} s_tally_t;
+
+static foundry_err
+s_tally(uint64_t id, const uint8_t *record, size_t len, const uint8_t *state, size_t state_len,
+        void *user, fdy_reason_t *reason)
+{
+    (void) len;
+    (void) reason;
+    s_tally_t *tally = user;
+    assert_true(id < 1000);
+    tally->whole[id] = record != NULL;
+    tally->state_len[id] = state ? state_len : 0;
+    tally->count++;
+    return FOUNDRY_OK;
+}
+
 static void
 test_jobs_table_round_trip_and_check(void **state)
 {
@@ -175,6 +196,60 @@ s_state_record(const char *state, uint64_t fence, size_t *len_out)
 /* Whole records, state records after them, an orphan state record and a
  * damaged one: the scan pairs each job with its state record, a removal
  * takes both, and the check names the damaged one. */
+static uint8_t *s_state_record(const char *state, uint64_t fence, size_t *len_out);
+
+/* The part writes a commit in key order through one cursor: writes given
+ * in any order (new jobs newest first, over many leaf pages, state
+ * records of older ones, a removal) all land. */
+static void
+test_jobs_writes_in_any_order_all_land(void **state)
+{
+    (void) state;
+    char dir[FX_STORE_DIR_LEN];
+    fdy_store_t *store = NULL;
+    fdy_reason_t reason = {{0}};
+    fdy_store_opts_t opts = {.dedupe_window_ms = 60000};
+    fx_store_open_tmp(dir, "fdy-store-jobs-order", &opts, &store, &reason);
+    size_t lens[701], slen;
+    uint8_t *recs[701] = {NULL};
+    for (uint64_t id = 1; id <= 700; id++)
+        recs[id] = s_record(id, &lens[id]);
+    uint8_t *st = s_state_record("leased", 1, &slen);
+    fdy_store_job_write_t first[100];
+    for (size_t i = 0; i < 100; i++)
+        first[i] = (fdy_store_job_write_t){100 - i, recs[100 - i], lens[100 - i], false};
+    s_write(store, first, 100);
+    /* Jobs 101..700 new, newest first, between the state records of jobs
+     * 1..100 (odd ones) and the removal of job 50. */
+    fdy_store_job_write_t mixed[700];
+    size_t n = 0;
+    for (size_t i = 0; i < 600; i++) {
+        mixed[n++] = (fdy_store_job_write_t){700 - i, recs[700 - i], lens[700 - i], false};
+        if (i % 6 == 0 && i / 6 < 100 && (i / 6) % 2 == 1 && i / 6 != 49)
+            mixed[n++] = (fdy_store_job_write_t){i / 6 + 1, st, slen, true};
+    }
+    mixed[n++] = (fdy_store_job_write_t){.id = 50};
+    s_write(store, mixed, n);
+    s_tally_t *tally = calloc(1, sizeof *tally);
+    assert_non_null(tally);
+    uint64_t next_id = 0;
+    assert_int_equal(fdy_store_jobs_scan(store, s_tally, tally, &next_id, &reason), FOUNDRY_OK);
+    assert_int_equal(tally->count, 699);
+    assert_int_equal(next_id, 701);
+    for (uint64_t id = 1; id <= 700; id++) {
+        assert_int_equal(tally->whole[id], id != 50);
+        bool has_state = id <= 100 && (id - 1) % 2 == 1 && id != 50;
+        assert_int_equal(tally->state_len[id], has_state ? slen : 0);
+    }
+    fdy_store_close(&store);
+    assert_int_equal(fx_store_check(dir).verdict, FDY_STORE_CHECK_CLEAN);
+    fx_store_rm(dir, &store);
+    free(tally);
+    for (uint64_t id = 1; id <= 700; id++)
+        free(recs[id]);
+    free(st);
+}
+
 static void
 test_jobs_state_records_pair_with_their_jobs(void **state)
 {
@@ -336,6 +411,7 @@ main(void)
         cmocka_unit_test(test_jobs_table_round_trip_and_check),
         cmocka_unit_test(test_jobs_bad_high_water_mark_is_found_and_ids_follow_the_jobs),
         cmocka_unit_test(test_jobs_state_records_pair_with_their_jobs),
+        cmocka_unit_test(test_jobs_writes_in_any_order_all_land),
         cmocka_unit_test(test_jobs_schema_5_store_is_read_and_migrated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
