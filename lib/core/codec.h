@@ -123,7 +123,8 @@ foundry_err fdy_codec_encode_msg(const fdy_msg_t *msg, uint8_t **buf_out, size_t
 
 /* Size of msg encoded, and encoding into a caller buffer of at least that
  * size (for batching without a copy). Returns bytes written. msg must have
- * been checked with fdy_codec_check_msg(). */
+ * been checked with fdy_codec_check_msg(). Packed by hand, the bytes
+ * fdy_codec_encode_msg() packs with protobuf-c. */
 size_t fdy_codec_msg_size(const fdy_msg_t *msg);
 size_t fdy_codec_msg_write(const fdy_msg_t *msg, uint8_t *out);
 
