@@ -1,9 +1,10 @@
 /*  codec_wire.c: the hand-written parts of the wire format, on the hot
  *  paths: decoding Message records and Delivery records without protobuf-c
  *  (each parsed in place; copied into the arena, or for the _view forms
- *  only their text fields), splitting and building
- *  batch frames, and encoding deliveries with no heap allocation. It never
- *  includes the generated *.pb-c.h: codec.c owns everything protobuf-c does.
+ *  only their text fields, which the _memo forms check once per run),
+ *  splitting and building batch frames, and encoding messages and
+ *  deliveries with no heap allocation. It never includes the generated
+ *  *.pb-c.h: codec.c owns everything protobuf-c does.
  */
 #include "codec_internal.h"
 #include "subject.h"
