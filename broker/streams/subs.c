@@ -433,8 +433,7 @@ s_flush_one(fdy_subs_t *self, fdy_sub_t *sub)
 /* Appends d, of encoded size `size`: copied from record when given (d
  * encoded by the caller), else encoded into the frame. */
 static void
-s_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d, const uint8_t *record,
-      size_t size)
+s_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d, const uint8_t *record, size_t size)
 {
     size_t need = size + PREFIX_MAX;
     if (sub->out && sub->out_used + need > sub->out_cap)

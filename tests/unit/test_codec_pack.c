@@ -49,15 +49,23 @@ test_codec_pack_message_matches_the_packer(void **state)
     char keys[FDY_HEADERS_MAX][16];
     for (size_t i = 0; i < FDY_HEADERS_MAX; i++) {
         snprintf(keys[i], sizeof keys[i], "k%zu", i);
-        headers[i] = (fdy_header_t){.key = keys[i], .value = (const uint8_t *) "v\0w",
-                                    .value_len = i % 2 ? 3 : 0};
+        headers[i] = (fdy_header_t){
+            .key = keys[i], .value = (const uint8_t *) "v\0w", .value_len = i % 2 ? 3 : 0};
     }
 
-    fdy_msg_t full = {.id = id, .id_len = sizeof id, .subject = "telemetry.site1.cpu",
-                      .payload = big, .payload_len = 200, .timestamp_ns = UINT64_MAX,
-                      .ttl_ms = UINT32_MAX, .priority = 7, .target = "site1",
-                      .correlation_id = (const uint8_t *) "\0corr", .correlation_id_len = 5,
-                      .headers = headers, .header_count = FDY_HEADERS_MAX};
+    fdy_msg_t full = {.id = id,
+                      .id_len = sizeof id,
+                      .subject = "telemetry.site1.cpu",
+                      .payload = big,
+                      .payload_len = 200,
+                      .timestamp_ns = UINT64_MAX,
+                      .ttl_ms = UINT32_MAX,
+                      .priority = 7,
+                      .target = "site1",
+                      .correlation_id = (const uint8_t *) "\0corr",
+                      .correlation_id_len = 5,
+                      .headers = headers,
+                      .header_count = FDY_HEADERS_MAX};
     s_check(&full);
 
     fdy_msg_t bare = {.id = id, .id_len = 1, .subject = "a"};
@@ -65,14 +73,23 @@ test_codec_pack_message_matches_the_packer(void **state)
     bare.target = ""; /* an empty text is left out like a missing one */
     s_check(&bare);
 
-    fdy_msg_t external = {.id = id, .id_len = 8, .subject = "a.b", .payload_frame = 1,
-                          .timestamp_ns = 1764870000000000000ull, .headers = headers,
+    fdy_msg_t external = {.id = id,
+                          .id_len = 8,
+                          .subject = "a.b",
+                          .payload_frame = 1,
+                          .timestamp_ns = 1764870000000000000ull,
+                          .headers = headers,
                           .header_count = 1};
     s_check(&external);
 
-    fdy_msg_t large = {.id = id, .id_len = sizeof id, .subject = "bench.max.sensor",
-                       .payload = big, .payload_len = sizeof big, .timestamp_ns = 127,
-                       .ttl_ms = 128, .priority = 1};
+    fdy_msg_t large = {.id = id,
+                       .id_len = sizeof id,
+                       .subject = "bench.max.sensor",
+                       .payload = big,
+                       .payload_len = sizeof big,
+                       .timestamp_ns = 127,
+                       .ttl_ms = 128,
+                       .priority = 1};
     s_check(&large);
 }
 

@@ -173,8 +173,13 @@ test_subs_shared_record_is_its_own_encoding(void **state)
     const uint8_t small[] = "\x0a\x02id\x12\x03a.b";
     fdy_subs_shared_t shared = {0};
     size_t before = fake_sent_count;
-    fdy_delivery_t d = {.stream = "s", .seq = 1, .delivery_count = 1, .stored_ns = 77,
-                        .publisher = "ops", .message = small, .message_len = sizeof small - 1};
+    fdy_delivery_t d = {.stream = "s",
+                        .seq = 1,
+                        .delivery_count = 1,
+                        .stored_ns = 77,
+                        .publisher = "ops",
+                        .message = small,
+                        .message_len = sizeof small - 1};
     s_put_three(fx, a, b, c, &d, &shared);
     /* The next record must not reuse the last one's bytes, nor a count
      * that changed between subscriptions. */
