@@ -94,6 +94,7 @@ struct fdy_consumers {
     int64_t last_save_ms;
     fdy_consumer_rt_t **eligible;
     size_t eligible_cap;
+    fdy_subs_shared_t shared; /* the record being served to every consumer */
 };
 
 /* ---- memory --------------------------------------------------------------- */
@@ -193,6 +194,7 @@ fdy_consumers_destroy(fdy_consumers_t **self_p)
     free(self->states);
     free(self->collected);
     free(self->eligible);
+    fdy_subs_shared_free(&self->shared);
     free(self);
     *self_p = NULL;
 }
@@ -404,9 +406,11 @@ typedef struct {
     bool filtered; /* some eligible consumer has a filter */
 } read_ctx_t;
 
+/* shared: the record's encoding shared by the consumers it goes to, or
+ * NULL to encode it for this one alone. */
 static void
 s_send(fdy_consumers_t *self, fdy_consumer_rt_t *c, fdy_sub_t *sub, const fdy_stored_t *rec,
-       int64_t now_ms)
+       int64_t now_ms, fdy_subs_shared_t *shared)
 {
     uint32_t count = fdy_window_send(c->window, rec->seq, sub->id, now_ms);
     fdy_delivery_t d = {
@@ -420,7 +424,10 @@ s_send(fdy_consumers_t *self, fdy_consumer_rt_t *c, fdy_sub_t *sub, const fdy_st
         .ext = rec->ext,
         .ext_len = rec->ext_len,
     };
-    fdy_subs_put(self->subs, sub, &d);
+    if (shared)
+        fdy_subs_put_shared(self->subs, sub, &d, shared);
+    else
+        fdy_subs_put(self->subs, sub, &d);
 }
 
 /* The record's subject, found once per record ("" when it has none). */
@@ -498,7 +505,7 @@ s_redeliver_one(const fdy_stored_t *rec, void *user)
         fdy_window_ack(c->window, rec->seq);
         return FOUNDRY_OK;
     }
-    s_send(ctx->self, c, sub, rec, ctx->now_ms);
+    s_send(ctx->self, c, sub, rec, ctx->now_ms, NULL);
     return FOUNDRY_OK;
 }
 
@@ -562,6 +569,10 @@ s_deliver_one(const fdy_stored_t *rec, void *user)
     char subject[FOUNDRY_SUBJECT_MAX + 1];
     bool subject_ready = false;
     size_t active = 0;
+    /* Encoded once for all the consumers it goes to (a new record each
+     * call: never reuse the last one's bytes). */
+    fdy_subs_shared_t *shared = ctx->n > 1 ? &ctx->self->shared : NULL;
+    ctx->self->shared.ready = false;
     for (size_t k = 0; k < ctx->n; k++) {
         fdy_consumer_rt_t *c = eligible[k];
         if (!c)
@@ -576,7 +587,7 @@ s_deliver_one(const fdy_stored_t *rec, void *user)
                 continue;
             }
             if (pick == PICK_SEND) {
-                s_send(ctx->self, c, sub, rec, ctx->now_ms);
+                s_send(ctx->self, c, sub, rec, ctx->now_ms, shared);
             } else {
                 /* not for this consumer, or for none of its clients:
                  * counts as acked */

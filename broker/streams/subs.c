@@ -430,10 +430,11 @@ s_flush_one(fdy_subs_t *self, fdy_sub_t *sub)
         s_pause(self, sub->conn);
 }
 
-void
-fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
+/* Appends d, of encoded size `size`: copied from record when given (d
+ * encoded by the caller), else encoded into the frame. */
+static void
+s_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d, const uint8_t *record, size_t size)
 {
-    size_t size = fdy_codec_delivery_size(d);
     size_t need = size + PREFIX_MAX;
     if (sub->out && sub->out_used + need > sub->out_cap)
         s_flush_one(self, sub);
@@ -450,7 +451,12 @@ fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
     }
     uint8_t *w = sub->out + sub->out_used;
     w += fdy_codec_batch_put_prefix(size, w);
-    w += fdy_codec_delivery_write(d, w);
+    if (record) {
+        memcpy(w, record, size);
+        w += size;
+    } else {
+        w += fdy_codec_delivery_write(d, w);
+    }
     sub->out_used = (size_t) (w - sub->out);
     sub->out_count++;
     sub->credit_msgs--;
@@ -465,6 +471,41 @@ fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
         fdy_traffic_out(self->traffic, sub->site, 1, size);
     if (sub->out_used >= FDY_FRAME_TARGET || sub->out_count >= FDY_BATCH_MSGS_MAX)
         s_flush_one(self, sub);
+}
+
+void
+fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d)
+{
+    s_put(self, sub, d, NULL, fdy_codec_delivery_size(d));
+}
+
+/* Records up to this size are encoded once and copied: above it the copy
+ * costs about what the encoding does (mostly copying the message). */
+#define SHARED_MAX (16u * 1024u)
+
+void
+fdy_subs_put_shared(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d,
+                    fdy_subs_shared_t *shared)
+{
+    if (!shared->ready || shared->delivery_count != d->delivery_count) {
+        size_t size = fdy_codec_delivery_size(d);
+        if (size > SHARED_MAX) {
+            s_put(self, sub, d, NULL, size);
+            return;
+        }
+        shared->buf = fdy_xgrow(shared->buf, &shared->cap, size, 1);
+        shared->len = fdy_codec_delivery_write(d, shared->buf);
+        shared->delivery_count = d->delivery_count;
+        shared->ready = true;
+    }
+    s_put(self, sub, d, shared->buf, shared->len);
+}
+
+void
+fdy_subs_shared_free(fdy_subs_shared_t *shared)
+{
+    free(shared->buf);
+    *shared = (fdy_subs_shared_t){0};
 }
 
 void

@@ -145,6 +145,25 @@ int64_t fdy_subs_paused_wait(fdy_subs_t *self);
  * frame when it is full. No allocation per delivery. */
 void fdy_subs_put(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d);
 
+/* One record sent to several subscriptions (the consumers of a stream, its
+ * tails), encoded once and copied into each frame. The caller owns it:
+ * zero it, clear `ready` before each record, free it with
+ * fdy_subs_shared_free(). */
+typedef struct {
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+    uint32_t delivery_count; /* what buf was encoded with */
+    bool ready;              /* buf holds the current record */
+} fdy_subs_shared_t;
+
+/* fdy_subs_put() of d, encoded into shared on its first use for this
+ * record (again if its delivery_count differs); a large record is encoded
+ * into the frame directly. Results identical to fdy_subs_put(). */
+void fdy_subs_put_shared(fdy_subs_t *self, fdy_sub_t *sub, const fdy_delivery_t *d,
+                         fdy_subs_shared_t *shared);
+void fdy_subs_shared_free(fdy_subs_shared_t *shared);
+
 /* Sends every partly filled DELIVER frame. */
 void fdy_subs_flush(fdy_subs_t *self);
 

@@ -17,6 +17,7 @@ struct fdy_tail {
     fdy_store_t *store;
     fdy_subs_t *subs;
     fdy_sub_t **subs_list;
+    fdy_subs_shared_t shared; /* the item being fed, encoded once for every tail */
     size_t count;
     size_t cap;
 };
@@ -37,6 +38,7 @@ fdy_tail_destroy(fdy_tail_t **self_p)
     if (!self)
         return;
     free(self->subs_list);
+    fdy_subs_shared_free(&self->shared);
     free(self);
     *self_p = NULL;
 }
@@ -96,12 +98,13 @@ fdy_tail_feed(fdy_tail_t *self, const fdy_store_item_t *items, size_t count, uin
             .ext = item->ext,
             .ext_len = item->ext_len,
         };
+        self->shared.ready = false; /* a new item: encoded on its first put */
         for (size_t k = 0; k < self->count; k++) {
             fdy_sub_t *sub = self->subs_list[k];
             if (!fdy_subject_matches(sub->filter, subject))
                 continue;
             if (fdy_subs_has_credit(sub))
-                fdy_subs_put(self->subs, sub, &d);
+                fdy_subs_put_shared(self->subs, sub, &d, &self->shared);
             else
                 fdy_subs_count_drop(self->subs, sub);
         }

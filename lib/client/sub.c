@@ -102,6 +102,7 @@ struct foundry_sub {
     size_t queued; /* messages in the queue */
 
     fdy_arena_t *arena; /* the text fields of the message handed out last */
+    fdy_delivery_memo_t memo; /* or those it shares with the deliveries before it */
     foundry_msg_t msg;
 
     fdy_unacked_t unacked; /* durable: handed out, not acked */
@@ -713,11 +714,14 @@ s_take(foundry_sub_t *sub)
     fdy_reason_t reason;
     /* Views: the bytes stay in the frame, which outlives the message
      * (held below once the queue is done with it); only the text fields
-     * are copied, NUL-ended, into the arena. */
-    foundry_err err =
-        fdy_codec_decode_delivery_view(record.data, record.len, sub->arena, &d, &reason);
+     * are copied, NUL-ended, into the arena, or shared with the memo when
+     * they equal the last delivery's (checked once per run, not per
+     * message). */
+    foundry_err err = fdy_codec_decode_delivery_memo(record.data, record.len, sub->arena,
+                                                     &sub->memo, &d, &reason);
     if (err == FOUNDRY_OK)
-        err = fdy_codec_decode_msg_view(d.message, d.message_len, sub->arena, &m, &reason);
+        err = fdy_codec_decode_msg_memo(d.message, d.message_len, sub->arena, &sub->memo, &m,
+                                        &reason);
     if (node->next_index == node->count) {
         sub->head = node->next;
         if (!sub->head)

@@ -123,7 +123,8 @@ foundry_err fdy_codec_encode_msg(const fdy_msg_t *msg, uint8_t **buf_out, size_t
 
 /* Size of msg encoded, and encoding into a caller buffer of at least that
  * size (for batching without a copy). Returns bytes written. msg must have
- * been checked with fdy_codec_check_msg(). */
+ * been checked with fdy_codec_check_msg(). Packed by hand, the bytes
+ * fdy_codec_encode_msg() packs with protobuf-c. */
 size_t fdy_codec_msg_size(const fdy_msg_t *msg);
 size_t fdy_codec_msg_write(const fdy_msg_t *msg, uint8_t *out);
 
@@ -268,6 +269,10 @@ foundry_err fdy_codec_decode_envelope(const uint8_t *buf, size_t len, fdy_arena_
 /* One delivered message. Pointers borrowed (from the caller when encoding,
  * from the arena when decoding). `message` is the encoded Message exactly
  * as stored: decode it with fdy_codec_decode_msg. */
+/* Publishers are principal names (FDY_NAME_MAX with its NUL); the memo
+ * keeps names up to this long. */
+#define FDY_MEMO_TEXT_MAX 63
+
 typedef struct {
     const char *stream;
     uint64_t seq;
@@ -295,6 +300,31 @@ foundry_err fdy_codec_decode_delivery(const uint8_t *buf, size_t len, fdy_arena_
  * copies in arena. */
 foundry_err fdy_codec_decode_delivery_view(const uint8_t *buf, size_t len, fdy_arena_t *arena,
                                            fdy_delivery_t *out, fdy_reason_t *reason);
+
+/* The text fields of the deliveries a subscription decoded last, already
+ * checked and NUL-ended. Deliveries mostly come in runs with one stream,
+ * one publisher and one subject, so a record whose text equals the last
+ * one's is compared instead of checked again and shares the copy. Zero it
+ * to start empty; text too long for a slot is checked and copied into the
+ * arena as without a memo. */
+typedef struct {
+    char stream[FOUNDRY_STREAM_NAME_MAX + 1];
+    char publisher[FDY_MEMO_TEXT_MAX + 1];
+    char subject[FOUNDRY_SUBJECT_MAX + 1];
+    size_t stream_len, publisher_len, subject_len; /* 0: empty slot */
+} fdy_delivery_memo_t;
+
+/* fdy_codec_decode_delivery_view and fdy_codec_decode_msg_view with a
+ * memo: the same checks, results and errors, but stream, publisher and
+ * subject may point into memo (borrowed, valid until the next decode with
+ * this memo) instead of the arena. memo is updated only by text that passed
+ * its checks. Not thread-safe: one memo per subscription. */
+foundry_err fdy_codec_decode_delivery_memo(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                           fdy_delivery_memo_t *memo, fdy_delivery_t *out,
+                                           fdy_reason_t *reason);
+foundry_err fdy_codec_decode_msg_memo(const uint8_t *buf, size_t len, fdy_arena_t *arena,
+                                      fdy_delivery_memo_t *memo, fdy_msg_t *msg_out,
+                                      fdy_reason_t *reason);
 
 /* Finds the subject of an encoded Message without unpacking it: a borrowed
  * slice of buf (not NUL-ended). For records that were validated when they

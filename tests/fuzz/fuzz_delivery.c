@@ -2,8 +2,10 @@
  *  the broker (lib/client/sub.c): fdy_codec_split_batch() into the
  *  envelope's count of records, then fdy_codec_decode_delivery_view() and
  *  fdy_codec_decode_msg_view() on each, with the same arena budget. The
- *  copying decoders must give the same verdict and the same values, and a
- *  decoded delivery must survive an encode/decode round trip unchanged.
+ *  copying decoders, and the memo decoders libfoundry runs (one memo
+ *  across the frame's records), must give the same verdict and the same
+ *  values, and a decoded delivery must survive an encode/decode round trip
+ *  unchanged.
  *  Input: 2 bytes of record count (little-endian), then the frame.
  */
 #include "codec.h"
@@ -102,6 +104,35 @@ s_compare_copies(const fdy_slice_t *record, foundry_err view_err, const fdy_deli
     fdy_arena_destroy(&arena);
 }
 
+/* The memo decoders on the same record: same verdicts, same values. */
+static void
+s_compare_memo(const fdy_slice_t *record, fdy_delivery_memo_t *memo, foundry_err delivery_err,
+               const fdy_delivery_t *d, const fdy_msg_t *msg, foundry_err msg_err)
+{
+    fdy_arena_t *arena = fdy_arena_new(2 * FDY_DECODE_BUDGET(record->len));
+    if (!arena)
+        return;
+    fdy_reason_t reason;
+    fdy_delivery_t md;
+    fdy_msg_t mm;
+    foundry_err err =
+        fdy_codec_decode_delivery_memo(record->data, record->len, arena, memo, &md, &reason);
+    if (err != delivery_err)
+        abort();
+    if (err == FOUNDRY_OK) {
+        if (!s_text_equal(md.stream, d->stream) || !s_text_equal(md.publisher, d->publisher) ||
+            md.seq != d->seq || md.message != d->message || md.message_len != d->message_len)
+            abort();
+        err = fdy_codec_decode_msg_memo(md.message, md.message_len, arena, memo, &mm, &reason);
+        if (err != msg_err)
+            abort();
+        if (err == FOUNDRY_OK &&
+            (!s_text_equal(mm.subject, msg->subject) || !s_text_equal(mm.target, msg->target)))
+            abort();
+    }
+    fdy_arena_destroy(&arena);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -120,6 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (err != FOUNDRY_OK && reason.text[0] == '\0')
         abort();
     fdy_arena_t *arena = err == FOUNDRY_OK ? fdy_arena_new(16) : NULL;
+    fdy_delivery_memo_t memo = {0};
     for (uint32_t i = 0; arena && i < count; i++) {
         fdy_arena_reset(arena, 2 * FDY_DECODE_BUDGET(slices[i].len));
         fdy_delivery_t d;
@@ -136,6 +168,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (err != FOUNDRY_OK && reason.text[0] == '\0')
             abort(); /* every skipped delivery is logged with its reason */
         s_compare_copies(&slices[i], delivery_err, &d, &msg, msg_err);
+        s_compare_memo(&slices[i], &memo, delivery_err, &d, &msg, msg_err);
     }
     fdy_arena_destroy(&arena);
     free(slices);

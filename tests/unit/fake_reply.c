@@ -46,11 +46,16 @@ fdy_reply_send_frame(fdy_reply_t *self, const fdy_peer_t *to, const fdy_envelope
                      uint8_t *frame, size_t len, zmq_free_fn *free_fn, void *hint)
 {
     (void) self;
+    uint64_t hash = 14695981039346656037ull;
+    for (size_t i = 0; frame && i < len; i++)
+        hash = (hash ^ frame[i]) * 1099511628211ull;
     if (frame)
         free_fn(frame, hint);
     if (fake_sent_count == FAKE_SENT_MAX)
         return;
     fake_sent_t *sent = &fake_sent[fake_sent_count++];
+    sent->frame_hash = hash;
+    sent->count = env->count;
     sent->peer_len = to->len < sizeof sent->peer ? to->len : sizeof sent->peer;
     memcpy(sent->peer, to->id, sent->peer_len);
     sent->kind = env->kind;

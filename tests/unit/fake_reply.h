@@ -27,6 +27,8 @@ typedef struct {
     uint8_t model[8192];          /* MODEL_REPLY, MODEL_NOTICE: the body (cut at 8 KiB) */
     size_t model_len;
     size_t frame_len;             /* the body frame sent with it, if any */
+    uint64_t frame_hash;          /* FNV-1a of that frame's bytes, to compare frames */
+    uint32_t count;               /* the envelope's count (records of a DELIVER) */
 } fake_sent_t;
 
 /* Everything sent since the last fake_reply_clear(), in order. */

@@ -1,7 +1,8 @@
 /*  test_subs.c: the subscription table over a fake send path: what one
  *  connection may be owed in credit is bounded over all its subscriptions
  *  (FDY_SUBS_CONN_CREDIT_MAX), credit comes back when a subscription ends,
- *  and ending a connection's subscriptions sends nothing.
+ *  ending a connection's subscriptions sends nothing, and a record encoded
+ *  once for several subscriptions makes the frames its own encoding makes.
  */
 #include "fake_reply.h"
 #include "registry.h"
@@ -149,11 +150,82 @@ test_subs_connection_credit_is_bounded(void **state)
     assert_int_equal(stats.subscriptions, 0);
 }
 
+/* Puts d to a and b through one shared encoding and to c on its own. */
+static void
+s_put_three(fx_t *fx, fdy_sub_t *a, fdy_sub_t *b, fdy_sub_t *c, const fdy_delivery_t *d,
+            fdy_subs_shared_t *shared)
+{
+    shared->ready = false;
+    fdy_subs_put_shared(fx->subs, a, d, shared);
+    fdy_subs_put_shared(fx->subs, b, d, shared);
+    fdy_subs_put(fx->subs, c, d);
+}
+
+static void
+test_subs_shared_record_is_its_own_encoding(void **state)
+{
+    fx_t *fx = *state;
+    fdy_sub_t *a = s_tail(fx, 100);
+    fdy_sub_t *b = s_tail(fx, 100);
+    fdy_sub_t *c = s_tail(fx, 100);
+    static uint8_t big[20000]; /* over the size encoded once: written directly */
+    memset(big, 'b', sizeof big);
+    const uint8_t small[] = "\x0a\x02id\x12\x03a.b";
+    fdy_subs_shared_t shared = {0};
+    size_t before = fake_sent_count;
+    fdy_delivery_t d = {.stream = "s",
+                        .seq = 1,
+                        .delivery_count = 1,
+                        .stored_ns = 77,
+                        .publisher = "ops",
+                        .message = small,
+                        .message_len = sizeof small - 1};
+    s_put_three(fx, a, b, c, &d, &shared);
+    /* The next record must not reuse the last one's bytes, nor a count
+     * that changed between subscriptions. */
+    d.seq = 2;
+    d.publisher = "other";
+    s_put_three(fx, a, b, c, &d, &shared);
+    d.seq = 3; /* each gets it with count 1, then count 2 */
+    shared.ready = false;
+    fdy_subs_put_shared(fx->subs, a, &d, &shared);
+    fdy_subs_put(fx->subs, b, &d);
+    fdy_subs_put(fx->subs, c, &d);
+    d.delivery_count = 2;
+    fdy_subs_put(fx->subs, a, &d);
+    fdy_subs_put_shared(fx->subs, b, &d, &shared); /* encoded again: count 2 */
+    fdy_subs_put(fx->subs, c, &d);
+    d.delivery_count = 1;
+    d.seq = 4;
+    d.message = big;
+    d.message_len = sizeof big;
+    s_put_three(fx, a, b, c, &d, &shared);
+    fdy_subs_flush(fx->subs);
+    /* Frames go out a, b, c in turn (when one fills up, then the flush):
+     * each turn's three are the same bytes, and each got every record. */
+    size_t sent = fake_sent_count - before;
+    assert_true(sent >= 3 && sent % 3 == 0);
+    uint32_t records = 0;
+    for (size_t i = before; i < fake_sent_count; i++) {
+        size_t first = i - (i - before) % 3;
+        assert_int_equal(fake_sent[i].kind, FDY_KIND_DELIVER);
+        assert_int_equal(fake_sent[i].count, fake_sent[first].count);
+        assert_int_equal(fake_sent[i].frame_len, fake_sent[first].frame_len);
+        assert_true(fake_sent[i].frame_hash == fake_sent[first].frame_hash);
+        records += fake_sent[i].count;
+    }
+    assert_int_equal(records, 3 * 5);
+    fdy_subs_shared_free(&shared);
+    assert_null(shared.buf);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_subs_connection_credit_is_bounded, s_setup,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_subs_shared_record_is_its_own_encoding, s_setup,
                                         s_teardown),
     };
     return cmocka_run_group_tests_name("subs", tests, NULL, NULL);
