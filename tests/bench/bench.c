@@ -44,6 +44,7 @@ typedef struct {
     bool jobs;                            /* --jobs: the jobs benchmark (jobs_bench.c) */
     size_t agents;                        /* --agents: its node agents */
     bool agents_set;
+    size_t job_slots;                     /* --slots: each jobs agent's worker slots */
     bool models;                          /* --models: the model rollout (models_bench.c) */
     size_t size_mb;                       /* --size: its artifact, MiB */
     size_t model_window;                  /* --model-window: its chunks in flight */
@@ -303,6 +304,7 @@ s_usage(FILE *out)
                  "                      prints CPU us per job of each process (env\n"
                  "                      FOUNDRY_NODE: another agent binary, e.g. a profiler)\n"
                  "  --agents N          jobs agents (default 4), model agents (default 6)\n"
+                 "  --slots N           jobs: each agent's worker slots, 1..1024 (default 1024)\n"
                  "  --models            instead: push a --size MiB signed model (random bytes)\n"
                  "                      and roll it out to --agents foundry-node agents, one\n"
                  "                      site each, in one wave; next to raw CURVE 1 MiB\n"
@@ -346,6 +348,7 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
         {"noisy", no_argument, NULL, 'N'},
         {"jobs", no_argument, NULL, 'J'},
         {"agents", required_argument, NULL, 'A'},
+        {"slots", required_argument, NULL, 'L'},
         {"models", no_argument, NULL, 'M'},
         {"size", required_argument, NULL, 'S'},
         {"model-window", required_argument, NULL, 'W'},
@@ -406,6 +409,10 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
             if (s_parse_size(optarg, 1, &opts->agents) || opts->agents > 16)
                 return 2;
             opts->agents_set = true;
+            break;
+        case 'L':
+            if (s_parse_size(optarg, 1, &opts->job_slots) || opts->job_slots > 1024)
+                return 2;
             break;
         case 'M': opts->models = true; break;
         case 'W':
@@ -489,6 +496,9 @@ main(int argc, char **argv)
         .payload_size = 256,
         .consumers = 4,
         .agents = 4,
+        /* 256 slots an agent held about 10 ms of echo work, less than a
+         * broker turn with its fsyncs: the agents idled between offers. */
+        .job_slots = 1024,
         .size_mb = 1024,
     };
     int parsed = s_parse_args(argc, argv, &opts);
@@ -571,7 +581,7 @@ main(int argc, char **argv)
         fdy_jobs_bench_opts_t jobs = {
             .count = opts.count,
             .agents = opts.agents,
-            .slots = 256,
+            .slots = opts.job_slots,
             .payload_size = opts.payload_size,
             .baseline_msgs_per_s = baseline.ran ? baseline.msgs_per_s : 0.0,
             .load_start = load_start,
