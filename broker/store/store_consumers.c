@@ -21,21 +21,22 @@
  * start_value(u64) ack_wait_ms(u64) max_deliver(u32) max_ack_pending(u32)
  * created_ns(u64) | filter. */
 #define S_CONFIG_VERSION 1
-#define S_CONFIG_FIXED 40
+#define S_CONFIG_FIXED   40
 /* consumer_states value: crc32c(4) version(1) reserved(3) ack_floor(u64)
  * delivered_seq(u64) updated_ns(u64) acked_count(u32)
  * redelivered_count(u32) | acked as LEB128 deltas from the previous seq
  * (the first from ack_floor) | redelivered as (delta, count) LEB128 pairs
  * the same way. Deltas are >= 1: the lists are strictly increasing. */
 #define S_STATE_VERSION 1
-#define S_STATE_FIXED 40
-#define S_VARINT_MAX 10
+#define S_STATE_FIXED   40
+#define S_VARINT_MAX    10
 
-static const char *const s_dbs[] = { "consumers", "consumer_states", NULL };
-static foundry_err s_consumers_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
+static const char *const s_dbs[] = {"consumers", "consumer_states", NULL};
+static foundry_err s_consumers_check(const fdy_store_t *self, size_t db_index,
+                                     const MDB_val *prev_key, const MDB_val *key,
                                      const MDB_val *value, fdy_reason_t *reason);
-const fdy_store_table_t fdy_store_consumers_table = { "consumers", s_dbs, NULL, NULL,
-                                                      s_consumers_check };
+const fdy_store_table_t fdy_store_consumers_table = {"consumers", s_dbs, NULL, NULL,
+                                                     s_consumers_check};
 
 MDB_dbi
 fdy_store_consumers_dbi(const fdy_store_t *self)
@@ -687,8 +688,8 @@ s_delete_txn(fdy_store_t *self, MDB_txn *txn, void *ctx, bool *skip_commit, fdy_
         return err;
     int rc = mdb_del(txn, fdy_store_consumers_dbi(self), &k, NULL);
     if (rc == MDB_NOTFOUND)
-        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "stream %s: no consumer \"%s\"",
-                              d->stream, d->name);
+        return fdy_reason_set(reason, FOUNDRY_ENOTFOUND, "stream %s: no consumer \"%s\"", d->stream,
+                              d->name);
     if (rc == 0)
         rc = mdb_del(txn, s_states_dbi(self), &k, NULL);
     if (rc != 0 && rc != MDB_NOTFOUND)
@@ -755,9 +756,10 @@ const fdy_commit_part_t fdy_store_states_part = {
 
 /* A config (db 0) or state (db 1) record decodes with its checksum. */
 static foundry_err
-s_consumers_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
-                  const MDB_val *value, fdy_reason_t *reason)
+s_consumers_check(const fdy_store_t *self, size_t db_index, const MDB_val *prev_key,
+                  const MDB_val *key, const MDB_val *value, fdy_reason_t *reason)
 {
+    (void) prev_key;
     (void) self;
     char name[FDY_CONSUMER_NAME_MAX + 1];
     if (key->mv_size <= 4 || key->mv_size > FDY_CONSUMER_KEY_MAX)

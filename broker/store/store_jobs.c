@@ -35,11 +35,16 @@ s_is_state_key(const MDB_val *key)
     return key->mv_size == 9 && ((const uint8_t *) key->mv_data)[8] == STATE_SUFFIX;
 }
 
-/* The store check of a state record: it decodes. Whether its job exists
- * is the loader's to see (it is skipped and logged). */
+/* The store check of a state record: its job's whole record comes right
+ * before it (the key is the job's with STATE_SUFFIX after it: a job is
+ * written whole first and removed with its state record, so one alone is
+ * damage), and it decodes. */
 static foundry_err
-s_check_state(uint64_t id, const MDB_val *value, fdy_reason_t *reason)
+s_check_state(uint64_t id, const MDB_val *prev_key, const MDB_val *value, fdy_reason_t *reason)
 {
+    if (!prev_key || prev_key->mv_size != 8 || fdy_bytes_get_be64(prev_key->mv_data) != id)
+        return fdy_reason_set(reason, FOUNDRY_ECORRUPT,
+                              "job %" PRIu64 ": a state record without its job's record", id);
     fdy_arena_t *arena = fdy_arena_new(FDY_JOB_ATTEMPTS_MAX * sizeof(fdy_job_attempt_t));
     if (!arena)
         return fdy_reason_set(reason, FOUNDRY_ENOMEM, "job %" PRIu64 ": out of memory", id);
@@ -55,15 +60,15 @@ s_check_state(uint64_t id, const MDB_val *value, fdy_reason_t *reason)
 }
 
 /* The store check: every whole record decodes as a JobRecord whose id is
- * its key, every state record as a state record. */
+ * its key, every state record as a state record right after its job's. */
 static foundry_err
-s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB_val *value,
-        fdy_reason_t *reason)
+s_check(const fdy_store_t *store, size_t db_index, const MDB_val *prev_key, const MDB_val *key,
+        const MDB_val *value, fdy_reason_t *reason)
 {
     (void) store;
     (void) db_index;
     if (s_is_state_key(key))
-        return s_check_state(fdy_bytes_get_be64(key->mv_data), value, reason);
+        return s_check_state(fdy_bytes_get_be64(key->mv_data), prev_key, value, reason);
     if (key->mv_size != 8)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "job key of %zu bytes, not 8",
                               key->mv_size);

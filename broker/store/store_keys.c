@@ -26,8 +26,8 @@ static foundry_err s_keys_migrate(fdy_store_t *self, MDB_txn *txn, uint64_t from
                                   fdy_reason_t *reason);
 
 static const char *const s_dbs[] = {"keys", NULL};
-static foundry_err s_keys_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
-                                const MDB_val *value, fdy_reason_t *reason);
+static foundry_err s_keys_check(const fdy_store_t *self, size_t db_index, const MDB_val *prev_key,
+                                const MDB_val *key, const MDB_val *value, fdy_reason_t *reason);
 const fdy_store_table_t fdy_store_keys_table = {"keys", s_dbs, s_keys_open, s_keys_migrate,
                                                 s_keys_check};
 
@@ -279,9 +279,10 @@ fdy_store_key_applied_get(fdy_store_t *self, uint64_t *generation_out, fdy_reaso
 
 /* A key record's frame and checksum, as a read would check it. */
 static foundry_err
-s_keys_check(const fdy_store_t *self, size_t db_index, const MDB_val *key, const MDB_val *value,
-             fdy_reason_t *reason)
+s_keys_check(const fdy_store_t *self, size_t db_index, const MDB_val *prev_key, const MDB_val *key,
+             const MDB_val *value, fdy_reason_t *reason)
 {
+    (void) prev_key;
     (void) db_index;
     char name[256];
     size_t len = key->mv_size < sizeof name ? key->mv_size : sizeof name - 1;

@@ -265,10 +265,11 @@ s_check_upload(const MDB_val *key, const MDB_val *value, fdy_reason_t *reason)
 }
 
 static foundry_err
-s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB_val *value,
-        fdy_reason_t *reason)
+s_check(const fdy_store_t *store, size_t db_index, const MDB_val *prev_key, const MDB_val *key,
+        const MDB_val *value, fdy_reason_t *reason)
 {
     (void) store;
+    (void) prev_key;
     switch (db_index) {
     case FDY_STORE_MODEL_TRUST: return s_check_trust(key, value, reason);
     case FDY_STORE_MODEL_MANIFESTS:

@@ -220,10 +220,11 @@ fdy_store_rollouts_record_clear(fdy_rollout_record_t *rec)
 
 /* The store check: every record decodes and carries its key's id. */
 static foundry_err
-s_check(const fdy_store_t *store, size_t db_index, const MDB_val *key, const MDB_val *value,
-        fdy_reason_t *reason)
+s_check(const fdy_store_t *store, size_t db_index, const MDB_val *prev_key, const MDB_val *key,
+        const MDB_val *value, fdy_reason_t *reason)
 {
     (void) store;
+    (void) prev_key;
     (void) db_index;
     if (key->mv_size != 8)
         return fdy_reason_set(reason, FOUNDRY_ECORRUPT, "rollout key of %zu bytes, not 8",

@@ -20,12 +20,12 @@
 
 static foundry_err s_streams_open(fdy_store_t *self, MDB_txn *txn, fdy_reason_t *reason);
 
-static foundry_err s_stream_check(const fdy_store_t *self, size_t db_index, const MDB_val *key,
-                                  const MDB_val *value, fdy_reason_t *reason);
+static foundry_err s_stream_check(const fdy_store_t *self, size_t db_index, const MDB_val *prev_key,
+                                  const MDB_val *key, const MDB_val *value, fdy_reason_t *reason);
 
-static const char *const s_dbs[] = { "streams", NULL };
-const fdy_store_table_t fdy_store_streams_table = { "streams", s_dbs, s_streams_open, NULL,
-                                                    s_stream_check };
+static const char *const s_dbs[] = {"streams", NULL};
+const fdy_store_table_t fdy_store_streams_table = {"streams", s_dbs, s_streams_open, NULL,
+                                                   s_stream_check};
 
 MDB_dbi
 fdy_store_streams_dbi(const fdy_store_t *self)
@@ -273,7 +273,7 @@ static foundry_err
 s_entry_refresh(fdy_store_stream_t *st, const MDB_val *v, const fdy_stream_counters_t *c,
                 fdy_reason_t *reason)
 {
-    char *filters[FDY_STREAM_FILTERS_MAX] = { 0 };
+    char *filters[FDY_STREAM_FILTERS_MAX] = {0};
     size_t count = 0;
     foundry_err err = fdy_store_stream_filters_decode(st->name, v, filters, &count, reason);
     if (err != FOUNDRY_OK) {
@@ -688,9 +688,10 @@ fdy_store_stream_name(fdy_store_t *self, uint32_t stream_id)
 /* A stream record: its name, counters and filters decode. (Its messages
  * are walked by store_walk.c.) */
 static foundry_err
-s_stream_check(const fdy_store_t *self, size_t db_index, const MDB_val *key, const MDB_val *value,
-               fdy_reason_t *reason)
+s_stream_check(const fdy_store_t *self, size_t db_index, const MDB_val *prev_key,
+               const MDB_val *key, const MDB_val *value, fdy_reason_t *reason)
 {
+    (void) prev_key;
     (void) self;
     (void) db_index;
     char name[FOUNDRY_STREAM_NAME_MAX + 1];

@@ -42,10 +42,12 @@ typedef struct {
                            fdy_reason_t *reason);
     /* May be NULL (then only LMDB's pages are walked). The store check
      * (store_walk.c) calls it for every record of the table's db_index-th
-     * database: FOUNDRY_OK, or FOUNDRY_ECORRUPT with a reason naming the
-     * record. Reads only what it is given. */
-    foundry_err (*check)(const fdy_store_t *store, size_t db_index, const MDB_val *key,
-                         const MDB_val *value, fdy_reason_t *reason);
+     * database, in key order, with the key of the record before it in that
+     * database (NULL for the first), so records that belong together can
+     * be checked as a pair: FOUNDRY_OK, or FOUNDRY_ECORRUPT with a reason
+     * naming the record. Reads only what it is given. */
+    foundry_err (*check)(const fdy_store_t *store, size_t db_index, const MDB_val *prev_key,
+                         const MDB_val *key, const MDB_val *value, fdy_reason_t *reason);
 } fdy_store_table_t;
 
 /* The audit log's table (store_audit.c): its API is public, in

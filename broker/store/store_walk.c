@@ -151,10 +151,16 @@ s_walk_db(s_walk_t *k, MDB_txn *txn, MDB_dbi dbi, const char *db, s_record_fn *f
     s_txn_renew(k, txn, rc);
 }
 
+/* LMDB's largest key in its default build (mdb_env_get_maxkeysize()). */
+#define PREV_KEY_MAX 511
+
 typedef struct {
     const fdy_store_t *store;
     const fdy_store_table_t *table;
     size_t db_index;
+    uint8_t prev[PREV_KEY_MAX]; /* the key before, copied */
+    size_t prev_len;
+    bool have_prev;
 } s_table_ctx_t;
 
 static foundry_err
@@ -163,7 +169,15 @@ s_table_record(s_walk_t *k, const MDB_val *key, const MDB_val *value, void *ctx,
 {
     (void) k;
     s_table_ctx_t *c = ctx;
-    return c->table->check(c->store, c->db_index, key, value, reason);
+    MDB_val prev = {.mv_size = c->prev_len, .mv_data = c->prev};
+    foundry_err err =
+        c->table->check(c->store, c->db_index, c->have_prev ? &prev : NULL, key, value, reason);
+    c->have_prev = key->mv_size <= sizeof c->prev;
+    if (c->have_prev) {
+        memcpy(c->prev, key->mv_data, key->mv_size);
+        c->prev_len = key->mv_size;
+    }
+    return err;
 }
 
 /* ---- a stream's messages -------------------------------------------------- */
@@ -293,7 +307,7 @@ s_walk_tables(s_walk_t *k, fdy_store_t *store, MDB_txn *txn)
         const fdy_store_table_t *table = store->tables[i].table;
         s_table_begin(k, table->name);
         for (size_t d = 0; table->dbs[d]; d++) {
-            s_table_ctx_t ctx = {store, table, d};
+            s_table_ctx_t ctx = {.store = store, .table = table, .db_index = d};
             s_where(k, table->dbs[d], NULL);
             s_walk_db(k, txn, store->tables[i].dbi[d], table->dbs[d],
                       table->check ? s_table_record : NULL, &ctx);

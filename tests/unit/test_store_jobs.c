@@ -283,7 +283,8 @@ test_jobs_state_records_pair_with_their_jobs(void **state)
     assert_int_equal(next_id, 4);
 
     /* Removing job 1 takes its state record too; a state record for job 8
-     * that has no whole record comes alone (the loader reports it). */
+     * that has no whole record comes alone (the loader reports it, and the
+     * store check below). */
     fdy_store_job_write_t removal = {.id = 1};
     s_write(store, &removal, 1);
     fdy_store_job_write_t orphan = {8, s1, slen1, true};
@@ -299,10 +300,20 @@ test_jobs_state_records_pair_with_their_jobs(void **state)
     assert_int_equal(seen.state_len[2], slen1);
     assert_int_equal(next_id, 4);
     fdy_store_close(&store);
+    /* No write leaves a state record alone: the store check finds it. */
+    fdy_store_check_result_t orphaned = fx_store_check(dir);
+    assert_int_equal(orphaned.verdict, FDY_STORE_CHECK_DAMAGED);
+    assert_int_equal(orphaned.damaged, 1);
+    assert_non_null(strstr(orphaned.reason, "job 8: a state record without its job's record"));
+    fdy_store_opts_t reopen = {.dir = dir, .dedupe_window_ms = 60000};
+    if (fdy_store_open(&reopen, &store, &reason) != FOUNDRY_OK)
+        fail_msg("reopen: %s", reason.text);
+    fdy_store_job_write_t orphan_removal = {.id = 8};
+    s_write(store, &orphan_removal, 1);
+    fdy_store_close(&store);
     assert_int_equal(fx_store_check(dir).verdict, FDY_STORE_CHECK_CLEAN);
 
     /* A state record cut short is a finding of the store check. */
-    fdy_store_opts_t reopen = {.dir = dir, .dedupe_window_ms = 60000};
     if (fdy_store_open(&reopen, &store, &reason) != FOUNDRY_OK)
         fail_msg("reopen: %s", reason.text);
     fdy_store_job_write_t cut = {3, s3, slen3 - 1, true};
