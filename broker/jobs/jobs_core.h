@@ -120,6 +120,18 @@ void fdy_jobs_park(fdy_jobs_t *self, const fdy_request_t *req, const fdy_jobs_it
 foundry_err fdy_jobs_node_of(fdy_jobs_t *self, const fdy_request_t *req,
                              fdy_job_node_t **node_out, fdy_reason_t *reason);
 
+/* ---- jobs_node_requests.c: a node agent's requests ---- */
+foundry_err fdy_jobs_register(fdy_jobs_t *self, const fdy_request_t *req,
+                              const fdy_job_request_t *jr, fdy_reason_t *reason);
+foundry_err fdy_jobs_credit(fdy_jobs_t *self, const fdy_request_t *req,
+                            const fdy_job_request_t *jr, fdy_reason_t *reason);
+foundry_err fdy_jobs_result(fdy_jobs_t *self, const fdy_request_t *req,
+                            const fdy_job_request_t *jr, fdy_reason_t *reason);
+foundry_err fdy_jobs_progress(fdy_jobs_t *self, const fdy_request_t *req,
+                              const fdy_job_request_t *jr, fdy_reason_t *reason);
+foundry_err fdy_jobs_heartbeat(fdy_jobs_t *self, const fdy_request_t *req,
+                               const fdy_job_request_t *jr, fdy_reason_t *reason);
+
 /* ---- jobs_batch.c ---- */
 
 /* A SUBMIT or RESULT of a batch: each job stored or refused alone. */
