@@ -92,6 +92,13 @@ static const fdy_option_t s_options[] = {
     { "rate_bytes_partner", FDY_OPT_SIZE, "16MiB", 0, 64 * GIB, FDY_OPT_RESTART,
       offsetof(fdy_broker_cfg_t, rate_bytes_partner),
       "Bytes/s a partner key may publish (ERATE above; 0 = no limit)" },
+    { "rate_flood_factor", FDY_OPT_UINT, "4", 0, 1000, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, rate_flood_factor),
+      "A key refused more than this many times its rate limit in one second (and at least "
+      "10,000 messages or 16 MiB) floods: its connections are closed (0 = never)" },
+    { "rate_flood_backoff", FDY_OPT_DURATION, "10s", 100, 3600000, FDY_OPT_RESTART,
+      offsetof(fdy_broker_cfg_t, rate_flood_backoff_ms),
+      "After a flood the key's handshakes are refused (ZAP status 500) this long" },
     { "handshake_timeout", FDY_OPT_DURATION, "5s", 100, 600000, FDY_OPT_RESTART,
       offsetof(fdy_broker_cfg_t, handshake_timeout_ms),
       "A connection that has not finished its CURVE handshake by then is closed" },

@@ -30,6 +30,8 @@ typedef struct {
     uint64_t rate_bytes_node;
     uint64_t rate_msgs_partner;
     uint64_t rate_bytes_partner;
+    uint64_t rate_flood_factor;       /* refused x limit in a second: a flood; 0 = off */
+    uint64_t rate_flood_backoff_ms;   /* handshakes refused this long after a flood */
     uint64_t handshake_timeout_ms;    /* ZMQ_HANDSHAKE_IVL: unauthenticated connections */
     uint64_t max_queued_requests;     /* ZMQ_RCVHWM: requests queued per connection */
     uint64_t max_subs_per_connection; /* subscriptions one connection may hold */

@@ -48,6 +48,7 @@ static const stat_kind_t s_kinds[] = {
     {"published", true, "Messages stored by publishes"},
     {"duplicates", true, "Resent messages acked from the dedupe index"},
     {"rate_refused", true, "Messages refused by a rate limit"},
+    {"rate_floods", true, "Keys that went on publishing far over their rate limit: connections closed"},
     {"subscriptions", false, "Subscriptions open now"},
     {"deliveries", true, "Messages delivered to subscribers"},
     {"dropped", true, "Deliveries dropped (ephemeral subscribers too slow)"},

@@ -13,9 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define BIND_BUCKETS 4096u
 #define ROUTING_MAX 255u
+/* Keys refused at the handshake at once; a new one replaces the entry
+ * that ends first. */
+#define BACKOFF_SLOTS 64u
 
 typedef struct {
     char name[FDY_NAME_MAX];
@@ -27,6 +31,8 @@ typedef struct binding {
     uint8_t id[ROUTING_MAX];
     size_t len;
     int fd;
+    struct sockaddr_storage addr; /* the fd's peer when bound: a reused fd has another */
+    socklen_t addr_len;
     char principal[FDY_NAME_MAX];
     uint32_t site;        /* the principal's site in self->sites */
     struct binding *next; /* hash chain */
@@ -44,6 +50,10 @@ struct fdy_peers {
     fdy_peers_gone_fn *gone;
     void *gone_user;
     fdy_labeled_values_t sites; /* every site a connection's principal had */
+    struct {
+        char name[FDY_NAME_MAX];
+        int64_t until_ms;
+    } backoff[BACKOFF_SLOTS];
 };
 
 fdy_peers_t *
@@ -164,6 +174,9 @@ fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const char *wh
         self->bound++;
     }
     b->fd = fd;
+    b->addr_len = sizeof b->addr;
+    if (fd < 0 || getpeername(fd, (struct sockaddr *) &b->addr, &b->addr_len) != 0)
+        b->addr_len = 0;
     snprintf(b->principal, sizeof b->principal, "%s", who);
     b->site = fdy_labeled_values_index(&self->sites, site);
     uint32_t site_index = b->site;
@@ -261,4 +274,51 @@ void
 fdy_peers_stats(const fdy_peers_t *self, fdy_stats_t *out)
 {
     fdy_stats_add(out, "connections", fdy_peers_connections(self));
+}
+
+/* True when fd still is the connection b was bound on: libzmq may have
+ * closed it and given the number to a new connection we have not heard of
+ * yet, whose peer address differs. */
+static bool
+s_same_connection(const binding_t *b)
+{
+    struct sockaddr_storage now;
+    socklen_t len = sizeof now;
+    return b->addr_len > 0 && getpeername(b->fd, (struct sockaddr *) &now, &len) == 0 &&
+           len == b->addr_len && memcmp(&now, &b->addr, len) == 0;
+}
+
+size_t
+fdy_peers_close_principal(fdy_peers_t *self, const char *name, int64_t until_ms)
+{
+    size_t slot = 0;
+    for (size_t i = 0; i < BACKOFF_SLOTS; i++) {
+        if (strcmp(self->backoff[i].name, name) == 0) {
+            slot = i;
+            break;
+        }
+        if (self->backoff[i].until_ms < self->backoff[slot].until_ms)
+            slot = i;
+    }
+    snprintf(self->backoff[slot].name, sizeof self->backoff[slot].name, "%s", name);
+    self->backoff[slot].until_ms = until_ms;
+    size_t closed = 0;
+    for (size_t fd = 0; fd < self->fd_cap; fd++) {
+        const binding_t *b = self->by_fd[fd];
+        /* Closing our reading side: libzmq reads end-of-file, drops the
+         * connection as if the peer had gone, and tells the monitor. */
+        if (b && strcmp(b->principal, name) == 0 && s_same_connection(b) &&
+            shutdown(b->fd, SHUT_RDWR) == 0)
+            closed++;
+    }
+    return closed;
+}
+
+int64_t
+fdy_peers_backoff_left_ms(const fdy_peers_t *self, const char *name, int64_t now_ms)
+{
+    for (size_t i = 0; i < BACKOFF_SLOTS; i++)
+        if (self->backoff[i].until_ms > now_ms && strcmp(self->backoff[i].name, name) == 0)
+            return self->backoff[i].until_ms - now_ms;
+    return 0;
 }

@@ -56,6 +56,15 @@ uint32_t fdy_peers_bind(fdy_peers_t *self, const fdy_peer_t *peer, int fd, const
  * FDY_LABELED_VALUES_MAX sites the rest count as "other". */
 const fdy_labeled_values_t *fdy_peers_sites(const fdy_peers_t *self);
 
+/* Closes every connection whose requests came as principal name (a key
+ * that floods), and has fdy_peers_backoff_left_ms() answer for it until
+ * until_ms (monotonic). Returns the connections closed; each is reported
+ * gone later, by the monitor's disconnect event. */
+size_t fdy_peers_close_principal(fdy_peers_t *self, const char *name, int64_t until_ms);
+
+/* Milliseconds until principal name may connect again; 0: it may now. */
+int64_t fdy_peers_backoff_left_ms(const fdy_peers_t *self, const char *name, int64_t now_ms);
+
 /* Routing ids bound now (for tests and status). */
 size_t fdy_peers_bound(const fdy_peers_t *self);
 

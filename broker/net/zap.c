@@ -199,6 +199,21 @@ s_decide(fdy_zap_t *self, zmq_msg_t *frames, size_t count)
         fdy_log_warn_limited("AUTH-DENIED", "key %s from %s: %s", fingerprint, address, why);
         return s_refuse(self, &frames[1], "400", why, address, p ? p->name : NULL, fingerprint);
     }
+    int64_t backoff_ms =
+        self->peers ? fdy_peers_backoff_left_ms(self->peers, p->name, fdy_clock_mono_ms()) : 0;
+    if (backoff_ms > 0) {
+        /* Not 400 (a refused key): libfoundry takes 500 as "try again
+         * later" and keeps what it has to send. Not 300 either, RFC 27's
+         * temporary error: libzmq answers it by stalling the handshake
+         * silently until handshake_timeout, so the client never learns. */
+        char why[128];
+        snprintf(why, sizeof why,
+                 "flooded over its rate limit: handshakes refused for %lld ms more",
+                 (long long) backoff_ms);
+        fdy_log_warn_limited("AUTH-BACKOFF", "key %s ('%s') from %s: %s", fingerprint, p->name,
+                             address, why);
+        return s_refuse(self, &frames[1], "500", why, address, p->name, fingerprint);
+    }
     if (self->peers && self->max_connections &&
         fdy_peers_principal_connections(self->peers, p->name) >= self->max_connections) {
         char why[96];

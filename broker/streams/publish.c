@@ -11,6 +11,7 @@
 #include "rate.h"
 #include "kv.h"
 #include "log.h"
+#include "peers.h"
 #include "reason.h"
 #include "xalloc.h"
 
@@ -51,6 +52,9 @@ struct fdy_publish {
     fdy_store_t *store;
     fdy_reply_t *reply;
     fdy_rate_t *rate;
+    fdy_peers_t *peers;
+    uint64_t flood_factor;
+    int64_t flood_backoff_ms;
     fdy_store_items_t part;       /* the messages part of the turn's commit */
     uint64_t commit_max_msgs;
     uint64_t commit_max_bytes;
@@ -86,12 +90,16 @@ struct fdy_publish {
 };
 
 fdy_publish_t *
-fdy_publish_new(const fdy_broker_cfg_t *cfg, fdy_store_t *store, fdy_reply_t *reply)
+fdy_publish_new(const fdy_broker_cfg_t *cfg, fdy_store_t *store, fdy_reply_t *reply,
+                fdy_peers_t *peers)
 {
     fdy_publish_t *self = fdy_xalloc(sizeof *self);
     self->store = store;
     self->reply = reply;
     self->rate = fdy_rate_new(cfg);
+    self->peers = peers;
+    self->flood_factor = cfg->rate_flood_factor;
+    self->flood_backoff_ms = (int64_t) cfg->rate_flood_backoff_ms;
     self->commit_max_msgs = cfg->commit_max_msgs;
     self->commit_max_bytes = cfg->commit_max_bytes;
     self->max_payload = cfg->max_payload;
@@ -177,6 +185,24 @@ s_refuse(fdy_publish_t *self, outcome_t *outcome, foundry_err code, const char *
 
 /* Decodes, checks, authorises and routes one record; on success appends an
  * item pointing into the request's frames. */
+/* A key that keeps sending far over its limit costs the broker a decrypt
+ * and a parse per refused message, and the only way to make libzmq stop
+ * reading a connection is to close it; its handshakes are then refused
+ * for a while, so it cannot come straight back. */
+static void
+s_close_flooder(fdy_publish_t *self, const fdy_principal_t *publisher)
+{
+    self->stats.rate_floods++;
+    size_t closed = self->peers ? fdy_peers_close_principal(self->peers, publisher->name,
+                                                            self->now_ms + self->flood_backoff_ms)
+                                : 0;
+    fdy_log_warn("RATE-FLOOD",
+                 "key '%s' went on publishing while refused, over %llux its rate limit in one "
+                 "second: %zu connection(s) closed, its handshakes refused for %lld ms",
+                 publisher->name, (unsigned long long) self->flood_factor, closed,
+                 (long long) self->flood_backoff_ms);
+}
+
 static void
 s_add_message(fdy_publish_t *self, const fdy_principal_t *publisher, pub_request_t *request,
               const fdy_slice_t *record, const fdy_slice_t *frames, size_t frame_count,
@@ -221,10 +247,14 @@ s_add_message(fdy_publish_t *self, const fdy_principal_t *publisher, pub_request
         s_refuse(self, outcome, err, why.text);
         return;
     }
-    err = fdy_rate_take(self->rate, publisher, record->len + ext_len, self->now_ms, &why);
+    bool flooding = false;
+    err = fdy_rate_take(self->rate, publisher, record->len + ext_len, self->now_ms, &flooding,
+                        &why);
     if (err != FOUNDRY_OK) {
         fdy_log_warn_limited("PUBLISH-RATE", "%s", why.text);
         s_refuse(self, outcome, err, why.text);
+        if (flooding)
+            s_close_flooder(self, publisher);
         return;
     }
     uint32_t stream_id = 0;

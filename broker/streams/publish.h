@@ -26,14 +26,17 @@ typedef struct {
     uint64_t failed;      /* requests refused whole at commit (store full, store error) */
     uint64_t commits;     /* successful group commits */
     uint64_t rate_refused; /* messages refused by a rate limit (counted in refused too) */
+    uint64_t rate_floods;  /* keys found flooding, their connections closed */
 } fdy_publish_stats_t;
 
 /* Returns a new turn over store and reply (borrowed, must outlive it), sized from
  * cfg (commit_max_msgs, commit_max_bytes, max_payload, max_batch_bytes,
- * copied). Everything a turn needs is allocated here and reused. Aborts on
+ * copied). Everything a turn needs is allocated here and reused. A key
+ * found flooding (rate.h) has its connections closed through peers
+ * (borrowed; NULL: nothing is closed) for rate_flood_backoff. Aborts on
  * out-of-memory (daemon allocator). Caller owns; fdy_publish_destroy(). */
 fdy_publish_t *fdy_publish_new(const fdy_broker_cfg_t *cfg, fdy_store_t *store,
-                               fdy_reply_t *reply);
+                               fdy_reply_t *reply, fdy_peers_t *peers);
 void fdy_publish_destroy(fdy_publish_t **self_p);
 
 /* True when the turn reached commit_max_msgs or commit_max_bytes: the

@@ -14,12 +14,19 @@
 #define BUCKETS 1024u
 /* A bucket idle this long is full again anyway: it may be reused. */
 #define IDLE_MS 2000
+/* Refusals below these per second are never a flood, whatever the factor:
+ * a small budget refused a few hundred times costs the broker nothing. */
+#define FLOOD_FLOOR_MSGS 10000u
+#define FLOOD_FLOOR_BYTES (16u * 1024 * 1024)
 
 typedef struct bucket {
     char name[FDY_NAME_MAX];
     double msgs;   /* tokens left */
     double bytes;
     int64_t last_ms;
+    int64_t window_ms;       /* start of the second refusals are counted in */
+    uint64_t refused_msgs;   /* in that second */
+    uint64_t refused_bytes;
     struct bucket *next;
 } bucket_t;
 
@@ -27,6 +34,7 @@ struct fdy_rate {
     const fdy_broker_cfg_t *cfg;
     bucket_t *buckets[BUCKETS];
     uint64_t refused;
+    uint64_t floods;
 };
 
 fdy_rate_t *
@@ -57,6 +65,12 @@ uint64_t
 fdy_rate_refused(const fdy_rate_t *self)
 {
     return self->refused;
+}
+
+uint64_t
+fdy_rate_floods(const fdy_rate_t *self)
+{
+    return self->floods;
 }
 
 static void
@@ -100,12 +114,53 @@ s_bucket(fdy_rate_t *self, const char *name, int64_t now_ms)
     snprintf(b->name, sizeof b->name, "%s", name);
     b->msgs = -1;   /* filled on first use */
     b->last_ms = now_ms;
+    b->window_ms = now_ms;
+    b->refused_msgs = 0;
+    b->refused_bytes = 0;
     return b;
+}
+
+/* The flood threshold for a limit: factor times it, never below floor;
+ * UINT64_MAX (never) when the limit or the factor is 0. */
+static uint64_t
+s_flood_threshold(uint64_t limit, uint64_t factor, uint64_t floor)
+{
+    if (limit == 0 || factor == 0)
+        return UINT64_MAX;
+    uint64_t threshold = limit > UINT64_MAX / factor ? UINT64_MAX : limit * factor;
+    return threshold > floor ? threshold : floor;
+}
+
+/* Counts one refusal in b's current second; sets *flooding once the
+ * second's refusals pass the flood threshold (then starts a new count, so
+ * one flood is reported once per second). */
+static void
+s_count_refusal(fdy_rate_t *self, bucket_t *b, uint64_t max_msgs, uint64_t max_bytes,
+                uint64_t bytes, int64_t now_ms, bool *flooding)
+{
+    self->refused++;
+    if (now_ms - b->window_ms >= 1000) {
+        b->window_ms = now_ms;
+        b->refused_msgs = 0;
+        b->refused_bytes = 0;
+    }
+    b->refused_msgs++;
+    b->refused_bytes += bytes;
+    uint64_t factor = self->cfg->rate_flood_factor;
+    if (b->refused_msgs > s_flood_threshold(max_msgs, factor, FLOOD_FLOOR_MSGS) ||
+        b->refused_bytes > s_flood_threshold(max_bytes, factor, FLOOD_FLOOR_BYTES)) {
+        self->floods++;
+        b->refused_msgs = 0;
+        b->refused_bytes = 0;
+        b->window_ms = now_ms;
+        if (flooding)
+            *flooding = true;
+    }
 }
 
 foundry_err
 fdy_rate_take(fdy_rate_t *self, const fdy_principal_t *p, uint64_t bytes, int64_t now_ms,
-              fdy_reason_t *reason)
+              bool *flooding, fdy_reason_t *reason)
 {
     uint64_t max_msgs, max_bytes;
     s_limits(self, p, &max_msgs, &max_bytes);
@@ -126,13 +181,13 @@ fdy_rate_take(fdy_rate_t *self, const fdy_principal_t *p, uint64_t bytes, int64_
     }
     b->last_ms = now_ms;
     if (max_msgs && b->msgs < 1.0) {
-        self->refused++;
+        s_count_refusal(self, b, max_msgs, max_bytes, bytes, now_ms, flooding);
         return fdy_reason_set(reason, FOUNDRY_ERATE,
                               "rate limit: '%s' may publish %" PRIu64 " messages/s", p->name,
                               max_msgs);
     }
     if (max_bytes && b->bytes < (double) bytes && bytes <= max_bytes) {
-        self->refused++;
+        s_count_refusal(self, b, max_msgs, max_bytes, bytes, now_ms, flooding);
         return fdy_reason_set(reason, FOUNDRY_ERATE,
                               "rate limit: '%s' may publish %" PRIu64 " bytes/s", p->name,
                               max_bytes);

@@ -123,7 +123,7 @@ s_create(const fdy_service_deps_t *deps, void **self_out, fdy_reason_t *reason)
     (void) reason;
     streams_t *self = fdy_xalloc(sizeof *self);
     self->deps = *deps;
-    self->publish = fdy_publish_new(deps->cfg, deps->store, deps->reply);
+    self->publish = fdy_publish_new(deps->cfg, deps->store, deps->reply, deps->peers);
     fdy_subs_limits_t limits = {
         .per_connection = (size_t) deps->cfg->max_subs_per_connection,
         .per_principal = (size_t) deps->cfg->max_subs_per_principal,
@@ -319,6 +319,7 @@ s_stats(const void *self_, fdy_stats_t *out)
     fdy_stats_add(out, "published", publish.published);
     fdy_stats_add(out, "duplicates", publish.duplicates);
     fdy_stats_add(out, "rate_refused", publish.rate_refused);
+    fdy_stats_add(out, "rate_floods", publish.rate_floods);
     /* Whole-request refusals are counted where they are sent (reply.c). */
     fdy_stats_add(out, "errors", publish.refused);
     fdy_subs_stats_t subs;

@@ -29,6 +29,9 @@
 /* How long wait_up's probe of a failed connect may take: the connect is
  * refused within a round trip, anything slower is not a refusal. */
 #define PROBE_MAX_MS 500
+/* After a temporary refusal (ZAP 500) libzmq gives the connection up
+ * (a handshake ERROR ends its session): we connect again this much later. */
+#define TEMPORARY_RETRY_MS 1000
 
 struct fdy_conn {
     void *ctx;
@@ -40,6 +43,7 @@ struct fdy_conn {
     bool retried;       /* a connect attempt failed since wait_up last looked */
     char *endpoint;     /* for the probe of a failed connect */
     char failure[128];  /* why the last handshake failed, for reasons */
+    int64_t reconnect_at_ms; /* after a temporary refusal; 0: none due */
 };
 
 /* Maps a failed zmq call: out of memory, out of sockets or descriptors
@@ -228,6 +232,19 @@ s_on_event(fdy_conn_t *self, uint16_t event, uint32_t value)
         }
         break;
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+        if (value == 500) {
+            /* Not our key: the broker refuses us for a while (after a
+             * flood over our rate limit): wait as for a broker that is
+             * down; libzmq keeps trying. */
+            snprintf(self->failure, sizeof self->failure,
+                     "the broker refuses us for now (ZAP status 500: we flooded over our rate "
+                     "limit); retrying");
+            if (self->state == FDY_CONN_UP)
+                self->state = FDY_CONN_DOWN;
+            self->reconnect_at_ms = fdy_clock_mono_ms() + TEMPORARY_RETRY_MS;
+            fdy_log_warn_limited("CONN-BACKOFF", "%s", self->failure);
+            break;
+        }
         snprintf(self->failure, sizeof self->failure, "the broker refused our key (ZAP status %u)",
                  (unsigned) value);
         s_refused(self);
@@ -289,6 +306,15 @@ fdy_conn_process_events(fdy_conn_t *self)
     fdy_conn_state_t state = self->state;
     uint64_t epoch = self->epoch;
     while (s_read_event(self)) {
+    }
+    if (self->reconnect_at_ms && fdy_clock_mono_ms() >= self->reconnect_at_ms) {
+        /* What was queued for the old connection is dropped with it; the
+         * client resends what is unacknowledged once it is up. */
+        self->reconnect_at_ms = 0;
+        zmq_disconnect(self->socket, self->endpoint);
+        if (zmq_connect(self->socket, self->endpoint) != 0)
+            fdy_log_warn_limited("CONN-BACKOFF", "reconnect to %s: %s", self->endpoint,
+                                 zmq_strerror(errno));
     }
     return state != self->state || epoch != self->epoch;
 }
@@ -356,13 +382,19 @@ fdy_conn_wait_up(fdy_conn_t *self, int timeout_ms, fdy_reason_t *reason)
                                       self->endpoint);
             continue;
         }
+        if (self->reconnect_at_ms) {
+            int64_t until = self->reconnect_at_ms - fdy_clock_mono_ms();
+            int bound = until > 0 ? (int) until : 0;
+            if (wait < 0 || bound < wait)
+                wait = bound;
+        }
         zmq_pollitem_t item = {self->monitor, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, wait) < 0 && errno != EINTR)
             return fdy_reason_set(reason, FOUNDRY_EIO, "zmq_poll: %s", zmq_strerror(errno));
     }
     return fdy_reason_set(reason, FOUNDRY_ETIMEDOUT,
-                          "no CURVE handshake with the broker within %d ms (unreachable?)",
-                          timeout_ms);
+                          "no CURVE handshake with the broker within %d ms (%s)", timeout_ms,
+                          self->failure[0] ? self->failure : "unreachable?");
 }
 
 foundry_err

@@ -158,7 +158,9 @@ FOUNDRY_EXPORT void foundry_client_opts_init(foundry_client_opts_t *opts);
  *                     refused our key (socket-monitor handshake failure), or
  *                     every handshake is dropped (broker_key_file is not the
  *                     broker's key);
- *   FOUNDRY_ETIMEDOUT no handshake within connect_timeout_ms;
+ *   FOUNDRY_ETIMEDOUT no handshake within connect_timeout_ms (also while the
+ *                     broker refuses our key for now after a flood over its
+ *                     rate limit, ZAP status 500: the client keeps trying);
  *   FOUNDRY_ENOMEM.
  * On error *client_out is NULL; foundry_client_last_error(NULL) describes it. */
 FOUNDRY_EXPORT FOUNDRY_NODISCARD foundry_err

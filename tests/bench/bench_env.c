@@ -493,9 +493,48 @@ fdy_bench_env_ctl(const fdy_bench_env_t *env, const char *ctl, const char *const
     return fdy_bench_env_ctl_wait(env, ctl, args, 60000);
 }
 
+static foundry_err s_ctl_to(const fdy_bench_env_t *env, const char *ctl,
+                            const char *const *args, uint64_t timeout_ms, const char *out_path);
+
 foundry_err
 fdy_bench_env_ctl_wait(const fdy_bench_env_t *env, const char *ctl, const char *const *args,
                        uint64_t timeout_ms)
+{
+    return s_ctl_to(env, ctl, args, timeout_ms, "/dev/null");
+}
+
+foundry_err
+fdy_bench_env_status_value(const fdy_bench_env_t *env, const char *ctl, const char *name,
+                           int64_t *value_out)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/status.json", env->dir);
+    const char *args[] = {"status", "--json", NULL};
+    foundry_err err = s_ctl_to(env, ctl, args, 60000, path);
+    if (err != FOUNDRY_OK)
+        return err;
+    char text[64 * 1024];
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f)
+        fclose(f);
+    unlink(path);
+    text[len] = '\0';
+    char key[128];
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *at = strstr(text, key);
+    if (!at) {
+        fdy_bench_env_fail("status: no \"%s\"", name);
+        return FOUNDRY_EIO;
+    }
+    *value_out = strtoll(at + strlen(key), NULL, 10);
+    return FOUNDRY_OK;
+}
+
+/* Runs ctl ARGS as our admin key, its stdout to out_path. */
+static foundry_err
+s_ctl_to(const fdy_bench_env_t *env, const char *ctl, const char *const *args,
+         uint64_t timeout_ms, const char *out_path)
 {
     char *argv[32];
     size_t n = 0;
@@ -517,11 +556,11 @@ fdy_bench_env_ctl_wait(const fdy_bench_env_t *env, const char *ctl, const char *
     if (pid == 0) {
         fdy_bench_env_child_init();
         int null_fd = open("/dev/null", O_RDWR);
-        if (null_fd >= 0) {
+        int out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (null_fd >= 0)
             dup2(null_fd, STDIN_FILENO);
-            dup2(null_fd, STDOUT_FILENO);
-            close(null_fd);
-        }
+        if (out_fd >= 0)
+            dup2(out_fd, STDOUT_FILENO);
         execv(argv[0], argv);
         _exit(127);
     }

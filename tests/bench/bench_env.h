@@ -49,6 +49,11 @@ foundry_err fdy_bench_env_ctl_wait(const fdy_bench_env_t *env, const char *ctl,
                                    const char *const *args, uint64_t timeout_ms);
 
 /* Runs `ctl keygen NAME --out <client_dir>` (offline). */
+/* The integer field name of `foundryctl status --json`. Returns
+ * FOUNDRY_OK, or an error having printed why. */
+foundry_err fdy_bench_env_status_value(const fdy_bench_env_t *env, const char *ctl,
+                                       const char *name, int64_t *value_out);
+
 foundry_err fdy_bench_env_keygen(const fdy_bench_env_t *env, const char *ctl, const char *name);
 
 /* The broker's peak resident set in KiB (VmHWM), or 0 when unknown. */

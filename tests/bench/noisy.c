@@ -25,12 +25,14 @@
 #define STALLED_TAILS  32
 #define TAIL_CREDIT    4096 /* 32 x 4,096: all the credit one connection may hold */
 #define FLOOD_KEY      "flooder"
+#define ONSET_KEY      "flooder-onset"
 
 typedef enum { ABUSE_NONE, ABUSE_STALLED_TAILS, ABUSE_FLOOD } abuse_t;
 
 typedef struct {
     const fdy_bench_env_t *env;
     abuse_t abuse;
+    const char *key;  /* the flooder's key name */
     atomic_bool stop;
     atomic_bool ready;
     uint64_t sent; /* requests the abuser got out */
@@ -142,7 +144,7 @@ s_abuse(void *arg)
     void *ctx = zmq_ctx_new();
     char secret[PATH_MAX + 32];
     if (self->abuse == ABUSE_FLOOD)
-        snprintf(secret, sizeof secret, "%s/%s.key_secret", self->env->client_dir, FLOOD_KEY);
+        snprintf(secret, sizeof secret, "%s/%s.key_secret", self->env->client_dir, self->key);
     else
         snprintf(secret, sizeof secret, "%s", self->env->secret_file);
     void *s = ctx ? s_dealer(ctx, self->env, secret, true) : NULL;
@@ -219,16 +221,24 @@ s_victim(foundry_client_t *victim, const fdy_noisy_opts_t *opts, const uint8_t *
     return rc;
 }
 
+typedef struct {
+    abuse_t abuse;
+    const char *name;
+    const char *what;
+    const char *key;   /* the flooder's */
+    bool settle;       /* the abuse in full swing before the victim starts */
+} phase_t;
+
 static int
 s_phase(const fdy_bench_env_t *env, foundry_client_t *victim, const fdy_noisy_opts_t *opts,
-        const uint8_t *payload, abuse_t abuse, latency_t *out, uint64_t *sent_out)
+        const uint8_t *payload, const phase_t *phase, latency_t *out, abuser_t *abuser_out)
 {
-    abuser_t abuser = {.env = env, .abuse = abuse};
+    abuser_t abuser = {.env = env, .abuse = phase->abuse, .key = phase->key};
     atomic_init(&abuser.stop, false);
     atomic_init(&abuser.ready, false);
     pthread_t thread;
     bool started = false;
-    if (abuse != ABUSE_NONE) {
+    if (phase->abuse != ABUSE_NONE) {
         if (pthread_create(&thread, NULL, s_abuse, &abuser) != 0)
             return -1;
         started = true;
@@ -236,8 +246,9 @@ s_phase(const fdy_bench_env_t *env, foundry_client_t *victim, const fdy_noisy_op
             struct timespec ts = {0, 1000000L};
             nanosleep(&ts, NULL);
         }
-        struct timespec settle = {1, 0}; /* the abuse in full swing first */
-        nanosleep(&settle, NULL);
+        struct timespec settle = {1, 0};
+        if (phase->settle)
+            nanosleep(&settle, NULL);
     }
     int rc = s_victim(victim, opts, payload, out);
     if (started) {
@@ -246,18 +257,30 @@ s_phase(const fdy_bench_env_t *env, foundry_client_t *victim, const fdy_noisy_op
         if (abuser.rc != 0)
             rc = -1;
     }
-    *sent_out = abuser.sent;
+    abuser_out->sent = abuser.sent;
     return rc;
 }
+
+/* Makes a node key of site hanam for a flooder. */
+static foundry_err
+s_flooder_key(const fdy_bench_env_t *env, const char *ctl, const char *name)
+{
+    char public_path[PATH_MAX + 32];
+    snprintf(public_path, sizeof public_path, "%s/%s.key", env->client_dir, name);
+    const char *key_add[] = {"key", "add", public_path, "--role", "node", "--site", "hanam", NULL};
+    if (fdy_bench_env_keygen(env, ctl, name) != FOUNDRY_OK ||
+        fdy_bench_env_ctl(env, ctl, key_add) != FOUNDRY_OK)
+        return FOUNDRY_EIO;
+    return FOUNDRY_OK;
+}
+
+#define PHASES 4
 
 foundry_err
 fdy_noisy_run(const fdy_bench_env_t *env, const char *ctl, const fdy_noisy_opts_t *opts)
 {
-    char public_path[PATH_MAX + 32];
-    snprintf(public_path, sizeof public_path, "%s/%s.key", env->client_dir, FLOOD_KEY);
-    const char *key_add[] = {"key", "add", public_path, "--role", "node", "--site", "hanam", NULL};
-    if (fdy_bench_env_keygen(env, ctl, FLOOD_KEY) != FOUNDRY_OK ||
-        fdy_bench_env_ctl(env, ctl, key_add) != FOUNDRY_OK)
+    if (s_flooder_key(env, ctl, FLOOD_KEY) != FOUNDRY_OK ||
+        s_flooder_key(env, ctl, ONSET_KEY) != FOUNDRY_OK)
         return FOUNDRY_EIO;
     foundry_client_opts_t copts;
     foundry_client_opts_init(&copts);
@@ -275,30 +298,41 @@ fdy_noisy_run(const fdy_bench_env_t *env, const char *ctl, const fdy_noisy_opts_
         return FOUNDRY_ENOMEM;
     }
     memset(payload, 'v', opts->payload_size);
-    static const struct {
-        abuse_t abuse;
-        const char *name;
-        const char *what;
-    } phases[] = {
-        {ABUSE_NONE, "alone", "nothing else connected"},
-        {ABUSE_STALLED_TAILS, "stalled", "32 full-credit tails on telemetry.> never read"},
-        {ABUSE_FLOOD, "flood", "a node key sends 1 MiB publishes, never reads a reply"},
+    /* flood: the victim starts 1 s into the flood, after the broker closed
+     * the flooder; onset: the victim starts with a new flooder, so its
+     * publishes also see the flood before the broker notices it. */
+    static const phase_t phases[PHASES] = {
+        {ABUSE_NONE, "alone", "nothing else connected", NULL, false},
+        {ABUSE_STALLED_TAILS, "stalled", "32 full-credit tails on telemetry.> never read", NULL,
+         true},
+        {ABUSE_FLOOD, "flood", "a node key sends 1 MiB publishes, never reads a reply", FLOOD_KEY,
+         true},
+        {ABUSE_FLOOD, "onset", "the same, the victim starting with the flood", ONSET_KEY, false},
     };
-    latency_t lat[3] = {{0}};
-    uint64_t sent[3] = {0};
+    latency_t lat[PHASES] = {{0}};
+    abuser_t abusers[PHASES] = {{0}};
+    int64_t floods[PHASES] = {0}; /* the broker's rate_floods after each phase */
     foundry_err err = FOUNDRY_OK;
     printf("noisy      victim: %zu window-1 publishes of %zu B per phase\n", opts->count,
            opts->payload_size);
-    for (size_t i = 0; i < 3 && err == FOUNDRY_OK; i++) {
-        if (s_phase(env, victim, opts, payload, phases[i].abuse, &lat[i], &sent[i]) != 0) {
+    for (size_t i = 0; i < PHASES && err == FOUNDRY_OK; i++) {
+        if (s_phase(env, victim, opts, payload, &phases[i], &lat[i], &abusers[i]) != 0) {
+            err = FOUNDRY_EIO;
+            break;
+        }
+        if (fdy_bench_env_status_value(env, ctl, "rate_floods", &floods[i]) != FOUNDRY_OK) {
             err = FOUNDRY_EIO;
             break;
         }
         printf("noisy      %-8s (%s): victim ack p50 %.3f ms, p99 %.3f ms; p99 %.2fx alone",
                phases[i].name, phases[i].what, lat[i].p50_ms, lat[i].p99_ms,
                lat[0].p99_ms > 0 ? lat[i].p99_ms / lat[0].p99_ms : 0.0);
+        /* A flooder that never reads never sees that the broker closed
+         * it: its own sends stall from then on. */
         if (phases[i].abuse == ABUSE_FLOOD)
-            printf("; the flooder got %" PRIu64 " requests out", sent[i]);
+            printf("; the flooder got %" PRIu64 " requests out, the broker closed it %" PRId64
+                   " time(s)",
+                   abusers[i].sent, floods[i] - (i > 0 ? floods[i - 1] : 0));
         printf("\n");
     }
     uint64_t rss_kib = fdy_bench_env_peak_rss_kib(env);
@@ -306,15 +340,19 @@ fdy_noisy_run(const fdy_bench_env_t *env, const char *ctl, const fdy_noisy_opts_
            "%.2f at start, %.2f at end\n",
            (double) rss_kib / 1024.0, opts->baseline_msgs_per_s, opts->load_start,
            fdy_bench_env_load_average());
+    double alone = lat[0].p99_ms > 0 ? lat[0].p99_ms : 1;
     if (err == FOUNDRY_OK)
         printf("{\"bench\":\"noisy\",\"count\":%zu,\"alone_p50_ms\":%.3f,\"alone_p99_ms\":%.3f,"
                "\"stalled_p50_ms\":%.3f,\"stalled_p99_ms\":%.3f,\"flood_p50_ms\":%.3f,"
-               "\"flood_p99_ms\":%.3f,\"stalled_p99_ratio\":%.3f,\"flood_p99_ratio\":%.3f,"
-               "\"flood_requests\":%" PRIu64 ",\"broker_peak_rss_kib\":%" PRIu64
+               "\"flood_p99_ms\":%.3f,\"onset_p50_ms\":%.3f,\"onset_p99_ms\":%.3f,"
+               "\"stalled_p99_ratio\":%.3f,\"flood_p99_ratio\":%.3f,\"onset_p99_ratio\":%.3f,"
+               "\"flood_requests\":%" PRIu64 ",\"rate_floods\":%" PRId64
+               ",\"broker_peak_rss_kib\":%" PRIu64
                ",\"baseline_msgs_per_s\":%.0f}\n",
                opts->count, lat[0].p50_ms, lat[0].p99_ms, lat[1].p50_ms, lat[1].p99_ms,
-               lat[2].p50_ms, lat[2].p99_ms, lat[0].p99_ms > 0 ? lat[1].p99_ms / lat[0].p99_ms : 0,
-               lat[0].p99_ms > 0 ? lat[2].p99_ms / lat[0].p99_ms : 0, sent[2], rss_kib,
+               lat[2].p50_ms, lat[2].p99_ms, lat[3].p50_ms, lat[3].p99_ms,
+               lat[1].p99_ms / alone, lat[2].p99_ms / alone, lat[3].p99_ms / alone,
+               abusers[2].sent, floods[PHASES - 1], rss_kib,
                opts->baseline_msgs_per_s);
     free(payload);
     foundry_client_close(&victim, 5000, NULL);

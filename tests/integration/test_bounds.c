@@ -297,6 +297,88 @@ test_bounds_connections_per_key(void)
     fdy_proc_destroy(&p);
 }
 
+#define RATE_FLOOD_REQUESTS 200
+
+/* A key that goes on sending 1 MiB publishes far over its rate limit
+ * (4 MiB/s here: past the 16 MiB floor within a second) floods: the
+ * broker closes its connection and refuses its handshakes for
+ * rate_flood_backoff with ZAP status 500, which libfoundry takes as "wait"
+ * rather than "key refused" (400): it gets in once the backoff is over. Another
+ * client is served throughout. */
+static void
+test_bounds_flood_over_rate_closed(void)
+{
+    fdy_proc_t *p = fdy_proc_new("rateflood");
+    FDY_CHECK_OK(fdy_proc_broker_start(
+        p, ARGV("--set", "rate_bytes_node=4MiB", "--set", "rate_flood_backoff=3s")));
+    fdy_proc_key_add(p, "flooder", "--role", "node", "--site", "hanam", NULL);
+    foundry_client_t *good = NULL;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &good));
+    s_publish_one(good, "telemetry.siheung.good", 0);
+
+    char *payload = malloc(BIG_PAYLOAD);
+    FDY_CHECK(payload);
+    memset(payload, 'f', BIG_PAYLOAD);
+    size_t rec_len = 0;
+    uint8_t *rec = fdy_proc_encode_msg("telemetry.hanam.flood", "flood", payload, BIG_PAYLOAD,
+                                       &rec_len);
+    free(payload);
+    fdy_slice_t record = {rec, rec_len};
+    uint8_t *env = NULL, *batch = NULL;
+    size_t env_len = 0, batch_len = 0;
+    fdy_proc_encode_publish(1, 1, &record, 1, &env, &env_len, &batch, &batch_len);
+    fdy_slice_t frames[2] = {{env, env_len}, {batch, batch_len}};
+    fdy_proc_dealer_t *flooder = NULL;
+    FDY_CHECK_OK(fdy_proc_dealer_new(p, "flooder", &flooder));
+    int send_timeout = 200;   /* once closed, its sends block: not for the backoff's length */
+    FDY_CHECK_EQ(zmq_setsockopt(flooder->socket, ZMQ_SNDTIMEO, &send_timeout, sizeof send_timeout),
+                 0);
+    int sent = 0, good_sent = 1;
+    while (sent < RATE_FLOOD_REQUESTS && fdy_proc_dealer_send(flooder, frames, 2) == FOUNDRY_OK) {
+        if (++sent % 20 == 0)
+            s_publish_one(good, "telemetry.siheung.good", good_sent++);
+    }
+    free(rec);
+    free(env);
+    free(batch);
+    uint64_t floods = 0;
+    for (int i = 0; i < 100 && floods == 0; i++) {
+        floods = s_status_int(p, "rate_floods");
+        if (floods == 0)
+            fdy_proc_nap_ms(100);
+    }
+    fprintf(stderr, "  flooder got %d 1 MiB publishes out; %" PRIu64 " flood(s) found\n", sent,
+            floods);
+    FDY_CHECK_EQ(floods, 1);
+    FDY_CHECK_EQ(fdy_proc_log_count(p, "RATE-FLOOD"), 1);
+    FDY_CHECK_MSG(fdy_proc_log_count(p, "1 connection(s) closed") == 1,
+                  "the flood log line does not name the closed connection");
+    for (int i = 0; i < 20; i++)
+        s_publish_one(good, "telemetry.siheung.good", good_sent++);
+
+    /* The same key, through the library, while the backoff lasts. */
+    foundry_client_opts_t opts;
+    foundry_client_opts_init(&opts);
+    opts.connect_timeout_ms = 500;
+    foundry_client_t *again = NULL;
+    FDY_CHECK_EQ(fdy_proc_client_new(p, "flooder", &opts, &again), FOUNDRY_ETIMEDOUT);
+    FDY_CHECK_MSG(strstr(foundry_client_last_error(NULL), "ZAP status 500") != NULL,
+                  "while backing off: %s", foundry_client_last_error(NULL));
+    FDY_CHECK(fdy_proc_log_count(p, "AUTH-BACKOFF") >= 1);
+    /* It keeps trying and gets in when the backoff is over. */
+    opts.connect_timeout_ms = 10000;
+    FDY_CHECK_OK(fdy_proc_client_new(p, "flooder", &opts, &again));
+    foundry_ack_t ack;
+    FDY_CHECK_OK(foundry_client_publish(again, "telemetry.hanam.after", "ok", 2, "after-1", 7,
+                                        &ack));
+    FDY_CHECK_OK(foundry_client_close(&again, 5000, NULL));
+    fdy_proc_dealer_destroy(&flooder);
+    s_publish_one(good, "telemetry.siheung.good", good_sent++);
+    FDY_CHECK_OK(foundry_client_close(&good, 5000, NULL));
+    FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);
+    fdy_proc_destroy(&p);
+}
+
 #define RESET_ROUNDS 12
 #define RESET_REQUESTS 150
 
@@ -355,6 +437,7 @@ main(int argc, char **argv)
         {"subscriber_never_reads", test_bounds_subscriber_never_reads},
         {"connections_per_key", test_bounds_connections_per_key},
         {"resets_while_input_stopped", test_bounds_resets_while_input_stopped},
+        {"flood_over_rate_closed", test_bounds_flood_over_rate_closed},
     };
     return fdy_proc_run_tests("bounds", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

@@ -57,7 +57,7 @@ s_setup_sized(void **state, uint64_t map_size, uint64_t map_size_max, uint64_t i
     fx->cfg.max_payload = 1u << 20;
     fx->cfg.max_batch_bytes = 8u << 20;
     fx->reply = fdy_reply_new(NULL);
-    fx->publish = fdy_publish_new(&fx->cfg, fx->store, fx->reply);
+    fx->publish = fdy_publish_new(&fx->cfg, fx->store, fx->reply, NULL);
     snprintf(fx->node.name, sizeof fx->node.name, "siheung-node-1");
     fx->node.role = FDY_ROLE_NODE;
     snprintf(fx->node.site, sizeof fx->node.site, "siheung");
