@@ -297,6 +297,38 @@ test_bounds_connections_per_key(void)
     fdy_proc_destroy(&p);
 }
 
+/* One PUBLISH request of a single 1 MiB message on subject, made of
+ * fill bytes: frames[0] the envelope, frames[1] the batch. */
+typedef struct {
+    uint8_t *record, *envelope, *batch;
+    fdy_slice_t frames[2];
+} big_request_t;
+
+static void
+s_big_request(big_request_t *self, const char *subject, char fill)
+{
+    char *payload = malloc(BIG_PAYLOAD);
+    FDY_CHECK(payload);
+    memset(payload, fill, BIG_PAYLOAD);
+    size_t record_len = 0;
+    self->record = fdy_proc_encode_msg(subject, "big", payload, BIG_PAYLOAD, &record_len);
+    free(payload);
+    fdy_slice_t record = {self->record, record_len};
+    size_t envelope_len = 0, batch_len = 0;
+    fdy_proc_encode_publish(1, 1, &record, 1, &self->envelope, &envelope_len, &self->batch,
+                            &batch_len);
+    self->frames[0] = (fdy_slice_t){self->envelope, envelope_len};
+    self->frames[1] = (fdy_slice_t){self->batch, batch_len};
+}
+
+static void
+s_big_request_free(big_request_t *self)
+{
+    free(self->record);
+    free(self->envelope);
+    free(self->batch);
+}
+
 #define RATE_FLOOD_REQUESTS 200
 
 /* A key that goes on sending 1 MiB publishes far over its rate limit
@@ -316,18 +348,9 @@ test_bounds_flood_over_rate_closed(void)
     FDY_CHECK_OK(fdy_proc_client_new(p, "admin", NULL, &good));
     s_publish_one(good, "telemetry.siheung.good", 0);
 
-    char *payload = malloc(BIG_PAYLOAD);
-    FDY_CHECK(payload);
-    memset(payload, 'f', BIG_PAYLOAD);
-    size_t rec_len = 0;
-    uint8_t *rec = fdy_proc_encode_msg("telemetry.hanam.flood", "flood", payload, BIG_PAYLOAD,
-                                       &rec_len);
-    free(payload);
-    fdy_slice_t record = {rec, rec_len};
-    uint8_t *env = NULL, *batch = NULL;
-    size_t env_len = 0, batch_len = 0;
-    fdy_proc_encode_publish(1, 1, &record, 1, &env, &env_len, &batch, &batch_len);
-    fdy_slice_t frames[2] = {{env, env_len}, {batch, batch_len}};
+    big_request_t request;
+    s_big_request(&request, "telemetry.hanam.flood", 'f');
+    const fdy_slice_t *frames = request.frames;
     fdy_proc_dealer_t *flooder = NULL;
     FDY_CHECK_OK(fdy_proc_dealer_new(p, "flooder", &flooder));
     int send_timeout = 200;   /* once closed, its sends block: not for the backoff's length */
@@ -338,9 +361,7 @@ test_bounds_flood_over_rate_closed(void)
         if (++sent % 20 == 0)
             s_publish_one(good, "telemetry.siheung.good", good_sent++);
     }
-    free(rec);
-    free(env);
-    free(batch);
+    s_big_request_free(&request);
     uint64_t floods = 0;
     for (int i = 0; i < 100 && floods == 0; i++) {
         floods = s_status_int(p, "rate_floods");
@@ -394,18 +415,9 @@ test_bounds_resets_while_input_stopped(void)
         p, ARGV("--set", "rate_bytes_node=1GiB", "--set", "rate_msgs_node=1000000", "--set",
                 "max_queued_requests=16")));
     fdy_proc_key_add(p, "resetter", "--role", "node", "--site", "hanam", NULL);
-    char *payload = malloc(BIG_PAYLOAD);
-    FDY_CHECK(payload);
-    memset(payload, 'r', BIG_PAYLOAD);
-    size_t rec_len = 0;
-    uint8_t *rec = fdy_proc_encode_msg("telemetry.hanam.reset", "reset", payload, BIG_PAYLOAD,
-                                       &rec_len);
-    free(payload);
-    fdy_slice_t record = {rec, rec_len};
-    uint8_t *env = NULL, *batch = NULL;
-    size_t env_len = 0, batch_len = 0;
-    fdy_proc_encode_publish(1, 1, &record, 1, &env, &env_len, &batch, &batch_len);
-    fdy_slice_t frames[2] = {{env, env_len}, {batch, batch_len}};
+    big_request_t request;
+    s_big_request(&request, "telemetry.hanam.reset", 'r');
+    const fdy_slice_t *frames = request.frames;
     for (int round = 0; round < RESET_ROUNDS; round++) {
         fdy_proc_dealer_t *dealer = NULL;
         FDY_CHECK_OK(fdy_proc_dealer_new_slow(p, "resetter", &dealer));
@@ -416,9 +428,7 @@ test_bounds_resets_while_input_stopped(void)
         fdy_proc_dealer_destroy(&dealer);    /* linger 0, replies unread: a reset */
         FDY_CHECK_MSG(fdy_proc_broker_alive(p), "the broker died in round %d", round);
     }
-    free(rec);
-    free(env);
-    free(batch);
+    s_big_request_free(&request);
     fdy_proc_nap_ms(2500);   /* past any timer of the last connection */
     FDY_CHECK_MSG(fdy_proc_broker_alive(p), "the broker died after the resets");
     foundry_client_t *good = NULL;
