@@ -305,8 +305,8 @@ fdy_peers_close_principal(fdy_peers_t *self, const char *name, int64_t until_ms)
     size_t closed = 0;
     for (size_t fd = 0; fd < self->fd_cap; fd++) {
         const binding_t *b = self->by_fd[fd];
-        /* Closing our reading side: libzmq reads end-of-file, drops the
-         * connection as if the peer had gone, and tells the monitor. */
+        /* Both ways: shut for reading only, a peer that keeps sending
+         * keeps libzmq reading queued data and never seeing the end. */
         if (b && strcmp(b->principal, name) == 0 && s_same_connection(b) &&
             shutdown(b->fd, SHUT_RDWR) == 0)
             closed++;

@@ -37,9 +37,9 @@ void *fdy_zap_socket(fdy_zap_t *self);
  * principal name for a known, non-revoked CURVE key in domain "foundry",
  * "400" otherwise ("500" when malformed, and for a key whose handshakes
  * are refused for now after a flood: fdy_peers_backoff_left_ms()); each
- * refusal also goes to the refusals buffer. Refreshes the registry first, which invalidates
- * principals borrowed from it. Returns FOUNDRY_OK or FOUNDRY_EIO (socket
- * failure, logged). */
+ * refusal also goes to the refusals buffer. Refreshes the registry first,
+ * which invalidates principals borrowed from it. Returns FOUNDRY_OK or
+ * FOUNDRY_EIO (socket failure, logged). */
 foundry_err fdy_zap_handle(fdy_zap_t *self);
 
 /* Handshakes accepted and refused since start. */

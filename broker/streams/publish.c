@@ -165,6 +165,7 @@ fdy_publish_stats(const fdy_publish_t *self, fdy_publish_stats_t *out)
 {
     *out = self->stats;
     out->rate_refused = fdy_rate_refused(self->rate);
+    out->rate_floods = fdy_rate_floods(self->rate);
 }
 
 static void
@@ -183,8 +184,6 @@ s_refuse(fdy_publish_t *self, outcome_t *outcome, foundry_err code, const char *
     outcome->error = (uint32_t) self->refusal_count++;
 }
 
-/* Decodes, checks, authorises and routes one record; on success appends an
- * item pointing into the request's frames. */
 /* A key that keeps sending far over its limit costs the broker a decrypt
  * and a parse per refused message, and the only way to make libzmq stop
  * reading a connection is to close it; its handshakes are then refused
@@ -192,7 +191,6 @@ s_refuse(fdy_publish_t *self, outcome_t *outcome, foundry_err code, const char *
 static void
 s_close_flooder(fdy_publish_t *self, const fdy_principal_t *publisher)
 {
-    self->stats.rate_floods++;
     size_t closed = self->peers ? fdy_peers_close_principal(self->peers, publisher->name,
                                                             self->now_ms + self->flood_backoff_ms)
                                 : 0;
@@ -203,6 +201,8 @@ s_close_flooder(fdy_publish_t *self, const fdy_principal_t *publisher)
                  (long long) self->flood_backoff_ms);
 }
 
+/* Decodes, checks, authorises and routes one record; on success appends an
+ * item pointing into the request's frames. */
 static void
 s_add_message(fdy_publish_t *self, const fdy_principal_t *publisher, pub_request_t *request,
               const fdy_slice_t *record, const fdy_slice_t *frames, size_t frame_count,

@@ -91,6 +91,15 @@ s_limits(const fdy_rate_t *self, const fdy_principal_t *p, uint64_t *msgs, uint6
     *bytes = p->rate_bytes ? p->rate_bytes : role_bytes;
 }
 
+/* Starts counting b's refusals afresh at now_ms. */
+static void
+s_window_restart(bucket_t *b, int64_t now_ms)
+{
+    b->window_ms = now_ms;
+    b->refused_msgs = 0;
+    b->refused_bytes = 0;
+}
+
 static bucket_t *
 s_bucket(fdy_rate_t *self, const char *name, int64_t now_ms)
 {
@@ -114,9 +123,7 @@ s_bucket(fdy_rate_t *self, const char *name, int64_t now_ms)
     snprintf(b->name, sizeof b->name, "%s", name);
     b->msgs = -1;   /* filled on first use */
     b->last_ms = now_ms;
-    b->window_ms = now_ms;
-    b->refused_msgs = 0;
-    b->refused_bytes = 0;
+    s_window_restart(b, now_ms);
     return b;
 }
 
@@ -139,20 +146,15 @@ s_count_refusal(fdy_rate_t *self, bucket_t *b, uint64_t max_msgs, uint64_t max_b
                 uint64_t bytes, int64_t now_ms, bool *flooding)
 {
     self->refused++;
-    if (now_ms - b->window_ms >= 1000) {
-        b->window_ms = now_ms;
-        b->refused_msgs = 0;
-        b->refused_bytes = 0;
-    }
+    if (now_ms - b->window_ms >= 1000)
+        s_window_restart(b, now_ms);
     b->refused_msgs++;
     b->refused_bytes += bytes;
     uint64_t factor = self->cfg->rate_flood_factor;
     if (b->refused_msgs > s_flood_threshold(max_msgs, factor, FLOOD_FLOOR_MSGS) ||
         b->refused_bytes > s_flood_threshold(max_bytes, factor, FLOOD_FLOOR_BYTES)) {
         self->floods++;
-        b->refused_msgs = 0;
-        b->refused_bytes = 0;
-        b->window_ms = now_ms;
+        s_window_restart(b, now_ms);
         if (flooding)
             *flooding = true;
     }

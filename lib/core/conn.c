@@ -235,7 +235,7 @@ s_on_event(fdy_conn_t *self, uint16_t event, uint32_t value)
         if (value == 500) {
             /* Not our key: the broker refuses us for a while (after a
              * flood over our rate limit): wait as for a broker that is
-             * down; libzmq keeps trying. */
+             * down, and connect again ourselves (reconnect_at_ms). */
             snprintf(self->failure, sizeof self->failure,
                      "the broker refuses us for now (ZAP status 500: we flooded over our rate "
                      "limit); retrying");
