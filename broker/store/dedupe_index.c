@@ -11,8 +11,14 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define S_INITIAL_BITS 6
+
+/* From this size the slots go on transparent huge pages: a lookup in a
+ * table of millions of entries is one cache miss, and without them also a
+ * TLB miss, which under virtualisation costs as much again. */
+#define S_HUGE_PAGE_BYTES ((size_t) 2 << 20)
 
 /* seq 0 marks an empty slot: sequences start at 1. */
 typedef struct {
@@ -41,15 +47,27 @@ s_mask(const fdy_dedupe_index_t *self)
     return ((size_t) 1 << self->bits) - 1;
 }
 
+/* Zeroed slots for 2^bits entries; freed with free(). */
+static s_slot_t *
+s_slots_new(unsigned bits)
+{
+    size_t size = sizeof(s_slot_t) << bits;
+    void *slots = NULL;
+    if (size >= S_HUGE_PAGE_BYTES && posix_memalign(&slots, S_HUGE_PAGE_BYTES, size) == 0)
+        (void) madvise(slots, size, MADV_HUGEPAGE); /* a hint: fine if refused */
+    else
+        slots = fdy_xalloc(size);
+    memset(slots, 0, size);
+    return slots;
+}
+
 fdy_dedupe_index_t *
 fdy_dedupe_index_new(void)
 {
     fdy_dedupe_index_t *self = fdy_xalloc(sizeof *self);
     memset(self, 0, sizeof *self);
     self->bits = S_INITIAL_BITS;
-    size_t size = sizeof(s_slot_t) << self->bits;
-    self->slots = fdy_xalloc(size);
-    memset(self->slots, 0, size);
+    self->slots = s_slots_new(self->bits);
     return self;
 }
 
@@ -81,6 +99,12 @@ size_t
 fdy_dedupe_index_start(const fdy_dedupe_index_t *self, uint64_t hash)
 {
     return s_home(self, hash);
+}
+
+void
+fdy_dedupe_index_prefetch(const fdy_dedupe_index_t *self, uint64_t hash)
+{
+    __builtin_prefetch(&self->slots[s_home(self, hash)]);
 }
 
 uint64_t
@@ -131,9 +155,7 @@ s_grow(fdy_dedupe_index_t *self)
     s_slot_t *old = self->slots;
     size_t old_slots = (size_t) 1 << self->bits;
     self->bits++;
-    size_t size = sizeof(s_slot_t) << self->bits;
-    self->slots = fdy_xalloc(size);
-    memset(self->slots, 0, size);
+    self->slots = s_slots_new(self->bits);
     for (size_t i = 0; i < old_slots; i++)
         if (old[i].seq != 0)
             s_place(self, old[i].hash, old[i].seq);

@@ -37,6 +37,11 @@ size_t fdy_dedupe_index_bytes(const fdy_dedupe_index_t *self);
 size_t fdy_dedupe_index_start(const fdy_dedupe_index_t *self, uint64_t hash);
 uint64_t fdy_dedupe_index_next(const fdy_dedupe_index_t *self, uint64_t hash, size_t *pos);
 
+/* Starts loading the cache line where a walk of hash begins, so that a
+ * caller with several lookups ahead overlaps their cache misses. Only a
+ * hint: changes nothing, and a table that grows in between is still fine. */
+void fdy_dedupe_index_prefetch(const fdy_dedupe_index_t *self, uint64_t hash);
+
 /* Adds (hash, seq); seq must be > 0. Grows (doubling) past 3/4 full. The
  * caller makes sure the pair is not there already. */
 void fdy_dedupe_index_insert(fdy_dedupe_index_t *self, uint64_t hash, uint64_t seq);

@@ -257,6 +257,17 @@ fdy_store_dedupe_claim(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st,
     return FOUNDRY_OK;
 }
 
+void
+fdy_store_dedupe_prefetch(const fdy_store_t *self, const fdy_store_stream_t *st,
+                          const char *publisher, size_t publisher_len, const uint8_t *msg_id,
+                          size_t msg_id_len)
+{
+    uint64_t hash;
+    if (st->dedupe &&
+        s_hash(self, st->id, publisher, publisher_len, msg_id, msg_id_len, &hash))
+        fdy_dedupe_index_prefetch(st->dedupe, hash);
+}
+
 bool
 fdy_store_dedupe_forget(fdy_store_t *self, fdy_store_stream_t *st, uint64_t seq,
                         const MDB_val *val)

@@ -60,6 +60,13 @@ foundry_err fdy_store_dedupe_claim(fdy_store_t *self, MDB_txn *txn, fdy_store_st
                                    const uint8_t *msg_id, size_t msg_id_len, uint64_t seq,
                                    uint64_t now_ns, uint64_t *dup_seq_out, fdy_reason_t *reason);
 
+/* Starts loading what fdy_store_dedupe_claim() will read first for
+ * (publisher, msg_id) in st, so the append path can overlap the cache
+ * misses of the items ahead of the one it claims. Only a hint. */
+void fdy_store_dedupe_prefetch(const fdy_store_t *self, const fdy_store_stream_t *st,
+                               const char *publisher, size_t publisher_len,
+                               const uint8_t *msg_id, size_t msg_id_len);
+
 /* Removes the entry of the record val (seq of st) if it still names that
  * record (an id reused after its window names a later one; dead-letter
  * copies have none). Returns whether it did. Records whose header is

@@ -1,6 +1,8 @@
 /*  test_dedupe_index.c: the dedupe hash table against a plain array model:
  *  entries sharing a hash are all found, removal (backward shift) never
- *  loses a neighbour, growth keeps every entry, replace names the new seq.
+ *  loses a neighbour, growth keeps every entry, replace names the new seq,
+ *  and tables large enough for huge pages (with prefetches between the
+ *  changes) behave the same.
  */
 #include "dedupe_index.h"
 
@@ -99,12 +101,52 @@ test_dedupe_index_random_ops_match_model(void **state)
     free(live);
 }
 
+/* Past 2 MiB of slots the table is allocated aligned for huge pages: every
+ * entry must still be found after each growth into that size, a prefetch
+ * must change nothing, and the slots must start empty (a lookup of a hash
+ * never inserted ends at once with 0). */
+static void
+test_dedupe_index_huge_table_keeps_entries(void **state)
+{
+    (void) state;
+    enum { N = 300000 }; /* grows to 2^19 slots: 8 MiB */
+    fdy_dedupe_index_t *idx = fdy_dedupe_index_new();
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (uint64_t seq = 1; seq <= N; seq++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        fdy_dedupe_index_prefetch(idx, x);
+        fdy_dedupe_index_insert(idx, x, seq);
+    }
+    assert_int_equal(fdy_dedupe_index_count(idx), N);
+    assert_true(fdy_dedupe_index_bytes(idx) >= (size_t) 8 << 20);
+    x = 0x9e3779b97f4a7c15ull;
+    for (uint64_t seq = 1; seq <= N; seq++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        assert_true(s_has(idx, x, seq));
+        if (seq % 2 == 0)
+            assert_true(fdy_dedupe_index_remove(idx, x, seq));
+    }
+    assert_int_equal(fdy_dedupe_index_count(idx), N / 2);
+    x = 0x9e3779b97f4a7c15ull;
+    for (uint64_t seq = 1; seq <= N; seq++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        assert_int_equal(s_has(idx, x, seq), seq % 2 == 1);
+    }
+    /* Hashes never inserted find nothing. */
+    for (uint64_t h = 1; h <= 1000; h++) {
+        size_t pos = fdy_dedupe_index_start(idx, h * 0xff51afd7ed558ccdull);
+        assert_int_equal(fdy_dedupe_index_next(idx, h * 0xff51afd7ed558ccdull, &pos), 0);
+    }
+    fdy_dedupe_index_destroy(&idx);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dedupe_index_same_hash_entries_all_found),
         cmocka_unit_test(test_dedupe_index_random_ops_match_model),
+        cmocka_unit_test(test_dedupe_index_huge_table_keeps_entries),
     };
     return cmocka_run_group_tests_name("dedupe_index", tests, NULL, NULL);
 }
