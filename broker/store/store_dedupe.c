@@ -220,24 +220,43 @@ fdy_store_reason_dedupe_full(const char *reason_text)
 
 /* ---- lookups and changes ------------------------------------------------- */
 
+void
+fdy_store_dedupe_key_init(const fdy_store_t *self, const fdy_store_stream_t *st,
+                          const char *publisher, size_t publisher_len, const uint8_t *msg_id,
+                          size_t msg_id_len, fdy_store_dedupe_key_t *key)
+{
+    key->publisher = publisher;
+    key->publisher_len = publisher_len;
+    key->msg_id = msg_id;
+    key->msg_id_len = msg_id_len;
+    key->hash = 0;
+    key->hashed = s_hash(self, st->id, publisher, publisher_len, msg_id, msg_id_len, &key->hash);
+}
+
+void
+fdy_store_dedupe_prefetch(const fdy_store_stream_t *st, const fdy_store_dedupe_key_t *key)
+{
+    if (st->dedupe && key->hashed)
+        fdy_dedupe_index_prefetch(st->dedupe, key->hash);
+}
+
 foundry_err
 fdy_store_dedupe_claim(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st,
-                       const char *publisher, size_t publisher_len, const uint8_t *msg_id,
-                       size_t msg_id_len, uint64_t seq, uint64_t now_ns, uint64_t *dup_seq_out,
-                       fdy_reason_t *reason)
+                       const fdy_store_dedupe_key_t *key, uint64_t seq, uint64_t now_ns,
+                       uint64_t *dup_seq_out, fdy_reason_t *reason)
 {
     *dup_seq_out = 0;
-    uint64_t hash;
-    if (!s_hash(self, st->id, publisher, publisher_len, msg_id, msg_id_len, &hash))
+    if (!key->hashed)
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "append: no dedupe key for the item");
+    uint64_t hash = key->hash;
     fdy_dedupe_index_t *table = s_table(st);
     size_t pos = fdy_dedupe_index_start(table, hash);
     uint64_t old;
     while ((old = fdy_dedupe_index_next(table, hash, &pos)) != 0) {
         bool same;
         uint64_t stored_ns = 0;
-        foundry_err err = s_confirm(txn, st, old, publisher, publisher_len, msg_id,
-                                    msg_id_len, &same, &stored_ns, reason);
+        foundry_err err = s_confirm(txn, st, old, key->publisher, key->publisher_len,
+                                    key->msg_id, key->msg_id_len, &same, &stored_ns, reason);
         if (err != FOUNDRY_OK)
             return err;
         if (!same)
@@ -255,17 +274,6 @@ fdy_store_dedupe_claim(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st,
     s_insert(self, st, hash, seq);
     s_log(self, st, hash, 0, seq);
     return FOUNDRY_OK;
-}
-
-void
-fdy_store_dedupe_prefetch(const fdy_store_t *self, const fdy_store_stream_t *st,
-                          const char *publisher, size_t publisher_len, const uint8_t *msg_id,
-                          size_t msg_id_len)
-{
-    uint64_t hash;
-    if (st->dedupe &&
-        s_hash(self, st->id, publisher, publisher_len, msg_id, msg_id_len, &hash))
-        fdy_dedupe_index_prefetch(st->dedupe, hash);
 }
 
 bool

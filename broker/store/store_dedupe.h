@@ -49,23 +49,37 @@ void fdy_store_dedupe_stream_free(fdy_store_t *self, fdy_store_stream_t *st);
  * publishes succeed again as ids age out of the window). Else FOUNDRY_OK. */
 foundry_err fdy_store_dedupe_room(fdy_store_t *self, size_t count, fdy_reason_t *reason);
 
-/* The append path, in a write transaction: looks (publisher, msg_id) up in
- * st. Within the window (a record naming it stored less than a window
- * before now_ns): *dup_seq_out = that record's seq. Otherwise the id is
- * claimed for seq (the record the caller is about to append) and
- * *dup_seq_out = 0. Returns FOUNDRY_OK, FOUNDRY_EINVAL (no key: out of
- * bounds) or FOUNDRY_ESTORE, with reason. */
-foundry_err fdy_store_dedupe_claim(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st,
-                                   const char *publisher, size_t publisher_len,
-                                   const uint8_t *msg_id, size_t msg_id_len, uint64_t seq,
-                                   uint64_t now_ns, uint64_t *dup_seq_out, fdy_reason_t *reason);
+/* A dedupe key of the append path and its hash, computed once for both
+ * the prefetch and the claim. */
+typedef struct {
+    const char *publisher;
+    size_t publisher_len;
+    const uint8_t *msg_id;
+    size_t msg_id_len;
+    uint64_t hash;
+    bool hashed; /* false: out of bounds, no key (the claim refuses it) */
+} fdy_store_dedupe_key_t;
 
-/* Starts loading what fdy_store_dedupe_claim() will read first for
- * (publisher, msg_id) in st, so the append path can overlap the cache
- * misses of the items ahead of the one it claims. Only a hint. */
-void fdy_store_dedupe_prefetch(const fdy_store_t *self, const fdy_store_stream_t *st,
+/* Fills *key for (publisher, msg_id) in st: the pointers are borrowed. */
+void fdy_store_dedupe_key_init(const fdy_store_t *self, const fdy_store_stream_t *st,
                                const char *publisher, size_t publisher_len,
-                               const uint8_t *msg_id, size_t msg_id_len);
+                               const uint8_t *msg_id, size_t msg_id_len,
+                               fdy_store_dedupe_key_t *key);
+
+/* Starts loading what fdy_store_dedupe_claim() will read first for key in
+ * st, so the append path can overlap the cache misses of the items ahead
+ * of the one it claims. Only a hint. */
+void fdy_store_dedupe_prefetch(const fdy_store_stream_t *st, const fdy_store_dedupe_key_t *key);
+
+/* The append path, in a write transaction: looks key (from
+ * fdy_store_dedupe_key_init() for st) up in st. Within the window (a
+ * record naming it stored less than a window before now_ns): *dup_seq_out
+ * = that record's seq. Otherwise the id is claimed for seq (the record the
+ * caller is about to append) and *dup_seq_out = 0. Returns FOUNDRY_OK,
+ * FOUNDRY_EINVAL (no key: out of bounds) or FOUNDRY_ESTORE, with reason. */
+foundry_err fdy_store_dedupe_claim(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st,
+                                   const fdy_store_dedupe_key_t *key, uint64_t seq,
+                                   uint64_t now_ns, uint64_t *dup_seq_out, fdy_reason_t *reason);
 
 /* Removes the entry of the record val (seq of st) if it still names that
  * record (an id reused after its window names a later one; dead-letter

@@ -331,10 +331,12 @@ s_items_check(fdy_store_t *self, const fdy_store_item_t *items, size_t count,
     return FOUNDRY_OK;
 }
 
-/* One item: dedupe, then the record. *stored_out tells whether it was new. */
+/* One item: dedupe (key, for its stream), then the record. *stored_out
+ * tells whether it was new. */
 static foundry_err
 s_item_put(fdy_store_t *self, MDB_txn *txn, fdy_store_item_t *it,
-           uint64_t now_ns, bool *stored_out, fdy_reason_t *reason)
+           const fdy_store_dedupe_key_t *key, uint64_t now_ns, bool *stored_out,
+           fdy_reason_t *reason)
 {
     *stored_out = false;
     fdy_store_stream_t *st = fdy_store_stream_find(self, it->stream_id);
@@ -347,8 +349,7 @@ s_item_put(fdy_store_t *self, MDB_txn *txn, fdy_store_item_t *it,
      * duplicate found here is a seq of st, and the ack's stream and seq
      * agree. */
     uint64_t dup_seq;
-    err = fdy_store_dedupe_claim(self, txn, st, it->publisher, s_publisher_len(it), it->msg_id,
-                                 it->msg_id_len, seq, now_ns, &dup_seq, reason);
+    err = fdy_store_dedupe_claim(self, txn, st, key, seq, now_ns, &dup_seq, reason);
     if (err != FOUNDRY_OK)
         return err;
     if (dup_seq) {
@@ -397,18 +398,21 @@ s_items_prepare(void *data, fdy_store_t *store, fdy_reason_t *reason)
     return err;
 }
 
-/* How many items ahead the append loop prefetches their dedupe slots: in
- * a large index each claim is a cache miss, and overlapping them is worth
- * about a third of the broker's own time per publish at full rate. */
+/* How many items ahead the append loop hashes their dedupe keys and
+ * prefetches their slots: in a large index each claim is a cache miss, and
+ * overlapping them is worth about a third of the broker's own time per
+ * publish at full rate. A power of two: the keys wait in a ring. */
 #define S_PREFETCH_AHEAD 8
 
+/* Hashes item's dedupe key (checked by s_items_check: its stream exists)
+ * and starts loading its slot. */
 static void
-s_item_prefetch(fdy_store_t *self, const fdy_store_item_t *it)
+s_item_key(fdy_store_t *self, const fdy_store_item_t *it, fdy_store_dedupe_key_t *key)
 {
     const fdy_store_stream_t *st = fdy_store_stream_find(self, it->stream_id);
-    if (st && it->msg_id)
-        fdy_store_dedupe_prefetch(self, st, it->publisher, s_publisher_len(it), it->msg_id,
-                                  it->msg_id_len);
+    fdy_store_dedupe_key_init(self, st, it->publisher, s_publisher_len(it), it->msg_id,
+                              it->msg_id_len, key);
+    fdy_store_dedupe_prefetch(st, key);
 }
 
 static foundry_err
@@ -416,13 +420,15 @@ s_items_write(void *data, fdy_store_t *store, MDB_txn *txn, uint64_t now_ns, siz
               fdy_reason_t *reason)
 {
     fdy_store_items_t *d = data;
+    fdy_store_dedupe_key_t keys[S_PREFETCH_AHEAD];
     for (size_t i = 0; i < d->count && i < S_PREFETCH_AHEAD; i++)
-        s_item_prefetch(store, &d->items[i]);
+        s_item_key(store, &d->items[i], &keys[i]);
     for (size_t i = 0; i < d->count; i++) {
+        fdy_store_dedupe_key_t key = keys[i % S_PREFETCH_AHEAD];
         if (i + S_PREFETCH_AHEAD < d->count)
-            s_item_prefetch(store, &d->items[i + S_PREFETCH_AHEAD]);
+            s_item_key(store, &d->items[i + S_PREFETCH_AHEAD], &keys[i % S_PREFETCH_AHEAD]);
         bool stored;
-        foundry_err err = s_item_put(store, txn, &d->items[i], now_ns, &stored, reason);
+        foundry_err err = s_item_put(store, txn, &d->items[i], &key, now_ns, &stored, reason);
         if (err != FOUNDRY_OK)
             return err;
         *writes += stored;
