@@ -7,6 +7,7 @@
  *  and never asserts on them: it fails only when something does not work.
  */
 #include "baseline.h"
+#include "commit_floor.h"
 #include "bench_env.h"
 #include "fanout.h"
 #include "noisy.h"
@@ -84,25 +85,6 @@ static void
 s_log(foundry_log_level level, const char *id, const char *line, void *user)
 {
     fprintf(stderr, "libfoundry: %d %s %s\n", (int) level, id, line);
-}
-
-/* ---- statistics --------------------------------------------------------- */
-
-static int
-s_cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-    return x < y ? -1 : x > y;
-}
-
-/* Sorts values in place and returns the q-quantile in milliseconds. */
-static double
-s_quantile_ms(uint64_t *values, size_t n, double q)
-{
-    if (n == 0)
-        return 0.0;
-    size_t index = (size_t) ((double) (n - 1) * q + 0.5);
-    return (double) values[index] / 1e6;
 }
 
 /* ---- (a) pipelined durable publish --------------------------------------- */
@@ -212,9 +194,8 @@ s_bench_pipelined(foundry_client_t *client, const bench_opts_t *opts, const uint
                            run.duplicates);
     out->seconds = (double) (run.last_ack_ns - start) / 1e9;
     out->msgs_per_s = out->seconds > 0 ? (double) opts->count / out->seconds : 0.0;
-    qsort(run.lat_ns, opts->count, sizeof(uint64_t), s_cmp_u64);
-    out->p50_ms = s_quantile_ms(run.lat_ns, opts->count, 0.50);
-    out->p99_ms = s_quantile_ms(run.lat_ns, opts->count, 0.99);
+    out->p50_ms = fdy_bench_env_quantile_ms(run.lat_ns, opts->count, 0.50);
+    out->p99_ms = fdy_bench_env_quantile_ms(run.lat_ns, opts->count, 0.99);
     out->ran = true;
     rc = 0;
 out:
@@ -256,9 +237,8 @@ s_bench_window1(foundry_client_t *client, const bench_opts_t *opts, const uint8_
     }
     out->seconds = (double) (fdy_bench_env_now_ns() - start) / 1e9;
     out->msgs_per_s = out->seconds > 0 ? (double) opts->window1_count / out->seconds : 0.0;
-    qsort(lat, opts->window1_count, sizeof(uint64_t), s_cmp_u64);
-    out->p50_ms = s_quantile_ms(lat, opts->window1_count, 0.50);
-    out->p99_ms = s_quantile_ms(lat, opts->window1_count, 0.99);
+    out->p50_ms = fdy_bench_env_quantile_ms(lat, opts->window1_count, 0.50);
+    out->p99_ms = fdy_bench_env_quantile_ms(lat, opts->window1_count, 0.99);
     out->ran = true;
     rc = 0;
 out:
@@ -274,14 +254,17 @@ s_usage(FILE *out)
     fprintf(out, "usage: foundry-bench [options]\n"
                  "Starts a foundry-broker in a temporary directory and measures, on loopback\n"
                  "with CURVE: (a) pipelined durable publish, (b) publish-and-wait (window 1),\n"
-                 "(c) raw libzmq CURVE DEALER->ROUTER throughput. Prints figures and a final\n"
-                 "JSON line. Exits 0 unless something failed functionally.\n"
+                 "(c) raw libzmq CURVE DEALER->ROUTER throughput, (d) the window-1 floor: a\n"
+                 "raw CURVE round trip alone and with an LMDB commit's disk work (page writes,\n"
+                 "fdatasync, an O_DSYNC meta write). Prints figures and a final JSON line.\n"
+                 "Exits 0 unless something failed functionally.\n"
                  "\n"
                  "  --broker PATH       foundry-broker binary (env FOUNDRY_BROKER; default: the\n"
                  "                      one in this build tree)\n"
                  "  --ctl PATH          foundryctl binary (env FOUNDRY_CTL; default: likewise)\n"
                  "  --count N           pipelined messages (default 1000000)\n"
-                 "  --window1 N         publish-and-wait messages (default 2000; 0 skips)\n"
+                 "  --window1 N         publish-and-wait messages and floor round trips\n"
+                 "                      (default 2000; 0 skips both)\n"
                  "  --baseline N        raw libzmq messages (default: --count; 0 skips)\n"
                  "  --payload BYTES     payload size (default 256)\n"
                  "  --max-in-flight N   client window (default: the library's)\n"
@@ -466,21 +449,46 @@ s_parse_args(int argc, char **argv, bench_opts_t *opts)
     return -1; /* go on */
 }
 
+/* The window-1 floor (commit_floor.h), measured after the broker stopped. */
+typedef struct {
+    bool ran;
+    fdy_floor_figures_t rtt, data, commit;
+} floor_t;
+
+static int
+s_bench_floor(const char *dir, const bench_opts_t *opts, floor_t *out)
+{
+    if (fdy_commit_floor_run(dir, opts->window1_count, opts->payload_size, FDY_FLOOR_NONE,
+                             &out->rtt) != FOUNDRY_OK ||
+        fdy_commit_floor_run(dir, opts->window1_count, opts->payload_size, FDY_FLOOR_DATA,
+                             &out->data) != FOUNDRY_OK ||
+        fdy_commit_floor_run(dir, opts->window1_count, opts->payload_size, FDY_FLOOR_COMMIT,
+                             &out->commit) != FOUNDRY_OK)
+        return -1;
+    out->ran = true;
+    return 0;
+}
+
 static void
 s_print_json(const bench_opts_t *opts, const figures_t *durable, const figures_t *window1,
-             const figures_t *baseline, double ratio, uint64_t rss_kib, double load_start,
-             double load_end, int failures)
+             const floor_t *floor, const figures_t *baseline, double ratio, uint64_t rss_kib,
+             double load_start, double load_end, int failures)
 {
     printf("{\"bench\":\"publish\",\"payload_bytes\":%zu,\"count\":%zu,"
            "\"durable_msgs_per_s\":%.0f,\"durable_seconds\":%.3f,"
            "\"durable_ack_p50_ms\":%.3f,\"durable_ack_p99_ms\":%.3f,"
            "\"window1_count\":%zu,\"window1_ack_p50_ms\":%.3f,\"window1_ack_p99_ms\":%.3f,"
+           "\"floor_rtt_p50_ms\":%.3f,\"floor_one_flush_p50_ms\":%.3f,"
+           "\"floor_commit_p50_ms\":%.3f,\"floor_commit_p99_ms\":%.3f,"
+           "\"ratio_window1_to_floor\":%.3f,"
            "\"baseline_count\":%zu,\"baseline_msgs_per_s\":%.0f,"
            "\"ratio_durable_to_baseline\":%.3f,\"broker_peak_rss_kib\":%" PRIu64 ","
            "\"load_average_start\":%.2f,\"load_average_end\":%.2f,\"failures\":%d}\n",
            opts->payload_size, durable->ran ? opts->count : 0, durable->msgs_per_s,
            durable->seconds, durable->p50_ms, durable->p99_ms,
            window1->ran ? opts->window1_count : 0, window1->p50_ms, window1->p99_ms,
+           floor->rtt.p50_ms, floor->data.p50_ms, floor->commit.p50_ms, floor->commit.p99_ms,
+           floor->ran && floor->commit.p50_ms > 0 ? window1->p50_ms / floor->commit.p50_ms : 0.0,
            baseline->ran ? opts->baseline_count : 0, baseline->msgs_per_s, ratio, rss_kib,
            load_start, load_end, failures);
 }
@@ -531,6 +539,7 @@ main(int argc, char **argv)
         payload[i] = (uint8_t) ('a' + i % 26);
 
     figures_t durable = {0}, window1 = {0}, baseline = {0};
+    floor_t floor = {0};
     uint64_t rss_kib = 0;
     int failures = 0;
     fdy_bench_env_t env;
@@ -650,6 +659,19 @@ out:
         if (fdy_bench_env_stop(&env) != FOUNDRY_OK)
             failures++;
     }
+    /* (d) the window-1 floor, alone on the machine like the baseline. */
+    if (window1.ran) {
+        if (s_bench_floor(env.dir, &opts, &floor) == 0) {
+            printf("floor      raw CURVE round trip, %zu B, one at a time: p50 %.3f ms; with "
+                   "%d page writes + fdatasync: p50 %.3f ms; + the O_DSYNC meta write "
+                   "(an LMDB commit's two flushes): p50 %.3f ms, p99 %.3f ms\n",
+                   opts.payload_size, floor.rtt.p50_ms, FDY_FLOOR_PAGES, floor.data.p50_ms,
+                   floor.commit.p50_ms, floor.commit.p99_ms);
+            printf("ratio      window 1 p50 / floor p50: %.3f\n",
+                   floor.commit.p50_ms > 0 ? window1.p50_ms / floor.commit.p50_ms : 0.0);
+        } else
+            failures++;
+    }
     double ratio = 0.0;
     if (durable.ran && baseline.ran && baseline.msgs_per_s > 0) {
         ratio = durable.msgs_per_s / baseline.msgs_per_s;
@@ -661,8 +683,8 @@ out:
     printf("machine    load average %.2f at start, %.2f at end\n", load_start, load_end);
     fdy_bench_env_remove(&env, opts.keep);
     if (!opts.fanout && !opts.noisy && !opts.jobs && !opts.models) /* not their figures */
-        s_print_json(&opts, &durable, &window1, &baseline, ratio, rss_kib, load_start, load_end,
-                     failures);
+        s_print_json(&opts, &durable, &window1, &floor, &baseline, ratio, rss_kib, load_start,
+                     load_end, failures);
     free(payload);
     if (failures)
         fdy_bench_env_fail("%d step(s) failed", failures);

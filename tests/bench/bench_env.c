@@ -33,6 +33,23 @@ fdy_bench_env_now_ns(void)
     return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
+static int
+s_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+double
+fdy_bench_env_quantile_ms(uint64_t *values_ns, size_t n, double q)
+{
+    if (n == 0)
+        return 0.0;
+    qsort(values_ns, n, sizeof *values_ns, s_cmp_u64);
+    size_t index = (size_t) ((double) (n - 1) * q + 0.5);
+    return (double) values_ns[index] / 1e6;
+}
+
 /* Deadline-bounded polls (ready file, child exit) wait this long between
  * checks; nothing relies on the pause for ordering. */
 static void

@@ -93,6 +93,10 @@ double fdy_bench_env_children_cpu_ms(pid_t pid);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t fdy_bench_env_now_ns(void);
 
+/* Sorts n latencies (ns) and returns their q-quantile in milliseconds
+ * (0 when n is 0). */
+double fdy_bench_env_quantile_ms(uint64_t *values_ns, size_t n, double q);
+
 /* Prints "foundry-bench: <message>" on stderr. */
 void fdy_bench_env_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
