@@ -4,7 +4,9 @@
  *  the key, so a hit is a candidate the caller confirms against the record
  *  it names; several entries may share a hash. Knows nothing of LMDB.
  *  Open addressing with linear probing: 16 bytes a slot, at most 3/4 full,
- *  so 21 to 43 bytes an entry. Not thread-safe.
+ *  so 21 to 43 bytes an entry, and while growing the old table's too (the
+ *  entries move to the doubled table a few slots per change, so no change
+ *  costs more than a bounded amount). Not thread-safe.
  */
 #ifndef FDY_DEDUPE_INDEX_H_INCLUDED
 #define FDY_DEDUPE_INDEX_H_INCLUDED
@@ -31,19 +33,30 @@ size_t fdy_dedupe_index_count(const fdy_dedupe_index_t *self);
 /* Bytes of memory the slots take. */
 size_t fdy_dedupe_index_bytes(const fdy_dedupe_index_t *self);
 
-/* Walks the entries with this hash: set *pos = fdy_dedupe_index_start(self,
+/* Whether entries are still moving to a doubled table. */
+bool fdy_dedupe_index_growing(const fdy_dedupe_index_t *self);
+
+/* Where a walk of the entries with one hash stands. */
+typedef struct {
+    size_t pos;
+    bool in_old; /* past the current table, in the one being emptied */
+} fdy_dedupe_walk_t;
+
+/* Walks the entries with this hash: set walk = fdy_dedupe_index_start(self,
  * hash), then each fdy_dedupe_index_next returns the seq of one more entry
  * with it, or 0 when there is none left. Valid while self is not changed. */
-size_t fdy_dedupe_index_start(const fdy_dedupe_index_t *self, uint64_t hash);
-uint64_t fdy_dedupe_index_next(const fdy_dedupe_index_t *self, uint64_t hash, size_t *pos);
+fdy_dedupe_walk_t fdy_dedupe_index_start(const fdy_dedupe_index_t *self, uint64_t hash);
+uint64_t fdy_dedupe_index_next(const fdy_dedupe_index_t *self, uint64_t hash,
+                               fdy_dedupe_walk_t *walk);
 
 /* Starts loading the cache line where a walk of hash begins, so that a
  * caller with several lookups ahead overlaps their cache misses. Only a
  * hint: changes nothing, and a table that grows in between is still fine. */
 void fdy_dedupe_index_prefetch(const fdy_dedupe_index_t *self, uint64_t hash);
 
-/* Adds (hash, seq); seq must be > 0. Grows (doubling) past 3/4 full. The
- * caller makes sure the pair is not there already. */
+/* Adds (hash, seq); seq must be > 0 and < UINT64_MAX. Past 3/4 full, starts
+ * growing into a doubled table. The caller makes sure the pair is not
+ * there already. */
 void fdy_dedupe_index_insert(fdy_dedupe_index_t *self, uint64_t hash, uint64_t seq);
 
 /* Makes the entry (hash, old_seq) name new_seq (> 0). Returns false when

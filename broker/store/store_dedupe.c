@@ -250,7 +250,7 @@ fdy_store_dedupe_claim(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st,
         return fdy_reason_set(reason, FOUNDRY_EINVAL, "append: no dedupe key for the item");
     uint64_t hash = key->hash;
     fdy_dedupe_index_t *table = s_table(st);
-    size_t pos = fdy_dedupe_index_start(table, hash);
+    fdy_dedupe_walk_t pos = fdy_dedupe_index_start(table, hash);
     uint64_t old;
     while ((old = fdy_dedupe_index_next(table, hash, &pos)) != 0) {
         bool same;
@@ -303,7 +303,7 @@ s_load_record(fdy_store_t *self, MDB_txn *txn, fdy_store_stream_t *st, uint64_t 
     if (!s_hash(self, st->id, n->publisher, n->publisher_len, n->msg_id, n->msg_id_len, &hash))
         return FOUNDRY_OK; /* out of bounds: never had an entry */
     fdy_dedupe_index_t *table = s_table(st);
-    size_t pos = fdy_dedupe_index_start(table, hash);
+    fdy_dedupe_walk_t pos = fdy_dedupe_index_start(table, hash);
     uint64_t old;
     while ((old = fdy_dedupe_index_next(table, hash, &pos)) != 0) {
         bool same;

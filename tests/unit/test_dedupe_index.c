@@ -1,8 +1,9 @@
 /*  test_dedupe_index.c: the dedupe hash table against a plain array model:
  *  entries sharing a hash are all found, removal (backward shift) never
  *  loses a neighbour, growth keeps every entry, replace names the new seq,
- *  and tables large enough for huge pages (with prefetches between the
- *  changes) behave the same.
+ *  large tables (with prefetches between the changes) behave the same, and
+ *  growing is spread: entries still in the old table are found, replaced
+ *  and removed, and the move ends within a bounded number of changes.
  */
 #include "dedupe_index.h"
 
@@ -19,7 +20,7 @@
 static bool
 s_has(const fdy_dedupe_index_t *idx, uint64_t hash, uint64_t seq)
 {
-    size_t pos = fdy_dedupe_index_start(idx, hash);
+    fdy_dedupe_walk_t pos = fdy_dedupe_index_start(idx, hash);
     uint64_t s;
     while ((s = fdy_dedupe_index_next(idx, hash, &pos)) != 0)
         if (s == seq)
@@ -36,7 +37,7 @@ test_dedupe_index_same_hash_entries_all_found(void **state)
     for (uint64_t seq = 1; seq <= 5; seq++)
         fdy_dedupe_index_insert(idx, h, seq);
     fdy_dedupe_index_insert(idx, h + 1, 9); /* a neighbour in the same run */
-    size_t pos = fdy_dedupe_index_start(idx, h);
+    fdy_dedupe_walk_t pos = fdy_dedupe_index_start(idx, h);
     uint64_t found = 0, s;
     while ((s = fdy_dedupe_index_next(idx, h, &pos)) != 0)
         found |= 1ull << s;
@@ -101,10 +102,9 @@ test_dedupe_index_random_ops_match_model(void **state)
     free(live);
 }
 
-/* Past 2 MiB of slots the table is allocated aligned for huge pages: every
- * entry must still be found after each growth into that size, a prefetch
- * must change nothing, and the slots must start empty (a lookup of a hash
- * never inserted ends at once with 0). */
+/* Tables of megabytes, grown through several doublings: every entry must
+ * still be found, a prefetch must change nothing, and the slots must start
+ * empty (a lookup of a hash never inserted ends at once with 0). */
 static void
 test_dedupe_index_huge_table_keeps_entries(void **state)
 {
@@ -134,10 +134,77 @@ test_dedupe_index_huge_table_keeps_entries(void **state)
     }
     /* Hashes never inserted find nothing. */
     for (uint64_t h = 1; h <= 1000; h++) {
-        size_t pos = fdy_dedupe_index_start(idx, h * 0xff51afd7ed558ccdull);
+        fdy_dedupe_walk_t pos = fdy_dedupe_index_start(idx, h * 0xff51afd7ed558ccdull);
         assert_int_equal(fdy_dedupe_index_next(idx, h * 0xff51afd7ed558ccdull, &pos), 0);
     }
     fdy_dedupe_index_destroy(&idx);
+}
+
+/* One doubling watched change by change: while the entries move, those
+ * still in the old table are found, replaced and removed (the model says
+ * which are live), and the move is over within old slots / 16 changes. */
+static void
+test_dedupe_index_growth_is_spread(void **state)
+{
+    (void) state;
+    enum { N = 12000 };
+    uint64_t *hashes = calloc(N, sizeof *hashes);
+    uint64_t *seqs = calloc(N, sizeof *seqs); /* 0: removed */
+    assert_non_null(hashes);
+    assert_non_null(seqs);
+    fdy_dedupe_index_t *idx = fdy_dedupe_index_new();
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    size_t n = 0;
+    /* Fill until a doubling starts. */
+    while (!fdy_dedupe_index_growing(idx)) {
+        assert_true(n < N);
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        hashes[n] = x;
+        seqs[n] = n + 1;
+        fdy_dedupe_index_insert(idx, hashes[n], seqs[n]);
+        n++;
+    }
+    size_t old_slots = (n - 1) * 4 / 3; /* it grew on passing 3/4 of them */
+    size_t changes = 0;
+    while (fdy_dedupe_index_growing(idx)) {
+        assert_true(changes <= old_slots / 16 + 1);
+        /* Each change also checks the old entries against the model. */
+        size_t k = changes % n;
+        if (changes % 3 == 0 && seqs[k]) {
+            assert_true(fdy_dedupe_index_remove(idx, hashes[k], seqs[k]));
+            seqs[k] = 0;
+        } else if (changes % 3 == 1 && seqs[k]) {
+            assert_true(fdy_dedupe_index_replace(idx, hashes[k], seqs[k], seqs[k] + 100000));
+            seqs[k] += 100000;
+        } else {
+            assert_true(n < N);
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            hashes[n] = x;
+            seqs[n] = n + 1;
+            fdy_dedupe_index_insert(idx, hashes[n], seqs[n]);
+            n++;
+        }
+        changes++;
+        for (size_t j = 0; j < n; j += 7)
+            if (seqs[j])
+                assert_true(s_has(idx, hashes[j], seqs[j]));
+    }
+    size_t live = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (seqs[j]) {
+            live++;
+            assert_true(s_has(idx, hashes[j], seqs[j]));
+        }
+        else {
+            size_t pos_seq = j + 1;
+            assert_false(s_has(idx, hashes[j], pos_seq));
+            assert_false(s_has(idx, hashes[j], pos_seq + 100000));
+        }
+    }
+    assert_int_equal(fdy_dedupe_index_count(idx), live);
+    fdy_dedupe_index_destroy(&idx);
+    free(hashes);
+    free(seqs);
 }
 
 int
@@ -147,6 +214,7 @@ main(void)
         cmocka_unit_test(test_dedupe_index_same_hash_entries_all_found),
         cmocka_unit_test(test_dedupe_index_random_ops_match_model),
         cmocka_unit_test(test_dedupe_index_huge_table_keeps_entries),
+        cmocka_unit_test(test_dedupe_index_growth_is_spread),
     };
     return cmocka_run_group_tests_name("dedupe_index", tests, NULL, NULL);
 }
