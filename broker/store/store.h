@@ -207,6 +207,7 @@ typedef struct {
     size_t ext_len;
     /* out */
     uint64_t seq;            /* the sequence it has in stream_id (also a duplicate's) */
+    uint64_t stored_ns;      /* when stored: the record's stored_ns (0 for a duplicate) */
     bool duplicate;          /* the id was in the dedupe window: not stored again */
 } fdy_store_item_t;
 

@@ -371,6 +371,7 @@ s_item_put(fdy_store_t *self, MDB_txn *txn, fdy_store_item_t *it,
     err = fdy_store_record_put(self, st, &rec, now_ns, &it->seq, reason);
     if (err != FOUNDRY_OK)
         return err;
+    it->stored_ns = now_ns;
     it->duplicate = false;
     *stored_out = true;
     return FOUNDRY_OK;
@@ -382,6 +383,7 @@ s_items_reset(void *data)
     fdy_store_items_t *d = data;
     for (size_t i = 0; d->items && i < d->count; i++) {
         d->items[i].seq = 0;
+        d->items[i].stored_ns = 0;
         d->items[i].duplicate = false;
     }
 }

@@ -868,13 +868,37 @@ fdy_consumers_committed(fdy_consumers_t *self, const fdy_commit_t *commit, int64
     self->failures = 0;
 }
 
+/* A record just stored goes into its stream's record cache, where the
+ * consumers that keep up find it without reading, checking and parsing it
+ * from the store again. Only streams that have a cache (two consumers or
+ * more), so no memory is taken for the others. */
+static void
+s_cache_item(const stream_rt_t *st, const fdy_store_item_t *it)
+{
+    if (!st || !st->cache || it->seq != st->last_seq)
+        return;
+    fdy_stored_t rec = {
+        .stream = st->name,
+        .seq = it->seq,
+        .stored_ns = it->stored_ns,
+        .publisher = it->publisher ? it->publisher : "",
+        .data = it->data,
+        .data_len = it->data_len,
+        .ext = it->ext,
+        .ext_len = it->ext_len,
+    };
+    fdy_record_cache_put(st->cache, &rec);
+}
+
 void
 fdy_consumers_note_items(fdy_consumers_t *self, const fdy_store_item_t *items, size_t count)
 {
     stream_rt_t *cache = NULL;
     for (size_t i = 0; i < count; i++)
-        if (!items[i].duplicate && items[i].seq)
+        if (!items[i].duplicate && items[i].seq) {
             s_note_seq(self, &cache, items[i].stream_id, items[i].seq);
+            s_cache_item(cache, &items[i]);
+        }
 }
 
 foundry_err

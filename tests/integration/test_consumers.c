@@ -563,6 +563,55 @@ test_consumers_start_positions(void)
     s_env_end(&p);
 }
 
+/* Two consumers reading along: the stream's record cache exists, so each
+ * new record is put there when it is stored and served from there. What
+ * they get must be exactly what the store holds: payload, publisher and
+ * the stored_ns that stream.read shows (one commit per message, so a wrong
+ * one would show). */
+static void
+test_consumers_cached_appends_match_store(void)
+{
+    fdy_proc_t *p = s_env_new("cached", "ca");
+    s_consumer_add(p, "ca", "one", "first", NULL, NULL, NULL);
+    s_consumer_add(p, "ca", "two", "first", NULL, NULL, NULL);
+    foundry_client_t *producer = s_client(p);
+    foundry_client_t *client = s_client(p);
+    foundry_sub_t *subs[2] = {s_subscribe(client, "ca", "one", 0),
+                              s_subscribe(client, "ca", "two", 0)};
+    char payload[64];
+    enum { N = 20 };
+    int64_t stored[N + 1] = {0};
+    for (size_t i = 0; i < N; i++) {
+        size_t len = s_payload("ca", i, payload, sizeof payload);
+        foundry_ack_t ack;
+        FDY_CHECK_OK(foundry_client_publish(producer, "ca.x", payload, len, NULL, 0, &ack));
+        FDY_CHECK_EQ(ack.seq, i + 1);
+        /* Both read it before the next one is stored. */
+        for (size_t k = 0; k < 2; k++) {
+            const foundry_msg_t *msg = s_recv(subs[k], k ? "two" : "one");
+            FDY_CHECK_EQ(msg->seq, i + 1);
+            FDY_CHECK(s_msg_is(msg, "ca.x", "ca", i));
+            FDY_CHECK_STR(msg->publisher, "admin");
+            if (k == 0)
+                stored[i + 1] = (int64_t) msg->stored_ns;
+            else
+                FDY_CHECK_EQ((int64_t) msg->stored_ns, stored[i + 1]);
+            FDY_CHECK_OK(foundry_sub_ack(subs[k], msg->seq));
+        }
+    }
+    fdy_json_t *rows =
+        fdy_proc_ctl_json(p, ARGV("stream", "read", "ca", "--from", "1", "--count", "100"));
+    FDY_CHECK_EQ(fdy_proc_json_count(rows), N);
+    for (size_t i = 0; i < N; i++)
+        FDY_CHECK_EQ(fdy_proc_row_int(fdy_proc_json_at(rows, i), "stored_ns"), stored[i + 1]);
+    fdy_proc_json_destroy(&rows);
+    for (size_t k = 0; k < 2; k++)
+        foundry_sub_close(&subs[k]);
+    s_client_close(&client);
+    s_client_close(&producer);
+    s_env_end(&p);
+}
+
 /* ---- redelivery and dead letters ------------------------------------------------------- */
 
 static void
@@ -1388,6 +1437,7 @@ main(int argc, char **argv)
         {"fanout_4_consumers_100000", test_consumers_fanout_4_consumers_100000},
         {"resume_from_cursor", test_consumers_resume_from_cursor},
         {"start_positions", test_consumers_start_positions},
+        {"cached_appends_match_store", test_consumers_cached_appends_match_store},
         {"redelivery_after_ack_wait", test_consumers_redelivery_after_ack_wait},
         {"dead_letter_after_max_deliver", test_consumers_dead_letter_after_max_deliver},
         {"credit_bounds_unacked", test_consumers_credit_bounds_unacked},
