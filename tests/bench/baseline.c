@@ -19,10 +19,78 @@
 /* A receive waiting longer than this means the sender is gone. */
 #define BASELINE_RECV_MS 10000
 
+/* ---- the CURVE pair ------------------------------------------------------ */
+
+foundry_err
+fdy_curve_server_open(fdy_curve_server_t *self, const char *what)
+{
+    memset(self, 0, sizeof *self);
+    char secret_key[41];
+    size_t endpoint_len = sizeof self->endpoint;
+    int one = 1, timeout = BASELINE_RECV_MS;
+    self->ctx = zmq_ctx_new();
+    self->router = self->ctx ? zmq_socket(self->ctx, ZMQ_ROUTER) : NULL;
+    if (!self->router || zmq_curve_keypair(self->public_key, secret_key) != 0 ||
+        zmq_setsockopt(self->router, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
+        zmq_setsockopt(self->router, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0 ||
+        zmq_setsockopt(self->router, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
+        zmq_bind(self->router, "tcp://127.0.0.1:*") != 0 ||
+        zmq_getsockopt(self->router, ZMQ_LAST_ENDPOINT, self->endpoint, &endpoint_len) != 0) {
+        fdy_bench_env_fail("%s router: %s", what, zmq_strerror(zmq_errno()));
+        return FOUNDRY_EIO;
+    }
+    return FOUNDRY_OK;
+}
+
+void *
+fdy_curve_server_dealer(const fdy_curve_server_t *self)
+{
+    char public_key[41], secret_key[41];
+    int timeout = BASELINE_RECV_MS;
+    void *dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!dealer)
+        return NULL;
+    if (zmq_curve_keypair(public_key, secret_key) != 0 ||
+        zmq_setsockopt(dealer, ZMQ_CURVE_SERVERKEY, self->public_key, 40) != 0 ||
+        zmq_setsockopt(dealer, ZMQ_CURVE_PUBLICKEY, public_key, 40) != 0 ||
+        zmq_setsockopt(dealer, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0 ||
+        zmq_setsockopt(dealer, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
+        zmq_connect(dealer, self->endpoint) != 0) {
+        int err = zmq_errno();
+        zmq_close(dealer);
+        errno = err;
+        return NULL;
+    }
+    return dealer;
+}
+
+void
+fdy_curve_server_unblock(fdy_curve_server_t *self)
+{
+    if (self->router) {
+        int zero = 0;
+        zmq_setsockopt(self->router, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(self->router);
+        self->router = NULL;
+    }
+    if (self->ctx)
+        zmq_ctx_shutdown(self->ctx);
+}
+
+void
+fdy_curve_server_close(fdy_curve_server_t *self)
+{
+    if (self->router)
+        zmq_close(self->router);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    self->router = self->ctx = NULL;
+}
+
+/* ---- throughput --------------------------------------------------------- */
+
 typedef struct {
-    void *ctx;
-    const char *endpoint;
-    const char *server_public;
+    const fdy_curve_server_t *server;
     size_t count; /* messages after the warm-up one */
     size_t size;
     int rc;
@@ -33,17 +101,11 @@ s_sender(void *arg)
 {
     sender_t *self = arg;
     self->rc = -1;
-    char public_key[41], secret_key[41];
-    void *dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    void *dealer = fdy_curve_server_dealer(self->server);
     uint8_t *buf = calloc(1, self->size ? self->size : 1);
-    if (!dealer || !buf || zmq_curve_keypair(public_key, secret_key) != 0)
+    if (!dealer || !buf)
         goto out;
     memset(buf, 'b', self->size);
-    if (zmq_setsockopt(dealer, ZMQ_CURVE_SERVERKEY, self->server_public, 40) != 0 ||
-        zmq_setsockopt(dealer, ZMQ_CURVE_PUBLICKEY, public_key, 40) != 0 ||
-        zmq_setsockopt(dealer, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0 ||
-        zmq_connect(dealer, self->endpoint) != 0)
-        goto out;
     /* One warm-up message (handshake), then the measured ones. A blocking
      * send waits at the high-water mark: the receiver sets the pace. */
     for (size_t i = 0; i < self->count + 1; i++) {
@@ -69,29 +131,15 @@ foundry_err
 fdy_baseline_run(size_t count, size_t payload_size, double *seconds_out)
 {
     int rc = -1;
-    void *ctx = zmq_ctx_new();
-    void *router = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
-    char public_key[41], secret_key[41], endpoint[256];
-    size_t endpoint_len = sizeof endpoint;
-    int one = 1, timeout = BASELINE_RECV_MS;
+    fdy_curve_server_t server;
     bool started = false;
     pthread_t thread;
     sender_t sender = {0};
     zmq_msg_t frame;
     zmq_msg_init(&frame);
-    /* No ZAP handler runs in this context, so libzmq accepts any CURVE
-     * client: encryption and the handshake are measured, key lookup is
-     * not (it happens once per connection in the broker anyway). */
-    if (!router || zmq_curve_keypair(public_key, secret_key) != 0 ||
-        zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
-        zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0 ||
-        zmq_setsockopt(router, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
-        zmq_bind(router, "tcp://127.0.0.1:*") != 0 ||
-        zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &endpoint_len) != 0) {
-        fdy_bench_env_fail("baseline router: %s", zmq_strerror(zmq_errno()));
+    if (fdy_curve_server_open(&server, "baseline") != FOUNDRY_OK)
         goto out;
-    }
-    sender = (sender_t){ctx, endpoint, public_key, count, payload_size, -1};
+    sender = (sender_t){&server, count, payload_size, -1};
     if (pthread_create(&thread, NULL, s_sender, &sender) != 0) {
         fdy_bench_env_fail("pthread_create failed");
         goto out;
@@ -101,7 +149,7 @@ fdy_baseline_run(size_t count, size_t payload_size, double *seconds_out)
     size_t received = 0;
     /* ROUTER delivers [routing id][payload]; count the payload frames. */
     while (received < count + 1) {
-        if (zmq_msg_recv(&frame, router, 0) < 0) {
+        if (zmq_msg_recv(&frame, server.router, 0) < 0) {
             if (zmq_errno() == EINTR)
                 continue;
             fdy_bench_env_fail("baseline receive after %zu messages: %s", received,
@@ -123,20 +171,12 @@ out:
     zmq_msg_close(&frame);
     if (started) {
         /* Close the router first so a sender blocked at the HWM returns. */
-        if (rc != 0 && router) {
-            int zero = 0;
-            zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof zero);
-            zmq_close(router);
-            router = NULL;
-            zmq_ctx_shutdown(ctx);
-        }
+        if (rc != 0)
+            fdy_curve_server_unblock(&server);
         pthread_join(thread, NULL);
         if (sender.rc != 0)
             rc = -1;
     }
-    if (router)
-        zmq_close(router);
-    if (ctx)
-        zmq_ctx_term(ctx);
+    fdy_curve_server_close(&server);
     return rc == 0 ? FOUNDRY_OK : FOUNDRY_EIO;
 }

@@ -7,6 +7,7 @@
  */
 #include "commit_floor.h"
 
+#include "baseline.h"
 #include "bench_env.h"
 
 #include <zmq.h>
@@ -24,12 +25,9 @@
 #define FLOOR_PAGE       4096
 #define FLOOR_FILE_PAGES 2048 /* 8 MiB: writes land on allocated blocks */
 #define FLOOR_META_BYTES 120  /* what LMDB writes of a meta page */
-#define FLOOR_RECV_MS    10000
 
 typedef struct {
-    void *ctx;
-    const char *endpoint;
-    const char *server_public;
+    const fdy_curve_server_t *server;
     size_t count;
     size_t size;
     uint64_t *lat_ns; /* count round trips */
@@ -41,16 +39,9 @@ s_pinger(void *arg)
 {
     s_pinger_t *self = arg;
     self->rc = -1;
-    char public_key[41], secret_key[41];
-    int timeout = FLOOR_RECV_MS;
-    void *dealer = zmq_socket(self->ctx, ZMQ_DEALER);
+    void *dealer = fdy_curve_server_dealer(self->server);
     uint8_t *buf = calloc(1, self->size ? self->size : 1);
-    if (!dealer || !buf || zmq_curve_keypair(public_key, secret_key) != 0 ||
-        zmq_setsockopt(dealer, ZMQ_CURVE_SERVERKEY, self->server_public, 40) != 0 ||
-        zmq_setsockopt(dealer, ZMQ_CURVE_PUBLICKEY, public_key, 40) != 0 ||
-        zmq_setsockopt(dealer, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0 ||
-        zmq_setsockopt(dealer, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
-        zmq_connect(dealer, self->endpoint) != 0)
+    if (!dealer || !buf)
         goto out;
     memset(buf, 'f', self->size);
     for (size_t i = 0; i < self->count + 1; i++) {
@@ -128,11 +119,7 @@ fdy_commit_floor_run(const char *dir, size_t count, size_t payload_size, fdy_flo
     s_disk_t *d = calloc(1, sizeof *d);
     uint64_t *lat = calloc(count ? count : 1, sizeof *lat);
     uint8_t *buf = malloc(payload_size ? payload_size : 1);
-    void *ctx = zmq_ctx_new();
-    void *router = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
-    char public_key[41], secret_key[41], endpoint[256];
-    size_t endpoint_len = sizeof endpoint;
-    int one = 1, timeout = FLOOR_RECV_MS;
+    fdy_curve_server_t server = {0};
     bool started = false;
     pthread_t thread;
     s_pinger_t pinger = {0};
@@ -145,16 +132,9 @@ fdy_commit_floor_run(const char *dir, size_t count, size_t payload_size, fdy_flo
         fdy_bench_env_fail("floor: %s: %s", path, strerror(errno));
         goto out;
     }
-    if (!router || zmq_curve_keypair(public_key, secret_key) != 0 ||
-        zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof one) != 0 ||
-        zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0 ||
-        zmq_setsockopt(router, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
-        zmq_bind(router, "tcp://127.0.0.1:*") != 0 ||
-        zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &endpoint_len) != 0) {
-        fdy_bench_env_fail("floor router: %s", zmq_strerror(zmq_errno()));
+    if (fdy_curve_server_open(&server, "floor") != FOUNDRY_OK)
         goto out;
-    }
-    pinger = (s_pinger_t){ctx, endpoint, public_key, count, payload_size, lat, -1};
+    pinger = (s_pinger_t){&server, count, payload_size, lat, -1};
     if (pthread_create(&thread, NULL, s_pinger, &pinger) != 0) {
         fdy_bench_env_fail("floor: pthread_create failed");
         goto out;
@@ -162,8 +142,8 @@ fdy_commit_floor_run(const char *dir, size_t count, size_t payload_size, fdy_flo
     started = true;
     for (size_t i = 0; i < count + 1; i++) {
         uint8_t id[256];
-        int id_len = zmq_recv(router, id, sizeof id, 0);
-        if (id_len < 0 || zmq_recv(router, buf, payload_size, 0) < 0) {
+        int id_len = zmq_recv(server.router, id, sizeof id, 0);
+        if (id_len < 0 || zmq_recv(server.router, buf, payload_size, 0) < 0) {
             fdy_bench_env_fail("floor receive after %zu round trips: %s", i,
                                zmq_strerror(zmq_errno()));
             goto out;
@@ -172,8 +152,8 @@ fdy_commit_floor_run(const char *dir, size_t count, size_t payload_size, fdy_flo
             fdy_bench_env_fail("floor: %s: %s", path, strerror(errno));
             goto out;
         }
-        if (zmq_send(router, id, (size_t) id_len, ZMQ_SNDMORE) < 0 ||
-            zmq_send(router, buf, payload_size, 0) < 0) {
+        if (zmq_send(server.router, id, (size_t) id_len, ZMQ_SNDMORE) < 0 ||
+            zmq_send(server.router, buf, payload_size, 0) < 0) {
             fdy_bench_env_fail("floor send: %s", zmq_strerror(zmq_errno()));
             goto out;
         }
@@ -181,21 +161,13 @@ fdy_commit_floor_run(const char *dir, size_t count, size_t payload_size, fdy_flo
     rc = 0;
 out:
     if (started) {
-        if (rc != 0) {
-            int zero = 0;
-            zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof zero);
-            zmq_close(router);
-            router = NULL;
-            zmq_ctx_shutdown(ctx);
-        }
+        if (rc != 0)
+            fdy_curve_server_unblock(&server);
         pthread_join(thread, NULL);
         if (pinger.rc != 0)
             rc = -1;
     }
-    if (router)
-        zmq_close(router);
-    if (ctx)
-        zmq_ctx_term(ctx);
+    fdy_curve_server_close(&server);
     if (rc == 0) {
         out->p50_ms = fdy_bench_env_quantile_ms(lat, count, 0.50);
         out->p99_ms = fdy_bench_env_quantile_ms(lat, count, 0.99);
