@@ -1557,6 +1557,16 @@ fdy_proc_row_int(const fdy_json_t *row, const char *key)
     return value;
 }
 
+int64_t
+fdy_proc_status_int(fdy_proc_t *self, const char *key)
+{
+    const char *const argv[] = {"status", NULL};
+    fdy_json_t *json = fdy_proc_ctl_json(self, argv);
+    int64_t value = fdy_proc_row_int(fdy_proc_one_row(json), key);
+    fdy_proc_json_destroy(&json);
+    return value;
+}
+
 void
 fdy_proc_row_str(const fdy_json_t *row, const char *key, char *out, size_t size)
 {

@@ -299,6 +299,10 @@ const fdy_json_t *fdy_proc_one_row(const fdy_json_t *json);
  * integer. */
 int64_t fdy_proc_row_int(const fdy_json_t *row, const char *key);
 
+/* Integer field key of `foundryctl status` as the admin key; fails the
+ * test when it is missing. */
+int64_t fdy_proc_status_int(fdy_proc_t *self, const char *key);
+
 /* Copies text column key of row into out (size bytes, truncated); a list
  * column (a JSON array of strings) is joined with single spaces. Fails the
  * test when it is missing or not a string or list. */

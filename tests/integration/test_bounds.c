@@ -154,17 +154,6 @@ test_bounds_flood_without_reading(void)
 #define TAIL_MESSAGES 200
 #define TAIL_PAYLOAD (256 * 1024)
 
-static uint64_t
-s_status_int(fdy_proc_t *p, const char *key)
-{
-    fdy_json_t *json = fdy_proc_ctl_json(p, ARGV("status"));
-    int64_t value = -1;
-    FDY_CHECK_MSG(fdy_proc_json_int(fdy_proc_json_get(json, key), &value), "status has no %s",
-                  key);
-    fdy_proc_json_destroy(&json);
-    return (uint64_t) value;
-}
-
 /* 32 tails with all the credit a connection may hold, on a connection
  * that never reads: what the broker queues for it stops at its send queue
  * (max_send_queue_bytes), the rest is dropped as for any tail without
@@ -210,8 +199,8 @@ test_bounds_subscriber_never_reads(void)
     free(payload);
     s_publish_one(good, "telemetry.siheung.good", 1);
     uint64_t peak_kib = s_proc_kib(pid, "VmHWM");
-    uint64_t pauses = s_status_int(p, "send_queue_pauses");
-    uint64_t dropped = s_status_int(p, "dropped");
+    uint64_t pauses = fdy_proc_status_int(p, "send_queue_pauses");
+    uint64_t dropped = fdy_proc_status_int(p, "dropped");
     fprintf(stderr, "  broker RSS %" PRIu64 " KiB before, peak %" PRIu64 " KiB; %" PRIu64
                     " send-queue pauses, %" PRIu64 " tail deliveries dropped\n",
             base_kib, peak_kib, pauses, dropped);
@@ -364,7 +353,7 @@ test_bounds_flood_over_rate_closed(void)
     s_big_request_free(&request);
     uint64_t floods = 0;
     for (int i = 0; i < 100 && floods == 0; i++) {
-        floods = s_status_int(p, "rate_floods");
+        floods = fdy_proc_status_int(p, "rate_floods");
         if (floods == 0)
             fdy_proc_nap_ms(100);
     }
@@ -443,7 +432,7 @@ test_bounds_library_flooder_recovers(void)
     free(payload);
     fprintf(stderr, "  %d publishes: %d stored, %d refused (ERATE), %d timed out\n", i, stored,
             refused, timed_out);
-    FDY_CHECK_EQ(s_status_int(p, "rate_floods"), 1);
+    FDY_CHECK_EQ(fdy_proc_status_int(p, "rate_floods"), 1);
     /* Past the backoff the same client is back and publishes. */
     fdy_proc_nap_ms(3000);   /* the 2 s backoff, and a reconnect after it */
     foundry_ack_t ack;
@@ -452,7 +441,7 @@ test_bounds_library_flooder_recovers(void)
     FDY_CHECK_OK(foundry_client_close(&client, 5000, NULL));
     /* Every acknowledged message once; a timed-out one may have been
      * stored before the close (its resend is then a duplicate). */
-    int64_t count = (int64_t) s_status_int(p, "messages");
+    int64_t count = (int64_t) fdy_proc_status_int(p, "messages");
     FDY_CHECK_MSG(count >= stored + 1 && count <= stored + 1 + timed_out,
                   "%" PRId64 " messages stored, %d acknowledged, %d timed out", count, stored + 1,
                   timed_out);

@@ -48,16 +48,6 @@ s_publish(foundry_client_t *client, const char *subject, int first, int count)
     }
 }
 
-static uint64_t
-s_status_int(fdy_proc_t *p, const char *key)
-{
-    fdy_json_t *json = fdy_proc_ctl_json(p, ARGV("status"));
-    int64_t value = -1;
-    FDY_CHECK(fdy_proc_json_int(fdy_proc_json_get(json, key), &value));
-    fdy_proc_json_destroy(&json);
-    return (uint64_t) value;
-}
-
 /* An ephemeral SUBSCRIBE on filter; returns the subscription. */
 static uint64_t
 s_tail(fdy_raw_t *raw, const char *filter)
@@ -94,14 +84,14 @@ test_peers_routing_id_reuse_gets_nothing(void)
     FDY_CHECK(got);
     fdy_raw_subscribe(&victim, "plans", "reader", 100, got);
     s_tail(&victim, "plans.>");
-    FDY_CHECK_EQ(s_status_int(p, "subscriptions"), 2);
+    FDY_CHECK_EQ(fdy_proc_status_int(p, "subscriptions"), 2);
     fdy_raw_close(&victim);
 
     /* Its subscriptions end with its connection, not 30 s later. */
     int64_t deadline = fdy_clock_mono_ms() + HANDOVER_DEADLINE_MS;
-    while (s_status_int(p, "subscriptions") != 0 && fdy_clock_mono_ms() < deadline)
+    while (fdy_proc_status_int(p, "subscriptions") != 0 && fdy_clock_mono_ms() < deadline)
         fdy_proc_nap_ms(50);
-    FDY_CHECK_EQ(s_status_int(p, "subscriptions"), 0);
+    FDY_CHECK_EQ(fdy_proc_status_int(p, "subscriptions"), 0);
 
     /* The attacker re-uses the routing id; its own SUBSCRIBE is denied. */
     fdy_raw_t mallory;
@@ -317,7 +307,7 @@ test_peers_subscription_caps(void)
     free(reply);
     fdy_raw_unsubscribe(&a, first);
     s_tail(&b, "caps.>");   /* room again */
-    FDY_CHECK_EQ(s_status_int(p, "subscriptions"), 8);
+    FDY_CHECK_EQ(fdy_proc_status_int(p, "subscriptions"), 8);
     fdy_raw_close(&a);
     fdy_raw_close(&b);
     FDY_CHECK_EQ(fdy_proc_broker_stop(p), 0);

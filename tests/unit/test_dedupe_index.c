@@ -16,6 +16,14 @@
 
 #include <cmocka.h>
 
+/* The next of a xorshift64 sequence: reproducible, spread hashes. */
+static uint64_t
+s_next(uint64_t *x)
+{
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
 /* Whether (hash, seq) is found by walking the entries with hash. */
 static bool
 s_has(const fdy_dedupe_index_t *idx, uint64_t hash, uint64_t seq)
@@ -72,7 +80,7 @@ test_dedupe_index_random_ops_match_model(void **state)
     uint64_t x = 88172645463325252ull;
     size_t count = 0;
     for (size_t step = 0; step < 4 * N; step++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        s_next(&x);
         size_t i = (size_t) (x % N);
         uint64_t seq = i + 1;
         if (!live[i]) {
@@ -113,7 +121,7 @@ test_dedupe_index_huge_table_keeps_entries(void **state)
     fdy_dedupe_index_t *idx = fdy_dedupe_index_new();
     uint64_t x = 0x9e3779b97f4a7c15ull;
     for (uint64_t seq = 1; seq <= N; seq++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        s_next(&x);
         fdy_dedupe_index_prefetch(idx, x);
         fdy_dedupe_index_insert(idx, x, seq);
     }
@@ -121,7 +129,7 @@ test_dedupe_index_huge_table_keeps_entries(void **state)
     assert_true(fdy_dedupe_index_bytes(idx) >= (size_t) 8 << 20);
     x = 0x9e3779b97f4a7c15ull;
     for (uint64_t seq = 1; seq <= N; seq++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        s_next(&x);
         assert_true(s_has(idx, x, seq));
         if (seq % 2 == 0)
             assert_true(fdy_dedupe_index_remove(idx, x, seq));
@@ -129,7 +137,7 @@ test_dedupe_index_huge_table_keeps_entries(void **state)
     assert_int_equal(fdy_dedupe_index_count(idx), N / 2);
     x = 0x9e3779b97f4a7c15ull;
     for (uint64_t seq = 1; seq <= N; seq++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        s_next(&x);
         assert_int_equal(s_has(idx, x, seq), seq % 2 == 1);
     }
     /* Hashes never inserted find nothing. */
@@ -158,7 +166,7 @@ test_dedupe_index_growth_is_spread(void **state)
     /* Fill until a doubling starts. */
     while (!fdy_dedupe_index_growing(idx)) {
         assert_true(n < N);
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        s_next(&x);
         hashes[n] = x;
         seqs[n] = n + 1;
         fdy_dedupe_index_insert(idx, hashes[n], seqs[n]);
@@ -178,7 +186,7 @@ test_dedupe_index_growth_is_spread(void **state)
             seqs[k] += 100000;
         } else {
             assert_true(n < N);
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            s_next(&x);
             hashes[n] = x;
             seqs[n] = n + 1;
             fdy_dedupe_index_insert(idx, hashes[n], seqs[n]);
